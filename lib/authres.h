@@ -1,0 +1,19 @@
+/*
+ * authres: the Authentication-Results header (RFC 8601) we add, and the recognition of forged
+ * ones that claim our authserv-id (RFC 8601 5).
+ */
+#ifndef INGRESS_AUTHRES_H
+#define INGRESS_AUTHRES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "iprev.h"
+
+/* The header value, without the "Authentication-Results:" name; out is always terminated. */
+void authres_build(const char *authserv_id, const struct iprev *iprev, char *out, size_t outlen);
+
+/* True when an incoming header value's authserv-id equals ours (case-insensitive, after CFWS). */
+bool authres_claims_id(const char *value, const char *authserv_id);
+
+#endif

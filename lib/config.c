@@ -1,0 +1,686 @@
+/*
+ * config: the option table, the "key = value" file parser, and the writers of the option
+ * reference (contrib/milter-ingress.conf, the README's table, `-n`).
+ *
+ * Every option is one row of config_options[]; nothing else in the program names an option's
+ * default or bounds.  Errors name FILE:LINE and the key so an admin finds the typo at once.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cidr.h"
+#include "util.h"
+
+#define MS_SECOND INT64_C(1000)
+#define MS_MINUTE (60 * MS_SECOND)
+#define MS_HOUR (60 * MS_MINUTE)
+#define MS_DAY (24 * MS_HOUR)
+#define MS_WEEK (7 * MS_DAY)
+
+#define CONFIG_LINE_MAX 4096
+
+#define OPT(name, type, def, min, max, choices, section, doc)                                      \
+    {                                                                                              \
+#name, type, def, min, max, choices, doc, section, offsetof(struct config, name)           \
+    }
+
+const struct config_option config_options[] = {
+    /* milter */
+    OPT(socket, CONFIG_STRING, "inet:8895@127.0.0.1", 0, 0, NULL, "milter",
+        "Where to listen: inet:PORT@HOST, inet6:PORT@HOST or unix:PATH"),
+    OPT(socket_mode, CONFIG_STRING, "0660", 0, 0, NULL, "milter",
+        "Permissions of a unix socket, octal (the MTA's user must be able to connect)"),
+    OPT(user, CONFIG_STRING, "", 0, 0, NULL, "milter",
+        "Account to switch to after opening the socket and database when started as root"),
+    OPT(group, CONFIG_STRING, "", 0, 0, NULL, "milter",
+        "Group to switch to with user (empty: the user's primary group)"),
+    OPT(log_facility, CONFIG_ENUM, "mail", 0, 0,
+        "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7", "milter",
+        "Syslog facility of the log lines (with -f they go to stderr instead)"),
+    OPT(fail_open, CONFIG_BOOL, "no", 0, 0, NULL, "milter",
+        "On an internal error (database or resolver unusable) accept mail instead of 451 4.3.0"),
+    /* storage */
+    OPT(database, CONFIG_STRING, "/var/lib/milter-ingress/ingress.db", 0, 0, NULL, "storage",
+        "SQLite database file (created with its schema when missing)"),
+    OPT(store_busy_timeout, CONFIG_DURATION, "5s", 0, 60 * MS_SECOND, NULL, "storage",
+        "How long a database access waits for a lock before giving store_failure"),
+    OPT(decision_retention, CONFIG_DURATION, "30d", MS_HOUR, 3650 * MS_DAY, NULL, "storage",
+        "How long the decision log (ingressctl why) keeps its entries"),
+    /* replies and headers */
+    OPT(authserv_id, CONFIG_STRING, "", 0, 0, NULL, "replies",
+        "authserv-id of our Authentication-Results header (empty: this host's name)"),
+    OPT(help_text, CONFIG_STRING, "", 0, 0, NULL, "replies",
+        "Appended to every rejection; {check} and {ref} are replaced, e.g. https://help/{check}"),
+    OPT(exempt_recipients, CONFIG_LIST, "postmaster, abuse", 0, 0, NULL, "replies",
+        "Recipients never refused by the checks: a local part (any domain) or a full address"),
+    OPT(trusted_networks, CONFIG_LIST, "127.0.0.0/8, ::1/128", 0, 0, NULL, "replies",
+        "Client networks whose mail is not checked (local submission, the MTA itself)"),
+    /* DNS */
+    OPT(dns_servers, CONFIG_LIST, "", 0, 0, NULL, "dns",
+        "Resolvers to ask, e.g. 127.0.0.1 or 127.0.0.1:5353 (empty: /etc/resolv.conf)"),
+    OPT(dns_timeout, CONFIG_DURATION, "2s", 100, 30 * MS_SECOND, NULL, "dns",
+        "Time to wait for one answer before trying again"),
+    OPT(dns_tries, CONFIG_INT, "2", 1, 5, NULL, "dns",
+        "Tries per query; a query never takes longer than dns_timeout x dns_tries"),
+    OPT(dns_cache_size, CONFIG_INT, "10000", 0, 10000000, NULL, "dns",
+        "Answers kept in the shared cache (0: no cache)"),
+    OPT(dns_cache_max_ttl, CONFIG_DURATION, "1h", 0, MS_DAY, NULL, "dns",
+        "Longest time an answer is kept, whatever its TTL"),
+    OPT(dns_failure, CONFIG_ENUM, "tempfail", 0, 0, "tempfail|accept", "dns",
+        "What a DNS timeout or SERVFAIL does to a check that needs the answer"),
+    /* iprev */
+    OPT(iprev_helo, CONFIG_ENUM, "resolve", 0, 0, "strict|resolve|off", "iprev",
+        "HELO must equal a confirmed PTR name (strict), or may also resolve to the client "
+        "(resolve)"),
+    OPT(iprev_action, CONFIG_ENUM, "reject", 0, 0, "reject|tempfail|log", "iprev",
+        "What a client without forward-confirmed reverse DNS matching its HELO gets"),
+};
+
+const size_t config_option_count = sizeof config_options / sizeof config_options[0];
+
+static const struct config_option *option_find(const char *name)
+{
+    for (size_t i = 0; i < config_option_count; i++)
+        if (strcmp(config_options[i].name, name) == 0)
+            return &config_options[i];
+    return NULL;
+}
+
+static void *field(struct config *cfg, const struct config_option *opt)
+{
+    return (char *)cfg + opt->offset;
+}
+
+static const void *field_const(const struct config *cfg, const struct config_option *opt)
+{
+    return (const char *)cfg + opt->offset;
+}
+
+static void error_set(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void error_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void list_clear(struct config_list *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i]);
+    free(list->items);
+    list->items = NULL;
+    list->count = 0;
+}
+
+/* Splits on commas and white space; empty words are dropped. */
+static void list_parse(struct config_list *list, const char *text)
+{
+    list_clear(list);
+    const char *p = text;
+    while (*p != '\0') {
+        while (*p == ',' || isspace((unsigned char)*p))
+            p++;
+        const char *start = p;
+        while (*p != '\0' && *p != ',' && !isspace((unsigned char)*p))
+            p++;
+        if (p > start) {
+            list->items = xrealloc(list->items, (list->count + 1) * sizeof *list->items);
+            list->items[list->count++] = xstrndup(start, (size_t)(p - start));
+        }
+    }
+}
+
+bool config_parse_duration(const char *text, int64_t *ms)
+{
+    static const struct {
+        const char *suffix;
+        int64_t ms;
+    } units[] = {{"ms", 1},     {"s", MS_SECOND}, {"m", MS_MINUTE}, {"h", MS_HOUR},
+                 {"d", MS_DAY}, {"w", MS_WEEK},   {"", MS_SECOND}};
+    char *end;
+
+    if (!isdigit((unsigned char)text[0]))
+        return false;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno != 0)
+        return false;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) != 0)
+            continue;
+        if (n > (unsigned long long)(INT64_MAX / units[i].ms))
+            return false;
+        *ms = (int64_t)n * units[i].ms;
+        return true;
+    }
+    return false;
+}
+
+/* The shortest exact spelling: 300000 -> "5m". */
+static void format_duration(int64_t ms, char *out, size_t outlen)
+{
+    static const struct {
+        const char *suffix;
+        int64_t ms;
+    } units[] = {{"w", MS_WEEK}, {"d", MS_DAY}, {"h", MS_HOUR}, {"m", MS_MINUTE}, {"s", MS_SECOND}};
+
+    if (ms == 0) {
+        snprintf(out, outlen, "0s");
+        return;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (ms % units[i].ms == 0) {
+            snprintf(out, outlen, "%" PRId64 "%s", ms / units[i].ms, units[i].suffix);
+            return;
+        }
+    }
+    snprintf(out, outlen, "%" PRId64 "ms", ms);
+}
+
+static bool parse_bool(const char *text, bool *out)
+{
+    static const char *yes[] = {"yes", "true", "on", "1"};
+    static const char *no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (str_casecmp(text, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (str_casecmp(text, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Index of word in "a|b|c", or -1. */
+static int enum_index(const char *choices, const char *word)
+{
+    int index = 0;
+    size_t wlen = strlen(word);
+    for (const char *p = choices;; index++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == wlen && strncmp(p, word, len) == 0)
+            return index;
+        if (bar == NULL)
+            return -1;
+        p = bar + 1;
+    }
+}
+
+static void enum_word(const char *choices, int index, char *out, size_t outlen)
+{
+    const char *p = choices;
+    for (int i = 0; i < index && p != NULL; i++) {
+        p = strchr(p, '|');
+        if (p != NULL)
+            p++;
+    }
+    if (p == NULL) {
+        snprintf(out, outlen, "?");
+        return;
+    }
+    const char *bar = strchr(p, '|');
+    int len = bar ? (int)(bar - p) : (int)strlen(p);
+    snprintf(out, outlen, "%.*s", len, p);
+}
+
+static bool set_value(struct config *cfg, const struct config_option *opt, const char *value,
+                      char *err, size_t errlen)
+{
+    void *f = field(cfg, opt);
+    int64_t number;
+    char *end;
+
+    switch (opt->type) {
+    case CONFIG_STRING:
+        free(*(char **)f);
+        *(char **)f = xstrdup(value);
+        return true;
+    case CONFIG_LIST:
+        list_parse(f, value);
+        return true;
+    case CONFIG_BOOL:
+        if (parse_bool(value, f))
+            return true;
+        error_set(err, errlen, "expected yes or no, not \"%s\"", value);
+        return false;
+    case CONFIG_ENUM: {
+        int index = enum_index(opt->choices, value);
+        if (index >= 0) {
+            *(int *)f = index;
+            return true;
+        }
+        error_set(err, errlen, "expected one of %s, not \"%s\"", opt->choices, value);
+        return false;
+    }
+    case CONFIG_INT:
+        errno = 0;
+        number = strtoll(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0') {
+            error_set(err, errlen, "expected a whole number, not \"%s\"", value);
+            return false;
+        }
+        if (number < opt->min || number > opt->max) {
+            error_set(err, errlen, "%" PRId64 " is out of range (%" PRId64 " to %" PRId64 ")",
+                      number, opt->min, opt->max);
+            return false;
+        }
+        *(long *)f = (long)number;
+        return true;
+    case CONFIG_DURATION: {
+        char lo[32], hi[32];
+        if (!config_parse_duration(value, &number)) {
+            error_set(err, errlen,
+                      "expected a duration like 500ms, 30s, 5m, 48h or 35d, not \"%s\"", value);
+            return false;
+        }
+        if (number < opt->min || number > opt->max) {
+            format_duration(opt->min, lo, sizeof lo);
+            format_duration(opt->max, hi, sizeof hi);
+            error_set(err, errlen, "%s is out of range (%s to %s)", value, lo, hi);
+            return false;
+        }
+        *(int64_t *)f = number;
+        return true;
+    }
+    }
+    return false;
+}
+
+/* The option's current value as the admin would write it. */
+static void format_value(const struct config *cfg, const struct config_option *opt, char *out,
+                         size_t outlen)
+{
+    const void *f = field_const(cfg, opt);
+    switch (opt->type) {
+    case CONFIG_STRING:
+        snprintf(out, outlen, "%s", *(char *const *)f ? *(char *const *)f : "");
+        return;
+    case CONFIG_LIST: {
+        const struct config_list *list = f;
+        size_t o = 0;
+        out[0] = '\0';
+        for (size_t i = 0; i < list->count && o < outlen; i++) {
+            int n = snprintf(out + o, outlen - o, "%s%s", i ? ", " : "", list->items[i]);
+            if (n < 0)
+                break;
+            o += (size_t)n;
+        }
+        return;
+    }
+    case CONFIG_BOOL:
+        snprintf(out, outlen, "%s", *(const bool *)f ? "yes" : "no");
+        return;
+    case CONFIG_ENUM:
+        enum_word(opt->choices, *(const int *)f, out, outlen);
+        return;
+    case CONFIG_INT:
+        snprintf(out, outlen, "%ld", *(const long *)f);
+        return;
+    case CONFIG_DURATION:
+        format_duration(*(const int64_t *)f, out, outlen);
+        return;
+    }
+}
+
+struct config *config_new_defaults(void)
+{
+    struct config *cfg = xcalloc(1, sizeof *cfg);
+    for (size_t i = 0; i < config_option_count; i++) {
+        char err[256];
+        if (!set_value(cfg, &config_options[i], config_options[i].default_value, err, sizeof err))
+            abort(); /* a broken default is a programming error, caught by test_config */
+    }
+    return cfg;
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < config_option_count; i++) {
+        void *f = field(cfg, &config_options[i]);
+        if (config_options[i].type == CONFIG_STRING)
+            free(*(char **)f);
+        else if (config_options[i].type == CONFIG_LIST)
+            list_clear(f);
+    }
+    free(cfg);
+}
+
+bool config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+    char why[256];
+    const struct config_option *opt = option_find(key);
+    if (opt == NULL) {
+        error_set(err, errlen, "%s: unknown option", key);
+        return false;
+    }
+    if (!set_value(cfg, opt, value, why, sizeof why)) {
+        error_set(err, errlen, "%s: %s", key, why);
+        return false;
+    }
+    return true;
+}
+
+/* Removes one pair of double quotes around a value, so leading spaces can be kept. */
+static char *unquote(char *value)
+{
+    size_t len = strlen(value);
+    if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
+        value[len - 1] = '\0';
+        return value + 1;
+    }
+    return value;
+}
+
+static bool parse_line(struct config *cfg, char *line, const char *path, int lineno, int *seen_at,
+                       char *err, size_t errlen)
+{
+    char why[512];
+    char *eq = strchr(line, '=');
+    if (eq == NULL) {
+        error_set(err, errlen, "%s:%d: malformed line, expected \"key = value\"", path, lineno);
+        return false;
+    }
+    *eq = '\0';
+    char *key = str_trim(line);
+    char *value = unquote(str_trim(eq + 1));
+    const struct config_option *opt = option_find(key);
+    if (opt == NULL) {
+        char shown[80];
+        error_set(err, errlen, "%s:%d: %s: unknown option", path, lineno,
+                  str_escape(shown, sizeof shown, key));
+        return false;
+    }
+    size_t index = (size_t)(opt - config_options);
+    if (seen_at[index] != 0) {
+        error_set(err, errlen, "%s:%d: %s: set twice (first on line %d)", path, lineno, key,
+                  seen_at[index]);
+        return false;
+    }
+    seen_at[index] = lineno;
+    if (!set_value(cfg, opt, value, why, sizeof why)) {
+        error_set(err, errlen, "%s:%d: %s: %s", path, lineno, key, why);
+        return false;
+    }
+    return true;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+    char line[CONFIG_LINE_MAX + 2];
+    int seen_at[sizeof config_options / sizeof config_options[0]] = {0};
+    int lineno = 0;
+    bool ok = true;
+
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        char why[128];
+        error_set(err, errlen, "%s: cannot open: %s", path,
+                  strerror_r(errno, why, sizeof why) == 0 ? why : "error");
+        return NULL;
+    }
+    struct config *cfg = config_new_defaults();
+    while (ok && fgets(line, sizeof line, fp) != NULL) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len > CONFIG_LINE_MAX) {
+            error_set(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+                      CONFIG_LINE_MAX);
+            ok = false;
+            break;
+        }
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (memchr(line, '\0', len) != NULL || strlen(line) != len) {
+            error_set(err, errlen, "%s:%d: NUL byte in line", path, lineno);
+            ok = false;
+            break;
+        }
+        char *text = str_trim(line);
+        if (text[0] == '\0' || text[0] == '#')
+            continue;
+        ok = parse_line(cfg, text, path, lineno, seen_at, err, errlen);
+    }
+    if (ok && ferror(fp)) {
+        error_set(err, errlen, "%s: read error", path);
+        ok = false;
+    }
+    fclose(fp);
+    if (ok && !config_validate(cfg, err, errlen)) {
+        /* Prefix the file name: the problem is in it, though not on one line. */
+        char inner[512];
+        str_copy(inner, sizeof inner, err);
+        error_set(err, errlen, "%s: %s", path, inner);
+        ok = false;
+    }
+    if (!ok) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static bool socket_valid(const char *spec, char *why, size_t whylen)
+{
+    if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
+        const char *path = strchr(spec, ':') + 1;
+        if (path[0] != '/') {
+            error_set(why, whylen, "a unix socket needs an absolute path, not \"%s\"", path);
+            return false;
+        }
+        if (strlen(path) >= 108) {
+            error_set(why, whylen, "unix socket path longer than 107 bytes");
+            return false;
+        }
+        return true;
+    }
+    const char *rest = NULL;
+    if (strncmp(spec, "inet:", 5) == 0)
+        rest = spec + 5;
+    else if (strncmp(spec, "inet6:", 6) == 0)
+        rest = spec + 6;
+    if (rest == NULL) {
+        error_set(why, whylen, "expected inet:PORT@HOST, inet6:PORT@HOST or unix:PATH, not \"%s\"",
+                  spec);
+        return false;
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(rest, &end, 10);
+    if (errno != 0 || end == rest || port < 1 || port > 65535 || (*end != '\0' && *end != '@')) {
+        error_set(why, whylen, "bad port in \"%s\" (1 to 65535)", spec);
+        return false;
+    }
+    return true;
+}
+
+static bool dns_server_valid(const char *spec)
+{
+    char host[64];
+    const char *port = NULL;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL || (size_t)(close - spec - 1) >= sizeof host)
+            return false;
+        memcpy(host, spec + 1, (size_t)(close - spec - 1));
+        host[close - spec - 1] = '\0';
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1] != '\0')
+            return false;
+    } else {
+        const char *colon = strchr(spec, ':');
+        bool v6 = colon != NULL && strchr(colon + 1, ':') != NULL;
+        size_t len = (!v6 && colon) ? (size_t)(colon - spec) : strlen(spec);
+        if (len >= sizeof host)
+            return false;
+        memcpy(host, spec, len);
+        host[len] = '\0';
+        if (!v6 && colon)
+            port = colon + 1;
+    }
+    if (!cidr_is_address(host))
+        return false;
+    if (port != NULL) {
+        char *end;
+        long p = strtol(port, &end, 10);
+        if (end == port || *end != '\0' || p < 1 || p > 65535)
+            return false;
+    }
+    return true;
+}
+
+static bool printable(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+bool config_validate(const struct config *cfg, char *err, size_t errlen)
+{
+    char why[256];
+
+    if (!socket_valid(cfg->socket, why, sizeof why)) {
+        error_set(err, errlen, "socket: %s", why);
+        return false;
+    }
+    char *end;
+    long mode = strtol(cfg->socket_mode, &end, 8);
+    if (cfg->socket_mode[0] == '\0' || *end != '\0' || mode < 0 || mode > 0777) {
+        error_set(err, errlen, "socket_mode: expected an octal mode like 0660, not \"%s\"",
+                  cfg->socket_mode);
+        return false;
+    }
+    if (cfg->database[0] == '\0') {
+        error_set(err, errlen, "database: must name a file");
+        return false;
+    }
+    if (strpbrk(cfg->authserv_id, " \t;()\"\\") != NULL || !printable(cfg->authserv_id)) {
+        error_set(err, errlen, "authserv_id: must be a host name without spaces or ';'");
+        return false;
+    }
+    if (!printable(cfg->help_text)) {
+        error_set(err, errlen, "help_text: only printable ASCII can go into an SMTP reply");
+        return false;
+    }
+    for (size_t i = 0; i < cfg->trusted_networks.count; i++) {
+        struct cidr net;
+        if (!cidr_parse(cfg->trusted_networks.items[i], &net)) {
+            error_set(err, errlen, "trusted_networks: \"%s\" is not an address or network",
+                      cfg->trusted_networks.items[i]);
+            return false;
+        }
+    }
+    for (size_t i = 0; i < cfg->dns_servers.count; i++) {
+        if (!dns_server_valid(cfg->dns_servers.items[i])) {
+            error_set(err, errlen,
+                      "dns_servers: \"%s\" is not an address (192.0.2.1, 192.0.2.1:5353, "
+                      "[2001:db8::1]:53)",
+                      cfg->dns_servers.items[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+void config_print_nondefault(const struct config *cfg, FILE *out)
+{
+    struct config *defaults = config_new_defaults();
+    for (size_t i = 0; i < config_option_count; i++) {
+        char now[1024], def[1024];
+        format_value(cfg, &config_options[i], now, sizeof now);
+        format_value(defaults, &config_options[i], def, sizeof def);
+        if (strcmp(now, def) != 0)
+            fprintf(out, "%s = %s\n", config_options[i].name, now);
+    }
+    config_free(defaults);
+}
+
+static const char *type_name(const struct config_option *opt)
+{
+    switch (opt->type) {
+    case CONFIG_STRING:
+        return "text";
+    case CONFIG_INT:
+        return "number";
+    case CONFIG_DURATION:
+        return "duration";
+    case CONFIG_BOOL:
+        return "yes|no";
+    case CONFIG_LIST:
+        return "list";
+    case CONFIG_ENUM:
+        return opt->choices;
+    }
+    return "?";
+}
+
+void config_write_reference(FILE *out)
+{
+    const char *section = "";
+    fputs("# milter-ingress configuration: every option, with its default.\n"
+          "# Generated from lib/config.c by `cmake --build BUILD --target conf`; do not edit.\n"
+          "# Syntax: \"key = value\", one per line; '#' starts a comment line.\n"
+          "# Durations: 500ms, 30s, 5m, 48h, 35d, 2w (a bare number is seconds).\n"
+          "# Lists: words separated by commas or spaces.\n",
+          out);
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *opt = &config_options[i];
+        if (strcmp(section, opt->section) != 0) {
+            section = opt->section;
+            fprintf(out, "\n# ---- %s ----\n", section);
+        }
+        fprintf(out, "\n# %s (%s)\n#%s = %s\n", opt->doc, type_name(opt), opt->name,
+                opt->default_value);
+    }
+}
+
+void config_write_markdown(FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *opt = &config_options[i];
+        if (strcmp(section, opt->section) != 0) {
+            section = opt->section;
+            fprintf(out, "%s| %s option | type | default | what it does |\n|---|---|---|---|\n",
+                    i ? "\n" : "", section);
+        }
+        fprintf(out, "| `%s` | %s | `%s` | %s |\n", opt->name, type_name(opt),
+                opt->default_value[0] ? opt->default_value : "(empty)", opt->doc);
+    }
+}
+
+bool config_recipient_exempt(const struct config *cfg, const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    size_t local_len = at ? (size_t)(at - addr) : strlen(addr);
+    for (size_t i = 0; i < cfg->exempt_recipients.count; i++) {
+        const char *item = cfg->exempt_recipients.items[i];
+        if (strchr(item, '@') != NULL) {
+            if (str_casecmp(item, addr) == 0)
+                return true;
+        } else if (strlen(item) == local_len && strncasecmp(item, addr, local_len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,113 @@
+/*
+ * config: every option milter-ingress knows, declared once in one table (STYLE rule 7).
+ *
+ * Parsing, validation, `milter-ingress -n`, contrib/milter-ingress.conf and the README's option
+ * reference all come from config_options[]; tests/unit/test_config.c walks the table against the
+ * README and the contrib file.
+ *
+ * A struct config is immutable once loaded: a reload builds a new one aside and swaps it in
+ * (STYLE rule 17), so readers never lock.
+ */
+#ifndef INGRESS_CONFIG_H
+#define INGRESS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum config_type {
+    CONFIG_STRING,
+    CONFIG_INT,
+    CONFIG_DURATION, /* "500ms", "30s", "5m", "48h", "35d", "2w"; a bare number is seconds */
+    CONFIG_BOOL,     /* yes/no, true/false, on/off, 1/0 */
+    CONFIG_LIST,     /* comma- or space-separated words */
+    CONFIG_ENUM,     /* one of the words in choices, "a|b|c" */
+};
+
+/* A list value: count words, each NUL-terminated; owned by the struct config. */
+struct config_list {
+    size_t count;
+    char **items;
+};
+
+enum iprev_helo_mode { IPREV_HELO_STRICT, IPREV_HELO_RESOLVE, IPREV_HELO_OFF };
+enum check_action { ACTION_REJECT, ACTION_TEMPFAIL, ACTION_LOG };
+enum dns_failure_mode { DNS_FAILURE_TEMPFAIL, DNS_FAILURE_ACCEPT };
+
+struct config {
+    /* milter */
+    char *socket;
+    char *socket_mode;
+    char *user;
+    char *group;
+    char *log_facility;
+    bool fail_open;
+    /* storage */
+    char *database;
+    int64_t store_busy_timeout; /* durations are in milliseconds */
+    int64_t decision_retention;
+    /* replies and headers */
+    char *authserv_id;
+    char *help_text;
+    struct config_list exempt_recipients;
+    struct config_list trusted_networks;
+    /* DNS */
+    struct config_list dns_servers;
+    int64_t dns_timeout;
+    long dns_tries;
+    long dns_cache_size;
+    int64_t dns_cache_max_ttl;
+    enum dns_failure_mode dns_failure;
+    /* iprev */
+    enum iprev_helo_mode iprev_helo;
+    enum check_action iprev_action;
+};
+
+struct config_option {
+    const char *name;
+    enum config_type type;
+    const char *default_value; /* as the admin would write it */
+    int64_t min, max;          /* bounds for INT (as is) and DURATION (milliseconds) */
+    const char *choices;       /* ENUM only: "a|b|c" */
+    const char *doc;           /* one line */
+    const char *section;       /* heading in the generated file and the README */
+    size_t offset;             /* offsetof(struct config, field) */
+};
+
+extern const struct config_option config_options[];
+extern const size_t config_option_count;
+
+/* The defaults alone; never fails (a test proves every default parses). */
+struct config *config_new_defaults(void);
+
+/*
+ * Reads path over the defaults.  On error returns NULL and writes "FILE:LINE: key: problem" to
+ * err; the caller exits with status 2 at start-up or keeps the old config on reload.
+ */
+struct config *config_load(const char *path, char *err, size_t errlen);
+
+/* Parses one "key = value" override (the -o option) into cfg; false with err on a bad one. */
+bool config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* Checks what one option cannot say alone (socket syntax, for instance); false with err. */
+bool config_validate(const struct config *cfg, char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* Writes "name = value" for every option whose value differs from its default (-n). */
+void config_print_nondefault(const struct config *cfg, FILE *out);
+
+/* Writes contrib/milter-ingress.conf: every option with its doc and default, commented out. */
+void config_write_reference(FILE *out);
+
+/* Writes the README's option table (Markdown), from the same table. */
+void config_write_markdown(FILE *out);
+
+/* Parses a duration ("5m"); false when malformed.  Exposed for tests and other modules. */
+bool config_parse_duration(const char *text, int64_t *ms);
+
+/* True when addr (local@domain, no brackets) matches exempt_recipients. */
+bool config_recipient_exempt(const struct config *cfg, const char *addr);
+
+#endif

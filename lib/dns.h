@@ -1,0 +1,141 @@
+/*
+ * dns: the one resolver of milter-ingress, over c-ares (DESIGN.md §4).
+ *
+ * - A struct dns_resolver is shared by all threads: the server list, timeout and tries, a pool
+ *   of c-ares channels (c-ares 1.18 channels are not thread-safe, so a channel is lent to one
+ *   batch at a time) and a TTL-bounded answer cache.  Pool and cache are each guarded by their own
+ *   mutex; nothing else in it changes after dns_resolver_new().
+ * - A struct dns_batch belongs to one connection (one thread at a time): queries started on it
+ *   run in parallel on its channel and are joined by dns_batch_wait() when a decision needs them,
+ *   so a connection's DNS cost is its slowest query, not their sum.
+ * - dns_lookup() is the synchronous form for libspf2's SPF_dns_server_t layer and libopendkim's
+ *   dkim_dns_set_query_* hooks: both get parsed records and the raw answer packet.
+ *
+ * Every lookup has three outcomes (STYLE rule 10): an answer (DNS_OK), a definite no
+ * (DNS_NXDOMAIN, DNS_NODATA) and could-not-tell (DNS_TEMPFAIL: timeout, SERVFAIL, REFUSED,
+ * server unreachable, malformed answer).  A query never takes longer than timeout x tries.
+ */
+#ifndef INGRESS_DNS_H
+#define INGRESS_DNS_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* RR types we ask for (the numeric values of RFC 1035 / RFC 3596). */
+enum dns_type {
+    DNS_TYPE_A = 1,
+    DNS_TYPE_NS = 2,
+    DNS_TYPE_CNAME = 5,
+    DNS_TYPE_SOA = 6,
+    DNS_TYPE_PTR = 12,
+    DNS_TYPE_MX = 15,
+    DNS_TYPE_TXT = 16,
+    DNS_TYPE_AAAA = 28,
+    DNS_TYPE_SPF = 99,
+};
+
+enum dns_status { DNS_OK, DNS_NXDOMAIN, DNS_NODATA, DNS_TEMPFAIL };
+
+/* Bounds on what we accept from the network. */
+#define DNS_NAME_MAX 255   /* RFC 1035 2.3.4, presentation form without the final dot */
+#define DNS_MAX_RECORDS 64 /* records of the asked type kept from one answer */
+#define DNS_TXT_MAX 4096   /* a TXT record's strings joined */
+#define DNS_PACKET_MAX 65535
+
+struct dns_record {
+    uint32_t ttl;
+    /* A: family AF_INET, addr.v4; AAAA: AF_INET6, addr.v6 */
+    int family;
+    union {
+        struct in_addr v4;
+        struct in6_addr v6;
+    } addr;
+    /* PTR, CNAME, NS: the name (lower case, no final dot); MX: the exchange; TXT: the strings
+     * joined without separator (RFC 7208 3.3); NULL for A/AAAA. */
+    char *text;
+    size_t text_len; /* TXT may contain NUL bytes: use text_len, not strlen */
+    int preference;  /* MX only */
+};
+
+struct dns_answer {
+    enum dns_status status;
+    int type; /* the asked type */
+    char name[DNS_NAME_MAX + 1];
+    size_t count; /* records of the asked type */
+    struct dns_record *records;
+    uint32_t ttl;          /* min TTL of the records, or the negative TTL */
+    unsigned char *packet; /* the raw answer as received (NULL on TEMPFAIL without a reply) */
+    size_t packet_len;
+    char error[96]; /* for DNS_TEMPFAIL: what went wrong ("timeout", "SERVFAIL", ...) */
+};
+
+struct dns_options {
+    /* "127.0.0.1", "127.0.0.1:5353", "[::1]:53", "::1"; NULL or empty: /etc/resolv.conf */
+    const char *const *servers;
+    size_t server_count;
+    int timeout_ms; /* per try */
+    int tries;
+    size_t cache_size;      /* entries; 0 disables the cache */
+    uint32_t cache_max_ttl; /* seconds: answers are kept at most this long */
+    /* Clock for cache expiry, seconds; NULL: CLOCK_MONOTONIC.  Tests set their own. */
+    time_t (*clock)(void *arg);
+    void *clock_arg;
+};
+
+struct dns_resolver;
+struct dns_batch;
+
+/* Returns 0, or -1 with a message in err (bad server syntax, c-ares init failure). */
+int dns_resolver_new(const struct dns_options *opts, struct dns_resolver **out, char *err,
+                     size_t errlen);
+void dns_resolver_free(struct dns_resolver *r);
+
+struct dns_cache_stats {
+    uint64_t hits, misses, entries;
+};
+void dns_resolver_stats(struct dns_resolver *r, struct dns_cache_stats *out);
+
+/* A batch borrows r (which must outlive it). */
+struct dns_batch *dns_batch_new(struct dns_resolver *r);
+/* Cancels what is still running, returns the channel to the pool; NULL is a no-op. */
+void dns_batch_free(struct dns_batch *b);
+
+/*
+ * Starts a query (or answers it from the cache) and returns its handle (>= 0).  Asking the same
+ * name and type twice on one batch returns the same handle.  A name that is not a valid domain
+ * name gives a handle whose answer is DNS_NXDOMAIN without any query.
+ */
+int dns_batch_start(struct dns_batch *b, const char *name, int type);
+/* Starts the PTR query for an address ("192.0.2.1", "2001:db8::1"); -1 when not an address. */
+int dns_batch_start_ptr(struct dns_batch *b, const char *ip);
+/* Runs the batch until the query with handle h is done; the answer lives as long as the batch. */
+const struct dns_answer *dns_batch_wait(struct dns_batch *b, int h);
+/* Runs the batch until every query started so far is done. */
+void dns_batch_wait_all(struct dns_batch *b);
+
+/* Synchronous lookup: *out is the caller's, freed with dns_answer_free(). */
+enum dns_status dns_lookup(struct dns_resolver *r, const char *name, int type,
+                           struct dns_answer **out);
+void dns_answer_free(struct dns_answer *a);
+
+/* Writes the reverse name of an address ("1.0.0.127.in-addr.arpa", RFC 3596 nibbles for v6);
+ * false when ip is not an address or out is too small. */
+bool dns_reverse_name(const char *ip, char *out, size_t outlen);
+
+/* True when name is a syntactically valid domain name (RFC 1035 lengths, LDH-ish labels; '_'
+ * allowed for DKIM/SPF names). */
+bool dns_name_valid(const char *name);
+
+/*
+ * Parses a raw DNS answer packet for the asked type into *a (status, records, ttl).  The one
+ * place that reads bytes from the network; fuzzed.  Returns false when the packet is malformed
+ * (then a->status is DNS_TEMPFAIL).
+ */
+bool dns_parse_answer(const unsigned char *packet, size_t len, int type, struct dns_answer *a);
+/* Frees what dns_parse_answer allocated inside a (not a itself). */
+void dns_answer_clear(struct dns_answer *a);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * policy: one SMTP connection's checks, MTA-independent (DESIGN.md §2).  milter/callbacks.c calls
+ * these in callback order and turns the verdicts into replies; nothing here knows libmilter, so a
+ * test drives a whole connection without an MTA.
+ *
+ * A struct policy_conn is used by one callback at a time (libmilter serializes a connection's
+ * callbacks, possibly on different threads); it holds copies of everything it keeps (STYLE 12).
+ */
+#ifndef INGRESS_POLICY_H
+#define INGRESS_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+#include "dns.h"
+#include "iprev.h"
+#include "store.h"
+#include "verdict.h"
+
+/* What a connection needs from the running daemon; borrowed for the connection's life. */
+struct policy_env {
+    const struct config *cfg;
+    struct dns_resolver *resolver;
+    struct store *store;
+    const char *authserv_id;    /* cfg->authserv_id, or this host's name when that is empty */
+    time_t (*clock)(void *arg); /* NULL: time(NULL) */
+    void *clock_arg;
+};
+
+#define POLICY_ADDR_MAX 320 /* RFC 5321 4.5.3.1.3 path: 256, with room for brackets */
+#define POLICY_REF_LEN 10
+
+struct policy_conn;
+
+/* client_ip NULL or "" when the MTA does not know it; client_name as the MTA reports it. */
+struct policy_conn *policy_conn_new(const struct policy_env *env, const char *client_name,
+                                    const char *client_ip);
+void policy_conn_free(struct policy_conn *c);
+
+/* The reference printed in replies ("ref 7KQ2M9XA") and accepted by `ingressctl why`. */
+const char *policy_conn_ref(const struct policy_conn *c);
+
+void policy_helo(struct policy_conn *c, const char *helo);
+
+/* Sets the MTA queue id ({i}); NULL or "" leaves the current one. */
+void policy_set_queue_id(struct policy_conn *c, const char *queue_id);
+/* The queue id for log lines: "NOQUEUE" until the MTA gave one. */
+const char *policy_queue_id(const struct policy_conn *c);
+
+/* MAIL FROM: starts a new message (resets the last one's state, STYLE rule 15). */
+struct verdict policy_mail(struct policy_conn *c, const char *sender, const char *auth_account);
+/* One RCPT TO. */
+struct verdict policy_rcpt(struct policy_conn *c, const char *recipient);
+/*
+ * One header.  Returns true when the header must be removed: an Authentication-Results that
+ * claims our authserv-id.  *index gets its 1-based position among headers of that name (what
+ * smfi_chgheader wants).
+ */
+bool policy_header(struct policy_conn *c, const char *name, const char *value, int *index);
+/*
+ * End of message: the final verdict; authres gets our Authentication-Results value.  An accepted
+ * message is recorded here (one decision row per accepted recipient); when that write fails the
+ * verdict becomes store_failure (451) unless fail_open says to accept anyway.
+ */
+struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_len);
+/* The message was aborted: forget it, keep the connection. */
+void policy_abort(struct policy_conn *c);
+
+/*
+ * Writes a refusal (or any verdict the MTA is told) to the log, one line with the queue id first
+ * and key=value pairs, and to the store's decision log.  reply is the full text the sender was
+ * told.  The recipient is the current RCPT's when called at RCPT, none otherwise.
+ */
+void policy_record(struct policy_conn *c, const struct verdict *v, const char *reply);
+
+#endif

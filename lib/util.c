@@ -1,0 +1,140 @@
+/*
+ * util: allocation wrappers that abort on failure, and small string helpers.
+ */
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static void out_of_memory(size_t size)
+{
+    log_msg(LOG_CRIT, "out of memory allocating %zu bytes, aborting", size);
+    abort();
+}
+
+void *xmalloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    if (p == NULL)
+        out_of_memory(size);
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (p == NULL)
+        out_of_memory(count * size);
+    return p;
+}
+
+void *xrealloc(void *ptr, size_t size)
+{
+    void *p = realloc(ptr, size ? size : 1);
+    if (p == NULL)
+        out_of_memory(size);
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t max)
+{
+    size_t len = strnlen(s, max);
+    char *p = xmalloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+bool str_copy(char *dst, size_t dstlen, const char *src)
+{
+    size_t len = strlen(src);
+    if (len < dstlen) {
+        memcpy(dst, src, len + 1);
+        return true;
+    }
+    memcpy(dst, src, dstlen - 1);
+    dst[dstlen - 1] = '\0';
+    return false;
+}
+
+static int ascii_lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+int str_casecmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int ca = ascii_lower((unsigned char)*a);
+        int cb = ascii_lower((unsigned char)*b);
+        if (ca != cb || ca == 0)
+            return ca - cb;
+    }
+}
+
+bool str_casesuffix(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return lx <= ls && str_casecmp(s + ls - lx, suffix) == 0;
+}
+
+const char *str_escape(char *dst, size_t dstlen, const char *src)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    if (src == NULL)
+        src = "(null)";
+    for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
+        char tmp[4];
+        size_t n;
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '"') {
+            tmp[0] = (char)*p;
+            n = 1;
+        } else {
+            tmp[0] = '\\';
+            tmp[1] = 'x';
+            tmp[2] = hex[*p >> 4];
+            tmp[3] = hex[*p & 15];
+            n = 4;
+        }
+        if (o + n + 1 > dstlen) {
+            /* Not enough room: end with "..." where it fits. */
+            size_t keep = dstlen > 4 ? dstlen - 4 : 0;
+            if (o > keep)
+                o = keep;
+            if (dstlen > 4) {
+                memcpy(dst + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        memcpy(dst + o, tmp, n);
+        o += n;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+char *str_trim(char *s)
+{
+    char *start = s;
+    while (*start == ' ' || *start == '\t')
+        start++;
+    size_t len = strlen(start);
+    while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+        len--;
+    memmove(s, start, len);
+    s[len] = '\0';
+    return s;
+}

@@ -1,0 +1,43 @@
+/*
+ * util: the allocation wrappers and the small string helpers every module uses.
+ *
+ * Allocation failure is the one error that is not a value (STYLE rule 21): the wrappers log one
+ * line and abort, and the MTA's milter_default_action takes over.  Input bounds elsewhere keep
+ * hostile input from ever getting here.
+ */
+#ifndef INGRESS_UTIL_H
+#define INGRESS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *ptr, size_t size);
+/* Copies; xstrdup(NULL) returns NULL. */
+char *xstrdup(const char *s);
+/* Copies at most max bytes of s and NUL-terminates. */
+char *xstrndup(const char *s, size_t max);
+
+/*
+ * Copies src into dst (size dstlen > 0), always NUL-terminated; returns false when src did not fit
+ * (dst then holds the truncated prefix).
+ */
+bool str_copy(char *dst, size_t dstlen, const char *src);
+
+/* ASCII-only case-insensitive comparisons: mail names are ASCII, locales are not our business. */
+int str_casecmp(const char *a, const char *b);
+bool str_casesuffix(const char *s, const char *suffix);
+
+/*
+ * Escapes untrusted bytes for a log line, a header comment or a reply (STYLE rule 20): printable
+ * ASCII is kept except backslash and double quote, everything else becomes \xHH.  The result is
+ * written to dst (size dstlen > 0), truncated with "..." when it does not fit; dst is returned.
+ * NULL in gives "(null)".
+ */
+const char *str_escape(char *dst, size_t dstlen, const char *src);
+
+/* Trims ASCII spaces and tabs at both ends, in place; returns s. */
+char *str_trim(char *s);
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * milter-ingress: the daemon.  Options, config, socket, privileges, signals, then libmilter.
+ *
+ * Signals: libmilter's own signal thread treats SIGHUP like SIGTERM (it stops the milter), so
+ * smfi_main runs on a thread of its own and the main thread waits for signals itself.  On Linux a
+ * signal sent to the process goes first to the main thread when that thread is waiting for it
+ * (complete_signal() prefers the thread the signal was sent to), so SIGHUP reaches us, not
+ * libmilter, while the main thread sits in sigtimedwait.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "milter.h"
+#include "util.h"
+
+#define DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+#define EXIT_USAGE 2
+#define SHUTDOWN_GRACE_SECONDS 30
+#define RETENTION_INTERVAL_SECONDS 600
+#define RETENTION_BATCH 1000
+
+struct options {
+    const char *config_path; /* NULL: DEFAULT_CONFIG if it exists, else the defaults */
+    bool foreground, check_only, print_nondefault, verbose;
+    char **overrides; /* "key=value" from -o, applied after the file at every load */
+    size_t noverrides;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: milter-ingress [-c FILE] [-o key=value]... [-f] [-v]\n"
+                 "       milter-ingress [-c FILE] [-o key=value]... -t | -n\n"
+                 "       milter-ingress -C | -M\n"
+                 "  -c FILE  configuration file (default " DEFAULT_CONFIG " when it exists,\n"
+                 "           otherwise the built-in defaults)\n"
+                 "  -o K=V   set option K, after the file (repeatable)\n"
+                 "  -f       stay in the foreground and log to stderr\n"
+                 "  -v       log debugging lines too\n"
+                 "  -t       check the configuration and exit (0 good, 2 bad)\n"
+                 "  -n       print the options that differ from their defaults and exit\n"
+                 "  -C       print the reference configuration (every option) and exit\n"
+                 "  -M       print the option reference as a Markdown table and exit\n");
+}
+
+static struct config *load_config(const struct options *o, char *err, size_t errlen)
+{
+    struct config *cfg;
+    const char *path = o->config_path;
+    if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+        path = DEFAULT_CONFIG;
+    cfg = path ? config_load(path, err, errlen) : config_new_defaults();
+    if (cfg == NULL)
+        return NULL;
+    for (size_t i = 0; i < o->noverrides; i++) {
+        char key[128];
+        const char *eq = strchr(o->overrides[i], '=');
+        size_t klen = eq ? (size_t)(eq - o->overrides[i]) : 0;
+        if (eq == NULL || klen == 0 || klen >= sizeof key) {
+            snprintf(err, errlen, "-o %s: expected key=value", o->overrides[i]);
+            config_free(cfg);
+            return NULL;
+        }
+        memcpy(key, o->overrides[i], klen);
+        key[klen] = '\0';
+        char inner[512];
+        if (!config_set(cfg, str_trim(key), eq + 1, inner, sizeof inner)) {
+            snprintf(err, errlen, "-o: %s", inner);
+            config_free(cfg);
+            return NULL;
+        }
+    }
+    if (!config_validate(cfg, err, errlen)) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
+{
+    int ch;
+    *exit_now = -1;
+    while ((ch = getopt(argc, argv, "c:o:ftnvCMh")) != -1) {
+        switch (ch) {
+        case 'c':
+            o->config_path = optarg;
+            break;
+        case 'o':
+            o->overrides = xrealloc(o->overrides, (o->noverrides + 1) * sizeof *o->overrides);
+            o->overrides[o->noverrides++] = optarg;
+            break;
+        case 'f':
+            o->foreground = true;
+            break;
+        case 't':
+            o->check_only = true;
+            break;
+        case 'n':
+            o->print_nondefault = true;
+            break;
+        case 'v':
+            o->verbose = true;
+            break;
+        case 'C':
+            config_write_reference(stdout);
+            *exit_now = 0;
+            return true;
+        case 'M':
+            config_write_markdown(stdout);
+            *exit_now = 0;
+            return true;
+        case 'h':
+            usage(stdout);
+            *exit_now = 0;
+            return true;
+        default:
+            usage(stderr);
+            return false;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "milter-ingress: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return false;
+    }
+    return true;
+}
+
+/* Path of a unix: or local: socket, or NULL for inet sockets. */
+static const char *socket_path(const char *spec)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+        return spec + 5;
+    if (strncmp(spec, "local:", 6) == 0)
+        return spec + 6;
+    return NULL;
+}
+
+/*
+ * A socket file left by a milter that died is removed; one that still answers belongs to a
+ * running milter and is left alone (starting twice must not steal the first one's socket).
+ */
+static bool unix_socket_prepare(const char *path, char *err, size_t errlen)
+{
+    char dir[sizeof((struct sockaddr_un *)0)->sun_path];
+    struct stat st;
+
+    str_copy(dir, sizeof dir, path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir)
+        *slash = '\0';
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "socket unix:%s: directory %s does not exist", path, dir);
+        return false;
+    }
+    if (lstat(path, &st) != 0)
+        return true;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "socket unix:%s: a file that is not a socket is in the way", path);
+        return false;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    str_copy(sun.sun_path, sizeof sun.sun_path, path);
+    bool live = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (live) {
+        snprintf(err, errlen, "socket unix:%s: another milter is listening there", path);
+        return false;
+    }
+    if (unlink(path) != 0) {
+        snprintf(err, errlen, "socket unix:%s: cannot remove the stale socket: %s", path,
+                 strerror(errno));
+        return false;
+    }
+    log_msg(LOG_INFO, "removed stale socket %s", path);
+    return true;
+}
+
+/*
+ * libmilter keeps its listening socket to itself; find it among our descriptors and set
+ * TCP_NODELAY, which Linux passes on to accepted sockets.  Without it the modification and the
+ * final reply, written separately, meet the MTA's delayed ACK (DESIGN.md §8: ~40 ms a message).
+ */
+static void listeners_set_nodelay(void)
+{
+    struct rlimit rl;
+    int max = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536)
+        max = (int)rl.rlim_cur;
+    for (int fd = 3; fd < max; fd++) {
+        int listening = 0, one = 1;
+        socklen_t len = sizeof listening;
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof ss;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+            continue;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+            continue;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+            log_msg(LOG_WARNING, "TCP_NODELAY on the listening socket: %s", strerror(errno));
+    }
+}
+
+static bool open_socket(const struct config *cfg, char *err, size_t errlen)
+{
+    const char *path = socket_path(cfg->socket);
+    mode_t mode = (mode_t)strtol(cfg->socket_mode, NULL, 8);
+
+    if (path != NULL && !unix_socket_prepare(path, err, errlen))
+        return false;
+    if (smfi_setconn(cfg->socket) != MI_SUCCESS) {
+        snprintf(err, errlen, "socket %s: libmilter refused it", cfg->socket);
+        return false;
+    }
+    if (smfi_register(milter_desc) != MI_SUCCESS) {
+        snprintf(err, errlen, "smfi_register failed");
+        return false;
+    }
+    /* Create the unix socket with the final mode at once: no window with a looser one. */
+    mode_t old = umask(path ? (mode_t)(~mode & 0777) : 077);
+    int rc = smfi_opensocket(false);
+    umask(old);
+    if (rc != MI_SUCCESS) {
+        snprintf(err, errlen, "socket %s: cannot listen (address in use, or no permission?)",
+                 cfg->socket);
+        return false;
+    }
+    if (path != NULL && chmod(path, mode) != 0) {
+        snprintf(err, errlen, "socket %s: chmod %o: %s", cfg->socket, (unsigned)mode,
+                 strerror(errno));
+        return false;
+    }
+    if (path == NULL)
+        listeners_set_nodelay();
+    return true;
+}
+
+/* The database and its WAL companions must stay writable after we give up root. */
+static void chown_database(const char *database, uid_t uid, gid_t gid)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s", database, suffixes[i]);
+        if (chown(path, uid, gid) != 0 && errno != ENOENT)
+            log_msg(LOG_WARNING, "chown %s: %s", path, strerror(errno));
+    }
+}
+
+static bool drop_privileges(const struct config *cfg, char *err, size_t errlen)
+{
+    if (geteuid() != 0)
+        return true;
+    if (cfg->user[0] == '\0') {
+        log_msg(LOG_WARNING, "running as root: set user = ... to drop privileges");
+        return true;
+    }
+    struct passwd *pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        snprintf(err, errlen, "user: no account named \"%s\"", cfg->user);
+        return false;
+    }
+    gid_t gid = pw->pw_gid;
+    if (cfg->group[0] != '\0') {
+        struct group *gr = getgrnam(cfg->group);
+        if (gr == NULL) {
+            snprintf(err, errlen, "group: no group named \"%s\"", cfg->group);
+            return false;
+        }
+        gid = gr->gr_gid;
+    }
+    const char *path = socket_path(cfg->socket);
+    if (path != NULL && chown(path, pw->pw_uid, gid) != 0)
+        log_msg(LOG_WARNING, "chown %s: %s", path, strerror(errno));
+    chown_database(cfg->database, pw->pw_uid, gid);
+    if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
+        snprintf(err, errlen, "cannot switch to user %s: %s", cfg->user, strerror(errno));
+        return false;
+    }
+    if (setuid(0) == 0) {
+        snprintf(err, errlen, "privileges were not dropped (setuid(0) still works)");
+        return false;
+    }
+    log_msg(LOG_INFO, "running as user %s", cfg->user);
+    return true;
+}
+
+static atomic_bool milter_done;
+static atomic_bool stopping;
+static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
+
+static void *milter_thread(void *arg)
+{
+    (void)arg;
+    int rc = smfi_main();
+    if (rc != MI_SUCCESS)
+        log_msg(LOG_ERR, "libmilter's main loop failed");
+    atomic_store(&milter_done, true);
+    return NULL;
+}
+
+/* Expires the decision log in bounded batches, in the background (never in a callback). */
+static void *retention_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&stop_lock);
+    while (!atomic_load(&stopping)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += RETENTION_INTERVAL_SECONDS;
+        pthread_mutex_unlock(&stop_lock);
+        struct runtime *rt = runtime_acquire();
+        if (rt != NULL) {
+            size_t deleted = 0;
+            int64_t before = (int64_t)time(NULL) - rt->cfg->decision_retention / 1000;
+            if (store_decision_expire(rt->store, before, RETENTION_BATCH, &deleted) != STORE_OK)
+                log_msg(LOG_WARNING, "decision log expiry: %s", store_last_error(rt->store));
+            else if (deleted > 0)
+                log_msg(LOG_INFO, "decision log expiry: %zu old entries removed", deleted);
+            runtime_release(rt);
+        }
+        pthread_mutex_lock(&stop_lock);
+        if (!atomic_load(&stopping))
+            pthread_cond_timedwait(&stop_cond, &stop_lock, &until);
+    }
+    pthread_mutex_unlock(&stop_lock);
+    return NULL;
+}
+
+static void reload(const struct options *o, const struct config *running)
+{
+    char err[1024];
+    struct config *cfg = load_config(o, err, sizeof err);
+    if (cfg == NULL) {
+        log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    if (strcmp(cfg->socket, running->socket) != 0 || strcmp(cfg->user, running->user) != 0)
+        log_msg(LOG_WARNING, "reload: socket and user changes take effect at the next restart");
+    struct runtime *rt = runtime_new(cfg, err, sizeof err);
+    if (rt == NULL) {
+        log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    runtime_install(rt);
+    log_msg(LOG_INFO, "configuration reloaded");
+}
+
+/* Waits for signals until the milter stops; returns when it is time to exit. */
+static void signal_loop(const struct options *o, const sigset_t *set)
+{
+    while (!atomic_load(&milter_done)) {
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(set, NULL, &tick);
+        if (sig == SIGHUP) {
+            struct runtime *rt = runtime_acquire();
+            log_msg(LOG_INFO, "SIGHUP: reloading the configuration");
+            reload(o, rt->cfg);
+            runtime_release(rt);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log_msg(LOG_INFO, "%s: finishing open connections and stopping",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            smfi_stop();
+            return;
+        }
+    }
+    log_msg(LOG_WARNING, "libmilter stopped on its own");
+}
+
+static void wait_for_connections(void)
+{
+    for (int i = 0; i < SHUTDOWN_GRACE_SECONDS * 10; i++) {
+        if (atomic_load(&milter_active_connections) == 0)
+            return;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    log_msg(LOG_WARNING, "%d connections still open after %d s, exiting anyway",
+            atomic_load(&milter_active_connections), SHUTDOWN_GRACE_SECONDS);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    char err[1024];
+    int exit_now;
+
+    if (!parse_args(argc, argv, &o, &exit_now)) {
+        free(o.overrides);
+        return EXIT_USAGE;
+    }
+    if (exit_now >= 0) {
+        free(o.overrides);
+        return exit_now;
+    }
+    struct config *cfg = load_config(&o, err, sizeof err);
+    if (cfg == NULL) {
+        fprintf(stderr, "milter-ingress: %s\n", err);
+        free(o.overrides);
+        return EXIT_USAGE;
+    }
+    if (o.check_only || o.print_nondefault) {
+        if (o.print_nondefault)
+            config_print_nondefault(cfg, stdout);
+        else
+            printf("%s: configuration OK\n", o.config_path ? o.config_path : "defaults");
+        config_free(cfg);
+        free(o.overrides);
+        return 0;
+    }
+
+    log_open("milter-ingress", o.foreground, cfg->log_facility);
+    if (o.verbose)
+        log_set_level(LOG_DEBUG);
+    /* Block the signals before any thread exists, so every thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct runtime *rt = runtime_new(cfg, err, sizeof err);
+    if (rt == NULL) {
+        log_msg(LOG_ERR, "cannot start: %s", err);
+        free(o.overrides);
+        return EXIT_USAGE;
+    }
+    runtime_install(rt);
+    if (!open_socket(rt->cfg, err, sizeof err) || !drop_privileges(rt->cfg, err, sizeof err)) {
+        log_msg(LOG_ERR, "cannot start: %s", err);
+        runtime_shutdown();
+        free(o.overrides);
+        return EXIT_USAGE;
+    }
+
+    pthread_t milter, retention;
+    if (pthread_create(&milter, NULL, milter_thread, NULL) != 0 ||
+        pthread_create(&retention, NULL, retention_thread, NULL) != 0) {
+        log_msg(LOG_ERR, "cannot start threads");
+        return 1;
+    }
+    log_msg(LOG_INFO, "milter-ingress %s listening on %s", PROJECT_VERSION, rt->cfg->socket);
+    signal_loop(&o, &set);
+    pthread_join(milter, NULL);
+    wait_for_connections();
+    pthread_mutex_lock(&stop_lock);
+    atomic_store(&stopping, true);
+    pthread_cond_signal(&stop_cond);
+    pthread_mutex_unlock(&stop_lock);
+    pthread_join(retention, NULL);
+    const char *path = socket_path(rt->cfg->socket);
+    if (path != NULL)
+        unlink(path);
+    runtime_shutdown();
+    free(o.overrides);
+    log_msg(LOG_INFO, "stopped");
+    return 0;
+}

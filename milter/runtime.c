@@ -1,0 +1,95 @@
+/*
+ * runtime: the live config + resolver + store, reference counted across reloads.
+ */
+#include "runtime.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct runtime *live;
+
+static void runtime_free(struct runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    store_close(rt->store);
+    dns_resolver_free(rt->resolver);
+    config_free(rt->cfg);
+    free(rt);
+}
+
+struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
+{
+    struct runtime *rt = xcalloc(1, sizeof *rt);
+    rt->cfg = cfg;
+
+    struct dns_options opts = {
+        .servers = (const char *const *)cfg->dns_servers.items,
+        .server_count = cfg->dns_servers.count,
+        .timeout_ms = (int)cfg->dns_timeout,
+        .tries = (int)cfg->dns_tries,
+        .cache_size = (size_t)cfg->dns_cache_size,
+        .cache_max_ttl = (uint32_t)(cfg->dns_cache_max_ttl / 1000),
+    };
+    if (dns_resolver_new(&opts, &rt->resolver, err, errlen) != 0) {
+        runtime_free(rt);
+        return NULL;
+    }
+    rt->store = store_open(cfg->database, cfg->store_busy_timeout, err, errlen);
+    if (rt->store == NULL) {
+        runtime_free(rt);
+        return NULL;
+    }
+    if (cfg->authserv_id[0] != '\0')
+        str_copy(rt->authserv_id, sizeof rt->authserv_id, cfg->authserv_id);
+    else if (gethostname(rt->authserv_id, sizeof rt->authserv_id - 1) != 0)
+        str_copy(rt->authserv_id, sizeof rt->authserv_id, "localhost");
+    rt->env.cfg = rt->cfg;
+    rt->env.resolver = rt->resolver;
+    rt->env.store = rt->store;
+    rt->env.authserv_id = rt->authserv_id;
+    return rt;
+}
+
+void runtime_install(struct runtime *rt)
+{
+    struct runtime *old;
+    pthread_mutex_lock(&live_lock);
+    old = live;
+    live = rt;
+    if (old != NULL && old->refs > 0)
+        old = NULL; /* freed by its last release */
+    pthread_mutex_unlock(&live_lock);
+    runtime_free(old);
+}
+
+struct runtime *runtime_acquire(void)
+{
+    pthread_mutex_lock(&live_lock);
+    struct runtime *rt = live;
+    if (rt != NULL)
+        rt->refs++;
+    pthread_mutex_unlock(&live_lock);
+    return rt;
+}
+
+void runtime_release(struct runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    pthread_mutex_lock(&live_lock);
+    bool unused = --rt->refs == 0 && rt != live;
+    pthread_mutex_unlock(&live_lock);
+    if (unused)
+        runtime_free(rt);
+}
+
+void runtime_shutdown(void)
+{
+    runtime_install(NULL);
+}

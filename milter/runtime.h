@@ -1,0 +1,35 @@
+/*
+ * runtime: what the daemon runs on: the config, the resolver and the store, bundled so that a
+ * reload swaps them as one (STYLE rule 17).  Each connection holds a reference to the runtime it
+ * started with; the old one is freed when its last connection closes.
+ *
+ * The live pointer is the one mutable global (STYLE rule 18), guarded by a mutex.
+ */
+#ifndef INGRESS_RUNTIME_H
+#define INGRESS_RUNTIME_H
+
+#include "config.h"
+#include "dns.h"
+#include "policy.h"
+#include "store.h"
+
+struct runtime {
+    struct config *cfg;
+    struct dns_resolver *resolver;
+    struct store *store;
+    char authserv_id[256];
+    struct policy_env env;
+    unsigned refs; /* guarded by the live-pointer mutex */
+};
+
+/* Builds a runtime over cfg (which it takes over); NULL with a message in err. */
+struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen);
+/* Makes rt the live runtime; the previous one is freed once unused. */
+void runtime_install(struct runtime *rt);
+/* A reference to the live runtime, for one connection (or the retention thread). */
+struct runtime *runtime_acquire(void);
+void runtime_release(struct runtime *rt);
+/* Drops the live runtime (at exit); it is freed once unused. */
+void runtime_shutdown(void);
+
+#endif
