@@ -280,12 +280,13 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
             str_escape(e_from, sizeof e_from, c->sender), c->accepted_total, c->ref, detail);
     if (stored)
         return verdict_continue();
-    log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id,
-            store_last_error(c->env->store));
+    char why[256];
+    store_last_error_r(c->env->store, why, sizeof why);
+    log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id, why);
     if (c->env->cfg->fail_open)
         return verdict_continue();
     return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "store", NULL,
-                        "decision log write failed: %s", store_last_error(c->env->store));
+                        "decision log write failed: %s", why);
 }
 
 void policy_abort(struct policy_conn *c)
@@ -309,7 +310,10 @@ void policy_record(struct policy_conn *c, const struct verdict *v, const char *r
             str_escape(e_to, sizeof e_to, recipient ? recipient : ""), c->ref,
             str_escape(e_reply, sizeof e_reply, reply ? reply : ""), v->detail);
     if (record_row(c, recipient, v->check, verdict_action_name(v->action), reply, v->detail) !=
-        STORE_OK)
-        log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id,
-                c->env->store ? store_last_error(c->env->store) : "no database");
+        STORE_OK) {
+        char why[256] = "no database";
+        if (c->env->store != NULL)
+            store_last_error_r(c->env->store, why, sizeof why);
+        log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id, why);
+    }
 }

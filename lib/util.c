@@ -88,7 +88,8 @@ bool str_casesuffix(const char *s, const char *suffix)
     return lx <= ls && str_casecmp(s + ls - lx, suffix) == 0;
 }
 
-const char *str_escape(char *dst, size_t dstlen, const char *src)
+/* Escapes as \xHH every byte that is not printable ASCII, and those in also (may be ""). */
+static const char *escape_bytes(char *dst, size_t dstlen, const char *src, const char *also)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
@@ -98,7 +99,7 @@ const char *str_escape(char *dst, size_t dstlen, const char *src)
     for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
         char tmp[4];
         size_t n;
-        if (*p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '"') {
+        if (*p >= 0x20 && *p < 0x7f && strchr(also, *p) == NULL) {
             tmp[0] = (char)*p;
             n = 1;
         } else {
@@ -124,6 +125,16 @@ const char *str_escape(char *dst, size_t dstlen, const char *src)
     }
     dst[o] = '\0';
     return dst;
+}
+
+const char *str_escape(char *dst, size_t dstlen, const char *src)
+{
+    return escape_bytes(dst, dstlen, src, "\\\"");
+}
+
+const char *str_printable(char *dst, size_t dstlen, const char *src)
+{
+    return escape_bytes(dst, dstlen, src, "");
 }
 
 char *str_trim(char *s)

@@ -37,6 +37,10 @@ bool str_casesuffix(const char *s, const char *suffix);
  */
 const char *str_escape(char *dst, size_t dstlen, const char *src);
 
+/* Like str_escape, but keeps backslash and double quote: for text shown to people, where the
+ * stored text may already carry escapes (ingressctl's output). */
+const char *str_printable(char *dst, size_t dstlen, const char *src);
+
 /* Trims ASCII spaces and tabs at both ends, in place; returns s. */
 char *str_trim(char *s);
 

@@ -333,9 +333,11 @@ static void *retention_thread(void *arg)
         if (rt != NULL) {
             size_t deleted = 0;
             int64_t before = (int64_t)time(NULL) - rt->cfg->decision_retention / 1000;
-            if (store_decision_expire(rt->store, before, RETENTION_BATCH, &deleted) != STORE_OK)
-                log_msg(LOG_WARNING, "decision log expiry: %s", store_last_error(rt->store));
-            else if (deleted > 0)
+            char why[256];
+            if (store_decision_expire(rt->store, before, RETENTION_BATCH, &deleted) != STORE_OK) {
+                store_last_error_r(rt->store, why, sizeof why);
+                log_msg(LOG_WARNING, "decision log expiry: %s", why);
+            } else if (deleted > 0)
                 log_msg(LOG_INFO, "decision log expiry: %zu old entries removed", deleted);
             runtime_release(rt);
         }

@@ -1,0 +1,797 @@
+/*
+ * test_store: lib/store_sqlite.c against real SQLite files in a fresh temporary directory.
+ *
+ * Opening and migrations (versions, refusals, rollback), every way `ingressctl why` finds a
+ * decision, bounded expiry, a lock held by another connection, and several threads on one store.
+ * The permission tests run the open as "nobody" in a child process when the test runs as root,
+ * since root ignores file modes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "store_migrations.h"
+#include "util.h"
+
+#define EXIT_SKIP 77
+#define NOBODY 65534
+
+struct fixture {
+    char dir[256];
+    char db[300];
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof *f);
+    const char *tmp = getenv("TMPDIR");
+
+    if (!tmp || !*tmp || strlen(tmp) > 200)
+        tmp = "/tmp";
+    snprintf(f->dir, sizeof f->dir, "%s/test_store.XXXXXX", tmp);
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->db, sizeof f->db, "%s/ingress.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+/* Gives back the rights a test took away, so that removing the tree works without root. */
+static int make_removable(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    chmod(path, type == FTW_D || S_ISDIR(st->st_mode) ? 0700 : 0600);
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    store_close(f->s);
+    nftw(f->dir, make_removable, 16, FTW_PHYS);
+    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static struct store *open_ok(const char *path, int64_t busy_ms)
+{
+    char err[512];
+    struct store *s = store_open(path, busy_ms, err, sizeof err);
+
+    if (s == NULL)
+        fail_msg("store_open: %s", err);
+    return s;
+}
+
+/* Runs one statement on a separate connection and returns its first column as an integer. */
+static long long raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    long long v = -1;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+    if (strstr(haystack, needle) == NULL)
+        fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Collecting what store_decision_find() reports                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+#define ROWS_MAX 64
+#define FIELD_COUNT 12
+
+struct row {
+    long long time;
+    char *field[FIELD_COUNT]; /* in struct decision's order, NULL kept */
+};
+
+struct rows {
+    size_t total; /* rows reported */
+    size_t count; /* rows kept in r, the first ROWS_MAX */
+    struct row r[ROWS_MAX];
+};
+
+static void collect(const struct decision *d, void *arg)
+{
+    struct rows *rows = arg;
+    const char *field[FIELD_COUNT] = {d->queue_id, d->ref,    d->client_ip, d->client_name,
+                                      d->helo,     d->sender, d->recipient, d->account,
+                                      d->check,    d->action, d->reply,     d->detail};
+    struct row *r;
+
+    rows->total++;
+    if (rows->count == ROWS_MAX)
+        return;
+    r = &rows->r[rows->count++];
+    r->time = d->time;
+    for (int i = 0; i < FIELD_COUNT; i++)
+        r->field[i] = xstrdup(field[i]);
+}
+
+static void rows_free(struct rows *rows)
+{
+    for (size_t i = 0; i < rows->count; i++)
+        for (int j = 0; j < FIELD_COUNT; j++)
+            free(rows->r[i].field[j]);
+    rows->count = 0;
+    rows->total = 0;
+}
+
+enum {
+    F_QUEUE_ID,
+    F_REF,
+    F_IP,
+    F_NAME,
+    F_HELO,
+    F_SENDER,
+    F_RCPT,
+    F_ACCOUNT,
+    F_CHECK,
+    F_ACTION,
+    F_REPLY,
+    F_DETAIL
+};
+
+/* How many decisions match key, and the times of the first ROWS_MAX in order. */
+static size_t find_count(struct store *s, const char *key, size_t limit, long long *times)
+{
+    struct rows rows = {0};
+    enum store_status st = store_decision_find(s, key, limit, collect, &rows);
+    size_t n = rows.total;
+
+    assert_true(st == STORE_OK || st == STORE_NOTFOUND);
+    assert_int_equal(st == STORE_NOTFOUND, n == 0);
+    for (size_t i = 0; times != NULL && i < rows.count; i++)
+        times[i] = rows.r[i].time;
+    rows_free(&rows);
+    return n;
+}
+
+static struct decision sample(int64_t time, const char *queue_id, const char *ref, const char *ip,
+                              const char *sender, const char *recipient)
+{
+    struct decision d = {
+        .time = time,
+        .queue_id = queue_id,
+        .ref = ref,
+        .client_ip = ip,
+        .client_name = "unknown",
+        .helo = "mail.example.test",
+        .sender = sender,
+        .recipient = recipient,
+        .check = "iprev",
+        .action = "reject",
+        .reply = "550 5.7.25 no PTR",
+        .detail = "no PTR record",
+    };
+    return d;
+}
+
+static void add_ok(struct store *s, struct decision d)
+{
+    enum store_status st = store_decision_add(s, &d);
+    if (st != STORE_OK)
+        fail_msg("store_decision_add: %d: %s", st, store_last_error(s));
+}
+
+/* Three decisions about different connections, used by the lookup tests. */
+static void add_three(struct store *s)
+{
+    add_ok(s, sample(1000, "NOQUEUE", "7KQ2M9XA", "192.0.2.4", "alice@example.org",
+                     "postmaster@example.test"));
+    add_ok(s, sample(2000, "4Y2x7", "R3F8ZT2W", "2001:db8::25", "Bob@Example.NET",
+                     "info@example.test"));
+    add_ok(s, sample(3000, "4Y2x8", "P9W4HQ6N", "198.51.100.7", "", "Sales@Example.test"));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Opening and migrations                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_migration_table_runs_one_to_n(void **state)
+{
+    (void)state;
+    assert_true(store_migration_count >= 1);
+    for (size_t i = 0; i < store_migration_count; i++) {
+        assert_int_equal(store_migrations[i].version, (int)i + 1);
+        assert_non_null(store_migrations[i].name);
+        assert_non_null(store_migrations[i].sql);
+        char want[64];
+        snprintf(want, sizeof want, "PRAGMA user_version=%d", (int)i + 1);
+        assert_string_equal(store_migrations[i].set_version, want);
+    }
+    assert_int_equal(store_schema_version(), (int)store_migration_count);
+}
+
+static void test_new_database_gets_current_version_and_wal_mode(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE name='decisions'"),
+                     1);
+
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+static void test_reopening_applies_no_migration_twice(void **state)
+{
+    struct fixture *f = *state;
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    store_close(f->s);
+    /* A migration applied again would fail ("table decisions already exists") or lose rows. */
+    f->s = open_ok(f->db, 1000);
+    store_close(f->s);
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 3);
+}
+
+static void test_newer_schema_version_is_refused_naming_the_version(void **state)
+{
+    struct fixture *f = *state;
+    char err[512], want[128];
+    int newer = store_schema_version() + 6;
+    char sql[64];
+
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", newer);
+    raw_exec(f->db, sql);
+    assert_null(store_open(f->db, 1000, err, sizeof err));
+    assert_contains(err, f->db);
+    snprintf(want, sizeof want,
+             "database schema version %d is newer than this milter-ingress "
+             "(knows %d); refusing to open it",
+             newer, store_schema_version());
+    assert_contains(err, want);
+    /* Refused means untouched. */
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), newer);
+}
+
+static void test_failed_migration_rolls_back_and_names_the_file(void **state)
+{
+    struct fixture *f = *state;
+    char err[512];
+
+    /* 001_init.sql ends by creating index decisions_time: an object of that name already there
+     * makes the migration fail after it has created the table and the other indexes. */
+    raw_exec(f->db, "CREATE TABLE other (x); CREATE INDEX decisions_time ON other (x);");
+    assert_null(store_open(f->db, 1000, err, sizeof err));
+    assert_contains(err, f->db);
+    assert_contains(err, store_migrations[0].name);
+    assert_contains(err, "decisions_time already exists");
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 0);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE name='decisions'"),
+                     0);
+}
+
+static void test_path_in_missing_directory_is_refused_naming_the_path(void **state)
+{
+    struct fixture *f = *state;
+    char path[300], err[1024];
+
+    snprintf(path, sizeof path, "%s/missing/ingress.db", f->dir);
+    assert_null(store_open(path, 1000, err, sizeof err));
+    assert_contains(err, path);
+    assert_contains(err, "No such file or directory");
+}
+
+static void test_path_that_is_a_directory_is_refused_naming_the_path(void **state)
+{
+    struct fixture *f = *state;
+    char err[1024];
+
+    assert_null(store_open(f->dir, 1000, err, sizeof err));
+    assert_contains(err, f->dir);
+}
+
+static void test_file_that_is_not_a_database_is_refused_naming_the_path(void **state)
+{
+    struct fixture *f = *state;
+    char err[1024];
+    FILE *fp = fopen(f->db, "w");
+
+    assert_non_null(fp);
+    for (int i = 0; i < 200; i++)
+        fputs("this is a config file, not a database\n", fp);
+    fclose(fp);
+    assert_null(store_open(f->db, 1000, err, sizeof err));
+    assert_contains(err, f->db);
+    assert_contains(err, "not a database");
+}
+
+/*
+ * Runs check(f) with the rights of an ordinary user: in a child that became "nobody" when we are
+ * root (root reads and writes whatever the modes say), directly otherwise.  check returns 0 when
+ * the store behaved, EXIT_SKIP when the setting could not be arranged, anything else on failure.
+ */
+static void run_unprivileged(struct fixture *f, int (*check)(struct fixture *f))
+{
+    pid_t pid;
+    int status;
+
+    if (geteuid() != 0) {
+        status = check(f);
+    } else {
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+                _exit(EXIT_SKIP);
+            _exit(check(f));
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        status = WEXITSTATUS(status);
+    }
+    if (status == EXIT_SKIP) {
+        print_message("cannot arrange an unwritable path here (as uid %d); skipped\n",
+                      (int)geteuid());
+        skip();
+    }
+    assert_int_equal(status, 0);
+}
+
+/* The open must fail and say which path; the child has no cmocka, so it reports on stderr. */
+static int expect_refused(const char *path)
+{
+    char err[1024];
+    struct store *s = store_open(path, 100, err, sizeof err);
+
+    if (s != NULL) {
+        fprintf(stderr, "store_open(%s) succeeded on an unwritable path\n", path);
+        store_close(s);
+        return 1;
+    }
+    if (strstr(err, path) == NULL) {
+        fprintf(stderr, "error does not name the path: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int check_read_only_file(struct fixture *f)
+{
+    int fd = open(f->db, O_RDONLY);
+
+    /* Preconditions: we can read the file but not write it, and can write the directory. */
+    if (fd < 0 || access(f->dir, W_OK) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return EXIT_SKIP;
+    }
+    close(fd);
+    fd = open(f->db, O_RDWR);
+    if (fd >= 0) {
+        close(fd);
+        return EXIT_SKIP;
+    }
+    return expect_refused(f->db);
+}
+
+static void test_read_only_file_is_refused_at_open(void **state)
+{
+    struct fixture *f = *state;
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    store_close(f->s);
+    f->s = NULL;
+    /* The directory stays writable for everyone, so that only the file's mode is in the way. */
+    assert_int_equal(chmod(f->dir, 0777), 0);
+    assert_int_equal(chmod(f->db, 0444), 0);
+    run_unprivileged(f, check_read_only_file);
+}
+
+static int check_read_only_directory(struct fixture *f)
+{
+    char fresh[300];
+
+    if (access(f->dir, W_OK) == 0 || access(f->dir, X_OK) != 0 || access(f->db, W_OK) != 0)
+        return EXIT_SKIP;
+    /* A new database cannot be created there, and an existing one cannot get its WAL files. */
+    snprintf(fresh, sizeof fresh, "%s/fresh.db", f->dir);
+    if (expect_refused(fresh) != 0)
+        return 1;
+    return expect_refused(f->db);
+}
+
+static void test_read_only_directory_is_refused_at_open(void **state)
+{
+    struct fixture *f = *state;
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(chmod(f->db, 0666), 0);
+    assert_int_equal(chmod(f->dir, 0555), 0);
+    run_unprivileged(f, check_read_only_directory);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decisions                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_decision_keeps_every_field_and_nulls(void **state)
+{
+    struct fixture *f = *state;
+    struct rows rows = {0};
+    struct decision d = {
+        .time = 1795424321,
+        .queue_id = "4Y2x7",
+        .ref = "7KQ2M9XA",
+        .client_ip = "127.0.0.4",
+        .client_name = "mx.example.org",
+        .helo = "mail.example.test",
+        .sender = "alice@example.org",
+        .recipient = "postmaster@example.test",
+        .account = "alice",
+        .check = "iprev",
+        .action = "reject",
+        .reply = "550 5.7.25 Client [127.0.0.4] has no valid reverse DNS (ref 7KQ2M9XA)",
+        .detail = "no PTR record for 4.0.0.127.in-addr.arpa",
+    };
+    struct decision sparse = {.time = 5, .ref = "ONLYREF1", .check = "policy", .action = "accept"};
+    const char *want[FIELD_COUNT] = {d.queue_id, d.ref,    d.client_ip, d.client_name,
+                                     d.helo,     d.sender, d.recipient, d.account,
+                                     d.check,    d.action, d.reply,     d.detail};
+
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(store_decision_add(f->s, &d), STORE_OK);
+    assert_int_equal(store_decision_add(f->s, &sparse), STORE_OK);
+
+    assert_int_equal(store_decision_find(f->s, "4Y2x7", 10, collect, &rows), STORE_OK);
+    assert_int_equal(rows.count, 1);
+    assert_int_equal(rows.r[0].time, d.time);
+    for (int i = 0; i < FIELD_COUNT; i++)
+        assert_string_equal(rows.r[0].field[i], want[i]);
+    rows_free(&rows);
+
+    assert_int_equal(store_decision_find(f->s, "ONLYREF1", 10, collect, &rows), STORE_OK);
+    assert_int_equal(rows.count, 1);
+    assert_null(rows.r[0].field[F_QUEUE_ID]);
+    assert_null(rows.r[0].field[F_SENDER]);
+    assert_null(rows.r[0].field[F_REPLY]);
+    assert_null(rows.r[0].field[F_DETAIL]);
+    assert_string_equal(rows.r[0].field[F_ACTION], "accept");
+    rows_free(&rows);
+}
+
+static void test_find_by_queue_id(void **state)
+{
+    struct fixture *f = *state;
+    long long t[4];
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    assert_int_equal(find_count(f->s, "4Y2x8", 10, t), 1);
+    assert_int_equal(t[0], 3000);
+    /* Queue ids are case-sensitive in Postfix: 4Y2X8 is another message. */
+    assert_int_equal(find_count(f->s, "4Y2X8", 10, NULL), 0);
+}
+
+static void test_find_by_reply_reference(void **state)
+{
+    struct fixture *f = *state;
+    long long t[4];
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    assert_int_equal(find_count(f->s, "R3F8ZT2W", 10, t), 1);
+    assert_int_equal(t[0], 2000);
+}
+
+static void test_find_by_client_ip(void **state)
+{
+    struct fixture *f = *state;
+    long long t[4];
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    assert_int_equal(find_count(f->s, "192.0.2.4", 10, t), 1);
+    assert_int_equal(t[0], 1000);
+    assert_int_equal(find_count(f->s, "2001:db8::25", 10, t), 1);
+    assert_int_equal(t[0], 2000);
+    /* Exact match only: no prefix search. */
+    assert_int_equal(find_count(f->s, "192.0.2", 10, NULL), 0);
+}
+
+static void test_find_by_sender_ignores_case_and_brackets(void **state)
+{
+    struct fixture *f = *state;
+    long long t[4];
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    assert_int_equal(find_count(f->s, "bob@example.net", 10, t), 1);
+    assert_int_equal(t[0], 2000);
+    assert_int_equal(find_count(f->s, "<BOB@EXAMPLE.NET>", 10, t), 1);
+    assert_int_equal(t[0], 2000);
+    assert_int_equal(find_count(f->s, "alice@example.org", 10, t), 1);
+    assert_int_equal(t[0], 1000);
+    /* The null sender, as the log writes it. */
+    assert_int_equal(find_count(f->s, "<>", 10, t), 1);
+    assert_int_equal(t[0], 3000);
+    /* Only one pair of brackets is taken off. */
+    assert_int_equal(find_count(f->s, "<<bob@example.net>>", 10, NULL), 0);
+}
+
+static void test_find_by_recipient_ignores_case_and_brackets(void **state)
+{
+    struct fixture *f = *state;
+    long long t[4];
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    assert_int_equal(find_count(f->s, "sales@example.test", 10, t), 1);
+    assert_int_equal(t[0], 3000);
+    assert_int_equal(find_count(f->s, "<Postmaster@Example.Test>", 10, t), 1);
+    assert_int_equal(t[0], 1000);
+}
+
+static void test_find_nothing_gives_notfound(void **state)
+{
+    struct fixture *f = *state;
+    struct rows rows = {0};
+
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(store_decision_find(f->s, "4Y2x7", 10, collect, &rows), STORE_NOTFOUND);
+    add_three(f->s);
+    assert_int_equal(store_decision_find(f->s, "nobody@example.org", 10, collect, &rows),
+                     STORE_NOTFOUND);
+    assert_int_equal(rows.count, 0);
+}
+
+static void test_find_treats_key_as_data_not_sql(void **state)
+{
+    struct fixture *f = *state;
+
+    f->s = open_ok(f->db, 1000);
+    add_three(f->s);
+    assert_int_equal(find_count(f->s, "x' OR '1'='1", 10, NULL), 0);
+    assert_int_equal(find_count(f->s, "x\" OR 1=1 --", 10, NULL), 0);
+    assert_int_equal(find_count(f->s, "%", 10, NULL), 0);
+}
+
+static void test_find_respects_limit_oldest_first(void **state)
+{
+    struct fixture *f = *state;
+    long long t[ROWS_MAX];
+
+    f->s = open_ok(f->db, 1000);
+    /* Added out of order, and two at the same second: the order is time, then insertion. */
+    for (int i = 9; i >= 0; i--)
+        add_ok(f->s, sample(100 + i, "NOQUEUE", "SAMEREF1", "203.0.113.9", "x@example.org",
+                            "y@example.test"));
+    add_ok(f->s, sample(100, "NOQUEUE", "SAMEREF1", "203.0.113.9", "x@example.org", "late"));
+
+    assert_int_equal(find_count(f->s, "203.0.113.9", 4, t), 4);
+    assert_int_equal(t[0], 100);
+    assert_int_equal(t[1], 100);
+    assert_int_equal(t[2], 101);
+    assert_int_equal(t[3], 102);
+    assert_int_equal(find_count(f->s, "203.0.113.9", 100, t), 11);
+    for (int i = 1; i < 11; i++)
+        assert_true(t[i - 1] <= t[i]);
+    assert_int_equal(find_count(f->s, "203.0.113.9", 0, NULL), 0);
+}
+
+static void test_add_without_check_or_action_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    struct decision d = sample(1, "Q", "R", "192.0.2.1", "a@b", "c@d");
+
+    f->s = open_ok(f->db, 1000);
+    d.check = NULL;
+    assert_int_equal(store_decision_add(f->s, &d), STORE_ERROR);
+    assert_contains(store_last_error(f->s), "check");
+    d.check = "iprev";
+    d.action = NULL;
+    assert_int_equal(store_decision_add(f->s, &d), STORE_ERROR);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 0);
+}
+
+static void test_expire_deletes_only_older_rows_in_batches(void **state)
+{
+    struct fixture *f = *state;
+    size_t deleted = 99;
+
+    f->s = open_ok(f->db, 1000);
+    for (int i = 0; i < 25; i++)
+        add_ok(f->s, sample(1000 + i, "Q", "OLDROW01", "192.0.2.1", "a@example.org", "b@x"));
+    for (int i = 0; i < 5; i++)
+        add_ok(f->s, sample(5000 + i, "Q", "NEWROW01", "192.0.2.1", "a@example.org", "b@x"));
+
+    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted), STORE_OK);
+    assert_int_equal(deleted, 10);
+    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted), STORE_OK);
+    assert_int_equal(deleted, 10);
+    /* The oldest went first: 1020..1024 are left of the old ones. */
+    assert_int_equal(raw_int(f->db, "SELECT min(time) FROM decisions"), 1020);
+    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted), STORE_OK);
+    assert_int_equal(deleted, 5);
+    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted), STORE_OK);
+    assert_int_equal(deleted, 0);
+
+    /* "Older than" is strict: the row at 5000 stays. */
+    assert_int_equal(find_count(f->s, "NEWROW01", 100, NULL), 5);
+    assert_int_equal(find_count(f->s, "OLDROW01", 100, NULL), 0);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_write_lock_held_elsewhere_gives_busy_after_timeout(void **state)
+{
+    struct fixture *f = *state;
+    struct decision d = sample(1, "4Y2x9", "LOCKED01", "192.0.2.9", "a@example.org", "b@x");
+    sqlite3 *other;
+    double start, waited;
+    char err[512];
+
+    f->s = open_ok(f->db, 100);
+    add_three(f->s);
+    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+    start = now_seconds();
+    assert_int_equal(store_decision_add(f->s, &d), STORE_BUSY);
+    waited = now_seconds() - start;
+    assert_true(waited >= 0.09);
+    assert_true(waited < 5.0);
+    assert_contains(store_last_error(f->s), "locked");
+    store_last_error_r(f->s, err, sizeof err);
+    assert_contains(err, "locked");
+
+    /* WAL: a writer elsewhere does not stop `ingressctl why` from reading. */
+    assert_int_equal(find_count(f->s, "192.0.2.4", 10, NULL), 1);
+
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_decision_add(f->s, &d), STORE_OK);
+}
+
+#define THREADS 4
+#define ADDS_PER_THREAD 200
+
+struct worker {
+    struct store *s;
+    int index;
+    int failures;
+};
+
+static void *add_many(void *arg)
+{
+    struct worker *w = arg;
+    char sender[64];
+
+    snprintf(sender, sizeof sender, "thread%d@example.org", w->index);
+    for (int i = 0; i < ADDS_PER_THREAD; i++) {
+        struct decision d = sample(i, "NOQUEUE", "THREADS1", "192.0.2.44", sender, "r@x");
+        if (store_decision_add(w->s, &d) != STORE_OK)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_adds_from_four_threads_all_land(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t tid[THREADS];
+    struct worker w[THREADS];
+
+    f->s = open_ok(f->db, 5000);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.s = f->s, .index = i};
+        assert_int_equal(pthread_create(&tid[i], NULL, add_many, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), THREADS * ADDS_PER_THREAD);
+    for (int i = 0; i < THREADS; i++) {
+        char sender[64];
+        snprintf(sender, sizeof sender, "<THREAD%d@example.org>", i);
+        assert_int_equal(find_count(f->s, sender, 1000, NULL), ADDS_PER_THREAD);
+    }
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_migration_table_runs_one_to_n),
+        T(test_new_database_gets_current_version_and_wal_mode),
+        T(test_reopening_applies_no_migration_twice),
+        T(test_newer_schema_version_is_refused_naming_the_version),
+        T(test_failed_migration_rolls_back_and_names_the_file),
+        T(test_path_in_missing_directory_is_refused_naming_the_path),
+        T(test_path_that_is_a_directory_is_refused_naming_the_path),
+        T(test_file_that_is_not_a_database_is_refused_naming_the_path),
+        T(test_read_only_file_is_refused_at_open),
+        T(test_read_only_directory_is_refused_at_open),
+        T(test_decision_keeps_every_field_and_nulls),
+        T(test_find_by_queue_id),
+        T(test_find_by_reply_reference),
+        T(test_find_by_client_ip),
+        T(test_find_by_sender_ignores_case_and_brackets),
+        T(test_find_by_recipient_ignores_case_and_brackets),
+        T(test_find_nothing_gives_notfound),
+        T(test_find_treats_key_as_data_not_sql),
+        T(test_find_respects_limit_oldest_first),
+        T(test_add_without_check_or_action_is_an_error),
+        T(test_expire_deletes_only_older_rows_in_batches),
+        T(test_write_lock_held_elsewhere_gives_busy_after_timeout),
+        T(test_concurrent_adds_from_four_threads_all_land),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
