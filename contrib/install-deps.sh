@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything milter-ingress needs to build, run and be tested, from Debian's packages.
+# Debian 12 (bookworm).  Run as root, or as a user with sudo.
+set -euo pipefail
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+fi
+
+packages=(
+    # build
+    build-essential cmake pkg-config clang
+    # libraries
+    libmilter-dev libspf2-dev libopendkim-dev libc-ares-dev libsqlite3-dev
+    # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime
+    libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
+    # tests of later checks: DKIM signing fixtures and milter protocol tests
+    opendkim-tools python3-dkim python3-dnslib
+    # lint
+    clang-format clang-tidy cppcheck
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-deps: everything is installed"
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+# Postfix asks how to configure the system's mail; the tests run private instances of their own.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+$sudo apt-get update -q
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the dependencies, then builds and tests milter-ingress the way CI does:
+#   1. gcc build, the whole test suite (unit, CLI, end to end with Postfix and NSD);
+#   2. clang build with -Werror (the code must be warning-free with both compilers);
+#   3. AddressSanitizer + UndefinedBehaviorSanitizer build, the whole test suite again;
+#   4. lint: clang-format and cppcheck.
+# Set INGRESS_SKIP_DEPS=1 to skip the apt-get step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+if [ "${INGRESS_SKIP_DEPS:-0}" != 1 ]; then
+    ./contrib/install-deps.sh
+fi
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "gcc build and tests"
+cmake -S . -B build/gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/gcc -j"$jobs"
+ctest --test-dir build/gcc --output-on-failure -j"$jobs"
+
+step "clang build (warnings are errors)"
+cmake -S . -B build/clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/clang -j"$jobs"
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+cmake -S . -B build/asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+    -DINGRESS_SANITIZE=ON >/dev/null
+cmake --build build/asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    INGRESS_SANITIZE=1 ctest --test-dir build/asan --output-on-failure -j"$jobs"
+
+step "lint"
+sources=$(git ls-files '*.c' '*.h')
+# shellcheck disable=SC2086
+clang-format --dry-run -Werror $sources
+# shellcheck disable=SC2086
+cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
+    --inline-suppr -D_GNU_SOURCE -Ilib $sources
+echo "lint: clean"
+
+step "all tests passed"

@@ -1,0 +1,290 @@
+/*
+ * test_policy: whole connections driven through lib/policy without an MTA (DESIGN.md §1: "a test
+ * of a check never needs an MTA"), with the real test NSD (INGRESS_TEST_DNS) and a real SQLite
+ * file in a temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "config.h"
+#include "dns.h"
+#include "policy.h"
+#include "store.h"
+
+struct fixture {
+    char dir[64];
+    char db[128];
+    struct config *cfg;
+    struct dns_resolver *resolver;
+    struct store *store;
+    struct policy_env env;
+};
+
+static time_t fixed_clock(void *arg)
+{
+    (void)arg;
+    return 1800000000; /* 2027-01-15 */
+}
+
+static int setup(void **state)
+{
+    char err[256];
+    const char *server = getenv("INGRESS_TEST_DNS");
+    if (server == NULL)
+        fail_msg("INGRESS_TEST_DNS is not set: run under tests/dns/with-dns.sh");
+    struct fixture *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/test_policy.XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        fail_msg("mkdtemp");
+    snprintf(f->db, sizeof f->db, "%s/ingress.db", f->dir);
+    f->cfg = config_new_defaults();
+    /* Loopback is trusted by default; the test clients are 127.0.0.N personas. */
+    assert_true(config_set(f->cfg, "trusted_networks", "", err, sizeof err));
+    const char *servers[] = {server};
+    struct dns_options opts = {.servers = servers,
+                               .server_count = 1,
+                               .timeout_ms = 500,
+                               .tries = 1,
+                               .cache_size = 100,
+                               .cache_max_ttl = 60};
+    assert_int_equal(dns_resolver_new(&opts, &f->resolver, err, sizeof err), 0);
+    f->store = store_open(f->db, 200, err, sizeof err);
+    if (f->store == NULL)
+        fail_msg("store_open: %s", err);
+    f->env = (struct policy_env){.cfg = f->cfg,
+                                 .resolver = f->resolver,
+                                 .store = f->store,
+                                 .authserv_id = "mx.test.example",
+                                 .clock = fixed_clock};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char path[160];
+    store_close(f->store);
+    dns_resolver_free(f->resolver);
+    config_free(f->cfg);
+    static const char *const files[] = {"ingress.db", "ingress.db-wal", "ingress.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", f->dir, files[i]);
+        unlink(path);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+struct found {
+    int count;
+    char actions[8][16];
+    char recipients[8][64];
+    char checks[8][16];
+    int64_t time;
+};
+
+static void collect(const struct decision *d, void *arg)
+{
+    struct found *found = arg;
+    if (found->count < 8) {
+        snprintf(found->actions[found->count], 16, "%s", d->action);
+        snprintf(found->recipients[found->count], 64, "%s", d->recipient ? d->recipient : "");
+        snprintf(found->checks[found->count], 16, "%s", d->check);
+        found->time = d->time;
+    }
+    found->count++;
+}
+
+static struct found find(struct fixture *f, const char *key)
+{
+    struct found found = {0};
+    store_decision_find(f->store, key, 100, collect, &found);
+    return found;
+}
+
+static void client_without_ptr_is_refused_at_rcpt_and_recorded(void **state)
+{
+    struct fixture *f = *state;
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "127.0.0.4");
+    policy_helo(c, "mail.example.org");
+    assert_int_equal(policy_mail(c, "<alice@example.org>", NULL).action, VERDICT_CONTINUE);
+    struct verdict v = policy_rcpt(c, "<bob@example.test>");
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_string_equal(v.check, "iprev");
+    policy_record(c, &v, "550 5.7.25 test reply");
+    policy_conn_free(c);
+
+    struct found found = find(f, "127.0.0.4");
+    assert_int_equal(found.count, 1);
+    assert_string_equal(found.actions[0], "reject");
+    assert_string_equal(found.checks[0], "iprev");
+    assert_string_equal(found.recipients[0], "bob@example.test");
+    assert_int_equal(found.time, 1800000000);
+}
+
+static void postmaster_is_exempt_and_acceptance_is_recorded(void **state)
+{
+    struct fixture *f = *state;
+    char authres[512];
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "127.0.0.4");
+    policy_helo(c, "mail.example.org");
+    policy_mail(c, "<alice@example.org>", NULL);
+    assert_int_equal(policy_rcpt(c, "<Postmaster@example.test>").action, VERDICT_CONTINUE);
+    policy_set_queue_id(c, "4QX1");
+    struct verdict v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_string_equal(authres, "mx.test.example; iprev=fail policy.iprev=127.0.0.4");
+    policy_conn_free(c);
+
+    struct found found = find(f, "4QX1");
+    assert_int_equal(found.count, 1);
+    assert_string_equal(found.actions[0], "accept");
+    assert_string_equal(found.recipients[0], "Postmaster@example.test");
+}
+
+static void good_client_gets_pass_in_authentication_results(void **state)
+{
+    struct fixture *f = *state;
+    char authres[512];
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<alice@example.org>", NULL);
+    assert_int_equal(policy_rcpt(c, "<bob@example.test>").action, VERDICT_CONTINUE);
+    assert_int_equal(policy_rcpt(c, "<carol@example.test>").action, VERDICT_CONTINUE);
+    struct verdict v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_string_equal(authres,
+                        "mx.test.example; iprev=pass policy.iprev=127.0.0.2 (good.example.test)");
+    policy_conn_free(c);
+    assert_int_equal(find(f, "127.0.0.2").count, 2); /* one row per recipient */
+}
+
+static void trusted_network_is_not_checked(void **state)
+{
+    struct fixture *f = *state;
+    char authres[512];
+    assert_true(config_set(f->cfg, "trusted_networks", "127.0.0.0/29", NULL, 0));
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "127.0.0.4");
+    policy_helo(c, "whatever");
+    policy_mail(c, "<alice@example.org>", NULL);
+    assert_int_equal(policy_rcpt(c, "<bob@example.test>").action, VERDICT_CONTINUE);
+    policy_eom(c, authres, sizeof authres);
+    assert_string_equal(authres, "mx.test.example; none");
+    policy_conn_free(c);
+}
+
+static void authenticated_session_is_not_checked(void **state)
+{
+    struct fixture *f = *state;
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "127.0.0.4");
+    policy_helo(c, "laptop");
+    policy_mail(c, "<alice@example.test>", "alice@example.test");
+    assert_int_equal(policy_rcpt(c, "<bob@example.org>").action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+}
+
+static void forged_authentication_results_are_marked_by_position(void **state)
+{
+    struct fixture *f = *state;
+    int index = 0;
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_mail(c, "<a@example.org>", NULL);
+    assert_false(policy_header(c, "Subject", "mx.test.example; iprev=pass", &index));
+    assert_false(policy_header(c, "Authentication-Results", "other.example; spf=pass", &index));
+    assert_true(policy_header(c, "authentication-results", " MX.test.example; iprev=pass", &index));
+    assert_int_equal(index, 2);
+    /* A new message starts counting again (STYLE rule 15). */
+    policy_mail(c, "<a@example.org>", NULL);
+    assert_true(policy_header(c, "Authentication-Results", "mx.test.example; none", &index));
+    assert_int_equal(index, 1);
+    policy_conn_free(c);
+}
+
+static void new_message_forgets_previous_recipients(void **state)
+{
+    struct fixture *f = *state;
+    char authres[512];
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<a@example.org>", NULL);
+    policy_rcpt(c, "<first@example.test>");
+    policy_abort(c);
+    policy_mail(c, "<a@example.org>", NULL);
+    policy_rcpt(c, "<second@example.test>");
+    policy_set_queue_id(c, "Q2");
+    policy_eom(c, authres, sizeof authres);
+    policy_conn_free(c);
+    struct found found = find(f, "Q2");
+    assert_int_equal(found.count, 1);
+    assert_string_equal(found.recipients[0], "second@example.test");
+    assert_int_equal(find(f, "first@example.test").count, 0);
+}
+
+/* Another process holds the write lock: the acceptance cannot be recorded, so 451 4.3.0. */
+static void locked_database_gives_store_failure_unless_fail_open(void **state)
+{
+    struct fixture *f = *state;
+    char authres[512];
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<a@example.org>", NULL);
+    policy_rcpt(c, "<b@example.test>");
+    struct verdict v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_TEMPFAIL);
+    assert_int_equal(v.reply, REPLY_STORE_FAILURE);
+    assert_true(verdict_reply_consistent(&v));
+
+    assert_true(config_set(f->cfg, "fail_open", "yes", NULL, 0));
+    v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+}
+
+static void unknown_client_address_is_refused_not_crashed(void **state)
+{
+    struct fixture *f = *state;
+    struct policy_conn *c = policy_conn_new(&f->env, NULL, NULL);
+    policy_helo(c, NULL);
+    policy_mail(c, NULL, NULL);
+    struct verdict v = policy_rcpt(c, NULL);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_non_null(strstr(v.text, "[unknown]"));
+    policy_record(c, &v, "550 5.7.25 x");
+    policy_conn_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(client_without_ptr_is_refused_at_rcpt_and_recorded),
+        T(postmaster_is_exempt_and_acceptance_is_recorded),
+        T(good_client_gets_pass_in_authentication_results),
+        T(trusted_network_is_not_checked),
+        T(authenticated_session_is_not_checked),
+        T(forged_authentication_results_are_marked_by_position),
+        T(new_message_forgets_previous_recipients),
+        T(locked_database_gives_store_failure_unless_fail_open),
+        T(unknown_client_address_is_refused_not_crashed),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
