@@ -53,9 +53,12 @@ bool cidr_parse(const char *text, struct cidr *out)
         return false;
     if (slash == NULL)
         return true;
+    /* Digits only: strtol alone would take "/-0" or "/ 8", and "/-0" would trust everyone. */
+    if (slash[1] < '0' || slash[1] > '9')
+        return false;
     char *end;
     long prefix = strtol(slash + 1, &end, 10);
-    if (end == slash + 1 || *end != '\0' || prefix < 0 || (unsigned long)prefix > out->prefix)
+    if (*end != '\0' || (unsigned long)prefix > out->prefix)
         return false;
     out->prefix = (unsigned)prefix;
     return true;

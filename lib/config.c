@@ -422,6 +422,22 @@ static bool parse_line(struct config *cfg, char *line, const char *path, int lin
     return true;
 }
 
+/*
+ * Reads one line, without its '\n', into buf (size > 1); *len counts the bytes read, NUL bytes
+ * included, which fgets() and strlen() would hide.  Stops after size - 1 bytes, so a line longer
+ * than that shows as *len == size - 1 without the rest being read.  False at end of file.
+ */
+static bool read_line(FILE *fp, char *buf, size_t size, size_t *len)
+{
+    size_t n = 0;
+    int c = EOF;
+    while (n + 1 < size && (c = getc(fp)) != EOF && c != '\n')
+        buf[n++] = (char)c;
+    buf[n] = '\0';
+    *len = n;
+    return n > 0 || c == '\n';
+}
+
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
     char line[CONFIG_LINE_MAX + 2];
@@ -432,23 +448,23 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     FILE *fp = fopen(path, "r");
     if (fp == NULL) {
         char why[128];
-        error_set(err, errlen, "%s: cannot open: %s", path,
-                  strerror_r(errno, why, sizeof why) == 0 ? why : "error");
+        /* _GNU_SOURCE: the GNU strerror_r, which returns the message (not always in why). */
+        error_set(err, errlen, "%s: cannot open: %s", path, strerror_r(errno, why, sizeof why));
         return NULL;
     }
     struct config *cfg = config_new_defaults();
-    while (ok && fgets(line, sizeof line, fp) != NULL) {
+    size_t len;
+    while (ok && read_line(fp, line, sizeof line, &len)) {
         lineno++;
-        size_t len = strlen(line);
         if (len > CONFIG_LINE_MAX) {
             error_set(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
                       CONFIG_LINE_MAX);
             ok = false;
             break;
         }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        if (len > 0 && line[len - 1] == '\r')
             line[--len] = '\0';
-        if (memchr(line, '\0', len) != NULL || strlen(line) != len) {
+        if (memchr(line, '\0', len) != NULL) {
             error_set(err, errlen, "%s:%d: NUL byte in line", path, lineno);
             ok = false;
             break;
@@ -654,6 +670,17 @@ void config_write_reference(FILE *out)
     }
 }
 
+/* Writes s as part of a Markdown table cell: GitHub splits cells at every '|' not written "\\|",
+ * even inside a code span, so an enum's "a|b|c" would spill into the next columns. */
+static void markdown_cell(FILE *out, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '|')
+            fputc('\\', out);
+        fputc(*s, out);
+    }
+}
+
 void config_write_markdown(FILE *out)
 {
     const char *section = "";
@@ -664,8 +691,13 @@ void config_write_markdown(FILE *out)
             fprintf(out, "%s| %s option | type | default | what it does |\n|---|---|---|---|\n",
                     i ? "\n" : "", section);
         }
-        fprintf(out, "| `%s` | %s | `%s` | %s |\n", opt->name, type_name(opt),
-                opt->default_value[0] ? opt->default_value : "(empty)", opt->doc);
+        fprintf(out, "| `%s` | ", opt->name);
+        markdown_cell(out, type_name(opt));
+        fputs(" | `", out);
+        markdown_cell(out, opt->default_value[0] ? opt->default_value : "(empty)");
+        fputs("` | ", out);
+        markdown_cell(out, opt->doc);
+        fputs(" |\n", out);
     }
 }
 

@@ -210,6 +210,8 @@ void verdict_reply_text(const struct verdict *v, const char *ref, const char *he
                         size_t outlen)
 {
     size_t o = 0;
+    if (outlen == 0)
+        return;
     out[0] = '\0';
     append_clean(out, outlen, &o, v->text);
     if (ref != NULL && ref[0] != '\0') {
