@@ -457,13 +457,15 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    /* The runtime may be replaced by a reload: keep what shutdown needs from the first one. */
+    char *socket_spec = xstrdup(rt->cfg->socket);
     pthread_t milter, retention;
     if (pthread_create(&milter, NULL, milter_thread, NULL) != 0 ||
         pthread_create(&retention, NULL, retention_thread, NULL) != 0) {
         log_msg(LOG_ERR, "cannot start threads");
         return 1;
     }
-    log_msg(LOG_INFO, "milter-ingress %s listening on %s", PROJECT_VERSION, rt->cfg->socket);
+    log_msg(LOG_INFO, "milter-ingress %s listening on %s", PROJECT_VERSION, socket_spec);
     signal_loop(&o, &set);
     pthread_join(milter, NULL);
     wait_for_connections();
@@ -472,9 +474,10 @@ int main(int argc, char **argv)
     pthread_cond_signal(&stop_cond);
     pthread_mutex_unlock(&stop_lock);
     pthread_join(retention, NULL);
-    const char *path = socket_path(rt->cfg->socket);
+    const char *path = socket_path(socket_spec);
     if (path != NULL)
         unlink(path);
+    free(socket_spec);
     runtime_shutdown();
     free(o.overrides);
     log_msg(LOG_INFO, "stopped");

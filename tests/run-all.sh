@@ -37,7 +37,7 @@ sources=$(git ls-files '*.c' '*.h')
 clang-format --dry-run -Werror $sources
 # shellcheck disable=SC2086
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
-    --inline-suppr -D_GNU_SOURCE -Ilib $sources
+    --inline-suppr -D_GNU_SOURCE -DINGRESS_SOURCE_DIR=\".\" -DINGRESS_BINARY_DIR=\"build\" -Ilib $sources
 echo "lint: clean"
 
 step "all tests passed"
