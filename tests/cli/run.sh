@@ -350,6 +350,51 @@ if grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$log"; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# Started as root with user = nobody: the socket and database are opened, then the process runs
+# as nobody, and the files it must keep writing belong to nobody.
+
+if [[ $(id -u) -eq 0 ]] && id nobody >/dev/null 2>&1; then
+    pdir=$T/priv
+    mkdir -p "$pdir"
+    chown nobody "$pdir"
+    chmod 755 "$T"
+    f=$T/priv.conf
+    log=$T/priv.log
+    write_conf "$f" "socket = unix:$pdir/m.sock" "database = $pdir/ingress.db" "user = nobody"
+    "$MILTER_BIN" -f -c "$f" 2>>"$log" &
+    DAEMON_PID=$!
+    if wait_socket "$pdir/m.sock"; then
+        uid=$(awk '/^Uid:/ {print $2 "," $3 "," $4 "," $5}' "/proc/$DAEMON_PID/status")
+        nobody=$(id -u nobody)
+        if [[ $uid == "$nobody,$nobody,$nobody,$nobody" ]]; then
+            ok "user = nobody: real, effective, saved and file uid are nobody's after start"
+        else
+            not_ok "user = nobody: the process runs as nobody" "Uid: $uid"
+        fi
+        owners=$(stat -c %U "$pdir/ingress.db" "$pdir/m.sock" | sort -u | tr '\n' ' ')
+        if [[ $owners == "nobody " ]]; then
+            ok "user = nobody: the database and the socket belong to nobody"
+        else
+            not_ok "user = nobody: the database and the socket belong to nobody" "owners: $owners"
+        fi
+        # SIGHUP reopens the database as nobody: it must still work.
+        before=$(last_line "$log")
+        kill -HUP "$DAEMON_PID"
+        sleep 1
+        if tail -n +"$((before + 1))" "$log" | grep -q "configuration reloaded"; then
+            ok "user = nobody: SIGHUP reloads without root"
+        else
+            not_ok "user = nobody: SIGHUP reloads without root" "$(tail -n 10 "$log")"
+        fi
+    else
+        not_ok "user = nobody: the daemon starts" "$(tail -n 20 "$log")"
+    fi
+    stop_daemon
+else
+    say "not root: privilege drop not tested"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # ingressctl usage errors exit 2.
 
 run "$CTL_BIN" -c "$T/good.conf" frobnicate

@@ -509,6 +509,20 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# e2. Hostile HELO: 1,000 characters.  A defined reply (iprev_fail, the HELO is not a host name),
+# and the milter stays up.
+
+LONG_HELO=$(printf 'a%.0s' {1..1000})
+smtp e2 127.0.0.2 "$LONG_HELO" user@example.net
+r=$(reply e2 "RCPT TO")
+if [[ $r == "$REJECT_PREFIX"* ]] && alive "$MILTER_PID"; then
+    ok "e2: a 1000-character HELO gets $REJECT_PREFIX and the milter stays up"
+else
+    not_ok "e2: a 1000-character HELO gets $REJECT_PREFIX and the milter stays up" \
+        "$(transcript e2)"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # f. ingressctl why, by IP, queue id and reference.
 
 ctl why 127.0.0.4
