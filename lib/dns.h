@@ -111,7 +111,8 @@ void dns_batch_free(struct dns_batch *b);
 int dns_batch_start(struct dns_batch *b, const char *name, int type);
 /* Starts the PTR query for an address ("192.0.2.1", "2001:db8::1"); -1 when not an address. */
 int dns_batch_start_ptr(struct dns_batch *b, const char *ip);
-/* Runs the batch until the query with handle h is done; the answer lives as long as the batch. */
+/* Runs the batch until the query with handle h is done; the answer lives as long as the batch
+ * (its address does not change when more queries are started).  NULL when h is not b's. */
 const struct dns_answer *dns_batch_wait(struct dns_batch *b, int h);
 /* Runs the batch until every query started so far is done. */
 void dns_batch_wait_all(struct dns_batch *b);
@@ -132,7 +133,8 @@ bool dns_name_valid(const char *name);
 /*
  * Parses a raw DNS answer packet for the asked type into *a (status, records, ttl).  The one
  * place that reads bytes from the network; fuzzed.  Returns false when the packet is malformed
- * (then a->status is DNS_TEMPFAIL).
+ * (then a->status is DNS_TEMPFAIL).  Sets status, type, count, records, ttl and error; name and
+ * packet are the caller's.  *a must hold no records (zeroed, or emptied by dns_answer_clear).
  */
 bool dns_parse_answer(const unsigned char *packet, size_t len, int type, struct dns_answer *a);
 /* Frees what dns_parse_answer allocated inside a (not a itself). */

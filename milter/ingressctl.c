@@ -183,7 +183,8 @@ static void print_decision(const struct decision *d, void *arg)
     fprintf(why->out, "  check %s: %s\n", str_printable(a, sizeof a, d->check),
             words ? words : str_printable(c, sizeof c, d->action));
     if (present(d->reply))
-        fprintf(why->out, "  the sender was told: %s\n", str_printable(text, sizeof text, d->reply));
+        fprintf(why->out, "  the sender was told: %s\n",
+                str_printable(text, sizeof text, d->reply));
     else
         fprintf(why->out, "  %s\n", without_reply);
     if (present(d->detail))
