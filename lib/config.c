@@ -80,6 +80,10 @@ const struct config_option config_options[] = {
         "(resolve)"),
     OPT(iprev_action, CONFIG_ENUM, "reject", 0, 0, "reject|tempfail|log", "iprev",
         "What a client without forward-confirmed reverse DNS matching its HELO gets"),
+    /* spf (options of lib/spf.c go here) */
+    /* dkim (options of lib/dkim.c go here) */
+    /* greylisting (options of lib/greylist.c go here) */
+    /* lists (options of lib/lists.c go here) */
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];

@@ -62,6 +62,10 @@ struct config {
     /* iprev */
     enum iprev_helo_mode iprev_helo;
     enum check_action iprev_action;
+    /* spf (fields of lib/spf.c's options go here) */
+    /* dkim (fields of lib/dkim.c's options go here) */
+    /* greylisting (fields of lib/greylist.c's options go here) */
+    /* lists (fields of lib/lists.c's options go here) */
 };
 
 struct config_option {
