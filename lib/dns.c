@@ -1,0 +1,1194 @@
+/*
+ * dns: lookups over c-ares with a pool of channels, our own answer parser and a TTL-bounded cache.
+ *
+ * RFC 1035 4.1 (message format; 4.1.4 compression is expanded by ares_expand_name), 3.3 and 3.4
+ * (the RDATA of A, CNAME, MX, NS, PTR, SOA, TXT), RFC 3596 2.1 and 2.5 (AAAA, ip6.arpa nibbles),
+ * RFC 1035 3.5 (in-addr.arpa), RFC 2308 3 and 5 (a negative answer is cached for the lesser of the
+ * SOA's TTL and its MINIMUM field), RFC 2181 8 (a TTL with the top bit set counts as 0),
+ * RFC 7208 3.3 (a TXT record's strings are joined without a separator).
+ *
+ * Locking: the channel pool and the cache each have their own mutex and are held only to take or
+ * put an item, never across network waits.  A channel is used by one batch at a time, and a batch
+ * by one thread at a time, so c-ares itself never sees two threads on one channel.
+ */
+#include "dns.h"
+
+#include <arpa/inet.h>
+#include <ares.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "util.h"
+
+/* Idle channels kept for reuse; more are closed when their batch ends. */
+#define DNS_POOL_IDLE_MAX 64
+/* A negative answer without an SOA in its authority section is cached this long (seconds). */
+#define DNS_NEGATIVE_TTL_DEFAULT 60
+/*
+ * Packets larger than this are answered but not cached: a UDP answer without EDNS is at most 512
+ * bytes, so only rare TCP answers are left out, and a cache of N entries stays under N x 4 KiB
+ * however large the answers a hostile zone serves.
+ */
+#define DNS_CACHE_PACKET_MAX 4096
+/*
+ * A hash chain never grows past this: names come from the network (HELO, PTR), and a crafted set
+ * of colliding names must not turn each lookup into a walk of the whole cache under its mutex.
+ */
+#define DNS_CACHE_CHAIN_MAX 32
+#define DNS_CACHE_BUCKETS_MAX ((size_t)1 << 22)
+
+#define DNS_HEADER_LEN 12
+#define DNS_CLASS_IN 1
+
+/* ---- the resolver: servers, channel pool, cache ---- */
+
+struct cache_entry {
+    struct cache_entry *chain;         /* next in the hash bucket */
+    struct cache_entry *older, *newer; /* insertion order, for evicting the oldest */
+    size_t hash;
+    int type;
+    time_t expires; /* fresh while now < expires */
+    unsigned char *packet;
+    size_t packet_len;
+    char name[]; /* lower case, no final dot */
+};
+
+struct dns_cache {
+    pthread_mutex_t lock;
+    struct cache_entry **buckets;
+    size_t nbuckets; /* a power of two */
+    struct cache_entry *oldest, *newest;
+    size_t count, max;
+    uint32_t max_ttl;
+    time_t next_sweep; /* no entry expires before this: sweeping earlier would find nothing */
+    uint64_t seed;
+    uint64_t hits, misses;
+};
+
+struct dns_resolver {
+    int timeout_ms, tries;
+    struct ares_addr_port_node *servers; /* an array linked through next; NULL: resolv.conf */
+    time_t (*clock)(void *arg);
+    void *clock_arg;
+
+    pthread_mutex_t pool_lock;
+    ares_channel idle[DNS_POOL_IDLE_MAX];
+    size_t nidle;
+
+    struct dns_cache cache;
+};
+
+/* ---- a batch and its queries ---- */
+
+struct dns_query {
+    struct dns_batch *batch;
+    struct dns_answer answer;
+    bool done;
+    int64_t deadline_ms; /* CLOCK_MONOTONIC; the query is given up at this time */
+};
+
+struct dns_batch {
+    struct dns_resolver *resolver;
+    ares_channel channel; /* borrowed from the pool at the first query that needs the network */
+    /*
+     * Each query is allocated on its own so that an answer returned by dns_batch_wait() keeps its
+     * address while more queries are started (iprev reads the PTR answer while it starts the
+     * forward lookups of its names).
+     */
+    struct dns_query **queries;
+    size_t count, cap;
+    size_t pending; /* sent and not yet done */
+};
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static time_t cache_now(const struct dns_resolver *r)
+{
+    if (r->clock != NULL)
+        return r->clock(r->clock_arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static void set_error(char *err, size_t errlen, const char *msg, const char *detail)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s%s%s", msg, detail ? ": " : "", detail ? detail : "");
+}
+
+/* ---- names ---- */
+
+static int ascii_lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+static bool label_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+/* RFC 1035 2.3.4: labels of 1 to 63 octets, 255 octets on the wire, i.e. 253 characters. */
+bool dns_name_valid(const char *name)
+{
+    if (name == NULL)
+        return false;
+    size_t len = strnlen(name, DNS_NAME_MAX + 2);
+    if (len > 0 && name[len - 1] == '.')
+        len--;
+    if (len == 0 || len > 253)
+        return false;
+    size_t label = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+        } else if (!label_char((unsigned char)name[i]) || ++label > 63) {
+            return false;
+        }
+    }
+    return label > 0;
+}
+
+/* The cache and dedup key of a valid name: lower case, without the final dot. */
+static void name_normalize(const char *name, char out[DNS_NAME_MAX + 1])
+{
+    size_t len = strlen(name);
+    if (len > 0 && name[len - 1] == '.')
+        len--;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)ascii_lower((unsigned char)name[i]);
+    out[len] = '\0';
+}
+
+/* RFC 1035 3.5 and RFC 3596 2.5; an IPv4-mapped IPv6 address is its IPv4 address. */
+bool dns_reverse_name(const char *ip, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    unsigned char b[16];
+
+    if (ip == NULL || out == NULL || outlen == 0)
+        return false;
+    if (inet_pton(AF_INET, ip, b + 12) == 1) {
+        memcpy(b, v4_mapped, sizeof v4_mapped);
+    } else if (inet_pton(AF_INET6, ip, b) != 1) {
+        return false;
+    }
+    if (memcmp(b, v4_mapped, sizeof v4_mapped) == 0) {
+        int n = snprintf(out, outlen, "%u.%u.%u.%u.in-addr.arpa", b[15], b[14], b[13], b[12]);
+        return n > 0 && (size_t)n < outlen;
+    }
+    static const char suffix[] = "ip6.arpa";
+    if (outlen < 16 * 4 + sizeof suffix)
+        return false;
+    char *p = out;
+    for (int i = 15; i >= 0; i--) {
+        *p++ = hex[b[i] & 0x0f];
+        *p++ = '.';
+        *p++ = hex[b[i] >> 4];
+        *p++ = '.';
+    }
+    memcpy(p, suffix, sizeof suffix);
+    return true;
+}
+
+/* ---- the answer parser: the one place that reads bytes from the network ---- */
+
+static uint16_t get16(const unsigned char *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/*
+ * Steps over a name at *off without following compression pointers (RFC 1035 4.1.4): enough for
+ * owner names we never read.  Names we keep go through ares_expand_name, which follows pointers
+ * and detects loops.
+ */
+static bool skip_name(const unsigned char *p, size_t end, size_t *off)
+{
+    size_t o = *off;
+    for (;;) {
+        if (o >= end)
+            return false;
+        unsigned len = p[o];
+        if ((len & 0xc0) == 0xc0) {
+            if (o + 2 > end)
+                return false;
+            *off = o + 2;
+            return true;
+        }
+        if ((len & 0xc0) != 0) /* the extended label types of RFC 6891 are not for us */
+            return false;
+        if (len == 0) {
+            *off = o + 1;
+            return true;
+        }
+        o += 1 + len;
+    }
+}
+
+struct rr {
+    int type, class_;
+    uint32_t ttl;
+    size_t rdata, rdlen; /* offset and length of the RDATA */
+};
+
+/* Reads the resource record at *off (RFC 1035 4.1.3) and moves *off past it. */
+static bool read_rr(const unsigned char *p, size_t len, size_t *off, struct rr *rr)
+{
+    size_t o = *off;
+    if (!skip_name(p, len, &o) || len - o < 10)
+        return false;
+    rr->type = get16(p + o);
+    rr->class_ = get16(p + o + 2);
+    rr->ttl = get32(p + o + 4);
+    if (rr->ttl & 0x80000000u) /* RFC 2181 8 */
+        rr->ttl = 0;
+    rr->rdlen = get16(p + o + 8);
+    rr->rdata = o + 10;
+    if (rr->rdlen > len - rr->rdata)
+        return false;
+    *off = rr->rdata + rr->rdlen;
+    return true;
+}
+
+enum rdata_result { RDATA_KEPT, RDATA_SKIPPED, RDATA_MALFORMED };
+
+/*
+ * Expands the name at off, which must end exactly at end.  A name longer than we keep is not
+ * malformed, only unusable: RDATA_SKIPPED.
+ */
+static enum rdata_result expand_name(const unsigned char *p, size_t len, size_t off, size_t end,
+                                     struct dns_record *rec)
+{
+    char *s = NULL;
+    long enclen = 0;
+    if (off >= end || ares_expand_name(p + off, p, (int)len, &s, &enclen) != ARES_SUCCESS)
+        return RDATA_MALFORMED;
+    if (enclen <= 0 || (size_t)enclen != end - off) {
+        ares_free_string(s);
+        return RDATA_MALFORMED;
+    }
+    /* c-ares writes no final dot (the root is "") and escapes odd bytes: "\." for a dot inside
+     * a label, "\DDD" for unprintable ones (a space stays a space).  dns_name_valid() refuses
+     * such a name when someone tries to look it up, and log lines escape it again. */
+    size_t n = strlen(s);
+    if (n > DNS_NAME_MAX) {
+        ares_free_string(s);
+        return RDATA_SKIPPED;
+    }
+    rec->text = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        rec->text[i] = (char)ascii_lower((unsigned char)s[i]);
+    rec->text[n] = '\0';
+    rec->text_len = n;
+    ares_free_string(s);
+    return RDATA_KEPT;
+}
+
+/* RFC 1035 3.3.14: one or more <character-string>s, joined here up to DNS_TXT_MAX bytes. */
+static enum rdata_result parse_txt(const unsigned char *p, const struct rr *rr,
+                                   struct dns_record *rec)
+{
+    size_t o = rr->rdata, end = rr->rdata + rr->rdlen, n = 0;
+    char buf[DNS_TXT_MAX];
+    while (o < end) {
+        size_t slen = p[o++];
+        if (slen > end - o)
+            return RDATA_MALFORMED;
+        size_t take = slen < sizeof buf - n ? slen : sizeof buf - n;
+        memcpy(buf + n, p + o, take);
+        n += take;
+        o += slen;
+    }
+    rec->text = xmalloc(n + 1);
+    memcpy(rec->text, buf, n);
+    rec->text[n] = '\0';
+    rec->text_len = n;
+    return RDATA_KEPT;
+}
+
+static enum rdata_result parse_rdata(const unsigned char *p, size_t len, const struct rr *rr,
+                                     struct dns_record *rec)
+{
+    size_t end = rr->rdata + rr->rdlen;
+    memset(rec, 0, sizeof *rec);
+    rec->ttl = rr->ttl;
+    switch (rr->type) {
+    case DNS_TYPE_A:
+        if (rr->rdlen != 4)
+            return RDATA_MALFORMED;
+        rec->family = AF_INET;
+        memcpy(&rec->addr.v4, p + rr->rdata, 4);
+        return RDATA_KEPT;
+    case DNS_TYPE_AAAA:
+        if (rr->rdlen != 16)
+            return RDATA_MALFORMED;
+        rec->family = AF_INET6;
+        memcpy(&rec->addr.v6, p + rr->rdata, 16);
+        return RDATA_KEPT;
+    case DNS_TYPE_PTR:
+    case DNS_TYPE_CNAME:
+    case DNS_TYPE_NS:
+        return expand_name(p, len, rr->rdata, end, rec);
+    case DNS_TYPE_MX:
+        if (rr->rdlen < 3)
+            return RDATA_MALFORMED;
+        rec->preference = get16(p + rr->rdata);
+        return expand_name(p, len, rr->rdata + 2, end, rec);
+    case DNS_TYPE_TXT:
+    case DNS_TYPE_SPF:
+        return parse_txt(p, rr, rec);
+    case DNS_TYPE_SOA: {
+        /* MNAME as the text; RNAME and the five counters must fill the rest. */
+        size_t mname_end = rr->rdata;
+        if (!skip_name(p, end, &mname_end))
+            return RDATA_MALFORMED;
+        size_t o = mname_end;
+        if (!skip_name(p, end, &o) || end - o != 20)
+            return RDATA_MALFORMED;
+        return expand_name(p, len, rr->rdata, mname_end, rec);
+    }
+    default:
+        return RDATA_KEPT; /* counted, with its TTL; nothing we read */
+    }
+}
+
+/* RFC 2308 5: the lesser of the SOA record's TTL and its MINIMUM field; false when malformed. */
+static bool soa_negative_ttl(const unsigned char *p, const struct rr *rr, uint32_t *ttl)
+{
+    size_t o = rr->rdata, end = rr->rdata + rr->rdlen;
+    if (!skip_name(p, end, &o) || !skip_name(p, end, &o) || end - o != 20)
+        return false;
+    uint32_t minimum = get32(p + o + 16);
+    if (minimum & 0x80000000u)
+        minimum = 0;
+    *ttl = rr->ttl < minimum ? rr->ttl : minimum;
+    return true;
+}
+
+static const char *rcode_text(int rcode)
+{
+    switch (rcode) {
+    case 1:
+        return "FORMERR";
+    case 2:
+        return "SERVFAIL";
+    case 4:
+        return "NOTIMP";
+    case 5:
+        return "REFUSED";
+    default:
+        return NULL;
+    }
+}
+
+static bool parse_malformed(struct dns_answer *a)
+{
+    dns_answer_clear(a);
+    a->status = DNS_TEMPFAIL;
+    a->ttl = 0;
+    snprintf(a->error, sizeof a->error, "malformed answer");
+    return false;
+}
+
+/* The answer section: records of the asked type (class IN) are kept; CNAMEs are stepped over. */
+static bool parse_answer_section(const unsigned char *p, size_t len, size_t *off, unsigned ancount,
+                                 int type, struct dns_answer *a)
+{
+    uint32_t min_ttl = UINT32_MAX;
+    for (unsigned i = 0; i < ancount; i++) {
+        struct rr rr;
+        if (!read_rr(p, len, off, &rr))
+            return false;
+        if (rr.type != type || rr.class_ != DNS_CLASS_IN || a->count >= DNS_MAX_RECORDS)
+            continue;
+        if (a->records == NULL)
+            a->records =
+                xcalloc(ancount < DNS_MAX_RECORDS ? ancount : DNS_MAX_RECORDS, sizeof *a->records);
+        switch (parse_rdata(p, len, &rr, &a->records[a->count])) {
+        case RDATA_MALFORMED:
+            return false;
+        case RDATA_SKIPPED:
+            break;
+        case RDATA_KEPT:
+            a->count++;
+            if (rr.ttl < min_ttl)
+                min_ttl = rr.ttl;
+            break;
+        }
+    }
+    a->ttl = a->count > 0 ? min_ttl : 0;
+    return true;
+}
+
+/*
+ * Layout: header, question, answer, authority, additional (RFC 1035 4.1).  Every section is
+ * walked, also those we do not need, so that a packet whose counts promise more than it holds is
+ * refused as a whole rather than half-read.
+ */
+bool dns_parse_answer(const unsigned char *packet, size_t len, int type, struct dns_answer *a)
+{
+    a->type = type;
+    a->status = DNS_TEMPFAIL;
+    a->count = 0;
+    a->records = NULL;
+    a->ttl = 0;
+    a->error[0] = '\0';
+    if (packet == NULL || len < DNS_HEADER_LEN || len > DNS_PACKET_MAX)
+        return parse_malformed(a);
+
+    const unsigned char *p = packet;
+    unsigned flags = get16(p + 2);
+    if ((flags & 0x8000) == 0) /* QR: a query is not an answer */
+        return parse_malformed(a);
+    int rcode = (int)(flags & 0x000f);
+    unsigned qdcount = get16(p + 4), ancount = get16(p + 6);
+    unsigned nscount = get16(p + 8), arcount = get16(p + 10);
+    if (rcode != 0 && rcode != 3) {
+        const char *text = rcode_text(rcode);
+        if (text != NULL)
+            snprintf(a->error, sizeof a->error, "%s", text);
+        else
+            snprintf(a->error, sizeof a->error, "rcode %d", rcode);
+        return true;
+    }
+
+    size_t off = DNS_HEADER_LEN;
+    for (unsigned i = 0; i < qdcount; i++) {
+        if (!skip_name(p, len, &off) || len - off < 4)
+            return parse_malformed(a);
+        off += 4;
+    }
+    if (!parse_answer_section(p, len, &off, ancount, type, a))
+        return parse_malformed(a);
+
+    uint32_t negative_ttl = DNS_NEGATIVE_TTL_DEFAULT;
+    bool have_soa = false;
+    for (unsigned i = 0; i < nscount; i++) {
+        struct rr rr;
+        if (!read_rr(p, len, &off, &rr))
+            return parse_malformed(a);
+        if (rr.type == DNS_TYPE_SOA && rr.class_ == DNS_CLASS_IN && !have_soa) {
+            if (!soa_negative_ttl(p, &rr, &negative_ttl))
+                return parse_malformed(a);
+            have_soa = true;
+        }
+    }
+    for (unsigned i = 0; i < arcount; i++) {
+        struct rr rr;
+        if (!read_rr(p, len, &off, &rr))
+            return parse_malformed(a);
+    }
+
+    if (rcode == 3 || a->count == 0) {
+        /* RFC 6604 2.1: NXDOMAIN is about the end of a CNAME chain, so it stands as it is. */
+        dns_answer_clear(a);
+        a->status = rcode == 3 ? DNS_NXDOMAIN : DNS_NODATA;
+        a->ttl = negative_ttl;
+        return true;
+    }
+    a->status = DNS_OK;
+    return true;
+}
+
+void dns_answer_clear(struct dns_answer *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->count; i++)
+        free(a->records[i].text);
+    free(a->records);
+    a->records = NULL;
+    a->count = 0;
+}
+
+void dns_answer_free(struct dns_answer *a)
+{
+    if (a == NULL)
+        return;
+    dns_answer_clear(a);
+    free(a->packet);
+    free(a);
+}
+
+/* ---- the cache ---- */
+
+static size_t cache_hash(const struct dns_cache *c, int type, const char *name)
+{
+    /* FNV-1a, seeded per resolver; DNS_CACHE_CHAIN_MAX bounds the damage of collisions. */
+    uint64_t h = (14695981039346656037ULL ^ c->seed) + (uint64_t)(unsigned)type;
+    for (const unsigned char *s = (const unsigned char *)name; *s != '\0'; s++) {
+        h ^= *s;
+        h *= 1099511628211ULL;
+    }
+    return (size_t)(h ^ (h >> 29));
+}
+
+static void cache_init(struct dns_cache *c, size_t max, uint32_t max_ttl)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    c->max = max;
+    c->max_ttl = max_ttl;
+    if (max == 0)
+        return;
+    c->nbuckets = 16;
+    while (c->nbuckets < max && c->nbuckets < DNS_CACHE_BUCKETS_MAX)
+        c->nbuckets <<= 1;
+    c->buckets = xcalloc(c->nbuckets, sizeof *c->buckets);
+    if (getrandom(&c->seed, sizeof c->seed, GRND_NONBLOCK) != (ssize_t)sizeof c->seed)
+        c->seed = (uint64_t)monotonic_ms() ^ (uint64_t)(uintptr_t)c;
+}
+
+static void entry_free(struct cache_entry *e)
+{
+    free(e->packet);
+    free(e);
+}
+
+/* Unlinks e from its bucket and from the age list; the caller holds the lock and frees e. */
+static void cache_unlink(struct dns_cache *c, struct cache_entry *e)
+{
+    struct cache_entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
+    while (*pp != e)
+        pp = &(*pp)->chain;
+    *pp = e->chain;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        c->oldest = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        c->newest = e->older;
+    c->count--;
+}
+
+/* Drops every expired entry; runs only when one has expired, so at most once a clock second. */
+static void cache_sweep(struct dns_cache *c, time_t now)
+{
+    if (c->count == 0 || now < c->next_sweep)
+        return;
+    time_t next = 0;
+    bool any = false;
+    struct cache_entry *e = c->oldest;
+    while (e != NULL) {
+        struct cache_entry *newer = e->newer;
+        if (e->expires <= now) {
+            cache_unlink(c, e);
+            entry_free(e);
+        } else if (!any || e->expires < next) {
+            next = e->expires;
+            any = true;
+        }
+        e = newer;
+    }
+    c->next_sweep = next;
+}
+
+static struct cache_entry *cache_find(struct dns_cache *c, size_t hash, int type, const char *name,
+                                      size_t *chain_len)
+{
+    size_t n = 0;
+    for (struct cache_entry *e = c->buckets[hash & (c->nbuckets - 1)]; e; e = e->chain, n++)
+        if (e->hash == hash && e->type == type && strcmp(e->name, name) == 0)
+            return e;
+    if (chain_len != NULL)
+        *chain_len = n;
+    return NULL;
+}
+
+/* A copy of the cached packet for (type, name) and its remaining lifetime; false on a miss. */
+static bool cache_get(struct dns_resolver *r, int type, const char *name, unsigned char **packet,
+                      size_t *packet_len, uint32_t *remaining)
+{
+    struct dns_cache *c = &r->cache;
+    if (c->max == 0)
+        return false;
+    time_t now = cache_now(r);
+    size_t hash = cache_hash(c, type, name);
+    bool hit = false;
+
+    pthread_mutex_lock(&c->lock);
+    struct cache_entry *e = cache_find(c, hash, type, name, NULL);
+    if (e != NULL && e->expires <= now) {
+        cache_unlink(c, e);
+        entry_free(e);
+        e = NULL;
+    }
+    if (e != NULL) {
+        *packet = xmalloc(e->packet_len);
+        memcpy(*packet, e->packet, e->packet_len);
+        *packet_len = e->packet_len;
+        *remaining = (uint32_t)(e->expires - now);
+        c->hits++;
+        hit = true;
+    } else {
+        c->misses++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return hit;
+}
+
+static void cache_put(struct dns_resolver *r, int type, const char *name,
+                      const unsigned char *packet, size_t packet_len, uint32_t ttl)
+{
+    struct dns_cache *c = &r->cache;
+    if (c->max == 0 || packet_len > DNS_CACHE_PACKET_MAX)
+        return;
+    if (ttl > c->max_ttl)
+        ttl = c->max_ttl;
+    if (ttl == 0)
+        return;
+    time_t now = cache_now(r);
+    size_t name_len = strlen(name);
+    struct cache_entry *e = xcalloc(1, sizeof *e + name_len + 1);
+    memcpy(e->name, name, name_len + 1);
+    e->type = type;
+    e->hash = cache_hash(c, type, name);
+    e->expires = now + (time_t)ttl;
+    e->packet = xmalloc(packet_len);
+    memcpy(e->packet, packet, packet_len);
+    e->packet_len = packet_len;
+
+    pthread_mutex_lock(&c->lock);
+    size_t chain_len = 0;
+    struct cache_entry *old = cache_find(c, e->hash, type, name, &chain_len);
+    if (old != NULL) {
+        cache_unlink(c, old);
+        entry_free(old);
+    } else if (chain_len >= DNS_CACHE_CHAIN_MAX) {
+        pthread_mutex_unlock(&c->lock);
+        entry_free(e);
+        return;
+    }
+    if (c->count >= c->max)
+        cache_sweep(c, now);
+    if (c->count >= c->max) {
+        struct cache_entry *oldest = c->oldest;
+        cache_unlink(c, oldest);
+        entry_free(oldest);
+    }
+    if (c->count == 0 || e->expires < c->next_sweep)
+        c->next_sweep = e->expires;
+    struct cache_entry **bucket = &c->buckets[e->hash & (c->nbuckets - 1)];
+    e->chain = *bucket;
+    *bucket = e;
+    e->older = c->newest;
+    if (c->newest)
+        c->newest->newer = e;
+    else
+        c->oldest = e;
+    c->newest = e;
+    c->count++;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void cache_destroy(struct dns_cache *c)
+{
+    struct cache_entry *e = c->oldest;
+    while (e != NULL) {
+        struct cache_entry *newer = e->newer;
+        entry_free(e);
+        e = newer;
+    }
+    free(c->buckets);
+    pthread_mutex_destroy(&c->lock);
+}
+
+void dns_resolver_stats(struct dns_resolver *r, struct dns_cache_stats *out)
+{
+    pthread_mutex_lock(&r->cache.lock);
+    out->hits = r->cache.hits;
+    out->misses = r->cache.misses;
+    out->entries = r->cache.count;
+    pthread_mutex_unlock(&r->cache.lock);
+}
+
+/* ---- servers and channels ---- */
+
+/* "192.0.2.1", "192.0.2.1:5353", "2001:db8::1", "[2001:db8::1]", "[2001:db8::1]:5353" */
+static bool parse_server(const char *spec, struct ares_addr_port_node *node)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *port = NULL;
+    const char *start = spec;
+    size_t len;
+
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+            return false;
+        start = spec + 1;
+        len = (size_t)(close - start);
+        if (close[1] == ':')
+            port = close + 2;
+    } else {
+        const char *colon = strchr(spec, ':');
+        bool v6 = colon != NULL && strchr(colon + 1, ':') != NULL;
+        len = (colon != NULL && !v6) ? (size_t)(colon - spec) : strlen(spec);
+        if (colon != NULL && !v6)
+            port = colon + 1;
+    }
+    if (len == 0 || len >= sizeof host)
+        return false;
+    memcpy(host, start, len);
+    host[len] = '\0';
+
+    memset(node, 0, sizeof *node);
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, host, &node->addr.addr4) == 1) {
+        node->family = AF_INET;
+    } else if (inet_pton(AF_INET6, host, &v6) == 1) {
+        node->family = AF_INET6;
+        memcpy(&node->addr.addr6, &v6, sizeof v6);
+    } else {
+        return false;
+    }
+    long number = 53;
+    if (port != NULL) {
+        char *end;
+        errno = 0;
+        number = strtol(port, &end, 10);
+        if (errno != 0 || end == port || *end != '\0' || number < 1 || number > 65535)
+            return false;
+    }
+    node->udp_port = node->tcp_port = (int)number;
+    return true;
+}
+
+static int channel_new(const struct dns_resolver *r, ares_channel *out)
+{
+    struct ares_options o;
+    memset(&o, 0, sizeof o);
+    /* No search list and no HOSTALIASES: every name we ask is absolute.  No rotation: the
+     * admin's first server is the one asked first. */
+    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+    o.timeout = r->timeout_ms;
+    o.tries = r->tries;
+    int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_NOROTATE;
+    int rc = ares_init_options(out, &o, mask);
+    if (rc != ARES_SUCCESS)
+        return rc;
+    if (r->servers != NULL) {
+        rc = ares_set_servers_ports(*out, r->servers);
+        if (rc != ARES_SUCCESS) {
+            ares_destroy(*out);
+            *out = NULL;
+        }
+    }
+    return rc;
+}
+
+static int pool_take(struct dns_resolver *r, ares_channel *out)
+{
+    pthread_mutex_lock(&r->pool_lock);
+    bool have = r->nidle > 0;
+    if (have)
+        *out = r->idle[--r->nidle];
+    pthread_mutex_unlock(&r->pool_lock);
+    return have ? ARES_SUCCESS : channel_new(r, out);
+}
+
+/* The channel must have no queries left (ares_cancel). */
+static void pool_give(struct dns_resolver *r, ares_channel ch)
+{
+    pthread_mutex_lock(&r->pool_lock);
+    if (r->nidle < DNS_POOL_IDLE_MAX) {
+        r->idle[r->nidle++] = ch;
+        ch = NULL;
+    }
+    pthread_mutex_unlock(&r->pool_lock);
+    if (ch != NULL)
+        ares_destroy(ch);
+}
+
+int dns_resolver_new(const struct dns_options *opts, struct dns_resolver **out, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    if (opts == NULL || opts->timeout_ms < 1 || opts->tries < 1) {
+        set_error(err, errlen, "dns: timeout and tries must be at least 1", NULL);
+        return -1;
+    }
+    int rc = ares_library_init(ARES_LIB_INIT_ALL);
+    if (rc != ARES_SUCCESS) {
+        set_error(err, errlen, "dns: c-ares initialisation failed", ares_strerror(rc));
+        return -1;
+    }
+    struct dns_resolver *r = xcalloc(1, sizeof *r);
+    r->timeout_ms = opts->timeout_ms;
+    r->tries = opts->tries;
+    r->clock = opts->clock;
+    r->clock_arg = opts->clock_arg;
+    pthread_mutex_init(&r->pool_lock, NULL);
+    cache_init(&r->cache, opts->cache_size, opts->cache_max_ttl);
+
+    if (opts->servers != NULL && opts->server_count > 0) {
+        r->servers = xcalloc(opts->server_count, sizeof *r->servers);
+        for (size_t i = 0; i < opts->server_count; i++) {
+            const char *spec = opts->servers[i] ? opts->servers[i] : "";
+            if (!parse_server(spec, &r->servers[i])) {
+                char shown[80];
+                set_error(err, errlen,
+                          "dns: not a server address (192.0.2.1, 192.0.2.1:5353, "
+                          "2001:db8::1 or [2001:db8::1]:5353)",
+                          str_escape(shown, sizeof shown, spec));
+                dns_resolver_free(r);
+                return -1;
+            }
+            r->servers[i].next = i + 1 < opts->server_count ? &r->servers[i + 1] : NULL;
+        }
+    }
+    /* One channel now, so that a c-ares or resolv.conf problem shows at startup, not per mail. */
+    ares_channel ch;
+    rc = channel_new(r, &ch);
+    if (rc != ARES_SUCCESS) {
+        set_error(err, errlen, "dns: c-ares initialisation failed", ares_strerror(rc));
+        dns_resolver_free(r);
+        return -1;
+    }
+    pool_give(r, ch);
+    *out = r;
+    return 0;
+}
+
+void dns_resolver_free(struct dns_resolver *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->nidle; i++)
+        ares_destroy(r->idle[i]);
+    pthread_mutex_destroy(&r->pool_lock);
+    cache_destroy(&r->cache);
+    free(r->servers);
+    free(r);
+    ares_library_cleanup();
+}
+
+/* ---- batches ---- */
+
+struct dns_batch *dns_batch_new(struct dns_resolver *r)
+{
+    struct dns_batch *b = xcalloc(1, sizeof *b);
+    b->resolver = r;
+    return b;
+}
+
+void dns_batch_free(struct dns_batch *b)
+{
+    if (b == NULL)
+        return;
+    if (b->channel != NULL) {
+        /* Runs the callbacks of what is still in flight (queries past our deadline included)
+         * with ARES_ECANCELLED while their structures still exist. */
+        ares_cancel(b->channel);
+        pool_give(b->resolver, b->channel);
+    }
+    for (size_t i = 0; i < b->count; i++) {
+        dns_answer_clear(&b->queries[i]->answer);
+        free(b->queries[i]->answer.packet);
+        free(b->queries[i]);
+    }
+    free(b->queries);
+    free(b);
+}
+
+static void answer_tempfail(struct dns_answer *a, const char *why)
+{
+    dns_answer_clear(a);
+    a->status = DNS_TEMPFAIL;
+    a->ttl = 0;
+    snprintf(a->error, sizeof a->error, "%s", why);
+}
+
+static const char *ares_status_text(int status)
+{
+    switch (status) {
+    case ARES_ETIMEOUT:
+        return "timeout";
+    case ARES_ESERVFAIL:
+        return "SERVFAIL";
+    case ARES_EREFUSED:
+        return "REFUSED";
+    case ARES_EFORMERR:
+        return "FORMERR";
+    case ARES_ENOTIMP:
+        return "NOTIMP";
+    case ARES_ECONNREFUSED:
+        /* c-ares 1.18 retries SERVFAIL and REFUSED answers and, once the tries are spent,
+         * reports them like an unreachable server, without the packet. */
+        return "SERVFAIL, REFUSED or unreachable";
+    case ARES_EBADRESP:
+        return "malformed answer";
+    case ARES_ECANCELLED:
+    case ARES_EDESTRUCTION:
+        return "cancelled";
+    default:
+        return ares_strerror(status); /* a constant string */
+    }
+}
+
+/* Parses a packet into q's answer; false when it is not a usable answer. */
+static bool answer_from_packet(struct dns_query *q, const unsigned char *packet, size_t len)
+{
+    struct dns_answer *a = &q->answer;
+    free(a->packet);
+    a->packet = xmalloc(len);
+    memcpy(a->packet, packet, len);
+    a->packet_len = len;
+    return dns_parse_answer(packet, len, a->type, a);
+}
+
+static void query_finish(struct dns_query *q)
+{
+    q->done = true;
+    q->batch->pending--;
+}
+
+/* c-ares's callback.  It also runs for queries we gave up at our deadline: those are left as
+ * they are. */
+static void query_callback(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    struct dns_query *q = arg;
+    (void)timeouts;
+    if (q->done)
+        return;
+    query_finish(q);
+    bool answered = status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND;
+    if (abuf == NULL || alen <= 0) {
+        answer_tempfail(&q->answer, ares_status_text(status));
+        return;
+    }
+    bool parsed = answer_from_packet(q, abuf, (size_t)alen);
+    if (!answered) {
+        answer_tempfail(&q->answer, ares_status_text(status));
+        return;
+    }
+    if (parsed && q->answer.status != DNS_TEMPFAIL)
+        cache_put(q->batch->resolver, q->answer.type, q->answer.name, abuf, (size_t)alen,
+                  q->answer.ttl);
+}
+
+/* A hit gives the query its own parsed copy of the cached packet. */
+static bool answer_from_cache(struct dns_resolver *r, struct dns_query *q)
+{
+    unsigned char *packet;
+    size_t len;
+    uint32_t remaining;
+    if (!cache_get(r, q->answer.type, q->answer.name, &packet, &len, &remaining))
+        return false;
+    struct dns_answer *a = &q->answer;
+    a->packet = packet;
+    a->packet_len = len;
+    if (!dns_parse_answer(packet, len, a->type, a) || a->status == DNS_TEMPFAIL) {
+        free(a->packet);
+        a->packet = NULL;
+        a->packet_len = 0;
+        dns_answer_clear(a);
+        return false;
+    }
+    if (a->ttl > remaining)
+        a->ttl = remaining;
+    return true;
+}
+
+static int batch_add(struct dns_batch *b, struct dns_query *q)
+{
+    if (b->count == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 8;
+        b->queries = xrealloc(b->queries, b->cap * sizeof *b->queries);
+    }
+    b->queries[b->count] = q;
+    return (int)b->count++;
+}
+
+int dns_batch_start(struct dns_batch *b, const char *name, int type)
+{
+    char key[DNS_NAME_MAX + 1];
+    bool valid = dns_name_valid(name);
+    if (valid)
+        name_normalize(name, key);
+    else
+        str_copy(key, sizeof key, name ? name : "");
+
+    for (size_t i = 0; i < b->count; i++) {
+        const struct dns_answer *a = &b->queries[i]->answer;
+        if (a->type == type && strcmp(a->name, key) == 0)
+            return (int)i;
+    }
+
+    struct dns_query *q = xcalloc(1, sizeof *q);
+    q->batch = b;
+    q->answer.type = type;
+    memcpy(q->answer.name, key, sizeof key);
+    int h = batch_add(b, q);
+
+    if (!valid) {
+        /* Not a name anyone could own: a definite no, and nothing is sent. */
+        q->answer.status = DNS_NXDOMAIN;
+        q->done = true;
+        return h;
+    }
+    if (type < 1 || type > 65535) {
+        answer_tempfail(&q->answer, "bad query type");
+        q->done = true;
+        return h;
+    }
+    if (answer_from_cache(b->resolver, q)) {
+        q->done = true;
+        return h;
+    }
+    if (b->channel == NULL) {
+        int rc = pool_take(b->resolver, &b->channel);
+        if (rc != ARES_SUCCESS) {
+            b->channel = NULL;
+            answer_tempfail(&q->answer, ares_status_text(rc));
+            q->done = true;
+            return h;
+        }
+    }
+    q->deadline_ms = monotonic_ms() + (int64_t)b->resolver->timeout_ms * b->resolver->tries;
+    b->pending++;
+    /* May call query_callback before it returns (e.g. when no socket can be opened). */
+    ares_query(b->channel, key, DNS_CLASS_IN, type, query_callback, q);
+    return h;
+}
+
+int dns_batch_start_ptr(struct dns_batch *b, const char *ip)
+{
+    char name[DNS_NAME_MAX + 1];
+    if (!dns_reverse_name(ip, name, sizeof name))
+        return -1;
+    return dns_batch_start(b, name, DNS_TYPE_PTR);
+}
+
+/*
+ * c-ares doubles the timeout at each round of tries (1.18: timeout << (try / servers)), so a
+ * query of 2 tries to one server would take 3 x timeout.  Our own deadline keeps the promise of
+ * timeout x tries; c-ares's query stays in the channel until the batch ends, and its callback,
+ * should it ever come, finds the query done.
+ */
+static int64_t batch_expire(struct dns_batch *b)
+{
+    int64_t now = monotonic_ms(), next = INT64_MAX;
+    for (size_t i = 0; i < b->count && b->pending > 0; i++) {
+        struct dns_query *q = b->queries[i];
+        if (q->done)
+            continue;
+        if (q->deadline_ms <= now) {
+            query_finish(q);
+            answer_tempfail(&q->answer, "timeout");
+        } else if (q->deadline_ms < next) {
+            next = q->deadline_ms;
+        }
+    }
+    return next == INT64_MAX ? 0 : next - now;
+}
+
+/*
+ * One round of the event loop: poll() the channel's sockets (select() cannot take descriptors
+ * past FD_SETSIZE, and a busy milter has many) until the first of c-ares's timeout and our
+ * deadlines, then let c-ares read, write and retry.
+ */
+static void batch_step(struct dns_batch *b)
+{
+    int64_t wait_ms = batch_expire(b);
+    if (b->pending == 0)
+        return;
+
+    ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+    struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+    nfds_t n = 0;
+    int bits = ares_getsock(b->channel, socks, ARES_GETSOCK_MAXNUM);
+    for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+        short events = 0;
+        if (ARES_GETSOCK_READABLE(bits, i))
+            events |= POLLIN;
+        if (ARES_GETSOCK_WRITABLE(bits, i))
+            events |= POLLOUT;
+        if (events == 0)
+            break;
+        pfd[n].fd = socks[i];
+        pfd[n].events = events;
+        pfd[n].revents = 0;
+        n++;
+    }
+
+    struct timeval max = {.tv_sec = (time_t)(wait_ms / 1000),
+                          .tv_usec = (suseconds_t)(wait_ms % 1000) * 1000};
+    struct timeval tv;
+    struct timeval *t = ares_timeout(b->channel, &max, &tv);
+    /* Round up: waking a millisecond early would only spin once more. */
+    int64_t timeout_ms = (int64_t)t->tv_sec * 1000 + (t->tv_usec + 999) / 1000;
+    if (timeout_ms < 0) /* never poll() without a timeout: that could wait forever */
+        timeout_ms = 0;
+
+    int ready = poll(pfd, n, (int)timeout_ms);
+    if (ready <= 0) {
+        /* Timeouts (and EINTR): c-ares resends or gives up what is due. */
+        ares_process_fd(b->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    } else {
+        for (nfds_t i = 0; i < n; i++) {
+            if (pfd[i].revents == 0)
+                continue;
+            bool rd = (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
+            bool wr = (pfd[i].revents & POLLOUT) != 0;
+            ares_process_fd(b->channel, rd ? pfd[i].fd : ARES_SOCKET_BAD,
+                            wr ? pfd[i].fd : ARES_SOCKET_BAD);
+        }
+    }
+    batch_expire(b);
+}
+
+const struct dns_answer *dns_batch_wait(struct dns_batch *b, int h)
+{
+    if (h < 0 || (size_t)h >= b->count)
+        return NULL;
+    struct dns_query *q = b->queries[h];
+    while (!q->done)
+        batch_step(b);
+    return &q->answer;
+}
+
+void dns_batch_wait_all(struct dns_batch *b)
+{
+    while (b->pending > 0)
+        batch_step(b);
+}
+
+enum dns_status dns_lookup(struct dns_resolver *r, const char *name, int type,
+                           struct dns_answer **out)
+{
+    struct dns_batch *b = dns_batch_new(r);
+    int h = dns_batch_start(b, name, type);
+    struct dns_query *q = b->queries[h];
+    dns_batch_wait(b, h);
+    /* The answer moves to the caller; the query keeps only its done flag for c-ares. */
+    struct dns_answer *a = xmalloc(sizeof *a);
+    *a = q->answer;
+    memset(&q->answer, 0, sizeof q->answer);
+    dns_batch_free(b);
+    *out = a;
+    return a->status;
+}
