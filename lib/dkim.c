@@ -1,0 +1,804 @@
+/*
+ * dkim: DKIM verification (RFC 6376) with libopendkim over our resolver; see dkim.h for the
+ * results, their meaning (RFC 8601 2.7.1, RFC 8301) and the alignment rule.
+ *
+ * The DNS glue: libopendkim asks for a key with query_start (we start the query on a batch of
+ * our own, answered from the shared cache when it can be), waits with waitreply (we join the
+ * batch and hand over the raw answer packet, which libopendkim parses itself), and always ends
+ * with cancel (we free the batch).  The service handle is the verifier, shared by all threads;
+ * everything per query lives in the query handle, so lookups of different messages never share
+ * state.  OpenDKIM's own glue for libar and libunbound (opendkim/opendkim-dns.c) has the same
+ * shape.
+ */
+#include "dkim.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <opendkim/dkim.h>
+
+#include "util.h"
+
+struct dkim_verifier {
+    DKIM_LIB *lib;
+    struct dns_resolver *resolver; /* borrowed */
+    unsigned min_key_bits;
+    size_t max_signatures;
+    bool ed25519;
+};
+
+struct dkim_query {
+    struct dns_batch *batch;
+    int handle;
+    unsigned char *buf; /* libopendkim's answer buffer */
+    size_t buflen;
+};
+
+/* A signature whose key lookup could not tell at the prefetch (see prescreen). */
+struct dkim_prefail {
+    DKIM_SIGINFO *sig;
+    char error[96];
+};
+
+struct dkim_check {
+    struct dkim_verifier *v;
+    struct dkim_prefail *prefail; /* dkim_max_signatures entries at most */
+    size_t prefail_count;
+    DKIM *dkim; /* NULL when libopendkim refused to start: every result is then temperror */
+    char start_error[64];
+    bool has_signatures, eoh_done, eom_done;
+    size_t header_count, header_bytes;
+    bool header_truncated;
+    struct dkim_signature *sigs;
+    size_t count, ignored;
+};
+
+/* ---- DNS glue ---- */
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int glue_start(void *service, int type, unsigned char *query, unsigned char *buf,
+                      size_t buflen, void **qh)
+{
+    struct dkim_verifier *v = service;
+    if (v == NULL || query == NULL || buf == NULL || qh == NULL || buflen == 0)
+        return DKIM_DNS_INVALID;
+    struct dkim_query *q = xcalloc(1, sizeof *q);
+    q->batch = dns_batch_new(v->resolver);
+    /* Never blocks: the query is sent, or answered from the cache; the wait is in waitreply. */
+    q->handle = dns_batch_start(q->batch, (const char *)query, type);
+    q->buf = buf;
+    q->buflen = buflen;
+    *qh = q;
+    return DKIM_DNS_SUCCESS;
+}
+
+/*
+ * The answer to a name our resolver refused to ask (not a valid domain name: libopendkim builds
+ * it from untrusted s= and d=) is NXDOMAIN without a packet; libopendkim needs one, so this
+ * writes the smallest: a header with rcode NXDOMAIN (RFC 1035 4.1.1) and one question for the
+ * root name, type TXT, class IN.  The key is then "not found": permerror.
+ */
+static int nxdomain_packet(struct dkim_query *q, size_t *bytes)
+{
+    static const unsigned char packet[] = {
+        0x00, 0x00, 0x81, 0x83, /* id 0; QR, RD, RA; rcode 3 (NXDOMAIN) */
+        0x00, 0x01, 0x00, 0x00, /* one question, no answer */
+        0x00, 0x00, 0x00, 0x00, /* no authority, no additional */
+        0x00,                   /* the root name */
+        0x00, 0x10, 0x00, 0x01, /* TXT, IN */
+    };
+    if (q->buflen < sizeof packet)
+        return DKIM_DNS_ERROR;
+    memcpy(q->buf, packet, sizeof packet);
+    if (bytes != NULL)
+        *bytes = sizeof packet;
+    return DKIM_DNS_SUCCESS;
+}
+
+/*
+ * Waits for the answer.  The wait is bounded by the resolver: a query never takes longer than
+ * dns_timeout x dns_tries, and dkim_verifier_new() sets libopendkim's own timeout to at least
+ * that, so the timeout given here is respected.  A failed query that still overran it counts
+ * as expired, as libopendkim expects; either way the result is temperror.
+ */
+static int glue_waitreply(void *service, void *qh, struct timeval *timeout, size_t *bytes,
+                          int *error, int *dnssec)
+{
+    struct dkim_query *q = qh;
+    (void)service;
+    if (dnssec != NULL)
+        *dnssec = DKIM_DNSSEC_UNKNOWN;
+    if (q == NULL)
+        return DKIM_DNS_INVALID;
+    int64_t start = monotonic_ms();
+    const struct dns_answer *a = dns_batch_wait(q->batch, q->handle);
+    int64_t waited = monotonic_ms() - start;
+    if (a != NULL && a->status == DNS_NXDOMAIN && a->packet == NULL)
+        return nxdomain_packet(q, bytes);
+    /* A TEMPFAIL may carry a packet (SERVFAIL): libopendkim reads only NXDOMAIN from the rcode
+     * and would take it for "no key", so it must be an error here. */
+    if (a == NULL || a->status == DNS_TEMPFAIL || a->packet == NULL || a->packet_len > q->buflen) {
+        if (error != NULL)
+            *error = -1;
+        if (timeout != NULL && waited > (int64_t)timeout->tv_sec * 1000 + timeout->tv_usec / 1000)
+            return DKIM_DNS_EXPIRED;
+        return DKIM_DNS_ERROR;
+    }
+    memcpy(q->buf, a->packet, a->packet_len);
+    if (bytes != NULL)
+        *bytes = a->packet_len;
+    return DKIM_DNS_SUCCESS;
+}
+
+static int glue_cancel(void *service, void *qh)
+{
+    struct dkim_query *q = qh;
+    (void)service;
+    if (q != NULL) {
+        dns_batch_free(q->batch);
+        free(q);
+    }
+    return DKIM_DNS_SUCCESS;
+}
+
+/* libopendkim's own resolver must never start: our service handle is set before any query, and
+ * these replace its res_ninit()/res_nclose() defaults. */
+static int glue_init(void **service)
+{
+    (void)service;
+    return -1;
+}
+
+static void glue_close(void *service)
+{
+    (void)service;
+}
+
+/*
+ * Looks up the keys of the evaluated signatures together, on one batch, so that a message's DNS
+ * wait is one round (dns_timeout x dns_tries at worst) whatever its number of signatures:
+ * libopendkim itself asks one key after the other.  The answers land in the resolver's cache,
+ * where libopendkim's own lookups find them.  A signature whose lookup could not tell is taken
+ * away from libopendkim (its lookup would only wait again) and reported as temperror.
+ */
+static void prefetch_keys(struct dkim_check *c, DKIM_SIGINFO **sigs, int nsigs)
+{
+    struct dns_batch *batch = dns_batch_new(c->v->resolver);
+    int handles[64];
+    size_t n = (size_t)nsigs < c->v->max_signatures ? (size_t)nsigs : c->v->max_signatures;
+    if (n > sizeof handles / sizeof handles[0])
+        n = sizeof handles / sizeof handles[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *selector = (const char *)dkim_sig_getselector(sigs[i]);
+        const char *domain = (const char *)dkim_sig_getdomain(sigs[i]);
+        char name[DNS_NAME_MAX + 2];
+        handles[i] = -1;
+        /* Before processing the error is UNKNOWN; one already set means a malformed field. */
+        int err = dkim_sig_geterror(sigs[i]);
+        if ((err != DKIM_SIGERROR_UNKNOWN && err != DKIM_SIGERROR_OK) || selector == NULL ||
+            domain == NULL)
+            continue;
+        int len = snprintf(name, sizeof name, "%s._domainkey.%s", selector, domain);
+        if (len > 0 && (size_t)len < sizeof name)
+            handles[i] = dns_batch_start(batch, name, DNS_TYPE_TXT);
+    }
+    dns_batch_wait_all(batch);
+    for (size_t i = 0; i < n; i++) {
+        const struct dns_answer *a = handles[i] >= 0 ? dns_batch_wait(batch, handles[i]) : NULL;
+        if (a == NULL || a->status != DNS_TEMPFAIL)
+            continue;
+        if (c->prefail == NULL)
+            c->prefail = xcalloc(c->v->max_signatures, sizeof *c->prefail);
+        struct dkim_prefail *p = &c->prefail[c->prefail_count++];
+        p->sig = sigs[i];
+        str_copy(p->error, sizeof p->error, a->error);
+        dkim_sig_ignore(sigs[i]);
+    }
+    dns_batch_free(batch);
+}
+
+/* Called by libopendkim at end of header with the signatures in header order, before any key
+ * lookup: only the first dkim_max_signatures are processed (each costs a key lookup and an RSA
+ * operation), and their keys are fetched together. */
+static DKIM_CBSTAT prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
+{
+    struct dkim_check *c = dkim_get_user_context(dkim);
+    if (c == NULL || sigs == NULL || nsigs <= 0)
+        return DKIM_CBSTAT_CONTINUE;
+    for (int i = 0; i < nsigs; i++) {
+        if ((size_t)i >= c->v->max_signatures) {
+            dkim_sig_ignore(sigs[i]);
+            c->ignored++;
+        }
+    }
+    prefetch_keys(c, sigs, nsigs);
+    return DKIM_CBSTAT_CONTINUE;
+}
+
+/* ---- the verifier ---- */
+
+static bool lib_option(DKIM_LIB *lib, int opt, void *value, size_t len)
+{
+    return dkim_options(lib, DKIM_OP_SETOPT, opt, value, len) == DKIM_STAT_OK;
+}
+
+struct dkim_verifier *dkim_verifier_new(struct dns_resolver *r, const struct config *cfg, char *err,
+                                        size_t errlen)
+{
+    DKIM_LIB *lib = dkim_init(NULL, NULL);
+    if (lib == NULL) {
+        snprintf(err, errlen, "dkim_init failed");
+        return NULL;
+    }
+    struct dkim_verifier *v = xcalloc(1, sizeof *v);
+    v->lib = lib;
+    v->resolver = r;
+    v->min_key_bits = (unsigned)cfg->dkim_min_key_bits;
+    v->max_signatures = (size_t)cfg->dkim_max_signatures;
+    v->ed25519 = dkim_libfeature(lib, DKIM_FEATURE_ED25519);
+
+    /* Keep the signatures libopendkim cannot parse, so each gets a result (neutral) instead of
+     * vanishing; repair bare LF in the body. */
+    unsigned int flags = DKIM_LIBFLAGS_BADSIGHANDLES | DKIM_LIBFLAGS_FIXCRLF;
+    /* The query timeout in whole seconds, at least the resolver's own bound, plus one. */
+    unsigned int timeout = (unsigned int)((cfg->dns_timeout * cfg->dns_tries + 999) / 1000) + 1;
+    /* The key size floor is ours (RSA only; an Ed25519 key is 256 bits by nature), so
+     * libopendkim's own is lowered out of the way. */
+    unsigned int minkeybits = 1;
+    dkim_query_t method = DKIM_QUERY_DNS;
+    bool ok = lib_option(lib, DKIM_OPTS_FLAGS, &flags, sizeof flags) &&
+              lib_option(lib, DKIM_OPTS_TIMEOUT, &timeout, sizeof timeout) &&
+              lib_option(lib, DKIM_OPTS_MINKEYBITS, &minkeybits, sizeof minkeybits) &&
+              lib_option(lib, DKIM_OPTS_QUERYMETHOD, &method, sizeof method) &&
+              dkim_set_prescreen(lib, prescreen) == DKIM_STAT_OK;
+    if (!ok) {
+        snprintf(err, errlen, "libopendkim refused an option");
+        dkim_close(lib);
+        free(v);
+        return NULL;
+    }
+    dkim_dns_set_init(lib, glue_init);
+    dkim_dns_set_close(lib, glue_close);
+    dkim_dns_set_query_service(lib, v);
+    dkim_dns_set_query_start(lib, glue_start);
+    dkim_dns_set_query_waitreply(lib, glue_waitreply);
+    dkim_dns_set_query_cancel(lib, glue_cancel);
+    return v;
+}
+
+void dkim_verifier_free(struct dkim_verifier *v)
+{
+    if (v == NULL)
+        return;
+    dkim_close(v->lib);
+    free(v);
+}
+
+bool dkim_verifier_has_ed25519(const struct dkim_verifier *v)
+{
+    return v != NULL && v->ed25519;
+}
+
+/* ---- one message ---- */
+
+struct dkim_check *dkim_check_new(struct dkim_verifier *v, const char *queue_id)
+{
+    struct dkim_check *c = xcalloc(1, sizeof *c);
+    c->v = v;
+    /* libopendkim prints the id in its errors: keep it printable and short. */
+    char id[64];
+    str_escape(id, sizeof id, queue_id != NULL && queue_id[0] != '\0' ? queue_id : "NOQUEUE");
+    DKIM_STAT status = DKIM_STAT_OK;
+    c->dkim = dkim_verify(v->lib, (const unsigned char *)id, NULL, &status);
+    if (c->dkim == NULL) {
+        snprintf(c->start_error, sizeof c->start_error, "libopendkim: %s",
+                 dkim_getresultstr(status));
+        return c;
+    }
+    dkim_set_user_context(c->dkim, c);
+    return c;
+}
+
+void dkim_check_free(struct dkim_check *c)
+{
+    if (c == NULL)
+        return;
+    if (c->dkim != NULL)
+        dkim_free(c->dkim);
+    free(c->sigs);
+    free(c->prefail);
+    free(c);
+}
+
+static bool is_signature_field(const char *field, size_t len)
+{
+    static const char name[] = "DKIM-Signature";
+    size_t n = sizeof name - 1;
+    if (len < n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char a = field[i], b = name[i];
+        if (a >= 'A' && a <= 'Z')
+            a = (char)(a - 'A' + 'a');
+        if (b >= 'A' && b <= 'Z')
+            b = (char)(b - 'A' + 'a');
+        if (a != b)
+            return false;
+    }
+    /* RFC 5322 allows white space before the colon (obs-optional). */
+    size_t i = n;
+    while (i < len && (field[i] == ' ' || field[i] == '\t'))
+        i++;
+    return i < len && field[i] == ':';
+}
+
+/* Feeds a field rebuilt in buf (len bytes, CRLF folds). */
+static void feed_field(struct dkim_check *c, unsigned char *buf, size_t len)
+{
+    if (c->eoh_done || len > DKIM_HEADER_FIELD_MAX || c->header_count >= DKIM_HEADER_COUNT_MAX ||
+        c->header_bytes + len > DKIM_HEADER_TOTAL_MAX) {
+        c->header_truncated = true;
+        return;
+    }
+    c->header_count++;
+    c->header_bytes += len;
+    if (is_signature_field((const char *)buf, len))
+        c->has_signatures = true;
+    if (c->dkim != NULL)
+        (void)dkim_header(c->dkim, buf, len);
+}
+
+/* Appends src to dst (at *n), turning each bare LF into CRLF: folds from libmilter are "\n". */
+static size_t copy_crlf(unsigned char *dst, size_t n, const char *src, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (src[i] == '\n' && (i == 0 || src[i - 1] != '\r'))
+            dst[n++] = '\r';
+        dst[n++] = (unsigned char)src[i];
+    }
+    return n;
+}
+
+void dkim_check_header_field(struct dkim_check *c, const char *field, size_t len)
+{
+    if (c == NULL || field == NULL || len > DKIM_HEADER_FIELD_MAX) {
+        if (c != NULL)
+            c->header_truncated = true;
+        return;
+    }
+    /* At most every byte doubles (LF -> CRLF). */
+    unsigned char *buf = xmalloc(2 * len + 1);
+    size_t n = copy_crlf(buf, 0, field, len);
+    feed_field(c, buf, n);
+    free(buf);
+}
+
+void dkim_check_header(struct dkim_check *c, const char *name, const char *value)
+{
+    if (c == NULL || name == NULL)
+        return;
+    if (value == NULL)
+        value = "";
+    size_t nlen = strnlen(name, DKIM_HEADER_FIELD_MAX + 1);
+    size_t vlen = strnlen(value, DKIM_HEADER_FIELD_MAX + 1);
+    if (nlen + vlen > DKIM_HEADER_FIELD_MAX) {
+        c->header_truncated = true;
+        return;
+    }
+    unsigned char *buf = xmalloc(nlen + 2 + 2 * vlen + 1);
+    memcpy(buf, name, nlen);
+    buf[nlen] = ':';
+    buf[nlen + 1] = ' ';
+    size_t n = copy_crlf(buf, nlen + 2, value, vlen);
+    feed_field(c, buf, n);
+    free(buf);
+}
+
+bool dkim_check_has_signatures(const struct dkim_check *c)
+{
+    return c != NULL && c->has_signatures;
+}
+
+void dkim_check_eoh(struct dkim_check *c)
+{
+    if (c == NULL || c->eoh_done)
+        return;
+    c->eoh_done = true;
+    if (c->dkim != NULL)
+        (void)dkim_eoh(c->dkim);
+}
+
+void dkim_check_body(struct dkim_check *c, const unsigned char *data, size_t len)
+{
+    if (c == NULL || data == NULL || len == 0 || c->dkim == NULL || c->eom_done)
+        return;
+    if (!c->eoh_done)
+        dkim_check_eoh(c);
+    /* dkim_body does not change its input; the cast is its old prototype's. */
+    (void)dkim_body(c->dkim, (unsigned char *)(uintptr_t)data, len);
+}
+
+/* ---- results ---- */
+
+const char *dkim_result_name(enum dkim_result r)
+{
+    switch (r) {
+    case DKIM_PASS:
+        return "pass";
+    case DKIM_FAIL:
+        return "fail";
+    case DKIM_POLICY:
+        return "policy";
+    case DKIM_NEUTRAL:
+        return "neutral";
+    case DKIM_TEMPERROR:
+        return "temperror";
+    case DKIM_PERMERROR:
+        return "permerror";
+    case DKIM_NONE:
+    default:
+        return "none";
+    }
+}
+
+/* Copies a tag value without folding white space, escaped, bounded by out. */
+static void tag_copy(char *out, size_t outlen, const unsigned char *value, size_t max_chars,
+                     bool lower)
+{
+    char raw[DNS_NAME_MAX + 2];
+    size_t n = 0;
+    if (value != NULL) {
+        for (const unsigned char *p = value; *p != '\0' && n < max_chars && n + 1 < sizeof raw;
+             p++) {
+            if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+                continue;
+            raw[n++] = (char)(lower && *p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+        }
+    }
+    raw[n] = '\0';
+    str_escape(out, outlen, raw);
+}
+
+static bool is_key_error(int err)
+{
+    switch (err) {
+    case DKIM_SIGERROR_NOKEY:
+    case DKIM_SIGERROR_DNSSYNTAX:
+    case DKIM_SIGERROR_MULTIREPLY:
+    case DKIM_SIGERROR_KEYVERSION:
+    case DKIM_SIGERROR_KEYUNKNOWNHASH:
+    case DKIM_SIGERROR_KEYHASHMISMATCH:
+    case DKIM_SIGERROR_NOTEMAILKEY:
+    case DKIM_SIGERROR_KEYTYPEMISSING:
+    case DKIM_SIGERROR_KEYTYPEUNKNOWN:
+    case DKIM_SIGERROR_KEYREVOKED:
+    case DKIM_SIGERROR_KEYDECODE:
+    case DKIM_SIGERROR_SUBDOMAIN:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void set_result(struct dkim_signature *s, enum dkim_result r, const char *why,
+                       const char *detail)
+{
+    s->result = r;
+    if (detail != NULL && detail[0] != '\0')
+        snprintf(s->reason, sizeof s->reason, "%s: %s", why, detail);
+    else
+        snprintf(s->reason, sizeof s->reason, "%s", why);
+}
+
+/* RFC 6376 6.1 outcomes, mapped to RFC 8601 2.7.1 results; RFC 8301 on top. */
+static void evaluate(const struct dkim_verifier *v, DKIM_SIGINFO *sig, struct dkim_signature *s)
+{
+    unsigned int flags = dkim_sig_getflags(sig);
+    int bh = dkim_sig_getbh(sig);
+    int err = dkim_sig_geterror(sig);
+    const char *errstr = err != DKIM_SIGERROR_OK ? dkim_sig_geterrorstr(err) : NULL;
+    dkim_alg_t alg = DKIM_SIGN_UNKNOWN;
+    (void)dkim_sig_getsignalg(sig, &alg);
+
+    unsigned int bits = 0;
+    if (dkim_sig_getkeysize(sig, &bits) == DKIM_STAT_OK)
+        s->key_bits = bits;
+    if (s->key_bits == 0 && alg == DKIM_SIGN_ED25519SHA256 && (flags & DKIM_SIGFLAG_PASSED) != 0)
+        s->key_bits = 256; /* libopendkim reports no size for Ed25519 keys (RFC 8463: 32 bytes) */
+    bool passed = (flags & DKIM_SIGFLAG_PASSED) != 0;
+
+    if (err == DKIM_SIGERROR_KEYFAIL) {
+        set_result(s, DKIM_TEMPERROR, "key lookup failed (DNS timeout or server failure)", NULL);
+    } else if (is_key_error(err)) {
+        set_result(s, DKIM_PERMERROR, "unusable key", errstr);
+    } else if (err == DKIM_SIGERROR_KEYTOOSMALL) {
+        set_result(s, DKIM_FAIL, "key too small", NULL);
+    } else if (passed && bh == DKIM_SIGBH_MISMATCH) {
+        /* The header hash (which covers bh=) verified: the body changed after signing. */
+        set_result(s, DKIM_FAIL, "body hash did not verify (body changed)", NULL);
+    } else if (err == DKIM_SIGERROR_BADSIG ||
+               (err == DKIM_SIGERROR_OK && (flags & DKIM_SIGFLAG_PROCESSED) != 0 && !passed)) {
+        set_result(s, DKIM_FAIL, "signature did not verify (header changed?)", NULL);
+    } else if (err != DKIM_SIGERROR_OK) {
+        set_result(s, DKIM_NEUTRAL, "malformed signature", errstr != NULL ? errstr : "unknown");
+    } else if (!passed || bh != DKIM_SIGBH_MATCH) {
+        set_result(s, DKIM_NEUTRAL, "signature not processed", NULL);
+    } else if (alg == DKIM_SIGN_RSASHA1) {
+        /* RFC 8301 3.1: verifiers MUST NOT consider rsa-sha1 signatures valid. */
+        set_result(s, DKIM_POLICY, "rsa-sha1 is not acceptable (RFC 8301)", NULL);
+    } else if (alg != DKIM_SIGN_ED25519SHA256 && s->key_bits < v->min_key_bits) {
+        /* RFC 8301 3.2: RSA keys of at least 1024 bits. */
+        char why[64];
+        snprintf(why, sizeof why, "RSA key of %u bits, under %u", s->key_bits, v->min_key_bits);
+        set_result(s, DKIM_FAIL, why, NULL);
+    } else {
+        s->result = DKIM_PASS;
+        s->reason[0] = '\0';
+    }
+}
+
+static const struct dkim_prefail *find_prefail(const struct dkim_check *c, const DKIM_SIGINFO *sig)
+{
+    for (size_t i = 0; i < c->prefail_count; i++)
+        if (c->prefail[i].sig == sig)
+            return &c->prefail[i];
+    return NULL;
+}
+
+void dkim_check_eom(struct dkim_check *c)
+{
+    if (c == NULL || c->eom_done)
+        return;
+    dkim_check_eoh(c);
+    c->eom_done = true;
+    if (c->dkim == NULL) {
+        /* libopendkim could not start (out of its resources): signatures there are, but
+         * nothing could tell about them. */
+        if (c->has_signatures) {
+            c->sigs = xcalloc(1, sizeof *c->sigs);
+            c->count = 1;
+            set_result(&c->sigs[0], DKIM_TEMPERROR, "verification not started", c->start_error);
+        }
+        return;
+    }
+    (void)dkim_eom(c->dkim, NULL);
+
+    DKIM_SIGINFO **sigs = NULL;
+    int nsigs = 0;
+    if (dkim_getsiglist(c->dkim, &sigs, &nsigs) != DKIM_STAT_OK || sigs == NULL || nsigs <= 0)
+        return;
+    c->sigs = xcalloc((size_t)nsigs, sizeof *c->sigs);
+    for (int i = 0; i < nsigs; i++) {
+        const struct dkim_prefail *prefail = find_prefail(c, sigs[i]);
+        if ((dkim_sig_getflags(sigs[i]) & DKIM_SIGFLAG_IGNORE) != 0 && prefail == NULL)
+            continue;
+        struct dkim_signature *s = &c->sigs[c->count++];
+        tag_copy(s->domain, sizeof s->domain, dkim_sig_gettagvalue(sigs[i], 0, (u_char *)"d"),
+                 DNS_NAME_MAX, true);
+        tag_copy(s->selector, sizeof s->selector, dkim_sig_gettagvalue(sigs[i], 0, (u_char *)"s"),
+                 DNS_NAME_MAX, false);
+        tag_copy(s->b8, sizeof s->b8, dkim_sig_gettagvalue(sigs[i], 0, (u_char *)"b"), 8, false);
+        tag_copy(s->algorithm, sizeof s->algorithm, dkim_sig_gettagvalue(sigs[i], 0, (u_char *)"a"),
+                 24, true);
+        if (prefail != NULL)
+            set_result(s, DKIM_TEMPERROR, "key lookup failed", prefail->error);
+        else
+            evaluate(c->v, sigs[i], s);
+    }
+}
+
+size_t dkim_check_count(const struct dkim_check *c)
+{
+    return c != NULL ? c->count : 0;
+}
+
+const struct dkim_signature *dkim_check_signature(const struct dkim_check *c, size_t i)
+{
+    if (c == NULL || i >= c->count)
+        return NULL;
+    return &c->sigs[i];
+}
+
+size_t dkim_check_ignored(const struct dkim_check *c)
+{
+    return c != NULL ? c->ignored : 0;
+}
+
+static int result_rank(enum dkim_result r)
+{
+    switch (r) {
+    case DKIM_PASS:
+        return 6;
+    case DKIM_POLICY:
+        return 5;
+    case DKIM_FAIL:
+        return 4;
+    case DKIM_NEUTRAL:
+        return 3;
+    case DKIM_PERMERROR:
+        return 2;
+    case DKIM_TEMPERROR:
+        return 1;
+    case DKIM_NONE:
+    default:
+        return 0;
+    }
+}
+
+enum dkim_result dkim_check_result(const struct dkim_check *c)
+{
+    enum dkim_result best = DKIM_NONE;
+    for (size_t i = 0; c != NULL && i < c->count; i++)
+        if (result_rank(c->sigs[i].result) > result_rank(best))
+            best = c->sigs[i].result;
+    return best;
+}
+
+/* ---- alignment ---- */
+
+static bool is_second_level_word(const char *label, size_t len)
+{
+    static const char *const words[] = {"co", "com", "net", "org", "ac", "gov", "edu"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strlen(words[i]) == len && strncasecmp(words[i], label, len) == 0)
+            return true;
+    return false;
+}
+
+bool dkim_organizational_domain(const char *domain, char *out, size_t outlen)
+{
+    if (domain == NULL || !dns_name_valid(domain))
+        return false;
+    char name[DNS_NAME_MAX + 1];
+    if (!str_copy(name, sizeof name, domain))
+        return false;
+    size_t len = strlen(name);
+    if (len > 0 && name[len - 1] == '.')
+        name[--len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        if (name[i] >= 'A' && name[i] <= 'Z')
+            name[i] = (char)(name[i] - 'A' + 'a');
+
+    /* Label starts, from the right. */
+    size_t starts[3] = {0, 0, 0};
+    size_t found = 0;
+    for (size_t i = len; i > 0 && found < 3; i--)
+        if (name[i - 1] == '.')
+            starts[found++] = i;
+    /* starts[0]: the TLD, starts[1]: second level, starts[2]: third level (when found). */
+    size_t keep;
+    if (found == 0)
+        keep = 0; /* a single label is its own organizational domain */
+    else if (found == 1)
+        keep = 0;
+    else {
+        size_t tld_len = len - starts[0];
+        size_t sld_len = starts[0] - 1 - starts[1];
+        bool cc_second = tld_len == 2 && is_second_level_word(name + starts[1], sld_len);
+        if (!cc_second)
+            keep = starts[1];
+        else
+            keep = found >= 3 ? starts[2] : 0;
+    }
+    return str_copy(out, outlen, name + keep);
+}
+
+bool dkim_check_has_valid(const struct dkim_check *c, const char *domain)
+{
+    char want[DNS_NAME_MAX + 1], have[DNS_NAME_MAX + 1];
+    if (c == NULL || domain == NULL || domain[0] == '\0' ||
+        !dkim_organizational_domain(domain, want, sizeof want))
+        return false;
+    for (size_t i = 0; i < c->count; i++) {
+        if (c->sigs[i].result != DKIM_PASS)
+            continue;
+        if (dkim_organizational_domain(c->sigs[i].domain, have, sizeof have) &&
+            strcmp(have, want) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- Authentication-Results ---- */
+
+/* RFC 2045 token characters: anything printable but tspecials and space. */
+static bool is_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?=", *s) != NULL)
+            return false;
+    return true;
+}
+
+/* True when every byte of s is in set (and s is not empty). */
+static bool only_chars(const char *s, const char *set)
+{
+    return s[0] != '\0' && strspn(s, set) == strlen(s);
+}
+
+/*
+ * Appends " ptype.property=value", quoted when value is not a token.  A value that is not what
+ * its property holds (a d= or s= that is no domain name, a b= that is not base64) is left out
+ * rather than written escaped: an Authentication-Results reader would take the escapes for data.
+ */
+static void append_prop(char *buf, size_t buflen, const char *prop, const char *value, bool is_name)
+{
+    static const char base64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    size_t n = strlen(buf);
+    if (n >= buflen || !(is_name ? dns_name_valid(value) : only_chars(value, base64)))
+        return;
+    if (is_token(value))
+        snprintf(buf + n, buflen - n, " %s=%s", prop, value);
+    else
+        snprintf(buf + n, buflen - n, " %s=\"%s\"", prop, value);
+}
+
+/* RFC 8601 2.7.1, RFC 6008 2 (header.b). */
+bool dkim_check_authres(const struct dkim_check *c, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return false;
+    out[0] = '\0';
+    if (c == NULL || c->count == 0)
+        return str_copy(out, outlen, "dkim=none");
+    size_t used = 0;
+    for (size_t i = 0; i < c->count; i++) {
+        const struct dkim_signature *s = &c->sigs[i];
+        char one[1024];
+        snprintf(one, sizeof one, "dkim=%s", dkim_result_name(s->result));
+        if (s->reason[0] != '\0') {
+            size_t n = strlen(one);
+            snprintf(one + n, sizeof one - n, " reason=\"%s\"", s->reason);
+        }
+        append_prop(one, sizeof one, "header.d", s->domain, true);
+        append_prop(one, sizeof one, "header.s", s->selector, true);
+        append_prop(one, sizeof one, "header.b", s->b8, false);
+        size_t len = strlen(one), sep = i > 0 ? 2 : 0;
+        if (used + sep + len + 1 > outlen)
+            return false;
+        if (sep > 0)
+            memcpy(out + used, "; ", 2);
+        memcpy(out + used + sep, one, len + 1);
+        used += sep + len;
+    }
+    return true;
+}
+
+void dkim_check_detail(const struct dkim_check *c, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    out[0] = '\0';
+    if (c == NULL || c->count == 0) {
+        snprintf(out, outlen, "dkim=none%s", c != NULL && c->dkim == NULL ? " (not started)" : "");
+        return;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < c->count && used < outlen; i++) {
+        const struct dkim_signature *s = &c->sigs[i];
+        int n = snprintf(out + used, outlen - used, "%sdkim=%s d=%s s=%s a=%s bits=%u%s%s%s",
+                         i > 0 ? ", " : "", dkim_result_name(s->result), s->domain, s->selector,
+                         s->algorithm, s->key_bits, s->reason[0] != '\0' ? " (" : "", s->reason,
+                         s->reason[0] != '\0' ? ")" : "");
+        if (n < 0)
+            return;
+        used += (size_t)n;
+    }
+    if (c->ignored > 0 && used < outlen)
+        snprintf(out + used, outlen - used, ", %zu more not evaluated", c->ignored);
+}
