@@ -31,6 +31,16 @@ void authres_build(const char *authserv_id, const struct iprev *iprev, char *out
         snprintf(out, outlen, "%s; iprev=%s", authserv_id, iprev_result_name(iprev->result));
 }
 
+void authres_append(char *value, size_t valuelen, const char *part)
+{
+    size_t len = strlen(value);
+    if (part == NULL || part[0] == '\0')
+        return;
+    if (len >= 6 && strcmp(value + len - 6, "; none") == 0)
+        value[len -= 6] = '\0';
+    snprintf(value + len, valuelen - len, "; %s", part);
+}
+
 /* Skips white space, line breaks and (nested) comments: RFC 5322 3.2.2 CFWS. */
 static const char *skip_cfws(const char *p)
 {

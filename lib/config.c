@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cidr.h"
+#include "lists.h"
 #include "util.h"
 
 #define MS_SECOND INT64_C(1000)
@@ -81,9 +82,51 @@ const struct config_option config_options[] = {
     OPT(iprev_action, CONFIG_ENUM, "reject", 0, 0, "reject|tempfail|log", "iprev",
         "What a client without forward-confirmed reverse DNS matching its HELO gets"),
     /* spf (options of lib/spf.c go here) */
+    OPT(spf_fail_action, CONFIG_ENUM, "reject", 0, 0, "reject|tempfail|log", "spf",
+        "What an SPF fail of the MAIL FROM (or enforced HELO) identity gets: 550 5.7.23, 451 or "
+        "only a log line"),
+    OPT(spf_permerror_action, CONFIG_ENUM, "reject", 0, 0, "reject|tempfail|log", "spf",
+        "What an SPF permerror (a broken record or too many lookups) gets: 550 5.7.24, 451 or log"),
+    OPT(spf_temperror_action, CONFIG_ENUM, "tempfail", 0, 0, "tempfail|accept", "spf",
+        "What an SPF temperror (DNS trouble) gets: 451 4.7.24, or accept (dns_failure = accept "
+        "also accepts)"),
+    OPT(spf_helo_action, CONFIG_ENUM, "reject", 0, 0, "reject|log|off", "spf",
+        "HELO identity (RFC 7208 2.3): enforced like MAIL FROM (reject), only recorded (log), or "
+        "not checked (off)"),
     /* dkim (options of lib/dkim.c go here) */
+    OPT(dkim_min_key_bits, CONFIG_INT, "1024", 512, 4096, NULL, "dkim",
+        "RSA keys shorter than this make a DKIM signature fail (RFC 8301 3.2)"),
+    OPT(dkim_max_signatures, CONFIG_INT, "8", 1, 64, NULL, "dkim",
+        "DKIM signatures evaluated per message, from the top; the rest are ignored"),
     /* greylisting (options of lib/greylist.c go here) */
+    OPT(greylist, CONFIG_BOOL, "yes", 0, 0, NULL, "greylisting",
+        "Defer mail from an unknown (client network, sender, recipient) triplet once"),
+    OPT(greylist_delay, CONFIG_DURATION, "5m", 0, MS_DAY, NULL, "greylisting",
+        "How long a new triplet is deferred: a retry after this delay passes"),
+    OPT(greylist_retry_window, CONFIG_DURATION, "48h", MS_MINUTE, 30 * MS_DAY, NULL, "greylisting",
+        "How long after the first attempt a retry still counts; later ones start over"),
+    OPT(greylist_max_age, CONFIG_DURATION, "35d", MS_HOUR, 3650 * MS_DAY, NULL, "greylisting",
+        "How long a confirmed triplet (and an auto-allowed network) lives after its last use"),
+    OPT(autoallow_after, CONFIG_INT, "5", 0, 1000000, NULL, "greylisting",
+        "Deliveries (counted at most once an hour) after which a client network is no longer "
+        "greylisted (0: never)"),
+    OPT(greylist_ipv4_prefix, CONFIG_INT, "24", 8, 32, NULL, "greylisting",
+        "IPv4 clients in one network of this prefix length share their triplets"),
+    OPT(greylist_ipv6_prefix, CONFIG_INT, "64", 16, 128, NULL, "greylisting",
+        "IPv6 clients in one network of this prefix length share their triplets"),
+    OPT(greylist_expire_batch, CONFIG_INT, "1000", 1, 1000000, NULL, "greylisting",
+        "Rows deleted per expiry transaction (smaller: shorter waits for the milter's writes)"),
     /* lists (options of lib/lists.c go here) */
+    OPT(dnsbl_zones, CONFIG_LIST, "", 0, 0, NULL, "lists",
+        "DNS block lists as zone:codes, e.g. zen.example:127.0.0.2-127.0.0.11 (other answers are "
+        "ignored)"),
+    OPT(dnswl_zones, CONFIG_LIST, "", 0, 0, NULL, "lists",
+        "DNS allow lists, same syntax; a listed client is not greylisted nor checked on the "
+        "DNSBLs"),
+    OPT(rcpt_rules_override_blocks, CONFIG_BOOL, "no", 0, 0, NULL, "lists",
+        "A recipient's accept rule also lets mail through the postmaster's block list entries"),
+    OPT(lists_reload_interval, CONFIG_DURATION, "1s", 0, 5 * MS_MINUTE, NULL, "lists",
+        "How often the block/allow lists are checked for changes made with ingressctl"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -619,7 +662,8 @@ bool config_validate(const struct config *cfg, char *err, size_t errlen)
             return false;
         }
     }
-    return true;
+    /* Options whose syntax belongs to a module are checked by it. */
+    return lists_config_validate(cfg, err, errlen);
 }
 
 void config_print_nondefault(const struct config *cfg, FILE *out)

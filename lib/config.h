@@ -63,9 +63,28 @@ struct config {
     enum iprev_helo_mode iprev_helo;
     enum check_action iprev_action;
     /* spf (fields of lib/spf.c's options go here) */
+    enum check_action spf_fail_action;
+    enum check_action spf_permerror_action;
+    enum dns_failure_mode spf_temperror_action;
+    /* Declared here, at its only field, so the spf options stay in one place. */
+    enum spf_helo_mode { SPF_HELO_REJECT, SPF_HELO_LOG, SPF_HELO_OFF } spf_helo_action;
     /* dkim (fields of lib/dkim.c's options go here) */
+    long dkim_min_key_bits;
+    long dkim_max_signatures;
     /* greylisting (fields of lib/greylist.c's options go here) */
+    bool greylist;
+    int64_t greylist_delay;
+    int64_t greylist_retry_window;
+    int64_t greylist_max_age;
+    long autoallow_after;
+    long greylist_ipv4_prefix;
+    long greylist_ipv6_prefix;
+    long greylist_expire_batch;
     /* lists (fields of lib/lists.c's options go here) */
+    struct config_list dnsbl_zones;
+    struct config_list dnswl_zones;
+    bool rcpt_rules_override_blocks;
+    int64_t lists_reload_interval;
 };
 
 struct config_option {

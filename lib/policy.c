@@ -2,12 +2,16 @@
  * policy: one SMTP connection's checks in callback order (DESIGN.md §2), independent of the MTA.
  *
  * What runs when:
- *   connect  trusted_networks decided; PTR query sent (iprev)
+ *   connect  trusted_networks decided; PTR and DNSBL/DNSWL queries sent together
  *   helo     HELO recorded (bounded, validated); its A/AAAA sent when iprev_helo = resolve
- *   mail     the message's state is reset (STYLE rule 15): sender, account, recipients
- *   rcpt     exempt recipients pass; otherwise the iprev verdict, computed once per connection
- *   header   forged Authentication-Results (our authserv-id) are marked for removal
- *   eom      Authentication-Results built; the acceptance recorded per recipient
+ *   mail     the message's state is reset (STYLE rule 15); DKIM verification starts
+ *   rcpt     exempt recipients pass; otherwise, in this order: lists, rules and DNSBL
+ *            (lists_verdict), iprev, SPF (HELO and MAIL FROM, once per message), greylisting
+ *   header   DKIM feed; forged Authentication-Results (our authserv-id) marked for removal
+ *   body     DKIM feed, only when the message carries a signature
+ *   eom      DKIM result; the deferred greylist decision (SPF-pass mail: DKIM aligned with the
+ *            MAIL FROM or header From domain confirms at once, DESIGN.md §5); Authentication-
+ *            Results built; the acceptance recorded per recipient
  * Refusals happen at RCPT so exempt recipients (RFC 5321 4.5.1 postmaster) still get mail.
  */
 #include "policy.h"
@@ -19,6 +23,8 @@
 
 #include "authres.h"
 #include "cidr.h"
+#include "greylist.h"
+#include "lists.h"
 #include "log.h"
 #include "util.h"
 
@@ -27,6 +33,12 @@
 #define POLICY_ACCOUNT_MAX 256
 /* Accepted recipients remembered for the decision log; more are counted, not listed. */
 #define POLICY_RCPT_KEEP 1000
+
+/* A recipient accepted at RCPT; greylisting may still be pending until end of message. */
+struct accepted {
+    char *rcpt;
+    bool greylist_pending;
+};
 
 struct policy_conn {
     const struct policy_env *env;
@@ -39,15 +51,23 @@ struct policy_conn {
     struct iprev iprev;
     bool iprev_checked;
     struct verdict iprev_verdict;
+    struct dnsbl *dnsbl;  /* NULL when no zones or trusted */
+    struct lists *lists;  /* the snapshot this connection uses, taken at its first RCPT */
+    bool lists_loaded;
     /* the current message */
     char queue_id[POLICY_QUEUE_ID_MAX];
     char sender[POLICY_ADDR_MAX];
     char account[POLICY_ACCOUNT_MAX];
     char rcpt[POLICY_ADDR_MAX];
     bool in_rcpt; /* policy_record is called for the current RCPT */
-    char **accepted;
+    struct accepted *accepted;
     size_t naccepted, accepted_total;
+    bool spf_done;
+    struct spf_outcome spf_helo, spf_mail;
+    char header_from_domain[DNS_NAME_MAX + 1];
+    int header_from_count;
     int authres_seen;
+    struct dkim_check *dkim; /* NULL when not verified (trusted, authenticated, no verifier) */
 };
 
 static time_t now(const struct policy_conn *c)
@@ -117,6 +137,8 @@ struct policy_conn *policy_conn_new(const struct policy_env *env, const char *cl
     if (!c->trusted) {
         c->batch = dns_batch_new(env->resolver);
         iprev_start(&c->iprev, c->batch, c->client_ip, env->cfg->iprev_helo);
+        if (c->client_ip[0] != '\0')
+            c->dnsbl = dnsbl_start(c->batch, env->cfg, c->client_ip);
     }
     if (c->client_ip[0] == '\0') {
         char shown[128];
@@ -129,7 +151,7 @@ struct policy_conn *policy_conn_new(const struct policy_env *env, const char *cl
 static void forget_recipients(struct policy_conn *c)
 {
     for (size_t i = 0; i < c->naccepted; i++)
-        free(c->accepted[i]);
+        free(c->accepted[i].rcpt);
     free(c->accepted);
     c->accepted = NULL;
     c->naccepted = c->accepted_total = 0;
@@ -140,6 +162,9 @@ void policy_conn_free(struct policy_conn *c)
     if (c == NULL)
         return;
     forget_recipients(c);
+    dkim_check_free(c->dkim);
+    dnsbl_free(c->dnsbl);
+    lists_unref(c->lists);
     dns_batch_free(c->batch);
     free(c);
 }
@@ -174,6 +199,13 @@ static void reset_message(struct policy_conn *c)
     c->sender[0] = c->account[0] = c->rcpt[0] = '\0';
     c->in_rcpt = false;
     c->authres_seen = 0;
+    c->spf_done = false;
+    memset(&c->spf_helo, 0, sizeof c->spf_helo);
+    memset(&c->spf_mail, 0, sizeof c->spf_mail);
+    c->header_from_domain[0] = '\0';
+    c->header_from_count = 0;
+    dkim_check_free(c->dkim);
+    c->dkim = NULL;
     forget_recipients(c);
 }
 
@@ -182,45 +214,192 @@ struct verdict policy_mail(struct policy_conn *c, const char *sender, const char
     reset_message(c);
     copy_path(c->sender, sizeof c->sender, sender);
     str_copy(c->account, sizeof c->account, auth_account ? auth_account : "");
+    /* Inbound mail only: a submission's signature is added after us, if at all. */
+    if (c->env->dkim != NULL && !c->trusted && c->account[0] == '\0')
+        c->dkim = dkim_check_new(c->env->dkim, c->queue_id);
     return verdict_continue();
 }
 
-static void remember_recipient(struct policy_conn *c)
+static void remember_recipient(struct policy_conn *c, bool greylist_pending)
 {
     c->accepted_total++;
     if (c->naccepted >= POLICY_RCPT_KEEP)
         return;
     c->accepted = xrealloc(c->accepted, (c->naccepted + 1) * sizeof *c->accepted);
-    c->accepted[c->naccepted++] = xstrdup(c->rcpt);
+    c->accepted[c->naccepted].rcpt = xstrdup(c->rcpt);
+    c->accepted[c->naccepted++].greylist_pending = greylist_pending;
+}
+
+/* SPF of both identities, once per message (RFC 7208 2.3 HELO, 2.4 MAIL FROM). */
+static void spf_ensure(struct policy_conn *c)
+{
+    if (c->spf_done || c->env->spf == NULL || c->client_ip[0] == '\0')
+        return;
+    c->spf_done = true;
+    spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_HELO, &c->spf_helo);
+    spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_MAILFROM, &c->spf_mail);
+}
+
+/* The domain SPF passed for MAIL FROM, or NULL. */
+static const char *spf_pass_domain(const struct policy_conn *c)
+{
+    if (c->spf_mail.checked && c->spf_mail.result == SPF_PASS && c->spf_mail.domain[0] != '\0')
+        return c->spf_mail.domain;
+    return NULL;
+}
+
+/* The lists snapshot of this connection; NULL when the store never could give one. */
+static struct lists *lists_get(struct policy_conn *c)
+{
+    if (!c->lists_loaded && c->env->lists != NULL) {
+        char err[256];
+        c->lists = lists_cache_get(c->env->lists, (int64_t)now(c), err, sizeof err);
+        if (c->lists == NULL)
+            log_msg(LOG_ERR, "%s: block and allow lists unavailable: %s", c->queue_id, err);
+        c->lists_loaded = true;
+    }
+    return c->lists;
+}
+
+/* Lists, recipient rules and DNSBL for the current recipient (lists.h gives the order). */
+static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
+{
+    struct lists_hit hit;
+    char matched[POLICY_ADDR_MAX];
+    struct lists *l = lists_get(c);
+    if (c->env->lists != NULL && l == NULL && !c->env->cfg->fail_open)
+        return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "lists", NULL,
+                            "block and allow lists could not be read");
+    struct lists_subject subject = {
+        .ip = c->client_ip,
+        .ptr_name = c->iprev.result == IPREV_PASS ? c->iprev.name : NULL,
+        .helo = c->helo,
+        .sender = c->sender,
+    };
+    matched[0] = '\0';
+    dnsbl_finish(c->dnsbl, c->queue_id);
+    struct lists_rcpt in = {
+        .ip = c->client_ip,
+        .match = l ? lists_check(l, &subject, &hit) : LISTS_NONE,
+        .hit = &hit,
+        .rule = c->env->store ? rules_check(c->env->store, c->rcpt, c->sender, matched,
+                                            sizeof matched)
+                              : RULE_NONE,
+        .rule_sender = matched,
+        .dnsbl = c->dnsbl,
+    };
+    if (in.match == LISTS_NONE)
+        in.hit = NULL;
+    return lists_verdict(c->env->cfg, &in, skip_greylist);
+}
+
+/* Greylisting at RCPT for mail whose MAIL FROM did not pass SPF (DESIGN.md §5). */
+static struct verdict greylist_step(struct policy_conn *c)
+{
+    struct greylist_key key;
+    struct greylist_result result;
+    greylist_key_make(&key, c->client_ip, c->sender, c->rcpt, c->env->cfg->greylist_ipv4_prefix,
+                      c->env->cfg->greylist_ipv6_prefix);
+    greylist_check(c->env->store, c->env->cfg, &key, NULL, (int64_t)now(c), &result);
+    return greylist_verdict(&result, &key, c->env->cfg);
 }
 
 struct verdict policy_rcpt(struct policy_conn *c, const char *recipient)
 {
+    const struct config *cfg = c->env->cfg;
+    bool skip_greylist = false;
+
     copy_path(c->rcpt, sizeof c->rcpt, recipient);
     c->in_rcpt = true;
-    struct verdict v = verdict_continue();
-    if (c->trusted || c->account[0] != '\0' || config_recipient_exempt(c->env->cfg, c->rcpt)) {
-        remember_recipient(c);
-        return v;
+    if (c->trusted || c->account[0] != '\0' || config_recipient_exempt(cfg, c->rcpt)) {
+        remember_recipient(c, false);
+        return verdict_continue();
     }
+    /* iprev first: lists match the forward-confirmed PTR name, which it provides. */
     if (!c->iprev_checked) {
-        c->iprev_verdict = iprev_verdict(&c->iprev, c->env->cfg);
+        c->iprev_verdict = iprev_verdict(&c->iprev, cfg);
         c->iprev_checked = true;
     }
+    struct verdict v = lists_step(c, &skip_greylist);
+    if (v.action == VERDICT_ACCEPT) {
+        /* An allow entry: this recipient skips every further check (allowlist > REJECT). */
+        remember_recipient(c, false);
+        return verdict_continue();
+    }
+    if (v.action != VERDICT_CONTINUE)
+        return v;
     v = verdict_combine(&v, &c->iprev_verdict);
+    spf_ensure(c);
+    struct verdict spf = spf_verdict(&c->spf_helo, &c->spf_mail, cfg, c->client_ip);
+    v = verdict_combine(&v, &spf);
+    if (v.action != VERDICT_CONTINUE)
+        return v;
+    if (skip_greylist || !cfg->greylist) {
+        remember_recipient(c, false);
+        return v;
+    }
+    /* SPF-pass mail may still bypass greylisting with an aligned DKIM signature, known only at
+     * end of message: decide there.  Everything else is decided now, before DATA is sent. */
+    if (spf_pass_domain(c) != NULL) {
+        remember_recipient(c, true);
+        return v;
+    }
+    v = greylist_step(c);
     if (v.action == VERDICT_CONTINUE)
-        remember_recipient(c);
+        remember_recipient(c, false);
     return v;
+}
+
+/*
+ * The domain of the From header, for DKIM alignment (DESIGN.md §5).  Only a From with exactly one
+ * address is used; the full RFC 5322 parser comes with the submission policy (lib/addr.c).
+ */
+static void header_from_note(struct policy_conn *c, const char *value)
+{
+    c->header_from_count++;
+    c->header_from_domain[0] = '\0';
+    if (c->header_from_count > 1)
+        return;
+    const char *at = strrchr(value, '@');
+    if (at == NULL || strchr(value, ',') != NULL)
+        return;
+    size_t len = strcspn(at + 1, "> \t\r\n;)");
+    if (len == 0 || len > DNS_NAME_MAX)
+        return;
+    memcpy(c->header_from_domain, at + 1, len);
+    c->header_from_domain[len] = '\0';
+    if (!dns_name_valid(c->header_from_domain))
+        c->header_from_domain[0] = '\0';
 }
 
 bool policy_header(struct policy_conn *c, const char *name, const char *value, int *index)
 {
-    if (name == NULL || value == NULL || str_casecmp(name, "Authentication-Results") != 0)
+    if (name == NULL || value == NULL)
+        return false;
+    if (c->dkim != NULL)
+        dkim_check_header(c->dkim, name, value);
+    if (str_casecmp(name, "From") == 0)
+        header_from_note(c, value);
+    if (str_casecmp(name, "Authentication-Results") != 0)
         return false;
     c->authres_seen++;
     if (!authres_claims_id(value, c->env->authserv_id))
         return false;
     *index = c->authres_seen;
+    return true;
+}
+
+void policy_eoh(struct policy_conn *c)
+{
+    if (c->dkim != NULL)
+        dkim_check_eoh(c->dkim);
+}
+
+bool policy_body(struct policy_conn *c, const unsigned char *data, size_t len)
+{
+    if (c->dkim == NULL || !dkim_check_has_signatures(c->dkim))
+        return false;
+    dkim_check_body(c->dkim, data, len);
     return true;
 }
 
@@ -236,6 +415,20 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
     else
         snprintf(out, outlen, "iprev=%s: %s (exempt recipients only)",
                  iprev_result_name(c->iprev.result), c->iprev.detail);
+    if (c->spf_done) {
+        size_t len = strlen(out);
+        snprintf(out + len, outlen - len, "; spf=%s helo-spf=%s",
+                 spf_result_name(c->spf_mail.result), spf_result_name(c->spf_helo.result));
+    }
+    if (c->dkim != NULL) {
+        size_t len = strlen(out);
+        char dkim[VERDICT_DETAIL_MAX];
+        dkim_check_detail(c->dkim, dkim, sizeof dkim);
+        if (len + 2 < outlen) {
+            memcpy(out + len, "; ", 2);
+            str_copy(out + len + 2, outlen - len - 2, dkim);
+        }
+    }
 }
 
 static enum store_status record_row(struct policy_conn *c, const char *recipient, const char *check,
@@ -261,18 +454,80 @@ static enum store_status record_row(struct policy_conn *c, const char *recipient
     return store_decision_add(c->env->store, &d);
 }
 
+/*
+ * The greylist decision deferred to end of message for SPF-pass mail (DESIGN.md §5): a valid
+ * DKIM signature aligned with the MAIL FROM or header From domain confirms the triplets at once;
+ * otherwise each pending recipient's triplet is checked, and one greylisted recipient defers the
+ * whole message (the reply can only be one).
+ */
+static struct verdict greylist_deferred(struct policy_conn *c)
+{
+    const struct config *cfg = c->env->cfg;
+    const char *spf_domain = spf_pass_domain(c);
+    bool bypass = c->dkim != NULL && spf_domain != NULL &&
+                  (dkim_check_has_valid(c->dkim, spf_domain) ||
+                   (c->header_from_domain[0] != '\0' &&
+                    dkim_check_has_valid(c->dkim, c->header_from_domain)));
+    struct verdict v = verdict_continue();
+
+    for (size_t i = 0; i < c->naccepted; i++) {
+        struct greylist_key key;
+        struct greylist_result result;
+        if (!c->accepted[i].greylist_pending)
+            continue;
+        greylist_key_make(&key, c->client_ip, c->sender, c->accepted[i].rcpt,
+                          cfg->greylist_ipv4_prefix, cfg->greylist_ipv6_prefix);
+        if (bypass)
+            greylist_confirm(c->env->store, cfg, &key, spf_domain, (int64_t)now(c), &result);
+        else
+            greylist_check(c->env->store, cfg, &key, spf_domain, (int64_t)now(c), &result);
+        struct verdict one = greylist_verdict(&result, &key, cfg);
+        if (bypass && one.action == VERDICT_CONTINUE)
+            snprintf(one.detail, sizeof one.detail, "greylist bypass: SPF pass for %s and an "
+                     "aligned DKIM signature",
+                     spf_domain);
+        v = verdict_combine(&v, &one);
+    }
+    return v;
+}
+
 struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_len)
 {
     char detail[VERDICT_DETAIL_MAX], e_from[POLICY_ADDR_MAX * 4], e_ip[256];
     bool stored = true;
 
-    if (c->batch != NULL && c->account[0] == '\0')
+    c->in_rcpt = false;
+    bool inbound = c->batch != NULL && c->account[0] == '\0';
+    if (inbound) {
         iprev_finish(&c->iprev);
-    authres_build(c->env->authserv_id, (c->batch && c->account[0] == '\0') ? &c->iprev : NULL,
-                  authres, authres_len);
+        spf_ensure(c);
+    }
+    if (c->dkim != NULL)
+        dkim_check_eom(c->dkim);
+    struct verdict grey = greylist_deferred(c);
+    if (grey.action != VERDICT_CONTINUE)
+        return grey;
+    authres_build(c->env->authserv_id, inbound ? &c->iprev : NULL, authres, authres_len);
+    if (inbound && c->spf_done) {
+        char part[512];
+        spf_authres(&c->spf_mail, part, sizeof part);
+        authres_append(authres, authres_len, part);
+        spf_authres(&c->spf_helo, part, sizeof part);
+        authres_append(authres, authres_len, part);
+    }
+    if (c->dkim != NULL) {
+        char part[1024];
+        if (dkim_check_authres(c->dkim, part, sizeof part))
+            authres_append(authres, authres_len, part);
+    }
+    if (c->dnsbl != NULL) {
+        char part[512];
+        dnsbl_authres(c->dnsbl, part, sizeof part);
+        authres_append(authres, authres_len, part);
+    }
     accept_detail(c, detail, sizeof detail);
     for (size_t i = 0; i < c->naccepted; i++)
-        if (record_row(c, c->accepted[i], "policy", "accept", NULL, detail) != STORE_OK)
+        if (record_row(c, c->accepted[i].rcpt, "policy", "accept", NULL, detail) != STORE_OK)
             stored = false;
     log_msg(LOG_INFO,
             "%s: check=policy action=accept ip=%s from=<%s> nrcpt=%zu ref=%s detail=\"%s\"",

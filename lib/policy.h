@@ -14,8 +14,10 @@
 #include <time.h>
 
 #include "config.h"
+#include "dkim.h"
 #include "dns.h"
 #include "iprev.h"
+#include "spf.h"
 #include "store.h"
 #include "verdict.h"
 
@@ -24,6 +26,9 @@ struct policy_env {
     const struct config *cfg;
     struct dns_resolver *resolver;
     struct store *store;
+    struct dkim_verifier *dkim; /* NULL: no DKIM verification */
+    struct spf_checker *spf;    /* NULL: no SPF */
+    struct lists_cache *lists;  /* NULL: no block/allow lists */
     const char *authserv_id;    /* cfg->authserv_id, or this host's name when that is empty */
     time_t (*clock)(void *arg); /* NULL: time(NULL) */
     void *clock_arg;
@@ -33,6 +38,7 @@ struct policy_env {
 #define POLICY_REF_LEN 10
 
 struct policy_conn;
+struct lists_cache;
 
 /* client_ip NULL or "" when the MTA does not know it; client_name as the MTA reports it. */
 struct policy_conn *policy_conn_new(const struct policy_env *env, const char *client_name,
@@ -59,6 +65,10 @@ struct verdict policy_rcpt(struct policy_conn *c, const char *recipient);
  * smfi_chgheader wants).
  */
 bool policy_header(struct policy_conn *c, const char *name, const char *value, int *index);
+/* End of the header section. */
+void policy_eoh(struct policy_conn *c);
+/* One chunk of the body; returns false when the rest of the body is not needed. */
+bool policy_body(struct policy_conn *c, const unsigned char *data, size_t len);
 /*
  * End of message: the final verdict; authres gets our Authentication-Results value.  An accepted
  * message is recorded here (one decision row per accepted recipient); when that write fails the

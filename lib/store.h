@@ -10,6 +10,7 @@
 #ifndef INGRESS_STORE_H
 #define INGRESS_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,5 +71,126 @@ enum store_status store_decision_find(struct store *s, const char *key, size_t l
  */
 enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
                                         size_t *deleted);
+
+/* ---- greylist ---- */
+/*
+ * Greylisting triplets and the auto-allowlist of networks (schema/002_greylist.sql; the policy
+ * is lib/greylist.c, which normalizes every value before it gets here).
+ *
+ * The store knows no greylisting rule: store_greylist_update() reads the rows a check needs,
+ * hands them to the caller's decide function, and writes back the rows it marked, all in one
+ * write transaction (BEGIN IMMEDIATE: two milter processes on one file cannot both read a
+ * triplet as new and both insert it).  decide runs with the store locked, inside the
+ * transaction: it must be quick and must not call the store.
+ */
+struct store_greylist_row {
+    const char *source;    /* set by the caller: network, or "spf:domain"; NULL: row unused */
+    bool found;            /* set by the store: the row exists (its values below) */
+    int64_t first_seen;    /* unix seconds */
+    int64_t last_seen;     /* unix seconds */
+    int64_t confirmed_at;  /* unix seconds; 0 while pending */
+    int64_t count;         /* passes through this triplet */
+    bool write;            /* set by decide: insert or replace the row with these values */
+};
+
+struct store_autoallow_row {
+    const char *network; /* set by the caller; NULL: not read */
+    bool found;
+    int64_t count; /* counted deliveries */
+    int64_t first_seen, last_seen;
+    bool write;
+};
+
+#define STORE_GREYLIST_ROWS 2 /* [0] keyed on the network, [1] on the SPF-pass domain */
+
+/* One check's rows; all strings borrowed from the caller for the call. */
+struct store_greylist_txn {
+    const char *sender;    /* normalized */
+    const char *recipient; /* normalized */
+    struct store_greylist_row rows[STORE_GREYLIST_ROWS];
+    struct store_autoallow_row autoallow;
+};
+
+/*
+ * Reads t's rows, calls decide(t, arg), writes the rows decide marked and commits.  On any
+ * failure nothing is written (STORE_BUSY when the lock could not be had within the busy
+ * timeout), and decide may not have been called.
+ */
+enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
+                                        void (*decide)(struct store_greylist_txn *t, void *arg),
+                                        void *arg);
+
+/*
+ * Deletes at most batch rows in one transaction: pending triplets first seen before
+ * pending_before, confirmed triplets last seen before confirmed_before, autoallow rows last seen
+ * before autoallow_before, oldest first in that order.  *deleted gets how many; fewer than batch
+ * means nothing more is due.
+ */
+enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
+                                        int64_t confirmed_before, int64_t autoallow_before,
+                                        size_t batch, size_t *deleted);
+
+/* ---- lists ---- */
+/*
+ * The postmaster's block/allow lists and the recipients' rules (schema/003_lists.sql; policy in
+ * lib/lists.c, which also normalizes values before they get here: the store compares them as
+ * given).  Strings in the structs are borrowed; rows handed to a callback live only during the
+ * call, which runs with the store locked and must not call the store.
+ */
+struct list_entry {
+    const char *kind;   /* "cidr", "ptr_domain", "helo_domain", "sender_domain", "sender" */
+    const char *value;  /* normalized (lists_normalize_value) */
+    const char *action; /* "block" or "allow" */
+    const char *reason; /* NULL: "" */
+    const char *added_by;
+    int64_t added_at; /* unix seconds */
+    int64_t expires;  /* unix seconds; 0: never */
+};
+
+/* The counter the table's triggers bump on every insert, update and delete. */
+enum store_status store_lists_version(struct store *s, int64_t *version);
+
+/*
+ * Calls fn for each entry of kind (NULL: every kind), ordered by kind and value.  live_at > 0
+ * leaves out the entries expired at that time (expires <= live_at); 0 gives them all.
+ * STORE_NOTFOUND when none.
+ */
+enum store_status store_list_each(struct store *s, const char *kind, int64_t live_at,
+                                  void (*fn)(const struct list_entry *e, void *arg), void *arg);
+
+/* Adds e, or replaces the entry of the same kind and value; previous (size previous_len > 0)
+ * gets the replaced entry's action, or "" when it was new. */
+enum store_status store_list_add(struct store *s, const struct list_entry *e, char *previous,
+                                 size_t previous_len);
+
+/* Adds (or replaces) the n entries in one transaction: all of them, or none on error. */
+enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n);
+
+/* STORE_NOTFOUND when there was no such entry. */
+enum store_status store_list_del(struct store *s, const char *kind, const char *value);
+
+struct rcpt_rule {
+    const char *recipient; /* address, lower case */
+    const char *sender;    /* address, or "@domain"; lower case */
+    const char *action;    /* "accept" or "reject" */
+    const char *added_by;
+    int64_t added_at;
+};
+
+/* Adds or replaces the rule for (recipient, sender); previous as in store_list_add(). */
+enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, char *previous,
+                                 size_t previous_len);
+enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender);
+/* Rules of recipient (NULL: all), ordered by recipient and sender; STORE_NOTFOUND when none. */
+enum store_status store_rule_each(struct store *s, const char *recipient,
+                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg);
+/*
+ * The most specific rule of recipient for a sender: its address (exact) before "@domain".
+ * action (size action_len) gets "accept" or "reject", matched (size matched_len) the rule's
+ * sender.  STORE_NOTFOUND when no rule applies.
+ */
+enum store_status store_rule_find(struct store *s, const char *recipient, const char *sender,
+                                  const char *sender_domain, char *action, size_t action_len,
+                                  char *matched, size_t matched_len);
 
 #endif

@@ -30,7 +30,33 @@
 
 #define STORE_ERROR_MAX 512
 
-enum stmt_id { STMT_DECISION_ADD, STMT_DECISION_FIND, STMT_DECISION_EXPIRE, STMT_COUNT };
+enum stmt_id {
+    STMT_DECISION_ADD,
+    STMT_DECISION_FIND,
+    STMT_DECISION_EXPIRE,
+    /* greylist */
+    STMT_GREYLIST_BEGIN,
+    STMT_GREYLIST_COMMIT,
+    STMT_GREYLIST_GET,
+    STMT_GREYLIST_PUT,
+    STMT_AUTOALLOW_GET,
+    STMT_AUTOALLOW_PUT,
+    STMT_GREYLIST_EXPIRE_PENDING,
+    STMT_GREYLIST_EXPIRE_CONFIRMED,
+    STMT_AUTOALLOW_EXPIRE,
+    /* lists */
+    STMT_LISTS_VERSION,
+    STMT_LIST_EACH,
+    STMT_LIST_GET,
+    STMT_LIST_ADD,
+    STMT_LIST_DEL,
+    STMT_RULE_GET,
+    STMT_RULE_ADD,
+    STMT_RULE_DEL,
+    STMT_RULE_EACH,
+    STMT_RULE_FIND,
+    STMT_COUNT
+};
 
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_DECISION_ADD] = "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, "
@@ -48,6 +74,57 @@ static const char *const stmt_sql[STMT_COUNT] = {
      * one batch behind the background expiry. */
     [STMT_DECISION_EXPIRE] = ("DELETE FROM decisions WHERE id IN "
                               "(SELECT id FROM decisions WHERE time < ?1 ORDER BY time LIMIT ?2)"),
+    /* greylist: BEGIN IMMEDIATE takes the write lock before the read, so a check never has to
+     * upgrade a read snapshot that another writer made stale (that fails at once, without the
+     * busy timeout).  Lookups are by the whole primary key; expiry walks the partial indexes. */
+    [STMT_GREYLIST_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_GREYLIST_COMMIT] = "COMMIT",
+    [STMT_GREYLIST_GET] = "SELECT first_seen, last_seen, confirmed_at, count FROM greylist "
+                          "WHERE source = ?1 AND sender = ?2 AND recipient = ?3",
+    [STMT_GREYLIST_PUT] = "INSERT INTO greylist (source, sender, recipient, first_seen, last_seen, "
+                          "confirmed_at, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                          "ON CONFLICT (source, sender, recipient) DO UPDATE SET "
+                          "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
+                          "confirmed_at = excluded.confirmed_at, count = excluded.count",
+    [STMT_AUTOALLOW_GET] = "SELECT count, first_seen, last_seen FROM autoallow WHERE network = ?1",
+    [STMT_AUTOALLOW_PUT] = "INSERT INTO autoallow (network, count, first_seen, last_seen) "
+                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (network) DO UPDATE SET "
+                           "count = excluded.count, first_seen = excluded.first_seen, "
+                           "last_seen = excluded.last_seen",
+    [STMT_GREYLIST_EXPIRE_PENDING] =
+        "DELETE FROM greylist WHERE (source, sender, recipient) IN "
+        "(SELECT source, sender, recipient FROM greylist "
+        "WHERE confirmed_at IS NULL AND first_seen < ?1 ORDER BY first_seen LIMIT ?2)",
+    [STMT_GREYLIST_EXPIRE_CONFIRMED] =
+        "DELETE FROM greylist WHERE (source, sender, recipient) IN "
+        "(SELECT source, sender, recipient FROM greylist "
+        "WHERE confirmed_at IS NOT NULL AND last_seen < ?1 ORDER BY last_seen LIMIT ?2)",
+    [STMT_AUTOALLOW_EXPIRE] = "DELETE FROM autoallow WHERE network IN (SELECT network FROM "
+                              "autoallow WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2)",
+    /* lists: ?1 NULL matches every kind (or recipient); ORDER BY follows the UNIQUE indexes. */
+    [STMT_LISTS_VERSION] = "SELECT version FROM lists_version WHERE id = 1",
+    [STMT_LIST_EACH] = "SELECT kind, value, action, reason, added_by, added_at, expires "
+                       "FROM list_entries WHERE (?1 IS NULL OR kind = ?1) "
+                       "AND (?2 IS NULL OR expires IS NULL OR expires > ?2) ORDER BY kind, value",
+    [STMT_LIST_GET] = "SELECT action FROM list_entries WHERE kind = ?1 AND value = ?2",
+    [STMT_LIST_ADD] = "INSERT INTO list_entries (kind, value, action, reason, added_by, added_at, "
+                      "expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                      "ON CONFLICT (kind, value) DO UPDATE SET action = excluded.action, "
+                      "reason = excluded.reason, added_by = excluded.added_by, "
+                      "added_at = excluded.added_at, expires = excluded.expires",
+    [STMT_LIST_DEL] = "DELETE FROM list_entries WHERE kind = ?1 AND value = ?2",
+    [STMT_RULE_GET] = "SELECT action FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2",
+    [STMT_RULE_ADD] = "INSERT INTO rcpt_rules (recipient, sender, action, added_by, added_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5) "
+                      "ON CONFLICT (recipient, sender) DO UPDATE SET action = excluded.action, "
+                      "added_by = excluded.added_by, added_at = excluded.added_at",
+    [STMT_RULE_DEL] = "DELETE FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2",
+    [STMT_RULE_EACH] = "SELECT recipient, sender, action, added_by, added_at FROM rcpt_rules "
+                       "WHERE ?1 IS NULL OR recipient = ?1 ORDER BY recipient, sender",
+    /* The address is longer than its "@domain": the longest match is the most specific. */
+    [STMT_RULE_FIND] = "SELECT sender, action FROM rcpt_rules "
+                       "WHERE recipient = ?1 AND sender IN (?2, ?3) "
+                       "ORDER BY length(sender) DESC LIMIT 1",
 };
 
 struct store {
@@ -391,6 +468,222 @@ void store_last_error_r(struct store *s, char *buf, size_t buflen)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- greylist ---- */
+/* ------------------------------------------------------------------------------------------ */
+/* Greylisting (store.h "greylist"): rows read, decided by the caller, written, one transaction */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Runs one prepared statement that returns no row (BEGIN, COMMIT). */
+static enum store_status greylist_exec(struct store *s, enum stmt_id id)
+{
+    sqlite3_stmt *stmt = s->stmt[id];
+    int rc = sqlite3_step(stmt);
+    enum store_status status = rc == SQLITE_DONE ? STORE_OK : store_fail(s, rc);
+
+    stmt_done(stmt);
+    return status;
+}
+
+static int bind_triplet(sqlite3_stmt *stmt, const char *source, const struct store_greylist_txn *t)
+{
+    int rc = sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 2, t->sender, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 3, t->recipient, -1, SQLITE_STATIC);
+    return rc;
+}
+
+static enum store_status greylist_row_read(struct store *s, const struct store_greylist_txn *t,
+                                           struct store_greylist_row *row)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_GREYLIST_GET];
+    enum store_status status = STORE_OK;
+    int rc = bind_triplet(stmt, row->source, t);
+
+    row->found = false;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        row->found = true;
+        row->first_seen = sqlite3_column_int64(stmt, 0);
+        row->last_seen = sqlite3_column_int64(stmt, 1);
+        row->confirmed_at = sqlite3_column_int64(stmt, 2); /* NULL reads as 0: pending */
+        row->count = sqlite3_column_int64(stmt, 3);
+    } else if (rc != SQLITE_DONE) {
+        status = store_fail(s, rc);
+    }
+    stmt_done(stmt);
+    return status;
+}
+
+static enum store_status greylist_row_write(struct store *s, const struct store_greylist_txn *t,
+                                            const struct store_greylist_row *row)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_GREYLIST_PUT];
+    enum store_status status = STORE_OK;
+    int rc = bind_triplet(stmt, row->source, t);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 4, row->first_seen);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 5, row->last_seen);
+    if (rc == SQLITE_OK)
+        rc = row->confirmed_at != 0 ? sqlite3_bind_int64(stmt, 6, row->confirmed_at)
+                                    : sqlite3_bind_null(stmt, 6);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 7, row->count);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    return status;
+}
+
+static enum store_status autoallow_read(struct store *s, struct store_autoallow_row *row)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_AUTOALLOW_GET];
+    enum store_status status = STORE_OK;
+    int rc = sqlite3_bind_text(stmt, 1, row->network, -1, SQLITE_STATIC);
+
+    row->found = false;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        row->found = true;
+        row->count = sqlite3_column_int64(stmt, 0);
+        row->first_seen = sqlite3_column_int64(stmt, 1);
+        row->last_seen = sqlite3_column_int64(stmt, 2);
+    } else if (rc != SQLITE_DONE) {
+        status = store_fail(s, rc);
+    }
+    stmt_done(stmt);
+    return status;
+}
+
+static enum store_status autoallow_write(struct store *s, const struct store_autoallow_row *row)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_AUTOALLOW_PUT];
+    enum store_status status = STORE_OK;
+    int rc = sqlite3_bind_text(stmt, 1, row->network, -1, SQLITE_STATIC);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, row->count);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 3, row->first_seen);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 4, row->last_seen);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    return status;
+}
+
+/* The reads and writes of store_greylist_update(), inside its transaction. */
+static enum store_status greylist_txn_body(struct store *s, struct store_greylist_txn *t,
+                                           void (*decide)(struct store_greylist_txn *t, void *arg),
+                                           void *arg)
+{
+    enum store_status status = STORE_OK;
+
+    t->autoallow.write = false;
+    if (t->autoallow.network != NULL)
+        status = autoallow_read(s, &t->autoallow);
+    for (int i = 0; status == STORE_OK && i < STORE_GREYLIST_ROWS; i++) {
+        t->rows[i].write = false;
+        if (t->rows[i].source != NULL)
+            status = greylist_row_read(s, t, &t->rows[i]);
+    }
+    if (status != STORE_OK)
+        return status;
+
+    decide(t, arg);
+
+    for (int i = 0; status == STORE_OK && i < STORE_GREYLIST_ROWS; i++)
+        if (t->rows[i].source != NULL && t->rows[i].write)
+            status = greylist_row_write(s, t, &t->rows[i]);
+    if (status == STORE_OK && t->autoallow.network != NULL && t->autoallow.write)
+        status = autoallow_write(s, &t->autoallow);
+    return status;
+}
+
+enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
+                                        void (*decide)(struct store_greylist_txn *t, void *arg),
+                                        void *arg)
+{
+    enum store_status status;
+
+    pthread_mutex_lock(&s->lock);
+    status = greylist_exec(s, STMT_GREYLIST_BEGIN);
+    if (status == STORE_OK) {
+        status = greylist_txn_body(s, t, decide, arg);
+        if (status == STORE_OK)
+            status = greylist_exec(s, STMT_GREYLIST_COMMIT);
+        if (status != STORE_OK)
+            rollback(s->db);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+/* One bounded DELETE of expiry: at most *left rows older than before; *left is decreased. */
+static enum store_status greylist_expire_step(struct store *s, enum stmt_id id, int64_t before,
+                                              size_t *left)
+{
+    sqlite3_stmt *stmt = s->stmt[id];
+    enum store_status status = STORE_OK;
+    int rc;
+
+    if (*left == 0)
+        return STORE_OK;
+    rc = sqlite3_bind_int64(stmt, 1, before);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, size_to_int64(*left));
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) {
+        size_t n = (size_t)sqlite3_changes(s->db);
+        *left -= n < *left ? n : *left;
+    } else {
+        status = store_fail(s, rc);
+    }
+    stmt_done(stmt);
+    return status;
+}
+
+enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
+                                        int64_t confirmed_before, int64_t autoallow_before,
+                                        size_t batch, size_t *deleted)
+{
+    enum store_status status;
+    size_t left = batch;
+
+    *deleted = 0;
+    pthread_mutex_lock(&s->lock);
+    status = greylist_exec(s, STMT_GREYLIST_BEGIN);
+    if (status == STORE_OK) {
+        status = greylist_expire_step(s, STMT_GREYLIST_EXPIRE_PENDING, pending_before, &left);
+        if (status == STORE_OK)
+            status =
+                greylist_expire_step(s, STMT_GREYLIST_EXPIRE_CONFIRMED, confirmed_before, &left);
+        if (status == STORE_OK)
+            status = greylist_expire_step(s, STMT_AUTOALLOW_EXPIRE, autoallow_before, &left);
+        if (status == STORE_OK)
+            status = greylist_exec(s, STMT_GREYLIST_COMMIT);
+        if (status == STORE_OK)
+            *deleted = batch - left;
+        else
+            rollback(s->db);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+/* ---- end greylist ---- */
+
 /* ------------------------------------------------------------------------------------------ */
 /* Decisions                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -500,6 +793,279 @@ enum store_status store_decision_expire(struct store *s, int64_t before, size_t 
     if (rc == SQLITE_DONE)
         *deleted = (size_t)sqlite3_changes(s->db);
     else
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+/* ---- lists ---- */
+/* ------------------------------------------------------------------------------------------ */
+/* Block/allow lists and recipient rules (schema/003_lists.sql)                               */
+/* ------------------------------------------------------------------------------------------ */
+
+enum store_status store_lists_version(struct store *s, int64_t *version)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_LISTS_VERSION];
+    enum store_status status = STORE_OK;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(stmt, 0);
+    else if (rc == SQLITE_DONE)
+        status = STORE_NOTFOUND;
+    else
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+static int bind_text_or_null(sqlite3_stmt *stmt, int col, const char *text)
+{
+    if (text == NULL)
+        return sqlite3_bind_null(stmt, col);
+    return sqlite3_bind_text(stmt, col, text, -1, SQLITE_STATIC);
+}
+
+enum store_status store_list_each(struct store *s, const char *kind, int64_t live_at,
+                                  void (*fn)(const struct list_entry *e, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_LIST_EACH];
+    enum store_status status = STORE_NOTFOUND;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = bind_text_or_null(stmt, 1, kind);
+    if (rc == SQLITE_OK)
+        rc = live_at > 0 ? sqlite3_bind_int64(stmt, 2, live_at) : sqlite3_bind_null(stmt, 2);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct list_entry e = {
+            .kind = column_text(stmt, 0),
+            .value = column_text(stmt, 1),
+            .action = column_text(stmt, 2),
+            .reason = column_text(stmt, 3),
+            .added_by = column_text(stmt, 4),
+            .added_at = sqlite3_column_int64(stmt, 5),
+            .expires = sqlite3_column_int64(stmt, 6), /* NULL reads as 0: never */
+        };
+        fn(&e, arg);
+        status = STORE_OK;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+/* Runs a two-key SELECT of one text column (STMT_LIST_GET, STMT_RULE_GET) into out; "" when no
+ * row.  Called with the lock held. */
+static int get_action_locked(sqlite3_stmt *stmt, const char *key1, const char *key2, char *out,
+                             size_t outlen)
+{
+    int rc = sqlite3_bind_text(stmt, 1, key1, -1, SQLITE_STATIC);
+
+    out[0] = '\0';
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 2, key2, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *text = column_text(stmt, 0);
+        str_copy(out, outlen, text ? text : "");
+        rc = SQLITE_DONE;
+    }
+    stmt_done(stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Binds and runs STMT_LIST_ADD for e; called with the lock held. */
+static int list_add_locked(struct store *s, const struct list_entry *e)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_LIST_ADD];
+    const char *text[] = {e->kind, e->value, e->action, e->reason ? e->reason : "",
+                          e->added_by ? e->added_by : ""};
+    int rc = SQLITE_OK;
+
+    for (int i = 0; rc == SQLITE_OK && i < (int)(sizeof text / sizeof text[0]); i++)
+        rc = sqlite3_bind_text(stmt, i + 1, text[i], -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 6, e->added_at);
+    if (rc == SQLITE_OK)
+        rc = e->expires > 0 ? sqlite3_bind_int64(stmt, 7, e->expires) : sqlite3_bind_null(stmt, 7);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    stmt_done(stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static bool list_entry_complete(struct store *s, const struct list_entry *e)
+{
+    if (e->kind != NULL && e->value != NULL && e->action != NULL)
+        return true;
+    str_copy(s->error, sizeof s->error, "a list entry needs a kind, a value and an action");
+    return false;
+}
+
+enum store_status store_list_add(struct store *s, const struct list_entry *e, char *previous,
+                                 size_t previous_len)
+{
+    enum store_status status = STORE_OK;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (!list_entry_complete(s, e)) {
+        pthread_mutex_unlock(&s->lock);
+        return STORE_ERROR;
+    }
+    rc = get_action_locked(s->stmt[STMT_LIST_GET], e->kind, e->value, previous, previous_len);
+    if (rc == SQLITE_OK)
+        rc = list_add_locked(s, e);
+    if (rc != SQLITE_OK)
+        status = store_fail(s, rc);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n)
+{
+    enum store_status status = STORE_OK;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        if (!list_entry_complete(s, &entries[i])) {
+            rollback(s->db);
+            pthread_mutex_unlock(&s->lock);
+            return STORE_ERROR;
+        }
+        rc = list_add_locked(s, &entries[i]);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        status = store_fail(s, rc);
+        rollback(s->db);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+/* Runs a two-key DELETE; STORE_NOTFOUND when it deleted nothing. */
+static enum store_status delete_two_keys(struct store *s, enum stmt_id id, const char *key1,
+                                         const char *key2)
+{
+    sqlite3_stmt *stmt = s->stmt[id];
+    enum store_status status = STORE_OK;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = sqlite3_bind_text(stmt, 1, key1, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 2, key2, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    else if (sqlite3_changes(s->db) == 0)
+        status = STORE_NOTFOUND;
+    stmt_done(stmt);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+enum store_status store_list_del(struct store *s, const char *kind, const char *value)
+{
+    return delete_two_keys(s, STMT_LIST_DEL, kind, value);
+}
+
+enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, char *previous,
+                                 size_t previous_len)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_RULE_ADD];
+    const char *text[] = {r->recipient, r->sender, r->action, r->added_by ? r->added_by : ""};
+    enum store_status status = STORE_OK;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (r->recipient == NULL || r->sender == NULL || r->action == NULL) {
+        str_copy(s->error, sizeof s->error, "a rule needs a recipient, a sender and an action");
+        pthread_mutex_unlock(&s->lock);
+        return STORE_ERROR;
+    }
+    rc = get_action_locked(s->stmt[STMT_RULE_GET], r->recipient, r->sender, previous, previous_len);
+    for (int i = 0; rc == SQLITE_OK && i < (int)(sizeof text / sizeof text[0]); i++)
+        rc = sqlite3_bind_text(stmt, i + 1, text[i], -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 5, r->added_at);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender)
+{
+    return delete_two_keys(s, STMT_RULE_DEL, recipient, sender);
+}
+
+enum store_status store_rule_each(struct store *s, const char *recipient,
+                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_RULE_EACH];
+    enum store_status status = STORE_NOTFOUND;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = bind_text_or_null(stmt, 1, recipient);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct rcpt_rule r = {
+            .recipient = column_text(stmt, 0),
+            .sender = column_text(stmt, 1),
+            .action = column_text(stmt, 2),
+            .added_by = column_text(stmt, 3),
+            .added_at = sqlite3_column_int64(stmt, 4),
+        };
+        fn(&r, arg);
+        status = STORE_OK;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+enum store_status store_rule_find(struct store *s, const char *recipient, const char *sender,
+                                  const char *sender_domain, char *action, size_t action_len,
+                                  char *matched, size_t matched_len)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_RULE_FIND];
+    enum store_status status = STORE_NOTFOUND;
+    int rc;
+
+    action[0] = matched[0] = '\0';
+    pthread_mutex_lock(&s->lock);
+    rc = sqlite3_bind_text(stmt, 1, recipient, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = bind_text_or_null(stmt, 2, sender);
+    if (rc == SQLITE_OK)
+        rc = bind_text_or_null(stmt, 3, sender_domain);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *who = column_text(stmt, 0), *what = column_text(stmt, 1);
+        str_copy(matched, matched_len, who ? who : "");
+        str_copy(action, action_len, what ? what : "");
+        status = STORE_OK;
+        rc = SQLITE_DONE;
+    }
+    if (rc != SQLITE_DONE)
         status = store_fail(s, rc);
     stmt_done(stmt);
     pthread_mutex_unlock(&s->lock);

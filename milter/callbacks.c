@@ -119,6 +119,24 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     return SMFIS_CONTINUE;
 }
 
+static sfsistat cb_eoh(SMFICTX *ctx)
+{
+    struct conn_ctx *cc = conn_get(ctx);
+    if (cc == NULL)
+        return SMFIS_TEMPFAIL;
+    policy_eoh(cc->policy);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+    struct conn_ctx *cc = conn_get(ctx);
+    if (cc == NULL)
+        return SMFIS_TEMPFAIL;
+    policy_body(cc->policy, chunk, len);
+    return SMFIS_CONTINUE;
+}
+
 static sfsistat cb_eom(SMFICTX *ctx)
 {
     char authres[1024];
@@ -177,8 +195,8 @@ struct smfiDesc milter_desc = {
     .xxfi_envfrom = cb_envfrom,
     .xxfi_envrcpt = cb_envrcpt,
     .xxfi_header = cb_header,
-    .xxfi_eoh = NULL,
-    .xxfi_body = NULL,
+    .xxfi_eoh = cb_eoh,
+    .xxfi_body = cb_body,
     .xxfi_eom = cb_eom,
     .xxfi_abort = cb_abort,
     .xxfi_close = cb_close,

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "lists.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -51,10 +53,25 @@ struct ctl_verb {
 };
 
 static int verb_why(struct ctl *ctl, int argc, char **argv);
+static int verb_list(struct ctl *ctl, int argc, char **argv);
+static int verb_rule(struct ctl *ctl, int argc, char **argv);
 
 static const struct ctl_verb ctl_verbs[] = {
     {"why", 1, 1, "why KEY",
      "what was decided about KEY: a queue id, reply reference, IP or address", verb_why},
+    {"list", 1, 8, "list ...",
+     "the block/allow lists (kinds: cidr, ptr_domain, helo_domain, sender_domain, sender):\n"
+     "               list add KIND VALUE block|allow [--reason TEXT] [--expires DURATION]\n"
+     "               list del KIND VALUE\n"
+     "               list show [KIND] [--json]\n"
+     "               list import FILE   (lines KIND VALUE ACTION [REASON]; all or nothing)",
+     verb_list},
+    {"rule", 1, 5, "rule ...",
+     "recipients' own rules (SENDER: an address or @domain):\n"
+     "               rule add RCPT SENDER accept|reject\n"
+     "               rule del RCPT SENDER\n"
+     "               rule list [RCPT] [--json]",
+     verb_rule},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -214,6 +231,565 @@ static int verb_why(struct ctl *ctl, int argc, char **argv)
     }
     fprintf(stderr, "ingressctl: reading the decisions: %s\n", store_last_error(ctl->store));
     return CTL_EXIT_ERROR;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* list, rule (lib/lists.h)                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+#define CTL_IMPORT_LINE_MAX 4096
+/* An import file's bad lines reported one by one, then only counted. */
+#define CTL_IMPORT_ERRORS_SHOWN 50
+
+/* Who runs the command, for added_by: the sudo caller when there is one, else our own user. */
+static void invoking_user(char *out, size_t outlen)
+{
+    const char *sudo = getenv("SUDO_USER");
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+
+    if (sudo != NULL && sudo[0] != '\0' && strlen(sudo) < 64 && lists_reason_valid(sudo)) {
+        str_copy(out, outlen, sudo);
+        return;
+    }
+    if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &found) == 0 && found != NULL &&
+        lists_reason_valid(found->pw_name)) {
+        str_copy(out, outlen, found->pw_name);
+        return;
+    }
+    snprintf(out, outlen, "uid %u", (unsigned)getuid());
+}
+
+static void format_minute(int64_t t, char *out, size_t outlen)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, outlen, "%Y-%m-%d %H:%M", &tm) == 0)
+        snprintf(out, outlen, "@%lld", (long long)t);
+}
+
+/* Writes s as a JSON string (RFC 8259 7); bytes outside ASCII are written as \u00XX. */
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+/* Splits the verb's arguments into positional ones and the --options it knows; options take a
+ * value except --json.  Returns CTL_EXIT_OK or a usage error. */
+struct ctl_args {
+    char *pos[4];
+    int npos;
+    const char *reason, *expires;
+    bool json;
+};
+
+static int split_args(const char *verb, int argc, char **argv, int max_pos, struct ctl_args *a)
+{
+    char shown[256];
+
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            a->json = true;
+        } else if (strcmp(argv[i], "--reason") == 0 || strcmp(argv[i], "--expires") == 0) {
+            if (i + 1 == argc)
+                return usage_error("%s: %s needs a value", verb, argv[i]);
+            *(argv[i][2] == 'r' ? &a->reason : &a->expires) = argv[i + 1];
+            i++;
+        } else if (strncmp(argv[i], "--", 2) == 0) {
+            return usage_error("%s: unknown option %s", verb,
+                               str_printable(shown, sizeof shown, argv[i]));
+        } else if (a->npos == max_pos || a->npos == 4) {
+            return usage_error("%s: too many arguments", verb);
+        } else {
+            a->pos[a->npos++] = argv[i];
+        }
+    }
+    return CTL_EXIT_OK;
+}
+
+static bool parse_kind(const char *text, enum lists_kind *kind)
+{
+    char shown[256];
+
+    if (lists_kind_parse(text, kind))
+        return true;
+    usage_error("unknown kind %s (cidr, ptr_domain, helo_domain, sender_domain, sender)",
+                str_printable(shown, sizeof shown, text));
+    return false;
+}
+
+/* Validates one entry (from the command line or an import line) into its stored form; why gets
+ * the problem.  value (size LISTS_VALUE_MAX) receives the normalized value. */
+static bool entry_valid(const char *kind_text, const char *value_text, const char *action_text,
+                        const char *reason, enum lists_kind *kind, char *value,
+                        enum lists_action *action, char *why, size_t whylen)
+{
+    char shown[256], problem[128];
+
+    if (!lists_kind_parse(kind_text, kind)) {
+        snprintf(why, whylen,
+                 "unknown kind %s (cidr, ptr_domain, helo_domain, sender_domain, sender)",
+                 str_printable(shown, sizeof shown, kind_text));
+        return false;
+    }
+    if (!lists_normalize_value(*kind, value_text, value, LISTS_VALUE_MAX, problem,
+                               sizeof problem)) {
+        snprintf(why, whylen, "%s %s: %s", kind_text,
+                 str_printable(shown, sizeof shown, value_text), problem);
+        return false;
+    }
+    if (!lists_action_parse(action_text, action)) {
+        snprintf(why, whylen, "expected block or allow, not %s",
+                 str_printable(shown, sizeof shown, action_text));
+        return false;
+    }
+    if (reason != NULL && !lists_reason_valid(reason)) {
+        snprintf(why, whylen, "the reason must be printable ASCII, at most %d characters",
+                 LISTS_REASON_MAX);
+        return false;
+    }
+    return true;
+}
+
+static int store_error(struct ctl *ctl, const char *what)
+{
+    fprintf(stderr, "ingressctl: %s: %s\n", what, store_last_error(ctl->store));
+    return CTL_EXIT_ERROR;
+}
+
+static int list_add(struct ctl *ctl, const struct ctl_args *a)
+{
+    enum lists_kind kind;
+    enum lists_action action;
+    char value[LISTS_VALUE_MAX], why[512], by[64], previous[16];
+    int64_t expires_ms = 0, now = (int64_t)time(NULL);
+
+    if (a->npos != 4)
+        return usage_error("list add KIND VALUE block|allow [--reason TEXT] [--expires DURATION]");
+    if (!entry_valid(a->pos[1], a->pos[2], a->pos[3], a->reason, &kind, value, &action, why,
+                     sizeof why))
+        return usage_error("list add: %s", why);
+    if (a->expires != NULL &&
+        (!config_parse_duration(a->expires, &expires_ms) || expires_ms < 1000))
+        return usage_error("list add: --expires wants a duration like 30m, 12h, 7d or 2w");
+    invoking_user(by, sizeof by);
+    struct list_entry e = {
+        .kind = lists_kind_name(kind),
+        .value = value,
+        .action = lists_action_name(action),
+        .reason = a->reason ? a->reason : "",
+        .added_by = by,
+        .added_at = now,
+        .expires = a->expires ? now + expires_ms / 1000 : 0,
+    };
+    if (store_list_add(ctl->store, &e, previous, sizeof previous) != STORE_OK)
+        return store_error(ctl, "adding the entry");
+    printf("%s %s %s: %s\n", previous[0] ? "replaced" : "added", e.kind, value, e.action);
+    return CTL_EXIT_OK;
+}
+
+static int list_del(struct ctl *ctl, const struct ctl_args *a)
+{
+    enum lists_kind kind;
+    char value[LISTS_VALUE_MAX], why[128], shown[256];
+
+    if (a->npos != 3 || a->reason || a->expires || a->json)
+        return usage_error("list del KIND VALUE");
+    if (!parse_kind(a->pos[1], &kind))
+        return CTL_EXIT_ERROR;
+    if (!lists_normalize_value(kind, a->pos[2], value, sizeof value, why, sizeof why))
+        return usage_error("list del: %s %s: %s", a->pos[1],
+                           str_printable(shown, sizeof shown, a->pos[2]), why);
+    switch (store_list_del(ctl->store, lists_kind_name(kind), value)) {
+    case STORE_OK:
+        printf("deleted %s %s\n", lists_kind_name(kind), value);
+        return CTL_EXIT_OK;
+    case STORE_NOTFOUND:
+        fprintf(stderr, "no %s entry %s\n", lists_kind_name(kind), value);
+        return CTL_EXIT_NOTFOUND;
+    default:
+        return store_error(ctl, "deleting the entry");
+    }
+}
+
+/* Rows of `list show`, copied out of the store callback so the columns can be aligned. */
+struct show_row {
+    char *cell[7]; /* list: kind, value, action, expires, added, by, reason; rule: 5 of them */
+};
+
+struct show_rows {
+    struct show_row *rows;
+    size_t count;
+    int64_t now;
+    bool json;
+};
+
+static void show_collect(const struct list_entry *e, void *arg)
+{
+    struct show_rows *s = arg;
+    char expires[48], added[32], buf[1024];
+
+    if (s->json) {
+        printf("%s{\"kind\": ", s->count ? ",\n  " : "[\n  ");
+        json_string(stdout, e->kind);
+        printf(", \"value\": ");
+        json_string(stdout, e->value);
+        printf(", \"action\": ");
+        json_string(stdout, e->action);
+        printf(", \"reason\": ");
+        json_string(stdout, e->reason);
+        printf(", \"added_by\": ");
+        json_string(stdout, e->added_by);
+        printf(", \"added_at\": %lld, \"expires\": ", (long long)e->added_at);
+        if (e->expires > 0)
+            printf("%lld, \"expired\": %s}", (long long)e->expires,
+                   e->expires <= s->now ? "true" : "false");
+        else
+            printf("null, \"expired\": false}");
+        s->count++;
+        return;
+    }
+    if (e->expires > 0) {
+        format_minute(e->expires, expires, sizeof expires);
+        if (e->expires <= s->now)
+            strcat(expires, " (expired)");
+    } else {
+        str_copy(expires, sizeof expires, "never");
+    }
+    format_minute(e->added_at, added, sizeof added);
+    s->rows = xrealloc(s->rows, (s->count + 1) * sizeof *s->rows);
+    struct show_row *r = &s->rows[s->count++];
+    const char *cells[7] = {e->kind, e->value, e->action, expires, added, e->added_by, e->reason};
+    for (int i = 0; i < 7; i++)
+        r->cell[i] = xstrdup(str_printable(buf, sizeof buf, cells[i] ? cells[i] : ""));
+}
+
+static void free_rows(struct show_row *rows, size_t count, int ncols)
+{
+    for (size_t i = 0; i < count; i++)
+        for (int c = 0; c < ncols; c++)
+            free(rows[i].cell[c]);
+    free(rows);
+}
+
+/* Prints rows under a header, each column as wide as its widest cell; frees the rows. */
+static void print_table(const char *const *header, int ncols, struct show_row *rows, size_t count)
+{
+    int width[7] = {0};
+
+    for (int c = 0; c < ncols; c++) {
+        width[c] = (int)strlen(header[c]);
+        for (size_t i = 0; i < count; i++)
+            if ((int)strlen(rows[i].cell[c]) > width[c])
+                width[c] = (int)strlen(rows[i].cell[c]);
+    }
+    for (size_t i = 0; i <= count; i++) {
+        const char *cells[7] = {"", "", "", "", "", "", ""};
+        int last = ncols - 1;
+        for (int c = 0; c < ncols; c++)
+            cells[c] = i == 0 ? header[c] : rows[i - 1].cell[c];
+        /* Empty cells at the end of a row are not padded: no trailing blanks. */
+        while (last > 0 && cells[last][0] == '\0')
+            last--;
+        for (int c = 0; c < last; c++)
+            printf("%-*s  ", width[c], cells[c]);
+        printf("%s\n", cells[last]);
+    }
+    free_rows(rows, count, ncols);
+}
+
+static int list_show(struct ctl *ctl, const struct ctl_args *a)
+{
+    static const char *const header[] = {"KIND",        "VALUE", "ACTION", "EXPIRES (UTC)",
+                                         "ADDED (UTC)", "BY",    "REASON"};
+    struct show_rows s = {.now = (int64_t)time(NULL), .json = a->json};
+    enum lists_kind kind;
+    enum store_status st;
+
+    if (a->npos > 2 || a->reason || a->expires)
+        return usage_error("list show [KIND] [--json]");
+    if (a->npos == 2 && !parse_kind(a->pos[1], &kind))
+        return CTL_EXIT_ERROR;
+    st = store_list_each(ctl->store, a->npos == 2 ? lists_kind_name(kind) : NULL, 0, show_collect,
+                         &s);
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        free_rows(s.rows, s.json ? 0 : s.count, 7);
+        return store_error(ctl, "reading the lists");
+    }
+    if (s.json) {
+        printf("%s]\n", s.count ? "\n" : "[");
+        return s.count ? CTL_EXIT_OK : CTL_EXIT_NOTFOUND;
+    }
+    if (s.count == 0) {
+        fprintf(stderr, "no entries\n");
+        return CTL_EXIT_NOTFOUND;
+    }
+    print_table(header, 7, s.rows, s.count);
+    return CTL_EXIT_OK;
+}
+
+/* One import line: "KIND VALUE ACTION REASON..." split in place. */
+static bool import_line(char *line, struct list_entry *e, char *value, char *why, size_t whylen)
+{
+    char *words[3];
+    char *p = line;
+    enum lists_kind kind;
+    enum lists_action action;
+
+    for (int i = 0; i < 3; i++) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0') {
+            snprintf(why, whylen, "expected KIND VALUE ACTION [REASON]");
+            return false;
+        }
+        words[i] = p;
+        while (*p != '\0' && *p != ' ' && *p != '\t')
+            p++;
+        if (*p != '\0')
+            *p++ = '\0';
+    }
+    char *reason = str_trim(p);
+    if (!entry_valid(words[0], words[1], words[2], reason, &kind, value, &action, why, whylen))
+        return false;
+    e->kind = lists_kind_name(kind);
+    e->action = lists_action_name(action);
+    e->reason = reason;
+    return true;
+}
+
+/*
+ * Every line is checked before anything is written; one bad line (reported with its number)
+ * imports nothing, and the good file goes in as one transaction, so the milter never sees half a
+ * list.
+ */
+static int list_import(struct ctl *ctl, const struct ctl_args *a)
+{
+    const char *path = a->npos == 2 ? a->pos[1] : NULL;
+    char shown[1024], line[CTL_IMPORT_LINE_MAX + 2], why[512], by[64];
+    struct list_entry *entries = NULL;
+    char **owned = NULL;
+    size_t count = 0, bad = 0, lineno = 0;
+    int64_t now = (int64_t)time(NULL);
+    int status = CTL_EXIT_OK;
+    FILE *fp;
+
+    if (path == NULL || a->reason || a->expires || a->json)
+        return usage_error("list import FILE");
+    str_printable(shown, sizeof shown, path);
+    fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (fp == NULL) {
+        fprintf(stderr, "ingressctl: %s: %s\n", shown, strerror_r(errno, why, sizeof why));
+        return CTL_EXIT_ERROR;
+    }
+    invoking_user(by, sizeof by);
+    while (fgets(line, sizeof line, fp) != NULL) {
+        size_t len = strlen(line);
+        bool whole = len > 0 && line[len - 1] == '\n';
+        lineno++;
+        if (!whole && !feof(fp)) {
+            int c;
+            while ((c = getc(fp)) != EOF && c != '\n')
+                ;
+            snprintf(why, sizeof why, "line longer than %d characters", CTL_IMPORT_LINE_MAX);
+        } else {
+            line[strcspn(line, "\r\n")] = '\0';
+            why[0] = '\0';
+        }
+        char *text = str_trim(line);
+        if (why[0] == '\0' && (text[0] == '\0' || text[0] == '#'))
+            continue;
+        char value[LISTS_VALUE_MAX];
+        struct list_entry e = {.added_by = by, .added_at = now};
+        if (why[0] == '\0' && import_line(text, &e, value, why, sizeof why)) {
+            entries = xrealloc(entries, (count + 1) * sizeof *entries);
+            owned = xrealloc(owned, (2 * count + 2) * sizeof *owned);
+            owned[2 * count] = xstrdup(value);
+            owned[2 * count + 1] = xstrdup(e.reason);
+            e.value = owned[2 * count];
+            e.reason = owned[2 * count + 1];
+            entries[count++] = e;
+            continue;
+        }
+        if (bad++ < CTL_IMPORT_ERRORS_SHOWN)
+            fprintf(stderr, "%s:%zu: %s\n", shown, lineno, why);
+    }
+    if (ferror(fp)) {
+        fprintf(stderr, "ingressctl: %s: read error\n", shown);
+        status = CTL_EXIT_ERROR;
+    }
+    if (fp != stdin)
+        fclose(fp);
+    if (status == CTL_EXIT_OK && bad > 0) {
+        if (bad > CTL_IMPORT_ERRORS_SHOWN)
+            fprintf(stderr, "%s: ... %zu bad lines in all\n", shown, bad);
+        fprintf(stderr, "ingressctl: %s: %zu bad line%s, nothing imported\n", shown, bad,
+                bad == 1 ? "" : "s");
+        status = CTL_EXIT_ERROR;
+    }
+    if (status == CTL_EXIT_OK) {
+        if (store_list_import(ctl->store, entries, count) == STORE_OK)
+            printf("imported %zu entr%s from %s\n", count, count == 1 ? "y" : "ies", shown);
+        else
+            status = store_error(ctl, "importing (nothing was imported)");
+    }
+    for (size_t i = 0; i < 2 * count; i++)
+        free(owned[i]);
+    free(owned);
+    free(entries);
+    return status;
+}
+
+static int verb_list(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    int status = split_args("list", argc, argv, 4, &a);
+
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (a.npos == 0)
+        return usage_error("list: expected add, del, show or import");
+    if (strcmp(a.pos[0], "add") == 0)
+        return list_add(ctl, &a);
+    if (strcmp(a.pos[0], "del") == 0)
+        return list_del(ctl, &a);
+    if (strcmp(a.pos[0], "show") == 0)
+        return list_show(ctl, &a);
+    if (strcmp(a.pos[0], "import") == 0)
+        return list_import(ctl, &a);
+    return usage_error("list: expected add, del, show or import");
+}
+
+static int rule_add(struct ctl *ctl, const struct ctl_args *a)
+{
+    char rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[128], by[64], previous[16], shown[256];
+    const char *action;
+
+    if (a->npos != 4 || a->reason || a->expires || a->json)
+        return usage_error("rule add RCPT SENDER accept|reject");
+    if (!rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why))
+        return usage_error("rule add: recipient %s: %s",
+                           str_printable(shown, sizeof shown, a->pos[1]), why);
+    if (!rules_normalize_sender(a->pos[2], sender, sizeof sender, why, sizeof why))
+        return usage_error("rule add: sender %s: %s (an address or @domain)",
+                           str_printable(shown, sizeof shown, a->pos[2]), why);
+    if (strcmp(a->pos[3], "accept") == 0 || strcmp(a->pos[3], "reject") == 0)
+        action = a->pos[3];
+    else
+        return usage_error("rule add: expected accept or reject, not %s",
+                           str_printable(shown, sizeof shown, a->pos[3]));
+    invoking_user(by, sizeof by);
+    struct rcpt_rule r = {.recipient = rcpt,
+                          .sender = sender,
+                          .action = action,
+                          .added_by = by,
+                          .added_at = (int64_t)time(NULL)};
+    if (store_rule_add(ctl->store, &r, previous, sizeof previous) != STORE_OK)
+        return store_error(ctl, "adding the rule");
+    printf("%s rule %s %s: %s\n", previous[0] ? "replaced" : "added", rcpt, sender, action);
+    return CTL_EXIT_OK;
+}
+
+static int rule_del(struct ctl *ctl, const struct ctl_args *a)
+{
+    char rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[128], shown[256];
+
+    if (a->npos != 3 || a->reason || a->expires || a->json)
+        return usage_error("rule del RCPT SENDER");
+    if (!rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why) ||
+        !rules_normalize_sender(a->pos[2], sender, sizeof sender, why, sizeof why))
+        return usage_error("rule del: %s: %s", str_printable(shown, sizeof shown, a->pos[2]), why);
+    switch (store_rule_del(ctl->store, rcpt, sender)) {
+    case STORE_OK:
+        printf("deleted rule %s %s\n", rcpt, sender);
+        return CTL_EXIT_OK;
+    case STORE_NOTFOUND:
+        fprintf(stderr, "no rule %s %s\n", rcpt, sender);
+        return CTL_EXIT_NOTFOUND;
+    default:
+        return store_error(ctl, "deleting the rule");
+    }
+}
+
+static void rule_collect(const struct rcpt_rule *r, void *arg)
+{
+    struct show_rows *s = arg;
+    char added[32], buf[1024];
+
+    if (s->json) {
+        printf("%s{\"recipient\": ", s->count ? ",\n  " : "[\n  ");
+        json_string(stdout, r->recipient);
+        printf(", \"sender\": ");
+        json_string(stdout, r->sender);
+        printf(", \"action\": ");
+        json_string(stdout, r->action);
+        printf(", \"added_by\": ");
+        json_string(stdout, r->added_by);
+        printf(", \"added_at\": %lld}", (long long)r->added_at);
+        s->count++;
+        return;
+    }
+    format_minute(r->added_at, added, sizeof added);
+    s->rows = xrealloc(s->rows, (s->count + 1) * sizeof *s->rows);
+    struct show_row *row = &s->rows[s->count++];
+    const char *cells[5] = {r->recipient, r->sender, r->action, added, r->added_by};
+    for (int i = 0; i < 5; i++)
+        row->cell[i] = xstrdup(str_printable(buf, sizeof buf, cells[i] ? cells[i] : ""));
+}
+
+static int rule_list(struct ctl *ctl, const struct ctl_args *a)
+{
+    static const char *const header[] = {"RECIPIENT", "SENDER", "ACTION", "ADDED (UTC)", "BY"};
+    struct show_rows s = {.json = a->json};
+    char rcpt[LISTS_VALUE_MAX], why[128], shown[256];
+    enum store_status st;
+
+    if (a->npos > 2 || a->reason || a->expires)
+        return usage_error("rule list [RCPT] [--json]");
+    if (a->npos == 2 && !rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why))
+        return usage_error("rule list: %s: %s", str_printable(shown, sizeof shown, a->pos[1]), why);
+    st = store_rule_each(ctl->store, a->npos == 2 ? rcpt : NULL, rule_collect, &s);
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        free_rows(s.rows, s.json ? 0 : s.count, 5);
+        return store_error(ctl, "reading the rules");
+    }
+    if (s.json) {
+        printf("%s]\n", s.count ? "\n" : "[");
+        return s.count ? CTL_EXIT_OK : CTL_EXIT_NOTFOUND;
+    }
+    if (s.count == 0) {
+        fprintf(stderr, "no rules\n");
+        return CTL_EXIT_NOTFOUND;
+    }
+    print_table(header, 5, s.rows, s.count);
+    return CTL_EXIT_OK;
+}
+
+static int verb_rule(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    int status = split_args("rule", argc, argv, 4, &a);
+
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (a.npos > 0 && strcmp(a.pos[0], "add") == 0)
+        return rule_add(ctl, &a);
+    if (a.npos > 0 && strcmp(a.pos[0], "del") == 0)
+        return rule_del(ctl, &a);
+    if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
+        return rule_list(ctl, &a);
+    return usage_error("rule: expected add, del or list");
 }
 
 /* ------------------------------------------------------------------------------------------ */

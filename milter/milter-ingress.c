@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "greylist.h"
 #include "log.h"
 #include "milter.h"
 #include "util.h"
@@ -339,6 +340,13 @@ static void *retention_thread(void *arg)
                 log_msg(LOG_WARNING, "decision log expiry: %s", why);
             } else if (deleted > 0)
                 log_msg(LOG_INFO, "decision log expiry: %zu old entries removed", deleted);
+            deleted = 0;
+            if (greylist_expire(rt->store, rt->cfg, (int64_t)time(NULL),
+                                (size_t)rt->cfg->greylist_expire_batch, &deleted) != STORE_OK) {
+                store_last_error_r(rt->store, why, sizeof why);
+                log_msg(LOG_WARNING, "greylist expiry: %s", why);
+            } else if (deleted > 0)
+                log_msg(LOG_INFO, "greylist expiry: %zu old triplets removed", deleted);
             runtime_release(rt);
         }
         pthread_mutex_lock(&stop_lock);
@@ -442,6 +450,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    spf_library_init();
 
     struct runtime *rt = runtime_new(cfg, err, sizeof err);
     if (rt == NULL) {

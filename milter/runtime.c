@@ -17,7 +17,10 @@ static void runtime_free(struct runtime *rt)
 {
     if (rt == NULL)
         return;
+    lists_cache_free(rt->lists);
     store_close(rt->store);
+    spf_checker_free(rt->spf);
+    dkim_verifier_free(rt->dkim);
     dns_resolver_free(rt->resolver);
     config_free(rt->cfg);
     free(rt);
@@ -40,11 +43,17 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
         runtime_free(rt);
         return NULL;
     }
+    rt->dkim = dkim_verifier_new(rt->resolver, cfg, err, errlen);
+    if (rt->dkim == NULL) {
+        runtime_free(rt);
+        return NULL;
+    }
     rt->store = store_open(cfg->database, cfg->store_busy_timeout, err, errlen);
     if (rt->store == NULL) {
         runtime_free(rt);
         return NULL;
     }
+    rt->lists = lists_cache_new(rt->store, cfg->lists_reload_interval);
     if (cfg->authserv_id[0] != '\0')
         str_copy(rt->authserv_id, sizeof rt->authserv_id, cfg->authserv_id);
     else if (gethostname(rt->authserv_id, sizeof rt->authserv_id - 1) != 0)
@@ -52,6 +61,11 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
     rt->env.cfg = rt->cfg;
     rt->env.resolver = rt->resolver;
     rt->env.store = rt->store;
+    rt->env.dkim = rt->dkim;
+    /* %{r} in SPF explanations (RFC 7208 7.3) is the receiving host: our authserv-id. */
+    rt->spf = spf_checker_new(rt->resolver, rt->authserv_id);
+    rt->env.spf = rt->spf;
+    rt->env.lists = rt->lists;
     rt->env.authserv_id = rt->authserv_id;
     return rt;
 }

@@ -9,6 +9,9 @@
 #define INGRESS_RUNTIME_H
 
 #include "config.h"
+#include "dkim.h"
+#include "lists.h"
+#include "spf.h"
 #include "dns.h"
 #include "policy.h"
 #include "store.h"
@@ -16,6 +19,9 @@
 struct runtime {
     struct config *cfg;
     struct dns_resolver *resolver;
+    struct dkim_verifier *dkim;
+    struct spf_checker *spf;
+    struct lists_cache *lists;
     struct store *store;
     char authserv_id[256];
     struct policy_env env;

@@ -4,6 +4,9 @@
 #   nsd-ctl.sh start DIR   writes DIR/nsd.conf (one zone per tests/dns/*.zone, named by its
 #                          $ORIGIN, else by the file name without .zone), starts NSD on a free
 #                          port and prints the port
+#   nsd-ctl.sh start DIR ZONEDIR
+#                          the same with the *.zone files of ZONEDIR instead (a zone whose
+#                          $ORIGIN is "." serves the root); the first zone's SOA is the probe
 #   nsd-ctl.sh stop DIR    stops the NSD of DIR by the PID in its pidfile and waits for it to exit
 #
 # Everything NSD writes (pidfile, zone list, xfrd state, log) stays in DIR, so several instances can
@@ -24,7 +27,7 @@ die() {
 # 2001.db8.ip6.arpa.zone holds 8.b.d.0.1.0.0.2.ip6.arpa), else the file name without .zone.
 zone_name() {
     local origin
-    origin=$(awk '$1 == "$ORIGIN" { sub(/\.$/, "", $2); print $2; exit }' "$1")
+    origin=$(awk '$1 == "$ORIGIN" { if ($2 != ".") sub(/\.$/, "", $2); print $2; exit }' "$1")
     echo "${origin:-$(basename "$1" .zone)}"
 }
 
@@ -57,14 +60,15 @@ write_conf() {
     } >"$dir/nsd.conf"
 }
 
-# True when NSD answers the SOA of example.test on the port (UDP), within about a second.
+# True when NSD answers the SOA of zone $2 (default example.test) on port $1 (UDP), within about
+# a second.
 probe() {
-    local port=$1
-    "$python" - "$port" <<'EOF'
+    local port=$1 zone=${2:-example.test}
+    "$python" - "$port" "$zone" <<'EOF'
 import socket, sys, time
 from dnslib import DNSRecord, RCODE
 port = int(sys.argv[1])
-q = DNSRecord.question("example.test", "SOA")
+q = DNSRecord.question(sys.argv[2], "SOA")
 for _ in range(20):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(0.05)
@@ -106,10 +110,14 @@ stop() {
 }
 
 start() {
-    local dir=$1 port attempt
+    local dir=$1 src=${2:-$here} port attempt probe_zone=""
     mkdir -p "$dir/zones"
     dir=$(cd "$dir" && pwd)
-    cp "$here"/*.zone "$dir/zones/"
+    cp "$src"/*.zone "$dir/zones/"
+    if [[ $# -ge 2 ]]; then
+        local first=("$dir"/zones/*.zone)
+        probe_zone=$(zone_name "${first[0]}")
+    fi
     # A random port may be taken: NSD binds before it daemonizes and exits when it cannot, so a
     # failed start is retried on another port.  The probe catches a port that some other process
     # took between our bind and our query.
@@ -118,7 +126,7 @@ start() {
         write_conf "$dir" "$port"
         "$checkconf" "$dir/nsd.conf" >&2 || die "nsd-checkconf rejects $dir/nsd.conf"
         rm -f "$dir/nsd.pid"
-        if "$nsd" -c "$dir/nsd.conf" 2>>"$dir/nsd.log" && probe "$port"; then
+        if "$nsd" -c "$dir/nsd.conf" 2>>"$dir/nsd.log" && probe "$port" $probe_zone; then
             echo "$port"
             return 0
         fi
@@ -129,7 +137,7 @@ start() {
 }
 
 case "${1:-}" in
-start) [[ $# -eq 2 ]] || die "usage: $0 start DIR"; start "$2" ;;
+start) [[ $# -eq 2 || $# -eq 3 ]] || die "usage: $0 start DIR [ZONEDIR]"; start "${@:2}" ;;
 stop) [[ $# -eq 2 ]] || die "usage: $0 stop DIR"; stop "$2" ;;
-*) die "usage: $0 start|stop DIR" ;;
+*) die "usage: $0 start DIR [ZONEDIR] | stop DIR" ;;
 esac

@@ -706,6 +706,8 @@ static const struct {
     {"exempt_recipients", "hostmaster, abuse@example.org"},
     {"trusted_networks", "10.0.0.0/8, 2001:db8::/32"},
     {"dns_servers", "127.0.0.1:5353, [::1]:53"},
+    {"dnsbl_zones", "zen.example:127.0.0.2-127.0.0.11, bl.example:127.0.0.2"},
+    {"dnswl_zones", "wl.example:127.0.10.0/24"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */

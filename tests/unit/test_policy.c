@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "lists.h"
 #include "policy.h"
 #include "store.h"
 
@@ -29,10 +30,13 @@ struct fixture {
     struct policy_env env;
 };
 
+/* The test's clock: starts at 2027-01-15 and moves only when a test says so (STYLE rule 19). */
+static time_t test_now = 1800000000;
+
 static time_t fixed_clock(void *arg)
 {
     (void)arg;
-    return 1800000000; /* 2027-01-15 */
+    return test_now;
 }
 
 static int setup(void **state)
@@ -49,6 +53,8 @@ static int setup(void **state)
     f->cfg = config_new_defaults();
     /* Loopback is trusted by default; the test clients are 127.0.0.N personas. */
     assert_true(config_set(f->cfg, "trusted_networks", "", err, sizeof err));
+    /* These tests are about iprev, the records and the headers; greylisting has its own below. */
+    assert_true(config_set(f->cfg, "greylist", "no", err, sizeof err));
     const char *servers[] = {server};
     struct dns_options opts = {.servers = servers,
                                .server_count = 1,
@@ -73,6 +79,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     char path[160];
+    test_now = 1800000000;
+    lists_cache_free(f->env.lists);
+    spf_checker_free(f->env.spf);
     store_close(f->store);
     dns_resolver_free(f->resolver);
     config_free(f->cfg);
@@ -271,6 +280,107 @@ static void unknown_client_address_is_refused_not_crashed(void **state)
     policy_conn_free(c);
 }
 
+/* Greylisting at RCPT (DESIGN.md §5): first sight deferred, a retry after the delay passes. */
+static void unknown_sender_is_greylisted_at_rcpt_then_passes_after_the_delay(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(config_set(f->cfg, "greylist", "yes", NULL, 0));
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<alice@example.org>", NULL);
+    struct verdict v = policy_rcpt(c, "<bob@example.test>");
+    assert_int_equal(v.action, VERDICT_TEMPFAIL);
+    assert_int_equal(v.reply, REPLY_GREYLISTED);
+    assert_non_null(strstr(v.text, "300 seconds"));
+    /* postmaster@ is never greylisted. */
+    assert_int_equal(policy_rcpt(c, "<postmaster@example.test>").action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+
+    test_now += 301;
+    c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<alice@example.org>", NULL);
+    assert_int_equal(policy_rcpt(c, "<bob@example.test>").action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+}
+
+/* SPF pass for MAIL FROM: greylisting waits for end of message, where DKIM is known. */
+static void spf_pass_mail_is_greylisted_at_end_of_message_without_dkim(void **state)
+{
+    struct fixture *f = *state;
+    char authres[1024];
+    assert_true(config_set(f->cfg, "greylist", "yes", NULL, 0));
+    assert_true(config_set(f->cfg, "iprev_action", "log", NULL, 0)); /* 192.0.2.10 has no PTR */
+    f->env.spf = spf_checker_new(f->resolver, "mx.test.example");
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "192.0.2.10");
+    policy_helo(c, "mail.pass.spf.test");
+    policy_mail(c, "<alice@pass.spf.test>", NULL);
+    assert_int_equal(policy_rcpt(c, "<bob@example.test>").action, VERDICT_CONTINUE);
+    struct verdict v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_TEMPFAIL);
+    assert_int_equal(v.reply, REPLY_GREYLISTED);
+    policy_conn_free(c);
+}
+
+/* SPF fail refuses at RCPT with 5.7.23; postmaster@ still gets the mail. */
+static void spf_fail_is_refused_at_rcpt_except_postmaster(void **state)
+{
+    struct fixture *f = *state;
+    char authres[1024];
+    assert_true(config_set(f->cfg, "iprev_action", "log", NULL, 0));
+    f->env.spf = spf_checker_new(f->resolver, "mx.test.example");
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "192.0.2.99");
+    policy_helo(c, "mail.example.test");
+    policy_mail(c, "<alice@fail.spf.test>", NULL);
+    struct verdict v = policy_rcpt(c, "<bob@example.test>");
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_SPF_FAIL);
+    assert_string_equal(reply_table[v.reply].xcode, "5.7.23");
+    assert_int_equal(policy_rcpt(c, "<postmaster@example.test>").action, VERDICT_CONTINUE);
+    assert_int_equal(policy_eom(c, authres, sizeof authres).action, VERDICT_CONTINUE);
+    assert_non_null(strstr(authres, "spf=fail smtp.mailfrom=fail.spf.test"));
+    policy_conn_free(c);
+}
+
+static void add_entry(struct fixture *f, const char *kind, const char *value, const char *action,
+                      const char *reason)
+{
+    struct list_entry e = {.kind = kind,
+                           .value = value,
+                           .action = action,
+                           .reason = reason,
+                           .added_by = "test",
+                           .added_at = test_now};
+    char previous[16];
+    assert_int_equal(store_list_add(f->store, &e, previous, sizeof previous), STORE_OK);
+}
+
+/* A blocked network gets 554 5.7.1 with its reason; an allow inside it skips every check. */
+static void blocked_network_refused_and_allow_entry_skips_checks(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(config_set(f->cfg, "greylist", "yes", NULL, 0));
+    add_entry(f, "cidr", "127.0.0.0/29", "block", "compromised hosts");
+    add_entry(f, "cidr", "127.0.0.4/32", "allow", "partner relay");
+    f->env.lists = lists_cache_new(f->store, 0);
+
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<alice@example.org>", NULL);
+    struct verdict v = policy_rcpt(c, "<bob@example.test>");
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_BLACKLISTED);
+    assert_non_null(strstr(v.text, "compromised hosts"));
+    policy_conn_free(c);
+
+    /* 127.0.0.4 has no PTR and is unknown to greylisting, yet its allow entry lets it through. */
+    c = policy_conn_new(&f->env, "unknown", "127.0.0.4");
+    policy_helo(c, "whatever.example.test");
+    policy_mail(c, "<alice@example.org>", NULL);
+    assert_int_equal(policy_rcpt(c, "<bob@example.test>").action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +394,10 @@ int main(void)
         T(new_message_forgets_previous_recipients),
         T(locked_database_gives_store_failure_unless_fail_open),
         T(unknown_client_address_is_refused_not_crashed),
+        T(unknown_sender_is_greylisted_at_rcpt_then_passes_after_the_delay),
+        T(spf_pass_mail_is_greylisted_at_end_of_message_without_dkim),
+        T(spf_fail_is_refused_at_rcpt_except_postmaster),
+        T(blocked_network_refused_and_allow_entry_skips_checks),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

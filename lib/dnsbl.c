@@ -1,0 +1,470 @@
+/*
+ * dnsbl: DNS block and allow lists (RFC 5782), part of the lists module (declared in lists.h).
+ *
+ * RFC 5782 2.1 and 2.4: the client's IPv4 address with its octets reversed, or its IPv6 address
+ * as reversed nibbles, is looked up as an A record below the zone; an A answer means listed, and
+ * the TXT record at the same name says why.  RFC 5782 2.1 lets lists use the answer's value as a
+ * code, and real lists also answer errors this way (Spamhaus: 127.255.255.254 for queries through
+ * public resolvers), so only the codes configured for the zone count as listings; any other
+ * answer is logged and ignored (DESIGN.md §9).  A lookup that could not tell (timeout, SERVFAIL)
+ * never lists: it is logged, and the mail goes on to the other checks.
+ *
+ * The A queries of all zones start at connect on the connection's batch, together with iprev's
+ * PTR query; TXT queries are sent only for the zones that list the client, in parallel, when the
+ * verdict is needed: most clients are not listed, and a listed one is refused anyway.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cidr.h"
+#include "lists.h"
+#include "log.h"
+#include "util.h"
+
+enum dnsbl_result { DNSBL_PENDING, DNSBL_LISTED, DNSBL_NOT_LISTED, DNSBL_TEMPFAIL };
+
+struct dnsbl_query {
+    struct dnsbl_zone zone;
+    bool allow; /* a DNSWL zone */
+    char name[DNS_NAME_MAX + 1];
+    int a_handle, txt_handle;
+    enum dnsbl_result result;
+    char code[INET_ADDRSTRLEN];     /* the listing answer */
+    char ignored[INET_ADDRSTRLEN];  /* the first answer that is not a listing code */
+    char txt[LISTS_REASON_MAX + 1]; /* raw, bounded: escaped wherever it is shown */
+    char error[96];                 /* why a lookup failed, as struct dns_answer says */
+};
+
+struct dnsbl {
+    struct dns_batch *batch; /* borrowed */
+    char ip[64];
+    size_t count;
+    struct dnsbl_query queries[2 * DNSBL_ZONES_MAX];
+    bool done;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Zone syntax                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+static bool parse_v4(const char *text, uint32_t *out)
+{
+    struct in_addr a;
+
+    if (inet_pton(AF_INET, text, &a) != 1)
+        return false;
+    *out = ntohl(a.s_addr);
+    return true;
+}
+
+/* "127.0.0.2", "127.0.0.2-127.0.0.11" or "127.0.0.0/24". */
+static bool parse_codes(const char *text, uint32_t *low, uint32_t *high)
+{
+    char first[INET_ADDRSTRLEN];
+    const char *dash = strchr(text, '-');
+    struct cidr net;
+
+    if (dash != NULL) {
+        size_t len = (size_t)(dash - text);
+        if (len >= sizeof first)
+            return false;
+        memcpy(first, text, len);
+        first[len] = '\0';
+        return parse_v4(first, low) && parse_v4(dash + 1, high) && *low <= *high;
+    }
+    if (strchr(text, '/') != NULL) {
+        if (!cidr_parse(text, &net) || net.family != AF_INET)
+            return false;
+        uint32_t addr = (uint32_t)net.addr[0] << 24 | (uint32_t)net.addr[1] << 16 |
+                        (uint32_t)net.addr[2] << 8 | net.addr[3];
+        uint32_t hostmask = net.prefix == 0 ? UINT32_MAX : (UINT32_MAX >> net.prefix);
+        *low = addr & ~hostmask;
+        *high = *low | hostmask;
+        return true;
+    }
+    if (!parse_v4(text, low))
+        return false;
+    *high = *low;
+    return true;
+}
+
+/* The zone of "zone:codes" into name (lower case, no final dot). */
+static bool parse_zone_name(const char *word, size_t len, char *name, size_t namelen)
+{
+    /* 64 bytes of reversed IPv6 nibbles go before the zone in a query of at most 255. */
+    if (len > 1 && word[len - 1] == '.')
+        len--;
+    if (len == 0 || len >= namelen || len > DNS_NAME_MAX - 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        name[i] = (word[i] >= 'A' && word[i] <= 'Z') ? (char)(word[i] + 32) : word[i];
+    name[len] = '\0';
+    return dns_name_valid(name);
+}
+
+static struct dnsbl_zone *zone_find_or_add(struct dnsbl_zone *zones, size_t *count,
+                                           const char *name)
+{
+    for (size_t i = 0; i < *count; i++)
+        if (strcmp(zones[i].name, name) == 0)
+            return &zones[i];
+    if (*count == DNSBL_ZONES_MAX)
+        return NULL;
+    struct dnsbl_zone *z = &zones[(*count)++];
+    memset(z, 0, sizeof *z);
+    str_copy(z->name, sizeof z->name, name);
+    return z;
+}
+
+bool dnsbl_zones_parse(const struct config_list *list, struct dnsbl_zone *zones, size_t *count,
+                       char *err, size_t errlen)
+{
+    *count = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        const char *word = list->items[i], *colon = strchr(word, ':');
+        char name[DNS_NAME_MAX + 1];
+        uint32_t low, high;
+        struct dnsbl_zone *z;
+
+        if (colon == NULL) {
+            set_err(err, errlen,
+                    "\"%s\" needs its listing answer codes, e.g. %s:127.0.0.2 (other answers, "
+                    "like 127.255.255.254, are errors of the list, not listings)",
+                    word, word);
+            return false;
+        }
+        if (!parse_zone_name(word, (size_t)(colon - word), name, sizeof name)) {
+            set_err(err, errlen, "\"%s\": bad zone name", word);
+            return false;
+        }
+        if (!parse_codes(colon + 1, &low, &high)) {
+            set_err(err, errlen,
+                    "\"%s\": expected answer codes as 127.0.0.2, 127.0.0.2-127.0.0.11 or "
+                    "127.0.0.0/24 after the zone",
+                    word);
+            return false;
+        }
+        z = zone_find_or_add(zones, count, name);
+        if (z == NULL) {
+            set_err(err, errlen, "more than %d zones", DNSBL_ZONES_MAX);
+            return false;
+        }
+        if (z->ncodes == DNSBL_CODES_MAX) {
+            set_err(err, errlen, "%s: more than %d code ranges", name, DNSBL_CODES_MAX);
+            return false;
+        }
+        z->codes[z->ncodes].low = low;
+        z->codes[z->ncodes].high = high;
+        z->ncodes++;
+    }
+    return true;
+}
+
+bool lists_config_validate(const struct config *cfg, char *err, size_t errlen)
+{
+    struct dnsbl_zone zones[DNSBL_ZONES_MAX];
+    size_t count;
+    char why[512];
+
+    if (!dnsbl_zones_parse(&cfg->dnsbl_zones, zones, &count, why, sizeof why)) {
+        set_err(err, errlen, "dnsbl_zones: %s", why);
+        return false;
+    }
+    if (!dnsbl_zones_parse(&cfg->dnswl_zones, zones, &count, why, sizeof why)) {
+        set_err(err, errlen, "dnswl_zones: %s", why);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Queries                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The reversed address without its in-addr.arpa / ip6.arpa suffix (RFC 5782 2.1, 2.4). */
+static bool reversed_address(const char *ip, char *out, size_t outlen)
+{
+    static const char *const suffixes[] = {".in-addr.arpa", ".ip6.arpa"};
+    char name[DNS_NAME_MAX + 1];
+
+    if (!dns_reverse_name(ip, name, sizeof name))
+        return false;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t len = strlen(name), slen = strlen(suffixes[i]);
+        if (len > slen && strcmp(name + len - slen, suffixes[i]) == 0) {
+            name[len - slen] = '\0';
+            return str_copy(out, outlen, name);
+        }
+    }
+    return false;
+}
+
+static void add_zones(struct dnsbl *d, const struct config_list *list, bool allow,
+                      const char *reversed)
+{
+    struct dnsbl_zone zones[DNSBL_ZONES_MAX];
+    size_t count;
+    char why[512];
+
+    if (!dnsbl_zones_parse(list, zones, &count, why, sizeof why)) {
+        /* config_validate refuses this at start-up and reload; a config built otherwise
+         * (tests, -o) gets a log line instead of a crash. */
+        log_msg(LOG_ERR, "%s: %s (ignored)", allow ? "dnswl_zones" : "dnsbl_zones", why);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct dnsbl_query *q = &d->queries[d->count];
+        int n = snprintf(q->name, sizeof q->name, "%s.%s", reversed, zones[i].name);
+        if (n < 0 || (size_t)n >= sizeof q->name)
+            continue;
+        q->zone = zones[i];
+        q->allow = allow;
+        q->txt_handle = -1;
+        q->a_handle = dns_batch_start(d->batch, q->name, DNS_TYPE_A);
+        d->count++;
+    }
+}
+
+struct dnsbl *dnsbl_start(struct dns_batch *batch, const struct config *cfg, const char *ip)
+{
+    char reversed[DNS_NAME_MAX + 1];
+    struct dnsbl *d;
+
+    if (batch == NULL || cfg == NULL ||
+        (cfg->dnsbl_zones.count == 0 && cfg->dnswl_zones.count == 0))
+        return NULL;
+    if (ip == NULL || !cidr_is_address(ip) || !reversed_address(ip, reversed, sizeof reversed))
+        return NULL;
+    d = xcalloc(1, sizeof *d);
+    d->batch = batch;
+    str_copy(d->ip, sizeof d->ip, ip);
+    add_zones(d, &cfg->dnswl_zones, true, reversed);
+    add_zones(d, &cfg->dnsbl_zones, false, reversed);
+    if (d->count == 0) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void dnsbl_free(struct dnsbl *d)
+{
+    free(d);
+}
+
+static bool code_accepted(const struct dnsbl_zone *z, uint32_t code)
+{
+    for (size_t i = 0; i < z->ncodes; i++)
+        if (code >= z->codes[i].low && code <= z->codes[i].high)
+            return true;
+    return false;
+}
+
+/* Reads the A answer of q: listed when a record carries one of the zone's codes. */
+static void read_a_answer(struct dnsbl_query *q, const struct dns_answer *a)
+{
+    if (a == NULL) {
+        q->result = DNSBL_TEMPFAIL;
+        str_copy(q->error, sizeof q->error, "no query");
+        return;
+    }
+    switch (a->status) {
+    case DNS_NXDOMAIN:
+    case DNS_NODATA:
+        q->result = DNSBL_NOT_LISTED;
+        return;
+    case DNS_TEMPFAIL:
+        q->result = DNSBL_TEMPFAIL;
+        str_copy(q->error, sizeof q->error, a->error[0] ? a->error : "temporary failure");
+        return;
+    case DNS_OK:
+        break;
+    }
+    q->result = DNSBL_NOT_LISTED;
+    for (size_t i = 0; i < a->count; i++) {
+        const struct dns_record *r = &a->records[i];
+        char text[INET_ADDRSTRLEN];
+        if (r->family != AF_INET || inet_ntop(AF_INET, &r->addr.v4, text, sizeof text) == NULL)
+            continue;
+        if (code_accepted(&q->zone, ntohl(r->addr.v4.s_addr))) {
+            q->result = DNSBL_LISTED;
+            str_copy(q->code, sizeof q->code, text);
+            return;
+        }
+        if (q->ignored[0] == '\0')
+            str_copy(q->ignored, sizeof q->ignored, text);
+    }
+}
+
+/* The first string of the TXT answer, up to a NUL byte and LISTS_REASON_MAX bytes. */
+static void read_txt_answer(struct dnsbl_query *q, const struct dns_answer *a)
+{
+    if (a == NULL || a->status != DNS_OK || a->count == 0 || a->records[0].text == NULL)
+        return;
+    size_t len = strnlen(a->records[0].text, a->records[0].text_len);
+    if (len > LISTS_REASON_MAX)
+        len = LISTS_REASON_MAX;
+    memcpy(q->txt, a->records[0].text, len);
+    q->txt[len] = '\0';
+}
+
+static void log_query(const struct dnsbl *d, const struct dnsbl_query *q, const char *log_id)
+{
+    char ip[256], txt[LISTS_REASON_MAX * 4 + 1];
+    const char *kind = q->allow ? "dnswl" : "dnsbl";
+
+    str_escape(ip, sizeof ip, d->ip);
+    if (q->result == DNSBL_TEMPFAIL)
+        log_msg(LOG_WARNING,
+                "%s: check=%s action=ignore ip=%s zone=%s detail=\"lookup of %s failed (%s): "
+                "not a listing\"",
+                log_id, kind, ip, q->zone.name, q->name, q->error);
+    else if (q->ignored[0] != '\0' && q->result != DNSBL_LISTED)
+        log_msg(LOG_WARNING,
+                "%s: check=%s action=ignore ip=%s zone=%s answer=%s detail=\"answer is not one "
+                "of the zone's listing codes: an error of the list, not a listing\"",
+                log_id, kind, ip, q->zone.name, q->ignored);
+    else if (q->result == DNSBL_LISTED)
+        log_msg(LOG_INFO, "%s: check=%s action=listed ip=%s zone=%s answer=%s%s%s%s", log_id, kind,
+                ip, q->zone.name, q->code, q->txt[0] ? " txt=\"" : "",
+                q->txt[0] ? str_escape(txt, sizeof txt, q->txt) : "", q->txt[0] ? "\"" : "");
+}
+
+void dnsbl_finish(struct dnsbl *d, const char *log_id)
+{
+    if (d == NULL || d->done)
+        return;
+    d->done = true;
+    if (log_id == NULL || log_id[0] == '\0')
+        log_id = "NOQUEUE";
+    for (size_t i = 0; i < d->count; i++)
+        read_a_answer(&d->queries[i], dns_batch_wait(d->batch, d->queries[i].a_handle));
+    /* The reasons of the listings, all asked at once. */
+    for (size_t i = 0; i < d->count; i++)
+        if (d->queries[i].result == DNSBL_LISTED && !d->queries[i].allow)
+            d->queries[i].txt_handle = dns_batch_start(d->batch, d->queries[i].name, DNS_TYPE_TXT);
+    for (size_t i = 0; i < d->count; i++) {
+        struct dnsbl_query *q = &d->queries[i];
+        if (q->txt_handle >= 0)
+            read_txt_answer(q, dns_batch_wait(d->batch, q->txt_handle));
+        log_query(d, q, log_id);
+    }
+}
+
+bool dnsbl_allowlisted(struct dnsbl *d)
+{
+    if (d == NULL)
+        return false;
+    dnsbl_finish(d, NULL);
+    for (size_t i = 0; i < d->count; i++)
+        if (d->queries[i].allow && d->queries[i].result == DNSBL_LISTED)
+            return true;
+    return false;
+}
+
+/* Appends "zone=outcome" of every query to out (the verdict's detail). */
+static void describe(const struct dnsbl *d, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < d->count && o < outlen; i++) {
+        const struct dnsbl_query *q = &d->queries[i];
+        char txt[LISTS_REASON_MAX * 4 + 1];
+        int n = 0;
+        const char *sep = i ? " " : "";
+        const char *kind = q->allow ? "dnswl" : "dnsbl";
+
+        switch (q->result) {
+        case DNSBL_LISTED:
+            n = snprintf(out + o, outlen - o, "%s%s:%s=listed(%s)%s%s%s", sep, kind, q->zone.name,
+                         q->code, q->txt[0] ? " txt=\"" : "",
+                         q->txt[0] ? str_escape(txt, sizeof txt, q->txt) : "",
+                         q->txt[0] ? "\"" : "");
+            break;
+        case DNSBL_NOT_LISTED:
+            n = snprintf(out + o, outlen - o, "%s%s:%s=none%s%s%s", sep, kind, q->zone.name,
+                         q->ignored[0] ? "(ignored answer " : "", q->ignored,
+                         q->ignored[0] ? ")" : "");
+            break;
+        case DNSBL_TEMPFAIL:
+            n = snprintf(out + o, outlen - o, "%s%s:%s=temperror(%s)", sep, kind, q->zone.name,
+                         q->error);
+            break;
+        case DNSBL_PENDING:
+            break;
+        }
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+}
+
+struct verdict dnsbl_verdict(struct dnsbl *d)
+{
+    char detail[VERDICT_DETAIL_MAX], reason[LISTS_REASON_MAX + 32];
+
+    if (d == NULL)
+        return verdict_continue();
+    dnsbl_finish(d, NULL);
+    describe(d, detail, sizeof detail);
+    for (size_t i = 0; i < d->count; i++) {
+        const struct dnsbl_query *q = &d->queries[i];
+        if (q->allow || q->result != DNSBL_LISTED)
+            continue;
+        if (q->txt[0] != '\0')
+            str_copy(reason, sizeof reason, q->txt);
+        else
+            snprintf(reason, sizeof reason, "answer %s", q->code);
+        struct verdict_args args = {.ip = d->ip, .zone = q->zone.name, .reason = reason};
+        return verdict_make(VERDICT_REJECT, REPLY_DNSBL, "dnsbl", &args, "%s", detail);
+    }
+    return verdict_make(VERDICT_CONTINUE, REPLY_NONE, "dnsbl", NULL, "%s", detail);
+}
+
+void dnsbl_authres(struct dnsbl *d, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    if (outlen == 0)
+        return;
+    out[0] = '\0';
+    if (d == NULL)
+        return;
+    dnsbl_finish(d, NULL);
+    for (size_t i = 0; i < d->count && o < outlen; i++) {
+        const struct dnsbl_query *q = &d->queries[i];
+        const char *sep = o ? "; " : "";
+        int n = 0;
+        if (!q->allow)
+            continue;
+        /* RFC 8904 2: dns.zone, and policy.ip the answer that listed the client. */
+        if (q->result == DNSBL_LISTED)
+            n = snprintf(out + o, outlen - o, "%sdnswl=pass dns.zone=%s policy.ip=%s", sep,
+                         q->zone.name, q->code);
+        else if (q->result == DNSBL_TEMPFAIL)
+            n = snprintf(out + o, outlen - o, "%sdnswl=temperror dns.zone=%s", sep, q->zone.name);
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+    if (o >= outlen)
+        out[0] = '\0'; /* a cut result would be a malformed header: give none */
+}

@@ -1,0 +1,700 @@
+/*
+ * lists: block/allow list snapshots, the cache that keeps the current one, recipient rules, and
+ * the combined decision at RCPT (see lists.h for the rules; DNSBL queries are in dnsbl.c).
+ *
+ * Names are compared as RFC 1035 2.3.3 says (ASCII case-insensitive) and label by label: a domain
+ * entry matches the name itself and any name that ends in "." followed by it (RFC 1034 3.1: a
+ * domain is a subtree), found by looking up each label-aligned suffix of the name, longest first.
+ */
+#include "lists.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cidr.h"
+#include "cidrtree.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const kind_names[LISTS_KIND_COUNT] = {
+    [LISTS_CIDR] = "cidr",
+    [LISTS_PTR_DOMAIN] = "ptr_domain",
+    [LISTS_HELO_DOMAIN] = "helo_domain",
+    [LISTS_SENDER_DOMAIN] = "sender_domain",
+    [LISTS_SENDER] = "sender",
+};
+
+const char *lists_kind_name(enum lists_kind kind)
+{
+    return (unsigned)kind < LISTS_KIND_COUNT ? kind_names[kind] : "?";
+}
+
+bool lists_kind_parse(const char *name, enum lists_kind *kind)
+{
+    for (int i = 0; i < LISTS_KIND_COUNT; i++) {
+        if (name != NULL && strcmp(name, kind_names[i]) == 0) {
+            *kind = (enum lists_kind)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *lists_action_name(enum lists_action action)
+{
+    return action == LISTS_ALLOW ? "allow" : "block";
+}
+
+bool lists_action_parse(const char *name, enum lists_action *action)
+{
+    if (name != NULL && strcmp(name, "block") == 0)
+        *action = LISTS_BLOCK;
+    else if (name != NULL && strcmp(name, "allow") == 0)
+        *action = LISTS_ALLOW;
+    else
+        return false;
+    return true;
+}
+
+static void set_why(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why == NULL || whylen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Normalizing values                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
+}
+
+/* Lower-cases src into dst (size dstlen), dropping one pair of <> and a final dot; false when it
+ * does not fit.  The result may still be anything: the callers validate it. */
+static bool lower_copy(char *dst, size_t dstlen, const char *src)
+{
+    size_t len = strnlen(src, dstlen + 2);
+
+    if (len >= 2 && src[0] == '<' && src[len - 1] == '>') {
+        src++;
+        len -= 2;
+    }
+    if (len > 1 && src[len - 1] == '.')
+        len--;
+    if (len >= dstlen)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        dst[i] = ascii_lower(src[i]);
+    dst[len] = '\0';
+    return true;
+}
+
+/* A domain of a list or a rule: a valid name with at least one dot-free label, no literal. */
+static bool domain_valid(const char *name)
+{
+    return name[0] != '\0' && name[0] != '.' && dns_name_valid(name);
+}
+
+/* local@domain: a local part of printable ASCII without spaces (RFC 5321 4.5.3.1.1: at most 64
+ * octets), the last '@', and a valid domain. */
+static bool address_valid(const char *addr, char *why, size_t whylen)
+{
+    const char *at = strrchr(addr, '@');
+
+    if (at == NULL || at == addr) {
+        set_why(why, whylen, "not an address (local@domain)");
+        return false;
+    }
+    if (at - addr > 64) {
+        set_why(why, whylen, "local part longer than 64 characters");
+        return false;
+    }
+    for (const char *p = addr; p < at; p++) {
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+            set_why(why, whylen, "local part with spaces or non-ASCII characters");
+            return false;
+        }
+    }
+    if (!domain_valid(at + 1)) {
+        set_why(why, whylen, "bad domain after @");
+        return false;
+    }
+    return true;
+}
+
+static bool normalize_cidr(const char *value, char *out, size_t outlen, char *why, size_t whylen)
+{
+    struct cidr net;
+    char text[INET6_ADDRSTRLEN];
+    unsigned bits;
+
+    if (strlen(value) > 64 || !cidr_parse(value, &net)) {
+        set_why(why, whylen, "not an address or network (192.0.2.0/24, 2001:db8::/32)");
+        return false;
+    }
+    bits = net.family == AF_INET ? 32 : 128;
+    /* Clear the host bits: "192.0.2.7/24" is the network 192.0.2.0/24. */
+    for (unsigned i = net.prefix; i < bits; i++)
+        net.addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+    if (inet_ntop(net.family, net.addr, text, sizeof text) == NULL) {
+        set_why(why, whylen, "not an address");
+        return false;
+    }
+    if (net.prefix == bits)
+        snprintf(out, outlen, "%s", text);
+    else
+        snprintf(out, outlen, "%s/%u", text, net.prefix);
+    return true;
+}
+
+bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, size_t outlen,
+                           char *why, size_t whylen)
+{
+    if (value == NULL || value[0] == '\0') {
+        set_why(why, whylen, "empty value");
+        return false;
+    }
+    if (kind == LISTS_CIDR)
+        return normalize_cidr(value, out, outlen, why, whylen);
+    if (!lower_copy(out, outlen, value)) {
+        set_why(why, whylen, "too long");
+        return false;
+    }
+    if (kind == LISTS_SENDER)
+        return address_valid(out, why, whylen);
+    if (strchr(out, '@') != NULL || !domain_valid(out)) {
+        set_why(why, whylen, "not a domain name (example.com)");
+        return false;
+    }
+    return true;
+}
+
+bool lists_reason_valid(const char *reason)
+{
+    size_t len = 0;
+
+    for (const unsigned char *p = (const unsigned char *)reason; *p != '\0'; p++, len++)
+        if (*p < 0x20 || *p >= 0x7f || len >= LISTS_REASON_MAX)
+            return false;
+    return true;
+}
+
+bool rules_normalize_recipient(const char *rcpt, char *out, size_t outlen, char *why, size_t whylen)
+{
+    if (rcpt == NULL || !lower_copy(out, outlen, rcpt)) {
+        set_why(why, whylen, "too long");
+        return false;
+    }
+    return address_valid(out, why, whylen);
+}
+
+bool rules_normalize_sender(const char *sender, char *out, size_t outlen, char *why, size_t whylen)
+{
+    if (sender == NULL || !lower_copy(out, outlen, sender)) {
+        set_why(why, whylen, "too long");
+        return false;
+    }
+    if (out[0] == '@') {
+        if (domain_valid(out + 1))
+            return true;
+        set_why(why, whylen, "bad domain after @");
+        return false;
+    }
+    return address_valid(out, why, whylen);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Hash sets of names                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Open addressing, linear probing, at most half full.  Keys are the snapshot's own strings. */
+struct strset {
+    size_t mask; /* slots - 1; 0 with no slots */
+    struct strslot {
+        const char *key; /* NULL: empty */
+        int32_t entry;
+    } * slots;
+};
+
+/* FNV-1a: the keys come from the postmaster, not the network, so no keyed hash is needed. */
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3u;
+    }
+    return h;
+}
+
+static void strset_init(struct strset *set, size_t count)
+{
+    size_t slots = 16;
+
+    while (slots < 2 * count)
+        slots *= 2;
+    set->slots = xcalloc(slots, sizeof *set->slots);
+    set->mask = slots - 1;
+}
+
+/* Adds key -> entry; a key already there keeps its first entry. */
+static void strset_add(struct strset *set, const char *key, int32_t entry)
+{
+    for (size_t i = hash_name(key) & set->mask;; i = (i + 1) & set->mask) {
+        if (set->slots[i].key == NULL) {
+            set->slots[i].key = key;
+            set->slots[i].entry = entry;
+            return;
+        }
+        if (strcmp(set->slots[i].key, key) == 0)
+            return;
+    }
+}
+
+static int32_t strset_find(const struct strset *set, const char *key)
+{
+    if (set->slots == NULL)
+        return -1;
+    for (size_t i = hash_name(key) & set->mask; set->slots[i].key != NULL; i = (i + 1) & set->mask)
+        if (strcmp(set->slots[i].key, key) == 0)
+            return set->slots[i].entry;
+    return -1;
+}
+
+/* The entry of the longest label-aligned suffix of name (lower case) that is in set. */
+static int32_t strset_find_suffix(const struct strset *set, const char *name)
+{
+    for (const char *p = name; p != NULL && *p != '\0';) {
+        int32_t entry = strset_find(set, p);
+        if (entry >= 0)
+            return entry;
+        p = strchr(p, '.');
+        if (p != NULL)
+            p++;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Snapshots                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+struct lists_entry {
+    enum lists_kind kind;
+    enum lists_action action;
+    char *value;
+    char *reason;
+};
+
+struct lists {
+    atomic_uint refs;
+    int64_t version;
+    int64_t next_expiry;
+    struct lists_entry *entries;
+    size_t count, cap;
+    size_t per_kind[LISTS_KIND_COUNT];
+    size_t skipped;
+    struct cidrtree *tree;
+    struct strset sets[LISTS_KIND_COUNT]; /* all but LISTS_CIDR */
+};
+
+static void add_row(const struct list_entry *row, void *arg)
+{
+    struct lists *l = arg;
+    enum lists_kind kind;
+    enum lists_action action;
+    char value[LISTS_VALUE_MAX];
+    struct cidr net;
+
+    if (!lists_kind_parse(row->kind, &kind) || !lists_action_parse(row->action, &action) ||
+        row->value == NULL ||
+        !lists_normalize_value(kind, row->value, value, sizeof value, NULL, 0) ||
+        (kind == LISTS_CIDR && !cidr_parse(value, &net))) {
+        l->skipped++;
+        return;
+    }
+    if (l->count == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->entries = xrealloc(l->entries, l->cap * sizeof *l->entries);
+    }
+    struct lists_entry *e = &l->entries[l->count++];
+    e->kind = kind;
+    e->action = action;
+    e->value = xstrdup(value);
+    e->reason = xstrndup(row->reason ? row->reason : "", LISTS_REASON_MAX);
+    l->per_kind[kind]++;
+    if (row->expires > 0 && row->expires < l->next_expiry)
+        l->next_expiry = row->expires;
+    if (kind == LISTS_CIDR)
+        cidrtree_insert(l->tree, &net, (int32_t)(l->count - 1));
+}
+
+static void build_sets(struct lists *l)
+{
+    for (int k = 0; k < LISTS_KIND_COUNT; k++)
+        if (k != LISTS_CIDR)
+            strset_init(&l->sets[k], l->per_kind[k]);
+    for (size_t i = 0; i < l->count; i++)
+        if (l->entries[i].kind != LISTS_CIDR)
+            strset_add(&l->sets[l->entries[i].kind], l->entries[i].value, (int32_t)i);
+}
+
+static void lists_free(struct lists *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        free(l->entries[i].value);
+        free(l->entries[i].reason);
+    }
+    free(l->entries);
+    for (int k = 0; k < LISTS_KIND_COUNT; k++)
+        free(l->sets[k].slots);
+    cidrtree_free(l->tree);
+    free(l);
+}
+
+struct lists *lists_load(struct store *s, int64_t now, char *err, size_t errlen)
+{
+    struct lists *l = xcalloc(1, sizeof *l);
+    enum store_status st;
+    char why[256];
+
+    atomic_init(&l->refs, 1);
+    l->next_expiry = INT64_MAX;
+    l->tree = cidrtree_new();
+    /* The version first: a change between the two reads shows as a newer version next time. */
+    st = store_lists_version(s, &l->version);
+    if (st == STORE_OK) {
+        st = store_list_each(s, NULL, now > 0 ? now : 1, add_row, l);
+        if (st == STORE_NOTFOUND)
+            st = STORE_OK;
+    }
+    if (st != STORE_OK) {
+        store_last_error_r(s, why, sizeof why);
+        set_why(err, errlen, "reading the block/allow lists: %s", why);
+        lists_free(l);
+        return NULL;
+    }
+    build_sets(l);
+    if (l->skipped > 0)
+        log_msg(LOG_WARNING,
+                "lists: %zu entries of list_entries skipped: bad kind, action or value (fix them "
+                "with ingressctl list)",
+                l->skipped);
+    return l;
+}
+
+struct lists *lists_ref(struct lists *l)
+{
+    if (l != NULL)
+        atomic_fetch_add(&l->refs, 1);
+    return l;
+}
+
+void lists_unref(struct lists *l)
+{
+    if (l != NULL && atomic_fetch_sub(&l->refs, 1) == 1)
+        lists_free(l);
+}
+
+int64_t lists_version(const struct lists *l)
+{
+    return l->version;
+}
+
+size_t lists_count(const struct lists *l, enum lists_kind kind)
+{
+    return (unsigned)kind < LISTS_KIND_COUNT ? l->per_kind[kind] : l->count;
+}
+
+int64_t lists_next_expiry(const struct lists *l)
+{
+    return l->next_expiry;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Lookups                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static enum lists_match hit_of(const struct lists *l, int32_t index, struct lists_hit *hit)
+{
+    if (index < 0)
+        return LISTS_NONE;
+    const struct lists_entry *e = &l->entries[index];
+    if (hit != NULL) {
+        hit->kind = e->kind;
+        hit->action = e->action;
+        str_copy(hit->value, sizeof hit->value, e->value);
+        str_copy(hit->reason, sizeof hit->reason, e->reason);
+    }
+    return e->action == LISTS_ALLOW ? LISTS_ALLOWED : LISTS_BLOCKED;
+}
+
+enum lists_match lists_check_client(const struct lists *l, const char *ip, struct lists_hit *hit)
+{
+    struct cidr addr;
+
+    if (l == NULL || ip == NULL || !cidr_is_address(ip) || !cidr_parse(ip, &addr))
+        return LISTS_NONE;
+    return hit_of(l, cidrtree_lookup(l->tree, &addr, NULL), hit);
+}
+
+/* Looks the name up by label-aligned suffix in the set of kind; untrusted names are bounded. */
+static enum lists_match check_name(const struct lists *l, enum lists_kind kind, const char *name,
+                                   struct lists_hit *hit)
+{
+    char lower[DNS_NAME_MAX + 1];
+
+    if (l == NULL || name == NULL || l->per_kind[kind] == 0 ||
+        !lower_copy(lower, sizeof lower, name))
+        return LISTS_NONE;
+    return hit_of(l, strset_find_suffix(&l->sets[kind], lower), hit);
+}
+
+enum lists_match lists_check_ptr(const struct lists *l, const char *ptr_name, struct lists_hit *hit)
+{
+    return check_name(l, LISTS_PTR_DOMAIN, ptr_name, hit);
+}
+
+enum lists_match lists_check_helo(const struct lists *l, const char *helo, struct lists_hit *hit)
+{
+    return check_name(l, LISTS_HELO_DOMAIN, helo, hit);
+}
+
+/* The address first (exact), then its domain (suffix): the more specific entry decides. */
+enum lists_match lists_check_sender(const struct lists *l, const char *sender,
+                                    struct lists_hit *hit)
+{
+    char lower[LISTS_VALUE_MAX];
+    const char *at;
+
+    if (l == NULL || sender == NULL || !lower_copy(lower, sizeof lower, sender) ||
+        (at = strrchr(lower, '@')) == NULL)
+        return LISTS_NONE;
+    if (l->per_kind[LISTS_SENDER] > 0) {
+        enum lists_match m = hit_of(l, strset_find(&l->sets[LISTS_SENDER], lower), hit);
+        if (m != LISTS_NONE)
+            return m;
+    }
+    return check_name(l, LISTS_SENDER_DOMAIN, at + 1, hit);
+}
+
+enum lists_match lists_check(const struct lists *l, const struct lists_subject *subject,
+                             struct lists_hit *hit)
+{
+    struct lists_hit hits[4];
+    enum lists_match found[4] = {
+        lists_check_client(l, subject->ip, &hits[0]),
+        lists_check_ptr(l, subject->ptr_name, &hits[1]),
+        lists_check_helo(l, subject->helo, &hits[2]),
+        lists_check_sender(l, subject->sender, &hits[3]),
+    };
+
+    /* DESIGN.md §3: an allow of any kind beats a block of any kind. */
+    for (enum lists_match want = LISTS_ALLOWED; want != LISTS_NONE;
+         want = want == LISTS_ALLOWED ? LISTS_BLOCKED : LISTS_NONE) {
+        for (size_t i = 0; i < 4; i++) {
+            if (found[i] == want) {
+                if (hit != NULL)
+                    *hit = hits[i];
+                return want;
+            }
+        }
+    }
+    return LISTS_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The current snapshot                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+struct lists_cache {
+    pthread_mutex_t lock;
+    struct store *store;
+    int64_t interval; /* seconds, rounded up */
+    /* guarded by lock */
+    struct lists *current;
+    int64_t next_check; /* unix seconds */
+    bool loading;
+};
+
+struct lists_cache *lists_cache_new(struct store *s, int64_t reload_interval_ms)
+{
+    struct lists_cache *c = xcalloc(1, sizeof *c);
+
+    pthread_mutex_init(&c->lock, NULL);
+    c->store = s;
+    c->interval = reload_interval_ms > 0 ? (reload_interval_ms + 999) / 1000 : 0;
+    return c;
+}
+
+void lists_cache_free(struct lists_cache *c)
+{
+    if (c == NULL)
+        return;
+    lists_unref(c->current);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* Is the snapshot still what the store holds?  Reads the version counter: one indexed row. */
+static bool still_current(struct lists_cache *c, const struct lists *l, int64_t now)
+{
+    int64_t version;
+
+    return l != NULL && now < l->next_expiry &&
+           store_lists_version(c->store, &version) == STORE_OK && version == l->version;
+}
+
+struct lists *lists_cache_get(struct lists_cache *c, int64_t now, char *err, size_t errlen)
+{
+    struct lists *held, *fresh = NULL, *old = NULL, *out;
+    char why[512] = "";
+
+    pthread_mutex_lock(&c->lock);
+    held = c->current;
+    if (held != NULL && (c->loading || (now < c->next_check && now < held->next_expiry))) {
+        lists_ref(held);
+        pthread_mutex_unlock(&c->lock);
+        return held;
+    }
+    c->loading = true;
+    lists_ref(held);
+    pthread_mutex_unlock(&c->lock);
+
+    /* The store is read without the cache's lock: the other connections keep the old snapshot
+     * meanwhile instead of queueing behind a rebuild. */
+    if (!still_current(c, held, now)) {
+        fresh = lists_load(c->store, now, why, sizeof why);
+        if (fresh == NULL)
+            log_msg(LOG_ERR, "%s%s", why,
+                    held ? " (the previous lists stay in use)" : " (no lists in use)");
+    }
+
+    pthread_mutex_lock(&c->lock);
+    c->loading = false;
+    c->next_check = now + c->interval;
+    if (fresh != NULL) {
+        old = c->current;
+        c->current = fresh;
+    }
+    out = lists_ref(c->current);
+    pthread_mutex_unlock(&c->lock);
+
+    lists_unref(old);
+    lists_unref(held);
+    if (out == NULL)
+        set_why(err, errlen, "%s", why[0] ? why : "block/allow lists not loaded");
+    return out;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Recipient rules                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+enum rule_action rules_check(struct store *s, const char *rcpt, const char *sender, char *matched,
+                             size_t matched_len)
+{
+    char to[LISTS_VALUE_MAX], from[LISTS_VALUE_MAX], domain[LISTS_VALUE_MAX], action[16],
+        rule[LISTS_VALUE_MAX];
+    const char *at;
+
+    if (matched != NULL && matched_len > 0)
+        matched[0] = '\0';
+    if (s == NULL || rcpt == NULL || sender == NULL ||
+        !rules_normalize_recipient(rcpt, to, sizeof to, NULL, 0) ||
+        !lower_copy(from, sizeof from, sender) || (at = strrchr(from, '@')) == NULL || at == from)
+        return RULE_NONE;
+    snprintf(domain, sizeof domain, "%s", at);
+    switch (store_rule_find(s, to, from, domain, action, sizeof action, rule, sizeof rule)) {
+    case STORE_OK:
+        break;
+    case STORE_NOTFOUND:
+        return RULE_NONE;
+    case STORE_BUSY:
+    case STORE_ERROR:
+        return RULE_UNKNOWN;
+    }
+    if (matched != NULL && matched_len > 0)
+        str_copy(matched, matched_len, rule);
+    if (strcmp(action, "accept") == 0)
+        return RULE_ACCEPT;
+    if (strcmp(action, "reject") == 0)
+        return RULE_REJECT;
+    return RULE_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The decision at RCPT                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+static struct verdict blocked_verdict(const struct lists_rcpt *in)
+{
+    char value[LISTS_VALUE_MAX * 4], reason[LISTS_REASON_MAX * 4 + 1], shown[LISTS_VALUE_MAX + 64];
+    const struct lists_hit *hit = in->hit;
+    struct verdict_args args = {.ip = in->ip};
+
+    snprintf(shown, sizeof shown, "%s %s is on the block list", lists_kind_name(hit->kind),
+             hit->value);
+    args.reason = hit->reason[0] ? hit->reason : shown;
+    return verdict_make(VERDICT_REJECT, REPLY_BLACKLISTED, "lists", &args,
+                        "lists=block kind=%s value=%s reason=\"%s\"", lists_kind_name(hit->kind),
+                        str_escape(value, sizeof value, hit->value),
+                        str_escape(reason, sizeof reason, hit->reason));
+}
+
+struct verdict lists_verdict(const struct config *cfg, const struct lists_rcpt *in,
+                             bool *skip_greylist)
+{
+    char who[LISTS_VALUE_MAX * 4], value[LISTS_VALUE_MAX * 4];
+    bool skip = false;
+    struct verdict v;
+
+    str_escape(who, sizeof who, in->rule_sender ? in->rule_sender : "");
+    if (in->rule == RULE_REJECT) {
+        v = verdict_make(VERDICT_REJECT, REPLY_RULE_REJECT, "rules", NULL, "rule=reject sender=%s",
+                         who);
+    } else if (in->rule == RULE_UNKNOWN && !cfg->fail_open) {
+        v = verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "rules", NULL,
+                         "recipient rules could not be read");
+    } else if (in->match == LISTS_ALLOWED && in->hit != NULL) {
+        skip = true;
+        v = verdict_make(VERDICT_ACCEPT, REPLY_NONE, "lists", NULL, "lists=allow kind=%s value=%s",
+                         lists_kind_name(in->hit->kind),
+                         str_escape(value, sizeof value, in->hit->value));
+    } else if (in->match == LISTS_BLOCKED && in->hit != NULL &&
+               !(in->rule == RULE_ACCEPT && cfg->rcpt_rules_override_blocks)) {
+        v = blocked_verdict(in);
+    } else if (in->rule == RULE_ACCEPT) {
+        skip = true;
+        v = verdict_make(VERDICT_CONTINUE, REPLY_NONE, "rules", NULL, "rule=accept sender=%s%s",
+                         who, in->match == LISTS_BLOCKED ? " (overrides a block list entry)" : "");
+    } else if (dnsbl_allowlisted(in->dnsbl)) {
+        skip = true;
+        v = dnsbl_verdict(in->dnsbl);
+        v.action = VERDICT_CONTINUE;
+        v.reply = REPLY_NONE;
+        v.text[0] = '\0';
+    } else {
+        v = dnsbl_verdict(in->dnsbl);
+    }
+    if (skip_greylist != NULL)
+        *skip_greylist = skip;
+    return v;
+}

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The ingressctl verbs of the lists module: `list add|del|show|import` and `rule add|del|list`,
+# on a real SQLite database, with their exit statuses (0 done, 1 nothing matched, 2 usage or
+# data error), the normalization of values, the aligned and JSON output, who added an entry,
+# and an import with bad lines that must import nothing.  No daemon and no DNS needed.
+#
+#   tests/cli/lists.sh INGRESSCTL_BIN
+#
+# Prints one "ok - NAME" / "not ok - NAME" line per check and "N passed, M failed" at the end;
+# exits non-zero when a check failed.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+    echo "usage: $0 INGRESSCTL_BIN" >&2
+    exit 2
+fi
+CTL_BIN=$(realpath -- "$1")
+PYTHON=/usr/bin/python3
+
+T=$(mktemp -d /tmp/ingress-cli-lists.XXXXXX)
+DB=$T/ingress.db
+PASSED=0
+FAILED=0
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    if [[ $rc -ne 0 || $FAILED -ne 0 ]]; then
+        echo "# test directory kept: $T"
+    else
+        rm -rf -- "$T"
+    fi
+    [[ $rc -ne 0 ]] || [[ $FAILED -eq 0 ]] || rc=1
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ok() {
+    PASSED=$((PASSED + 1))
+    echo "ok - $1"
+}
+
+not_ok() {
+    FAILED=$((FAILED + 1))
+    echo "not ok - $1"
+    printf 'exit %s\nstdout: %s\nstderr: %s\n' "$RC" "$OUT" "$ERR" | sed 's/^/#   /'
+}
+
+# ctl ARG...: runs ingressctl on the test database, bounded to 10 s; sets RC, OUT and ERR.
+ctl() {
+    RC=0
+    timeout 10 "$CTL_BIN" -d "$DB" "$@" >"$T/out" 2>"$T/err" </dev/null || RC=$?
+    OUT=$(<"$T/out")
+    ERR=$(<"$T/err")
+}
+
+has() {
+    [[ $1 == *"$2"* ]]
+}
+
+# CONDITION; result NAME: ok when the condition just run succeeded (checks run without set -e).
+result() {
+    if [[ $? -eq 0 ]]; then ok "$1"; else not_ok "$1"; fi
+}
+
+# sql QUERY: the first column of the first row, from Python's sqlite3 (no sqlite3 shell needed).
+sql() {
+    "$PYTHON" -c 'import sqlite3, sys
+row = sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()
+print(row[0] if row else "")' "$DB" "$1"
+}
+
+# An empty file is an empty database: ingressctl applies the schema to it (it refuses to create a
+# missing one, which only the milter does).
+: >"$DB"
+set +e
+
+# ---- list -------------------------------------------------------------------------------------
+
+ctl list show
+test "$RC" -eq 1 -a -z "$OUT"
+result "list show on an empty list exits 1"
+
+ctl list add cidr 192.0.2.77/24 block --reason "spam run, ticket 42"
+[ "$RC" -eq 0 ] && has "$OUT" "added cidr 192.0.2.0/24: block"
+result "list add normalizes the network"
+
+version_before=$(sql "SELECT version FROM lists_version")
+ctl list add cidr 192.0.2.0/24 allow
+[ "$RC" -eq 0 ] && has "$OUT" "replaced cidr 192.0.2.0/24: allow"
+result "list add of the same network replaces it"
+version_after=$(sql "SELECT version FROM lists_version")
+test "$version_after" -gt "$version_before"
+result "a change bumps lists_version (what the milter watches)"
+test "$(sql "SELECT count(*) FROM list_entries")" -eq 1
+result "one entry per kind and value"
+
+ctl list add ptr_domain Dyn.Example.COM. block --expires 7d
+[ "$RC" -eq 0 ] && has "$OUT" "added ptr_domain dyn.example.com: block"
+result "list add ptr_domain with --expires"
+expires=$(sql "SELECT expires - added_at FROM list_entries WHERE kind = 'ptr_domain'")
+test "$expires" -eq 604800
+result "--expires 7d is stored as added_at + 7 days"
+
+RC=0
+OUT=$(SUDO_USER=alice timeout 10 "$CTL_BIN" -d "$DB" list add sender Spammer@Example.ORG block \
+    2>"$T/err") || RC=$?
+ERR=$(<"$T/err")
+[ "$RC" -eq 0 ] && has "$OUT" "spammer@example.org"
+result "list add sender (local part folded to lower case)"
+test "$(sql "SELECT added_by FROM list_entries WHERE kind = 'sender'")" = alice
+result "added_by is the sudo caller"
+self=$(id -un)
+test "$(sql "SELECT added_by FROM list_entries WHERE kind = 'cidr'")" = "$self"
+result "added_by is the invoking user without sudo"
+
+for bad in "cidr 192.0.2.0/33 block" "cidr 192.0.2 block" "cidr example.com block" \
+    "ptr_domain bad..name block" "sender nobody block" "cidr 192.0.2.1 deny" \
+    "address 192.0.2.1 block" "cidr 192.0.2.1" "cidr 192.0.2.1 block --expires soon" \
+    "cidr 192.0.2.1 block --colour red" "cidr 192.0.2.1 block --reason" "frob"; do
+    # shellcheck disable=SC2086 # split on purpose
+    ctl list add $bad
+     [ "$RC" -eq 2 ] && [ "$(sql "SELECT count(*) FROM list_entries")" -eq 3 ] && [ -n "$ERR" ]
+    result "list add $bad is a usage error (2) and adds nothing"
+done
+ctl list add cidr 192.0.2.1 block --reason $'two\nlines'
+test "$RC" -eq 2
+result "a reason with a line break is refused"
+ctl list frobnicate
+[ "$RC" -eq 2 ] && has "$ERR" "add, del, show or import"
+result "an unknown list subverb is a usage error"
+
+ctl list show
+[ "$RC" -eq 0 ] && has "$OUT" "192.0.2.0/24" && has "$OUT" "dyn.example.com" && has "$OUT" "spammer@example.org"
+result "list show prints the entries"
+# Aligned: every line has its ACTION column where the header has it.
+col=$(head -1 <<<"$OUT" | awk '{ print index($0, "ACTION") }')
+misaligned=$(tail -n +2 <<<"$OUT" | awk -v c="$col" 'substr($0, c, 5) !~ /^(allow|block)$/' | wc -l)
+[ "$col" -gt 0 ] && [ "$misaligned" -eq 0 ]
+result "list show aligns its columns"
+
+ctl list show cidr
+[ "$RC" -eq 0 ] && has "$OUT" "192.0.2.0/24" && ! has "$OUT" "dyn.example.com"
+result "list show KIND shows that kind only"
+ctl list show helo_domain
+test "$RC" -eq 1
+result "list show of an empty kind exits 1"
+ctl list show nonsense
+test "$RC" -eq 2
+result "list show of an unknown kind is a usage error"
+
+ctl list show --json
+json_ok=0
+"$PYTHON" -c 'import json, sys
+rows = json.loads(sys.argv[1])
+assert len(rows) == 3, rows
+by = {r["kind"]: r for r in rows}
+assert by["cidr"]["value"] == "192.0.2.0/24" and by["cidr"]["action"] == "allow"
+assert by["cidr"]["expires"] is None and by["cidr"]["expired"] is False
+assert by["ptr_domain"]["expires"] - by["ptr_domain"]["added_at"] == 604800
+assert by["sender"]["added_by"] == "alice"
+' "$OUT" 2>"$T/json.err" || json_ok=$?
+[ "$RC" -eq 0 ] && [ "$json_ok" -eq 0 ]
+result "list show --json is valid JSON with every field"
+
+ctl list del cidr 192.0.2.9/24
+[ "$RC" -eq 0 ] && has "$OUT" "deleted cidr 192.0.2.0/24"
+result "list del finds the entry under another spelling"
+ctl list del cidr 192.0.2.0/24
+[ "$RC" -eq 1 ] && has "$ERR" "no cidr entry"
+result "list del of a missing entry exits 1"
+ctl list del cidr not-a-network
+test "$RC" -eq 2
+result "list del of a bad value is a usage error"
+
+# ---- list import ------------------------------------------------------------------------------
+
+count_before=$(sql "SELECT count(*) FROM list_entries")
+cat >"$T/bad.list" <<'EOF'
+# entries from the abuse desk
+cidr 198.51.100.0/24 block botnet C&C
+ptr_domain pool.example.net block dynamic addresses
+
+cidr 198.51.100.0/33 block a typo
+sender_domain partner.example allow
+colour blue block nonsense
+cidr 203.0.113.5
+EOF
+ctl list import "$T/bad.list"
+test "$RC" -eq 2
+result "import with bad lines exits 2"
+has "$ERR" "bad.list:5:" && has "$ERR" "bad.list:7:" && has "$ERR" "bad.list:8:" && ! has "$ERR" "bad.list:2:"
+result "import names every bad line by number"
+has "$ERR" "3 bad lines, nothing imported"
+result "import says nothing was imported"
+test "$(sql "SELECT count(*) FROM list_entries")" -eq "$count_before"
+result "import with bad lines imports nothing"
+
+grep -v -e '/33' -e colour -e '^cidr 203' "$T/bad.list" >"$T/good.list"
+printf 'sender Boss@Partner.Example allow   the boss, always  \r\n' >>"$T/good.list"
+ctl list import "$T/good.list"
+[ "$RC" -eq 0 ] && has "$OUT" "imported 4 entries"
+result "import of a good file"
+test "$(sql "SELECT count(*) FROM list_entries")" -eq $((count_before + 4))
+result "imported entries are in the table"
+test "$(sql "SELECT reason FROM list_entries WHERE kind = 'sender' AND value = 'boss@partner.example'")" = "the boss, always"
+result "import keeps the reason's inner spaces, trims the ends"
+test "$(sql "SELECT reason FROM list_entries WHERE value = '198.51.100.0/24'")" = "botnet C&C"
+result "import keeps reasons with punctuation"
+ctl list import "$T/missing.list"
+test "$RC" -eq 2
+result "import of a missing file exits 2"
+ctl list import
+test "$RC" -eq 2
+result "import without a file is a usage error"
+
+# ---- rule -------------------------------------------------------------------------------------
+
+ctl rule list
+test "$RC" -eq 1
+result "rule list with no rules exits 1"
+ctl rule add Alice@Example.test @Shop.test reject
+[ "$RC" -eq 0 ] && has "$OUT" "added rule alice@example.test @shop.test: reject"
+result "rule add for a domain"
+ctl rule add alice@example.test orders@shop.test accept
+test "$RC" -eq 0
+result "rule add for an address"
+ctl rule add bob@example.test friend@mail.test accept
+ctl rule add alice@example.test @shop.test accept
+[ "$RC" -eq 0 ] && has "$OUT" "replaced"
+result "rule add of the same pair replaces it"
+ctl rule list
+[ "$RC" -eq 0 ] && [ "$(grep -c example.test <<<"$OUT")" -eq 3 ]
+result "rule list shows every rule"
+ctl rule list ALICE@example.test
+[ "$RC" -eq 0 ] && [ "$(grep -c alice@ <<<"$OUT")" -eq 2 ] && ! has "$OUT" bob@
+result "rule list RCPT shows that recipient's rules"
+ctl rule list carol@example.test
+test "$RC" -eq 1
+result "rule list of a recipient without rules exits 1"
+ctl rule list --json
+json_ok=0
+"$PYTHON" -c 'import json, sys
+rows = json.loads(sys.argv[1])
+assert len(rows) == 3 and {r["action"] for r in rows} == {"accept"}, rows
+' "$OUT" 2>"$T/json.err" || json_ok=$?
+[ "$RC" -eq 0 ] && [ "$json_ok" -eq 0 ]
+result "rule list --json is valid JSON"
+for bad in "alice@example.test shop.test accept" "alice example.test accept" \
+    "alice@example.test @shop.test maybe" "alice@example.test @shop.test" "x y z w v"; do
+    # shellcheck disable=SC2086
+    ctl rule add $bad
+    test "$RC" -eq 2
+    result "rule add $bad is a usage error"
+done
+ctl rule del alice@example.test @SHOP.test
+[ "$RC" -eq 0 ] && has "$OUT" "deleted rule alice@example.test @shop.test"
+result "rule del"
+ctl rule del alice@example.test @shop.test
+test "$RC" -eq 1
+result "rule del of a missing rule exits 1"
+ctl rule frob
+test "$RC" -eq 2
+result "an unknown rule subverb is a usage error"
+
+# ---- help -------------------------------------------------------------------------------------
+
+ctl -h
+has "$OUT" "list import FILE" && has "$OUT" "rule add RCPT SENDER accept|reject"
+result "the help lists the list and rule verbs"
+
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
