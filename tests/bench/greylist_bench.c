@@ -1,0 +1,275 @@
+/*
+ * greylist_bench: how fast greylist_check() is on a large database (a figure, not a test).
+ *
+ *   greylist_bench [-r ROWS] [-n OPS] [-p HIT_PERCENT] [-t THREADS] [-d DIR] [-k]
+ *
+ * Fills a fresh database in DIR (default: a new folder under $TMPDIR or /tmp) with ROWS
+ * triplets (default 1,000,000; 90% confirmed, 10% pending, over 65,536 /24 networks) in one
+ * transaction, then runs OPS check+update operations (default 200,000) through the real path:
+ * greylist_key_make() on raw SMTP arguments, then greylist_check() in one store transaction.
+ * HIT_PERCENT (default 80) of them are messages of confirmed triplets picked at random (a pass,
+ * which writes last_seen and the count), the rest are new triplets (a first sight, which
+ * inserts).  THREADS (default 1) share the one store, as the milter's callbacks do.
+ * Prints operations per second, p50/p99/p99.9 latency and the database size; -k keeps the
+ * folder.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "greylist.h"
+#include "store.h"
+#include "util.h"
+
+#define NOW INT64_C(1700000000)
+#define NETWORKS 65536
+
+struct bench {
+    struct store *s;
+    const struct config *cfg;
+    long rows, ops, hit_percent;
+    int threads;
+    double *latency_us; /* one per operation */
+    long failures;      /* store failures seen */
+    pthread_mutex_t lock;
+};
+
+struct worker {
+    struct bench *b;
+    int index;
+    long first, count;
+    unsigned seed;
+};
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Triplet i of the fill, as the MTA would hand it to the milter. */
+static void triplet(long i, char *ip, size_t iplen, char *from, size_t fromlen, char *to,
+                    size_t tolen)
+{
+    long net = i % NETWORKS;
+    snprintf(ip, iplen, "10.%ld.%ld.%ld", net / 256, net % 256, 1 + i % 250);
+    snprintf(from, fromlen, "<sender%ld@domain%ld.example>", i, i % 5000);
+    snprintf(to, tolen, "<rcpt%ld@example.net>", i % 20000);
+}
+
+static int fill(const char *path, long rows)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    char ip[64], from[128], to[128];
+    struct greylist_key key;
+    int rc;
+
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return -1;
+    rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO greylist (source, sender, recipient, first_seen, "
+                                "last_seen, confirmed_at, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                -1, &stmt, NULL);
+    for (long i = 0; rc == SQLITE_OK && i < rows; i++) {
+        bool confirmed = i % 10 != 0;
+        int64_t first = NOW - 30 * 86400 + i % (29 * 86400);
+        triplet(i, ip, sizeof ip, from, sizeof from, to, sizeof to);
+        greylist_key_make(&key, ip, from, to, 24, 64);
+        sqlite3_bind_text(stmt, 1, key.network, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, key.sender, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, key.recipient, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 4, first);
+        sqlite3_bind_int64(stmt, 5, confirmed ? first + 600 : first);
+        if (confirmed)
+            sqlite3_bind_int64(stmt, 6, first + 600);
+        else
+            sqlite3_bind_null(stmt, 6);
+        sqlite3_bind_int64(stmt, 7, confirmed ? 1 : 0);
+        rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "fill: %s\n", sqlite3_errmsg(db));
+    /* Start the measurement with a checkpointed database, as a milter that has run a while. */
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct bench *b = w->b;
+    char ip[64], from[128], to[128];
+    struct greylist_key key;
+    struct greylist_result r;
+    long failures = 0;
+
+    for (long k = w->first; k < w->first + w->count; k++) {
+        long pick = rand_r(&w->seed) % 100;
+        if (pick < b->hit_percent) {
+            /* A confirmed triplet of the fill (i % 10 != 0). */
+            long i = ((long)rand_r(&w->seed) * 7919 + k) % b->rows;
+            if (i % 10 == 0)
+                i = (i + 1) % b->rows;
+            triplet(i, ip, sizeof ip, from, sizeof from, to, sizeof to);
+        } else {
+            /* A new sender, never seen. */
+            triplet(b->rows + k, ip, sizeof ip, from, sizeof from, to, sizeof to);
+        }
+        double t0 = now_us();
+        greylist_key_make(&key, ip, from, to, b->cfg->greylist_ipv4_prefix,
+                          b->cfg->greylist_ipv6_prefix);
+        greylist_check(b->s, b->cfg, &key, NULL, NOW + k / 1000, &r);
+        b->latency_us[k] = now_us() - t0;
+        if (r.outcome == GREYLIST_STORE_FAILURE)
+            failures++;
+    }
+    pthread_mutex_lock(&b->lock);
+    b->failures += failures;
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: greylist_bench [-r ROWS] [-n OPS] [-p HIT_PERCENT] [-t THREADS] [-d DIR] [-k]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    struct bench b = {.rows = 1000000, .ops = 200000, .hit_percent = 80, .threads = 1};
+    char dir[512] = "", path[600], wal[610], err[512];
+    bool keep = false, made_dir = false;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "r:n:p:t:d:k")) != -1) {
+        switch (opt) {
+        case 'r':
+            b.rows = strtol(optarg, NULL, 10);
+            break;
+        case 'n':
+            b.ops = strtol(optarg, NULL, 10);
+            break;
+        case 'p':
+            b.hit_percent = strtol(optarg, NULL, 10);
+            break;
+        case 't':
+            b.threads = (int)strtol(optarg, NULL, 10);
+            break;
+        case 'd':
+            snprintf(dir, sizeof dir, "%s", optarg);
+            break;
+        case 'k':
+            keep = true;
+            break;
+        default:
+            usage();
+        }
+    }
+    if (b.rows < 10 || b.ops < 1 || b.hit_percent < 0 || b.hit_percent > 100 || b.threads < 1 ||
+        b.threads > 64)
+        usage();
+    if (dir[0] == '\0') {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/greylist_bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (mkdtemp(dir) == NULL) {
+            perror(dir);
+            return 1;
+        }
+        made_dir = true;
+    }
+    snprintf(path, sizeof path, "%s/bench.db", dir);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(path);
+    unlink(wal);
+
+    struct config *cfg = config_new_defaults();
+    b.cfg = cfg;
+    b.s = store_open(path, 5000, err, sizeof err); /* creates the schema */
+    if (b.s == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    double t = now_us();
+    if (fill(path, b.rows) != 0)
+        return 1;
+    double fill_s = (now_us() - t) / 1e6;
+    printf("fill: %ld triplets in %.2f s (%.0f rows/s), database %.1f MB\n", b.rows, fill_s,
+           (double)b.rows / fill_s, (double)file_size(path) / 1e6);
+
+    b.latency_us = xcalloc((size_t)b.ops, sizeof *b.latency_us);
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_t *tids = xcalloc((size_t)b.threads, sizeof *tids);
+    struct worker *workers = xcalloc((size_t)b.threads, sizeof *workers);
+    t = now_us();
+    for (int i = 0; i < b.threads; i++) {
+        long per = b.ops / b.threads;
+        workers[i] = (struct worker){.b = &b,
+                                     .index = i,
+                                     .first = i * per,
+                                     .count = i == b.threads - 1 ? b.ops - i * per : per,
+                                     .seed = 12345u + (unsigned)i};
+        pthread_create(&tids[i], NULL, work, &workers[i]);
+    }
+    for (int i = 0; i < b.threads; i++)
+        pthread_join(tids[i], NULL);
+    double run_s = (now_us() - t) / 1e6;
+
+    qsort(b.latency_us, (size_t)b.ops, sizeof *b.latency_us, compare_double);
+    printf("check+update: %ld operations (%ld%% hits on confirmed triplets, %ld%% new), "
+           "%d thread(s), %.2f s\n",
+           b.ops, b.hit_percent, 100 - b.hit_percent, b.threads, run_s);
+    printf("  %.0f operations/s; latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n",
+           (double)b.ops / run_s, b.latency_us[b.ops / 2], b.latency_us[b.ops * 99 / 100],
+           b.latency_us[b.ops * 999 / 1000], b.latency_us[b.ops - 1]);
+    printf("  store failures: %ld\n", b.failures);
+    printf("database: %.1f MB + WAL %.1f MB (%s)\n", (double)file_size(path) / 1e6,
+           (double)file_size(wal) / 1e6, keep ? path : "removed");
+
+    store_close(b.s);
+    config_free(cfg);
+    free(b.latency_us);
+    free(tids);
+    free(workers);
+    pthread_mutex_destroy(&b.lock);
+    if (!keep) {
+        char shm[610];
+        snprintf(shm, sizeof shm, "%s-shm", path);
+        unlink(path);
+        unlink(wal);
+        unlink(shm);
+        if (made_dir && rmdir(dir) != 0 && errno != ENOENT)
+            fprintf(stderr, "%s: left in place\n", dir);
+    }
+    return b.failures == 0 ? 0 : 1;
+}
