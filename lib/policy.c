@@ -236,7 +236,8 @@ static void spf_ensure(struct policy_conn *c)
     if (c->spf_done || c->env->spf == NULL || c->client_ip[0] == '\0')
         return;
     c->spf_done = true;
-    spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_HELO, &c->spf_helo);
+    if (c->env->cfg->spf_helo_action != SPF_HELO_OFF)
+        spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_HELO, &c->spf_helo);
     spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_MAILFROM, &c->spf_mail);
 }
 
@@ -512,8 +513,10 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
         char part[512];
         spf_authres(&c->spf_mail, part, sizeof part);
         authres_append(authres, authres_len, part);
-        spf_authres(&c->spf_helo, part, sizeof part);
-        authres_append(authres, authres_len, part);
+        if (c->spf_helo.checked) {
+            spf_authres(&c->spf_helo, part, sizeof part);
+            authres_append(authres, authres_len, part);
+        }
     }
     if (c->dkim != NULL) {
         char part[1024];
