@@ -51,8 +51,8 @@ struct policy_conn {
     struct iprev iprev;
     bool iprev_checked;
     struct verdict iprev_verdict;
-    struct dnsbl *dnsbl;  /* NULL when no zones or trusted */
-    struct lists *lists;  /* the snapshot this connection uses, taken at its first RCPT */
+    struct dnsbl *dnsbl; /* NULL when no zones or trusted */
+    struct lists *lists; /* the snapshot this connection uses, taken at its first RCPT */
     bool lists_loaded;
     /* the current message */
     char queue_id[POLICY_QUEUE_ID_MAX];
@@ -283,9 +283,9 @@ static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
         .ip = c->client_ip,
         .match = l ? lists_check(l, &subject, &hit) : LISTS_NONE,
         .hit = &hit,
-        .rule = c->env->store ? rules_check(c->env->store, c->rcpt, c->sender, matched,
-                                            sizeof matched)
-                              : RULE_NONE,
+        .rule = c->env->store
+                    ? rules_check(c->env->store, c->rcpt, c->sender, matched, sizeof matched)
+                    : RULE_NONE,
         .rule_sender = matched,
         .dnsbl = c->dnsbl,
     };
@@ -484,7 +484,8 @@ static struct verdict greylist_deferred(struct policy_conn *c)
             greylist_check(c->env->store, cfg, &key, spf_domain, (int64_t)now(c), &result);
         struct verdict one = greylist_verdict(&result, &key, cfg);
         if (bypass && one.action == VERDICT_CONTINUE)
-            snprintf(one.detail, sizeof one.detail, "greylist bypass: SPF pass for %s and an "
+            snprintf(one.detail, sizeof one.detail,
+                     "greylist bypass: SPF pass for %s and an "
                      "aligned DKIM signature",
                      spf_domain);
         v = verdict_combine(&v, &one);
