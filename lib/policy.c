@@ -66,6 +66,7 @@ struct policy_conn {
     struct spf_outcome spf_helo, spf_mail;
     char header_from_domain[DNS_NAME_MAX + 1];
     int header_from_count;
+    char greylist_note[VERDICT_DETAIL_MAX]; /* how greylisting let the message through */
     int authres_seen;
     struct dkim_check *dkim; /* NULL when not verified (trusted, authenticated, no verifier) */
 };
@@ -204,6 +205,7 @@ static void reset_message(struct policy_conn *c)
     memset(&c->spf_mail, 0, sizeof c->spf_mail);
     c->header_from_domain[0] = '\0';
     c->header_from_count = 0;
+    c->greylist_note[0] = '\0';
     dkim_check_free(c->dkim);
     c->dkim = NULL;
     forget_recipients(c);
@@ -346,8 +348,10 @@ struct verdict policy_rcpt(struct policy_conn *c, const char *recipient)
         return v;
     }
     v = greylist_step(c);
-    if (v.action == VERDICT_CONTINUE)
+    if (v.action == VERDICT_CONTINUE) {
         remember_recipient(c, false);
+        str_copy(c->greylist_note, sizeof c->greylist_note, v.detail);
+    }
     return v;
 }
 
@@ -421,6 +425,13 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
         snprintf(out + len, outlen - len, "; spf=%s helo-spf=%s",
                  spf_result_name(c->spf_mail.result), spf_result_name(c->spf_helo.result));
     }
+    if (c->greylist_note[0] != '\0') {
+        size_t len = strlen(out);
+        if (len + 2 < outlen) {
+            memcpy(out + len, "; ", 2);
+            str_copy(out + len + 2, outlen - len - 2, c->greylist_note);
+        }
+    }
     if (c->dkim != NULL) {
         size_t len = strlen(out);
         char dkim[VERDICT_DETAIL_MAX];
@@ -488,6 +499,8 @@ static struct verdict greylist_deferred(struct policy_conn *c)
                      "greylist bypass: SPF pass for %s and an "
                      "aligned DKIM signature",
                      spf_domain);
+        if (one.action == VERDICT_CONTINUE)
+            str_copy(c->greylist_note, sizeof c->greylist_note, one.detail);
         v = verdict_combine(&v, &one);
     }
     return v;
@@ -557,7 +570,8 @@ void policy_record(struct policy_conn *c, const struct verdict *v, const char *r
 {
     char e_ip[256], e_helo[POLICY_HELO_MAX * 4], e_from[POLICY_ADDR_MAX * 4],
         e_to[POLICY_ADDR_MAX * 4], e_reply[1024];
-    const char *recipient = c->in_rcpt ? c->rcpt : NULL;
+    /* At RCPT the decision is about that recipient; at end of message about all accepted ones. */
+    const char *recipient = c->in_rcpt ? c->rcpt : c->naccepted > 0 ? c->accepted[0].rcpt : NULL;
 
     log_msg(LOG_INFO,
             "%s: check=%s action=%s ip=%s helo=%s from=<%s> to=<%s> ref=%s reply=\"%s\" "
@@ -568,8 +582,15 @@ void policy_record(struct policy_conn *c, const struct verdict *v, const char *r
             str_escape(e_from, sizeof e_from, c->sender),
             str_escape(e_to, sizeof e_to, recipient ? recipient : ""), c->ref,
             str_escape(e_reply, sizeof e_reply, reply ? reply : ""), v->detail);
-    if (record_row(c, recipient, v->check, verdict_action_name(v->action), reply, v->detail) !=
-        STORE_OK) {
+    bool stored = true;
+    if (c->in_rcpt || c->naccepted == 0)
+        stored = record_row(c, recipient, v->check, verdict_action_name(v->action), reply,
+                            v->detail) == STORE_OK;
+    for (size_t i = 0; !c->in_rcpt && i < c->naccepted; i++)
+        if (record_row(c, c->accepted[i].rcpt, v->check, verdict_action_name(v->action), reply,
+                       v->detail) != STORE_OK)
+            stored = false;
+    if (!stored) {
         char why[256] = "no database";
         if (c->env->store != NULL)
             store_last_error_r(c->env->store, why, sizeof why);

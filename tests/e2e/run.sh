@@ -4,6 +4,13 @@
 # (tests/dns/README.md).  Everything lives under one temporary directory; everything started is
 # stopped by its PID on exit, whatever happens.
 #
+# Phase 1 (cases a-h): greylisting off, no DNSBL: iprev, Authentication-Results, exempt
+# recipients, `ingressctl why`, then NSD stopped (g: iprev temperror, g2: SPF temperror).
+# Phase 2 (SIGHUP with a new configuration, NSD on a new port; cases j-p): SPF fail, greylisting
+# at RCPT and at end of DATA, the SPF+DKIM bypass, block/allow lists, DNSBL, postmaster@ through
+# all of them, the greylisting retry and auto-allow (real waits of a few seconds).  i comes last.
+# Sender domains and the DKIM key are in tests/dns/e2e.test.zone.
+#
 #   tests/e2e/run.sh MILTER_BIN INGRESSCTL_BIN
 #
 # Prints one "ok - NAME" / "not ok - NAME" line per check and "N passed, M failed" at the end;
@@ -211,8 +218,14 @@ DNS_PORT=$("$NSD_CTL" start "$NSD_DIR") || die "nsd-ctl.sh start failed"
 [[ $DNS_PORT =~ ^[0-9]+$ ]] || die "nsd-ctl.sh start printed '$DNS_PORT', not a port"
 say "NSD on 127.0.0.1:$DNS_PORT, milter on $MILTER_PORT, smtpd on $SMTP_PORT, directory $T"
 
-cat >"$CONF" <<EOF
-# milter-ingress configuration for tests/e2e/run.sh
+# write_conf PHASE: the milter's configuration.  Phase 1 (cases a-h): greylisting off and no
+# DNSBL, so the iprev cases keep their meaning.  Phase 2 (cases j-q, loaded by SIGHUP): greylisting
+# with a short delay and the DNSBL of tests/dns/dnsbl.test.zone.  In both, each 127.0.0.N persona
+# is a greylisting network of its own.
+GREY_DELAY=3
+write_conf() {
+    cat >"$CONF.new" <<EOF
+# milter-ingress configuration for tests/e2e/run.sh, phase $1
 socket = inet:$MILTER_PORT@127.0.0.1
 database = $T/ingress.db
 authserv_id = mx.test.example
@@ -226,7 +239,23 @@ iprev_action = reject
 exempt_recipients = postmaster, abuse
 help_text = https://help.example/{check}
 user =
+greylist_ipv4_prefix = 32
 EOF
+    if [[ $1 == 1 ]]; then
+        echo "greylist = no" >>"$CONF.new"
+    else
+        # autoallow_after = 1: a network's deliveries count at most once an hour
+        # (GREYLIST_AUTOALLOW_SPACING in lib/greylist.h), so 2 could not be reached in a test run.
+        cat >>"$CONF.new" <<EOF
+greylist = yes
+greylist_delay = ${GREY_DELAY}s
+autoallow_after = 1
+dnsbl_zones = dnsbl.test:127.0.0.2-127.0.0.11
+EOF
+    fi
+    mv -f -- "$CONF.new" "$CONF"
+}
+write_conf 1
 
 "$MILTER_BIN" -c "$CONF" -f 2>"$MILTER_LOG" &
 MILTER_PID=$!
@@ -320,15 +349,26 @@ SETUP_DONE=1
 # ---------------------------------------------------------------------------------------------
 # Helpers for the cases.
 
-# smtp NAME IP HELO RCPT [SWAKS_ARG...]: one SMTP transaction; the transcript is
-# $SMTP_DIR/NAME.txt and the message carries "X-E2E-Case: NAME" to find its delivered copy.
+# smtp NAME IP HELO RCPT [SWAKS_ARG...]: one SMTP transaction with MAIL FROM $FROM; the
+# transcript is $SMTP_DIR/NAME.txt and the message carries "X-E2E-Case: NAME" to find its
+# delivered copy.  The sender domains are in tests/dns/e2e.test.zone; e2e.test gives SPF pass to
+# every 127.0.0.N client.
+FROM=sender@e2e.test
 smtp() {
     local name=$1 ip=$2 helo=$3 rcpt=$4
     shift 4
     timeout 90 swaks --server "127.0.0.1:$SMTP_PORT" --timeout 30 \
         --local-interface "$ip" --ehlo "$helo" \
-        --from "sender@example.org" --to "$rcpt" \
+        --from "$FROM" --to "$rcpt" \
         --add-header "X-E2E-Case: $name" "$@" >"$SMTP_DIR/$name.txt" 2>&1 || true
+}
+
+# smtp_file NAME IP HELO RCPT FILE: the same with the message of FILE sent as it is (it carries
+# its own X-E2E-Case header).
+smtp_file() {
+    timeout 90 swaks --server "127.0.0.1:$SMTP_PORT" --timeout 30 \
+        --local-interface "$2" --ehlo "$3" --from "$FROM" --to "$4" \
+        --data "@$5" >"$SMTP_DIR/$1.txt" 2>&1 || true
 }
 
 # reply NAME CMD: the server's reply (lines of a multi-line reply joined by a space) to the last
@@ -353,11 +393,13 @@ transcript() {
     grep -E '^(<-|<\*\*|\*\*\*) ' "$SMTP_DIR/$1.txt" || cat "$SMTP_DIR/$1.txt"
 }
 
-# delivered NAME: path of the delivered copy of case NAME (waits up to 15 s for delivery).
+# delivered NAME: path of the delivered copy of case NAME (waits up to 15 s for delivery).  Only
+# new/ and cur/ of the maildir: a file in tmp/ is still being written and is renamed away.
 delivered() {
     local i f
     for ((i = 0; i < 150; i++)); do
-        f=$(grep -rlx -- "X-E2E-Case: $1" "$MAIL_DIR" 2>/dev/null | head -n 1) || true
+        f=$(grep -rlx -- "X-E2E-Case: $1" "$MAIL_DIR"/*/new "$MAIL_DIR"/*/cur 2>/dev/null |
+            head -n 1) || true
         if [[ -n $f ]]; then
             printf '%s\n' "$f"
             return 0
@@ -383,7 +425,58 @@ ctl() {
     CTL_OUT=$(timeout 20 "$CTL_BIN" -c "$CONF" "$@" 2>&1) || CTL_RC=$?
 }
 
-OUR_AR='Authentication-Results: mx.test.example; iprev=pass policy.iprev=127.0.0.2 (good.example.test)'
+# why_has CASE KEY CHECK REPLY: `ingressctl why KEY` shows a decision of check CHECK whose reply
+# starts with REPLY.
+why_has() {
+    local label="$1: ingressctl why $2 shows check $3 and $4"
+    ctl why "$2"
+    if [[ $CTL_RC -eq 0 ]] && grep -qF "check $3:" <<<"$CTL_OUT" &&
+        grep -qF "the sender was told: $4" <<<"$CTL_OUT"; then
+        ok "$label"
+    else
+        not_ok "$label" "exit $CTL_RC; output:" "$CTL_OUT"
+    fi
+}
+
+# accepted_pm CASE LABEL: the transaction CASE (to postmaster@) was accepted at RCPT and at the
+# end of DATA, and delivered.
+accepted_pm() {
+    local r r2
+    r=$(reply "$1" "RCPT TO")
+    r2=$(reply "$1" .)
+    if [[ $r == 250* && $r2 == 250* ]] && delivered "$1" >/dev/null; then
+        ok "$2 ($r2)"
+    else
+        not_ok "$2" "$(transcript "$1")"
+    fi
+}
+
+# our_ar HEADERS: the Authentication-Results headers with our authserv-id.
+our_ar() {
+    grep -iE '^Authentication-Results: mx\.test\.example ?;' <<<"$1" || true
+}
+
+# ar_has AR_LINE PART...: every PART starts one of the "; "-separated parts of AR_LINE (the first
+# part, the authserv-id, included).
+ar_has() {
+    local line=$1 part
+    shift
+    for part in "$@"; do
+        awk -v want="$part" '
+            { sub(/^[^:]*: */, ""); n = split($0, p, ";")
+              for (i = 1; i <= n; i++) { sub(/^ +/, "", p[i]); sub(/ +$/, "", p[i])
+                  if (index(p[i], want) == 1) found = 1 } }
+            END { exit !found }' <<<"$line" || return 1
+    done
+}
+
+# What our Authentication-Results says about a message from 127.0.0.2 HELO good.example.test,
+# MAIL FROM sender@e2e.test, without a DKIM signature.
+AR_ID='mx.test.example'
+AR_IPREV='iprev=pass policy.iprev=127.0.0.2 (good.example.test)'
+AR_SPF='spf=pass smtp.mailfrom=e2e.test'
+AR_HELO='spf=none smtp.helo=good.example.test'
+AR_DKIM='dkim=none'
 REJECT_PREFIX='550 5.7.25'
 
 # ---------------------------------------------------------------------------------------------
@@ -399,19 +492,22 @@ else
 fi
 if f=$(delivered a); then
     h=$(headers "$f")
-    if grep -qxF -- "$OUR_AR" <<<"$h"; then
-        ok "a: the delivered copy carries '$OUR_AR'"
+    ar=$(our_ar "$h")
+    if [[ $(grep -c . <<<"$ar") -eq 1 ]] &&
+        ar_has "$ar" "$AR_ID" "$AR_IPREV" "$AR_SPF" "$AR_HELO" "$AR_DKIM"; then
+        ok "a: our Authentication-Results has '$AR_IPREV', '$AR_SPF', '$AR_HELO', '$AR_DKIM'"
     else
-        not_ok "a: the delivered copy carries '$OUR_AR'" "headers:" "$h"
+        not_ok "a: our Authentication-Results has iprev=pass, spf=pass (mailfrom, helo), dkim" \
+            "headers:" "$h"
     fi
     first_ar=$(grep -i -m1 '^Authentication-Results:' <<<"$h" || true)
-    if [[ $first_ar == "$OUR_AR" ]]; then
+    if [[ -n $ar && $first_ar == "$ar" ]]; then
         ok "a: our Authentication-Results is the first one"
     else
         not_ok "a: our Authentication-Results is the first one" "first: $first_ar"
     fi
 else
-    not_ok "a: the delivered copy carries '$OUR_AR'" "no message with X-E2E-Case: a in $MAIL_DIR"
+    not_ok "a: our Authentication-Results" "no message with X-E2E-Case: a in $MAIL_DIR"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -428,8 +524,9 @@ else
 fi
 if f=$(delivered b); then
     h=$(headers "$f")
-    ours=$(grep -ciE '^Authentication-Results: mx\.test\.example ?;' <<<"$h" || true)
-    if [[ $ours -eq 1 ]] && grep -qxF -- "$OUR_AR" <<<"$h"; then
+    ar=$(our_ar "$h")
+    ours=$(grep -c . <<<"$ar" || true)
+    if [[ $ours -eq 1 ]] && ar_has "$ar" "$AR_IPREV" "$AR_SPF"; then
         ok "b: exactly one Authentication-Results with our id, and it is ours"
     else
         not_ok "b: exactly one Authentication-Results with our id, and it is ours" \
@@ -579,6 +676,22 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# g2. DNS down, SPF: 127.0.0.2 HELO good.example.test, whose PTR and HELO answers are cached since
+# cases a and b, with a sender domain never looked up before: SPF temperror, 451 4.7.24 at RCPT.
+
+FROM=sender@late.e2e.test
+smtp g2 127.0.0.2 good.example.test user@example.net
+FROM=sender@e2e.test
+r=$(reply g2 "RCPT TO")
+if [[ $r == "451 4.7.24"* && $r == *late.e2e.test* ]]; then
+    ok "g2: with NSD stopped, sender@late.e2e.test from 127.0.0.2 gets 451 4.7.24 at RCPT ($r)"
+else
+    not_ok "g2: with NSD stopped, sender@late.e2e.test from 127.0.0.2 gets 451 4.7.24 at RCPT" \
+        "$(transcript g2)"
+fi
+why_has g2 sender@late.e2e.test spf "451 4.7.24"
+
+# ---------------------------------------------------------------------------------------------
 # h. Log lines: queue id (or NOQUEUE) first, then key=value pairs.
 
 # The message part of each line, without the "TIMESTAMP LEVEL: " prefix of -f logging.
@@ -602,6 +715,227 @@ if [[ $(grep 'check=iprev' <<<"$noqueue_lines" | grep -c '127\.0\.0\.4') -gt 0 ]
 else
     not_ok "h: the milter log has a NOQUEUE line with check=iprev for 127.0.0.4" \
         "$(grep -F 'NOQUEUE' "$MILTER_LOG" | tail -n 5 || true)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Phase 2.  NSD starts again (on a new port) and SIGHUP loads a configuration with that port,
+# greylisting (delay GREY_DELAY seconds, autoallow_after = 1) and the DNSBL dnsbl.test.  The
+# reload also starts an empty DNS cache.  127.0.0.2 is listed on dnsbl.test (RFC 5782 test entry):
+# phase 2 does not use it.
+
+NSD_RUNNING=1
+DNS_PORT=$("$NSD_CTL" start "$NSD_DIR") || die "nsd-ctl.sh start (again) failed"
+[[ $DNS_PORT =~ ^[0-9]+$ ]] || die "nsd-ctl.sh start printed '$DNS_PORT', not a port"
+say "NSD again on 127.0.0.1:$DNS_PORT; reloading milter-ingress with greylisting on"
+write_conf 2
+reloads=$(grep -c 'configuration reloaded' "$MILTER_LOG" || true)
+kill -HUP "$MILTER_PID"
+for ((i = 0; i < 100; i++)); do
+    [[ $(grep -c 'configuration reloaded' "$MILTER_LOG" || true) -gt $reloads ]] && break
+    sleep 0.1
+done
+if [[ $(grep -c 'configuration reloaded' "$MILTER_LOG" || true) -gt $reloads ]] &&
+    alive "$MILTER_PID"; then
+    ok "reload: SIGHUP reloads the configuration and the milter stays up"
+else
+    not_ok "reload: SIGHUP reloads the configuration and the milter stays up" \
+        "$(grep -iE 'reload|SIGHUP' "$MILTER_LOG" | tail -n 5 || true)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# j. SPF fail: 127.0.0.6 (PTR mx.example.test, iprev pass) for sender@fail.e2e.test, whose
+# record allows only 192.0.2.1: 550 5.7.23 at RCPT; postmaster@ still gets the mail.
+
+FROM=sender@fail.e2e.test
+smtp j 127.0.0.6 mx.example.test user@example.net
+smtp j-pm 127.0.0.6 mx.example.test postmaster@example.net
+FROM=sender@e2e.test
+r=$(reply j "RCPT TO")
+if [[ $r == "550 5.7.23"* && $r == *fail.e2e.test* && $r == *"https://help.example/spf"* ]]; then
+    ok "j: SPF fail (sender@fail.e2e.test from 127.0.0.6) gets 550 5.7.23 at RCPT ($r)"
+else
+    not_ok "j: SPF fail (sender@fail.e2e.test from 127.0.0.6) gets 550 5.7.23 at RCPT" \
+        "$(transcript j)"
+fi
+accepted_pm j-pm "j: postmaster@ gets the SPF-failing mail"
+why_has j 127.0.0.6 spf "550 5.7.23"
+
+# ---------------------------------------------------------------------------------------------
+# k. An unknown sender (SPF neutral) from 127.0.0.9 (alias.example.test): greylisted at RCPT
+# (the retry, the auto-allowed network: below, after the delay); postmaster@ is not greylisted.
+
+FROM=someone@neutral.e2e.test
+smtp k 127.0.0.9 alias.example.test user@example.net
+smtp k-pm 127.0.0.9 alias.example.test postmaster@example.net
+FROM=sender@e2e.test
+GREY_START=$SECONDS
+r=$(reply k "RCPT TO")
+secs=$(sed -n 's/.*retry in \([0-9][0-9]*\) seconds.*/\1/p' <<<"$r")
+if [[ $r == "451 4.7.1"* && -n $secs && $secs -ge 1 && $secs -le $GREY_DELAY ]]; then
+    ok "k: SPF neutral from 127.0.0.9 is greylisted at RCPT, retry in $secs seconds ($r)"
+else
+    not_ok "k: SPF neutral from 127.0.0.9 is greylisted at RCPT with 451 4.7.1, retry in N seconds" \
+        "$(transcript k)"
+fi
+accepted_pm k-pm "k: postmaster@ is not greylisted"
+why_has k 127.0.0.9 greylist "451 4.7.1"
+
+# ---------------------------------------------------------------------------------------------
+# l. SPF pass without DKIM from a new client, 127.0.0.11: RCPT accepted, greylisted at the end of
+# DATA (the reply to the final ".").  Its own sender: the signed message of case m confirms the
+# triplet of sender@e2e.test also on the SPF domain, whatever the network.
+
+FROM=nodkim@e2e.test
+smtp l 127.0.0.11 good11.example.test user@example.net
+FROM=sender@e2e.test
+GREY_START=$SECONDS
+r=$(reply l "RCPT TO")
+r2=$(reply l .)
+if [[ $r == 250* && $r2 == "451 4.7.1"* && $r2 == *"retry in"* ]]; then
+    ok "l: SPF pass without DKIM from 127.0.0.11 passes RCPT and is greylisted at end of DATA ($r2)"
+else
+    not_ok "l: SPF pass without DKIM from 127.0.0.11 is greylisted at end of DATA, not at RCPT" \
+        "$(transcript l)"
+fi
+why_has l nodkim@e2e.test greylist "451 4.7.1"
+
+# ---------------------------------------------------------------------------------------------
+# m. SPF pass and a valid DKIM signature aligned with the MAIL FROM domain, from a client never
+# seen (127.0.0.10): accepted at its first attempt; the delivered copy says dkim=pass.  Signed now
+# with tests/dkim/keys/rsa2048.pem, published as e2e._domainkey.e2e.test.
+
+SIGNED=$T/signed.eml
+if "$PYTHON" - "$SRC_DIR/tests/dkim/keys/rsa2048.pem" "$SIGNED" <<'EOF'; then
+import sys
+import dkim
+with open(sys.argv[1], "rb") as f:
+    key = f.read()
+msg = (b"From: Sender <sender@e2e.test>\r\n"
+       b"To: user@example.net\r\n"
+       b"Subject: e2e signed message\r\n"
+       b"Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n"
+       b"Message-ID: <signed@e2e.test>\r\n"
+       b"X-E2E-Case: m\r\n"
+       b"\r\n"
+       b"This message is signed by e2e.test.\r\n")
+sig = dkim.sign(msg, b"e2e", b"e2e.test", key, canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
+with open(sys.argv[2], "wb") as f:
+    f.write(sig + msg)
+EOF
+    smtp_file m 127.0.0.10 dual.example.test user@example.net "$SIGNED"
+    r=$(reply m "RCPT TO")
+    r2=$(reply m .)
+    if [[ $r == 250* && $r2 == 250* ]]; then
+        ok "m: SPF pass + aligned DKIM from 127.0.0.10 (never seen) is accepted at once ($r2)"
+    else
+        not_ok "m: SPF pass + aligned DKIM from 127.0.0.10 (never seen) is accepted at once" \
+            "$(transcript m)"
+    fi
+    if f=$(delivered m); then
+        h=$(headers "$f")
+        ar=$(our_ar "$h")
+        if ar_has "$ar" "$AR_ID" "iprev=pass" "spf=pass smtp.mailfrom=e2e.test" \
+            "dkim=pass header.d=e2e.test"; then
+            ok "m: the delivered copy's Authentication-Results says dkim=pass header.d=e2e.test"
+        else
+            not_ok "m: the delivered copy's Authentication-Results says dkim=pass" "headers:" "$h"
+        fi
+    else
+        not_ok "m: the signed message is delivered" "no message with X-E2E-Case: m in $MAIL_DIR"
+    fi
+else
+    not_ok "m: signing the message with $PYTHON and python3-dkim"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# n. A blocked CIDR (127.0.0.12/30): 554 5.7.1 with the entry's reason; postmaster@ still gets
+# the mail; a /32 allow inside the block lets 127.0.0.12 through (no greylisting either).  The
+# milter reloads its lists snapshot at most once per lists_reload_interval (1 s): wait a bit.
+
+ctl list add cidr 127.0.0.12/30 block --reason "e2e blocked range"
+[[ $CTL_RC -eq 0 ]] || not_ok "n: ingressctl list add cidr 127.0.0.12/30 block" "$CTL_OUT"
+sleep 1.5
+smtp n 127.0.0.12 good12.example.test user@example.net
+smtp n-pm 127.0.0.12 good12.example.test postmaster@example.net
+r=$(reply n "RCPT TO")
+if [[ $r == "554 5.7.1"* && $r == *"e2e blocked range"* && $r == *"https://help.example/lists"* ]]; then
+    ok "n: 127.0.0.12 in a blocked /30 gets 554 5.7.1 with the reason ($r)"
+else
+    not_ok "n: 127.0.0.12 in a blocked /30 gets 554 5.7.1 with the reason" "$(transcript n)"
+fi
+accepted_pm n-pm "n: postmaster@ gets the blocked client's mail"
+why_has n 127.0.0.12 lists "554 5.7.1"
+
+ctl list add cidr 127.0.0.12/32 allow --reason "e2e allowed host"
+[[ $CTL_RC -eq 0 ]] || not_ok "n: ingressctl list add cidr 127.0.0.12/32 allow" "$CTL_OUT"
+sleep 1.5
+smtp n-allow 127.0.0.12 good12.example.test user@example.net
+r=$(reply n-allow "RCPT TO")
+r2=$(reply n-allow .)
+if [[ $r == 250* && $r2 == 250* ]] && delivered n-allow >/dev/null; then
+    ok "n: with a /32 allow inside the blocked /30, 127.0.0.12 is accepted at once ($r2)"
+else
+    not_ok "n: with a /32 allow inside the blocked /30, 127.0.0.12 is accepted at once" \
+        "$(transcript n-allow)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# o. A client on the DNSBL (127.0.0.20 on dnsbl.test, TXT "listed for testing"): 554 5.7.1 with
+# the zone and its TXT; postmaster@ still gets the mail.
+
+smtp o 127.0.0.20 twenty.example.test user@example.net
+smtp o-pm 127.0.0.20 twenty.example.test postmaster@example.net
+r=$(reply o "RCPT TO")
+if [[ $r == "554 5.7.1"* && $r == *dnsbl.test* && $r == *"listed for testing"* ]]; then
+    ok "o: 127.0.0.20 listed on dnsbl.test gets 554 5.7.1 with the TXT ($r)"
+else
+    not_ok "o: 127.0.0.20 listed on dnsbl.test gets 554 5.7.1 with the TXT" "$(transcript o)"
+fi
+accepted_pm o-pm "o: postmaster@ gets the DNSBL-listed client's mail"
+why_has o 127.0.0.20 dnsbl "554 5.7.1"
+
+# ---------------------------------------------------------------------------------------------
+# p. After the greylisting delay: the triplets of k and l pass on retry; 127.0.0.9's network,
+# now with autoallow_after (1) delivery, takes a new sender and recipient at the first attempt.
+
+while ((SECONDS < GREY_START + GREY_DELAY + 2)); do
+    sleep 0.2
+done
+
+FROM=someone@neutral.e2e.test
+smtp p-k 127.0.0.9 alias.example.test user@example.net
+FROM=sender@e2e.test
+r=$(reply p-k "RCPT TO")
+r2=$(reply p-k .)
+if [[ $r == 250* && $r2 == 250* ]] && delivered p-k >/dev/null; then
+    ok "p: case k's triplet retried after the delay is accepted and delivered ($r2)"
+else
+    not_ok "p: case k's triplet retried after the delay is accepted and delivered" \
+        "$(transcript p-k)"
+fi
+
+FROM=nodkim@e2e.test
+smtp p-l 127.0.0.11 good11.example.test user@example.net
+FROM=sender@e2e.test
+r2=$(reply p-l .)
+if [[ $r2 == 250* ]] && delivered p-l >/dev/null; then
+    ok "p: case l's triplet retried after the delay is accepted at end of DATA ($r2)"
+else
+    not_ok "p: case l's triplet retried after the delay is accepted at end of DATA" \
+        "$(transcript p-l)"
+fi
+
+FROM=newcomer@none.e2e.test
+smtp p-auto 127.0.0.9 alias.example.test other@example.net
+FROM=sender@e2e.test
+r=$(reply p-auto "RCPT TO")
+r2=$(reply p-auto .)
+if [[ $r == 250* && $r2 == 250* ]] && delivered p-auto >/dev/null; then
+    ok "p: 127.0.0.9 auto-allowed: a new sender (SPF none) and recipient pass at once ($r2)"
+else
+    not_ok "p: 127.0.0.9 auto-allowed: a new sender (SPF none) and recipient pass at once" \
+        "$(transcript p-auto)"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -319,6 +319,12 @@ static void spf_pass_mail_is_greylisted_at_end_of_message_without_dkim(void **st
     struct verdict v = policy_eom(c, authres, sizeof authres);
     assert_int_equal(v.action, VERDICT_TEMPFAIL);
     assert_int_equal(v.reply, REPLY_GREYLISTED);
+    /* The deferral at end of message is recorded for the recipients it concerns. */
+    policy_record(c, &v, "451 4.7.1 Greylisted");
+    struct found found = find(f, "bob@example.test");
+    assert_int_equal(found.count, 1);
+    assert_string_equal(found.checks[0], "greylist");
+    assert_string_equal(found.actions[0], "tempfail");
     policy_conn_free(c);
 }
 
