@@ -114,8 +114,8 @@ const struct config_option config_options[] = {
         "IPv4 clients in one network of this prefix length share their triplets"),
     OPT(greylist_ipv6_prefix, CONFIG_INT, "64", 16, 128, NULL, "greylisting",
         "IPv6 clients in one network of this prefix length share their triplets"),
-    OPT(greylist_expire_batch, CONFIG_INT, "1000", 1, 1000000, NULL, "greylisting",
-        "Rows deleted per expiry transaction (smaller: shorter waits for the milter's writes)"),
+    OPT(greylist_expire_batch, CONFIG_INT, "200", 1, 1000000, NULL, "greylisting",
+        "Rows deleted (or swept) per greylist expiry transaction; smaller: shorter lock waits"),
     /* lists (options of lib/lists.c go here) */
     OPT(dnsbl_zones, CONFIG_LIST, "", 0, 0, NULL, "lists",
         "DNS block lists as zone:codes, e.g. zen.example:127.0.0.2-127.0.0.11 (other answers are "

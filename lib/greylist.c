@@ -465,8 +465,7 @@ static bool spf_source(const char *domain, char *out, size_t outlen)
     memcpy(out, SPF_SOURCE_PREFIX, prefix);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = lower((unsigned char)domain[i]);
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-              c == '_'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'))
             return false;
         out[prefix + i] = (char)c;
     }
@@ -492,6 +491,16 @@ struct decide_ctx {
 static int64_t seconds(int64_t ms)
 {
     return ms <= 0 ? 0 : (ms + 999) / 1000;
+}
+
+/*
+ * The retry window, never shorter than the delay: with a window shorter than the delay no retry
+ * could ever pass (each would start over), so the delay wins.
+ */
+static int64_t window(const struct config *cfg)
+{
+    int64_t delay = seconds(cfg->greylist_delay), win = seconds(cfg->greylist_retry_window);
+    return win > delay ? win : delay;
 }
 
 /* Time since then, never negative: a clock stepped back must not make a row look older. */
@@ -685,8 +694,7 @@ static void result_detail(struct greylist_result *r, const struct greylist_key *
 
 static enum greylist_outcome run(struct store *s, const struct config *cfg,
                                  const struct greylist_key *key, const char *spf_pass_domain,
-                                 int64_t now, struct greylist_result *result,
-                                 enum decide_mode mode)
+                                 int64_t now, struct greylist_result *result, enum decide_mode mode)
 {
     char spf_text[sizeof SPF_SOURCE_PREFIX + 254];
     bool have_spf = spf_source(spf_pass_domain, spf_text, sizeof spf_text);
@@ -695,7 +703,7 @@ static enum greylist_outcome run(struct store *s, const struct config *cfg,
         .mode = mode,
         .now = now,
         .delay = seconds(cfg->greylist_delay),
-        .window = seconds(cfg->greylist_retry_window),
+        .window = window(cfg),
         .max_age = seconds(cfg->greylist_max_age),
         .autoallow_after = cfg->autoallow_after,
         .result = result,
@@ -734,9 +742,8 @@ enum greylist_outcome greylist_check(struct store *s, const struct config *cfg,
 }
 
 enum greylist_outcome greylist_confirm(struct store *s, const struct config *cfg,
-                                       const struct greylist_key *key,
-                                       const char *spf_pass_domain, int64_t now,
-                                       struct greylist_result *result)
+                                       const struct greylist_key *key, const char *spf_pass_domain,
+                                       int64_t now, struct greylist_result *result)
 {
     return run(s, cfg, key, spf_pass_domain, now, result, DECIDE_CONFIRM);
 }
@@ -768,13 +775,13 @@ struct verdict greylist_verdict(const struct greylist_result *result,
 enum store_status greylist_expire(struct store *s, const struct config *cfg, int64_t now,
                                   size_t batch, size_t *deleted)
 {
-    int64_t window = seconds(cfg->greylist_retry_window);
     int64_t max_age = seconds(cfg->greylist_max_age);
 
     if (batch == 0)
         batch = cfg->greylist_expire_batch > 0 ? (size_t)cfg->greylist_expire_batch : 1;
     /* "Past" means strictly older than the limit, as live_pending() and live_confirmed() say. */
-    return store_greylist_expire(s, now - window, now - max_age, now - max_age, batch, deleted);
+    return store_greylist_expire(s, now - window(cfg), now - max_age, now - max_age, batch,
+                                 deleted);
 }
 
 const char *greylist_outcome_name(enum greylist_outcome outcome)

@@ -36,9 +36,9 @@
 
 /* A normalized triplet; every field NUL-terminated, never longer than its array. */
 struct greylist_key {
-    char network[GREYLIST_NETWORK_MAX];     /* "192.0.2.0/24", "2001:db8:1:2::/64", "unknown" */
-    char sender[GREYLIST_ADDR_MAX + 1];     /* normalized; "<>" for the null sender */
-    char recipient[GREYLIST_ADDR_MAX + 1];  /* lower case */
+    char network[GREYLIST_NETWORK_MAX];    /* "192.0.2.0/24", "2001:db8:1:2::/64", "unknown" */
+    char sender[GREYLIST_ADDR_MAX + 1];    /* normalized; "<>" for the null sender */
+    char recipient[GREYLIST_ADDR_MAX + 1]; /* lower case */
 };
 
 /*
@@ -95,10 +95,10 @@ enum greylist_outcome {
 
 struct greylist_result {
     enum greylist_outcome outcome;
-    int64_t retry_in;               /* GREYLISTED: seconds until a retry passes (>= 1) */
-    bool confirmed_now;             /* PASS: this call confirmed the triplet */
-    bool via_spf;                   /* PASS: matched the triplet keyed on the SPF-pass domain */
-    enum store_status store_status; /* STORE_FAILURE: STORE_BUSY or STORE_ERROR */
+    int64_t retry_in;                /* GREYLISTED: seconds until a retry passes (>= 1) */
+    bool confirmed_now;              /* PASS: this call confirmed the triplet */
+    bool via_spf;                    /* PASS: matched the triplet keyed on the SPF-pass domain */
+    enum store_status store_status;  /* STORE_FAILURE: STORE_BUSY or STORE_ERROR */
     char detail[VERDICT_DETAIL_MAX]; /* what was seen, escaped: for logs and `ingressctl why` */
 };
 
@@ -107,7 +107,7 @@ struct greylist_result {
  *  - autoallow_after > 0 and the network has that many counted deliveries: AUTOALLOWED;
  *  - a confirmed triplet last used at most greylist_max_age ago: PASS (last use recorded);
  *  - a pending triplet first seen at least greylist_delay and at most greylist_retry_window ago:
- *    PASS, and the triplet is confirmed;
+ *    PASS, and the triplet is confirmed (a window shorter than the delay counts as the delay);
  *  - a pending triplet seen less than greylist_delay ago: GREYLISTED with the seconds left
  *    (first_seen is kept);
  *  - otherwise (new, or its window or max age is over): recorded as new, GREYLISTED for
@@ -131,9 +131,8 @@ enum greylist_outcome greylist_check(struct store *s, const struct config *cfg,
  * counts a delivery.  PASS, OFF or STORE_FAILURE.
  */
 enum greylist_outcome greylist_confirm(struct store *s, const struct config *cfg,
-                                       const struct greylist_key *key,
-                                       const char *spf_pass_domain, int64_t now,
-                                       struct greylist_result *result);
+                                       const struct greylist_key *key, const char *spf_pass_domain,
+                                       int64_t now, struct greylist_result *result);
 
 /*
  * The verdict of a result: GREYLISTED -> TEMPFAIL "greylisted" (451 4.7.1, "retry in N
@@ -147,8 +146,11 @@ struct verdict greylist_verdict(const struct greylist_result *result,
  * Expiry, for the daemon's background thread: deletes pending triplets first seen more than
  * greylist_retry_window before now, confirmed ones last used more than greylist_max_age before
  * now, and auto-allowed networks last counted more than greylist_max_age before now; at most
- * batch rows (0: greylist_expire_batch) in one transaction.  *deleted gets how many: call again
- * while it equals the batch.
+ * batch rows (0: greylist_expire_batch) in one transaction.  Pending triplets and networks are
+ * found by index; confirmed triplets by a sweep that examines the batch's remainder in key order
+ * from where the last call stopped (store_greylist_expire), so a full pass over N triplets takes
+ * about N / batch calls.  Call it periodically (every few seconds), and again at once while
+ * *deleted equals the batch.  A row not yet deleted is harmless: checks compare times exactly.
  */
 enum store_status greylist_expire(struct store *s, const struct config *cfg, int64_t now,
                                   size_t batch, size_t *deleted);

@@ -84,13 +84,13 @@ enum store_status store_decision_expire(struct store *s, int64_t before, size_t 
  * transaction: it must be quick and must not call the store.
  */
 struct store_greylist_row {
-    const char *source;    /* set by the caller: network, or "spf:domain"; NULL: row unused */
-    bool found;            /* set by the store: the row exists (its values below) */
-    int64_t first_seen;    /* unix seconds */
-    int64_t last_seen;     /* unix seconds */
-    int64_t confirmed_at;  /* unix seconds; 0 while pending */
-    int64_t count;         /* passes through this triplet */
-    bool write;            /* set by decide: insert or replace the row with these values */
+    const char *source;   /* set by the caller: network, or "spf:domain"; NULL: row unused */
+    bool found;           /* set by the store: the row exists (its values below) */
+    int64_t first_seen;   /* unix seconds */
+    int64_t last_seen;    /* unix seconds */
+    int64_t confirmed_at; /* unix seconds; 0 while pending */
+    int64_t count;        /* passes through this triplet */
+    bool write;           /* set by decide: insert or replace the row with these values */
 };
 
 struct store_autoallow_row {
@@ -121,10 +121,12 @@ enum store_status store_greylist_update(struct store *s, struct store_greylist_t
                                         void *arg);
 
 /*
- * Deletes at most batch rows in one transaction: pending triplets first seen before
- * pending_before, confirmed triplets last seen before confirmed_before, autoallow rows last seen
- * before autoallow_before, oldest first in that order.  *deleted gets how many; fewer than batch
- * means nothing more is due.
+ * One bounded expiry step, in one transaction, deleting at most batch rows in all: pending
+ * triplets first seen before pending_before (oldest first, by index), then autoallow rows last
+ * seen before autoallow_before (likewise), then, with what is left of batch, a sweep that
+ * examines that many triplets in key order from where the last step stopped (the position is
+ * kept in the database) and deletes the confirmed ones last seen before confirmed_before.
+ * *deleted gets how many rows went.  A full sweep of N triplets takes about N / batch steps.
  */
 enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
                                         int64_t confirmed_before, int64_t autoallow_before,

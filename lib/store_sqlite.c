@@ -42,7 +42,10 @@ enum stmt_id {
     STMT_AUTOALLOW_GET,
     STMT_AUTOALLOW_PUT,
     STMT_GREYLIST_EXPIRE_PENDING,
-    STMT_GREYLIST_EXPIRE_CONFIRMED,
+    STMT_GREYLIST_SWEEP_GET,
+    STMT_GREYLIST_SWEEP_SCAN,
+    STMT_GREYLIST_SWEEP_SET,
+    STMT_GREYLIST_DELETE,
     STMT_AUTOALLOW_EXPIRE,
     /* lists */
     STMT_LISTS_VERSION,
@@ -95,10 +98,15 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "DELETE FROM greylist WHERE (source, sender, recipient) IN "
         "(SELECT source, sender, recipient FROM greylist "
         "WHERE confirmed_at IS NULL AND first_seen < ?1 ORDER BY first_seen LIMIT ?2)",
-    [STMT_GREYLIST_EXPIRE_CONFIRMED] =
-        "DELETE FROM greylist WHERE (source, sender, recipient) IN "
-        "(SELECT source, sender, recipient FROM greylist "
-        "WHERE confirmed_at IS NOT NULL AND last_seen < ?1 ORDER BY last_seen LIMIT ?2)",
+    /* The sweep over confirmed triplets: a row-value range on the primary key, in key order. */
+    [STMT_GREYLIST_SWEEP_GET] = "SELECT source, sender, recipient FROM greylist_sweep WHERE id = 1",
+    [STMT_GREYLIST_SWEEP_SCAN] = "SELECT source, sender, recipient, confirmed_at, last_seen "
+                                 "FROM greylist WHERE (source, sender, recipient) > (?1, ?2, ?3) "
+                                 "ORDER BY source, sender, recipient LIMIT ?4",
+    [STMT_GREYLIST_SWEEP_SET] = "INSERT OR REPLACE INTO greylist_sweep (id, source, sender, "
+                                "recipient) VALUES (1, ?1, ?2, ?3)",
+    [STMT_GREYLIST_DELETE] = "DELETE FROM greylist WHERE source = ?1 AND sender = ?2 "
+                             "AND recipient = ?3",
     [STMT_AUTOALLOW_EXPIRE] = "DELETE FROM autoallow WHERE network IN (SELECT network FROM "
                               "autoallow WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2)",
     /* lists: ?1 NULL matches every kind (or recipient); ORDER BY follows the UNIQUE indexes. */
@@ -310,6 +318,7 @@ static bool begin_and_read_version(struct store *s, int64_t *version, char *err,
 {
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
+    *version = 0; /* gcc -O3 cannot see that every use follows a successful read */
     if (rc == SQLITE_OK)
         rc = exec_int(s->db, "PRAGMA user_version", version);
     if (rc != SQLITE_OK) {
@@ -655,6 +664,129 @@ static enum store_status greylist_expire_step(struct store *s, enum stmt_id id, 
     return status;
 }
 
+/* A primary key of the greylist table, owned. */
+struct greylist_pk {
+    char *source, *sender, *recipient;
+};
+
+static char *column_copy(sqlite3_stmt *stmt, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(stmt, col);
+    return xstrdup(text ? text : "");
+}
+
+/* Copies columns 0-2 of the current row into k. */
+static void greylist_pk_set(struct greylist_pk *k, sqlite3_stmt *stmt)
+{
+    free(k->source);
+    free(k->sender);
+    free(k->recipient);
+    k->source = column_copy(stmt, 0);
+    k->sender = column_copy(stmt, 1);
+    k->recipient = column_copy(stmt, 2);
+}
+
+static void greylist_pk_free(struct greylist_pk *k)
+{
+    free(k->source);
+    free(k->sender);
+    free(k->recipient);
+    k->source = k->sender = k->recipient = NULL;
+}
+
+static int bind_pk(sqlite3_stmt *stmt, const struct greylist_pk *k)
+{
+    int rc = sqlite3_bind_text(stmt, 1, k->source ? k->source : "", -1, SQLITE_STATIC);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 2, k->sender ? k->sender : "", -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 3, k->recipient ? k->recipient : "", -1, SQLITE_STATIC);
+    return rc;
+}
+
+/* Runs a statement that takes a primary key (?1-?3) and returns no row. */
+static enum store_status greylist_pk_exec(struct store *s, enum stmt_id id,
+                                          const struct greylist_pk *k)
+{
+    sqlite3_stmt *stmt = s->stmt[id];
+    int rc = bind_pk(stmt, k);
+    enum store_status status = STORE_OK;
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    return status;
+}
+
+/* Where the sweep resumes; an empty key (before every row) when it never ran or wrapped. */
+static enum store_status sweep_cursor(struct store *s, struct greylist_pk *cursor)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_GREYLIST_SWEEP_GET];
+    int rc = sqlite3_step(stmt);
+    enum store_status status = STORE_OK;
+
+    if (rc == SQLITE_ROW)
+        greylist_pk_set(cursor, stmt);
+    else if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    return status;
+}
+
+/*
+ * Examines at most *left triplets after the cursor, in key order, and deletes the confirmed ones
+ * last seen before confirmed_before.  The keys are collected first and deleted after the scan, so
+ * the scan never runs over rows it is changing.  *left is decreased by the rows deleted.
+ */
+static enum store_status sweep_confirmed(struct store *s, int64_t confirmed_before, size_t *left)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_GREYLIST_SWEEP_SCAN];
+    struct greylist_pk cursor = {0}, last = {0}, *due = NULL;
+    size_t ndue = 0, seen = 0;
+    enum store_status status;
+    int rc;
+
+    if (*left == 0)
+        return STORE_OK;
+    status = sweep_cursor(s, &cursor);
+    if (status != STORE_OK)
+        return status;
+    rc = bind_pk(stmt, &cursor);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 4, size_to_int64(*left));
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        seen++;
+        greylist_pk_set(&last, stmt); /* not cursor: its text is bound to this statement */
+        if (sqlite3_column_type(stmt, 3) != SQLITE_NULL &&
+            sqlite3_column_int64(stmt, 4) < confirmed_before) {
+            due = xrealloc(due, (ndue + 1) * sizeof *due);
+            due[ndue] = (struct greylist_pk){0};
+            greylist_pk_set(&due[ndue++], stmt);
+        }
+        rc = SQLITE_OK;
+    }
+    status = rc == SQLITE_DONE ? STORE_OK : store_fail(s, rc);
+    stmt_done(stmt);
+    /* Fewer rows than asked for: the sweep reached the end and starts over next time. */
+    if (seen < *left)
+        greylist_pk_free(&last);
+    for (size_t i = 0; status == STORE_OK && i < ndue; i++)
+        status = greylist_pk_exec(s, STMT_GREYLIST_DELETE, &due[i]);
+    if (status == STORE_OK)
+        status = greylist_pk_exec(s, STMT_GREYLIST_SWEEP_SET, &last);
+    if (status == STORE_OK)
+        *left -= ndue;
+    for (size_t i = 0; i < ndue; i++)
+        greylist_pk_free(&due[i]);
+    free(due);
+    greylist_pk_free(&cursor);
+    greylist_pk_free(&last);
+    return status;
+}
+
 enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
                                         int64_t confirmed_before, int64_t autoallow_before,
                                         size_t batch, size_t *deleted)
@@ -668,10 +800,9 @@ enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
     if (status == STORE_OK) {
         status = greylist_expire_step(s, STMT_GREYLIST_EXPIRE_PENDING, pending_before, &left);
         if (status == STORE_OK)
-            status =
-                greylist_expire_step(s, STMT_GREYLIST_EXPIRE_CONFIRMED, confirmed_before, &left);
-        if (status == STORE_OK)
             status = greylist_expire_step(s, STMT_AUTOALLOW_EXPIRE, autoallow_before, &left);
+        if (status == STORE_OK)
+            status = sweep_confirmed(s, confirmed_before, &left);
         if (status == STORE_OK)
             status = greylist_exec(s, STMT_GREYLIST_COMMIT);
         if (status == STORE_OK)

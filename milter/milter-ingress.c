@@ -33,7 +33,8 @@
 #define DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
 #define EXIT_USAGE 2
 #define SHUTDOWN_GRACE_SECONDS 30
-#define RETENTION_INTERVAL_SECONDS 600
+#define MAINTENANCE_TICK_SECONDS 2
+#define MAINTENANCE_MAX_BATCHES 25
 #define RETENTION_BATCH 1000
 
 struct options {
@@ -320,33 +321,53 @@ static void *milter_thread(void *arg)
     return NULL;
 }
 
-/* Expires the decision log in bounded batches, in the background (never in a callback). */
-static void *retention_thread(void *arg)
+/*
+ * Expiry of the decision log and of greylisting, in the background (never in a callback), in
+ * bounded batches with the store's lock released between them.  A tick every couple of seconds
+ * keeps up with a million greylist triplets: one batch takes a few milliseconds, and a tick runs
+ * batches while they come back full, up to MAINTENANCE_MAX_BATCHES.
+ */
+static void maintenance_tick(struct runtime *rt)
+{
+    char why[256];
+    size_t deleted = 0, total = 0;
+    int64_t now = (int64_t)time(NULL);
+
+    if (store_decision_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
+                              &deleted) != STORE_OK) {
+        store_last_error_r(rt->store, why, sizeof why);
+        log_msg(LOG_WARNING, "decision log expiry: %s", why);
+    } else if (deleted > 0) {
+        log_msg(LOG_DEBUG, "decision log expiry: %zu old entries removed", deleted);
+    }
+    size_t batch = (size_t)rt->cfg->greylist_expire_batch;
+    for (int i = 0; i < MAINTENANCE_MAX_BATCHES && !atomic_load(&stopping); i++) {
+        deleted = 0;
+        if (greylist_expire(rt->store, rt->cfg, now, batch, &deleted) != STORE_OK) {
+            store_last_error_r(rt->store, why, sizeof why);
+            log_msg(LOG_WARNING, "greylist expiry: %s", why);
+            break;
+        }
+        total += deleted;
+        if (deleted < batch)
+            break;
+    }
+    if (total > 0)
+        log_msg(LOG_DEBUG, "greylist expiry: %zu old triplets removed", total);
+}
+
+static void *maintenance_thread(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&stop_lock);
     while (!atomic_load(&stopping)) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += RETENTION_INTERVAL_SECONDS;
+        until.tv_sec += MAINTENANCE_TICK_SECONDS;
         pthread_mutex_unlock(&stop_lock);
         struct runtime *rt = runtime_acquire();
         if (rt != NULL) {
-            size_t deleted = 0;
-            int64_t before = (int64_t)time(NULL) - rt->cfg->decision_retention / 1000;
-            char why[256];
-            if (store_decision_expire(rt->store, before, RETENTION_BATCH, &deleted) != STORE_OK) {
-                store_last_error_r(rt->store, why, sizeof why);
-                log_msg(LOG_WARNING, "decision log expiry: %s", why);
-            } else if (deleted > 0)
-                log_msg(LOG_INFO, "decision log expiry: %zu old entries removed", deleted);
-            deleted = 0;
-            if (greylist_expire(rt->store, rt->cfg, (int64_t)time(NULL),
-                                (size_t)rt->cfg->greylist_expire_batch, &deleted) != STORE_OK) {
-                store_last_error_r(rt->store, why, sizeof why);
-                log_msg(LOG_WARNING, "greylist expiry: %s", why);
-            } else if (deleted > 0)
-                log_msg(LOG_INFO, "greylist expiry: %zu old triplets removed", deleted);
+            maintenance_tick(rt);
             runtime_release(rt);
         }
         pthread_mutex_lock(&stop_lock);
@@ -468,9 +489,9 @@ int main(int argc, char **argv)
 
     /* The runtime may be replaced by a reload: keep what shutdown needs from the first one. */
     char *socket_spec = xstrdup(rt->cfg->socket);
-    pthread_t milter, retention;
+    pthread_t milter, maintenance;
     if (pthread_create(&milter, NULL, milter_thread, NULL) != 0 ||
-        pthread_create(&retention, NULL, retention_thread, NULL) != 0) {
+        pthread_create(&maintenance, NULL, maintenance_thread, NULL) != 0) {
         log_msg(LOG_ERR, "cannot start threads");
         return 1;
     }
@@ -482,7 +503,7 @@ int main(int argc, char **argv)
     atomic_store(&stopping, true);
     pthread_cond_signal(&stop_cond);
     pthread_mutex_unlock(&stop_lock);
-    pthread_join(retention, NULL);
+    pthread_join(maintenance, NULL);
     const char *path = socket_path(socket_spec);
     if (path != NULL)
         unlink(path);

@@ -133,8 +133,8 @@ static int64_t raw_int(struct fixture *f, const char *sql)
 static void first_sight_is_greylisted_for_the_full_delay(void **state)
 {
     struct fixture *f = *state;
-    struct greylist_result r = check(f, "192.0.2.10", "<Alice@Example.ORG>", "<bob@example.net>",
-                                     NULL, T0);
+    struct greylist_result r =
+        check(f, "192.0.2.10", "<Alice@Example.ORG>", "<bob@example.net>", NULL, T0);
 
     assert_int_equal(r.outcome, GREYLIST_GREYLISTED);
     assert_int_equal(r.retry_in, 300);
@@ -223,6 +223,18 @@ static void retry_after_window_starts_over(void **state)
         GREYLIST_PASS);
 }
 
+static void window_shorter_than_delay_counts_as_the_delay(void **state)
+{
+    struct fixture *f = *state;
+
+    f->cfg->greylist_delay = 10 * 60 * 1000;       /* 10 minutes */
+    f->cfg->greylist_retry_window = 2 * 60 * 1000; /* 2 minutes: would refuse every retry */
+    check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, T0);
+    assert_int_equal(
+        check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, T0 + 600).outcome,
+        GREYLIST_PASS);
+}
+
 static void confirmed_passes_until_max_age_after_last_use(void **state)
 {
     struct fixture *f = *state;
@@ -231,12 +243,14 @@ static void confirmed_passes_until_max_age_after_last_use(void **state)
     confirm_by_retry(f, "192.0.2.10", "alice@example.org", "bob@example.net", T0);
     /* Used after 34 days: passes, and the 35 days run from this use. */
     t += 34 * DAY;
-    assert_int_equal(check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, t).outcome,
-                     GREYLIST_PASS);
+    assert_int_equal(
+        check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, t).outcome,
+        GREYLIST_PASS);
     assert_int_equal(raw_int(f, "SELECT last_seen FROM greylist"), t);
     t += 35 * DAY;
-    assert_int_equal(check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, t).outcome,
-                     GREYLIST_PASS);
+    assert_int_equal(
+        check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, t).outcome,
+        GREYLIST_PASS);
     /* 35 days and one second without use: forgotten, greylisted again from the start. */
     t += 35 * DAY + 1;
     struct greylist_result r =
@@ -257,8 +271,9 @@ static void network_is_autoallowed_after_n_counted_deliveries(void **state)
     t += HOUR;
     check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, t); /* 2 */
     /* Two deliveries: another sender from that network is still greylisted. */
-    assert_int_equal(check(f, "192.0.2.20", "carol@example.com", "bob@example.net", NULL, t).outcome,
-                     GREYLIST_GREYLISTED);
+    assert_int_equal(
+        check(f, "192.0.2.20", "carol@example.com", "bob@example.net", NULL, t).outcome,
+        GREYLIST_GREYLISTED);
     t += HOUR;
     check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, t); /* 3 */
     assert_int_equal(raw_int(f, "SELECT count FROM autoallow"), 3);
@@ -267,14 +282,14 @@ static void network_is_autoallowed_after_n_counted_deliveries(void **state)
     assert_int_equal(r.outcome, GREYLIST_AUTOALLOWED);
     assert_int_equal(greylist_verdict(&r, NULL, f->cfg).action, VERDICT_CONTINUE);
     /* Another network is not. */
-    assert_int_equal(check(f, "192.0.3.77", "dave@example.com", "erin@example.net", NULL, t + 1)
-                         .outcome,
-                     GREYLIST_GREYLISTED);
+    assert_int_equal(
+        check(f, "192.0.3.77", "dave@example.com", "erin@example.net", NULL, t + 1).outcome,
+        GREYLIST_GREYLISTED);
     /* The allowance lapses greylist_max_age after the last counted delivery. */
-    assert_int_equal(check(f, "192.0.2.77", "frank@example.com", "erin@example.net", NULL,
-                           t + 35 * DAY + 1)
-                         .outcome,
-                     GREYLIST_GREYLISTED);
+    assert_int_equal(
+        check(f, "192.0.2.77", "frank@example.com", "erin@example.net", NULL, t + 35 * DAY + 1)
+            .outcome,
+        GREYLIST_GREYLISTED);
 }
 
 static void burst_of_deliveries_counts_once_an_hour(void **state)
@@ -284,10 +299,10 @@ static void burst_of_deliveries_counts_once_an_hour(void **state)
     f->cfg->autoallow_after = 3;
     confirm_by_retry(f, "192.0.2.10", "alice@example.org", "bob@example.net", T0);
     for (int i = 1; i <= 20; i++)
-        assert_int_equal(check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL,
-                               T0 + 300 + i * 60)
-                             .outcome,
-                         GREYLIST_PASS);
+        assert_int_equal(
+            check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, T0 + 300 + i * 60)
+                .outcome,
+            GREYLIST_PASS);
     assert_int_equal(raw_int(f, "SELECT count FROM autoallow"), 1);
     assert_int_equal(
         check(f, "192.0.2.10", "carol@example.com", "bob@example.net", NULL, T0 + HOUR).outcome,
@@ -302,10 +317,9 @@ static void autoallow_disabled_with_zero(void **state)
     confirm_by_retry(f, "192.0.2.10", "alice@example.org", "bob@example.net", T0);
     for (int i = 1; i <= 10; i++)
         check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, T0 + i * DAY);
-    assert_int_equal(check(f, "192.0.2.10", "carol@example.com", "bob@example.net", NULL,
-                           T0 + 11 * DAY)
-                         .outcome,
-                     GREYLIST_GREYLISTED);
+    assert_int_equal(
+        check(f, "192.0.2.10", "carol@example.com", "bob@example.net", NULL, T0 + 11 * DAY).outcome,
+        GREYLIST_GREYLISTED);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM autoallow"), 0);
 }
 
@@ -353,8 +367,7 @@ static void ipv6_clients_group_by_64(void **state)
                          .outcome,
                      GREYLIST_PASS);
     assert_int_equal(
-        check(f, "2001:db8:1:3::1", "alice@example.org", "bob@example.net", NULL, T0 + 400)
-            .outcome,
+        check(f, "2001:db8:1:3::1", "alice@example.org", "bob@example.net", NULL, T0 + 400).outcome,
         GREYLIST_GREYLISTED);
 }
 
@@ -413,8 +426,7 @@ static void spf_domain_confirmation_passes_from_another_network(void **state)
     assert_true(r.via_spf);
     assert_false(r.confirmed_now);
     /* ... but not without SPF pass, nor with SPF pass for another domain. */
-    assert_int_equal(check(f, "192.0.2.99", from, to, NULL, T0 + DAY).outcome,
-                     GREYLIST_GREYLISTED);
+    assert_int_equal(check(f, "192.0.2.99", from, to, NULL, T0 + DAY).outcome, GREYLIST_GREYLISTED);
     assert_int_equal(check(f, "192.0.2.98", from, to, "example.com", T0 + DAY).outcome,
                      GREYLIST_GREYLISTED);
 }
@@ -516,8 +528,7 @@ static void null_sender_is_its_own_triplet(void **state)
     assert_int_equal(check(f, "192.0.2.1", "", "b@example.net", NULL, T0 + 400).outcome,
                      GREYLIST_PASS);
     assert_int_equal(
-        check(f, "192.0.2.1", "mailer-daemon@example.org", "b@example.net", NULL, T0 + 400)
-            .outcome,
+        check(f, "192.0.2.1", "mailer-daemon@example.org", "b@example.net", NULL, T0 + 400).outcome,
         GREYLIST_GREYLISTED);
 }
 
@@ -577,6 +588,43 @@ static void expiry_keeps_rows_exactly_at_their_limit(void **state)
     assert_int_equal(deleted, 0);
     assert_int_equal(greylist_expire(f->s, f->cfg, T0 + 48 * HOUR + 1, 0, &deleted), STORE_OK);
     assert_int_equal(deleted, 1);
+}
+
+static void expiry_sweep_of_confirmed_triplets_resumes_and_wraps(void **state)
+{
+    struct fixture *f = *state;
+    size_t deleted = 0, total = 0;
+    char from[64];
+    int calls = 0;
+
+    f->cfg->autoallow_after = 0;
+    /* 10 confirmed at T0 (due at T0 + 35 days), interleaved in key order with 5 fresh ones. */
+    for (int i = 0; i < 15; i++) {
+        snprintf(from, sizeof from, "s%02d@example.org", i);
+        confirm(f, "192.0.2.1", from, "b@example.net", NULL, i % 3 == 2 ? T0 + 30 * DAY : T0);
+    }
+    int64_t now = T0 + 36 * DAY;
+    /* Batches of 4: each step examines 4 rows from where the last one stopped. */
+    do {
+        assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted), STORE_OK);
+        assert_true(deleted <= 4);
+        total += deleted;
+        calls++;
+    } while (total < 10 && calls < 20);
+    assert_int_equal(total, 10);
+    assert_true(calls >= 4); /* 15 rows, 4 a step: the sweep needed several steps */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM greylist"), 5);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM greylist WHERE last_seen = 1700000000"), 0);
+
+    /* The fresh ones fall due later: the sweep wraps around and finds them on its next pass. */
+    now = T0 + 66 * DAY;
+    total = 0;
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted), STORE_OK);
+        total += deleted;
+    }
+    assert_int_equal(total, 5);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM greylist"), 0);
 }
 
 /* ---- store failure ---------------------------------------------------------------------- */
@@ -650,8 +698,7 @@ static void sender_normalization_cases(void **state)
                   "alice@example.org");
     assert_sender("SRS0=broken@forwarder.example", "srs0=broken@forwarder.example");
     /* nested: BATV around SRS */
-    assert_sender("prvs=1234567890=SRS0=HHH=TT=example.org=alice@fwd.example",
-                  "alice@example.org");
+    assert_sender("prvs=1234567890=SRS0=HHH=TT=example.org=alice@fwd.example", "alice@example.org");
     /* VERP and subaddresses */
     assert_sender("bounce-12345-user=example.com@lists.example.org",
                   "bounce-#-user=example.com@lists.example.org");
@@ -670,7 +717,10 @@ static void sender_normalization_cases(void **state)
     assert_sender("alice(comment (nested))@example.org", "alice@example.org");
     assert_sender("<@relay.example,@relay2.example:alice@example.org>", "alice@example.org");
     /* SMTPUTF8: kept byte for byte, ASCII lowered only */
-    assert_sender("J\xc3\xb6rg@B\xc3\xbc" "cher.example", "j\xc3\xb6rg@b\xc3\xbc" "cher.example");
+    assert_sender("J\xc3\xb6rg@B\xc3\xbc"
+                  "cher.example",
+                  "j\xc3\xb6rg@b\xc3\xbc"
+                  "cher.example");
 }
 
 static void recipient_is_lowered_without_tag_stripping(void **state)
@@ -802,6 +852,7 @@ int main(void)
         T(retry_after_delay_passes_and_confirms),
         T(retry_at_the_end_of_the_window_still_passes),
         T(retry_after_window_starts_over),
+        T(window_shorter_than_delay_counts_as_the_delay),
         T(confirmed_passes_until_max_age_after_last_use),
         T(network_is_autoallowed_after_n_counted_deliveries),
         T(burst_of_deliveries_counts_once_an_hour),
@@ -820,6 +871,7 @@ int main(void)
         T(null_sender_is_its_own_triplet),
         T(expiry_removes_only_what_is_due_in_batches),
         T(expiry_keeps_rows_exactly_at_their_limit),
+        T(expiry_sweep_of_confirmed_triplets_resumes_and_wraps),
         T(store_busy_gives_store_failure),
 #undef T
         cmocka_unit_test(network_of_each_address_form),
