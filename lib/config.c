@@ -149,19 +149,6 @@ static const void *field_const(const struct config *cfg, const struct config_opt
     return (const char *)cfg + opt->offset;
 }
 
-static void error_set(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void error_set(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void list_clear(struct config_list *list)
 {
     for (size_t i = 0; i < list->count; i++)
@@ -304,7 +291,7 @@ static bool set_value(struct config *cfg, const struct config_option *opt, const
     case CONFIG_BOOL:
         if (parse_bool(value, f))
             return true;
-        error_set(err, errlen, "expected yes or no, not \"%s\"", value);
+        str_printf(err, errlen, "expected yes or no, not \"%s\"", value);
         return false;
     case CONFIG_ENUM: {
         int index = enum_index(opt->choices, value);
@@ -312,19 +299,19 @@ static bool set_value(struct config *cfg, const struct config_option *opt, const
             *(int *)f = index;
             return true;
         }
-        error_set(err, errlen, "expected one of %s, not \"%s\"", opt->choices, value);
+        str_printf(err, errlen, "expected one of %s, not \"%s\"", opt->choices, value);
         return false;
     }
     case CONFIG_INT:
         errno = 0;
         number = strtoll(value, &end, 10);
         if (errno != 0 || end == value || *end != '\0') {
-            error_set(err, errlen, "expected a whole number, not \"%s\"", value);
+            str_printf(err, errlen, "expected a whole number, not \"%s\"", value);
             return false;
         }
         if (number < opt->min || number > opt->max) {
-            error_set(err, errlen, "%" PRId64 " is out of range (%" PRId64 " to %" PRId64 ")",
-                      number, opt->min, opt->max);
+            str_printf(err, errlen, "%" PRId64 " is out of range (%" PRId64 " to %" PRId64 ")",
+                       number, opt->min, opt->max);
             return false;
         }
         *(long *)f = (long)number;
@@ -332,14 +319,14 @@ static bool set_value(struct config *cfg, const struct config_option *opt, const
     case CONFIG_DURATION: {
         char lo[32], hi[32];
         if (!config_parse_duration(value, &number)) {
-            error_set(err, errlen,
-                      "expected a duration like 500ms, 30s, 5m, 48h or 35d, not \"%s\"", value);
+            str_printf(err, errlen,
+                       "expected a duration like 500ms, 30s, 5m, 48h or 35d, not \"%s\"", value);
             return false;
         }
         if (number < opt->min || number > opt->max) {
             format_duration(opt->min, lo, sizeof lo);
             format_duration(opt->max, hi, sizeof hi);
-            error_set(err, errlen, "%s is out of range (%s to %s)", value, lo, hi);
+            str_printf(err, errlen, "%s is out of range (%s to %s)", value, lo, hi);
             return false;
         }
         *(int64_t *)f = number;
@@ -415,11 +402,11 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
     char why[256];
     const struct config_option *opt = option_find(key);
     if (opt == NULL) {
-        error_set(err, errlen, "%s: unknown option", key);
+        str_printf(err, errlen, "%s: unknown option", key);
         return false;
     }
     if (!set_value(cfg, opt, value, why, sizeof why)) {
-        error_set(err, errlen, "%s: %s", key, why);
+        str_printf(err, errlen, "%s: %s", key, why);
         return false;
     }
     return true;
@@ -442,7 +429,7 @@ static bool parse_line(struct config *cfg, char *line, const char *path, int lin
     char why[512];
     char *eq = strchr(line, '=');
     if (eq == NULL) {
-        error_set(err, errlen, "%s:%d: malformed line, expected \"key = value\"", path, lineno);
+        str_printf(err, errlen, "%s:%d: malformed line, expected \"key = value\"", path, lineno);
         return false;
     }
     *eq = '\0';
@@ -451,19 +438,19 @@ static bool parse_line(struct config *cfg, char *line, const char *path, int lin
     const struct config_option *opt = option_find(key);
     if (opt == NULL) {
         char shown[80];
-        error_set(err, errlen, "%s:%d: %s: unknown option", path, lineno,
-                  str_escape(shown, sizeof shown, key));
+        str_printf(err, errlen, "%s:%d: %s: unknown option", path, lineno,
+                   str_escape(shown, sizeof shown, key));
         return false;
     }
     size_t index = (size_t)(opt - config_options);
     if (seen_at[index] != 0) {
-        error_set(err, errlen, "%s:%d: %s: set twice (first on line %d)", path, lineno, key,
-                  seen_at[index]);
+        str_printf(err, errlen, "%s:%d: %s: set twice (first on line %d)", path, lineno, key,
+                   seen_at[index]);
         return false;
     }
     seen_at[index] = lineno;
     if (!set_value(cfg, opt, value, why, sizeof why)) {
-        error_set(err, errlen, "%s:%d: %s: %s", path, lineno, key, why);
+        str_printf(err, errlen, "%s:%d: %s: %s", path, lineno, key, why);
         return false;
     }
     return true;
@@ -496,7 +483,7 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     if (fp == NULL) {
         char why[128];
         /* _GNU_SOURCE: the GNU strerror_r, which returns the message (not always in why). */
-        error_set(err, errlen, "%s: cannot open: %s", path, strerror_r(errno, why, sizeof why));
+        str_printf(err, errlen, "%s: cannot open: %s", path, strerror_r(errno, why, sizeof why));
         return NULL;
     }
     struct config *cfg = config_new_defaults();
@@ -504,15 +491,15 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     while (ok && read_line(fp, line, sizeof line, &len)) {
         lineno++;
         if (len > CONFIG_LINE_MAX) {
-            error_set(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
-                      CONFIG_LINE_MAX);
+            str_printf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+                       CONFIG_LINE_MAX);
             ok = false;
             break;
         }
         if (len > 0 && line[len - 1] == '\r')
             line[--len] = '\0';
         if (memchr(line, '\0', len) != NULL) {
-            error_set(err, errlen, "%s:%d: NUL byte in line", path, lineno);
+            str_printf(err, errlen, "%s:%d: NUL byte in line", path, lineno);
             ok = false;
             break;
         }
@@ -522,7 +509,7 @@ struct config *config_load(const char *path, char *err, size_t errlen)
         ok = parse_line(cfg, text, path, lineno, seen_at, err, errlen);
     }
     if (ok && ferror(fp)) {
-        error_set(err, errlen, "%s: read error", path);
+        str_printf(err, errlen, "%s: read error", path);
         ok = false;
     }
     fclose(fp);
@@ -530,7 +517,7 @@ struct config *config_load(const char *path, char *err, size_t errlen)
         /* Prefix the file name: the problem is in it, though not on one line. */
         char inner[512];
         str_copy(inner, sizeof inner, err);
-        error_set(err, errlen, "%s: %s", path, inner);
+        str_printf(err, errlen, "%s: %s", path, inner);
         ok = false;
     }
     if (!ok) {
@@ -545,11 +532,11 @@ static bool socket_valid(const char *spec, char *why, size_t whylen)
     if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
         const char *path = strchr(spec, ':') + 1;
         if (path[0] != '/') {
-            error_set(why, whylen, "a unix socket needs an absolute path, not \"%s\"", path);
+            str_printf(why, whylen, "a unix socket needs an absolute path, not \"%s\"", path);
             return false;
         }
         if (strlen(path) >= 108) {
-            error_set(why, whylen, "unix socket path longer than 107 bytes");
+            str_printf(why, whylen, "unix socket path longer than 107 bytes");
             return false;
         }
         return true;
@@ -560,15 +547,15 @@ static bool socket_valid(const char *spec, char *why, size_t whylen)
     else if (strncmp(spec, "inet6:", 6) == 0)
         rest = spec + 6;
     if (rest == NULL) {
-        error_set(why, whylen, "expected inet:PORT@HOST, inet6:PORT@HOST or unix:PATH, not \"%s\"",
-                  spec);
+        str_printf(why, whylen, "expected inet:PORT@HOST, inet6:PORT@HOST or unix:PATH, not \"%s\"",
+                   spec);
         return false;
     }
     char *end;
     errno = 0;
     long port = strtol(rest, &end, 10);
     if (errno != 0 || end == rest || port < 1 || port > 65535 || (*end != '\0' && *end != '@')) {
-        error_set(why, whylen, "bad port in \"%s\" (1 to 65535)", spec);
+        str_printf(why, whylen, "bad port in \"%s\" (1 to 65535)", spec);
         return false;
     }
     return true;
@@ -623,42 +610,42 @@ bool config_validate(const struct config *cfg, char *err, size_t errlen)
     char why[256];
 
     if (!socket_valid(cfg->socket, why, sizeof why)) {
-        error_set(err, errlen, "socket: %s", why);
+        str_printf(err, errlen, "socket: %s", why);
         return false;
     }
     char *end;
     long mode = strtol(cfg->socket_mode, &end, 8);
     if (cfg->socket_mode[0] == '\0' || *end != '\0' || mode < 0 || mode > 0777) {
-        error_set(err, errlen, "socket_mode: expected an octal mode like 0660, not \"%s\"",
-                  cfg->socket_mode);
+        str_printf(err, errlen, "socket_mode: expected an octal mode like 0660, not \"%s\"",
+                   cfg->socket_mode);
         return false;
     }
     if (cfg->database[0] == '\0') {
-        error_set(err, errlen, "database: must name a file");
+        str_printf(err, errlen, "database: must name a file");
         return false;
     }
     if (strpbrk(cfg->authserv_id, " \t;()\"\\") != NULL || !printable(cfg->authserv_id)) {
-        error_set(err, errlen, "authserv_id: must be a host name without spaces or ';'");
+        str_printf(err, errlen, "authserv_id: must be a host name without spaces or ';'");
         return false;
     }
     if (!printable(cfg->help_text)) {
-        error_set(err, errlen, "help_text: only printable ASCII can go into an SMTP reply");
+        str_printf(err, errlen, "help_text: only printable ASCII can go into an SMTP reply");
         return false;
     }
     for (size_t i = 0; i < cfg->trusted_networks.count; i++) {
         struct cidr net;
         if (!cidr_parse(cfg->trusted_networks.items[i], &net)) {
-            error_set(err, errlen, "trusted_networks: \"%s\" is not an address or network",
-                      cfg->trusted_networks.items[i]);
+            str_printf(err, errlen, "trusted_networks: \"%s\" is not an address or network",
+                       cfg->trusted_networks.items[i]);
             return false;
         }
     }
     for (size_t i = 0; i < cfg->dns_servers.count; i++) {
         if (!dns_server_valid(cfg->dns_servers.items[i])) {
-            error_set(err, errlen,
-                      "dns_servers: \"%s\" is not an address (192.0.2.1, 192.0.2.1:5353, "
-                      "[2001:db8::1]:53)",
-                      cfg->dns_servers.items[i]);
+            str_printf(err, errlen,
+                       "dns_servers: \"%s\" is not an address (192.0.2.1, 192.0.2.1:5353, "
+                       "[2001:db8::1]:53)",
+                       cfg->dns_servers.items[i]);
             return false;
         }
     }

@@ -46,20 +46,6 @@ struct dnsbl {
     bool done;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Zone syntax                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
@@ -144,30 +130,30 @@ bool dnsbl_zones_parse(const struct config_list *list, struct dnsbl_zone *zones,
         struct dnsbl_zone *z;
 
         if (colon == NULL) {
-            set_err(err, errlen,
-                    "\"%s\" needs its listing answer codes, e.g. %s:127.0.0.2 (other answers, "
-                    "like 127.255.255.254, are errors of the list, not listings)",
-                    word, word);
+            str_printf(err, errlen,
+                       "\"%s\" needs its listing answer codes, e.g. %s:127.0.0.2 (other answers, "
+                       "like 127.255.255.254, are errors of the list, not listings)",
+                       word, word);
             return false;
         }
         if (!parse_zone_name(word, (size_t)(colon - word), name, sizeof name)) {
-            set_err(err, errlen, "\"%s\": bad zone name", word);
+            str_printf(err, errlen, "\"%s\": bad zone name", word);
             return false;
         }
         if (!parse_codes(colon + 1, &low, &high)) {
-            set_err(err, errlen,
-                    "\"%s\": expected answer codes as 127.0.0.2, 127.0.0.2-127.0.0.11 or "
-                    "127.0.0.0/24 after the zone",
-                    word);
+            str_printf(err, errlen,
+                       "\"%s\": expected answer codes as 127.0.0.2, 127.0.0.2-127.0.0.11 or "
+                       "127.0.0.0/24 after the zone",
+                       word);
             return false;
         }
         z = zone_find_or_add(zones, count, name);
         if (z == NULL) {
-            set_err(err, errlen, "more than %d zones", DNSBL_ZONES_MAX);
+            str_printf(err, errlen, "more than %d zones", DNSBL_ZONES_MAX);
             return false;
         }
         if (z->ncodes == DNSBL_CODES_MAX) {
-            set_err(err, errlen, "%s: more than %d code ranges", name, DNSBL_CODES_MAX);
+            str_printf(err, errlen, "%s: more than %d code ranges", name, DNSBL_CODES_MAX);
             return false;
         }
         z->codes[z->ncodes].low = low;
@@ -184,11 +170,11 @@ bool lists_config_validate(const struct config *cfg, char *err, size_t errlen)
     char why[512];
 
     if (!dnsbl_zones_parse(&cfg->dnsbl_zones, zones, &count, why, sizeof why)) {
-        set_err(err, errlen, "dnsbl_zones: %s", why);
+        str_printf(err, errlen, "dnsbl_zones: %s", why);
         return false;
     }
     if (!dnsbl_zones_parse(&cfg->dnswl_zones, zones, &count, why, sizeof why)) {
-        set_err(err, errlen, "dnswl_zones: %s", why);
+        str_printf(err, errlen, "dnswl_zones: %s", why);
         return false;
     }
     return true;

@@ -62,20 +62,6 @@ bool lists_action_parse(const char *name, enum lists_action *action)
     return true;
 }
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why == NULL || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Normalizing values                                                                          */
 /* ------------------------------------------------------------------------------------------ */
@@ -118,21 +104,21 @@ static bool address_valid(const char *addr, char *why, size_t whylen)
     const char *at = strrchr(addr, '@');
 
     if (at == NULL || at == addr) {
-        set_why(why, whylen, "not an address (local@domain)");
+        str_printf(why, whylen, "not an address (local@domain)");
         return false;
     }
     if (at - addr > 64) {
-        set_why(why, whylen, "local part longer than 64 characters");
+        str_printf(why, whylen, "local part longer than 64 characters");
         return false;
     }
     for (const char *p = addr; p < at; p++) {
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
-            set_why(why, whylen, "local part with spaces or non-ASCII characters");
+            str_printf(why, whylen, "local part with spaces or non-ASCII characters");
             return false;
         }
     }
     if (!domain_valid(at + 1)) {
-        set_why(why, whylen, "bad domain after @");
+        str_printf(why, whylen, "bad domain after @");
         return false;
     }
     return true;
@@ -145,7 +131,7 @@ static bool normalize_cidr(const char *value, char *out, size_t outlen, char *wh
     unsigned bits;
 
     if (strlen(value) > 64 || !cidr_parse(value, &net)) {
-        set_why(why, whylen, "not an address or network (192.0.2.0/24, 2001:db8::/32)");
+        str_printf(why, whylen, "not an address or network (192.0.2.0/24, 2001:db8::/32)");
         return false;
     }
     bits = net.family == AF_INET ? 32 : 128;
@@ -153,7 +139,7 @@ static bool normalize_cidr(const char *value, char *out, size_t outlen, char *wh
     for (unsigned i = net.prefix; i < bits; i++)
         net.addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
     if (inet_ntop(net.family, net.addr, text, sizeof text) == NULL) {
-        set_why(why, whylen, "not an address");
+        str_printf(why, whylen, "not an address");
         return false;
     }
     if (net.prefix == bits)
@@ -167,19 +153,19 @@ bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, s
                            char *why, size_t whylen)
 {
     if (value == NULL || value[0] == '\0') {
-        set_why(why, whylen, "empty value");
+        str_printf(why, whylen, "empty value");
         return false;
     }
     if (kind == LISTS_CIDR)
         return normalize_cidr(value, out, outlen, why, whylen);
     if (!lower_copy(out, outlen, value)) {
-        set_why(why, whylen, "too long");
+        str_printf(why, whylen, "too long");
         return false;
     }
     if (kind == LISTS_SENDER)
         return address_valid(out, why, whylen);
     if (strchr(out, '@') != NULL || !domain_valid(out)) {
-        set_why(why, whylen, "not a domain name (example.com)");
+        str_printf(why, whylen, "not a domain name (example.com)");
         return false;
     }
     return true;
@@ -198,7 +184,7 @@ bool lists_reason_valid(const char *reason)
 bool rules_normalize_recipient(const char *rcpt, char *out, size_t outlen, char *why, size_t whylen)
 {
     if (rcpt == NULL || !lower_copy(out, outlen, rcpt)) {
-        set_why(why, whylen, "too long");
+        str_printf(why, whylen, "too long");
         return false;
     }
     return address_valid(out, why, whylen);
@@ -207,13 +193,13 @@ bool rules_normalize_recipient(const char *rcpt, char *out, size_t outlen, char 
 bool rules_normalize_sender(const char *sender, char *out, size_t outlen, char *why, size_t whylen)
 {
     if (sender == NULL || !lower_copy(out, outlen, sender)) {
-        set_why(why, whylen, "too long");
+        str_printf(why, whylen, "too long");
         return false;
     }
     if (out[0] == '@') {
         if (domain_valid(out + 1))
             return true;
-        set_why(why, whylen, "bad domain after @");
+        str_printf(why, whylen, "bad domain after @");
         return false;
     }
     return address_valid(out, why, whylen);
@@ -387,7 +373,7 @@ struct lists *lists_load(struct store *s, int64_t now, char *err, size_t errlen)
     }
     if (st != STORE_OK) {
         store_last_error_r(s, why, sizeof why);
-        set_why(err, errlen, "reading the block/allow lists: %s", why);
+        str_printf(err, errlen, "reading the block/allow lists: %s", why);
         lists_free(l);
         return NULL;
     }
@@ -600,7 +586,7 @@ struct lists *lists_cache_get(struct lists_cache *c, int64_t now, char *err, siz
     lists_unref(old);
     lists_unref(held);
     if (out == NULL)
-        set_why(err, errlen, "%s", why[0] ? why : "block/allow lists not loaded");
+        str_printf(err, errlen, "%s", why[0] ? why : "block/allow lists not loaded");
     return out;
 }
 

@@ -179,20 +179,6 @@ static int64_t size_to_int64(size_t n)
 /* Opening and migrations                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-static void open_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void open_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /*
  * SQLite says only "unable to open database file" when it cannot create or open the file; the
  * directory is what the admin must look at, so name it and say what is wrong with it.
@@ -212,14 +198,14 @@ static void explain_cantopen(const char *path, const char *sqlite_msg, char *err
         *slash = '\0';
 
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        open_error(err, errlen, "%s: cannot open the database: it is a directory", path);
+        str_printf(err, errlen, "%s: cannot open the database: it is a directory", path);
     else if (stat(dir, &st) != 0)
-        open_error(err, errlen, "%s: cannot open the database: directory %s: %s", path, dir,
+        str_printf(err, errlen, "%s: cannot open the database: directory %s: %s", path, dir,
                    strerror_r(errno, reason, sizeof reason));
     else if (!S_ISDIR(st.st_mode))
-        open_error(err, errlen, "%s: cannot open the database: %s is not a directory", path, dir);
+        str_printf(err, errlen, "%s: cannot open the database: %s is not a directory", path, dir);
     else
-        open_error(err, errlen,
+        str_printf(err, errlen,
                    "%s: cannot open the database: %s (check the permissions of the file and of "
                    "directory %s)",
                    path, sqlite_msg, dir);
@@ -244,7 +230,7 @@ static void db_error(struct store *s, int rc, const char *what, char *err, size_
     default:
         break;
     }
-    open_error(err, errlen, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(s->db), hint);
+    str_printf(err, errlen, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(s->db), hint);
 }
 
 /* Runs one statement that returns at most one row, giving its first column as an integer. */
@@ -278,7 +264,7 @@ static bool set_wal(struct store *s, char *err, size_t errlen)
         const char *mode = (const char *)sqlite3_column_text(stmt, 0);
         ok = mode != NULL && str_casecmp(mode, "wal") == 0;
         if (!ok)
-            open_error(err, errlen, "%s: cannot switch the database to WAL mode (it stays in %s)",
+            str_printf(err, errlen, "%s: cannot switch the database to WAL mode (it stays in %s)",
                        s->path, mode ? mode : "an unknown mode");
     } else {
         db_error(s, rc, "cannot use the database", err, errlen);
@@ -327,7 +313,7 @@ static bool begin_and_read_version(struct store *s, int64_t *version, char *err,
         return false;
     }
     if (*version > store_schema_version()) {
-        open_error(err, errlen,
+        str_printf(err, errlen,
                    "%s: database schema version %" PRId64
                    " is newer than this milter-ingress (knows %d); refusing to open it",
                    s->path, *version, store_schema_version());
@@ -346,7 +332,7 @@ static bool apply_migration(struct store *s, const struct store_migration *m, ch
 
     if (rc == SQLITE_OK && sqlite3_get_autocommit(s->db)) {
         /* The file ended our transaction: its first half is committed without a version. */
-        open_error(err, errlen,
+        str_printf(err, errlen,
                    "%s: migration %s ended the transaction itself (migrations must not contain "
                    "BEGIN or COMMIT)",
                    s->path, m->name);
@@ -357,7 +343,7 @@ static bool apply_migration(struct store *s, const struct store_migration *m, ch
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        open_error(err, errlen, "%s: migration %s failed: %s", s->path, m->name,
+        str_printf(err, errlen, "%s: migration %s failed: %s", s->path, m->name,
                    msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         rollback(s->db);
@@ -393,7 +379,7 @@ static bool prepare_all(struct store *s, char *err, size_t errlen)
     for (int i = 0; i < STMT_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK) {
-            open_error(err, errlen, "%s: the database does not match this milter-ingress: %s",
+            str_printf(err, errlen, "%s: the database does not match this milter-ingress: %s",
                        s->path, sqlite3_errmsg(s->db));
             return false;
         }
@@ -413,9 +399,9 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
     struct store *s;
     int rc;
 
-    open_error(err, errlen, "%s", "");
+    str_printf(err, errlen, "%s", "");
     if (path == NULL || *path == '\0') {
-        open_error(err, errlen, "no database path given");
+        str_printf(err, errlen, "no database path given");
         return NULL;
     }
     s = xcalloc(1, sizeof *s);
@@ -428,7 +414,7 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
         if ((rc & 0xff) == SQLITE_CANTOPEN)
             explain_cantopen(path, sqlite3_errmsg(s->db), err, errlen);
         else
-            open_error(err, errlen, "%s: cannot open the database: %s", path,
+            str_printf(err, errlen, "%s: cannot open the database: %s", path,
                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         store_close(s);
         return NULL;
@@ -438,7 +424,7 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
     /* SQLite quietly falls back to read-only when it cannot open the file for writing (file
      * mode, read-only file system), and even BEGIN IMMEDIATE succeeds then in WAL mode: ask. */
     if (sqlite3_db_readonly(s->db, "main") == 1) {
-        open_error(err, errlen,
+        str_printf(err, errlen,
                    "%s: the database is read-only (check the permissions of the file and of its "
                    "directory)",
                    path);

@@ -3,6 +3,7 @@
  */
 #include "util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,16 @@ bool str_copy(char *dst, size_t dstlen, const char *src)
     memcpy(dst, src, dstlen - 1);
     dst[dstlen - 1] = '\0';
     return false;
+}
+
+void str_printf(char *dst, size_t dstlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (dst == NULL || dstlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(dst, dstlen, fmt, ap);
+    va_end(ap);
 }
 
 static int ascii_lower(int c)

@@ -25,6 +25,13 @@ char *xstrndup(const char *s, size_t max);
  */
 bool str_copy(char *dst, size_t dstlen, const char *src);
 
+/*
+ * snprintf into dst, doing nothing when dst is NULL or dstlen is 0: the error-message setter of
+ * every function that takes an optional "char *err, size_t errlen".
+ */
+void str_printf(char *dst, size_t dstlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ASCII-only case-insensitive comparisons: mail names are ASCII, locales are not our business. */
 int str_casecmp(const char *a, const char *b);
 bool str_casesuffix(const char *s, const char *suffix);
