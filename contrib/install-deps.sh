@@ -16,7 +16,9 @@ packages=(
     # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime
     libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
     # tests of later checks: DKIM signing fixtures and milter protocol tests
-    opendkim-tools python3-dkim python3-dnslib
+    opendkim-tools python3-dkim python3-dnslib python3-yaml
+    # tools the test scripts call (ps, ss, setsid); usually present, not on a minimal image
+    procps iproute2 util-linux git
     # lint
     clang-format clang-tidy cppcheck
 )
