@@ -127,6 +127,12 @@ const struct config_option config_options[] = {
         "A recipient's accept rule also lets mail through the postmaster's block list entries"),
     OPT(lists_reload_interval, CONFIG_DURATION, "1s", 0, 5 * MS_MINUTE, NULL, "lists",
         "How often the block/allow lists are checked for changes made with ingressctl"),
+    /* sender (options of lib/sender.c go here) */
+    OPT(sender_check, CONFIG_ENUM, "reject", 0, 0, "reject|log|off", "sender",
+        "Authenticated senders must own MAIL FROM and every header From/Sender address: 553 "
+        "5.7.1 (reject), a log line only (log), or no check (off)"),
+    OPT(sender_case_sensitive, CONFIG_BOOL, "no", 0, 0, NULL, "sender",
+        "Compare local parts of sender addresses with case (domains never are)"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];

@@ -85,6 +85,9 @@ struct config {
     struct config_list dnswl_zones;
     bool rcpt_rules_override_blocks;
     int64_t lists_reload_interval;
+    /* sender (fields of lib/sender.c's options go here) */
+    enum sender_check_mode { SENDER_CHECK_REJECT, SENDER_CHECK_LOG, SENDER_CHECK_OFF } sender_check;
+    bool sender_case_sensitive;
 };
 
 struct config_option {

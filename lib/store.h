@@ -195,4 +195,50 @@ enum store_status store_rule_find(struct store *s, const char *recipient, const 
                                   const char *sender_domain, char *action, size_t action_len,
                                   char *matched, size_t matched_len);
 
+/* ---- accounts ---- */
+/*
+ * Submission accounts and their aliases (schema/004_accounts.sql; the ownership rule is
+ * lib/sender.c, which normalizes addresses before they get here: the store compares aliases as
+ * given, account names without ASCII case).  Rows handed to a callback live only during the
+ * call, which runs with the store locked and must not call the store.
+ */
+struct store_account {
+    const char *name;
+    int64_t created;            /* unix seconds */
+    int64_t suspended;          /* unix seconds; 0: not suspended */
+    const char *suspend_reason; /* "" when none */
+    int64_t alias_count;
+};
+
+struct store_alias {
+    const char *account;
+    const char *address; /* "local@domain" or "@domain" */
+    const char *added_by;
+    int64_t added_at;
+};
+
+/* Creates the account; *created (may be NULL) is false when it existed already (then nothing
+ * changes). */
+enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created);
+
+/* Calls fn for the account called name (NULL: every account, by name).  STORE_NOTFOUND when
+ * none. */
+enum store_status store_account_each(struct store *s, const char *name,
+                                     void (*fn)(const struct store_account *a, void *arg),
+                                     void *arg);
+
+/*
+ * Adds the alias, creating its account when it has none yet, in one transaction.  *created (may
+ * be NULL) is false when the alias existed already.
+ */
+enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created);
+
+/* STORE_NOTFOUND when the account had no such alias. */
+enum store_status store_alias_del(struct store *s, const char *account, const char *address);
+
+/* Calls fn for each alias of account (NULL: all), ordered by account and address.
+ * STORE_NOTFOUND when none. */
+enum store_status store_alias_each(struct store *s, const char *account,
+                                   void (*fn)(const struct store_alias *a, void *arg), void *arg);
+
 #endif

@@ -58,6 +58,12 @@ enum stmt_id {
     STMT_RULE_DEL,
     STMT_RULE_EACH,
     STMT_RULE_FIND,
+    /* accounts */
+    STMT_ACCOUNT_ADD,
+    STMT_ACCOUNT_EACH,
+    STMT_ALIAS_ADD,
+    STMT_ALIAS_DEL,
+    STMT_ALIAS_EACH,
     STMT_COUNT
 };
 
@@ -133,6 +139,17 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_RULE_FIND] = "SELECT sender, action FROM rcpt_rules "
                        "WHERE recipient = ?1 AND sender IN (?2, ?3) "
                        "ORDER BY length(sender) DESC LIMIT 1",
+    /* accounts: ?1 NULL matches every account. */
+    [STMT_ACCOUNT_ADD] = "INSERT INTO accounts (name, created) VALUES (?1, ?2) "
+                         "ON CONFLICT (name) DO NOTHING",
+    [STMT_ACCOUNT_EACH] = "SELECT a.name, a.created, a.suspended, a.suspend_reason, "
+                          "(SELECT count(*) FROM aliases l WHERE l.account = a.name) "
+                          "FROM accounts a WHERE ?1 IS NULL OR a.name = ?1 ORDER BY a.name",
+    [STMT_ALIAS_ADD] = "INSERT INTO aliases (account, address, added_by, added_at) "
+                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (account, address) DO NOTHING",
+    [STMT_ALIAS_DEL] = "DELETE FROM aliases WHERE account = ?1 AND address = ?2",
+    [STMT_ALIAS_EACH] = "SELECT account, address, added_by, added_at FROM aliases "
+                        "WHERE ?1 IS NULL OR account = ?1 ORDER BY account, address",
 };
 
 struct store {
@@ -1181,6 +1198,150 @@ enum store_status store_rule_find(struct store *s, const char *recipient, const 
         str_copy(action, action_len, what ? what : "");
         status = STORE_OK;
         rc = SQLITE_DONE;
+    }
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+/* ---- accounts ---- */
+/* ------------------------------------------------------------------------------------------ */
+/* Accounts and aliases (schema/004_accounts.sql)                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Runs STMT_ACCOUNT_ADD; called with the lock held.  *created: a row was inserted. */
+static int account_add_locked(struct store *s, const char *name, int64_t now, bool *created)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_ACCOUNT_ADD];
+    int rc = sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 2, now);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE && created != NULL)
+        *created = sqlite3_changes(s->db) > 0;
+    stmt_done(stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created)
+{
+    enum store_status status = STORE_OK;
+    int rc;
+
+    if (created != NULL)
+        *created = false;
+    pthread_mutex_lock(&s->lock);
+    if (name == NULL) {
+        str_copy(s->error, sizeof s->error, "an account needs a name");
+        pthread_mutex_unlock(&s->lock);
+        return STORE_ERROR;
+    }
+    rc = account_add_locked(s, name, now, created);
+    if (rc != SQLITE_OK)
+        status = store_fail(s, rc);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+enum store_status store_account_each(struct store *s, const char *name,
+                                     void (*fn)(const struct store_account *a, void *arg),
+                                     void *arg)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_ACCOUNT_EACH];
+    enum store_status status = STORE_NOTFOUND;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = bind_text_or_null(stmt, 1, name);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *reason = column_text(stmt, 3);
+        struct store_account a = {
+            .name = column_text(stmt, 0),
+            .created = sqlite3_column_int64(stmt, 1),
+            .suspended = sqlite3_column_int64(stmt, 2), /* NULL reads as 0: not suspended */
+            .suspend_reason = reason ? reason : "",
+            .alias_count = sqlite3_column_int64(stmt, 4),
+        };
+        fn(&a, arg);
+        status = STORE_OK;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        status = store_fail(s, rc);
+    stmt_done(stmt);
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_ALIAS_ADD];
+    enum store_status status = STORE_OK;
+    int rc;
+
+    if (created != NULL)
+        *created = false;
+    pthread_mutex_lock(&s->lock);
+    if (alias->account == NULL || alias->address == NULL) {
+        str_copy(s->error, sizeof s->error, "an alias needs an account and an address");
+        pthread_mutex_unlock(&s->lock);
+        return STORE_ERROR;
+    }
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = account_add_locked(s, alias->account, alias->added_at, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 1, alias->account, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 2, alias->address, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(stmt, 3, alias->added_by ? alias->added_by : "", -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(stmt, 4, alias->added_at);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_DONE) {
+        if (created != NULL)
+            *created = sqlite3_changes(s->db) > 0;
+        rc = SQLITE_OK;
+    }
+    stmt_done(stmt);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        status = store_fail(s, rc);
+        rollback(s->db);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return status;
+}
+
+enum store_status store_alias_del(struct store *s, const char *account, const char *address)
+{
+    return delete_two_keys(s, STMT_ALIAS_DEL, account, address);
+}
+
+enum store_status store_alias_each(struct store *s, const char *account,
+                                   void (*fn)(const struct store_alias *a, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_ALIAS_EACH];
+    enum store_status status = STORE_NOTFOUND;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = bind_text_or_null(stmt, 1, account);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct store_alias a = {
+            .account = column_text(stmt, 0),
+            .address = column_text(stmt, 1),
+            .added_by = column_text(stmt, 2),
+            .added_at = sqlite3_column_int64(stmt, 3),
+        };
+        fn(&a, arg);
+        status = STORE_OK;
+        rc = SQLITE_OK;
     }
     if (rc != SQLITE_DONE)
         status = store_fail(s, rc);

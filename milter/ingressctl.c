@@ -25,9 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config.h"
 #include "lists.h"
 #include "log.h"
+#include "sender.h"
 #include "store.h"
 #include "util.h"
 
@@ -55,6 +57,8 @@ struct ctl_verb {
 static int verb_why(struct ctl *ctl, int argc, char **argv);
 static int verb_list(struct ctl *ctl, int argc, char **argv);
 static int verb_rule(struct ctl *ctl, int argc, char **argv);
+static int verb_alias(struct ctl *ctl, int argc, char **argv);
+static int verb_account(struct ctl *ctl, int argc, char **argv);
 
 static const struct ctl_verb ctl_verbs[] = {
     {"why", 1, 1, "why KEY",
@@ -72,6 +76,18 @@ static const struct ctl_verb ctl_verbs[] = {
      "               rule del RCPT SENDER\n"
      "               rule list [RCPT] [--json]",
      verb_rule},
+    {"alias", 1, 4, "alias ...",
+     "what a submission account owns besides its login (ADDRESS: an address or @domain):\n"
+     "               alias add ACCOUNT ADDRESS\n"
+     "               alias del ACCOUNT ADDRESS\n"
+     "               alias list [ACCOUNT] [--json]",
+     verb_alias},
+    {"account", 1, 3, "account ...",
+     "submission accounts (ACCOUNT: the SASL login):\n"
+     "               account add ACCOUNT\n"
+     "               account show ACCOUNT [--json]\n"
+     "               account list [--json]",
+     verb_account},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -790,6 +806,253 @@ static int verb_rule(struct ctl *ctl, int argc, char **argv)
     if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
         return rule_list(ctl, &a);
     return usage_error("rule: expected add, del or list");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* alias and account (lib/sender.c, schema/004_accounts.sql)                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+#define CTL_ACCOUNT_MAX 255
+
+/* An account is the SASL login as the MTA reports it ({auth_authen}): printable, no spaces. */
+static bool account_valid(const char *name, const char *verb)
+{
+    char shown[256];
+
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            usage_error("%s: account %s: spaces and control characters are not allowed", verb,
+                        str_printable(shown, sizeof shown, name));
+            return false;
+        }
+    }
+    if (name[0] == '\0' || strlen(name) > CTL_ACCOUNT_MAX) {
+        usage_error("%s: an account name has 1 to %d characters", verb, CTL_ACCOUNT_MAX);
+        return false;
+    }
+    return true;
+}
+
+static int alias_add(struct ctl *ctl, const struct ctl_args *a)
+{
+    char address[ADDR_TEXT_MAX + 1], why[128], by[64], shown[256];
+    bool created;
+
+    if (a->npos != 3 || a->reason || a->expires || a->json)
+        return usage_error("alias add ACCOUNT ADDRESS");
+    if (!account_valid(a->pos[1], "alias add"))
+        return CTL_EXIT_ERROR;
+    if (!sender_alias_normalize(a->pos[2], address, sizeof address, why, sizeof why))
+        return usage_error("alias add: %s: %s (an address or @domain)",
+                           str_printable(shown, sizeof shown, a->pos[2]), why);
+    invoking_user(by, sizeof by);
+    struct store_alias alias = {
+        .account = a->pos[1], .address = address, .added_by = by, .added_at = (int64_t)time(NULL)};
+    if (store_alias_add(ctl->store, &alias, &created) != STORE_OK)
+        return store_error(ctl, "adding the alias");
+    printf("%s alias %s %s\n", created ? "added" : "already had",
+           str_printable(shown, sizeof shown, a->pos[1]), str_printable(why, sizeof why, address));
+    return CTL_EXIT_OK;
+}
+
+static int alias_del(struct ctl *ctl, const struct ctl_args *a)
+{
+    char address[ADDR_TEXT_MAX + 1], why[128], shown[256];
+
+    if (a->npos != 3 || a->reason || a->expires || a->json)
+        return usage_error("alias del ACCOUNT ADDRESS");
+    if (!account_valid(a->pos[1], "alias del"))
+        return CTL_EXIT_ERROR;
+    if (!sender_alias_normalize(a->pos[2], address, sizeof address, why, sizeof why))
+        return usage_error("alias del: %s: %s", str_printable(shown, sizeof shown, a->pos[2]), why);
+    switch (store_alias_del(ctl->store, a->pos[1], address)) {
+    case STORE_OK:
+        printf("deleted alias %s %s\n", str_printable(shown, sizeof shown, a->pos[1]),
+               str_printable(why, sizeof why, address));
+        return CTL_EXIT_OK;
+    case STORE_NOTFOUND:
+        fprintf(stderr, "no such alias\n");
+        return CTL_EXIT_NOTFOUND;
+    default:
+        return store_error(ctl, "deleting the alias");
+    }
+}
+
+static void alias_collect(const struct store_alias *al, void *arg)
+{
+    struct show_rows *s = arg;
+    char added[32], buf[1024];
+
+    if (s->json) {
+        printf("%s{\"account\": ", s->count ? ",\n  " : "[\n  ");
+        json_string(stdout, al->account);
+        printf(", \"address\": ");
+        json_string(stdout, al->address);
+        printf(", \"added_by\": ");
+        json_string(stdout, al->added_by);
+        printf(", \"added_at\": %lld}", (long long)al->added_at);
+        s->count++;
+        return;
+    }
+    format_minute(al->added_at, added, sizeof added);
+    s->rows = xrealloc(s->rows, (s->count + 1) * sizeof *s->rows);
+    struct show_row *row = &s->rows[s->count++];
+    const char *cells[4] = {al->account, al->address, added, al->added_by};
+    for (int i = 0; i < 4; i++)
+        row->cell[i] = xstrdup(str_printable(buf, sizeof buf, cells[i] ? cells[i] : ""));
+}
+
+/* Prints the collected rows (or closes the JSON array); 1 when there were none. */
+static int rows_done(struct show_rows *s, const char *const *header, int ncols, const char *none)
+{
+    if (s->json) {
+        printf("%s]\n", s->count ? "\n" : "[");
+        return s->count ? CTL_EXIT_OK : CTL_EXIT_NOTFOUND;
+    }
+    if (s->count == 0) {
+        fprintf(stderr, "%s\n", none);
+        return CTL_EXIT_NOTFOUND;
+    }
+    print_table(header, ncols, s->rows, s->count);
+    return CTL_EXIT_OK;
+}
+
+static int alias_list(struct ctl *ctl, const struct ctl_args *a)
+{
+    static const char *const header[] = {"ACCOUNT", "ADDRESS", "ADDED (UTC)", "BY"};
+    struct show_rows s = {.json = a->json};
+    enum store_status st;
+
+    if (a->npos > 2 || a->reason || a->expires)
+        return usage_error("alias list [ACCOUNT] [--json]");
+    if (a->npos == 2 && !account_valid(a->pos[1], "alias list"))
+        return CTL_EXIT_ERROR;
+    st = store_alias_each(ctl->store, a->npos == 2 ? a->pos[1] : NULL, alias_collect, &s);
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        free_rows(s.rows, s.json ? 0 : s.count, 4);
+        return store_error(ctl, "reading the aliases");
+    }
+    return rows_done(&s, header, 4, "no aliases");
+}
+
+static int verb_alias(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    int status = split_args("alias", argc, argv, 3, &a);
+
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (a.npos > 0 && strcmp(a.pos[0], "add") == 0)
+        return alias_add(ctl, &a);
+    if (a.npos > 0 && strcmp(a.pos[0], "del") == 0)
+        return alias_del(ctl, &a);
+    if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
+        return alias_list(ctl, &a);
+    return usage_error("alias: expected add, del or list");
+}
+
+static int account_add(struct ctl *ctl, const struct ctl_args *a)
+{
+    char shown[256];
+    bool created;
+
+    if (a->npos != 2 || a->reason || a->expires || a->json)
+        return usage_error("account add ACCOUNT");
+    if (!account_valid(a->pos[1], "account add"))
+        return CTL_EXIT_ERROR;
+    if (store_account_add(ctl->store, a->pos[1], (int64_t)time(NULL), &created) != STORE_OK)
+        return store_error(ctl, "adding the account");
+    printf("%s account %s\n", created ? "added" : "already had",
+           str_printable(shown, sizeof shown, a->pos[1]));
+    return CTL_EXIT_OK;
+}
+
+static void account_collect(const struct store_account *acct, void *arg)
+{
+    struct show_rows *s = arg;
+    char created[32], suspended[48], aliases[24], buf[1024];
+
+    if (s->json) {
+        printf("%s{\"account\": ", s->count ? ",\n  " : "[\n  ");
+        json_string(stdout, acct->name);
+        printf(", \"created\": %lld, \"suspended\": ", (long long)acct->created);
+        if (acct->suspended > 0)
+            printf("%lld", (long long)acct->suspended);
+        else
+            printf("null");
+        printf(", \"suspend_reason\": ");
+        json_string(stdout, acct->suspend_reason);
+        printf(", \"aliases\": %lld}", (long long)acct->alias_count);
+        s->count++;
+        return;
+    }
+    format_minute(acct->created, created, sizeof created);
+    if (acct->suspended > 0)
+        format_minute(acct->suspended, suspended, sizeof suspended);
+    else
+        str_copy(suspended, sizeof suspended, "no");
+    snprintf(aliases, sizeof aliases, "%lld", (long long)acct->alias_count);
+    s->rows = xrealloc(s->rows, (s->count + 1) * sizeof *s->rows);
+    struct show_row *row = &s->rows[s->count++];
+    const char *cells[5] = {acct->name, created, suspended, aliases, acct->suspend_reason};
+    for (int i = 0; i < 5; i++)
+        row->cell[i] = xstrdup(str_printable(buf, sizeof buf, cells[i] ? cells[i] : ""));
+}
+
+/* `account show` is `account list` of one account followed by its aliases. */
+static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
+{
+    static const char *const header[] = {"ACCOUNT", "CREATED (UTC)", "SUSPENDED", "ALIASES",
+                                         "REASON"};
+    struct show_rows s = {.json = a->json};
+    const char *name = show ? a->pos[1] : NULL;
+    enum store_status st;
+    int status;
+
+    if (show ? (a->npos != 2) : (a->npos != 1))
+        return usage_error(show ? "account show ACCOUNT [--json]" : "account list [--json]");
+    if (a->reason || a->expires)
+        return usage_error(show ? "account show ACCOUNT [--json]" : "account list [--json]");
+    if (show && !account_valid(name, "account show"))
+        return CTL_EXIT_ERROR;
+    st = store_account_each(ctl->store, name, account_collect, &s);
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        free_rows(s.rows, s.json ? 0 : s.count, 5);
+        return store_error(ctl, "reading the accounts");
+    }
+    status = rows_done(&s, header, 5, show ? "no such account" : "no accounts");
+    if (!show || status != CTL_EXIT_OK || a->json)
+        return status;
+    struct show_rows al = {0};
+    static const char *const alias_header[] = {"ACCOUNT", "ADDRESS", "ADDED (UTC)", "BY"};
+    st = store_alias_each(ctl->store, name, alias_collect, &al);
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        free_rows(al.rows, al.count, 4);
+        return store_error(ctl, "reading the aliases");
+    }
+    printf("\n");
+    if (al.count == 0) {
+        printf("no aliases\n");
+        return CTL_EXIT_OK;
+    }
+    print_table(alias_header, 4, al.rows, al.count);
+    return CTL_EXIT_OK;
+}
+
+static int verb_account(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    int status = split_args("account", argc, argv, 2, &a);
+
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (a.npos > 0 && strcmp(a.pos[0], "add") == 0)
+        return account_add(ctl, &a);
+    if (a.npos > 0 && strcmp(a.pos[0], "show") == 0)
+        return account_list(ctl, &a, true);
+    if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
+        return account_list(ctl, &a, false);
+    return usage_error("account: expected add, show or list");
 }
 
 /* ------------------------------------------------------------------------------------------ */
