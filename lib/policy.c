@@ -23,8 +23,10 @@
 
 #include "authres.h"
 #include "cidr.h"
+#include "addr.h"
 #include "greylist.h"
 #include "lists.h"
+#include "sender.h"
 #include "log.h"
 #include "util.h"
 
@@ -67,6 +69,11 @@ struct policy_conn {
     char header_from_domain[DNS_NAME_MAX + 1];
     int header_from_count;
     char greylist_note[VERDICT_DETAIL_MAX]; /* how greylisting let the message through */
+    /* submission (authenticated sessions): the account and the From/Sender headers seen */
+    struct sender_account acct;
+    bool acct_loaded;
+    char *header_from, *header_sender;
+    int sender_header_count;
     int authres_seen;
     struct dkim_check *dkim; /* NULL when not verified (trusted, authenticated, no verifier) */
 };
@@ -158,12 +165,13 @@ static void forget_recipients(struct policy_conn *c)
     c->naccepted = c->accepted_total = 0;
 }
 
+static void reset_message(struct policy_conn *c);
+
 void policy_conn_free(struct policy_conn *c)
 {
     if (c == NULL)
         return;
-    forget_recipients(c);
-    dkim_check_free(c->dkim);
+    reset_message(c);
     dnsbl_free(c->dnsbl);
     lists_unref(c->lists);
     dns_batch_free(c->batch);
@@ -206,9 +214,47 @@ static void reset_message(struct policy_conn *c)
     c->header_from_domain[0] = '\0';
     c->header_from_count = 0;
     c->greylist_note[0] = '\0';
+    if (c->acct_loaded)
+        sender_account_free(&c->acct);
+    c->acct_loaded = false;
+    free(c->header_from);
+    free(c->header_sender);
+    c->header_from = c->header_sender = NULL;
+    c->sender_header_count = 0;
     dkim_check_free(c->dkim);
     c->dkim = NULL;
     forget_recipients(c);
+}
+
+/*
+ * Submission, at MAIL FROM (DESIGN.md §6): the envelope sender must be owned by the logged-in
+ * account; the null sender is refused, since an account's own mail always has a return path.
+ */
+static struct verdict submission_mail(struct policy_conn *c, const char *sender)
+{
+    struct addr a;
+    bool null_path = false;
+    char why[256], shown[POLICY_ADDR_MAX * 4];
+    const char *raw = sender ? sender : "";
+
+    enum store_status st = sender_account_load(c->env->store, c->account, &c->acct);
+    c->acct_loaded = true;
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        if (c->env->cfg->fail_open)
+            return verdict_continue();
+        return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "sender", NULL,
+                            "the account's aliases could not be read");
+    }
+    enum addr_status as =
+        addr_parse_path(raw, strnlen(raw, ADDR_INPUT_MAX), &a, &null_path, why, sizeof why);
+    if (as != ADDR_OK || null_path) {
+        struct verdict_args args = {.address = null_path ? "" : c->sender};
+        return verdict_make(VERDICT_REJECT, REPLY_SENDER_MISMATCH, "sender", &args,
+                            "MAIL FROM <%s> of account %s: %s",
+                            str_escape(shown, sizeof shown, c->sender), c->account,
+                            null_path ? "the null sender is not allowed after login" : why);
+    }
+    return sender_check_addresses(c->env->cfg, &c->acct, &a, 1, "mail_from");
 }
 
 struct verdict policy_mail(struct policy_conn *c, const char *sender, const char *auth_account)
@@ -219,6 +265,8 @@ struct verdict policy_mail(struct policy_conn *c, const char *sender, const char
     /* Inbound mail only: a submission's signature is added after us, if at all. */
     if (c->env->dkim != NULL && !c->trusted && c->account[0] == '\0')
         c->dkim = dkim_check_new(c->env->dkim, c->queue_id);
+    if (c->account[0] != '\0' && c->env->cfg->sender_check != SENDER_CHECK_OFF)
+        return submission_mail(c, sender);
     return verdict_continue();
 }
 
@@ -383,8 +431,15 @@ bool policy_header(struct policy_conn *c, const char *name, const char *value, i
         return false;
     if (c->dkim != NULL)
         dkim_check_header(c->dkim, name, value);
-    if (str_casecmp(name, "From") == 0)
+    if (str_casecmp(name, "From") == 0) {
         header_from_note(c, value);
+        if (c->header_from == NULL)
+            c->header_from = xstrndup(value, ADDR_INPUT_MAX);
+    } else if (str_casecmp(name, "Sender") == 0) {
+        c->sender_header_count++;
+        if (c->header_sender == NULL)
+            c->header_sender = xstrndup(value, ADDR_INPUT_MAX);
+    }
     if (str_casecmp(name, "Authentication-Results") != 0)
         return false;
     c->authres_seen++;
@@ -506,6 +561,42 @@ static struct verdict greylist_deferred(struct policy_conn *c)
     return v;
 }
 
+/* Checks one header's addresses (From or Sender) against the account. */
+static struct verdict submission_header(struct policy_conn *c, const char *value, const char *where,
+                                        bool single)
+{
+    struct addr_list list = {0};
+    char why[256];
+    enum addr_status st = addr_parse_list(value, strlen(value), &list, why, sizeof why);
+    struct verdict v;
+    if (st != ADDR_OK || list.count == 0 || (single && list.count != 1))
+        v = verdict_make(VERDICT_REJECT, REPLY_BAD_FROM, "sender", NULL, "%s: %s", where,
+                         st != ADDR_OK ? why : "no single address");
+    else
+        v = sender_check_addresses(c->env->cfg, &c->acct, list.items, list.count, where);
+    addr_list_free(&list);
+    return v;
+}
+
+/*
+ * Submission, at end of message (DESIGN.md §6): exactly one From header (RFC 5322 3.6), every
+ * address of it owned by the account, and the Sender, when present, a single owned mailbox.
+ */
+static struct verdict submission_eom(struct policy_conn *c)
+{
+    if (c->header_from_count != 1)
+        return verdict_make(VERDICT_REJECT, REPLY_BAD_FROM, "sender", NULL,
+                            "%d From headers in a message of account %s", c->header_from_count,
+                            c->account);
+    struct verdict v = submission_header(c, c->header_from, "header_from", false);
+    if (v.action != VERDICT_CONTINUE || c->header_sender == NULL)
+        return v;
+    if (c->sender_header_count != 1)
+        return verdict_make(VERDICT_REJECT, REPLY_BAD_FROM, "sender", NULL, "%d Sender headers",
+                            c->sender_header_count);
+    return submission_header(c, c->header_sender, "header_sender", true);
+}
+
 struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_len)
 {
     char detail[VERDICT_DETAIL_MAX], e_from[POLICY_ADDR_MAX * 4], e_ip[256];
@@ -522,6 +613,11 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
     struct verdict grey = greylist_deferred(c);
     if (grey.action != VERDICT_CONTINUE)
         return grey;
+    if (c->acct_loaded) {
+        struct verdict own = submission_eom(c);
+        if (own.action != VERDICT_CONTINUE)
+            return own;
+    }
     authres_build(c->env->authserv_id, inbound ? &c->iprev : NULL, authres, authres_len);
     if (inbound && c->spf_done) {
         char part[512];

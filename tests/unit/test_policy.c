@@ -387,6 +387,82 @@ static void blocked_network_refused_and_allow_entry_skips_checks(void **state)
     policy_conn_free(c);
 }
 
+/* Submission (DESIGN.md §6): one authenticated message, MAIL FROM then the given headers. */
+static struct policy_conn *submit(struct fixture *f, const char *account, const char *mail_from,
+                                  struct verdict *at_mail)
+{
+    struct policy_conn *c = policy_conn_new(&f->env, "laptop.example.org", "192.0.2.50");
+    policy_helo(c, "laptop");
+    *at_mail = policy_mail(c, mail_from, account);
+    return c;
+}
+
+static void submission_sender_must_be_owned_by_the_account(void **state)
+{
+    struct fixture *f = *state;
+    struct verdict v;
+    struct store_alias alias = {.account = "alice@example.test",
+                                .address = "sales@example.test",
+                                .added_by = "test",
+                                .added_at = test_now};
+    assert_int_equal(store_alias_add(f->store, &alias, NULL), STORE_OK);
+
+    struct policy_conn *c = submit(f, "alice@example.test", "<Alice@Example.TEST>", &v);
+    assert_int_equal(v.action, VERDICT_CONTINUE); /* the login, compared without case */
+    policy_conn_free(c);
+    c = submit(f, "alice@example.test", "<sales@example.test>", &v);
+    assert_int_equal(v.action, VERDICT_CONTINUE); /* an alias */
+    policy_conn_free(c);
+    c = submit(f, "alice@example.test", "<bob@example.test>", &v);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_SENDER_MISMATCH);
+    assert_string_equal(reply_table[v.reply].code, "553");
+    assert_non_null(strstr(v.text, "<bob@example.test>"));
+    policy_conn_free(c);
+    c = submit(f, "alice@example.test", "<>", &v);
+    assert_int_equal(v.action, VERDICT_REJECT); /* no null sender after login */
+    policy_conn_free(c);
+}
+
+static void submission_header_from_must_be_single_and_owned(void **state)
+{
+    struct fixture *f = *state;
+    char authres[1024];
+    int index;
+    struct verdict v;
+
+    struct policy_conn *c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+    assert_int_equal(policy_rcpt(c, "<carol@example.org>").action, VERDICT_CONTINUE);
+    policy_header(c, "From", "Alice <alice@example.test>", &index);
+    assert_int_equal(policy_eom(c, authres, sizeof authres).action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+
+    c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+    policy_rcpt(c, "<carol@example.org>");
+    policy_header(c, "From", "\"The Boss\" <boss@example.test>", &index);
+    v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_SENDER_MISMATCH);
+    assert_non_null(strstr(v.text, "boss@example.test"));
+    policy_conn_free(c);
+
+    c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+    policy_rcpt(c, "<carol@example.org>");
+    policy_header(c, "From", "alice@example.test", &index);
+    policy_header(c, "From", "alice@example.test", &index);
+    v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_BAD_FROM);
+    assert_string_equal(reply_table[v.reply].xcode, "5.6.0");
+    policy_conn_free(c);
+
+    c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+    policy_rcpt(c, "<carol@example.org>");
+    v = policy_eom(c, authres, sizeof authres); /* no From at all */
+    assert_int_equal(v.reply, REPLY_BAD_FROM);
+    policy_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +480,8 @@ int main(void)
         T(spf_pass_mail_is_greylisted_at_end_of_message_without_dkim),
         T(spf_fail_is_refused_at_rcpt_except_postmaster),
         T(blocked_network_refused_and_allow_entry_skips_checks),
+        T(submission_sender_must_be_owned_by_the_account),
+        T(submission_header_from_must_be_single_and_owned),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
