@@ -15,6 +15,8 @@ packages=(
     libmilter-dev libspf2-dev libopendkim-dev libc-ares-dev libsqlite3-dev
     # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime
     libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
+    # tests of submission: SASL for the private Postfix (a Cyrus sasldb, PLAIN/LOGIN)
+    sasl2-bin libsasl2-modules
     # tests of later checks: DKIM signing fixtures and milter protocol tests
     opendkim-tools python3-dkim python3-dnslib python3-yaml
     # tools the test scripts call (ps, ss, setsid); usually present, not on a minimal image

@@ -234,24 +234,27 @@ static struct verdict submission_mail(struct policy_conn *c, const char *sender)
 {
     struct addr a;
     bool null_path = false;
-    char why[256], shown[POLICY_ADDR_MAX * 4];
+    char why[256], shown[POLICY_ADDR_MAX * 4], account[POLICY_ACCOUNT_MAX * 4];
     const char *raw = sender ? sender : "";
 
     enum store_status st = sender_account_load(c->env->store, c->account, &c->acct);
-    c->acct_loaded = true;
     if (st != STORE_OK && st != STORE_NOTFOUND) {
+        /* Not loaded: end of message must not judge the headers on a partial alias list. */
+        sender_account_free(&c->acct);
         if (c->env->cfg->fail_open)
             return verdict_continue();
         return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "sender", NULL,
                             "the account's aliases could not be read");
     }
+    c->acct_loaded = true;
     enum addr_status as =
         addr_parse_path(raw, strnlen(raw, ADDR_INPUT_MAX), &a, &null_path, why, sizeof why);
     if (as != ADDR_OK || null_path) {
         struct verdict_args args = {.address = null_path ? "" : c->sender};
         return verdict_make(VERDICT_REJECT, REPLY_SENDER_MISMATCH, "sender", &args,
                             "MAIL FROM <%s> of account %s: %s",
-                            str_escape(shown, sizeof shown, c->sender), c->account,
+                            str_escape(shown, sizeof shown, c->sender),
+                            str_escape(account, sizeof account, c->account),
                             null_path ? "the null sender is not allowed after login" : why);
     }
     return sender_check_addresses(c->env->cfg, &c->acct, &a, 1, "mail_from");
@@ -586,8 +589,7 @@ static struct verdict submission_eom(struct policy_conn *c)
 {
     if (c->header_from_count != 1)
         return verdict_make(VERDICT_REJECT, REPLY_BAD_FROM, "sender", NULL,
-                            "%d From headers in a message of account %s", c->header_from_count,
-                            c->account);
+                            "%d From headers in a message of the account", c->header_from_count);
     struct verdict v = submission_header(c, c->header_from, "header_from", false);
     if (v.action != VERDICT_CONTINUE || c->header_sender == NULL)
         return v;

@@ -59,7 +59,8 @@ struct decision {
 enum store_status store_decision_add(struct store *s, const struct decision *d);
 
 /*
- * Calls fn for each decision whose queue id, reference, client IP, sender or recipient equals key
+ * Calls fn for each decision whose queue id, reference, client IP, sender, recipient or account
+ * equals key
  * (addresses compared case-insensitively; a key in <> also matches the bare address), oldest
  * first, at most limit rows.  The decision passed to fn lives only during the call, and fn runs
  * with the store locked: it must not call the store.  STORE_NOTFOUND when none matched.

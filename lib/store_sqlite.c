@@ -78,6 +78,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
                            "FROM decisions "
                            "WHERE queue_id = ?1 OR ref = ?1 OR client_ip = ?1 "
                            "OR sender = ?2 COLLATE NOCASE OR recipient = ?2 COLLATE NOCASE "
+                           "OR account = ?2 COLLATE NOCASE "
                            "ORDER BY time, id LIMIT ?3",
     /* Bounded batches keep each write transaction short, so the milter's own writes wait at most
      * one batch behind the background expiry. */

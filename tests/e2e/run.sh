@@ -8,13 +8,16 @@
 # recipients, `ingressctl why`, then NSD stopped (g: iprev temperror, g2: SPF temperror).
 # Phase 2 (SIGHUP with a new configuration, NSD on a new port; cases j-p): SPF fail, greylisting
 # at RCPT and at end of DATA, the SPF+DKIM bypass, block/allow lists, DNSBL, postmaster@ through
-# all of them, the greylisting retry and auto-allow (real waits of a few seconds).  i comes last.
+# all of them, the greylisting retry and auto-allow (real waits of a few seconds).  Cases s:
+# submission on a second listener with SASL AUTH (Cyrus sasldb): the sender must be owned by the
+# account.  i comes last.
 # Sender domains and the DKIM key are in tests/dns/e2e.test.zone.
 #
 #   tests/e2e/run.sh MILTER_BIN INGRESSCTL_BIN
 #
 # Prints one "ok - NAME" / "not ok - NAME" line per check and "N passed, M failed" at the end;
-# exits non-zero when a check failed or the set-up broke.  Needs root, postfix, nsd, swaks, ss.
+# exits non-zero when a check failed or the set-up broke.  Needs root, postfix, nsd, swaks, ss,
+# saslpasswd2 (sasl2-bin) and the Cyrus PLAIN/LOGIN mechanisms (libsasl2-modules).
 # KEEP_E2E_DIR=1 keeps the temporary directory (it is always kept when something failed).
 set -euo pipefail
 
@@ -28,7 +31,7 @@ SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 NSD_CTL=$SRC_DIR/tests/dns/nsd-ctl.sh
 PYTHON=/usr/bin/python3
 
-for tool in postfix postconf swaks nsd ss timeout setsid; do
+for tool in postfix postconf swaks nsd ss timeout setsid saslpasswd2; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "e2e: $tool is not installed" >&2
         exit 1
@@ -205,10 +208,11 @@ not_ok() {
 # ---------------------------------------------------------------------------------------------
 # Set-up: ports, NSD, milter-ingress, Postfix.
 
-mapfile -t ports < <(free_ports 2)
+mapfile -t ports < <(free_ports 3)
 SMTP_PORT=${ports[0]}
 MILTER_PORT=${ports[1]:-}
-[[ -n $MILTER_PORT ]] || die "could not pick free ports"
+SUB_PORT=${ports[2]:-}
+[[ -n $MILTER_PORT && -n $SUB_PORT ]] || die "could not pick free ports"
 
 if [[ ! -x $NSD_CTL ]]; then
     die "$NSD_CTL is missing"
@@ -216,7 +220,8 @@ fi
 NSD_RUNNING=1 # from here on, cleanup asks nsd-ctl.sh to stop whatever it started
 DNS_PORT=$("$NSD_CTL" start "$NSD_DIR") || die "nsd-ctl.sh start failed"
 [[ $DNS_PORT =~ ^[0-9]+$ ]] || die "nsd-ctl.sh start printed '$DNS_PORT', not a port"
-say "NSD on 127.0.0.1:$DNS_PORT, milter on $MILTER_PORT, smtpd on $SMTP_PORT, directory $T"
+say "NSD on 127.0.0.1:$DNS_PORT, milter on $MILTER_PORT, smtpd on $SMTP_PORT," \
+    "submission (SASL) on $SUB_PORT, directory $T"
 
 # write_conf PHASE: the milter's configuration.  Phase 1 (cases a-h): greylisting off and no
 # DNSBL, so the iprev cases keep their meaning.  Phase 2 (cases j-q, loaded by SIGHUP): greylisting
@@ -278,6 +283,26 @@ fi
 chown postfix "$PF_DATA"
 chown nobody:nogroup "$MAIL_DIR"
 
+# SASL for the submission listener: a Cyrus sasldb with one account, read by smtpd (which runs as
+# postfix) through the auxprop plugin.  Debian's Postfix reads the application file
+# sasl/smtpd.conf from its configuration directory; without it AUTH fails with 454.  The login is
+# alice@example.test: user alice in realm example.test, and Postfix passes the whole login as
+# {auth_authen}.
+SASL_USER=alice@example.test
+SASL_PASS=e2e-secret-1
+SASL_DB=$T/sasldb2
+printf '%s' "$SASL_PASS" | saslpasswd2 -p -f "$SASL_DB" -u example.test -c alice ||
+    die "saslpasswd2 failed"
+chown postfix "$SASL_DB"
+chmod 600 "$SASL_DB"
+mkdir -p "$PF_CONF/sasl"
+cat >"$PF_CONF/sasl/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $SASL_DB
+mech_list: PLAIN LOGIN
+EOF
+
 cat >"$PF_CONF/main.cf" <<EOF
 # Private Postfix instance for tests/e2e/run.sh.
 compatibility_level = 3.6
@@ -310,11 +335,19 @@ smtpd_milters = inet:127.0.0.1:$MILTER_PORT
 non_smtpd_milters =
 milter_default_action = tempfail
 milter_protocol = 6
+# SASL, enabled only on the submission listener of master.cf (smtpd_sasl_auth_enable there).
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+smtpd_sasl_local_domain =
+smtpd_tls_auth_only = no
 EOF
 
 # No chroot anywhere: the queue directory is ours and holds no copy of /etc.
 cat >"$PF_CONF/master.cf" <<EOF
 127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$SUB_PORT inet n - n - - smtpd
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
@@ -344,6 +377,11 @@ for ((i = 0; i < 300; i++)); do
     sleep 0.1
 done
 listening "$SMTP_PORT" || die "Postfix does not listen on 127.0.0.1:$SMTP_PORT"
+for ((i = 0; i < 100; i++)); do
+    listening "$SUB_PORT" && break
+    sleep 0.1
+done
+listening "$SUB_PORT" || die "Postfix does not listen on 127.0.0.1:$SUB_PORT (submission)"
 SETUP_DONE=1
 
 # ---------------------------------------------------------------------------------------------
@@ -936,6 +974,96 @@ if [[ $r == 250* && $r2 == 250* ]] && delivered p-auto >/dev/null; then
 else
     not_ok "p: 127.0.0.9 auto-allowed: a new sender (SPF none) and recipient pass at once" \
         "$(transcript p-auto)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# s. Submission: the second Postfix listener ($SUB_PORT) takes SASL AUTH PLAIN against the sasldb
+# of the set-up; {auth_authen} is the login, alice@example.test.  An authenticated session skips
+# iprev, SPF and greylisting, so 127.0.0.40 (no PTR) is fine; the account must own the MAIL FROM
+# (553 5.7.1 at MAIL FROM otherwise) and every address of the one From header (553 5.7.1 as the
+# reply to the final "." otherwise).  It owns its login and its aliases (ingressctl alias add).
+
+# submit NAME MAIL_FROM [SWAKS_ARG...]: one authenticated transaction to user@example.net, like
+# smtp above.
+submit() {
+    local name=$1 from=$2
+    shift 2
+    timeout 90 swaks --server "127.0.0.1:$SUB_PORT" --timeout 30 \
+        --local-interface 127.0.0.40 --ehlo submit.example.test \
+        --auth PLAIN --auth-user "$SASL_USER" --auth-password "$SASL_PASS" \
+        --from "$from" --to user@example.net \
+        --add-header "X-E2E-Case: $name" "$@" >"$SMTP_DIR/$name.txt" 2>&1 || true
+}
+
+submit s1 other@example.test
+r0=$(reply s1 AUTH)
+r=$(reply s1 "MAIL FROM")
+if [[ $r0 == 235* && $r == "553 5.7.1"* ]]; then
+    ok "s1: $SASL_USER sending as other@example.test gets 553 5.7.1 at MAIL FROM ($r)"
+else
+    not_ok "s1: $SASL_USER sending as other@example.test gets 553 5.7.1 at MAIL FROM" \
+        "$(transcript s1)"
+fi
+
+ctl alias add "$SASL_USER" sales@example.test
+if [[ $CTL_RC -eq 0 ]]; then
+    submit s2 sales@example.test
+    r=$(reply s2 "MAIL FROM")
+    r2=$(reply s2 .)
+    if [[ $r == 250* && $r2 == 250* ]] && delivered s2 >/dev/null; then
+        ok "s2: with the alias sales@example.test, $SASL_USER sends as it and it is delivered ($r2)"
+    else
+        not_ok "s2: with the alias sales@example.test, $SASL_USER sends as it and it is delivered" \
+            "$(transcript s2)"
+    fi
+else
+    not_ok "s2: ingressctl alias add $SASL_USER sales@example.test" "exit $CTL_RC; output:" \
+        "$CTL_OUT"
+fi
+
+submit s3 "$SASL_USER" --header 'From: boss@example.test'
+r=$(reply s3 "MAIL FROM")
+r2=$(reply s3 .)
+if [[ $r == 250* && $r2 == "553 5.7.1"* ]]; then
+    ok "s3: a From header boss@example.test not owned by $SASL_USER gets 553 5.7.1 after DATA ($r2)"
+else
+    not_ok "s3: a From header not owned by the account gets 553 5.7.1 as the reply to the final ." \
+        "$(transcript s3)"
+fi
+
+submit s4 "$SASL_USER"
+r2=$(reply s4 .)
+if [[ $r2 == 250* ]] && delivered s4 >/dev/null; then
+    ok "s4: $SASL_USER sending as its own login is accepted and delivered ($r2)"
+else
+    not_ok "s4: $SASL_USER sending as its own login is accepted and delivered" "$(transcript s4)"
+fi
+
+# The null sender after login, and a message with two From headers (RFC 5322 3.6: exactly one).
+submit s6 '<>'
+r=$(reply s6 "MAIL FROM")
+if [[ $r == "553 5.7.1"* ]]; then
+    ok "s6: the null sender after login gets 553 5.7.1 at MAIL FROM ($r)"
+else
+    not_ok "s6: the null sender after login gets 553 5.7.1 at MAIL FROM" "$(transcript s6)"
+fi
+
+submit s7 "$SASL_USER" --add-header "From: $SASL_USER"
+r2=$(reply s7 .)
+if [[ $r2 == "550 5.6.0"* ]]; then
+    ok "s7: two From headers (both owned) get 550 5.6.0 after DATA ($r2)"
+else
+    not_ok "s7: two From headers get 550 5.6.0 as the reply to the final ." "$(transcript s7)"
+fi
+
+# why matches a decision's queue id, reference, client IP, sender or recipient (not the account):
+# by sender, alice@example.test finds case s3's rejection, other@example.test case s1's.
+why_has s5 "$SASL_USER" sender "553 5.7.1"
+why_has s5 other@example.test sender "553 5.7.1"
+if grep -qF "authenticated as $SASL_USER" <<<"$CTL_OUT"; then
+    ok "s5: ingressctl why other@example.test says the session was authenticated as $SASL_USER"
+else
+    not_ok "s5: ingressctl why other@example.test says authenticated as $SASL_USER" "$CTL_OUT"
 fi
 
 # ---------------------------------------------------------------------------------------------
