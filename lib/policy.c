@@ -467,8 +467,20 @@ bool policy_body(struct policy_conn *c, const unsigned char *data, size_t len)
 }
 
 /* The evidence of the message's checks, for the accept decision. */
+/* Appends "; part" to a detail, bounded. */
+static void detail_append(char *out, size_t outlen, const char *part)
+{
+    size_t len = strlen(out);
+    if (part[0] != '\0' && len + 2 < outlen) {
+        memcpy(out + len, "; ", 2);
+        str_copy(out + len + 2, outlen - len - 2, part);
+    }
+}
+
 static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
 {
+    char part[VERDICT_DETAIL_MAX];
+
     if (c->trusted)
         snprintf(out, outlen, "client in trusted_networks");
     else if (c->account[0] != '\0')
@@ -479,25 +491,14 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
         snprintf(out, outlen, "iprev=%s: %s (exempt recipients only)",
                  iprev_result_name(c->iprev.result), c->iprev.detail);
     if (c->spf_done) {
-        size_t len = strlen(out);
-        snprintf(out + len, outlen - len, "; spf=%s helo-spf=%s",
-                 spf_result_name(c->spf_mail.result), spf_result_name(c->spf_helo.result));
+        snprintf(part, sizeof part, "spf=%s helo-spf=%s", spf_result_name(c->spf_mail.result),
+                 spf_result_name(c->spf_helo.result));
+        detail_append(out, outlen, part);
     }
-    if (c->greylist_note[0] != '\0') {
-        size_t len = strlen(out);
-        if (len + 2 < outlen) {
-            memcpy(out + len, "; ", 2);
-            str_copy(out + len + 2, outlen - len - 2, c->greylist_note);
-        }
-    }
+    detail_append(out, outlen, c->greylist_note);
     if (c->dkim != NULL) {
-        size_t len = strlen(out);
-        char dkim[VERDICT_DETAIL_MAX];
-        dkim_check_detail(c->dkim, dkim, sizeof dkim);
-        if (len + 2 < outlen) {
-            memcpy(out + len, "; ", 2);
-            str_copy(out + len + 2, outlen - len - 2, dkim);
-        }
+        dkim_check_detail(c->dkim, part, sizeof part);
+        detail_append(out, outlen, part);
     }
 }
 
