@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cidr.h"
+#include "command.h"
 #include "lists.h"
 #include "util.h"
 
@@ -133,6 +134,16 @@ const struct config_option config_options[] = {
         "5.7.1 (reject), a log line only (log), or no check (off)"),
     OPT(sender_case_sensitive, CONFIG_BOOL, "no", 0, 0, NULL, "sender",
         "Compare local parts of sender addresses with case (domains never are)"),
+    /* held (ingressctl held release|reject; lib/command.c) */
+    OPT(held_release_command, CONFIG_STRING, "postsuper -H {queue_id}; postqueue -i {queue_id}",
+        0, 0, NULL, "held",
+        "Commands that release a held message from the MTA's hold queue, separated by ';', run "
+        "without a shell; {queue_id} is replaced"),
+    OPT(held_reject_command, CONFIG_STRING, "postsuper -d {queue_id}", 0, 0, NULL, "held",
+        "Commands that delete a held message from the MTA's queue (same syntax)"),
+    OPT(held_queue_command, CONFIG_STRING, "postqueue -j", 0, 0, NULL, "held",
+        "Command whose output lists the MTA's queue; a held message whose queue id it does not "
+        "print is shown as gone"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -652,6 +663,17 @@ bool config_validate(const struct config *cfg, char *err, size_t errlen)
                        "dns_servers: \"%s\" is not an address (192.0.2.1, 192.0.2.1:5353, "
                        "[2001:db8::1]:53)",
                        cfg->dns_servers.items[i]);
+            return false;
+        }
+    }
+    const struct {
+        const char *name, *value;
+    } commands[] = {{"held_release_command", cfg->held_release_command},
+                    {"held_reject_command", cfg->held_reject_command},
+                    {"held_queue_command", cfg->held_queue_command}};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (!command_template_valid(commands[i].value, why, sizeof why)) {
+            str_printf(err, errlen, "%s: %s", commands[i].name, why);
             return false;
         }
     }

@@ -88,6 +88,10 @@ struct config {
     /* sender (fields of lib/sender.c's options go here) */
     enum sender_check_mode { SENDER_CHECK_REJECT, SENDER_CHECK_LOG, SENDER_CHECK_OFF } sender_check;
     bool sender_case_sensitive;
+    /* held */
+    char *held_release_command;
+    char *held_reject_command;
+    char *held_queue_command;
 };
 
 struct config_option {

@@ -35,6 +35,8 @@
 #define POLICY_ACCOUNT_MAX 256
 /* Accepted recipients remembered for the decision log; more are counted, not listed. */
 #define POLICY_RCPT_KEEP 1000
+/* The Subject kept for the held table: enough to recognize a message. */
+#define POLICY_SUBJECT_MAX 200
 
 /* A recipient accepted at RCPT; greylisting may still be pending until end of message. */
 struct accepted {
@@ -76,6 +78,10 @@ struct policy_conn {
     int sender_header_count;
     int authres_seen;
     struct dkim_check *dkim; /* NULL when not verified (trusted, authenticated, no verifier) */
+    /* what a held message's row shows (DESIGN.md §6) */
+    char subject[POLICY_SUBJECT_MAX];
+    int64_t size; /* header and body bytes as libmilter handed them over */
+    char hold_reason[VERDICT_DETAIL_MAX]; /* set when the message is to be held */
 };
 
 static time_t now(const struct policy_conn *c)
@@ -221,6 +227,8 @@ static void reset_message(struct policy_conn *c)
     free(c->header_sender);
     c->header_from = c->header_sender = NULL;
     c->sender_header_count = 0;
+    c->subject[0] = c->hold_reason[0] = '\0';
+    c->size = 0;
     dkim_check_free(c->dkim);
     c->dkim = NULL;
     forget_recipients(c);
@@ -260,6 +268,43 @@ static struct verdict submission_mail(struct policy_conn *c, const char *sender)
     return sender_check_addresses(c->env->cfg, &c->acct, &a, 1, "mail_from");
 }
 
+struct suspension {
+    bool suspended;
+    int64_t since;
+    char reason[VERDICT_DETAIL_MAX / 2];
+};
+
+static void suspension_read(const struct store_account *a, void *arg)
+{
+    struct suspension *s = arg;
+    s->suspended = a->suspended > 0;
+    s->since = a->suspended;
+    str_copy(s->reason, sizeof s->reason, a->suspend_reason ? a->suspend_reason : "");
+}
+
+/* A suspended account (ingressctl account suspend) gets account_suspended at MAIL FROM. */
+static struct verdict suspension_check(struct policy_conn *c)
+{
+    struct suspension s = {0};
+    char shown[POLICY_ACCOUNT_MAX * 4], why[sizeof s.reason * 4];
+
+    if (c->env->store == NULL)
+        return verdict_continue();
+    enum store_status st = store_account_each(c->env->store, c->account, suspension_read, &s);
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        if (c->env->cfg->fail_open)
+            return verdict_continue();
+        return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "account", NULL,
+                            "whether the account is suspended could not be read");
+    }
+    if (!s.suspended)
+        return verdict_continue();
+    return verdict_make(VERDICT_REJECT, REPLY_ACCOUNT_SUSPENDED, "account", NULL,
+                        "account %s suspended since %lld: %s",
+                        str_escape(shown, sizeof shown, c->account), (long long)s.since,
+                        str_escape(why, sizeof why, s.reason));
+}
+
 struct verdict policy_mail(struct policy_conn *c, const char *sender, const char *auth_account)
 {
     reset_message(c);
@@ -268,9 +313,12 @@ struct verdict policy_mail(struct policy_conn *c, const char *sender, const char
     /* Inbound mail only: a submission's signature is added after us, if at all. */
     if (c->env->dkim != NULL && !c->trusted && c->account[0] == '\0')
         c->dkim = dkim_check_new(c->env->dkim, c->queue_id);
-    if (c->account[0] != '\0' && c->env->cfg->sender_check != SENDER_CHECK_OFF)
-        return submission_mail(c, sender);
-    return verdict_continue();
+    if (c->account[0] == '\0')
+        return verdict_continue();
+    struct verdict v = suspension_check(c);
+    if (v.action != VERDICT_CONTINUE || c->env->cfg->sender_check == SENDER_CHECK_OFF)
+        return v;
+    return submission_mail(c, sender);
 }
 
 static void remember_recipient(struct policy_conn *c, bool greylist_pending)
@@ -432,8 +480,11 @@ bool policy_header(struct policy_conn *c, const char *name, const char *value, i
 {
     if (name == NULL || value == NULL)
         return false;
+    c->size += (int64_t)strlen(name) + 2 + (int64_t)strlen(value) + 2; /* "name: value\r\n" */
     if (c->dkim != NULL)
         dkim_check_header(c->dkim, name, value);
+    if (c->subject[0] == '\0' && str_casecmp(name, "Subject") == 0)
+        str_copy(c->subject, sizeof c->subject, value + strspn(value, " \t"));
     if (str_casecmp(name, "From") == 0) {
         header_from_note(c, value);
         if (c->header_from == NULL)
@@ -454,12 +505,14 @@ bool policy_header(struct policy_conn *c, const char *name, const char *value, i
 
 void policy_eoh(struct policy_conn *c)
 {
+    c->size += 2; /* the empty line */
     if (c->dkim != NULL)
         dkim_check_eoh(c->dkim);
 }
 
 bool policy_body(struct policy_conn *c, const unsigned char *data, size_t len)
 {
+    c->size += (int64_t)len;
     if (c->dkim == NULL || !dkim_check_has_signatures(c->dkim))
         return false;
     dkim_check_body(c->dkim, data, len);
@@ -658,6 +711,45 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
         return verdict_continue();
     return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "store", NULL,
                         "decision log write failed: %s", why);
+}
+
+struct verdict policy_hold_commit(struct policy_conn *c)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < c->naccepted; i++)
+        len += strlen(c->accepted[i].rcpt) + 1;
+    char *recipients = xmalloc(len), *o = recipients;
+    for (size_t i = 0; i < c->naccepted; i++) {
+        size_t n = strlen(c->accepted[i].rcpt);
+        memcpy(o, c->accepted[i].rcpt, n);
+        o += n;
+        *o++ = '\n';
+    }
+    if (o > recipients)
+        o--; /* no newline after the last one */
+    *o = '\0';
+    struct store_held h = {
+        .queue_id = c->queue_id,
+        .held_at = (int64_t)now(c),
+        .account = c->account,
+        .sender = c->sender,
+        .recipients = recipients,
+        .nrcpt = (int64_t)c->accepted_total,
+        .subject = c->subject,
+        .size = c->size,
+        .reason = c->hold_reason,
+    };
+    enum store_status st = c->env->store ? store_held_add(c->env->store, &h) : STORE_ERROR;
+    free(recipients);
+    if (st == STORE_OK)
+        return verdict_continue();
+    char why[256] = "no database";
+    if (c->env->store != NULL)
+        store_last_error_r(c->env->store, why, sizeof why);
+    log_msg(LOG_ERR, "%s: cannot record the held message: %s", c->queue_id, why);
+    /* Not even fail_open accepts it: held mail nobody can find is mail lost for the sender. */
+    return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "store", NULL,
+                        "held table write failed: %s", why);
 }
 
 void policy_abort(struct policy_conn *c)

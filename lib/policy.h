@@ -75,6 +75,14 @@ bool policy_body(struct policy_conn *c, const unsigned char *data, size_t len);
  * verdict becomes store_failure (451) unless fail_open says to accept anyway.
  */
 struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_len);
+/*
+ * After the MTA accepted to hold the message that policy_eom() gave VERDICT_HOLD (milter:
+ * smfi_quarantine): records it in the store's held table for the postmaster's review.  CONTINUE,
+ * or a store_failure TEMPFAIL when the row could not be written (the message must then not be
+ * accepted: nobody could find it).
+ */
+struct verdict policy_hold_commit(struct policy_conn *c);
+
 /* The message was aborted: forget it, keep the connection. */
 void policy_abort(struct policy_conn *c);
 

@@ -242,4 +242,59 @@ enum store_status store_alias_del(struct store *s, const char *account, const ch
 enum store_status store_alias_each(struct store *s, const char *account,
                                    void (*fn)(const struct store_alias *a, void *arg), void *arg);
 
+/*
+ * Suspends the account (creating its row when it has none) with reason; *changed (may be NULL)
+ * is false when it was suspended already (then the first suspension stays as it was).
+ */
+enum store_status store_account_suspend(struct store *s, const char *name, int64_t now,
+                                        const char *reason, bool *changed);
+
+/* Lifts a suspension; STORE_NOTFOUND when the account was not suspended. */
+enum store_status store_account_resume(struct store *s, const char *name);
+
+/* ---- held ---- */
+/*
+ * Messages held for review (schema/006_held.sql, DESIGN.md §6).  The milter adds a row when it
+ * puts a message on hold; ingressctl decides.  Strings are borrowed; rows handed to a callback
+ * live only during the call, which runs with the store locked and must not call the store.
+ */
+struct store_held {
+    int64_t id; /* set by the store */
+    const char *queue_id;
+    int64_t held_at; /* unix seconds */
+    const char *account;
+    const char *sender;
+    const char *recipients; /* one a line */
+    int64_t nrcpt;
+    const char *subject;
+    int64_t size;
+    const char *reason;
+    const char *state; /* "held", "released", "rejected", "gone"; set by the store on add */
+    const char *decided_by;
+    int64_t decided_at; /* 0 while held */
+    const char *decision_reason;
+};
+
+enum store_status store_held_add(struct store *s, const struct store_held *h);
+
+/*
+ * Calls fn for each held row whose queue id, account and state equal the given ones (NULL: any),
+ * oldest first.  STORE_NOTFOUND when none.
+ */
+enum store_status store_held_each(struct store *s, const char *queue_id, const char *account,
+                                  const char *state,
+                                  void (*fn)(const struct store_held *h, void *arg), void *arg);
+
+/*
+ * Records the decision about the message queue_id that is still "held": state becomes state
+ * ("released", "rejected" or "gone"), with who decided, when and why.  STORE_NOTFOUND when no
+ * row of that queue id is held.
+ */
+enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
+                                    const char *by, const char *reason, int64_t now);
+
+/* Deletes decided rows (not "held" ones) decided before `before`, at most batch of them. */
+enum store_status store_held_expire(struct store *s, int64_t before, size_t batch,
+                                    size_t *deleted);
+
 #endif

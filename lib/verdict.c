@@ -42,6 +42,8 @@ const struct reply_entry reply_table[REPLY_COUNT] = {
                                  "Account suspended, contact the postmaster"},
     [REPLY_THROTTLED] = {REPLY_THROTTLED, "throttled", "451", "4.7.1",
                          "Sending rate exceeded, retry later"},
+    [REPLY_THROTTLE_REJECT] = {REPLY_THROTTLE_REJECT, "throttle_reject", "550", "5.7.1",
+                               "Sending rate exceeded, contact the postmaster"},
     [REPLY_BAD_FROM] = {REPLY_BAD_FROM, "bad_from", "550", "5.6.0",
                         "Message must have exactly one valid From header"},
     [REPLY_DNS_FAILURE] = {REPLY_DNS_FAILURE, "dns_failure", "451", "4.3.0",

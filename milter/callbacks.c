@@ -145,8 +145,12 @@ static sfsistat cb_eom(SMFICTX *ctx)
         return SMFIS_TEMPFAIL;
     queue_id_refresh(ctx, cc);
     struct verdict v = policy_eom(cc->policy, authres, sizeof authres);
-    if (v.action != VERDICT_CONTINUE)
-        return reply_send(ctx, cc->policy, cc->rt->cfg, &v);
+    if (v.action != VERDICT_CONTINUE) {
+        /* A held message is still accepted (into the hold queue): it gets its header too. */
+        sfsistat held = reply_send(ctx, cc->policy, cc->rt->cfg, &v);
+        if (v.action != VERDICT_HOLD || held != SMFIS_CONTINUE)
+            return held;
+    }
     /* Remove from the last to the first, so earlier indexes stay valid. */
     for (int i = cc->nremove - 1; i >= 0; i--) {
         if (smfi_chgheader(ctx, "Authentication-Results", cc->remove[i], NULL) != MI_SUCCESS)
@@ -189,7 +193,7 @@ static sfsistat cb_close(SMFICTX *ctx)
 struct smfiDesc milter_desc = {
     .xxfi_name = "milter-ingress",
     .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
+    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE,
     .xxfi_connect = cb_connect,
     .xxfi_helo = cb_helo,
     .xxfi_envfrom = cb_envfrom,

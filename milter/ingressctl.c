@@ -19,6 +19,7 @@
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,19 +33,12 @@
 #include "sender.h"
 #include "store.h"
 #include "util.h"
+#include "ctl.h"
 
 #define CTL_DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
 #define CTL_KEY_MAX 1024
 /* Enough for a busy IP address over the retention period, not enough to flood a terminal. */
 #define CTL_WHY_LIMIT 1000
-
-enum ctl_exit { CTL_EXIT_OK = 0, CTL_EXIT_NOTFOUND = 1, CTL_EXIT_ERROR = 2 };
-
-/* What every verb gets: the config it was started with and the open store. */
-struct ctl {
-    const struct config *cfg;
-    struct store *store;
-};
 
 struct ctl_verb {
     const char *name;
@@ -82,12 +76,21 @@ static const struct ctl_verb ctl_verbs[] = {
      "               alias del ACCOUNT ADDRESS\n"
      "               alias list [ACCOUNT] [--json]",
      verb_alias},
-    {"account", 1, 3, "account ...",
+    {"account", 1, 4, "account ...",
      "submission accounts (ACCOUNT: the SASL login):\n"
      "               account add ACCOUNT\n"
      "               account show ACCOUNT [--json]\n"
-     "               account list [--json]",
+     "               account list [--json]\n"
+     "               account suspend ACCOUNT --reason TEXT   (554 5.7.1 at MAIL FROM)\n"
+     "               account resume ACCOUNT",
      verb_account},
+    {"held", 1, CTL_POS_MAX + 6, "held ...",
+     "messages held for review (throttled submission; MTA commands: held_*_command):\n"
+     "               held list [--account A] [--all] [--json]\n"
+     "               held show QUEUEID [--json]\n"
+     "               held release QUEUEID...|--account A [--reason TEXT] [--by NAME]\n"
+     "               held reject QUEUEID...|--account A --reason TEXT [--by NAME]",
+     verb_held},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -115,9 +118,7 @@ static void usage(FILE *out)
  * Every usage error: one line saying what is wrong, then the usage, then status 2.  Arguments
  * that came from the command line are escaped by the caller.
  */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
     va_list ap;
 
@@ -258,7 +259,7 @@ static int verb_why(struct ctl *ctl, int argc, char **argv)
 #define CTL_IMPORT_ERRORS_SHOWN 50
 
 /* Who runs the command, for added_by: the sudo caller when there is one, else our own user. */
-static void invoking_user(char *out, size_t outlen)
+void invoking_user(char *out, size_t outlen)
 {
     const char *sudo = getenv("SUDO_USER");
     struct passwd pw, *found = NULL;
@@ -276,7 +277,7 @@ static void invoking_user(char *out, size_t outlen)
     snprintf(out, outlen, "uid %u", (unsigned)getuid());
 }
 
-static void format_minute(int64_t t, char *out, size_t outlen)
+void format_minute(int64_t t, char *out, size_t outlen)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -286,7 +287,7 @@ static void format_minute(int64_t t, char *out, size_t outlen)
 }
 
 /* Writes s as a JSON string (RFC 8259 7); bytes outside ASCII are written as \u00XX. */
-static void json_string(FILE *out, const char *s)
+void json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p != '\0'; p++) {
@@ -300,36 +301,53 @@ static void json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-/* Splits the verb's arguments into positional ones and the --options it knows; options take a
- * value except --json.  Returns CTL_EXIT_OK or a usage error. */
-struct ctl_args {
-    char *pos[4];
-    int npos;
-    const char *reason, *expires;
-    bool json;
-};
-
-static int split_args(const char *verb, int argc, char **argv, int max_pos, struct ctl_args *a)
+/* Is opt one of the space-separated words of allowed? */
+static bool option_allowed(const char *opt, const char *allowed)
 {
+    size_t len = strlen(opt);
+    for (const char *p = strstr(allowed, opt); p != NULL; p = strstr(p + 1, opt))
+        if ((p == allowed || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
+            return true;
+    return false;
+}
+
+int split_args(const char *verb, int argc, char **argv, int max_pos, const char *allowed,
+               struct ctl_args *a)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } valued[] = {
+        {"--reason", offsetof(struct ctl_args, reason)},
+        {"--expires", offsetof(struct ctl_args, expires)},
+        {"--account", offsetof(struct ctl_args, account)},
+        {"--by", offsetof(struct ctl_args, by)},
+    };
     char shown[256];
 
     memset(a, 0, sizeof *a);
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            a->json = true;
-        } else if (strcmp(argv[i], "--reason") == 0 || strcmp(argv[i], "--expires") == 0) {
-            if (i + 1 == argc)
-                return usage_error("%s: %s needs a value", verb, argv[i]);
-            *(argv[i][2] == 'r' ? &a->reason : &a->expires) = argv[i + 1];
-            i++;
-        } else if (strncmp(argv[i], "--", 2) == 0) {
+        bool known = false;
+        if (strncmp(argv[i], "--", 2) == 0 && !option_allowed(argv[i], allowed))
             return usage_error("%s: unknown option %s", verb,
                                str_printable(shown, sizeof shown, argv[i]));
-        } else if (a->npos == max_pos || a->npos == 4) {
-            return usage_error("%s: too many arguments", verb);
-        } else {
-            a->pos[a->npos++] = argv[i];
+        if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--all") == 0) {
+            *(argv[i][2] == 'j' ? &a->json : &a->all) = true;
+            continue;
         }
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
+            if (strcmp(argv[i], valued[k].name) != 0)
+                continue;
+            if (i + 1 == argc)
+                return usage_error("%s: %s needs a value", verb, argv[i]);
+            *(const char **)(void *)((char *)a + valued[k].offset) = argv[++i];
+            known = true;
+        }
+        if (known)
+            continue;
+        if (a->npos == max_pos || a->npos == CTL_POS_MAX)
+            return usage_error("%s: too many arguments", verb);
+        a->pos[a->npos++] = argv[i];
     }
     return CTL_EXIT_OK;
 }
@@ -378,7 +396,7 @@ static bool entry_valid(const char *kind_text, const char *value_text, const cha
     return true;
 }
 
-static int store_error(struct ctl *ctl, const char *what)
+int store_error(struct ctl *ctl, const char *what)
 {
     fprintf(stderr, "ingressctl: %s: %s\n", what, store_last_error(ctl->store));
     return CTL_EXIT_ERROR;
@@ -439,17 +457,6 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     }
 }
 
-/* Rows of `list show`, copied out of the store callback so the columns can be aligned. */
-struct show_row {
-    char *cell[7]; /* list: kind, value, action, expires, added, by, reason; rule: 5 of them */
-};
-
-struct show_rows {
-    struct show_row *rows;
-    size_t count;
-    int64_t now;
-    bool json;
-};
 
 static void show_collect(const struct list_entry *e, void *arg)
 {
@@ -491,7 +498,7 @@ static void show_collect(const struct list_entry *e, void *arg)
         r->cell[i] = xstrdup(str_printable(buf, sizeof buf, cells[i] ? cells[i] : ""));
 }
 
-static void free_rows(struct show_row *rows, size_t count, int ncols)
+void free_rows(struct show_row *rows, size_t count, int ncols)
 {
     for (size_t i = 0; i < count; i++)
         for (int c = 0; c < ncols; c++)
@@ -500,9 +507,9 @@ static void free_rows(struct show_row *rows, size_t count, int ncols)
 }
 
 /* Prints rows under a header, each column as wide as its widest cell; frees the rows. */
-static void print_table(const char *const *header, int ncols, struct show_row *rows, size_t count)
+void print_table(const char *const *header, int ncols, struct show_row *rows, size_t count)
 {
-    int width[7] = {0};
+    int width[CTL_COLS_MAX] = {0};
 
     for (int c = 0; c < ncols; c++) {
         width[c] = (int)strlen(header[c]);
@@ -511,7 +518,7 @@ static void print_table(const char *const *header, int ncols, struct show_row *r
                 width[c] = (int)strlen(rows[i].cell[c]);
     }
     for (size_t i = 0; i <= count; i++) {
-        const char *cells[7] = {"", "", "", "", "", "", ""};
+        const char *cells[CTL_COLS_MAX] = {"", "", "", "", "", "", "", ""};
         int last = ncols - 1;
         for (int c = 0; c < ncols; c++)
             cells[c] = i == 0 ? header[c] : rows[i - 1].cell[c];
@@ -670,7 +677,7 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
 static int verb_list(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = split_args("list", argc, argv, 4, &a);
+    int status = split_args("list", argc, argv, 4, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -795,7 +802,7 @@ static int rule_list(struct ctl *ctl, const struct ctl_args *a)
 static int verb_rule(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = split_args("rule", argc, argv, 4, &a);
+    int status = split_args("rule", argc, argv, 4, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -812,10 +819,9 @@ static int verb_rule(struct ctl *ctl, int argc, char **argv)
 /* alias and account (lib/sender.c, schema/004_accounts.sql)                                  */
 /* ------------------------------------------------------------------------------------------ */
 
-#define CTL_ACCOUNT_MAX 255
 
 /* An account is the SASL login as the MTA reports it ({auth_authen}): printable, no spaces. */
-static bool account_valid(const char *name, const char *verb)
+bool account_valid(const char *name, const char *verb)
 {
     char shown[256];
 
@@ -903,7 +909,7 @@ static void alias_collect(const struct store_alias *al, void *arg)
 }
 
 /* Prints the collected rows (or closes the JSON array); 1 when there were none. */
-static int rows_done(struct show_rows *s, const char *const *header, int ncols, const char *none)
+int rows_done(struct show_rows *s, const char *const *header, int ncols, const char *none)
 {
     if (s->json) {
         printf("%s]\n", s->count ? "\n" : "[");
@@ -938,7 +944,7 @@ static int alias_list(struct ctl *ctl, const struct ctl_args *a)
 static int verb_alias(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = split_args("alias", argc, argv, 3, &a);
+    int status = split_args("alias", argc, argv, 3, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -1042,17 +1048,21 @@ static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
 static int verb_account(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = split_args("account", argc, argv, 2, &a);
+    int status = split_args("account", argc, argv, 2, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
+    if (a.npos > 0 && strcmp(a.pos[0], "suspend") == 0)
+        return account_suspend(ctl, &a);
+    if (a.npos > 0 && strcmp(a.pos[0], "resume") == 0)
+        return account_resume(ctl, &a);
     if (a.npos > 0 && strcmp(a.pos[0], "add") == 0)
         return account_add(ctl, &a);
     if (a.npos > 0 && strcmp(a.pos[0], "show") == 0)
         return account_list(ctl, &a, true);
     if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
         return account_list(ctl, &a, false);
-    return usage_error("account: expected add, show or list");
+    return usage_error("account: expected add, show, list, suspend or resume");
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -22,6 +22,32 @@ static void escape_percent(const char *in, char *out, size_t outlen)
     out[o] = '\0';
 }
 
+/*
+ * A message to hold (end of message only): the MTA is asked to put it in its hold queue with
+ * the reason, then the held table gets its row.  When either fails the message is deferred
+ * (451), so the sender keeps it: nothing is lost, nothing is held that nobody can find.
+ */
+static sfsistat hold(SMFICTX *ctx, struct policy_conn *conn, const struct config *cfg,
+                     const struct verdict *v)
+{
+    char reason[VERDICT_DETAIL_MAX + 64];
+
+    snprintf(reason, sizeof reason, "milter-ingress %s: %s (ref %s)", v->check, v->detail,
+             policy_conn_ref(conn));
+    if (smfi_quarantine(ctx, reason) != MI_SUCCESS) {
+        log_msg(LOG_ERR, "%s: the MTA refused to hold the message (smfi_quarantine)",
+                policy_queue_id(conn));
+        struct verdict fail = verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, v->check, NULL,
+                                           "the MTA refused smfi_quarantine");
+        return reply_send(ctx, conn, cfg, &fail);
+    }
+    struct verdict committed = policy_hold_commit(conn);
+    if (committed.action != VERDICT_CONTINUE)
+        return reply_send(ctx, conn, cfg, &committed);
+    policy_record(conn, v, NULL);
+    return SMFIS_CONTINUE;
+}
+
 sfsistat reply_send(SMFICTX *ctx, struct policy_conn *conn, const struct config *cfg,
                     const struct verdict *v)
 {
@@ -36,9 +62,8 @@ sfsistat reply_send(SMFICTX *ctx, struct policy_conn *conn, const struct config 
     case VERDICT_DISCARD:
         policy_record(conn, v, NULL);
         return SMFIS_DISCARD;
-    case VERDICT_HOLD: /* quarantine comes with the submission policy; until then, accept */
-        policy_record(conn, v, NULL);
-        return SMFIS_CONTINUE;
+    case VERDICT_HOLD:
+        return hold(ctx, conn, cfg, v);
     case VERDICT_TEMPFAIL:
     case VERDICT_REJECT:
         break;

@@ -708,6 +708,9 @@ static const struct {
     {"dns_servers", "127.0.0.1:5353, [::1]:53"},
     {"dnsbl_zones", "zen.example:127.0.0.2-127.0.0.11, bl.example:127.0.0.2"},
     {"dnswl_zones", "wl.example:127.0.10.0/24"},
+    {"held_release_command", "sendmail -qQ -qI{queue_id} -Q; sendmail -qI{queue_id}"},
+    {"held_reject_command", "/usr/local/sbin/mta-delete {queue_id}"},
+    {"held_queue_command", "mailq -qQ"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */
@@ -1004,6 +1007,36 @@ static void recipient_exempt_full_address_matches_exactly(void **state)
     config_free(cfg);
 }
 
+/* The MTA command templates are checked when the config is: a typo in a placeholder, an empty
+ * command or no command at all is refused with the option's name, not found at the first release. */
+static void held_command_templates_are_validated(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *why;
+    } bad[] = {
+        {"postsuper -d {qid}", "unknown placeholder"},
+        {"postsuper -H {queue_id};; postqueue -i {queue_id}", "empty command"},
+        {"postsuper -H {queue_id};", "empty command"},
+        {"   ", "no command"},
+    };
+    char err[ERR_MAX];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct config *cfg = config_new_defaults();
+        assert_true(config_set(cfg, "held_reject_command", bad[i].value, err, sizeof err));
+        err[0] = '\0';
+        assert_false(config_validate(cfg, err, sizeof err));
+        assert_non_null(strstr(err, "held_reject_command"));
+        assert_non_null(strstr(err, bad[i].why));
+        config_free(cfg);
+    }
+    struct config *cfg = config_new_defaults();
+    assert_true(config_set(cfg, "held_release_command",
+                           "sendmail -qQ -qI{queue_id} -Q; sendmail -qI{queue_id}", err, sizeof err));
+    assert_true(config_validate(cfg, err, sizeof err));
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1040,6 +1073,7 @@ int main(void)
         cmocka_unit_test(readme_and_contrib_name_no_unknown_option),
         cmocka_unit_test(recipient_exempt_matches_local_part_case_insensitively),
         cmocka_unit_test(recipient_exempt_full_address_matches_exactly),
+        cmocka_unit_test(held_command_templates_are_validated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
