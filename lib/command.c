@@ -25,7 +25,8 @@ bool command_queue_id_valid(const char *queue_id)
         return false;
     for (; queue_id[n] != '\0'; n++) {
         char ch = queue_id[n];
-        bool alnum = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        bool alnum =
+            (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
         if (!alnum || n >= COMMAND_QUEUE_ID_MAX)
             return false;
     }
@@ -276,8 +277,8 @@ done:
 bool command_run(const char *tmpl, const char *queue_id, char **out, size_t out_max, char *why,
                  size_t whylen)
 {
-    struct run_state st = {.queue_id = queue_id, .out = out, .out_max = out_max, .why = why,
-                           .whylen = whylen};
+    struct run_state st = {
+        .queue_id = queue_id, .out = out, .out_max = out_max, .why = why, .whylen = whylen};
     if (why != NULL && whylen > 0)
         why[0] = '\0';
     if (out != NULL) {

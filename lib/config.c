@@ -135,8 +135,8 @@ const struct config_option config_options[] = {
     OPT(sender_case_sensitive, CONFIG_BOOL, "no", 0, 0, NULL, "sender",
         "Compare local parts of sender addresses with case (domains never are)"),
     /* held (ingressctl held release|reject; lib/command.c) */
-    OPT(held_release_command, CONFIG_STRING, "postsuper -H {queue_id}; postqueue -i {queue_id}",
-        0, 0, NULL, "held",
+    OPT(held_release_command, CONFIG_STRING, "postsuper -H {queue_id}; postqueue -i {queue_id}", 0,
+        0, NULL, "held",
         "Commands that release a held message from the MTA's hold queue, separated by ';', run "
         "without a shell; {queue_id} is replaced"),
     OPT(held_reject_command, CONFIG_STRING, "postsuper -d {queue_id}", 0, 0, NULL, "held",

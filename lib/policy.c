@@ -80,7 +80,7 @@ struct policy_conn {
     struct dkim_check *dkim; /* NULL when not verified (trusted, authenticated, no verifier) */
     /* what a held message's row shows (DESIGN.md §6) */
     char subject[POLICY_SUBJECT_MAX];
-    int64_t size; /* header and body bytes as libmilter handed them over */
+    int64_t size;                         /* header and body bytes as libmilter handed them over */
     char hold_reason[VERDICT_DETAIL_MAX]; /* set when the message is to be held */
 };
 

@@ -294,7 +294,6 @@ enum store_status store_held_decide(struct store *s, const char *queue_id, const
                                     const char *by, const char *reason, int64_t now);
 
 /* Deletes decided rows (not "held" ones) decided before `before`, at most batch of them. */
-enum store_status store_held_expire(struct store *s, int64_t before, size_t batch,
-                                    size_t *deleted);
+enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted);
 
 #endif

@@ -1570,8 +1570,7 @@ enum store_status store_held_decide(struct store *s, const char *queue_id, const
     return change_one(s, STMT_HELD_DECIDE, bind_decision, &d);
 }
 
-enum store_status store_held_expire(struct store *s, int64_t before, size_t batch,
-                                    size_t *deleted)
+enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted)
 {
     return expire_step(s, STMT_HELD_EXPIRE, before, batch, deleted);
 }

@@ -37,7 +37,7 @@ struct ctl_args {
 
 /*
  * Splits argv into positional arguments (at most max_pos) and the options named in allowed
- * (space-separated: "--reason --json"); every option takes a value except --json and --all.  Returns
+ * (space-separated: "--reason --json"); every option takes a value except --json and --all. Returns
  * CTL_EXIT_OK or a usage error.
  */
 int split_args(const char *verb, int argc, char **argv, int max_pos, const char *allowed,

@@ -102,8 +102,8 @@ static void reconcile(struct ctl *ctl, const char *account)
     for (size_t i = 0; i < held.count; i++) {
         if (held.held_at[i] > now - HELD_GONE_GRACE || has_word(listing, held.ids[i]))
             continue;
-        if (store_held_decide(ctl->store, held.ids[i], "gone", by,
-                              "no longer in the MTA's queue", now) == STORE_OK)
+        if (store_held_decide(ctl->store, held.ids[i], "gone", by, "no longer in the MTA's queue",
+                              now) == STORE_OK)
             fprintf(stderr, "ingressctl: %s is no longer in the MTA's queue: marked gone\n",
                     held.ids[i]);
     }
@@ -174,8 +174,8 @@ static void held_row(const struct store_held *h, void *arg)
     snprintf(nrcpt, sizeof nrcpt, "%lld", (long long)h->nrcpt);
     s->rows = xrealloc(s->rows, (s->count + 1) * sizeof *s->rows);
     struct show_row *row = &s->rows[s->count++];
-    const char *cells[8] = {h->queue_id, age,         h->account, h->sender,
-                            nrcpt,       h->state,    h->subject, h->reason};
+    const char *cells[8] = {h->queue_id, age,      h->account, h->sender,
+                            nrcpt,       h->state, h->subject, h->reason};
     for (int i = 0; i < 8; i++) {
         str_printable(buf, i == 6 ? 60 : sizeof buf, cells[i] ? cells[i] : "");
         row->cell[i] = xstrdup(buf);

@@ -457,7 +457,6 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     }
 }
 
-
 static void show_collect(const struct list_entry *e, void *arg)
 {
     struct show_rows *s = arg;
@@ -818,7 +817,6 @@ static int verb_rule(struct ctl *ctl, int argc, char **argv)
 /* ------------------------------------------------------------------------------------------ */
 /* alias and account (lib/sender.c, schema/004_accounts.sql)                                  */
 /* ------------------------------------------------------------------------------------------ */
-
 
 /* An account is the SASL login as the MTA reports it ({auth_authen}): printable, no spaces. */
 bool account_valid(const char *name, const char *verb)

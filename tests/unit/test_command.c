@@ -38,8 +38,8 @@ static void placeholder_is_replaced_inside_arguments(void **state)
 {
     (void)state;
     char *out = NULL, why[256];
-    assert_true(command_run("echo -H {queue_id} -qI{queue_id}", "ABC123", &out, 4096, why,
-                            sizeof why));
+    assert_true(
+        command_run("echo -H {queue_id} -qI{queue_id}", "ABC123", &out, 4096, why, sizeof why));
     assert_string_equal(out, "-H ABC123 -qIABC123\n");
     free(out);
 }
@@ -71,11 +71,10 @@ static void missing_program_is_named(void **state)
 {
     (void)state;
     char why[256];
-    assert_false(command_run("no-such-program-ingress {queue_id}", "Q1", NULL, 0, why,
-                             sizeof why));
+    assert_false(command_run("no-such-program-ingress {queue_id}", "Q1", NULL, 0, why, sizeof why));
     assert_non_null(strstr(why, "no-such-program-ingress: not found"));
-    assert_false(command_run("/nonexistent/bin/postsuper -H {queue_id}", "Q1", NULL, 0, why,
-                             sizeof why));
+    assert_false(
+        command_run("/nonexistent/bin/postsuper -H {queue_id}", "Q1", NULL, 0, why, sizeof why));
     assert_non_null(strstr(why, "/nonexistent/bin/postsuper: not found"));
 }
 

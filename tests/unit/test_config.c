@@ -1008,7 +1008,8 @@ static void recipient_exempt_full_address_matches_exactly(void **state)
 }
 
 /* The MTA command templates are checked when the config is: a typo in a placeholder, an empty
- * command or no command at all is refused with the option's name, not found at the first release. */
+ * command or no command at all is refused with the option's name, not found at the first release.
+ */
 static void held_command_templates_are_validated(void **state)
 {
     (void)state;
@@ -1032,7 +1033,8 @@ static void held_command_templates_are_validated(void **state)
     }
     struct config *cfg = config_new_defaults();
     assert_true(config_set(cfg, "held_release_command",
-                           "sendmail -qQ -qI{queue_id} -Q; sendmail -qI{queue_id}", err, sizeof err));
+                           "sendmail -qQ -qI{queue_id} -Q; sendmail -qI{queue_id}", err,
+                           sizeof err));
     assert_true(config_validate(cfg, err, sizeof err));
     config_free(cfg);
 }

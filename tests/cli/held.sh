@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# The postmaster's review of held mail (issue 4): `ingressctl held list|show|release|reject` and
+# `account suspend|resume`, on a real SQLite database, with their exit statuses (0 done, 1 nothing
+# matched, 2 usage or command error), JSON output, and the reconciliation with the MTA's queue.
+#
+# The MTA here is a stand-in script (fake-mta below): it records the argument vector it was run
+# with and keeps a queue listing in a file, so the test can show exactly what ingressctl ran and
+# that a message missing from the queue becomes "gone".  The real Postfix (postsuper, postqueue)
+# is driven in tests/e2e/run.sh; this test covers the cases Postfix cannot be made to produce on
+# demand (a failing command, a message that vanished from the queue).
+#
+#   tests/cli/held.sh INGRESSCTL_BIN
+set -euo pipefail
+
+CTL_TEST=held
+# shellcheck source=tests/cli/ctl-lib.sh
+source "$(dirname "$0")/ctl-lib.sh"
+
+MTA=$T/fake-mta
+QUEUE=$T/queue
+MTA_LOG=$T/mta.log
+cat >"$MTA" <<'FAKE'
+#!/bin/sh
+# fake-mta VERB [QUEUE_ID]: logs its arguments one a line between [ ]; "list" prints the queue.
+d=$(dirname "$0")
+for a in "$@"; do printf '[%s]' "$a"; done >>"$d/mta.log"
+echo >>"$d/mta.log"
+case $1 in
+list) cat "$d/queue" ;;
+release|delete)
+    [ "$2" = QFAIL ] && { echo "fake-mta: $2: refused" >&2; exit 3; }
+    grep -v "^$2\$" "$d/queue" >"$d/queue.new"; mv "$d/queue.new" "$d/queue" ;;
+esac
+FAKE
+chmod 755 "$MTA"
+printf '%s\n' Q1 Q2 Q3 QFAIL QNEW >"$QUEUE"
+CONF=$T/ctl.conf
+cat >"$CONF" <<CONFIG
+database = $DB
+held_release_command = $MTA release {queue_id}; $MTA flushed {queue_id}
+held_reject_command = $MTA delete {queue_id}
+held_queue_command = $MTA list
+CONFIG
+
+# ctlc ARG...: ingressctl with the config above (ctl-lib's ctl uses only -d).
+ctlc() {
+    RC=0
+    timeout 10 "$CTL_BIN" -c "$CONF" "$@" >"$T/out" 2>"$T/err" </dev/null || RC=$?
+    OUT=$(<"$T/out")
+    ERR=$(<"$T/err")
+}
+
+ctlc held list
+test "$RC" -eq 1 -a -z "$OUT"
+result "held list with nothing held exits 1"
+
+# Rows as the milter writes them (policy_hold_commit); held_at in the past except QNEW.
+now=$(date +%s)
+"$PYTHON" - "$DB" "$now" <<'ROWS'
+import sqlite3, sys
+db, now = sys.argv[1], int(sys.argv[2])
+rows = [("Q1", now - 3600, "alice@example.test", "alice@example.test", "a@x.test\nb@y.test", 2,
+         "Quarterly report", 2048), ("Q2", now - 1800, "alice@example.test",
+         "sales@example.test", "c@x.test", 1, "Buy now", 900),
+        ("Q3", now - 600, "bob@example.test", "bob@example.test", "d@x.test", 1, "hi", 300),
+        ("QFAIL", now - 600, "bob@example.test", "bob@example.test", "e@x.test", 1, "x", 300),
+        ("QGONE", now - 7200, "alice@example.test", "alice@example.test", "f@x.test", 1,
+         "vanished", 500),
+        ("QNEW", now, "carol@example.test", "carol@example.test", "g@x.test", 1,
+         "new \x1b[31m", 100)]
+c = sqlite3.connect(db)
+for r in rows:
+    c.execute("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, subject,"
+              " size, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              r + ("1m window: 31 messages > limit 30 (static)",))
+c.commit()
+ROWS
+
+ctlc held list
+[ "$RC" -eq 0 ] && has "$OUT" "QUEUE ID" && has "$OUT" "Q1" && has "$OUT" "Quarterly report" &&
+    has "$OUT" "1m window: 31 messages > limit 30" && ! has "$OUT" "QGONE"
+result "held list shows the held messages with their reason"
+
+has "$ERR" "QGONE is no longer in the MTA's queue: marked gone" &&
+    [ "$(sql "SELECT state FROM held WHERE queue_id = 'QGONE'")" = gone ]
+result "a held message the MTA's queue no longer has is marked gone"
+
+has "$OUT" "QNEW" && [ "$(sql "SELECT state FROM held WHERE queue_id = 'QNEW'")" = held ]
+result "a message held in the last minute is not marked gone (the MTA may not have queued it yet)"
+
+! grep -q $'\x1b' "$T/out"
+result "held list escapes control characters of a subject"
+
+ctlc held list --all
+[ "$RC" -eq 0 ] && grep -E 'QGONE +[0-9]+h +alice@example.test .* gone' <<<"$OUT" >/dev/null
+result "held list --all shows the gone message with its state"
+
+ctlc held list --account bob@example.test
+[ "$RC" -eq 0 ] && has "$OUT" "Q3" && ! has "$OUT" "Q1"
+result "held list --account shows only that account's messages"
+
+ctlc held list --json
+[ "$RC" -eq 0 ] && "$PYTHON" -c 'import json, sys
+rows = json.load(sys.stdin)
+q1 = [r for r in rows if r["queue_id"] == "Q1"][0]
+assert q1["recipients"] == ["a@x.test", "b@y.test"], q1
+assert q1["nrcpt"] == 2 and q1["state"] == "held" and q1["decided_at"] is None
+assert "QGONE" not in [r["queue_id"] for r in rows]' <"$T/out"
+result "held list --json is a JSON array with the recipients as a list"
+
+ctlc held show Q1
+[ "$RC" -eq 0 ] && has "$OUT" "<a@x.test>" && has "$OUT" "<b@y.test>" && has "$OUT" "2048 bytes" &&
+    has "$OUT" "state:       held"
+result "held show gives the recipients, size and state"
+
+ctlc held show QNONE
+test "$RC" -eq 1
+result "held show of an unknown queue id exits 1"
+
+ctlc held show 'Q1;id'
+test "$RC" -eq 2
+result "held show of something that is not a queue id is a usage error"
+
+: >"$MTA_LOG"
+ctlc held release Q1 --by pm
+[ "$RC" -eq 0 ] && has "$OUT" "released Q1" &&
+    grep -qx '\[release\]\[Q1\]' "$MTA_LOG" && grep -qx '\[flushed\]\[Q1\]' "$MTA_LOG" &&
+    [ "$(sql "SELECT state || ',' || decided_by FROM held WHERE queue_id = 'Q1'")" = released,pm ]
+result "held release runs each release command with the queue id as one argument, records it"
+
+ctlc held release Q1
+[ "$RC" -eq 1 ] && has "$ERR" "Q1: not held"
+result "releasing a message that is no longer held exits 1"
+
+ctlc held reject Q2
+[ "$RC" -eq 2 ] && has "$ERR" "--reason TEXT is required"
+result "held reject without --reason is a usage error"
+
+: >"$MTA_LOG"
+ctlc held reject Q2 --reason "phishing, account hijacked" --by pm
+[ "$RC" -eq 0 ] && has "$OUT" "rejected Q2" && grep -qx '\[delete\]\[Q2\]' "$MTA_LOG" &&
+    [ "$(sql "SELECT state || '|' || decided_by || '|' || decision_reason FROM held
+              WHERE queue_id = 'Q2'")" = "rejected|pm|phishing, account hijacked" ] &&
+    ! grep -qx Q2 "$QUEUE"
+result "held reject deletes through the MTA and records who and why"
+
+: >"$MTA_LOG"
+ctlc held release --account bob@example.test
+[ "$RC" -eq 2 ] && has "$OUT" "released Q3" && has "$ERR" "QFAIL: not released" &&
+    has "$ERR" "exited with status 3" &&
+    [ "$(sql "SELECT state FROM held WHERE queue_id = 'Q3'")" = released ] &&
+    [ "$(sql "SELECT state FROM held WHERE queue_id = 'QFAIL'")" = held ]
+result "held release --account: a failing MTA command leaves that message held, exit 2"
+
+! grep -q 'flushed.*QFAIL' "$MTA_LOG"
+result "after a failing command the next command of the template is not run"
+
+ctlc held release 'Q1;reboot'
+test "$RC" -eq 2
+result "a queue id with a ';' is a usage error, nothing is run"
+
+ctlc held release Q1 --account bob@example.test
+test "$RC" -eq 2
+result "queue ids and --account together are a usage error"
+
+ctlc held show Q2 --json
+[ "$RC" -eq 0 ] && "$PYTHON" -c 'import json, sys
+r = json.load(sys.stdin)[0]
+assert r["state"] == "rejected" and r["decided_by"] == "pm" and r["decided_at"] > 0, r' <"$T/out"
+result "held show --json has the decision"
+
+# ---- account suspend / resume ----------------------------------------------------------------
+
+ctl account suspend alice@example.test
+test "$RC" -eq 2
+result "account suspend without --reason is a usage error"
+
+ctl account suspend alice@example.test --reason "password leaked"
+[ "$RC" -eq 0 ] && has "$OUT" "suspended alice@example.test"
+result "account suspend suspends (creating the account row)"
+
+ctl account show alice@example.test
+[ "$RC" -eq 0 ] && has "$OUT" "password leaked"
+result "account show gives the suspension's reason"
+
+ctl account suspend alice@example.test --reason "again"
+[ "$RC" -eq 0 ] && has "$OUT" "already suspended" &&
+    [ "$(sql "SELECT suspend_reason FROM accounts WHERE name = 'alice@example.test'")" = "password leaked" ]
+result "suspending a suspended account keeps the first reason"
+
+ctl account resume alice@example.test
+[ "$RC" -eq 0 ] && has "$OUT" "resumed alice@example.test" &&
+    [ "$(sql "SELECT suspended IS NULL FROM accounts WHERE name = 'alice@example.test'")" = 1 ]
+result "account resume lifts the suspension"
+
+ctl account resume alice@example.test
+test "$RC" -eq 1
+result "resuming an account that is not suspended exits 1"
+
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
