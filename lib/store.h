@@ -254,7 +254,7 @@ enum store_status store_account_resume(struct store *s, const char *name);
 
 /* ---- held ---- */
 /*
- * Messages held for review (schema/006_held.sql, DESIGN.md §6).  The milter adds a row when it
+ * Messages held for review (schema/007_held.sql, DESIGN.md §6).  The milter adds a row when it
  * puts a message on hold; ingressctl decides.  Strings are borrowed; rows handed to a callback
  * live only during the call, which runs with the store locked and must not call the store.
  */

@@ -1456,7 +1456,7 @@ enum store_status store_account_resume(struct store *s, const char *name)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Held messages (schema/006_held.sql)                                                        */
+/* Held messages (schema/007_held.sql)                                                        */
 /* ------------------------------------------------------------------------------------------ */
 
 static int bind_text_or_empty(sqlite3_stmt *stmt, int col, const char *text)
