@@ -17,6 +17,7 @@
 #include "cidr.h"
 #include "command.h"
 #include "lists.h"
+#include "throttle.h"
 #include "util.h"
 
 #define MS_SECOND INT64_C(1000)
@@ -134,6 +135,44 @@ const struct config_option config_options[] = {
         "5.7.1 (reject), a log line only (log), or no check (off)"),
     OPT(sender_case_sensitive, CONFIG_BOOL, "no", 0, 0, NULL, "sender",
         "Compare local parts of sender addresses with case (domains never are)"),
+    /* submission throttle (options of lib/throttle.c go here) */
+    OPT(throttle, CONFIG_BOOL, "yes", 0, 0, NULL, "submission",
+        "Count authenticated accounts' messages and recipients per minute, hour and day, and "
+        "act on abnormal rates"),
+    OPT(throttle_action, CONFIG_ENUM, "hold", 0, 0, "hold|tempfail|reject", "submission",
+        "What a message over an account's limit gets: held in the MTA's queue for the "
+        "postmaster (hold), 451 or 550"),
+    OPT(throttle_factor, CONFIG_INT, "5", 0, 100, NULL, "submission",
+        "A rate above this many times the account's own baseline is abnormal (0: no adaptive "
+        "rule, static limits only)"),
+    OPT(throttle_history, CONFIG_DURATION, "14d", MS_DAY, 90 * MS_DAY, NULL, "submission",
+        "How far back an account's baseline (its usual rate) is computed from"),
+    OPT(throttle_messages_per_minute, CONFIG_INT, "30", 0, 1000000, NULL, "submission",
+        "Static limit: messages an account may send in any minute (0: none; per-account limits "
+        "override it)"),
+    OPT(throttle_recipients_per_minute, CONFIG_INT, "100", 0, 1000000, NULL, "submission",
+        "Static limit: recipients in any minute (0: none)"),
+    OPT(throttle_messages_per_hour, CONFIG_INT, "200", 0, 1000000, NULL, "submission",
+        "Static limit: messages in any hour (0: none)"),
+    OPT(throttle_recipients_per_hour, CONFIG_INT, "500", 0, 1000000, NULL, "submission",
+        "Static limit: recipients in any hour (0: none)"),
+    OPT(throttle_messages_per_day, CONFIG_INT, "1000", 0, 1000000, NULL, "submission",
+        "Static limit: messages in any day (0: none)"),
+    OPT(throttle_recipients_per_day, CONFIG_INT, "2000", 0, 1000000, NULL, "submission",
+        "Static limit: recipients in any day (0: none)"),
+    OPT(throttle_floor_messages_per_minute, CONFIG_INT, "10", 1, 1000000, NULL, "submission",
+        "The adaptive limit is never below this: messages in any minute (at most the static "
+        "limit)"),
+    OPT(throttle_floor_recipients_per_minute, CONFIG_INT, "30", 1, 1000000, NULL, "submission",
+        "Adaptive floor: recipients in any minute"),
+    OPT(throttle_floor_messages_per_hour, CONFIG_INT, "50", 1, 1000000, NULL, "submission",
+        "Adaptive floor: messages in any hour"),
+    OPT(throttle_floor_recipients_per_hour, CONFIG_INT, "150", 1, 1000000, NULL, "submission",
+        "Adaptive floor: recipients in any hour"),
+    OPT(throttle_floor_messages_per_day, CONFIG_INT, "200", 1, 1000000, NULL, "submission",
+        "Adaptive floor: messages in any day"),
+    OPT(throttle_floor_recipients_per_day, CONFIG_INT, "500", 1, 1000000, NULL, "submission",
+        "Adaptive floor: recipients in any day"),
     /* held (ingressctl held release|reject; lib/command.c) */
     OPT(held_release_command, CONFIG_STRING, "postsuper -H {queue_id}; postqueue -i {queue_id}", 0,
         0, NULL, "held",
@@ -678,7 +717,7 @@ bool config_validate(const struct config *cfg, char *err, size_t errlen)
         }
     }
     /* Options whose syntax belongs to a module are checked by it. */
-    return lists_config_validate(cfg, err, errlen);
+    return lists_config_validate(cfg, err, errlen) && throttle_config_validate(cfg, err, errlen);
 }
 
 void config_print_nondefault(const struct config *cfg, FILE *out)

@@ -88,6 +88,27 @@ struct config {
     /* sender (fields of lib/sender.c's options go here) */
     enum sender_check_mode { SENDER_CHECK_REJECT, SENDER_CHECK_LOG, SENDER_CHECK_OFF } sender_check;
     bool sender_case_sensitive;
+    /* submission throttle (fields of lib/throttle.c's options go here) */
+    bool throttle;
+    enum throttle_action_mode {
+        THROTTLE_ACTION_HOLD,
+        THROTTLE_ACTION_TEMPFAIL,
+        THROTTLE_ACTION_REJECT
+    } throttle_action;
+    long throttle_factor;
+    int64_t throttle_history;
+    long throttle_messages_per_minute; /* static limits; 0: none */
+    long throttle_recipients_per_minute;
+    long throttle_messages_per_hour;
+    long throttle_recipients_per_hour;
+    long throttle_messages_per_day;
+    long throttle_recipients_per_day;
+    long throttle_floor_messages_per_minute; /* floors of the adaptive limits */
+    long throttle_floor_recipients_per_minute;
+    long throttle_floor_messages_per_hour;
+    long throttle_floor_recipients_per_hour;
+    long throttle_floor_messages_per_day;
+    long throttle_floor_recipients_per_day;
     /* held */
     char *held_release_command;
     char *held_reject_command;

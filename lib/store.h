@@ -296,4 +296,100 @@ enum store_status store_held_decide(struct store *s, const char *queue_id, const
 /* Deletes decided rows (not "held" ones) decided before `before`, at most batch of them. */
 enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted);
 
+/* ---- throttle ---- */
+/*
+ * Per-account send-rate counters and throttle state (schema/006_throttle.sql; the rules are
+ * lib/throttle.c, which counts in memory and persists through these functions).  Account names
+ * compare without ASCII case.  Rows handed to a callback live only during the call, which runs
+ * with the store locked and must not call the store.
+ */
+
+/* The six per-account static limits, in this order in every array below. */
+enum store_throttle_limit {
+    STORE_THROTTLE_MSGS_MINUTE,
+    STORE_THROTTLE_RCPTS_MINUTE,
+    STORE_THROTTLE_MSGS_HOUR,
+    STORE_THROTTLE_RCPTS_HOUR,
+    STORE_THROTTLE_MSGS_DAY,
+    STORE_THROTTLE_RCPTS_DAY,
+    STORE_THROTTLE_LIMITS
+};
+#define STORE_THROTTLE_DEFAULT (-1) /* a limit not set: the option's default applies */
+#define STORE_THROTTLE_KEEP (-2)    /* store_throttle_set_limits(): leave this limit as it is */
+#define STORE_THROTTLE_REASON_MAX 256
+
+struct store_throttle_state {
+    const char *account; /* store_throttle_each() only; NULL from store_throttle_get() */
+    int64_t throttled;   /* unix seconds since the account is throttled; 0: not throttled */
+    char reason[STORE_THROTTLE_REASON_MAX]; /* "" when not throttled */
+    int64_t reset_at; /* counts in buckets that started before this are forgiven; 0: none */
+    int64_t limits[STORE_THROTTLE_LIMITS]; /* >= 0, or STORE_THROTTLE_DEFAULT */
+};
+
+/*
+ * Reads account's state in one query into st.  STORE_NOTFOUND when the account has no row: st
+ * is then filled as "not throttled, nothing forgiven, every limit the default".
+ */
+enum store_status store_throttle_get(struct store *s, const char *account,
+                                     struct store_throttle_state *st);
+
+/* One counter bucket; width 5, 60 or 3600 seconds, start a multiple of width. */
+struct store_throttle_bucket {
+    const char *account; /* borrowed */
+    int64_t width, start;
+    int64_t msgs, rcpts, minutes;
+};
+
+/*
+ * Calls fn for each bucket of account with since <= start < before and the given width (0: every
+ * width), ordered by width then start.  STORE_NOTFOUND when none.
+ */
+enum store_status
+store_throttle_bucket_each(struct store *s, const char *account, int64_t width, int64_t since,
+                           int64_t before,
+                           void (*fn)(const struct store_throttle_bucket *b, void *arg), void *arg);
+
+/*
+ * Adds the n buckets' counts to the stored ones (a missing bucket is created; minutes are capped
+ * at 60), all in one write transaction (BEGIN IMMEDIATE ... COMMIT): all of them or, on any
+ * failure, none (STORE_BUSY when the write lock could not be had within the busy timeout).
+ * Deltas, not totals: two writers counting the same account both land.
+ */
+enum store_status store_throttle_bucket_add(struct store *s,
+                                            const struct store_throttle_bucket *buckets, size_t n);
+
+/*
+ * Marks account throttled since `since` with reason, unless it is throttled already (the first
+ * reason stays).  *marked (may be NULL) tells whether this call marked it.
+ */
+enum store_status store_throttle_mark(struct store *s, const char *account, int64_t since,
+                                      const char *reason, bool *marked);
+
+/*
+ * Lifts the throttle: throttled and reason cleared, reset_at = now (the counts so far are
+ * forgiven).  STORE_NOTFOUND when the account was not throttled (nothing changes).
+ */
+enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now);
+
+/*
+ * Sets the account's static limits: each value >= 0 (0: no static limit), STORE_THROTTLE_DEFAULT
+ * (back to the option) or STORE_THROTTLE_KEEP.  The throttle state is not touched.
+ */
+enum store_status store_throttle_set_limits(struct store *s, const char *account,
+                                            const int64_t limits[STORE_THROTTLE_LIMITS]);
+
+/* Calls fn for each throttled account, oldest throttle first.  STORE_NOTFOUND when none. */
+enum store_status store_throttle_each(struct store *s,
+                                      void (*fn)(const struct store_throttle_state *st, void *arg),
+                                      void *arg);
+
+/*
+ * One bounded expiry step, in one transaction: deletes at most batch buckets, the minute and
+ * hour windows' rows (width 5 and 60) that started before fine_before first, then hourly rows
+ * that started before hourly_before.  *deleted gets how many went.
+ */
+enum store_status store_throttle_expire(struct store *s, int64_t fine_before, int64_t hourly_before,
+                                        size_t batch, size_t *deleted);
+
+
 #endif
