@@ -27,6 +27,7 @@
 #include "greylist.h"
 #include "lists.h"
 #include "sender.h"
+#include "throttle.h"
 #include "log.h"
 #include "util.h"
 
@@ -82,6 +83,7 @@ struct policy_conn {
     char subject[POLICY_SUBJECT_MAX];
     int64_t size;                         /* header and body bytes as libmilter handed them over */
     char hold_reason[VERDICT_DETAIL_MAX]; /* set when the message is to be held */
+    bool hold_marks_account; /* holding it marks the account throttled (it is not yet) */
 };
 
 static time_t now(const struct policy_conn *c)
@@ -228,6 +230,7 @@ static void reset_message(struct policy_conn *c)
     c->header_from = c->header_sender = NULL;
     c->sender_header_count = 0;
     c->subject[0] = c->hold_reason[0] = '\0';
+    c->hold_marks_account = false;
     c->size = 0;
     dkim_check_free(c->dkim);
     c->dkim = NULL;
@@ -653,6 +656,54 @@ static struct verdict submission_eom(struct policy_conn *c)
     return submission_header(c, c->header_sender, "header_sender", true);
 }
 
+/* The recipients a message counts for in the throttle (bounded: a count, not a loop). */
+static unsigned throttle_rcpts(const struct policy_conn *c)
+{
+    return c->accepted_total > 100000 ? 100000u : (unsigned)c->accepted_total;
+}
+
+/*
+ * Submission, at end of message (DESIGN.md §6): the account's rates with this message counted
+ * (lib/throttle.c).  Normal: counted, CONTINUE.  Abnormal, or the account already throttled:
+ * throttle_action says HOLD (counted once held), TEMPFAIL or REJECT (not counted).
+ */
+static struct verdict throttle_step(struct policy_conn *c)
+{
+    const struct config *cfg = c->env->cfg;
+    struct throttle_decision d;
+    char shown[POLICY_ACCOUNT_MAX * 4];
+    unsigned nrcpt = throttle_rcpts(c);
+
+    enum store_status st =
+        throttle_check(c->env->throttle, cfg, c->env->store, c->account, nrcpt, now(c), &d);
+    str_escape(shown, sizeof shown, c->account);
+    if (st != STORE_OK) {
+        if (!cfg->fail_open)
+            return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "throttle", NULL,
+                                "the throttle state of account %s could not be read", shown);
+        d.abnormal = false;
+    }
+    if (!d.abnormal) {
+        throttle_add(c->env->throttle, c->account, nrcpt, now(c));
+        return verdict_continue();
+    }
+    const char *why = d.already_throttled ? "account throttled until the postmaster acts" : "";
+    switch (cfg->throttle_action) {
+    case THROTTLE_ACTION_TEMPFAIL:
+        return verdict_make(VERDICT_TEMPFAIL, REPLY_THROTTLED, "throttle", NULL,
+                            "account %s: %s%s%s", shown, why, why[0] ? ": " : "", d.reason);
+    case THROTTLE_ACTION_REJECT:
+        return verdict_make(VERDICT_REJECT, REPLY_THROTTLE_REJECT, "throttle", NULL,
+                            "account %s: %s%s%s", shown, why, why[0] ? ": " : "", d.reason);
+    case THROTTLE_ACTION_HOLD:
+        break;
+    }
+    c->hold_marks_account = !d.already_throttled;
+    snprintf(c->hold_reason, sizeof c->hold_reason, "%s%s%s", why, why[0] ? ": " : "", d.reason);
+    return verdict_make(VERDICT_HOLD, REPLY_NONE, "throttle", NULL, "account %s: %s", shown,
+                        c->hold_reason);
+}
+
 struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_len)
 {
     char detail[VERDICT_DETAIL_MAX], e_from[POLICY_ADDR_MAX * 4], e_ip[256];
@@ -674,6 +725,12 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
         if (own.action != VERDICT_CONTINUE)
             return own;
     }
+    struct verdict held = verdict_continue();
+    if (c->account[0] != '\0' && c->env->throttle != NULL && c->env->cfg->throttle) {
+        held = throttle_step(c);
+        if (held.action != VERDICT_CONTINUE && held.action != VERDICT_HOLD)
+            return held;
+    }
     authres_build(c->env->authserv_id, inbound ? &c->iprev : NULL, authres, authres_len);
     if (inbound && c->spf_done) {
         char part[512];
@@ -694,6 +751,9 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
         dnsbl_authres(c->dnsbl, part, sizeof part);
         authres_append(authres, authres_len, part);
     }
+    /* A held message is recorded by policy_hold_commit(), once the MTA has taken it. */
+    if (held.action == VERDICT_HOLD)
+        return held;
     accept_detail(c, detail, sizeof detail);
     for (size_t i = 0; i < c->naccepted; i++)
         if (record_row(c, c->accepted[i].rcpt, "policy", "accept", NULL, detail) != STORE_OK)
@@ -741,8 +801,14 @@ struct verdict policy_hold_commit(struct policy_conn *c)
     };
     enum store_status st = c->env->store ? store_held_add(c->env->store, &h) : STORE_ERROR;
     free(recipients);
-    if (st == STORE_OK)
+    /* Its following messages are held too, until `ingressctl account unthrottle`. */
+    if (st == STORE_OK && c->hold_marks_account)
+        st = store_throttle_mark(c->env->store, c->account, h.held_at, c->hold_reason, NULL);
+    if (st == STORE_OK) {
+        if (c->env->throttle != NULL)
+            throttle_add(c->env->throttle, c->account, throttle_rcpts(c), now(c));
         return verdict_continue();
+    }
     char why[256] = "no database";
     if (c->env->store != NULL)
         store_last_error_r(c->env->store, why, sizeof why);

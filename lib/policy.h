@@ -29,6 +29,7 @@ struct policy_env {
     struct dkim_verifier *dkim; /* NULL: no DKIM verification */
     struct spf_checker *spf;    /* NULL: no SPF */
     struct lists_cache *lists;  /* NULL: no block/allow lists */
+    struct throttle *throttle;  /* NULL: no submission throttle (it outlives reloads) */
     const char *authserv_id;    /* cfg->authserv_id, or this host's name when that is empty */
     time_t (*clock)(void *arg); /* NULL: time(NULL) */
     void *clock_arg;
@@ -39,6 +40,7 @@ struct policy_env {
 
 struct policy_conn;
 struct lists_cache;
+struct throttle;
 
 /* client_ip NULL or "" when the MTA does not know it; client_name as the MTA reports it. */
 struct policy_conn *policy_conn_new(const struct policy_env *env, const char *client_name,

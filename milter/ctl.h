@@ -81,5 +81,9 @@ int rows_done(struct show_rows *s, const char *const *header, int ncols, const c
 int verb_held(struct ctl *ctl, int argc, char **argv);
 int account_suspend(struct ctl *ctl, const struct ctl_args *a);
 int account_resume(struct ctl *ctl, const struct ctl_args *a);
+int account_limits(struct ctl *ctl, const struct ctl_args *a);
+int account_unthrottle(struct ctl *ctl, const struct ctl_args *a);
+/* Prints the account's throttle state and limits (for account show). */
+int account_throttle_show(struct ctl *ctl, const char *account);
 
 #endif

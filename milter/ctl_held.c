@@ -399,3 +399,139 @@ int account_resume(struct ctl *ctl, const struct ctl_args *a)
         return store_error(ctl, "resuming the account");
     }
 }
+
+/* ---- throttle: limits and unthrottle ------------------------------------------------------- */
+
+static const char *const window_names[3] = {"minute", "hour", "day"};
+
+/* "12", "0" or "default" into *out; false on anything else. */
+static bool parse_limit(const char *text, size_t len, int64_t *out)
+{
+    if (len == 7 && strncmp(text, "default", 7) == 0) {
+        *out = STORE_THROTTLE_DEFAULT;
+        return true;
+    }
+    if (len == 0 || len > 9)
+        return false;
+    int64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return false;
+        n = n * 10 + (text[i] - '0');
+    }
+    *out = n;
+    return true;
+}
+
+/* "minute=M/R" (or "minute=default") into limits[]; false on a bad word. */
+static bool parse_window_limits(const char *word, int64_t limits[STORE_THROTTLE_LIMITS])
+{
+    const char *eq = strchr(word, '=');
+    if (eq == NULL)
+        return false;
+    for (int w = 0; w < 3; w++) {
+        size_t nlen = strlen(window_names[w]);
+        if ((size_t)(eq - word) != nlen || strncmp(word, window_names[w], nlen) != 0)
+            continue;
+        const char *value = eq + 1, *slash = strchr(value, '/');
+        if (slash == NULL) {
+            if (strcmp(value, "default") != 0)
+                return false;
+            limits[2 * w] = limits[2 * w + 1] = STORE_THROTTLE_DEFAULT;
+            return true;
+        }
+        return parse_limit(value, (size_t)(slash - value), &limits[2 * w]) &&
+               parse_limit(slash + 1, strlen(slash + 1), &limits[2 * w + 1]);
+    }
+    return false;
+}
+
+static long option_limit(const struct config *cfg, int i)
+{
+    const long values[STORE_THROTTLE_LIMITS] = {
+        cfg->throttle_messages_per_minute, cfg->throttle_recipients_per_minute,
+        cfg->throttle_messages_per_hour,   cfg->throttle_recipients_per_hour,
+        cfg->throttle_messages_per_day,    cfg->throttle_recipients_per_day,
+    };
+    return values[i];
+}
+
+/* "30 (default)", "5", "none". */
+static void format_limit(const struct config *cfg, const int64_t *limits, int i, char *out,
+                         size_t outlen)
+{
+    int64_t v = limits[i] == STORE_THROTTLE_DEFAULT ? option_limit(cfg, i) : limits[i];
+    if (v == 0)
+        snprintf(out, outlen, "none%s", limits[i] == STORE_THROTTLE_DEFAULT ? " (default)" : "");
+    else
+        snprintf(out, outlen, "%lld%s", (long long)v,
+                 limits[i] == STORE_THROTTLE_DEFAULT ? " (default)" : "");
+}
+
+int account_throttle_show(struct ctl *ctl, const char *account)
+{
+    struct store_throttle_state st;
+    char t[32], m[48], r[48], buf[1024];
+
+    enum store_status status = store_throttle_get(ctl->store, account, &st);
+    if (status != STORE_OK && status != STORE_NOTFOUND)
+        return store_error(ctl, "reading the throttle state");
+    if (st.throttled > 0) {
+        format_minute(st.throttled, t, sizeof t);
+        printf("throttled since %s UTC: %s\n", t, str_printable(buf, sizeof buf, st.reason));
+    } else {
+        printf("not throttled\n");
+    }
+    printf("static limits (messages / recipients):\n");
+    for (int w = 0; w < 3; w++) {
+        format_limit(ctl->cfg, st.limits, 2 * w, m, sizeof m);
+        format_limit(ctl->cfg, st.limits, 2 * w + 1, r, sizeof r);
+        printf("  per %-6s  %s / %s\n", window_names[w], m, r);
+    }
+    return CTL_EXIT_OK;
+}
+
+int account_limits(struct ctl *ctl, const struct ctl_args *a)
+{
+    int64_t limits[STORE_THROTTLE_LIMITS];
+    char shown[256];
+
+    if (a->npos < 2 || a->reason || a->expires || a->json)
+        return usage_error("account limits ACCOUNT [minute=M/R] [hour=M/R] [day=M/R]");
+    if (!account_valid(a->pos[1], "account limits"))
+        return CTL_EXIT_ERROR;
+    for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
+        limits[i] = STORE_THROTTLE_KEEP;
+    for (int i = 2; i < a->npos; i++)
+        if (!parse_window_limits(a->pos[i], limits))
+            return usage_error("account limits: %s: expected minute=M/R, hour=M/R or day=M/R "
+                               "(numbers, 0 for none, or default)",
+                               str_printable(shown, sizeof shown, a->pos[i]));
+    if (a->npos > 2 && store_throttle_set_limits(ctl->store, a->pos[1], limits) != STORE_OK)
+        return store_error(ctl, "setting the limits");
+    printf("account %s\n", str_printable(shown, sizeof shown, a->pos[1]));
+    return account_throttle_show(ctl, a->pos[1]);
+}
+
+int account_unthrottle(struct ctl *ctl, const struct ctl_args *a)
+{
+    char shown[256];
+
+    if (a->npos != 2 || a->reason || a->expires || a->json)
+        return usage_error("account unthrottle ACCOUNT");
+    if (!account_valid(a->pos[1], "account unthrottle"))
+        return CTL_EXIT_ERROR;
+    str_printable(shown, sizeof shown, a->pos[1]);
+    switch (store_throttle_clear(ctl->store, a->pos[1], (int64_t)time(NULL))) {
+    case STORE_OK:
+        printf("unthrottled %s: its counts so far are forgiven; held messages stay held (held "
+               "release)\n",
+               shown);
+        return CTL_EXIT_OK;
+    case STORE_NOTFOUND:
+        fprintf(stderr, "%s is not throttled\n", shown);
+        return CTL_EXIT_NOTFOUND;
+    default:
+        return store_error(ctl, "unthrottling the account");
+    }
+}

@@ -76,13 +76,16 @@ static const struct ctl_verb ctl_verbs[] = {
      "               alias del ACCOUNT ADDRESS\n"
      "               alias list [ACCOUNT] [--json]",
      verb_alias},
-    {"account", 1, 4, "account ...",
+    {"account", 1, 5, "account ...",
      "submission accounts (ACCOUNT: the SASL login):\n"
      "               account add ACCOUNT\n"
      "               account show ACCOUNT [--json]\n"
      "               account list [--json]\n"
      "               account suspend ACCOUNT --reason TEXT   (554 5.7.1 at MAIL FROM)\n"
-     "               account resume ACCOUNT",
+     "               account resume ACCOUNT\n"
+     "               account limits ACCOUNT [minute=M/R] [hour=M/R] [day=M/R]\n"
+     "                 (M messages, R recipients: a number, 0 for none, or default)\n"
+     "               account unthrottle ACCOUNT   (after a hold: its next messages pass)",
      verb_account},
     {"held", 1, CTL_POS_MAX + 6, "held ...",
      "messages held for review (throttled submission; MTA commands: held_*_command):\n"
@@ -1035,18 +1038,18 @@ static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
         return store_error(ctl, "reading the aliases");
     }
     printf("\n");
-    if (al.count == 0) {
+    if (al.count == 0)
         printf("no aliases\n");
-        return CTL_EXIT_OK;
-    }
-    print_table(alias_header, 4, al.rows, al.count);
-    return CTL_EXIT_OK;
+    else
+        print_table(alias_header, 4, al.rows, al.count);
+    printf("\n");
+    return account_throttle_show(ctl, name);
 }
 
 static int verb_account(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = split_args("account", argc, argv, 2, CTL_LIST_OPTIONS, &a);
+    int status = split_args("account", argc, argv, 5, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -1054,13 +1057,17 @@ static int verb_account(struct ctl *ctl, int argc, char **argv)
         return account_suspend(ctl, &a);
     if (a.npos > 0 && strcmp(a.pos[0], "resume") == 0)
         return account_resume(ctl, &a);
+    if (a.npos > 0 && strcmp(a.pos[0], "limits") == 0)
+        return account_limits(ctl, &a);
+    if (a.npos > 0 && strcmp(a.pos[0], "unthrottle") == 0)
+        return account_unthrottle(ctl, &a);
     if (a.npos > 0 && strcmp(a.pos[0], "add") == 0)
         return account_add(ctl, &a);
     if (a.npos > 0 && strcmp(a.pos[0], "show") == 0)
         return account_list(ctl, &a, true);
     if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
         return account_list(ctl, &a, false);
-    return usage_error("account: expected add, show, list, suspend or resume");
+    return usage_error("account: expected add, show, list, suspend, resume, limits or unthrottle");
 }
 
 /* ------------------------------------------------------------------------------------------ */

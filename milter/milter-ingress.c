@@ -322,6 +322,21 @@ static void *milter_thread(void *arg)
 }
 
 /*
+ * The submission counters, written to the store in one transaction (lib/throttle.c); kept in
+ * memory for the next try when the store refuses.
+ */
+static void throttle_persist(struct runtime *rt, int64_t now)
+{
+    char why[256];
+
+    if (rt->env.throttle != NULL &&
+        throttle_flush(rt->env.throttle, rt->store, (time_t)now) != STORE_OK) {
+        store_last_error_r(rt->store, why, sizeof why);
+        log_msg(LOG_WARNING, "throttle counters not saved yet (kept for the next try): %s", why);
+    }
+}
+
+/*
  * Expiry of the decision log and of greylisting, in the background (never in a callback), in
  * bounded batches with the store's lock released between them.  A tick every couple of seconds
  * keeps up with a million greylist triplets: one batch takes a few milliseconds, and a tick runs
@@ -354,6 +369,14 @@ static void maintenance_tick(struct runtime *rt)
     }
     if (total > 0)
         log_msg(LOG_DEBUG, "greylist expiry: %zu old triplets removed", total);
+    throttle_persist(rt, now);
+    deleted = 0;
+    if (throttle_expire(rt->store, rt->cfg, (time_t)now, batch, &deleted) != STORE_OK ||
+        store_held_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
+                          &deleted) != STORE_OK) {
+        store_last_error_r(rt->store, why, sizeof why);
+        log_msg(LOG_WARNING, "throttle or held table expiry: %s", why);
+    }
 }
 
 static void *maintenance_thread(void *arg)
@@ -504,11 +527,17 @@ int main(int argc, char **argv)
     pthread_cond_signal(&stop_cond);
     pthread_mutex_unlock(&stop_lock);
     pthread_join(maintenance, NULL);
+    rt = runtime_acquire();
+    if (rt != NULL) {
+        throttle_persist(rt, (int64_t)time(NULL));
+        runtime_release(rt);
+    }
     const char *path = socket_path(socket_spec);
     if (path != NULL)
         unlink(path);
     free(socket_spec);
     runtime_shutdown();
+    runtime_throttle_free();
     free(o.overrides);
     log_msg(LOG_INFO, "stopped");
     return 0;

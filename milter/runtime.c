@@ -12,6 +12,8 @@
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct runtime *live;
+/* The submission counters outlive every runtime: a reload must not reset an account's rates. */
+static struct throttle *counters;
 
 static void runtime_free(struct runtime *rt)
 {
@@ -67,6 +69,7 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
     rt->env.spf = rt->spf;
     rt->env.lists = rt->lists;
     rt->env.authserv_id = rt->authserv_id;
+    rt->env.throttle = runtime_throttle();
     return rt;
 }
 
@@ -106,4 +109,23 @@ void runtime_release(struct runtime *rt)
 void runtime_shutdown(void)
 {
     runtime_install(NULL);
+}
+
+struct throttle *runtime_throttle(void)
+{
+    pthread_mutex_lock(&live_lock);
+    if (counters == NULL)
+        counters = throttle_new();
+    struct throttle *t = counters;
+    pthread_mutex_unlock(&live_lock);
+    return t;
+}
+
+void runtime_throttle_free(void)
+{
+    pthread_mutex_lock(&live_lock);
+    struct throttle *t = counters;
+    counters = NULL;
+    pthread_mutex_unlock(&live_lock);
+    throttle_free(t);
 }

@@ -15,6 +15,7 @@
 #include "dns.h"
 #include "policy.h"
 #include "store.h"
+#include "throttle.h"
 
 struct runtime {
     struct config *cfg;
@@ -37,5 +38,10 @@ struct runtime *runtime_acquire(void);
 void runtime_release(struct runtime *rt);
 /* Drops the live runtime (at exit); it is freed once unused. */
 void runtime_shutdown(void);
+
+/* The submission throttle's counters, shared by every runtime (created on first use). */
+struct throttle *runtime_throttle(void);
+/* Frees them (at exit, after the last flush). */
+void runtime_throttle_free(void);
 
 #endif
