@@ -245,6 +245,10 @@ exempt_recipients = postmaster, abuse
 help_text = https://help.example/{check}
 user =
 greylist_ipv4_prefix = 32
+# The private Postfix's queue (cases t): postsuper and postqueue need its configuration directory.
+held_release_command = postsuper -c $PF_CONF -H {queue_id}; postqueue -c $PF_CONF -i {queue_id}
+held_reject_command = postsuper -c $PF_CONF -d {queue_id}
+held_queue_command = postqueue -c $PF_CONF -j
 EOF
     if [[ $1 == 1 ]]; then
         echo "greylist = no" >>"$CONF.new"
@@ -262,22 +266,28 @@ EOF
 }
 write_conf 1
 
-"$MILTER_BIN" -c "$CONF" -f 2>"$MILTER_LOG" &
-MILTER_PID=$!
-for ((i = 0; i < 200; i++)); do
-    listening "$MILTER_PORT" && break
-    alive "$MILTER_PID" || break
-    sleep 0.1
-done
-if ! listening "$MILTER_PORT"; then
-    status=running
-    if ! alive "$MILTER_PID"; then
-        status=0
-        wait "$MILTER_PID" || status=$?
-        MILTER_PID=
+# start_milter: milter-ingress in the foreground, its log appended to $MILTER_LOG; waits until it
+# listens (dies when it does not).
+start_milter() {
+    "$MILTER_BIN" -c "$CONF" -f 2>>"$MILTER_LOG" &
+    MILTER_PID=$!
+    local i status
+    for ((i = 0; i < 200; i++)); do
+        listening "$MILTER_PORT" && break
+        alive "$MILTER_PID" || break
+        sleep 0.1
+    done
+    if ! listening "$MILTER_PORT"; then
+        status=running
+        if ! alive "$MILTER_PID"; then
+            status=0
+            wait "$MILTER_PID" || status=$?
+            MILTER_PID=
+        fi
+        die "milter-ingress does not listen on 127.0.0.1:$MILTER_PORT (status: $status)"
     fi
-    die "milter-ingress does not listen on 127.0.0.1:$MILTER_PORT (status: $status)"
-fi
+}
+start_milter
 
 # The maildir belongs to the virtual delivery agent's user.
 chown postfix "$PF_DATA"
@@ -292,6 +302,11 @@ SASL_USER=alice@example.test
 SASL_PASS=e2e-secret-1
 SASL_DB=$T/sasldb2
 printf '%s' "$SASL_PASS" | saslpasswd2 -p -f "$SASL_DB" -u example.test -c alice ||
+    die "saslpasswd2 failed"
+# bob@example.test: the account of the throttle and suspension cases (t, u).
+BOB=bob@example.test
+BOB_PASS=e2e-secret-2
+printf '%s' "$BOB_PASS" | saslpasswd2 -p -f "$SASL_DB" -u example.test -c bob ||
     die "saslpasswd2 failed"
 chown postfix "$SASL_DB"
 chmod 600 "$SASL_DB"
@@ -1064,6 +1079,135 @@ if grep -qF "authenticated as $SASL_USER" <<<"$CTL_OUT"; then
     ok "s5: ingressctl why other@example.test says the session was authenticated as $SASL_USER"
 else
     not_ok "s5: ingressctl why other@example.test says authenticated as $SASL_USER" "$CTL_OUT"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# t. Submission throttle (DESIGN.md §6): bob@example.test may send 3 messages an hour
+# (`ingressctl account limits`).  Two go through; the milter restarts; the third goes through and
+# the fourth is held: it would pass if the restart had reset the counts.  The held messages are in
+# Postfix's hold queue (postqueue -j), in `ingressctl held list` with the reason; `held release`
+# delivers one, `held reject` deletes the other; `account unthrottle` lets the next through.
+
+# submit_as USER PASSWORD NAME MAIL_FROM [SWAKS_ARG...]: submit above, for another account.
+submit_as() {
+    local user=$1 pass=$2 name=$3 from=$4
+    shift 4
+    timeout 90 swaks --server "127.0.0.1:$SUB_PORT" --timeout 30 \
+        --local-interface 127.0.0.40 --ehlo submit.example.test \
+        --auth PLAIN --auth-user "$user" --auth-password "$pass" \
+        --from "$from" --to user@example.net --header "Subject: case $name" \
+        --add-header "X-E2E-Case: $name" "$@" >"$SMTP_DIR/$name.txt" 2>&1 || true
+}
+
+# queue_id NAME: the queue id Postfix gave case NAME ("queued as ...").
+queue_id() {
+    reply "$1" . | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p'
+}
+
+# in_queue QUEUE_ID [QUEUE_NAME]: postqueue -j lists the message (in that queue, when given).
+in_queue() {
+    postqueue -c "$PF_CONF" -j 2>/dev/null | "$PYTHON" -c 'import json, sys
+qid, name = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+sys.exit(0 if any(r.get("queue_id") == qid and name in ("", r.get("queue_name")) for r in rows)
+         else 1)' "$1" "${2:-}"
+}
+
+ctl account limits "$BOB" minute=0/0 hour=3/100
+if [[ $CTL_RC -eq 0 ]] && grep -qE 'per hour +3 / 100' <<<"$CTL_OUT"; then
+    ok "t0: ingressctl account limits sets bob's hourly limit to 3 messages"
+else
+    not_ok "t0: ingressctl account limits $BOB hour=3/100" "exit $CTL_RC; output:" "$CTL_OUT"
+fi
+
+submit_as "$BOB" "$BOB_PASS" t1 "$BOB"
+submit_as "$BOB" "$BOB_PASS" t2 "$BOB"
+# The counts live in memory and are written every 2 s and at exit: a restart keeps them.
+stop_milter
+start_milter
+submit_as "$BOB" "$BOB_PASS" t3 "$BOB"
+submit_as "$BOB" "$BOB_PASS" t4 "$BOB"
+submit_as "$BOB" "$BOB_PASS" t5 "$BOB"
+r1=$(reply t1 .) r2=$(reply t2 .) r3=$(reply t3 .) r4=$(reply t4 .) r5=$(reply t5 .)
+QID_T4=$(queue_id t4)
+QID_T5=$(queue_id t5)
+if [[ $r1 == 250* && $r2 == 250* && $r3 == 250* ]] && delivered t3 >/dev/null; then
+    ok "t1: messages 1-3 of the hour are delivered, across a restart of the milter"
+else
+    not_ok "t1: messages 1-3 of the hour are delivered" "$(transcript t1)" "$(transcript t3)"
+fi
+if [[ $r4 == 250* && -n $QID_T4 ]] && in_queue "$QID_T4" hold; then
+    ok "t2: message 4 (over the limit, counted across the restart) is in Postfix's hold queue ($r4)"
+else
+    not_ok "t2: message 4 is accepted into Postfix's hold queue" "$(transcript t4)" \
+        "postqueue -j: $(postqueue -c "$PF_CONF" -j 2>&1)"
+fi
+if [[ $r5 == 250* && -n $QID_T5 ]] && in_queue "$QID_T5" hold; then
+    ok "t3: the throttled account's next message is held too ($r5)"
+else
+    not_ok "t3: the throttled account's next message is held too" "$(transcript t5)"
+fi
+
+ctl held list
+if [[ $CTL_RC -eq 0 ]] && grep -F "$QID_T4" <<<"$CTL_OUT" | grep -qF "1h window: 4 messages > limit 3" &&
+    grep -F "$QID_T5" <<<"$CTL_OUT" | grep -qF "$BOB"; then
+    ok "t4: ingressctl held list shows both with the account and the reason"
+else
+    not_ok "t4: ingressctl held list shows both held messages with the reason" \
+        "exit $CTL_RC; output:" "$CTL_OUT"
+fi
+
+ctl held release "$QID_T4"
+if [[ $CTL_RC -eq 0 ]] && delivered t4 >/dev/null && ! in_queue "$QID_T4" hold; then
+    ok "t5: ingressctl held release delivers the message to the mailbox"
+else
+    not_ok "t5: ingressctl held release delivers the message" "exit $CTL_RC; output:" "$CTL_OUT" \
+        "postqueue -j: $(postqueue -c "$PF_CONF" -j 2>&1)"
+fi
+
+ctl held reject "$QID_T5" --reason "e2e: not the account holder's mail"
+if [[ $CTL_RC -eq 0 ]] && ! in_queue "$QID_T5"; then
+    ok "t6: ingressctl held reject deletes the message from Postfix's queue"
+else
+    not_ok "t6: ingressctl held reject deletes the message" "exit $CTL_RC; output:" "$CTL_OUT"
+fi
+ctl held show "$QID_T5"
+if [[ $CTL_RC -eq 0 ]] && grep -q '^state: *rejected' <<<"$CTL_OUT" &&
+    grep -qF "e2e: not the account holder's mail" <<<"$CTL_OUT"; then
+    ok "t7: the rejection is recorded with who decided and why"
+else
+    not_ok "t7: held show records the rejection" "exit $CTL_RC; output:" "$CTL_OUT"
+fi
+
+ctl account unthrottle "$BOB"
+submit_as "$BOB" "$BOB_PASS" t8 "$BOB"
+r=$(reply t8 .)
+if [[ $CTL_RC -eq 0 && $r == 250* ]] && delivered t8 >/dev/null; then
+    ok "t8: after ingressctl account unthrottle the next message is delivered ($r)"
+else
+    not_ok "t8: after account unthrottle the next message is delivered" "unthrottle: $CTL_OUT" \
+        "$(transcript t8)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# u. A suspended account gets 554 5.7.1 at MAIL FROM; resumed, it sends again.
+
+ctl account suspend "$BOB" --reason "e2e: password leaked"
+submit_as "$BOB" "$BOB_PASS" u1 "$BOB"
+r=$(reply u1 "MAIL FROM")
+if [[ $CTL_RC -eq 0 && $r == "554 5.7.1"* ]]; then
+    ok "u1: a suspended account gets 554 5.7.1 at MAIL FROM ($r)"
+else
+    not_ok "u1: a suspended account gets 554 5.7.1 at MAIL FROM" "suspend: $CTL_OUT" \
+        "$(transcript u1)"
+fi
+ctl account resume "$BOB"
+submit_as "$BOB" "$BOB_PASS" u2 "$BOB"
+r=$(reply u2 .)
+if [[ $CTL_RC -eq 0 && $r == 250* ]] && delivered u2 >/dev/null; then
+    ok "u2: resumed, the account's message is delivered ($r)"
+else
+    not_ok "u2: resumed, the account's message is delivered" "resume: $CTL_OUT" "$(transcript u2)"
 fi
 
 # ---------------------------------------------------------------------------------------------
