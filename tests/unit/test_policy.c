@@ -20,6 +20,7 @@
 #include "lists.h"
 #include "policy.h"
 #include "store.h"
+#include "throttle.h"
 
 struct fixture {
     char dir[64];
@@ -463,6 +464,128 @@ static void submission_header_from_must_be_single_and_owned(void **state)
     policy_conn_free(c);
 }
 
+static void suspended_account_is_refused_at_mail_from(void **state)
+{
+    struct fixture *f = *state;
+    struct verdict v;
+    assert_int_equal(
+        store_account_suspend(f->store, "alice@example.test", test_now, "leaked", NULL), STORE_OK);
+    struct policy_conn *c = submit(f, "Alice@example.test", "<alice@example.test>", &v);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_ACCOUNT_SUSPENDED);
+    assert_string_equal(reply_table[v.reply].code, "554");
+    assert_string_equal(reply_table[v.reply].xcode, "5.7.1");
+    assert_non_null(strstr(v.detail, "leaked"));
+    policy_conn_free(c);
+    assert_int_equal(store_account_resume(f->store, "alice@example.test"), STORE_OK);
+    c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+}
+
+/* One authenticated message of alice with one recipient, through end of message. */
+static struct verdict send_one(struct fixture *f, struct policy_conn **out)
+{
+    char authres[1024];
+    int index;
+    struct verdict v;
+    struct policy_conn *c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    policy_set_queue_id(c, "4QTEST1");
+    assert_int_equal(policy_rcpt(c, "<carol@example.org>").action, VERDICT_CONTINUE);
+    policy_header(c, "From", "alice@example.test", &index);
+    policy_header(c, "Subject", "  quarterly figures", &index);
+    policy_eoh(c);
+    policy_body(c, (const unsigned char *)"hello\r\n", 7);
+    v = policy_eom(c, authres, sizeof authres);
+    if (out != NULL)
+        *out = c;
+    else
+        policy_conn_free(c);
+    return v;
+}
+
+struct held_seen {
+    int count;
+    char subject[64], reason[128], recipients[64];
+    int64_t size;
+};
+
+static void held_seen(const struct store_held *h, void *arg)
+{
+    struct held_seen *s = arg;
+    s->count++;
+    snprintf(s->subject, sizeof s->subject, "%s", h->subject);
+    snprintf(s->reason, sizeof s->reason, "%s", h->reason);
+    snprintf(s->recipients, sizeof s->recipients, "%s", h->recipients);
+    s->size = h->size;
+}
+
+/*
+ * Over the account's limit (2 messages a minute here) the third message gets throttle_action:
+ * hold (VERDICT_HOLD, then the held row and the account marked throttled once the MTA took it),
+ * tempfail (451 4.7.1) or reject (550 5.7.1); refused messages are not counted.
+ */
+static void throttle_actions_over_the_limit(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct policy_conn *c;
+    f->env.throttle = throttle_new();
+    assert_true(config_set(f->cfg, "throttle_messages_per_minute", "2", err, sizeof err));
+    assert_true(config_set(f->cfg, "throttle_floor_messages_per_minute", "2", err, sizeof err));
+
+    assert_int_equal(send_one(f, NULL).action, VERDICT_CONTINUE);
+    assert_int_equal(send_one(f, NULL).action, VERDICT_CONTINUE);
+
+    assert_true(config_set(f->cfg, "throttle_action", "tempfail", err, sizeof err));
+    struct verdict v = send_one(f, NULL);
+    assert_int_equal(v.action, VERDICT_TEMPFAIL);
+    assert_int_equal(v.reply, REPLY_THROTTLED);
+    assert_string_equal(reply_table[v.reply].code, "451");
+    assert_non_null(strstr(v.detail, "1m window: 3 messages > "));
+
+    assert_true(config_set(f->cfg, "throttle_action", "reject", err, sizeof err));
+    v = send_one(f, NULL);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_THROTTLE_REJECT);
+    assert_string_equal(reply_table[v.reply].code, "550");
+    /* Still 3 > 2: the refused messages were not counted. */
+    assert_non_null(strstr(v.detail, "1m window: 3 messages > "));
+
+    assert_true(config_set(f->cfg, "throttle_action", "hold", err, sizeof err));
+    v = send_one(f, &c);
+    assert_int_equal(v.action, VERDICT_HOLD);
+    assert_string_equal(v.check, "throttle");
+    assert_int_equal(policy_hold_commit(c).action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+    struct held_seen seen = {0};
+    assert_int_equal(store_held_each(f->store, "4QTEST1", NULL, "held", held_seen, &seen),
+                     STORE_OK);
+    assert_int_equal(seen.count, 1);
+    assert_string_equal(seen.subject, "quarterly figures");
+    assert_string_equal(seen.recipients, "carol@example.org");
+    assert_non_null(strstr(seen.reason, "1m window: 3 messages > "));
+    /* "From: alice@example.test\r\n" 26 + "Subject:   quarterly figures\r\n" 30 + 2 + 7 */
+    assert_int_equal(seen.size, 26 + 30 + 2 + 7);
+    struct store_throttle_state st;
+    assert_int_equal(store_throttle_get(f->store, "alice@example.test", &st), STORE_OK);
+    assert_true(st.throttled > 0);
+
+    /* Throttled: the next message is held too, even a minute later under the limit. */
+    test_now += 120;
+    v = send_one(f, &c);
+    assert_int_equal(v.action, VERDICT_HOLD);
+    assert_non_null(strstr(v.detail, "account throttled until the postmaster acts"));
+    policy_conn_free(c);
+    /* Unthrottled (ingressctl account unthrottle): it passes. */
+    assert_int_equal(store_throttle_clear(f->store, "alice@example.test", test_now), STORE_OK);
+    test_now += 10;
+    assert_int_equal(send_one(f, NULL).action, VERDICT_CONTINUE);
+    throttle_free(f->env.throttle);
+    f->env.throttle = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +605,8 @@ int main(void)
         T(blocked_network_refused_and_allow_entry_skips_checks),
         T(submission_sender_must_be_owned_by_the_account),
         T(submission_header_from_must_be_single_and_owned),
+        T(suspended_account_is_refused_at_mail_from),
+        T(throttle_actions_over_the_limit),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
