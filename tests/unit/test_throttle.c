@@ -9,7 +9,9 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -636,6 +638,75 @@ static void test_store_failure_is_could_not_tell(void **state)
     assert_false(d.abnormal);
 }
 
+#define WORKERS 4
+#define MESSAGES_PER_WORKER 500
+
+struct worker {
+    struct fixture *f;
+    int index;
+    int failures;
+};
+
+static void *count_many(void *arg)
+{
+    struct worker *w = arg;
+    char name[32];
+
+    for (int i = 0; i < MESSAGES_PER_WORKER; i++) {
+        struct throttle_decision d;
+        int64_t now = T0 + i / 10;
+        snprintf(name, sizeof name, "user%d", (i + w->index) % 10); /* shared by the workers */
+        if (throttle_check(w->f->t, w->f->cfg, w->f->s, name, 2, (time_t)now, &d) != STORE_OK)
+            w->failures++;
+        throttle_add(w->f->t, name, 2, (time_t)now);
+    }
+    return NULL;
+}
+
+struct flusher {
+    struct fixture *f;
+    atomic_int stop; /* set once the workers are joined */
+    int flushes;
+};
+
+static void *flush_until_stopped(void *arg)
+{
+    struct flusher *fl = arg;
+    while (!atomic_load(&fl->stop)) {
+        if (throttle_flush(fl->f->t, fl->f->s, (time_t)T0) == STORE_OK)
+            fl->flushes++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_checks_adds_and_flushes_lose_no_count(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t tid[WORKERS], flush_tid;
+    struct worker w[WORKERS];
+    struct flusher fl = {.f = f};
+    static_only(f);
+
+    assert_int_equal(pthread_create(&flush_tid, NULL, flush_until_stopped, &fl), 0);
+    for (int i = 0; i < WORKERS; i++) {
+        w[i] = (struct worker){.f = f, .index = i};
+        assert_int_equal(pthread_create(&tid[i], NULL, count_many, &w[i]), 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    atomic_store(&fl.stop, 1);
+    assert_int_equal(pthread_join(flush_tid, NULL), 0);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0), STORE_OK);
+
+    assert_int_equal(raw_int(f->db, "SELECT sum(msgs) FROM throttle_buckets WHERE width = 3600"),
+                     WORKERS * MESSAGES_PER_WORKER);
+    assert_int_equal(raw_int(f->db, "SELECT sum(rcpts) FROM throttle_buckets WHERE width = 5"),
+                     2 * WORKERS * MESSAGES_PER_WORKER);
+    assert_int_equal(throttle_account_count(f->t), 10);
+}
+
 /* ---- expiry ------------------------------------------------------------------------------- */
 
 static void test_expiry_is_bounded_and_keeps_what_is_still_needed(void **state)
@@ -832,6 +903,7 @@ int main(void)
         T(test_throttle_off_decides_nothing_and_reads_nothing),
         T(test_overlong_account_name_is_an_error),
         T(test_store_failure_is_could_not_tell),
+        T(test_concurrent_checks_adds_and_flushes_lose_no_count),
         T(test_expiry_is_bounded_and_keeps_what_is_still_needed),
         T(test_store_state_of_an_unknown_account_is_the_default),
         T(test_store_mark_keeps_the_first_reason_and_needs_no_account_row),
