@@ -646,6 +646,12 @@ static const struct validate_case validate_cases[] = {
     {"help_text", "see\tthis", false},
     {"help_text", "see\x7f", false},
     {"help_text", "caf\xc3\xa9", false},
+    /* throttle: a floor above its static limit would never apply (0: no static limit) */
+    {"throttle_floor_messages_per_minute", "30", true},
+    {"throttle_floor_messages_per_minute", "31", false},
+    {"throttle_recipients_per_hour", "149", false},
+    {"throttle_recipients_per_hour", "0", true},
+    {"throttle_floor_recipients_per_day", "2001", false},
 };
 
 static void validate_catches_what_one_option_cannot_say_alone(void **state)
