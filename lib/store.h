@@ -391,5 +391,4 @@ enum store_status store_throttle_each(struct store *s,
 enum store_status store_throttle_expire(struct store *s, int64_t fine_before, int64_t hourly_before,
                                         size_t batch, size_t *deleted);
 
-
 #endif
