@@ -68,7 +68,8 @@ enum store_status throttle_check(struct throttle *t, const struct config *cfg, s
  * itself refused.  Messages of an account its last check found already throttled are not
  * counted: they are held anyway, the unthrottle forgives the windows, and a hijacker's flood
  * must not become the account's baseline.  An account never checked is counted in the store
- * only (at the next flush), since only throttle_check() loads it.
+ * only (at the next flush), since only throttle_check() loads it.  An account name longer than
+ * THROTTLE_ACCOUNT_MAX is not counted.
  */
 void throttle_add(struct throttle *t, const char *account, unsigned nrcpt, time_t now);
 

@@ -161,6 +161,21 @@ static long long file_size(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+/* The process's resident memory in KiB (Linux), or -1. */
+static long rss_kib(void)
+{
+    char line[256];
+    long kib = -1;
+    FILE *fp = fopen("/proc/self/status", "r");
+
+    while (fp != NULL && fgets(line, sizeof line, fp) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (fp != NULL)
+        fclose(fp);
+    return kib;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -229,12 +244,15 @@ int main(int argc, char **argv)
     printf("fill: %ld accounts x %ld hourly rows in %.2f s, database %.1f MB\n", b.accounts, hours,
            (now_us() - t) / 1e6, (double)file_size(path) / 1e6);
 
+    long rss_before = rss_kib();
     b.t = throttle_new();
     long most = b.ops > b.accounts ? b.ops : b.accounts;
     b.latency_us = xcalloc((size_t)most, sizeof *b.latency_us);
     pthread_mutex_init(&b.lock, NULL);
 
     one_pass(&b, NOW + 50, "first sight (load + baseline + check)");
+    printf("memory: %.1f MiB resident more with %zu accounts loaded\n",
+           (double)(rss_kib() - rss_before) / 1024.0, throttle_account_count(b.t));
 
     pthread_t *tids = xcalloc((size_t)b.threads, sizeof *tids);
     struct worker *workers = xcalloc((size_t)b.threads, sizeof *workers);
