@@ -332,6 +332,16 @@ static void maintenance_tick(struct runtime *rt)
     char why[256];
     size_t deleted = 0, total = 0;
     int64_t now = (int64_t)time(NULL);
+    bool reopened;
+
+    if (store_check(rt->store, &reopened, why, sizeof why) != STORE_OK)
+        log_msg(LOG_ERR, "database %s was removed or replaced, and a new one cannot be opened: %s",
+                rt->cfg->database, why);
+    else if (reopened)
+        log_msg(LOG_WARNING,
+                "database file %s was removed or replaced under the running milter: opened a "
+                "new one there (what only the old file held is gone)",
+                rt->cfg->database);
 
     if (store_decision_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
                               &deleted) != STORE_OK) {

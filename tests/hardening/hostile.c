@@ -2,7 +2,7 @@
  * hostile: a hostile MTA.  Speaks the MTA side of milter protocol version 6 (libmilter's
  * mfdef.h) to a running milter and sends what no sane MTA sends, one case after another:
  *
- *   hostile -s inet:PORT@HOST|unix:PATH [-a CLIENT_ADDR] [-t TIMEOUT_MS] [-l] [CASE...]
+ *   hostile -s inet:PORT@HOST|unix:PATH [-a CLIENT_ADDR] [-t TIMEOUT_MS] [-l | -p] [CASE...]
  *
  * Every case runs on its own connection and ends with an outcome: the last reply the milter gave
  * ("continue", "accept", "reject", "tempfail", "reply:4xx", "reply:5xx", "discard"), "closed"
@@ -10,8 +10,10 @@
  * A case passes when its outcome is one it allows (a final reply for every case except the
  * drops, and "closed" as well for a packet over libmilter's size limit); after every case a
  * normal message on a new connection must still be accepted (the milter is still up).  -l lists
- * the cases.  Prints one line per case, "case=NAME outcome=... ok=yes|no replies=N", and exits 1
- * when any case failed, 2 on bad usage.  -t bounds every read and write (default 30000 ms).
+ * the cases; -p sends one normal message only and prints "probe outcome=..." with the reply text
+ * (exit 0 when it was accepted, 1 otherwise: the fault tests use it).  Prints one line per case,
+ * "case=NAME outcome=... ok=yes|no replies=N", and exits 1 when any case failed, 2 on bad usage. -t
+ * bounds every read and write (default 30000 ms).
  *
  * The client address (-a, default 127.0.0.2) is the one the normal messages claim: a persona of
  * the test DNS zones whose mail passes.  tests/hardening/hostile.sh runs it against milter-ingress.
@@ -63,6 +65,7 @@ struct conn {
     int fd;
     uint32_t proto; /* what the milter chose at negotiation */
     char outcome[32];
+    char reply_text[512]; /* the text of the last 'y' reply */
     long replies;
 };
 
@@ -204,6 +207,7 @@ static bool final_reply(struct conn *c, char cmd, const char *data)
         snprintf(c->outcome, sizeof c->outcome, "skip");
         return true;
     case 'y':
+        snprintf(c->reply_text, sizeof c->reply_text, "%s", data);
         snprintf(c->outcome, sizeof c->outcome, "reply:%c%c%c", data[0] ? data[0] : '?',
                  data[0] && data[1] ? data[1] : '?', data[0] && data[1] ? data[2] : '?');
         return true;
@@ -391,13 +395,17 @@ static bool end_of_message(struct conn *c, const char *body)
            step(c, 'E', NULL, 0);
 }
 
+/* One normal message; its outcome (and reply text, when it has one) in outcome. */
 static bool probe(char *outcome, size_t outlen)
 {
     struct conn c = {.fd = -1};
     bool ok = negotiate(&c) && hello(&c, "good.example.test") && envelope(&c) &&
               header(&c, "From", "<probe@e2e.test>") && header(&c, "Subject", "probe") &&
               end_of_message(&c, "probe\r\n");
-    snprintf(outcome, outlen, "%s", c.outcome);
+    if (c.reply_text[0] != '\0')
+        snprintf(outcome, outlen, "%s reply=\"%s\"", c.outcome, c.reply_text);
+    else
+        snprintf(outcome, outlen, "%s", c.outcome);
     conn_close(&c);
     return ok && (strcmp(c.outcome, "continue") == 0 || strcmp(c.outcome, "accept") == 0);
 }
@@ -664,7 +672,7 @@ static bool outcome_defined(const struct hostile_case *k, const char *outcome)
 static bool run_case(const struct hostile_case *k)
 {
     struct conn c = {.fd = -1};
-    char probe_outcome[32];
+    char probe_outcome[600];
     bool done = negotiate(&c);
     if (done && k->run != NULL)
         done = k->run(&c);
@@ -685,8 +693,8 @@ static bool run_case(const struct hostile_case *k)
 int main(int argc, char **argv)
 {
     int ch;
-    bool list = false;
-    while ((ch = getopt(argc, argv, "s:a:t:l")) != -1) {
+    bool list = false, probe_only = false;
+    while ((ch = getopt(argc, argv, "s:a:t:lp")) != -1) {
         switch (ch) {
         case 's':
             server_spec = optarg;
@@ -700,8 +708,11 @@ int main(int argc, char **argv)
         case 'l':
             list = true;
             break;
+        case 'p':
+            probe_only = true;
+            break;
         default:
-            fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-t MS] [-l] [CASE...]\n");
+            fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-t MS] [-l | -p] [CASE...]\n");
             return 2;
         }
     }
@@ -712,8 +723,14 @@ int main(int argc, char **argv)
         return 0;
     }
     if (server_spec == NULL || timeout_ms <= 0) {
-        fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-t MS] [-l] [CASE...]\n");
+        fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-t MS] [-l | -p] [CASE...]\n");
         return 2;
+    }
+    if (probe_only) {
+        char outcome[600];
+        bool accepted = probe(outcome, sizeof outcome);
+        printf("probe outcome=%s\n", outcome);
+        return accepted ? 0 : 1;
     }
     int failed = 0, run = 0;
     for (size_t i = 0; i < ncases; i++) {

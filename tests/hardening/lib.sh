@@ -19,6 +19,7 @@ PIDS=()
 NSD_DIR=
 PASSED=0
 FAILED=0
+CLEANUP_HOOK=
 
 hardening_cleanup() {
     local pid
@@ -29,6 +30,8 @@ hardening_cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     [[ -n $NSD_DIR ]] && "$NSD_CTL" stop "$NSD_DIR" >/dev/null 2>&1
+    # A test's own undoing (a mount, a file attribute), after its processes are gone.
+    [[ -n ${CLEANUP_HOOK:-} ]] && "$CLEANUP_HOOK"
     if [[ ${KEEP_TEST_DIR:-0} == 1 ]]; then
         echo "# kept $T" >&2
     else
@@ -96,14 +99,14 @@ start_milter() {
     shift
     MILTER_SOCK=$T/$name.sock
     MILTER_LOG=$T/$name.log
+    local defaults=("socket = unix:$MILTER_SOCK" "database = $T/$name.db"
+        "authserv_id = mx.hardening.example" "dns_servers = 127.0.0.1:${DNS_PORT:-9}"
+        "trusted_networks =" "greylist = no" "user =")
     {
-        echo "socket = unix:$MILTER_SOCK"
-        echo "database = $T/$name.db"
-        echo "authserv_id = mx.hardening.example"
-        echo "dns_servers = 127.0.0.1:${DNS_PORT:-9}"
-        echo "trusted_networks ="
-        echo "greylist = no"
-        echo "user ="
+        # A default line only when the caller does not set that option itself.
+        for line in "${defaults[@]}"; do
+            printf '%s\n' "$@" | grep -q "^${line%% *} " || echo "$line"
+        done
         for line in "$@"; do
             echo "$line"
         done
