@@ -2,7 +2,8 @@
  * hostile: a hostile MTA.  Speaks the MTA side of milter protocol version 6 (libmilter's
  * mfdef.h) to a running milter and sends what no sane MTA sends, one case after another:
  *
- *   hostile -s inet:PORT@HOST|unix:PATH [-a CLIENT_ADDR] [-t TIMEOUT_MS] [-l | -p] [CASE...]
+ *   hostile -s inet:PORT@HOST|unix:PATH [-a CLIENT_ADDR] [-r RCPT] [-t TIMEOUT_MS] [-l | -p]
+ *           [CASE...]
  *
  * Every case runs on its own connection and ends with an outcome: the last reply the milter gave
  * ("continue", "accept", "reject", "tempfail", "reply:4xx", "reply:5xx", "discard"), "closed"
@@ -15,7 +16,8 @@
  * "case=NAME outcome=... ok=yes|no replies=N", and exits 1 when any case failed, 2 on bad usage. -t
  * bounds every read and write (default 30000 ms).
  *
- * The client address (-a, default 127.0.0.2) is the one the normal messages claim: a persona of
+ * The client address (-a, default 127.0.0.2) is the one the normal messages claim, and -r (default
+ * <postmaster@example.test>) their recipient: a persona of
  * the test DNS zones whose mail passes.  tests/hardening/hostile.sh runs it against milter-ingress.
  */
 #include <arpa/inet.h>
@@ -59,6 +61,7 @@
 
 static const char *server_spec;
 static const char *client_addr = "127.0.0.2";
+static const char *probe_rcpt = "<postmaster@example.test>";
 static int timeout_ms = 30000;
 
 struct conn {
@@ -381,7 +384,7 @@ static bool hello(struct conn *c, const char *helo)
 static bool envelope(struct conn *c)
 {
     return macro(c, 'M', "i", "4HOSTILE1", 9) && step_str(c, 'M', "<probe@e2e.test>") &&
-           step_str(c, 'R', "<postmaster@example.test>") && step(c, 'T', NULL, 0);
+           step_str(c, 'R', probe_rcpt) && step(c, 'T', NULL, 0);
 }
 
 static bool header(struct conn *c, const char *name, const char *value)
@@ -694,13 +697,16 @@ int main(int argc, char **argv)
 {
     int ch;
     bool list = false, probe_only = false;
-    while ((ch = getopt(argc, argv, "s:a:t:lp")) != -1) {
+    while ((ch = getopt(argc, argv, "s:a:r:t:lp")) != -1) {
         switch (ch) {
         case 's':
             server_spec = optarg;
             break;
         case 'a':
             client_addr = optarg;
+            break;
+        case 'r':
+            probe_rcpt = optarg;
             break;
         case 't':
             timeout_ms = atoi(optarg);
@@ -712,7 +718,7 @@ int main(int argc, char **argv)
             probe_only = true;
             break;
         default:
-            fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-t MS] [-l | -p] [CASE...]\n");
+            fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p] [CASE...]\n");
             return 2;
         }
     }
@@ -723,7 +729,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (server_spec == NULL || timeout_ms <= 0) {
-        fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-t MS] [-l | -p] [CASE...]\n");
+        fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p] [CASE...]\n");
         return 2;
     }
     if (probe_only) {

@@ -84,11 +84,17 @@ free_port() {
     "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-wait_socket() { # wait_socket PATH PID: up to 20 s
+# wait_socket PATH PID: up to 20 s until PATH accepts a connection (a socket file alone may be
+# the stale one of a milter killed with -9).
+wait_socket() {
     local i
     for ((i = 0; i < 200; i++)); do
         kill -0 "$2" 2>/dev/null || return 1
-        [[ -S $1 ]] && return 0
+        if [[ -S $1 ]] && "$PYTHON" -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])' "$1" 2>/dev/null; then
+            return 0
+        fi
         sleep 0.1
     done
     return 1
