@@ -41,6 +41,8 @@ const struct config_option config_options[] = {
         "Account to switch to after opening the socket and database when started as root"),
     OPT(group, CONFIG_STRING, "", 0, 0, NULL, "milter",
         "Group to switch to with user (empty: the user's primary group)"),
+    OPT(allow_root, CONFIG_BOOL, "no", 0, 0, NULL, "milter",
+        "Keep running as root when started as root with no user (refused otherwise)"),
     OPT(log_facility, CONFIG_ENUM, "mail", 0, 0,
         "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7", "milter",
         "Syslog facility of the log lines (with -f they go to stderr instead)"),

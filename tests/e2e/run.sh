@@ -244,6 +244,7 @@ iprev_action = reject
 exempt_recipients = postmaster, abuse
 help_text = https://help.example/{check}
 user =
+allow_root = yes
 greylist_ipv4_prefix = 32
 EOF
     if [[ $1 == 1 ]]; then

@@ -107,7 +107,7 @@ start_milter() {
     MILTER_LOG=$T/$name.log
     local defaults=("socket = unix:$MILTER_SOCK" "database = $T/$name.db"
         "authserv_id = mx.hardening.example" "dns_servers = 127.0.0.1:${DNS_PORT:-9}"
-        "trusted_networks =" "greylist = no" "user =")
+        "trusted_networks =" "greylist = no" "user =" "allow_root = yes")
     {
         # A default line only when the caller does not set that option itself.
         for line in "${defaults[@]}"; do

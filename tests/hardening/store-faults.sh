@@ -139,7 +139,7 @@ else
 fi
 
 # ---- disk full ------------------------------------------------------------------------------
-if [[ $(id -u) == 0 ]] && mkdir "$T/fs" && mount -t tmpfs -o size=4m tmpfs "$T/fs" 2>/dev/null; then
+if [[ $(id -u) == 0 ]] && mkdir "$T/fs" && mount -t tmpfs -o size=4m,mode=0755 tmpfs "$T/fs" 2>/dev/null; then
     MOUNTED=$T/fs
     MILTER_LOG_SAVED=$MILTER_LOG
     sed "s|^database = .*|database = $T/fs/full.db|" "$T/store.conf" >"$T/full.conf"
