@@ -235,7 +235,7 @@ static struct config *make_config(int variant)
     set(cfg, "trusted_networks", "192.0.2.0/24"); /* loopback clients are not trusted */
     set(cfg, "greylist", variant & 1 ? "yes" : "no");
     set(cfg, "fail_open", variant & 2 ? "yes" : "no");
-    set(cfg, "dnsbl_zones", "bl.nx.test");
+    set(cfg, "dnsbl_zones", "bl.nx.test:127.0.0.2");
     set(cfg, "greylist_delay", "1m");
     return cfg;
 }
