@@ -64,6 +64,7 @@ def dns_seeds():
         "nxdomain": ("A", packet("none.example.org", "A", auth=[soa], rcode=3)),
         "nodata": ("MX", packet("example.org", "MX", auth=[soa])),
         "servfail": ("TXT", packet("example.org", "TXT", rcode=2)),
+        "cname_loop": ("A", packet("loop.example.org", "A", [RR("loop.example.org", QTYPE.CNAME, rdata=CNAME("loop2.example.org")), RR("loop2.example.org", QTYPE.CNAME, rdata=CNAME("LOOP.example.org"))])),
         "spf99": ("SPF", packet("example.org", "TXT", [RR("example.org", 99, rdata=TXT(["v=spf1 -all"]))])),
     }
     for name, (t, pkt) in cases.items():
