@@ -43,6 +43,8 @@ const struct config_option config_options[] = {
         "Account to switch to after opening the socket and database when started as root"),
     OPT(group, CONFIG_STRING, "", 0, 0, NULL, "milter",
         "Group to switch to with user (empty: the user's primary group)"),
+    OPT(allow_root, CONFIG_BOOL, "no", 0, 0, NULL, "milter",
+        "Keep running as root when started as root with no user (refused otherwise)"),
     OPT(log_facility, CONFIG_ENUM, "mail", 0, 0,
         "mail|daemon|user|local0|local1|local2|local3|local4|local5|local6|local7", "milter",
         "Syslog facility of the log lines (with -f they go to stderr instead)"),
@@ -720,16 +722,41 @@ bool config_validate(const struct config *cfg, char *err, size_t errlen)
     return lists_config_validate(cfg, err, errlen) && throttle_config_validate(cfg, err, errlen);
 }
 
+/*
+ * True when a text value must be written in quotes to read back the same: config_load() trims
+ * spaces and tabs, drops one '\r' at the end of a line, and removes one pair of quotes.
+ */
+static bool needs_quotes(const char *value)
+{
+    size_t len = strlen(value);
+    if (len == 0)
+        return false;
+    return strchr(" \t\r", value[0]) != NULL || strchr(" \t\r", value[len - 1]) != NULL ||
+           (len >= 2 && value[0] == '"' && value[len - 1] == '"');
+}
+
+/*
+ * Every line is one config_load() reads back as the same value (tests/fuzz/fuzz_config.c): no
+ * value is cut short, and text that trimming would change is quoted.  The buffers hold a whole
+ * line's value and a list rejoined with ", " (at most 1.5 times its line).
+ */
 void config_print_nondefault(const struct config *cfg, FILE *out)
 {
     struct config *defaults = config_new_defaults();
+    char *now = xmalloc(2 * CONFIG_LINE_MAX), *def = xmalloc(2 * CONFIG_LINE_MAX);
     for (size_t i = 0; i < config_option_count; i++) {
-        char now[1024], def[1024];
-        format_value(cfg, &config_options[i], now, sizeof now);
-        format_value(defaults, &config_options[i], def, sizeof def);
-        if (strcmp(now, def) != 0)
-            fprintf(out, "%s = %s\n", config_options[i].name, now);
+        const struct config_option *opt = &config_options[i];
+        format_value(cfg, opt, now, 2 * CONFIG_LINE_MAX);
+        format_value(defaults, opt, def, 2 * CONFIG_LINE_MAX);
+        if (strcmp(now, def) == 0)
+            continue;
+        if (opt->type == CONFIG_STRING && needs_quotes(now))
+            fprintf(out, "%s = \"%s\"\n", opt->name, now);
+        else
+            fprintf(out, "%s = %s\n", opt->name, now);
     }
+    free(now);
+    free(def);
     config_free(defaults);
 }
 

@@ -41,6 +41,7 @@ struct config {
     char *socket_mode;
     char *user;
     char *group;
+    bool allow_root;
     char *log_facility;
     bool fail_open;
     /* storage */

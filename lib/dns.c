@@ -402,6 +402,75 @@ static const char *rcode_text(int rcode)
     }
 }
 
+#define CNAME_CHAIN_MAX 16 /* CNAME records of one answer looked at for a loop */
+
+/* The name at off in presentation form (compression followed, loops refused); NULL when bad. */
+static char *name_at(const unsigned char *p, size_t len, size_t off)
+{
+    char *s = NULL;
+    long enclen = 0;
+    if (off >= len || ares_expand_name(p + off, p, (int)len, &s, &enclen) != ARES_SUCCESS)
+        return NULL;
+    char *copy = xstrdup(s);
+    ares_free_string(s);
+    return copy;
+}
+
+/*
+ * True when the answer section holds a CNAME chain from the question's name that comes back to a
+ * name it already passed (a -> b -> a).  A recursive server that gives up on a loop may answer
+ * NOERROR with the loop and no record of the asked type; that is not "no such data" but a broken
+ * zone, so it is could-not-tell (STYLE rule 10), as Unbound's SERVFAIL would be.
+ */
+static bool cname_loop(const unsigned char *p, size_t len, unsigned qdcount, unsigned ancount)
+{
+    char *owner[CNAME_CHAIN_MAX], *target[CNAME_CHAIN_MAX];
+    size_t n = 0, off = DNS_HEADER_LEN;
+    bool loop = false;
+    char *qname = qdcount > 0 ? name_at(p, len, off) : NULL;
+    if (qname == NULL)
+        return false;
+    for (unsigned i = 0; i < qdcount; i++) {
+        if (!skip_name(p, len, &off) || len - off < 4)
+            goto done;
+        off += 4;
+    }
+    for (unsigned i = 0; i < ancount && n < CNAME_CHAIN_MAX; i++) {
+        size_t start = off;
+        struct rr rr;
+        if (!read_rr(p, len, &off, &rr))
+            goto done;
+        if (rr.type != DNS_TYPE_CNAME || rr.class_ != DNS_CLASS_IN)
+            continue;
+        owner[n] = name_at(p, len, start);
+        target[n] = name_at(p, len, rr.rdata);
+        if (owner[n] == NULL || target[n] == NULL) {
+            free(owner[n]);
+            free(target[n]);
+            goto done;
+        }
+        n++;
+    }
+    /* Follow the chain from the question: more steps than records means a name came back. */
+    const char *name = qname;
+    for (size_t steps = 0; steps <= n; steps++) {
+        size_t k = 0;
+        while (k < n && str_casecmp(owner[k], name) != 0)
+            k++;
+        if (k == n)
+            goto done; /* the chain ends */
+        name = target[k];
+    }
+    loop = true;
+done:
+    for (size_t k = 0; k < n; k++) {
+        free(owner[k]);
+        free(target[k]);
+    }
+    free(qname);
+    return loop;
+}
+
 static bool parse_malformed(struct dns_answer *a)
 {
     dns_answer_clear(a);
@@ -500,6 +569,12 @@ bool dns_parse_answer(const unsigned char *packet, size_t len, int type, struct 
             return parse_malformed(a);
     }
 
+    if (rcode == 0 && a->count == 0 && type != DNS_TYPE_CNAME &&
+        cname_loop(p, len, qdcount, ancount)) {
+        a->status = DNS_TEMPFAIL;
+        snprintf(a->error, sizeof a->error, "CNAME loop");
+        return true;
+    }
     if (rcode == 3 || a->count == 0) {
         /* RFC 6604 2.1: NXDOMAIN is about the end of a CNAME chain, so it stands as it is. */
         dns_answer_clear(a);

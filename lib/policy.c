@@ -199,10 +199,23 @@ void policy_helo(struct policy_conn *c, const char *helo)
         iprev_helo(&c->iprev, helo);
 }
 
+/*
+ * The queue id starts every log line and is written as it is, so it is kept to what MTAs use
+ * (Postfix: hex or base-52 letters and digits; Sendmail: letters and digits): anything else
+ * becomes '?' (found by tests/fuzz/fuzz_policy.c: a raw byte reached the log).
+ */
 void policy_set_queue_id(struct policy_conn *c, const char *queue_id)
 {
-    if (queue_id != NULL && queue_id[0] != '\0')
-        str_copy(c->queue_id, sizeof c->queue_id, queue_id);
+    if (queue_id == NULL || queue_id[0] == '\0')
+        return;
+    size_t i = 0;
+    for (; queue_id[i] != '\0' && i + 1 < sizeof c->queue_id; i++) {
+        unsigned char ch = (unsigned char)queue_id[i];
+        bool plain =
+            (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+        c->queue_id[i] = plain ? (char)ch : '?';
+    }
+    c->queue_id[i] = '\0';
 }
 
 const char *policy_queue_id(const struct policy_conn *c)

@@ -38,6 +38,16 @@ const char *store_last_error(struct store *s);
 /* The same, copied into buf (size buflen > 0) under the store's mutex. */
 void store_last_error_r(struct store *s, char *buf, size_t buflen);
 
+/*
+ * Checks that the database file at the store's path is still the one it has open.  When it was
+ * removed or replaced (an admin's rm or mv under the running milter), opens the file now at the
+ * path (creating it, with the schema), swaps it in and sets *reopened: the rows only the old file
+ * held are gone, but nothing more is written where no one will read it.  STORE_ERROR with err
+ * when the new file cannot be opened (the old connection stays).  For the daemon's maintenance
+ * thread: one stat() a call.
+ */
+enum store_status store_check(struct store *s, bool *reopened, char *err, size_t errlen);
+
 /* One decision of the milter (DESIGN.md §7 "decisions").  All strings borrowed, may be NULL. */
 struct decision {
     int64_t time;         /* unix seconds */

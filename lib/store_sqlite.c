@@ -232,6 +232,7 @@ struct store {
     pthread_mutex_t lock;
     sqlite3 *db;
     char *path;
+    int64_t busy_timeout_ms; /* kept for store_check()'s reopen */
     sqlite3_stmt *stmt[STMT_COUNT];
     char error[STORE_ERROR_MAX]; /* why the last call failed; guarded by lock */
 };
@@ -499,6 +500,7 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
     }
     s = xcalloc(1, sizeof *s);
     s->path = xstrdup(path);
+    s->busy_timeout_ms = busy_timeout_ms;
     pthread_mutex_init(&s->lock, NULL);
 
     rc = sqlite3_open_v2(path, &s->db,
@@ -554,6 +556,45 @@ void store_last_error_r(struct store *s, char *buf, size_t buflen)
     pthread_mutex_lock(&s->lock);
     str_copy(buf, buflen, s->error);
     pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * A database file removed (or replaced by a rename) under a running milter is a silent fault:
+ * SQLite keeps reading and writing the unlinked inode, so every greylist confirmation and decision
+ * would vanish at the next restart, and rows ingressctl adds to the new file would never be seen.
+ * SQLITE_FCNTL_HAS_MOVED compares the path's inode with the open one (one stat()).  The new
+ * connection is made aside by store_open() (schema and statements), then swapped in under the
+ * lock, so callers keep their struct store.
+ */
+enum store_status store_check(struct store *s, bool *reopened, char *err, size_t errlen)
+{
+    int moved = 0;
+    *reopened = false;
+    str_printf(err, errlen, "%s", "");
+    pthread_mutex_lock(&s->lock);
+    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
+        !moved) {
+        pthread_mutex_unlock(&s->lock);
+        return STORE_OK;
+    }
+    struct store *fresh = store_open(s->path, s->busy_timeout_ms, err, errlen);
+    if (fresh == NULL) {
+        str_copy(s->error, sizeof s->error, err);
+        pthread_mutex_unlock(&s->lock);
+        return STORE_ERROR;
+    }
+    sqlite3 *old_db = s->db;
+    s->db = fresh->db;
+    fresh->db = old_db;
+    for (int i = 0; i < STMT_COUNT; i++) {
+        sqlite3_stmt *old_stmt = s->stmt[i];
+        s->stmt[i] = fresh->stmt[i];
+        fresh->stmt[i] = old_stmt;
+    }
+    pthread_mutex_unlock(&s->lock);
+    store_close(fresh); /* now the old connection */
+    *reopened = true;
+    return STORE_OK;
 }
 
 /* ---- greylist ---- */

@@ -268,12 +268,52 @@ static void chown_database(const char *database, uid_t uid, gid_t gid)
     }
 }
 
+/*
+ * Checked before anything is opened.  A milter parses hostile input all day: as root, one bug is
+ * the whole machine.  So root without user = ... is refused unless the admin says allow_root.
+ *
+ * The database's directory must not be writable by every user, sticky bit or not: whoever can
+ * create files there can plant the -wal or -shm file SQLite opens beside the database (or, without
+ * the sticky bit, replace the database itself), and the milter would read greylisting and lists
+ * from it.  Group-writable is the admin's choice (a shared group with ingressctl's users).
+ */
+static bool startup_checks(const struct config *cfg, char *err, size_t errlen)
+{
+    if (geteuid() == 0 && cfg->user[0] == '\0' && !cfg->allow_root) {
+        str_printf(err, errlen,
+                   "started as root with no user set: set user = ACCOUNT (the socket and database "
+                   "are opened first, then privileges are dropped), or allow_root = yes to run as "
+                   "root anyway");
+        return false;
+    }
+    char dir[4096];
+    struct stat st;
+    str_copy(dir, sizeof dir, cfg->database);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        str_copy(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) != 0) {
+        str_printf(err, errlen,
+                   "database %s: its directory %s is writable by every user (mode %04o): another "
+                   "account could plant or replace the database files; use a directory of the "
+                   "milter's own (mode 0750 or 0700)",
+                   cfg->database, dir, (unsigned)(st.st_mode & 07777));
+        return false;
+    }
+    return true;
+}
+
 static bool drop_privileges(const struct config *cfg, char *err, size_t errlen)
 {
     if (geteuid() != 0)
         return true;
     if (cfg->user[0] == '\0') {
-        log_msg(LOG_WARNING, "running as root: set user = ... to drop privileges");
+        log_msg(LOG_WARNING, "running as root (allow_root = yes): set user = ... to drop "
+                             "privileges");
         return true;
     }
     struct passwd *pw = getpwnam(cfg->user);
@@ -347,6 +387,16 @@ static void maintenance_tick(struct runtime *rt)
     char why[256];
     size_t deleted = 0, total = 0;
     int64_t now = (int64_t)time(NULL);
+    bool reopened;
+
+    if (store_check(rt->store, &reopened, why, sizeof why) != STORE_OK)
+        log_msg(LOG_ERR, "database %s was removed or replaced, and a new one cannot be opened: %s",
+                rt->cfg->database, why);
+    else if (reopened)
+        log_msg(LOG_WARNING,
+                "database file %s was removed or replaced under the running milter: opened a "
+                "new one there (what only the old file held is gone)",
+                rt->cfg->database);
 
     if (store_decision_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
                               &deleted) != STORE_OK) {
@@ -411,6 +461,11 @@ static void reload(const struct options *o, const struct config *running)
     }
     if (strcmp(cfg->socket, running->socket) != 0 || strcmp(cfg->user, running->user) != 0)
         log_msg(LOG_WARNING, "reload: socket and user changes take effect at the next restart");
+    if (!startup_checks(cfg, err, sizeof err)) {
+        log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+        config_free(cfg);
+        return;
+    }
     struct runtime *rt = runtime_new(cfg, err, sizeof err);
     if (rt == NULL) {
         log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
@@ -496,6 +551,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     spf_library_init();
 
+    if (!startup_checks(cfg, err, sizeof err)) {
+        log_msg(LOG_ERR, "cannot start: %s", err);
+        config_free(cfg);
+        free(o.overrides);
+        return EXIT_USAGE;
+    }
     struct runtime *rt = runtime_new(cfg, err, sizeof err);
     if (rt == NULL) {
         log_msg(LOG_ERR, "cannot start: %s", err);

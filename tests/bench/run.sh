@@ -131,6 +131,7 @@ dns_servers = 127.0.0.1:$DNS_PORT
 trusted_networks =
 greylist = no
 user =
+allow_root = yes
 EOF
     "$MILTER" -c "$T/$name.conf" -f 2>"$T/$name.log" &
     LAST_PID=$!

@@ -124,8 +124,8 @@ wait_socket() {
     return 1
 }
 
-# write_conf FILE [LINE...]: a config usable as is (own socket and database, no privilege drop,
-# a DNS server that is never asked), followed by LINEs; a LINE setting one of these base options
+# write_conf FILE [LINE...]: a config usable as is (own socket and database, no privilege drop
+# and allow_root, a DNS server that is never asked), followed by LINEs; a LINE setting one of these base options
 # replaces it (an option set twice is an error).
 write_conf() {
     local file=$1 name base line
@@ -134,7 +134,7 @@ write_conf() {
     {
         echo "# milter-ingress configuration for tests/cli/run.sh"
         for base in "socket = unix:$T/$name.sock" "database = $T/$name.db" \
-            "dns_servers = 127.0.0.1:9" "user ="; do
+            "dns_servers = 127.0.0.1:9" "user =" "allow_root = yes"; do
             for line in "$@"; do
                 [[ ${line%% *} != "${base%% *}" ]] || continue 2
             done
@@ -217,7 +217,7 @@ write_conf "$f" "dns_timeout = 3s" "iprev_action = tempfail" "dns_tries = 2" \
     "dns_cache_max_ttl = 60m" "exempt_recipients = postmaster abuse"
 run "$MILTER_BIN" -n -c "$f" -o authserv_id=mx.cli.example
 expected=$(printf '%s\n' "socket = unix:$T/nondefault.sock" "database = $T/nondefault.db" \
-    "dns_servers = 127.0.0.1:9" "dns_timeout = 3s" "iprev_action = tempfail" \
+    "dns_servers = 127.0.0.1:9" "allow_root = yes" "dns_timeout = 3s" "iprev_action = tempfail" \
     "authserv_id = mx.cli.example" | sort)
 got=$(sort <<<"$OUT")
 if [[ $RC -eq 0 && $got == "$expected" ]]; then

@@ -244,6 +244,7 @@ iprev_action = reject
 exempt_recipients = postmaster, abuse
 help_text = https://help.example/{check}
 user =
+allow_root = yes
 greylist_ipv4_prefix = 32
 # The private Postfix's queue (cases t): postsuper and postqueue need its configuration directory.
 held_release_command = postsuper -c $PF_CONF -H {queue_id}; postqueue -c $PF_CONF -i {queue_id}

@@ -4,7 +4,7 @@
  * a status in range, a reason on every error, an empty list on error, bounded parts, lower-case
  * domains, no more than ADDR_LIST_MAX addresses.
  *
- *   cmake -DCMAKE_C_COMPILER=clang -DINGRESS_FUZZ=ON ... && ./tests/fuzz_addr corpus/addr
+ *   tests/fuzz/run.sh addr 300
  */
 #include <stdint.h>
 #include <stdlib.h>

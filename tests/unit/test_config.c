@@ -705,6 +705,7 @@ static const struct {
     {"socket", "unix:/run/milter-ingress/ingress.sock"},
     {"socket_mode", "0600"},
     {"user", "milter"},
+    {"allow_root", "yes"},
     {"group", "mail"},
     {"database", "/tmp/ingress-test.db"},
     {"authserv_id", "mx.example.org"},

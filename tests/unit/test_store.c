@@ -475,6 +475,38 @@ static void test_read_only_directory_is_refused_at_open(void **state)
 /* Decisions                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
+/* An admin's rm under a running milter: store_check() notices and writes go to the new file. */
+static void test_removed_file_is_noticed_and_reopened(void **state)
+{
+    struct fixture *f = *state;
+    char err[256], wal[320], shm[320];
+    bool reopened = true;
+    struct store *s = store_open(f->db, 1000, err, sizeof err);
+    assert_non_null(s);
+    add_three(s);
+    assert_int_equal(store_check(s, &reopened, err, sizeof err), STORE_OK);
+    assert_false(reopened);
+
+    snprintf(wal, sizeof wal, "%s-wal", f->db);
+    snprintf(shm, sizeof shm, "%s-shm", f->db);
+    assert_int_equal(unlink(f->db), 0);
+    unlink(wal);
+    unlink(shm);
+    assert_int_equal(store_check(s, &reopened, err, sizeof err), STORE_OK);
+    assert_true(reopened);
+    assert_int_equal(access(f->db, F_OK), 0);
+    add_ok(s,
+           sample(4000, "4Y2x9", "Q2W4E6R8", "192.0.2.9", "carol@example.org", "x@example.test"));
+    store_close(s);
+
+    /* What the reopened store wrote is in the file at the path, and only that. */
+    s = store_open(f->db, 1000, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(find_count(s, "192.0.2.9", 10, NULL), 1);
+    assert_int_equal(find_count(s, "192.0.2.4", 10, NULL), 0);
+    store_close(s);
+}
+
 static void test_decision_keeps_every_field_and_nulls(void **state)
 {
     struct fixture *f = *state;
@@ -778,6 +810,7 @@ int main(void)
         T(test_file_that_is_not_a_database_is_refused_naming_the_path),
         T(test_read_only_file_is_refused_at_open),
         T(test_read_only_directory_is_refused_at_open),
+        T(test_removed_file_is_noticed_and_reopened),
         T(test_decision_keeps_every_field_and_nulls),
         T(test_find_by_queue_id),
         T(test_find_by_reply_reference),

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Store faults under a running milter-ingress (issue 5, "Broken dependencies: store").
+#
+#   tests/hardening/store-faults.sh MILTER_BIN HOSTILE_BIN
+#
+# One message at a time through `hostile -p` (the good 127.0.0.2 persona; greylist = yes with
+# greylist_delay = 0, so every RCPT is a store transaction and every accepted message a decision
+# row).  For each fault: while it lasts the message gets the store_failure reply (451 4.3.0) and
+# the log says why; once it is gone the next message is accepted again, without a restart.
+#   lock     another process holds BEGIN EXCLUSIVE (/usr/bin/python3's sqlite3) for longer than
+#            store_busy_timeout (200 ms here)
+#   readonly the database and its WAL made immutable (chattr +i: root is not stopped by a file
+#            mode; the -shm is left alone, as SQLite maps it and would fault)
+#   full     the database on a small tmpfs that a filler file fills (mount: root only)
+#   deleted  the database files removed: the milter notices (store_check, within one maintenance
+#            tick of 2 s), logs it and opens a new database at the same path
+# Also: a read-only database at start is refused with exit status 2 and a message.  The parts that
+# need root (chattr, mount) say "skip" when not root.  The milter's stderr must hold no sanitizer
+# report.
+set -euo pipefail
+MILTER_BIN=$(realpath -- "${1:?usage: store-faults.sh MILTER_BIN HOSTILE_BIN}")
+HOSTILE_BIN=$(realpath -- "${2:?usage: store-faults.sh MILTER_BIN HOSTILE_BIN}")
+# shellcheck source=tests/hardening/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+hardening_init store-faults
+MOUNTED=
+LOCK_PID=
+store_undo() {
+    [[ -n $LOCK_PID ]] && kill "$LOCK_PID" 2>/dev/null
+    chattr -i "$T"/*.db* 2>/dev/null
+    [[ -n $MOUNTED ]] && umount "$MOUNTED" 2>/dev/null
+    true
+}
+CLEANUP_HOOK=store_undo
+
+STORE_OPTS=("greylist = yes" "greylist_delay = 0" "store_busy_timeout = 200ms")
+start_nsd
+
+probe() { # probe: sets PROBE to hostile's line; status 0 when the message was accepted
+    PROBE=$("$HOSTILE_BIN" -s "unix:$MILTER_SOCK" -t 10000 -p 2>&1)
+}
+
+# expect_store_failure NAME: the message is refused with the store_failure reply
+expect_store_failure() {
+    if probe; then
+        not_ok "$1: the message is deferred with store_failure" "$PROBE"
+    elif [[ $PROBE == *'reply:451'* && $PROBE == *'4.3.0'* ]]; then
+        ok "$1: the message is deferred with store_failure ($(sed 's/.*reply="//; s/"$//' <<<"$PROBE"))"
+    else
+        not_ok "$1: the message is deferred with store_failure" "$PROBE"
+    fi
+}
+
+expect_accepted() {
+    if probe; then ok "$1"; else not_ok "$1" "$PROBE" "$(tail -n 5 "$MILTER_LOG")"; fi
+}
+
+# expect_log NAME PATTERN: a log line written since mark_log matches PATTERN (grep -E)
+mark_log() { LOG_MARK=$(wc -l <"$MILTER_LOG"); }
+expect_log() {
+    local new
+    new=$(tail -n +"$((LOG_MARK + 1))" "$MILTER_LOG")
+    if grep -qE -- "$2" <<<"$new"; then
+        ok "$1: $(grep -E -- "$2" <<<"$new" | head -n 1 | cut -c 1-200)"
+    else
+        not_ok "$1" "no log line matches $2" "$(tail -n 5 <<<"$new")"
+    fi
+}
+
+start_milter store "${STORE_OPTS[@]}"
+expect_accepted "before any fault a message is accepted"
+
+# ---- lock -----------------------------------------------------------------------------------
+"$PYTHON" - "$T/store.db" >"$T/lock.out" 2>&1 <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(600)
+PY
+LOCK_PID=$!
+for ((i = 0; i < 100; i++)); do
+    grep -q locked "$T/lock.out" 2>/dev/null && break
+    sleep 0.1
+done
+mark_log
+expect_store_failure "lock held longer than store_busy_timeout"
+expect_log "lock: the log says the store was locked" 'store_failure|database is locked'
+kill "$LOCK_PID"
+wait "$LOCK_PID" 2>/dev/null || true
+LOCK_PID=
+expect_accepted "lock released: accepted again without a restart"
+
+# ---- read-only ------------------------------------------------------------------------------
+if [[ $(id -u) == 0 ]] && chattr +i "$T/store.db" "$T/store.db-wal" 2>/dev/null; then
+    mark_log
+    expect_store_failure "database made read-only"
+    expect_log "read-only: the log says why" 'store_failure|I/O error|readonly|read-only'
+    chattr -i "$T/store.db" "$T/store.db-wal"
+    expect_accepted "read-only lifted: accepted again without a restart"
+else
+    echo "# skip: read-only under a running milter needs root and chattr (ext4 and the like)"
+fi
+
+# ---- deleted --------------------------------------------------------------------------------
+mark_log
+rm -f "$T/store.db" "$T/store.db-wal" "$T/store.db-shm"
+for ((i = 0; i < 50; i++)); do
+    [[ -f $T/store.db ]] && break
+    sleep 0.1
+done
+expect_log "deleted: the milter notices and says so" 'database file .*(removed|replaced)'
+if [[ -f $T/store.db ]]; then
+    ok "deleted: a new database is opened at the same path"
+else
+    not_ok "deleted: a new database is opened at the same path"
+fi
+expect_accepted "deleted: accepted again without a restart"
+if [[ $("$PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from decisions").fetchone()[0])' "$T/store.db") -ge 1 ]]; then
+    ok "deleted: the new message's decision is in the new file"
+else
+    not_ok "deleted: the new message's decision is in the new file"
+fi
+stop_milter
+check "SIGTERM stops milter-ingress with status 0" test "$MILTER_RC" = 0
+
+# ---- read-only at start ---------------------------------------------------------------------
+if [[ $(id -u) == 0 ]] && chattr +i "$T/store.db" 2>/dev/null; then
+    rc=0
+    out=$("$MILTER_BIN" -c "$T/store.conf" -f 2>&1) || rc=$?
+    chattr -i "$T/store.db"
+    if [[ $rc == 2 && $out == *store.db* ]]; then
+        ok "a database that cannot be written at start: exit 2 ($(grep -m1 'cannot start' <<<"$out" | cut -c 1-160))"
+    else
+        not_ok "a database that cannot be written at start: exit 2" "status $rc" "$out"
+    fi
+else
+    echo "# skip: read-only at start needs root and chattr"
+fi
+
+# ---- disk full ------------------------------------------------------------------------------
+if [[ $(id -u) == 0 ]] && mkdir "$T/fs" && mount -t tmpfs -o size=4m,mode=0755 tmpfs "$T/fs" 2>/dev/null; then
+    MOUNTED=$T/fs
+    MILTER_LOG_SAVED=$MILTER_LOG
+    sed "s|^database = .*|database = $T/fs/full.db|" "$T/store.conf" >"$T/full.conf"
+    MILTER_LOG=$T/full.log
+    "$MILTER_BIN" -c "$T/full.conf" -f 2>>"$MILTER_LOG" &
+    MILTER_PID=$!
+    PIDS+=("$MILTER_PID")
+    wait_socket "$MILTER_SOCK" "$MILTER_PID" || { tail "$MILTER_LOG"; exit 1; }
+    expect_accepted "full: before the disk fills a message is accepted"
+    # Fill the file system to the last byte.
+    dd if=/dev/zero of="$T/fs/filler" bs=64k 2>/dev/null || true
+    mark_log
+    n=0
+    # The WAL may still have room in pages it already holds: send until a write needs more.
+    for ((i = 0; i < 200; i++)); do
+        probe || break
+        n=$((n + 1))
+    done
+    if [[ $PROBE == *'reply:451'* && $PROBE == *'4.3.0'* ]]; then
+        ok "full: messages are deferred with store_failure once the disk is full (after $n more accepted)"
+    else
+        not_ok "full: messages are deferred with store_failure once the disk is full" "$PROBE"
+    fi
+    expect_log "full: the log says why" 'store_failure|full'
+    rm -f "$T/fs/filler"
+    expect_accepted "full: space freed: accepted again without a restart"
+    stop_milter
+    check "full: SIGTERM stops milter-ingress with status 0" test "$MILTER_RC" = 0
+    check "full: no sanitizer report" sanitizer_clean "$MILTER_LOG"
+    MILTER_LOG=$MILTER_LOG_SAVED
+else
+    echo "# skip: disk full needs root to mount a small tmpfs"
+fi
+
+check "no sanitizer report in the milter's stderr" sanitizer_clean "$MILTER_LOG"
+finish
