@@ -1060,8 +1060,8 @@ static void decision_checkpoint(struct store *s)
 
     if (atomic_load(&w->wal_frames) < DECISION_CHECKPOINT_FRAMES)
         return;
-    int rc = sqlite3_wal_checkpoint_v2(w->checkpoint_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-                                       NULL);
+    int rc =
+        sqlite3_wal_checkpoint_v2(w->checkpoint_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         log_msg(LOG_WARNING, "decision log: WAL checkpoint: %s", sqlite3_errmsg(w->checkpoint_db));
     /*
@@ -1178,6 +1178,10 @@ static void decision_writer_stop(struct store *s)
         store_last_error_r(s, why, sizeof why);
         log_msg(LOG_ERR, "decision log: %zu decisions lost at close: %s", w->count, why);
     }
+    log_msg(LOG_INFO,
+            "decision log: %" PRIu64 " decisions written, %" PRIu64
+            " refused (queue full), %" PRIu64 " failed batches",
+            w->counts.written, w->counts.refused, w->counts.failed_batches);
     for (size_t i = 0; i < w->count; i++)
         free(w->ring[(w->head + i) % w->cap]);
     w->running = false;
