@@ -353,7 +353,10 @@ if ! skipped cold; then
     "$PYTHON" "$BENCH_DIR/slowdns.py" "$T/slowdns.port" "$DNS_PORT" "$SLOW_DNS_MS" \
         "$T/slowdns.queries" 2>"$T/slowdns.log" &
     PIDS+=("$!")
-    for ((i = 0; i < 50 && ! -s $T/slowdns.port; i++)); do sleep 0.1; done
+    for ((i = 0; i < 50; i++)); do
+        [[ -s $T/slowdns.port ]] && break
+        sleep 0.1
+    done
     [[ -s $T/slowdns.port ]] || die "slowdns.py did not start"
     start_ingress cold_slow "unix:$T/cold_slow.sock" "$(cat "$T/slowdns.port")"
     run cold_slow "unix:$T/cold_slow.sock" 1 1 1 "${SC_KNOWN[@]}"
@@ -373,7 +376,7 @@ fi
 if ! skipped mta; then
     # Postfix on loopback: smtpd with and without milter-ingress (the inet one) in smtpd_milters,
     # smtp-source sending the signed message (LF line ends: smtp-source appends CRLF) from
-    # 127.0.0.1 (PTR localhost., forward-confirmed by the bench's localhost zone; SPF pass for
+    # 127.0.0.1 with HELO localhost (PTR localhost., forward-confirmed by the bench's localhost zone; SPF pass for
     # e2e.test); mail for mx.bench.example is discarded once queued.
     load "the whole-MTA figure"
     tr -d '\r' <"$T/signed.eml" >"$T/signed-lf.eml"
@@ -435,18 +438,20 @@ EOF
             [[ -n $(ss -Hltn "sport = :${ports[4]}" 2>/dev/null) ]] && break
             sleep 0.1
         done
-        local src=(smtp-source -s "$CONNS" -M good.example.test -f bench@e2e.test
-            -t user1@mx.bench.example -F "$T/signed-lf.eml" "127.0.0.1:${ports[4]}")
-        timeout 300 "${src[@]}" -m $((CONNS * 4)) || die "smtp-source warm-up failed ($name)"
+        local src=(smtp-source -s "$CONNS" -M localhost -f bench@e2e.test
+            -t user1@mx.bench.example -F "$T/signed-lf.eml")
+        local to=127.0.0.1:${ports[4]}
+        timeout 300 "${src[@]}" -m $((CONNS * 4)) "$to" || die "smtp-source warm-up failed ($name)"
         for ((i = 1; i <= REPEAT; i++)); do
             start=$(date +%s.%N)
-            timeout 600 "${src[@]}" -m "$MTA_MESSAGES" || die "smtp-source failed ($name)"
+            timeout 600 "${src[@]}" -m "$MTA_MESSAGES" "$to" || die "smtp-source failed ($name)"
             end=$(date +%s.%N)
             echo "$MTA_MESSAGES $start $end" >"$T/$name.$i.mta"
         done
     }
     mta mta_none ""
-    mta mta_ingress "$ING_INET"
+    mta mta_ingress "inet:127.0.0.1:${ports[2]}" # Postfix writes inet:HOST:PORT
+    mta mta_ingress_unix "unix:$T/ingress.sock"
     postfix -c "$POSTFIX_CONF" stop >/dev/null 2>&1 || true
     POSTFIX_CONF=""
     grep -c "milter-reject\|milter-discard" "$T/postfix.log" >"$T/mta_rejects" || true
