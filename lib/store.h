@@ -65,8 +65,42 @@ struct decision {
     const char *detail;
 };
 
-/* Records d (copied; check and action are required). */
+/*
+ * Records d (copied; check and action are required).  Without a writer (below) the row is
+ * written before the call returns.  With a writer started, d is copied into the queue and the
+ * call returns at once: STORE_OK when queued, STORE_BUSY when the queue is full (the database
+ * has been failing or too slow for a while; store_last_error() says so) and the row is dropped.
+ */
 enum store_status store_decision_add(struct store *s, const struct decision *d);
+
+/*
+ * The decision log written in the background (issue 6: one write transaction per message was a
+ * top cost of a busy milter).  After this call store_decision_add() only queues, in memory, at
+ * most queue_max rows; a thread of the store inserts what is queued in one transaction per batch
+ * rows, every interval_ms or as soon as batch rows wait.  A batch that fails (database locked,
+ * disk full) stays queued and is tried again at the next interval, so rows are lost only when the
+ * queue is full (store_decision_add() refuses them) or when store_close() cannot write what is
+ * left (logged).  store_decision_find() and store_close() first write what is queued, so a reader
+ * in this process sees every decision added before it.  The writer also takes over WAL
+ * checkpoints (PASSIVE, after a batch), which SQLite would otherwise run inside whatever commit
+ * crosses the threshold: a callback's.  STORE_ERROR when the thread cannot start or a writer
+ * runs already.
+ */
+enum store_status store_decision_writer_start(struct store *s, int64_t interval_ms, size_t batch,
+                                              size_t queue_max);
+
+/* Writes every queued decision now (one transaction per batch); STORE_OK when none is left. */
+enum store_status store_decision_flush(struct store *s);
+
+/* What the writer did since it started (all zero without a writer). */
+struct store_decision_counts {
+    uint64_t queued;  /* accepted by store_decision_add() */
+    uint64_t written; /* committed to the database */
+    uint64_t refused; /* dropped: the queue was full */
+    uint64_t failed_batches;
+    size_t waiting; /* in the queue now */
+};
+void store_decision_counts(struct store *s, struct store_decision_counts *out);
 
 /*
  * Calls fn for each decision whose queue id, reference, client IP, sender, recipient or account

@@ -10,6 +10,13 @@
 
 #include "util.h"
 
+/* Decisions wait at most this long in memory, in batches of at most this many rows. */
+#define RUNTIME_DECISION_INTERVAL_MS 200
+#define RUNTIME_DECISION_BATCH 256
+/* Queued rows beyond which an accepted message gets store_failure: ~40 s of writes failing at
+ * 100 messages/s; a few MiB at most. */
+#define RUNTIME_DECISION_QUEUE 4096
+
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct runtime *live;
 /* The submission counters outlive every runtime: a reload must not reset an account's rates. */
@@ -52,6 +59,13 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
     }
     rt->store = store_open(cfg->database, cfg->store_busy_timeout, err, errlen);
     if (rt->store == NULL) {
+        runtime_free(rt);
+        return NULL;
+    }
+    /* The decision log is written in batches by the store's own thread (README "Decision log"). */
+    if (store_decision_writer_start(rt->store, RUNTIME_DECISION_INTERVAL_MS, RUNTIME_DECISION_BATCH,
+                                    RUNTIME_DECISION_QUEUE) != STORE_OK) {
+        str_printf(err, errlen, "%s: %s", cfg->database, store_last_error(rt->store));
         runtime_free(rt);
         return NULL;
     }

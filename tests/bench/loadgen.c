@@ -17,10 +17,11 @@
  * at negotiation (SMFIP_NO*, SMFIP_NR_*) are honoured.  Commands that need no reply are sent in
  * one write with the next one that does, as Postfix's buffered stream does.
  *
- * -w HOLD_MS keeps every connection idle that long after HELO (for memory figures at many
- * concurrent connections).  -t bounds every read and write (default 10000 ms): the program never
- * hangs.  Prints messages/s, latency per message (MAIL to the final reply) p50/p90/p99/max, the
- * connection set-up latency, counts per reply and errors; -j prints one JSON object instead.
+ * A sender may contain "%n": it becomes a number unique to each message (inbound-new: triplets
+ * never seen).  -w HOLD_MS keeps every connection idle that long after HELO (for memory figures at
+ * many concurrent connections).  -t bounds every read and write (default 10000 ms): the program
+ * never hangs.  Prints messages/s, latency per message (MAIL to the final reply) p50/p90/p99/max,
+ * the connection set-up latency, counts per reply and errors; -j prints one JSON object instead.
  * Exits 1 when any protocol error, timeout or I/O error happened, 2 on bad usage.
  */
 #include <arpa/inet.h>
@@ -438,6 +439,20 @@ static enum outcome outcome_of(char r, bool quarantined)
     }
 }
 
+/*
+ * "%n" in a sender becomes a number unique to the message and the run (the message's sequence and
+ * the process id), so that every message of inbound-new is a triplet never seen.
+ */
+static const char *expand_seq(const char *pattern, long seq, char *buf, size_t buflen)
+{
+    const char *at = strstr(pattern, "%n");
+    if (at == NULL)
+        return pattern;
+    snprintf(buf, buflen, "%.*s%ldp%ld%s", (int)(at - pattern), pattern, seq, (long)getpid(),
+             at + 2);
+    return buf;
+}
+
 /* A step that may answer: send it (and what is queued), return its reply, or 'c' when waived. */
 static char step(struct conn *c, char cmd, const void *data, size_t len, uint32_t nr_flag)
 {
@@ -458,8 +473,9 @@ static bool message(struct conn *c, long seq, enum outcome *out)
     char qid[32], arg[600];
     bool quarantined = false;
     char r = 'c';
+    char unique[300];
     snprintf(qid, sizeof qid, "BENCH%010lX", (unsigned long)atomic_fetch_add(&queue_id_seq, 1));
-    const char *sender = o->senders[seq % o->nsenders];
+    const char *sender = expand_seq(o->senders[seq % o->nsenders], seq, unique, sizeof unique);
     const char *rcpt = o->rcpts[seq % o->nrcpts];
 
     if (!has(c, P_NOMAIL)) {

@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
-# The milter benchmark (issue 6, first part): figures, not a test.  Builds nothing: give it a
-# build directory (a non-sanitized one for figures).
+# The milter benchmark of issue 6: every figure in one command, then a "targets" block saying for
+# each target its figure, its threshold and whether it is met.  Figures, not a test.  Builds
+# nothing: give it a build directory (a non-sanitized RelWithDebInfo one for figures).
 #
 #   tests/bench/run.sh BUILD_DIR [--smoke]
 #
-# Starts a private NSD serving tests/dns/*.zone (tests/dns/nsd-ctl.sh), milter-ingress twice (one
-# on an inet socket, one on a unix socket; trusted_networks empty, greylist = no, DNS from the
-# NSD, a database in a temporary directory) and the libmilter null milter (tests/bench/nullmilter.c,
-# adding one header at end of message as milter-ingress adds Authentication-Results), then drives
-# each with tests/bench/loadgen.c from the good 127.0.0.2 persona (PTR and HELO good.example.test,
-# sender @e2e.test: iprev and SPF pass, the message is accepted).  Each target gets a warm-up run
-# first, so the DNS cache is warm.  Prints a table of messages/s and latency p50/p99, the Nagle
-# check of DESIGN.md §8 on one connection (a null milter without TCP_NODELAY on inet as the
-# control: ~40 ms a message; milter-ingress on inet must be under 20 ms), the latency of one
-# connection at a time (no queueing), and milter-ingress's resident memory idle
-# and with 256 concurrent connections held open.
+# What it starts, each on loopback and stopped by its PID at the end: a private NSD serving
+# tests/dns/*.zone plus a localhost zone (so that Postfix's 127.0.0.1 has a forward-confirmed PTR);
+# milter-ingress twice with one production-like configuration (greylisting on, every check;
+# trusted_networks empty), on an inet and a unix socket; the libmilter null milter
+# (tests/bench/nullmilter.c: accepts everything, adds one header at end of message as
+# milter-ingress adds Authentication-Results) on inet, unix, and inet without TCP_NODELAY (the
+# Nagle control of DESIGN.md §8); Debian's opendkim in verify mode on a unix socket (when
+# installed; keys from a file, so it does no DNS at all); for the cold-cache figure a fresh
+# milter-ingress behind tests/bench/slowdns.py (every DNS answer SLOW_DNS_MS late); and for the
+# whole-MTA figure a private Postfix driven by smtp-source.
 #
-# Environment: CONNS (default 32) concurrent connections, PER_CONN (default 50) messages per
-# connection, MESSAGES (default CONNS x PER_CONN x 4) messages per measured run, HOLD_CONNS
-# (default 256) for the memory figure.  --smoke: a few messages per target and no memory figure;
-# exits non-zero unless every message came back accepted with a header added and no errors
-# (timing is reported, never judged, in smoke mode).  Everything started is stopped by its PID.
+# Scenarios (tests/bench/loadgen.c drives the milter protocol; messages from tests/bench/message.py):
+#   inbound-known  127.0.0.2 (PTR and HELO good.example.test), MAIL FROM bench@e2e.test (SPF pass),
+#                  a 20 KiB message with an aligned DKIM signature (e2e._domainkey.e2e.test), 8
+#                  recipients whose triplets the warm-up confirmed: accepted with A-R
+#   inbound-new    the same client, a sender never seen (new<n>@neutral.e2e.test, SPF neutral):
+#                  greylisted at RCPT (451 4.7.1), a new triplet written each time
+#   submission     127.0.0.50 with {auth_authen} bench@e2e.test, sending as itself, 4 KiB unsigned
+#   mixed          the three at once, 70/20/10 of the connections and of the messages
+# Each measured figure is the median of REPEAT runs (all runs are printed), after one warm-up run
+# per target (the DNS cache is warm).  `cat /proc/loadavg` is printed before each group: the 2 CPUs
+# are shared with the load generator (and, on a developer machine, with other work).
+#
+# Environment: CONNS (32) concurrent connections, PER_CONN (50) messages a connection, MESSAGES
+# (CONNS x PER_CONN x 4) a measured run, REPEAT (3), HOLD_CONNS (256) for the memory figure,
+# SLOW_DNS_MS (50), MTA_MESSAGES (2000), GREYLIST_ROWS (1000000), PROFILE=1 adds a perf profile of
+# inbound-known (perf record --call-graph dwarf, cost centres printed), SKIP="mta opendkim
+# greylist memory cold" skips parts.  --smoke: a few messages a scenario, one run, no memory, MTA,
+# store or cold-cache figure; exits non-zero unless every scenario got the replies it must get
+# (timing is printed, never judged, in smoke mode).  KEEP_BENCH_DIR=1 keeps the temporary folder.
 set -euo pipefail
 
 if [[ $# -lt 1 || $# -gt 2 || (${2:-} != "" && ${2:-} != --smoke) ]]; then
@@ -31,11 +45,13 @@ BUILD=$(realpath -- "$1")
 SMOKE=0
 [[ ${2:-} == --smoke ]] && SMOKE=1
 SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_DIR=$SRC_DIR/tests/bench
 NSD_CTL=$SRC_DIR/tests/dns/nsd-ctl.sh
 PYTHON=/usr/bin/python3
 MILTER=$BUILD/milter-ingress
 LOADGEN=$BUILD/tests/loadgen
 NULLMILTER=$BUILD/tests/nullmilter
+GREYLIST_BENCH=$BUILD/tests/greylist_bench
 for f in "$MILTER" "$LOADGEN" "$NULLMILTER"; do
     [[ -x $f ]] || {
         echo "bench: $f is missing (build first)" >&2
@@ -47,19 +63,33 @@ if [[ $SMOKE == 1 ]]; then
     CONNS=${CONNS:-4}
     PER_CONN=${PER_CONN:-5}
     MESSAGES=${MESSAGES:-$((CONNS * PER_CONN))}
+    REPEAT=1
+    SKIP="mta greylist memory cold ${SKIP:-}"
 else
     CONNS=${CONNS:-32}
     PER_CONN=${PER_CONN:-50}
     MESSAGES=${MESSAGES:-$((CONNS * PER_CONN * 4))}
+    REPEAT=${REPEAT:-3}
+    SKIP=${SKIP:-}
 fi
 HOLD_CONNS=${HOLD_CONNS:-256}
+SLOW_DNS_MS=${SLOW_DNS_MS:-50}
+MTA_MESSAGES=${MTA_MESSAGES:-2000}
+GREYLIST_ROWS=${GREYLIST_ROWS:-1000000}
+skipped() { [[ " $SKIP " == *" $1 "* ]]; }
+command -v opendkim >/dev/null || SKIP="$SKIP opendkim"
+command -v smtp-source >/dev/null && command -v postfix >/dev/null || SKIP="$SKIP mta"
+[[ -x $GREYLIST_BENCH ]] || SKIP="$SKIP greylist"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/ingress-bench.XXXXXX")
+chmod 755 "$T" # Postfix's smtpd (user postfix) reaches the milter socket and its queue here
 PIDS=()
 NSD_STARTED=0
+POSTFIX_CONF=""
 
 cleanup() {
     local pid
+    [[ -n $POSTFIX_CONF ]] && postfix -c "$POSTFIX_CONF" stop >/dev/null 2>&1
     for pid in "${PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
@@ -83,6 +113,8 @@ die() {
     done
     exit 1
 }
+
+load() { echo "# loadavg before $1: $(cat /proc/loadavg)"; }
 
 free_ports() {
     "$PYTHON" - "$1" <<'EOF'
@@ -115,21 +147,41 @@ wait_socket() {
     return 1
 }
 
-mapfile -t ports < <(free_ports 3)
-DNS_PORT=$("$NSD_CTL" start "$T/nsd") || die "nsd-ctl.sh start failed"
+# stop PID: SIGTERM and wait (the milter finishes what is in flight and flushes its decision log).
+stop() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+mapfile -t ports < <(free_ports 5)
+mkdir -p "$T/zones"
+cp "$SRC_DIR"/tests/dns/*.zone "$T/zones/"
+cat >"$T/zones/localhost.zone" <<'EOF'
+; The benchmark's own zone: Postfix's client is 127.0.0.1, whose PTR is localhost.
+$ORIGIN localhost.
+$TTL 300
+@               IN SOA  ns.localhost. hostmaster.localhost. 1 3600 600 86400 60
+@               IN NS   ns.localhost.
+@               IN A    127.0.0.1
+ns              IN A    127.0.0.1
+EOF
+DNS_PORT=$("$NSD_CTL" start "$T/nsd" "$T/zones") || die "nsd-ctl.sh start failed"
 NSD_STARTED=1
 
-# start_ingress NAME SOCKET: milter-ingress with a configuration of its own; sets LAST_PID.
+"$PYTHON" "$BENCH_DIR/message.py" "$T/signed.eml" 20 || die "cannot sign the benchmark message"
+"$PYTHON" "$BENCH_DIR/message.py" "$T/plain.eml" 4 --unsigned || die "cannot write the message"
+
+# start_ingress NAME SOCKET [DNS_PORT]: milter-ingress with a configuration of its own.
 start_ingress() {
-    local name=$1 sock=$2
+    local name=$1 sock=$2 dns=${3:-$DNS_PORT}
     cat >"$T/$name.conf" <<EOF
-# milter-ingress configuration for tests/bench/run.sh
+# milter-ingress configuration for tests/bench/run.sh: the defaults (greylisting on), except:
 socket = $sock
+socket_mode = 0666
 database = $T/$name.db
 authserv_id = mx.bench.example
-dns_servers = 127.0.0.1:$DNS_PORT
+dns_servers = 127.0.0.1:$dns
 trusted_networks =
-greylist = no
 user =
 allow_root = yes
 EOF
@@ -148,106 +200,275 @@ start_null() {
     wait_socket "$sock" "$LAST_PID" || die "nullmilter ($name) does not listen on $sock"
 }
 
-start_null null_inet "inet:${ports[0]}@127.0.0.1" -a -D
+NULL_INET="inet:${ports[0]}@127.0.0.1"
+NULL_NAGLE="inet:${ports[1]}@127.0.0.1"
+ING_INET="inet:${ports[2]}@127.0.0.1"
+ING_UNIX="unix:$T/ingress.sock"
+OD_UNIX="unix:$T/opendkim.sock"
+start_null null_inet "$NULL_INET" -a -D
 start_null null_unix "unix:$T/null.sock" -a
-start_null null_nagle "inet:${ports[1]}@127.0.0.1" -a
-start_ingress ingress_inet "inet:${ports[2]}@127.0.0.1"
+start_null null_nagle "$NULL_NAGLE" -a
+start_ingress ingress_inet "$ING_INET"
 INGRESS_INET_PID=$LAST_PID
-start_ingress ingress_unix "unix:$T/ingress.sock"
+start_ingress ingress_unix "$ING_UNIX"
+INGRESS_UNIX_PID=$LAST_PID
 
-rss_kib() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-RSS_IDLE=$(rss_kib "$INGRESS_INET_PID")
+if ! skipped opendkim; then
+    # Debian's opendkim, verify mode, the key of e2e._domainkey.e2e.test from a file (no DNS), an
+    # Authentication-Results header always; a bad or missing signature is rejected, so "every
+    # message accepted" proves every signature verified.
+    key=$(awk '/^e2e._domainkey/,/\)/' "$SRC_DIR/tests/dns/e2e.test.zone" | tr -d '\n' |
+        sed 's/.*( *//; s/ *).*//; s/" *"//g; s/"//g')
+    echo "e2e._domainkey.e2e.test $key" >"$T/opendkim.keys"
+    cat >"$T/opendkim.conf" <<EOF
+Mode v
+Socket local:$T/opendkim.sock
+UMask 000
+Background no
+Syslog no
+TestPublicKeys $T/opendkim.keys
+AuthservID mx.bench.example
+AlwaysAddARHeader yes
+On-BadSignature reject
+On-KeyNotFound reject
+On-DNSError reject
+On-NoSignature reject
+PidFile $T/opendkim.pid
+EOF
+    opendkim -f -x "$T/opendkim.conf" >"$T/opendkim.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    wait_socket "$OD_UNIX" "$LAST_PID" || die "opendkim does not listen on $OD_UNIX"
+fi
 
-LG_ARGS=(-a 127.0.0.2 -N good.example.test -H good.example.test -f bench@e2e.test
-    -r user@mx.bench.example -t 10000 -j)
+RCPTS=$(printf 'user%d@mx.bench.example,' 1 2 3 4 5 6 7 8)
+RCPTS=${RCPTS%,}
+SC_KNOWN=(-a 127.0.0.2 -N good.example.test -H good.example.test -f bench@e2e.test -r "$RCPTS"
+    -e "$T/signed.eml")
+SC_NEW=(-a 127.0.0.2 -N good.example.test -H good.example.test -f 'new%n@neutral.e2e.test'
+    -r "$RCPTS" -e "$T/signed.eml")
+SC_SUB=(-a 127.0.0.50 -N unknown -H laptop.example -u bench@e2e.test -f bench@e2e.test
+    -r someone@example.org,other@example.net -e "$T/plain.eml")
 
-# bench NAME SOCKET CONNS PER_CONN TOTAL: a warm-up, then the measured run into $T/NAME.json.
-bench() {
+# run NAME SOCKET CONNS PER_CONN TOTAL SCENARIO_ARGS...: one loadgen run into $T/NAME.json.
+run() {
     local name=$1 sock=$2 c=$3 m=$4 n=$5
-    "$LOADGEN" -s "$sock" "${LG_ARGS[@]}" -c "$c" -m "$m" -n $((c * 2)) >/dev/null ||
-        die "loadgen warm-up against $name failed"
-    "$LOADGEN" -s "$sock" "${LG_ARGS[@]}" -c "$c" -m "$m" -n "$n" >"$T/$name.json" ||
-        die "loadgen against $name failed: $(cat "$T/$name.json")"
+    shift 5
+    "$LOADGEN" -s "$sock" -t 10000 -j -c "$c" -m "$m" -n "$n" "$@" >"$T/$name.json" ||
+        die "loadgen $name against $sock failed: $(cat "$T/$name.json")"
 }
 
-bench null_inet "inet:${ports[0]}@127.0.0.1" "$CONNS" "$PER_CONN" "$MESSAGES"
-bench null_unix "unix:$T/null.sock" "$CONNS" "$PER_CONN" "$MESSAGES"
-# The control: ~40 ms a message, so few messages.
-bench null_nagle "inet:${ports[1]}@127.0.0.1" "$CONNS" 5 $((CONNS * 5))
-bench ingress_inet "inet:${ports[2]}@127.0.0.1" "$CONNS" "$PER_CONN" "$MESSAGES"
-bench ingress_unix "unix:$T/ingress.sock" "$CONNS" "$PER_CONN" "$MESSAGES"
-# One connection at a time: the latency a message adds, without queueing behind the others.
-SERIAL=$((SMOKE ? 10 : 500))
-bench null_inet_1 "inet:${ports[0]}@127.0.0.1" 1 "$SERIAL" "$SERIAL"
-bench null_nagle_1 "inet:${ports[1]}@127.0.0.1" 1 20 20
-bench ingress_inet_1 "inet:${ports[2]}@127.0.0.1" 1 "$SERIAL" "$SERIAL"
-bench ingress_unix_1 "unix:$T/ingress.sock" 1 "$SERIAL" "$SERIAL"
-RSS_AFTER=$(rss_kib "$INGRESS_INET_PID")
+# bench NAME SOCKET CONNS PER_CONN TOTAL SCENARIO_ARGS...: a warm-up, then REPEAT measured runs
+# into $T/NAME.1.json ... (the warm-up confirms inbound-known's triplets and warms the DNS cache).
+bench() {
+    local name=$1 sock=$2 c=$3 m=$4 n=$5 i
+    shift 5
+    run "$name.warm" "$sock" "$c" "$m" $((c * 2)) "$@"
+    for ((i = 1; i <= REPEAT; i++)); do
+        run "$name.$i" "$sock" "$c" "$m" "$n" "$@"
+    done
+}
 
+# mixed NAME SOCKET: inbound-known, inbound-new and submission at once, 70/20/10 of the
+# connections and of the messages, REPEAT times (after bench() warmed each scenario up).
+mixed() {
+    local name=$1 sock=$2 i
+    local ck=$((CONNS * 7 / 10)) cn=$((CONNS * 2 / 10)) cs
+    ((cn < 1)) && cn=1
+    cs=$((CONNS - ck - cn))
+    ((cs < 1)) && cs=1
+    for ((i = 1; i <= REPEAT; i++)); do
+        run "$name.known.$i" "$sock" "$ck" "$PER_CONN" $((MESSAGES * 7 / 10)) "${SC_KNOWN[@]}" &
+        local p1=$!
+        run "$name.new.$i" "$sock" "$cn" "$PER_CONN" $((MESSAGES * 2 / 10)) "${SC_NEW[@]}" &
+        local p2=$!
+        run "$name.sub.$i" "$sock" "$cs" "$PER_CONN" $((MESSAGES / 10)) "${SC_SUB[@]}" &
+        local p3=$!
+        wait "$p1" && wait "$p2" && wait "$p3" || die "mixed run $i failed"
+    done
+}
+
+load "the throughput runs ($CONNS connections)"
+bench null_inet "$NULL_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+bench null_unix "unix:$T/null.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+skipped opendkim || bench opendkim_unix "$OD_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+
+PERF_PID=""
+if [[ ${PROFILE:-0} == 1 ]] && command -v perf >/dev/null; then
+    run known_unix.prewarm "$ING_UNIX" "$CONNS" "$PER_CONN" $((CONNS * 2)) "${SC_KNOWN[@]}"
+    perf record -F 499 --call-graph dwarf,16384 -p "$INGRESS_UNIX_PID" -o "$T/perf.data" \
+        >"$T/perf.log" 2>&1 &
+    PERF_PID=$!
+    sleep 0.5
+fi
+bench known_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+if [[ -n $PERF_PID ]]; then
+    kill -INT "$PERF_PID"
+    wait "$PERF_PID" || true
+    perf script -i "$T/perf.data" 2>/dev/null >"$T/perf.txt" || true
+fi
+bench known_inet "$ING_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+load "the other scenarios"
+bench new_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_NEW[@]}"
+bench sub_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_SUB[@]}"
+mixed mixed_unix "$ING_UNIX"
+
+# One connection at a time: the latency a message costs without queueing behind the others.
+SERIAL=$((SMOKE ? 10 : 500))
+load "the one-connection runs"
+bench null_inet_1 "$NULL_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+bench null_unix_1 "unix:$T/null.sock" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+bench null_nagle_1 "$NULL_NAGLE" 1 20 20 "${SC_KNOWN[@]}"
+bench known_inet_1 "$ING_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+bench known_unix_1 "$ING_UNIX" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+RSS_AFTER=$(rss_kib "$INGRESS_INET_PID")
+RSS_IDLE=0
 RSS_HOLD=0
-if [[ $SMOKE == 0 ]]; then
-    # HOLD_CONNS connections opened together, each idle 3 s after HELO, then one message each.
-    "$LOADGEN" -s "inet:${ports[2]}@127.0.0.1" "${LG_ARGS[@]}" -c "$HOLD_CONNS" -m 1 -w 3000 \
-        >"$T/hold.json" &
+if ! skipped memory; then
+    # A fresh milter-ingress: idle, then HOLD_CONNS connections opened together, each idle 3 s after
+    # HELO, then one inbound-known message each.
+    load "the memory figure"
+    start_ingress memory "inet:${ports[3]}@127.0.0.1"
+    MEM_PID=$LAST_PID
+    sleep 0.5
+    RSS_IDLE=$(rss_kib "$MEM_PID")
+    "$LOADGEN" -s "inet:${ports[3]}@127.0.0.1" -t 20000 -j -c "$HOLD_CONNS" -m 1 -w 3000 \
+        "${SC_KNOWN[@]}" >"$T/hold.json" &
     hold_pid=$!
-    for ((i = 0; i < 30; i++)); do
+    for ((i = 0; i < 40; i++)); do
         sleep 0.1
-        r=$(rss_kib "$INGRESS_INET_PID")
+        r=$(rss_kib "$MEM_PID")
         ((r > RSS_HOLD)) && RSS_HOLD=$r
     done
     wait "$hold_pid" || die "loadgen with $HOLD_CONNS held connections failed: $(cat "$T/hold.json")"
+    stop "$MEM_PID"
 fi
 
-echo "# machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "# commit: $(git -C "$SRC_DIR" rev-parse HEAD 2>/dev/null || echo unknown)"
-echo "# $CONNS connections, $PER_CONN messages a connection, $MESSAGES messages a run (after a warm-up)"
-"$PYTHON" - "$T" "$SMOKE" "$MESSAGES" "$RSS_IDLE" "$RSS_AFTER" "$RSS_HOLD" "$HOLD_CONNS" <<'EOF'
-import json, sys
-t, smoke, messages = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
-rss_idle, rss_after, rss_hold, hold = (int(x) for x in sys.argv[4:8])
-rows = [("null milter, inet (TCP_NODELAY)", "null_inet"),
-        ("null milter, unix", "null_unix"),
-        ("null milter, inet, no TCP_NODELAY", "null_nagle"),
-        ("milter-ingress, inet", "ingress_inet"),
-        ("milter-ingress, unix", "ingress_unix"),
-        ("1 connection: null milter, inet", "null_inet_1"),
-        ("1 connection: null, inet, no NODELAY", "null_nagle_1"),
-        ("1 connection: milter-ingress, inet", "ingress_inet_1"),
-        ("1 connection: milter-ingress, unix", "ingress_unix_1")]
-r = {k: json.load(open(f"{t}/{k}.json")) for _, k in rows}
-print(f"{'target':36} {'msgs/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'accepted':>9} {'A-R':>6} err")
-for label, k in rows:
-    j = r[k]
-    print(f"{label:36} {j['messages_per_second']:9.0f} {j['latency_ms']['p50']:8.2f} "
-          f"{j['latency_ms']['p99']:8.2f} {j['latency_ms']['max']:8.2f} "
-          f"{j['replies']['continue_accept']:9d} {j['headers_added']:6d} {j['errors']}")
-ok = True
-for k in ("ingress_inet", "ingress_unix", "ingress_inet_1", "ingress_unix_1"):
-    j = r[k]
-    if j["errors"] or j["replies"]["continue_accept"] != j["messages"] or j["headers_added"] != j["messages"]:
-        print(f"FAIL: {k}: every message should be accepted with Authentication-Results added")
-        ok = False
-for k in ("inet", "unix"):
-    print(f"milter-ingress / null milter ({k}): "
-          f"{r['ingress_' + k]['messages_per_second'] / r['null_' + k]['messages_per_second']:.0%} of the throughput")
-nagle = r["null_nagle_1"]["latency_ms"]["p50"]
-ing = r["ingress_inet_1"]["latency_ms"]["p50"]
-verdict = "ok" if ing < 20 else "FAIL"
-print(f"Nagle check (DESIGN.md 8, 1 connection): null milter without TCP_NODELAY p50 {nagle:.1f} ms; "
-      f"milter-ingress inet p50 {ing:.2f} ms: {verdict}")
-added = r["ingress_inet_1"]["latency_ms"]["p99"] - r["null_inet_1"]["latency_ms"]["p99"]
-print(f"added latency p99 (1 connection, inet, warm cache): {added:.2f} ms over the null milter")
-if verdict != "ok" and not smoke:
-    ok = False
-print(f"milter-ingress VmRSS: idle {rss_idle / 1024:.1f} MiB, after the runs {rss_after / 1024:.1f} MiB", end="")
-if rss_hold:
-    h = json.load(open(f"{t}/hold.json"))
-    print(f", with {hold} connections open {rss_hold / 1024:.1f} MiB "
-          f"({(rss_hold - rss_after) / hold:.1f} KiB a connection beyond the loaded baseline; "
-          f"{h['replies']['continue_accept']} accepted, {h['errors']} errors)")
-else:
-    print()
-sys.exit(0 if ok else 1)
+if ! skipped cold; then
+    # Cold cache: a milter-ingress just started (empty DNS cache) whose every DNS answer comes
+    # SLOW_DNS_MS late; one connection, one inbound-known message; slowdns.py logs each query.
+    # Then the same with the answers on time (the cold cost over loopback NSD).
+    load "the cold-cache figure"
+    "$PYTHON" "$BENCH_DIR/slowdns.py" "$T/slowdns.port" "$DNS_PORT" "$SLOW_DNS_MS" \
+        "$T/slowdns.queries" 2>"$T/slowdns.log" &
+    PIDS+=("$!")
+    for ((i = 0; i < 50; i++)); do
+        [[ -s $T/slowdns.port ]] && break
+        sleep 0.1
+    done
+    [[ -s $T/slowdns.port ]] || die "slowdns.py did not start"
+    start_ingress cold_slow "unix:$T/cold_slow.sock" "$(cat "$T/slowdns.port")"
+    run cold_slow "unix:$T/cold_slow.sock" 1 1 1 "${SC_KNOWN[@]}"
+    run cold_slow_warm "unix:$T/cold_slow.sock" 1 1 1 "${SC_KNOWN[@]}"
+    stop "$LAST_PID"
+    start_ingress cold "unix:$T/cold.sock"
+    run cold "unix:$T/cold.sock" 1 1 1 "${SC_KNOWN[@]}"
+    stop "$LAST_PID"
+fi
+
+if ! skipped greylist; then
+    load "the store figure"
+    "$GREYLIST_BENCH" -r "$GREYLIST_ROWS" -d "$T" >"$T/greylist_bench.txt" 2>&1 ||
+        die "greylist_bench failed: $(tail -5 "$T/greylist_bench.txt")"
+fi
+
+if ! skipped mta; then
+    # Postfix on loopback: smtpd with and without milter-ingress (the inet one) in smtpd_milters,
+    # smtp-source sending the signed message (LF line ends: smtp-source appends CRLF) from
+    # 127.0.0.1 with HELO localhost (PTR localhost., forward-confirmed by the bench's localhost zone; SPF pass for
+    # e2e.test); mail for mx.bench.example is discarded once queued.
+    load "the whole-MTA figure"
+    tr -d '\r' <"$T/signed.eml" >"$T/signed-lf.eml"
+    POSTFIX_CONF=$T/postfix
+    mkdir -p "$POSTFIX_CONF" "$T/pfqueue" "$T/pfdata"
+    chown postfix "$T/pfdata"
+    cat >"$POSTFIX_CONF/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $T/pfqueue
+data_directory = $T/pfdata
+maillog_file = /dev/stdout
+myhostname = mx.bench.example
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.1/32
+smtpd_peername_lookup = no
+smtputf8_enable = no
+alias_maps =
+alias_database =
+relay_domains = mx.bench.example
+transport_maps = static:discard:benchmark
+smtpd_relay_restrictions = reject_unauth_destination
+smtpd_milters =
+milter_default_action = tempfail
+milter_protocol = 6
+default_process_limit = 200
 EOF
+    cat >"$POSTFIX_CONF/master.cf" <<EOF
+127.0.0.1:${ports[4]} inet n - n - - smtpd
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+    timeout 60 postfix -c "$POSTFIX_CONF" check || die "postfix check failed"
+    # mta NAME MILTERS: (re)start Postfix with smtpd_milters = MILTERS, a warm-up, REPEAT runs.
+    mta() {
+        local name=$1 milters=$2 i start end
+        postconf -c "$POSTFIX_CONF" -e "smtpd_milters = $milters"
+        postfix -c "$POSTFIX_CONF" stop >/dev/null 2>&1 || true
+        for ((i = 0; i < 100; i++)); do
+            [[ -z $(ss -Hltn "sport = :${ports[4]}" 2>/dev/null) ]] && break
+            sleep 0.1
+        done
+        setsid postfix -c "$POSTFIX_CONF" start-fg >>"$T/postfix.log" 2>&1 </dev/null &
+        for ((i = 0; i < 100; i++)); do
+            [[ -n $(ss -Hltn "sport = :${ports[4]}" 2>/dev/null) ]] && break
+            sleep 0.1
+        done
+        local src=(smtp-source -s "$CONNS" -M localhost -f bench@e2e.test
+            -t user1@mx.bench.example -F "$T/signed-lf.eml")
+        local to=127.0.0.1:${ports[4]}
+        timeout 300 "${src[@]}" -m $((CONNS * 4)) "$to" || die "smtp-source warm-up failed ($name)"
+        for ((i = 1; i <= REPEAT; i++)); do
+            start=$(date +%s.%N)
+            timeout 600 "${src[@]}" -m "$MTA_MESSAGES" "$to" || die "smtp-source failed ($name)"
+            end=$(date +%s.%N)
+            echo "$MTA_MESSAGES $start $end" >"$T/$name.$i.mta"
+        done
+    }
+    mta mta_none ""
+    mta mta_ingress "inet:127.0.0.1:${ports[2]}" # Postfix writes inet:HOST:PORT
+    mta mta_ingress_unix "unix:$T/ingress.sock"
+    postfix -c "$POSTFIX_CONF" stop >/dev/null 2>&1 || true
+    POSTFIX_CONF=""
+    grep -c "milter-reject\|milter-discard" "$T/postfix.log" >"$T/mta_rejects" || true
+fi
+
+# Stop the milters: each logs its decision-log counts at close.
+stop "$INGRESS_INET_PID"
+stop "$INGRESS_UNIX_PID"
+
+echo "# machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
+    "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
+echo "# commit: $(git -C "$SRC_DIR" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    "$(git -C "$SRC_DIR" status --porcelain 2>/dev/null | grep -q . && echo "(with uncommitted changes)")"
+echo "# $CONNS connections, $PER_CONN messages a connection, $MESSAGES messages a run," \
+    "median of $REPEAT runs after a warm-up; loadavg now: $(cat /proc/loadavg)"
+rc=0
+"$PYTHON" "$BENCH_DIR/report.py" "$T" "$SMOKE" "$REPEAT" "$SLOW_DNS_MS" "$HOLD_CONNS" \
+    "$RSS_IDLE" "$RSS_AFTER" "$RSS_HOLD" "$SKIP" || rc=$?
+exit "$rc"

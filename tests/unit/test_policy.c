@@ -268,6 +268,37 @@ static void locked_database_gives_store_failure_unless_fail_open(void **state)
     sqlite3_close(other);
 }
 
+/*
+ * With the background writer of the decision log (as the milter runs): a locked database no
+ * longer stops an accepted message, whose decision waits in the queue; only a full queue gives
+ * store_failure.  The queued decision is written once the lock goes.
+ */
+static void queued_decision_log_defers_only_when_the_queue_is_full(void **state)
+{
+    struct fixture *f = *state;
+    char authres[512];
+    sqlite3 *other;
+    assert_int_equal(store_decision_writer_start(f->store, 60000, 1, 1), STORE_OK);
+    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<a@example.org>", NULL);
+    policy_rcpt(c, "<queued@example.test>");
+    struct verdict v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    v = policy_eom(c, authres, sizeof authres);
+    assert_int_equal(v.action, VERDICT_TEMPFAIL);
+    assert_int_equal(v.reply, REPLY_STORE_FAILURE);
+    assert_non_null(strstr(v.detail, "queue is full"));
+    policy_conn_free(c);
+
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    assert_int_equal(find(f, "queued@example.test").count, 1);
+}
+
 static void unknown_client_address_is_refused_not_crashed(void **state)
 {
     struct fixture *f = *state;
@@ -598,6 +629,7 @@ int main(void)
         T(forged_authentication_results_are_marked_by_position),
         T(new_message_forgets_previous_recipients),
         T(locked_database_gives_store_failure_unless_fail_open),
+        T(queued_decision_log_defers_only_when_the_queue_is_full),
         T(unknown_client_address_is_refused_not_crashed),
         T(unknown_sender_is_greylisted_at_rcpt_then_passes_after_the_delay),
         T(spf_pass_mail_is_greylisted_at_end_of_message_without_dkim),

@@ -773,27 +773,129 @@ static void *add_many(void *arg)
     return NULL;
 }
 
-static void test_concurrent_adds_from_four_threads_all_land(void **state)
+/* THREADS threads add ADDS_PER_THREAD decisions each, at once; none may fail. */
+static void run_adders(struct store *s)
 {
-    struct fixture *f = *state;
     pthread_t tid[THREADS];
     struct worker w[THREADS];
 
-    f->s = open_ok(f->db, 5000);
     for (int i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){.s = f->s, .index = i};
+        w[i] = (struct worker){.s = s, .index = i};
         assert_int_equal(pthread_create(&tid[i], NULL, add_many, &w[i]), 0);
     }
     for (int i = 0; i < THREADS; i++) {
         assert_int_equal(pthread_join(tid[i], NULL), 0);
         assert_int_equal(w[i].failures, 0);
     }
+}
+
+static void test_concurrent_adds_from_four_threads_all_land(void **state)
+{
+    struct fixture *f = *state;
+
+    f->s = open_ok(f->db, 5000);
+    run_adders(f->s);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), THREADS * ADDS_PER_THREAD);
     for (int i = 0; i < THREADS; i++) {
         char sender[64];
         snprintf(sender, sizeof sender, "<THREAD%d@example.org>", i);
         assert_int_equal(find_count(f->s, sender, 1000, NULL), ADDS_PER_THREAD);
     }
+}
+
+/* ---- the background writer of the decision log ---- */
+
+/* Queued, not yet written (the interval is a minute and the batch far away), yet found. */
+static void test_writer_queues_and_find_sees_what_is_queued(void **state)
+{
+    struct fixture *f = *state;
+    struct store_decision_counts n;
+
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(store_decision_writer_start(f->s, 60000, 100, 1000), STORE_OK);
+    add_three(f->s);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 0);
+    store_decision_counts(f->s, &n);
+    assert_int_equal(n.queued, 3);
+    assert_int_equal(n.waiting, 3);
+    assert_int_equal(find_count(f->s, "192.0.2.4", 100, NULL), 1);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 3);
+    store_decision_counts(f->s, &n);
+    assert_int_equal(n.written, 3);
+    assert_int_equal(n.waiting, 0);
+}
+
+static void test_writer_close_writes_what_is_queued(void **state)
+{
+    struct fixture *f = *state;
+
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(store_decision_writer_start(f->s, 60000, 100, 1000), STORE_OK);
+    for (int i = 0; i < 5; i++)
+        add_ok(f->s, sample(100 + i, "Q", "CLOSE001", "192.0.2.1", "a@example.org", "b@x"));
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 5);
+}
+
+/*
+ * Another connection holds the write lock: batches fail and their rows stay queued; once the queue
+ * is full a decision is refused with STORE_BUSY and a message saying why; when the lock goes, a
+ * flush writes every kept row.
+ */
+static void test_writer_keeps_failed_batches_and_refuses_when_full(void **state)
+{
+    struct fixture *f = *state;
+    struct decision d = sample(1, "4Y2x9", "FULLQ001", "192.0.2.9", "a@example.org", "b@x");
+    struct store_decision_counts n;
+    sqlite3 *other;
+
+    f->s = open_ok(f->db, 10);
+    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_decision_writer_start(f->s, 10, 2, 4), STORE_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(store_decision_add(f->s, &d), STORE_OK);
+    assert_int_equal(store_decision_add(f->s, &d), STORE_BUSY);
+    assert_contains(store_last_error(f->s), "queue is full");
+    assert_int_not_equal(store_decision_flush(f->s), STORE_OK);
+    store_decision_counts(f->s, &n);
+    assert_int_equal(n.queued, 4);
+    assert_int_equal(n.refused, 1);
+    assert_int_equal(n.written, 0);
+    assert_true(n.failed_batches >= 1);
+
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_decision_flush(f->s), STORE_OK);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 4);
+    store_decision_counts(f->s, &n);
+    assert_int_equal(n.written, 4);
+    assert_int_equal(n.waiting, 0);
+}
+
+static void test_writer_starts_once_and_checks_its_limits(void **state)
+{
+    struct fixture *f = *state;
+
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 5), STORE_ERROR);
+    assert_int_equal(store_decision_writer_start(f->s, 0, 10, 50), STORE_ERROR);
+    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 50), STORE_OK);
+    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 50), STORE_ERROR);
+    assert_contains(store_last_error(f->s), "already");
+}
+
+/* Four threads queue at once with batches smaller than what they add: every row lands once. */
+static void test_writer_concurrent_adds_all_land_once(void **state)
+{
+    struct fixture *f = *state;
+
+    f->s = open_ok(f->db, 5000);
+    assert_int_equal(store_decision_writer_start(f->s, 5, 7, 100000), STORE_OK);
+    run_adders(f->s);
+    assert_int_equal(store_decision_flush(f->s), STORE_OK);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), THREADS * ADDS_PER_THREAD);
 }
 
 int main(void)
@@ -824,6 +926,11 @@ int main(void)
         T(test_expire_deletes_only_older_rows_in_batches),
         T(test_write_lock_held_elsewhere_gives_busy_after_timeout),
         T(test_concurrent_adds_from_four_threads_all_land),
+        T(test_writer_queues_and_find_sees_what_is_queued),
+        T(test_writer_close_writes_what_is_queued),
+        T(test_writer_keeps_failed_batches_and_refuses_when_full),
+        T(test_writer_starts_once_and_checks_its_limits),
+        T(test_writer_concurrent_adds_all_land_once),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

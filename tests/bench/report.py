@@ -1,0 +1,269 @@
+#!/usr/bin/python3
+"""report.py DIR SMOKE REPEAT SLOW_DNS_MS HOLD_CONNS RSS_IDLE RSS_AFTER RSS_HOLD SKIP: the
+figures and the targets block of tests/bench/run.sh, from what it left in DIR (loadgen JSON,
+slowdns.py's query log, greylist_bench's output, smtp-source timings, the milters' logs, an
+optional perf script).  Exits 1 when a scenario did not get the replies it must get (the
+function check, judged in smoke mode too); targets are printed, never turned into an exit status.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+T = sys.argv[1]
+SMOKE = sys.argv[2] == "1"
+REPEAT = int(sys.argv[3])
+SLOW_MS = float(sys.argv[4])
+HOLD = int(sys.argv[5])
+RSS_IDLE, RSS_AFTER, RSS_HOLD = (int(x) for x in sys.argv[6:9])
+SKIP = sys.argv[9].split()
+ok = True
+
+
+def load(name):
+    path = f"{T}/{name}.json"
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def runs(name):
+    return [j for j in (load(f"{name}.{i}") for i in range(1, REPEAT + 1)) if j is not None]
+
+
+def median_run(name):
+    """The run with the median throughput (its latencies are printed with it)."""
+    rs = runs(name)
+    if not rs:
+        return None, []
+    ordered = sorted(rs, key=lambda j: j["messages_per_second"])
+    return ordered[len(ordered) // 2], [j["messages_per_second"] for j in rs]
+
+
+def check(label, j, **want):
+    """The function check: every message got the reply the scenario must give."""
+    global ok
+    if j is None:
+        return
+    n = j["messages"]
+    bad = [f"errors={j['errors']}"] if j["errors"] else []
+    for key, expect in want.items():
+        got = j["headers_added"] if key == "headers_added" else j["replies"][key]
+        if got != (n if expect == "all" else expect):
+            bad.append(f"{key}={got} of {n}")
+    if bad:
+        print(f"FAIL: {label}: " + ", ".join(bad))
+        ok = False
+
+
+ROWS = [
+    ("null milter, inet (TCP_NODELAY)", "null_inet", dict(continue_accept="all")),
+    ("null milter, unix", "null_unix", dict(continue_accept="all")),
+    ("Debian opendkim verify, unix", "opendkim_unix", dict(continue_accept="all", headers_added="all")),
+    ("inbound-known, inet", "known_inet", dict(continue_accept="all", headers_added="all")),
+    ("inbound-known, unix", "known_unix", dict(continue_accept="all", headers_added="all")),
+    ("inbound-new, unix", "new_unix", dict(tempfail_4xx="all")),
+    ("submission, unix", "sub_unix", dict(continue_accept="all", headers_added="all")),
+    ("1 conn: null milter, inet", "null_inet_1", dict(continue_accept="all")),
+    ("1 conn: null milter, unix", "null_unix_1", dict(continue_accept="all")),
+    ("1 conn: null, inet, no NODELAY", "null_nagle_1", dict(continue_accept="all")),
+    ("1 conn: inbound-known, inet", "known_inet_1", dict(continue_accept="all", headers_added="all")),
+    ("1 conn: inbound-known, unix", "known_unix_1", dict(continue_accept="all", headers_added="all")),
+]
+med = {}
+print(f"{'target':34} {'msgs/s':>7} {'(runs)':>20} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  replies")
+for label, key, want in ROWS:
+    j, all_rates = median_run(key)
+    if j is None:
+        continue
+    med[key] = j
+    for r in runs(key):
+        check(label, r, **want)
+    lat = j["latency_ms"]
+    rep = " ".join(f"{k.split('_')[0]}={v}" for k, v in j["replies"].items() if v)
+    rates = "/".join(f"{x:.0f}" for x in all_rates)
+    print(f"{label:34} {j['messages_per_second']:7.0f} {rates:>20} {lat['p50']:7.2f} {lat['p99']:7.2f} "
+          f"{lat['max']:7.2f}  {rep} A-R={j['headers_added']}")
+
+# mixed: three load generators at once; the rate is all messages over the longest run.
+mixed_rates, mixed_p99 = [], []
+for i in range(1, REPEAT + 1):
+    parts = [load(f"mixed_unix.{p}.{i}") for p in ("known", "new", "sub")]
+    if None in parts:
+        continue
+    check("mixed/inbound-known", parts[0], continue_accept="all", headers_added="all")
+    check("mixed/inbound-new", parts[1], tempfail_4xx="all")
+    check("mixed/submission", parts[2], continue_accept="all")
+    mixed_rates.append(sum(p["messages"] for p in parts) / max(p["seconds"] for p in parts))
+    mixed_p99.append(tuple(p["latency_ms"]["p99"] for p in parts))
+if mixed_rates:
+    k = sorted(range(len(mixed_rates)), key=lambda i: mixed_rates[i])[len(mixed_rates) // 2]
+    print(f"{'mixed 70/20/10, unix':34} {mixed_rates[k]:7.0f} "
+          f"{'/'.join(f'{x:.0f}' for x in mixed_rates):>20}  p99 ms known/new/submission "
+          f"{mixed_p99[k][0]:.2f}/{mixed_p99[k][1]:.2f}/{mixed_p99[k][2]:.2f}")
+
+# ---- cold cache ----
+cold = None
+if "cold" not in SKIP and load("cold_slow"):
+    cs, cw, c0 = load("cold_slow"), load("cold_slow_warm"), load("cold")
+    check("cold cache (slow DNS)", cs, continue_accept="all", headers_added="all")
+    check("cold cache", c0, continue_accept="all", headers_added="all")
+    queries = []
+    for line in open(f"{T}/slowdns.queries"):
+        t, name, qtype = line.split()
+        queries.append((float(t), name, int(qtype)))
+    queries.sort()
+    # Rounds: queries sent within half a delay of a round's first query went out together.
+    rounds = []
+    for q in queries:
+        if rounds and q[0] - rounds[-1][0][0] < SLOW_MS / 2:
+            rounds[-1].append(q)
+        else:
+            rounds.append([q])
+    total = cs["setup_ms"]["max"] + cs["latency_ms"]["max"]
+    print(f"cold cache, every DNS answer {SLOW_MS:.0f} ms late: connection set-up "
+          f"{cs['setup_ms']['max']:.1f} ms + first message {cs['latency_ms']['max']:.1f} ms = "
+          f"{total:.1f} ms for {len(queries)} queries (sum of their delays "
+          f"{len(queries) * SLOW_MS:.0f} ms) in {len(rounds)} rounds; the same message again "
+          f"(cache warm) {cw['latency_ms']['max']:.2f} ms")
+    types = {1: "A", 12: "PTR", 16: "TXT", 28: "AAAA", 15: "MX"}
+    t0 = queries[0][0] if queries else 0
+    for i, r in enumerate(rounds):
+        print(f"  round {i + 1} at +{r[0][0] - t0:6.1f} ms: " +
+              ", ".join(f"{types.get(q[2], q[2])} {q[1]}" for q in r))
+    print(f"cold cache over loopback NSD (no delay): set-up {c0['setup_ms']['max']:.2f} ms, "
+          f"first message {c0['latency_ms']['max']:.2f} ms")
+    cold = (total, len(queries), len(rounds))
+
+# ---- store ----
+store_ops = None
+if "greylist" not in SKIP and os.path.exists(f"{T}/greylist_bench.txt"):
+    text = open(f"{T}/greylist_bench.txt").read()
+    print("greylist_bench: " + "\n  ".join(l.strip() for l in text.strip().splitlines()))
+    m = re.search(r"^\s*(\d+) operations/s", text, re.M)
+    store_ops = int(m.group(1)) if m else None
+    m = re.search(r"fill: (\d+) triplets", text)
+    store_rows = int(m.group(1)) if m else 0
+
+decision_counts = []
+for f in sorted(glob.glob(f"{T}/ingress_*.log")):
+    for line in open(f):
+        m = re.search(r"decision log: (\d+) decisions written, (\d+) refused.*?(\d+) failed", line)
+        if m:
+            decision_counts.append(tuple(int(x) for x in m.groups()))
+if decision_counts:
+    print("decision log (milter-ingress inet + unix, at stop): "
+          f"{sum(c[0] for c in decision_counts)} written, {sum(c[1] for c in decision_counts)} "
+          f"refused, {sum(c[2] for c in decision_counts)} failed batches")
+
+# ---- whole MTA ----
+mta = {}
+for name in ("mta_none", "mta_ingress", "mta_ingress_unix"):
+    rates = []
+    for f in sorted(glob.glob(f"{T}/{name}.*.mta")):
+        n, start, end = open(f).read().split()
+        rates.append(int(n) / (float(end) - float(start)))
+    if rates:
+        mta[name] = (statistics.median(rates), rates)
+if "mta_none" in mta:
+    a = mta["mta_none"][0]
+    print(f"Postfix + smtp-source, without a milter: {a:.0f} msgs/s "
+          f"({'/'.join(f'{x:.0f}' for x in mta['mta_none'][1])})")
+    for name, label in (("mta_ingress", "inet"), ("mta_ingress_unix", "unix")):
+        if name in mta:
+            b = mta[name][0]
+            print(f"Postfix + smtp-source, with milter-ingress ({label}): {b:.0f} msgs/s "
+                  f"({'/'.join(f'{x:.0f}' for x in mta[name][1])}): {b / a:.0%} of the throughput "
+                  f"without a milter")
+
+if RSS_HOLD:
+    h = load("hold")
+    check("memory (held connections)", h, continue_accept="all")
+    print(f"milter-ingress VmRSS: {RSS_IDLE / 1024:.1f} MiB idle after start, "
+          f"{RSS_HOLD / 1024:.1f} MiB with {HOLD} connections open "
+          f"({(RSS_HOLD - RSS_IDLE) / HOLD:.1f} KiB a connection beyond the idle baseline); "
+          f"{RSS_AFTER / 1024:.1f} MiB for the milter that ran every scenario")
+
+# ---- profile ----
+if os.path.exists(f"{T}/perf.txt"):
+    import collections
+    centres = [("store_decision_add", "decision log write (store_decision_add)"),
+               ("store_rule_find", "recipient rule lookup (store_rule_find)"),
+               ("store_greylist_update", "greylist check/confirm (store_greylist_update)"),
+               ("store_", "other store calls"),
+               ("dkim_sig_process", "DKIM key decode + RSA verify (libopendkim dkim_sig_process)"),
+               ("dkim_body", "DKIM body canonicalization + hash (libopendkim dkim_body)"),
+               ("policy_body", "DKIM body canonicalization + hash (libopendkim dkim_body)"),
+               ("dkim_", "DKIM, other (handle, headers, end of message)"),
+               ("spf_", "SPF"), ("iprev_", "iprev"), ("dns_", "DNS cache and resolver"),
+               ("mi_rd_cmd", "libmilter: reading commands"), ("mi_wr_cmd", "libmilter: writing replies"),
+               ("__GI___poll", "libmilter: poll"), ("__poll", "libmilter: poll"),
+               ("decision_writer_main", "decision log writer thread"),
+               ("cb_", "callbacks, other"), ("mi_engine", "libmilter engine, other")]
+    counts, total = collections.Counter(), 0
+    for block in open(f"{T}/perf.txt").read().split("\n\n"):
+        lines = block.strip().split("\n")
+        if len(lines) < 2:
+            continue
+        total += 1
+        bucket = "other (thread start, kernel)"
+        for line in lines[1:]:
+            parts = line.split()
+            sym = parts[1].split("+")[0] if len(parts) > 1 else ""
+            hit = next((n for k, n in centres if sym.startswith(k)), None)
+            if hit:
+                bucket = hit
+                break
+        counts[bucket] += 1
+    print(f"profile of inbound-known (perf, {total} samples of milter-ingress's threads):")
+    for name, n in counts.most_common(12):
+        print(f"  {100.0 * n / total:5.1f}%  {name}")
+
+# ---- targets ----
+targets = []
+
+
+def target(what, figure, threshold, met):
+    targets.append((what, figure, threshold, "met" if met else "NOT MET"))
+
+
+def ratio(a, b):
+    return med[a]["messages_per_second"] / med[b]["messages_per_second"] if a in med and b in med else None
+
+
+for sock in ("inet", "unix"):
+    r = ratio(f"known_{sock}", f"null_{sock}")
+    if r is not None:
+        target(f"inbound-known throughput, {sock}, {med[f'known_{sock}']['connections']} conns, warm", f"{r:.0%} of the null milter",
+               ">= 70%", r >= 0.70)
+r = ratio("known_unix", "opendkim_unix")
+if r is not None:
+    target("inbound-known vs Debian opendkim verify (unix)", f"{r:.2f}x", ">= 1.0x", r >= 1.0)
+for sock in ("inet", "unix"):
+    if f"known_{sock}_1" in med and f"null_{sock}_1" in med:
+        added = med[f"known_{sock}_1"]["latency_ms"]["p99"] - med[f"null_{sock}_1"]["latency_ms"]["p99"]
+        target(f"added latency p99, 1 conn, {sock}, warm", f"{added:.2f} ms", "<= 5 ms", added <= 5)
+if cold:
+    total, nq, nr = cold
+    target("cold cache: each step waits for its slowest query",
+           f"{nr} DNS rounds for {nq} queries ({total:.0f} ms)",
+           "3 rounds (connect, MAIL, headers)", nr <= 3)
+if RSS_HOLD:
+    target(f"RSS at {HOLD} concurrent connections", f"{RSS_HOLD / 1024:.1f} MiB", "<= 64 MiB",
+           RSS_HOLD <= 64 * 1024)
+    per = (RSS_HOLD - RSS_IDLE) / HOLD
+    target("RSS per idle connection", f"{per:.1f} KiB", "<= 64 KiB", per <= 64)
+if store_ops is not None:
+    target(f"greylist check+update, {store_rows:,} rows", f"{store_ops}/s", ">= 20000/s", store_ops >= 20000)
+if decision_counts:
+    refused = sum(c[1] for c in decision_counts)
+    target("decision log never the bottleneck", f"{refused} refused (queue full)", "0", refused == 0)
+if "null_nagle_1" in med and "known_inet_1" in med:
+    ing = med["known_inet_1"]["latency_ms"]["p50"]
+    target("Nagle (DESIGN.md 8): inet p50, 1 conn", f"{ing:.2f} ms (control without NODELAY "
+           f"{med['null_nagle_1']['latency_ms']['p50']:.1f} ms)", "< 20 ms", ing < 20)
+
+print("\ntargets" + (" (smoke run: timing not judged)" if SMOKE else "") + ":")
+for what, figure, threshold, verdict in targets:
+    print(f"  {what:50} {figure:40} {threshold:36} {'-' if SMOKE else verdict}")
+sys.exit(0 if ok else 1)
