@@ -481,15 +481,20 @@ ctl() {
 
 # why_has CASE KEY CHECK REPLY: `ingressctl why KEY` shows a decision of check CHECK whose reply
 # starts with REPLY.
+# The milter writes its decision log in batches (every 200 ms): a decision may take that long to
+# be readable from another process, so the check is tried for up to 3 s.
 why_has() {
-    local label="$1: ingressctl why $2 shows check $3 and $4"
-    ctl why "$2"
-    if [[ $CTL_RC -eq 0 ]] && grep -qF "check $3:" <<<"$CTL_OUT" &&
-        grep -qF "the sender was told: $4" <<<"$CTL_OUT"; then
-        ok "$label"
-    else
-        not_ok "$label" "exit $CTL_RC; output:" "$CTL_OUT"
-    fi
+    local label="$1: ingressctl why $2 shows check $3 and $4" i
+    for ((i = 0; i < 30; i++)); do
+        ctl why "$2"
+        if [[ $CTL_RC -eq 0 ]] && grep -qF "check $3:" <<<"$CTL_OUT" &&
+            grep -qF "the sender was told: $4" <<<"$CTL_OUT"; then
+            ok "$label"
+            return
+        fi
+        sleep 0.1
+    done
+    not_ok "$label" "exit $CTL_RC; output:" "$CTL_OUT"
 }
 
 # accepted_pm CASE LABEL: the transaction CASE (to postmaster@) was accepted at RCPT and at the
@@ -675,6 +680,8 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # f. ingressctl why, by IP, queue id and reference.
+
+sleep 0.5 # the decision log is written in batches every 200 ms (README, "Decision log")
 
 ctl why 127.0.0.4
 if [[ $CTL_RC -eq 0 ]] && grep -qi 'iprev' <<<"$CTL_OUT" &&
