@@ -465,9 +465,15 @@ ctl() {
 
 # why_has CASE KEY CHECK REPLY: `ingressctl why KEY` shows a decision of check CHECK whose reply
 # starts with REPLY.
+# The milter writes its decision log in batches, every 200 ms (README "Decision log"): a decision
+# made just now may be written up to then, so look again for at most 3 s before failing.
 why_has() {
-    local label="$1: ingressctl why $2 shows check $3 and $4"
-    ctl why "$2"
+    local label="$1: ingressctl why $2 shows check $3 and $4" i
+    for ((i = 0; i < 30; i++)); do
+        ctl why "$2"
+        [[ $CTL_RC -eq 0 ]] && grep -qF "check $3:" <<<"$CTL_OUT" && break
+        sleep 0.1
+    done
     if [[ $CTL_RC -eq 0 ]] && grep -qF "check $3:" <<<"$CTL_OUT" &&
         grep -qF "the sender was told: $4" <<<"$CTL_OUT"; then
         ok "$label"
