@@ -19,6 +19,9 @@ packages=(
     sasl2-bin libsasl2-modules
     # tests of later checks: DKIM signing fixtures and milter protocol tests
     opendkim-tools python3-dkim python3-dnslib python3-yaml
+    # the benchmark (tests/bench/run.sh): Debian's opendkim as the verify-mode baseline, perf for
+    # PROFILE=1
+    opendkim linux-perf
     # tools the test scripts call (ps, ss, setsid); usually present, not on a minimal image
     procps iproute2 util-linux git
     # lint
