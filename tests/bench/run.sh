@@ -184,6 +184,15 @@ dns_servers = 127.0.0.1:$dns
 trusted_networks =
 user =
 allow_root = yes
+# submission: every message is counted by the throttle, none is over a limit (no static limits,
+# no adaptive rule), so the scenario measures ownership + counting, not the hold queue.
+throttle_factor = 0
+throttle_messages_per_minute = 0
+throttle_recipients_per_minute = 0
+throttle_messages_per_hour = 0
+throttle_recipients_per_hour = 0
+throttle_messages_per_day = 0
+throttle_recipients_per_day = 0
 EOF
     "$MILTER" -c "$T/$name.conf" -f 2>"$T/$name.log" &
     LAST_PID=$!
