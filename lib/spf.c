@@ -66,6 +66,7 @@ struct eval {
      * one after the other, and those queries belong to the mx/ptr term already counted. */
     char pending[PENDING_MAX][DNS_NAME_MAX + 1];
     size_t npending, next_pending;
+    bool pending_from_ptr; /* the pending names came from a PTR answer (RFC 7208 5.5) */
     /* The explanation (RFC 7208 6.2) of the record being evaluated, expanded here because
      * libspf2 1.2.10 mangles explanation strings (spaces become '%', later macros stay). */
     SPF_request_t *request;
@@ -157,8 +158,10 @@ static SPF_dns_rr_t *rr_from_answer(SPF_dns_server_t *layer, struct eval *e, con
     /* RFC 7208 4.6.4: names beyond the first 10 PTR records are ignored. */
     if (a->type == DNS_TYPE_PTR && count > PENDING_MAX)
         count = PENDING_MAX;
-    if (!secondary && (a->type == DNS_TYPE_MX || a->type == DNS_TYPE_PTR))
+    if (!secondary && (a->type == DNS_TYPE_MX || a->type == DNS_TYPE_PTR)) {
         e->npending = e->next_pending = 0;
+        e->pending_from_ptr = a->type == DNS_TYPE_PTR;
+    }
     for (size_t i = 0; i < count; i++) {
         const struct dns_record *r = &a->records[i];
         switch (a->type) {
@@ -424,7 +427,11 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *domain, n
     struct dns_answer *a = NULL;
     dns_lookup(e->resolver, query_name(domain), type, &a);
     SPF_dns_rr_t *rr;
-    if (a->status == DNS_TEMPFAIL) {
+    if (a->status == DNS_TEMPFAIL && secondary && e->pending_from_ptr) {
+        /* RFC 7208 5.5: "If a DNS error occurs while doing an A RR lookup, then that domain
+         * name is skipped and the search continues" (the suite's ptr-cname-loop). */
+        rr = rr_new(layer, domain, rr_type, NO_DATA, 0);
+    } else if (a->status == DNS_TEMPFAIL) {
         note(e, "%s %s: %s", type_name(type), str_escape(shown, 128, domain), a->error);
         rr = rr_new(layer, domain, rr_type, TRY_AGAIN, 0);
     } else if (a->status == DNS_OK && a->count > 0) {

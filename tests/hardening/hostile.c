@@ -693,6 +693,12 @@ static bool run_case(const struct hostile_case *k)
     return defined && up;
 }
 
+static int usage(void)
+{
+    fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p] [CASE...]\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     int ch;
@@ -718,8 +724,7 @@ int main(int argc, char **argv)
             probe_only = true;
             break;
         default:
-            fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p] [CASE...]\n");
-            return 2;
+            return usage();
         }
     }
     cases_build();
@@ -729,8 +734,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (server_spec == NULL || timeout_ms <= 0) {
-        fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p] [CASE...]\n");
-        return 2;
+        return usage();
     }
     if (probe_only) {
         char outcome[600];

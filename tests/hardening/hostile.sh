@@ -8,7 +8,8 @@
 # the hostile client once as a warm-up and ROUNDS (default 2) more times.  Checks: every case gets
 # a defined outcome and the milter answers a normal message after each (hostile's own checks);
 # the milter is alive after each round; its resident memory after the last round is within
-# max(16 MiB, 25%) of the figure after the warm-up round, and its descriptor count is the same;
+# max(16 MiB, 25%) of the figure after the warm-up round (plus ASan's quarantine, 16 MiB, in an
+# ASan build), and its descriptor count is the same;
 # SIGTERM stops it with status 0; its stderr holds no sanitizer report (the ASan+UBSan build of
 # tests/run-all.sh runs this too).  Prints the RSS and descriptor figures.
 set -euo pipefail
@@ -21,7 +22,8 @@ hardening_init hostile
 
 # Under ASan, freed memory waits in a quarantine (256 MiB by default) before it is reused: keep it
 # small so resident memory says whether memory is kept, not how full the quarantine is.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=16"
+QUARANTINE_MB=16
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=$QUARANTINE_MB"
 
 start_nsd
 start_milter hostile
@@ -54,6 +56,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
     run_round "$r"
 done
 limit=$((RSS_BASE / 4 > 16384 ? RSS_BASE + RSS_BASE / 4 : RSS_BASE + 16384))
+# Under ASan the quarantine fills up in the rounds after the warm-up (seen: +18 MiB in the first,
+# +0.6 MiB in the second): allow its size on top.
+if grep -qa __asan_init "$MILTER_BIN"; then
+    limit=$((limit + QUARANTINE_MB * 1024))
+fi
 echo "# rss: baseline (after the warm-up round) $RSS_BASE KiB, after $ROUNDS more rounds $RSS KiB, limit $limit KiB"
 if ((RSS <= limit)); then
     ok "resident memory returns near its baseline ($RSS_BASE -> $RSS KiB)"
