@@ -731,6 +731,14 @@ static enum greylist_outcome run(struct store *s, const struct config *cfg,
         result->store_status = status;
     }
     result_detail(result, key, have_spf ? spf_text : NULL);
+    if (result->outcome == GREYLIST_STORE_FAILURE) {
+        /* The log line and `why` say what SQLite said: locked, read-only, full, ... */
+        char why[256], shown[sizeof why * 4];
+        size_t len = strlen(result->detail);
+        store_last_error_r(s, why, sizeof why);
+        snprintf(result->detail + len, sizeof result->detail - len, " (%s)",
+                 str_escape(shown, sizeof shown, why));
+    }
     return result->outcome;
 }
 

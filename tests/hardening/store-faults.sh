@@ -37,7 +37,7 @@ STORE_OPTS=("greylist = yes" "greylist_delay = 0" "store_busy_timeout = 200ms")
 start_nsd
 
 probe() { # probe: sets PROBE to hostile's line; status 0 when the message was accepted
-    PROBE=$("$HOSTILE_BIN" -s "unix:$MILTER_SOCK" -t 10000 -p 2>&1)
+    PROBE=$("$HOSTILE_BIN" -s "unix:$MILTER_SOCK" -t 10000 -r "<user@example.test>" -p 2>&1)
 }
 
 # expect_store_failure NAME: the message is refused with the store_failure reply
@@ -116,6 +116,8 @@ else
     not_ok "deleted: a new database is opened at the same path"
 fi
 expect_accepted "deleted: accepted again without a restart"
+# The decision log is written in batches every 200 ms (README "Decision log"): wait for it.
+sleep 0.6
 if [[ $("$PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from decisions").fetchone()[0])' "$T/store.db") -ge 1 ]]; then
     ok "deleted: the new message's decision is in the new file"
 else
