@@ -55,7 +55,7 @@ const struct config_option config_options[] = {
         "SQLite database file (created with its schema when missing)"),
     OPT(store_busy_timeout, CONFIG_DURATION, "5s", 0, 60 * MS_SECOND, NULL, "storage",
         "How long a database access waits for a lock before giving store_failure"),
-    OPT(decision_retention, CONFIG_DURATION, "30d", MS_HOUR, 3650 * MS_DAY, NULL, "storage",
+    OPT(decision_retention, CONFIG_DURATION, "30d", MS_MINUTE, 3650 * MS_DAY, NULL, "storage",
         "How long the decision log (ingressctl why) keeps its entries"),
     /* replies and headers */
     OPT(authserv_id, CONFIG_STRING, "", 0, 0, NULL, "replies",

@@ -664,10 +664,11 @@ static void result_detail(struct greylist_result *r, const struct greylist_key *
 {
     char network[GREYLIST_NETWORK_MAX], from[128], to[128], spf[96];
 
-    str_escape(network, sizeof network, key->network);
-    str_escape(from, sizeof from, key->sender);
-    str_escape(to, sizeof to, key->recipient);
-    str_escape(spf, sizeof spf, spf_source_text ? spf_source_text + strlen(SPF_SOURCE_PREFIX) : "");
+    str_escape_word(network, sizeof network, key->network);
+    str_escape_word(from, sizeof from, key->sender);
+    str_escape_word(to, sizeof to, key->recipient);
+    str_escape_word(spf, sizeof spf,
+                    spf_source_text ? spf_source_text + strlen(SPF_SOURCE_PREFIX) : "");
     switch (r->outcome) {
     case GREYLIST_GREYLISTED:
         snprintf(r->detail, sizeof r->detail,

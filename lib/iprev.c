@@ -142,7 +142,7 @@ static void check_helo(struct iprev *ip, const struct cidr *client,
             return;
     }
     snprintf(ip->detail + strlen(ip->detail), sizeof ip->detail - strlen(ip->detail),
-             "; HELO %s %s", str_escape(shown, sizeof shown, ip->helo),
+             "; HELO %s %s", str_escape_word(shown, sizeof shown, ip->helo),
              ip->helo_temp ? "could not be resolved (temporary error)"
              : ip->helo_mode == IPREV_HELO_STRICT
                  ? "is not a confirmed PTR name"

@@ -641,7 +641,7 @@ static struct verdict blocked_verdict(const struct lists_rcpt *in)
     args.reason = hit->reason[0] ? hit->reason : shown;
     return verdict_make(VERDICT_REJECT, REPLY_BLACKLISTED, "lists", &args,
                         "lists=block kind=%s value=%s reason=\"%s\"", lists_kind_name(hit->kind),
-                        str_escape(value, sizeof value, hit->value),
+                        str_escape_word(value, sizeof value, hit->value),
                         str_escape(reason, sizeof reason, hit->reason));
 }
 
@@ -652,7 +652,7 @@ struct verdict lists_verdict(const struct config *cfg, const struct lists_rcpt *
     bool skip = false;
     struct verdict v;
 
-    str_escape(who, sizeof who, in->rule_sender ? in->rule_sender : "");
+    str_escape_word(who, sizeof who, in->rule_sender ? in->rule_sender : "");
     if (in->rule == RULE_REJECT) {
         v = verdict_make(VERDICT_REJECT, REPLY_RULE_REJECT, "rules", NULL, "rule=reject sender=%s",
                          who);
@@ -663,7 +663,7 @@ struct verdict lists_verdict(const struct config *cfg, const struct lists_rcpt *
         skip = true;
         v = verdict_make(VERDICT_ACCEPT, REPLY_NONE, "lists", NULL, "lists=allow kind=%s value=%s",
                          lists_kind_name(in->hit->kind),
-                         str_escape(value, sizeof value, in->hit->value));
+                         str_escape_word(value, sizeof value, in->hit->value));
     } else if (in->match == LISTS_BLOCKED && in->hit != NULL &&
                !(in->rule == RULE_ACCEPT && cfg->rcpt_rules_override_blocks)) {
         v = blocked_verdict(in);

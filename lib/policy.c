@@ -159,7 +159,7 @@ struct policy_conn *policy_conn_new(const struct policy_env *env, const char *cl
     if (c->client_ip[0] == '\0') {
         char shown[128];
         log_msg(LOG_WARNING, "NOQUEUE: connect from %s: client address unknown, ref=%s",
-                str_escape(shown, sizeof shown, c->client_name), c->ref);
+                str_escape_word(shown, sizeof shown, c->client_name), c->ref);
     }
     return c;
 }
@@ -277,8 +277,8 @@ static struct verdict submission_mail(struct policy_conn *c, const char *sender)
         struct verdict_args args = {.address = null_path ? "" : c->sender};
         return verdict_make(VERDICT_REJECT, REPLY_SENDER_MISMATCH, "sender", &args,
                             "MAIL FROM <%s> of account %s: %s",
-                            str_escape(shown, sizeof shown, c->sender),
-                            str_escape(account, sizeof account, c->account),
+                            str_escape_word(shown, sizeof shown, c->sender),
+                            str_escape_word(account, sizeof account, c->account),
                             null_path ? "the null sender is not allowed after login" : why);
     }
     return sender_check_addresses(c->env->cfg, &c->acct, &a, 1, "mail_from");
@@ -771,10 +771,10 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
     for (size_t i = 0; i < c->naccepted; i++)
         if (record_row(c, c->accepted[i].rcpt, "policy", "accept", NULL, detail) != STORE_OK)
             stored = false;
-    log_msg(LOG_INFO,
-            "%s: check=policy action=accept ip=%s from=<%s> nrcpt=%zu ref=%s detail=\"%s\"",
-            c->queue_id, str_escape(e_ip, sizeof e_ip, c->client_ip[0] ? c->client_ip : "unknown"),
-            str_escape(e_from, sizeof e_from, c->sender), c->accepted_total, c->ref, detail);
+    log_msg(
+        LOG_INFO, "%s: check=policy action=accept ip=%s from=<%s> nrcpt=%zu ref=%s detail=\"%s\"",
+        c->queue_id, str_escape_word(e_ip, sizeof e_ip, c->client_ip[0] ? c->client_ip : "unknown"),
+        str_escape_word(e_from, sizeof e_from, c->sender), c->accepted_total, c->ref, detail);
     if (stored)
         return verdict_continue();
     char why[256];
@@ -847,10 +847,10 @@ void policy_record(struct policy_conn *c, const struct verdict *v, const char *r
             "%s: check=%s action=%s ip=%s helo=%s from=<%s> to=<%s> ref=%s reply=\"%s\" "
             "detail=\"%s\"",
             c->queue_id, v->check, verdict_action_name(v->action),
-            str_escape(e_ip, sizeof e_ip, c->client_ip[0] ? c->client_ip : "unknown"),
-            str_escape(e_helo, sizeof e_helo, c->helo),
-            str_escape(e_from, sizeof e_from, c->sender),
-            str_escape(e_to, sizeof e_to, recipient ? recipient : ""), c->ref,
+            str_escape_word(e_ip, sizeof e_ip, c->client_ip[0] ? c->client_ip : "unknown"),
+            str_escape_word(e_helo, sizeof e_helo, c->helo),
+            str_escape_word(e_from, sizeof e_from, c->sender),
+            str_escape_word(e_to, sizeof e_to, recipient ? recipient : ""), c->ref,
             str_escape(e_reply, sizeof e_reply, reply ? reply : ""), v->detail);
     bool stored = true;
     if (c->in_rcpt || c->naccepted == 0)

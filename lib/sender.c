@@ -144,8 +144,8 @@ struct verdict sender_check_addresses(const struct config *cfg, const struct sen
         if (sender_owns(acct, &addrs[i], cfg->sender_case_sensitive))
             continue;
         addr_format(&addrs[i], text, sizeof text);
-        str_escape(shown, sizeof shown, text);
-        str_escape(account, sizeof account, acct->name);
+        str_escape_word(shown, sizeof shown, text);
+        str_escape_word(account, sizeof account, acct->name);
         if (cfg->sender_check == SENDER_CHECK_LOG)
             return verdict_make(VERDICT_CONTINUE, REPLY_NONE, "sender", NULL,
                                 "would reject: %s=<%s> not owned by account=%s", where, shown,

@@ -1290,11 +1290,13 @@ struct verdict spf_verdict(const struct spf_outcome *helo, const struct spf_outc
     struct verdict hv = verdict_continue(), fv = verdict_continue();
 
     if (helo_used) {
+        char shown[sizeof helo->domain * 4];
         hv = identity_verdict(helo, cfg, ip);
         if (cfg->spf_helo_action == SPF_HELO_LOG && hv.action != VERDICT_CONTINUE)
             hv = verdict_make(VERDICT_CONTINUE, REPLY_NONE, "spf", NULL,
                               "spf=%s helo=%s (spf_helo_action=log): %s",
-                              spf_result_name(helo->result), helo->domain, helo->detail);
+                              spf_result_name(helo->result),
+                              str_escape_word(shown, sizeof shown, helo->domain), helo->detail);
     }
     if (from_used)
         fv = identity_verdict(mailfrom, cfg, ip);

@@ -143,6 +143,11 @@ const char *str_escape(char *dst, size_t dstlen, const char *src)
     return escape_bytes(dst, dstlen, src, "\\\"");
 }
 
+const char *str_escape_word(char *dst, size_t dstlen, const char *src)
+{
+    return escape_bytes(dst, dstlen, src, "\\\" ");
+}
+
 const char *str_printable(char *dst, size_t dstlen, const char *src)
 {
     return escape_bytes(dst, dstlen, src, "");

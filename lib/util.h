@@ -44,6 +44,15 @@ bool str_casesuffix(const char *s, const char *suffix);
  */
 const char *str_escape(char *dst, size_t dstlen, const char *src);
 
+/*
+ * Like str_escape, and the space too (\x20): for a value that stands in a log line or a detail
+ * without quotes (ip=, helo=, from=<...>), so that untrusted text cannot end the value early and
+ * look like a key=value pair of its own (a sender <"a spf=pass"@x> is logged
+ * from=<\x22a\x20spf=pass\x22@x>).  Quoted values (reply="...", detail="...") use str_escape:
+ * they cannot hold a '"', hence cannot end early either.
+ */
+const char *str_escape_word(char *dst, size_t dstlen, const char *src);
+
 /* Like str_escape, but keeps backslash and double quote: for text shown to people, where the
  * stored text may already carry escapes (ingressctl's output). */
 const char *str_printable(char *dst, size_t dstlen, const char *src);

@@ -5,7 +5,7 @@
  *   loadgen -s inet:PORT@HOST|unix:PATH [-c CONNECTIONS] [-m MESSAGES_PER_CONNECTION]
  *           [-n TOTAL] [-a CLIENT_ADDR,...] [-N CLIENT_NAME] [-H HELO] [-f SENDER,...]
  *           [-r RCPT,...] [-u AUTH_AUTHEN] [-e MESSAGE_FILE] [-t TIMEOUT_MS] [-w HOLD_MS]
- *           [-j] [-q]
+ *           [-I QUEUE_ID_PREFIX] [-Q HELD_FILE] [-j] [-q]
  *
  * CONNECTIONS threads (default 32) each open a connection, negotiate options, send CONNECT
  * (client address and name from the pools) and HELO, then up to MESSAGES_PER_CONNECTION messages
@@ -20,9 +20,14 @@
  * A sender may contain "%n": it becomes a number unique to each message (inbound-new: triplets
  * never seen).  -w HOLD_MS keeps every connection idle that long after HELO (for memory figures at
  * many concurrent connections).  -t bounds every read and write (default 10000 ms): the program
- * never hangs.  Prints messages/s, latency per message (MAIL to the final reply) p50/p90/p99/max,
- * the connection set-up latency, counts per reply and errors; -j prints one JSON object instead.
- * Exits 1 when any protocol error, timeout or I/O error happened, 2 on bad usage.
+ * never hangs.  -I sets the letters before the queue id's number (default BENCH; the number
+ * counts from 0 in every run, so runs against one database want prefixes of their own).
+ * -Q HELD_FILE appends the queue id of every message the milter quarantined (SMFIR_QUARANTINE,
+ * counted as "quarantine") and then accepted, once that final reply is read: the messages an MTA
+ * would have in its hold queue; one a line, written as each arrives.  Prints messages/s, latency
+ * per message (MAIL to the final reply) p50/p90/p99/max, the connection set-up latency, counts per
+ * reply and errors; -j prints one JSON object instead. Exits 1 when any protocol error, timeout or
+ * I/O error happened, 2 on bad usage.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -94,6 +99,8 @@ struct opts {
     char *body; /* CRLF line ends */
     size_t bodylen;
     bool json, quiet;
+    const char *qid_prefix;
+    FILE *held; /* -Q */
 };
 
 struct stats {
@@ -119,6 +126,7 @@ static struct opts opt;
 static atomic_long next_message;
 static atomic_long queue_id_seq;
 static atomic_long next_connection;
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void die(const char *msg)
 {
@@ -474,7 +482,8 @@ static bool message(struct conn *c, long seq, enum outcome *out)
     bool quarantined = false;
     char r = 'c';
     char unique[300];
-    snprintf(qid, sizeof qid, "BENCH%010lX", (unsigned long)atomic_fetch_add(&queue_id_seq, 1));
+    snprintf(qid, sizeof qid, "%s%010lX", o->qid_prefix,
+             (unsigned long)atomic_fetch_add(&queue_id_seq, 1));
     const char *sender = expand_seq(o->senders[seq % o->nsenders], seq, unique, sizeof unique);
     const char *rcpt = o->rcpts[seq % o->nrcpts];
 
@@ -548,6 +557,12 @@ done:
         return false;
     }
     *out = outcome_of(r, quarantined);
+    if (quarantined && o->held != NULL && (r == 'c' || r == 'a')) {
+        pthread_mutex_lock(&held_lock);
+        fprintf(o->held, "%s\n", qid);
+        fflush(o->held);
+        pthread_mutex_unlock(&held_lock);
+    }
     packet(c, 'A', NULL, 0); /* ABORT after every transaction, as Postfix does */
     return true;
 }
@@ -755,7 +770,8 @@ static void usage(void)
             "usage: loadgen -s inet:PORT@HOST|unix:PATH [-c CONNS] [-m PER_CONN] [-n TOTAL]\n"
             "               [-a ADDR,...] [-N CLIENT_NAME] [-H HELO] [-f SENDER,...]\n"
             "               [-r RCPT,...] [-u AUTH] [-e FILE] [-t TIMEOUT_MS] [-w HOLD_MS] [-j] "
-            "[-q]\n");
+            "[-q]\n"
+            "               [-I QUEUE_ID_PREFIX] [-Q HELD_FILE]\n");
     exit(2);
 }
 
@@ -784,7 +800,9 @@ int main(int argc, char **argv)
     opt.timeout_ms = 10000;
     opt.client_name = "unknown";
     opt.helo = "good.example.test";
-    while ((ch = getopt_long(argc, argv, "s:c:m:n:a:N:H:f:r:u:e:t:w:jq", longopts, NULL)) != -1) {
+    opt.qid_prefix = "BENCH";
+    while ((ch = getopt_long(argc, argv, "s:c:m:n:a:N:H:f:r:u:e:t:w:I:Q:jq", longopts, NULL)) !=
+           -1) {
         switch (ch) {
         case 's':
             opt.socket = optarg;
@@ -824,6 +842,17 @@ int main(int argc, char **argv)
             break;
         case 'w':
             opt.hold_ms = number(optarg, 0, 3600000);
+            break;
+        case 'I':
+            if (strlen(optarg) > 16 ||
+                strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(optarg))
+                die("-I: at most 16 capital letters and digits");
+            opt.qid_prefix = optarg;
+            break;
+        case 'Q':
+            opt.held = fopen(optarg, "a");
+            if (opt.held == NULL)
+                die("-Q: cannot open the file");
             break;
         case 'j':
             opt.json = true;
@@ -927,5 +956,7 @@ int main(int argc, char **argv)
     free(all.setup);
     free(st);
     free(th);
+    if (opt.held != NULL && fclose(opt.held) != 0)
+        die("-Q: cannot write the file");
     return all.errors > 0 ? 1 : 0;
 }

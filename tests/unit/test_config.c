@@ -361,13 +361,13 @@ static void bad_values_are_errors_naming_file_line_and_key(void **state)
         {"dns_tries = 3x", "dns_tries"},  /* int with trailing garbage */
         {"dns_tries = ", "dns_tries"},    /* int empty */
         {"dns_cache_size = 99999999999999999999999", "dns_cache_size"}, /* int overflow */
-        {"dns_timeout = soon", "dns_timeout"}, /* duration not a duration */
-        {"dns_timeout = 1h", "dns_timeout"},   /* duration above max */
-        {"dns_timeout = 10ms", "dns_timeout"}, /* duration below min */
-        {"decision_retention = 5m", "decision_retention"},
-        {"fail_open = maybe", "fail_open"},        /* bool */
-        {"iprev_helo = maybe", "iprev_helo"},      /* enum */
-        {"iprev_action = Reject", "iprev_action"}, /* enum words are exact */
+        {"dns_timeout = soon", "dns_timeout"},              /* duration not a duration */
+        {"dns_timeout = 1h", "dns_timeout"},                /* duration above max */
+        {"dns_timeout = 10ms", "dns_timeout"},              /* duration below min */
+        {"decision_retention = 30s", "decision_retention"}, /* below its minute */
+        {"fail_open = maybe", "fail_open"},                 /* bool */
+        {"iprev_helo = maybe", "iprev_helo"},               /* enum */
+        {"iprev_action = Reject", "iprev_action"},          /* enum words are exact */
         {"log_facility = kern", "log_facility"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -5,6 +5,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -617,6 +618,119 @@ static void throttle_actions_over_the_limit(void **state)
     f->env.throttle = NULL;
 }
 
+/*
+ * Log lines (STYLE rule 25) are "QUEUEID: check=..." and then key=value pairs, a value either "..."
+ * with no '"' inside or a word with no space.  Each pair of the line goes to keys[] (at most 16).
+ * False when a part of the line is not such a pair.
+ */
+static bool log_pairs(const char *line, char keys[][32], char values[][512], int *n)
+{
+    const char *p = strstr(line, ": check="); /* after -f logging's "TIME LEVEL: QUEUEID" */
+    *n = 0;
+    if (p == NULL)
+        return false;
+    for (p += 2; *p != '\0' && *p != '\n';) {
+        size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+        if (k == 0 || k >= 32 || p[k] != '=' || *n == 16)
+            return false;
+        const char *v = p + k + 1, *end;
+        if (*v == '"') {
+            end = strchr(v + 1, '"');
+            if (end == NULL)
+                return false;
+            end++;
+        } else {
+            end = v + strcspn(v, " \n\"");
+            if (*end == '"')
+                return false;
+        }
+        if ((size_t)(end - v) >= 512)
+            return false;
+        memcpy(keys[*n], p, k);
+        keys[*n][k] = '\0';
+        memcpy(values[*n], v, (size_t)(end - v));
+        values[*n][end - v] = '\0';
+        (*n)++;
+        p = *end == ' ' ? end + 1 : end;
+    }
+    return true;
+}
+
+/* What the policy logs while fn runs (log.c writes to stderr in tests), into buf. */
+static void capture_log(void (*fn)(struct fixture *), struct fixture *f, char *buf, size_t len)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/log.txt", f->dir);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *out = fopen(path, "w+");
+    assert_non_null(out);
+    assert_true(saved >= 0 && dup2(fileno(out), 2) == 2);
+    fn(f);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    rewind(out);
+    size_t got = fread(buf, 1, len - 1, out);
+    buf[got] = '\0';
+    fclose(out);
+    unlink(path);
+}
+
+/* A hostile HELO, sender and recipient, with spaces, '"' and '=': refused at RCPT, then a message
+ * accepted for postmaster at end of message. */
+static void hostile_connection(struct fixture *f)
+{
+    char authres[512];
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "127.0.0.4");
+    policy_helo(c, "x iprev=pass");
+    policy_mail(c, "<\"a spf=pass action=accept\"@example.org>", NULL);
+    struct verdict v = policy_rcpt(c, "<\"b check=none\"@example.test>");
+    assert_int_equal(v.action, VERDICT_REJECT);
+    policy_record(c, &v, "550 5.7.25 test reply");
+    assert_int_equal(policy_rcpt(c, "<postmaster@example.test>").action, VERDICT_CONTINUE);
+    policy_set_queue_id(c, "4QX2");
+    assert_int_equal(policy_eom(c, authres, sizeof authres).action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+}
+
+static void hostile_values_cannot_forge_a_log_pair(void **state)
+{
+    struct fixture *f = *state;
+    static char log[16384];
+    char keys[16][32], values[16][512];
+    static const char *const refusal[] = {"check", "action", "ip",    "helo",  "from",
+                                          "to",    "ref",    "reply", "detail"};
+    static const char *const accept[] = {"check", "action", "ip", "from", "nrcpt", "ref", "detail"};
+    int n, lines = 0;
+
+    capture_log(hostile_connection, f, log, sizeof log);
+    for (char *save = NULL, *line = strtok_r(log, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (strstr(line, "check=") == NULL)
+            continue;
+        lines++;
+        if (!log_pairs(line, keys, values, &n))
+            fail_msg("not key=value pairs: %s", line);
+        bool refused = strstr(line, "check=iprev") != NULL;
+        const char *const *want = refused ? refusal : accept;
+        int nwant = refused ? 9 : 7;
+        if (n != nwant)
+            fail_msg("%d pairs, not %d: %s", n, nwant, line);
+        for (int i = 0; i < n; i++) {
+            assert_string_equal(keys[i], want[i]);
+            if (strcmp(keys[i], "from") == 0)
+                assert_string_equal(values[i], "<\\x22a\\x20spf=pass\\x20action=accept\\x22"
+                                               "@example.org>");
+            if (strcmp(keys[i], "helo") == 0)
+                assert_string_equal(values[i], "x\\x20iprev=pass");
+            if (strcmp(keys[i], "to") == 0)
+                assert_string_equal(values[i], "<\\x22b\\x20check=none\\x22@example.test>");
+        }
+    }
+    assert_int_equal(lines, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -639,6 +753,7 @@ int main(void)
         T(submission_header_from_must_be_single_and_owned),
         T(suspended_account_is_refused_at_mail_from),
         T(throttle_actions_over_the_limit),
+        T(hostile_values_cannot_forge_a_log_pair),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
