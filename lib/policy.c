@@ -400,9 +400,8 @@ static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
         .ip = c->client_ip,
         .match = l ? lists_check(l, &subject, &hit) : LISTS_NONE,
         .hit = &hit,
-        .rule = c->env->store
-                    ? rules_check(c->env->store, c->rcpt, c->sender, matched, sizeof matched)
-                    : RULE_NONE,
+        .rule =
+            c->env->lists ? rules_check(l, c->rcpt, c->sender, matched, sizeof matched) : RULE_NONE,
         .rule_sender = matched,
         .dnsbl = c->dnsbl,
     };

@@ -194,7 +194,8 @@ struct list_entry {
     int64_t expires;  /* unix seconds; 0: never */
 };
 
-/* The counter the table's triggers bump on every insert, update and delete. */
+/* The counter the triggers of list_entries and rcpt_rules bump on every insert, update and
+ * delete (the milter keeps both in memory and reloads them when it moves). */
 enum store_status store_lists_version(struct store *s, int64_t *version);
 
 /*
@@ -231,14 +232,6 @@ enum store_status store_rule_del(struct store *s, const char *recipient, const c
 /* Rules of recipient (NULL: all), ordered by recipient and sender; STORE_NOTFOUND when none. */
 enum store_status store_rule_each(struct store *s, const char *recipient,
                                   void (*fn)(const struct rcpt_rule *r, void *arg), void *arg);
-/*
- * The most specific rule of recipient for a sender: its address (exact) before "@domain".
- * action (size action_len) gets "accept" or "reject", matched (size matched_len) the rule's
- * sender.  STORE_NOTFOUND when no rule applies.
- */
-enum store_status store_rule_find(struct store *s, const char *recipient, const char *sender,
-                                  const char *sender_domain, char *action, size_t action_len,
-                                  char *matched, size_t matched_len);
 
 /* ---- accounts ---- */
 /*

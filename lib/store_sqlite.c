@@ -60,7 +60,6 @@ enum stmt_id {
     STMT_RULE_ADD,
     STMT_RULE_DEL,
     STMT_RULE_EACH,
-    STMT_RULE_FIND,
     /* accounts */
     STMT_ACCOUNT_ADD,
     STMT_ACCOUNT_EACH,
@@ -155,10 +154,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_RULE_DEL] = "DELETE FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2",
     [STMT_RULE_EACH] = "SELECT recipient, sender, action, added_by, added_at FROM rcpt_rules "
                        "WHERE ?1 IS NULL OR recipient = ?1 ORDER BY recipient, sender",
-    /* The address is longer than its "@domain": the longest match is the most specific. */
-    [STMT_RULE_FIND] = "SELECT sender, action FROM rcpt_rules "
-                       "WHERE recipient = ?1 AND sender IN (?2, ?3) "
-                       "ORDER BY length(sender) DESC LIMIT 1",
     /* accounts: ?1 NULL matches every account. */
     [STMT_ACCOUNT_ADD] = "INSERT INTO accounts (name, created) VALUES (?1, ?2) "
                          "ON CONFLICT (name) DO NOTHING",
@@ -1654,35 +1649,6 @@ enum store_status store_rule_each(struct store *s, const char *recipient,
         fn(&r, arg);
         status = STORE_OK;
         rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
-}
-
-enum store_status store_rule_find(struct store *s, const char *recipient, const char *sender,
-                                  const char *sender_domain, char *action, size_t action_len,
-                                  char *matched, size_t matched_len)
-{
-    sqlite3_stmt *stmt = s->stmt[STMT_RULE_FIND];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    action[0] = matched[0] = '\0';
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, recipient, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_null(stmt, 2, sender);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_null(stmt, 3, sender_domain);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *who = column_text(stmt, 0), *what = column_text(stmt, 1);
-        str_copy(matched, matched_len, who ? who : "");
-        str_copy(action, action_len, what ? what : "");
-        status = STORE_OK;
-        rc = SQLITE_DONE;
     }
     if (rc != SQLITE_DONE)
         status = store_fail(s, rc);

@@ -32,7 +32,10 @@
 # (CONNS x PER_CONN x 4) a measured run, REPEAT (3), HOLD_CONNS (256) for the memory figure,
 # SLOW_DNS_MS (50), MTA_MESSAGES (2000), GREYLIST_ROWS (1000000), PROFILE=1 adds a perf profile of
 # inbound-known (perf record --call-graph dwarf, cost centres printed), SKIP="mta opendkim
-# greylist memory cold" skips parts.  --smoke: a few messages a scenario, one run, no memory, MTA,
+# greylist memory cold null others serial" skips parts (null: the null milter's runs; others:
+# inbound-new, submission, mixed; serial: the one-connection runs); an A/B of two builds is
+# run.sh OLD and run.sh NEW alternated with the same SKIP, e.g. SKIP="mta opendkim greylist memory
+# cold null others serial" REPEAT=1 for inbound-known alone.  --smoke: a few messages a scenario, one run, no memory, MTA,
 # store or cold-cache figure; exits non-zero unless every scenario got the replies it must get
 # (timing is printed, never judged, in smoke mode).  KEEP_BENCH_DIR=1 keeps the temporary folder.
 set -euo pipefail
@@ -298,8 +301,10 @@ mixed() {
 }
 
 load "the throughput runs ($CONNS connections)"
-bench null_inet "$NULL_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
-bench null_unix "unix:$T/null.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+if ! skipped null; then
+    bench null_inet "$NULL_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+    bench null_unix "unix:$T/null.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+fi
 skipped opendkim || bench opendkim_unix "$OD_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
 
 PERF_PID=""
@@ -317,19 +322,23 @@ if [[ -n $PERF_PID ]]; then
     perf script -i "$T/perf.data" 2>/dev/null >"$T/perf.txt" || true
 fi
 bench known_inet "$ING_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
-load "the other scenarios"
-bench new_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_NEW[@]}"
-bench sub_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_SUB[@]}"
-mixed mixed_unix "$ING_UNIX"
+if ! skipped others; then
+    load "the other scenarios"
+    bench new_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_NEW[@]}"
+    bench sub_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_SUB[@]}"
+    mixed mixed_unix "$ING_UNIX"
+fi
 
 # One connection at a time: the latency a message costs without queueing behind the others.
 SERIAL=$((SMOKE ? 10 : 500))
-load "the one-connection runs"
-bench null_inet_1 "$NULL_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
-bench null_unix_1 "unix:$T/null.sock" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
-bench null_nagle_1 "$NULL_NAGLE" 1 20 20 "${SC_KNOWN[@]}"
-bench known_inet_1 "$ING_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
-bench known_unix_1 "$ING_UNIX" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+if ! skipped serial; then
+    load "the one-connection runs"
+    skipped null || bench null_inet_1 "$NULL_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+    skipped null || bench null_unix_1 "unix:$T/null.sock" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+    skipped null || bench null_nagle_1 "$NULL_NAGLE" 1 20 20 "${SC_KNOWN[@]}"
+    bench known_inet_1 "$ING_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+    bench known_unix_1 "$ING_UNIX" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+fi
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 RSS_AFTER=$(rss_kib "$INGRESS_INET_PID")
