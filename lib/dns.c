@@ -725,6 +725,22 @@ static bool cache_get(struct dns_resolver *r, int type, const char *name, unsign
     return hit;
 }
 
+/* Whether the cache holds a fresh answer for (type, name); counts neither a hit nor a miss. */
+static bool cache_fresh(struct dns_resolver *r, int type, const char *name)
+{
+    struct dns_cache *c = &r->cache;
+    if (c->max == 0)
+        return false;
+    time_t now = cache_now(r);
+    size_t hash = cache_hash(c, type, name);
+
+    pthread_mutex_lock(&c->lock);
+    struct cache_entry *e = cache_find(c, hash, type, name, NULL);
+    bool fresh = e != NULL && e->expires > now;
+    pthread_mutex_unlock(&c->lock);
+    return fresh;
+}
+
 static void cache_put(struct dns_resolver *r, int type, const char *name,
                       const unsigned char *packet, size_t packet_len, uint32_t ttl)
 {
@@ -1148,6 +1164,18 @@ int dns_batch_start(struct dns_batch *b, const char *name, int type)
     /* May call query_callback before it returns (e.g. when no socket can be opened). */
     ares_query(b->channel, key, DNS_CLASS_IN, type, query_callback, q);
     return h;
+}
+
+int dns_batch_prefetch(struct dns_batch *b, const char *name, int type)
+{
+    char key[DNS_NAME_MAX + 1];
+
+    if (b == NULL || b->resolver->cache.max == 0 || !dns_name_valid(name))
+        return -1;
+    name_normalize(name, key);
+    if (cache_fresh(b->resolver, type, key))
+        return -1;
+    return dns_batch_start(b, name, type);
 }
 
 int dns_batch_start_ptr(struct dns_batch *b, const char *ip)
