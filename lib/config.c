@@ -130,7 +130,8 @@ const struct config_option config_options[] = {
     OPT(rcpt_rules_override_blocks, CONFIG_BOOL, "no", 0, 0, NULL, "lists",
         "A recipient's accept rule also lets mail through the postmaster's block list entries"),
     OPT(lists_reload_interval, CONFIG_DURATION, "1s", 0, 5 * MS_MINUTE, NULL, "lists",
-        "How often the block/allow lists are checked for changes made with ingressctl"),
+        "How often the block/allow lists and recipient rules are checked for changes made with "
+        "ingressctl"),
     /* sender (options of lib/sender.c go here) */
     OPT(sender_check, CONFIG_ENUM, "reject", 0, 0, "reject|log|off", "sender",
         "Authenticated senders must own MAIL FROM and every header From/Sender address: 553 "

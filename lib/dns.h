@@ -109,6 +109,13 @@ void dns_batch_free(struct dns_batch *b);
  * name gives a handle whose answer is DNS_NXDOMAIN without any query.
  */
 int dns_batch_start(struct dns_batch *b, const char *name, int type);
+/*
+ * Starts a query only for the cache, so that a later lookup of the same name and type (by any
+ * batch: SPF evaluates on batches of its own) finds its answer there: a handle to wait on, or -1
+ * when nothing was sent (no cache, an answer already cached, not a valid name).  Lets a connection
+ * send the queries it will need as soon as it knows the names, in the same round as the others.
+ */
+int dns_batch_prefetch(struct dns_batch *b, const char *name, int type);
 /* Starts the PTR query for an address ("192.0.2.1", "2001:db8::1"); -1 when not an address. */
 int dns_batch_start_ptr(struct dns_batch *b, const char *ip);
 /* Runs the batch until the query with handle h is done; the answer lives as long as the batch

@@ -521,9 +521,20 @@ static bool live_pending(const struct decide_ctx *d, const struct store_greylist
            age(d->now, r->first_seen) <= d->window;
 }
 
-/* A pass through a confirmed row: its last use and count. */
+/*
+ * A pass through a confirmed row: its last use and count, written only when the recorded last use
+ * is GREYLIST_REFRESH_AFTER old (half of greylist_max_age when that is shorter), so a triplet in
+ * steady use costs a read, not a write transaction, per RCPT.  The price: last_seen lags the
+ * real last use by less than that, so a triplet expires up to that much before greylist_max_age
+ * after its real last use, and count counts passes at most once per that interval.
+ */
 static void row_use(const struct decide_ctx *d, struct store_greylist_row *r)
 {
+    int64_t refresh =
+        d->max_age / 2 < GREYLIST_REFRESH_AFTER ? d->max_age / 2 : GREYLIST_REFRESH_AFTER;
+
+    if (age(d->now, r->last_seen) < refresh)
+        return;
     r->last_seen = d->now;
     r->count++;
     r->write = true;
@@ -648,6 +659,9 @@ static void decide_check(struct decide_ctx *d, struct store_greylist_txn *t)
 static void decide(struct store_greylist_txn *t, void *arg)
 {
     struct decide_ctx *d = arg;
+
+    /* The store may call this twice (a read pass, then under the write lock): start clean. */
+    memset(d->result, 0, sizeof *d->result);
 
     if (d->mode == DECIDE_CONFIRM)
         decide_confirm(d, t);

@@ -33,6 +33,13 @@
 #define GREYLIST_NETWORK_MAX 64 /* "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128" fits */
 /* Deliveries of one network are counted at most once per this many seconds (autoallow_after). */
 #define GREYLIST_AUTOALLOW_SPACING 3600
+/*
+ * A confirmed triplet's last use (last_seen, and its count) is written at most once per this many
+ * seconds (or half of greylist_max_age, if shorter): a pass within it is a read only.  So a
+ * triplet expires between greylist_max_age minus this and greylist_max_age after its real last
+ * use.
+ */
+#define GREYLIST_REFRESH_AFTER 3600
 
 /* A normalized triplet; every field NUL-terminated, never longer than its array. */
 struct greylist_key {
@@ -105,7 +112,8 @@ struct greylist_result {
 /*
  * Checks and updates one triplet in one store transaction (DESIGN.md §5):
  *  - autoallow_after > 0 and the network has that many counted deliveries: AUTOALLOWED;
- *  - a confirmed triplet last used at most greylist_max_age ago: PASS (last use recorded);
+ *  - a confirmed triplet last used at most greylist_max_age ago: PASS (last use recorded when
+ *    the recorded one is GREYLIST_REFRESH_AFTER old);
  *  - a pending triplet first seen at least greylist_delay and at most greylist_retry_window ago:
  *    PASS, and the triplet is confirmed (a window shorter than the delay counts as the delay);
  *  - a pending triplet seen less than greylist_delay ago: GREYLISTED with the seconds left

@@ -289,6 +289,14 @@ struct lists_entry {
     char *reason;
 };
 
+/* A recipient's rule; key is "recipient sender" (a normalized address holds no space), so one
+ * hash lookup finds the rule of a (recipient, sender) pair. */
+struct lists_rule {
+    char *key;
+    size_t sender_at; /* the sender's offset in key */
+    enum rule_action action;
+};
+
 struct lists {
     atomic_uint refs;
     int64_t version;
@@ -299,6 +307,9 @@ struct lists {
     size_t skipped;
     struct cidrtree *tree;
     struct strset sets[LISTS_KIND_COUNT]; /* all but LISTS_CIDR */
+    struct lists_rule *rules;
+    size_t rule_count, rule_cap, rules_skipped;
+    struct strset rule_set;
 };
 
 static void add_row(const struct list_entry *row, void *arg)
@@ -332,6 +343,40 @@ static void add_row(const struct list_entry *row, void *arg)
         cidrtree_insert(l->tree, &net, (int32_t)(l->count - 1));
 }
 
+/* Writes "recipient sender" into key (size keylen); false when it does not fit. */
+static bool rule_key(char *key, size_t keylen, const char *recipient, const char *sender)
+{
+    int n = snprintf(key, keylen, "%s %s", recipient, sender);
+    return n > 0 && (size_t)n < keylen;
+}
+
+static void add_rule_row(const struct rcpt_rule *row, void *arg)
+{
+    struct lists *l = arg;
+    char to[LISTS_VALUE_MAX], from[LISTS_VALUE_MAX], key[2 * LISTS_VALUE_MAX];
+    enum rule_action action = RULE_NONE;
+
+    if (row->action != NULL && strcmp(row->action, "accept") == 0)
+        action = RULE_ACCEPT;
+    else if (row->action != NULL && strcmp(row->action, "reject") == 0)
+        action = RULE_REJECT;
+    if (action == RULE_NONE || row->recipient == NULL || row->sender == NULL ||
+        !rules_normalize_recipient(row->recipient, to, sizeof to, NULL, 0) ||
+        !rules_normalize_sender(row->sender, from, sizeof from, NULL, 0) ||
+        !rule_key(key, sizeof key, to, from)) {
+        l->rules_skipped++;
+        return;
+    }
+    if (l->rule_count == l->rule_cap) {
+        l->rule_cap = l->rule_cap ? l->rule_cap * 2 : 64;
+        l->rules = xrealloc(l->rules, l->rule_cap * sizeof *l->rules);
+    }
+    struct lists_rule *r = &l->rules[l->rule_count++];
+    r->key = xstrdup(key);
+    r->sender_at = strlen(to) + 1;
+    r->action = action;
+}
+
 static void build_sets(struct lists *l)
 {
     for (int k = 0; k < LISTS_KIND_COUNT; k++)
@@ -340,6 +385,9 @@ static void build_sets(struct lists *l)
     for (size_t i = 0; i < l->count; i++)
         if (l->entries[i].kind != LISTS_CIDR)
             strset_add(&l->sets[l->entries[i].kind], l->entries[i].value, (int32_t)i);
+    strset_init(&l->rule_set, l->rule_count);
+    for (size_t i = 0; i < l->rule_count; i++)
+        strset_add(&l->rule_set, l->rules[i].key, (int32_t)i);
 }
 
 static void lists_free(struct lists *l)
@@ -351,6 +399,10 @@ static void lists_free(struct lists *l)
     free(l->entries);
     for (int k = 0; k < LISTS_KIND_COUNT; k++)
         free(l->sets[k].slots);
+    for (size_t i = 0; i < l->rule_count; i++)
+        free(l->rules[i].key);
+    free(l->rules);
+    free(l->rule_set.slots);
     cidrtree_free(l->tree);
     free(l);
 }
@@ -371,9 +423,14 @@ struct lists *lists_load(struct store *s, int64_t now, char *err, size_t errlen)
         if (st == STORE_NOTFOUND)
             st = STORE_OK;
     }
+    if (st == STORE_OK) {
+        st = store_rule_each(s, NULL, add_rule_row, l);
+        if (st == STORE_NOTFOUND)
+            st = STORE_OK;
+    }
     if (st != STORE_OK) {
         store_last_error_r(s, why, sizeof why);
-        str_printf(err, errlen, "reading the block/allow lists: %s", why);
+        str_printf(err, errlen, "reading the block/allow lists and recipient rules: %s", why);
         lists_free(l);
         return NULL;
     }
@@ -383,6 +440,11 @@ struct lists *lists_load(struct store *s, int64_t now, char *err, size_t errlen)
                 "lists: %zu entries of list_entries skipped: bad kind, action or value (fix them "
                 "with ingressctl list)",
                 l->skipped);
+    if (l->rules_skipped > 0)
+        log_msg(LOG_WARNING,
+                "lists: %zu rules of rcpt_rules skipped: bad recipient, sender or action (fix them "
+                "with ingressctl rule)",
+                l->rules_skipped);
     return l;
 }
 
@@ -407,6 +469,11 @@ int64_t lists_version(const struct lists *l)
 size_t lists_count(const struct lists *l, enum lists_kind kind)
 {
     return (unsigned)kind < LISTS_KIND_COUNT ? l->per_kind[kind] : l->count;
+}
+
+size_t lists_rule_count(const struct lists *l)
+{
+    return l->rule_count;
 }
 
 int64_t lists_next_expiry(const struct lists *l)
@@ -594,36 +661,32 @@ struct lists *lists_cache_get(struct lists_cache *c, int64_t now, char *err, siz
 /* Recipient rules                                                                             */
 /* ------------------------------------------------------------------------------------------ */
 
-enum rule_action rules_check(struct store *s, const char *rcpt, const char *sender, char *matched,
-                             size_t matched_len)
+/* The sender's address first (exact), then its "@domain": the more specific rule decides. */
+enum rule_action rules_check(const struct lists *l, const char *rcpt, const char *sender,
+                             char *matched, size_t matched_len)
 {
-    char to[LISTS_VALUE_MAX], from[LISTS_VALUE_MAX], domain[LISTS_VALUE_MAX], action[16],
-        rule[LISTS_VALUE_MAX];
+    char to[LISTS_VALUE_MAX], from[LISTS_VALUE_MAX], key[2 * LISTS_VALUE_MAX];
     const char *at;
+    int32_t index = -1;
 
     if (matched != NULL && matched_len > 0)
         matched[0] = '\0';
-    if (s == NULL || rcpt == NULL || sender == NULL ||
+    if (l == NULL)
+        return RULE_UNKNOWN;
+    if (l->rule_count == 0 || rcpt == NULL || sender == NULL ||
         !rules_normalize_recipient(rcpt, to, sizeof to, NULL, 0) ||
         !lower_copy(from, sizeof from, sender) || (at = strrchr(from, '@')) == NULL || at == from)
         return RULE_NONE;
-    snprintf(domain, sizeof domain, "%s", at);
-    switch (store_rule_find(s, to, from, domain, action, sizeof action, rule, sizeof rule)) {
-    case STORE_OK:
-        break;
-    case STORE_NOTFOUND:
+    if (rule_key(key, sizeof key, to, from))
+        index = strset_find(&l->rule_set, key);
+    if (index < 0 && rule_key(key, sizeof key, to, at))
+        index = strset_find(&l->rule_set, key);
+    if (index < 0)
         return RULE_NONE;
-    case STORE_BUSY:
-    case STORE_ERROR:
-        return RULE_UNKNOWN;
-    }
+    const struct lists_rule *r = &l->rules[index];
     if (matched != NULL && matched_len > 0)
-        str_copy(matched, matched_len, rule);
-    if (strcmp(action, "accept") == 0)
-        return RULE_ACCEPT;
-    if (strcmp(action, "reject") == 0)
-        return RULE_REJECT;
-    return RULE_NONE;
+        str_copy(matched, matched_len, r->key + r->sender_at);
+    return r->action;
 }
 
 /* ------------------------------------------------------------------------------------------ */

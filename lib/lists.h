@@ -16,8 +16,9 @@
  *   Only the configured answer codes are listings; any other answer (Spamhaus's 127.255.255.254
  *   "query refused" and friends) is logged and ignored, and a timeout or SERVFAIL never rejects.
  * - Recipient rules (store table rcpt_rules, `ingressctl rule`): (recipient, sender address or
- *   @domain, accept | reject), looked up in the store per RCPT through an index, so a user's
- *   change applies to the next message without any reload.
+ *   @domain, accept | reject), kept in the same snapshot (a hash set of "recipient sender" keys),
+ *   so RCPT costs no store read; the table's triggers bump lists_version too (migration 008), so
+ *   a user's change applies within lists_reload_interval, like a list entry's.
  *
  * Matching (all comparisons ASCII case-insensitive; values are stored in lower case):
  *   cidr           the client address; IPv4 and IPv6; the longest prefix containing it wins
@@ -37,7 +38,7 @@
  *
  * How the three combine at RCPT (lists_verdict):
  *   1. the recipient's reject rule                       -> 550 5.7.1 rule_reject
- *   2. rule lookup could not tell (store busy)           -> 451 store_failure (accept: fail_open)
+ *   2. rule lookup could not tell (no snapshot yet)      -> 451 store_failure (accept: fail_open)
  *   3. an allow entry matches                            -> ACCEPT: skips every further check
  *   4. a block entry matches                             -> 554 5.7.1 blacklisted, unless the
  *      recipient's accept rule matches and rcpt_rules_override_blocks = yes
@@ -107,8 +108,9 @@ struct lists_hit {
 struct lists;
 
 /*
- * Reads every entry not expired at now (unix seconds) and builds a snapshot with one reference,
- * the caller's.  Rows that do not parse (written around ingressctl) are skipped and logged.  NULL
+ * Reads every entry not expired at now (unix seconds) and every recipient rule, and builds a
+ * snapshot with one reference, the caller's.  Rows that do not parse (written around ingressctl)
+ * are skipped and logged.  NULL
  * with a message in err when the store could not be read.
  */
 struct lists *lists_load(struct store *s, int64_t now, char *err, size_t errlen);
@@ -120,6 +122,8 @@ void lists_unref(struct lists *l);
 int64_t lists_version(const struct lists *l);
 /* Entries of kind in the snapshot (LISTS_KIND_COUNT: all). */
 size_t lists_count(const struct lists *l, enum lists_kind kind);
+/* Recipient rules in the snapshot. */
+size_t lists_rule_count(const struct lists *l);
 /* When the first entry of the snapshot expires (unix seconds; INT64_MAX: never). */
 int64_t lists_next_expiry(const struct lists *l);
 
@@ -167,7 +171,7 @@ struct lists *lists_cache_get(struct lists_cache *c, int64_t now, char *err, siz
 
 /* ---- recipient rules ---- */
 
-enum rule_action { RULE_NONE, RULE_ACCEPT, RULE_REJECT, RULE_UNKNOWN /* store failed */ };
+enum rule_action { RULE_NONE, RULE_ACCEPT, RULE_REJECT, RULE_UNKNOWN /* no snapshot */ };
 
 /* Recipient: an address; sender: an address or "@domain".  Lower case into out; false + why. */
 bool rules_normalize_recipient(const char *rcpt, char *out, size_t outlen, char *why,
@@ -175,12 +179,13 @@ bool rules_normalize_recipient(const char *rcpt, char *out, size_t outlen, char 
 bool rules_normalize_sender(const char *sender, char *out, size_t outlen, char *why, size_t whylen);
 
 /*
- * The rule of rcpt for sender (both with or without <>): the sender's address before its
- * "@domain".  matched (size matched_len, may be NULL) gets the rule's sender.  The null sender
- * and malformed addresses match no rule.  RULE_UNKNOWN when the store could not answer.
+ * The rule of rcpt for sender (both with or without <>) in snapshot l: the sender's address
+ * before its "@domain".  matched (size matched_len, may be NULL) gets the rule's sender.  The null
+ * sender and malformed addresses match no rule.  RULE_UNKNOWN when l is NULL (the store never
+ * gave a snapshot: could not tell).
  */
-enum rule_action rules_check(struct store *s, const char *rcpt, const char *sender, char *matched,
-                             size_t matched_len);
+enum rule_action rules_check(const struct lists *l, const char *rcpt, const char *sender,
+                             char *matched, size_t matched_len);
 
 /* ---- DNSBL / DNSWL (RFC 5782) ---- */
 

@@ -53,6 +53,7 @@ struct policy_conn {
     char helo[POLICY_HELO_MAX]; /* bounded copy, raw: escape before printing */
     bool trusted;
     struct dns_batch *batch;
+    int spf_prefetch_helo, spf_prefetch_mail; /* dns_batch_prefetch handles of the SPF TXT, -1 */
     struct iprev iprev;
     bool iprev_checked;
     struct verdict iprev_verdict;
@@ -150,6 +151,7 @@ struct policy_conn *policy_conn_new(const struct policy_env *env, const char *cl
         str_copy(c->client_ip, sizeof c->client_ip, client_ip);
     copy_path(c->client_name, sizeof c->client_name, client_name ? client_name : "unknown");
     c->trusted = c->client_ip[0] != '\0' && network_trusted(env->cfg, c->client_ip);
+    c->spf_prefetch_helo = c->spf_prefetch_mail = -1;
     if (!c->trusted) {
         c->batch = dns_batch_new(env->resolver);
         iprev_start(&c->iprev, c->batch, c->client_ip, env->cfg->iprev_helo);
@@ -191,12 +193,35 @@ const char *policy_conn_ref(const struct policy_conn *c)
     return c->ref;
 }
 
+/* SPF will be evaluated for this connection's mail (trusted clients skip it). */
+static bool spf_wanted(const struct policy_conn *c)
+{
+    return c->batch != NULL && c->env->spf != NULL && c->client_ip[0] != '\0';
+}
+
+/*
+ * The SPF TXT record of the HELO name (at HELO) and of the MAIL FROM domain (at MAIL) are asked
+ * for as soon as those names are known, on the connection's batch, so that they travel in the
+ * same DNS round as the PTR and the HELO name's address; spf_ensure() waits for them and the SPF
+ * evaluation finds them in the cache.  Names from the network go no further than a query.
+ */
+static void spf_prefetch_mail(struct policy_conn *c)
+{
+    const char *at = strrchr(c->sender, '@');
+
+    c->spf_prefetch_mail = -1;
+    if (spf_wanted(c) && c->account[0] == '\0' && at != NULL && at[1] != '\0')
+        c->spf_prefetch_mail = dns_batch_prefetch(c->batch, at + 1, DNS_TYPE_TXT);
+}
+
 void policy_helo(struct policy_conn *c, const char *helo)
 {
     /* Bounded copy for the log; iprev validates the full string itself. */
     str_copy(c->helo, sizeof c->helo, helo ? helo : "");
     if (c->batch != NULL && !c->iprev_checked)
         iprev_helo(&c->iprev, helo);
+    if (spf_wanted(c) && c->env->cfg->spf_helo_action != SPF_HELO_OFF)
+        c->spf_prefetch_helo = dns_batch_prefetch(c->batch, c->helo, DNS_TYPE_TXT);
 }
 
 /*
@@ -329,6 +354,7 @@ struct verdict policy_mail(struct policy_conn *c, const char *sender, const char
     /* Inbound mail only: a submission's signature is added after us, if at all. */
     if (c->env->dkim != NULL && !c->trusted && c->account[0] == '\0')
         c->dkim = dkim_check_new(c->env->dkim, c->queue_id);
+    spf_prefetch_mail(c);
     if (c->account[0] == '\0')
         return verdict_continue();
     struct verdict v = suspension_check(c);
@@ -353,6 +379,10 @@ static void spf_ensure(struct policy_conn *c)
     if (c->spf_done || c->env->spf == NULL || c->client_ip[0] == '\0')
         return;
     c->spf_done = true;
+    if (c->spf_prefetch_helo >= 0)
+        dns_batch_wait(c->batch, c->spf_prefetch_helo);
+    if (c->spf_prefetch_mail >= 0)
+        dns_batch_wait(c->batch, c->spf_prefetch_mail);
     if (c->env->cfg->spf_helo_action != SPF_HELO_OFF)
         spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_HELO, &c->spf_helo);
     spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_MAILFROM, &c->spf_mail);
@@ -400,9 +430,8 @@ static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
         .ip = c->client_ip,
         .match = l ? lists_check(l, &subject, &hit) : LISTS_NONE,
         .hit = &hit,
-        .rule = c->env->store
-                    ? rules_check(c->env->store, c->rcpt, c->sender, matched, sizeof matched)
-                    : RULE_NONE,
+        .rule =
+            c->env->lists ? rules_check(l, c->rcpt, c->sender, matched, sizeof matched) : RULE_NONE,
         .rule_sender = matched,
         .dnsbl = c->dnsbl,
     };

@@ -125,8 +125,9 @@ enum store_status store_decision_expire(struct store *s, int64_t before, size_t 
  * The store knows no greylisting rule: store_greylist_update() reads the rows a check needs,
  * hands them to the caller's decide function, and writes back the rows it marked, all in one
  * write transaction (BEGIN IMMEDIATE: two milter processes on one file cannot both read a
- * triplet as new and both insert it).  decide runs with the store locked, inside the
- * transaction: it must be quick and must not call the store.
+ * triplet as new and both insert it); a check that writes nothing ends after a read.  decide
+ * runs with the store locked, inside the transaction: it must be quick and must not call the
+ * store.
  */
 struct store_greylist_row {
     const char *source;   /* set by the caller: network, or "spf:domain"; NULL: row unused */
@@ -157,9 +158,11 @@ struct store_greylist_txn {
 };
 
 /*
- * Reads t's rows, calls decide(t, arg), writes the rows decide marked and commits.  On any
- * failure nothing is written (STORE_BUSY when the lock could not be had within the busy
- * timeout), and decide may not have been called.
+ * Reads t's rows in a read transaction and calls decide(t, arg); when decide marked nothing to
+ * write, that is all (no write lock is taken).  Otherwise reads the rows again under BEGIN
+ * IMMEDIATE, calls decide again (it must derive everything it says from the rows, as it may run
+ * twice), writes the rows it marked and commits.  On any failure nothing is written (STORE_BUSY
+ * when the lock could not be had within the busy timeout), and decide may not have been called.
  */
 enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
                                         void (*decide)(struct store_greylist_txn *t, void *arg),
@@ -194,7 +197,8 @@ struct list_entry {
     int64_t expires;  /* unix seconds; 0: never */
 };
 
-/* The counter the table's triggers bump on every insert, update and delete. */
+/* The counter the triggers of list_entries and rcpt_rules bump on every insert, update and
+ * delete (the milter keeps both in memory and reloads them when it moves). */
 enum store_status store_lists_version(struct store *s, int64_t *version);
 
 /*
@@ -231,14 +235,6 @@ enum store_status store_rule_del(struct store *s, const char *recipient, const c
 /* Rules of recipient (NULL: all), ordered by recipient and sender; STORE_NOTFOUND when none. */
 enum store_status store_rule_each(struct store *s, const char *recipient,
                                   void (*fn)(const struct rcpt_rule *r, void *arg), void *arg);
-/*
- * The most specific rule of recipient for a sender: its address (exact) before "@domain".
- * action (size action_len) gets "accept" or "reject", matched (size matched_len) the rule's
- * sender.  STORE_NOTFOUND when no rule applies.
- */
-enum store_status store_rule_find(struct store *s, const char *recipient, const char *sender,
-                                  const char *sender_domain, char *action, size_t action_len,
-                                  char *matched, size_t matched_len);
 
 /* ---- accounts ---- */
 /*

@@ -39,6 +39,7 @@ enum stmt_id {
     STMT_DECISION_EXPIRE,
     /* greylist */
     STMT_GREYLIST_BEGIN,
+    STMT_GREYLIST_READ_BEGIN,
     STMT_GREYLIST_COMMIT,
     STMT_GREYLIST_GET,
     STMT_GREYLIST_PUT,
@@ -60,7 +61,6 @@ enum stmt_id {
     STMT_RULE_ADD,
     STMT_RULE_DEL,
     STMT_RULE_EACH,
-    STMT_RULE_FIND,
     /* accounts */
     STMT_ACCOUNT_ADD,
     STMT_ACCOUNT_EACH,
@@ -107,6 +107,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
      * upgrade a read snapshot that another writer made stale (that fails at once, without the
      * busy timeout).  Lookups are by the whole primary key; expiry walks the partial indexes. */
     [STMT_GREYLIST_BEGIN] = "BEGIN IMMEDIATE",
+    /* The read-only first pass of store_greylist_update(): a confirmed triplet in use needs no
+     * write, so it must not queue for the write lock behind the decision log and expiry. */
+    [STMT_GREYLIST_READ_BEGIN] = "BEGIN",
     [STMT_GREYLIST_COMMIT] = "COMMIT",
     [STMT_GREYLIST_GET] = "SELECT first_seen, last_seen, confirmed_at, count FROM greylist "
                           "WHERE source = ?1 AND sender = ?2 AND recipient = ?3",
@@ -155,10 +158,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_RULE_DEL] = "DELETE FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2",
     [STMT_RULE_EACH] = "SELECT recipient, sender, action, added_by, added_at FROM rcpt_rules "
                        "WHERE ?1 IS NULL OR recipient = ?1 ORDER BY recipient, sender",
-    /* The address is longer than its "@domain": the longest match is the most specific. */
-    [STMT_RULE_FIND] = "SELECT sender, action FROM rcpt_rules "
-                       "WHERE recipient = ?1 AND sender IN (?2, ?3) "
-                       "ORDER BY length(sender) DESC LIMIT 1",
     /* accounts: ?1 NULL matches every account. */
     [STMT_ACCOUNT_ADD] = "INSERT INTO accounts (name, created) VALUES (?1, ?2) "
                          "ON CONFLICT (name) DO NOTHING",
@@ -748,10 +747,10 @@ static enum store_status autoallow_write(struct store *s, const struct store_aut
     return status;
 }
 
-/* The reads and writes of store_greylist_update(), inside its transaction. */
-static enum store_status greylist_txn_body(struct store *s, struct store_greylist_txn *t,
-                                           void (*decide)(struct store_greylist_txn *t, void *arg),
-                                           void *arg)
+/* Reads t's rows and calls decide; inside a transaction. */
+static enum store_status
+greylist_read_decide(struct store *s, struct store_greylist_txn *t,
+                     void (*decide)(struct store_greylist_txn *t, void *arg), void *arg)
 {
     enum store_status status = STORE_OK;
 
@@ -763,10 +762,23 @@ static enum store_status greylist_txn_body(struct store *s, struct store_greylis
         if (t->rows[i].source != NULL)
             status = greylist_row_read(s, t, &t->rows[i]);
     }
-    if (status != STORE_OK)
-        return status;
+    if (status == STORE_OK)
+        decide(t, arg);
+    return status;
+}
 
-    decide(t, arg);
+static bool greylist_has_writes(const struct store_greylist_txn *t)
+{
+    for (int i = 0; i < STORE_GREYLIST_ROWS; i++)
+        if (t->rows[i].source != NULL && t->rows[i].write)
+            return true;
+    return t->autoallow.network != NULL && t->autoallow.write;
+}
+
+/* The writes decide marked; inside the write transaction. */
+static enum store_status greylist_write(struct store *s, const struct store_greylist_txn *t)
+{
+    enum store_status status = STORE_OK;
 
     for (int i = 0; status == STORE_OK && i < STORE_GREYLIST_ROWS; i++)
         if (t->rows[i].source != NULL && t->rows[i].write)
@@ -776,20 +788,40 @@ static enum store_status greylist_txn_body(struct store *s, struct store_greylis
     return status;
 }
 
+/*
+ * Two passes.  The first reads in a deferred (read) transaction and asks decide; when decide
+ * writes nothing (a confirmed triplet whose last use is recent: lib/greylist.c) that is the
+ * answer, and no write lock was taken.  Otherwise the rows are read again and decided again
+ * under BEGIN IMMEDIATE, since another process may have written them in between.
+ */
 enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
                                         void (*decide)(struct store_greylist_txn *t, void *arg),
                                         void *arg)
 {
     enum store_status status;
+    bool writes = true;
 
     pthread_mutex_lock(&s->lock);
-    status = greylist_exec(s, STMT_GREYLIST_BEGIN);
+    status = greylist_exec(s, STMT_GREYLIST_READ_BEGIN);
     if (status == STORE_OK) {
-        status = greylist_txn_body(s, t, decide, arg);
-        if (status == STORE_OK)
+        status = greylist_read_decide(s, t, decide, arg);
+        writes = greylist_has_writes(t);
+        if (status == STORE_OK) /* ends the read transaction: nothing was written */
             status = greylist_exec(s, STMT_GREYLIST_COMMIT);
         if (status != STORE_OK)
             rollback(s->db);
+    }
+    if (status == STORE_OK && writes) {
+        status = greylist_exec(s, STMT_GREYLIST_BEGIN);
+        if (status == STORE_OK) {
+            status = greylist_read_decide(s, t, decide, arg);
+            if (status == STORE_OK)
+                status = greylist_write(s, t);
+            if (status == STORE_OK)
+                status = greylist_exec(s, STMT_GREYLIST_COMMIT);
+            if (status != STORE_OK)
+                rollback(s->db);
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return status;
@@ -1654,35 +1686,6 @@ enum store_status store_rule_each(struct store *s, const char *recipient,
         fn(&r, arg);
         status = STORE_OK;
         rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
-}
-
-enum store_status store_rule_find(struct store *s, const char *recipient, const char *sender,
-                                  const char *sender_domain, char *action, size_t action_len,
-                                  char *matched, size_t matched_len)
-{
-    sqlite3_stmt *stmt = s->stmt[STMT_RULE_FIND];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    action[0] = matched[0] = '\0';
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, recipient, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_null(stmt, 2, sender);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_null(stmt, 3, sender_domain);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *who = column_text(stmt, 0), *what = column_text(stmt, 1);
-        str_copy(matched, matched_len, who ? who : "");
-        str_copy(action, action_len, what ? what : "");
-        status = STORE_OK;
-        rc = SQLITE_DONE;
     }
     if (rc != SQLITE_DONE)
         status = store_fail(s, rc);

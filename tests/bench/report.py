@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""report.py DIR SMOKE REPEAT SLOW_DNS_MS HOLD_CONNS RSS_IDLE RSS_AFTER RSS_HOLD SKIP: the
+"""report.py DIR SMOKE REPEAT SLOW_DNS_MS HOLD_CONNS RSS_AFTER "COLD" "WARM" SKIP: the
 figures and the targets block of tests/bench/run.sh, from what it left in DIR (loadgen JSON,
 slowdns.py's query log, greylist_bench's output, smtp-source timings, the milters' logs, an
 optional perf script).  Exits 1 when a scenario did not get the replies it must get (the
@@ -17,7 +17,10 @@ SMOKE = sys.argv[2] == "1"
 REPEAT = int(sys.argv[3])
 SLOW_MS = float(sys.argv[4])
 HOLD = int(sys.argv[5])
-RSS_IDLE, RSS_AFTER, RSS_HOLD = (int(x) for x in sys.argv[6:9])
+# COLD and WARM: "BASE IDLE PEAK" KiB of the memory figures (a fresh milter idle, with HOLD idle
+# connections, at the peak with each sending a message); DNS cache cold, then warm.
+RSS_AFTER = int(sys.argv[6])
+MEMORY = {"cold": [int(x) for x in sys.argv[7].split()], "warm": [int(x) for x in sys.argv[8].split()]}
 SKIP = sys.argv[9].split()
 ok = True
 
@@ -176,13 +179,18 @@ if "mta_none" in mta:
                   f"({'/'.join(f'{x:.0f}' for x in mta[name][1])}): {b / a:.0%} of the throughput "
                   f"without a milter")
 
-if RSS_HOLD:
-    h = load("hold")
-    check("memory (held connections)", h, continue_accept="all")
-    print(f"milter-ingress VmRSS: {RSS_IDLE / 1024:.1f} MiB idle after start, "
-          f"{RSS_HOLD / 1024:.1f} MiB with {HOLD} connections open "
-          f"({(RSS_HOLD - RSS_IDLE) / HOLD:.1f} KiB a connection beyond the idle baseline); "
-          f"{RSS_AFTER / 1024:.1f} MiB for the milter that ran every scenario")
+for kind, (base, idle, peak) in MEMORY.items():
+    if not peak:
+        continue
+    check(f"memory (held connections, DNS cache {kind})", load("hold" if kind == "cold" else "hold_warm"),
+          continue_accept="all")
+    print(f"milter-ingress VmRSS, DNS cache {kind}: {base / 1024:.1f} MiB idle after start, "
+          f"{idle / 1024:.1f} MiB with {HOLD} idle connections after HELO "
+          f"({(idle - base) / HOLD:.1f} KiB a connection beyond the idle baseline), "
+          f"{peak / 1024:.1f} MiB at the peak, each of them sending a message "
+          f"({(peak - base) / HOLD:.1f} KiB a connection)")
+if RSS_AFTER:
+    print(f"milter-ingress VmRSS after every scenario: {RSS_AFTER / 1024:.1f} MiB")
 
 # ---- profile ----
 if os.path.exists(f"{T}/perf.txt"):
@@ -248,11 +256,13 @@ if cold:
     target("cold cache: each step waits for its slowest query",
            f"{nr} DNS rounds for {nq} queries ({total:.0f} ms)",
            "3 rounds (connect, MAIL, headers)", nr <= 3)
-if RSS_HOLD:
-    target(f"RSS at {HOLD} concurrent connections", f"{RSS_HOLD / 1024:.1f} MiB", "<= 64 MiB",
-           RSS_HOLD <= 64 * 1024)
-    per = (RSS_HOLD - RSS_IDLE) / HOLD
-    target("RSS per idle connection", f"{per:.1f} KiB", "<= 64 KiB", per <= 64)
+for kind, (base, idle, peak) in MEMORY.items():
+    if not peak:
+        continue
+    target(f"RSS at {HOLD} concurrent connections, DNS cache {kind}", f"{peak / 1024:.1f} MiB",
+           "<= 64 MiB", peak <= 64 * 1024)
+    per = (idle - base) / HOLD
+    target(f"RSS per idle connection, DNS cache {kind}", f"{per:.1f} KiB", "<= 64 KiB", per <= 64)
 if store_ops is not None:
     target(f"greylist check+update, {store_rows:,} rows", f"{store_ops}/s", ">= 20000/s", store_ops >= 20000)
 if decision_counts:

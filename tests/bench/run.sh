@@ -29,10 +29,15 @@
 # are shared with the load generator (and, on a developer machine, with other work).
 #
 # Environment: CONNS (32) concurrent connections, PER_CONN (50) messages a connection, MESSAGES
-# (CONNS x PER_CONN x 4) a measured run, REPEAT (3), HOLD_CONNS (256) for the memory figure,
+# (CONNS x PER_CONN x 4) a measured run, REPEAT (3), HOLD_CONNS (256) for the memory figures (a
+# fresh milter with its DNS cache cold, and one with it warm),
 # SLOW_DNS_MS (50), MTA_MESSAGES (2000), GREYLIST_ROWS (1000000), PROFILE=1 adds a perf profile of
 # inbound-known (perf record --call-graph dwarf, cost centres printed), SKIP="mta opendkim
-# greylist memory cold" skips parts.  --smoke: a few messages a scenario, one run, no memory, MTA,
+# greylist memory cold null known others serial" skips parts (null: the null milter's runs;
+# known: inbound-known at CONNS connections; others: inbound-new, submission, mixed; serial: the
+# one-connection runs); an A/B of two builds is
+# run.sh OLD and run.sh NEW alternated with the same SKIP, e.g. SKIP="mta opendkim greylist memory
+# cold null others serial" REPEAT=1 for inbound-known alone.  --smoke: a few messages a scenario, one run, no memory, MTA,
 # store or cold-cache figure; exits non-zero unless every scenario got the replies it must get
 # (timing is printed, never judged, in smoke mode).  KEEP_BENCH_DIR=1 keeps the temporary folder.
 set -euo pipefail
@@ -298,8 +303,10 @@ mixed() {
 }
 
 load "the throughput runs ($CONNS connections)"
-bench null_inet "$NULL_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
-bench null_unix "unix:$T/null.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+if ! skipped null; then
+    bench null_inet "$NULL_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+    bench null_unix "unix:$T/null.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+fi
 skipped opendkim || bench opendkim_unix "$OD_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
 
 PERF_PID=""
@@ -310,49 +317,70 @@ if [[ ${PROFILE:-0} == 1 ]] && command -v perf >/dev/null; then
     PERF_PID=$!
     sleep 0.5
 fi
-bench known_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+skipped known || bench known_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
 if [[ -n $PERF_PID ]]; then
     kill -INT "$PERF_PID"
     wait "$PERF_PID" || true
     perf script -i "$T/perf.data" 2>/dev/null >"$T/perf.txt" || true
 fi
-bench known_inet "$ING_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
-load "the other scenarios"
-bench new_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_NEW[@]}"
-bench sub_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_SUB[@]}"
-mixed mixed_unix "$ING_UNIX"
+skipped known || bench known_inet "$ING_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+if ! skipped others; then
+    load "the other scenarios"
+    bench new_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_NEW[@]}"
+    bench sub_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_SUB[@]}"
+    mixed mixed_unix "$ING_UNIX"
+fi
 
 # One connection at a time: the latency a message costs without queueing behind the others.
 SERIAL=$((SMOKE ? 10 : 500))
-load "the one-connection runs"
-bench null_inet_1 "$NULL_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
-bench null_unix_1 "unix:$T/null.sock" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
-bench null_nagle_1 "$NULL_NAGLE" 1 20 20 "${SC_KNOWN[@]}"
-bench known_inet_1 "$ING_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
-bench known_unix_1 "$ING_UNIX" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+if ! skipped serial; then
+    load "the one-connection runs"
+    skipped null || bench null_inet_1 "$NULL_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+    skipped null || bench null_unix_1 "unix:$T/null.sock" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+    skipped null || bench null_nagle_1 "$NULL_NAGLE" 1 20 20 "${SC_KNOWN[@]}"
+    bench known_inet_1 "$ING_INET" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+    bench known_unix_1 "$ING_UNIX" 1 "$SERIAL" "$SERIAL" "${SC_KNOWN[@]}"
+fi
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 RSS_AFTER=$(rss_kib "$INGRESS_INET_PID")
-RSS_IDLE=0
-RSS_HOLD=0
-if ! skipped memory; then
-    # A fresh milter-ingress: idle, then HOLD_CONNS connections opened together, each idle 3 s after
-    # HELO, then one inbound-known message each.
-    load "the memory figure"
-    start_ingress memory "inet:${ports[3]}@127.0.0.1"
-    MEM_PID=$LAST_PID
+# memory_figure NAME PORT WARM: a fresh milter-ingress: idle (after one message first when WARM
+# is 1, so its DNS cache holds the client's answers), then HOLD_CONNS connections opened together,
+# each idle 3 s after HELO, then one inbound-known message each.  Sets MEM_BASE (idle after start),
+# MEM_IDLE (all connections open and idle, sampled at 2.5 s) and MEM_PEAK, in KiB; copies smaps
+# at the idle point into $T/NAME.smaps.
+memory_figure() {
+    local name=$1 sock="inet:$2@127.0.0.1" warm=$3 i r hold_pid
+    start_ingress "$name" "$sock"
+    local pid=$LAST_PID
     sleep 0.5
-    RSS_IDLE=$(rss_kib "$MEM_PID")
-    "$LOADGEN" -s "inet:${ports[3]}@127.0.0.1" -t 20000 -j -c "$HOLD_CONNS" -m 1 -w 3000 \
-        "${SC_KNOWN[@]}" >"$T/hold.json" &
+    [[ $warm == 1 ]] && run "$name.warm" "$sock" 1 1 1 "${SC_KNOWN[@]}"
+    MEM_BASE=$(rss_kib "$pid")
+    MEM_IDLE=0
+    MEM_PEAK=0
+    "$LOADGEN" -s "$sock" -t 20000 -j -c "$HOLD_CONNS" -m 1 -w 3000 "${SC_KNOWN[@]}" \
+        >"$T/$name.json" &
     hold_pid=$!
     for ((i = 0; i < 40; i++)); do
         sleep 0.1
-        r=$(rss_kib "$MEM_PID")
-        ((r > RSS_HOLD)) && RSS_HOLD=$r
+        r=$(rss_kib "$pid")
+        ((r > MEM_PEAK)) && MEM_PEAK=$r
+        if ((i == 24)); then
+            MEM_IDLE=$r
+            cp "/proc/$pid/smaps" "$T/$name.smaps" 2>/dev/null || true
+        fi
     done
-    wait "$hold_pid" || die "loadgen with $HOLD_CONNS held connections failed: $(cat "$T/hold.json")"
-    stop "$MEM_PID"
+    wait "$hold_pid" || die "loadgen with $HOLD_CONNS held connections failed: $(cat "$T/$name.json")"
+    stop "$pid"
+}
+MEMORY_COLD="0 0 0"
+MEMORY_WARM="0 0 0"
+if ! skipped memory; then
+    load "the memory figures"
+    memory_figure hold "${ports[3]}" 0
+    MEMORY_COLD="$MEM_BASE $MEM_IDLE $MEM_PEAK"
+    memory_figure hold_warm "${ports[3]}" 1
+    MEMORY_WARM="$MEM_BASE $MEM_IDLE $MEM_PEAK"
 fi
 
 if ! skipped cold; then
@@ -479,5 +507,5 @@ echo "# $CONNS connections, $PER_CONN messages a connection, $MESSAGES messages 
     "median of $REPEAT runs after a warm-up; loadavg now: $(cat /proc/loadavg)"
 rc=0
 "$PYTHON" "$BENCH_DIR/report.py" "$T" "$SMOKE" "$REPEAT" "$SLOW_DNS_MS" "$HOLD_CONNS" \
-    "$RSS_IDLE" "$RSS_AFTER" "$RSS_HOLD" "$SKIP" || rc=$?
+    "$RSS_AFTER" "$MEMORY_COLD" "$MEMORY_WARM" "$SKIP" || rc=$?
 exit "$rc"

@@ -4,8 +4,8 @@
 #   tests/hardening/store-faults.sh MILTER_BIN HOSTILE_BIN
 #
 # One message at a time through `hostile -p` (the good 127.0.0.2 persona; greylist = yes with
-# greylist_delay = 0, so every RCPT is a store transaction and every accepted message a decision
-# row).  For each fault: while it lasts the message gets the store_failure reply (451 4.3.0) and
+# greylist_delay = 0 and a new recipient each time, so every RCPT is a store write transaction
+# and every accepted message a decision row).  For each fault: while it lasts the message gets the store_failure reply (451 4.3.0) and
 # the log says why; once it is gone the next message is accepted again, without a restart.
 #   lock     another process holds BEGIN EXCLUSIVE (/usr/bin/python3's sqlite3) for longer than
 #            store_busy_timeout (200 ms here)
@@ -36,8 +36,13 @@ CLEANUP_HOOK=store_undo
 STORE_OPTS=("greylist = yes" "greylist_delay = 0" "store_busy_timeout = 200ms")
 start_nsd
 
-probe() { # probe: sets PROBE to hostile's line; status 0 when the message was accepted
-    PROBE=$("$HOSTILE_BIN" -s "unix:$MILTER_SOCK" -t 10000 -r "<user@example.test>" -p 2>&1)
+# probe: sets PROBE to hostile's line; status 0 when the message was accepted.  Each probe goes
+# to a new recipient: a triplet's first sight is a write transaction, while a confirmed triplet
+# used again within GREYLIST_REFRESH_AFTER passes on a read alone (and so passes a write fault).
+PROBE_N=0
+probe() {
+    PROBE_N=$((PROBE_N + 1))
+    PROBE=$("$HOSTILE_BIN" -s "unix:$MILTER_SOCK" -t 10000 -r "<user$PROBE_N@example.test>" -p 2>&1)
 }
 
 # expect_store_failure NAME: the message is refused with the store_failure reply

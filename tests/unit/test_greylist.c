@@ -188,11 +188,58 @@ static void retry_after_delay_passes_and_confirms(void **state)
     assert_int_equal(v.action, VERDICT_CONTINUE);
     assert_non_null(strstr(v.detail, "confirmed"));
 
-    /* The next message passes too, and counts. */
+    /* The next message passes too; within GREYLIST_REFRESH_AFTER of the recorded use it is not
+     * written (recent_confirmed_triplet_is_read_not_written), later it counts. */
     r = check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, T0 + 400);
     assert_int_equal(r.outcome, GREYLIST_PASS);
     assert_false(r.confirmed_now);
+    assert_int_equal(raw_int(f, "SELECT count FROM greylist"), 1);
+    r = check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL,
+              T0 + 300 + GREYLIST_REFRESH_AFTER);
+    assert_int_equal(r.outcome, GREYLIST_PASS);
     assert_int_equal(raw_int(f, "SELECT count FROM greylist"), 2);
+    assert_int_equal(raw_int(f, "SELECT last_seen FROM greylist"),
+                     T0 + 300 + GREYLIST_REFRESH_AFTER);
+}
+
+/* A confirmed triplet whose last use was recorded less than GREYLIST_REFRESH_AFTER ago passes on
+ * a read alone: its row is unchanged, and it passes while another connection holds the write
+ * lock (which a write transaction would wait for, and fail with store busy). */
+static void recent_confirmed_triplet_is_read_not_written(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *other;
+    int64_t confirmed = T0 + 300;
+
+    confirm_by_retry(f, "192.0.2.10", "alice@example.org", "bob@example.net", T0);
+    assert_int_equal(raw_int(f, "SELECT last_seen FROM greylist"), confirmed);
+
+    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct greylist_result r = check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL,
+                                     confirmed + GREYLIST_REFRESH_AFTER - 1);
+    assert_int_equal(r.outcome, GREYLIST_PASS);
+    assert_false(r.confirmed_now);
+    /* The same at the refresh point needs the write lock: could not tell. */
+    r = check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL,
+              confirmed + GREYLIST_REFRESH_AFTER);
+    assert_int_equal(r.outcome, GREYLIST_STORE_FAILURE);
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(raw_int(f, "SELECT last_seen FROM greylist"), confirmed);
+    assert_int_equal(raw_int(f, "SELECT count FROM greylist"), 1);
+
+    /* With a short greylist_max_age the refresh comes at half of it, so a triplet in steady use
+     * never expires. */
+    f->cfg->greylist_max_age = 3600 * 1000;
+    int64_t t = confirmed;
+    for (int i = 1; i <= 10; i++) {
+        t += 1000;
+        assert_int_equal(
+            check(f, "192.0.2.10", "alice@example.org", "bob@example.net", NULL, t).outcome,
+            GREYLIST_PASS);
+    }
+    assert_int_equal(raw_int(f, "SELECT last_seen FROM greylist"), confirmed + 10000);
 }
 
 static void retry_at_the_end_of_the_window_still_passes(void **state)
@@ -470,11 +517,15 @@ static void bypass_confirm_passes_without_delay(void **state)
     r = check(f, "203.0.113.1", from, to, "example.org", T0 + 2);
     assert_int_equal(r.outcome, GREYLIST_PASS);
     assert_true(r.via_spf);
-    /* A second bypass of a confirmed triplet is a use, not a new confirmation. */
+    /* A second bypass of a confirmed triplet is a use, not a new confirmation (counted once
+     * GREYLIST_REFRESH_AFTER has passed). */
     r = confirm(f, "198.51.100.1", from, to, NULL, T0 + 3);
     assert_int_equal(r.outcome, GREYLIST_PASS);
     assert_false(r.confirmed_now);
-    assert_int_equal(raw_int(f, "SELECT count FROM greylist WHERE source = '198.51.100.0/24'"), 3);
+    assert_int_equal(raw_int(f, "SELECT count FROM greylist WHERE source = '198.51.100.0/24'"), 1);
+    r = confirm(f, "198.51.100.1", from, to, NULL, T0 + GREYLIST_REFRESH_AFTER);
+    assert_false(r.confirmed_now);
+    assert_int_equal(raw_int(f, "SELECT count FROM greylist WHERE source = '198.51.100.0/24'"), 2);
 }
 
 static void bypass_of_pending_triplet_keeps_its_first_attempt(void **state)
@@ -853,6 +904,7 @@ int main(void)
         T(retry_at_the_end_of_the_window_still_passes),
         T(retry_after_window_starts_over),
         T(window_shorter_than_delay_counts_as_the_delay),
+        T(recent_confirmed_triplet_is_read_not_written),
         T(confirmed_passes_until_max_age_after_last_use),
         T(network_is_autoallowed_after_n_counted_deliveries),
         T(burst_of_deliveries_counts_once_an_hour),

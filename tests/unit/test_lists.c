@@ -709,6 +709,16 @@ static void add_rule(struct fixture *f, const char *rcpt, const char *sender, co
     assert_int_equal(store_rule_add(f->s, &r, previous, sizeof previous), STORE_OK);
 }
 
+/* The rule of rcpt for sender in a snapshot loaded now. */
+static enum rule_action rule_of(struct fixture *f, const char *rcpt, const char *sender,
+                                char *matched, size_t matched_len)
+{
+    struct lists *l = load(f);
+    enum rule_action action = rules_check(l, rcpt, sender, matched, matched_len);
+    lists_unref(l);
+    return action;
+}
+
 static void recipient_rules_prefer_the_address_over_its_domain(void **state)
 {
     struct fixture *f = *state;
@@ -718,34 +728,88 @@ static void recipient_rules_prefer_the_address_over_its_domain(void **state)
     add_rule(f, "alice@example.test", "orders@shop.test", "accept");
     add_rule(f, "alice@example.test", "friend@mail.test", "accept");
     assert_int_equal(
-        rules_check(f->s, "<alice@example.test>", "<promo@SHOP.test>", matched, sizeof matched),
+        rule_of(f, "<alice@example.test>", "<promo@SHOP.test>", matched, sizeof matched),
         RULE_REJECT);
     assert_string_equal(matched, "@shop.test");
-    assert_int_equal(
-        rules_check(f->s, "ALICE@example.test", "Orders@shop.test", matched, sizeof matched),
-        RULE_ACCEPT);
+    assert_int_equal(rule_of(f, "ALICE@example.test", "Orders@shop.test", matched, sizeof matched),
+                     RULE_ACCEPT);
     assert_string_equal(matched, "orders@shop.test");
-    assert_int_equal(rules_check(f->s, "alice@example.test", "friend@mail.test", NULL, 0),
-                     RULE_ACCEPT);
+    assert_int_equal(rule_of(f, "alice@example.test", "friend@mail.test", NULL, 0), RULE_ACCEPT);
     /* Other recipients, other senders, subdomains, the null sender: no rule. */
-    assert_int_equal(rules_check(f->s, "bob@example.test", "promo@shop.test", NULL, 0), RULE_NONE);
-    assert_int_equal(rules_check(f->s, "alice@example.test", "x@mail.test", NULL, 0), RULE_NONE);
-    assert_int_equal(rules_check(f->s, "alice@example.test", "x@sub.shop.test", NULL, 0),
+    assert_int_equal(rule_of(f, "bob@example.test", "promo@shop.test", NULL, 0), RULE_NONE);
+    assert_int_equal(rule_of(f, "alice@example.test", "x@mail.test", NULL, 0), RULE_NONE);
+    assert_int_equal(rule_of(f, "alice@example.test", "x@sub.shop.test", NULL, 0), RULE_NONE);
+    assert_int_equal(rule_of(f, "alice@example.test", "", NULL, 0), RULE_NONE);
+    assert_int_equal(rule_of(f, "alice@example.test", "<>", NULL, 0), RULE_NONE);
+    /* A space in the sender cannot make it reach another rule's key ("recipient sender"). */
+    assert_int_equal(rule_of(f, "alice@example.test", "x @shop.test", NULL, 0), RULE_REJECT);
+    assert_int_equal(rule_of(f, "alice@example.test orders@shop.test", "a@b.test", NULL, 0),
                      RULE_NONE);
-    assert_int_equal(rules_check(f->s, "alice@example.test", "", NULL, 0), RULE_NONE);
-    assert_int_equal(rules_check(f->s, "alice@example.test", "<>", NULL, 0), RULE_NONE);
-    /* A rule changed by the user applies to the next RCPT: no reload. */
+    /* A rule changed by the user is in the next snapshot. */
     add_rule(f, "alice@example.test", "@shop.test", "accept");
-    assert_int_equal(rules_check(f->s, "alice@example.test", "promo@shop.test", NULL, 0),
-                     RULE_ACCEPT);
+    assert_int_equal(rule_of(f, "alice@example.test", "promo@shop.test", NULL, 0), RULE_ACCEPT);
     assert_int_equal(store_rule_del(f->s, "alice@example.test", "@shop.test"), STORE_OK);
-    assert_int_equal(rules_check(f->s, "alice@example.test", "promo@shop.test", NULL, 0),
-                     RULE_NONE);
+    assert_int_equal(rule_of(f, "alice@example.test", "promo@shop.test", NULL, 0), RULE_NONE);
     assert_int_equal(store_rule_del(f->s, "alice@example.test", "@shop.test"), STORE_NOTFOUND);
 
     char out[LISTS_VALUE_MAX], why[128];
     assert_false(rules_normalize_sender("shop.test", out, sizeof out, why, sizeof why));
     assert_false(rules_normalize_recipient("@example.test", out, sizeof out, why, sizeof why));
+}
+
+/* RCPT reads no store: a snapshot answers from memory, and a rule added, changed or deleted moves
+ * lists_version (the triggers of migration 008), so the cache picks it up after the interval. */
+static void rule_changes_reach_the_cache_after_the_interval(void **state)
+{
+    struct fixture *f = *state;
+    struct lists_cache *c = lists_cache_new(f->s, 1000);
+
+    struct lists *a = cache_get(c, NOW);
+    add_rule(f, "u@example.test", "@spam.test", "reject");
+    assert_int_equal(rules_check(a, "u@example.test", "x@spam.test", NULL, 0), RULE_NONE);
+    lists_unref(a);
+    a = cache_get(c, NOW); /* within the interval: the same snapshot */
+    assert_int_equal(rules_check(a, "u@example.test", "x@spam.test", NULL, 0), RULE_NONE);
+    lists_unref(a);
+    a = cache_get(c, NOW + 1);
+    assert_int_equal(rules_check(a, "u@example.test", "x@spam.test", NULL, 0), RULE_REJECT);
+    assert_int_equal(lists_rule_count(a), 1);
+    lists_unref(a);
+
+    add_rule(f, "u@example.test", "@spam.test", "accept");
+    a = cache_get(c, NOW + 2);
+    assert_int_equal(rules_check(a, "u@example.test", "x@spam.test", NULL, 0), RULE_ACCEPT);
+    lists_unref(a);
+    assert_int_equal(store_rule_del(f->s, "u@example.test", "@spam.test"), STORE_OK);
+    a = cache_get(c, NOW + 3);
+    assert_int_equal(rules_check(a, "u@example.test", "x@spam.test", NULL, 0), RULE_NONE);
+    assert_int_equal(lists_rule_count(a), 0);
+    lists_unref(a);
+    lists_cache_free(c);
+}
+
+/* Rows written around ingressctl (upper case, <>, no '@') are normalized or skipped. */
+static void rule_rows_written_around_ingressctl_are_normalized_or_skipped(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db;
+
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO rcpt_rules (recipient, sender, action, added_at) "
+                                  "VALUES ('<U@Example.TEST>', '@Spam.Test', 'reject', 1), "
+                                  "('no-at-sign', '@spam.test', 'reject', 1), "
+                                  "('v@example.test', 'spam.test', 'reject', 1), "
+                                  "('w@example.test', '@spam.test', 'accept', 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    struct lists *l = load(f);
+    assert_int_equal(lists_rule_count(l), 2);
+    assert_int_equal(rules_check(l, "u@example.test", "x@spam.test", NULL, 0), RULE_REJECT);
+    assert_int_equal(rules_check(l, "w@example.test", "x@spam.test", NULL, 0), RULE_ACCEPT);
+    assert_int_equal(rules_check(l, "v@example.test", "x@spam.test", NULL, 0), RULE_NONE);
+    lists_unref(l);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -763,7 +827,7 @@ static struct verdict decide(struct fixture *f, const char *ip, const char *send
     struct lists_rcpt in = {.ip = ip, .hit = &hit, .rule_sender = matched, .dnsbl = dnsbl};
 
     in.match = lists_check(l, &subject, &hit);
-    in.rule = rules_check(f->s, rcpt, sender, matched, sizeof matched);
+    in.rule = rules_check(l, rcpt, sender, matched, sizeof matched);
     struct verdict v = lists_verdict(f->cfg, &in, skip);
     lists_unref(l);
     return v;
@@ -856,11 +920,13 @@ static void unreadable_rules_defer_unless_fail_open(void **state)
     char err[256];
     sqlite3 *db;
 
-    /* The rules table gone (a broken database): the lookup cannot tell. */
+    /* The rules table gone (a broken database): no snapshot, so the lookup cannot tell. */
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP TABLE rcpt_rules", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(rules_check(f->s, "u@example.test", "a@b.test", NULL, 0), RULE_UNKNOWN);
+    assert_null(lists_load(f->s, NOW, err, sizeof err));
+    assert_non_null(strstr(err, "recipient rules"));
+    assert_int_equal(rules_check(NULL, "u@example.test", "a@b.test", NULL, 0), RULE_UNKNOWN);
     struct lists_rcpt in = {.ip = "192.0.2.1", .rule = RULE_UNKNOWN};
     struct verdict v = lists_verdict(f->cfg, &in, NULL);
     assert_int_equal(v.action, VERDICT_TEMPFAIL);
@@ -1178,6 +1244,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(recipient_rules_prefer_the_address_over_its_domain, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(rule_changes_reach_the_cache_after_the_interval, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            rule_rows_written_around_ingressctl_are_normalized_or_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(block_entry_rejects_with_554_and_its_reason, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(allow_entry_accepts_and_skips_greylisting, setup, teardown),
