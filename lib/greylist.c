@@ -349,7 +349,8 @@ static void addr_finish(struct addr_parts *a, char *out)
         return;
     }
     /* Fits: 64 + 1 + 255 bytes at most. */
-    snprintf(out, GREYLIST_ADDR_MAX + 1, "%s%s%s", a->local, a->has_at ? "@" : "", a->domain);
+    snprintf(out, GREYLIST_ADDR_MAX + 1, "%.*s%s%.*s", GREYLIST_LOCAL_MAX, a->local,
+             a->has_at ? "@" : "", GREYLIST_DOMAIN_MAX, a->domain);
 }
 
 static void normalize(const char *in, bool sender, char *out)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the dependencies, then builds and tests milter-ingress the way CI does:
 #   1. gcc build, the whole test suite (unit, CLI, end to end with Postfix and NSD);
-#   2. clang build with -Werror (the code must be warning-free with both compilers);
+#   2. clang build and gcc Debug build with -Werror (warning-free with both compilers, optimized
+#      or not);
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build, the whole test suite again;
 #   4. lint: clang-format and cppcheck.
 # Set INGRESS_SKIP_DEPS=1 to skip the apt-get step.
@@ -23,6 +24,10 @@ ctest --test-dir build/gcc --output-on-failure -j"$jobs"
 step "clang build (warnings are errors)"
 cmake -S . -B build/clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/clang -j"$jobs"
+
+step "gcc Debug build (warnings are errors: without optimization gcc sees other paths)"
+cmake -S . -B build/gcc-debug -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/gcc-debug -j"$jobs"
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 cmake -S . -B build/asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
