@@ -8,7 +8,8 @@
 # and milter-ingress on a unix socket with the benchmark's production-like configuration
 # (tests/bench/run.sh: greylisting on, every check, submission counted without limits), except
 # decision_retention = RETENTION and greylist_retry_window = RETENTION, so that the decision log
-# and the unconfirmed triplets expire during the run and the store must stay bounded.  Load: the
+# and the unconfirmed triplets expire during the run and the store must stay bounded (greylisting's
+# window is max(greylist_retry_window, greylist_delay), so 5 minutes with the default delay).  Load: the
 # benchmark's three scenarios at once through tests/bench/loadgen, 70/20/10 of the connections
 # (inbound-known: accepted; inbound-new: a new triplet, greylisted at RCPT; submission: accepted),
 # PER_CONN messages a connection; each scenario runs loadgen again and again (CONNS x PER_CONN
@@ -84,6 +85,7 @@ SC_KNOWN=(-a 127.0.0.2 -N good.example.test -H good.example.test -f bench@e2e.te
     -e "$T/signed.eml")
 SC_NEW=(-a 127.0.0.2 -N good.example.test -H good.example.test -f 'new%n@neutral.e2e.test'
     -r "$RCPTS" -e "$T/signed.eml")
+# shellcheck disable=SC2054 # the commas are loadgen's list separator
 SC_SUB=(-a 127.0.0.50 -N unknown -H laptop.example -u bench@e2e.test -f bench@e2e.test
     -r someone@example.org,other@example.net -e "$T/plain.eml")
 
