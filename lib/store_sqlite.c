@@ -402,7 +402,10 @@ static bool set_wal(struct store *s, char *err, size_t errlen)
 static bool set_pragmas(struct store *s, char *err, size_t errlen)
 {
     /* PRAGMA takes no bound parameters; these are constants. */
-    static const char *const pragmas[] = {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"};
+    /* journal_size_limit: after a checkpoint the WAL file is cut back to 16 MiB, so a burst does
+     * not leave it at its largest size for good. */
+    static const char *const pragmas[] = {"PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+                                          "PRAGMA journal_size_limit=16777216"};
 
     for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
         int rc = exec_int(s->db, pragmas[i], NULL);
