@@ -60,10 +60,10 @@ expect_accepted() {
     if probe; then ok "$1"; else not_ok "$1" "$PROBE" "$(tail -n 5 "$MILTER_LOG")"; fi
 }
 
-# expect_log NAME PATTERN: a log line written since mark_log matches PATTERN (grep -E)
 mark_log() { LOG_MARK=$(wc -l <"$MILTER_LOG"); }
-# expect_log NAME PATTERN: waits up to 5 s (a sanitized build writes its line a little after the
-# effect the test already saw, e.g. the new database file).
+# expect_log NAME PATTERN: a log line written since mark_log matches PATTERN (grep -E), waited for
+# up to 5 s (the line may come a little after an effect the test already saw: the reopened
+# database file exists before its line is written).
 expect_log() {
     local new i
     for ((i = 0; i < 50; i++)); do
