@@ -792,29 +792,33 @@ static enum store_status greylist_write(struct store *s, const struct store_grey
 }
 
 /*
- * Two passes.  The first reads in a deferred (read) transaction and asks decide; when decide
- * writes nothing (a confirmed triplet whose last use is recent: lib/greylist.c) that is the
- * answer, and no write lock was taken.  Otherwise the rows are read again and decided again
- * under BEGIN IMMEDIATE, since another process may have written them in between.
+ * One transaction in the common case.  It begins deferred (a read), reads the rows and asks
+ * decide; when decide writes nothing (a confirmed triplet whose last use is recent:
+ * lib/greylist.c) it ends there, having never taken the write lock.  When it writes, the same
+ * transaction is upgraded by the first write.  In WAL mode an upgrade fails at once with
+ * SQLITE_BUSY when another connection holds the write lock or has committed since the read
+ * (the snapshot is stale): then everything is rolled back and done again the safe way, BEGIN
+ * IMMEDIATE (waiting up to the busy timeout), read, decide, write.  decide may therefore run
+ * twice; only the last run's writes are kept.
  */
 enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
                                         void (*decide)(struct store_greylist_txn *t, void *arg),
                                         void *arg)
 {
     enum store_status status;
-    bool writes = true;
 
     pthread_mutex_lock(&s->lock);
     status = greylist_exec(s, STMT_GREYLIST_READ_BEGIN);
     if (status == STORE_OK) {
         status = greylist_read_decide(s, t, decide, arg);
-        writes = greylist_has_writes(t);
-        if (status == STORE_OK) /* ends the read transaction: nothing was written */
+        if (status == STORE_OK && greylist_has_writes(t))
+            status = greylist_write(s, t);
+        if (status == STORE_OK)
             status = greylist_exec(s, STMT_GREYLIST_COMMIT);
         if (status != STORE_OK)
             rollback(s->db);
     }
-    if (status == STORE_OK && writes) {
+    if (status == STORE_BUSY) {
         status = greylist_exec(s, STMT_GREYLIST_BEGIN);
         if (status == STORE_OK) {
             status = greylist_read_decide(s, t, decide, arg);

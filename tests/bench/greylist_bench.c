@@ -243,6 +243,12 @@ int main(int argc, char **argv)
     printf("fill: %ld triplets in %.2f s (%.0f rows/s), database %.1f MB\n", b.rows, fill_s,
            (double)b.rows / fill_s, (double)file_size(path) / 1e6);
 
+    /* As the milter runs its store (milter/runtime.c): the decision writer thread takes over the
+     * WAL checkpoints, which SQLite would otherwise run, with their fsync, inside a check. */
+    if (store_decision_writer_start(b.s, 200, 256, 4096) != STORE_OK) {
+        fprintf(stderr, "cannot start the store's writer\n");
+        return 1;
+    }
     b.latency_us = xcalloc((size_t)b.ops, sizeof *b.latency_us);
     pthread_mutex_init(&b.lock, NULL);
     pthread_t *tids = xcalloc((size_t)b.threads, sizeof *tids);

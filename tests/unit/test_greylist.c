@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -240,6 +241,49 @@ static void recent_confirmed_triplet_is_read_not_written(void **state)
             GREYLIST_PASS);
     }
     assert_int_equal(raw_int(f, "SELECT last_seen FROM greylist"), confirmed + 10000);
+}
+
+/* Another connection's write transaction, rolled back after 50 ms by a thread of its own. */
+struct lock_holder {
+    sqlite3 *db;
+    pthread_t thread;
+};
+
+static void *release_later(void *arg)
+{
+    struct lock_holder *h = arg;
+    usleep(50 * 1000);
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return NULL;
+}
+
+/*
+ * A check that must write while another connection holds the write lock: the deferred
+ * transaction cannot be upgraded (SQLite answers busy at once), so it is done again with BEGIN
+ * IMMEDIATE, which waits for the lock (up to the busy timeout: 5 s here) and writes.
+ */
+static void write_under_another_writer_waits_for_the_lock(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct lock_holder h;
+    struct store *patient = store_open(f->db, 5000, err, sizeof err);
+    assert_non_null(patient);
+
+    assert_int_equal(sqlite3_open(f->db, &h.db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h.db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(pthread_create(&h.thread, NULL, release_later, &h), 0);
+    struct greylist_key key;
+    struct greylist_result r;
+    greylist_key_make(&key, "192.0.2.10", "alice@example.org", "bob@example.net",
+                      f->cfg->greylist_ipv4_prefix, f->cfg->greylist_ipv6_prefix);
+    assert_int_equal(greylist_check(patient, f->cfg, &key, NULL, T0, &r), GREYLIST_GREYLISTED);
+    pthread_join(h.thread, NULL);
+    sqlite3_close(h.db);
+    store_close(patient);
+    /* The new triplet was written, once. */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM greylist"), 1);
+    assert_int_equal(raw_int(f, "SELECT first_seen FROM greylist"), T0);
 }
 
 static void retry_at_the_end_of_the_window_still_passes(void **state)
@@ -905,6 +949,7 @@ int main(void)
         T(retry_after_window_starts_over),
         T(window_shorter_than_delay_counts_as_the_delay),
         T(recent_confirmed_triplet_is_read_not_written),
+        T(write_under_another_writer_waits_for_the_lock),
         T(confirmed_passes_until_max_age_after_last_use),
         T(network_is_autoallowed_after_n_counted_deliveries),
         T(burst_of_deliveries_counts_once_an_hour),
