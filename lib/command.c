@@ -23,13 +23,9 @@ bool command_queue_id_valid(const char *queue_id)
     size_t n = 0;
     if (queue_id == NULL)
         return false;
-    for (; queue_id[n] != '\0'; n++) {
-        char ch = queue_id[n];
-        bool alnum =
-            (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-        if (!alnum || n >= COMMAND_QUEUE_ID_MAX)
+    for (; queue_id[n] != '\0'; n++)
+        if (!ascii_alnum(queue_id[n]) || n >= COMMAND_QUEUE_ID_MAX)
             return false;
-    }
     return n > 0;
 }
 

@@ -235,10 +235,7 @@ void policy_set_queue_id(struct policy_conn *c, const char *queue_id)
         return;
     size_t i = 0;
     for (; queue_id[i] != '\0' && i + 1 < sizeof c->queue_id; i++) {
-        unsigned char ch = (unsigned char)queue_id[i];
-        bool plain =
-            (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
-        c->queue_id[i] = plain ? (char)ch : '?';
+        c->queue_id[i] = ascii_alnum(queue_id[i]) ? queue_id[i] : '?';
     }
     c->queue_id[i] = '\0';
 }
@@ -309,41 +306,28 @@ static struct verdict submission_mail(struct policy_conn *c, const char *sender)
     return sender_check_addresses(c->env->cfg, &c->acct, &a, 1, "mail_from");
 }
 
-struct suspension {
-    bool suspended;
-    int64_t since;
-    char reason[VERDICT_DETAIL_MAX / 2];
-};
-
-static void suspension_read(const struct store_account *a, void *arg)
-{
-    struct suspension *s = arg;
-    s->suspended = a->suspended > 0;
-    s->since = a->suspended;
-    str_copy(s->reason, sizeof s->reason, a->suspend_reason ? a->suspend_reason : "");
-}
-
 /* A suspended account (ingressctl account suspend) gets account_suspended at MAIL FROM. */
 static struct verdict suspension_check(struct policy_conn *c)
 {
-    struct suspension s = {0};
-    char shown[POLICY_ACCOUNT_MAX * 4], why[sizeof s.reason * 4];
+    int64_t since;
+    char reason[VERDICT_DETAIL_MAX / 2], shown[POLICY_ACCOUNT_MAX * 4], why[sizeof reason * 4];
 
     if (c->env->store == NULL)
         return verdict_continue();
-    enum store_status st = store_account_each(c->env->store, c->account, suspension_read, &s);
-    if (st != STORE_OK && st != STORE_NOTFOUND) {
+    enum store_status st =
+        store_account_suspended(c->env->store, c->account, &since, reason, sizeof reason);
+    if (st == STORE_NOTFOUND)
+        return verdict_continue();
+    if (st != STORE_OK) {
         if (c->env->cfg->fail_open)
             return verdict_continue();
         return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "account", NULL,
                             "whether the account is suspended could not be read");
     }
-    if (!s.suspended)
-        return verdict_continue();
     return verdict_make(VERDICT_REJECT, REPLY_ACCOUNT_SUSPENDED, "account", NULL,
                         "account %s suspended since %lld: %s",
-                        str_escape(shown, sizeof shown, c->account), (long long)s.since,
-                        str_escape(why, sizeof why, s.reason));
+                        str_escape(shown, sizeof shown, c->account), (long long)since,
+                        str_escape(why, sizeof why, reason));
 }
 
 struct verdict policy_mail(struct policy_conn *c, const char *sender, const char *auth_account)

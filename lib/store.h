@@ -289,6 +289,12 @@ enum store_status store_alias_each(struct store *s, const char *account,
 enum store_status store_account_suspend(struct store *s, const char *name, int64_t now,
                                         const char *reason, bool *changed);
 
+/* Is the account suspended?  STORE_OK with since (unix seconds) and reason (size reason_len > 0)
+ * when it is, STORE_NOTFOUND when it is not (or has no row).  One indexed read: the milter asks
+ * at every authenticated MAIL FROM. */
+enum store_status store_account_suspended(struct store *s, const char *name, int64_t *since,
+                                          char *reason, size_t reason_len);
+
 /* Lifts a suspension; STORE_NOTFOUND when the account was not suspended. */
 enum store_status store_account_resume(struct store *s, const char *name);
 

@@ -37,10 +37,10 @@ enum stmt_id {
     STMT_DECISION_ADD,
     STMT_DECISION_FIND,
     STMT_DECISION_EXPIRE,
+    STMT_BEGIN_IMMEDIATE,
+    STMT_BEGIN_DEFERRED,
+    STMT_COMMIT,
     /* greylist */
-    STMT_GREYLIST_BEGIN,
-    STMT_GREYLIST_READ_BEGIN,
-    STMT_GREYLIST_COMMIT,
     STMT_GREYLIST_GET,
     STMT_GREYLIST_PUT,
     STMT_AUTOALLOW_GET,
@@ -68,6 +68,7 @@ enum stmt_id {
     STMT_ALIAS_DEL,
     STMT_ALIAS_EACH,
     STMT_ACCOUNT_SUSPEND,
+    STMT_ACCOUNT_SUSPENDED,
     STMT_ACCOUNT_RESUME,
     STMT_HELD_ADD,
     STMT_HELD_EACH,
@@ -103,14 +104,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
      * one batch behind the background expiry. */
     [STMT_DECISION_EXPIRE] = ("DELETE FROM decisions WHERE id IN "
                               "(SELECT id FROM decisions WHERE time < ?1 ORDER BY time LIMIT ?2)"),
-    /* greylist: BEGIN IMMEDIATE takes the write lock before the read, so a check never has to
-     * upgrade a read snapshot that another writer made stale (that fails at once, without the
-     * busy timeout).  Lookups are by the whole primary key; expiry walks the partial indexes. */
-    [STMT_GREYLIST_BEGIN] = "BEGIN IMMEDIATE",
-    /* The read-only first pass of store_greylist_update(): a confirmed triplet in use needs no
-     * write, so it must not queue for the write lock behind the decision log and expiry. */
-    [STMT_GREYLIST_READ_BEGIN] = "BEGIN",
-    [STMT_GREYLIST_COMMIT] = "COMMIT",
+    /* Transactions of the store's own multi-statement writes (greylist, expiry).  DEFERRED: the
+     * greylist's first try, a read upgraded by its first write (store_greylist_update); IMMEDIATE
+     * takes the write lock before the read, waiting up to the busy timeout. */
+    [STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [STMT_BEGIN_DEFERRED] = "BEGIN",
+    [STMT_COMMIT] = "COMMIT",
     [STMT_GREYLIST_GET] = "SELECT first_seen, last_seen, confirmed_at, count FROM greylist "
                           "WHERE source = ?1 AND sender = ?2 AND recipient = ?3",
     [STMT_GREYLIST_PUT] = "INSERT INTO greylist (source, sender, recipient, first_seen, last_seen, "
@@ -171,6 +170,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                         "WHERE ?1 IS NULL OR account = ?1 ORDER BY account, address",
     [STMT_ACCOUNT_SUSPEND] = "UPDATE accounts SET suspended = ?2, suspend_reason = ?3 "
                              "WHERE name = ?1 AND suspended IS NULL",
+    [STMT_ACCOUNT_SUSPENDED] = "SELECT suspended, suspend_reason FROM accounts "
+                               "WHERE name = ?1 AND suspended IS NOT NULL",
     [STMT_ACCOUNT_RESUME] = "UPDATE accounts SET suspended = NULL, suspend_reason = '' "
                             "WHERE name = ?1 AND suspended IS NOT NULL",
     /* held: ?N NULL matches any value. */
@@ -641,7 +642,7 @@ enum store_status store_check(struct store *s, bool *reopened, char *err, size_t
 /* ------------------------------------------------------------------------------------------ */
 
 /* Runs one prepared statement that returns no row (BEGIN, COMMIT). */
-static enum store_status greylist_exec(struct store *s, enum stmt_id id)
+static enum store_status exec_stmt(struct store *s, enum stmt_id id)
 {
     sqlite3_stmt *stmt = s->stmt[id];
     int rc = sqlite3_step(stmt);
@@ -808,24 +809,24 @@ enum store_status store_greylist_update(struct store *s, struct store_greylist_t
     enum store_status status;
 
     pthread_mutex_lock(&s->lock);
-    status = greylist_exec(s, STMT_GREYLIST_READ_BEGIN);
+    status = exec_stmt(s, STMT_BEGIN_DEFERRED);
     if (status == STORE_OK) {
         status = greylist_read_decide(s, t, decide, arg);
         if (status == STORE_OK && greylist_has_writes(t))
             status = greylist_write(s, t);
         if (status == STORE_OK)
-            status = greylist_exec(s, STMT_GREYLIST_COMMIT);
+            status = exec_stmt(s, STMT_COMMIT);
         if (status != STORE_OK)
             rollback(s->db);
     }
     if (status == STORE_BUSY) {
-        status = greylist_exec(s, STMT_GREYLIST_BEGIN);
+        status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
         if (status == STORE_OK) {
             status = greylist_read_decide(s, t, decide, arg);
             if (status == STORE_OK)
                 status = greylist_write(s, t);
             if (status == STORE_OK)
-                status = greylist_exec(s, STMT_GREYLIST_COMMIT);
+                status = exec_stmt(s, STMT_COMMIT);
             if (status != STORE_OK)
                 rollback(s->db);
         }
@@ -835,8 +836,8 @@ enum store_status store_greylist_update(struct store *s, struct store_greylist_t
 }
 
 /* One bounded DELETE of expiry: at most *left rows older than before; *left is decreased. */
-static enum store_status greylist_expire_step(struct store *s, enum stmt_id id, int64_t before,
-                                              size_t *left)
+static enum store_status bounded_delete(struct store *s, enum stmt_id id, int64_t before,
+                                        size_t *left)
 {
     sqlite3_stmt *stmt = s->stmt[id];
     enum store_status status = STORE_OK;
@@ -991,15 +992,15 @@ enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
 
     *deleted = 0;
     pthread_mutex_lock(&s->lock);
-    status = greylist_exec(s, STMT_GREYLIST_BEGIN);
+    status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
     if (status == STORE_OK) {
-        status = greylist_expire_step(s, STMT_GREYLIST_EXPIRE_PENDING, pending_before, &left);
+        status = bounded_delete(s, STMT_GREYLIST_EXPIRE_PENDING, pending_before, &left);
         if (status == STORE_OK)
-            status = greylist_expire_step(s, STMT_AUTOALLOW_EXPIRE, autoallow_before, &left);
+            status = bounded_delete(s, STMT_AUTOALLOW_EXPIRE, autoallow_before, &left);
         if (status == STORE_OK)
             status = sweep_confirmed(s, confirmed_before, &left);
         if (status == STORE_OK)
-            status = greylist_exec(s, STMT_GREYLIST_COMMIT);
+            status = exec_stmt(s, STMT_COMMIT);
         if (status == STORE_OK)
             *deleted = batch - left;
         else
@@ -1121,13 +1122,13 @@ static enum store_status decision_write_rows(struct store *s, struct queued_deci
     int rc = SQLITE_OK;
 
     pthread_mutex_lock(&s->lock);
-    status = greylist_exec(s, STMT_GREYLIST_BEGIN);
+    status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
     for (size_t i = 0; status == STORE_OK && rc == SQLITE_OK && i < n; i++)
         rc = decision_insert(s, rows[i]->time, rows[i]->text);
     if (status == STORE_OK && rc != SQLITE_OK)
         status = store_fail(s, rc);
     if (status == STORE_OK)
-        status = greylist_exec(s, STMT_GREYLIST_COMMIT);
+        status = exec_stmt(s, STMT_COMMIT);
     if (status != STORE_OK)
         rollback(s->db);
     pthread_mutex_unlock(&s->lock);
@@ -1427,27 +1428,16 @@ enum store_status store_decision_find(struct store *s, const char *key, size_t l
     return status;
 }
 
-/* Runs a bounded DELETE with ?1 = before and ?2 = batch; *deleted gets how many rows went. */
+/* One bounded_delete() under the store's lock; *deleted gets how many rows went. */
 static enum store_status expire_step(struct store *s, enum stmt_id id, int64_t before, size_t batch,
                                      size_t *deleted)
 {
-    sqlite3_stmt *stmt = s->stmt[id];
-    enum store_status status = STORE_OK;
-    int rc;
+    size_t left = batch;
 
-    *deleted = 0;
     pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_int64(stmt, 1, before);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, size_to_int64(batch));
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE)
-        *deleted = (size_t)sqlite3_changes(s->db);
-    else
-        status = store_fail(s, rc);
-    stmt_done(stmt);
+    enum store_status status = bounded_delete(s, id, before, &left);
     pthread_mutex_unlock(&s->lock);
+    *deleted = batch - left;
     return status;
 }
 
@@ -1612,27 +1602,46 @@ enum store_status store_list_import(struct store *s, const struct list_entry *en
     return status;
 }
 
-/* Runs a two-key DELETE; STORE_NOTFOUND when it deleted nothing. */
-static enum store_status delete_two_keys(struct store *s, enum stmt_id id, const char *key1,
-                                         const char *key2)
+/* Runs a one-row UPDATE or DELETE whose parameters are bound by bind(stmt, arg); STORE_NOTFOUND
+ * when it changed nothing. */
+static enum store_status change_one(struct store *s, enum stmt_id id,
+                                    int (*bind)(sqlite3_stmt *stmt, const void *arg),
+                                    const void *arg)
 {
     sqlite3_stmt *stmt = s->stmt[id];
     enum store_status status = STORE_OK;
     int rc;
 
     pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, key1, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 2, key2, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
+    rc = bind(stmt, arg);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_DONE) {
+        status = sqlite3_changes(s->db) > 0 ? STORE_OK : STORE_NOTFOUND;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
         status = store_fail(s, rc);
-    else if (sqlite3_changes(s->db) == 0)
-        status = STORE_NOTFOUND;
     stmt_done(stmt);
     pthread_mutex_unlock(&s->lock);
     return status;
+}
+
+struct two_keys {
+    const char *first, *second;
+};
+
+static int bind_two_keys(sqlite3_stmt *stmt, const void *arg)
+{
+    const struct two_keys *k = arg;
+    int rc = sqlite3_bind_text(stmt, 1, k->first, -1, SQLITE_STATIC);
+    return rc == SQLITE_OK ? sqlite3_bind_text(stmt, 2, k->second, -1, SQLITE_STATIC) : rc;
+}
+
+/* Runs a two-key DELETE; STORE_NOTFOUND when it deleted nothing. */
+static enum store_status delete_two_keys(struct store *s, enum stmt_id id, const char *key1,
+                                         const char *key2)
+{
+    struct two_keys k = {key1, key2};
+    return change_one(s, id, bind_two_keys, &k);
 }
 
 enum store_status store_list_del(struct store *s, const char *kind, const char *value)
@@ -1885,32 +1894,33 @@ enum store_status store_account_suspend(struct store *s, const char *name, int64
     return status;
 }
 
-/* Runs a one-row UPDATE or DELETE whose parameters are bound by bind(stmt, arg); STORE_NOTFOUND
- * when it changed nothing. */
-static enum store_status change_one(struct store *s, enum stmt_id id,
-                                    int (*bind)(sqlite3_stmt *stmt, const void *arg),
-                                    const void *arg)
+static int bind_name(sqlite3_stmt *stmt, const void *arg)
 {
-    sqlite3_stmt *stmt = s->stmt[id];
-    enum store_status status = STORE_OK;
-    int rc;
+    return sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
+}
 
+enum store_status store_account_suspended(struct store *s, const char *name, int64_t *since,
+                                          char *reason, size_t reason_len)
+{
+    sqlite3_stmt *stmt = s->stmt[STMT_ACCOUNT_SUSPENDED];
+    enum store_status status = STORE_NOTFOUND;
+
+    *since = 0;
+    reason[0] = '\0';
     pthread_mutex_lock(&s->lock);
-    rc = bind(stmt, arg);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_DONE) {
-        status = sqlite3_changes(s->db) > 0 ? STORE_OK : STORE_NOTFOUND;
-        rc = SQLITE_OK;
+    int rc = sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *why = column_text(stmt, 1);
+        *since = sqlite3_column_int64(stmt, 0);
+        str_copy(reason, reason_len, why ? why : "");
+        status = STORE_OK;
+        rc = SQLITE_DONE;
     }
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_DONE)
         status = store_fail(s, rc);
     stmt_done(stmt);
     pthread_mutex_unlock(&s->lock);
     return status;
-}
-
-static int bind_name(sqlite3_stmt *stmt, const void *arg)
-{
-    return sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
 }
 
 enum store_status store_account_resume(struct store *s, const char *name)
@@ -2266,15 +2276,13 @@ enum store_status store_throttle_expire(struct store *s, int64_t fine_before, in
 
     *deleted = 0;
     pthread_mutex_lock(&s->lock);
-    /* greylist_exec and greylist_expire_step are generic despite their names: BEGIN/COMMIT, and
-     * one bounded DELETE taking (before, limit). */
-    status = greylist_exec(s, STMT_GREYLIST_BEGIN);
+    status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
     if (status == STORE_OK) {
-        status = greylist_expire_step(s, STMT_THROTTLE_EXPIRE_FINE, fine_before, &left);
+        status = bounded_delete(s, STMT_THROTTLE_EXPIRE_FINE, fine_before, &left);
         if (status == STORE_OK)
-            status = greylist_expire_step(s, STMT_THROTTLE_EXPIRE_HOURLY, hourly_before, &left);
+            status = bounded_delete(s, STMT_THROTTLE_EXPIRE_HOURLY, hourly_before, &left);
         if (status == STORE_OK)
-            status = greylist_exec(s, STMT_GREYLIST_COMMIT);
+            status = exec_stmt(s, STMT_COMMIT);
         if (status == STORE_OK)
             *deleted = batch - left;
         else

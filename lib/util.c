@@ -165,3 +165,8 @@ char *str_trim(char *s)
     s[len] = '\0';
     return s;
 }
+
+bool ascii_alnum(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}

@@ -36,6 +36,9 @@ void str_printf(char *dst, size_t dstlen, const char *fmt, ...)
 int str_casecmp(const char *a, const char *b);
 bool str_casesuffix(const char *s, const char *suffix);
 
+/* An ASCII letter or digit, whatever the locale: the characters of MTA queue ids. */
+bool ascii_alnum(char ch);
+
 /*
  * Escapes untrusted bytes for a log line, a header comment or a reply (STYLE rule 20): printable
  * ASCII is kept except backslash and double quote, everything else becomes \xHH.  The result is

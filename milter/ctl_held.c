@@ -31,17 +31,12 @@
 #define HELD_GONE_GRACE 60
 #define HELD_REASON_MAX 200
 
-static bool id_char(char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
-
 /* Is id in text as a whole word (not inside a longer run of letters and digits)? */
 static bool has_word(const char *text, const char *id)
 {
     size_t len = strlen(id);
     for (const char *p = strstr(text, id); p != NULL; p = strstr(p + 1, id))
-        if ((p == text || !id_char(p[-1])) && !id_char(p[len]))
+        if ((p == text || !ascii_alnum(p[-1])) && !ascii_alnum(p[len]))
             return true;
     return false;
 }
