@@ -109,7 +109,7 @@ bool dkim_check_has_signatures(const struct dkim_check *c);
 
 /* End of header: the signatures are parsed and their keys looked up (the DNS wait is here). */
 void dkim_check_eoh(struct dkim_check *c);
-/* Body bytes as the MTA sends them (CRLF line ends; bare LF is repaired).  Copied. */
+/* Body bytes as the MTA sends them (CRLF line ends), hashed as they are.  Copied. */
 void dkim_check_body(struct dkim_check *c, const unsigned char *data, size_t len);
 /* End of message: verifies and fills the results.  Later calls do nothing. */
 void dkim_check_eom(struct dkim_check *c);

@@ -92,6 +92,11 @@ def main():
     fixtures["big-header"] = sign(message(extra_headers=b"X-Big: " + long_value + b"\r\n"),
                                   b"good", rsa2048,
                                   headers=[b"from", b"to", b"subject", b"x-big"])
+    # A bare CR inside a body line, hashed as sent: the milter protocol hands over the body with
+    # CRLF line ends, and a verifier that "repaired" the CR into a line end would fail it
+    # (simple body canonicalization, which keeps every byte).
+    bare_cr = message(body=b"Hello,\r\ncarriage\rreturn inside a line\r\n")
+    fixtures["bare-cr-simple"] = sign(bare_cr, b"good", rsa2048, canon=(b"relaxed", b"simple"))
     # About 20 KiB of body, for the timing figure.
     body = b"".join(b"Line %05d of a twenty kilobyte message body, signed with RSA 2048.\r\n" % i
                     for i in range(290))

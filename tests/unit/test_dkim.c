@@ -240,6 +240,16 @@ static void body_in_one_byte_chunks_passes(void **state)
     assert_int_equal(dkim_check_signature(f->check, 0)->result, DKIM_PASS);
 }
 
+/* Simple body canonicalization: libopendkim's relaxed one and dkimpy's disagree on a bare CR
+ * (both sides' own rule), so the bytes-as-sent rule is shown where the canonicalization keeps
+ * every byte. */
+static void body_with_bare_cr_is_hashed_as_sent(void **state)
+{
+    struct fixture *f = *state;
+    const struct dkim_signature *s = verify(f, "bare-cr-simple");
+    assert_int_equal(s->result, DKIM_PASS);
+}
+
 static void body_changed_after_signing_fails(void **state)
 {
     struct fixture *f = *state;
@@ -673,6 +683,7 @@ int main(void)
         T(simple_canonicalization_with_folded_header_passes),
         T(whole_fields_as_on_the_wire_pass),
         T(body_in_one_byte_chunks_passes),
+        T(body_with_bare_cr_is_hashed_as_sent),
         T(body_changed_after_signing_fails),
         T(header_changed_after_signing_fails),
         T(missing_key_is_permerror),
