@@ -18,18 +18,41 @@
 /* Forged Authentication-Results removed per message; more than this are left (and logged). */
 #define CONN_REMOVE_MAX 32
 
+/*
+ * Steps whose callback always answers CONTINUE: when the MTA offers it (milter protocol 6:
+ * Postfix 2.6+, Sendmail 8.14+), it sends them without waiting for a reply.  A message with 20
+ * header fields then costs 20 round trips less; policy decides at MAIL, RCPT and end of message
+ * only, so nothing is lost.  CONNECT keeps its reply: it refuses the connection when no
+ * configuration can be had.
+ */
+#define CONN_NO_REPLY_STEPS (SMFIP_NR_HELO | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
+/* Steps we have no callback for: the MTA need not send them at all. */
+#define CONN_UNUSED_STEPS (SMFIP_NOUNKNOWN | SMFIP_NODATA)
+
 struct conn_ctx {
     struct runtime *rt;
     struct policy_conn *policy;
+    unsigned long no_reply;      /* the CONN_NO_REPLY_STEPS the MTA granted at negotiation */
     int remove[CONN_REMOVE_MAX]; /* indexes of our forged A-R headers, in arrival order */
     int nremove;
 };
 
 atomic_int milter_active_connections;
 
+/* The connection's state, or NULL when CONNECT did not complete (then every decision step
+ * answers TEMPFAIL). */
 static struct conn_ctx *conn_get(SMFICTX *ctx)
 {
-    return smfi_getpriv(ctx);
+    struct conn_ctx *cc = smfi_getpriv(ctx);
+    return cc != NULL && cc->policy != NULL ? cc : NULL;
+}
+
+/* The answer of a step without state: TEMPFAIL, or no reply where the MTA expects none (a reply
+ * it does not wait for would be read as the answer to its next command). */
+static sfsistat step_without_state(SMFICTX *ctx, unsigned long step)
+{
+    const struct conn_ctx *cc = smfi_getpriv(ctx);
+    return cc != NULL && (cc->no_reply & step) != 0 ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
 }
 
 static void queue_id_refresh(SMFICTX *ctx, struct conn_ctx *cc)
@@ -51,19 +74,60 @@ static void address_text(const _SOCK_ADDR *sa, char *out, size_t outlen)
     }
 }
 
+/* CONTINUE, or NOREPLY when the MTA was told that step gets no reply. */
+static sfsistat step_continue(const struct conn_ctx *cc, unsigned long step)
+{
+    return (cc->no_reply & step) != 0 ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+/*
+ * Option negotiation, before CONNECT: the actions we use, the steps we need no reply for and the
+ * steps we have no callback for, each only as far as the MTA offers it.  The granted steps are
+ * kept in a conn_ctx made here, which cb_connect completes (close frees it if CONNECT never
+ * comes).
+ */
+static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
+                             unsigned long unused2, unsigned long unused3,
+                             unsigned long *want_actions, unsigned long *want_steps,
+                             unsigned long *want2, unsigned long *want3)
+{
+    (void)unused2;
+    (void)unused3;
+    const unsigned long our_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE;
+    if ((actions & our_actions) != our_actions) {
+        log_msg(LOG_ERR, "NOQUEUE: the MTA does not offer the header and quarantine actions "
+                         "milter-ingress needs; refusing the connection");
+        return SMFIS_REJECT;
+    }
+    struct conn_ctx *cc = xcalloc(1, sizeof *cc);
+    cc->no_reply = steps & CONN_NO_REPLY_STEPS;
+    if (smfi_setpriv(ctx, cc) != MI_SUCCESS) {
+        free(cc);
+        cc = NULL;
+    }
+    *want_actions = our_actions;
+    *want_steps = cc != NULL ? (steps & (CONN_NO_REPLY_STEPS | CONN_UNUSED_STEPS)) : 0;
+    *want2 = 0;
+    *want3 = 0;
+    return SMFIS_CONTINUE;
+}
+
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
     char ip[INET6_ADDRSTRLEN];
+    struct conn_ctx *cc = conn_get(ctx);
     struct runtime *rt = runtime_acquire();
     if (rt == NULL)
         return SMFIS_TEMPFAIL;
-    struct conn_ctx *cc = xcalloc(1, sizeof *cc);
+    if (cc == NULL)
+        cc = xcalloc(1, sizeof *cc);
     cc->rt = rt;
     address_text(hostaddr, ip, sizeof ip);
     cc->policy = policy_conn_new(&rt->env, hostname, ip);
     atomic_fetch_add(&milter_active_connections, 1);
     if (smfi_setpriv(ctx, cc) != MI_SUCCESS) {
         log_msg(LOG_ERR, "NOQUEUE: smfi_setpriv failed; refusing the connection");
+        smfi_setpriv(ctx, NULL);
         policy_conn_free(cc->policy);
         runtime_release(rt);
         free(cc);
@@ -77,9 +141,9 @@ static sfsistat cb_helo(SMFICTX *ctx, char *helo)
 {
     struct conn_ctx *cc = conn_get(ctx);
     if (cc == NULL)
-        return SMFIS_TEMPFAIL;
+        return step_without_state(ctx, SMFIP_NR_HELO);
     policy_helo(cc->policy, helo);
-    return SMFIS_CONTINUE;
+    return step_continue(cc, SMFIP_NR_HELO);
 }
 
 static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
@@ -108,7 +172,7 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     struct conn_ctx *cc = conn_get(ctx);
     int index;
     if (cc == NULL)
-        return SMFIS_TEMPFAIL;
+        return step_without_state(ctx, SMFIP_NR_HDR);
     if (policy_header(cc->policy, name, value, &index)) {
         if (cc->nremove < CONN_REMOVE_MAX)
             cc->remove[cc->nremove++] = index;
@@ -116,25 +180,25 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
             log_msg(LOG_WARNING, "%s: more than %d forged Authentication-Results, rest kept",
                     policy_queue_id(cc->policy), CONN_REMOVE_MAX);
     }
-    return SMFIS_CONTINUE;
+    return step_continue(cc, SMFIP_NR_HDR);
 }
 
 static sfsistat cb_eoh(SMFICTX *ctx)
 {
     struct conn_ctx *cc = conn_get(ctx);
     if (cc == NULL)
-        return SMFIS_TEMPFAIL;
+        return step_without_state(ctx, SMFIP_NR_EOH);
     policy_eoh(cc->policy);
-    return SMFIS_CONTINUE;
+    return step_continue(cc, SMFIP_NR_EOH);
 }
 
 static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
     struct conn_ctx *cc = conn_get(ctx);
     if (cc == NULL)
-        return SMFIS_TEMPFAIL;
+        return step_without_state(ctx, SMFIP_NR_BODY);
     policy_body(cc->policy, chunk, len);
-    return SMFIS_CONTINUE;
+    return step_continue(cc, SMFIP_NR_BODY);
 }
 
 static sfsistat cb_eom(SMFICTX *ctx)
@@ -179,10 +243,14 @@ static sfsistat cb_abort(SMFICTX *ctx)
 
 static sfsistat cb_close(SMFICTX *ctx)
 {
-    struct conn_ctx *cc = conn_get(ctx);
+    struct conn_ctx *cc = smfi_getpriv(ctx);
     if (cc == NULL)
         return SMFIS_CONTINUE;
     smfi_setpriv(ctx, NULL);
+    if (cc->policy == NULL) { /* negotiated, but CONNECT never completed */
+        free(cc);
+        return SMFIS_CONTINUE;
+    }
     policy_conn_free(cc->policy);
     runtime_release(cc->rt);
     free(cc);
@@ -206,5 +274,5 @@ struct smfiDesc milter_desc = {
     .xxfi_close = cb_close,
     .xxfi_unknown = NULL,
     .xxfi_data = NULL,
-    .xxfi_negotiate = NULL,
+    .xxfi_negotiate = cb_negotiate,
 };

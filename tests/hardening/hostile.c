@@ -45,12 +45,14 @@
 #define P_NOHDRS 0x00000020u
 #define P_NOEOH 0x00000040u
 #define P_NR_HDR 0x00000080u
+#define P_NOUNKNOWN 0x00000100u
 #define P_NODATA 0x00000200u
 #define P_NR_CONN 0x00001000u
 #define P_NR_HELO 0x00002000u
 #define P_NR_MAIL 0x00004000u
 #define P_NR_RCPT 0x00008000u
 #define P_NR_DATA 0x00010000u
+#define P_NR_UNKN 0x00020000u
 #define P_NR_EOH 0x00040000u
 #define P_NR_BODY 0x00080000u
 /* What we offer: every step may be declined and every reply waived, as Postfix offers. */
@@ -337,9 +339,12 @@ static bool connect_step(struct conn *c, const char *name, size_t nlen, const ch
     return ok;
 }
 
+/* The protocol steps negotiate() offers (P_OFFER, but for the case of an MTA without them). */
+static uint32_t offer_steps = P_OFFER;
+
 static bool negotiate(struct conn *c)
 {
-    uint32_t offer[3] = {htonl(PROT_VERSION), htonl(ACTS_ALL), htonl(P_OFFER)};
+    uint32_t offer[3] = {htonl(PROT_VERSION), htonl(ACTS_ALL), htonl(offer_steps)};
     char *data;
     size_t len;
     c->fd = connect_spec(server_spec);
@@ -542,6 +547,64 @@ static bool case_body_mid_line(struct conn *c)
 }
 
 /* An unknown command, and a packet of length 0 (no command byte at all). */
+/* True when the milter sent nothing more than it was asked for: a reply to a step the MTA was
+ * told needs none would sit unread here and be taken for the answer to a later command. */
+static bool nothing_pending(struct conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (poll(&p, 1, 200) == 0)
+        return true;
+    snprintf(c->outcome, sizeof c->outcome, "unasked_reply");
+    return false;
+}
+
+/* A message of two header fields and a body; true when every reply came in step. */
+static bool plain_message(struct conn *c)
+{
+    return hello(c, "good.example.test") && envelope(c) && header(c, "From", "<probe@e2e.test>") &&
+           header(c, "Subject", "steps") && end_of_message(c, "steps\r\n") && nothing_pending(c);
+}
+
+/*
+ * With Postfix's offer the milter asks for no reply to HELO, header, end-of-header and body
+ * steps (it decides at MAIL, RCPT and end of message), and for no DATA or unknown commands
+ * (it has no callback for them); it answers CONNECT, MAIL, RCPT and end of message only.
+ */
+static bool case_no_reply_steps(struct conn *c)
+{
+    const uint32_t no_reply = P_NR_HELO | P_NR_HDR | P_NR_EOH | P_NR_BODY;
+    const uint32_t replied = P_NR_CONN | P_NR_MAIL | P_NR_RCPT;
+    if ((c->proto & no_reply) != no_reply || (c->proto & replied) != 0 ||
+        (c->proto & (P_NODATA | P_NOUNKNOWN)) != (P_NODATA | P_NOUNKNOWN)) {
+        snprintf(c->outcome, sizeof c->outcome, "steps:%08x", (unsigned)c->proto);
+        return false;
+    }
+    if (!plain_message(c))
+        return false;
+    if (c->replies != 4) { /* CONNECT, MAIL, RCPT, end of message */
+        snprintf(c->outcome, sizeof c->outcome, "replies:%ld", c->replies);
+        return false;
+    }
+    return true;
+}
+
+/* An MTA that offers no reply-less steps (an older Sendmail or Postfix) gets a reply to each. */
+static bool case_no_reply_steps_not_offered(struct conn *c)
+{
+    conn_close(c);
+    offer_steps = P_OFFER & ~(uint32_t)(P_NR_HDR | P_NR_CONN | P_NR_HELO | P_NR_MAIL | P_NR_RCPT |
+                                        P_NR_DATA | P_NR_UNKN | P_NR_EOH | P_NR_BODY);
+    bool ok = negotiate(c);
+    offer_steps = P_OFFER;
+    if (!ok || !plain_message(c))
+        return false;
+    if (c->replies != 9) { /* CONNECT, HELO, MAIL, RCPT, 2 headers, EOH, body, end of message */
+        snprintf(c->outcome, sizeof c->outcome, "replies:%ld", c->replies);
+        return false;
+    }
+    return true;
+}
+
 static bool case_bad_packets(struct conn *c)
 {
     static const unsigned char zero[4] = {0, 0, 0, 0};
@@ -634,6 +697,8 @@ static const struct hostile_case fixed_cases[] = {
     {"header_packets_malformed", case_header_packets_malformed, -1, -1, true},
     {"body_ends_mid_line", case_body_mid_line, -1, -1, false},
     {"bad_packets", case_bad_packets, -1, -1, true},
+    {"no_reply_steps", case_no_reply_steps, -1, -1, false},
+    {"no_reply_steps_not_offered", case_no_reply_steps_not_offered, -1, -1, false},
 };
 
 #define CASES_MAX (sizeof fixed_cases / sizeof fixed_cases[0] + 2 * S_N)
