@@ -2,7 +2,7 @@
  * nullmilter: a libmilter filter that accepts everything, the ceiling of the milter protocol on
  * this machine (a benchmark baseline, not a test).
  *
- *   nullmilter -p inet:PORT@HOST|unix:PATH [-a] [-D]
+ *   nullmilter -p inet:PORT@HOST|unix:PATH [-a] [-D] [-R]
  *
  * Every callback milter-ingress registers is registered here too and answers CONTINUE, so the MTA
  * sends the same steps.  -a adds one header at end of message, as milter-ingress adds
@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,35 @@
 #include <unistd.h>
 
 static bool add_header;
+static bool no_reply_steps;
+
+/* milter-ingress's choice (milter/callbacks.c): the steps answered without a reply. */
+#define NO_REPLY_STEPS (SMFIP_NR_HELO | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
+
+/* What a step that got no-reply at negotiation must answer (the grant is kept per connection,
+ * as the connection's private pointer: the steps it holds, not an address). */
+static sfsistat step_continue(SMFICTX *ctx, unsigned long step)
+{
+    uintptr_t granted = (uintptr_t)smfi_getpriv(ctx);
+    return (granted & step) != 0 ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
+                             unsigned long f2, unsigned long f3, unsigned long *pactions,
+                             unsigned long *psteps, unsigned long *p2, unsigned long *p3)
+{
+    (void)f2;
+    (void)f3;
+    if ((actions & SMFIF_ADDHDRS) == 0)
+        return SMFIS_REJECT;
+    unsigned long granted = no_reply_steps ? steps & NO_REPLY_STEPS : 0;
+    smfi_setpriv(ctx, (void *)(uintptr_t)granted);
+    *pactions = SMFIF_ADDHDRS;
+    *psteps = granted | (steps & (SMFIP_NOUNKNOWN | SMFIP_NODATA));
+    *p2 = 0;
+    *p3 = 0;
+    return SMFIS_CONTINUE;
+}
 
 static sfsistat cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 {
@@ -35,9 +65,8 @@ static sfsistat cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 
 static sfsistat cb_helo(SMFICTX *ctx, char *helo)
 {
-    (void)ctx;
     (void)helo;
-    return SMFIS_CONTINUE;
+    return step_continue(ctx, SMFIP_NR_HELO);
 }
 
 static sfsistat cb_args(SMFICTX *ctx, char **argv)
@@ -49,10 +78,9 @@ static sfsistat cb_args(SMFICTX *ctx, char **argv)
 
 static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 {
-    (void)ctx;
     (void)name;
     (void)value;
-    return SMFIS_CONTINUE;
+    return step_continue(ctx, SMFIP_NR_HDR);
 }
 
 static sfsistat cb_ctx(SMFICTX *ctx)
@@ -61,12 +89,16 @@ static sfsistat cb_ctx(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
+static sfsistat cb_eoh(SMFICTX *ctx)
+{
+    return step_continue(ctx, SMFIP_NR_EOH);
+}
+
 static sfsistat cb_body(SMFICTX *ctx, unsigned char *body, size_t len)
 {
-    (void)ctx;
     (void)body;
     (void)len;
-    return SMFIS_CONTINUE;
+    return step_continue(ctx, SMFIP_NR_BODY);
 }
 
 static sfsistat cb_eom(SMFICTX *ctx)
@@ -87,11 +119,12 @@ static struct smfiDesc desc = {
     .xxfi_envfrom = cb_args,
     .xxfi_envrcpt = cb_args,
     .xxfi_header = cb_header,
-    .xxfi_eoh = cb_ctx,
+    .xxfi_eoh = cb_eoh,
     .xxfi_body = cb_body,
     .xxfi_eom = cb_eom,
     .xxfi_abort = cb_ctx,
     .xxfi_close = cb_ctx,
+    .xxfi_negotiate = cb_negotiate,
 };
 
 /* libmilter keeps its listening socket to itself: find it among our descriptors. */
@@ -121,7 +154,7 @@ int main(int argc, char **argv)
     const char *sock = NULL;
     bool nodelay = false;
     int ch;
-    while ((ch = getopt(argc, argv, "p:aD")) != -1) {
+    while ((ch = getopt(argc, argv, "p:aDR")) != -1) {
         switch (ch) {
         case 'p':
             sock = optarg;
@@ -132,6 +165,9 @@ int main(int argc, char **argv)
         case 'D':
             nodelay = true;
             break;
+        case 'R':
+            no_reply_steps = true;
+            break;
         default:
             sock = NULL;
             optind = argc + 1;
@@ -139,7 +175,7 @@ int main(int argc, char **argv)
         }
     }
     if (sock == NULL || optind != argc) {
-        fprintf(stderr, "usage: nullmilter -p inet:PORT@HOST|unix:PATH [-a] [-D]\n");
+        fprintf(stderr, "usage: nullmilter -p inet:PORT@HOST|unix:PATH [-a] [-D] [-R]\n");
         return 2;
     }
     if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_setbacklog(1024) != MI_SUCCESS ||

@@ -89,6 +89,7 @@ command -v smtp-source >/dev/null && command -v postfix >/dev/null || SKIP="$SKI
 T=$(mktemp -d "${TMPDIR:-/tmp}/ingress-bench.XXXXXX")
 chmod 755 "$T" # Postfix's smtpd (user postfix) reaches the milter socket and its queue here
 PIDS=()
+declare -A SOCK_PID # the process serving each milter socket, for its CPU time per run
 NSD_STARTED=0
 POSTFIX_CONF=""
 
@@ -175,6 +176,7 @@ NSD_STARTED=1
 
 "$PYTHON" "$BENCH_DIR/message.py" "$T/signed.eml" 20 || die "cannot sign the benchmark message"
 "$PYTHON" "$BENCH_DIR/message.py" "$T/plain.eml" 4 --unsigned || die "cannot write the message"
+"$PYTHON" "$BENCH_DIR/message.py" "$T/unsigned.eml" 20 --unsigned || die "cannot write the message"
 
 # start_ingress NAME SOCKET [DNS_PORT]: milter-ingress with a configuration of its own.
 start_ingress() {
@@ -203,6 +205,7 @@ EOF
     LAST_PID=$!
     PIDS+=("$LAST_PID")
     wait_socket "$sock" "$LAST_PID" || die "milter-ingress ($name) does not listen on $sock"
+    SOCK_PID[$sock]=$LAST_PID
 }
 
 start_null() {
@@ -212,6 +215,7 @@ start_null() {
     LAST_PID=$!
     PIDS+=("$LAST_PID")
     wait_socket "$sock" "$LAST_PID" || die "nullmilter ($name) does not listen on $sock"
+    SOCK_PID[$sock]=$LAST_PID
 }
 
 NULL_INET="inet:${ports[0]}@127.0.0.1"
@@ -219,8 +223,11 @@ NULL_NAGLE="inet:${ports[1]}@127.0.0.1"
 ING_INET="inet:${ports[2]}@127.0.0.1"
 ING_UNIX="unix:$T/ingress.sock"
 OD_UNIX="unix:$T/opendkim.sock"
-start_null null_inet "$NULL_INET" -a -D
-start_null null_unix "unix:$T/null.sock" -a
+# -R: the null milter negotiates milter-ingress's reply-less steps, so both get the same exchange;
+# null_all answers every step (the ceiling of a milter that negotiates nothing).
+start_null null_inet "$NULL_INET" -a -D -R
+start_null null_unix "unix:$T/null.sock" -a -R
+start_null null_all_unix "unix:$T/null_all.sock" -a
 start_null null_nagle "$NULL_NAGLE" -a
 start_ingress ingress_inet "$ING_INET"
 INGRESS_INET_PID=$LAST_PID
@@ -253,23 +260,39 @@ EOF
     LAST_PID=$!
     PIDS+=("$LAST_PID")
     wait_socket "$OD_UNIX" "$LAST_PID" || die "opendkim does not listen on $OD_UNIX"
+    SOCK_PID[$OD_UNIX]=$LAST_PID
 fi
 
 RCPTS=$(printf 'user%d@mx.bench.example,' 1 2 3 4 5 6 7 8)
 RCPTS=${RCPTS%,}
 SC_KNOWN=(-a 127.0.0.2 -N good.example.test -H good.example.test -f bench@e2e.test -r "$RCPTS"
     -e "$T/signed.eml")
+# inbound-known's client, sender, recipients and message without its signature: every check
+# but DKIM's verification (the triplets are those inbound-known's warm-up confirmed), to tell
+# what DKIM costs a message.
+SC_UNSIGNED=(-a 127.0.0.2 -N good.example.test -H good.example.test -f bench@e2e.test
+    -r "$RCPTS" -e "$T/unsigned.eml")
 SC_NEW=(-a 127.0.0.2 -N good.example.test -H good.example.test -f 'new%n@neutral.e2e.test'
     -r "$RCPTS" -e "$T/signed.eml")
 SC_SUB=(-a 127.0.0.50 -N unknown -H laptop.example -u bench@e2e.test -f bench@e2e.test
     -r someone@example.org,other@example.net -e "$T/plain.eml")
 
-# run NAME SOCKET CONNS PER_CONN TOTAL SCENARIO_ARGS...: one loadgen run into $T/NAME.json.
+# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (proc(5) fields 14
+# and 15; the command name in field 2 has no spaces here).
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run NAME SOCKET CONNS PER_CONN TOTAL SCENARIO_ARGS...: one loadgen run into $T/NAME.json, and
+# the CPU seconds the milter serving SOCKET spent during it into $T/NAME.cpu.
 run() {
-    local name=$1 sock=$2 c=$3 m=$4 n=$5
+    local name=$1 sock=$2 c=$3 m=$4 n=$5 pid before
     shift 5
+    pid=${SOCK_PID[$sock]:-}
+    [[ -n $pid ]] && before=$(cpu_ticks "$pid")
     "$LOADGEN" -s "$sock" -t 10000 -j -c "$c" -m "$m" -n "$n" "$@" >"$T/$name.json" ||
         die "loadgen $name against $sock failed: $(cat "$T/$name.json")"
+    [[ -n $pid ]] && echo "$(($(cpu_ticks "$pid") - before)) $CLK_TCK" >"$T/$name.cpu"
+    return 0
 }
 
 # bench NAME SOCKET CONNS PER_CONN TOTAL SCENARIO_ARGS...: a warm-up, then REPEAT measured runs
@@ -306,6 +329,7 @@ load "the throughput runs ($CONNS connections)"
 if ! skipped null; then
     bench null_inet "$NULL_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
     bench null_unix "unix:$T/null.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+    bench null_all_unix "unix:$T/null_all.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
 fi
 skipped opendkim || bench opendkim_unix "$OD_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
 
@@ -324,6 +348,7 @@ if [[ -n $PERF_PID ]]; then
     perf script -i "$T/perf.data" 2>/dev/null >"$T/perf.txt" || true
 fi
 skipped known || bench known_inet "$ING_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+skipped known || bench unsigned_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_UNSIGNED[@]}"
 if ! skipped others; then
     load "the other scenarios"
     bench new_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_NEW[@]}"
