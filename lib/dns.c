@@ -1,5 +1,6 @@
 /*
- * dns: lookups over c-ares with a pool of channels, our own answer parser and a TTL-bounded cache.
+ * dns: lookups over c-ares on a few shared channels driven by one I/O thread per resolver, our
+ * own answer parser and a TTL-bounded cache.
  *
  * RFC 1035 4.1 (message format; 4.1.4 compression is expanded by ares_expand_name), 3.3 and 3.4
  * (the RDATA of A, CNAME, MX, NS, PTR, SOA, TXT), RFC 3596 2.1 and 2.5 (AAAA, ip6.arpa nibbles),
@@ -7,9 +8,29 @@
  * SOA's TTL and its MINIMUM field), RFC 2181 8 (a TTL with the top bit set counts as 0),
  * RFC 7208 3.3 (a TXT record's strings are joined without a separator).
  *
- * Locking: the channel pool and the cache each have their own mutex and are held only to take or
- * put an item, never across network waits.  A channel is used by one batch at a time, and a batch
- * by one thread at a time, so c-ares itself never sees two threads on one channel.
+ * Why shared channels: a c-ares 1.18 channel carries fixed tables (2048 query-id and 1024
+ * timeout list heads, about 74 KiB).  Lending one to each batch while its queries were in flight
+ * made an idle connection with a cold cache (its answers unread in its channel's socket) cost
+ * about 83 KiB; 256 such connections held 256 channels.  Now a resolver has DNS_CHANNELS
+ * channels for all its batches, and its I/O thread reads every answer as it arrives.
+ *
+ * Locking: c-ares 1.18 channels are not thread-safe, so the resolver's one mutex (lock) guards
+ * its channels and everything their callbacks touch: each sent query's done, in_ares, batch and
+ * answer (until done), each batch's pending count, and the I/O thread's state.  ares_query runs
+ * under it in the batch's thread (1.18 sends synchronously: a query is on the wire when
+ * dns_batch_start returns); everything else of c-ares (ares_getsock, ares_timeout,
+ * ares_process_fd, and so every callback) runs under it in the I/O thread, which lets go of it
+ * only while it sits in poll().  A batch's thread waits on the batch's condition variable with
+ * the resolver's mutex, until its query is done or its own deadline.  The cache has its own
+ * mutex, taken inside the resolver's (callbacks put answers) and never the other way round.
+ * A batch's query array, and a query's type and key, belong to the batch's thread alone.
+ *
+ * Lifetimes: a query sent to c-ares is its callback's argument until the callback runs (in_ares).
+ * dns_batch_free frees the queries c-ares no longer holds and marks the others abandoned (batch
+ * NULL): their callback frees them, when the answer comes, when c-ares gives up (its own timeouts
+ * outlast ours), or at ares_destroy (ARES_EDESTRUCTION) in dns_resolver_free.  The I/O thread is
+ * started by the first query that goes to the network and joined by dns_resolver_free, which runs
+ * after every batch of the resolver is freed.
  */
 #include "dns.h"
 
@@ -18,15 +39,22 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "util.h"
 
-/* Idle channels kept for reuse; more are closed when their batch ends. */
-#define DNS_POOL_IDLE_MAX 64
+/*
+ * c-ares channels of a resolver, shared by all its batches (queries go to them in turn).  One is
+ * enough: a 1.18 channel holds any number of queries (its tables are hash heads) and gives each
+ * a query id unique in the channel; more would only add their 74 KiB and sockets.
+ */
+#define DNS_CHANNELS 1
 /* A negative answer without an SOA in its authority section is cached this long (seconds). */
 #define DNS_NEGATIVE_TTL_DEFAULT 60
 /*
@@ -45,7 +73,7 @@
 #define DNS_HEADER_LEN 12
 #define DNS_CLASS_IN 1
 
-/* ---- the resolver: servers, channel pool, cache ---- */
+/* ---- the resolver: servers, shared channels, cache ---- */
 
 struct cache_entry {
     struct cache_entry *chain;         /* next in the hash bucket */
@@ -76,9 +104,16 @@ struct dns_resolver {
     time_t (*clock)(void *arg);
     void *clock_arg;
 
-    pthread_mutex_t pool_lock;
-    ares_channel idle[DNS_POOL_IDLE_MAX];
-    size_t nidle;
+    /* Guards everything below (see Locking at the top). */
+    pthread_mutex_t lock;
+    ares_channel channels[DNS_CHANNELS];
+    size_t next_channel;
+    uint64_t in_flight; /* queries c-ares holds */
+    /* The I/O thread: started at the first query that needs the network. */
+    pthread_t io_thread;
+    bool io_started, io_stop;
+    int wake_fd;    /* eventfd: wakes the I/O thread from poll() (new sockets, timeouts, stop) */
+    bool wake_sent; /* written and not yet read: one write is enough */
 
     struct dns_cache cache;
 };
@@ -86,15 +121,20 @@ struct dns_resolver {
 /* ---- a batch and its queries ---- */
 
 struct dns_query {
-    struct dns_batch *batch;
+    struct dns_resolver *resolver;
+    /* The batch's thread alone reads these (the dedup key); never written after the start. */
+    int type;
+    char key[DNS_NAME_MAX + 1];
+    /* Under the resolver's lock while the query is sent and not done; then the batch's. */
+    struct dns_batch *batch; /* NULL once abandoned: dns_batch_free ran while c-ares held it */
     struct dns_answer answer;
     bool done;
+    bool in_ares;        /* c-ares holds the query as its callback's argument */
     int64_t deadline_ms; /* CLOCK_MONOTONIC; the query is given up at this time */
 };
 
 struct dns_batch {
     struct dns_resolver *resolver;
-    ares_channel channel; /* borrowed from the pool while queries are in flight, else NULL */
     /*
      * Each query is allocated on its own so that an answer returned by dns_batch_wait() keeps its
      * address while more queries are started (iprev reads the PTR answer while it starts the
@@ -102,7 +142,8 @@ struct dns_batch {
      */
     struct dns_query **queries;
     size_t count, cap;
-    size_t pending; /* sent and not yet done */
+    size_t pending;      /* sent and not yet done; under the resolver's lock */
+    pthread_cond_t done; /* CLOCK_MONOTONIC; broadcast under the resolver's lock */
 };
 
 static int64_t monotonic_ms(void)
@@ -814,6 +855,9 @@ void dns_resolver_stats(struct dns_resolver *r, struct dns_cache_stats *out)
     out->misses = r->cache.misses;
     out->entries = r->cache.count;
     pthread_mutex_unlock(&r->cache.lock);
+    pthread_mutex_lock(&r->lock);
+    out->in_flight = r->in_flight;
+    pthread_mutex_unlock(&r->lock);
 }
 
 /* ---- servers and channels ---- */
@@ -891,28 +935,120 @@ static int channel_new(const struct dns_resolver *r, ares_channel *out)
     return rc;
 }
 
-static int pool_take(struct dns_resolver *r, ares_channel *out)
+/* ---- the I/O thread ---- */
+
+static int poll_timeout_ms(const struct timeval *t)
 {
-    pthread_mutex_lock(&r->pool_lock);
-    bool have = r->nidle > 0;
-    if (have)
-        *out = r->idle[--r->nidle];
-    pthread_mutex_unlock(&r->pool_lock);
-    return have ? ARES_SUCCESS : channel_new(r, out);
+    /* Round up: waking a millisecond early would only spin once more. */
+    int64_t ms = (int64_t)t->tv_sec * 1000 + (t->tv_usec + 999) / 1000;
+    if (ms < 0)
+        return 0;
+    return ms > 60000 ? 60000 : (int)ms;
 }
 
-/* The channel must have no queries left (ares_cancel). */
-static void pool_give(struct dns_resolver *r, ares_channel ch)
+/* With r->lock held: makes the I/O thread leave poll() and look at the channels again. */
+static void io_wake(struct dns_resolver *r)
 {
-    pthread_mutex_lock(&r->pool_lock);
-    if (r->nidle < DNS_POOL_IDLE_MAX) {
-        r->idle[r->nidle++] = ch;
-        ch = NULL;
-    }
-    pthread_mutex_unlock(&r->pool_lock);
-    if (ch != NULL)
-        ares_destroy(ch);
+    if (r->wake_sent)
+        return;
+    uint64_t one = 1;
+    if (write(r->wake_fd, &one, sizeof one) == (ssize_t)sizeof one)
+        r->wake_sent = true;
 }
+
+/*
+ * The one reader of the channels' sockets.  poll(), not select(): a busy milter has descriptors
+ * past FD_SETSIZE.  Between the snapshot of the sockets and poll() a batch's thread may open a
+ * socket (ares_query), and it then wakes us; c-ares may also close one, and a descriptor number
+ * reused meanwhile is at worst one spurious turn (ares_process_fd ignores a descriptor that is not
+ * one of its sockets).
+ */
+static void *io_run(void *arg)
+{
+    struct dns_resolver *r = arg;
+    struct pollfd pfd[1 + DNS_CHANNELS * ARES_GETSOCK_MAXNUM];
+    size_t owner[1 + DNS_CHANNELS * ARES_GETSOCK_MAXNUM]; /* the channel of each descriptor */
+
+    pthread_mutex_lock(&r->lock);
+    while (!r->io_stop) {
+        nfds_t n = 1;
+        pfd[0] = (struct pollfd){.fd = r->wake_fd, .events = POLLIN};
+        int timeout = -1; /* no query anywhere: only a wake-up can bring work */
+        for (size_t c = 0; c < DNS_CHANNELS; c++) {
+            ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+            int bits = ares_getsock(r->channels[c], socks, ARES_GETSOCK_MAXNUM);
+            for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+                short events = 0;
+                if (ARES_GETSOCK_READABLE(bits, i))
+                    events |= POLLIN;
+                if (ARES_GETSOCK_WRITABLE(bits, i))
+                    events |= POLLOUT;
+                if (events == 0)
+                    break;
+                pfd[n] = (struct pollfd){.fd = socks[i], .events = events};
+                owner[n++] = c;
+            }
+            struct timeval tv;
+            const struct timeval *t = ares_timeout(r->channels[c], NULL, &tv);
+            if (t != NULL && (timeout < 0 || poll_timeout_ms(t) < timeout))
+                timeout = poll_timeout_ms(t);
+        }
+        pthread_mutex_unlock(&r->lock);
+        int ready = poll(pfd, n, timeout);
+        pthread_mutex_lock(&r->lock);
+        if (ready < 0)
+            continue; /* EINTR: look again */
+        if (pfd[0].revents & POLLIN) {
+            uint64_t count;
+            (void)read(r->wake_fd, &count, sizeof count);
+            r->wake_sent = false;
+        }
+        for (size_t c = 0; c < DNS_CHANNELS; c++) {
+            bool any = false;
+            for (nfds_t i = 1; i < n; i++) {
+                short rev = pfd[i].revents;
+                if (owner[i] != c || rev == 0 || (rev & POLLNVAL))
+                    continue;
+                bool rd = (rev & (POLLIN | POLLERR | POLLHUP)) != 0;
+                bool wr = (rev & POLLOUT) != 0;
+                ares_process_fd(r->channels[c], rd ? pfd[i].fd : ARES_SOCKET_BAD,
+                                wr ? pfd[i].fd : ARES_SOCKET_BAD);
+                any = true;
+            }
+            /* Nothing to read or write: c-ares still resends or gives up what is due (every
+             * call of ares_process_fd does that). */
+            if (!any)
+                ares_process_fd(r->channels[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+/* With r->lock held: starts the I/O thread unless it runs; false when it cannot. */
+static bool io_start(struct dns_resolver *r)
+{
+    if (r->io_started)
+        return true;
+    r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->wake_fd < 0)
+        return false;
+    /* The thread takes no signal: the daemon's signal handling stays where it was set up. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&r->io_thread, NULL, io_run, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        close(r->wake_fd);
+        r->wake_fd = -1;
+        return false;
+    }
+    r->io_started = true;
+    return true;
+}
+
+/* ---- the resolver ---- */
 
 int dns_resolver_new(const struct dns_options *opts, struct dns_resolver **out, char *err,
                      size_t errlen)
@@ -932,7 +1068,8 @@ int dns_resolver_new(const struct dns_options *opts, struct dns_resolver **out, 
     r->tries = opts->tries;
     r->clock = opts->clock;
     r->clock_arg = opts->clock_arg;
-    pthread_mutex_init(&r->pool_lock, NULL);
+    r->wake_fd = -1;
+    pthread_mutex_init(&r->lock, NULL);
     cache_init(&r->cache, opts->cache_size, opts->cache_max_ttl);
 
     if (opts->servers != NULL && opts->server_count > 0) {
@@ -951,15 +1088,16 @@ int dns_resolver_new(const struct dns_options *opts, struct dns_resolver **out, 
             r->servers[i].next = i + 1 < opts->server_count ? &r->servers[i + 1] : NULL;
         }
     }
-    /* One channel now, so that a c-ares or resolv.conf problem shows at startup, not per mail. */
-    ares_channel ch;
-    rc = channel_new(r, &ch);
-    if (rc != ARES_SUCCESS) {
-        set_error(err, errlen, "dns: c-ares initialisation failed", ares_strerror(rc));
-        dns_resolver_free(r);
-        return -1;
+    /* The channels now, so that a c-ares or resolv.conf problem shows at startup, not per mail. */
+    for (size_t c = 0; c < DNS_CHANNELS; c++) {
+        rc = channel_new(r, &r->channels[c]);
+        if (rc != ARES_SUCCESS) {
+            r->channels[c] = NULL;
+            set_error(err, errlen, "dns: c-ares initialisation failed", ares_strerror(rc));
+            dns_resolver_free(r);
+            return -1;
+        }
     }
-    pool_give(r, ch);
     *out = r;
     return 0;
 }
@@ -968,9 +1106,23 @@ void dns_resolver_free(struct dns_resolver *r)
 {
     if (r == NULL)
         return;
-    for (size_t i = 0; i < r->nidle; i++)
-        ares_destroy(r->idle[i]);
-    pthread_mutex_destroy(&r->pool_lock);
+    if (r->io_started) {
+        pthread_mutex_lock(&r->lock);
+        r->io_stop = true;
+        r->wake_sent = false; /* this write must go out */
+        io_wake(r);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->io_thread, NULL);
+        close(r->wake_fd);
+    }
+    /* Every batch is freed: what c-ares still holds is abandoned, and ares_destroy runs its
+     * callbacks (ARES_EDESTRUCTION), which free it.  Under the lock, as callbacks expect. */
+    pthread_mutex_lock(&r->lock);
+    for (size_t c = 0; c < DNS_CHANNELS; c++)
+        if (r->channels[c] != NULL)
+            ares_destroy(r->channels[c]);
+    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_destroy(&r->lock);
     cache_destroy(&r->cache);
     free(r->servers);
     free(r);
@@ -983,24 +1135,42 @@ struct dns_batch *dns_batch_new(struct dns_resolver *r)
 {
     struct dns_batch *b = xcalloc(1, sizeof *b);
     b->resolver = r;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->done, &attr);
+    pthread_condattr_destroy(&attr);
     return b;
+}
+
+static void query_free(struct dns_query *q)
+{
+    dns_answer_clear(&q->answer);
+    free(q->answer.packet);
+    free(q);
 }
 
 void dns_batch_free(struct dns_batch *b)
 {
     if (b == NULL)
         return;
-    if (b->channel != NULL) {
-        /* Runs the callbacks of what is still in flight (queries past our deadline included)
-         * with ARES_ECANCELLED while their structures still exist. */
-        ares_cancel(b->channel);
-        pool_give(b->resolver, b->channel);
+    struct dns_resolver *r = b->resolver;
+    if (b->pending > 0 || b->count > 0) {
+        /* Queries c-ares still holds (in flight, or given up at our deadline) are left to their
+         * callback; the others are ours to free. */
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < b->count; i++) {
+            if (b->queries[i]->in_ares) {
+                b->queries[i]->batch = NULL;
+                b->queries[i] = NULL;
+            }
+        }
+        pthread_mutex_unlock(&r->lock);
     }
-    for (size_t i = 0; i < b->count; i++) {
-        dns_answer_clear(&b->queries[i]->answer);
-        free(b->queries[i]->answer.packet);
-        free(b->queries[i]);
-    }
+    for (size_t i = 0; i < b->count; i++)
+        if (b->queries[i] != NULL)
+            query_free(b->queries[i]);
+    pthread_cond_destroy(&b->done);
     free(b->queries);
     free(b);
 }
@@ -1051,21 +1221,19 @@ static bool answer_from_packet(struct dns_query *q, const unsigned char *packet,
     return dns_parse_answer(packet, len, a->type, a);
 }
 
+/* With the resolver's lock held: q is done, and its waiter (if any) is told. */
 static void query_finish(struct dns_query *q)
 {
     q->done = true;
-    q->batch->pending--;
+    if (q->batch != NULL) {
+        q->batch->pending--;
+        pthread_cond_broadcast(&q->batch->done);
+    }
 }
 
-/* c-ares's callback.  It also runs for queries we gave up at our deadline: those are left as
- * they are. */
-static void query_callback(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+/* With the resolver's lock held: the answer of a query c-ares is done with. */
+static void query_answer(struct dns_query *q, int status, const unsigned char *abuf, int alen)
 {
-    struct dns_query *q = arg;
-    (void)timeouts;
-    if (q->done)
-        return;
-    query_finish(q);
     bool answered = status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND;
     if (abuf == NULL || alen <= 0) {
         answer_tempfail(&q->answer, ares_status_text(status));
@@ -1077,8 +1245,27 @@ static void query_callback(void *arg, int status, int timeouts, unsigned char *a
         return;
     }
     if (parsed && q->answer.status != DNS_TEMPFAIL)
-        cache_put(q->batch->resolver, q->answer.type, q->answer.name, abuf, (size_t)alen,
-                  q->answer.ttl);
+        cache_put(q->resolver, q->answer.type, q->answer.name, abuf, (size_t)alen, q->answer.ttl);
+}
+
+/*
+ * c-ares's callback: in the I/O thread, or in ares_query or ares_destroy, always with the
+ * resolver's lock held.  A query given up at our deadline is left as it is.  An abandoned query
+ * (its batch is freed) still puts a good answer in the cache (a prefetch is for the cache), then
+ * is freed: c-ares no longer holds it and no batch does.
+ */
+static void query_callback(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    struct dns_query *q = arg;
+    (void)timeouts;
+    q->in_ares = false;
+    q->resolver->in_flight--;
+    if (!q->done) {
+        query_answer(q, status, abuf, alen);
+        query_finish(q);
+    }
+    if (q->batch == NULL)
+        query_free(q);
 }
 
 /* A hit gives the query its own parsed copy of the cached packet. */
@@ -1124,13 +1311,17 @@ int dns_batch_start(struct dns_batch *b, const char *name, int type)
         str_copy(key, sizeof key, name ? name : "");
 
     for (size_t i = 0; i < b->count; i++) {
-        const struct dns_answer *a = &b->queries[i]->answer;
-        if (a->type == type && strcmp(a->name, key) == 0)
+        const struct dns_query *q = b->queries[i];
+        if (q->type == type && strcmp(q->key, key) == 0)
             return (int)i;
     }
 
+    struct dns_resolver *r = b->resolver;
     struct dns_query *q = xcalloc(1, sizeof *q);
+    q->resolver = r;
     q->batch = b;
+    q->type = type;
+    memcpy(q->key, key, sizeof key);
     q->answer.type = type;
     memcpy(q->answer.name, key, sizeof key);
     int h = batch_add(b, q);
@@ -1146,23 +1337,27 @@ int dns_batch_start(struct dns_batch *b, const char *name, int type)
         q->done = true;
         return h;
     }
-    if (answer_from_cache(b->resolver, q)) {
+    if (answer_from_cache(r, q)) {
         q->done = true;
         return h;
     }
-    if (b->channel == NULL) {
-        int rc = pool_take(b->resolver, &b->channel);
-        if (rc != ARES_SUCCESS) {
-            b->channel = NULL;
-            answer_tempfail(&q->answer, ares_status_text(rc));
-            q->done = true;
-            return h;
-        }
+    q->deadline_ms = monotonic_ms() + (int64_t)r->timeout_ms * r->tries;
+    pthread_mutex_lock(&r->lock);
+    if (!io_start(r)) {
+        answer_tempfail(&q->answer, "cannot start the DNS thread");
+        q->done = true;
+        pthread_mutex_unlock(&r->lock);
+        return h;
     }
-    q->deadline_ms = monotonic_ms() + (int64_t)b->resolver->timeout_ms * b->resolver->tries;
+    ares_channel ch = r->channels[r->next_channel++ % DNS_CHANNELS];
     b->pending++;
-    /* May call query_callback before it returns (e.g. when no socket can be opened). */
-    ares_query(b->channel, key, DNS_CLASS_IN, type, query_callback, q);
+    q->in_ares = true;
+    r->in_flight++;
+    /* Sends now; may call query_callback before it returns (e.g. when no socket can be
+     * opened).  The I/O thread then polls the channel's sockets with this query's timeout. */
+    ares_query(ch, key, DNS_CLASS_IN, type, query_callback, q);
+    io_wake(r);
+    pthread_mutex_unlock(&r->lock);
     return h;
 }
 
@@ -1189,99 +1384,18 @@ int dns_batch_start_ptr(struct dns_batch *b, const char *ip)
 /*
  * c-ares doubles the timeout at each round of tries (1.18: timeout << (try / servers)), so a
  * query of 2 tries to one server would take 3 x timeout.  Our own deadline keeps the promise of
- * timeout x tries; c-ares's query stays in the channel until the batch ends, and its callback,
- * should it ever come, finds the query done.
+ * timeout x tries: the waiter gives the query up then, whatever the channel does.  c-ares's query
+ * stays in the channel until c-ares is done with it, and its callback finds the query done.
  */
-static int64_t batch_expire(struct dns_batch *b)
+static void query_expire(struct dns_query *q)
 {
-    int64_t now = monotonic_ms(), next = INT64_MAX;
-    for (size_t i = 0; i < b->count && b->pending > 0; i++) {
-        struct dns_query *q = b->queries[i];
-        if (q->done)
-            continue;
-        if (q->deadline_ms <= now) {
-            query_finish(q);
-            answer_tempfail(&q->answer, "timeout");
-        } else if (q->deadline_ms < next) {
-            next = q->deadline_ms;
-        }
-    }
-    return next == INT64_MAX ? 0 : next - now;
+    query_finish(q);
+    answer_tempfail(&q->answer, "timeout");
 }
 
-/*
- * One round of the event loop: poll() the channel's sockets (select() cannot take descriptors
- * past FD_SETSIZE, and a busy milter has many) until the first of c-ares's timeout and our
- * deadlines, then let c-ares read, write and retry.
- */
-/*
- * Gives the channel back to the pool once nothing of the batch waits for it, so that a connection
- * holds a channel only while its queries are in flight: a c-ares 1.18 channel is about 74 KiB
- * (its query-id and timeout tables), which was most of an idle connection's memory when every
- * connection kept its channel until it closed.  Queries given up at our deadline may still be in
- * the channel: ares_cancel runs their callbacks now (they find their query done), while the
- * queries still exist.
- */
-static void batch_release_channel(struct dns_batch *b)
+static struct timespec monotonic_at(int64_t ms)
 {
-    if (b->channel == NULL || b->pending > 0)
-        return;
-    ares_cancel(b->channel);
-    pool_give(b->resolver, b->channel);
-    b->channel = NULL;
-}
-
-static void batch_step(struct dns_batch *b)
-{
-    int64_t wait_ms = batch_expire(b);
-    if (b->pending == 0) {
-        batch_release_channel(b);
-        return;
-    }
-
-    ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-    struct pollfd pfd[ARES_GETSOCK_MAXNUM];
-    nfds_t n = 0;
-    int bits = ares_getsock(b->channel, socks, ARES_GETSOCK_MAXNUM);
-    for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-        short events = 0;
-        if (ARES_GETSOCK_READABLE(bits, i))
-            events |= POLLIN;
-        if (ARES_GETSOCK_WRITABLE(bits, i))
-            events |= POLLOUT;
-        if (events == 0)
-            break;
-        pfd[n].fd = socks[i];
-        pfd[n].events = events;
-        pfd[n].revents = 0;
-        n++;
-    }
-
-    struct timeval max = {.tv_sec = (time_t)(wait_ms / 1000),
-                          .tv_usec = (suseconds_t)(wait_ms % 1000) * 1000};
-    struct timeval tv;
-    struct timeval *t = ares_timeout(b->channel, &max, &tv);
-    /* Round up: waking a millisecond early would only spin once more. */
-    int64_t timeout_ms = (int64_t)t->tv_sec * 1000 + (t->tv_usec + 999) / 1000;
-    if (timeout_ms < 0) /* never poll() without a timeout: that could wait forever */
-        timeout_ms = 0;
-
-    int ready = poll(pfd, n, (int)timeout_ms);
-    if (ready <= 0) {
-        /* Timeouts (and EINTR): c-ares resends or gives up what is due. */
-        ares_process_fd(b->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-    } else {
-        for (nfds_t i = 0; i < n; i++) {
-            if (pfd[i].revents == 0)
-                continue;
-            bool rd = (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
-            bool wr = (pfd[i].revents & POLLOUT) != 0;
-            ares_process_fd(b->channel, rd ? pfd[i].fd : ARES_SOCKET_BAD,
-                            wr ? pfd[i].fd : ARES_SOCKET_BAD);
-        }
-    }
-    batch_expire(b);
-    batch_release_channel(b);
+    return (struct timespec){.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
 }
 
 const struct dns_answer *dns_batch_wait(struct dns_batch *b, int h)
@@ -1289,15 +1403,41 @@ const struct dns_answer *dns_batch_wait(struct dns_batch *b, int h)
     if (h < 0 || (size_t)h >= b->count)
         return NULL;
     struct dns_query *q = b->queries[h];
-    while (!q->done)
-        batch_step(b);
+    struct dns_resolver *r = b->resolver;
+    pthread_mutex_lock(&r->lock);
+    while (!q->done) {
+        if (monotonic_ms() >= q->deadline_ms) {
+            query_expire(q);
+            break;
+        }
+        struct timespec until = monotonic_at(q->deadline_ms);
+        pthread_cond_timedwait(&b->done, &r->lock, &until);
+    }
+    pthread_mutex_unlock(&r->lock);
     return &q->answer;
 }
 
 void dns_batch_wait_all(struct dns_batch *b)
 {
-    while (b->pending > 0)
-        batch_step(b);
+    struct dns_resolver *r = b->resolver;
+    pthread_mutex_lock(&r->lock);
+    while (b->pending > 0) {
+        int64_t now = monotonic_ms(), next = INT64_MAX;
+        for (size_t i = 0; i < b->count && b->pending > 0; i++) {
+            struct dns_query *q = b->queries[i];
+            if (q->done)
+                continue;
+            if (q->deadline_ms <= now)
+                query_expire(q);
+            else if (q->deadline_ms < next)
+                next = q->deadline_ms;
+        }
+        if (b->pending > 0 && next != INT64_MAX) {
+            struct timespec until = monotonic_at(next);
+            pthread_cond_timedwait(&b->done, &r->lock, &until);
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
 }
 
 enum dns_status dns_lookup(struct dns_resolver *r, const char *name, int type,
@@ -1307,7 +1447,8 @@ enum dns_status dns_lookup(struct dns_resolver *r, const char *name, int type,
     int h = dns_batch_start(b, name, type);
     struct dns_query *q = b->queries[h];
     dns_batch_wait(b, h);
-    /* The answer moves to the caller; the query keeps only its done flag for c-ares. */
+    /* The answer moves to the caller; the query keeps only its done flag for c-ares (which no
+     * longer writes an answer once a query is done). */
     struct dns_answer *a = xmalloc(sizeof *a);
     *a = q->answer;
     memset(&q->answer, 0, sizeof q->answer);

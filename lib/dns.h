@@ -1,13 +1,14 @@
 /*
  * dns: the one resolver of milter-ingress, over c-ares (DESIGN.md §4).
  *
- * - A struct dns_resolver is shared by all threads: the server list, timeout and tries, a pool
- *   of c-ares channels (c-ares 1.18 channels are not thread-safe, so a channel is lent to one
- *   batch at a time) and a TTL-bounded answer cache.  Pool and cache are each guarded by their own
- *   mutex; nothing else in it changes after dns_resolver_new().
+ * - A struct dns_resolver is shared by all threads: the server list, timeout and tries, one
+ *   c-ares channel shared by all its batches (a c-ares 1.18 channel is about 74 KiB and not
+ *   thread-safe: one mutex guards it) with an I/O thread of its own that reads every answer as it
+ *   arrives (started at the first query that needs the network, joined by dns_resolver_free),
+ *   and a TTL-bounded answer cache with its own mutex.  lib/dns.c says how it is locked.
  * - A struct dns_batch belongs to one connection (one thread at a time): queries started on it
- *   run in parallel on its channel and are joined by dns_batch_wait() when a decision needs them,
- *   so a connection's DNS cost is its slowest query, not their sum.
+ *   are sent at once, run in parallel and are joined by dns_batch_wait() when a decision needs
+ *   them, so a connection's DNS cost is its slowest query, not their sum.
  * - dns_lookup() is the synchronous form for libspf2's SPF_dns_server_t layer and libopendkim's
  *   dkim_dns_set_query_* hooks: both get parsed records and the raw answer packet.
  *
@@ -95,12 +96,16 @@ void dns_resolver_free(struct dns_resolver *r);
 
 struct dns_cache_stats {
     uint64_t hits, misses, entries;
+    /* Queries the resolver's c-ares channel still holds, given up (deadline, freed batch) or
+     * not: each is freed when c-ares is done with it, at the latest by dns_resolver_free. */
+    uint64_t in_flight;
 };
 void dns_resolver_stats(struct dns_resolver *r, struct dns_cache_stats *out);
 
 /* A batch borrows r (which must outlive it). */
 struct dns_batch *dns_batch_new(struct dns_resolver *r);
-/* Cancels what is still running, returns the channel to the pool; NULL is a no-op. */
+/* Frees the batch; queries still in flight are abandoned (their answers, should they come, only
+ * fill the cache) and freed when c-ares is done with them.  NULL is a no-op. */
 void dns_batch_free(struct dns_batch *b);
 
 /*
@@ -118,10 +123,10 @@ int dns_batch_start(struct dns_batch *b, const char *name, int type);
 int dns_batch_prefetch(struct dns_batch *b, const char *name, int type);
 /* Starts the PTR query for an address ("192.0.2.1", "2001:db8::1"); -1 when not an address. */
 int dns_batch_start_ptr(struct dns_batch *b, const char *ip);
-/* Runs the batch until the query with handle h is done; the answer lives as long as the batch
+/* Waits until the query with handle h is done; the answer lives as long as the batch
  * (its address does not change when more queries are started).  NULL when h is not b's. */
 const struct dns_answer *dns_batch_wait(struct dns_batch *b, int h);
-/* Runs the batch until every query started so far is done. */
+/* Waits until every query started so far is done. */
 void dns_batch_wait_all(struct dns_batch *b);
 
 /* Synchronous lookup: *out is the caller's, freed with dns_answer_free(). */
