@@ -280,7 +280,7 @@ SC_SUB=(-a 127.0.0.50 -N unknown -H laptop.example -u bench@e2e.test -f bench@e2
 # cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (proc(5) fields 14
 # and 15; the command name in field 2 has no spaces here).
 CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || true; }
 
 # run NAME SOCKET CONNS PER_CONN TOTAL SCENARIO_ARGS...: one loadgen run into $T/NAME.json, and
 # the CPU seconds the milter serving SOCKET spent during it into $T/NAME.cpu.
@@ -288,10 +288,14 @@ run() {
     local name=$1 sock=$2 c=$3 m=$4 n=$5 pid before
     shift 5
     pid=${SOCK_PID[$sock]:-}
+    before=""
     [[ -n $pid ]] && before=$(cpu_ticks "$pid")
     "$LOADGEN" -s "$sock" -t 10000 -j -c "$c" -m "$m" -n "$n" "$@" >"$T/$name.json" ||
         die "loadgen $name against $sock failed: $(cat "$T/$name.json")"
-    [[ -n $pid ]] && echo "$(($(cpu_ticks "$pid") - before)) $CLK_TCK" >"$T/$name.cpu"
+    # No figure (rather than a wrong one) when the process is gone: the replies decide the run.
+    local after
+    after=$([[ -n $before ]] && cpu_ticks "$pid")
+    [[ -n $after ]] && echo "$((after - before)) $CLK_TCK" >"$T/$name.cpu"
     return 0
 }
 
