@@ -264,6 +264,10 @@ for sock in ("inet", "unix"):
     if r is not None:
         target(f"inbound-known throughput, {sock}, {med[f'known_{sock}']['connections']} conns, warm", f"{r:.0%} of the null milter",
                ">= 70%", r >= 0.70)
+r = ratio("known_unix", "null_all_unix")
+if r is not None:
+    target("inbound-known throughput, unix, vs a null milter answering every step",
+           f"{r:.0%} of that null milter", ">= 70%", r >= 0.70)
 r = ratio("known_unix", "opendkim_unix")
 if r is not None:
     target("inbound-known vs Debian opendkim verify (unix)", f"{r:.2f}x", ">= 1.0x", r >= 1.0)
