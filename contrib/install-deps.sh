@@ -20,8 +20,8 @@ packages=(
     # tests of later checks: DKIM signing fixtures and milter protocol tests
     opendkim-tools python3-dkim python3-dnslib python3-yaml
     # the benchmark (tests/bench/run.sh): Debian's opendkim as the verify-mode baseline, perf for
-    # PROFILE=1
-    opendkim linux-perf
+    # PROFILE=1, OpenSSL's headers for tests/bench/dkim_bench.c (libopendkim's own crypto library)
+    opendkim linux-perf libssl-dev
     # tools the test scripts call (ps, ss, setsid); usually present, not on a minimal image
     procps iproute2 util-linux git
     # lint

@@ -297,6 +297,11 @@ if "null_nagle_1" in med and "known_inet_1" in med:
     target("Nagle (DESIGN.md 8): inet p50, 1 conn", f"{ing:.2f} ms (control without NODELAY "
            f"{med['null_nagle_1']['latency_ms']['p50']:.1f} ms)", "< 20 ms", ing < 20)
 
+if os.path.exists(f"{T}/dkim_bench.txt"):
+    print("\nDKIM verification of the same message outside the milter (tests/bench/dkim_bench.c):")
+    for line in open(f"{T}/dkim_bench.txt"):
+        print("  " + line.rstrip())
+
 # What bounds the 70% target: the same message unsigned runs every check but DKIM's, so its rate
 # over the null milter's is the most inbound-known could reach with a DKIM verification that cost
 # nothing; the CPU columns say where the difference goes (2 CPUs shared with the load generator).

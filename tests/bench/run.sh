@@ -33,9 +33,9 @@
 # fresh milter with its DNS cache cold, and one with it warm),
 # SLOW_DNS_MS (50), MTA_MESSAGES (2000), GREYLIST_ROWS (1000000), PROFILE=1 adds a perf profile of
 # inbound-known (perf record --call-graph dwarf, cost centres printed), SKIP="mta opendkim
-# greylist memory cold null known others serial" skips parts (null: the null milter's runs;
+# greylist memory cold null known others serial dkim" skips parts (null: the null milter's runs;
 # known: inbound-known at CONNS connections; others: inbound-new, submission, mixed; serial: the
-# one-connection runs); an A/B of two builds is
+# one-connection runs; dkim: dkim_bench, libopendkim and OpenSSL outside the milter); an A/B of two builds is
 # run.sh OLD and run.sh NEW alternated with the same SKIP, e.g. SKIP="mta opendkim greylist memory
 # cold null others serial" REPEAT=1 for inbound-known alone.  --smoke: a few messages a scenario, one run, no memory, MTA,
 # store or cold-cache figure; exits non-zero unless every scenario got the replies it must get
@@ -57,6 +57,7 @@ MILTER=$BUILD/milter-ingress
 LOADGEN=$BUILD/tests/loadgen
 NULLMILTER=$BUILD/tests/nullmilter
 GREYLIST_BENCH=$BUILD/tests/greylist_bench
+DKIM_BENCH=$BUILD/tests/dkim_bench
 for f in "$MILTER" "$LOADGEN" "$NULLMILTER"; do
     [[ -x $f ]] || {
         echo "bench: $f is missing (build first)" >&2
@@ -85,6 +86,7 @@ skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 command -v opendkim >/dev/null || SKIP="$SKIP opendkim"
 command -v smtp-source >/dev/null && command -v postfix >/dev/null || SKIP="$SKIP mta"
 [[ -x $GREYLIST_BENCH ]] || SKIP="$SKIP greylist"
+[[ -x $DKIM_BENCH ]] || SKIP="$SKIP dkim"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/ingress-bench.XXXXXX")
 chmod 755 "$T" # Postfix's smtpd (user postfix) reaches the milter socket and its queue here
@@ -358,6 +360,16 @@ if ! skipped others; then
     bench new_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_NEW[@]}"
     bench sub_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_SUB[@]}"
     mixed mixed_unix "$ING_UNIX"
+fi
+
+# What DKIM verification of the benchmark message costs in libopendkim, and the OpenSSL steps any
+# verifier needs (tests/bench/dkim_bench.c), into $T/dkim_bench.txt.
+if ! skipped dkim && [[ $SMOKE == 0 ]]; then
+    load "the DKIM figures"
+    dkim_key=$(awk '/^e2e._domainkey/,/\)/' "$SRC_DIR/tests/dns/e2e.test.zone" | tr -d '\n' |
+        sed 's/.*p=//; s/ *).*//; s/" *"//g; s/"//g')
+    "$DKIM_BENCH" -m "$T/signed.eml" -k "$dkim_key" -t "$CONNS" >"$T/dkim_bench.txt" ||
+        die "dkim_bench failed: $(cat "$T/dkim_bench.txt")"
 fi
 
 # One connection at a time: the latency a message costs without queueing behind the others.
