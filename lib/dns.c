@@ -1249,10 +1249,26 @@ static void query_answer(struct dns_query *q, int status, const unsigned char *a
 }
 
 /*
+ * An answer that came after its query was given up at our deadline: its waiter may be reading
+ * the query's TEMPFAIL, so it is parsed aside, only for the cache (the MTA's retry finds it).
+ */
+static void late_answer(struct dns_query *q, int status, const unsigned char *abuf, int alen)
+{
+    bool answered = status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND;
+    if (!answered || abuf == NULL || alen <= 0 || q->resolver->cache.max == 0)
+        return;
+    struct dns_answer a;
+    memset(&a, 0, sizeof a);
+    if (dns_parse_answer(abuf, (size_t)alen, q->type, &a) && a.status != DNS_TEMPFAIL)
+        cache_put(q->resolver, q->type, q->key, abuf, (size_t)alen, a.ttl);
+    dns_answer_clear(&a);
+}
+
+/*
  * c-ares's callback: in the I/O thread, or in ares_query or ares_destroy, always with the
- * resolver's lock held.  A query given up at our deadline is left as it is.  An abandoned query
- * (its batch is freed) still puts a good answer in the cache (a prefetch is for the cache), then
- * is freed: c-ares no longer holds it and no batch does.
+ * resolver's lock held.  A good answer goes to the cache also when nobody waits for it any more
+ * (given up at our deadline, or its batch freed: a prefetch is for the cache).  An abandoned
+ * query is then freed: c-ares no longer holds it and no batch does.
  */
 static void query_callback(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
@@ -1263,6 +1279,8 @@ static void query_callback(void *arg, int status, int timeouts, unsigned char *a
     if (!q->done) {
         query_answer(q, status, abuf, alen);
         query_finish(q);
+    } else {
+        late_answer(q, status, abuf, alen);
     }
     if (q->batch == NULL)
         query_free(q);

@@ -7,6 +7,7 @@
  * a black hole (so a timeout is real, not simulated).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -117,59 +118,133 @@ static int udp_bound(int *port)
     return fd;
 }
 
-/* ---- the relay: counts queries, forwards them to NSD or drops them ---- */
+/*
+ * ---- the relay: counts queries, forwards them to NSD or drops them ----
+ *
+ * Answers go back to the socket that sent the query (by DNS id), and the relay counts the
+ * distinct source ports it saw: one per c-ares socket, so a count of the channels in use.  It can
+ * drop the queries for one name only (drop_label, a label in wire form) and hold every answer
+ * delay_ms before passing it on (a slow server).
+ */
+
+#define RELAY_HELD_MAX 4096
+#define RELAY_HELD_PACKET 512 /* c-ares 1.18 asks without EDNS: UDP answers fit */
+
+struct held {
+    int64_t due_ms;
+    uint16_t id;
+    size_t len;
+    unsigned char packet[RELAY_HELD_PACKET];
+};
 
 struct relay {
     int sock, upstream, stop[2];
     pthread_t thread;
     atomic_int queries;
+    atomic_int sources; /* distinct source ports seen */
     atomic_bool drop;
-    struct sockaddr_storage client;
-    socklen_t client_len;
+    char drop_label[64];         /* set before the relay starts; "" drops nothing */
+    int delay_ms;                /* likewise */
+    struct sockaddr_in *clients; /* by DNS id */
+    unsigned char *ports_seen;   /* by port */
+    struct held *held;           /* answers held for delay_ms, in arrival order */
+    size_t held_head, held_count;
     char spec[32];
 };
+
+static void relay_answer(struct relay *rl, const unsigned char *buf, size_t n)
+{
+    if (n < 2 || atomic_load(&rl->drop))
+        return;
+    uint16_t id = (uint16_t)((buf[0] << 8) | buf[1]);
+    (void)sendto(rl->sock, buf, n, 0, (struct sockaddr *)&rl->clients[id], sizeof rl->clients[id]);
+}
+
+static bool relay_drops(const struct relay *rl, const unsigned char *buf, size_t n)
+{
+    size_t len = strlen(rl->drop_label);
+    if (len == 0)
+        return false;
+    for (size_t i = 12; i + len <= n; i++)
+        if (memcmp(buf + i, rl->drop_label, len) == 0)
+            return true;
+    return false;
+}
 
 static void *relay_run(void *arg)
 {
     struct relay *rl = arg;
     unsigned char buf[65536];
     for (;;) {
+        int timeout = -1;
+        if (rl->held_count > 0) {
+            int64_t wait = rl->held[rl->held_head].due_ms - now_ms();
+            timeout = wait < 0 ? 0 : (int)wait;
+        }
         struct pollfd pfd[3] = {{.fd = rl->sock, .events = POLLIN},
                                 {.fd = rl->upstream, .events = POLLIN},
                                 {.fd = rl->stop[0], .events = POLLIN}};
-        if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+        if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
             break;
         if (pfd[2].revents)
             break;
+        while (rl->held_count > 0 && rl->held[rl->held_head].due_ms <= now_ms()) {
+            struct held *h = &rl->held[rl->held_head];
+            relay_answer(rl, h->packet, h->len);
+            rl->held_head = (rl->held_head + 1) % RELAY_HELD_MAX;
+            rl->held_count--;
+        }
         if (pfd[0].revents & POLLIN) {
-            rl->client_len = sizeof rl->client;
-            ssize_t n = recvfrom(rl->sock, buf, sizeof buf, 0, (struct sockaddr *)&rl->client,
-                                 &rl->client_len);
-            if (n > 0) {
+            struct sockaddr_in client;
+            socklen_t client_len = sizeof client;
+            ssize_t n =
+                recvfrom(rl->sock, buf, sizeof buf, 0, (struct sockaddr *)&client, &client_len);
+            if (n >= 12) {
                 atomic_fetch_add(&rl->queries, 1);
-                if (!atomic_load(&rl->drop))
+                uint16_t port = ntohs(client.sin_port);
+                if (!rl->ports_seen[port]) {
+                    rl->ports_seen[port] = 1;
+                    atomic_fetch_add(&rl->sources, 1);
+                }
+                rl->clients[(buf[0] << 8) | buf[1]] = client;
+                if (!atomic_load(&rl->drop) && !relay_drops(rl, buf, (size_t)n))
                     (void)send(rl->upstream, buf, (size_t)n, 0);
             }
         }
         if (pfd[1].revents & POLLIN) {
             ssize_t n = recv(rl->upstream, buf, sizeof buf, 0);
-            if (n > 0 && !atomic_load(&rl->drop))
-                (void)sendto(rl->sock, buf, (size_t)n, 0, (struct sockaddr *)&rl->client,
-                             rl->client_len);
+            if (n <= 0)
+                continue;
+            if (rl->delay_ms == 0 || n > RELAY_HELD_PACKET || rl->held_count == RELAY_HELD_MAX) {
+                relay_answer(rl, buf, (size_t)n);
+                continue;
+            }
+            struct held *h = &rl->held[(rl->held_head + rl->held_count++) % RELAY_HELD_MAX];
+            h->due_ms = now_ms() + rl->delay_ms;
+            h->len = (size_t)n;
+            memcpy(h->packet, buf, (size_t)n);
         }
     }
     return NULL;
 }
 
-static struct relay *relay_start(bool drop)
+/* drop_label: NULL or a name's label in wire form ("\x09blackhole") whose queries are dropped. */
+static struct relay *relay_start_with(bool drop, const char *drop_label, int delay_ms)
 {
     const char *server = test_server();
     const char *colon = strrchr(server, ':');
     assert_non_null(colon);
     struct relay *rl = calloc(1, sizeof *rl);
     assert_non_null(rl);
+    rl->clients = calloc(65536, sizeof *rl->clients);
+    rl->ports_seen = calloc(65536, 1);
+    rl->held = calloc(RELAY_HELD_MAX, sizeof *rl->held);
+    assert_true(rl->clients != NULL && rl->ports_seen != NULL && rl->held != NULL);
     atomic_init(&rl->queries, 0);
+    atomic_init(&rl->sources, 0);
     atomic_init(&rl->drop, drop);
+    snprintf(rl->drop_label, sizeof rl->drop_label, "%s", drop_label ? drop_label : "");
+    rl->delay_ms = delay_ms;
     int port;
     rl->sock = udp_bound(&port);
     snprintf(rl->spec, sizeof rl->spec, "127.0.0.1:%d", port);
@@ -182,6 +257,19 @@ static struct relay *relay_start(bool drop)
     return rl;
 }
 
+static struct relay *relay_start(bool drop)
+{
+    return relay_start_with(drop, NULL, 0);
+}
+
+/* Waits up to 2 s until the relay has seen n queries. */
+static void relay_await_queries(struct relay *rl, int n)
+{
+    int64_t until = now_ms() + 2000;
+    while (atomic_load(&rl->queries) < n && now_ms() < until)
+        usleep(1000);
+}
+
 static void relay_stop(struct relay *rl)
 {
     assert_int_equal(write(rl->stop[1], "x", 1), 1);
@@ -190,6 +278,9 @@ static void relay_stop(struct relay *rl)
     close(rl->upstream);
     close(rl->stop[0]);
     close(rl->stop[1]);
+    free(rl->clients);
+    free(rl->ports_seen);
+    free(rl->held);
     free(rl);
 }
 
@@ -802,6 +893,263 @@ static void eight_threads_share_one_resolver_and_its_cache(void **state)
     run_workers(1000);
 }
 
+/* ---- the shared channel ---- */
+
+/* Descriptors open in this process. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+static uint64_t in_flight(struct dns_resolver *r)
+{
+    struct dns_cache_stats st;
+    dns_resolver_stats(r, &st);
+    return st.in_flight;
+}
+
+/* Waits up to 3 s until c-ares holds no query of r (their callbacks have run). */
+static uint64_t await_no_query_in_flight(struct dns_resolver *r)
+{
+    int64_t until = now_ms() + 3000;
+    while (in_flight(r) > 0 && now_ms() < until)
+        usleep(2000);
+    return in_flight(r);
+}
+
+#define MANY_BATCHES 200
+
+/*
+ * 200 connections with their queries unanswered at once (a silent server) use the resolver's
+ * channel, not one channel each: the relay sees the queries come from one or two sockets, and
+ * the process opened a few descriptors, not 200.  A c-ares 1.18 channel is about 74 KiB: one per
+ * batch was most of an idle connection's memory with a cold cache.
+ */
+static void batches_in_flight_share_the_resolvers_channel(void **state)
+{
+    (void)state;
+    struct relay *rl = relay_start(true);
+    struct dns_resolver *r = resolver_for(rl->spec, 2000, 1, 100, NULL);
+    int fds_before = open_fds();
+    struct dns_batch *b[MANY_BATCHES];
+    char ip[32];
+    for (int i = 0; i < MANY_BATCHES; i++) {
+        b[i] = dns_batch_new(r);
+        snprintf(ip, sizeof ip, "127.0.%d.%d", i / 250, i % 250 + 1);
+        assert_true(dns_batch_start_ptr(b[i], ip) >= 0);
+        assert_true(dns_batch_start(b[i], "good.example.test", DNS_TYPE_A) >= 0);
+    }
+    /* Every query is on the wire before anyone waits. */
+    relay_await_queries(rl, 2 * MANY_BATCHES);
+    int fds_opened = open_fds() - fds_before;
+    print_message("%d batches in flight: %d queries from %d source ports, %d descriptors opened\n",
+                  MANY_BATCHES, atomic_load(&rl->queries), atomic_load(&rl->sources), fds_opened);
+    assert_int_equal(atomic_load(&rl->queries), 2 * MANY_BATCHES);
+    assert_true(atomic_load(&rl->sources) <= 2);
+    assert_true(fds_opened <= 4);
+    for (int i = 0; i < MANY_BATCHES; i++)
+        dns_batch_free(b[i]);
+    dns_resolver_free(r);
+    relay_stop(rl);
+}
+
+/*
+ * A batch freed while its queries are in flight: c-ares still holds them, their answers come
+ * after the batch is gone (a server that answers 250 ms late, past our 200 ms deadline but within
+ * c-ares's 100 + 200 ms), and their callbacks free them.  Under ASan a write into the freed batch
+ * or a query left behind fails the test.  The late answers still fill the cache, also the one
+ * whose waiter gave up at its deadline.
+ */
+static void batch_freed_with_queries_in_flight_is_safe_and_frees_them(void **state)
+{
+    (void)state;
+    struct relay *rl = relay_start_with(false, NULL, 250);
+    struct dns_resolver *r = resolver_for(rl->spec, 100, 2, 100, NULL);
+
+    /* Freed at once: nothing is done yet. */
+    struct dns_batch *b1 = dns_batch_new(r);
+    dns_batch_start(b1, "good.example.test", DNS_TYPE_A);
+    dns_batch_start(b1, "mx-host.example.test", DNS_TYPE_MX);
+    dns_batch_start_ptr(b1, "127.0.0.2");
+    dns_batch_free(b1);
+
+    /* Given up at our deadline, then freed while c-ares still waits for the answer. */
+    struct dns_batch *b2 = dns_batch_new(r);
+    int h = dns_batch_start(b2, "alias.example.test", DNS_TYPE_A);
+    const struct dns_answer *a = dns_batch_wait(b2, h);
+    assert_int_equal(a->status, DNS_TEMPFAIL);
+    assert_string_equal(a->error, "timeout");
+    assert_true(in_flight(r) > 0);
+    dns_batch_free(b2);
+
+    assert_int_equal(await_no_query_in_flight(r), 0);
+    /* The answers that came for nobody are in the cache: no query goes out for them now. */
+    int before = atomic_load(&rl->queries);
+    struct dns_answer *ans;
+    assert_int_equal(dns_lookup(r, "good.example.test", DNS_TYPE_A, &ans), DNS_OK);
+    dns_answer_free(ans);
+    assert_int_equal(dns_lookup(r, "alias.example.test", DNS_TYPE_A, &ans), DNS_OK);
+    dns_answer_free(ans);
+    assert_int_equal(atomic_load(&rl->queries), before);
+    dns_resolver_free(r);
+    relay_stop(rl);
+}
+
+/*
+ * A black hole never answers: the freed batch's queries are still in c-ares when the resolver is
+ * freed, and ares_destroy's callbacks (ARES_EDESTRUCTION) free them (ASan's leak check).
+ */
+static void resolver_freed_with_abandoned_queries_frees_them(void **state)
+{
+    (void)state;
+    struct relay *rl = relay_start(true);
+    struct dns_resolver *r = resolver_for(rl->spec, 1000, 3, 100, NULL);
+    for (int i = 0; i < 20; i++) {
+        struct dns_batch *b = dns_batch_new(r);
+        dns_batch_start(b, "good.example.test", DNS_TYPE_A);
+        dns_batch_start(b, "good.example.test", DNS_TYPE_TXT);
+        dns_batch_free(b);
+    }
+    relay_await_queries(rl, 40);
+    assert_int_equal(in_flight(r), 40);
+    dns_resolver_free(r);
+    relay_stop(rl);
+}
+
+struct parallel {
+    struct dns_resolver *r;
+    int rounds, failures;
+};
+
+static void *parallel_run(void *arg)
+{
+    struct parallel *p = arg;
+    for (int round = 0; round < p->rounds; round++) {
+        struct dns_batch *b = dns_batch_new(p->r);
+        int h[12];
+        char ip[16];
+        for (int i = 0; i < 12; i++) {
+            snprintf(ip, sizeof ip, "127.0.0.%d", i + 1);
+            h[i] = dns_batch_start_ptr(b, ip);
+        }
+        int ha = dns_batch_start(b, "good.example.test", DNS_TYPE_A);
+        int hm = dns_batch_start(b, "mx-host.example.test", DNS_TYPE_MX);
+        dns_batch_wait_all(b);
+        for (int i = 0; i < 12; i++) {
+            const struct dns_answer *a = dns_batch_wait(b, h[i]);
+            /* 127.0.0.4 and 127.0.0.7 have no PTR in the zone. */
+            enum dns_status want = (i + 1 == 4 || i + 1 == 7) ? DNS_NXDOMAIN : DNS_OK;
+            if (a->status != want)
+                p->failures++;
+        }
+        if (!answer_has_text(dns_batch_wait(b, h[1]), "good.example.test"))
+            p->failures++;
+        const struct dns_answer *a = dns_batch_wait(b, ha);
+        if (a->status != DNS_OK || a->count != 1)
+            p->failures++;
+        else if (a->records[0].addr.v4.s_addr != htonl(0x7f000002))
+            p->failures++;
+        const struct dns_answer *mx = dns_batch_wait(b, hm);
+        if (mx->status != DNS_OK || mx->count == 0)
+            p->failures++;
+        dns_batch_free(b);
+    }
+    return NULL;
+}
+
+/* Eight threads, each with batches of 14 queries at once, all on the one channel, no cache. */
+static void queries_from_many_threads_at_once_all_get_their_answers(void **state)
+{
+    (void)state;
+    struct dns_resolver *r = nsd_resolver(0, NULL);
+    pthread_t t[8];
+    struct parallel p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = (struct parallel){.r = r, .rounds = 20};
+        assert_int_equal(pthread_create(&t[i], NULL, parallel_run, &p[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(p[i].failures, 0);
+    }
+    assert_int_equal(in_flight(r), 0);
+    dns_resolver_free(r);
+}
+
+struct busy {
+    struct dns_resolver *r;
+    atomic_bool stop;
+    int answers, failures;
+};
+
+/* Paced, and over twelve names: NSD's response rate limiting answers a flood of one name with
+ * truncated replies, whose TCP retry the relay (UDP only) would refuse. */
+static void *busy_run(void *arg)
+{
+    struct busy *bz = arg;
+    for (int i = 0; !atomic_load(&bz->stop); i++) {
+        char name[64];
+        snprintf(name, sizeof name, "many%d.example.test", i % 12 + 1);
+        struct dns_answer *a;
+        if (dns_lookup(bz->r, name, DNS_TYPE_A, &a) == DNS_OK)
+            bz->answers++;
+        else
+            bz->failures++;
+        dns_answer_free(a);
+        usleep(1000);
+    }
+    return NULL;
+}
+
+/*
+ * While another thread keeps the shared channel busy with answered queries, a query the server
+ * never answers still ends at timeout x tries for its waiter (c-ares alone: 100 + 200 + 400 ms).
+ */
+static void deadline_holds_while_another_batch_keeps_the_channel_busy(void **state)
+{
+    (void)state;
+    const int timeout_ms = 100, tries = 3;
+    struct relay *rl = relay_start_with(false,
+                                        "\x09"
+                                        "blackhole",
+                                        0);
+    struct dns_resolver *r = resolver_for(rl->spec, timeout_ms, tries, 0, NULL);
+    struct busy bz = {.r = r};
+    atomic_init(&bz.stop, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, busy_run, &bz), 0);
+    usleep(50 * 1000);
+
+    for (int round = 0; round < 3; round++) {
+        struct dns_batch *b = dns_batch_new(r);
+        int64_t start = now_ms();
+        int h1 = dns_batch_start(b, "blackhole.example.test", DNS_TYPE_A);
+        int h2 = dns_batch_start(b, "txt-two.example.test", DNS_TYPE_TXT);
+        const struct dns_answer *a = dns_batch_wait(b, h1);
+        int64_t elapsed = now_ms() - start;
+        print_message("black-holed query on a busy channel: %lld ms\n", (long long)elapsed);
+        assert_int_equal(a->status, DNS_TEMPFAIL);
+        assert_string_equal(a->error, "timeout");
+        assert_true(elapsed >= timeout_ms * tries - 5);
+        assert_true(elapsed < timeout_ms * tries + 150);
+        assert_int_equal(dns_batch_wait(b, h2)->status, DNS_OK);
+        dns_batch_free(b);
+    }
+    atomic_store(&bz.stop, true);
+    pthread_join(t, NULL);
+    print_message("the busy thread: %d answers, %d failures\n", bz.answers, bz.failures);
+    assert_true(bz.answers > 0);
+    assert_int_equal(bz.failures, 0);
+    dns_resolver_free(r);
+    relay_stop(rl);
+}
+
 /* ---- options ---- */
 
 static void server_syntax_is_checked(void **state)
@@ -1328,6 +1676,11 @@ int main(void)
         cmocka_unit_test(refused_is_tempfail_and_not_cached),
         cmocka_unit_test(eight_threads_share_one_resolver_without_cache),
         cmocka_unit_test(eight_threads_share_one_resolver_and_its_cache),
+        cmocka_unit_test(batches_in_flight_share_the_resolvers_channel),
+        cmocka_unit_test(batch_freed_with_queries_in_flight_is_safe_and_frees_them),
+        cmocka_unit_test(resolver_freed_with_abandoned_queries_frees_them),
+        cmocka_unit_test(queries_from_many_threads_at_once_all_get_their_answers),
+        cmocka_unit_test(deadline_holds_while_another_batch_keeps_the_channel_busy),
         cmocka_unit_test(server_syntax_is_checked),
         cmocka_unit_test(name_validity_follows_rfc_1035_lengths),
         cmocka_unit_test(reverse_names_are_built_per_rfc_3596),
