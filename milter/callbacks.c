@@ -8,6 +8,8 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,20 +41,48 @@ struct conn_ctx {
 
 atomic_int milter_active_connections;
 
+/*
+ * What negotiation granted, kept until CONNECT without an allocation of its own: libmilter does
+ * not call close for a connection the MTA leaves before CONNECT (hostile.c's drop cases under
+ * LeakSanitizer showed it), so anything allocated at negotiation could leak.  The private
+ * pointer then points into this table, one entry per combination of the four no-reply steps,
+ * which nobody frees.
+ */
+#define GRANT(i)                                                                                   \
+    (((i)&1 ? SMFIP_NR_HELO : 0UL) | ((i)&2 ? SMFIP_NR_HDR : 0UL) | ((i)&4 ? SMFIP_NR_EOH : 0UL) | \
+     ((i)&8 ? SMFIP_NR_BODY : 0UL))
+static const unsigned long grants[16] = {
+    GRANT(0), GRANT(1), GRANT(2),  GRANT(3),  GRANT(4),  GRANT(5),  GRANT(6),  GRANT(7),
+    GRANT(8), GRANT(9), GRANT(10), GRANT(11), GRANT(12), GRANT(13), GRANT(14), GRANT(15)};
+
+static const unsigned long *grant_of(const void *priv)
+{
+    uintptr_t p = (uintptr_t)priv, first = (uintptr_t)&grants[0], last = (uintptr_t)&grants[15];
+    return p >= first && p <= last ? (const unsigned long *)priv : NULL;
+}
+
+static const unsigned long *grant_for(unsigned long steps)
+{
+    for (size_t i = 0; i < sizeof grants / sizeof grants[0]; i++)
+        if (grants[i] == (steps & CONN_NO_REPLY_STEPS))
+            return &grants[i];
+    return &grants[0];
+}
+
 /* The connection's state, or NULL when CONNECT did not complete (then every decision step
  * answers TEMPFAIL). */
 static struct conn_ctx *conn_get(SMFICTX *ctx)
 {
-    struct conn_ctx *cc = smfi_getpriv(ctx);
-    return cc != NULL && cc->policy != NULL ? cc : NULL;
+    void *priv = smfi_getpriv(ctx);
+    return grant_of(priv) == NULL ? priv : NULL;
 }
 
 /* The answer of a step without state: TEMPFAIL, or no reply where the MTA expects none (a reply
  * it does not wait for would be read as the answer to its next command). */
 static sfsistat step_without_state(SMFICTX *ctx, unsigned long step)
 {
-    const struct conn_ctx *cc = smfi_getpriv(ctx);
-    return cc != NULL && (cc->no_reply & step) != 0 ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
+    const unsigned long *granted = grant_of(smfi_getpriv(ctx));
+    return granted != NULL && (*granted & step) != 0 ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
 }
 
 static void queue_id_refresh(SMFICTX *ctx, struct conn_ctx *cc)
@@ -83,8 +113,7 @@ static sfsistat step_continue(const struct conn_ctx *cc, unsigned long step)
 /*
  * Option negotiation, before CONNECT: the actions we use, the steps we need no reply for and the
  * steps we have no callback for, each only as far as the MTA offers it.  The granted steps are
- * kept in a conn_ctx made here, which cb_connect completes (close frees it if CONNECT never
- * comes).
+ * kept as a pointer into grants[] until cb_connect makes the connection's state.
  */
 static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long steps,
                              unsigned long unused2, unsigned long unused3,
@@ -99,14 +128,11 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long 
                          "milter-ingress needs; refusing the connection");
         return SMFIS_REJECT;
     }
-    struct conn_ctx *cc = xcalloc(1, sizeof *cc);
-    cc->no_reply = steps & CONN_NO_REPLY_STEPS;
-    if (smfi_setpriv(ctx, cc) != MI_SUCCESS) {
-        free(cc);
-        cc = NULL;
-    }
+    const unsigned long *granted = grant_for(steps);
+    bool kept = smfi_setpriv(ctx, (void *)(uintptr_t)granted) == MI_SUCCESS;
     *want_actions = our_actions;
-    *want_steps = cc != NULL ? (steps & (CONN_NO_REPLY_STEPS | CONN_UNUSED_STEPS)) : 0;
+    /* Without the grant kept, every step is answered: the callbacks could not tell otherwise. */
+    *want_steps = (kept ? *granted : 0) | (steps & CONN_UNUSED_STEPS);
     *want2 = 0;
     *want3 = 0;
     return SMFIS_CONTINUE;
@@ -115,19 +141,18 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long actions, unsigned long 
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
     char ip[INET6_ADDRSTRLEN];
-    struct conn_ctx *cc = conn_get(ctx);
+    const unsigned long *granted = grant_of(smfi_getpriv(ctx));
     struct runtime *rt = runtime_acquire();
     if (rt == NULL)
         return SMFIS_TEMPFAIL;
-    if (cc == NULL)
-        cc = xcalloc(1, sizeof *cc);
+    struct conn_ctx *cc = xcalloc(1, sizeof *cc);
+    cc->no_reply = granted != NULL ? *granted : 0;
     cc->rt = rt;
     address_text(hostaddr, ip, sizeof ip);
     cc->policy = policy_conn_new(&rt->env, hostname, ip);
     atomic_fetch_add(&milter_active_connections, 1);
     if (smfi_setpriv(ctx, cc) != MI_SUCCESS) {
         log_msg(LOG_ERR, "NOQUEUE: smfi_setpriv failed; refusing the connection");
-        smfi_setpriv(ctx, NULL);
         policy_conn_free(cc->policy);
         runtime_release(rt);
         free(cc);
@@ -243,14 +268,10 @@ static sfsistat cb_abort(SMFICTX *ctx)
 
 static sfsistat cb_close(SMFICTX *ctx)
 {
-    struct conn_ctx *cc = smfi_getpriv(ctx);
+    struct conn_ctx *cc = conn_get(ctx);
+    smfi_setpriv(ctx, NULL);
     if (cc == NULL)
         return SMFIS_CONTINUE;
-    smfi_setpriv(ctx, NULL);
-    if (cc->policy == NULL) { /* negotiated, but CONNECT never completed */
-        free(cc);
-        return SMFIS_CONTINUE;
-    }
     policy_conn_free(cc->policy);
     runtime_release(cc->rt);
     free(cc);

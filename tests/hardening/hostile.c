@@ -535,7 +535,7 @@ static bool case_header_packets_malformed(struct conn *c)
 {
     return hello(c, "good.example.test") && envelope(c) && header(c, "", "") &&
            step(c, 'L', "Subject", 8) && step(c, 'L', NULL, 0) &&
-           step(c, 'L', "From\0a@b\0c@d", 14) && end_of_message(c, NULL);
+           step(c, 'L', "From\0a@b\0c@d", sizeof "From\0a@b\0c@d") && end_of_message(c, NULL);
 }
 
 static bool case_body_mid_line(struct conn *c)
