@@ -23,7 +23,9 @@
  * only while it sits in poll().  A batch's thread waits on the batch's condition variable with
  * the resolver's mutex, until its query is done or its own deadline.  The cache has its own
  * mutex, taken inside the resolver's (callbacks put answers) and never the other way round.
- * A batch's query array, and a query's type and key, belong to the batch's thread alone.
+ * A batch's query array and sent count, and a query's type, key and sent flag, belong to the
+ * batch's thread alone: a batch whose queries were all answered at the start (cache hits, the
+ * warm path) never takes the resolver's mutex.
  *
  * Lifetimes: a query sent to c-ares is its callback's argument until the callback runs (in_ares).
  * dns_batch_free frees the queries c-ares no longer holds and marks the others abandoned (batch
@@ -130,6 +132,7 @@ struct dns_query {
     struct dns_answer answer;
     bool done;
     bool in_ares;        /* c-ares holds the query as its callback's argument */
+    bool sent;           /* the batch's: given to c-ares (else done at the start, unlocked) */
     int64_t deadline_ms; /* CLOCK_MONOTONIC; the query is given up at this time */
 };
 
@@ -142,6 +145,7 @@ struct dns_batch {
      */
     struct dns_query **queries;
     size_t count, cap;
+    size_t sent;         /* the batch's: queries given to c-ares, ever */
     size_t pending;      /* sent and not yet done; under the resolver's lock */
     pthread_cond_t done; /* CLOCK_MONOTONIC; broadcast under the resolver's lock */
 };
@@ -1155,7 +1159,7 @@ void dns_batch_free(struct dns_batch *b)
     if (b == NULL)
         return;
     struct dns_resolver *r = b->resolver;
-    if (b->pending > 0 || b->count > 0) {
+    if (b->sent > 0) {
         /* Queries c-ares still holds (in flight, or given up at our deadline) are left to their
          * callback; the others are ours to free. */
         pthread_mutex_lock(&r->lock);
@@ -1369,6 +1373,8 @@ int dns_batch_start(struct dns_batch *b, const char *name, int type)
     }
     ares_channel ch = r->channels[r->next_channel++ % DNS_CHANNELS];
     b->pending++;
+    b->sent++;
+    q->sent = true;
     q->in_ares = true;
     r->in_flight++;
     /* Sends now; may call query_callback before it returns (e.g. when no socket can be
@@ -1422,6 +1428,8 @@ const struct dns_answer *dns_batch_wait(struct dns_batch *b, int h)
         return NULL;
     struct dns_query *q = b->queries[h];
     struct dns_resolver *r = b->resolver;
+    if (!q->sent)
+        return &q->answer; /* done at the start (cache, invalid name): nothing to lock */
     pthread_mutex_lock(&r->lock);
     while (!q->done) {
         if (monotonic_ms() >= q->deadline_ms) {
@@ -1438,6 +1446,8 @@ const struct dns_answer *dns_batch_wait(struct dns_batch *b, int h)
 void dns_batch_wait_all(struct dns_batch *b)
 {
     struct dns_resolver *r = b->resolver;
+    if (b->sent == 0)
+        return;
     pthread_mutex_lock(&r->lock);
     while (b->pending > 0) {
         int64_t now = monotonic_ms(), next = INT64_MAX;
