@@ -13,6 +13,8 @@ packages=(
     build-essential cmake pkg-config clang
     # libraries
     libmilter-dev libspf2-dev libopendkim-dev libc-ares-dev libsqlite3-dev
+    # OpenSSL's libcrypto, libopendkim's own: the decoded DKIM key cache (lib/dkim_keycache.c)
+    libssl-dev
     # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime
     libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
     # tests of submission: SASL for the private Postfix (a Cyrus sasldb, PLAIN/LOGIN)
@@ -20,8 +22,8 @@ packages=(
     # tests of later checks: DKIM signing fixtures and milter protocol tests
     opendkim-tools python3-dkim python3-dnslib python3-yaml
     # the benchmark (tests/bench/run.sh): Debian's opendkim as the verify-mode baseline, perf for
-    # PROFILE=1, OpenSSL's headers for tests/bench/dkim_bench.c (libopendkim's own crypto library)
-    opendkim linux-perf libssl-dev
+    # PROFILE=1
+    opendkim linux-perf
     # tools the test scripts call (ps, ss, setsid); usually present, not on a minimal image
     procps iproute2 util-linux git
     # lint

@@ -12,6 +12,8 @@
  */
 #include "dkim.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,13 +23,17 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <openssl/bio.h>
+#include <openssl/x509.h>
 #include <opendkim/dkim.h>
 
+#include "dkim_keycache.h"
 #include "util.h"
 
 struct dkim_verifier {
     DKIM_LIB *lib;
     struct dns_resolver *resolver; /* borrowed */
+    struct dkim_keycache *keys;    /* decoded keys, see d2i_PUBKEY_bio below */
     unsigned min_key_bits;
     size_t max_signatures;
     bool ed25519;
@@ -58,6 +64,67 @@ struct dkim_check {
     struct dkim_signature *sigs;
     size_t count, ignored;
 };
+
+/* ---- the decoded-key cache ---- */
+
+/*
+ * libopendkim cannot be handed a decoded key: for every signature it verifies, it base64-decodes
+ * the key record's p= into a memory BIO and calls OpenSSL's d2i_PUBKEY_bio() on it
+ * (dkim_sig_process, libopendkim 2.11), which costs four times the RSA verification (see
+ * dkim_keycache.h).  So this file defines d2i_PUBKEY_bio itself.  The executable's definition
+ * comes first in the dynamic linker's search, so libopendkim's call lands here (ELF symbol
+ * interposition, the way a malloc replacement works).
+ *
+ * Only while a thread is inside libopendkim's end of header or end of message on behalf of one
+ * of our checks does keycache_in_use point to that verifier's cache, and only then, for a memory
+ * BIO and no object to reuse, is the key answered from the cache.  Every other call, from any
+ * code on any thread, goes to OpenSSL's own function unchanged.  The pointer is set and cleared
+ * around one library call on one thread; it carries nothing from one callback to the next.
+ * Should libopendkim stop calling d2i_PUBKEY_bio, verification stays right and only the saving
+ * is lost; the test decoded_key_is_reused_for_the_next_message then fails.
+ */
+static _Thread_local struct dkim_keycache *keycache_in_use;
+
+typedef EVP_PKEY *d2i_pubkey_bio_fn(BIO *bp, EVP_PKEY **a);
+static d2i_pubkey_bio_fn *openssl_d2i_pubkey_bio;
+static pthread_once_t openssl_d2i_once = PTHREAD_ONCE_INIT;
+
+static void find_openssl_d2i(void)
+{
+    /* POSIX's way to turn dlsym's object pointer into a function pointer. */
+    void *sym = dlsym(RTLD_NEXT, "d2i_PUBKEY_bio");
+    memcpy(&openssl_d2i_pubkey_bio, &sym, sizeof openssl_d2i_pubkey_bio);
+}
+
+/* Reads past the n bytes the key took, as OpenSSL's function leaves the BIO. */
+static void bio_skip(BIO *bp, size_t n)
+{
+    unsigned char scratch[256];
+    while (n > 0) {
+        int got = BIO_read(bp, scratch, (int)(n < sizeof scratch ? n : sizeof scratch));
+        if (got <= 0)
+            return;
+        n -= (size_t)got;
+    }
+}
+
+EVP_PKEY *d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
+{
+    struct dkim_keycache *kc = keycache_in_use;
+    if (kc != NULL && a == NULL && bp != NULL && BIO_method_type(bp) == BIO_TYPE_MEM) {
+        char *data = NULL;
+        long len = BIO_get_mem_data(bp, &data);
+        if (len > 0 && data != NULL) {
+            size_t used = 0;
+            EVP_PKEY *key = dkim_keycache_get(kc, (const unsigned char *)data, (size_t)len, &used);
+            if (key != NULL)
+                bio_skip(bp, used);
+            return key;
+        }
+    }
+    pthread_once(&openssl_d2i_once, find_openssl_d2i);
+    return openssl_d2i_pubkey_bio != NULL ? openssl_d2i_pubkey_bio(bp, a) : NULL;
+}
 
 /* ---- DNS glue ---- */
 
@@ -245,6 +312,7 @@ struct dkim_verifier *dkim_verifier_new(struct dns_resolver *r, const struct con
     struct dkim_verifier *v = xcalloc(1, sizeof *v);
     v->lib = lib;
     v->resolver = r;
+    v->keys = dkim_keycache_new();
     v->min_key_bits = (unsigned)cfg->dkim_min_key_bits;
     v->max_signatures = (size_t)cfg->dkim_max_signatures;
     v->ed25519 = dkim_libfeature(lib, DKIM_FEATURE_ED25519);
@@ -270,6 +338,7 @@ struct dkim_verifier *dkim_verifier_new(struct dns_resolver *r, const struct con
     if (!ok) {
         snprintf(err, errlen, "libopendkim refused an option");
         dkim_close(lib);
+        dkim_keycache_free(v->keys);
         free(v);
         return NULL;
     }
@@ -287,7 +356,13 @@ void dkim_verifier_free(struct dkim_verifier *v)
     if (v == NULL)
         return;
     dkim_close(v->lib);
+    dkim_keycache_free(v->keys);
     free(v);
+}
+
+void dkim_verifier_key_stats(const struct dkim_verifier *v, struct dkim_keycache_stats *out)
+{
+    dkim_keycache_stats(v->keys, out);
 }
 
 bool dkim_verifier_has_ed25519(const struct dkim_verifier *v)
@@ -420,8 +495,12 @@ void dkim_check_eoh(struct dkim_check *c)
     if (c == NULL || c->eoh_done)
         return;
     c->eoh_done = true;
-    if (c->dkim != NULL)
-        (void)dkim_eoh(c->dkim);
+    if (c->dkim == NULL)
+        return;
+    struct dkim_keycache *outer = keycache_in_use;
+    keycache_in_use = c->v->keys;
+    (void)dkim_eoh(c->dkim);
+    keycache_in_use = outer;
 }
 
 void dkim_check_body(struct dkim_check *c, const unsigned char *data, size_t len)
@@ -577,7 +656,10 @@ void dkim_check_eom(struct dkim_check *c)
         }
         return;
     }
+    struct dkim_keycache *outer = keycache_in_use;
+    keycache_in_use = c->v->keys;
     (void)dkim_eom(c->dkim, NULL);
+    keycache_in_use = outer;
 
     DKIM_SIGINFO **sigs = NULL;
     int nsigs = 0;

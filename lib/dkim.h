@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "dkim_keycache.h"
 
 /* Bounds on untrusted input. */
 #define DKIM_HEADER_FIELD_MAX (128 * 1024)  /* a longer field is not fed (Postfix keeps 100 KiB) */
@@ -83,6 +84,8 @@ struct dkim_verifier *dkim_verifier_new(struct dns_resolver *r, const struct con
                                         size_t errlen);
 /* dkim_close; NULL is a no-op.  No check may be alive. */
 void dkim_verifier_free(struct dkim_verifier *v);
+/* The verifier's decoded-key cache (dkim_keycache.h): hits, misses, keys held. */
+void dkim_verifier_key_stats(const struct dkim_verifier *v, struct dkim_keycache_stats *out);
 /* True when libopendkim verifies ed25519-sha256 (RFC 8463). */
 bool dkim_verifier_has_ed25519(const struct dkim_verifier *v);
 

@@ -72,6 +72,7 @@ def main():
     fixtures["revoked"] = sign(base, b"revoked", rsa2048)
     fixtures["notb64"] = sign(base, b"notb64", rsa2048)
     fixtures["junk-key"] = sign(base, b"junk", rsa2048)
+    fixtures["notder-key"] = sign(base, b"notder", rsa2048)
     fixtures["small-key"] = sign(base, b"small", rsa512)
     fixtures["key1024"] = sign(base, b"k1024", rsa1024)
     fixtures["sha1"] = sign(base, b"good", rsa2048, algorithm=b"rsa-sha1")

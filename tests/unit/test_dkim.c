@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "config.h"
 #include "dkim.h"
@@ -560,6 +563,118 @@ static void key_lookups_are_served_from_the_dns_cache(void **state)
     assert_int_equal(after.misses, before.misses);
 }
 
+/* ---- the decoded-key cache ---- */
+
+static void key_stats(struct fixture *f, struct dkim_keycache_stats *out)
+{
+    dkim_verifier_key_stats(f->verifier, out);
+}
+
+/* Fails when libopendkim's key decode no longer reaches the cache (d2i_PUBKEY_bio in dkim.c). */
+static void decoded_key_is_reused_for_the_next_message(void **state)
+{
+    struct fixture *f = *state;
+    struct dkim_keycache_stats s0, s1, s2;
+    key_stats(f, &s0);
+    assert_int_equal(s0.entries, 0);
+    struct dkim_check *c = verify_with(f->verifier, "valid", 65535, FEED_MILTER);
+    assert_int_equal(dkim_check_signature(c, 0)->result, DKIM_PASS);
+    dkim_check_free(c);
+    key_stats(f, &s1);
+    assert_int_equal(s1.misses, s0.misses + 1);
+    assert_int_equal(s1.hits, s0.hits);
+    assert_int_equal(s1.entries, 1);
+    const struct dkim_signature *s = verify(f, "valid");
+    assert_int_equal(s->result, DKIM_PASS);
+    assert_int_equal(s->key_bits, 2048);
+    key_stats(f, &s2);
+    assert_int_equal(s2.hits, s1.hits + 1);
+    assert_int_equal(s2.misses, s1.misses);
+    assert_int_equal(s2.entries, 1);
+}
+
+static void cached_key_still_fails_a_changed_message(void **state)
+{
+    struct fixture *f = *state;
+    dkim_check_free(verify_with(f->verifier, "valid", 65535, FEED_MILTER));
+    struct dkim_keycache_stats before, after;
+    key_stats(f, &before);
+    assert_int_equal(verify(f, "body-altered")->result, DKIM_FAIL);
+    key_stats(f, &after);
+    /* the failure came with the cached key, not from a decode of its own */
+    assert_int_equal(after.hits, before.hits + 1);
+    assert_int_equal(after.misses, before.misses);
+}
+
+/* Two records, two keys: each message verifies with its own key however they alternate, and each
+ * key is decoded once.  A cache that mixed them up would fail every other message. */
+static void keys_of_different_records_are_kept_apart(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 6; i++) {
+        const char *name = i % 2 ? "key1024" : "valid";
+        struct dkim_check *c = verify_with(f->verifier, name, 65535, FEED_MILTER);
+        assert_int_equal(dkim_check_count(c), 1);
+        assert_int_equal(dkim_check_signature(c, 0)->result, DKIM_PASS);
+        assert_int_equal(dkim_check_signature(c, 0)->key_bits, i % 2 ? 1024 : 2048);
+        dkim_check_free(c);
+    }
+    struct dkim_keycache_stats st;
+    key_stats(f, &st);
+    assert_int_equal(st.misses, 2);
+    assert_int_equal(st.hits, 4);
+    assert_int_equal(st.entries, 2);
+}
+
+/* Bytes that are no key (the record's p= decodes from base64 but is no SubjectPublicKeyInfo)
+ * are a permerror every time and are never kept. */
+static void key_that_does_not_decode_is_not_kept(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 2; i++) {
+        dkim_check_free(f->check);
+        assert_int_equal(verify(f, "notder-key")->result, DKIM_PERMERROR);
+    }
+    struct dkim_keycache_stats st;
+    key_stats(f, &st);
+    assert_int_equal(st.invalid, 2);
+    assert_int_equal(st.misses, 2);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.hits, 0);
+}
+
+/* Outside a verification the milter's d2i_PUBKEY_bio is OpenSSL's: a new key each call, and
+ * nothing counted or kept. */
+static void d2i_pubkey_bio_outside_a_check_is_openssls_own(void **state)
+{
+    struct fixture *f = *state;
+    EVP_PKEY *gen = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(gen);
+    unsigned char *der = NULL;
+    int len = i2d_PUBKEY(gen, &der);
+    assert_true(len > 0);
+    EVP_PKEY *keys[2];
+    for (int i = 0; i < 2; i++) {
+        BIO *bio = BIO_new_mem_buf(der, len);
+        keys[i] = d2i_PUBKEY_bio(bio, NULL);
+        assert_non_null(keys[i]);
+        assert_int_equal(BIO_pending(bio), 0);
+        BIO_free(bio);
+        assert_int_equal(EVP_PKEY_eq(keys[i], gen), 1);
+    }
+    assert_ptr_not_equal(keys[0], keys[1]);
+    BIO *junk = BIO_new_mem_buf("not a key", 9);
+    assert_null(d2i_PUBKEY_bio(junk, NULL));
+    BIO_free(junk);
+    struct dkim_keycache_stats st;
+    key_stats(f, &st);
+    assert_int_equal(st.hits + st.misses + st.invalid, 0);
+    EVP_PKEY_free(keys[0]);
+    EVP_PKEY_free(keys[1]);
+    EVP_PKEY_free(gen);
+    OPENSSL_free(der);
+}
+
 struct worker {
     struct dkim_verifier *verifier;
     int passes;
@@ -709,6 +824,11 @@ int main(void)
         T(keys_of_several_signatures_are_looked_up_in_one_round),
         T(key_lookups_are_served_from_the_dns_cache),
         T(concurrent_checks_share_one_verifier),
+        T(decoded_key_is_reused_for_the_next_message),
+        T(cached_key_still_fails_a_changed_message),
+        T(keys_of_different_records_are_kept_apart),
+        T(key_that_does_not_decode_is_not_kept),
+        T(d2i_pubkey_bio_outside_a_check_is_openssls_own),
         T(organizational_domain_is_the_last_two_labels),
         T(organizational_domain_keeps_three_labels_under_cctld_second_level),
         T(valid_signature_aligns_with_a_subdomain_only_of_its_organization),
