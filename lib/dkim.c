@@ -13,6 +13,7 @@
 #include "dkim.h"
 
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <opendkim/dkim.h>
 
 #include "dkim_keycache.h"
+#include "log.h"
 #include "util.h"
 
 struct dkim_verifier {
@@ -355,6 +357,12 @@ void dkim_verifier_free(struct dkim_verifier *v)
 {
     if (v == NULL)
         return;
+    struct dkim_keycache_stats st;
+    dkim_keycache_stats(v->keys, &st);
+    log_msg(LOG_INFO,
+            "dkim key cache: %" PRIu64 " hits, %" PRIu64 " decoded (%" PRIu64
+            " not a key), %zu keys held",
+            st.hits, st.misses, st.invalid, st.entries);
     dkim_close(v->lib);
     dkim_keycache_free(v->keys);
     free(v);
