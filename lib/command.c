@@ -208,6 +208,8 @@ static bool run_one(struct argv_words *w, void *arg)
     int pipefd[2] = {-1, -1}, status = 0;
     bool ok = false;
 
+    if (w->count <= 0) /* split_words refuses an empty command; never run argv[0] == NULL */
+        goto done;
     for (int i = 0; i < w->count; i++) {
         if (strstr(w->word[i], PLACEHOLDER) != NULL && st->queue_id == NULL) {
             str_printf(st->why, st->whylen, "%s: the command needs a queue id", w->word[0]);

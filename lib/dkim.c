@@ -773,10 +773,8 @@ bool dkim_organizational_domain(const char *domain, char *out, size_t outlen)
             starts[found++] = i;
     /* starts[0]: the TLD, starts[1]: second level, starts[2]: third level (when found). */
     size_t keep;
-    if (found == 0)
-        keep = 0; /* a single label is its own organizational domain */
-    else if (found == 1)
-        keep = 0;
+    if (found <= 1)
+        keep = 0; /* one label, or two: the name is its own organizational domain */
     else {
         size_t tld_len = len - starts[0];
         size_t sld_len = starts[0] - 1 - starts[1];

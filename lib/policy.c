@@ -554,7 +554,7 @@ static void detail_append(char *out, size_t outlen, const char *part)
 {
     size_t len = strlen(out);
     if (part[0] != '\0' && len + 2 < outlen) {
-        memcpy(out + len, "; ", 2);
+        str_copy(out + len, outlen - len, "; ");
         str_copy(out + len + 2, outlen - len - 2, part);
     }
 }

@@ -762,7 +762,7 @@ static bool mechanism_normalize(const char *t, const char *end, int family, bool
     } else if (strcmp(name, "a") == 0 || strcmp(name, "mx") == 0) {
         return a_mx_normalize(q, qlen, name, p, end, family, o);
     } else if (strcmp(name, "ip4") == 0 || strcmp(name, "ip6") == 0) {
-        return ip_normalize(q, qlen, name[2] == '6', p, end, o);
+        return ip_normalize(q, qlen, strcmp(name, "ip6") == 0, p, end, o);
     } else {
         return false;
     }
@@ -1046,10 +1046,8 @@ static void evaluate(struct spf_checker *c, const struct identity *id, struct sp
         out->result = SPF_NONE;
     else if (e.top == FETCH_TEMP)
         out->result = SPF_TEMPERROR;
-    else if (e.top == FETCH_PERM)
-        out->result = SPF_PERMERROR;
-    else if (e.over_terms || e.over_voids)
-        out->result = SPF_PERMERROR; /* RFC 7208 4.6.4 */
+    else if (e.top == FETCH_PERM || e.over_terms || e.over_voids)
+        out->result = SPF_PERMERROR; /* a broken record, or over a limit of RFC 7208 4.6.4 */
     else
         out->result = map_result(resp->result, err);
 

@@ -487,8 +487,9 @@ static void show_collect(const struct list_entry *e, void *arg)
     }
     if (e->expires > 0) {
         format_minute(e->expires, expires, sizeof expires);
+        size_t n = strlen(expires);
         if (e->expires <= s->now)
-            strcat(expires, " (expired)");
+            str_copy(expires + n, sizeof expires - n, " (expired)");
     } else {
         str_copy(expires, sizeof expires, "never");
     }

@@ -210,7 +210,7 @@ static void listeners_set_nodelay(void)
     for (int fd = 3; fd < max; fd++) {
         int listening = 0, one = 1;
         socklen_t len = sizeof listening;
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {0};
         socklen_t sslen = sizeof ss;
         if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
             continue;

@@ -4,7 +4,7 @@
 #   2. clang build and gcc Debug build with -Werror (warning-free with both compilers, optimized
 #      or not);
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build, the whole test suite again;
-#   4. lint: clang-format and cppcheck.
+#   4. lint: clang-format, cppcheck, and clang-tidy on lib/ and milter/ (checks in .clang-tidy).
 # Set INGRESS_SKIP_DEPS=1 to skip the apt-get step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +43,8 @@ clang-format --dry-run -Werror $sources
 # shellcheck disable=SC2086
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
     --inline-suppr -D_GNU_SOURCE -DINGRESS_SOURCE_DIR=\".\" -DINGRESS_BINARY_DIR=\"build\" -Ilib $sources
+# clang-tidy reads the gcc build's compile_commands.json; every finding is an error (.clang-tidy).
+git ls-files 'lib/*.c' 'milter/*.c' | xargs -P"$jobs" -n4 clang-tidy -p build/gcc --quiet
 echo "lint: clean"
 
 step "all tests passed"
