@@ -6,7 +6,9 @@
  * No network: DNS goes to a stub server in this process (a thread on a UDP socket of 127.0.0.1
  * with a port the kernel picks), which answers every query at once and the same way: PTR ->
  * "mx.fuzz.test", A -> 127.0.0.1, TXT -> an SPF record for 127.0.0.0/8 (a DKIM key name gets a
- * revoked key, "v=DKIM1; p="), other types NODATA, names under "nx.test" NXDOMAIN and names under
+ * revoked key, "v=DKIM1; p=", except selector k1, which gets a real 1024-bit RSA key, so that a
+ * signature naming it runs libopendkim's key decode through the decoded-key cache of lib/dkim.c
+ * and the RSA verification), other types NODATA, names under "nx.test" NXDOMAIN and names under
  * "fail.test" SERVFAIL.  So iprev, SPF (HELO and MAIL FROM), DKIM key lookups and the DNSBL all
  * run their real code on real packets through c-ares.  The store is a real SQLite file in a
  * temporary directory (removed at exit), with greylisting on, so every accepted RCPT is a real
@@ -134,13 +136,21 @@ static size_t stub_answer(const unsigned char *q, size_t len, unsigned char *p)
     static const unsigned char a[] = {127, 0, 0, 1};
     static const char spf[] = "v=spf1 ip4:127.0.0.0/8 ~all";
     static const char dkim[] = "v=DKIM1; p=";
-    unsigned char txt[64];
+    /* tests/dns/dkim.test.zone's k1024 key */
+    static const char dkim_k1[] =
+        "v=DKIM1; k=rsa; "
+        "p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQCnHG8yL7xaeRWhblgY9ZV7FtkPGqiBDUmmq"
+        "353JaQaKteqgInrkqhVH0RtHRRfN8ztiCSi48PmwMJO1azbIHs4uAHn/p+G3C6Pn5oF/IKPNe4yup/gPYFfC0dmtKF"
+        "YCHLdDu8KLYplpm3eGJ6RuW0/LNcItnPkgxiS8orxfpuuuwIDAQAB";
+    unsigned char txt[256];
     if (type == DNS_TYPE_PTR) {
         o = answer_rr(p, o, type, ptr, sizeof ptr);
     } else if (type == DNS_TYPE_A) {
         o = answer_rr(p, o, type, a, sizeof a);
     } else if (type == DNS_TYPE_TXT) {
-        const char *text = strstr(name, "._domainkey.") ? dkim : spf;
+        const char *text = spf;
+        if (strstr(name, "._domainkey.") != NULL)
+            text = strncmp(name, "k1._domainkey.", 14) == 0 ? dkim_k1 : dkim;
         txt[0] = (unsigned char)strlen(text);
         memcpy(txt + 1, text, txt[0]);
         o = answer_rr(p, o, type, txt, 1 + (size_t)txt[0]);

@@ -101,6 +101,11 @@ def policy_seeds():
            "HDKIM-Signature:v=1; a=rsa-sha256; d=example.org; s=s1; h=from; bh=AAAA; b=BBBB",
            "HAuthentication-Results:mx.fuzz.test; spf=pass", "E", "Bhello\r\nworld\r\n", "F"]
     write("policy", "message", conn(0, "mx.fuzz.test", "127.0.0.9", "mx.fuzz.test", *msg))
+    # selector k1 has a real key in the stub: the decode (through the key cache) and RSA run, the
+    # signature fails; twice, so that the second message's key comes from the cache
+    signed = [m.replace("s=s1;", "s=k1;") for m in msg]
+    write("policy", "message-key", conn(0, "mx.fuzz.test", "127.0.0.9", "mx.fuzz.test",
+                                        *signed, *signed[1:]))
     write("policy", "greylist", conn(1, "mx.fuzz.test", "127.0.0.9", "mx.fuzz.test",
                                      "M<a@b.example>", "R<c@d.example>", "T\x02", "M<a@b.example>", "R<c@d.example>", "E", "F"))
     write("policy", "unknown", conn(2, "unknown", "127.0.0.77", "[127.0.0.77]", "M<>", "Rpostmaster", "A",
