@@ -505,10 +505,9 @@ void dkim_check_eoh(struct dkim_check *c)
     c->eoh_done = true;
     if (c->dkim == NULL)
         return;
-    struct dkim_keycache *outer = keycache_in_use;
-    keycache_in_use = c->v->keys;
+    keycache_in_use = c->v->keys; /* libopendkim decodes the keys here (dkim_sig_process) */
     (void)dkim_eoh(c->dkim);
-    keycache_in_use = outer;
+    keycache_in_use = NULL;
 }
 
 void dkim_check_body(struct dkim_check *c, const unsigned char *data, size_t len)
@@ -664,10 +663,10 @@ void dkim_check_eom(struct dkim_check *c)
         }
         return;
     }
-    struct dkim_keycache *outer = keycache_in_use;
+    /* at eoh unless DKIM_LIBFLAGS_DELAYSIGPROC (not set) moves it here: covered both ways */
     keycache_in_use = c->v->keys;
     (void)dkim_eom(c->dkim, NULL);
-    keycache_in_use = outer;
+    keycache_in_use = NULL;
 
     DKIM_SIGINFO **sigs = NULL;
     int nsigs = 0;

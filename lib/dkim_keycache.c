@@ -48,16 +48,11 @@ void dkim_keycache_free(struct dkim_keycache *kc)
     free(kc);
 }
 
-/* FNV-1a: the set only spreads keys; a collision costs a decode, never a wrong key, because an
- * entry matches only on its whole byte string. */
+/* The set only spreads keys; a collision costs a decode, never a wrong key, because an entry
+ * matches only on its whole byte string. */
 static size_t set_of(const unsigned char *der, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= der[i];
-        h *= 1099511628211ULL;
-    }
-    return (size_t)(h % DKIM_KEYCACHE_SETS);
+    return (size_t)(hash_fnv1a(der, len) % DKIM_KEYCACHE_SETS);
 }
 
 static struct keycache_entry *find(struct keycache_entry *set, const unsigned char *der, size_t len)

@@ -314,24 +314,12 @@ static void strip_tags(struct addr_parts *a)
     strip_verp(a);
 }
 
-/* FNV-1a, 64 bits: a stable, fast hash; the key only needs over-long parts kept apart. */
-static uint64_t fnv1a(const char *text)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-
-    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
-        h ^= *p;
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
 /* Step 6: a part longer than max becomes "#" and its hash, in place (the buffer is larger). */
 static void bound_part(char *part, size_t max)
 {
     if (strlen(part) <= max)
         return;
-    snprintf(part, 18, "#%016" PRIx64, fnv1a(part));
+    snprintf(part, 18, "#%016" PRIx64, hash_fnv1a(part, strlen(part)));
 }
 
 static void addr_finish(struct addr_parts *a, char *out)

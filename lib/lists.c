@@ -221,13 +221,7 @@ struct strset {
 /* FNV-1a: the keys come from the postmaster, not the network, so no keyed hash is needed. */
 static uint64_t hash_name(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325u;
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3u;
-    }
-    return h;
+    return hash_fnv1a(s, strlen(s));
 }
 
 static void strset_init(struct strset *set, size_t count)

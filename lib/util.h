@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void *xmalloc(size_t size);
 void *xcalloc(size_t count, size_t size);
@@ -38,6 +39,10 @@ bool str_casesuffix(const char *s, const char *suffix);
 
 /* An ASCII letter or digit, whatever the locale: the characters of MTA queue ids. */
 bool ascii_alnum(char ch);
+
+/* 64-bit FNV-1a of len bytes: stable (greylist keys store it) and fast; not keyed, so only for
+ * tables whose worst case is bounded otherwise. */
+uint64_t hash_fnv1a(const void *data, size_t len);
 
 /*
  * Escapes untrusted bytes for a log line, a header comment or a reply (STYLE rule 20): printable

@@ -168,23 +168,20 @@ if "greylist" not in SKIP and os.path.exists(f"{T}/greylist_bench.txt"):
     m = re.search(r"fill: (\d+) triplets", text)
     store_rows = int(m.group(1)) if m else 0
 
-decision_counts = []
+# The lines each milter-ingress logs at stop: its decision log and its DKIM key cache.
+decision_counts, key_counts = [], []
 for f in sorted(glob.glob(f"{T}/ingress_*.log")):
     for line in open(f):
         m = re.search(r"decision log: (\d+) decisions written, (\d+) refused.*?(\d+) failed", line)
         if m:
             decision_counts.append(tuple(int(x) for x in m.groups()))
+        m = re.search(r"dkim key cache: (\d+) hits, (\d+) decoded", line)
+        if m:
+            key_counts.append(tuple(int(x) for x in m.groups()))
 if decision_counts:
     print("decision log (milter-ingress inet + unix, at stop): "
           f"{sum(c[0] for c in decision_counts)} written, {sum(c[1] for c in decision_counts)} "
           f"refused, {sum(c[2] for c in decision_counts)} failed batches")
-
-key_counts = []
-for f in sorted(glob.glob(f"{T}/ingress_*.log")):
-    for line in open(f):
-        m = re.search(r"dkim key cache: (\d+) hits, (\d+) decoded", line)
-        if m:
-            key_counts.append(tuple(int(x) for x in m.groups()))
 if key_counts:
     print("DKIM key cache (milter-ingress inet + unix, at stop): "
           f"{sum(c[0] for c in key_counts)} hits, {sum(c[1] for c in key_counts)} keys decoded")
