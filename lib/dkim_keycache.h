@@ -10,8 +10,9 @@
  * answered from it (the record's own freshness is the DNS cache's business), and a byte string
  * that does not decode is never stored.
  *
- * Bounded: DKIM_KEYCACHE_SETS sets of DKIM_KEYCACHE_WAYS keys each, chosen by a hash of the
- * bytes; a new key replaces the least recently used of its set.  Keys larger than
+ * Bounded: DKIM_KEYCACHE_SETS sets of DKIM_KEYCACHE_WAYS keys each; a key's set is
+ * hash_fnv1a(bytes) % DKIM_KEYCACHE_SETS (util.h), and a new key replaces the least recently used
+ * of its set.  Keys larger than
  * DKIM_KEYCACHE_MAX_DER are decoded but not kept.  Safe for any number of threads (one mutex,
  * held only for the lookup and the insert, never while decoding); a returned key is shared
  * with the cache and with other threads and must only be read (verification), never changed.
