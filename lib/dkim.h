@@ -112,6 +112,13 @@ bool dkim_check_has_signatures(const struct dkim_check *c);
 
 /* End of header: the signatures are parsed and their keys looked up (the DNS wait is here). */
 void dkim_check_eoh(struct dkim_check *c);
+
+/*
+ * After dkim_check_eoh: true when the body hashes are computed here (lib/dkim_bodyhash.c: every
+ * signature has a relaxed body and no l=) and libopendkim is given no body; false when
+ * libopendkim hashes the body itself.
+ */
+bool dkim_check_body_hashed_here(const struct dkim_check *c);
 /* Body bytes as the MTA sends them (CRLF line ends), hashed as they are.  Copied. */
 void dkim_check_body(struct dkim_check *c, const unsigned char *data, size_t len);
 /* End of message: verifies and fills the results.  Later calls do nothing. */

@@ -37,11 +37,11 @@ def message(extra_headers=b"", body=None, subject=b"DKIM fixture"):
 
 
 def sign(msg, selector, privkey, algorithm=b"rsa-sha256", canon=(b"relaxed", b"relaxed"),
-         headers=None, domain=DOMAIN):
+         headers=None, domain=DOMAIN, length=False):
     if headers is None:
         headers = [b"from", b"to", b"subject", b"date", b"message-id"]
     sig = dkim.sign(msg, selector, domain, privkey, canonicalize=canon,
-                    signature_algorithm=algorithm, include_headers=headers)
+                    signature_algorithm=algorithm, include_headers=headers, length=length)
     return sig + msg
 
 
@@ -77,6 +77,15 @@ def main():
     fixtures["key1024"] = sign(base, b"k1024", rsa1024)
     fixtures["sha1"] = sign(base, b"good", rsa2048, algorithm=b"rsa-sha1")
     fixtures["ed25519"] = sign(base, b"ed", ed25519, algorithm=b"ed25519-sha256")
+    # Relaxed bodies are hashed by lib/dkim_bodyhash.c, one digest per hash algorithm: a message
+    # that needs both, a changed body under rsa-sha1, a body that ends without CRLF.
+    fixtures["sha256-and-sha1"] = sign(fixtures["sha1"], b"good", rsa2048)
+    fixtures["sha1-body-altered"] = fixtures["sha1"].replace(b"This message is signed.",
+                                                             b"This message is forged.")
+    fixtures["unterminated"] = fixtures["valid"] + b"text after the last line end"
+    # Bodies left to libopendkim whole: an l= tag, and a simple body beside a relaxed one.
+    fixtures["length-tag"] = sign(base, b"good", rsa2048, length=True)
+    fixtures["simple-and-relaxed"] = sign(fixtures["simple"], b"good", rsa2048)
     # Two signatures: the outer one (added last, on top) has no key; the inner one is good.
     fixtures["two-sigs"] = sign(fixtures["valid"], b"missing", rsa2048)
     fixtures["unsigned"] = base

@@ -262,6 +262,68 @@ static void body_changed_after_signing_fails(void **state)
     assert_false(dkim_check_has_valid(f->check, "dkim.test"));
 }
 
+/* ---- who hashes the body ---- */
+
+static void relaxed_body_is_hashed_here_in_any_chunks(void **state)
+{
+    struct fixture *f = *state;
+    for (size_t chunk = 1; chunk <= 65535; chunk = chunk * 7 + 1) {
+        f->check = verify_with(f->verifier, "valid", chunk, FEED_MILTER);
+        assert_true(dkim_check_body_hashed_here(f->check));
+        assert_int_equal(dkim_check_signature(f->check, 0)->result, DKIM_PASS);
+        dkim_check_free(f->check);
+        f->check = NULL;
+    }
+}
+
+static void sha256_and_sha1_signatures_each_get_their_digest(void **state)
+{
+    struct fixture *f = *state;
+    f->check = verify_with(f->verifier, "sha256-and-sha1", 65535, FEED_MILTER);
+    assert_true(dkim_check_body_hashed_here(f->check));
+    assert_int_equal(dkim_check_count(f->check), 2);
+    assert_string_equal(dkim_check_signature(f->check, 0)->algorithm, "rsa-sha256");
+    assert_int_equal(dkim_check_signature(f->check, 0)->result, DKIM_PASS);
+    assert_string_equal(dkim_check_signature(f->check, 1)->algorithm, "rsa-sha1");
+    assert_int_equal(dkim_check_signature(f->check, 1)->result, DKIM_POLICY);
+}
+
+static void sha1_body_changed_after_signing_fails(void **state)
+{
+    struct fixture *f = *state;
+    const struct dkim_signature *s = verify(f, "sha1-body-altered");
+    assert_true(dkim_check_body_hashed_here(f->check));
+    assert_int_equal(s->result, DKIM_FAIL);
+    assert_non_null(strstr(s->reason, "body hash"));
+}
+
+static void body_without_final_crlf_is_neutral(void **state)
+{
+    struct fixture *f = *state;
+    const struct dkim_signature *s = verify(f, "unterminated");
+    assert_true(dkim_check_body_hashed_here(f->check));
+    assert_int_equal(s->result, DKIM_NEUTRAL);
+    assert_non_null(strstr(s->reason, "does not end with CRLF"));
+}
+
+static void l_tag_leaves_the_body_to_libopendkim(void **state)
+{
+    struct fixture *f = *state;
+    const struct dkim_signature *s = verify(f, "length-tag");
+    assert_false(dkim_check_body_hashed_here(f->check));
+    assert_int_equal(s->result, DKIM_PASS);
+}
+
+static void a_simple_body_beside_a_relaxed_one_leaves_the_body_to_libopendkim(void **state)
+{
+    struct fixture *f = *state;
+    f->check = verify_with(f->verifier, "simple-and-relaxed", 65535, FEED_MILTER);
+    assert_false(dkim_check_body_hashed_here(f->check));
+    assert_int_equal(dkim_check_count(f->check), 2);
+    assert_int_equal(dkim_check_signature(f->check, 0)->result, DKIM_PASS);
+    assert_int_equal(dkim_check_signature(f->check, 1)->result, DKIM_PASS);
+}
+
 static void header_changed_after_signing_fails(void **state)
 {
     struct fixture *f = *state;
@@ -801,6 +863,12 @@ int main(void)
         T(body_with_bare_cr_is_hashed_as_sent),
         T(body_changed_after_signing_fails),
         T(header_changed_after_signing_fails),
+        T(relaxed_body_is_hashed_here_in_any_chunks),
+        T(sha256_and_sha1_signatures_each_get_their_digest),
+        T(sha1_body_changed_after_signing_fails),
+        T(body_without_final_crlf_is_neutral),
+        T(l_tag_leaves_the_body_to_libopendkim),
+        T(a_simple_body_beside_a_relaxed_one_leaves_the_body_to_libopendkim),
         T(missing_key_is_permerror),
         T(revoked_key_is_permerror),
         T(key_that_is_not_base64_is_permerror),
