@@ -274,6 +274,19 @@ int main(int argc, char **argv)
     printf("  %.0f operations/s; latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n",
            (double)b.ops / run_s, b.latency_us[b.ops / 2], b.latency_us[b.ops * 99 / 100],
            b.latency_us[b.ops * 999 / 1000], b.latency_us[b.ops - 1]);
+    /* Where the time goes: the operations that waited (a checkpoint's sync, a lock) against the
+     * rest. */
+    double slow_s = 0, all_s = 0;
+    long slow = 0;
+    for (long i = 0; i < b.ops; i++) {
+        all_s += b.latency_us[i] / 1e6;
+        if (b.latency_us[i] > 1000) {
+            slow++;
+            slow_s += b.latency_us[i] / 1e6;
+        }
+    }
+    printf("  operations over 1 ms: %ld, %.2f s of the %.2f s spent in operations\n", slow, slow_s,
+           all_s);
     printf("  store failures: %ld\n", b.failures);
     /* Expiry steps on the full table, everything due: how long one step holds the store. */
     double step_max = 0, step_total = 0;

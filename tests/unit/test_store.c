@@ -825,6 +825,43 @@ static void test_writer_queues_and_find_sees_what_is_queued(void **state)
     assert_int_equal(n.waiting, 0);
 }
 
+/*
+ * The writer's checkpoints copy the WAL back into the database file from a connection of its
+ * own, without the store lock: the file grows while the store stays open.  (A connection that
+ * has never read the database does not know it is in WAL mode and checkpoints nothing: this
+ * failed so.)
+ */
+static void test_writer_checkpoints_the_wal_into_the_database(void **state)
+{
+    struct fixture *f = *state;
+    char detail[401];
+    struct stat st;
+
+    memset(detail, 'x', sizeof detail - 1);
+    detail[sizeof detail - 1] = '\0';
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(stat(f->db, &st), 0);
+    off_t before = st.st_size;
+    assert_int_equal(store_decision_writer_start(f->s, 20, 100, 10000), STORE_OK);
+    /* about 1.5 MiB of rows with their index entries: well over 1000 WAL frames */
+    for (int i = 0; i < 3000; i++) {
+        struct decision d = sample(1000 + i, "Q", "WAL00001", "192.0.2.1", "a@example.org", "b@x");
+        d.detail = detail;
+        add_ok(f->s, d);
+    }
+    assert_int_equal(store_decision_flush(f->s), STORE_OK);
+    off_t after = before;
+    for (int i = 0; i < 250 && after < before + 1024 * 1024; i++) {
+        struct timespec ms20 = {0, 20 * 1000 * 1000};
+        nanosleep(&ms20, NULL);
+        assert_int_equal(stat(f->db, &st), 0);
+        after = st.st_size;
+    }
+    if (after < before + 1024 * 1024)
+        fail_msg("the database file stayed at %lld bytes (was %lld): nothing was checkpointed",
+                 (long long)after, (long long)before);
+}
+
 static void test_writer_close_writes_what_is_queued(void **state)
 {
     struct fixture *f = *state;
@@ -928,6 +965,7 @@ int main(void)
         T(test_concurrent_adds_from_four_threads_all_land),
         T(test_writer_queues_and_find_sees_what_is_queued),
         T(test_writer_close_writes_what_is_queued),
+        T(test_writer_checkpoints_the_wal_into_the_database),
         T(test_writer_keeps_failed_batches_and_refuses_when_full),
         T(test_writer_starts_once_and_checks_its_limits),
         T(test_writer_concurrent_adds_all_land_once),
