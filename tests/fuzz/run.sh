@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for a while:  tests/fuzz/run.sh TARGET SECONDS [libFuzzer options...]
-#   TARGET: addr, config, dns, greylist or policy (tests/fuzz/fuzz_TARGET.c).
+#   TARGET: addr, config, dns, greylist, policy or bodyhash (tests/fuzz/fuzz_TARGET.c).
 # Builds build/fuzz (clang, -DINGRESS_FUZZ=ON: libFuzzer + ASan + UBSan) when needed, fuzzes a
 # working copy of tests/fuzz/corpus/TARGET (build/fuzz/corpus/TARGET: libFuzzer adds what it finds
 # there; copy an input back into the committed corpus by hand, renamed regress-*, when it is worth
