@@ -510,9 +510,9 @@ bool dkim_check_has_signatures(const struct dkim_check *c)
 
 /*
  * The body hash of a relaxed signature without l= is ours (dkim_bodyhash.h: libopendkim's own
- * rules at an eighth of its cost); libopendkim still checks everything else.  Any other kind of
- * signature in the message (simple body, l=, an unknown algorithm) leaves the whole body to
- * libopendkim, as before.
+ * rules at about a seventh of its cost); libopendkim still checks everything else.  Any other
+ * kind of signature in the message (simple body, l=, an unknown algorithm) leaves the whole body
+ * to libopendkim, as before.
  */
 static void choose_body_hashing(struct dkim_check *c)
 {
