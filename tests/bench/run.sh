@@ -542,8 +542,12 @@ stop "$INGRESS_UNIX_PID"
 
 echo "# machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
     "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
-echo "# commit: $(git -C "$SRC_DIR" rev-parse HEAD 2>/dev/null || echo unknown)" \
-    "$(git -C "$SRC_DIR" status --porcelain 2>/dev/null | grep -q . && echo "(with uncommitted changes)")"
+# The commit of the tree the build was configured from (an A/B's OLD build is another worktree).
+BUILT_FROM=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt" 2>/dev/null)
+[[ -n $BUILT_FROM && -d $BUILT_FROM ]] || BUILT_FROM=$SRC_DIR
+echo "# commit: $(git -C "$BUILT_FROM" rev-parse HEAD 2>/dev/null || echo unknown)" \
+    "$(git -C "$BUILT_FROM" status --porcelain 2>/dev/null | grep -q . && echo "(with uncommitted changes)")" \
+    "(source tree of $BUILD: $BUILT_FROM)"
 echo "# $CONNS connections, $PER_CONN messages a connection, $MESSAGES messages a run," \
     "median of $REPEAT runs after a warm-up; loadavg now: $(cat /proc/loadavg)"
 rc=0
