@@ -69,10 +69,10 @@ struct dkim_check {
     /* Our own body hashes (own_body: libopendkim is given no body), by enum dkim_bodyhash_alg;
      * NULL where no signature needs that digest. */
     bool own_body;
-    struct dkim_bodyhash *bodyhash[2];
-    bool digest_ok[2];
-    unsigned char digest[2][EVP_MAX_MD_SIZE];
-    size_t digest_len[2];
+    struct dkim_bodyhash *bodyhash[DKIM_BODYHASH_ALGS];
+    bool digest_ok[DKIM_BODYHASH_ALGS];
+    unsigned char digest[DKIM_BODYHASH_ALGS][EVP_MAX_MD_SIZE];
+    size_t digest_len[DKIM_BODYHASH_ALGS];
 };
 
 /* ---- the decoded-key cache ---- */
@@ -412,7 +412,7 @@ void dkim_check_free(struct dkim_check *c)
         return;
     if (c->dkim != NULL)
         dkim_free(c->dkim);
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < DKIM_BODYHASH_ALGS; i++)
         dkim_bodyhash_free(c->bodyhash[i]);
     free(c->sigs);
     free(c->prefail);
@@ -520,7 +520,7 @@ static void choose_body_hashing(struct dkim_check *c)
     int nsigs = 0;
     if (dkim_getsiglist(c->dkim, &sigs, &nsigs) != DKIM_STAT_OK || sigs == NULL || nsigs <= 0)
         return;
-    bool need[2] = {false, false};
+    bool need[DKIM_BODYHASH_ALGS] = {false};
     for (int i = 0; i < nsigs; i++) {
         dkim_canon_t hc = DKIM_CANON_UNKNOWN, bc = DKIM_CANON_UNKNOWN;
         dkim_alg_t alg = DKIM_SIGN_UNKNOWN;
@@ -536,7 +536,7 @@ static void choose_body_hashing(struct dkim_check *c)
             return;
     }
     c->own_body = true;
-    for (int a = DKIM_BODYHASH_SHA1; a <= DKIM_BODYHASH_SHA256; a++)
+    for (int a = 0; a < DKIM_BODYHASH_ALGS; a++)
         if (need[a])
             c->bodyhash[a] = dkim_bodyhash_new((enum dkim_bodyhash_alg)a);
 }
@@ -566,7 +566,7 @@ void dkim_check_body(struct dkim_check *c, const unsigned char *data, size_t len
     if (!c->eoh_done)
         dkim_check_eoh(c);
     if (c->own_body) {
-        for (size_t a = 0; a < 2; a++)
+        for (size_t a = 0; a < DKIM_BODYHASH_ALGS; a++)
             if (c->bodyhash[a] != NULL)
                 dkim_bodyhash_update(c->bodyhash[a], data, len);
         return;
@@ -651,29 +651,10 @@ static void set_result(struct dkim_signature *s, enum dkim_result r, const char 
 static bool body_hash_matches(const struct dkim_check *c, int a, DKIM_SIGINFO *sig)
 {
     const unsigned char *tag = dkim_sig_gettagvalue(sig, 0, (u_char *)"bh");
-    if (tag == NULL)
-        return false;
-    char b64[128];
-    size_t n = 0, pad = 0;
-    for (const unsigned char *p = tag; *p != '\0'; p++) {
-        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            continue;
-        if (n + 4 >= sizeof b64)
-            return false; /* longer than any digest */
-        pad += *p == '=';
-        b64[n++] = (char)*p;
-    }
-    while (n % 4 != 0 && n % 4 != 1) { /* padding left out: restore it */
-        b64[n++] = '=';
-        pad++;
-    }
-    unsigned char raw[sizeof b64];
-    int len =
-        n > 0 && n % 4 == 0 && pad <= 2 ? EVP_DecodeBlock(raw, (unsigned char *)b64, (int)n) : -1;
-    if (len < (int)pad)
-        return false;
-    len -= (int)pad; /* EVP_DecodeBlock counts the padding as data */
-    return (size_t)len == c->digest_len[a] && memcmp(raw, c->digest[a], (size_t)len) == 0;
+    unsigned char raw[EVP_MAX_MD_SIZE];
+    long len = tag != NULL ? dkim_base64_decode((const char *)tag, raw, sizeof raw) : -1;
+    return len >= 0 && (size_t)len == c->digest_len[a] &&
+           memcmp(raw, c->digest[a], (size_t)len) == 0;
 }
 
 /* RFC 6376 6.1 outcomes, mapped to RFC 8601 2.7.1 results; RFC 8301 on top. */
@@ -767,7 +748,7 @@ void dkim_check_eom(struct dkim_check *c)
     keycache_in_use = c->v->keys;
     (void)dkim_eom(c->dkim, NULL);
     keycache_in_use = NULL;
-    for (size_t a = 0; a < 2; a++)
+    for (size_t a = 0; a < DKIM_BODYHASH_ALGS; a++)
         if (c->bodyhash[a] != NULL)
             c->digest_ok[a] = dkim_bodyhash_final(c->bodyhash[a], c->digest[a], &c->digest_len[a]);
 

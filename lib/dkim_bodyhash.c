@@ -255,3 +255,32 @@ bool dkim_bodyhash_final(struct dkim_bodyhash *h, unsigned char *out, size_t *ou
     *outlen = n;
     return true;
 }
+
+long dkim_base64_decode(const char *in, unsigned char *out, size_t outlen)
+{
+    char b64[2048 + 4];
+    size_t n = 0, pad = 0;
+    for (const char *p = in; *p != '\0'; p++) {
+        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            continue;
+        if (n >= sizeof b64 - 4)
+            return -1;
+        pad += *p == '=';
+        b64[n++] = *p;
+    }
+    while (n % 4 == 2 || n % 4 == 3) { /* padding left out: restore it */
+        b64[n++] = '=';
+        pad++;
+    }
+    if (n == 0 || n % 4 != 0 || pad > 2)
+        return -1;
+    unsigned char raw[sizeof b64 / 4 * 3];
+    int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+    if (len < (int)pad)
+        return -1;
+    len -= (int)pad; /* EVP_DecodeBlock counts the padding as data */
+    if ((size_t)len > outlen)
+        return -1;
+    memcpy(out, raw, (size_t)len);
+    return len;
+}

@@ -32,6 +32,7 @@
 enum dkim_bodyhash_alg {
     DKIM_BODYHASH_SHA1,   /* rsa-sha1 */
     DKIM_BODYHASH_SHA256, /* rsa-sha256, ed25519-sha256 */
+    DKIM_BODYHASH_ALGS,   /* how many there are */
 };
 
 struct dkim_bodyhash;
@@ -49,5 +50,13 @@ void dkim_bodyhash_update(struct dkim_bodyhash *h, const unsigned char *data, si
  * (and no digest) when the body ends inside a line's text, or when OpenSSL fails.  Once only.
  */
 bool dkim_bodyhash_final(struct dkim_bodyhash *h, unsigned char *out, size_t *outlen);
+
+/*
+ * Decodes a base64 tag value as DKIM writes them (RFC 6376 2.4's base64string: folding white
+ * space anywhere, the '=' padding optional), such as bh= or a key's p=, into out (at most outlen
+ * bytes).  The number of bytes, or -1 when the value is not base64, is longer than 2048
+ * characters, or does not fit.
+ */
+long dkim_base64_decode(const char *in, unsigned char *out, size_t outlen);
 
 #endif

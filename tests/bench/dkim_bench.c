@@ -132,10 +132,7 @@ static EVP_PKEY *decode_key(const unsigned char *der, long len)
 static void openssl_figures(void)
 {
     unsigned char der[KEY_MAX];
-    size_t b64 = strlen(key_b64);
-    int n = EVP_DecodeBlock(der, (const unsigned char *)key_b64, (int)b64);
-    for (size_t i = b64; n > 0 && i > 0 && key_b64[i - 1] == '='; i--)
-        n--; /* EVP_DecodeBlock counts the padding as data */
+    long n = dkim_base64_decode(key_b64, der, sizeof der);
     EVP_PKEY *key = n > 0 ? decode_key(der, n) : NULL;
     if (key == NULL) {
         printf("openssl: the key does not decode\n");
