@@ -33,11 +33,14 @@
 # fresh milter with its DNS cache cold, and one with it warm),
 # SLOW_DNS_MS (50), MTA_MESSAGES (2000), GREYLIST_ROWS (1000000), PROFILE=1 adds a perf profile of
 # inbound-known (perf record --call-graph dwarf, cost centres printed), SKIP="mta opendkim
-# greylist memory cold null known others serial dkim" skips parts (null: the null milter's runs;
+# greylist memory cold null known others serial dkim instructions" skips parts (null: the null milter's runs;
 # known: inbound-known at CONNS connections; others: inbound-new, submission, mixed; serial: the
-# one-connection runs; dkim: dkim_bench, libopendkim and OpenSSL outside the milter); an A/B of two builds is
+# one-connection runs; dkim: dkim_bench, libopendkim and OpenSSL outside the milter; instructions:
+# the callgrind counts, INSTR_MESSAGES (200) messages); an A/B of two builds is
 # run.sh OLD and run.sh NEW alternated with the same SKIP, e.g. SKIP="mta opendkim greylist memory
-# cold null others serial" REPEAT=1 for inbound-known alone.  --smoke: a few messages a scenario, one run, no memory, MTA,
+# cold null others serial instructions" REPEAT=1 for inbound-known alone, or SKIP="mta opendkim
+# greylist memory cold null known others serial dkim" for the instruction counts alone (these
+# need no alternation: they repeat).  --smoke: a few messages a scenario, one run, no memory, MTA,
 # store or cold-cache figure; exits non-zero unless every scenario got the replies it must get
 # (timing is printed, never judged, in smoke mode).  KEEP_BENCH_DIR=1 keeps the temporary folder.
 set -euo pipefail
@@ -137,10 +140,12 @@ for s in socks:
 EOF
 }
 
-# wait_socket SPEC PID: wait up to 10 s until SPEC (inet:PORT@127.0.0.1 or unix:PATH) listens.
+# wait_socket SPEC PID: wait up to WAIT_TENTHS tenths of a second (10 s) until SPEC
+# (inet:PORT@127.0.0.1 or unix:PATH) listens.
+WAIT_TENTHS=100
 wait_socket() {
     local spec=$1 pid=$2 i
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < WAIT_TENTHS; i++)); do
         kill -0 "$pid" 2>/dev/null || return 1
         case $spec in
         inet:*)
@@ -180,6 +185,9 @@ NSD_STARTED=1
 "$PYTHON" "$BENCH_DIR/message.py" "$T/plain.eml" 4 --unsigned || die "cannot write the message"
 "$PYTHON" "$BENCH_DIR/message.py" "$T/unsigned.eml" 20 --unsigned || die "cannot write the message"
 
+# The command the milters below run under (the instruction counts put valgrind here).
+WRAP=()
+
 # start_ingress NAME SOCKET [DNS_PORT]: milter-ingress with a configuration of its own.
 start_ingress() {
     local name=$1 sock=$2 dns=${3:-$DNS_PORT}
@@ -203,7 +211,7 @@ throttle_recipients_per_hour = 0
 throttle_messages_per_day = 0
 throttle_recipients_per_day = 0
 EOF
-    "$MILTER" -c "$T/$name.conf" -f 2>"$T/$name.log" &
+    "${WRAP[@]}" "$MILTER" -c "$T/$name.conf" -f 2>"$T/$name.log" &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
     wait_socket "$sock" "$LAST_PID" || die "milter-ingress ($name) does not listen on $sock"
@@ -213,7 +221,7 @@ EOF
 start_null() {
     local name=$1 sock=$2
     shift 2
-    "$NULLMILTER" -p "$sock" "$@" 2>"$T/$name.log" &
+    "${WRAP[@]}" "$NULLMILTER" -p "$sock" "$@" 2>"$T/$name.log" &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
     wait_socket "$sock" "$LAST_PID" || die "nullmilter ($name) does not listen on $sock"
@@ -370,6 +378,43 @@ if ! skipped dkim && [[ $SMOKE == 0 ]]; then
         sed 's/.*p=//; s/ *).*//; s/" *"//g; s/"//g')
     "$DKIM_BENCH" -m "$T/signed.eml" -k "$dkim_key" -t "$CONNS" >"$T/dkim_bench.txt" ||
         die "dkim_bench failed: $(cat "$T/dkim_bench.txt")"
+fi
+
+# Instructions a message, counted by valgrind's callgrind: the same inbound-known message through
+# a fresh milter-ingress and a fresh null milter (same steps), each under callgrind, counted from
+# after a warm-up to the end of INSTR_MESSAGES messages on 4 connections.  Unlike the rates above
+# these counts repeat within about 1% whatever else the machine does (threads interleave
+# differently: batch sizes, lock spins), so an A/B of two builds needs no alternation.  They do not
+# weigh system calls, caches or waiting; and under valgrind OpenSSL hashes without the SHA
+# instructions, so SHA-256 counts several times its real share.  Each
+# object's own instructions (callgrind_annotate, exclusive) go into $T/instr_NAME.txt.
+INSTR_MESSAGES=${INSTR_MESSAGES:-200}
+command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || SKIP="$SKIP instructions"
+# instructions_figure NAME START_FUNCTION ARGS...: START_FUNCTION NAME ARGS... under callgrind.
+instructions_figure() {
+    local name=$1 start=$2 sock=$3 pid dump
+    shift 2
+    WRAP=(valgrind --tool=callgrind "--callgrind-out-file=$T/$name.callgrind.%p")
+    WAIT_TENTHS=600
+    "$start" "$name" "$@"
+    WRAP=()
+    WAIT_TENTHS=100
+    pid=$LAST_PID
+    run "$name.warm" "$sock" 4 10 40 "${SC_KNOWN[@]}"
+    callgrind_control -z "$pid" >/dev/null || die "callgrind_control -z $pid failed"
+    run "$name" "$sock" 4 $((INSTR_MESSAGES / 4)) "$INSTR_MESSAGES" "${SC_KNOWN[@]}"
+    callgrind_control -d "$pid" >/dev/null || die "callgrind_control -d $pid failed"
+    stop "$pid"
+    dump=$T/$name.callgrind.$pid.1
+    [[ -s $dump ]] || die "no callgrind dump $dump"
+    callgrind_annotate --threshold=100 --auto=no "$dump" >"$T/$name.annotate" 2>/dev/null ||
+        die "callgrind_annotate $dump failed"
+    echo "$INSTR_MESSAGES" >"$T/$name.messages"
+}
+if ! skipped instructions && [[ $SMOKE == 0 ]]; then
+    load "the instruction counts"
+    instructions_figure instr_null start_null "unix:$T/instr_null.sock" -a -R
+    instructions_figure instr_ingress start_ingress "unix:$T/instr_ingress.sock"
 fi
 
 # One connection at a time: the latency a message costs without queueing behind the others.
