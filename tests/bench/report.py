@@ -270,11 +270,13 @@ def ratio(a, b):
 for sock in ("inet", "unix"):
     r = ratio(f"known_{sock}", f"null_{sock}")
     if r is not None:
-        target(f"inbound-known throughput, {sock}, {med[f'known_{sock}']['connections']} conns, warm", f"{r:.0%} of the null milter",
-               ">= 70%", r >= 0.70)
+        target(f"inbound-known, {sock}, {med[f'known_{sock}']['connections']} conns, warm, vs the same-steps null (stricter)",
+               f"{r:.0%} of that null milter", ">= 70%", r >= 0.70)
+# The issue's baseline: the plain libmilter null milter, every step answered (RESULTS.md, sixth
+# round, says why); the same-steps comparison above is the stricter one the third round added.
 r = ratio("known_unix", "null_all_unix")
 if r is not None:
-    target("inbound-known throughput, unix, vs a null milter answering every step",
+    target(f"inbound-known, unix, {med['known_unix']['connections']} conns, warm, vs the plain null milter",
            f"{r:.0%} of that null milter", ">= 70%", r >= 0.70)
 r = ratio("known_unix", "opendkim_unix")
 if r is not None:
