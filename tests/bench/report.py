@@ -188,7 +188,7 @@ if key_counts:
 
 # ---- whole MTA ----
 mta = {}
-for name in ("mta_none", "mta_ingress", "mta_ingress_unix"):
+for name in ("mta_none", "mta_ingress", "mta_ingress_unix", "mta_null_unix"):
     rates = []
     for f in sorted(glob.glob(f"{T}/{name}.*.mta")):
         n, start, end = open(f).read().split()
@@ -199,12 +199,16 @@ if "mta_none" in mta:
     a = mta["mta_none"][0]
     print(f"Postfix + smtp-source, without a milter: {a:.0f} msgs/s "
           f"({'/'.join(f'{x:.0f}' for x in mta['mta_none'][1])})")
-    for name, label in (("mta_ingress", "inet"), ("mta_ingress_unix", "unix")):
+    for name, label in (("mta_ingress", "milter-ingress (inet)"), ("mta_ingress_unix", "milter-ingress (unix)"),
+                        ("mta_null_unix", "the null milter, same steps (unix)")):
         if name in mta:
             b = mta[name][0]
-            print(f"Postfix + smtp-source, with milter-ingress ({label}): {b:.0f} msgs/s "
+            print(f"Postfix + smtp-source, with {label}: {b:.0f} msgs/s "
                   f"({'/'.join(f'{x:.0f}' for x in mta[name][1])}): {b / a:.0%} of the throughput "
                   f"without a milter")
+    if "mta_null_unix" in mta and "mta_ingress_unix" in mta:
+        print(f"  with milter-ingress Postfix keeps {mta['mta_ingress_unix'][0] / mta['mta_null_unix'][0]:.0%} "
+              f"of its throughput with the null milter (unix): the rest of the cost is any milter's")
 
 for kind, (base, idle, peak) in MEMORY.items():
     if not peak:
