@@ -386,8 +386,8 @@ fi
 # these counts repeat within about 1% whatever else the machine does (threads interleave
 # differently: batch sizes, lock spins), so an A/B of two builds needs no alternation.  They do not
 # weigh system calls, caches or waiting; and under valgrind OpenSSL hashes without the SHA
-# instructions, so SHA-256 counts several times its real share.  Each
-# object's own instructions (callgrind_annotate, exclusive) go into $T/instr_NAME.txt.
+# instructions, so SHA-256 counts several times its real share.  callgrind_annotate's list of
+# each function's own instructions goes into $T/NAME.annotate, which report.py sums by library.
 INSTR_MESSAGES=${INSTR_MESSAGES:-200}
 command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || SKIP="$SKIP instructions"
 # instructions_figure NAME START_FUNCTION ARGS...: START_FUNCTION NAME ARGS... under callgrind.
