@@ -186,6 +186,11 @@ const struct config_option config_options[] = {
     OPT(held_queue_command, CONFIG_STRING, "postqueue -j", 0, 0, NULL, "held",
         "Command whose output lists the MTA's queue; a held message whose queue id it does not "
         "print is shown as gone"),
+    /* alignment (lib/orgdomain.c) */
+    OPT(public_suffix_list, CONFIG_STRING, "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
+        NULL, "alignment",
+        "The Public Suffix List (Debian package publicsuffix) that gives organizational domains "
+        "for DKIM alignment; read again at each reload"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -453,6 +458,8 @@ void config_free(struct config *cfg)
         else if (config_options[i].type == CONFIG_LIST)
             list_clear(f);
     }
+    free(cfg->source_path);
+    free(cfg->source_lines);
     free(cfg);
 }
 
@@ -468,6 +475,19 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
         str_printf(err, errlen, "%s: %s", key, why);
         return false;
     }
+    if (cfg->source_lines != NULL)
+        cfg->source_lines[opt - config_options] = 0;
+    return true;
+}
+
+bool config_option_origin(const struct config *cfg, const char *name, char *out, size_t outlen)
+{
+    const struct config_option *opt = option_find(name);
+
+    str_printf(out, outlen, "%s", "");
+    if (opt == NULL || cfg->source_lines == NULL || cfg->source_lines[opt - config_options] == 0)
+        return false;
+    str_printf(out, outlen, "%s:%d", cfg->source_path, cfg->source_lines[opt - config_options]);
     return true;
 }
 
@@ -583,6 +603,9 @@ struct config *config_load(const char *path, char *err, size_t errlen)
         config_free(cfg);
         return NULL;
     }
+    cfg->source_path = xstrdup(path);
+    cfg->source_lines = xmalloc(sizeof seen_at);
+    memcpy(cfg->source_lines, seen_at, sizeof seen_at);
     return cfg;
 }
 

@@ -114,6 +114,11 @@ struct config {
     char *held_release_command;
     char *held_reject_command;
     char *held_queue_command;
+    /* alignment (lib/orgdomain.c) */
+    char *public_suffix_list;
+    /* Where the values came from, for errors found after loading (config_option_origin). */
+    char *source_path; /* the file config_load() read; NULL for the defaults */
+    int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */
 };
 
 struct config_option {
@@ -146,6 +151,13 @@ bool config_set(struct config *cfg, const char *key, const char *value, char *er
 bool config_validate(const struct config *cfg, char *err, size_t errlen);
 
 void config_free(struct config *cfg);
+
+/*
+ * Writes "FILE:LINE" of the line that set option name into out, for an error found after loading
+ * (a file the option names cannot be read, say); false with out "" when the value is the default
+ * or was set by config_set() (-o).
+ */
+bool config_option_origin(const struct config *cfg, const char *name, char *out, size_t outlen);
 
 /* Writes "name = value" for every option whose value differs from its default (-n). */
 void config_print_nondefault(const struct config *cfg, FILE *out);

@@ -456,6 +456,35 @@ static void load_validates_and_names_the_file(void **state)
     assert_contains(err, "socket");
 }
 
+/* An error found after loading (a file an option names cannot be read) names the line that set
+ * the option; a value from -o (config_set) or the default has no line to name. */
+static void option_origin_names_file_and_line_until_overridden(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], err[ERR_MAX], where[PATH_MAX + 16], want[PATH_MAX + 16];
+    struct config *cfg = load_text("# list\n\npublic_suffix_list = /srv/psl.dat\ndns_tries = 3\n",
+                                   path, sizeof path, err, sizeof err);
+    assert_non_null(cfg);
+    assert_true(config_option_origin(cfg, "public_suffix_list", where, sizeof where));
+    snprintf(want, sizeof want, "%s:3", path);
+    assert_string_equal(where, want);
+    assert_true(config_option_origin(cfg, "dns_tries", where, sizeof where));
+    snprintf(want, sizeof want, "%s:4", path);
+    assert_string_equal(where, want);
+    /* Not in the file: the default. */
+    assert_false(config_option_origin(cfg, "dns_timeout", where, sizeof where));
+    assert_string_equal(where, "");
+    assert_false(config_option_origin(cfg, "no_such_option", where, sizeof where));
+    /* -o replaces the file's value: the line no longer says where it came from. */
+    assert_true(config_set(cfg, "public_suffix_list", "/elsewhere.dat", err, sizeof err));
+    assert_false(config_option_origin(cfg, "public_suffix_list", where, sizeof where));
+    config_free(cfg);
+
+    cfg = config_new_defaults();
+    assert_false(config_option_origin(cfg, "public_suffix_list", where, sizeof where));
+    config_free(cfg);
+}
+
 /* ---- durations and lists ------------------------------------------------------------------ */
 
 static void durations_parse_in_every_unit(void **state)
@@ -718,6 +747,7 @@ static const struct {
     {"held_release_command", "sendmail -qQ -qI{queue_id} -Q; sendmail -qI{queue_id}"},
     {"held_reject_command", "/usr/local/sbin/mta-delete {queue_id}"},
     {"held_queue_command", "mailq -qQ"},
+    {"public_suffix_list", "/var/lib/milter-ingress/public_suffix_list.dat"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */
@@ -1066,6 +1096,7 @@ int main(void)
         cmocka_unit_test(overlong_line_is_an_error_naming_file_line),
         cmocka_unit_test(nul_byte_in_a_line_is_an_error_naming_file_line),
         cmocka_unit_test(load_validates_and_names_the_file),
+        cmocka_unit_test(option_origin_names_file_and_line_until_overridden),
         cmocka_unit_test(durations_parse_in_every_unit),
         cmocka_unit_test(malformed_and_overflowing_durations_are_refused),
         cmocka_unit_test(list_splits_on_commas_and_spaces_dropping_empty_words),
