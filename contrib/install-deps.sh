@@ -15,6 +15,8 @@ packages=(
     libmilter-dev libspf2-dev libopendkim-dev libc-ares-dev libsqlite3-dev
     # OpenSSL's libcrypto, libopendkim's own: the decoded DKIM key cache (lib/dkim_keycache.c)
     libssl-dev
+    # organizational domains (lib/orgdomain.c): libpsl, and the Public Suffix List file it reads
+    libpsl-dev publicsuffix
     # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime
     libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
     # tests of submission: SASL for the private Postfix (a Cyrus sasldb, PLAIN/LOGIN)
