@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
@@ -825,64 +824,15 @@ enum dkim_result dkim_check_result(const struct dkim_check *c)
 
 /* ---- alignment ---- */
 
-static bool is_second_level_word(const char *label, size_t len)
+bool dkim_check_has_valid(const struct dkim_check *c, const struct orgdomain *od,
+                          const char *domain)
 {
-    static const char *const words[] = {"co", "com", "net", "org", "ac", "gov", "edu"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strlen(words[i]) == len && strncasecmp(words[i], label, len) == 0)
+    if (c == NULL || domain == NULL || domain[0] == '\0')
+        return false;
+    for (size_t i = 0; i < c->count; i++)
+        if (c->sigs[i].result == DKIM_PASS &&
+            orgdomain_aligned(od, c->sigs[i].domain, domain, ORGDOMAIN_RELAXED))
             return true;
-    return false;
-}
-
-bool dkim_organizational_domain(const char *domain, char *out, size_t outlen)
-{
-    if (domain == NULL || !dns_name_valid(domain))
-        return false;
-    char name[DNS_NAME_MAX + 1];
-    if (!str_copy(name, sizeof name, domain))
-        return false;
-    size_t len = strlen(name);
-    if (len > 0 && name[len - 1] == '.')
-        name[--len] = '\0';
-    for (size_t i = 0; i < len; i++)
-        if (name[i] >= 'A' && name[i] <= 'Z')
-            name[i] = (char)(name[i] - 'A' + 'a');
-
-    /* Label starts, from the right. */
-    size_t starts[3] = {0, 0, 0};
-    size_t found = 0;
-    for (size_t i = len; i > 0 && found < 3; i--)
-        if (name[i - 1] == '.')
-            starts[found++] = i;
-    /* starts[0]: the TLD, starts[1]: second level, starts[2]: third level (when found). */
-    size_t keep;
-    if (found <= 1)
-        keep = 0; /* one label, or two: the name is its own organizational domain */
-    else {
-        size_t tld_len = len - starts[0];
-        size_t sld_len = starts[0] - 1 - starts[1];
-        bool cc_second = tld_len == 2 && is_second_level_word(name + starts[1], sld_len);
-        if (!cc_second)
-            keep = starts[1];
-        else
-            keep = found >= 3 ? starts[2] : 0;
-    }
-    return str_copy(out, outlen, name + keep);
-}
-
-bool dkim_check_has_valid(const struct dkim_check *c, const char *domain)
-{
-    char want[DNS_NAME_MAX + 1], have[DNS_NAME_MAX + 1];
-    if (c == NULL || domain == NULL || domain[0] == '\0' ||
-        !dkim_organizational_domain(domain, want, sizeof want))
-        return false;
-    for (size_t i = 0; i < c->count; i++) {
-        if (c->sigs[i].result != DKIM_PASS)
-            continue;
-        if (dkim_organizational_domain(c->sigs[i].domain, have, sizeof have) &&
-            strcmp(have, want) == 0)
-            return true;
-    }
     return false;
 }
 

@@ -28,13 +28,6 @@
  *
  * Ed25519 (RFC 8463, ed25519-sha256): verified when the installed libopendkim has the feature
  * (Debian 12's 2.11.0~beta2 has it; dkim_verifier_has_ed25519() says so at run time).
- *
- * Organizational domain, for alignment (dkim_check_has_valid): a small built-in rule instead of
- * the Public Suffix List.  The organizational domain is the last two labels of the name
- * (mail.example.org -> example.org), or the last three when the top-level label is two letters
- * (a ccTLD) and the second-level label is one of co, com, net, org, ac, gov, edu
- * (www.example.co.uk -> example.co.uk).  Two domains align when their organizational domains are
- * equal, ignoring case and a final dot (relaxed alignment in the spirit of RFC 7489 3.1.1).
  */
 #ifndef INGRESS_DKIM_H
 #define INGRESS_DKIM_H
@@ -45,6 +38,7 @@
 #include "config.h"
 #include "dns.h"
 #include "dkim_keycache.h"
+#include "orgdomain.h"
 
 /* Bounds on untrusted input. */
 #define DKIM_HEADER_FIELD_MAX (128 * 1024)  /* a longer field is not fed (Postfix keeps 100 KiB) */
@@ -136,9 +130,11 @@ size_t dkim_check_ignored(const struct dkim_check *c);
  * permerror > temperror; DKIM_NONE without signatures. */
 enum dkim_result dkim_check_result(const struct dkim_check *c);
 
-/* True when a signature passed and its d= aligns with domain (see the rule above), e.g. the
- * MAIL FROM or header From domain for the greylist bypass.  False for NULL or "". */
-bool dkim_check_has_valid(const struct dkim_check *c, const char *domain);
+/* True when a signature passed and its d= aligns with domain (relaxed: the same organizational
+ * domain, lib/orgdomain.h), e.g. the MAIL FROM or header From domain for the greylist bypass.
+ * False for NULL or "", and when od is NULL. */
+bool dkim_check_has_valid(const struct dkim_check *c, const struct orgdomain *od,
+                          const char *domain);
 
 /*
  * Writes the dkim part of Authentication-Results (RFC 8601 2.7.1, RFC 6008): one resinfo per
@@ -154,9 +150,5 @@ void dkim_check_detail(const struct dkim_check *c, char *out, size_t outlen);
 
 /* "none", "pass", "fail", "policy", "neutral", "temperror", "permerror". */
 const char *dkim_result_name(enum dkim_result r);
-
-/* Writes the organizational domain of domain (rule above) to out; false when domain is not a
- * valid name or out is too small. */
-bool dkim_organizational_domain(const char *domain, char *out, size_t outlen);
 
 #endif

@@ -616,11 +616,12 @@ static enum store_status record_row(struct policy_conn *c, const char *recipient
 static struct verdict greylist_deferred(struct policy_conn *c)
 {
     const struct config *cfg = c->env->cfg;
+    const struct orgdomain *od = c->env->orgdomain;
     const char *spf_domain = spf_pass_domain(c);
     bool bypass = c->dkim != NULL && spf_domain != NULL &&
-                  (dkim_check_has_valid(c->dkim, spf_domain) ||
+                  (dkim_check_has_valid(c->dkim, od, spf_domain) ||
                    (c->header_from_domain[0] != '\0' &&
-                    dkim_check_has_valid(c->dkim, c->header_from_domain)));
+                    dkim_check_has_valid(c->dkim, od, c->header_from_domain)));
     struct verdict v = verdict_continue();
 
     for (size_t i = 0; i < c->naccepted; i++) {

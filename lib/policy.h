@@ -17,6 +17,7 @@
 #include "dkim.h"
 #include "dns.h"
 #include "iprev.h"
+#include "orgdomain.h"
 #include "spf.h"
 #include "store.h"
 #include "verdict.h"
@@ -26,10 +27,11 @@ struct policy_env {
     const struct config *cfg;
     struct dns_resolver *resolver;
     struct store *store;
-    struct dkim_verifier *dkim; /* NULL: no DKIM verification */
-    struct spf_checker *spf;    /* NULL: no SPF */
-    struct lists_cache *lists;  /* NULL: no block/allow lists */
-    struct throttle *throttle;  /* NULL: no submission throttle (it outlives reloads) */
+    struct dkim_verifier *dkim;        /* NULL: no DKIM verification */
+    struct spf_checker *spf;           /* NULL: no SPF */
+    struct lists_cache *lists;         /* NULL: no block/allow lists */
+    const struct orgdomain *orgdomain; /* the Public Suffix List; NULL: nothing aligns */
+    struct throttle *throttle;         /* NULL: no submission throttle (it outlives reloads) */
     const char *authserv_id;    /* cfg->authserv_id, or this host's name when that is empty */
     time_t (*clock)(void *arg); /* NULL: time(NULL) */
     void *clock_arg;

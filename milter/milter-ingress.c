@@ -94,6 +94,20 @@ static struct config *load_config(const struct options *o, char *err, size_t err
     return cfg;
 }
 
+/* -t: the config, and the files it names that the daemon would stop on. */
+static int check_config(const struct options *o, const struct config *cfg)
+{
+    char err[1024];
+    struct orgdomain *od = runtime_load_orgdomain(cfg, err, sizeof err);
+    if (od == NULL) {
+        fprintf(stderr, "milter-ingress: %s\n", err);
+        return EXIT_USAGE;
+    }
+    orgdomain_free(od);
+    printf("%s: configuration OK\n", o->config_path ? o->config_path : "defaults");
+    return 0;
+}
+
 static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
 {
     int ch;
@@ -539,13 +553,14 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (o.check_only || o.print_nondefault) {
+        int status = 0;
         if (o.print_nondefault)
             config_print_nondefault(cfg, stdout);
         else
-            printf("%s: configuration OK\n", o.config_path ? o.config_path : "defaults");
+            status = check_config(&o, cfg);
         config_free(cfg);
         free(o.overrides);
-        return 0;
+        return status;
     }
 
     log_open("milter-ingress", o.foreground, cfg->log_facility);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 /* Decisions wait at most this long in memory, in batches of at most this many rows. */
@@ -28,6 +29,7 @@ static void runtime_free(struct runtime *rt)
         return;
     lists_cache_free(rt->lists);
     store_close(rt->store);
+    orgdomain_free(rt->orgdomain);
     spf_checker_free(rt->spf);
     dkim_verifier_free(rt->dkim);
     dns_resolver_free(rt->resolver);
@@ -35,10 +37,37 @@ static void runtime_free(struct runtime *rt)
     free(rt);
 }
 
+struct orgdomain *runtime_load_orgdomain(const struct config *cfg, char *err, size_t errlen)
+{
+    char why[512], where[512];
+    struct orgdomain *od = orgdomain_load(cfg->public_suffix_list, why, sizeof why);
+
+    if (od != NULL)
+        return od;
+    if (config_option_origin(cfg, "public_suffix_list", where, sizeof where))
+        str_printf(err, errlen, "%s: public_suffix_list: %s", where, why);
+    else
+        str_printf(err, errlen,
+                   "public_suffix_list: %s (install Debian's publicsuffix package, or name the "
+                   "list's file with public_suffix_list)",
+                   why);
+    return NULL;
+}
+
 struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
 {
     struct runtime *rt = xcalloc(1, sizeof *rt);
     rt->cfg = cfg;
+
+    /* Read first: a bad list path is a config error, found before anything is opened. */
+    rt->orgdomain = runtime_load_orgdomain(cfg, err, errlen);
+    if (rt->orgdomain == NULL) {
+        runtime_free(rt);
+        return NULL;
+    }
+    char described[600];
+    orgdomain_describe(rt->orgdomain, described, sizeof described);
+    log_msg(LOG_INFO, "public suffix list %s", described);
 
     struct dns_options opts = {
         .servers = (const char *const *)cfg->dns_servers.items,
@@ -82,6 +111,7 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
     rt->spf = spf_checker_new(rt->resolver, rt->authserv_id);
     rt->env.spf = rt->spf;
     rt->env.lists = rt->lists;
+    rt->env.orgdomain = rt->orgdomain;
     rt->env.authserv_id = rt->authserv_id;
     rt->env.throttle = runtime_throttle();
     return rt;

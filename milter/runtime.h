@@ -13,6 +13,7 @@
 #include "lists.h"
 #include "spf.h"
 #include "dns.h"
+#include "orgdomain.h"
 #include "policy.h"
 #include "store.h"
 #include "throttle.h"
@@ -23,6 +24,7 @@ struct runtime {
     struct dkim_verifier *dkim;
     struct spf_checker *spf;
     struct lists_cache *lists;
+    struct orgdomain *orgdomain; /* the Public Suffix List read for this config */
     struct store *store;
     char authserv_id[256];
     struct policy_env env;
@@ -31,6 +33,11 @@ struct runtime {
 
 /* Builds a runtime over cfg (which it takes over); NULL with a message in err. */
 struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen);
+/*
+ * Reads cfg's public_suffix_list (what runtime_new does, also for -t).  NULL with err naming
+ * the option, and FILE:LINE when the config file set it.
+ */
+struct orgdomain *runtime_load_orgdomain(const struct config *cfg, char *err, size_t errlen);
 /* Makes rt the live runtime; the previous one is freed once unused. */
 void runtime_install(struct runtime *rt);
 /* A reference to the live runtime, for one connection (or the retention thread). */

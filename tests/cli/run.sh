@@ -209,6 +209,45 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# public_suffix_list: a list that cannot be read or is no suffix list is a config error (-t and the
+# daemon exit 2, naming FILE:LINE when the file set it).
+
+f=$T/psl-missing.conf
+write_conf "$f" "public_suffix_list = $T/no-such-list.dat"
+run "$MILTER_BIN" -t -c "$f"
+if [[ $RC -eq 2 ]] && has "$ERR" "$f:$(last_line "$f"): public_suffix_list: $T/no-such-list.dat" &&
+    has "$ERR" "No such file"; then
+    ok "missing public_suffix_list: -t exits 2 naming FILE:LINE, the key, the path and why"
+else
+    not_ok "missing public_suffix_list: -t exits 2 naming FILE:LINE, the key, the path and why" \
+        "$(details)"
+fi
+run "$MILTER_BIN" -f -c "$f"
+if [[ $RC -eq 2 ]] && has "$ERR" "$f:$(last_line "$f"): public_suffix_list"; then
+    ok "missing public_suffix_list: the daemon exits 2 naming FILE:LINE"
+else
+    not_ok "missing public_suffix_list: the daemon exits 2 naming FILE:LINE" "$(details)"
+fi
+
+f=$T/psl-foreign.conf
+write_conf "$f" "public_suffix_list = $T/good.conf"
+run "$MILTER_BIN" -t -c "$f"
+if [[ $RC -eq 2 ]] && has "$ERR" "$f:$(last_line "$f"): public_suffix_list" &&
+    has "$ERR" "not a Public Suffix List"; then
+    ok "a config file as public_suffix_list: -t exits 2, not a Public Suffix List"
+else
+    not_ok "a config file as public_suffix_list: -t exits 2, not a Public Suffix List" "$(details)"
+fi
+
+run "$MILTER_BIN" -t -c "$T/good.conf" -o "public_suffix_list=$T/no-such-list.dat"
+if [[ $RC -eq 2 ]] && has "$ERR" "public_suffix_list: $T/no-such-list.dat"; then
+    ok "-o public_suffix_list with a missing file: exits 2 naming the key and the path"
+else
+    not_ok "-o public_suffix_list with a missing file: exits 2 naming the key and the path" \
+        "$(details)"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # -n prints exactly the options that differ from their defaults ("name = value"), -o included.
 # dns_tries = 2 and dns_cache_max_ttl = 60m are the defaults, spelled differently for the second.
 
@@ -345,6 +384,72 @@ if [[ -n $DAEMON_PID ]] && alive "$DAEMON_PID"; then
         not_ok "SIGTERM: the daemon exits 0" "exit status $DAEMON_STATUS" "$(tail -n 20 "$log")"
     fi
 fi
+if grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$log"; then
+    not_ok "no sanitizer report from the daemon" "$(grep -E -A20 'Sanitizer|runtime error:' "$log")"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The Public Suffix List is read at start (its date and rule count logged) and again at SIGHUP; a
+# list gone at SIGHUP is a failed reload that keeps the running one.
+
+list=$T/psl.dat
+cp /usr/share/publicsuffix/public_suffix_list.dat "$list"
+touch -d '2001-09-09 12:00:00 UTC' "$list"
+rules=$(grep -cvE '^(//|!|$)' "$list") || true
+exceptions=$(grep -c '^!' "$list") || true
+f=$T/psl.conf
+sock=$T/psl.sock
+log=$T/psl.log
+write_conf "$f" "socket = unix:$sock" "public_suffix_list = $list"
+"$MILTER_BIN" -f -c "$f" 2>>"$log" &
+DAEMON_PID=$!
+if wait_socket "$sock"; then
+    want="public suffix list $list: $((rules + exceptions)) rules, dated 2001-09-09"
+    if grep -qF "$want" "$log"; then
+        ok "start: the list's path, rule count and date are logged"
+    else
+        not_ok "start: the log says '$want'" "$(tail -n 20 "$log")"
+    fi
+
+    # A new list: one more rule, another date; SIGHUP reads it.
+    printf '// ===BEGIN PRIVATE DOMAINS===\nusers.cli.example\n// ===END PRIVATE DOMAINS===\n' \
+        >>"$list"
+    touch -d '2002-02-02 12:00:00 UTC' "$list"
+    before=$(last_line "$log")
+    kill -HUP "$DAEMON_PID"
+    new=
+    for ((i = 0; i < 50; i++)); do
+        new=$(tail -n +"$((before + 1))" "$log")
+        grep -q 'configuration reloaded' <<<"$new" && break
+        sleep 0.1
+    done
+    want="public suffix list $list: $((rules + exceptions + 1)) rules, dated 2002-02-02"
+    if grep -qF "$want" <<<"$new" && grep -q 'configuration reloaded' <<<"$new"; then
+        ok "SIGHUP: the list is read again (one more rule, the new date)"
+    else
+        not_ok "SIGHUP: the log says '$want'" "new log lines:" "$new"
+    fi
+
+    mv "$list" "$list.gone"
+    before=$(last_line "$log")
+    kill -HUP "$DAEMON_PID"
+    new=
+    for ((i = 0; i < 50; i++)); do
+        new=$(tail -n +"$((before + 1))" "$log")
+        grep -q 'reload failed' <<<"$new" && break
+        sleep 0.1
+    done
+    if grep -qF "reload failed, keeping the running configuration: $f:$(last_line "$f"): public_suffix_list: $list: cannot open" <<<"$new" &&
+        alive "$DAEMON_PID" && can_connect "$sock"; then
+        ok "SIGHUP with the list gone: a failed reload naming FILE:LINE, still answering"
+    else
+        not_ok "SIGHUP with the list gone: a failed reload naming FILE:LINE, still answering" \
+            "new log lines:" "$new"
+    fi
+else
+    not_ok "daemon with public_suffix_list = $list starts" "$(tail -n 20 "$log")"
+fi
+stop_daemon
 if grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$log"; then
     not_ok "no sanitizer report from the daemon" "$(grep -E -A20 'Sanitizer|runtime error:' "$log")"
 fi

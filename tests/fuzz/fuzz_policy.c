@@ -44,6 +44,7 @@
 #include "dkim.h"
 #include "dns.h"
 #include "lists.h"
+#include "orgdomain.h"
 #include "policy.h"
 #include "spf.h"
 #include "store.h"
@@ -202,6 +203,7 @@ static struct {
     struct dkim_verifier *dkim;
     struct spf_checker *spf;
     struct lists_cache *lists;
+    struct orgdomain *orgdomain;
     time_t now;
 } fx;
 
@@ -216,6 +218,7 @@ static void cleanup(void)
     static const char *const files[] = {"ingress.db", "ingress.db-wal", "ingress.db-shm"};
     char path[128];
     lists_cache_free(fx.lists);
+    orgdomain_free(fx.orgdomain);
     spf_checker_free(fx.spf);
     dkim_verifier_free(fx.dkim);
     store_close(fx.store);
@@ -276,6 +279,11 @@ static void setup(void)
     spf_library_init();
     fx.spf = spf_checker_new(fx.resolver, "mx.fuzz.test");
     fx.lists = lists_cache_new(fx.store, 60000);
+    fx.orgdomain = orgdomain_load(fx.cfg[0]->public_suffix_list, err, sizeof err);
+    if (fx.orgdomain == NULL) {
+        fprintf(stderr, "fuzz_policy: %s\n", err);
+        abort();
+    }
     fx.now = 1800000000;
     atexit(cleanup);
 }
@@ -406,6 +414,7 @@ static void run_connection(const char *data, size_t size)
                              .dkim = fx.dkim,
                              .spf = fx.spf,
                              .lists = fx.lists,
+                             .orgdomain = fx.orgdomain,
                              .authserv_id = "mx.fuzz.test",
                              .clock = fuzz_clock};
     struct policy_conn *c = policy_conn_new(&env, fields[1], fields[2]);

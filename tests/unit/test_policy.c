@@ -19,6 +19,7 @@
 #include "config.h"
 #include "dns.h"
 #include "lists.h"
+#include "orgdomain.h"
 #include "policy.h"
 #include "store.h"
 #include "throttle.h"
@@ -29,6 +30,7 @@ struct fixture {
     struct config *cfg;
     struct dns_resolver *resolver;
     struct store *store;
+    struct orgdomain *orgdomain;
     struct policy_env env;
 };
 
@@ -68,9 +70,13 @@ static int setup(void **state)
     f->store = store_open(f->db, 200, err, sizeof err);
     if (f->store == NULL)
         fail_msg("store_open: %s", err);
+    f->orgdomain = orgdomain_load(f->cfg->public_suffix_list, err, sizeof err);
+    if (f->orgdomain == NULL)
+        fail_msg("%s", err);
     f->env = (struct policy_env){.cfg = f->cfg,
                                  .resolver = f->resolver,
                                  .store = f->store,
+                                 .orgdomain = f->orgdomain,
                                  .authserv_id = "mx.test.example",
                                  .clock = fixed_clock};
     *state = f;
@@ -84,6 +90,7 @@ static int teardown(void **state)
     test_now = 1800000000;
     lists_cache_free(f->env.lists);
     spf_checker_free(f->env.spf);
+    orgdomain_free(f->orgdomain);
     store_close(f->store);
     dns_resolver_free(f->resolver);
     config_free(f->cfg);
