@@ -755,6 +755,28 @@ void addr_list_free(struct addr_list *list)
     list->count = 0;
 }
 
+enum addr_status addr_from_domain(const char *text, size_t len, char *domain, size_t domainlen,
+                                  char *why, size_t whylen)
+{
+    struct addr_list list;
+    enum addr_status st = addr_parse_list(text, len, &list, why, whylen);
+
+    str_printf(domain, domainlen, "%s", "");
+    if (st == ADDR_OK && list.count == 0) {
+        st = ADDR_EMPTY;
+        str_printf(why, whylen, "%s", "no address");
+    } else if (st == ADDR_OK && list.count > 1) {
+        st = ADDR_TOO_MANY;
+        str_printf(why, whylen, "%zu addresses, not one", list.count);
+    } else if (st == ADDR_OK && !str_copy(domain, domainlen, list.items[0].domain)) {
+        domain[0] = '\0';
+        st = ADDR_TOO_LONG;
+        str_printf(why, whylen, "%s", "domain longer than the buffer");
+    }
+    addr_list_free(&list);
+    return st;
+}
+
 const char *addr_format(const struct addr *a, char *buf, size_t buflen)
 {
     if (a->local[0] == '\0' && a->domain[0] == '\0')

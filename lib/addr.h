@@ -66,6 +66,17 @@ enum addr_status addr_parse_list(const char *text, size_t len, struct addr_list 
 
 void addr_list_free(struct addr_list *list);
 
+/*
+ * The RFC 5322.From domain (RFC 7489 3.1's author domain) that DKIM alignment and the greylist
+ * bypass act on, from a From header's value read by addr_parse_list() like every other use of
+ * that header, so no check sees another domain than the others.  ADDR_OK with the domain ("[...]"
+ * for an address literal) only when the header holds exactly one mailbox; ADDR_EMPTY for none (an
+ * empty group), ADDR_TOO_MANY for several (RFC 5322 3.6.2 allows them; no one domain is the
+ * author's), the parser's error otherwise.  domain is "" unless ADDR_OK; why as above.
+ */
+enum addr_status addr_from_domain(const char *text, size_t len, char *domain, size_t domainlen,
+                                  char *why, size_t whylen);
+
 /* "local@domain" (unescaped: escape before logging), "" for the null path; returns buf. */
 const char *addr_format(const struct addr *a, char *buf, size_t buflen);
 

@@ -70,7 +70,6 @@ struct policy_conn {
     size_t naccepted, accepted_total;
     bool spf_done;
     struct spf_outcome spf_helo, spf_mail;
-    char header_from_domain[DNS_NAME_MAX + 1];
     int header_from_count;
     char greylist_note[VERDICT_DETAIL_MAX]; /* how greylisting let the message through */
     /* submission (authenticated sessions): the account and the From/Sender headers seen */
@@ -254,7 +253,6 @@ static void reset_message(struct policy_conn *c)
     c->spf_done = false;
     memset(&c->spf_helo, 0, sizeof c->spf_helo);
     memset(&c->spf_mail, 0, sizeof c->spf_mail);
-    c->header_from_domain[0] = '\0';
     c->header_from_count = 0;
     c->greylist_note[0] = '\0';
     if (c->acct_loaded)
@@ -483,28 +481,6 @@ struct verdict policy_rcpt(struct policy_conn *c, const char *recipient)
     return v;
 }
 
-/*
- * The domain of the From header, for DKIM alignment (DESIGN.md §5).  Only a From with exactly one
- * address is used; the full RFC 5322 parser comes with the submission policy (lib/addr.c).
- */
-static void header_from_note(struct policy_conn *c, const char *value)
-{
-    c->header_from_count++;
-    c->header_from_domain[0] = '\0';
-    if (c->header_from_count > 1)
-        return;
-    const char *at = strrchr(value, '@');
-    if (at == NULL || strchr(value, ',') != NULL)
-        return;
-    size_t len = strcspn(at + 1, "> \t\r\n;)");
-    if (len == 0 || len > DNS_NAME_MAX)
-        return;
-    memcpy(c->header_from_domain, at + 1, len);
-    c->header_from_domain[len] = '\0';
-    if (!dns_name_valid(c->header_from_domain))
-        c->header_from_domain[0] = '\0';
-}
-
 bool policy_header(struct policy_conn *c, const char *name, const char *value, int *index)
 {
     if (name == NULL || value == NULL)
@@ -514,14 +490,16 @@ bool policy_header(struct policy_conn *c, const char *name, const char *value, i
         dkim_check_header(c->dkim, name, value);
     if (c->subject[0] == '\0' && str_casecmp(name, "Subject") == 0)
         str_copy(c->subject, sizeof c->subject, value + strspn(value, " \t"));
+    /* One byte over the parser's bound is kept, so that a longer header is refused as too long
+     * rather than judged on its first ADDR_INPUT_MAX bytes. */
     if (str_casecmp(name, "From") == 0) {
-        header_from_note(c, value);
+        c->header_from_count++;
         if (c->header_from == NULL)
-            c->header_from = xstrndup(value, ADDR_INPUT_MAX);
+            c->header_from = xstrndup(value, ADDR_INPUT_MAX + 1);
     } else if (str_casecmp(name, "Sender") == 0) {
         c->sender_header_count++;
         if (c->header_sender == NULL)
-            c->header_sender = xstrndup(value, ADDR_INPUT_MAX);
+            c->header_sender = xstrndup(value, ADDR_INPUT_MAX + 1);
     }
     if (str_casecmp(name, "Authentication-Results") != 0)
         return false;
@@ -608,6 +586,19 @@ static enum store_status record_row(struct policy_conn *c, const char *recipient
 }
 
 /*
+ * The RFC 5322.From domain the checks act on: the one mailbox of the one From header, read by
+ * lib/addr.c like the submission check reads it; false when there is none (no From header or
+ * several, an empty group, several addresses, or a value the parser refuses).
+ */
+static bool header_from_domain(const struct policy_conn *c, char *out, size_t outlen)
+{
+    if (c->header_from_count != 1 || c->header_from == NULL)
+        return false;
+    return addr_from_domain(c->header_from, strlen(c->header_from), out, outlen, NULL, 0) ==
+           ADDR_OK;
+}
+
+/*
  * The greylist decision deferred to end of message for SPF-pass mail (DESIGN.md §5): a valid
  * DKIM signature aligned with the MAIL FROM or header From domain confirms the triplets at once;
  * otherwise each pending recipient's triplet is checked, and one greylisted recipient defers the
@@ -618,10 +609,11 @@ static struct verdict greylist_deferred(struct policy_conn *c)
     const struct config *cfg = c->env->cfg;
     const struct orgdomain *od = c->env->orgdomain;
     const char *spf_domain = spf_pass_domain(c);
+    char from_domain[ADDR_DOMAIN_MAX + 1];
     bool bypass = c->dkim != NULL && spf_domain != NULL &&
                   (dkim_check_has_valid(c->dkim, od, spf_domain) ||
-                   (c->header_from_domain[0] != '\0' &&
-                    dkim_check_has_valid(c->dkim, od, c->header_from_domain)));
+                   (header_from_domain(c, from_domain, sizeof from_domain) &&
+                    dkim_check_has_valid(c->dkim, od, from_domain)));
     struct verdict v = verdict_continue();
 
     for (size_t i = 0; i < c->naccepted; i++) {

@@ -398,6 +398,40 @@ static void test_list_empty_input_is_empty(void **state)
     addr_list_free(NULL);
 }
 
+/* The From domain: only of exactly one mailbox; the status says why there is none. */
+static void test_from_domain_needs_exactly_one_mailbox(void **state)
+{
+    char domain[ADDR_DOMAIN_MAX + 1], why[128];
+    (void)state;
+    static const struct {
+        const char *from;
+        enum addr_status status;
+        const char *domain_or_why;
+    } cases[] = {
+        {"Alice <alice@Example.ORG> (c@other.example)", ADDR_OK, "example.org"},
+        {"Team: alice@example.org;", ADDR_OK, "example.org"},
+        {"a@[192.0.2.1]", ADDR_OK, "[192.0.2.1]"},
+        {"undisclosed-recipients:;", ADDR_EMPTY, "no address"},
+        {"a@example.org, b@example.org", ADDR_TOO_MANY, "2 addresses, not one"},
+        {"Team: a@example.org, b@example.net;", ADDR_TOO_MANY, "2 addresses, not one"},
+        {"alice", ADDR_SYNTAX, "expected"},
+        {"", ADDR_EMPTY, "no address"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        enum addr_status st = addr_from_domain(cases[i].from, strlen(cases[i].from), domain,
+                                               sizeof domain, why, sizeof why);
+        const char *seen = st == ADDR_OK ? domain : why;
+        if (st != cases[i].status || strstr(seen, cases[i].domain_or_why) == NULL)
+            fail_msg("From: %s: %s \"%s\", want %s \"%s\"", cases[i].from, addr_status_name(st),
+                     seen, addr_status_name(cases[i].status), cases[i].domain_or_why);
+        if (st != ADDR_OK)
+            assert_string_equal(domain, "");
+    }
+    /* A buffer too small for the domain gives no truncated domain. */
+    assert_int_equal(addr_from_domain("a@example.org", 13, domain, 8, NULL, 0), ADDR_TOO_LONG);
+    assert_string_equal(domain, "");
+}
+
 static void test_format_and_status_names(void **state)
 {
     struct addr a = {"bob", "example.org"}, null = {"", ""};
@@ -436,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_list_100000_commas_are_bounded),
         cmocka_unit_test(test_list_more_than_100_addresses_is_too_many),
         cmocka_unit_test(test_list_empty_input_is_empty),
+        cmocka_unit_test(test_from_domain_needs_exactly_one_mailbox),
         cmocka_unit_test(test_format_and_status_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

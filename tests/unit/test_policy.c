@@ -14,9 +14,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <opendkim/dkim.h>
 #include <sqlite3.h>
 
+#include "addr.h"
 #include "config.h"
+#include "dkim.h"
 #include "dns.h"
 #include "lists.h"
 #include "orgdomain.h"
@@ -90,6 +93,7 @@ static int teardown(void **state)
     test_now = 1800000000;
     lists_cache_free(f->env.lists);
     spf_checker_free(f->env.spf);
+    dkim_verifier_free(f->env.dkim);
     orgdomain_free(f->orgdomain);
     store_close(f->store);
     dns_resolver_free(f->resolver);
@@ -522,6 +526,200 @@ static void suspended_account_is_refused_at_mail_from(void **state)
     policy_conn_free(c);
 }
 
+/* ---- the RFC 5322.From domain: one parser for every use ---------------------------------- */
+
+/*
+ * From headers and what each use of the header acts on: the From domain (lib/addr.c's
+ * addr_from_domain, NULL for none), the submission check (a substring of its verdict for an
+ * account that owns none of these addresses), and the greylist bypass (a DKIM signature of
+ * d=dkim.test over an SPF pass for pass.spf.test: it aligns only through a From domain under
+ * dkim.test).  A parser of its own in any use would answer another domain for one of them.
+ */
+static const struct {
+    const char *from;
+    const char *domain;
+    const char *submission;
+    bool bypass;
+} from_cases[] = {
+    /* comments are not addresses */
+    {"x@bad.example (c@dkim.test)", "bad.example", "header_from=<x@bad.example>", false},
+    {"x@dkim.test (c@bad.example)", "dkim.test", "header_from=<x@dkim.test>", true},
+    {"x(a (nested) c@bad.example)@Mail.DKIM.test", "mail.dkim.test",
+     "header_from=<x@mail.dkim.test>", true},
+    /* display names, quoted or not, are not addresses */
+    {"\"c@dkim.test\" <x@bad.example>", "bad.example", "header_from=<x@bad.example>", false},
+    {"Alice <X@DKIM.Test>", "dkim.test", "header_from=<X@dkim.test>", true},
+    /* a quoted local part holds an '@' of its own */
+    {"\"x@bad.example\"@dkim.test", "dkim.test", "header_from=<x@bad.example@dkim.test>", true},
+    {"\"x@dkim.test\"@bad.example", "bad.example", "header_from=<x@dkim.test@bad.example>", false},
+    /* encoded words (RFC 2047) are display names; an '@' may not appear in one unencoded */
+    {"=?utf-8?q?c=40dkim.test?= <x@bad.example>", "bad.example", "header_from=<x@bad.example>",
+     false},
+    {"=?utf-8?b?Y0BiYWQuZXhhbXBsZQ==?= <x@dkim.test>", "dkim.test", "header_from=<x@dkim.test>",
+     true},
+    {"=?utf-8?q?c@dkim.test?= <x@bad.example>", NULL, "header_from: ", false},
+    /* groups give their members */
+    {"Team: x@dkim.test;", "dkim.test", "header_from=<x@dkim.test>", true},
+    {"undisclosed-recipients:;", NULL, "header_from: no single address", false},
+    /* several addresses: no one author domain */
+    {"x@dkim.test, y@dkim.test", NULL, "header_from=<x@dkim.test>", false},
+    {"Team: x@dkim.test, y@bad.example;", NULL, "header_from=<x@dkim.test>", false},
+    /* no domain, an address literal */
+    {"alice", NULL, "header_from: ", false},
+    {"x@[192.0.2.1]", "[192.0.2.1]", "header_from=<x@[192.0.2.1]>", false},
+    {"x@dkim.test (unterminated", NULL, "header_from: ", false},
+};
+
+/* The DKIM-Signature value (no name) of d=dkim.test s=good over From, Subject and body, made
+ * with libopendkim's signer and the key of tests/dns/dkim.test.zone's good._domainkey. */
+static void sign_message(const char *from, const char *body, char *sig, size_t siglen)
+{
+    static char key[4096];
+    if (key[0] == '\0') {
+        FILE *fp = fopen(INGRESS_SOURCE_DIR "/tests/dkim/keys/rsa2048.pem", "r");
+        assert_non_null(fp);
+        size_t n = fread(key, 1, sizeof key - 1, fp);
+        key[n] = '\0';
+        fclose(fp);
+    }
+    DKIM_STAT st;
+    DKIM_LIB *lib = dkim_init(NULL, NULL);
+    DKIM *d = dkim_sign(lib, (const unsigned char *)"test", NULL, (dkim_sigkey_t)key,
+                        (const unsigned char *)"good", (const unsigned char *)"dkim.test",
+                        DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, DKIM_SIGN_RSASHA256, -1, &st);
+    assert_non_null(d);
+    size_t fieldlen = strlen(from) + 16;
+    char *field = malloc(fieldlen);
+    snprintf(field, fieldlen, "From: %s", from);
+    assert_int_equal(dkim_header(d, (unsigned char *)field, strlen(field)), DKIM_STAT_OK);
+    free(field);
+    static const char subject[] = "Subject: one parser";
+    assert_int_equal(dkim_header(d, (unsigned char *)(uintptr_t)subject, sizeof subject - 1),
+                     DKIM_STAT_OK);
+    assert_int_equal(dkim_eoh(d), DKIM_STAT_OK);
+    assert_int_equal(dkim_body(d, (unsigned char *)(uintptr_t)body, strlen(body)), DKIM_STAT_OK);
+    assert_int_equal(dkim_eom(d, NULL), DKIM_STAT_OK);
+    assert_int_equal(dkim_getsighdr(d, (unsigned char *)sig, siglen, strlen("DKIM-Signature: ")),
+                     DKIM_STAT_OK);
+    dkim_free(d);
+    dkim_close(lib);
+}
+
+static const char signed_body[] = "One parser for every use.\r\n";
+
+/* The signature verifies over this From (checked apart, since a deferred message gets no
+ * Authentication-Results): a bypass that does not happen is then alignment's doing. */
+static bool signature_passes(struct fixture *f, const char *from, const char *sig)
+{
+    struct dkim_check *check = dkim_check_new(f->env.dkim, NULL);
+    dkim_check_header(check, "DKIM-Signature", sig);
+    dkim_check_header(check, "From", from);
+    dkim_check_header(check, "Subject", "one parser");
+    dkim_check_eoh(check);
+    dkim_check_body(check, (const unsigned char *)signed_body, strlen(signed_body));
+    dkim_check_eom(check);
+    bool pass = dkim_check_result(check) == DKIM_PASS &&
+                strcmp(dkim_check_signature(check, 0)->domain, "dkim.test") == 0;
+    dkim_check_free(check);
+    return pass;
+}
+
+/* An inbound SPF-pass message signed by dkim.test with this From: its verdict at end of DATA. */
+static struct verdict inbound_signed(struct fixture *f, const char *from, const char *sig,
+                                     const char *rcpt)
+{
+    char authres[2048];
+    int index;
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "192.0.2.10");
+    policy_helo(c, "mail.pass.spf.test");
+    policy_mail(c, "<alice@pass.spf.test>", NULL);
+    assert_int_equal(policy_rcpt(c, rcpt).action, VERDICT_CONTINUE);
+    policy_header(c, "DKIM-Signature", sig, &index);
+    policy_header(c, "From", from, &index);
+    policy_header(c, "Subject", "one parser", &index);
+    policy_eoh(c);
+    policy_body(c, (const unsigned char *)signed_body, strlen(signed_body));
+    struct verdict v = policy_eom(c, authres, sizeof authres);
+    policy_conn_free(c);
+    return v;
+}
+
+static void from_domain_is_the_same_for_every_use(void **state)
+{
+    struct fixture *f = *state;
+    char err[256], domain[ADDR_DOMAIN_MAX + 1], authres[2048], rcpt[64], sig[4096];
+    int index;
+    assert_true(config_set(f->cfg, "greylist", "yes", NULL, 0));
+    assert_true(config_set(f->cfg, "iprev_action", "log", NULL, 0)); /* 192.0.2.10 has no PTR */
+    f->env.spf = spf_checker_new(f->resolver, "mx.test.example");
+    f->env.dkim = dkim_verifier_new(f->resolver, f->cfg, err, sizeof err);
+    assert_non_null(f->env.dkim);
+
+    for (size_t i = 0; i < sizeof from_cases / sizeof from_cases[0]; i++) {
+        const char *from = from_cases[i].from;
+        /* the From domain itself */
+        enum addr_status st = addr_from_domain(from, strlen(from), domain, sizeof domain, NULL, 0);
+        if (from_cases[i].domain != NULL && (st != ADDR_OK || strcmp(domain, from_cases[i].domain)))
+            fail_msg("From: %s: domain \"%s\" (%s), want %s", from, domain, addr_status_name(st),
+                     from_cases[i].domain);
+        if (from_cases[i].domain == NULL && st == ADDR_OK)
+            fail_msg("From: %s: domain %s, want none", from, domain);
+
+        /* the submission check, for an account that owns none of these addresses */
+        struct verdict v;
+        struct policy_conn *c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+        policy_rcpt(c, "<carol@example.org>");
+        policy_header(c, "From", from, &index);
+        v = policy_eom(c, authres, sizeof authres);
+        policy_conn_free(c);
+        if (v.action != VERDICT_REJECT || strstr(v.detail, from_cases[i].submission) == NULL)
+            fail_msg("From: %s: submission %s \"%s\", want reject with \"%s\"", from,
+                     verdict_action_name(v.action), v.detail, from_cases[i].submission);
+
+        /* the greylist bypass, with a valid signature of dkim.test (a new triplet each time) */
+        snprintf(rcpt, sizeof rcpt, "<case%zu@example.test>", i);
+        sign_message(from, signed_body, sig, sizeof sig);
+        if (!signature_passes(f, from, sig))
+            fail_msg("From: %s: the signature of dkim.test does not verify", from);
+        v = inbound_signed(f, from, sig, rcpt);
+        bool bypassed = v.action == VERDICT_CONTINUE;
+        if (bypassed != from_cases[i].bypass)
+            fail_msg("From: %s: greylist bypass %s, want %s (%s)", from, bypassed ? "yes" : "no",
+                     from_cases[i].bypass ? "yes" : "no", v.detail);
+        if (!bypassed)
+            assert_int_equal(v.reply, REPLY_GREYLISTED);
+    }
+}
+
+/*
+ * A From header longer than the parser reads (ADDR_INPUT_MAX) is refused whole, not judged on
+ * its first 32 KiB: here an owned address first and an unowned one past the bound.
+ */
+static void from_header_over_the_parser_bound_is_refused_whole(void **state)
+{
+    struct fixture *f = *state;
+    char authres[1024], domain[ADDR_DOMAIN_MAX + 1];
+    int index;
+    struct verdict v;
+    size_t pad = ADDR_INPUT_MAX + 100;
+    char *from = malloc(pad + 64);
+    int n = snprintf(from, pad + 64, "alice@example.test,");
+    memset(from + n, ' ', pad);
+    strcpy(from + n + pad, "boss@example.test");
+
+    assert_int_equal(addr_from_domain(from, strlen(from), domain, sizeof domain, NULL, 0),
+                     ADDR_TOO_LONG);
+    struct policy_conn *c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+    policy_rcpt(c, "<carol@example.org>");
+    policy_header(c, "From", from, &index);
+    v = policy_eom(c, authres, sizeof authres);
+    policy_conn_free(c);
+    free(from);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_BAD_FROM);
+    assert_non_null(strstr(v.detail, "longer than 32768"));
+}
+
 /* One authenticated message of alice with one recipient, through end of message. */
 static struct verdict send_one(struct fixture *f, struct policy_conn **out)
 {
@@ -758,6 +956,8 @@ int main(void)
         T(blocked_network_refused_and_allow_entry_skips_checks),
         T(submission_sender_must_be_owned_by_the_account),
         T(submission_header_from_must_be_single_and_owned),
+        T(from_domain_is_the_same_for_every_use),
+        T(from_header_over_the_parser_bound_is_refused_whole),
         T(suspended_account_is_refused_at_mail_from),
         T(throttle_actions_over_the_limit),
         T(hostile_values_cannot_forge_a_log_pair),
