@@ -31,8 +31,9 @@ int store_schema_version(void);
 
 /*
  * Why the last call on this store failed (SQLite's message). Borrowed: valid until the next call.
- * With several threads on one store, use store_last_error_r(): another thread's failure may
- * rewrite the text while it is read.
+ * Only the callers' calls change it, never the store's own writer thread (below), so a program
+ * that calls the store from one thread may read it so.  With several threads calling one store,
+ * use store_last_error_r(): another thread's failure may rewrite the text while it is read.
  */
 const char *store_last_error(struct store *s);
 /* The same, copied into buf (size buflen > 0) under the store's mutex. */

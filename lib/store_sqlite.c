@@ -266,7 +266,7 @@ struct store {
     char *path;
     int64_t busy_timeout_ms; /* kept for store_check()'s reopen */
     sqlite3_stmt *stmt[STMT_COUNT];
-    char error[STORE_ERROR_MAX]; /* why the last call failed; guarded by lock */
+    char error[STORE_ERROR_MAX]; /* why a caller's last call failed; guarded by lock */
     struct decision_writer writer;
 };
 
@@ -277,10 +277,9 @@ int store_schema_version(void)
     return store_migrations[store_migration_count - 1].version;
 }
 
-/* Records why a call failed and maps SQLite's code: a lock held elsewhere is "could not tell". */
-static enum store_status store_fail(struct store *s, int rc)
+/* Maps SQLite's code: a lock held elsewhere is "could not tell". */
+static enum store_status status_of(int rc)
 {
-    str_copy(s->error, sizeof s->error, sqlite3_errmsg(s->db));
     switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -288,6 +287,13 @@ static enum store_status store_fail(struct store *s, int rc)
     default:
         return STORE_ERROR;
     }
+}
+
+/* Records why a caller's call failed (store_last_error) and maps SQLite's code. */
+static enum store_status store_fail(struct store *s, int rc)
+{
+    str_copy(s->error, sizeof s->error, sqlite3_errmsg(s->db));
+    return status_of(rc);
 }
 
 static void stmt_done(sqlite3_stmt *stmt)
@@ -645,15 +651,21 @@ enum store_status store_check(struct store *s, bool *reopened, char *err, size_t
 /* Greylisting (store.h "greylist"): rows read, decided by the caller, written, one transaction */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Runs one prepared statement that returns no row (BEGIN, COMMIT). */
-static enum store_status exec_stmt(struct store *s, enum stmt_id id)
+/* Runs one prepared statement that returns no row (BEGIN, COMMIT): SQLITE_OK or SQLite's code. */
+static int step_stmt(struct store *s, enum stmt_id id)
 {
     sqlite3_stmt *stmt = s->stmt[id];
     int rc = sqlite3_step(stmt);
-    enum store_status status = rc == SQLITE_DONE ? STORE_OK : store_fail(s, rc);
 
     stmt_done(stmt);
-    return status;
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static enum store_status exec_stmt(struct store *s, enum stmt_id id)
+{
+    int rc = step_stmt(s, id);
+
+    return rc == SQLITE_OK ? STORE_OK : store_fail(s, rc);
 }
 
 static int bind_triplet(sqlite3_stmt *stmt, const char *source, const struct store_greylist_txn *t)
@@ -1118,29 +1130,34 @@ enum store_status store_decision_add(struct store *s, const struct decision *d)
     return status;
 }
 
-/* Writes rows[0..n) in one transaction; nothing is written on failure. */
+/*
+ * Writes rows[0..n) in one transaction; nothing is written on failure, and why gets SQLite's
+ * message.  The text store_last_error() lends belongs to the callers: the writer thread must
+ * never rewrite it, or a caller reading it without the lock reads it while it changes.
+ */
 static enum store_status decision_write_rows(struct store *s, struct queued_decision **rows,
-                                             size_t n)
+                                             size_t n, char *why, size_t whylen)
 {
-    enum store_status status;
-    int rc = SQLITE_OK;
-
     pthread_mutex_lock(&s->lock);
-    status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
-    for (size_t i = 0; status == STORE_OK && rc == SQLITE_OK && i < n; i++)
+    int rc = step_stmt(s, STMT_BEGIN_IMMEDIATE);
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
         rc = decision_insert(s, rows[i]->time, rows[i]->text);
-    if (status == STORE_OK && rc != SQLITE_OK)
-        status = store_fail(s, rc);
-    if (status == STORE_OK)
-        status = exec_stmt(s, STMT_COMMIT);
-    if (status != STORE_OK)
+    if (rc == SQLITE_OK)
+        rc = step_stmt(s, STMT_COMMIT);
+    if (rc != SQLITE_OK) {
+        str_copy(why, whylen, sqlite3_errmsg(s->db));
         rollback(s->db);
+    }
     pthread_mutex_unlock(&s->lock);
-    return status;
+    return rc == SQLITE_OK ? STORE_OK : status_of(rc);
 }
 
-/* One batch from the head of the queue; *written gets how many rows were committed. */
-static enum store_status decision_write_batch(struct store *s, size_t *written)
+/*
+ * One batch from the head of the queue; *written gets how many rows were committed, why the
+ * reason of a failure.
+ */
+static enum store_status decision_write_batch(struct store *s, size_t *written, char *why,
+                                              size_t whylen)
 {
     struct decision_writer *w = &s->writer;
     enum store_status status = STORE_OK;
@@ -1154,7 +1171,7 @@ static enum store_status decision_write_batch(struct store *s, size_t *written)
         w->scratch[i] = w->ring[(w->head + i) % w->cap];
     pthread_mutex_unlock(&w->lock);
     if (n > 0)
-        status = decision_write_rows(s, w->scratch, n);
+        status = decision_write_rows(s, w->scratch, n, why, whylen);
     pthread_mutex_lock(&w->lock);
     if (status == STORE_OK) {
         for (size_t i = 0; i < n; i++)
@@ -1175,23 +1192,27 @@ enum store_status store_decision_flush(struct store *s)
 {
     enum store_status status = STORE_OK;
     size_t written = 1;
+    char why[STORE_ERROR_MAX] = "";
 
     while (s->writer.running && status == STORE_OK && written > 0)
-        status = decision_write_batch(s, &written);
+        status = decision_write_batch(s, &written, why, sizeof why);
+    if (status != STORE_OK) {
+        pthread_mutex_lock(&s->lock);
+        str_copy(s->error, sizeof s->error, why);
+        pthread_mutex_unlock(&s->lock);
+    }
     return status;
 }
 
 /* Logs when the writer starts failing and when it recovers, not every retry. */
-static void decision_writer_note(struct store *s, enum store_status status)
+static void decision_writer_note(struct store *s, enum store_status status, const char *why)
 {
     struct decision_writer *w = &s->writer;
-    char why[STORE_ERROR_MAX];
 
     if ((status == STORE_OK) == !w->failing)
         return;
     w->failing = status != STORE_OK;
     if (w->failing) {
-        store_last_error_r(s, why, sizeof why);
         log_msg(LOG_ERR, "decision log: cannot write a batch (kept, retried): %s", why);
     } else {
         log_msg(LOG_INFO, "decision log: writing again");
@@ -1280,10 +1301,11 @@ static void *decision_writer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         size_t written;
         enum store_status status;
+        char why[STORE_ERROR_MAX] = "";
         do
-            status = decision_write_batch(s, &written);
+            status = decision_write_batch(s, &written, why, sizeof why);
         while (status == STORE_OK && written == w->batch);
-        decision_writer_note(s, status);
+        decision_writer_note(s, status, why);
         decision_checkpoint(s);
         pthread_mutex_lock(&w->lock);
     }

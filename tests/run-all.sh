@@ -4,7 +4,9 @@
 #   2. clang build and gcc Debug build with -Werror (warning-free with both compilers, optimized
 #      or not);
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build, the whole test suite again;
-#   4. lint: clang-format, cppcheck, and clang-tidy on lib/ and milter/ (checks in .clang-tidy).
+#   4. ThreadSanitizer build, the unit and hardening tests (data races between the milter's
+#      threads; tests/tsan.supp says what is suppressed and why);
+#   5. lint: clang-format, cppcheck, and clang-tidy on lib/ and milter/ (checks in .clang-tidy).
 # Set INGRESS_SKIP_DEPS=1 to skip the apt-get step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,24 @@ cmake -S . -B build/asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 cmake --build build/asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     INGRESS_SANITIZE=1 ctest --test-dir build/asan --output-on-failure -j"$jobs"
+
+step "ThreadSanitizer build, unit and hardening tests"
+cmake -S . -B build/tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DINGRESS_TSAN=ON >/dev/null
+cmake --build build/tsan -j"$jobs"
+export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp"
+# TSan (clang 14) expects the memory layout of a kernel with at most 28 bits of mmap randomness;
+# with more (vm.mmap_rnd_bits = 32 on some kernels) every program stops at once with "unexpected
+# memory mapping".  Then the tests run without address randomization (setarch -R, inherited by
+# every process ctest starts), which needs no change to the machine's settings.
+no_aslr=()
+if ! build/tsan/tests/test_verdict >/dev/null 2>build/tsan/probe.err &&
+    grep -q 'unexpected memory mapping' build/tsan/probe.err; then
+    echo "ThreadSanitizer: unexpected memory mapping (vm.mmap_rnd_bits $(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null)); running the tests under setarch -R"
+    no_aslr=(setarch "$(uname -m)" -R)
+fi
+"${no_aslr[@]}" ctest --test-dir build/tsan --output-on-failure -j"$jobs" -R '^(unit|hardening)_'
+unset TSAN_OPTIONS
 
 step "lint"
 sources=$(git ls-files '*.c' '*.h')

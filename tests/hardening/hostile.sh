@@ -10,8 +10,8 @@
 # the milter is alive after each round; its resident memory after the last round is within
 # max(16 MiB, 25%) of the figure after the warm-up round (plus ASan's quarantine, 16 MiB, in an
 # ASan build), and its descriptor count is the same;
-# SIGTERM stops it with status 0; its stderr holds no sanitizer report (the ASan+UBSan build of
-# tests/run-all.sh runs this too).  Prints the RSS and descriptor figures.
+# SIGTERM stops it with status 0; its stderr holds no sanitizer report (the ASan+UBSan and the
+# ThreadSanitizer builds of tests/run-all.sh run this too).  Prints the RSS and descriptor figures.
 set -euo pipefail
 MILTER_BIN=$(realpath -- "${1:?usage: hostile.sh MILTER_BIN HOSTILE_BIN [ROUNDS]}")
 HOSTILE_BIN=$(realpath -- "${2:?usage: hostile.sh MILTER_BIN HOSTILE_BIN [ROUNDS]}")
@@ -81,6 +81,6 @@ fi
 if sanitizer_clean "$MILTER_LOG"; then
     ok "no sanitizer report in the milter's stderr"
 else
-    not_ok "no sanitizer report in the milter's stderr" "$(grep -A 30 -E 'ERROR:|runtime error' "$MILTER_LOG" | head -n 40)"
+    not_ok "no sanitizer report in the milter's stderr" "$(grep -A 30 -E 'ERROR:|WARNING: ThreadSanitizer|runtime error' "$MILTER_LOG" | head -n 40)"
 fi
 finish

@@ -9,7 +9,7 @@
 #                              database $T/NAME.db, the NSD, loopback untrusted, greylist off,
 #                              plus the K=V lines); sets MILTER_PID, MILTER_SOCK, MILTER_LOG
 #   stop_milter                SIGTERM, wait; the exit status in MILTER_RC
-#   sanitizer_clean LOG        true when LOG holds no AddressSanitizer/UBSan/LeakSanitizer report
+#   sanitizer_clean LOG        true when LOG holds no sanitizer report (ASan, UBSan, LSan, TSan)
 #   rss_kib PID, fd_count PID  from /proc
 #   finish                     prints the summary; exit 1 when any check failed
 SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -135,7 +135,7 @@ stop_milter() {
 }
 
 sanitizer_clean() {
-    ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)' "$1"
+    ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:|SUMMARY: (Address|Undefined|Leak|Thread)' "$1"
 }
 
 rss_kib() {
