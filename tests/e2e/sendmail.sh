@@ -197,10 +197,18 @@ sm_queue_id() {
     reply "$1" . | sed -n 's/^250 2\.0\.0 \([0-9A-Za-z]*\) Message accepted.*/\1/p'
 }
 
-# quarantined QUEUE_ID: Sendmail lists the message in its quarantine (sendmail -bp -qQ) and its
-# control file is hf<QUEUE_ID>.
+# listed_in_quarantine QUEUE_ID: sendmail -bp -qQ lists the message.  (Its output is read whole
+# before grep: a pipeline into grep -q could fail on SIGPIPE under pipefail.)
+listed_in_quarantine() {
+    local listing
+    listing=$(sendmail -C "$SM_CF" -bp -qQ 2>&1) || true
+    grep -qw -- "$1" <<<"$listing"
+}
+
+# quarantined QUEUE_ID: Sendmail lists the message in its quarantine and its control file is
+# hf<QUEUE_ID>.
 quarantined() {
-    [[ -e $SM_QUEUE/hf$1 ]] && sendmail -C "$SM_CF" -bp -qQ 2>/dev/null | grep -qw -- "$1"
+    [[ -e $SM_QUEUE/hf$1 ]] && listed_in_quarantine "$1"
 }
 
 # queue_files QUEUE_ID: the files Sendmail's queue still has for the message.
@@ -326,7 +334,7 @@ fi
 
 ctl held reject "$QID_T3" --reason "e2e: not the account holder's mail"
 left=$(queue_files "$QID_T3")
-if [[ $CTL_RC -eq 0 && -z $left ]] && ! sendmail -C "$SM_CF" -bp -qQ | grep -qw -- "$QID_T3"; then
+if [[ $CTL_RC -eq 0 && -z $left ]] && ! listed_in_quarantine "$QID_T3"; then
     ok "t5: ingressctl held reject deletes the quarantined message (no file left in the queue)"
 else
     not_ok "t5: ingressctl held reject deletes the quarantined message" "exit $CTL_RC; output:" \
