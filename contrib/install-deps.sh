@@ -21,6 +21,9 @@ packages=(
     libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
     # tests of submission: SASL for the private Postfix (a Cyrus sasldb, PLAIN/LOGIN)
     sasl2-bin libsasl2-modules
+    # the Sendmail end-to-end test: what the Sendmail that tests/e2e/sendmail-unpack.sh unpacks
+    # (it conflicts with postfix, so it is not installed) needs from the system
+    m4 libwrap0 libdb5.3 libldap-2.5-0 libnsl2
     # tests of later checks: DKIM signing fixtures and milter protocol tests
     opendkim-tools python3-dkim python3-dnslib python3-yaml
     # the benchmark (tests/bench/run.sh): Debian's opendkim as the verify-mode baseline, perf for
@@ -37,12 +40,14 @@ for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-deps: everything is installed"
-    exit 0
+    echo "install-deps: every package is installed"
+else
+    echo "install-deps: installing ${missing[*]}"
+    # Postfix asks how to configure the system's mail; the tests run private instances of their own.
+    echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    $sudo apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-# Postfix asks how to configure the system's mail; the tests run private instances of their own.
-echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
-$sudo apt-get update -q
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Sendmail for its end-to-end test, unpacked (once) beside the installed Postfix.
+echo "install-deps: Sendmail unpacked in $($sudo "$(dirname "$0")/../tests/e2e/sendmail-unpack.sh")"

@@ -21,117 +21,23 @@
 # KEEP_E2E_DIR=1 keeps the temporary directory (it is always kept when something failed).
 set -euo pipefail
 
-if [[ $# -ne 2 ]]; then
-    echo "usage: $0 MILTER_BIN INGRESSCTL_BIN" >&2
-    exit 2
-fi
-MILTER_BIN=$(realpath -- "$1")
-CTL_BIN=$(realpath -- "$2")
 SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-NSD_CTL=$SRC_DIR/tests/dns/nsd-ctl.sh
-PYTHON=/usr/bin/python3
-
-for tool in postfix postconf swaks nsd ss timeout setsid saslpasswd2; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "e2e: $tool is not installed" >&2
-        exit 1
-    fi
-done
-if [[ $(id -u) -ne 0 ]]; then
-    echo "e2e: must run as root (private Postfix instance)" >&2
-    exit 1
-fi
-
-# /tmp explicitly: the postfix and nobody users must be able to traverse every parent.
-T=$(mktemp -d /tmp/ingress-e2e.XXXXXX)
-chmod 755 "$T"
+# shellcheck source=tests/e2e/lib.sh
+source "$SRC_DIR/tests/e2e/lib.sh"
+e2e_args "$@"
+e2e_require postfix postconf swaks nsd ss timeout setsid saslpasswd2
+e2e_dir e2e
 PF_CONF=$T/postfix
 PF_QUEUE=$T/queue
 PF_DATA=$T/data
-MAIL_DIR=$T/mail
-NSD_DIR=$T/nsd
-CONF=$T/milter-ingress.conf
-MILTER_LOG=$T/milter.log
 PF_LOG=$T/postfix.log
-SMTP_DIR=$T/smtp
-mkdir -p "$PF_CONF" "$PF_QUEUE" "$PF_DATA" "$MAIL_DIR" "$NSD_DIR" "$SMTP_DIR"
-
-MILTER_PID=
+mkdir -p "$PF_CONF" "$PF_QUEUE" "$PF_DATA"
+LOG_FILES=("$MILTER_LOG" "$PF_LOG")
 POSTFIX_PID=
-NSD_RUNNING=0
-PASSED=0
-FAILED=0
-SETUP_DONE=0
-
-say() { printf '# %s\n' "$*"; }
-
-# alive PID: the process exists and is not a zombie (our own children stay zombies until waited).
-alive() {
-    local state
-    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ -n $state && $state != Z* ]]
-}
-
-# wait_gone PID SECONDS: true once PID has gone within the time.
-wait_gone() {
-    local pid=$1 i
-    for ((i = 0; i < $2 * 10; i++)); do
-        alive "$pid" || return 0
-        sleep 0.1
-    done
-    ! alive "$pid"
-}
-
-# listening PORT: something listens on 127.0.0.1:PORT (TCP).  No connection is made, so neither
-# smtpd nor the milter sees a probe.
-listening() {
-    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
-}
-
-# free_ports N: N distinct TCP ports free on 127.0.0.1 now, one per line.
-free_ports() {
-    "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-for s in socks:
-    print(s.getsockname()[1])
-EOF
-}
-
-dump_logs() {
-    local f
-    for f in "$MILTER_LOG" "$PF_LOG"; do
-        [[ -s $f ]] || continue
-        say "---- last lines of $f ----"
-        tail -n 60 "$f" | sed 's/^/#   /'
-    done
-}
-
-stop_milter() {
-    [[ -n $MILTER_PID ]] || return 0
-    if alive "$MILTER_PID"; then
-        kill -TERM "$MILTER_PID" 2>/dev/null || true
-        if ! wait_gone "$MILTER_PID" 10; then
-            say "milter-ingress (pid $MILTER_PID) ignored SIGTERM; killing it"
-            kill -KILL "$MILTER_PID" 2>/dev/null || true
-        fi
-    fi
-    wait "$MILTER_PID" 2>/dev/null || true
-    MILTER_PID=
-}
-
-# group_members PGID: the live (not zombie) processes of process group PGID, one PID a line.
-group_members() {
-    ps -e -o pid=,pgid=,stat= | awk -v g="$1" '$2 == g && $3 !~ /^Z/ { print $1 }'
-}
 
 stop_postfix() {
     [[ -n $POSTFIX_PID ]] || return 0
-    local master='' i
+    local master=''
     [[ -r $PF_QUEUE/pid/master.pid ]] && master=$(tr -d ' \n' <"$PF_QUEUE/pid/master.pid")
     timeout 30 postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true
     if ! wait_gone "$POSTFIX_PID" 15; then
@@ -141,69 +47,11 @@ stop_postfix() {
     fi
     wait "$POSTFIX_PID" 2>/dev/null || true
     # The master's children leave by themselves once the master is gone; they are in the
-    # master's process group (the master makes itself a session leader).  Stragglers are killed.
-    if [[ $master =~ ^[0-9]+$ ]]; then
-        for ((i = 0; i < 100; i++)); do
-            [[ -n $(group_members "$master") ]] || break
-            sleep 0.1
-        done
-        if [[ -n $(group_members "$master") ]]; then
-            say "Postfix processes left after the master: $(group_members "$master" | tr '\n' ' ')"
-            kill -KILL -- "-$master" 2>/dev/null || true
-        fi
-    fi
+    # master's process group (the master makes itself a session leader).
+    [[ ! $master =~ ^[0-9]+$ ]] || wait_group_gone "$master" Postfix
     POSTFIX_PID=
 }
-
-stop_nsd() {
-    [[ $NSD_RUNNING -eq 1 ]] || return 0
-    NSD_RUNNING=0
-    "$NSD_CTL" stop "$NSD_DIR" >/dev/null 2>&1 || say "nsd-ctl.sh stop failed"
-}
-
-cleanup() {
-    local rc=$?
-    set +e
-    trap - EXIT INT TERM
-    stop_postfix
-    stop_milter
-    stop_nsd
-    if [[ $rc -ne 0 || $FAILED -ne 0 ]]; then
-        [[ $SETUP_DONE -eq 1 ]] || say "set-up failed (exit $rc)"
-        dump_logs
-        say "test directory kept: $T"
-    elif [[ ${KEEP_E2E_DIR:-0} == 1 ]]; then
-        say "test directory kept: $T"
-    else
-        rm -rf -- "$T"
-    fi
-    [[ $rc -ne 0 ]] || [[ $FAILED -eq 0 ]] || rc=1
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-die() {
-    say "e2e: $*"
-    exit 1
-}
-
-ok() {
-    PASSED=$((PASSED + 1))
-    echo "ok - $1"
-}
-
-# not_ok NAME [DETAIL...]: each detail line is printed as a comment.
-not_ok() {
-    FAILED=$((FAILED + 1))
-    echo "not ok - $1"
-    shift
-    local line
-    for line in "$@"; do
-        printf '%s\n' "$line" | sed 's/^/#   /'
-    done
-}
+stop_mta() { stop_postfix; }
 
 # ---------------------------------------------------------------------------------------------
 # Set-up: ports, NSD, milter-ingress, Postfix.
@@ -214,12 +62,7 @@ MILTER_PORT=${ports[1]:-}
 SUB_PORT=${ports[2]:-}
 [[ -n $MILTER_PORT && -n $SUB_PORT ]] || die "could not pick free ports"
 
-if [[ ! -x $NSD_CTL ]]; then
-    die "$NSD_CTL is missing"
-fi
-NSD_RUNNING=1 # from here on, cleanup asks nsd-ctl.sh to stop whatever it started
-DNS_PORT=$("$NSD_CTL" start "$NSD_DIR") || die "nsd-ctl.sh start failed"
-[[ $DNS_PORT =~ ^[0-9]+$ ]] || die "nsd-ctl.sh start printed '$DNS_PORT', not a port"
+start_nsd
 say "NSD on 127.0.0.1:$DNS_PORT, milter on $MILTER_PORT, smtpd on $SMTP_PORT," \
     "submission (SASL) on $SUB_PORT, directory $T"
 
@@ -231,21 +74,7 @@ GREY_DELAY=3
 write_conf() {
     cat >"$CONF.new" <<EOF
 # milter-ingress configuration for tests/e2e/run.sh, phase $1
-socket = inet:$MILTER_PORT@127.0.0.1
-database = $T/ingress.db
-authserv_id = mx.test.example
-dns_servers = 127.0.0.1:$DNS_PORT
-dns_timeout = 1s
-dns_tries = 1
-# The default trusts loopback, which would skip every check for the 127.0.0.N personas.
-trusted_networks =
-iprev_helo = resolve
-iprev_action = reject
-exempt_recipients = postmaster, abuse
-help_text = https://help.example/{check}
-user =
-allow_root = yes
-greylist_ipv4_prefix = 32
+$(milter_conf_common)
 # The private Postfix's queue (cases t): postsuper and postqueue need its configuration directory.
 held_release_command = postsuper -c $PF_CONF -H {queue_id}; postqueue -c $PF_CONF -i {queue_id}
 held_reject_command = postsuper -c $PF_CONF -d {queue_id}
@@ -267,27 +96,6 @@ EOF
 }
 write_conf 1
 
-# start_milter: milter-ingress in the foreground, its log appended to $MILTER_LOG; waits until it
-# listens (dies when it does not).
-start_milter() {
-    "$MILTER_BIN" -c "$CONF" -f 2>>"$MILTER_LOG" &
-    MILTER_PID=$!
-    local i status
-    for ((i = 0; i < 200; i++)); do
-        listening "$MILTER_PORT" && break
-        alive "$MILTER_PID" || break
-        sleep 0.1
-    done
-    if ! listening "$MILTER_PORT"; then
-        status=running
-        if ! alive "$MILTER_PID"; then
-            status=0
-            wait "$MILTER_PID" || status=$?
-            MILTER_PID=
-        fi
-        die "milter-ingress does not listen on 127.0.0.1:$MILTER_PORT (status: $status)"
-    fi
-}
 start_milter
 
 # The maildir belongs to the virtual delivery agent's user.
@@ -297,27 +105,11 @@ chown nobody:nogroup "$MAIL_DIR"
 # SASL for the submission listener: a Cyrus sasldb with one account, read by smtpd (which runs as
 # postfix) through the auxprop plugin.  Debian's Postfix reads the application file
 # sasl/smtpd.conf from its configuration directory; without it AUTH fails with 454.  The login is
-# alice@example.test: user alice in realm example.test, and Postfix passes the whole login as
-# {auth_authen}.
-SASL_USER=alice@example.test
-SASL_PASS=e2e-secret-1
+# alice@example.test (cases s), bob@example.test (the throttle and suspension cases t, u).
 SASL_DB=$T/sasldb2
-printf '%s' "$SASL_PASS" | saslpasswd2 -p -f "$SASL_DB" -u example.test -c alice ||
-    die "saslpasswd2 failed"
-# bob@example.test: the account of the throttle and suspension cases (t, u).
-BOB=bob@example.test
-BOB_PASS=e2e-secret-2
-printf '%s' "$BOB_PASS" | saslpasswd2 -p -f "$SASL_DB" -u example.test -c bob ||
-    die "saslpasswd2 failed"
-chown postfix "$SASL_DB"
-chmod 600 "$SASL_DB"
 mkdir -p "$PF_CONF/sasl"
-cat >"$PF_CONF/sasl/smtpd.conf" <<EOF
-pwcheck_method: auxprop
-auxprop_plugin: sasldb
-sasldb_path: $SASL_DB
-mech_list: PLAIN LOGIN
-EOF
+sasl_setup "$SASL_DB" "$PF_CONF/sasl/smtpd.conf"
+chown postfix "$SASL_DB"
 
 cat >"$PF_CONF/main.cf" <<EOF
 # Private Postfix instance for tests/e2e/run.sh.
@@ -403,100 +195,6 @@ SETUP_DONE=1
 # ---------------------------------------------------------------------------------------------
 # Helpers for the cases.
 
-# smtp NAME IP HELO RCPT [SWAKS_ARG...]: one SMTP transaction with MAIL FROM $FROM; the
-# transcript is $SMTP_DIR/NAME.txt and the message carries "X-E2E-Case: NAME" to find its
-# delivered copy.  The sender domains are in tests/dns/e2e.test.zone; e2e.test gives SPF pass to
-# every 127.0.0.N client.
-FROM=sender@e2e.test
-smtp() {
-    local name=$1 ip=$2 helo=$3 rcpt=$4
-    shift 4
-    timeout 90 swaks --server "127.0.0.1:$SMTP_PORT" --timeout 30 \
-        --local-interface "$ip" --ehlo "$helo" \
-        --from "$FROM" --to "$rcpt" \
-        --add-header "X-E2E-Case: $name" "$@" >"$SMTP_DIR/$name.txt" 2>&1 || true
-}
-
-# smtp_file NAME IP HELO RCPT FILE: the same with the message of FILE sent as it is (it carries
-# its own X-E2E-Case header).
-smtp_file() {
-    timeout 90 swaks --server "127.0.0.1:$SMTP_PORT" --timeout 30 \
-        --local-interface "$2" --ehlo "$3" --from "$FROM" --to "$4" \
-        --data "@$5" >"$SMTP_DIR/$1.txt" 2>&1 || true
-}
-
-# reply NAME CMD: the server's reply (lines of a multi-line reply joined by a space) to the last
-# client line that is CMD or starts with "CMD " or "CMD:" ("." is the end of DATA).
-reply() {
-    awk -v cmd="$2" '
-        /^ -> / { last = substr($0, 5); more = 0; next }
-        /^(<-|<\*\*) / {
-            if (last == cmd || index(last, cmd " ") == 1 || index(last, cmd ":") == 1) {
-                line = $0
-                sub(/^(<-|<\*\*) +/, "", line)
-                r = more ? r " " line : line
-                more = 1
-            }
-            next
-        }
-        END { print r }' "$SMTP_DIR/$1.txt"
-}
-
-# transcript NAME: the server's lines of a transaction, for failure details.
-transcript() {
-    grep -E '^(<-|<\*\*|\*\*\*) ' "$SMTP_DIR/$1.txt" || cat "$SMTP_DIR/$1.txt"
-}
-
-# delivered NAME: path of the delivered copy of case NAME (waits up to 15 s for delivery).  Only
-# new/ and cur/ of the maildir: a file in tmp/ is still being written and is renamed away.
-delivered() {
-    local i f
-    for ((i = 0; i < 150; i++)); do
-        f=$(grep -rlx -- "X-E2E-Case: $1" "$MAIL_DIR"/*/new "$MAIL_DIR"/*/cur 2>/dev/null |
-            head -n 1) || true
-        if [[ -n $f ]]; then
-            printf '%s\n' "$f"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# headers FILE: the header section, one header per line (folded lines joined), white space
-# squeezed to single spaces.
-headers() {
-    awk '{ sub(/\r$/, "") }
-         /^$/ { exit }
-         /^[ \t]/ { sub(/^[ \t]+/, " "); cur = cur $0; next }
-         { if (cur != "") print cur; cur = $0 }
-         END { if (cur != "") print cur }' "$1" | tr -s ' \t' ' '
-}
-
-# ctl ARG...: ingressctl with the test config; output in $CTL_OUT, status in $CTL_RC.
-ctl() {
-    CTL_RC=0
-    CTL_OUT=$(timeout 20 "$CTL_BIN" -c "$CONF" "$@" 2>&1) || CTL_RC=$?
-}
-
-# why_has CASE KEY CHECK REPLY: `ingressctl why KEY` shows a decision of check CHECK whose reply
-# starts with REPLY.
-# The milter writes its decision log in batches (every 200 ms): a decision may take that long to
-# be readable from another process, so the check is tried for up to 3 s.
-why_has() {
-    local label="$1: ingressctl why $2 shows check $3 and $4" i
-    for ((i = 0; i < 30; i++)); do
-        ctl why "$2"
-        if [[ $CTL_RC -eq 0 ]] && grep -qF "check $3:" <<<"$CTL_OUT" &&
-            grep -qF "the sender was told: $4" <<<"$CTL_OUT"; then
-            ok "$label"
-            return
-        fi
-        sleep 0.1
-    done
-    not_ok "$label" "exit $CTL_RC; output:" "$CTL_OUT"
-}
-
 # accepted_pm CASE LABEL: the transaction CASE (to postmaster@) was accepted at RCPT and at the
 # end of DATA, and delivered.
 accepted_pm() {
@@ -508,25 +206,6 @@ accepted_pm() {
     else
         not_ok "$2" "$(transcript "$1")"
     fi
-}
-
-# our_ar HEADERS: the Authentication-Results headers with our authserv-id.
-our_ar() {
-    grep -iE '^Authentication-Results: mx\.test\.example ?;' <<<"$1" || true
-}
-
-# ar_has AR_LINE PART...: every PART starts one of the "; "-separated parts of AR_LINE (the first
-# part, the authserv-id, included).
-ar_has() {
-    local line=$1 part
-    shift
-    for part in "$@"; do
-        awk -v want="$part" '
-            { sub(/^[^:]*: */, ""); n = split($0, p, ";")
-              for (i = 1; i <= n; i++) { sub(/^ +/, "", p[i]); sub(/ +$/, "", p[i])
-                  if (index(p[i], want) == 1) found = 1 } }
-            END { exit !found }' <<<"$line" || return 1
-    done
 }
 
 # What our Authentication-Results says about a message from 127.0.0.2 HELO good.example.test,
@@ -727,14 +406,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # g. DNS down: a client never looked up before gets 451 4.7.25 at RCPT.
 
-stop_nsd
-smtp g 127.0.0.7 seven.example.test user@example.net
-r=$(reply g "RCPT TO")
-if [[ $r == "451 4.7.25"* ]]; then
-    ok "g: with NSD stopped, 127.0.0.7 gets 451 4.7.25 at RCPT ($r)"
-else
-    not_ok "g: with NSD stopped, 127.0.0.7 gets 451 4.7.25 at RCPT" "$(transcript g)"
-fi
+case_dns_down g
 
 # ---------------------------------------------------------------------------------------------
 # g2. DNS down, SPF: 127.0.0.2 HELO good.example.test, whose PTR and HELO answers are cached since
@@ -784,9 +456,7 @@ fi
 # reload also starts an empty DNS cache.  127.0.0.2 is listed on dnsbl.test (RFC 5782 test entry):
 # phase 2 does not use it.
 
-NSD_RUNNING=1
-DNS_PORT=$("$NSD_CTL" start "$NSD_DIR") || die "nsd-ctl.sh start (again) failed"
-[[ $DNS_PORT =~ ^[0-9]+$ ]] || die "nsd-ctl.sh start printed '$DNS_PORT', not a port"
+start_nsd
 say "NSD again on 127.0.0.1:$DNS_PORT; reloading milter-ingress with greylisting on"
 write_conf 2
 reloads=$(grep -c 'configuration reloaded' "$MILTER_LOG" || true)
@@ -1018,15 +688,7 @@ submit() {
         --add-header "X-E2E-Case: $name" "$@" >"$SMTP_DIR/$name.txt" 2>&1 || true
 }
 
-submit s1 other@example.test
-r0=$(reply s1 AUTH)
-r=$(reply s1 "MAIL FROM")
-if [[ $r0 == 235* && $r == "553 5.7.1"* ]]; then
-    ok "s1: $SASL_USER sending as other@example.test gets 553 5.7.1 at MAIL FROM ($r)"
-else
-    not_ok "s1: $SASL_USER sending as other@example.test gets 553 5.7.1 at MAIL FROM" \
-        "$(transcript s1)"
-fi
+case_unowned_sender s1
 
 ctl alias add "$SASL_USER" sales@example.test
 if [[ $CTL_RC -eq 0 ]]; then
@@ -1096,17 +758,6 @@ fi
 # Postfix's hold queue (postqueue -j), in `ingressctl held list` with the reason; `held release`
 # delivers one, `held reject` deletes the other; `account unthrottle` lets the next through.
 
-# submit_as USER PASSWORD NAME MAIL_FROM [SWAKS_ARG...]: submit above, for another account.
-submit_as() {
-    local user=$1 pass=$2 name=$3 from=$4
-    shift 4
-    timeout 90 swaks --server "127.0.0.1:$SUB_PORT" --timeout 30 \
-        --local-interface 127.0.0.40 --ehlo submit.example.test \
-        --auth PLAIN --auth-user "$user" --auth-password "$pass" \
-        --from "$from" --to user@example.net --header "Subject: case $name" \
-        --add-header "X-E2E-Case: $name" "$@" >"$SMTP_DIR/$name.txt" 2>&1 || true
-}
-
 # queue_id NAME: the queue id Postfix gave case NAME ("queued as ...").
 queue_id() {
     reply "$1" . | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p'
@@ -1156,14 +807,7 @@ else
     not_ok "t3: the throttled account's next message is held too" "$(transcript t5)"
 fi
 
-ctl held list
-if [[ $CTL_RC -eq 0 ]] && grep -F "$QID_T4" <<<"$CTL_OUT" | grep -qF "1h window: 4 messages > limit 3" &&
-    grep -F "$QID_T5" <<<"$CTL_OUT" | grep -qF "$BOB"; then
-    ok "t4: ingressctl held list shows both with the account and the reason"
-else
-    not_ok "t4: ingressctl held list shows both held messages with the reason" \
-        "exit $CTL_RC; output:" "$CTL_OUT"
-fi
+check_held_listed t4 "$QID_T4" "1h window: 4 messages > limit 3" "$QID_T5"
 
 ctl held release "$QID_T4"
 if [[ $CTL_RC -eq 0 ]] && delivered t4 >/dev/null && ! in_queue "$QID_T4" hold; then
@@ -1179,13 +823,7 @@ if [[ $CTL_RC -eq 0 ]] && ! in_queue "$QID_T5"; then
 else
     not_ok "t6: ingressctl held reject deletes the message" "exit $CTL_RC; output:" "$CTL_OUT"
 fi
-ctl held show "$QID_T5"
-if [[ $CTL_RC -eq 0 ]] && grep -q '^state: *rejected' <<<"$CTL_OUT" &&
-    grep -qF "e2e: not the account holder's mail" <<<"$CTL_OUT"; then
-    ok "t7: the rejection is recorded with who decided and why"
-else
-    not_ok "t7: held show records the rejection" "exit $CTL_RC; output:" "$CTL_OUT"
-fi
+check_held_rejected t7 "$QID_T5" "e2e: not the account holder's mail" t5
 
 ctl account unthrottle "$BOB"
 submit_as "$BOB" "$BOB_PASS" t8 "$BOB"
@@ -1221,41 +859,4 @@ fi
 # ---------------------------------------------------------------------------------------------
 # i. SIGTERM ends the milter cleanly; sanitizer reports fail the run.
 
-if [[ -n $MILTER_PID ]] && alive "$MILTER_PID"; then
-    pid=$MILTER_PID
-    kill -TERM "$pid"
-    if wait_gone "$pid" 10; then
-        status=0
-        wait "$pid" || status=$?
-        MILTER_PID=
-        if [[ $status -eq 0 ]]; then
-            ok "i: milter-ingress exits 0 on SIGTERM"
-        else
-            not_ok "i: milter-ingress exits 0 on SIGTERM" "exit status $status"
-        fi
-    else
-        not_ok "i: milter-ingress exits 0 on SIGTERM" "still running 10 s after SIGTERM"
-        stop_milter
-    fi
-else
-    status=0
-    [[ -z $MILTER_PID ]] || wait "$MILTER_PID" || status=$?
-    MILTER_PID=
-    not_ok "i: milter-ingress exits 0 on SIGTERM" "it had already exited (status $status)"
-fi
-
-sanitized=no
-if [[ ${INGRESS_SANITIZE:-0} == 1 ]] || grep -q __asan_init "$MILTER_BIN"; then
-    sanitized=yes
-fi
-# Checked whatever the build: a report in the log is a failure either way.
-if grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$MILTER_LOG"; then
-    not_ok "i: no sanitizer report in the milter log (sanitized build: $sanitized)" \
-        "$(grep -E -A30 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$MILTER_LOG" |
-            head -n 60)"
-else
-    ok "i: no sanitizer report in the milter log (sanitized build: $sanitized)"
-fi
-
-echo "$PASSED passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+e2e_finish
