@@ -9,8 +9,9 @@
  * - A struct dns_batch belongs to one connection (one thread at a time): queries started on it
  *   are sent at once, run in parallel and are joined by dns_batch_wait() when a decision needs
  *   them, so a connection's DNS cost is its slowest query, not their sum.
- * - dns_lookup() is the synchronous form for libspf2's SPF_dns_server_t layer and libopendkim's
- *   dkim_dns_set_query_* hooks: both get parsed records and the raw answer packet.
+ * - dns_lookup() is the synchronous form, and dns_batch_lookup() the one through a batch that
+ *   remembers what failed (libspf2's SPF_dns_server_t layer asks through the message's batch):
+ *   both give parsed records and the raw answer packet.
  *
  * Every lookup has three outcomes (STYLE rule 10): an answer (DNS_OK), a definite no
  * (DNS_NXDOMAIN, DNS_NODATA) and could-not-tell (DNS_TEMPFAIL: timeout, SERVFAIL, REFUSED,
@@ -116,9 +117,10 @@ void dns_batch_free(struct dns_batch *b);
 int dns_batch_start(struct dns_batch *b, const char *name, int type);
 /*
  * Starts a query only for the cache, so that a later lookup of the same name and type (by any
- * batch: SPF evaluates on batches of its own) finds its answer there: a handle to wait on, or -1
- * when nothing was sent (no cache, an answer already cached, not a valid name).  Lets a connection
- * send the queries it will need as soon as it knows the names, in the same round as the others.
+ * batch) finds its answer there, and a dns_batch_lookup() on b finds the query itself (also when
+ * its answer cannot be cached, or fails): a handle to wait on, or -1 when nothing was sent (an
+ * answer already cached, not a valid name).  Lets a connection send the queries it will
+ * need as soon as it knows the names, in the same round as the others.
  */
 int dns_batch_prefetch(struct dns_batch *b, const char *name, int type);
 /* Starts the PTR query for an address ("192.0.2.1", "2001:db8::1"); -1 when not an address. */
@@ -132,6 +134,17 @@ void dns_batch_wait_all(struct dns_batch *b);
 /* Synchronous lookup: *out is the caller's, freed with dns_answer_free(). */
 enum dns_status dns_lookup(struct dns_resolver *r, const char *name, int type,
                            struct dns_answer **out);
+/*
+ * Synchronous lookup through a batch, which remembers what failed: a name and type the batch
+ * already holds (a query started on it, or an earlier lookup's failure) is answered with what it
+ * holds, waited for when still in flight; otherwise as dns_lookup(), and a DNS_TEMPFAIL is then
+ * held by the batch.  So a name that timed out is asked once per batch, not once per check that
+ * wants it: one query's bound (timeout x tries), not one per asking.  The failure lives as long as
+ * the batch (a message's SPF batch: until the next message).  *out is the caller's, freed with
+ * dns_answer_free().
+ */
+enum dns_status dns_batch_lookup(struct dns_batch *b, const char *name, int type,
+                                 struct dns_answer **out);
 void dns_answer_free(struct dns_answer *a);
 
 /* Writes the reverse name of an address ("1.0.0.127.in-addr.arpa", RFC 3596 nibbles for v6);
