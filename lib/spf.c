@@ -2,9 +2,11 @@
  * spf: RFC 7208 check_host() for the HELO (2.3) and MAIL FROM (2.4) identities, with libspf2
  * doing the record compilation and mechanism walk and this file doing everything around it:
  *
- * - Our DNS layer (an SPF_dns_server_t whose lookup and get_spf hooks call dns_lookup()): the
- *   system resolver layer of libspf2 is never created (SPF_server_new_dns with our layer), so no
- *   res_query() runs in this process, and its cache layer (not thread-safe) is not used either.
+ * - Our DNS layer (an SPF_dns_server_t whose lookup and get_spf hooks call dns_batch_lookup()):
+ *   the system resolver layer of libspf2 is never created (SPF_server_new_dns with our layer), so
+ *   no res_query() runs in this process, and its cache layer (not thread-safe) is not used either.
+ *   The batch is the message's (both identities share it) or the check's own: a name that could
+ *   not be resolved is asked once, and its failure answers every later term that names it.
  * - Record selection (4.5): TXT only (type SPF is never asked, 3.1), exactly one record that is
  *   "v=spf1" alone or followed by a space, else none (no record) or permerror (several).
  * - The processing limits of 4.6.4, counted across include and redirect (libspf2 restarts its
@@ -55,9 +57,9 @@ enum fetch_status { FETCH_NOT_DONE, FETCH_OK, FETCH_NONE, FETCH_TEMP, FETCH_PERM
 
 /* One evaluation: the layer's hook, owned by spf_check()'s stack frame. */
 struct eval {
-    struct dns_resolver *resolver;
-    unsigned fetches;   /* record fetches: the first is the identity's own record */
-    unsigned dns_terms; /* include, a, mx, ptr, exists, redirect evaluated */
+    struct dns_batch *batch; /* every lookup goes through it (see spf_check in spf.h) */
+    unsigned fetches;        /* record fetches: the first is the identity's own record */
+    unsigned dns_terms;      /* include, a, mx, ptr, exists, redirect evaluated */
     unsigned voids;
     bool over_terms, over_voids;
     enum fetch_status top; /* what the identity's own record fetch found */
@@ -368,7 +370,7 @@ static SPF_dns_rr_t *lookup_explanation(SPF_dns_server_t *layer, struct eval *e,
     e->explanation[0] = '\0';
     if (e->over_terms || e->over_voids)
         return rr_new(layer, domain, ns_t_txt, NO_DATA, 0);
-    dns_lookup(e->resolver, query_name(domain), DNS_TYPE_TXT, &a);
+    dns_batch_lookup(e->batch, query_name(domain), DNS_TYPE_TXT, &a);
     /* A NUL byte inside the record ends the text (strlen). */
     if (a->status == DNS_OK && a->count == 1 &&
         !expand_explanation(e, a->records[0].text, e->explanation, sizeof e->explanation))
@@ -425,7 +427,7 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *domain, n
     }
 
     struct dns_answer *a = NULL;
-    dns_lookup(e->resolver, query_name(domain), type, &a);
+    dns_batch_lookup(e->batch, query_name(domain), type, &a);
     SPF_dns_rr_t *rr;
     if (a->status == DNS_TEMPFAIL && secondary && e->pending_from_ptr) {
         /* RFC 7208 5.5: "If a DNS error occurs while doing an A RR lookup, then that domain
@@ -862,7 +864,7 @@ static enum fetch_status fetch_record(struct eval *e, const char *domain, char *
         return FETCH_NONE;
     }
     struct dns_answer *a = NULL;
-    dns_lookup(e->resolver, query_name(domain), DNS_TYPE_TXT, &a);
+    dns_batch_lookup(e->batch, query_name(domain), DNS_TYPE_TXT, &a);
     enum fetch_status st = FETCH_NONE;
     size_t found = 0, index = 0;
     if (a->status == DNS_TEMPFAIL) {
@@ -1014,9 +1016,11 @@ static SPF_server_t *server_new(struct spf_checker *c, struct eval *e)
     return server;
 }
 
-static void evaluate(struct spf_checker *c, const struct identity *id, struct spf_outcome *out)
+static void evaluate(struct spf_checker *c, struct dns_batch *batch, const struct identity *id,
+                     struct spf_outcome *out)
 {
-    struct eval e = {.resolver = c->resolver, .receiver = c->receiver};
+    struct dns_batch *own = batch == NULL ? dns_batch_new(c->resolver) : NULL;
+    struct eval e = {.batch = batch != NULL ? batch : own, .receiver = c->receiver};
     SPF_server_t *server = server_new(c, &e);
     SPF_request_t *req = SPF_request_new(server);
     if (req == NULL)
@@ -1072,6 +1076,7 @@ static void evaluate(struct spf_checker *c, const struct identity *id, struct sp
     SPF_dns_server_t *layer = server->resolver;
     SPF_server_free(server);
     free(layer);
+    dns_batch_free(own);
 }
 
 /* ---- spf_check: RFC 7208 4.3 initial processing ---- */
@@ -1133,8 +1138,9 @@ static enum spf_result finish_none(struct spf_outcome *out, const char *label, c
     return out->result;
 }
 
-enum spf_result spf_check(struct spf_checker *c, const char *ip, const char *helo,
-                          const char *mailfrom, enum spf_identity which, struct spf_outcome *out)
+enum spf_result spf_check(struct spf_checker *c, struct dns_batch *batch, const char *ip,
+                          const char *helo, const char *mailfrom, enum spf_identity which,
+                          struct spf_outcome *out)
 {
     struct identity id;
     char helo_name[DNS_NAME_MAX + 2];
@@ -1187,7 +1193,7 @@ enum spf_result spf_check(struct spf_checker *c, const char *ip, const char *hel
     id.sender = sender_buf;
     id.domain = domain;
     lower_copy(out->domain, sizeof out->domain, domain);
-    evaluate(c, &id, out);
+    evaluate(c, batch, &id, out);
     return out->result;
 }
 

@@ -69,7 +69,7 @@ static int teardown(void **state)
 static enum spf_result from(struct fixture *f, const char *ip, const char *sender,
                             struct spf_outcome *o)
 {
-    return spf_check(f->checker, ip, "mail.client.test", sender, SPF_IDENTITY_MAILFROM, o);
+    return spf_check(f->checker, NULL, ip, "mail.client.test", sender, SPF_IDENTITY_MAILFROM, o);
 }
 
 static void matching_ip4_passes(void **state)
@@ -273,14 +273,14 @@ static void null_sender_is_checked_as_postmaster_at_helo(void **state)
     struct spf_outcome o;
     const char *nulls[] = {"", "<>", NULL};
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(spf_check(f->checker, "192.0.2.30", "helo.spf.test", nulls[i],
+        assert_int_equal(spf_check(f->checker, NULL, "192.0.2.30", "helo.spf.test", nulls[i],
                                    SPF_IDENTITY_MAILFROM, &o),
                          SPF_PASS);
         assert_string_equal(o.domain, "helo.spf.test");
         assert_non_null(strstr(o.detail, "postmaster@helo.spf.test"));
     }
     assert_int_equal(
-        spf_check(f->checker, "192.0.2.31", "helo.spf.test", "<>", SPF_IDENTITY_MAILFROM, &o),
+        spf_check(f->checker, NULL, "192.0.2.31", "helo.spf.test", "<>", SPF_IDENTITY_MAILFROM, &o),
         SPF_FAIL);
 }
 
@@ -289,16 +289,16 @@ static void helo_identity_is_its_own_check(void **state)
     struct fixture *f = *state;
     struct spf_outcome o;
     /* The MAIL FROM passes, the HELO identity of the same connection fails. */
-    assert_int_equal(spf_check(f->checker, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
+    assert_int_equal(spf_check(f->checker, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
                                SPF_IDENTITY_MAILFROM, &o),
                      SPF_PASS);
-    assert_int_equal(spf_check(f->checker, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
+    assert_int_equal(spf_check(f->checker, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
                                SPF_IDENTITY_HELO, &o),
                      SPF_FAIL);
     assert_int_equal(o.identity, SPF_IDENTITY_HELO);
     assert_string_equal(o.domain, "helo.spf.test");
     assert_int_equal(
-        spf_check(f->checker, "192.0.2.30", "HELO.spf.test.", NULL, SPF_IDENTITY_HELO, &o),
+        spf_check(f->checker, NULL, "192.0.2.30", "HELO.spf.test.", NULL, SPF_IDENTITY_HELO, &o),
         SPF_PASS);
 }
 
@@ -309,8 +309,9 @@ static void helo_that_is_no_domain_gives_none(void **state)
     const char *helos[] = {"[192.0.2.30]",         "localhost",    "", NULL,
                            "bad\r\nname.spf.test", "a..b.spf.test"};
     for (size_t i = 0; i < sizeof helos / sizeof helos[0]; i++) {
-        assert_int_equal(spf_check(f->checker, "192.0.2.30", helos[i], NULL, SPF_IDENTITY_HELO, &o),
-                         SPF_NONE);
+        assert_int_equal(
+            spf_check(f->checker, NULL, "192.0.2.30", helos[i], NULL, SPF_IDENTITY_HELO, &o),
+            SPF_NONE);
         assert_null(strchr(o.detail, '\r'));
     }
 }
@@ -366,9 +367,9 @@ static void unreachable_server_gives_temperror(void **state)
     struct dns_resolver *dead = resolver_for("127.0.0.1:1", 200);
     struct spf_checker *c = spf_checker_new(dead, NULL);
     struct spf_outcome o;
-    assert_int_equal(
-        spf_check(c, "192.0.2.10", "helo.spf.test", "a@pass.spf.test", SPF_IDENTITY_MAILFROM, &o),
-        SPF_TEMPERROR);
+    assert_int_equal(spf_check(c, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
+                               SPF_IDENTITY_MAILFROM, &o),
+                     SPF_TEMPERROR);
     assert_non_null(strstr(o.detail, "TXT pass.spf.test"));
     struct verdict v = spf_verdict(NULL, &o, f->cfg, "192.0.2.10");
     assert_int_equal(v.action, VERDICT_TEMPFAIL);
@@ -460,9 +461,10 @@ static void helo_fail_rejects_unless_helo_action_says_otherwise(void **state)
 {
     struct fixture *f = *state;
     struct spf_outcome h, m;
-    spf_check(f->checker, "192.0.2.10", "helo.spf.test", "a@pass.spf.test", SPF_IDENTITY_HELO, &h);
-    spf_check(f->checker, "192.0.2.10", "helo.spf.test", "a@pass.spf.test", SPF_IDENTITY_MAILFROM,
-              &m);
+    spf_check(f->checker, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test", SPF_IDENTITY_HELO,
+              &h);
+    spf_check(f->checker, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
+              SPF_IDENTITY_MAILFROM, &m);
     struct verdict v = spf_verdict(&h, &m, f->cfg, "192.0.2.10");
     assert_int_equal(v.action, VERDICT_REJECT);
     assert_int_equal(v.reply, REPLY_SPF_FAIL);
@@ -486,7 +488,7 @@ static void authentication_results_property(void **state)
     from(f, "192.0.2.10", "a@pass.spf.test", &o);
     spf_authres(&o, buf, sizeof buf);
     assert_string_equal(buf, "spf=pass smtp.mailfrom=pass.spf.test");
-    spf_check(f->checker, "192.0.2.31", "helo.spf.test", NULL, SPF_IDENTITY_HELO, &o);
+    spf_check(f->checker, NULL, "192.0.2.31", "helo.spf.test", NULL, SPF_IDENTITY_HELO, &o);
     spf_authres(&o, buf, sizeof buf);
     assert_string_equal(buf, "spf=fail smtp.helo=helo.spf.test");
     from(f, "192.0.2.10", "a@[192.0.2.1]", &o);
@@ -518,7 +520,7 @@ static void *worker_run(void *arg)
     for (int round = 0; round < 30; round++) {
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             struct spf_outcome o;
-            if (spf_check(w->checker, cases[i].ip, "mail.client.test", cases[i].sender,
+            if (spf_check(w->checker, NULL, cases[i].ip, "mail.client.test", cases[i].sender,
                           SPF_IDENTITY_MAILFROM, &o) != cases[i].want)
                 w->wrong++;
         }
