@@ -13,6 +13,8 @@
  *   count in each include): more than 10 DNS-querying terms, or more than 2 void lookups, is a
  *   permerror.  The layer sees every query, so it counts there (see layer_lookup for how the
  *   address queries of one mx or ptr term are told apart from new terms).
+ * - The time limit of 4.6.4 (SPF_TIME_LIMIT_MS): no query is sent past it, and the result is
+ *   temperror.
  * - libspf2's "no result" cases: a DNS error is temperror, a record that does not compile is
  *   permerror.
  * - Record syntax (12) checked before libspf2 compiles, and the record normalized for what
@@ -47,6 +49,8 @@
 struct spf_checker {
     struct dns_resolver *resolver; /* borrowed */
     char receiver[DNS_NAME_MAX + 1];
+    int64_t (*clock_ms)(void *arg); /* NULL: CLOCK_MONOTONIC */
+    void *clock_arg;
 };
 
 /* What a record fetch (RFC 7208 4.5) found. */
@@ -58,8 +62,11 @@ enum fetch_status { FETCH_NOT_DONE, FETCH_OK, FETCH_NONE, FETCH_TEMP, FETCH_PERM
 /* One evaluation: the layer's hook, owned by spf_check()'s stack frame. */
 struct eval {
     struct dns_batch *batch; /* every lookup goes through it (see spf_check in spf.h) */
-    unsigned fetches;        /* record fetches: the first is the identity's own record */
-    unsigned dns_terms;      /* include, a, mx, ptr, exists, redirect evaluated */
+    const struct spf_checker *checker;
+    int64_t deadline_ms; /* of the checker's clock: SPF_TIME_LIMIT_MS after the start */
+    bool over_time;
+    unsigned fetches;   /* record fetches: the first is the identity's own record */
+    unsigned dns_terms; /* include, a, mx, ptr, exists, redirect evaluated */
     unsigned voids;
     bool over_terms, over_voids;
     enum fetch_status top; /* what the identity's own record fetch found */
@@ -111,6 +118,35 @@ static const char *type_name(int type)
     default:
         return "?";
     }
+}
+
+static int64_t checker_now_ms(const struct spf_checker *c)
+{
+    if (c->clock_ms != NULL)
+        return c->clock_ms(c->clock_arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * RFC 7208 4.6.4: "MTAs or other processors SHOULD impose a limit on the maximum amount of elapsed
+ * time to evaluate check_host() ... at least 20 seconds", and past it the result is temperror.
+ * Read before each query: none is sent once the limit has passed, so an evaluation ends at most
+ * one query's bound (dns_timeout x dns_tries) after it.  Without it, a zone whose servers answer
+ * each query just in time could hold a callback for its 10 DNS terms of up to 11 queries each.
+ */
+static bool out_of_time(struct eval *e, int type, const char *domain)
+{
+    if (e->over_time)
+        return true;
+    if (checker_now_ms(e->checker) < e->deadline_ms)
+        return false;
+    char shown[DNS_NAME_MAX * 4 + 1];
+    e->over_time = true;
+    note(e, "over the time limit of %d s (at %s %s)", SPF_TIME_LIMIT_MS / 1000, type_name(type),
+         str_escape(shown, 128, domain));
+    return true;
 }
 
 /* RFC 7208 7.3: an expanded name longer than 253 characters loses labels on its left until it
@@ -368,7 +404,7 @@ static SPF_dns_rr_t *lookup_explanation(SPF_dns_server_t *layer, struct eval *e,
 {
     struct dns_answer *a = NULL;
     e->explanation[0] = '\0';
-    if (e->over_terms || e->over_voids)
+    if (e->over_terms || e->over_voids || out_of_time(e, DNS_TYPE_TXT, domain))
         return rr_new(layer, domain, ns_t_txt, NO_DATA, 0);
     dns_batch_lookup(e->batch, query_name(domain), DNS_TYPE_TXT, &a);
     /* A NUL byte inside the record ends the text (strlen). */
@@ -413,7 +449,7 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *domain, n
 
     /* Past a limit the evaluation must end: a temporary error makes libspf2 stop at once, and
      * spf_check() turns the outcome into the permerror of 4.6.4. */
-    if (e->over_terms || e->over_voids)
+    if (e->over_terms || e->over_voids || e->over_time)
         return rr_new(layer, domain, rr_type, TRY_AGAIN, 0);
     char shown[DNS_NAME_MAX * 4 + 1];
     if (!secondary) {
@@ -426,6 +462,8 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *domain, n
         e->dns_terms++;
     }
 
+    if (out_of_time(e, type, domain))
+        return rr_new(layer, domain, rr_type, TRY_AGAIN, 0);
     struct dns_answer *a = NULL;
     dns_batch_lookup(e->batch, query_name(domain), type, &a);
     SPF_dns_rr_t *rr;
@@ -863,6 +901,8 @@ static enum fetch_status fetch_record(struct eval *e, const char *domain, char *
         note(e, "%s is not a valid domain name", shown);
         return FETCH_NONE;
     }
+    if (out_of_time(e, DNS_TYPE_TXT, domain))
+        return FETCH_TEMP;
     struct dns_answer *a = NULL;
     dns_batch_lookup(e->batch, query_name(domain), DNS_TYPE_TXT, &a);
     enum fetch_status st = FETCH_NONE;
@@ -913,7 +953,7 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *request,
     /* A new record: an explanation fetched for an earlier one no longer applies. */
     e->explanation[0] = '\0';
     if (!top) {
-        if (e->over_terms || e->over_voids)
+        if (e->over_terms || e->over_voids || e->over_time)
             return SPF_E_DNS_ERROR;
         if (e->dns_terms >= SPF_MAX_DNS_TERMS) {
             e->over_terms = true;
@@ -1020,7 +1060,10 @@ static void evaluate(struct spf_checker *c, struct dns_batch *batch, const struc
                      struct spf_outcome *out)
 {
     struct dns_batch *own = batch == NULL ? dns_batch_new(c->resolver) : NULL;
-    struct eval e = {.batch = batch != NULL ? batch : own, .receiver = c->receiver};
+    struct eval e = {.batch = batch != NULL ? batch : own,
+                     .checker = c,
+                     .deadline_ms = checker_now_ms(c) + SPF_TIME_LIMIT_MS,
+                     .receiver = c->receiver};
     SPF_server_t *server = server_new(c, &e);
     SPF_request_t *req = SPF_request_new(server);
     if (req == NULL)
@@ -1048,8 +1091,8 @@ static void evaluate(struct spf_checker *c, struct dns_batch *batch, const struc
 
     if (e.top == FETCH_NONE)
         out->result = SPF_NONE;
-    else if (e.top == FETCH_TEMP)
-        out->result = SPF_TEMPERROR;
+    else if (e.top == FETCH_TEMP || e.over_time)
+        out->result = SPF_TEMPERROR; /* a DNS error, or over the time limit of 4.6.4 */
     else if (e.top == FETCH_PERM || e.over_terms || e.over_voids)
         out->result = SPF_PERMERROR; /* a broken record, or over a limit of RFC 7208 4.6.4 */
     else
@@ -1206,6 +1249,12 @@ struct spf_checker *spf_checker_new(struct dns_resolver *r, const char *receiver
     str_copy(c->receiver, sizeof c->receiver,
              receiver != NULL && receiver[0] != '\0' ? receiver : "unknown");
     return c;
+}
+
+void spf_checker_set_clock(struct spf_checker *c, int64_t (*clock_ms)(void *arg), void *arg)
+{
+    c->clock_ms = clock_ms;
+    c->clock_arg = arg;
 }
 
 void spf_checker_free(struct spf_checker *c)

@@ -204,6 +204,41 @@ static void ten_dns_terms_are_allowed(void **state)
     assert_int_equal(o.dns_terms, 10);
 }
 
+/* A clock that moves step_ms at each reading. */
+struct stepping_clock {
+    int64_t now_ms, step_ms;
+};
+
+static int64_t stepping_now(void *arg)
+{
+    struct stepping_clock *k = arg;
+    int64_t t = k->now_ms;
+    k->now_ms += k->step_ms;
+    return t;
+}
+
+/*
+ * RFC 7208 4.6.4: past its time limit (20 s) an evaluation sends no more queries and is temperror.
+ * ten.spf.test takes 11 queries (its record, then 10 a: terms) and the clock is read at the start
+ * and before each query: moving 2 s a reading, the 10th query (a:h9) would start at the limit and
+ * is not sent; moving 1 s, the last starts at 11 s and the evaluation ends as usual.
+ */
+static void evaluation_over_its_time_limit_is_temperror(void **state)
+{
+    struct fixture *f = *state;
+    struct spf_outcome o;
+    struct stepping_clock slow = {.now_ms = 0, .step_ms = 2000};
+    spf_checker_set_clock(f->checker, stepping_now, &slow);
+    assert_int_equal(from(f, "192.0.2.10", "a@ten.spf.test", &o), SPF_TEMPERROR);
+    assert_non_null(strstr(o.detail, "over the time limit of 20 s (at A h9.spf.test)"));
+    assert_int_equal(slow.now_ms, 11 * 2000); /* read at the start and before 10 queries */
+
+    struct stepping_clock fast = {.now_ms = 0, .step_ms = 1000};
+    spf_checker_set_clock(f->checker, stepping_now, &fast);
+    assert_int_equal(from(f, "192.0.2.10", "a@ten.spf.test", &o), SPF_FAIL);
+    assert_int_equal(o.dns_terms, 10);
+}
+
 static void eleventh_dns_term_is_permerror(void **state)
 {
     struct spf_outcome o;
@@ -568,6 +603,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(zero_prefix_matches_every_address, setup, teardown),
         cmocka_unit_test_setup_teardown(ten_dns_terms_are_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(eleventh_dns_term_is_permerror, setup, teardown),
+        cmocka_unit_test_setup_teardown(evaluation_over_its_time_limit_is_temperror, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(terms_inside_includes_count_toward_the_limit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(two_void_lookups_are_allowed_three_are_permerror, setup,
