@@ -145,9 +145,10 @@ struct dns_batch {
      */
     struct dns_query **queries;
     size_t count, cap;
-    size_t sent;         /* the batch's: queries given to c-ares, ever */
-    size_t pending;      /* sent and not yet done; under the resolver's lock */
-    pthread_cond_t done; /* CLOCK_MONOTONIC; broadcast under the resolver's lock */
+    size_t sent;             /* the batch's: queries given to c-ares, ever */
+    size_t pending;          /* sent and not yet done; under the resolver's lock */
+    pthread_cond_t done;     /* CLOCK_MONOTONIC; broadcast under the resolver's lock */
+    struct dns_batch *outer; /* dns_batch_new_within: borrowed, used by the same thread */
 };
 
 static int64_t monotonic_ms(void)
@@ -1147,6 +1148,13 @@ struct dns_batch *dns_batch_new(struct dns_resolver *r)
     return b;
 }
 
+struct dns_batch *dns_batch_new_within(struct dns_batch *outer)
+{
+    struct dns_batch *b = dns_batch_new(outer->resolver);
+    b->outer = outer;
+    return b;
+}
+
 static void query_free(struct dns_query *q)
 {
     dns_answer_clear(&q->answer);
@@ -1526,9 +1534,12 @@ static void batch_hold_failure(struct dns_batch *b, const char *key, int type, c
 
 /*
  * What the batch holds is the answer, waited for if still in flight: a query started on it (a
- * prefetch) or a failure of an earlier lookup.  Anything else is a plain dns_lookup() (the cache,
- * else the network), and only its failure is kept: answers live in the cache, and a batch that
- * kept every answer of a message's SPF evaluation would hold up to a few hundred packets.
+ * prefetch) or a failure of an earlier lookup.  Of what the outer batch holds, only a failure is
+ * the answer (its answers may be older than their TTL: the cache has them while they are good),
+ * and a query still in flight there is waited for rather than sent again.  Anything else is a
+ * plain dns_lookup() (the cache, else the network), and only its failure is kept: answers live
+ * in the cache, and a batch that kept every answer of a message's SPF evaluation would hold up to
+ * a few hundred packets.
  */
 enum dns_status dns_batch_lookup(struct dns_batch *b, const char *name, int type,
                                  struct dns_answer **out)
@@ -1539,6 +1550,14 @@ enum dns_status dns_batch_lookup(struct dns_batch *b, const char *name, int type
     if (h >= 0) {
         *out = answer_copy(dns_batch_wait(b, h));
         return (*out)->status;
+    }
+    h = b->outer != NULL ? batch_find(b->outer, key, type) : -1;
+    if (h >= 0) {
+        const struct dns_answer *a = dns_batch_wait(b->outer, h);
+        if (a->status == DNS_TEMPFAIL) {
+            *out = answer_copy(a);
+            return DNS_TEMPFAIL;
+        }
     }
     enum dns_status st = dns_lookup(b->resolver, name, type, out);
     if (st == DNS_TEMPFAIL)

@@ -105,6 +105,13 @@ void dns_resolver_stats(struct dns_resolver *r, struct dns_cache_stats *out);
 
 /* A batch borrows r (which must outlive it). */
 struct dns_batch *dns_batch_new(struct dns_resolver *r);
+/*
+ * A batch on outer's resolver whose dns_batch_lookup() also finds what outer holds (a message's
+ * batch within its connection's): a failure of outer's is the answer, and a query of outer's still
+ * in flight is waited for, not sent again.  outer is borrowed, must outlive the new batch and be
+ * used by the same thread.
+ */
+struct dns_batch *dns_batch_new_within(struct dns_batch *outer);
 /* Frees the batch; queries still in flight are abandoned (their answers, should they come, only
  * fill the cache) and freed when c-ares is done with them.  NULL is a no-op. */
 void dns_batch_free(struct dns_batch *b);
@@ -137,11 +144,11 @@ enum dns_status dns_lookup(struct dns_resolver *r, const char *name, int type,
 /*
  * Synchronous lookup through a batch, which remembers what failed: a name and type the batch
  * already holds (a query started on it, or an earlier lookup's failure) is answered with what it
- * holds, waited for when still in flight; otherwise as dns_lookup(), and a DNS_TEMPFAIL is then
- * held by the batch.  So a name that timed out is asked once per batch, not once per check that
- * wants it: one query's bound (timeout x tries), not one per asking.  The failure lives as long as
- * the batch (a message's SPF batch: until the next message).  *out is the caller's, freed with
- * dns_answer_free().
+ * holds, waited for when still in flight (and a failure its outer batch holds, see
+ * dns_batch_new_within); otherwise as dns_lookup(), and a DNS_TEMPFAIL is then held by the batch.
+ * So a name that timed out is asked once per batch, not once per check that wants it: one query's
+ * bound (timeout x tries), not one per asking.  The failure lives as long as the batch (a message's
+ * SPF batch: until the next message).  *out is the caller's, freed with dns_answer_free().
  */
 enum dns_status dns_batch_lookup(struct dns_batch *b, const char *name, int type,
                                  struct dns_answer **out);

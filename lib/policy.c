@@ -69,7 +69,8 @@ struct policy_conn {
     struct accepted *accepted;
     size_t naccepted, accepted_total;
     /* The message's SPF queries: its records prefetched at MAIL FROM, and every failure of its
-     * evaluations, so that a name that timed out is not asked again for this message (see
+     * evaluations, so that a name that timed out is not asked again for this message; within the
+     * connection's batch, whose failures (the PTR, the HELO's address) are answers too (see
      * spf_prefetch).  NULL outside a message and for mail SPF does not check. */
     struct dns_batch *spf_batch;
     bool spf_done;
@@ -208,8 +209,11 @@ static bool spf_wanted(const struct policy_conn *c)
  * batch (spf_check), so they wait for these queries instead of sending them again, and a name
  * that failed (a server that never answers, or answers garbage) is the failure of every later
  * asking in this message: one query's bound (dns_timeout x dns_tries) for the message, not one per
- * identity and per asking.  The next message starts a new batch, so a failure is never kept
- * beyond the message it happened in.  Names from the network go no further than a query.
+ * identity and per asking.  The batch is within the connection's, so a name the connection asked
+ * already (the client's PTR for a ptr mechanism, the HELO's address for a:%{h}) is not asked again
+ * either when it failed: those failures are the connection's, as its iprev and DNSBL results are.
+ * The next message starts a new batch, so a failure of a message's own names is never kept beyond
+ * it.  Names from the network go no further than a query.
  */
 static void spf_prefetch(struct policy_conn *c)
 {
@@ -217,7 +221,7 @@ static void spf_prefetch(struct policy_conn *c)
 
     if (!spf_wanted(c) || c->account[0] != '\0')
         return;
-    c->spf_batch = dns_batch_new(c->env->resolver);
+    c->spf_batch = dns_batch_new_within(c->batch);
     /* The null sender is checked as postmaster@HELO (RFC 7208 2.4): the HELO's record again. */
     if (c->env->cfg->spf_helo_action != SPF_HELO_OFF || c->sender[0] == '\0')
         dns_batch_prefetch(c->spf_batch, c->helo, DNS_TYPE_TXT);

@@ -20,6 +20,8 @@ all dropped):
   garbage.*    bytes that are no DNS answer to the query: a header with another id, claiming one
                question and one answer, then bytes that are no name
   idgarbage.*  the same bytes with the query's own id
+  spfa.*       TXT "v=spf1 a:%{h} -all" (the HELO name's address); no data for other types
+  spfptr.*     TXT "v=spf1 ptr -all" (the client's PTR); no data for other types
   anything else: NXDOMAIN; and the reverse names of 192.0.2.0/24 (TEST-NET-1) are dropped too, so
   a client claiming such an address has a PTR lookup that never ends.
 With QUERY_LOG, every query read is appended to that file as one line "NAME TYPE" (the name in
@@ -35,7 +37,9 @@ from dnslib import CNAME, QTYPE, RCODE, RR, TXT, A, DNSRecord
 SLOW = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
 QUERY_LOG = open(sys.argv[2], "a", encoding="ascii") if len(sys.argv) > 2 else None
 LOG_LOCK = threading.Lock()
-BEHAVIOURS = ("slow", "servfail", "tc", "txt500", "loop", "loop2", "drop", "garbage", "idgarbage")
+BEHAVIOURS = ("slow", "servfail", "tc", "txt500", "loop", "loop2", "drop", "garbage", "idgarbage",
+              "spfa", "spfptr")
+SPF_RECORDS = {"spfa": "v=spf1 a:%{h} -all", "spfptr": "v=spf1 ptr -all"}
 # A header (id, QR RD RA, one question, one answer), then 0xff bytes: a name can never start with
 # 0xff (neither a label length of at most 63 nor a pointer to an offset inside the packet).
 GARBAGE = bytes.fromhex("8180 0001 0001 0000 0000") + b"\xff" * 24
@@ -84,6 +88,9 @@ def answer(data, over_tcp):
         if not over_tcp:
             r = q.reply()
             r.header.tc = 1
+    elif first in SPF_RECORDS:
+        if q.q.qtype == QTYPE.TXT:
+            r.add_answer(RR(name, QTYPE.TXT, rdata=TXT(SPF_RECORDS[first]), ttl=60))
     elif first in ("loop", "loop2"):
         rest = name.split(".", 1)[1]
         other = ("loop2." if first == "loop" else "loop.") + rest

@@ -3,7 +3,8 @@
 # dns_tries = 2, a name whose server never answers, answers garbage, or answers garbage with the
 # query's own id must cost one query's bound (2 s) and at most dns_tries queries, however many
 # checks of the message want it: the SPF TXT record prefetched at MAIL FROM and wanted again by the
-# SPF evaluation, the HELO's record wanted by both identities (null sender), a DKIM key, the
+# SPF evaluation, the HELO's record wanted by both identities (null sender), the HELO's address and
+# the client's PTR asked by the connection and wanted again by SPF (a:%{h}, ptr), a DKIM key, the
 # client's PTR and a DNSBL query.
 #
 #   tests/hardening/dns-bound.sh MILTER_BIN HOSTILE_BIN
@@ -97,6 +98,12 @@ add_case "dkim key, server never answers" eoh_eom_ms "drop._domainkey.dkim15.tes
 # iprev: the client's PTR never answers (192.0.2.0/24 in bad-dns.py).
 add_case "iprev, PTR never answers" mail_rcpt_ms "16.2.0.192.in-addr.arpa 12" \
     -a 192.0.2.16 -H helo16.test -f "<a@nx16.test>"
+# Names the connection asked already, wanted again by SPF: the HELO's address (iprev_helo =
+# resolve asks it at HELO) for a:%{h}, and the client's PTR (asked at connect) for ptr.
+add_case "spf a:%{h}, the HELO's address never answers" mail_rcpt_ms "drop.helo18.test 1" \
+    -a 127.0.0.18 -H drop.helo18.test -f "<a@spfa.s18.test>"
+add_case "spf ptr, the client's PTR never answers" mail_rcpt_ms "19.2.0.192.in-addr.arpa 12" \
+    -a 192.0.2.19 -H helo19.test -f "<a@spfptr.s19.test>"
 # Every case's DNSBL query never answers (drop.bl.test); this one has nothing else that fails.
 add_case "dnsbl, server never answers" mail_rcpt_ms "17.0.0.127.drop.bl.test 1" \
     -a 127.0.0.17 -H helo17.test -f "<a@nx17.test>"

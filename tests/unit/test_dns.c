@@ -873,6 +873,55 @@ static void batch_lookup_answers_a_held_failure_without_asking_again(void **stat
 }
 
 /*
+ * A batch within another (a message's within its connection's) takes the outer batch's failure as
+ * its answer without a query, waits for an outer query in flight instead of sending its own, and
+ * asks the resolver (here its cache) for a name the outer batch resolved.
+ */
+static void batch_within_takes_the_outer_failure_and_waits_for_its_queries(void **state)
+{
+    (void)state;
+    const int timeout_ms = 200, tries = 2;
+    struct relay *rl = relay_start_with(false,
+                                        "\x09"
+                                        "blackhole",
+                                        0);
+    struct dns_resolver *r = resolver_for(rl->spec, timeout_ms, tries, 100, NULL);
+    struct dns_batch *outer = dns_batch_new(r);
+    int dropped = dns_batch_start(outer, "blackhole.example.test", DNS_TYPE_A);
+    int good = dns_batch_start(outer, "good.example.test", DNS_TYPE_A);
+    struct dns_batch *inner = dns_batch_new_within(outer);
+    struct dns_answer *a;
+    int64_t start = now_ms();
+    /* in flight on outer: waited for, not sent again */
+    assert_int_equal(dns_batch_lookup(inner, "blackhole.example.test", DNS_TYPE_A, &a),
+                     DNS_TEMPFAIL);
+    int64_t elapsed = now_ms() - start;
+    dns_answer_free(a);
+    assert_int_equal(dns_batch_wait(outer, dropped)->status, DNS_TEMPFAIL);
+    assert_int_equal(dns_batch_wait(outer, good)->status, DNS_OK);
+    usleep(3 * timeout_ms * 1000); /* c-ares's own last try is over */
+    int asked = atomic_load(&rl->queries);
+    print_message("within: outer's query waited for in %lld ms, %d queries\n", (long long)elapsed,
+                  asked);
+    assert_true(elapsed < timeout_ms * tries + 150);
+    assert_int_equal(asked, tries + 1);
+    /* done on outer: its failure is the answer; its answer is asked for again (the cache) */
+    assert_int_equal(dns_batch_lookup(inner, "BlackHole.example.test.", DNS_TYPE_A, &a),
+                     DNS_TEMPFAIL);
+    dns_answer_free(a);
+    assert_int_equal(dns_batch_lookup(inner, "good.example.test", DNS_TYPE_A, &a), DNS_OK);
+    dns_answer_free(a);
+    struct dns_cache_stats st;
+    dns_resolver_stats(r, &st);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(atomic_load(&rl->queries), asked);
+    dns_batch_free(inner);
+    dns_batch_free(outer);
+    dns_resolver_free(r);
+    relay_stop(rl);
+}
+
+/*
  * A lookup of a name prefetched on the batch waits for that query instead of sending its own: a
  * server that never answers costs one query's bound (timeout x tries) and tries queries, not
  * twice each.  With an answer and no cache at all, the batch still gives the prefetched answer.
@@ -1771,6 +1820,7 @@ int main(void)
         cmocka_unit_test(tempfail_is_not_cached),
         cmocka_unit_test(batch_lookup_answers_a_held_failure_without_asking_again),
         cmocka_unit_test(batch_lookup_waits_for_the_prefetch_instead_of_asking_again),
+        cmocka_unit_test(batch_within_takes_the_outer_failure_and_waits_for_its_queries),
         cmocka_unit_test(refused_is_tempfail_and_not_cached),
         cmocka_unit_test(eight_threads_share_one_resolver_without_cache),
         cmocka_unit_test(eight_threads_share_one_resolver_and_its_cache),
