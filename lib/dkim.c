@@ -2,10 +2,11 @@
  * dkim: DKIM verification (RFC 6376) with libopendkim over our resolver; see dkim.h for the
  * results, their meaning (RFC 8601 2.7.1, RFC 8301) and the alignment rule.
  *
- * The DNS glue: libopendkim asks for a key with query_start (we start the query on a batch of
- * our own, answered from the shared cache when it can be), waits with waitreply (we join the
- * batch and hand over the raw answer packet, which libopendkim parses itself), and always ends
- * with cancel (we free the batch).  The service handle is the verifier, shared by all threads;
+ * The DNS glue: libopendkim asks for a key with query_start (we start the query on the batch the
+ * message's keys were prefetched on, where it finds that query, or on a batch of its own,
+ * answered from the shared cache when it can be), waits with waitreply (we join the batch and hand
+ * over the raw answer packet, which libopendkim parses itself), and always ends with cancel (we
+ * free a batch of its own).  The service handle is the verifier, shared by all threads;
  * everything per query lives in the query handle, so lookups of different messages never share
  * state.  OpenDKIM's own glue for libar and libunbound (opendkim/opendkim-dns.c) has the same
  * shape.
@@ -43,6 +44,7 @@ struct dkim_verifier {
 
 struct dkim_query {
     struct dns_batch *batch;
+    bool own_batch; /* else the check's key batch, freed with the check */
     int handle;
     unsigned char *buf; /* libopendkim's answer buffer */
     size_t buflen;
@@ -56,6 +58,7 @@ struct dkim_prefail {
 
 struct dkim_check {
     struct dkim_verifier *v;
+    struct dns_batch *keys;       /* the keys prefetched at end of header; NULL before */
     struct dkim_prefail *prefail; /* dkim_max_signatures entries at most */
     size_t prefail_count;
     DKIM *dkim; /* NULL when libopendkim refused to start: every result is then temperror */
@@ -85,14 +88,15 @@ struct dkim_check {
  * interposition, the way a malloc replacement works).
  *
  * Only while a thread is inside libopendkim's end of header or end of message on behalf of one
- * of our checks does keycache_in_use point to that verifier's cache, and only then, for a memory
- * BIO and no object to reuse, is the key answered from the cache.  Every other call, from any
- * code on any thread, goes to OpenSSL's own function unchanged.  The pointer is set and cleared
- * around one library call on one thread; it carries nothing from one callback to the next.
- * Should libopendkim stop calling d2i_PUBKEY_bio, verification stays right and only the saving
- * is lost; the test decoded_key_is_reused_for_the_next_message then fails.
+ * of our checks does check_in_use point to that check (and so to its verifier's cache), and only
+ * then, for a memory BIO and no object to reuse, is the key answered from the cache.  Every other
+ * call, from any code on any thread, goes to OpenSSL's own function unchanged.  The pointer is set
+ * and cleared around one library call on one thread; it carries nothing from one callback to the
+ * next.  The DNS glue reads it too, to find the check's key batch (glue_start). Should libopendkim
+ * stop calling d2i_PUBKEY_bio, verification stays right and only the saving is lost; the test
+ * decoded_key_is_reused_for_the_next_message then fails.
  */
-static _Thread_local struct dkim_keycache *keycache_in_use;
+static _Thread_local struct dkim_check *check_in_use;
 
 typedef EVP_PKEY *d2i_pubkey_bio_fn(BIO *bp, EVP_PKEY **a);
 static d2i_pubkey_bio_fn *openssl_d2i_pubkey_bio;
@@ -119,7 +123,7 @@ static void bio_skip(BIO *bp, size_t n)
 
 EVP_PKEY *d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
 {
-    struct dkim_keycache *kc = keycache_in_use;
+    struct dkim_keycache *kc = check_in_use != NULL ? check_in_use->v->keys : NULL;
     if (kc != NULL && a == NULL && bp != NULL && BIO_method_type(bp) == BIO_TYPE_MEM) {
         char *data = NULL;
         long len = BIO_get_mem_data(bp, &data);
@@ -151,7 +155,12 @@ static int glue_start(void *service, int type, unsigned char *query, unsigned ch
     if (v == NULL || query == NULL || buf == NULL || qh == NULL || buflen == 0)
         return DKIM_DNS_INVALID;
     struct dkim_query *q = xcalloc(1, sizeof *q);
-    q->batch = dns_batch_new(v->resolver);
+    /* The check's key batch holds the prefetched query of this name: its answer is the answer
+     * (also one that cannot be cached: TTL 0, over 4 KiB, dns_cache_size = 0), not a second
+     * query.  check_in_use is set around the libopendkim calls that look keys up (see above). */
+    struct dkim_check *c = check_in_use;
+    q->own_batch = c == NULL || c->v != v || c->keys == NULL;
+    q->batch = q->own_batch ? dns_batch_new(v->resolver) : c->keys;
     /* Never blocks: the query is sent, or answered from the cache; the wait is in waitreply. */
     q->handle = dns_batch_start(q->batch, (const char *)query, type);
     q->buf = buf;
@@ -223,7 +232,8 @@ static int glue_cancel(void *service, void *qh)
     struct dkim_query *q = qh;
     (void)service;
     if (q != NULL) {
-        dns_batch_free(q->batch);
+        if (q->own_batch)
+            dns_batch_free(q->batch);
         free(q);
     }
     return DKIM_DNS_SUCCESS;
@@ -245,13 +255,16 @@ static void glue_close(void *service)
 /*
  * Looks up the keys of the evaluated signatures together, on one batch, so that a message's DNS
  * wait is one round (dns_timeout x dns_tries at worst) whatever its number of signatures:
- * libopendkim itself asks one key after the other.  The answers land in the resolver's cache,
- * where libopendkim's own lookups find them.  A signature whose lookup could not tell is taken
- * away from libopendkim (its lookup would only wait again) and reported as temperror.
+ * libopendkim itself asks one key after the other.  The batch stays with the check, where
+ * libopendkim's own lookups find these queries (glue_start).  A signature whose lookup could not
+ * tell is taken away from libopendkim (its lookup would only wait again) and reported as
+ * temperror.
  */
 static void prefetch_keys(struct dkim_check *c, DKIM_SIGINFO **sigs, int nsigs)
 {
-    struct dns_batch *batch = dns_batch_new(c->v->resolver);
+    if (c->keys == NULL)
+        c->keys = dns_batch_new(c->v->resolver);
+    struct dns_batch *batch = c->keys;
     int handles[64];
     size_t n = (size_t)nsigs < c->v->max_signatures ? (size_t)nsigs : c->v->max_signatures;
     if (n > sizeof handles / sizeof handles[0])
@@ -282,7 +295,6 @@ static void prefetch_keys(struct dkim_check *c, DKIM_SIGINFO **sigs, int nsigs)
         str_copy(p->error, sizeof p->error, a->error);
         dkim_sig_ignore(sigs[i]);
     }
-    dns_batch_free(batch);
 }
 
 /* Called by libopendkim at end of header with the signatures in header order, before any key
@@ -415,6 +427,7 @@ void dkim_check_free(struct dkim_check *c)
         dkim_bodyhash_free(c->bodyhash[i]);
     free(c->sigs);
     free(c->prefail);
+    dns_batch_free(c->keys);
     free(c);
 }
 
@@ -547,9 +560,9 @@ void dkim_check_eoh(struct dkim_check *c)
     c->eoh_done = true;
     if (c->dkim == NULL)
         return;
-    keycache_in_use = c->v->keys; /* libopendkim decodes the keys here (dkim_sig_process) */
+    check_in_use = c; /* libopendkim looks up and decodes the keys here (dkim_sig_process) */
     (void)dkim_eoh(c->dkim);
-    keycache_in_use = NULL;
+    check_in_use = NULL;
     choose_body_hashing(c);
 }
 
@@ -744,9 +757,9 @@ void dkim_check_eom(struct dkim_check *c)
         return;
     }
     /* at eoh unless DKIM_LIBFLAGS_DELAYSIGPROC (not set) moves it here: covered both ways */
-    keycache_in_use = c->v->keys;
+    check_in_use = c;
     (void)dkim_eom(c->dkim, NULL);
-    keycache_in_use = NULL;
+    check_in_use = NULL;
     for (size_t a = 0; a < DKIM_BODYHASH_ALGS; a++)
         if (c->bodyhash[a] != NULL)
             c->digest_ok[a] = dkim_bodyhash_final(c->bodyhash[a], c->digest[a], &c->digest_len[a]);

@@ -11,8 +11,10 @@
  *   (dkim_check_eoh): the keys of all evaluated signatures are fetched together on one batch
  *   (libopendkim's prescreen hook), so the DNS wait of a message is one round, at most
  *   dns_timeout x dns_tries, whatever its number of signatures; libopendkim's own lookups then
- *   come from the resolver's cache.  A signature whose key lookup could not tell is not handed
- *   to libopendkim again (temperror with the resolver's reason: "timeout", "SERVFAIL", ...).
+ *   find those queries on that batch (the check's own, freed with it), so a key is asked once a
+ *   message, even when its answer cannot be cached.  A signature whose key lookup could not tell
+ *   is not handed to libopendkim again (temperror with the resolver's reason: "timeout",
+ *   "SERVFAIL", ...).
  *
  * Results per signature (RFC 8601 2.7.1):
  *   pass      signature and body hash verified, algorithm and key acceptable

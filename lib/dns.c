@@ -145,9 +145,10 @@ struct dns_batch {
      */
     struct dns_query **queries;
     size_t count, cap;
-    size_t sent;         /* the batch's: queries given to c-ares, ever */
-    size_t pending;      /* sent and not yet done; under the resolver's lock */
-    pthread_cond_t done; /* CLOCK_MONOTONIC; broadcast under the resolver's lock */
+    size_t sent;             /* the batch's: queries given to c-ares, ever */
+    size_t pending;          /* sent and not yet done; under the resolver's lock */
+    pthread_cond_t done;     /* CLOCK_MONOTONIC; broadcast under the resolver's lock */
+    struct dns_batch *outer; /* dns_batch_new_within: borrowed, used by the same thread */
 };
 
 static int64_t monotonic_ms(void)
@@ -1147,6 +1148,13 @@ struct dns_batch *dns_batch_new(struct dns_resolver *r)
     return b;
 }
 
+struct dns_batch *dns_batch_new_within(struct dns_batch *outer)
+{
+    struct dns_batch *b = dns_batch_new(outer->resolver);
+    b->outer = outer;
+    return b;
+}
+
 static void query_free(struct dns_query *q)
 {
     dns_answer_clear(&q->answer);
@@ -1323,20 +1331,36 @@ static int batch_add(struct dns_batch *b, struct dns_query *q)
     return (int)b->count++;
 }
 
-int dns_batch_start(struct dns_batch *b, const char *name, int type)
+/* A batch's key for a name: lower case without the final dot when valid, else the name as given
+ * (bounded).  Returns whether the name is valid. */
+static bool query_key(const char *name, char key[DNS_NAME_MAX + 1])
 {
-    char key[DNS_NAME_MAX + 1];
     bool valid = dns_name_valid(name);
     if (valid)
         name_normalize(name, key);
     else
-        str_copy(key, sizeof key, name ? name : "");
+        str_copy(key, DNS_NAME_MAX + 1, name ? name : "");
+    return valid;
+}
 
+/* The handle of b's query of key and type, or -1. */
+static int batch_find(const struct dns_batch *b, const char *key, int type)
+{
     for (size_t i = 0; i < b->count; i++) {
         const struct dns_query *q = b->queries[i];
         if (q->type == type && strcmp(q->key, key) == 0)
             return (int)i;
     }
+    return -1;
+}
+
+int dns_batch_start(struct dns_batch *b, const char *name, int type)
+{
+    char key[DNS_NAME_MAX + 1];
+    bool valid = query_key(name, key);
+    int found = batch_find(b, key, type);
+    if (found >= 0)
+        return found;
 
     struct dns_resolver *r = b->resolver;
     struct dns_query *q = xcalloc(1, sizeof *q);
@@ -1389,7 +1413,7 @@ int dns_batch_prefetch(struct dns_batch *b, const char *name, int type)
 {
     char key[DNS_NAME_MAX + 1];
 
-    if (b == NULL || b->resolver->cache.max == 0 || !dns_name_valid(name))
+    if (b == NULL || !dns_name_valid(name))
         return -1;
     name_normalize(name, key);
     if (cache_fresh(b->resolver, type, key))
@@ -1466,6 +1490,79 @@ void dns_batch_wait_all(struct dns_batch *b)
         }
     }
     pthread_mutex_unlock(&r->lock);
+}
+
+/* A deep copy: records, their text and the packet are the copy's own. */
+static struct dns_answer *answer_copy(const struct dns_answer *src)
+{
+    struct dns_answer *a = xmalloc(sizeof *a);
+    *a = *src;
+    a->records = NULL;
+    a->packet = NULL;
+    if (src->count > 0) {
+        a->records = xcalloc(src->count, sizeof *a->records);
+        for (size_t i = 0; i < src->count; i++) {
+            a->records[i] = src->records[i];
+            if (src->records[i].text == NULL)
+                continue;
+            /* text is NUL-terminated at text_len (a TXT may hold NUL bytes before it) */
+            a->records[i].text = xmalloc(src->records[i].text_len + 1);
+            memcpy(a->records[i].text, src->records[i].text, src->records[i].text_len + 1);
+        }
+    }
+    if (src->packet != NULL) {
+        a->packet = xmalloc(src->packet_len);
+        memcpy(a->packet, src->packet, src->packet_len);
+    }
+    return a;
+}
+
+/* b holds the failure of key and type from now on: asked again, it is the answer. */
+static void batch_hold_failure(struct dns_batch *b, const char *key, int type, const char *why)
+{
+    struct dns_query *q = xcalloc(1, sizeof *q);
+    q->resolver = b->resolver;
+    q->batch = b;
+    q->type = type;
+    str_copy(q->key, sizeof q->key, key);
+    q->answer.type = type;
+    str_copy(q->answer.name, sizeof q->answer.name, key);
+    answer_tempfail(&q->answer, why);
+    q->done = true;
+    batch_add(b, q);
+}
+
+/*
+ * What the batch holds is the answer, waited for if still in flight: a query started on it (a
+ * prefetch) or a failure of an earlier lookup.  Of what the outer batch holds, only a failure is
+ * the answer (its answers may be older than their TTL: the cache has them while they are good),
+ * and a query still in flight there is waited for rather than sent again.  Anything else is a
+ * plain dns_lookup() (the cache, else the network), and only its failure is kept: answers live
+ * in the cache, and a batch that kept every answer of a message's SPF evaluation would hold up to
+ * a few hundred packets.
+ */
+enum dns_status dns_batch_lookup(struct dns_batch *b, const char *name, int type,
+                                 struct dns_answer **out)
+{
+    char key[DNS_NAME_MAX + 1];
+    query_key(name, key);
+    int h = batch_find(b, key, type);
+    if (h >= 0) {
+        *out = answer_copy(dns_batch_wait(b, h));
+        return (*out)->status;
+    }
+    h = b->outer != NULL ? batch_find(b->outer, key, type) : -1;
+    if (h >= 0) {
+        const struct dns_answer *a = dns_batch_wait(b->outer, h);
+        if (a->status == DNS_TEMPFAIL) {
+            *out = answer_copy(a);
+            return DNS_TEMPFAIL;
+        }
+    }
+    enum dns_status st = dns_lookup(b->resolver, name, type, out);
+    if (st == DNS_TEMPFAIL)
+        batch_hold_failure(b, key, type, (*out)->error);
+    return st;
 }
 
 enum dns_status dns_lookup(struct dns_resolver *r, const char *name, int type,

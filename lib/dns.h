@@ -9,8 +9,9 @@
  * - A struct dns_batch belongs to one connection (one thread at a time): queries started on it
  *   are sent at once, run in parallel and are joined by dns_batch_wait() when a decision needs
  *   them, so a connection's DNS cost is its slowest query, not their sum.
- * - dns_lookup() is the synchronous form for libspf2's SPF_dns_server_t layer and libopendkim's
- *   dkim_dns_set_query_* hooks: both get parsed records and the raw answer packet.
+ * - dns_lookup() is the synchronous form, and dns_batch_lookup() the one through a batch that
+ *   remembers what failed (libspf2's SPF_dns_server_t layer asks through the message's batch):
+ *   both give parsed records and the raw answer packet.
  *
  * Every lookup has three outcomes (STYLE rule 10): an answer (DNS_OK), a definite no
  * (DNS_NXDOMAIN, DNS_NODATA) and could-not-tell (DNS_TEMPFAIL: timeout, SERVFAIL, REFUSED,
@@ -104,6 +105,13 @@ void dns_resolver_stats(struct dns_resolver *r, struct dns_cache_stats *out);
 
 /* A batch borrows r (which must outlive it). */
 struct dns_batch *dns_batch_new(struct dns_resolver *r);
+/*
+ * A batch on outer's resolver whose dns_batch_lookup() also finds what outer holds (a message's
+ * batch within its connection's): a failure of outer's is the answer, and a query of outer's still
+ * in flight is waited for, not sent again.  outer is borrowed, must outlive the new batch and be
+ * used by the same thread.
+ */
+struct dns_batch *dns_batch_new_within(struct dns_batch *outer);
 /* Frees the batch; queries still in flight are abandoned (their answers, should they come, only
  * fill the cache) and freed when c-ares is done with them.  NULL is a no-op. */
 void dns_batch_free(struct dns_batch *b);
@@ -116,9 +124,10 @@ void dns_batch_free(struct dns_batch *b);
 int dns_batch_start(struct dns_batch *b, const char *name, int type);
 /*
  * Starts a query only for the cache, so that a later lookup of the same name and type (by any
- * batch: SPF evaluates on batches of its own) finds its answer there: a handle to wait on, or -1
- * when nothing was sent (no cache, an answer already cached, not a valid name).  Lets a connection
- * send the queries it will need as soon as it knows the names, in the same round as the others.
+ * batch) finds its answer there, and a dns_batch_lookup() on b finds the query itself (also when
+ * its answer cannot be cached, or fails): a handle to wait on, or -1 when nothing was sent (an
+ * answer already cached, not a valid name).  Lets a connection send the queries it will
+ * need as soon as it knows the names, in the same round as the others.
  */
 int dns_batch_prefetch(struct dns_batch *b, const char *name, int type);
 /* Starts the PTR query for an address ("192.0.2.1", "2001:db8::1"); -1 when not an address. */
@@ -132,6 +141,17 @@ void dns_batch_wait_all(struct dns_batch *b);
 /* Synchronous lookup: *out is the caller's, freed with dns_answer_free(). */
 enum dns_status dns_lookup(struct dns_resolver *r, const char *name, int type,
                            struct dns_answer **out);
+/*
+ * Synchronous lookup through a batch, which remembers what failed: a name and type the batch
+ * already holds (a query started on it, or an earlier lookup's failure) is answered with what it
+ * holds, waited for when still in flight (and a failure its outer batch holds, see
+ * dns_batch_new_within); otherwise as dns_lookup(), and a DNS_TEMPFAIL is then held by the batch.
+ * So a name that timed out is asked once per batch, not once per check that wants it: one query's
+ * bound (timeout x tries), not one per asking.  The failure lives as long as the batch (a message's
+ * SPF batch: until the next message).  *out is the caller's, freed with dns_answer_free().
+ */
+enum dns_status dns_batch_lookup(struct dns_batch *b, const char *name, int type,
+                                 struct dns_answer **out);
 void dns_answer_free(struct dns_answer *a);
 
 /* Writes the reverse name of an address ("1.0.0.127.in-addr.arpa", RFC 3596 nibbles for v6);

@@ -4,7 +4,8 @@
  * What runs when:
  *   connect  trusted_networks decided; PTR and DNSBL/DNSWL queries sent together
  *   helo     HELO recorded (bounded, validated); its A/AAAA sent when iprev_helo = resolve
- *   mail     the message's state is reset (STYLE rule 15); DKIM verification starts
+ *   mail     the message's state is reset (STYLE rule 15); DKIM verification starts; the SPF
+ *            records of the HELO name and the MAIL FROM domain sent on the message's batch
  *   rcpt     exempt recipients pass; otherwise, in this order: lists, rules and DNSBL
  *            (lists_verdict), iprev, SPF (HELO and MAIL FROM, once per message), greylisting
  *   header   DKIM feed; forged Authentication-Results (our authserv-id) marked for removal
@@ -52,8 +53,7 @@ struct policy_conn {
     char client_name[POLICY_HELO_MAX];
     char helo[POLICY_HELO_MAX]; /* bounded copy, raw: escape before printing */
     bool trusted;
-    struct dns_batch *batch;
-    int spf_prefetch_helo, spf_prefetch_mail; /* dns_batch_prefetch handles of the SPF TXT, -1 */
+    struct dns_batch *batch; /* the connection's queries: PTR, HELO address, DNSBL */
     struct iprev iprev;
     bool iprev_checked;
     struct verdict iprev_verdict;
@@ -68,6 +68,11 @@ struct policy_conn {
     bool in_rcpt; /* policy_record is called for the current RCPT */
     struct accepted *accepted;
     size_t naccepted, accepted_total;
+    /* The message's SPF queries: its records prefetched at MAIL FROM, and every failure of its
+     * evaluations, so that a name that timed out is not asked again for this message; within the
+     * connection's batch, whose failures (the PTR, the HELO's address) are answers too (see
+     * spf_prefetch).  NULL outside a message and for mail SPF does not check. */
+    struct dns_batch *spf_batch;
     bool spf_done;
     struct spf_outcome spf_helo, spf_mail;
     int header_from_count;
@@ -150,7 +155,6 @@ struct policy_conn *policy_conn_new(const struct policy_env *env, const char *cl
         str_copy(c->client_ip, sizeof c->client_ip, client_ip);
     copy_path(c->client_name, sizeof c->client_name, client_name ? client_name : "unknown");
     c->trusted = c->client_ip[0] != '\0' && network_trusted(env->cfg, c->client_ip);
-    c->spf_prefetch_helo = c->spf_prefetch_mail = -1;
     if (!c->trusted) {
         c->batch = dns_batch_new(env->resolver);
         iprev_start(&c->iprev, c->batch, c->client_ip, env->cfg->iprev_helo);
@@ -199,18 +203,29 @@ static bool spf_wanted(const struct policy_conn *c)
 }
 
 /*
- * The SPF TXT record of the HELO name (at HELO) and of the MAIL FROM domain (at MAIL) are asked
- * for as soon as those names are known, on the connection's batch, so that they travel in the
- * same DNS round as the PTR and the HELO name's address; spf_ensure() waits for them and the SPF
- * evaluation finds them in the cache.  Names from the network go no further than a query.
+ * The SPF records of the HELO name and of the MAIL FROM domain are asked for at MAIL FROM, both in
+ * one DNS round, on a batch of the message's own; the evaluations at RCPT ask through the same
+ * batch (spf_check), so they wait for these queries instead of sending them again, and a name
+ * that failed (a server that never answers, or answers garbage) is the failure of every later
+ * asking in this message: one query's bound (dns_timeout x dns_tries) for the message, not one per
+ * identity and per asking.  The batch is within the connection's, so a name the connection asked
+ * already (the client's PTR for a ptr mechanism, the HELO's address for a:%{h}) is not asked again
+ * either when it failed: those failures are the connection's, as its iprev and DNSBL results are.
+ * The next message starts a new batch, so a failure of a message's own names is never kept beyond
+ * it.  Names from the network go no further than a query.
  */
-static void spf_prefetch_mail(struct policy_conn *c)
+static void spf_prefetch(struct policy_conn *c)
 {
     const char *at = strrchr(c->sender, '@');
 
-    c->spf_prefetch_mail = -1;
-    if (spf_wanted(c) && c->account[0] == '\0' && at != NULL && at[1] != '\0')
-        c->spf_prefetch_mail = dns_batch_prefetch(c->batch, at + 1, DNS_TYPE_TXT);
+    if (!spf_wanted(c) || c->account[0] != '\0')
+        return;
+    c->spf_batch = dns_batch_new_within(c->batch);
+    /* The null sender is checked as postmaster@HELO (RFC 7208 2.4): the HELO's record again. */
+    if (c->env->cfg->spf_helo_action != SPF_HELO_OFF || c->sender[0] == '\0')
+        dns_batch_prefetch(c->spf_batch, c->helo, DNS_TYPE_TXT);
+    if (at != NULL && at[1] != '\0')
+        dns_batch_prefetch(c->spf_batch, at + 1, DNS_TYPE_TXT);
 }
 
 void policy_helo(struct policy_conn *c, const char *helo)
@@ -219,8 +234,6 @@ void policy_helo(struct policy_conn *c, const char *helo)
     str_copy(c->helo, sizeof c->helo, helo ? helo : "");
     if (c->batch != NULL && !c->iprev_checked)
         iprev_helo(&c->iprev, helo);
-    if (spf_wanted(c) && c->env->cfg->spf_helo_action != SPF_HELO_OFF)
-        c->spf_prefetch_helo = dns_batch_prefetch(c->batch, c->helo, DNS_TYPE_TXT);
 }
 
 /*
@@ -251,6 +264,8 @@ static void reset_message(struct policy_conn *c)
     c->in_rcpt = false;
     c->authres_seen = 0;
     c->spf_done = false;
+    dns_batch_free(c->spf_batch);
+    c->spf_batch = NULL;
     memset(&c->spf_helo, 0, sizeof c->spf_helo);
     memset(&c->spf_mail, 0, sizeof c->spf_mail);
     c->header_from_count = 0;
@@ -336,7 +351,7 @@ struct verdict policy_mail(struct policy_conn *c, const char *sender, const char
     /* Inbound mail only: a submission's signature is added after us, if at all. */
     if (c->env->dkim != NULL && !c->trusted && c->account[0] == '\0')
         c->dkim = dkim_check_new(c->env->dkim, c->queue_id);
-    spf_prefetch_mail(c);
+    spf_prefetch(c);
     if (c->account[0] == '\0')
         return verdict_continue();
     struct verdict v = suspension_check(c);
@@ -361,13 +376,11 @@ static void spf_ensure(struct policy_conn *c)
     if (c->spf_done || c->env->spf == NULL || c->client_ip[0] == '\0')
         return;
     c->spf_done = true;
-    if (c->spf_prefetch_helo >= 0)
-        dns_batch_wait(c->batch, c->spf_prefetch_helo);
-    if (c->spf_prefetch_mail >= 0)
-        dns_batch_wait(c->batch, c->spf_prefetch_mail);
     if (c->env->cfg->spf_helo_action != SPF_HELO_OFF)
-        spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_HELO, &c->spf_helo);
-    spf_check(c->env->spf, c->client_ip, c->helo, c->sender, SPF_IDENTITY_MAILFROM, &c->spf_mail);
+        spf_check(c->env->spf, c->spf_batch, c->client_ip, c->helo, c->sender, SPF_IDENTITY_HELO,
+                  &c->spf_helo);
+    spf_check(c->env->spf, c->spf_batch, c->client_ip, c->helo, c->sender, SPF_IDENTITY_MAILFROM,
+              &c->spf_mail);
 }
 
 /* The domain SPF passed for MAIL FROM, or NULL. */

@@ -2,15 +2,19 @@
  * spf: RFC 7208 check_host() for the HELO (2.3) and MAIL FROM (2.4) identities, with libspf2
  * doing the record compilation and mechanism walk and this file doing everything around it:
  *
- * - Our DNS layer (an SPF_dns_server_t whose lookup and get_spf hooks call dns_lookup()): the
- *   system resolver layer of libspf2 is never created (SPF_server_new_dns with our layer), so no
- *   res_query() runs in this process, and its cache layer (not thread-safe) is not used either.
+ * - Our DNS layer (an SPF_dns_server_t whose lookup and get_spf hooks call dns_batch_lookup()):
+ *   the system resolver layer of libspf2 is never created (SPF_server_new_dns with our layer), so
+ *   no res_query() runs in this process, and its cache layer (not thread-safe) is not used either.
+ *   The batch is the message's (both identities share it) or the check's own: a name that could
+ *   not be resolved is asked once, and its failure answers every later term that names it.
  * - Record selection (4.5): TXT only (type SPF is never asked, 3.1), exactly one record that is
  *   "v=spf1" alone or followed by a space, else none (no record) or permerror (several).
  * - The processing limits of 4.6.4, counted across include and redirect (libspf2 restarts its
  *   count in each include): more than 10 DNS-querying terms, or more than 2 void lookups, is a
  *   permerror.  The layer sees every query, so it counts there (see layer_lookup for how the
  *   address queries of one mx or ptr term are told apart from new terms).
+ * - The time limit of 4.6.4 (SPF_TIME_LIMIT_MS): no query is sent past it, and the result is
+ *   temperror.
  * - libspf2's "no result" cases: a DNS error is temperror, a record that does not compile is
  *   permerror.
  * - Record syntax (12) checked before libspf2 compiles, and the record normalized for what
@@ -45,6 +49,8 @@
 struct spf_checker {
     struct dns_resolver *resolver; /* borrowed */
     char receiver[DNS_NAME_MAX + 1];
+    int64_t (*clock_ms)(void *arg); /* NULL: CLOCK_MONOTONIC */
+    void *clock_arg;
 };
 
 /* What a record fetch (RFC 7208 4.5) found. */
@@ -55,7 +61,10 @@ enum fetch_status { FETCH_NOT_DONE, FETCH_OK, FETCH_NONE, FETCH_TEMP, FETCH_PERM
 
 /* One evaluation: the layer's hook, owned by spf_check()'s stack frame. */
 struct eval {
-    struct dns_resolver *resolver;
+    struct dns_batch *batch; /* every lookup goes through it (see spf_check in spf.h) */
+    const struct spf_checker *checker;
+    int64_t deadline_ms; /* of the checker's clock: SPF_TIME_LIMIT_MS after the start */
+    bool over_time;
     unsigned fetches;   /* record fetches: the first is the identity's own record */
     unsigned dns_terms; /* include, a, mx, ptr, exists, redirect evaluated */
     unsigned voids;
@@ -109,6 +118,35 @@ static const char *type_name(int type)
     default:
         return "?";
     }
+}
+
+static int64_t checker_now_ms(const struct spf_checker *c)
+{
+    if (c->clock_ms != NULL)
+        return c->clock_ms(c->clock_arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * RFC 7208 4.6.4: "MTAs or other processors SHOULD impose a limit on the maximum amount of elapsed
+ * time to evaluate check_host() ... at least 20 seconds", and past it the result is temperror.
+ * Read before each query: none is sent once the limit has passed, so an evaluation ends at most
+ * one query's bound (dns_timeout x dns_tries) after it.  Without it, a zone whose servers answer
+ * each query just in time could hold a callback for its 10 DNS terms of up to 11 queries each.
+ */
+static bool out_of_time(struct eval *e, int type, const char *domain)
+{
+    if (e->over_time)
+        return true;
+    if (checker_now_ms(e->checker) < e->deadline_ms)
+        return false;
+    char shown[DNS_NAME_MAX * 4 + 1];
+    e->over_time = true;
+    note(e, "over the time limit of %d s (at %s %s)", SPF_TIME_LIMIT_MS / 1000, type_name(type),
+         str_escape(shown, 128, domain));
+    return true;
 }
 
 /* RFC 7208 7.3: an expanded name longer than 253 characters loses labels on its left until it
@@ -366,9 +404,9 @@ static SPF_dns_rr_t *lookup_explanation(SPF_dns_server_t *layer, struct eval *e,
 {
     struct dns_answer *a = NULL;
     e->explanation[0] = '\0';
-    if (e->over_terms || e->over_voids)
+    if (e->over_terms || e->over_voids || out_of_time(e, DNS_TYPE_TXT, domain))
         return rr_new(layer, domain, ns_t_txt, NO_DATA, 0);
-    dns_lookup(e->resolver, query_name(domain), DNS_TYPE_TXT, &a);
+    dns_batch_lookup(e->batch, query_name(domain), DNS_TYPE_TXT, &a);
     /* A NUL byte inside the record ends the text (strlen). */
     if (a->status == DNS_OK && a->count == 1 &&
         !expand_explanation(e, a->records[0].text, e->explanation, sizeof e->explanation))
@@ -411,7 +449,7 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *domain, n
 
     /* Past a limit the evaluation must end: a temporary error makes libspf2 stop at once, and
      * spf_check() turns the outcome into the permerror of 4.6.4. */
-    if (e->over_terms || e->over_voids)
+    if (e->over_terms || e->over_voids || e->over_time)
         return rr_new(layer, domain, rr_type, TRY_AGAIN, 0);
     char shown[DNS_NAME_MAX * 4 + 1];
     if (!secondary) {
@@ -424,8 +462,10 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *domain, n
         e->dns_terms++;
     }
 
+    if (out_of_time(e, type, domain))
+        return rr_new(layer, domain, rr_type, TRY_AGAIN, 0);
     struct dns_answer *a = NULL;
-    dns_lookup(e->resolver, query_name(domain), type, &a);
+    dns_batch_lookup(e->batch, query_name(domain), type, &a);
     SPF_dns_rr_t *rr;
     if (a->status == DNS_TEMPFAIL && secondary && e->pending_from_ptr) {
         /* RFC 7208 5.5: "If a DNS error occurs while doing an A RR lookup, then that domain
@@ -861,8 +901,10 @@ static enum fetch_status fetch_record(struct eval *e, const char *domain, char *
         note(e, "%s is not a valid domain name", shown);
         return FETCH_NONE;
     }
+    if (out_of_time(e, DNS_TYPE_TXT, domain))
+        return FETCH_TEMP;
     struct dns_answer *a = NULL;
-    dns_lookup(e->resolver, query_name(domain), DNS_TYPE_TXT, &a);
+    dns_batch_lookup(e->batch, query_name(domain), DNS_TYPE_TXT, &a);
     enum fetch_status st = FETCH_NONE;
     size_t found = 0, index = 0;
     if (a->status == DNS_TEMPFAIL) {
@@ -911,7 +953,7 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *request,
     /* A new record: an explanation fetched for an earlier one no longer applies. */
     e->explanation[0] = '\0';
     if (!top) {
-        if (e->over_terms || e->over_voids)
+        if (e->over_terms || e->over_voids || e->over_time)
             return SPF_E_DNS_ERROR;
         if (e->dns_terms >= SPF_MAX_DNS_TERMS) {
             e->over_terms = true;
@@ -1014,9 +1056,14 @@ static SPF_server_t *server_new(struct spf_checker *c, struct eval *e)
     return server;
 }
 
-static void evaluate(struct spf_checker *c, const struct identity *id, struct spf_outcome *out)
+static void evaluate(struct spf_checker *c, struct dns_batch *batch, const struct identity *id,
+                     struct spf_outcome *out)
 {
-    struct eval e = {.resolver = c->resolver, .receiver = c->receiver};
+    struct dns_batch *own = batch == NULL ? dns_batch_new(c->resolver) : NULL;
+    struct eval e = {.batch = batch != NULL ? batch : own,
+                     .checker = c,
+                     .deadline_ms = checker_now_ms(c) + SPF_TIME_LIMIT_MS,
+                     .receiver = c->receiver};
     SPF_server_t *server = server_new(c, &e);
     SPF_request_t *req = SPF_request_new(server);
     if (req == NULL)
@@ -1044,8 +1091,8 @@ static void evaluate(struct spf_checker *c, const struct identity *id, struct sp
 
     if (e.top == FETCH_NONE)
         out->result = SPF_NONE;
-    else if (e.top == FETCH_TEMP)
-        out->result = SPF_TEMPERROR;
+    else if (e.top == FETCH_TEMP || e.over_time)
+        out->result = SPF_TEMPERROR; /* a DNS error, or over the time limit of 4.6.4 */
     else if (e.top == FETCH_PERM || e.over_terms || e.over_voids)
         out->result = SPF_PERMERROR; /* a broken record, or over a limit of RFC 7208 4.6.4 */
     else
@@ -1072,6 +1119,7 @@ static void evaluate(struct spf_checker *c, const struct identity *id, struct sp
     SPF_dns_server_t *layer = server->resolver;
     SPF_server_free(server);
     free(layer);
+    dns_batch_free(own);
 }
 
 /* ---- spf_check: RFC 7208 4.3 initial processing ---- */
@@ -1133,8 +1181,9 @@ static enum spf_result finish_none(struct spf_outcome *out, const char *label, c
     return out->result;
 }
 
-enum spf_result spf_check(struct spf_checker *c, const char *ip, const char *helo,
-                          const char *mailfrom, enum spf_identity which, struct spf_outcome *out)
+enum spf_result spf_check(struct spf_checker *c, struct dns_batch *batch, const char *ip,
+                          const char *helo, const char *mailfrom, enum spf_identity which,
+                          struct spf_outcome *out)
 {
     struct identity id;
     char helo_name[DNS_NAME_MAX + 2];
@@ -1187,7 +1236,7 @@ enum spf_result spf_check(struct spf_checker *c, const char *ip, const char *hel
     id.sender = sender_buf;
     id.domain = domain;
     lower_copy(out->domain, sizeof out->domain, domain);
-    evaluate(c, &id, out);
+    evaluate(c, batch, &id, out);
     return out->result;
 }
 
@@ -1200,6 +1249,12 @@ struct spf_checker *spf_checker_new(struct dns_resolver *r, const char *receiver
     str_copy(c->receiver, sizeof c->receiver,
              receiver != NULL && receiver[0] != '\0' ? receiver : "unknown");
     return c;
+}
+
+void spf_checker_set_clock(struct spf_checker *c, int64_t (*clock_ms)(void *arg), void *arg)
+{
+    c->clock_ms = clock_ms;
+    c->clock_arg = arg;
 }
 
 void spf_checker_free(struct spf_checker *c)

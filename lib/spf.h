@@ -3,21 +3,24 @@
  * evaluated by libspf2 on our own resolver (DESIGN.md §4).
  *
  * libspf2 compiles records and walks the mechanisms; every DNS query it makes goes through a
- * custom SPF_dns_server_t layer in spf.c that asks dns_lookup(), so SPF shares the servers,
+ * custom SPF_dns_server_t layer in spf.c that asks dns_batch_lookup(), so SPF shares the servers,
  * timeouts and cache of every other check, and the system's blocking resolver is never used.
  * The layer also enforces what libspf2 gets wrong: the limit of 10 DNS-querying terms across
- * includes, the limit of 2 void lookups (4.6.4), record selection (4.5), and it maps libspf2's
- * "no result" cases to temperror/permerror.  tests/spf/DEVIATIONS.md lists what remains.
+ * includes, the limit of 2 void lookups and the time limit (4.6.4), record selection (4.5), and it
+ * maps libspf2's "no result" cases to temperror/permerror.  tests/spf/DEVIATIONS.md lists what
+ * remains.
  *
  * Thread-safety: a struct spf_checker is shared by all threads and immutable after creation;
  * each spf_check() builds its own libspf2 server, DNS layer and evaluation state, so checks run
- * concurrently without locks (the resolver locks its own cache).
+ * concurrently without locks (the resolver locks its own cache); the batch a check is given is
+ * its connection's, used by one thread at a time.
  */
 #ifndef INGRESS_SPF_H
 #define INGRESS_SPF_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "dns.h"
@@ -39,6 +42,9 @@ enum spf_identity { SPF_IDENTITY_HELO, SPF_IDENTITY_MAILFROM };
 /* RFC 7208 4.6.4 */
 #define SPF_MAX_DNS_TERMS 10
 #define SPF_MAX_VOID_LOOKUPS 2
+/* RFC 7208 4.6.4: the elapsed time an evaluation may take (the RFC asks for at least 20 s); past
+ * it no query is sent and the result is temperror. */
+#define SPF_TIME_LIMIT_MS 20000
 /* Longest sender we evaluate: far beyond RFC 5321's 256-octet path, so a hostile 1,000-character
  * local part is still evaluated; longer ones give none without any query. */
 #define SPF_SENDER_MAX 2048
@@ -68,6 +74,9 @@ struct spf_checker;
  */
 struct spf_checker *spf_checker_new(struct dns_resolver *r, const char *receiver);
 void spf_checker_free(struct spf_checker *c); /* NULL is a no-op */
+/* The clock the time limit reads, in milliseconds (default CLOCK_MONOTONIC): tests set their own.
+ * Call before the checker is shared. */
+void spf_checker_set_clock(struct spf_checker *c, int64_t (*clock_ms)(void *arg), void *arg);
 
 /*
  * Evaluates one identity of a connection (RFC 7208 4: check_host()).  ip is the client address
@@ -75,9 +84,15 @@ void spf_checker_free(struct spf_checker *c); /* NULL is a no-op */
  * argument; mailfrom the MAIL FROM address, with or without <>, NULL or "" (or "<>") for the
  * null sender, which is checked as postmaster@HELO (2.4).  All three are untrusted: bounded,
  * validated, never trusted in logs.  Fills *out and returns out->result.
+ *
+ * Every query goes through batch (borrowed; dns_batch_lookup), so what it holds is the answer:
+ * the records prefetched on it, and every failure of an earlier check on it.  The policy gives
+ * both identities of a message the message's batch, so a name that timed out costs one query's
+ * bound for the whole message.  NULL: a batch of this evaluation's own.
  */
-enum spf_result spf_check(struct spf_checker *c, const char *ip, const char *helo,
-                          const char *mailfrom, enum spf_identity which, struct spf_outcome *out);
+enum spf_result spf_check(struct spf_checker *c, struct dns_batch *batch, const char *ip,
+                          const char *helo, const char *mailfrom, enum spf_identity which,
+                          struct spf_outcome *out);
 
 /*
  * The connection's SPF verdict from its two outcomes (either may be NULL or unchecked).

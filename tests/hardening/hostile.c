@@ -19,6 +19,11 @@
  * The client address (-a, default 127.0.0.2) is the one the normal messages claim, and -r (default
  * <postmaster@example.test>) their recipient: a persona of
  * the test DNS zones whose mail passes.  tests/hardening/hostile.sh runs it against milter-ingress.
+ * The probe's HELO (-H), MAIL FROM (-f) and one more header field (-x "Name: value", e.g. a
+ * DKIM-Signature) can be chosen too, and -T prints a second line, "probe times mail_rcpt_ms=N
+ * eoh_eom_ms=N": the wall time from sending MAIL to the RCPT reply (what the milter spends at MAIL
+ * and RCPT) and from sending end-of-header to the end-of-message reply (end of header, body and
+ * end of message).  tests/hardening/dns-bound.sh uses them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -64,6 +69,10 @@
 static const char *server_spec;
 static const char *client_addr = "127.0.0.2";
 static const char *probe_rcpt = "<postmaster@example.test>";
+static const char *probe_helo = "good.example.test";
+static const char *probe_sender = "<probe@e2e.test>";
+static const char *probe_extra; /* "Name: value", or NULL */
+static bool probe_times;
 static int timeout_ms = 30000;
 
 struct conn {
@@ -388,7 +397,7 @@ static bool hello(struct conn *c, const char *helo)
 
 static bool envelope(struct conn *c)
 {
-    return macro(c, 'M', "i", "4HOSTILE1", 9) && step_str(c, 'M', "<probe@e2e.test>") &&
+    return macro(c, 'M', "i", "4HOSTILE1", 9) && step_str(c, 'M', probe_sender) &&
            step_str(c, 'R', probe_rcpt) && step(c, 'T', NULL, 0);
 }
 
@@ -403,17 +412,44 @@ static bool end_of_message(struct conn *c, const char *body)
            step(c, 'E', NULL, 0);
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The -x header field, "Name: value" split at its first colon. */
+static bool extra_header(struct conn *c)
+{
+    const char *colon = probe_extra != NULL ? strchr(probe_extra, ':') : NULL;
+    if (colon == NULL)
+        return true;
+    const char *value = colon + 1 + strspn(colon + 1, " ");
+    return step_pair(c, 'L', probe_extra, (size_t)(colon - probe_extra), value, strlen(value));
+}
+
 /* One normal message; its outcome (and reply text, when it has one) in outcome. */
 static bool probe(char *outcome, size_t outlen)
 {
     struct conn c = {.fd = -1};
-    bool ok = negotiate(&c) && hello(&c, "good.example.test") && envelope(&c) &&
-              header(&c, "From", "<probe@e2e.test>") && header(&c, "Subject", "probe") &&
-              end_of_message(&c, "probe\r\n");
+    bool ok = negotiate(&c) && hello(&c, probe_helo);
+    double mail_at = now_ms();
+    ok = ok && envelope(&c);
+    double rcpt_at = now_ms();
+    ok = ok && extra_header(&c) && header(&c, "From", "<probe@e2e.test>") &&
+         header(&c, "Subject", "probe");
+    double eoh_at = now_ms();
+    ok = ok && end_of_message(&c, "probe\r\n");
+    double eom_at = now_ms();
     if (c.reply_text[0] != '\0')
         snprintf(outcome, outlen, "%s reply=\"%s\"", c.outcome, c.reply_text);
     else
         snprintf(outcome, outlen, "%s", c.outcome);
+    if (probe_times)
+        snprintf(outcome + strlen(outcome), outlen - strlen(outcome),
+                 "\nprobe times mail_rcpt_ms=%.0f eoh_eom_ms=%.0f", rcpt_at - mail_at,
+                 eom_at - eoh_at);
     conn_close(&c);
     return ok && (strcmp(c.outcome, "continue") == 0 || strcmp(c.outcome, "accept") == 0);
 }
@@ -760,7 +796,8 @@ static bool run_case(const struct hostile_case *k)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p] [CASE...]\n");
+    fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p [-H HELO] [-f "
+                    "SENDER] [-x HEADER] [-T]] [CASE...]\n");
     return 2;
 }
 
@@ -768,7 +805,7 @@ int main(int argc, char **argv)
 {
     int ch;
     bool list = false, probe_only = false;
-    while ((ch = getopt(argc, argv, "s:a:r:t:lp")) != -1) {
+    while ((ch = getopt(argc, argv, "s:a:r:t:lpH:f:x:T")) != -1) {
         switch (ch) {
         case 's':
             server_spec = optarg;
@@ -788,6 +825,18 @@ int main(int argc, char **argv)
         case 'p':
             probe_only = true;
             break;
+        case 'H':
+            probe_helo = optarg;
+            break;
+        case 'f':
+            probe_sender = optarg;
+            break;
+        case 'x':
+            probe_extra = optarg;
+            break;
+        case 'T':
+            probe_times = true;
+            break;
         default:
             return usage();
         }
@@ -802,7 +851,7 @@ int main(int argc, char **argv)
         return usage();
     }
     if (probe_only) {
-        char outcome[600];
+        char outcome[700];
         bool accepted = probe(outcome, sizeof outcome);
         printf("probe outcome=%s\n", outcome);
         return accepted ? 0 : 1;

@@ -80,7 +80,7 @@ static enum spf_result run_case(struct spf_checker *checker, const struct suite_
                                 struct spf_outcome *o)
 {
     const char *helo = c->field[1], *host = c->field[2], *mailfrom = c->field[3];
-    return spf_check(checker, host, helo, mailfrom, SPF_IDENTITY_MAILFROM, o);
+    return spf_check(checker, NULL, host, helo, mailfrom, SPF_IDENTITY_MAILFROM, o);
 }
 
 static double now_us(void)

@@ -618,7 +618,12 @@ static void keys_of_several_signatures_are_looked_up_in_one_round(void **state)
     close(fd);
 }
 
-static void key_lookups_are_served_from_the_dns_cache(void **state)
+/*
+ * A key is looked up once a message: our prefetch asks the resolver (a cache hit here), and
+ * libopendkim's own lookup finds the prefetch's query on the check's batch instead of asking the
+ * resolver again (which, for an answer that cannot be cached, would be a second query).
+ */
+static void key_is_looked_up_once_a_message(void **state)
 {
     struct fixture *f = *state;
     struct dns_cache_stats before, after;
@@ -627,8 +632,7 @@ static void key_lookups_are_served_from_the_dns_cache(void **state)
     f->check = verify_with(f->verifier, "valid", 65535, FEED_MILTER);
     dns_resolver_stats(f->resolver, &after);
     assert_int_equal(dkim_check_signature(f->check, 0)->result, DKIM_PASS);
-    /* Two lookups of the key, both from the cache: our prefetch, then libopendkim's own. */
-    assert_int_equal(after.hits, before.hits + 2);
+    assert_int_equal(after.hits, before.hits + 1);
     assert_int_equal(after.misses, before.misses);
 }
 
@@ -861,7 +865,7 @@ int main(void)
         T(unreachable_dns_is_temperror),
         T(dns_timeout_is_temperror_within_the_resolver_bound),
         T(keys_of_several_signatures_are_looked_up_in_one_round),
-        T(key_lookups_are_served_from_the_dns_cache),
+        T(key_is_looked_up_once_a_message),
         T(concurrent_checks_share_one_verifier),
         T(decoded_key_is_reused_for_the_next_message),
         T(cached_key_still_fails_a_changed_message),

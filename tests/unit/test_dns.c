@@ -826,6 +826,144 @@ static void tempfail_is_not_cached(void **state)
     relay_stop(rl);
 }
 
+/*
+ * A name that timed out is asked once per batch: dns_batch_lookup() answers a later asking with
+ * the failure the batch holds, without a query (the server would answer by then), and a new
+ * batch asks again (the failure is not kept beyond its batch, nor cached).
+ */
+static void batch_lookup_answers_a_held_failure_without_asking_again(void **state)
+{
+    (void)state;
+    const int timeout_ms = 100, tries = 2;
+    struct relay *rl = relay_start(true);
+    struct dns_resolver *r = resolver_for(rl->spec, timeout_ms, tries, 100, NULL);
+    struct dns_batch *b = dns_batch_new(r);
+    struct dns_answer *a;
+    assert_int_equal(dns_batch_lookup(b, "good.example.test", DNS_TYPE_A, &a), DNS_TEMPFAIL);
+    assert_string_equal(a->error, "timeout");
+    dns_answer_free(a);
+    relay_await_queries(rl, tries);
+    int asked = atomic_load(&rl->queries);
+
+    atomic_store(&rl->drop, false);
+    int64_t start = now_ms();
+    assert_int_equal(dns_batch_lookup(b, "Good.Example.Test.", DNS_TYPE_A, &a), DNS_TEMPFAIL);
+    int64_t elapsed = now_ms() - start;
+    assert_string_equal(a->error, "timeout");
+    assert_int_equal(a->count, 0);
+    dns_answer_free(a);
+    print_message("held failure: answered in %lld ms, %d queries before, %d after\n",
+                  (long long)elapsed, asked, atomic_load(&rl->queries));
+    assert_true(elapsed < timeout_ms);
+    assert_int_equal(atomic_load(&rl->queries), asked);
+    /* Another type of the same name is another question. */
+    assert_int_equal(dns_batch_lookup(b, "good.example.test", DNS_TYPE_AAAA, &a), DNS_NODATA);
+    dns_answer_free(a);
+    assert_int_equal(atomic_load(&rl->queries), asked + 1);
+    dns_batch_free(b);
+
+    b = dns_batch_new(r);
+    assert_int_equal(dns_batch_lookup(b, "good.example.test", DNS_TYPE_A, &a), DNS_OK);
+    assert_int_equal(a->count, 1);
+    dns_answer_free(a);
+    assert_int_equal(atomic_load(&rl->queries), asked + 2);
+    dns_batch_free(b);
+    dns_resolver_free(r);
+    relay_stop(rl);
+}
+
+/*
+ * A batch within another (a message's within its connection's) takes the outer batch's failure as
+ * its answer without a query, waits for an outer query in flight instead of sending its own, and
+ * asks the resolver (here its cache) for a name the outer batch resolved.
+ */
+static void batch_within_takes_the_outer_failure_and_waits_for_its_queries(void **state)
+{
+    (void)state;
+    const int timeout_ms = 200, tries = 2;
+    struct relay *rl = relay_start_with(false,
+                                        "\x09"
+                                        "blackhole",
+                                        0);
+    struct dns_resolver *r = resolver_for(rl->spec, timeout_ms, tries, 100, NULL);
+    struct dns_batch *outer = dns_batch_new(r);
+    int dropped = dns_batch_start(outer, "blackhole.example.test", DNS_TYPE_A);
+    int good = dns_batch_start(outer, "good.example.test", DNS_TYPE_A);
+    struct dns_batch *inner = dns_batch_new_within(outer);
+    struct dns_answer *a;
+    int64_t start = now_ms();
+    /* in flight on outer: waited for, not sent again */
+    assert_int_equal(dns_batch_lookup(inner, "blackhole.example.test", DNS_TYPE_A, &a),
+                     DNS_TEMPFAIL);
+    int64_t elapsed = now_ms() - start;
+    dns_answer_free(a);
+    assert_int_equal(dns_batch_wait(outer, dropped)->status, DNS_TEMPFAIL);
+    assert_int_equal(dns_batch_wait(outer, good)->status, DNS_OK);
+    usleep(3 * timeout_ms * 1000); /* c-ares's own last try is over */
+    int asked = atomic_load(&rl->queries);
+    print_message("within: outer's query waited for in %lld ms, %d queries\n", (long long)elapsed,
+                  asked);
+    assert_true(elapsed < timeout_ms * tries + 150);
+    assert_int_equal(asked, tries + 1);
+    /* done on outer: its failure is the answer; its answer is asked for again (the cache) */
+    assert_int_equal(dns_batch_lookup(inner, "BlackHole.example.test.", DNS_TYPE_A, &a),
+                     DNS_TEMPFAIL);
+    dns_answer_free(a);
+    assert_int_equal(dns_batch_lookup(inner, "good.example.test", DNS_TYPE_A, &a), DNS_OK);
+    dns_answer_free(a);
+    struct dns_cache_stats st;
+    dns_resolver_stats(r, &st);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(atomic_load(&rl->queries), asked);
+    dns_batch_free(inner);
+    dns_batch_free(outer);
+    dns_resolver_free(r);
+    relay_stop(rl);
+}
+
+/*
+ * A lookup of a name prefetched on the batch waits for that query instead of sending its own: a
+ * server that never answers costs one query's bound (timeout x tries) and tries queries, not
+ * twice each.  With an answer and no cache at all, the batch still gives the prefetched answer.
+ */
+static void batch_lookup_waits_for_the_prefetch_instead_of_asking_again(void **state)
+{
+    (void)state;
+    const int timeout_ms = 200, tries = 2;
+    struct relay *rl = relay_start(true);
+    struct dns_resolver *r = resolver_for(rl->spec, timeout_ms, tries, 100, NULL);
+    struct dns_batch *b = dns_batch_new(r);
+    int64_t start = now_ms();
+    assert_true(dns_batch_prefetch(b, "txt-multi.example.test", DNS_TYPE_TXT) >= 0);
+    struct dns_answer *a;
+    assert_int_equal(dns_batch_lookup(b, "txt-multi.example.test", DNS_TYPE_TXT, &a), DNS_TEMPFAIL);
+    int64_t elapsed = now_ms() - start;
+    dns_answer_free(a);
+    /* c-ares gives its query up after 200 + 400 ms: wait for a late third try, if any */
+    usleep(3 * timeout_ms * 1000);
+    print_message("prefetch, then lookup, black hole: %lld ms, %d queries\n", (long long)elapsed,
+                  atomic_load(&rl->queries));
+    assert_true(elapsed >= timeout_ms * tries - 5);
+    assert_true(elapsed < timeout_ms * tries + 150);
+    assert_int_equal(atomic_load(&rl->queries), tries);
+    dns_batch_free(b);
+    dns_resolver_free(r);
+
+    atomic_store(&rl->drop, false);
+    int before = atomic_load(&rl->queries);
+    r = resolver_for(rl->spec, timeout_ms, tries, 0, NULL);
+    b = dns_batch_new(r);
+    assert_true(dns_batch_prefetch(b, "txt-multi.example.test", DNS_TYPE_TXT) >= 0);
+    assert_int_equal(dns_batch_lookup(b, "txt-multi.example.test", DNS_TYPE_TXT, &a), DNS_OK);
+    assert_int_equal(a->count, 1);
+    assert_true(a->records[0].text_len > 0 && a->packet != NULL);
+    dns_answer_free(a);
+    assert_int_equal(atomic_load(&rl->queries), before + 1);
+    dns_batch_free(b);
+    dns_resolver_free(r);
+    relay_stop(rl);
+}
+
 static void refused_is_tempfail_and_not_cached(void **state)
 {
     (void)state;
@@ -1680,6 +1818,9 @@ int main(void)
         cmocka_unit_test(closed_port_is_tempfail_at_once),
         cmocka_unit_test(black_hole_times_out_within_timeout_times_tries),
         cmocka_unit_test(tempfail_is_not_cached),
+        cmocka_unit_test(batch_lookup_answers_a_held_failure_without_asking_again),
+        cmocka_unit_test(batch_lookup_waits_for_the_prefetch_instead_of_asking_again),
+        cmocka_unit_test(batch_within_takes_the_outer_failure_and_waits_for_its_queries),
         cmocka_unit_test(refused_is_tempfail_and_not_cached),
         cmocka_unit_test(eight_threads_share_one_resolver_without_cache),
         cmocka_unit_test(eight_threads_share_one_resolver_and_its_cache),

@@ -69,7 +69,7 @@ static int teardown(void **state)
 static enum spf_result from(struct fixture *f, const char *ip, const char *sender,
                             struct spf_outcome *o)
 {
-    return spf_check(f->checker, ip, "mail.client.test", sender, SPF_IDENTITY_MAILFROM, o);
+    return spf_check(f->checker, NULL, ip, "mail.client.test", sender, SPF_IDENTITY_MAILFROM, o);
 }
 
 static void matching_ip4_passes(void **state)
@@ -204,6 +204,41 @@ static void ten_dns_terms_are_allowed(void **state)
     assert_int_equal(o.dns_terms, 10);
 }
 
+/* A clock that moves step_ms at each reading. */
+struct stepping_clock {
+    int64_t now_ms, step_ms;
+};
+
+static int64_t stepping_now(void *arg)
+{
+    struct stepping_clock *k = arg;
+    int64_t t = k->now_ms;
+    k->now_ms += k->step_ms;
+    return t;
+}
+
+/*
+ * RFC 7208 4.6.4: past its time limit (20 s) an evaluation sends no more queries and is temperror.
+ * ten.spf.test takes 11 queries (its record, then 10 a: terms) and the clock is read at the start
+ * and before each query: moving 2 s a reading, the 10th query (a:h9) would start at the limit and
+ * is not sent; moving 1 s, the last starts at 11 s and the evaluation ends as usual.
+ */
+static void evaluation_over_its_time_limit_is_temperror(void **state)
+{
+    struct fixture *f = *state;
+    struct spf_outcome o;
+    struct stepping_clock slow = {.now_ms = 0, .step_ms = 2000};
+    spf_checker_set_clock(f->checker, stepping_now, &slow);
+    assert_int_equal(from(f, "192.0.2.10", "a@ten.spf.test", &o), SPF_TEMPERROR);
+    assert_non_null(strstr(o.detail, "over the time limit of 20 s (at A h9.spf.test)"));
+    assert_int_equal(slow.now_ms, 11 * 2000); /* read at the start and before 10 queries */
+
+    struct stepping_clock fast = {.now_ms = 0, .step_ms = 1000};
+    spf_checker_set_clock(f->checker, stepping_now, &fast);
+    assert_int_equal(from(f, "192.0.2.10", "a@ten.spf.test", &o), SPF_FAIL);
+    assert_int_equal(o.dns_terms, 10);
+}
+
 static void eleventh_dns_term_is_permerror(void **state)
 {
     struct spf_outcome o;
@@ -273,14 +308,14 @@ static void null_sender_is_checked_as_postmaster_at_helo(void **state)
     struct spf_outcome o;
     const char *nulls[] = {"", "<>", NULL};
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(spf_check(f->checker, "192.0.2.30", "helo.spf.test", nulls[i],
+        assert_int_equal(spf_check(f->checker, NULL, "192.0.2.30", "helo.spf.test", nulls[i],
                                    SPF_IDENTITY_MAILFROM, &o),
                          SPF_PASS);
         assert_string_equal(o.domain, "helo.spf.test");
         assert_non_null(strstr(o.detail, "postmaster@helo.spf.test"));
     }
     assert_int_equal(
-        spf_check(f->checker, "192.0.2.31", "helo.spf.test", "<>", SPF_IDENTITY_MAILFROM, &o),
+        spf_check(f->checker, NULL, "192.0.2.31", "helo.spf.test", "<>", SPF_IDENTITY_MAILFROM, &o),
         SPF_FAIL);
 }
 
@@ -289,16 +324,16 @@ static void helo_identity_is_its_own_check(void **state)
     struct fixture *f = *state;
     struct spf_outcome o;
     /* The MAIL FROM passes, the HELO identity of the same connection fails. */
-    assert_int_equal(spf_check(f->checker, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
+    assert_int_equal(spf_check(f->checker, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
                                SPF_IDENTITY_MAILFROM, &o),
                      SPF_PASS);
-    assert_int_equal(spf_check(f->checker, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
+    assert_int_equal(spf_check(f->checker, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
                                SPF_IDENTITY_HELO, &o),
                      SPF_FAIL);
     assert_int_equal(o.identity, SPF_IDENTITY_HELO);
     assert_string_equal(o.domain, "helo.spf.test");
     assert_int_equal(
-        spf_check(f->checker, "192.0.2.30", "HELO.spf.test.", NULL, SPF_IDENTITY_HELO, &o),
+        spf_check(f->checker, NULL, "192.0.2.30", "HELO.spf.test.", NULL, SPF_IDENTITY_HELO, &o),
         SPF_PASS);
 }
 
@@ -309,8 +344,9 @@ static void helo_that_is_no_domain_gives_none(void **state)
     const char *helos[] = {"[192.0.2.30]",         "localhost",    "", NULL,
                            "bad\r\nname.spf.test", "a..b.spf.test"};
     for (size_t i = 0; i < sizeof helos / sizeof helos[0]; i++) {
-        assert_int_equal(spf_check(f->checker, "192.0.2.30", helos[i], NULL, SPF_IDENTITY_HELO, &o),
-                         SPF_NONE);
+        assert_int_equal(
+            spf_check(f->checker, NULL, "192.0.2.30", helos[i], NULL, SPF_IDENTITY_HELO, &o),
+            SPF_NONE);
         assert_null(strchr(o.detail, '\r'));
     }
 }
@@ -366,9 +402,9 @@ static void unreachable_server_gives_temperror(void **state)
     struct dns_resolver *dead = resolver_for("127.0.0.1:1", 200);
     struct spf_checker *c = spf_checker_new(dead, NULL);
     struct spf_outcome o;
-    assert_int_equal(
-        spf_check(c, "192.0.2.10", "helo.spf.test", "a@pass.spf.test", SPF_IDENTITY_MAILFROM, &o),
-        SPF_TEMPERROR);
+    assert_int_equal(spf_check(c, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
+                               SPF_IDENTITY_MAILFROM, &o),
+                     SPF_TEMPERROR);
     assert_non_null(strstr(o.detail, "TXT pass.spf.test"));
     struct verdict v = spf_verdict(NULL, &o, f->cfg, "192.0.2.10");
     assert_int_equal(v.action, VERDICT_TEMPFAIL);
@@ -460,9 +496,10 @@ static void helo_fail_rejects_unless_helo_action_says_otherwise(void **state)
 {
     struct fixture *f = *state;
     struct spf_outcome h, m;
-    spf_check(f->checker, "192.0.2.10", "helo.spf.test", "a@pass.spf.test", SPF_IDENTITY_HELO, &h);
-    spf_check(f->checker, "192.0.2.10", "helo.spf.test", "a@pass.spf.test", SPF_IDENTITY_MAILFROM,
-              &m);
+    spf_check(f->checker, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test", SPF_IDENTITY_HELO,
+              &h);
+    spf_check(f->checker, NULL, "192.0.2.10", "helo.spf.test", "a@pass.spf.test",
+              SPF_IDENTITY_MAILFROM, &m);
     struct verdict v = spf_verdict(&h, &m, f->cfg, "192.0.2.10");
     assert_int_equal(v.action, VERDICT_REJECT);
     assert_int_equal(v.reply, REPLY_SPF_FAIL);
@@ -486,7 +523,7 @@ static void authentication_results_property(void **state)
     from(f, "192.0.2.10", "a@pass.spf.test", &o);
     spf_authres(&o, buf, sizeof buf);
     assert_string_equal(buf, "spf=pass smtp.mailfrom=pass.spf.test");
-    spf_check(f->checker, "192.0.2.31", "helo.spf.test", NULL, SPF_IDENTITY_HELO, &o);
+    spf_check(f->checker, NULL, "192.0.2.31", "helo.spf.test", NULL, SPF_IDENTITY_HELO, &o);
     spf_authres(&o, buf, sizeof buf);
     assert_string_equal(buf, "spf=fail smtp.helo=helo.spf.test");
     from(f, "192.0.2.10", "a@[192.0.2.1]", &o);
@@ -518,7 +555,7 @@ static void *worker_run(void *arg)
     for (int round = 0; round < 30; round++) {
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             struct spf_outcome o;
-            if (spf_check(w->checker, cases[i].ip, "mail.client.test", cases[i].sender,
+            if (spf_check(w->checker, NULL, cases[i].ip, "mail.client.test", cases[i].sender,
                           SPF_IDENTITY_MAILFROM, &o) != cases[i].want)
                 w->wrong++;
         }
@@ -566,6 +603,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(zero_prefix_matches_every_address, setup, teardown),
         cmocka_unit_test_setup_teardown(ten_dns_terms_are_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(eleventh_dns_term_is_permerror, setup, teardown),
+        cmocka_unit_test_setup_teardown(evaluation_over_its_time_limit_is_temperror, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(terms_inside_includes_count_toward_the_limit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(two_void_lookups_are_allowed_three_are_permerror, setup,
