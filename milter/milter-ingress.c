@@ -82,12 +82,15 @@ static struct config *load_config(const struct options *o, char *err, size_t err
         key[klen] = '\0';
         char inner[512];
         if (!config_set(cfg, str_trim(key), eq + 1, inner, sizeof inner)) {
-            snprintf(err, errlen, "-o: %s", inner);
+            snprintf(err, errlen, "-o %s", inner); /* "-o key: problem" */
             config_free(cfg);
             return NULL;
         }
     }
-    if (!config_validate(cfg, err, errlen)) {
+    char inner[512];
+    if (!config_validate(cfg, inner, sizeof inner)) {
+        /* The file alone passed the same check in config_load(): the -o values disagree. */
+        snprintf(err, errlen, "-o: %s", inner);
         config_free(cfg);
         return NULL;
     }
@@ -548,7 +551,9 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    log_open("milter-ingress", o.foreground, cfg->log_facility);
+    char facility[16];
+    config_get(cfg, "log_facility", facility, sizeof facility);
+    log_open("milter-ingress", o.foreground, facility);
     if (o.verbose)
         log_set_level(LOG_DEBUG);
     /* Block the signals before any thread exists, so every thread inherits the mask. */
