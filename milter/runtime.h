@@ -26,7 +26,8 @@ struct runtime {
     struct store *store;
     char authserv_id[256];
     struct policy_env env;
-    unsigned refs; /* guarded by the live-pointer mutex */
+    unsigned refs;                /* guarded by the live-pointer mutex */
+    struct runtime *next_retired; /* the same: in the list of replaced runtimes still held */
 };
 
 /* Builds a runtime over cfg (which it takes over); NULL with a message in err. */
@@ -36,8 +37,12 @@ void runtime_install(struct runtime *rt);
 /* A reference to the live runtime, for one connection (or the retention thread). */
 struct runtime *runtime_acquire(void);
 void runtime_release(struct runtime *rt);
-/* Drops the live runtime (at exit); it is freed once unused. */
-void runtime_shutdown(void);
+/*
+ * At exit: drops the live runtime and frees every runtime no connection holds; the decision log
+ * queue of those still held is written.  Returns how many are still held (their connections are
+ * closed by the exit).
+ */
+size_t runtime_shutdown(void);
 
 /* The submission throttle's counters, shared by every runtime (created on first use). */
 struct throttle *runtime_throttle(void);
