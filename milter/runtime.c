@@ -144,18 +144,16 @@ void runtime_release(struct runtime *rt)
  * shutdown's grace) keeps its runtime; its decision queue is written now under live_lock, so a
  * last release cannot free it meanwhile, and a callback that still runs finds it whole.
  */
-size_t runtime_shutdown(void)
+void runtime_shutdown(void)
 {
-    size_t held = 0;
     pthread_mutex_lock(&live_lock);
     struct runtime *old = retire(live);
     live = NULL;
-    for (struct runtime *rt = retired; rt != NULL; rt = rt->next_retired, held++)
+    for (struct runtime *rt = retired; rt != NULL; rt = rt->next_retired)
         if (store_decision_flush(rt->store) != STORE_OK)
             log_msg(LOG_WARNING, "decision log: queued decisions not all written at exit");
     pthread_mutex_unlock(&live_lock);
     runtime_free(old);
-    return held;
 }
 
 struct throttle *runtime_throttle(void)

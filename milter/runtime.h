@@ -39,10 +39,9 @@ struct runtime *runtime_acquire(void);
 void runtime_release(struct runtime *rt);
 /*
  * At exit: drops the live runtime and frees every runtime no connection holds; the decision log
- * queue of those still held is written.  Returns how many are still held (their connections are
- * closed by the exit).
+ * queue of those still held is written (their connections are closed by the exit).
  */
-size_t runtime_shutdown(void);
+void runtime_shutdown(void);
 
 /* The submission throttle's counters, shared by every runtime (created on first use). */
 struct throttle *runtime_throttle(void);
