@@ -30,19 +30,47 @@
 
 #define OPT(name, type, def, min, max, choices, section, doc)                                      \
     {                                                                                              \
-#name, type, def, min, max, choices, doc, section, offsetof(struct config, name)           \
+#name, type, def, min, max, choices, doc, section, offsetof(struct config, name), NULL,    \
+            NULL                                                                                   \
     }
+/* A text or list option, with the check its value must pass. */
+#define TEXT(name, def, check, section, doc)                                                       \
+    {                                                                                              \
+#name, CONFIG_STRING, def, 0, 0, NULL, doc, section, offsetof(struct config, name), check, \
+            NULL                                                                                   \
+    }
+#define LIST(name, def, check, section, doc)                                                       \
+    {                                                                                              \
+#name, CONFIG_LIST, def, 0, 0, NULL, doc, section, offsetof(struct config, name), NULL,    \
+            check                                                                                  \
+    }
+
+/* An SMTP reply line holds 512 bytes (RFC 5321 4.5.3.1.5); the help text shares it with the
+ * code, the verdict's text and the reference. */
+#define HELP_TEXT_MAX 200
+/* useradd's limit, and what getpwnam() users expect. */
+#define ACCOUNT_NAME_MAX 32
+
+static bool socket_valid(const char *spec, char *why, size_t whylen);
+static bool socket_mode_valid(const char *mode, char *why, size_t whylen);
+static bool account_name_valid(const char *name, char *why, size_t whylen);
+static bool path_valid(const char *path, char *why, size_t whylen);
+static bool authserv_id_valid(const char *id, char *why, size_t whylen);
+static bool help_text_valid(const char *text, char *why, size_t whylen);
+static bool recipients_valid(const struct config_list *list, char *why, size_t whylen);
+static bool networks_valid(const struct config_list *list, char *why, size_t whylen);
+static bool dns_servers_valid(const struct config_list *list, char *why, size_t whylen);
 
 const struct config_option config_options[] = {
     /* milter */
-    OPT(socket, CONFIG_STRING, "inet:8895@127.0.0.1", 0, 0, NULL, "milter",
-        "Where to listen: inet:PORT@HOST, inet6:PORT@HOST or unix:PATH"),
-    OPT(socket_mode, CONFIG_STRING, "0660", 0, 0, NULL, "milter",
-        "Permissions of a unix socket, octal (the MTA's user must be able to connect)"),
-    OPT(user, CONFIG_STRING, "", 0, 0, NULL, "milter",
-        "Account to switch to after opening the socket and database when started as root"),
-    OPT(group, CONFIG_STRING, "", 0, 0, NULL, "milter",
-        "Group to switch to with user (empty: the user's primary group)"),
+    TEXT(socket, "inet:8895@127.0.0.1", socket_valid, "milter",
+         "Where to listen: inet:PORT@HOST, inet6:PORT@HOST or unix:PATH"),
+    TEXT(socket_mode, "0660", socket_mode_valid, "milter",
+         "Permissions of a unix socket, octal (the MTA's user must be able to connect)"),
+    TEXT(user, "", account_name_valid, "milter",
+         "Account to switch to after opening the socket and database when started as root"),
+    TEXT(group, "", account_name_valid, "milter",
+         "Group to switch to with user (empty: the user's primary group)"),
     OPT(allow_root, CONFIG_BOOL, "no", 0, 0, NULL, "milter",
         "Keep running as root when started as root with no user (refused otherwise)"),
     OPT(log_facility, CONFIG_ENUM, "mail", 0, 0,
@@ -51,24 +79,25 @@ const struct config_option config_options[] = {
     OPT(fail_open, CONFIG_BOOL, "no", 0, 0, NULL, "milter",
         "On an internal error (database or resolver unusable) accept mail instead of 451 4.3.0"),
     /* storage */
-    OPT(database, CONFIG_STRING, "/var/lib/milter-ingress/ingress.db", 0, 0, NULL, "storage",
-        "SQLite database file (created with its schema when missing)"),
-    OPT(store_busy_timeout, CONFIG_DURATION, "5s", 0, 60 * MS_SECOND, NULL, "storage",
+    TEXT(database, "/var/lib/milter-ingress/ingress.db", path_valid, "storage",
+         "SQLite database file (created with its schema when missing)"),
+    OPT(store_busy_timeout, CONFIG_DURATION, "5s", 100, 60 * MS_SECOND, NULL, "storage",
         "How long a database access waits for a lock before giving store_failure"),
     OPT(decision_retention, CONFIG_DURATION, "30d", MS_MINUTE, 3650 * MS_DAY, NULL, "storage",
         "How long the decision log (ingressctl why) keeps its entries"),
     /* replies and headers */
-    OPT(authserv_id, CONFIG_STRING, "", 0, 0, NULL, "replies",
-        "authserv-id of our Authentication-Results header (empty: this host's name)"),
-    OPT(help_text, CONFIG_STRING, "", 0, 0, NULL, "replies",
-        "Appended to every rejection; {check} and {ref} are replaced, e.g. https://help/{check}"),
-    OPT(exempt_recipients, CONFIG_LIST, "postmaster, abuse", 0, 0, NULL, "replies",
-        "Recipients never refused by the checks: a local part (any domain) or a full address"),
-    OPT(trusted_networks, CONFIG_LIST, "127.0.0.0/8, ::1/128", 0, 0, NULL, "replies",
-        "Client networks whose mail is not checked (local submission, the MTA itself)"),
+    TEXT(authserv_id, "", authserv_id_valid, "replies",
+         "authserv-id of our Authentication-Results header (empty: this host's name)"),
+    TEXT(help_text, "", help_text_valid, "replies",
+         "Appended to every rejection (at most 200 characters); {check} and {ref} are replaced, "
+         "e.g. https://help/{check}"),
+    LIST(exempt_recipients, "postmaster, abuse", recipients_valid, "replies",
+         "Recipients never refused by the checks: a local part (any domain) or a full address"),
+    LIST(trusted_networks, "127.0.0.0/8, ::1/128", networks_valid, "replies",
+         "Client networks whose mail is not checked (local submission, the MTA itself)"),
     /* DNS */
-    OPT(dns_servers, CONFIG_LIST, "", 0, 0, NULL, "dns",
-        "Resolvers to ask, e.g. 127.0.0.1 or 127.0.0.1:5353 (empty: /etc/resolv.conf)"),
+    LIST(dns_servers, "", dns_servers_valid, "dns",
+         "Resolvers to ask, e.g. 127.0.0.1 or 127.0.0.1:5353 (empty: /etc/resolv.conf)"),
     OPT(dns_timeout, CONFIG_DURATION, "2s", 100, 30 * MS_SECOND, NULL, "dns",
         "Time to wait for one answer before trying again"),
     OPT(dns_tries, CONFIG_INT, "2", 1, 5, NULL, "dns",
@@ -121,12 +150,12 @@ const struct config_option config_options[] = {
     OPT(greylist_expire_batch, CONFIG_INT, "200", 1, 1000000, NULL, "greylisting",
         "Rows deleted (or swept) per greylist expiry transaction; smaller: shorter lock waits"),
     /* lists (options of lib/lists.c go here) */
-    OPT(dnsbl_zones, CONFIG_LIST, "", 0, 0, NULL, "lists",
-        "DNS block lists as zone:codes, e.g. zen.example:127.0.0.2-127.0.0.11 (other answers are "
-        "ignored)"),
-    OPT(dnswl_zones, CONFIG_LIST, "", 0, 0, NULL, "lists",
-        "DNS allow lists, same syntax; a listed client is not greylisted nor checked on the "
-        "DNSBLs"),
+    LIST(dnsbl_zones, "", lists_zones_valid, "lists",
+         "DNS block lists as zone:codes, e.g. zen.example:127.0.0.2-127.0.0.11 (other answers are "
+         "ignored)"),
+    LIST(dnswl_zones, "", lists_zones_valid, "lists",
+         "DNS allow lists, same syntax; a listed client is not greylisted nor checked on the "
+         "DNSBLs"),
     OPT(rcpt_rules_override_blocks, CONFIG_BOOL, "no", 0, 0, NULL, "lists",
         "A recipient's accept rule also lets mail through the postmaster's block list entries"),
     OPT(lists_reload_interval, CONFIG_DURATION, "1s", 0, 5 * MS_MINUTE, NULL, "lists",
@@ -177,20 +206,20 @@ const struct config_option config_options[] = {
     OPT(throttle_floor_recipients_per_day, CONFIG_INT, "500", 1, 1000000, NULL, "submission",
         "Adaptive floor: recipients in any day"),
     /* held (ingressctl held release|reject; lib/command.c) */
-    OPT(held_release_command, CONFIG_STRING, "postsuper -H {queue_id}; postqueue -i {queue_id}", 0,
-        0, NULL, "held",
-        "Commands that release a held message from the MTA's hold queue, separated by ';', run "
-        "without a shell; {queue_id} is replaced"),
-    OPT(held_reject_command, CONFIG_STRING, "postsuper -d {queue_id}", 0, 0, NULL, "held",
-        "Commands that delete a held message from the MTA's queue (same syntax)"),
-    OPT(held_queue_command, CONFIG_STRING, "postqueue -j", 0, 0, NULL, "held",
-        "Command whose output lists the MTA's queue; a held message whose queue id it does not "
-        "print is shown as gone"),
+    TEXT(held_release_command, "postsuper -H {queue_id}; postqueue -i {queue_id}",
+         command_template_valid, "held",
+         "Commands that release a held message from the MTA's hold queue, separated by ';', run "
+         "without a shell; {queue_id} is replaced"),
+    TEXT(held_reject_command, "postsuper -d {queue_id}", command_template_valid, "held",
+         "Commands that delete a held message from the MTA's queue (same syntax)"),
+    TEXT(held_queue_command, "postqueue -j", command_template_valid, "held",
+         "Command whose output lists the MTA's queue; a held message whose queue id it does not "
+         "print is shown as gone"),
     /* alignment (lib/orgdomain.c) */
-    OPT(public_suffix_list, CONFIG_STRING, "/usr/share/publicsuffix/public_suffix_list.dat", 0, 0,
-        NULL, "alignment",
-        "The Public Suffix List (Debian package publicsuffix) that gives organizational domains "
-        "for DKIM alignment; read again at each reload"),
+    TEXT(public_suffix_list, "/usr/share/publicsuffix/public_suffix_list.dat", path_valid,
+         "alignment",
+         "The Public Suffix List (Debian package publicsuffix) that gives organizational domains "
+         "for DKIM alignment; read again at each reload"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -222,10 +251,9 @@ static void list_clear(struct config_list *list)
     list->count = 0;
 }
 
-/* Splits on commas and white space; empty words are dropped. */
+/* Splits on commas and white space into an empty list; empty words are dropped. */
 static void list_parse(struct config_list *list, const char *text)
 {
-    list_clear(list);
     const char *p = text;
     while (*p != '\0') {
         while (*p == ',' || isspace((unsigned char)*p))
@@ -346,12 +374,22 @@ static bool set_value(struct config *cfg, const struct config_option *opt, const
 
     switch (opt->type) {
     case CONFIG_STRING:
+        if (opt->check_text != NULL && !opt->check_text(value, err, errlen))
+            return false;
         free(*(char **)f);
         *(char **)f = xstrdup(value);
         return true;
-    case CONFIG_LIST:
-        list_parse(f, value);
+    case CONFIG_LIST: {
+        struct config_list list = {0};
+        list_parse(&list, value);
+        if (opt->check_list != NULL && !opt->check_list(&list, err, errlen)) {
+            list_clear(&list);
+            return false;
+        }
+        list_clear(f);
+        *(struct config_list *)f = list;
         return true;
+    }
     case CONFIG_BOOL:
         if (parse_bool(value, f))
             return true;
@@ -436,181 +474,22 @@ static void format_value(const struct config *cfg, const struct config_option *o
     }
 }
 
-struct config *config_new_defaults(void)
-{
-    struct config *cfg = xcalloc(1, sizeof *cfg);
-    for (size_t i = 0; i < config_option_count; i++) {
-        char err[256];
-        if (!set_value(cfg, &config_options[i], config_options[i].default_value, err, sizeof err))
-            abort(); /* a broken default is a programming error, caught by test_config */
-    }
-    return cfg;
-}
+/* ---- checks of one value (the TEXT and LIST rows of the table) ---------------------------- */
 
-void config_free(struct config *cfg)
+static bool printable(const char *s)
 {
-    if (cfg == NULL)
-        return;
-    for (size_t i = 0; i < config_option_count; i++) {
-        void *f = field(cfg, &config_options[i]);
-        if (config_options[i].type == CONFIG_STRING)
-            free(*(char **)f);
-        else if (config_options[i].type == CONFIG_LIST)
-            list_clear(f);
-    }
-    free(cfg->source_path);
-    free(cfg->source_lines);
-    free(cfg);
-}
-
-bool config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
-{
-    char why[256];
-    const struct config_option *opt = option_find(key);
-    if (opt == NULL) {
-        str_printf(err, errlen, "%s: unknown option", key);
-        return false;
-    }
-    if (!set_value(cfg, opt, value, why, sizeof why)) {
-        str_printf(err, errlen, "%s: %s", key, why);
-        return false;
-    }
-    if (cfg->source_lines != NULL)
-        cfg->source_lines[opt - config_options] = 0;
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
     return true;
-}
-
-bool config_option_origin(const struct config *cfg, const char *name, char *out, size_t outlen)
-{
-    const struct config_option *opt = option_find(name);
-
-    str_printf(out, outlen, "%s", "");
-    if (opt == NULL || cfg->source_lines == NULL || cfg->source_lines[opt - config_options] == 0)
-        return false;
-    str_printf(out, outlen, "%s:%d", cfg->source_path, cfg->source_lines[opt - config_options]);
-    return true;
-}
-
-/* Removes one pair of double quotes around a value, so leading spaces can be kept. */
-static char *unquote(char *value)
-{
-    size_t len = strlen(value);
-    if (len >= 2 && value[0] == '"' && value[len - 1] == '"') {
-        value[len - 1] = '\0';
-        return value + 1;
-    }
-    return value;
-}
-
-static bool parse_line(struct config *cfg, char *line, const char *path, int lineno, int *seen_at,
-                       char *err, size_t errlen)
-{
-    char why[512];
-    char *eq = strchr(line, '=');
-    if (eq == NULL) {
-        str_printf(err, errlen, "%s:%d: malformed line, expected \"key = value\"", path, lineno);
-        return false;
-    }
-    *eq = '\0';
-    char *key = str_trim(line);
-    char *value = unquote(str_trim(eq + 1));
-    const struct config_option *opt = option_find(key);
-    if (opt == NULL) {
-        char shown[80];
-        str_printf(err, errlen, "%s:%d: %s: unknown option", path, lineno,
-                   str_escape(shown, sizeof shown, key));
-        return false;
-    }
-    size_t index = (size_t)(opt - config_options);
-    if (seen_at[index] != 0) {
-        str_printf(err, errlen, "%s:%d: %s: set twice (first on line %d)", path, lineno, key,
-                   seen_at[index]);
-        return false;
-    }
-    seen_at[index] = lineno;
-    if (!set_value(cfg, opt, value, why, sizeof why)) {
-        str_printf(err, errlen, "%s:%d: %s: %s", path, lineno, key, why);
-        return false;
-    }
-    return true;
-}
-
-/*
- * Reads one line, without its '\n', into buf (size > 1); *len counts the bytes read, NUL bytes
- * included, which fgets() and strlen() would hide.  Stops after size - 1 bytes, so a line longer
- * than that shows as *len == size - 1 without the rest being read.  False at end of file.
- */
-static bool read_line(FILE *fp, char *buf, size_t size, size_t *len)
-{
-    size_t n = 0;
-    int c = EOF;
-    while (n + 1 < size && (c = getc(fp)) != EOF && c != '\n')
-        buf[n++] = (char)c;
-    buf[n] = '\0';
-    *len = n;
-    return n > 0 || c == '\n';
-}
-
-struct config *config_load(const char *path, char *err, size_t errlen)
-{
-    char line[CONFIG_LINE_MAX + 2];
-    int seen_at[sizeof config_options / sizeof config_options[0]] = {0};
-    int lineno = 0;
-    bool ok = true;
-
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) {
-        char why[128];
-        /* _GNU_SOURCE: the GNU strerror_r, which returns the message (not always in why). */
-        str_printf(err, errlen, "%s: cannot open: %s", path, strerror_r(errno, why, sizeof why));
-        return NULL;
-    }
-    struct config *cfg = config_new_defaults();
-    size_t len;
-    while (ok && read_line(fp, line, sizeof line, &len)) {
-        lineno++;
-        if (len > CONFIG_LINE_MAX) {
-            str_printf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
-                       CONFIG_LINE_MAX);
-            ok = false;
-            break;
-        }
-        if (len > 0 && line[len - 1] == '\r')
-            line[--len] = '\0';
-        if (memchr(line, '\0', len) != NULL) {
-            str_printf(err, errlen, "%s:%d: NUL byte in line", path, lineno);
-            ok = false;
-            break;
-        }
-        char *text = str_trim(line);
-        if (text[0] == '\0' || text[0] == '#')
-            continue;
-        ok = parse_line(cfg, text, path, lineno, seen_at, err, errlen);
-    }
-    if (ok && ferror(fp)) {
-        str_printf(err, errlen, "%s: read error", path);
-        ok = false;
-    }
-    fclose(fp);
-    if (ok && !config_validate(cfg, err, errlen)) {
-        /* Prefix the file name: the problem is in it, though not on one line. */
-        char inner[512];
-        str_copy(inner, sizeof inner, err);
-        str_printf(err, errlen, "%s: %s", path, inner);
-        ok = false;
-    }
-    if (!ok) {
-        config_free(cfg);
-        return NULL;
-    }
-    cfg->source_path = xstrdup(path);
-    cfg->source_lines = xmalloc(sizeof seen_at);
-    memcpy(cfg->source_lines, seen_at, sizeof seen_at);
-    return cfg;
 }
 
 static bool socket_valid(const char *spec, char *why, size_t whylen)
 {
+    if (!printable(spec)) {
+        str_printf(why, whylen, "must be printable ASCII");
+        return false;
+    }
     if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
         const char *path = strchr(spec, ':') + 1;
         if (path[0] != '/') {
@@ -679,84 +558,353 @@ static bool dns_server_valid(const char *spec)
     return true;
 }
 
-static bool printable(const char *s)
+static bool socket_mode_valid(const char *mode, char *why, size_t whylen)
 {
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-            return false;
+    size_t len = strlen(mode);
+    if (len == 0 || len > 4 || strspn(mode, "01234567") != len || strtol(mode, NULL, 8) > 0777) {
+        str_printf(why, whylen, "expected an octal mode from 0 to 0777 like 0660, not \"%s\"",
+                   mode);
+        return false;
+    }
     return true;
+}
+
+/* Empty (no account), or a name getpwnam() and getgrnam() can know: the portable characters. */
+static bool account_name_valid(const char *name, char *why, size_t whylen)
+{
+    static const char portable[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    size_t len = strlen(name), ok = strspn(name, portable);
+    if (len <= ACCOUNT_NAME_MAX && name[0] != '-' &&
+        (ok == len || (ok + 1 == len && name[ok] == '$')))
+        return true;
+    str_printf(why, whylen,
+               "expected an account name (at most %d letters, digits, '.', '_' or '-', not "
+               "starting with '-'), not \"%s\"",
+               ACCOUNT_NAME_MAX, name);
+    return false;
+}
+
+/* A file's path: not a directory's, printable, and short enough for the names put beside it. */
+static bool path_valid(const char *path, char *why, size_t whylen)
+{
+    size_t len = strlen(path);
+    if (len == 0 || path[len - 1] == '/') {
+        str_printf(why, whylen, "must name a file, not \"%s\"", path);
+        return false;
+    }
+    /* Room for the "-wal" and "-shm" names SQLite puts beside a database. */
+    if (len > 4000 || !printable(path)) {
+        str_printf(why, whylen, "must be a path of printable characters, at most 4000");
+        return false;
+    }
+    return true;
+}
+
+static bool authserv_id_valid(const char *id, char *why, size_t whylen)
+{
+    if (strlen(id) > 255 || strpbrk(id, " \t;()\"\\") != NULL || !printable(id)) {
+        str_printf(why, whylen,
+                   "must be a host name without spaces or ';', at most 255 characters");
+        return false;
+    }
+    return true;
+}
+
+/* Printable ASCII of a reply line, and no placeholder but the two verdict_reply_text() fills. */
+static bool help_text_valid(const char *text, char *why, size_t whylen)
+{
+    if (strlen(text) > HELP_TEXT_MAX || !printable(text)) {
+        str_printf(why, whylen,
+                   "must be printable ASCII, at most %d characters (it goes into an "
+                   "SMTP reply line)",
+                   HELP_TEXT_MAX);
+        return false;
+    }
+    for (const char *p = strchr(text, '{'); p != NULL; p = strchr(p + 1, '{')) {
+        if (strncmp(p, "{check}", 7) != 0 && strncmp(p, "{ref}", 5) != 0) {
+            str_printf(why, whylen, "unknown placeholder at \"%.16s\" (only {check} and {ref})", p);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A local part alone or a whole address, as config_recipient_exempt() compares them. */
+static bool recipients_valid(const struct config_list *list, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        const char *item = list->items[i], *at = strchr(item, '@');
+        bool ok = strlen(item) <= 254 && printable(item) && strpbrk(item, "<>\"") == NULL &&
+                  (at == NULL || (at != item && at[1] != '\0' && strchr(at + 1, '@') == NULL));
+        if (!ok) {
+            str_printf(why, whylen,
+                       "\"%s\" is not a local part or an address (postmaster, abuse@example.org)",
+                       item);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool networks_valid(const struct config_list *list, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        struct cidr net;
+        if (!cidr_parse(list->items[i], &net)) {
+            str_printf(why, whylen, "\"%s\" is not an address or network", list->items[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool dns_servers_valid(const struct config_list *list, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        if (!dns_server_valid(list->items[i])) {
+            str_printf(why, whylen,
+                       "\"%s\" is not an address (192.0.2.1, 192.0.2.1:5353, [2001:db8::1]:53)",
+                       list->items[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- what one option cannot say alone ----------------------------------------------------- */
+
+/* Pairs of options that must agree; on disagreement names gets the two and why the reason. */
+static bool cross_check(const struct config *cfg, const char *names[2], char *why, size_t whylen)
+{
+    return throttle_config_validate(cfg, names, why, whylen);
 }
 
 bool config_validate(const struct config *cfg, char *err, size_t errlen)
 {
-    char why[256];
+    const char *names[2];
+    return cross_check(cfg, names, err, errlen);
+}
 
-    if (!socket_valid(cfg->socket, why, sizeof why)) {
-        str_printf(err, errlen, "socket: %s", why);
+/*
+ * cross_check() on a loaded file.  The error names the line of whichever of the two options was
+ * set last in the file: that line made them disagree.
+ */
+static bool cross_check_file(const struct config *cfg, const char *path, const int *seen_at,
+                             char *err, size_t errlen)
+{
+    const char *names[2];
+    char why[512];
+    if (cross_check(cfg, names, why, sizeof why))
+        return true;
+    const struct config_option *a = option_find(names[0]), *b = option_find(names[1]);
+    const struct config_option *last =
+        seen_at[b - config_options] > seen_at[a - config_options] ? b : a;
+    int line = seen_at[last - config_options];
+    if (line == 0) /* the defaults disagree: test_config proves they do not */
+        str_printf(err, errlen, "%s: %s", path, why);
+    else
+        str_printf(err, errlen, "%s:%d: %s: %s", path, line, last->name, why);
+    return false;
+}
+
+struct config *config_new_defaults(void)
+{
+    struct config *cfg = xcalloc(1, sizeof *cfg);
+    for (size_t i = 0; i < config_option_count; i++) {
+        char err[256];
+        if (!set_value(cfg, &config_options[i], config_options[i].default_value, err, sizeof err))
+            abort(); /* a broken default is a programming error, caught by test_config */
+    }
+    return cfg;
+}
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < config_option_count; i++) {
+        void *f = field(cfg, &config_options[i]);
+        if (config_options[i].type == CONFIG_STRING)
+            free(*(char **)f);
+        else if (config_options[i].type == CONFIG_LIST)
+            list_clear(f);
+    }
+    free(cfg->source_path);
+    free(cfg->source_lines);
+    free(cfg);
+}
+
+bool config_get(const struct config *cfg, const char *key, char *out, size_t outlen)
+{
+    const struct config_option *opt = option_find(key);
+    if (opt == NULL)
+        return false;
+    format_value(cfg, opt, out, outlen);
+    return true;
+}
+
+bool config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+    char why[256];
+    const struct config_option *opt = option_find(key);
+    if (opt == NULL) {
+        str_printf(err, errlen, "%s: unknown option", key);
         return false;
     }
-    char *end;
-    long mode = strtol(cfg->socket_mode, &end, 8);
-    if (cfg->socket_mode[0] == '\0' || *end != '\0' || mode < 0 || mode > 0777) {
-        str_printf(err, errlen, "socket_mode: expected an octal mode like 0660, not \"%s\"",
-                   cfg->socket_mode);
+    if (!set_value(cfg, opt, value, why, sizeof why)) {
+        str_printf(err, errlen, "%s: %s", key, why);
         return false;
     }
-    if (cfg->database[0] == '\0') {
-        str_printf(err, errlen, "database: must name a file");
+    if (cfg->source_lines != NULL)
+        cfg->source_lines[opt - config_options] = 0;
+    return true;
+}
+
+bool config_option_origin(const struct config *cfg, const char *name, char *out, size_t outlen)
+{
+    const struct config_option *opt = option_find(name);
+
+    str_printf(out, outlen, "%s", "");
+    if (opt == NULL || cfg->source_lines == NULL || cfg->source_lines[opt - config_options] == 0)
+        return false;
+    str_printf(out, outlen, "%s:%d", cfg->source_path, cfg->source_lines[opt - config_options]);
+    return true;
+}
+
+/*
+ * Removes one pair of double quotes around a value, so leading spaces can be kept; NULL when the
+ * value opens a quote it does not close (a '"' that only ends a value is part of it).
+ */
+static char *unquote(char *value)
+{
+    size_t len = strlen(value);
+    if (value[0] != '"')
+        return value;
+    if (len < 2 || value[len - 1] != '"')
+        return NULL;
+    value[len - 1] = '\0';
+    return value + 1;
+}
+
+static bool parse_line(struct config *cfg, char *line, const char *path, int lineno, int *seen_at,
+                       char *err, size_t errlen)
+{
+    char why[512];
+    char *eq = strchr(line, '=');
+    if (eq == NULL) {
+        str_printf(err, errlen, "%s:%d: malformed line, expected \"key = value\"", path, lineno);
         return false;
     }
-    if (strpbrk(cfg->authserv_id, " \t;()\"\\") != NULL || !printable(cfg->authserv_id)) {
-        str_printf(err, errlen, "authserv_id: must be a host name without spaces or ';'");
+    *eq = '\0';
+    char *key = str_trim(line);
+    const struct config_option *opt = option_find(key);
+    if (opt == NULL) {
+        char shown[80];
+        str_printf(err, errlen, "%s:%d: %s: unknown option", path, lineno,
+                   str_escape(shown, sizeof shown, key));
         return false;
     }
-    if (!printable(cfg->help_text)) {
-        str_printf(err, errlen, "help_text: only printable ASCII can go into an SMTP reply");
+    size_t index = (size_t)(opt - config_options);
+    if (seen_at[index] != 0) {
+        str_printf(err, errlen, "%s:%d: %s: set twice (first on line %d)", path, lineno, key,
+                   seen_at[index]);
         return false;
     }
-    for (size_t i = 0; i < cfg->trusted_networks.count; i++) {
-        struct cidr net;
-        if (!cidr_parse(cfg->trusted_networks.items[i], &net)) {
-            str_printf(err, errlen, "trusted_networks: \"%s\" is not an address or network",
-                       cfg->trusted_networks.items[i]);
-            return false;
+    seen_at[index] = lineno;
+    char *value = unquote(str_trim(eq + 1));
+    if (value == NULL) {
+        str_printf(err, errlen, "%s:%d: %s: the value opens a quote (\") it does not close", path,
+                   lineno, key);
+        return false;
+    }
+    if (!set_value(cfg, opt, value, why, sizeof why)) {
+        str_printf(err, errlen, "%s:%d: %s: %s", path, lineno, key, why);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Reads one line, without its '\n', into buf (size > 1); *len counts the bytes read, NUL bytes
+ * included, which fgets() and strlen() would hide.  Stops after size - 1 bytes, so a line longer
+ * than that shows as *len == size - 1 without the rest being read.  False at end of file.
+ */
+static bool read_line(FILE *fp, char *buf, size_t size, size_t *len)
+{
+    size_t n = 0;
+    int c = EOF;
+    while (n + 1 < size && (c = getc(fp)) != EOF && c != '\n')
+        buf[n++] = (char)c;
+    buf[n] = '\0';
+    *len = n;
+    return n > 0 || c == '\n';
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+    char line[CONFIG_LINE_MAX + 2];
+    int seen_at[sizeof config_options / sizeof config_options[0]] = {0};
+    int lineno = 0;
+    bool ok = true;
+
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        char why[128];
+        /* _GNU_SOURCE: the GNU strerror_r, which returns the message (not always in why). */
+        str_printf(err, errlen, "%s: cannot open: %s", path, strerror_r(errno, why, sizeof why));
+        return NULL;
+    }
+    struct config *cfg = config_new_defaults();
+    size_t len;
+    while (ok && read_line(fp, line, sizeof line, &len)) {
+        lineno++;
+        if (len > CONFIG_LINE_MAX) {
+            str_printf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+                       CONFIG_LINE_MAX);
+            ok = false;
+            break;
         }
-    }
-    for (size_t i = 0; i < cfg->dns_servers.count; i++) {
-        if (!dns_server_valid(cfg->dns_servers.items[i])) {
-            str_printf(err, errlen,
-                       "dns_servers: \"%s\" is not an address (192.0.2.1, 192.0.2.1:5353, "
-                       "[2001:db8::1]:53)",
-                       cfg->dns_servers.items[i]);
-            return false;
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (memchr(line, '\0', len) != NULL) {
+            str_printf(err, errlen, "%s:%d: NUL byte in line", path, lineno);
+            ok = false;
+            break;
         }
+        char *text = str_trim(line);
+        if (text[0] == '\0' || text[0] == '#')
+            continue;
+        ok = parse_line(cfg, text, path, lineno, seen_at, err, errlen);
     }
-    const struct {
-        const char *name, *value;
-    } commands[] = {{"held_release_command", cfg->held_release_command},
-                    {"held_reject_command", cfg->held_reject_command},
-                    {"held_queue_command", cfg->held_queue_command}};
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (!command_template_valid(commands[i].value, why, sizeof why)) {
-            str_printf(err, errlen, "%s: %s", commands[i].name, why);
-            return false;
-        }
+    if (ok && ferror(fp)) {
+        str_printf(err, errlen, "%s: read error", path);
+        ok = false;
     }
-    /* Options whose syntax belongs to a module are checked by it. */
-    return lists_config_validate(cfg, err, errlen) && throttle_config_validate(cfg, err, errlen);
+    fclose(fp);
+    if (ok)
+        ok = cross_check_file(cfg, path, seen_at, err, errlen);
+    if (!ok) {
+        config_free(cfg);
+        return NULL;
+    }
+    cfg->source_path = xstrdup(path);
+    cfg->source_lines = xmalloc(sizeof seen_at);
+    memcpy(cfg->source_lines, seen_at, sizeof seen_at);
+    return cfg;
 }
 
 /*
  * True when a text value must be written in quotes to read back the same: config_load() trims
- * spaces and tabs, drops one '\r' at the end of a line, and removes one pair of quotes.
+ * spaces and tabs, drops one '\r' at the end of a line, and takes a '"' that opens the value for
+ * the start of a quoted one.
  */
 static bool needs_quotes(const char *value)
 {
     size_t len = strlen(value);
     if (len == 0)
         return false;
-    return strchr(" \t\r", value[0]) != NULL || strchr(" \t\r", value[len - 1]) != NULL ||
-           (len >= 2 && value[0] == '"' && value[len - 1] == '"');
+    return strchr(" \t\r\"", value[0]) != NULL || strchr(" \t\r", value[len - 1]) != NULL;
 }
 
 /*
@@ -784,23 +932,32 @@ void config_print_nondefault(const struct config *cfg, FILE *out)
     config_free(defaults);
 }
 
-static const char *type_name(const struct config_option *opt)
+/* The option's type as the reference shows it, with its bounds: "number, 1 to 5". */
+static void type_name(const struct config_option *opt, char *out, size_t outlen)
 {
+    char lo[32], hi[32];
     switch (opt->type) {
     case CONFIG_STRING:
-        return "text";
+        str_printf(out, outlen, "text");
+        return;
     case CONFIG_INT:
-        return "number";
+        str_printf(out, outlen, "number, %" PRId64 " to %" PRId64, opt->min, opt->max);
+        return;
     case CONFIG_DURATION:
-        return "duration";
+        format_duration(opt->min, lo, sizeof lo);
+        format_duration(opt->max, hi, sizeof hi);
+        str_printf(out, outlen, "duration, %s to %s", lo, hi);
+        return;
     case CONFIG_BOOL:
-        return "yes|no";
+        str_printf(out, outlen, "yes|no");
+        return;
     case CONFIG_LIST:
-        return "list";
+        str_printf(out, outlen, "list");
+        return;
     case CONFIG_ENUM:
-        return opt->choices;
+        str_printf(out, outlen, "%s", opt->choices);
+        return;
     }
-    return "?";
 }
 
 void config_write_reference(FILE *out)
@@ -818,8 +975,9 @@ void config_write_reference(FILE *out)
             section = opt->section;
             fprintf(out, "\n# ---- %s ----\n", section);
         }
-        fprintf(out, "\n# %s (%s)\n#%s = %s\n", opt->doc, type_name(opt), opt->name,
-                opt->default_value);
+        char type[128];
+        type_name(opt, type, sizeof type);
+        fprintf(out, "\n# %s (%s)\n#%s = %s\n", opt->doc, type, opt->name, opt->default_value);
     }
 }
 
@@ -844,8 +1002,10 @@ void config_write_markdown(FILE *out)
             fprintf(out, "%s| %s option | type | default | what it does |\n|---|---|---|---|\n",
                     i ? "\n" : "", section);
         }
+        char type[128];
+        type_name(opt, type, sizeof type);
         fprintf(out, "| `%s` | ", opt->name);
-        markdown_cell(out, type_name(opt));
+        markdown_cell(out, type);
         fputs(" | `", out);
         markdown_cell(out, opt->default_value[0] ? opt->default_value : "(empty)");
         fputs("` | ", out);

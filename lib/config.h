@@ -42,7 +42,7 @@ struct config {
     char *user;
     char *group;
     bool allow_root;
-    char *log_facility;
+    int log_facility; /* index in the option's choices: config_get() gives the word */
     bool fail_open;
     /* storage */
     char *database;
@@ -130,6 +130,13 @@ struct config_option {
     const char *doc;           /* one line */
     const char *section;       /* heading in the generated file and the README */
     size_t offset;             /* offsetof(struct config, field) */
+    /*
+     * What a STRING or LIST value must be, checked as it is set, so that an error names the line
+     * (or the -o) that set it: false with the reason in why.  The other types are bounded by
+     * their type (min, max, choices).
+     */
+    bool (*check_text)(const char *value, char *why, size_t whylen);
+    bool (*check_list)(const struct config_list *value, char *why, size_t whylen);
 };
 
 extern const struct config_option config_options[];
@@ -140,14 +147,23 @@ struct config *config_new_defaults(void);
 
 /*
  * Reads path over the defaults.  On error returns NULL and writes "FILE:LINE: key: problem" to
- * err; the caller exits with status 2 at start-up or keeps the old config on reload.
+ * err (for two options that disagree, the line of the one set last); the caller exits with
+ * status 2 at start-up or keeps the old config on reload.
  */
 struct config *config_load(const char *path, char *err, size_t errlen);
 
-/* Parses one "key = value" override (the -o option) into cfg; false with err on a bad one. */
+/*
+ * Parses one "key = value" override (the -o option) into cfg; false with "key: problem" in err
+ * on a bad one, and the option keeps its value.  The value is taken as it is (no quotes removed).
+ */
 bool config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
 
-/* Checks what one option cannot say alone (socket syntax, for instance); false with err. */
+/* The value of option key as the admin would write it ("5m", "yes", "local0"); false when unknown.
+ */
+bool config_get(const struct config *cfg, const char *key, char *out, size_t outlen);
+
+/* Checks what one option cannot say alone (a throttle floor above its static limit); false
+ * with err naming both options. */
 bool config_validate(const struct config *cfg, char *err, size_t errlen);
 
 void config_free(struct config *cfg);

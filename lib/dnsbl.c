@@ -163,21 +163,11 @@ bool dnsbl_zones_parse(const struct config_list *list, struct dnsbl_zone *zones,
     return true;
 }
 
-bool lists_config_validate(const struct config *cfg, char *err, size_t errlen)
+bool lists_zones_valid(const struct config_list *zones, char *why, size_t whylen)
 {
-    struct dnsbl_zone zones[DNSBL_ZONES_MAX];
+    struct dnsbl_zone parsed[DNSBL_ZONES_MAX];
     size_t count;
-    char why[512];
-
-    if (!dnsbl_zones_parse(&cfg->dnsbl_zones, zones, &count, why, sizeof why)) {
-        str_printf(err, errlen, "dnsbl_zones: %s", why);
-        return false;
-    }
-    if (!dnsbl_zones_parse(&cfg->dnswl_zones, zones, &count, why, sizeof why)) {
-        str_printf(err, errlen, "dnswl_zones: %s", why);
-        return false;
-    }
-    return true;
+    return dnsbl_zones_parse(zones, parsed, &count, why, whylen);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -210,8 +200,8 @@ static void add_zones(struct dnsbl *d, const struct config_list *list, bool allo
     char why[512];
 
     if (!dnsbl_zones_parse(list, zones, &count, why, sizeof why)) {
-        /* config_validate refuses this at start-up and reload; a config built otherwise
-         * (tests, -o) gets a log line instead of a crash. */
+        /* The config table's check refuses this as the value is set; should a config come
+         * from elsewhere, a log line instead of a crash. */
         log_msg(LOG_ERR, "%s: %s (ignored)", allow ? "dnswl_zones" : "dnsbl_zones", why);
         return;
     }

@@ -209,8 +209,9 @@ struct dnsbl_zone {
 bool dnsbl_zones_parse(const struct config_list *list, struct dnsbl_zone *zones, size_t *count,
                        char *err, size_t errlen);
 
-/* Checks the options of this module (for config_validate and `milter-ingress -t`). */
-bool lists_config_validate(const struct config *cfg, char *err, size_t errlen);
+/* Checks a dnsbl_zones or dnswl_zones value (the config table's check of both); why gets the
+ * problem. */
+bool lists_zones_valid(const struct config_list *zones, char *why, size_t whylen);
 
 struct dnsbl;
 

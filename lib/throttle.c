@@ -699,13 +699,16 @@ enum store_status throttle_expire(struct store *s, const struct config *cfg, tim
 
 /* ---- options ---------------------------------------------------------------------------- */
 
-bool throttle_config_validate(const struct config *cfg, char *err, size_t errlen)
+bool throttle_config_validate(const struct config *cfg, const char *names[2], char *err,
+                              size_t errlen)
 {
     for (int i = 0; i < STORE_THROTTLE_LIMITS; i++) {
         const struct limit_spec *spec = &limit_specs[i];
         long limit = config_long(cfg, spec->limit_offset);
         long floor = config_long(cfg, spec->floor_offset);
         if (limit > 0 && floor > limit) {
+            names[0] = spec->floor_name;
+            names[1] = spec->limit_name;
             str_printf(err, errlen,
                        "%s (%ld) is above %s (%ld): the adaptive floor must not exceed the "
                        "static limit",

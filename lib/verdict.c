@@ -2,8 +2,9 @@
  * verdict: THE reply table (DESIGN.md §3) and the verdict helpers.
  *
  * Enhanced status codes: RFC 3463 (X.7.1 delivery not authorized, X.6.0 media error, X.3.0 system
- * error) and RFC 7372 (X.7.23 SPF validation failed, X.7.24 SPF validation error, X.7.25 reverse
- * DNS validation failed).  Every rejection names its check and carries the help text (STYLE 8).
+ * error, X.3.2 system not accepting network messages) and RFC 7372 (X.7.23 SPF validation failed,
+ * X.7.24 SPF validation error, X.7.25 reverse DNS validation failed).  Every rejection names its
+ * check and carries the help text (STYLE 8).
  */
 #include "verdict.h"
 
@@ -50,6 +51,10 @@ const struct reply_entry reply_table[REPLY_COUNT] = {
                            "Temporary local problem (DNS), please retry"},
     [REPLY_STORE_FAILURE] = {REPLY_STORE_FAILURE, "store_failure", "451", "4.3.0",
                              "Temporary local problem (storage), please retry"},
+    /* 421: Postfix and Sendmail close the SMTP session after it, so the client comes back to a
+     * milter that runs (RFC 3463 X.3.2: system not accepting network messages). */
+    [REPLY_SHUTTING_DOWN] = {REPLY_SHUTTING_DOWN, "shutting_down", "421", "4.3.2",
+                             "Mail filter shutting down, please retry later"},
 };
 
 struct verdict verdict_continue(void)

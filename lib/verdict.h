@@ -39,6 +39,7 @@ enum reply_id {
     REPLY_BAD_FROM,
     REPLY_DNS_FAILURE,
     REPLY_STORE_FAILURE,
+    REPLY_SHUTTING_DOWN,
     REPLY_COUNT
 };
 

@@ -37,9 +37,34 @@ struct conn_ctx {
     unsigned long no_reply;      /* the CONN_NO_REPLY_STEPS the MTA granted at negotiation */
     int remove[CONN_REMOVE_MAX]; /* indexes of our forged A-R headers, in arrival order */
     int nremove;
+    bool in_transaction; /* counted in milter_transactions */
 };
 
 atomic_int milter_active_connections;
+atomic_int milter_transactions;
+/* Set once at SIGTERM: no new connection or transaction is taken (milter_drain_begin). */
+static atomic_bool draining;
+
+void milter_drain_begin(void)
+{
+    atomic_store(&draining, true);
+}
+
+/*
+ * A transaction runs from an accepted MAIL FROM to its end of message, its abort, or a verdict
+ * that ends the message early (accept or discard at RCPT); a new MAIL FROM ends the one before.
+ * At SIGTERM the daemon waits for the transactions in flight, not for idle connections.
+ */
+static void transaction_mark(struct conn_ctx *cc, bool open)
+{
+    if (cc->in_transaction == open)
+        return;
+    cc->in_transaction = open;
+    if (open)
+        atomic_fetch_add(&milter_transactions, 1);
+    else
+        atomic_fetch_sub(&milter_transactions, 1);
+}
 
 /*
  * What negotiation granted, kept until CONNECT without an allocation of its own: libmilter does
@@ -142,6 +167,8 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 {
     char ip[INET6_ADDRSTRLEN];
     const unsigned long *granted = grant_of(smfi_getpriv(ctx));
+    if (atomic_load(&draining))
+        return SMFIS_TEMPFAIL; /* accepted just before the listener closed */
     struct runtime *rt = runtime_acquire();
     if (rt == NULL)
         return SMFIS_TEMPFAIL;
@@ -177,9 +204,18 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     if (cc == NULL)
         return SMFIS_TEMPFAIL;
     cc->nremove = 0;
+    if (atomic_load(&draining)) {
+        /* The milter is stopping: no new transaction, and the 421 ends the SMTP session. */
+        struct verdict stop = verdict_make(VERDICT_TEMPFAIL, REPLY_SHUTTING_DOWN, "milter", NULL,
+                                           "the milter is stopping (SIGTERM)");
+        transaction_mark(cc, false);
+        return reply_send(ctx, cc->policy, cc->rt->cfg, &stop);
+    }
     struct verdict v = policy_mail(cc->policy, argv[0], smfi_getsymval(ctx, "{auth_authen}"));
     queue_id_refresh(ctx, cc);
-    return reply_send(ctx, cc->policy, cc->rt->cfg, &v);
+    sfsistat r = reply_send(ctx, cc->policy, cc->rt->cfg, &v);
+    transaction_mark(cc, r == SMFIS_CONTINUE);
+    return r;
 }
 
 static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
@@ -189,7 +225,10 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
         return SMFIS_TEMPFAIL;
     queue_id_refresh(ctx, cc);
     struct verdict v = policy_rcpt(cc->policy, argv[0]);
-    return reply_send(ctx, cc->policy, cc->rt->cfg, &v);
+    sfsistat r = reply_send(ctx, cc->policy, cc->rt->cfg, &v);
+    if (r == SMFIS_ACCEPT || r == SMFIS_DISCARD)
+        transaction_mark(cc, false); /* the message is done: no end of message follows */
+    return r;
 }
 
 static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
@@ -226,12 +265,9 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     return step_continue(cc, SMFIP_NR_BODY);
 }
 
-static sfsistat cb_eom(SMFICTX *ctx)
+static sfsistat end_of_message(SMFICTX *ctx, struct conn_ctx *cc)
 {
     char authres[1024];
-    struct conn_ctx *cc = conn_get(ctx);
-    if (cc == NULL)
-        return SMFIS_TEMPFAIL;
     queue_id_refresh(ctx, cc);
     struct verdict v = policy_eom(cc->policy, authres, sizeof authres);
     if (v.action != VERDICT_CONTINUE) {
@@ -256,12 +292,23 @@ static sfsistat cb_eom(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
+static sfsistat cb_eom(SMFICTX *ctx)
+{
+    struct conn_ctx *cc = conn_get(ctx);
+    if (cc == NULL)
+        return SMFIS_TEMPFAIL;
+    sfsistat r = end_of_message(ctx, cc);
+    transaction_mark(cc, false);
+    return r;
+}
+
 static sfsistat cb_abort(SMFICTX *ctx)
 {
     struct conn_ctx *cc = conn_get(ctx);
     if (cc != NULL) {
         policy_abort(cc->policy);
         cc->nremove = 0;
+        transaction_mark(cc, false);
     }
     return SMFIS_CONTINUE;
 }
@@ -272,6 +319,7 @@ static sfsistat cb_close(SMFICTX *ctx)
     smfi_setpriv(ctx, NULL);
     if (cc == NULL)
         return SMFIS_CONTINUE;
+    transaction_mark(cc, false);
     policy_conn_free(cc->policy);
     runtime_release(cc->rt);
     free(cc);

@@ -1,11 +1,11 @@
 /*
  * milter-ingress: the daemon.  Options, config, socket, privileges, signals, then libmilter.
  *
- * Signals: libmilter's own signal thread treats SIGHUP like SIGTERM (it stops the milter), so
- * smfi_main runs on a thread of its own and the main thread waits for signals itself.  On Linux a
- * signal sent to the process goes first to the main thread when that thread is waiting for it
- * (complete_signal() prefers the thread the signal was sent to), so SIGHUP reaches us, not
- * libmilter, while the main thread sits in sigtimedwait.
+ * smfi_main runs on a thread of its own; the main thread takes SIGHUP (reload), SIGTERM and SIGINT
+ * (stop) itself, never libmilter's signal thread, which would stop on SIGHUP (lifecycle.c).  A
+ * stop: the listening socket closes at once and no new MAIL FROM is taken, the transactions in
+ * flight finish (up to SHUTDOWN_GRACE_SECONDS), libmilter stops, and the process exits;
+ * connections that sit between transactions are closed by the exit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -26,13 +25,16 @@
 #include <unistd.h>
 
 #include "greylist.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "milter.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
 #define EXIT_USAGE 2
+/* How long a SIGTERM waits for the transactions in flight (the systemd unit waits 40 s). */
 #define SHUTDOWN_GRACE_SECONDS 30
+#define SHUTDOWN_POLL_MS 50
 #define MAINTENANCE_TICK_SECONDS 2
 #define MAINTENANCE_MAX_BATCHES 25
 #define RETENTION_BATCH 1000
@@ -82,12 +84,15 @@ static struct config *load_config(const struct options *o, char *err, size_t err
         key[klen] = '\0';
         char inner[512];
         if (!config_set(cfg, str_trim(key), eq + 1, inner, sizeof inner)) {
-            snprintf(err, errlen, "-o: %s", inner);
+            snprintf(err, errlen, "-o %s", inner); /* "-o key: problem" */
             config_free(cfg);
             return NULL;
         }
     }
-    if (!config_validate(cfg, err, errlen)) {
+    char inner[512];
+    if (!config_validate(cfg, inner, sizeof inner)) {
+        /* The file alone passed the same check in config_load(): the -o values disagree. */
+        snprintf(err, errlen, "-o: %s", inner);
         config_free(cfg);
         return NULL;
     }
@@ -118,6 +123,8 @@ static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
             o->config_path = optarg;
             break;
         case 'o':
+            if (optarg == NULL) /* never with "o:", but the static analyzer cannot know */
+                return false;
             o->overrides = xrealloc(o->overrides, (o->noverrides + 1) * sizeof *o->overrides);
             o->overrides[o->noverrides++] = optarg;
             break;
@@ -217,23 +224,14 @@ static bool unix_socket_prepare(const char *path, char *err, size_t errlen)
  */
 static void listeners_set_nodelay(void)
 {
-    struct rlimit rl;
-    int max = 1024;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536)
-        max = (int)rl.rlim_cur;
-    for (int fd = 3; fd < max; fd++) {
-        int listening = 0, one = 1;
-        socklen_t len = sizeof listening;
-        struct sockaddr_storage ss = {0};
-        socklen_t sslen = sizeof ss;
-        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
-            continue;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0 ||
-            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-            continue;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-            log_msg(LOG_WARNING, "TCP_NODELAY on the listening socket: %s", strerror(errno));
-    }
+    int fd = lifecycle_listener_fd(), one = 1;
+    struct sockaddr_storage ss = {0};
+    socklen_t sslen = sizeof ss;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        log_msg(LOG_WARNING, "TCP_NODELAY on the listening socket: %s", strerror(errno));
 }
 
 static bool open_socket(const struct config *cfg, char *err, size_t errlen)
@@ -364,6 +362,7 @@ static atomic_bool milter_done;
 static atomic_bool stopping;
 static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
+static bool reload_wanted; /* guarded by stop_lock */
 
 static void *milter_thread(void *arg)
 {
@@ -372,6 +371,7 @@ static void *milter_thread(void *arg)
     if (rc != MI_SUCCESS)
         log_msg(LOG_ERR, "libmilter's main loop failed");
     atomic_store(&milter_done, true);
+    lifecycle_notify();
     return NULL;
 }
 
@@ -453,28 +453,6 @@ static void maintenance_tick(struct runtime *rt)
     }
 }
 
-static void *maintenance_thread(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&stop_lock);
-    while (!atomic_load(&stopping)) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += MAINTENANCE_TICK_SECONDS;
-        pthread_mutex_unlock(&stop_lock);
-        struct runtime *rt = runtime_acquire();
-        if (rt != NULL) {
-            maintenance_tick(rt);
-            runtime_release(rt);
-        }
-        pthread_mutex_lock(&stop_lock);
-        if (!atomic_load(&stopping))
-            pthread_cond_timedwait(&stop_cond, &stop_lock, &until);
-    }
-    pthread_mutex_unlock(&stop_lock);
-    return NULL;
-}
-
 static void reload(const struct options *o, const struct config *running)
 {
     char err[1024];
@@ -499,37 +477,106 @@ static void reload(const struct options *o, const struct config *running)
     log_msg(LOG_INFO, "configuration reloaded");
 }
 
-/* Waits for signals until the milter stops; returns when it is time to exit. */
-static void signal_loop(const struct options *o, const sigset_t *set)
+/*
+ * The background thread: the maintenance tick every MAINTENANCE_TICK_SECONDS, and the reloads
+ * SIGHUP asks for.  Reloads run here rather than on the main thread because making a runtime
+ * starts threads, and creating a thread blocks every signal in the creating thread for a moment: a
+ * signal that came to a main thread blocking it could go to libmilter's signal thread, which
+ * stops the milter (lifecycle.c).
+ */
+static void *maintenance_thread(void *arg)
 {
-    while (!atomic_load(&milter_done)) {
-        struct timespec tick = {1, 0};
-        int sig = sigtimedwait(set, NULL, &tick);
-        if (sig == SIGHUP) {
+    const struct options *o = arg;
+    pthread_mutex_lock(&stop_lock);
+    while (!atomic_load(&stopping)) {
+        if (reload_wanted) {
+            reload_wanted = false;
+            pthread_mutex_unlock(&stop_lock);
             struct runtime *rt = runtime_acquire();
             log_msg(LOG_INFO, "SIGHUP: reloading the configuration");
             reload(o, rt->cfg);
             runtime_release(rt);
-        } else if (sig == SIGTERM || sig == SIGINT) {
-            log_msg(LOG_INFO, "%s: finishing open connections and stopping",
-                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            smfi_stop();
+            pthread_mutex_lock(&stop_lock);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += MAINTENANCE_TICK_SECONDS;
+        pthread_mutex_unlock(&stop_lock);
+        struct runtime *rt = runtime_acquire();
+        if (rt != NULL) {
+            maintenance_tick(rt);
+            runtime_release(rt);
+        }
+        pthread_mutex_lock(&stop_lock);
+        if (!atomic_load(&stopping) && !reload_wanted)
+            pthread_cond_timedwait(&stop_cond, &stop_lock, &until);
+    }
+    pthread_mutex_unlock(&stop_lock);
+    return NULL;
+}
+
+/* Asks the maintenance thread for a reload; several asked before it starts make one. */
+static void reload_ask(void)
+{
+    pthread_mutex_lock(&stop_lock);
+    reload_wanted = true;
+    pthread_cond_signal(&stop_cond);
+    pthread_mutex_unlock(&stop_lock);
+}
+
+static const char *stop_signal_name(unsigned seen)
+{
+    return (seen & LIFECYCLE_BIT(SIGTERM)) != 0 ? "SIGTERM" : "SIGINT";
+}
+
+/* Takes signals until SIGTERM or SIGINT (true), or until libmilter stops on its own (false). */
+static bool signal_loop(void)
+{
+    const unsigned stop = LIFECYCLE_BIT(SIGTERM) | LIFECYCLE_BIT(SIGINT);
+    for (;;) {
+        unsigned seen = lifecycle_wait(-1);
+        if ((seen & stop) != 0) {
+            log_msg(LOG_INFO,
+                    "%s: stopping: no new connection or transaction, finishing the %d "
+                    "in flight (up to %d s)",
+                    stop_signal_name(seen), atomic_load(&milter_transactions),
+                    SHUTDOWN_GRACE_SECONDS);
+            return true;
+        }
+        if ((seen & LIFECYCLE_BIT(SIGHUP)) != 0)
+            reload_ask();
+        if (atomic_load(&milter_done)) {
+            log_msg(LOG_WARNING, "libmilter stopped on its own");
+            return false;
+        }
+    }
+}
+
+/*
+ * Waits until no transaction is in flight, for SHUTDOWN_GRACE_SECONDS at most; a second SIGTERM or
+ * SIGINT ends the wait.  New MAIL FROMs are refused meanwhile, so the wait ends with the
+ * transactions that were in flight.
+ */
+static void transactions_finish(void)
+{
+    const unsigned stop = LIFECYCLE_BIT(SIGTERM) | LIFECYCLE_BIT(SIGINT);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (atomic_load(&milter_transactions) > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= SHUTDOWN_GRACE_SECONDS) {
+            log_msg(LOG_WARNING, "%d transactions still in flight after %d s, exiting anyway",
+                    atomic_load(&milter_transactions), SHUTDOWN_GRACE_SECONDS);
+            return;
+        }
+        unsigned seen = lifecycle_wait(SHUTDOWN_POLL_MS);
+        if ((seen & stop) != 0) {
+            log_msg(LOG_WARNING, "second %s: exiting with %d transactions in flight",
+                    stop_signal_name(seen), atomic_load(&milter_transactions));
             return;
         }
     }
-    log_msg(LOG_WARNING, "libmilter stopped on its own");
-}
-
-static void wait_for_connections(void)
-{
-    for (int i = 0; i < SHUTDOWN_GRACE_SECONDS * 10; i++) {
-        if (atomic_load(&milter_active_connections) == 0)
-            return;
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    log_msg(LOG_WARNING, "%d connections still open after %d s, exiting anyway",
-            atomic_load(&milter_active_connections), SHUTDOWN_GRACE_SECONDS);
 }
 
 int main(int argc, char **argv)
@@ -563,16 +610,20 @@ int main(int argc, char **argv)
         return status;
     }
 
-    log_open("milter-ingress", o.foreground, cfg->log_facility);
+    char facility[16];
+    config_get(cfg, "log_facility", facility, sizeof facility);
+    log_open("milter-ingress", o.foreground, facility);
     if (o.verbose)
         log_set_level(LOG_DEBUG);
-    /* Block the signals before any thread exists, so every thread inherits the mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* Block the signals before any thread exists, so every thread inherits the mask; the main
+     * thread takes them again once its threads run (lifecycle.h). */
+    lifecycle_block_signals();
+    if (!lifecycle_init(err, sizeof err)) {
+        log_msg(LOG_ERR, "cannot start: %s", err);
+        config_free(cfg);
+        free(o.overrides);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     spf_library_init();
 
@@ -599,15 +650,28 @@ int main(int argc, char **argv)
     /* The runtime may be replaced by a reload: keep what shutdown needs from the first one. */
     char *socket_spec = xstrdup(rt->cfg->socket);
     pthread_t milter, maintenance;
-    if (pthread_create(&milter, NULL, milter_thread, NULL) != 0 ||
-        pthread_create(&maintenance, NULL, maintenance_thread, NULL) != 0) {
+    pthread_attr_t listener_attr, other_attr;
+    lifecycle_thread_attr(&listener_attr, true);
+    lifecycle_thread_attr(&other_attr, false);
+    if (pthread_create(&milter, &listener_attr, milter_thread, NULL) != 0 ||
+        pthread_create(&maintenance, &other_attr, maintenance_thread, &o) != 0) {
         log_msg(LOG_ERR, "cannot start threads");
         return 1;
     }
+    pthread_attr_destroy(&listener_attr);
+    pthread_attr_destroy(&other_attr);
+    lifecycle_unblock_signals();
     log_msg(LOG_INFO, "milter-ingress %s listening on %s", PROJECT_VERSION, socket_spec);
-    signal_loop(&o, &set);
-    pthread_join(milter, NULL);
-    wait_for_connections();
+    bool asked = signal_loop();
+    milter_drain_begin();
+    if (asked) {
+        if (!lifecycle_close_listener(milter))
+            log_msg(LOG_WARNING, "the listening socket could not be closed early");
+        transactions_finish();
+        lifecycle_stop_libmilter(milter, &milter_done);
+    } else {
+        pthread_join(milter, NULL);
+    }
     pthread_mutex_lock(&stop_lock);
     atomic_store(&stopping, true);
     pthread_cond_signal(&stop_cond);
@@ -622,9 +686,15 @@ int main(int argc, char **argv)
     if (path != NULL)
         unlink(path);
     free(socket_spec);
+    int open_connections = atomic_load(&milter_active_connections);
     runtime_shutdown();
-    runtime_throttle_free();
+    /* A connection still open may yet run a callback that counts: its counters stay. */
+    if (open_connections == 0)
+        runtime_throttle_free();
     free(o.overrides);
-    log_msg(LOG_INFO, "stopped");
+    if (open_connections > 0)
+        log_msg(LOG_INFO, "stopped (%d connections between transactions closed)", open_connections);
+    else
+        log_msg(LOG_INFO, "stopped");
     return 0;
 }

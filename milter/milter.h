@@ -15,8 +15,14 @@
 /* The filter description given to smfi_register. */
 extern struct smfiDesc milter_desc;
 
-/* Connections open right now (for a clean SIGTERM). */
+/* Connections open right now, and those of them inside a transaction (MAIL FROM accepted, end
+ * of message or abort not yet seen): SIGTERM waits for the transactions. */
 extern atomic_int milter_active_connections;
+extern atomic_int milter_transactions;
+
+/* From now on a new connection gets TEMPFAIL and a new MAIL FROM 421 4.3.2 (shutting_down), so
+ * that the transactions in flight are the last; called once, at SIGTERM. */
+void milter_drain_begin(void);
 
 /*
  * Applies a verdict to the SMTP transaction: checks that the reply's code agrees with the action,

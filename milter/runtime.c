@@ -20,6 +20,9 @@
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct runtime *live;
+/* Runtimes no longer live that a connection still holds, linked by next_retired; each is freed
+ * by its last release, or flushed by runtime_shutdown() when the process ends first. */
+static struct runtime *retired;
 /* The submission counters outlive every runtime: a reload must not reset an account's rates. */
 static struct throttle *counters;
 
@@ -117,14 +120,22 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
     return rt;
 }
 
+/* With live_lock held: old is no longer live; NULL when a connection still holds it (then its
+ * last release frees it), else old, for the caller to free. */
+static struct runtime *retire(struct runtime *old)
+{
+    if (old == NULL || old->refs == 0)
+        return old;
+    old->next_retired = retired;
+    retired = old;
+    return NULL;
+}
+
 void runtime_install(struct runtime *rt)
 {
-    struct runtime *old;
     pthread_mutex_lock(&live_lock);
-    old = live;
+    struct runtime *old = retire(live);
     live = rt;
-    if (old != NULL && old->refs > 0)
-        old = NULL; /* freed by its last release */
     pthread_mutex_unlock(&live_lock);
     runtime_free(old);
 }
@@ -145,14 +156,33 @@ void runtime_release(struct runtime *rt)
         return;
     pthread_mutex_lock(&live_lock);
     bool unused = --rt->refs == 0 && rt != live;
+    if (unused) {
+        struct runtime **p = &retired;
+        while (*p != NULL && *p != rt)
+            p = &(*p)->next_retired;
+        if (*p == rt)
+            *p = rt->next_retired;
+    }
     pthread_mutex_unlock(&live_lock);
     if (unused)
         runtime_free(rt);
 }
 
+/*
+ * The process ends after this.  A connection still open (between transactions, or past the
+ * shutdown's grace) keeps its runtime; its decision queue is written now under live_lock, so a
+ * last release cannot free it meanwhile, and a callback that still runs finds it whole.
+ */
 void runtime_shutdown(void)
 {
-    runtime_install(NULL);
+    pthread_mutex_lock(&live_lock);
+    struct runtime *old = retire(live);
+    live = NULL;
+    for (struct runtime *rt = retired; rt != NULL; rt = rt->next_retired)
+        if (store_decision_flush(rt->store) != STORE_OK)
+            log_msg(LOG_WARNING, "decision log: queued decisions not all written at exit");
+    pthread_mutex_unlock(&live_lock);
+    runtime_free(old);
 }
 
 struct throttle *runtime_throttle(void)

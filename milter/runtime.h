@@ -28,7 +28,8 @@ struct runtime {
     struct store *store;
     char authserv_id[256];
     struct policy_env env;
-    unsigned refs; /* guarded by the live-pointer mutex */
+    unsigned refs;                /* guarded by the live-pointer mutex */
+    struct runtime *next_retired; /* the same: in the list of replaced runtimes still held */
 };
 
 /* Builds a runtime over cfg (which it takes over); NULL with a message in err. */
@@ -43,7 +44,10 @@ void runtime_install(struct runtime *rt);
 /* A reference to the live runtime, for one connection (or the retention thread). */
 struct runtime *runtime_acquire(void);
 void runtime_release(struct runtime *rt);
-/* Drops the live runtime (at exit); it is freed once unused. */
+/*
+ * At exit: drops the live runtime and frees every runtime no connection holds; the decision log
+ * queue of those still held is written (their connections are closed by the exit).
+ */
 void runtime_shutdown(void);
 
 /* The submission throttle's counters, shared by every runtime (created on first use). */

@@ -500,6 +500,28 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# Without -f the log goes to syslog with the configured facility (a facility other than the
+# first choice once crashed the daemon as it opened the log).
+
+f=$T/syslog.conf
+sock=$T/syslog.sock
+write_conf "$f" "socket = unix:$sock" "log_facility = local3"
+"$MILTER_BIN" -c "$f" 2>>"$T/syslog.log" &
+DAEMON_PID=$!
+if wait_socket "$sock"; then
+    stop_daemon TERM
+    if [[ $DAEMON_STATUS -eq 0 ]]; then
+        ok "log_facility = local3 without -f: starts, answers and stops with 0"
+    else
+        not_ok "log_facility = local3 without -f: stops with 0" "exit status $DAEMON_STATUS"
+    fi
+else
+    stop_daemon TERM
+    not_ok "log_facility = local3 without -f: starts and answers" "exit status $DAEMON_STATUS" \
+        "$(tail -n 5 "$T/syslog.log")"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # ingressctl usage errors exit 2.
 
 run "$CTL_BIN" -c "$T/good.conf" frobnicate

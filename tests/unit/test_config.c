@@ -445,15 +445,73 @@ static void nul_byte_in_a_line_is_an_error_naming_file_line(void **state)
     assert_contains(err, where);
 }
 
-/* What one option cannot say alone is checked after the file, and the error names the file. */
-static void load_validates_and_names_the_file(void **state)
+/* A value's own check runs as the line is read: the error names the line. */
+static void value_check_names_file_line_and_key(void **state)
 {
     (void)state;
-    char path[PATH_MAX], err[ERR_MAX];
-    struct config *cfg = load_text("socket = tcp:25\n", path, sizeof path, err, sizeof err);
+    char path[PATH_MAX], err[ERR_MAX], where[PATH_MAX + 32];
+    struct config *cfg = load_text("# x\nsocket = tcp:25\n", path, sizeof path, err, sizeof err);
     assert_null(cfg);
-    assert_contains(err, path);
-    assert_contains(err, "socket");
+    snprintf(where, sizeof where, "%s:2: socket: ", path);
+    assert_contains(err, where);
+}
+
+/* A value that opens a quote must close it; a quote that only ends a value is part of it. */
+static void unterminated_quote_is_an_error_naming_file_line_and_key(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"help_text = \"unterminated", "help_text = \"",
+                                      "dns_tries = \"3", "exempt_recipients = \"postmaster abuse"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], path[PATH_MAX], err[ERR_MAX], where[PATH_MAX + 32];
+        snprintf(text, sizeof text, "# x\n%s\n", bad[i]);
+        struct config *cfg = load_text(text, path, sizeof path, err, sizeof err);
+        if (cfg != NULL) {
+            config_free(cfg);
+            fail_msg("\"%s\" was accepted", bad[i]);
+        }
+        snprintf(where, sizeof where, "%s:2: %.*s: ", path, (int)strcspn(bad[i], " "), bad[i]);
+        assert_contains(err, where);
+        assert_contains(err, "quote");
+    }
+    char path[PATH_MAX], err[ERR_MAX];
+    struct config *cfg = load_text("help_text = say \"hi\"\nauthserv_id = \"mx.example\"\n", path,
+                                   sizeof path, err, sizeof err);
+    if (cfg == NULL)
+        fail_msg("load failed: %s", err);
+    assert_string_equal(cfg->help_text, "say \"hi\"");
+    assert_string_equal(cfg->authserv_id, "mx.example");
+    config_free(cfg);
+}
+
+/* Two options that disagree: the error names the line of the one set last, which made them
+ * disagree, and both options. */
+static void options_that_disagree_name_the_line_set_last(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *key, *other;
+        int line;
+    } cases[] = {
+        {"throttle_messages_per_hour = 100\n# x\nthrottle_floor_messages_per_hour = 150\n",
+         "throttle_floor_messages_per_hour", "throttle_messages_per_hour", 3},
+        {"throttle_floor_messages_per_minute = 20\nthrottle_messages_per_minute = 10\n",
+         "throttle_messages_per_minute", "throttle_floor_messages_per_minute", 2},
+        /* The floor keeps its default (10): the limit's line is the one to blame. */
+        {"# x\nthrottle_messages_per_minute = 5\n", "throttle_messages_per_minute",
+         "throttle_floor_messages_per_minute", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[PATH_MAX], err[ERR_MAX], where[PATH_MAX + 64];
+        struct config *cfg = load_text(cases[i].text, path, sizeof path, err, sizeof err);
+        if (cfg != NULL) {
+            config_free(cfg);
+            fail_msg("case %zu was accepted", i);
+        }
+        snprintf(where, sizeof where, "%s:%d: %s: ", path, cases[i].line, cases[i].key);
+        assert_contains(err, where);
+        assert_contains(err, cases[i].other);
+    }
 }
 
 /* An error found after loading (a file an option names cannot be read) names the line that set
@@ -638,8 +696,19 @@ static const struct validate_case validate_cases[] = {
     {"socket_mode", "1777", false},
     {"socket_mode", "", false},
     {"socket_mode", "rw", false},
+    /* user and group: an account name or nothing */
+    {"user", "", true},
+    {"user", "milter-ingress", true},
+    {"group", "postfix", true},
+    {"user", "mail user", false},
+    {"user", "-x", false},
+    {"group", "a:b", false},
+    {"user", "abcdefghijklmnopqrstuvwxyz0123456", false}, /* 33 characters */
     /* database */
+    {"database", "/var/lib/milter-ingress/ingress.db", true},
     {"database", "", false},
+    {"database", "/var/lib/milter-ingress/", false},
+    {"database", "/var/lib/\x01.db", false},
     /* trusted_networks */
     {"trusted_networks", "10.0.0.0/8, 2001:db8::/32 192.0.2.1", true},
     {"trusted_networks", "", true},
@@ -675,6 +744,18 @@ static const struct validate_case validate_cases[] = {
     {"help_text", "see\tthis", false},
     {"help_text", "see\x7f", false},
     {"help_text", "caf\xc3\xa9", false},
+    {"help_text", "https://help.example/{chek}", false}, /* a typo would reach every sender */
+    {"help_text",
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", /* 201 characters: more than a reply line has room for */
+     false},
+    /* exempt_recipients: local parts or addresses */
+    {"exempt_recipients", "postmaster abuse@example.org", true},
+    {"exempt_recipients", "@example.org", false},
+    {"exempt_recipients", "postmaster@", false},
+    {"exempt_recipients", "a@b@example.org", false},
+    {"exempt_recipients", "<postmaster@example.org>", false},
     /* throttle: a floor above its static limit would never apply (0: no static limit) */
     {"throttle_floor_messages_per_minute", "30", true},
     {"throttle_floor_messages_per_minute", "31", false},
@@ -683,22 +764,48 @@ static const struct validate_case validate_cases[] = {
     {"throttle_floor_recipients_per_day", "2001", false},
 };
 
-static void validate_catches_what_one_option_cannot_say_alone(void **state)
+/* A value is checked as it is set (config_set), then with the others (config_validate). */
+static void values_are_checked_alone_and_together(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof validate_cases / sizeof validate_cases[0]; i++) {
         const struct validate_case *c = &validate_cases[i];
         char err[ERR_MAX] = "";
         struct config *cfg = config_new_defaults();
-        if (!config_set(cfg, c->key, c->value, err, sizeof err))
-            fail_msg("%s = \"%s\" did not even parse: %s", c->key, c->value, err);
-        bool valid = config_validate(cfg, err, sizeof err);
+        bool valid = config_set(cfg, c->key, c->value, err, sizeof err) &&
+                     config_validate(cfg, err, sizeof err);
         config_free(cfg);
         if (valid != c->valid)
             fail_msg("%s = \"%s\" was %s", c->key, c->value, valid ? "accepted" : "refused");
         if (!valid)
             assert_contains(err, c->key);
     }
+}
+
+/* ---- config_get ---------------------------------------------------------------------------- */
+
+/* Every option reads back as the admin would write it, and that text sets the same value. */
+static void config_get_gives_every_option_as_written(void **state)
+{
+    (void)state;
+    char err[ERR_MAX], value[1024], again[1024];
+    struct config *cfg = config_new_defaults();
+    assert_true(config_set(cfg, "log_facility", "local3", err, sizeof err));
+    assert_true(config_get(cfg, "log_facility", value, sizeof value));
+    assert_string_equal(value, "local3");
+    assert_true(config_set(cfg, "greylist_delay", "90s", err, sizeof err));
+    assert_true(config_get(cfg, "greylist_delay", value, sizeof value));
+    assert_string_equal(value, "90s");
+    assert_false(config_get(cfg, "no_such_option", value, sizeof value));
+    for (size_t i = 0; i < config_option_count; i++) {
+        const char *name = config_options[i].name;
+        assert_true(config_get(cfg, name, value, sizeof value));
+        if (!config_set(cfg, name, value, err, sizeof err))
+            fail_msg("%s: config_get gave \"%s\", which does not set: %s", name, value, err);
+        assert_true(config_get(cfg, name, again, sizeof again));
+        assert_string_equal(value, again);
+    }
+    config_free(cfg);
 }
 
 /* ---- writers ------------------------------------------------------------------------------- */
@@ -723,6 +830,28 @@ static void print_nondefault_prints_exactly_the_changed_options(void **state)
                               "dns_tries = 3\n"
                               "iprev_helo = strict\n");
     free(text);
+    config_free(cfg);
+}
+
+/* A text that starts with '"' (set with -o) is printed in quotes, or it would read back as an
+ * unterminated quote; one that only ends with '"' is printed as it is. */
+static void nondefault_quotes_a_value_that_opens_with_a_quote(void **state)
+{
+    (void)state;
+    char err[ERR_MAX], path[PATH_MAX];
+    struct config *cfg = config_new_defaults();
+    assert_true(config_set(cfg, "help_text", "\"see\" https://help.example", err, sizeof err));
+    assert_true(config_set(cfg, "database", "/tmp/db\"", err, sizeof err));
+    char *text = nondefault_text(cfg);
+    config_free(cfg);
+    assert_string_equal(text, "database = /tmp/db\"\n"
+                              "help_text = \"\"see\" https://help.example\"\n");
+    cfg = load_text(text, path, sizeof path, err, sizeof err);
+    free(text);
+    if (cfg == NULL)
+        fail_msg("-n output does not load: %s", err);
+    assert_string_equal(cfg->help_text, "\"see\" https://help.example");
+    assert_string_equal(cfg->database, "/tmp/db\"");
     config_free(cfg);
 }
 
@@ -1061,9 +1190,8 @@ static void held_command_templates_are_validated(void **state)
     char err[ERR_MAX];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct config *cfg = config_new_defaults();
-        assert_true(config_set(cfg, "held_reject_command", bad[i].value, err, sizeof err));
         err[0] = '\0';
-        assert_false(config_validate(cfg, err, sizeof err));
+        assert_false(config_set(cfg, "held_reject_command", bad[i].value, err, sizeof err));
         assert_non_null(strstr(err, "held_reject_command"));
         assert_non_null(strstr(err, bad[i].why));
         config_free(cfg);
@@ -1095,15 +1223,19 @@ int main(void)
         cmocka_unit_test(missing_file_is_an_error_naming_the_path),
         cmocka_unit_test(overlong_line_is_an_error_naming_file_line),
         cmocka_unit_test(nul_byte_in_a_line_is_an_error_naming_file_line),
-        cmocka_unit_test(load_validates_and_names_the_file),
+        cmocka_unit_test(value_check_names_file_line_and_key),
+        cmocka_unit_test(unterminated_quote_is_an_error_naming_file_line_and_key),
+        cmocka_unit_test(options_that_disagree_name_the_line_set_last),
         cmocka_unit_test(option_origin_names_file_and_line_until_overridden),
         cmocka_unit_test(durations_parse_in_every_unit),
         cmocka_unit_test(malformed_and_overflowing_durations_are_refused),
         cmocka_unit_test(list_splits_on_commas_and_spaces_dropping_empty_words),
         cmocka_unit_test(config_set_overrides_one_option),
         cmocka_unit_test(config_set_refuses_unknown_keys_and_bad_values_keeping_the_old_value),
-        cmocka_unit_test(validate_catches_what_one_option_cannot_say_alone),
+        cmocka_unit_test(values_are_checked_alone_and_together),
+        cmocka_unit_test(config_get_gives_every_option_as_written),
         cmocka_unit_test(print_nondefault_prints_exactly_the_changed_options),
+        cmocka_unit_test(nondefault_quotes_a_value_that_opens_with_a_quote),
         cmocka_unit_test(nondefault_output_loads_back_to_the_same_config),
         cmocka_unit_test(reference_names_every_option_with_its_default_and_doc),
         cmocka_unit_test(reference_uncommented_loads_as_the_defaults),
