@@ -1,5 +1,5 @@
 /*
- * store: all persistent state goes through this interface (DESIGN.md §7); store_sqlite.c is the
+ * store: all persistent state goes through this interface (DESIGN.md §7); lib/store/sqlite*.c is the
  * implementation.  Checks never see SQL, so a shared backend can come later.
  *
  * One struct store may be used from many threads: it serializes access with its own mutex (one

@@ -2,7 +2,7 @@
  * store_migrations: the schema migrations compiled into the binary (DESIGN.md §7).
  *
  * schema/embed.cmake writes the table at build time from schema/NNN_name.sql; versions run 1..N
- * in order without gaps (the build fails otherwise).  store_sqlite.c applies the ones a database
+ * in order without gaps (the build fails otherwise).  lib/store/sqlite.c applies the ones a database
  * lacks, each in its own transaction, and records the version in PRAGMA user_version.
  */
 #ifndef INGRESS_STORE_MIGRATIONS_H

@@ -1,5 +1,5 @@
 /*
- * test_store: lib/store_sqlite.c against real SQLite files in a fresh temporary directory.
+ * test_store: lib/store/sqlite*.c against real SQLite files in a fresh temporary directory.
  *
  * Opening and migrations (versions, refusals, rollback), every way `ingressctl why` finds a
  * decision, bounded expiry, a lock held by another connection, and several threads on one store.
