@@ -46,10 +46,9 @@ int store_schema_version(void)
     return store_migrations[store_migration_count - 1].version;
 }
 
-/* Records why a call failed and maps SQLite's code: a lock held elsewhere is "could not tell". */
-enum store_status store_fail(struct store *s, int rc)
+enum store_status sqlite_fail(struct store_db *s, int rc, struct store_error *err)
 {
-    str_copy(s->error, sizeof s->error, sqlite3_errmsg(s->db));
+    str_copy(err->text, sizeof err->text, sqlite3_errmsg(s->db));
     switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -59,122 +58,170 @@ enum store_status store_fail(struct store *s, int rc)
     }
 }
 
-void stmt_done(sqlite3_stmt *stmt)
-{
-    sqlite3_reset(stmt);
-    /* Text is bound SQLITE_STATIC: drop the borrowed pointers before the caller frees them. */
-    sqlite3_clear_bindings(stmt);
-}
-
 int64_t size_to_int64(size_t n)
 {
     return n > (size_t)INT64_MAX ? INT64_MAX : (int64_t)n;
-}
-
-/* Runs one prepared statement that returns no row (BEGIN, COMMIT). */
-enum store_status exec_stmt(struct store *s, enum stmt_id id)
-{
-    sqlite3_stmt *stmt = s->stmt[id];
-    int rc = sqlite3_step(stmt);
-    enum store_status status = rc == SQLITE_DONE ? STORE_OK : store_fail(s, rc);
-
-    stmt_done(stmt);
-    return status;
-}
-
-void rollback(sqlite3 *db)
-{
-    if (!sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-/* One bounded DELETE of expiry: at most *left rows older than before; *left is decreased. */
-enum store_status bounded_delete(struct store *s, enum stmt_id id, int64_t before, size_t *left)
-{
-    sqlite3_stmt *stmt = s->stmt[id];
-    enum store_status status = STORE_OK;
-    int rc;
-
-    if (*left == 0)
-        return STORE_OK;
-    rc = sqlite3_bind_int64(stmt, 1, before);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, size_to_int64(*left));
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE) {
-        size_t n = (size_t)sqlite3_changes(s->db);
-        *left -= n < *left ? n : *left;
-    } else {
-        status = store_fail(s, rc);
-    }
-    stmt_done(stmt);
-    return status;
 }
 
 const char *column_text(sqlite3_stmt *stmt, int col)
 {
     return (const char *)sqlite3_column_text(stmt, col);
 }
-/* One bounded_delete() under the store's lock; *deleted gets how many rows went. */
-enum store_status expire_step(struct store *s, enum stmt_id id, int64_t before, size_t batch,
-                              size_t *deleted)
-{
-    size_t left = batch;
 
-    pthread_mutex_lock(&s->lock);
-    enum store_status status = bounded_delete(s, id, before, &left);
-    pthread_mutex_unlock(&s->lock);
-    *deleted = batch - left;
-    return status;
+/* Text is bound SQLITE_STATIC (borrowed): statement_done() drops it before the caller frees it. */
+static int bind_params(sqlite3_stmt *stmt, const struct sql_param *params, size_t n)
+{
+    int rc = SQLITE_OK;
+
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+        const struct sql_param *p = &params[i];
+        int col = (int)i + 1;
+        if (p->type == SQL_PARAM_INT)
+            rc = sqlite3_bind_int64(stmt, col, p->value);
+        else if (p->type == SQL_PARAM_TEXT && p->text != NULL)
+            rc = sqlite3_bind_text(stmt, col, p->text, -1, SQLITE_STATIC);
+        else
+            rc = sqlite3_bind_null(stmt, col);
+    }
+    return rc;
 }
 
-int bind_text_or_null(sqlite3_stmt *stmt, int col, const char *text)
+static void statement_done(sqlite3_stmt *stmt)
 {
-    if (text == NULL)
-        return sqlite3_bind_null(stmt, col);
-    return sqlite3_bind_text(stmt, col, text, -1, SQLITE_STATIC);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
 }
 
-/* Runs a one-row UPDATE or DELETE whose parameters are bound by bind(stmt, arg); STORE_NOTFOUND
- * when it changed nothing. */
-enum store_status change_one(struct store *s, enum stmt_id id,
-                             int (*bind)(sqlite3_stmt *stmt, const void *arg), const void *arg)
+enum store_status sqlite_run(struct store_db *s, enum stmt_id id, const struct sql_param *params,
+                             size_t n, int *changes, struct store_error *err)
 {
     sqlite3_stmt *stmt = s->stmt[id];
+    int rc = bind_params(stmt, params, n);
     enum store_status status = STORE_OK;
-    int rc;
 
-    pthread_mutex_lock(&s->lock);
-    rc = bind(stmt, arg);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_DONE) {
-        status = sqlite3_changes(s->db) > 0 ? STORE_OK : STORE_NOTFOUND;
-        rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_OK)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        status = sqlite_fail(s, rc, err);
+    else if (changes != NULL)
+        *changes = sqlite3_changes(s->db);
+    statement_done(stmt);
     return status;
 }
 
-struct two_keys {
-    const char *first, *second;
-};
-
-static int bind_two_keys(sqlite3_stmt *stmt, const void *arg)
+enum store_status sqlite_each(struct store_db *s, enum stmt_id id, const struct sql_param *params,
+                              size_t n, const struct sqlite_visit *v, struct store_error *err)
 {
-    const struct two_keys *k = arg;
-    int rc = sqlite3_bind_text(stmt, 1, k->first, -1, SQLITE_STATIC);
-    return rc == SQLITE_OK ? sqlite3_bind_text(stmt, 2, k->second, -1, SQLITE_STATIC) : rc;
+    sqlite3_stmt *stmt = s->stmt[id];
+    int rc = bind_params(stmt, params, n);
+    enum store_status status = STORE_NOTFOUND;
+
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        v->row(stmt, v);
+        status = STORE_OK;
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        status = sqlite_fail(s, rc, err);
+    statement_done(stmt);
+    return status;
 }
 
-/* Runs a two-key DELETE; STORE_NOTFOUND when it deleted nothing. */
-enum store_status delete_two_keys(struct store *s, enum stmt_id id, const char *key1,
-                                  const char *key2)
+enum store_status sqlite_change(struct store_db *s, enum stmt_id id, const struct sql_param *params,
+                                size_t n, struct store_error *err)
 {
-    struct two_keys k = {key1, key2};
-    return change_one(s, id, bind_two_keys, &k);
+    int changes = 0;
+    enum store_status status = sqlite_run(s, id, params, n, &changes, err);
+
+    return status == STORE_OK && changes == 0 ? STORE_NOTFOUND : status;
+}
+
+struct text_out {
+    char *text;
+    size_t len;
+};
+
+static void text_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    struct text_out *out = v->arg;
+    const char *text = column_text(stmt, 0);
+
+    str_copy(out->text, out->len, text != NULL ? text : "");
+}
+
+enum store_status sqlite_get_text(struct store_db *s, enum stmt_id id,
+                                  const struct sql_param *params, size_t n, char *out,
+                                  size_t outlen, struct store_error *err)
+{
+    struct text_out to = {out, outlen};
+    struct sqlite_visit v = {.row = text_row, .arg = &to};
+
+    out[0] = '\0';
+    return sqlite_each(s, id, params, n, &v, err);
+}
+
+static void int_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    *(int64_t *)v->arg = sqlite3_column_int64(stmt, 0);
+}
+
+enum store_status sqlite_get_int(struct store_db *s, enum stmt_id id,
+                                 const struct sql_param *params, size_t n, int64_t *out,
+                                 struct store_error *err)
+{
+    struct sqlite_visit v = {.row = int_row, .arg = out};
+
+    return sqlite_each(s, id, params, n, &v, err);
+}
+
+enum store_status sqlite_bounded_delete(struct store_db *s, enum stmt_id id, int64_t before,
+                                        size_t *left, struct store_error *err)
+{
+    int changes = 0;
+    enum store_status status;
+
+    if (*left == 0)
+        return STORE_OK;
+    status = sqlite_run(s, id, SQL_PARAMS(SQL_INT(before), SQL_INT(size_to_int64(*left))), &changes,
+                        err);
+    if (status == STORE_OK)
+        *left -= (size_t)changes < *left ? (size_t)changes : *left;
+    return status;
+}
+
+/* ---- connections and transactions ---- */
+
+static struct store_conn *sqlite_acquire(struct store_db *s)
+{
+    pthread_mutex_lock(&s->lock);
+    return &s->conn;
+}
+
+static void sqlite_release(struct store_conn *c)
+{
+    pthread_mutex_unlock(&c->s->lock);
+}
+
+static void rollback(sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum store_status sqlite_begin(struct store_conn *c, enum store_txn kind, struct store_error *err)
+{
+    return sqlite_run(c->s, kind == STORE_TXN_WRITE ? STMT_BEGIN_IMMEDIATE : STMT_BEGIN_DEFERRED,
+                      NULL, 0, NULL, err);
+}
+
+enum store_status sqlite_commit(struct store_conn *c, struct store_error *err)
+{
+    return sqlite_run(c->s, STMT_COMMIT, NULL, 0, NULL, err);
+}
+
+void sqlite_rollback(struct store_conn *c)
+{
+    rollback(c->s->db);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -219,7 +266,7 @@ static void explain_cantopen(const char *path, const char *sqlite_msg, char *err
  * is the file system: WAL needs to create PATH-wal and PATH-shm beside the database, so a
  * writable file in a read-only directory fails too.
  */
-static void db_error(struct store *s, int rc, const char *what, char *err, size_t errlen)
+static void db_error(struct store_db *s, int rc, const char *what, char *err, size_t errlen)
 {
     const char *hint = "";
 
@@ -256,7 +303,7 @@ int exec_int(sqlite3 *db, const char *sql, int64_t *out)
 }
 
 /* journal_mode answers with the mode it ended in: a database that cannot switch to WAL says so. */
-static bool set_wal(struct store *s, char *err, size_t errlen)
+static bool set_wal(struct store_db *s, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL);
@@ -275,7 +322,7 @@ static bool set_wal(struct store *s, char *err, size_t errlen)
     return ok;
 }
 
-static bool set_pragmas(struct store *s, char *err, size_t errlen)
+static bool set_pragmas(struct store_db *s, char *err, size_t errlen)
 {
     /* PRAGMA takes no bound parameters; these are constants. */
     /* journal_size_limit: when the WAL starts again, the file is cut back to 160 MiB, above the
@@ -303,7 +350,7 @@ static bool set_pragmas(struct store *s, char *err, size_t errlen)
  * cannot be had (another writer that never lets go) is better found now than on the first
  * message.  Returns with the transaction open on success.
  */
-static bool begin_and_read_version(struct store *s, int64_t *version, char *err, size_t errlen)
+static bool begin_and_read_version(struct store_db *s, int64_t *version, char *err, size_t errlen)
 {
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
@@ -327,7 +374,7 @@ static bool begin_and_read_version(struct store *s, int64_t *version, char *err,
 }
 
 /* Applies migration m inside the transaction begin_and_read_version() opened, and commits. */
-static bool apply_migration(struct store *s, const struct store_migration *m, char *err,
+static bool apply_migration(struct store_db *s, const struct store_migration *m, char *err,
                             size_t errlen)
 {
     char *msg = NULL;
@@ -359,7 +406,7 @@ static bool apply_migration(struct store *s, const struct store_migration *m, ch
  * Each missing migration in its own transaction, re-reading the version each time: another
  * process may have applied some while we waited for the lock.
  */
-static bool migrate(struct store *s, char *err, size_t errlen)
+static bool migrate(struct store_db *s, char *err, size_t errlen)
 {
     for (size_t i = 0;; i++) {
         int64_t version;
@@ -383,7 +430,7 @@ static const char *const *const domain_sql[] = {
     sqlite_accounts_sql, sqlite_held_sql,      sqlite_throttle_sql,
 };
 
-static bool prepare_all(struct store *s, char *err, size_t errlen)
+static bool prepare_all(struct store_db *s, char *err, size_t errlen)
 {
     const char *stmt_sql[STMT_COUNT] = {NULL};
 
@@ -406,6 +453,8 @@ static bool prepare_all(struct store *s, char *err, size_t errlen)
     return true;
 }
 
+static void sqlite_close(struct store_db *s);
+
 static int busy_timeout(int64_t ms)
 {
     if (ms < 0)
@@ -413,9 +462,10 @@ static int busy_timeout(int64_t ms)
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, size_t errlen)
+static struct store_db *open_database(const char *path, int64_t busy_timeout_ms, char *err,
+                                      size_t errlen)
 {
-    struct store *s;
+    struct store_db *s;
     int rc;
 
     str_printf(err, errlen, "%s", "");
@@ -426,6 +476,7 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
     s = xcalloc(1, sizeof *s);
     s->path = xstrdup(path);
     s->busy_timeout_ms = busy_timeout_ms;
+    s->conn.s = s;
     pthread_mutex_init(&s->lock, NULL);
 
     rc = sqlite3_open_v2(path, &s->db,
@@ -436,7 +487,7 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
         else
             str_printf(err, errlen, "%s: cannot open the database: %s", path,
                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-        store_close(s);
+        sqlite_close(s);
         return NULL;
     }
     sqlite3_busy_timeout(s->db, busy_timeout(busy_timeout_ms));
@@ -448,22 +499,22 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
                    "%s: the database is read-only (check the permissions of the file and of its "
                    "directory)",
                    path);
-        store_close(s);
+        sqlite_close(s);
         return NULL;
     }
     if (!set_wal(s, err, errlen) || !set_pragmas(s, err, errlen) || !migrate(s, err, errlen) ||
         !prepare_all(s, err, errlen)) {
-        store_close(s);
+        sqlite_close(s);
         return NULL;
     }
     return s;
 }
 
-void store_close(struct store *s)
+static void sqlite_close(struct store_db *s)
 {
     if (s == NULL)
         return;
-    decision_writer_stop(s);
+    sqlite_decision_writer_stop(s);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
@@ -472,16 +523,10 @@ void store_close(struct store *s)
     free(s);
 }
 
-const char *store_last_error(struct store *s)
+static struct store_db *sqlite_open(const char *database, int64_t busy_timeout_ms,
+                                    struct store_error *err)
 {
-    return s->error;
-}
-
-void store_last_error_r(struct store *s, char *buf, size_t buflen)
-{
-    pthread_mutex_lock(&s->lock);
-    str_copy(buf, buflen, s->error);
-    pthread_mutex_unlock(&s->lock);
+    return open_database(database, busy_timeout_ms, err->text, sizeof err->text);
 }
 
 /*
@@ -489,23 +534,22 @@ void store_last_error_r(struct store *s, char *buf, size_t buflen)
  * SQLite keeps reading and writing the unlinked inode, so every greylist confirmation and decision
  * would vanish at the next restart, and rows ingressctl adds to the new file would never be seen.
  * SQLITE_FCNTL_HAS_MOVED compares the path's inode with the open one (one stat()).  The new
- * connection is made aside by store_open() (schema and statements), then swapped in under the
+ * connection is made aside by open_database() (schema and statements), then swapped in under the
  * lock, so callers keep their struct store.
  */
-enum store_status store_check(struct store *s, bool *reopened, char *err, size_t errlen)
+static enum store_status sqlite_check(struct store_db *s, bool *reopened, struct store_error *err)
 {
     int moved = 0;
     *reopened = false;
-    str_printf(err, errlen, "%s", "");
     pthread_mutex_lock(&s->lock);
     if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
         !moved) {
         pthread_mutex_unlock(&s->lock);
         return STORE_OK;
     }
-    struct store *fresh = store_open(s->path, s->busy_timeout_ms, err, errlen);
+    struct store_db *fresh =
+        open_database(s->path, s->busy_timeout_ms, err->text, sizeof err->text);
     if (fresh == NULL) {
-        str_copy(s->error, sizeof s->error, err);
         pthread_mutex_unlock(&s->lock);
         return STORE_ERROR;
     }
@@ -518,7 +562,54 @@ enum store_status store_check(struct store *s, bool *reopened, char *err, size_t
         fresh->stmt[i] = old_stmt;
     }
     pthread_mutex_unlock(&s->lock);
-    store_close(fresh); /* now the old connection */
+    sqlite_close(fresh); /* now the old connection */
     *reopened = true;
     return STORE_OK;
 }
+
+const struct store_backend store_backend_sqlite = {
+    .name = "SQLite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .check = sqlite_check,
+    .acquire = sqlite_acquire,
+    .release = sqlite_release,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .decision_add = sqlite_decision_add,
+    .decision_writer_start = sqlite_decision_writer_start,
+    .decision_flush = sqlite_decision_flush,
+    .decision_counts = sqlite_decision_counts,
+    .decision_find = sqlite_decision_find,
+    .decision_expire = sqlite_decision_expire,
+    .greylist_update = sqlite_greylist_update,
+    .greylist_expire = sqlite_greylist_expire,
+    .lists_version = sqlite_lists_version,
+    .list_each = sqlite_list_each,
+    .list_put = sqlite_list_put,
+    .list_del = sqlite_list_del,
+    .rule_put = sqlite_rule_put,
+    .rule_del = sqlite_rule_del,
+    .rule_each = sqlite_rule_each,
+    .account_add = sqlite_account_add,
+    .account_each = sqlite_account_each,
+    .alias_add = sqlite_alias_add,
+    .alias_del = sqlite_alias_del,
+    .alias_each = sqlite_alias_each,
+    .account_suspend = sqlite_account_suspend,
+    .account_suspended = sqlite_account_suspended,
+    .account_resume = sqlite_account_resume,
+    .held_add = sqlite_held_add,
+    .held_each = sqlite_held_each,
+    .held_decide = sqlite_held_decide,
+    .held_expire = sqlite_held_expire,
+    .throttle_get = sqlite_throttle_get,
+    .throttle_bucket_each = sqlite_throttle_bucket_each,
+    .throttle_bucket_add = sqlite_throttle_bucket_add,
+    .throttle_mark = sqlite_throttle_mark,
+    .throttle_clear = sqlite_throttle_clear,
+    .throttle_set_limits = sqlite_throttle_set_limits,
+    .throttle_each = sqlite_throttle_each,
+    .throttle_expire = sqlite_throttle_expire,
+};

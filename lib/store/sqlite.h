@@ -1,5 +1,10 @@
 /*
- * store/sqlite.h: what the sqlite_*.c files of the SQLite store share.  Private to lib/store/.
+ * store/sqlite.h: what the sqlite_*.c files of the SQLite backend share.  Private to lib/store/.
+ *
+ * One connection per open database, opened without SQLite's own mutex: the connection's mutex,
+ * taken by acquire() for the whole of a store.h call, serializes every use, which also keeps a
+ * prepared statement and the error text it leaves consistent between the step that failed and
+ * the copy made of its message.
  */
 #ifndef INGRESS_STORE_SQLITE_H
 #define INGRESS_STORE_SQLITE_H
@@ -10,9 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "store.h"
-
-#define STORE_ERROR_MAX 512
+#include "backend.h"
 
 enum stmt_id {
     STMT_DECISION_ADD,
@@ -101,42 +104,203 @@ struct decision_writer {
     atomic_int wal_frames;  /* the WAL's size after the last commit (sqlite3_wal_hook) */
 };
 
-struct store {
+/* The connection, handed out by acquire() with s->lock held. */
+struct store_conn {
+    struct store_db *s;
+};
+
+struct store_db {
     pthread_mutex_t lock;
     sqlite3 *db;
     char *path;
-    int64_t busy_timeout_ms; /* kept for store_check()'s reopen */
+    int64_t busy_timeout_ms; /* kept for the reopen of sqlite_check() */
     sqlite3_stmt *stmt[STMT_COUNT];
-    char error[STORE_ERROR_MAX]; /* why the last call failed; guarded by lock */
+    struct store_conn conn;
     struct decision_writer writer;
 };
 
-/* Helpers of sqlite.c, for the sqlite_*.c files.  Each runs with s->lock held. */
+/* ---- helpers of sqlite.c for the sqlite_*.c files; each runs with s->lock held ---- */
 
-/* Records why a call failed (s->error) and maps SQLite's code to a store status. */
-enum store_status store_fail(struct store *s, int rc);
-/* Resets stmt after use and drops its bindings (text is bound SQLITE_STATIC). */
-void stmt_done(sqlite3_stmt *stmt);
+/* Records why a call failed in err and maps SQLite's code: a lock held elsewhere is BUSY. */
+enum store_status sqlite_fail(struct store_db *s, int rc, struct store_error *err);
 int64_t size_to_int64(size_t n);
 /* Runs one statement that returns at most one row, giving its first column as an integer. */
 int exec_int(sqlite3 *db, const char *sql, int64_t *out);
-/* Runs one prepared statement that returns no row (BEGIN, COMMIT). */
-enum store_status exec_stmt(struct store *s, enum stmt_id id);
-/* Rolls back the open transaction, if any. */
-void rollback(sqlite3 *db);
-/* One bounded DELETE of expiry: at most *left rows older than before; *left is decreased. */
-enum store_status bounded_delete(struct store *s, enum stmt_id id, int64_t before, size_t *left);
 const char *column_text(sqlite3_stmt *stmt, int col);
-int bind_text_or_null(sqlite3_stmt *stmt, int col, const char *text);
-/* These three take the lock themselves. */
-enum store_status expire_step(struct store *s, enum stmt_id id, int64_t before, size_t batch,
-                              size_t *deleted);
-enum store_status change_one(struct store *s, enum stmt_id id,
-                             int (*bind)(sqlite3_stmt *stmt, const void *arg), const void *arg);
-enum store_status delete_two_keys(struct store *s, enum stmt_id id, const char *key1,
-                                  const char *key2);
 
-/* Stops the decision writer, writing what it still holds (sqlite_decisions.c). */
-void decision_writer_stop(struct store *s);
+/* One parameter of a statement; SQL_TEXT(NULL) binds NULL. */
+struct sql_param {
+    enum { SQL_PARAM_TEXT, SQL_PARAM_INT, SQL_PARAM_NULL } type;
+    const char *text;
+    int64_t value;
+};
+#define SQL_TEXT(t) ((struct sql_param){.type = SQL_PARAM_TEXT, .text = (t)})
+#define SQL_TEXT_OR_EMPTY(t) SQL_TEXT((t) != NULL ? (t) : "")
+#define SQL_INT(v) ((struct sql_param){.type = SQL_PARAM_INT, .value = (v)})
+#define SQL_NULL ((struct sql_param){.type = SQL_PARAM_NULL})
+/* The parameter list of a call: two arguments, the array and its length. */
+#define SQL_PARAMS(...)                                                                            \
+    (const struct sql_param[]){__VA_ARGS__},                                                       \
+        sizeof((const struct sql_param[]){__VA_ARGS__}) / sizeof(struct sql_param)
+
+/* What sqlite_each() calls with each row; the row's columns are read from stmt. */
+struct sqlite_visit {
+    void (*row)(sqlite3_stmt *stmt, const struct sqlite_visit *v);
+    union {
+        void (*decision)(const struct decision *d, void *arg);
+        void (*list)(const struct list_entry *e, void *arg);
+        void (*rule)(const struct rcpt_rule *r, void *arg);
+        void (*account)(const struct store_account *a, void *arg);
+        void (*alias)(const struct store_alias *a, void *arg);
+        void (*held)(const struct store_held *h, void *arg);
+        void (*throttle)(const struct store_throttle_state *st, void *arg);
+    } fn;
+    void *arg;
+};
+
+/*
+ * The shapes of every statement run here: each binds params[0..n) to ?1..?n, runs the prepared
+ * statement id and resets it.  sqlite_run() expects no row and gives how many rows changed
+ * (changes may be NULL); sqlite_each() hands every row to v->row and returns STORE_NOTFOUND when
+ * there was none.
+ */
+enum store_status sqlite_run(struct store_db *s, enum stmt_id id, const struct sql_param *params,
+                             size_t n, int *changes, struct store_error *err);
+enum store_status sqlite_each(struct store_db *s, enum stmt_id id, const struct sql_param *params,
+                              size_t n, const struct sqlite_visit *v, struct store_error *err);
+/* sqlite_run() of an UPDATE or DELETE of one row: STORE_NOTFOUND when it changed nothing. */
+enum store_status sqlite_change(struct store_db *s, enum stmt_id id, const struct sql_param *params,
+                                size_t n, struct store_error *err);
+/* Copies column 0 of the first row into out (size outlen > 0); "" and STORE_NOTFOUND when none. */
+enum store_status sqlite_get_text(struct store_db *s, enum stmt_id id,
+                                  const struct sql_param *params, size_t n, char *out,
+                                  size_t outlen, struct store_error *err);
+/* Column 0 of the first row as an integer into *out (left alone and STORE_NOTFOUND when none). */
+enum store_status sqlite_get_int(struct store_db *s, enum stmt_id id,
+                                 const struct sql_param *params, size_t n, int64_t *out,
+                                 struct store_error *err);
+/* A bounded DELETE whose ?1 is before and ?2 the most rows; *left is decreased by those deleted. */
+enum store_status sqlite_bounded_delete(struct store_db *s, enum stmt_id id, int64_t before,
+                                        size_t *left, struct store_error *err);
+
+enum store_status sqlite_begin(struct store_conn *c, enum store_txn kind, struct store_error *err);
+enum store_status sqlite_commit(struct store_conn *c, struct store_error *err);
+void sqlite_rollback(struct store_conn *c);
+
+/* ---- the operations of the table, one domain file each ---- */
+
+/* sqlite_decisions.c */
+enum store_status sqlite_decision_add(struct store_db *s, const struct decision *d,
+                                      struct store_error *err);
+enum store_status sqlite_decision_writer_start(struct store_db *s, int64_t interval_ms,
+                                               size_t batch, size_t queue_max,
+                                               struct store_error *err);
+enum store_status sqlite_decision_flush(struct store_db *s, struct store_error *err);
+void sqlite_decision_counts(struct store_db *s, struct store_decision_counts *out);
+/* Stops the decision writer, writing what it still holds (sqlite_close). */
+void sqlite_decision_writer_stop(struct store_db *s);
+enum store_status sqlite_decision_find(struct store_conn *c, const char *key, const char *address,
+                                       size_t limit,
+                                       void (*fn)(const struct decision *d, void *arg), void *arg,
+                                       struct store_error *err);
+enum store_status sqlite_decision_expire(struct store_conn *c, int64_t before, size_t *left,
+                                         struct store_error *err);
+
+/* sqlite_greylist.c */
+enum store_status sqlite_greylist_read(struct store_conn *c, const char *sender,
+                                       const char *recipient, struct store_greylist_row *row,
+                                       struct store_error *err);
+enum store_status sqlite_greylist_write(struct store_conn *c, const char *sender,
+                                        const char *recipient, const struct store_greylist_row *row,
+                                        struct store_error *err);
+enum store_status sqlite_autoallow_read(struct store_conn *c, struct store_autoallow_row *row,
+                                        struct store_error *err);
+enum store_status sqlite_autoallow_write(struct store_conn *c,
+                                         const struct store_autoallow_row *row,
+                                         struct store_error *err);
+enum store_status sqlite_greylist_update(struct store_db *s, struct store_greylist_txn *t,
+                                         void (*decide)(struct store_greylist_txn *t, void *arg),
+                                         void *arg, struct store_error *err);
+enum store_status sqlite_greylist_expire(struct store_conn *c, int64_t pending_before,
+                                         int64_t confirmed_before, int64_t autoallow_before,
+                                         size_t *left, struct store_error *err);
+
+/* sqlite_lists.c */
+enum store_status sqlite_lists_version(struct store_conn *c, int64_t *version,
+                                       struct store_error *err);
+enum store_status sqlite_list_each(struct store_conn *c, const char *kind, int64_t live_at,
+                                   void (*fn)(const struct list_entry *e, void *arg), void *arg,
+                                   struct store_error *err);
+enum store_status sqlite_list_put(struct store_conn *c, const struct list_entry *e, char *previous,
+                                  size_t previous_len, struct store_error *err);
+enum store_status sqlite_list_del(struct store_conn *c, const char *kind, const char *value,
+                                  struct store_error *err);
+enum store_status sqlite_rule_put(struct store_conn *c, const struct rcpt_rule *r, char *previous,
+                                  size_t previous_len, struct store_error *err);
+enum store_status sqlite_rule_del(struct store_conn *c, const char *recipient, const char *sender,
+                                  struct store_error *err);
+enum store_status sqlite_rule_each(struct store_conn *c, const char *recipient,
+                                   void (*fn)(const struct rcpt_rule *r, void *arg), void *arg,
+                                   struct store_error *err);
+
+/* sqlite_accounts.c */
+enum store_status sqlite_account_add(struct store_conn *c, const char *name, int64_t now,
+                                     bool *created, struct store_error *err);
+enum store_status sqlite_account_each(struct store_conn *c, const char *name,
+                                      void (*fn)(const struct store_account *a, void *arg),
+                                      void *arg, struct store_error *err);
+enum store_status sqlite_alias_add(struct store_conn *c, const struct store_alias *alias,
+                                   bool *created, struct store_error *err);
+enum store_status sqlite_alias_del(struct store_conn *c, const char *account, const char *address,
+                                   struct store_error *err);
+enum store_status sqlite_alias_each(struct store_conn *c, const char *account,
+                                    void (*fn)(const struct store_alias *a, void *arg), void *arg,
+                                    struct store_error *err);
+enum store_status sqlite_account_suspend(struct store_conn *c, const char *name, int64_t now,
+                                         const char *reason, bool *changed,
+                                         struct store_error *err);
+enum store_status sqlite_account_suspended(struct store_conn *c, const char *name, int64_t *since,
+                                           char *reason, size_t reason_len,
+                                           struct store_error *err);
+enum store_status sqlite_account_resume(struct store_conn *c, const char *name,
+                                        struct store_error *err);
+
+/* sqlite_held.c */
+enum store_status sqlite_held_add(struct store_conn *c, const struct store_held *h,
+                                  struct store_error *err);
+enum store_status sqlite_held_each(struct store_conn *c, const char *queue_id, const char *account,
+                                   const char *state,
+                                   void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                   struct store_error *err);
+enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *state,
+                                     const char *by, const char *reason, int64_t now,
+                                     struct store_error *err);
+enum store_status sqlite_held_expire(struct store_conn *c, int64_t before, size_t *left,
+                                     struct store_error *err);
+
+/* sqlite_throttle.c */
+enum store_status sqlite_throttle_get(struct store_conn *c, const char *account,
+                                      struct store_throttle_state *st, struct store_error *err);
+enum store_status sqlite_throttle_bucket_each(struct store_conn *c, const char *account,
+                                              int64_t width, int64_t since, int64_t before,
+                                              void (*fn)(const struct store_throttle_bucket *b,
+                                                         void *arg),
+                                              void *arg, struct store_error *err);
+enum store_status sqlite_throttle_bucket_add(struct store_conn *c,
+                                             const struct store_throttle_bucket *b,
+                                             struct store_error *err);
+enum store_status sqlite_throttle_mark(struct store_conn *c, const char *account, int64_t since,
+                                       const char *reason, bool *marked, struct store_error *err);
+enum store_status sqlite_throttle_clear(struct store_conn *c, const char *account, int64_t now,
+                                        struct store_error *err);
+enum store_status sqlite_throttle_set_limits(struct store_conn *c, const char *account,
+                                             const int64_t limits[STORE_THROTTLE_LIMITS],
+                                             struct store_error *err);
+enum store_status sqlite_throttle_each(struct store_conn *c,
+                                       void (*fn)(const struct store_throttle_state *st, void *arg),
+                                       void *arg, struct store_error *err);
+enum store_status sqlite_throttle_expire(struct store_conn *c, int64_t fine_before,
+                                         int64_t hourly_before, size_t *left,
+                                         struct store_error *err);
 
 #endif

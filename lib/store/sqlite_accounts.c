@@ -4,20 +4,6 @@
  */
 #include "sqlite.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <stdatomic.h>
-#include <sys/stat.h>
-#include <time.h>
-
-#include "log.h"
-#include "store_migrations.h"
 #include "util.h"
 
 const char *const sqlite_accounts_sql[STMT_COUNT] = {
@@ -40,217 +26,118 @@ const char *const sqlite_accounts_sql[STMT_COUNT] = {
                             "WHERE name = ?1 AND suspended IS NOT NULL",
 };
 
-/* Runs STMT_ACCOUNT_ADD; called with the lock held.  *created: a row was inserted. */
-static int account_add_locked(struct store *s, const char *name, int64_t now, bool *created)
+/* Runs statement id; *changed (may be NULL): it changed a row. */
+static enum store_status run_changed(struct store_db *s, enum stmt_id id,
+                                     const struct sql_param *params, size_t n, bool *changed,
+                                     struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_ACCOUNT_ADD];
-    int rc = sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    int changes = 0;
+    enum store_status status = sqlite_run(s, id, params, n, &changes, err);
 
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, now);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE && created != NULL)
-        *created = sqlite3_changes(s->db) > 0;
-    stmt_done(stmt);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created)
-{
-    enum store_status status = STORE_OK;
-    int rc;
-
-    if (created != NULL)
-        *created = false;
-    pthread_mutex_lock(&s->lock);
-    if (name == NULL) {
-        str_copy(s->error, sizeof s->error, "an account needs a name");
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
-    rc = account_add_locked(s, name, now, created);
-    if (rc != SQLITE_OK)
-        status = store_fail(s, rc);
-    pthread_mutex_unlock(&s->lock);
+    if (status == STORE_OK && changed != NULL)
+        *changed = changes > 0;
     return status;
 }
 
-enum store_status store_account_each(struct store *s, const char *name,
-                                     void (*fn)(const struct store_account *a, void *arg),
-                                     void *arg)
+enum store_status sqlite_account_add(struct store_conn *c, const char *name, int64_t now,
+                                     bool *created, struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_ACCOUNT_EACH];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    rc = bind_text_or_null(stmt, 1, name);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *reason = column_text(stmt, 3);
-        struct store_account a = {
-            .name = column_text(stmt, 0),
-            .created = sqlite3_column_int64(stmt, 1),
-            .suspended = sqlite3_column_int64(stmt, 2), /* NULL reads as 0: not suspended */
-            .suspend_reason = reason ? reason : "",
-            .alias_count = sqlite3_column_int64(stmt, 4),
-        };
-        fn(&a, arg);
-        status = STORE_OK;
-        rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return run_changed(c->s, STMT_ACCOUNT_ADD, SQL_PARAMS(SQL_TEXT(name), SQL_INT(now)), created,
+                       err);
 }
 
-enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created)
+static void account_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_ALIAS_ADD];
-    enum store_status status = STORE_OK;
-    int rc;
-
-    if (created != NULL)
-        *created = false;
-    pthread_mutex_lock(&s->lock);
-    if (alias->account == NULL || alias->address == NULL) {
-        str_copy(s->error, sizeof s->error, "an alias needs an account and an address");
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
-    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = account_add_locked(s, alias->account, alias->added_at, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 1, alias->account, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 2, alias->address, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 3, alias->added_by ? alias->added_by : "", -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 4, alias->added_at);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_DONE) {
-        if (created != NULL)
-            *created = sqlite3_changes(s->db) > 0;
-        rc = SQLITE_OK;
-    }
-    stmt_done(stmt);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        status = store_fail(s, rc);
-        rollback(s->db);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    const char *reason = column_text(stmt, 3);
+    struct store_account a = {
+        .name = column_text(stmt, 0),
+        .created = sqlite3_column_int64(stmt, 1),
+        .suspended = sqlite3_column_int64(stmt, 2), /* NULL reads as 0: not suspended */
+        .suspend_reason = reason ? reason : "",
+        .alias_count = sqlite3_column_int64(stmt, 4),
+    };
+    v->fn.account(&a, v->arg);
 }
 
-enum store_status store_alias_del(struct store *s, const char *account, const char *address)
+enum store_status sqlite_account_each(struct store_conn *c, const char *name,
+                                      void (*fn)(const struct store_account *a, void *arg),
+                                      void *arg, struct store_error *err)
 {
-    return delete_two_keys(s, STMT_ALIAS_DEL, account, address);
+    struct sqlite_visit v = {.row = account_row, .fn.account = fn, .arg = arg};
+
+    return sqlite_each(c->s, STMT_ACCOUNT_EACH, SQL_PARAMS(SQL_TEXT(name)), &v, err);
 }
 
-enum store_status store_alias_each(struct store *s, const char *account,
-                                   void (*fn)(const struct store_alias *a, void *arg), void *arg)
+enum store_status sqlite_alias_add(struct store_conn *c, const struct store_alias *alias,
+                                   bool *created, struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_ALIAS_EACH];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    rc = bind_text_or_null(stmt, 1, account);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct store_alias a = {
-            .account = column_text(stmt, 0),
-            .address = column_text(stmt, 1),
-            .added_by = column_text(stmt, 2),
-            .added_at = sqlite3_column_int64(stmt, 3),
-        };
-        fn(&a, arg);
-        status = STORE_OK;
-        rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return run_changed(c->s, STMT_ALIAS_ADD,
+                       SQL_PARAMS(SQL_TEXT(alias->account), SQL_TEXT(alias->address),
+                                  SQL_TEXT_OR_EMPTY(alias->added_by), SQL_INT(alias->added_at)),
+                       created, err);
 }
 
-enum store_status store_account_suspend(struct store *s, const char *name, int64_t now,
-                                        const char *reason, bool *changed)
+enum store_status sqlite_alias_del(struct store_conn *c, const char *account, const char *address,
+                                   struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_ACCOUNT_SUSPEND];
-    enum store_status status = STORE_OK;
-    int rc;
-
-    if (changed != NULL)
-        *changed = false;
-    pthread_mutex_lock(&s->lock);
-    if (name == NULL) {
-        str_copy(s->error, sizeof s->error, "an account needs a name");
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
-    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = account_add_locked(s, name, now, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, now);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 3, reason ? reason : "", -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_DONE) {
-        if (changed != NULL)
-            *changed = sqlite3_changes(s->db) > 0;
-        rc = SQLITE_OK;
-    }
-    stmt_done(stmt);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        status = store_fail(s, rc);
-        rollback(s->db);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return sqlite_change(c->s, STMT_ALIAS_DEL, SQL_PARAMS(SQL_TEXT(account), SQL_TEXT(address)),
+                         err);
 }
 
-static int bind_name(sqlite3_stmt *stmt, const void *arg)
+static void alias_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    return sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
+    struct store_alias a = {
+        .account = column_text(stmt, 0),
+        .address = column_text(stmt, 1),
+        .added_by = column_text(stmt, 2),
+        .added_at = sqlite3_column_int64(stmt, 3),
+    };
+    v->fn.alias(&a, v->arg);
 }
 
-enum store_status store_account_suspended(struct store *s, const char *name, int64_t *since,
-                                          char *reason, size_t reason_len)
+enum store_status sqlite_alias_each(struct store_conn *c, const char *account,
+                                    void (*fn)(const struct store_alias *a, void *arg), void *arg,
+                                    struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_ACCOUNT_SUSPENDED];
-    enum store_status status = STORE_NOTFOUND;
+    struct sqlite_visit v = {.row = alias_row, .fn.alias = fn, .arg = arg};
 
-    *since = 0;
-    reason[0] = '\0';
-    pthread_mutex_lock(&s->lock);
-    int rc = sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *why = column_text(stmt, 1);
-        *since = sqlite3_column_int64(stmt, 0);
-        str_copy(reason, reason_len, why ? why : "");
-        status = STORE_OK;
-        rc = SQLITE_DONE;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return sqlite_each(c->s, STMT_ALIAS_EACH, SQL_PARAMS(SQL_TEXT(account)), &v, err);
 }
 
-enum store_status store_account_resume(struct store *s, const char *name)
+enum store_status sqlite_account_suspend(struct store_conn *c, const char *name, int64_t now,
+                                         const char *reason, bool *changed, struct store_error *err)
 {
-    if (name == NULL)
-        return STORE_NOTFOUND;
-    return change_one(s, STMT_ACCOUNT_RESUME, bind_name, name);
+    return run_changed(c->s, STMT_ACCOUNT_SUSPEND,
+                       SQL_PARAMS(SQL_TEXT(name), SQL_INT(now), SQL_TEXT_OR_EMPTY(reason)), changed,
+                       err);
+}
+
+struct suspension {
+    int64_t *since;
+    char *reason;
+    size_t reason_len;
+};
+
+static void suspension_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    const struct suspension *out = v->arg;
+    const char *why = column_text(stmt, 1);
+
+    *out->since = sqlite3_column_int64(stmt, 0);
+    str_copy(out->reason, out->reason_len, why ? why : "");
+}
+
+enum store_status sqlite_account_suspended(struct store_conn *c, const char *name, int64_t *since,
+                                           char *reason, size_t reason_len, struct store_error *err)
+{
+    struct suspension out = {since, reason, reason_len};
+    struct sqlite_visit v = {.row = suspension_row, .arg = &out};
+
+    return sqlite_each(c->s, STMT_ACCOUNT_SUSPENDED, SQL_PARAMS(SQL_TEXT(name)), &v, err);
+}
+
+enum store_status sqlite_account_resume(struct store_conn *c, const char *name,
+                                        struct store_error *err)
+{
+    return sqlite_change(c->s, STMT_ACCOUNT_RESUME, SQL_PARAMS(SQL_TEXT(name)), err);
 }

@@ -3,20 +3,12 @@
  */
 #include "sqlite.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdatomic.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "log.h"
-#include "store_migrations.h"
 #include "util.h"
 
 const char *const sqlite_decisions_sql[STMT_COUNT] = {
@@ -40,46 +32,44 @@ const char *const sqlite_decisions_sql[STMT_COUNT] = {
 
 #define DECISION_TEXTS 12 /* the text fields of struct decision, in its order */
 
+struct decision_text {
+    const char *text[DECISION_TEXTS];
+};
+
 /* A decision copied for the queue: the strings live in the same allocation. */
 struct queued_decision {
     int64_t time;
     const char *text[DECISION_TEXTS];
 };
 
-/* ------------------------------------------------------------------------------------------ */
-/* Decisions                                                                                  */
-/* ------------------------------------------------------------------------------------------ */
-
-static void decision_texts(const struct decision *d, const char *text[DECISION_TEXTS])
+static struct decision_text decision_texts(const struct decision *d)
 {
-    const char *t[DECISION_TEXTS] = {d->queue_id, d->ref,    d->client_ip, d->client_name,
-                                     d->helo,     d->sender, d->recipient, d->account,
-                                     d->check,    d->action, d->reply,     d->detail};
-    memcpy(text, t, sizeof t);
+    struct decision_text t = {{d->queue_id, d->ref, d->client_ip, d->client_name, d->helo,
+                               d->sender, d->recipient, d->account, d->check, d->action, d->reply,
+                               d->detail}};
+    return t;
 }
 
-/* Inserts one row with s->lock held; an SQLite code. */
-static int decision_insert(struct store *s, int64_t time, const char *const text[DECISION_TEXTS])
+/* Inserts one row; with s->lock held. */
+static enum store_status decision_insert(struct store_db *s, int64_t time,
+                                         const char *const text[DECISION_TEXTS],
+                                         struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_DECISION_ADD];
-    int rc = sqlite3_bind_int64(stmt, 1, time);
-
-    for (int i = 0; rc == SQLITE_OK && i < DECISION_TEXTS; i++)
-        rc = sqlite3_bind_text(stmt, i + 2, text[i], -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE)
-        rc = SQLITE_OK;
-    stmt_done(stmt);
-    return rc;
+    return sqlite_run(s, STMT_DECISION_ADD,
+                      SQL_PARAMS(SQL_INT(time), SQL_TEXT(text[0]), SQL_TEXT(text[1]),
+                                 SQL_TEXT(text[2]), SQL_TEXT(text[3]), SQL_TEXT(text[4]),
+                                 SQL_TEXT(text[5]), SQL_TEXT(text[6]), SQL_TEXT(text[7]),
+                                 SQL_TEXT(text[8]), SQL_TEXT(text[9]), SQL_TEXT(text[10]),
+                                 SQL_TEXT(text[11])),
+                      NULL, err);
 }
 
 static struct queued_decision *decision_copy(const struct decision *d)
 {
-    const char *text[DECISION_TEXTS];
+    struct decision_text t = decision_texts(d);
+    const char *const *text = t.text;
     size_t len[DECISION_TEXTS], total = sizeof(struct queued_decision);
 
-    decision_texts(d, text);
     for (int i = 0; i < DECISION_TEXTS; i++) {
         len[i] = text[i] != NULL ? strlen(text[i]) + 1 : 0;
         total += len[i];
@@ -97,7 +87,8 @@ static struct queued_decision *decision_copy(const struct decision *d)
 }
 
 /* Queues d for the writer; STORE_BUSY when the queue is full. */
-static enum store_status decision_queue(struct store *s, const struct decision *d)
+static enum store_status decision_queue(struct store_db *s, const struct decision *d,
+                                        struct store_error *err)
 {
     struct decision_writer *w = &s->writer;
     struct queued_decision *q = decision_copy(d);
@@ -119,59 +110,46 @@ static enum store_status decision_queue(struct store *s, const struct decision *
     if (q == NULL)
         return STORE_OK;
     free(q);
-    pthread_mutex_lock(&s->lock);
-    str_printf(s->error, sizeof s->error,
-               "the decision log queue is full (%zu decisions wait for the database)", waiting);
-    pthread_mutex_unlock(&s->lock);
-    return STORE_BUSY;
+    return store_error_set(err, STORE_BUSY,
+                           "the decision log queue is full (%zu decisions wait for the database)",
+                           waiting);
 }
 
-enum store_status store_decision_add(struct store *s, const struct decision *d)
+enum store_status sqlite_decision_add(struct store_db *s, const struct decision *d,
+                                      struct store_error *err)
 {
-    const char *text[DECISION_TEXTS];
-    enum store_status status = STORE_OK;
-    int rc;
+    struct decision_text t = decision_texts(d);
+    enum store_status status;
 
-    if (d->check == NULL || d->action == NULL) {
-        pthread_mutex_lock(&s->lock);
-        str_copy(s->error, sizeof s->error, "a decision needs a check and an action");
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
     if (s->writer.running)
-        return decision_queue(s, d);
-    decision_texts(d, text);
+        return decision_queue(s, d, err);
     pthread_mutex_lock(&s->lock);
-    rc = decision_insert(s, d->time, text);
-    if (rc != SQLITE_OK)
-        status = store_fail(s, rc);
+    status = decision_insert(s, d->time, t.text, err);
     pthread_mutex_unlock(&s->lock);
     return status;
 }
 
 /* Writes rows[0..n) in one transaction; nothing is written on failure. */
-static enum store_status decision_write_rows(struct store *s, struct queued_decision **rows,
-                                             size_t n)
+static enum store_status decision_write_rows(struct store_db *s, struct queued_decision **rows,
+                                             size_t n, struct store_error *err)
 {
     enum store_status status;
-    int rc = SQLITE_OK;
 
     pthread_mutex_lock(&s->lock);
-    status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
-    for (size_t i = 0; status == STORE_OK && rc == SQLITE_OK && i < n; i++)
-        rc = decision_insert(s, rows[i]->time, rows[i]->text);
-    if (status == STORE_OK && rc != SQLITE_OK)
-        status = store_fail(s, rc);
+    status = sqlite_begin(&s->conn, STORE_TXN_WRITE, err);
+    for (size_t i = 0; status == STORE_OK && i < n; i++)
+        status = decision_insert(s, rows[i]->time, rows[i]->text, err);
     if (status == STORE_OK)
-        status = exec_stmt(s, STMT_COMMIT);
+        status = sqlite_commit(&s->conn, err);
     if (status != STORE_OK)
-        rollback(s->db);
+        sqlite_rollback(&s->conn);
     pthread_mutex_unlock(&s->lock);
     return status;
 }
 
 /* One batch from the head of the queue; *written gets how many rows were committed. */
-static enum store_status decision_write_batch(struct store *s, size_t *written)
+static enum store_status decision_write_batch(struct store_db *s, size_t *written,
+                                              struct store_error *err)
 {
     struct decision_writer *w = &s->writer;
     enum store_status status = STORE_OK;
@@ -185,7 +163,7 @@ static enum store_status decision_write_batch(struct store *s, size_t *written)
         w->scratch[i] = w->ring[(w->head + i) % w->cap];
     pthread_mutex_unlock(&w->lock);
     if (n > 0)
-        status = decision_write_rows(s, w->scratch, n);
+        status = decision_write_rows(s, w->scratch, n, err);
     pthread_mutex_lock(&w->lock);
     if (status == STORE_OK) {
         for (size_t i = 0; i < n; i++)
@@ -202,28 +180,27 @@ static enum store_status decision_write_batch(struct store *s, size_t *written)
     return status;
 }
 
-enum store_status store_decision_flush(struct store *s)
+enum store_status sqlite_decision_flush(struct store_db *s, struct store_error *err)
 {
     enum store_status status = STORE_OK;
     size_t written = 1;
 
     while (s->writer.running && status == STORE_OK && written > 0)
-        status = decision_write_batch(s, &written);
+        status = decision_write_batch(s, &written, err);
     return status;
 }
 
 /* Logs when the writer starts failing and when it recovers, not every retry. */
-static void decision_writer_note(struct store *s, enum store_status status)
+static void decision_writer_note(struct store_db *s, enum store_status status,
+                                 const struct store_error *why)
 {
     struct decision_writer *w = &s->writer;
-    char why[STORE_ERROR_MAX];
 
     if ((status == STORE_OK) == !w->failing)
         return;
     w->failing = status != STORE_OK;
     if (w->failing) {
-        store_last_error_r(s, why, sizeof why);
-        log_msg(LOG_ERR, "decision log: cannot write a batch (kept, retried): %s", why);
+        log_msg(LOG_ERR, "decision log: cannot write a batch (kept, retried): %s", why->text);
     } else {
         log_msg(LOG_INFO, "decision log: writing again");
     }
@@ -238,7 +215,7 @@ static void decision_writer_note(struct store *s, enum store_status status)
 
 static int decision_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-    struct store *s = arg;
+    struct store_db *s = arg;
     (void)db;
     (void)name;
     atomic_store(&s->writer.wal_frames, frames);
@@ -257,7 +234,7 @@ static int decision_wal_hook(void *arg, sqlite3 *db, const char *name, int frame
 #define DECISION_CHECKPOINT_TAIL 256
 #define DECISION_WAL_FORCE_FRAMES 32768 /* 128 MiB of 4 KiB pages */
 
-static void decision_checkpoint(struct store *s)
+static void decision_checkpoint(struct store_db *s)
 {
     struct decision_writer *w = &s->writer;
 
@@ -290,7 +267,7 @@ static void decision_checkpoint(struct store *s)
 
 static void *decision_writer_main(void *arg)
 {
-    struct store *s = arg;
+    struct store_db *s = arg;
     struct decision_writer *w = &s->writer;
 
     pthread_mutex_lock(&w->lock);
@@ -311,10 +288,11 @@ static void *decision_writer_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         size_t written;
         enum store_status status;
+        struct store_error why;
         do
-            status = decision_write_batch(s, &written);
+            status = decision_write_batch(s, &written, &why);
         while (status == STORE_OK && written == w->batch);
-        decision_writer_note(s, status);
+        decision_writer_note(s, status, &why);
         decision_checkpoint(s);
         pthread_mutex_lock(&w->lock);
     }
@@ -322,29 +300,23 @@ static void *decision_writer_main(void *arg)
     return NULL;
 }
 
-enum store_status store_decision_writer_start(struct store *s, int64_t interval_ms, size_t batch,
-                                              size_t queue_max)
+enum store_status sqlite_decision_writer_start(struct store_db *s, int64_t interval_ms,
+                                               size_t batch, size_t queue_max,
+                                               struct store_error *err)
 {
     struct decision_writer *w = &s->writer;
     pthread_condattr_t attr;
 
-    if (w->running || batch == 0 || queue_max < batch || interval_ms <= 0) {
-        pthread_mutex_lock(&s->lock);
-        str_copy(s->error, sizeof s->error,
-                 w->running ? "the decision writer runs already" : "bad decision writer limits");
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
+    if (w->running)
+        return store_error_set(err, STORE_ERROR, "the decision writer runs already");
     /* A connection knows that the database is in WAL mode only once it has read it: until then
      * its checkpoints do nothing (and report -1 frames). */
     int64_t version = 0;
     if (sqlite3_open_v2(s->path, &w->checkpoint_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK ||
         exec_int(w->checkpoint_db, "PRAGMA schema_version", &version) != SQLITE_OK) {
-        pthread_mutex_lock(&s->lock);
-        str_printf(s->error, sizeof s->error, "decision writer: %s",
-                   w->checkpoint_db ? sqlite3_errmsg(w->checkpoint_db) : "cannot open");
-        pthread_mutex_unlock(&s->lock);
+        store_error_set(err, STORE_ERROR, "decision writer: %s",
+                        w->checkpoint_db ? sqlite3_errmsg(w->checkpoint_db) : "cannot open");
         sqlite3_close(w->checkpoint_db);
         w->checkpoint_db = NULL;
         return STORE_ERROR;
@@ -365,18 +337,15 @@ enum store_status store_decision_writer_start(struct store *s, int64_t interval_
     pthread_mutex_unlock(&s->lock);
     w->running = true;
     if (pthread_create(&w->thread, NULL, decision_writer_main, s) != 0) {
-        decision_writer_stop(s);
-        pthread_mutex_lock(&s->lock);
-        str_copy(s->error, sizeof s->error, "cannot start the decision writer thread");
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
+        sqlite_decision_writer_stop(s);
+        return store_error_set(err, STORE_ERROR, "cannot start the decision writer thread");
     }
     w->thread_started = true;
     return STORE_OK;
 }
 
 /* Stops the thread, writes what is left, and frees the queue (store_close). */
-void decision_writer_stop(struct store *s)
+void sqlite_decision_writer_stop(struct store_db *s)
 {
     struct decision_writer *w = &s->writer;
 
@@ -389,11 +358,9 @@ void decision_writer_stop(struct store *s)
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
     }
-    if (store_decision_flush(s) != STORE_OK) {
-        char why[STORE_ERROR_MAX];
-        store_last_error_r(s, why, sizeof why);
-        log_msg(LOG_ERR, "decision log: %zu decisions lost at close: %s", w->count, why);
-    }
+    struct store_error why;
+    if (sqlite_decision_flush(s, &why) != STORE_OK)
+        log_msg(LOG_ERR, "decision log: %zu decisions lost at close: %s", w->count, why.text);
     log_msg(LOG_INFO,
             "decision log: %" PRIu64 " decisions written, %" PRIu64
             " refused (queue full), %" PRIu64 " failed batches",
@@ -413,7 +380,7 @@ void decision_writer_stop(struct store *s)
     memset(w, 0, sizeof *w);
 }
 
-void store_decision_counts(struct store *s, struct store_decision_counts *out)
+void sqlite_decision_counts(struct store_db *s, struct store_decision_counts *out)
 {
     struct decision_writer *w = &s->writer;
 
@@ -426,65 +393,40 @@ void store_decision_counts(struct store *s, struct store_decision_counts *out)
     pthread_mutex_unlock(&w->lock);
 }
 
-static void row_to_decision(sqlite3_stmt *stmt, struct decision *d)
+static void decision_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    d->time = sqlite3_column_int64(stmt, 0);
-    d->queue_id = column_text(stmt, 1);
-    d->ref = column_text(stmt, 2);
-    d->client_ip = column_text(stmt, 3);
-    d->client_name = column_text(stmt, 4);
-    d->helo = column_text(stmt, 5);
-    d->sender = column_text(stmt, 6);
-    d->recipient = column_text(stmt, 7);
-    d->account = column_text(stmt, 8);
-    d->check = column_text(stmt, 9);
-    d->action = column_text(stmt, 10);
-    d->reply = column_text(stmt, 11);
-    d->detail = column_text(stmt, 12);
+    struct decision d = {
+        .time = sqlite3_column_int64(stmt, 0),
+        .queue_id = column_text(stmt, 1),
+        .ref = column_text(stmt, 2),
+        .client_ip = column_text(stmt, 3),
+        .client_name = column_text(stmt, 4),
+        .helo = column_text(stmt, 5),
+        .sender = column_text(stmt, 6),
+        .recipient = column_text(stmt, 7),
+        .account = column_text(stmt, 8),
+        .check = column_text(stmt, 9),
+        .action = column_text(stmt, 10),
+        .reply = column_text(stmt, 11),
+        .detail = column_text(stmt, 12),
+    };
+    v->fn.decision(&d, v->arg);
 }
 
-/* A postmaster pastes addresses as the log shows them, "<a@b>"; the table keeps them bare. */
-static char *strip_brackets(const char *key)
+enum store_status sqlite_decision_find(struct store_conn *c, const char *key, const char *address,
+                                       size_t limit,
+                                       void (*fn)(const struct decision *d, void *arg), void *arg,
+                                       struct store_error *err)
 {
-    size_t len = strlen(key);
+    struct sqlite_visit v = {.row = decision_row, .fn.decision = fn, .arg = arg};
 
-    if (len >= 2 && key[0] == '<' && key[len - 1] == '>')
-        return xstrndup(key + 1, len - 2);
-    return xstrdup(key);
+    return sqlite_each(c->s, STMT_DECISION_FIND,
+                       SQL_PARAMS(SQL_TEXT(key), SQL_TEXT(address), SQL_INT(size_to_int64(limit))),
+                       &v, err);
 }
 
-enum store_status store_decision_find(struct store *s, const char *key, size_t limit,
-                                      void (*fn)(const struct decision *d, void *arg), void *arg)
+enum store_status sqlite_decision_expire(struct store_conn *c, int64_t before, size_t *left,
+                                         struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_DECISION_FIND];
-    char *address = strip_brackets(key);
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    (void)store_decision_flush(s); /* what is queued is found too; a failure is the next read's */
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 2, address, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 3, size_to_int64(limit));
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct decision d;
-        row_to_decision(stmt, &d);
-        fn(&d, arg);
-        status = STORE_OK;
-        rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    free(address);
-    return status;
-}
-
-enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
-                                        size_t *deleted)
-{
-    return expire_step(s, STMT_DECISION_EXPIRE, before, batch, deleted);
+    return sqlite_bounded_delete(c->s, STMT_DECISION_EXPIRE, before, left, err);
 }

@@ -4,20 +4,8 @@
  */
 #include "sqlite.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <stdatomic.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "log.h"
-#include "store_migrations.h"
 #include "util.h"
 
 const char *const sqlite_greylist_sql[STMT_COUNT] = {
@@ -50,119 +38,91 @@ const char *const sqlite_greylist_sql[STMT_COUNT] = {
                               "autoallow WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2)",
 };
 
-static int bind_triplet(sqlite3_stmt *stmt, const char *source, const struct store_greylist_txn *t)
-{
-    int rc = sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
+/* ---- the rows of one check ---- */
 
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 2, t->sender, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 3, t->recipient, -1, SQLITE_STATIC);
-    return rc;
+static void greylist_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    struct store_greylist_row *row = v->arg;
+
+    row->found = true;
+    row->first_seen = sqlite3_column_int64(stmt, 0);
+    row->last_seen = sqlite3_column_int64(stmt, 1);
+    row->confirmed_at = sqlite3_column_int64(stmt, 2); /* NULL reads as 0: pending */
+    row->count = sqlite3_column_int64(stmt, 3);
 }
 
-static enum store_status greylist_row_read(struct store *s, const struct store_greylist_txn *t,
-                                           struct store_greylist_row *row)
+enum store_status sqlite_greylist_read(struct store_conn *c, const char *sender,
+                                       const char *recipient, struct store_greylist_row *row,
+                                       struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_GREYLIST_GET];
-    enum store_status status = STORE_OK;
-    int rc = bind_triplet(stmt, row->source, t);
+    struct sqlite_visit v = {.row = greylist_row, .arg = row};
+    enum store_status status;
 
     row->found = false;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        row->found = true;
-        row->first_seen = sqlite3_column_int64(stmt, 0);
-        row->last_seen = sqlite3_column_int64(stmt, 1);
-        row->confirmed_at = sqlite3_column_int64(stmt, 2); /* NULL reads as 0: pending */
-        row->count = sqlite3_column_int64(stmt, 3);
-    } else if (rc != SQLITE_DONE) {
-        status = store_fail(s, rc);
-    }
-    stmt_done(stmt);
-    return status;
+    status = sqlite_each(c->s, STMT_GREYLIST_GET,
+                         SQL_PARAMS(SQL_TEXT(row->source), SQL_TEXT(sender), SQL_TEXT(recipient)),
+                         &v, err);
+    return status == STORE_NOTFOUND ? STORE_OK : status;
 }
 
-static enum store_status greylist_row_write(struct store *s, const struct store_greylist_txn *t,
-                                            const struct store_greylist_row *row)
+enum store_status sqlite_greylist_write(struct store_conn *c, const char *sender,
+                                        const char *recipient, const struct store_greylist_row *row,
+                                        struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_GREYLIST_PUT];
-    enum store_status status = STORE_OK;
-    int rc = bind_triplet(stmt, row->source, t);
-
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 4, row->first_seen);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 5, row->last_seen);
-    if (rc == SQLITE_OK)
-        rc = row->confirmed_at != 0 ? sqlite3_bind_int64(stmt, 6, row->confirmed_at)
-                                    : sqlite3_bind_null(stmt, 6);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 7, row->count);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    return status;
+    return sqlite_run(c->s, STMT_GREYLIST_PUT,
+                      SQL_PARAMS(SQL_TEXT(row->source), SQL_TEXT(sender), SQL_TEXT(recipient),
+                                 SQL_INT(row->first_seen), SQL_INT(row->last_seen),
+                                 row->confirmed_at != 0 ? SQL_INT(row->confirmed_at) : SQL_NULL,
+                                 SQL_INT(row->count)),
+                      NULL, err);
 }
 
-static enum store_status autoallow_read(struct store *s, struct store_autoallow_row *row)
+static void autoallow_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_AUTOALLOW_GET];
-    enum store_status status = STORE_OK;
-    int rc = sqlite3_bind_text(stmt, 1, row->network, -1, SQLITE_STATIC);
+    struct store_autoallow_row *row = v->arg;
+
+    row->found = true;
+    row->count = sqlite3_column_int64(stmt, 0);
+    row->first_seen = sqlite3_column_int64(stmt, 1);
+    row->last_seen = sqlite3_column_int64(stmt, 2);
+}
+
+enum store_status sqlite_autoallow_read(struct store_conn *c, struct store_autoallow_row *row,
+                                        struct store_error *err)
+{
+    struct sqlite_visit v = {.row = autoallow_row, .arg = row};
+    enum store_status status;
 
     row->found = false;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        row->found = true;
-        row->count = sqlite3_column_int64(stmt, 0);
-        row->first_seen = sqlite3_column_int64(stmt, 1);
-        row->last_seen = sqlite3_column_int64(stmt, 2);
-    } else if (rc != SQLITE_DONE) {
-        status = store_fail(s, rc);
-    }
-    stmt_done(stmt);
-    return status;
+    status = sqlite_each(c->s, STMT_AUTOALLOW_GET, SQL_PARAMS(SQL_TEXT(row->network)), &v, err);
+    return status == STORE_NOTFOUND ? STORE_OK : status;
 }
 
-static enum store_status autoallow_write(struct store *s, const struct store_autoallow_row *row)
+enum store_status sqlite_autoallow_write(struct store_conn *c,
+                                         const struct store_autoallow_row *row,
+                                         struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_AUTOALLOW_PUT];
-    enum store_status status = STORE_OK;
-    int rc = sqlite3_bind_text(stmt, 1, row->network, -1, SQLITE_STATIC);
-
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, row->count);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 3, row->first_seen);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 4, row->last_seen);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    return status;
+    return sqlite_run(c->s, STMT_AUTOALLOW_PUT,
+                      SQL_PARAMS(SQL_TEXT(row->network), SQL_INT(row->count),
+                                 SQL_INT(row->first_seen), SQL_INT(row->last_seen)),
+                      NULL, err);
 }
 
 /* Reads t's rows and calls decide; inside a transaction. */
-static enum store_status
-greylist_read_decide(struct store *s, struct store_greylist_txn *t,
-                     void (*decide)(struct store_greylist_txn *t, void *arg), void *arg)
+static enum store_status greylist_read_decide(struct store_conn *c, struct store_greylist_txn *t,
+                                              void (*decide)(struct store_greylist_txn *t,
+                                                             void *arg),
+                                              void *arg, struct store_error *err)
 {
     enum store_status status = STORE_OK;
 
     t->autoallow.write = false;
     if (t->autoallow.network != NULL)
-        status = autoallow_read(s, &t->autoallow);
+        status = sqlite_autoallow_read(c, &t->autoallow, err);
     for (int i = 0; status == STORE_OK && i < STORE_GREYLIST_ROWS; i++) {
         t->rows[i].write = false;
         if (t->rows[i].source != NULL)
-            status = greylist_row_read(s, t, &t->rows[i]);
+            status = sqlite_greylist_read(c, t->sender, t->recipient, &t->rows[i], err);
     }
     if (status == STORE_OK)
         decide(t, arg);
@@ -178,15 +138,16 @@ static bool greylist_has_writes(const struct store_greylist_txn *t)
 }
 
 /* The writes decide marked; inside the write transaction. */
-static enum store_status greylist_write(struct store *s, const struct store_greylist_txn *t)
+static enum store_status greylist_write(struct store_conn *c, const struct store_greylist_txn *t,
+                                        struct store_error *err)
 {
     enum store_status status = STORE_OK;
 
     for (int i = 0; status == STORE_OK && i < STORE_GREYLIST_ROWS; i++)
         if (t->rows[i].source != NULL && t->rows[i].write)
-            status = greylist_row_write(s, t, &t->rows[i]);
+            status = sqlite_greylist_write(c, t->sender, t->recipient, &t->rows[i], err);
     if (status == STORE_OK && t->autoallow.network != NULL && t->autoallow.write)
-        status = autoallow_write(s, &t->autoallow);
+        status = sqlite_autoallow_write(c, &t->autoallow, err);
     return status;
 }
 
@@ -200,38 +161,41 @@ static enum store_status greylist_write(struct store *s, const struct store_grey
  * IMMEDIATE (waiting up to the busy timeout), read, decide, write.  decide may therefore run
  * twice; only the last run's writes are kept.
  */
-enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
-                                        void (*decide)(struct store_greylist_txn *t, void *arg),
-                                        void *arg)
+enum store_status sqlite_greylist_update(struct store_db *s, struct store_greylist_txn *t,
+                                         void (*decide)(struct store_greylist_txn *t, void *arg),
+                                         void *arg, struct store_error *err)
 {
+    struct store_conn *c = &s->conn;
     enum store_status status;
 
     pthread_mutex_lock(&s->lock);
-    status = exec_stmt(s, STMT_BEGIN_DEFERRED);
+    status = sqlite_begin(c, STORE_TXN_READ, err);
     if (status == STORE_OK) {
-        status = greylist_read_decide(s, t, decide, arg);
+        status = greylist_read_decide(c, t, decide, arg, err);
         if (status == STORE_OK && greylist_has_writes(t))
-            status = greylist_write(s, t);
+            status = greylist_write(c, t, err);
         if (status == STORE_OK)
-            status = exec_stmt(s, STMT_COMMIT);
+            status = sqlite_commit(c, err);
         if (status != STORE_OK)
-            rollback(s->db);
+            sqlite_rollback(c);
     }
     if (status == STORE_BUSY) {
-        status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
+        status = sqlite_begin(c, STORE_TXN_WRITE, err);
         if (status == STORE_OK) {
-            status = greylist_read_decide(s, t, decide, arg);
+            status = greylist_read_decide(c, t, decide, arg, err);
             if (status == STORE_OK)
-                status = greylist_write(s, t);
+                status = greylist_write(c, t, err);
             if (status == STORE_OK)
-                status = exec_stmt(s, STMT_COMMIT);
+                status = sqlite_commit(c, err);
             if (status != STORE_OK)
-                rollback(s->db);
+                sqlite_rollback(c);
         }
     }
     pthread_mutex_unlock(&s->lock);
     return status;
 }
+
+/* ---- expiry ---- */
 
 /* A primary key of the greylist table, owned. */
 struct greylist_pk {
@@ -240,19 +204,8 @@ struct greylist_pk {
 
 static char *column_copy(sqlite3_stmt *stmt, int col)
 {
-    const char *text = (const char *)sqlite3_column_text(stmt, col);
+    const char *text = column_text(stmt, col);
     return xstrdup(text ? text : "");
-}
-
-/* Copies columns 0-2 of the current row into k. */
-static void greylist_pk_set(struct greylist_pk *k, sqlite3_stmt *stmt)
-{
-    free(k->source);
-    free(k->sender);
-    free(k->recipient);
-    k->source = column_copy(stmt, 0);
-    k->sender = column_copy(stmt, 1);
-    k->recipient = column_copy(stmt, 2);
 }
 
 static void greylist_pk_free(struct greylist_pk *k)
@@ -263,46 +216,55 @@ static void greylist_pk_free(struct greylist_pk *k)
     k->source = k->sender = k->recipient = NULL;
 }
 
-static int bind_pk(sqlite3_stmt *stmt, const struct greylist_pk *k)
+/* Copies columns 0-2 of the current row into k. */
+static void greylist_pk_set(struct greylist_pk *k, sqlite3_stmt *stmt)
 {
-    int rc = sqlite3_bind_text(stmt, 1, k->source ? k->source : "", -1, SQLITE_STATIC);
-
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 2, k->sender ? k->sender : "", -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 3, k->recipient ? k->recipient : "", -1, SQLITE_STATIC);
-    return rc;
+    greylist_pk_free(k);
+    k->source = column_copy(stmt, 0);
+    k->sender = column_copy(stmt, 1);
+    k->recipient = column_copy(stmt, 2);
 }
 
-/* Runs a statement that takes a primary key (?1-?3) and returns no row. */
-static enum store_status greylist_pk_exec(struct store *s, enum stmt_id id,
-                                          const struct greylist_pk *k)
-{
-    sqlite3_stmt *stmt = s->stmt[id];
-    int rc = bind_pk(stmt, k);
-    enum store_status status = STORE_OK;
+/* ?1-?3 of a statement that takes a primary key; an unset key is the empty one. */
+#define PK_PARAMS(k)                                                                               \
+    SQL_TEXT_OR_EMPTY((k)->source), SQL_TEXT_OR_EMPTY((k)->sender),                                \
+        SQL_TEXT_OR_EMPTY((k)->recipient)
 
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    return status;
+static void pk_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    greylist_pk_set(v->arg, stmt);
 }
 
 /* Where the sweep resumes; an empty key (before every row) when it never ran or wrapped. */
-static enum store_status sweep_cursor(struct store *s, struct greylist_pk *cursor)
+static enum store_status sweep_cursor(struct store_db *s, struct greylist_pk *cursor,
+                                      struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_GREYLIST_SWEEP_GET];
-    int rc = sqlite3_step(stmt);
-    enum store_status status = STORE_OK;
+    struct sqlite_visit v = {.row = pk_row, .arg = cursor};
+    enum store_status status = sqlite_each(s, STMT_GREYLIST_SWEEP_GET, NULL, 0, &v, err);
 
-    if (rc == SQLITE_ROW)
-        greylist_pk_set(cursor, stmt);
-    else if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    return status;
+    return status == STORE_NOTFOUND ? STORE_OK : status;
+}
+
+struct sweep {
+    int64_t confirmed_before;
+    size_t seen;
+    struct greylist_pk last; /* the last key examined */
+    struct greylist_pk *due; /* the keys to delete */
+    size_t ndue;
+};
+
+static void sweep_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    struct sweep *sw = v->arg;
+
+    sw->seen++;
+    greylist_pk_set(&sw->last, stmt);
+    if (sqlite3_column_type(stmt, 3) != SQLITE_NULL &&
+        sqlite3_column_int64(stmt, 4) < sw->confirmed_before) {
+        sw->due = xrealloc(sw->due, (sw->ndue + 1) * sizeof *sw->due);
+        sw->due[sw->ndue] = (struct greylist_pk){0};
+        greylist_pk_set(&sw->due[sw->ndue++], stmt);
+    }
 }
 
 /*
@@ -310,75 +272,50 @@ static enum store_status sweep_cursor(struct store *s, struct greylist_pk *curso
  * last seen before confirmed_before.  The keys are collected first and deleted after the scan, so
  * the scan never runs over rows it is changing.  *left is decreased by the rows deleted.
  */
-static enum store_status sweep_confirmed(struct store *s, int64_t confirmed_before, size_t *left)
+static enum store_status sweep_confirmed(struct store_db *s, int64_t confirmed_before, size_t *left,
+                                         struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_GREYLIST_SWEEP_SCAN];
-    struct greylist_pk cursor = {0}, last = {0}, *due = NULL;
-    size_t ndue = 0, seen = 0;
+    struct greylist_pk cursor = {0};
+    struct sweep sw = {.confirmed_before = confirmed_before};
+    struct sqlite_visit v = {.row = sweep_row, .arg = &sw};
     enum store_status status;
-    int rc;
 
     if (*left == 0)
         return STORE_OK;
-    status = sweep_cursor(s, &cursor);
-    if (status != STORE_OK)
-        return status;
-    rc = bind_pk(stmt, &cursor);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 4, size_to_int64(*left));
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        seen++;
-        greylist_pk_set(&last, stmt); /* not cursor: its text is bound to this statement */
-        if (sqlite3_column_type(stmt, 3) != SQLITE_NULL &&
-            sqlite3_column_int64(stmt, 4) < confirmed_before) {
-            due = xrealloc(due, (ndue + 1) * sizeof *due);
-            due[ndue] = (struct greylist_pk){0};
-            greylist_pk_set(&due[ndue++], stmt);
-        }
-        rc = SQLITE_OK;
-    }
-    status = rc == SQLITE_DONE ? STORE_OK : store_fail(s, rc);
-    stmt_done(stmt);
+    status = sweep_cursor(s, &cursor, err);
+    if (status == STORE_OK)
+        status =
+            sqlite_each(s, STMT_GREYLIST_SWEEP_SCAN,
+                        SQL_PARAMS(PK_PARAMS(&cursor), SQL_INT(size_to_int64(*left))), &v, err);
+    if (status == STORE_NOTFOUND)
+        status = STORE_OK;
     /* Fewer rows than asked for: the sweep reached the end and starts over next time. */
-    if (seen < *left)
-        greylist_pk_free(&last);
-    for (size_t i = 0; status == STORE_OK && i < ndue; i++)
-        status = greylist_pk_exec(s, STMT_GREYLIST_DELETE, &due[i]);
+    if (sw.seen < *left)
+        greylist_pk_free(&sw.last);
+    for (size_t i = 0; status == STORE_OK && i < sw.ndue; i++)
+        status = sqlite_run(s, STMT_GREYLIST_DELETE, SQL_PARAMS(PK_PARAMS(&sw.due[i])), NULL, err);
     if (status == STORE_OK)
-        status = greylist_pk_exec(s, STMT_GREYLIST_SWEEP_SET, &last);
+        status = sqlite_run(s, STMT_GREYLIST_SWEEP_SET, SQL_PARAMS(PK_PARAMS(&sw.last)), NULL, err);
     if (status == STORE_OK)
-        *left -= ndue;
-    for (size_t i = 0; i < ndue; i++)
-        greylist_pk_free(&due[i]);
-    free(due);
+        *left -= sw.ndue;
+    for (size_t i = 0; i < sw.ndue; i++)
+        greylist_pk_free(&sw.due[i]);
+    free(sw.due);
     greylist_pk_free(&cursor);
-    greylist_pk_free(&last);
+    greylist_pk_free(&sw.last);
     return status;
 }
 
-enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
-                                        int64_t confirmed_before, int64_t autoallow_before,
-                                        size_t batch, size_t *deleted)
+enum store_status sqlite_greylist_expire(struct store_conn *c, int64_t pending_before,
+                                         int64_t confirmed_before, int64_t autoallow_before,
+                                         size_t *left, struct store_error *err)
 {
-    enum store_status status;
-    size_t left = batch;
+    enum store_status status =
+        sqlite_bounded_delete(c->s, STMT_GREYLIST_EXPIRE_PENDING, pending_before, left, err);
 
-    *deleted = 0;
-    pthread_mutex_lock(&s->lock);
-    status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
-    if (status == STORE_OK) {
-        status = bounded_delete(s, STMT_GREYLIST_EXPIRE_PENDING, pending_before, &left);
-        if (status == STORE_OK)
-            status = bounded_delete(s, STMT_AUTOALLOW_EXPIRE, autoallow_before, &left);
-        if (status == STORE_OK)
-            status = sweep_confirmed(s, confirmed_before, &left);
-        if (status == STORE_OK)
-            status = exec_stmt(s, STMT_COMMIT);
-        if (status == STORE_OK)
-            *deleted = batch - left;
-        else
-            rollback(s->db);
-    }
-    pthread_mutex_unlock(&s->lock);
+    if (status == STORE_OK)
+        status = sqlite_bounded_delete(c->s, STMT_AUTOALLOW_EXPIRE, autoallow_before, left, err);
+    if (status == STORE_OK)
+        status = sweep_confirmed(c->s, confirmed_before, left, err);
     return status;
 }

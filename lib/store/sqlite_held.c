@@ -3,22 +3,6 @@
  */
 #include "sqlite.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <stdatomic.h>
-#include <sys/stat.h>
-#include <time.h>
-
-#include "log.h"
-#include "store_migrations.h"
-#include "util.h"
-
 const char *const sqlite_held_sql[STMT_COUNT] = {
     /* held: ?N NULL matches any value. */
     [STMT_HELD_ADD] = "INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, "
@@ -34,118 +18,62 @@ const char *const sqlite_held_sql[STMT_COUNT] = {
                          "WHERE state <> 'held' AND decided_at < ?1 LIMIT ?2)",
 };
 
-static int bind_text_or_empty(sqlite3_stmt *stmt, int col, const char *text)
+enum store_status sqlite_held_add(struct store_conn *c, const struct store_held *h,
+                                  struct store_error *err)
 {
-    return sqlite3_bind_text(stmt, col, text ? text : "", -1, SQLITE_STATIC);
+    return sqlite_run(c->s, STMT_HELD_ADD,
+                      SQL_PARAMS(SQL_TEXT_OR_EMPTY(h->queue_id), SQL_INT(h->held_at),
+                                 SQL_TEXT_OR_EMPTY(h->account), SQL_TEXT_OR_EMPTY(h->sender),
+                                 SQL_TEXT_OR_EMPTY(h->recipients), SQL_INT(h->nrcpt),
+                                 SQL_TEXT_OR_EMPTY(h->subject), SQL_INT(h->size),
+                                 SQL_TEXT_OR_EMPTY(h->reason)),
+                      NULL, err);
 }
 
-static int bind_held(sqlite3_stmt *stmt, const void *arg)
+static void held_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    const struct store_held *h = arg;
-    int rc = bind_text_or_empty(stmt, 1, h->queue_id);
-
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, h->held_at);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_empty(stmt, 3, h->account);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_empty(stmt, 4, h->sender);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_empty(stmt, 5, h->recipients);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 6, h->nrcpt);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_empty(stmt, 7, h->subject);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 8, h->size);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_empty(stmt, 9, h->reason);
-    return rc;
+    struct store_held h = {
+        .id = sqlite3_column_int64(stmt, 0),
+        .queue_id = column_text(stmt, 1),
+        .held_at = sqlite3_column_int64(stmt, 2),
+        .account = column_text(stmt, 3),
+        .sender = column_text(stmt, 4),
+        .recipients = column_text(stmt, 5),
+        .nrcpt = sqlite3_column_int64(stmt, 6),
+        .subject = column_text(stmt, 7),
+        .size = sqlite3_column_int64(stmt, 8),
+        .reason = column_text(stmt, 9),
+        .state = column_text(stmt, 10),
+        .decided_by = column_text(stmt, 11),
+        .decided_at = sqlite3_column_int64(stmt, 12), /* NULL reads as 0 */
+        .decision_reason = column_text(stmt, 13),
+    };
+    v->fn.held(&h, v->arg);
 }
 
-enum store_status store_held_add(struct store *s, const struct store_held *h)
+enum store_status sqlite_held_each(struct store_conn *c, const char *queue_id, const char *account,
+                                   const char *state,
+                                   void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                   struct store_error *err)
 {
-    if (h->queue_id == NULL || h->queue_id[0] == '\0' || h->account == NULL) {
-        pthread_mutex_lock(&s->lock);
-        str_copy(s->error, sizeof s->error, "a held message needs a queue id and an account");
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
-    enum store_status st = change_one(s, STMT_HELD_ADD, bind_held, h);
-    return st == STORE_NOTFOUND ? STORE_ERROR : st;
+    struct sqlite_visit v = {.row = held_row, .fn.held = fn, .arg = arg};
+
+    return sqlite_each(c->s, STMT_HELD_EACH,
+                       SQL_PARAMS(SQL_TEXT(queue_id), SQL_TEXT(account), SQL_TEXT(state)), &v, err);
 }
 
-enum store_status store_held_each(struct store *s, const char *queue_id, const char *account,
-                                  const char *state,
-                                  void (*fn)(const struct store_held *h, void *arg), void *arg)
+enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *state,
+                                     const char *by, const char *reason, int64_t now,
+                                     struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_HELD_EACH];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    rc = bind_text_or_null(stmt, 1, queue_id);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_null(stmt, 2, account);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_null(stmt, 3, state);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct store_held h = {
-            .id = sqlite3_column_int64(stmt, 0),
-            .queue_id = column_text(stmt, 1),
-            .held_at = sqlite3_column_int64(stmt, 2),
-            .account = column_text(stmt, 3),
-            .sender = column_text(stmt, 4),
-            .recipients = column_text(stmt, 5),
-            .nrcpt = sqlite3_column_int64(stmt, 6),
-            .subject = column_text(stmt, 7),
-            .size = sqlite3_column_int64(stmt, 8),
-            .reason = column_text(stmt, 9),
-            .state = column_text(stmt, 10),
-            .decided_by = column_text(stmt, 11),
-            .decided_at = sqlite3_column_int64(stmt, 12), /* NULL reads as 0 */
-            .decision_reason = column_text(stmt, 13),
-        };
-        fn(&h, arg);
-        status = STORE_OK;
-        rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return sqlite_change(c->s, STMT_HELD_DECIDE,
+                         SQL_PARAMS(SQL_TEXT_OR_EMPTY(queue_id), SQL_TEXT_OR_EMPTY(state),
+                                    SQL_TEXT_OR_EMPTY(by), SQL_TEXT_OR_EMPTY(reason), SQL_INT(now)),
+                         err);
 }
 
-struct held_decision {
-    const char *queue_id, *state, *by, *reason;
-    int64_t now;
-};
-
-static int bind_decision(sqlite3_stmt *stmt, const void *arg)
+enum store_status sqlite_held_expire(struct store_conn *c, int64_t before, size_t *left,
+                                     struct store_error *err)
 {
-    const struct held_decision *d = arg;
-    int rc = bind_text_or_empty(stmt, 1, d->queue_id);
-
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_empty(stmt, 2, d->state);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_empty(stmt, 3, d->by);
-    if (rc == SQLITE_OK)
-        rc = bind_text_or_empty(stmt, 4, d->reason);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 5, d->now);
-    return rc;
-}
-
-enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
-                                    const char *by, const char *reason, int64_t now)
-{
-    struct held_decision d = {queue_id, state, by, reason, now};
-    return change_one(s, STMT_HELD_DECIDE, bind_decision, &d);
-}
-
-enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted)
-{
-    return expire_step(s, STMT_HELD_EXPIRE, before, batch, deleted);
+    return sqlite_bounded_delete(c->s, STMT_HELD_EXPIRE, before, left, err);
 }

@@ -3,22 +3,6 @@
  */
 #include "sqlite.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <stdatomic.h>
-#include <sys/stat.h>
-#include <time.h>
-
-#include "log.h"
-#include "store_migrations.h"
-#include "util.h"
-
 const char *const sqlite_lists_sql[STMT_COUNT] = {
     /* lists: ?1 NULL matches every kind (or recipient); ORDER BY follows the UNIQUE indexes. */
     [STMT_LISTS_VERSION] = "SELECT version FROM lists_version WHERE id = 1",
@@ -42,211 +26,103 @@ const char *const sqlite_lists_sql[STMT_COUNT] = {
                        "WHERE ?1 IS NULL OR recipient = ?1 ORDER BY recipient, sender",
 };
 
-enum store_status store_lists_version(struct store *s, int64_t *version)
+enum store_status sqlite_lists_version(struct store_conn *c, int64_t *version,
+                                       struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_LISTS_VERSION];
-    enum store_status status = STORE_OK;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        *version = sqlite3_column_int64(stmt, 0);
-    else if (rc == SQLITE_DONE)
-        status = STORE_NOTFOUND;
-    else
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return sqlite_get_int(c->s, STMT_LISTS_VERSION, NULL, 0, version, err);
 }
 
-enum store_status store_list_each(struct store *s, const char *kind, int64_t live_at,
-                                  void (*fn)(const struct list_entry *e, void *arg), void *arg)
+static void list_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_LIST_EACH];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    rc = bind_text_or_null(stmt, 1, kind);
-    if (rc == SQLITE_OK)
-        rc = live_at > 0 ? sqlite3_bind_int64(stmt, 2, live_at) : sqlite3_bind_null(stmt, 2);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct list_entry e = {
-            .kind = column_text(stmt, 0),
-            .value = column_text(stmt, 1),
-            .action = column_text(stmt, 2),
-            .reason = column_text(stmt, 3),
-            .added_by = column_text(stmt, 4),
-            .added_at = sqlite3_column_int64(stmt, 5),
-            .expires = sqlite3_column_int64(stmt, 6), /* NULL reads as 0: never */
-        };
-        fn(&e, arg);
-        status = STORE_OK;
-        rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    struct list_entry e = {
+        .kind = column_text(stmt, 0),
+        .value = column_text(stmt, 1),
+        .action = column_text(stmt, 2),
+        .reason = column_text(stmt, 3),
+        .added_by = column_text(stmt, 4),
+        .added_at = sqlite3_column_int64(stmt, 5),
+        .expires = sqlite3_column_int64(stmt, 6), /* NULL reads as 0: never */
+    };
+    v->fn.list(&e, v->arg);
 }
 
-/* Runs a two-key SELECT of one text column (STMT_LIST_GET, STMT_RULE_GET) into out; "" when no
- * row.  Called with the lock held. */
-static int get_action_locked(sqlite3_stmt *stmt, const char *key1, const char *key2, char *out,
-                             size_t outlen)
+enum store_status sqlite_list_each(struct store_conn *c, const char *kind, int64_t live_at,
+                                   void (*fn)(const struct list_entry *e, void *arg), void *arg,
+                                   struct store_error *err)
 {
-    int rc = sqlite3_bind_text(stmt, 1, key1, -1, SQLITE_STATIC);
+    struct sqlite_visit v = {.row = list_row, .fn.list = fn, .arg = arg};
 
-    out[0] = '\0';
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 2, key2, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *text = column_text(stmt, 0);
-        str_copy(out, outlen, text ? text : "");
-        rc = SQLITE_DONE;
-    }
-    stmt_done(stmt);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return sqlite_each(c->s, STMT_LIST_EACH,
+                       SQL_PARAMS(SQL_TEXT(kind), live_at > 0 ? SQL_INT(live_at) : SQL_NULL), &v,
+                       err);
 }
 
-/* Binds and runs STMT_LIST_ADD for e; called with the lock held. */
-static int list_add_locked(struct store *s, const struct list_entry *e)
-{
-    sqlite3_stmt *stmt = s->stmt[STMT_LIST_ADD];
-    const char *text[] = {e->kind, e->value, e->action, e->reason ? e->reason : "",
-                          e->added_by ? e->added_by : ""};
-    int rc = SQLITE_OK;
-
-    for (int i = 0; rc == SQLITE_OK && i < (int)(sizeof text / sizeof text[0]); i++)
-        rc = sqlite3_bind_text(stmt, i + 1, text[i], -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 6, e->added_at);
-    if (rc == SQLITE_OK)
-        rc = e->expires > 0 ? sqlite3_bind_int64(stmt, 7, e->expires) : sqlite3_bind_null(stmt, 7);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    stmt_done(stmt);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static bool list_entry_complete(struct store *s, const struct list_entry *e)
-{
-    if (e->kind != NULL && e->value != NULL && e->action != NULL)
-        return true;
-    str_copy(s->error, sizeof s->error, "a list entry needs a kind, a value and an action");
-    return false;
-}
-
-enum store_status store_list_add(struct store *s, const struct list_entry *e, char *previous,
-                                 size_t previous_len)
+enum store_status sqlite_list_put(struct store_conn *c, const struct list_entry *e, char *previous,
+                                  size_t previous_len, struct store_error *err)
 {
     enum store_status status = STORE_OK;
-    int rc;
 
-    pthread_mutex_lock(&s->lock);
-    if (!list_entry_complete(s, e)) {
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
-    rc = get_action_locked(s->stmt[STMT_LIST_GET], e->kind, e->value, previous, previous_len);
-    if (rc == SQLITE_OK)
-        rc = list_add_locked(s, e);
-    if (rc != SQLITE_OK)
-        status = store_fail(s, rc);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    if (previous != NULL)
+        status =
+            sqlite_get_text(c->s, STMT_LIST_GET, SQL_PARAMS(SQL_TEXT(e->kind), SQL_TEXT(e->value)),
+                            previous, previous_len, err);
+    if (status != STORE_OK && status != STORE_NOTFOUND)
+        return status;
+    return sqlite_run(c->s, STMT_LIST_ADD,
+                      SQL_PARAMS(SQL_TEXT(e->kind), SQL_TEXT(e->value), SQL_TEXT(e->action),
+                                 SQL_TEXT_OR_EMPTY(e->reason), SQL_TEXT_OR_EMPTY(e->added_by),
+                                 SQL_INT(e->added_at),
+                                 e->expires > 0 ? SQL_INT(e->expires) : SQL_NULL),
+                      NULL, err);
 }
 
-enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n)
+enum store_status sqlite_list_del(struct store_conn *c, const char *kind, const char *value,
+                                  struct store_error *err)
+{
+    return sqlite_change(c->s, STMT_LIST_DEL, SQL_PARAMS(SQL_TEXT(kind), SQL_TEXT(value)), err);
+}
+
+enum store_status sqlite_rule_put(struct store_conn *c, const struct rcpt_rule *r, char *previous,
+                                  size_t previous_len, struct store_error *err)
 {
     enum store_status status = STORE_OK;
-    int rc;
 
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
-        if (!list_entry_complete(s, &entries[i])) {
-            rollback(s->db);
-            pthread_mutex_unlock(&s->lock);
-            return STORE_ERROR;
-        }
-        rc = list_add_locked(s, &entries[i]);
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        status = store_fail(s, rc);
-        rollback(s->db);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    if (previous != NULL)
+        status = sqlite_get_text(c->s, STMT_RULE_GET,
+                                 SQL_PARAMS(SQL_TEXT(r->recipient), SQL_TEXT(r->sender)), previous,
+                                 previous_len, err);
+    if (status != STORE_OK && status != STORE_NOTFOUND)
+        return status;
+    return sqlite_run(c->s, STMT_RULE_ADD,
+                      SQL_PARAMS(SQL_TEXT(r->recipient), SQL_TEXT(r->sender), SQL_TEXT(r->action),
+                                 SQL_TEXT_OR_EMPTY(r->added_by), SQL_INT(r->added_at)),
+                      NULL, err);
 }
 
-enum store_status store_list_del(struct store *s, const char *kind, const char *value)
+enum store_status sqlite_rule_del(struct store_conn *c, const char *recipient, const char *sender,
+                                  struct store_error *err)
 {
-    return delete_two_keys(s, STMT_LIST_DEL, kind, value);
+    return sqlite_change(c->s, STMT_RULE_DEL, SQL_PARAMS(SQL_TEXT(recipient), SQL_TEXT(sender)),
+                         err);
 }
 
-enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, char *previous,
-                                 size_t previous_len)
+static void rule_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_RULE_ADD];
-    const char *text[] = {r->recipient, r->sender, r->action, r->added_by ? r->added_by : ""};
-    enum store_status status = STORE_OK;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    if (r->recipient == NULL || r->sender == NULL || r->action == NULL) {
-        str_copy(s->error, sizeof s->error, "a rule needs a recipient, a sender and an action");
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
-    rc = get_action_locked(s->stmt[STMT_RULE_GET], r->recipient, r->sender, previous, previous_len);
-    for (int i = 0; rc == SQLITE_OK && i < (int)(sizeof text / sizeof text[0]); i++)
-        rc = sqlite3_bind_text(stmt, i + 1, text[i], -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 5, r->added_at);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    struct rcpt_rule r = {
+        .recipient = column_text(stmt, 0),
+        .sender = column_text(stmt, 1),
+        .action = column_text(stmt, 2),
+        .added_by = column_text(stmt, 3),
+        .added_at = sqlite3_column_int64(stmt, 4),
+    };
+    v->fn.rule(&r, v->arg);
 }
 
-enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender)
+enum store_status sqlite_rule_each(struct store_conn *c, const char *recipient,
+                                   void (*fn)(const struct rcpt_rule *r, void *arg), void *arg,
+                                   struct store_error *err)
 {
-    return delete_two_keys(s, STMT_RULE_DEL, recipient, sender);
-}
+    struct sqlite_visit v = {.row = rule_row, .fn.rule = fn, .arg = arg};
 
-enum store_status store_rule_each(struct store *s, const char *recipient,
-                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg)
-{
-    sqlite3_stmt *stmt = s->stmt[STMT_RULE_EACH];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    rc = bind_text_or_null(stmt, 1, recipient);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct rcpt_rule r = {
-            .recipient = column_text(stmt, 0),
-            .sender = column_text(stmt, 1),
-            .action = column_text(stmt, 2),
-            .added_by = column_text(stmt, 3),
-            .added_at = sqlite3_column_int64(stmt, 4),
-        };
-        fn(&r, arg);
-        status = STORE_OK;
-        rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return sqlite_each(c->s, STMT_RULE_EACH, SQL_PARAMS(SQL_TEXT(recipient)), &v, err);
 }

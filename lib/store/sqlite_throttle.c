@@ -3,20 +3,6 @@
  */
 #include "sqlite.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <stdatomic.h>
-#include <sys/stat.h>
-#include <time.h>
-
-#include "log.h"
-#include "store_migrations.h"
 #include "util.h"
 
 const char *const sqlite_throttle_sql[STMT_COUNT] = {
@@ -66,7 +52,7 @@ const char *const sqlite_throttle_sql[STMT_COUNT] = {
 };
 
 /* Reads columns 0-8 of STMT_THROTTLE_GET / STMT_THROTTLE_EACH into st. */
-static void throttle_row(sqlite3_stmt *stmt, struct store_throttle_state *st)
+static void throttle_columns(sqlite3_stmt *stmt, struct store_throttle_state *st)
 {
     const char *reason = column_text(stmt, 1);
 
@@ -79,225 +65,129 @@ static void throttle_row(sqlite3_stmt *stmt, struct store_throttle_state *st)
                             : sqlite3_column_int64(stmt, 3 + i);
 }
 
-static void throttle_state_clear(struct store_throttle_state *st)
+static void throttle_get_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    st->account = NULL;
-    st->throttled = 0;
-    st->reason[0] = '\0';
-    st->reset_at = 0;
-    for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
-        st->limits[i] = STORE_THROTTLE_DEFAULT;
+    throttle_columns(stmt, v->arg);
 }
 
-enum store_status store_throttle_get(struct store *s, const char *account,
-                                     struct store_throttle_state *st)
+enum store_status sqlite_throttle_get(struct store_conn *c, const char *account,
+                                      struct store_throttle_state *st, struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_THROTTLE_GET];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
+    struct sqlite_visit v = {.row = throttle_get_row, .arg = st};
 
-    throttle_state_clear(st);
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, account, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        throttle_row(stmt, st);
-        status = STORE_OK;
-        rc = SQLITE_DONE;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
+    return sqlite_each(c->s, STMT_THROTTLE_GET, SQL_PARAMS(SQL_TEXT(account)), &v, err);
+}
+
+struct bucket_visit {
+    const char *account;
+    void (*fn)(const struct store_throttle_bucket *b, void *arg);
+    void *arg;
+};
+
+static void bucket_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    const struct bucket_visit *bv = v->arg;
+    struct store_throttle_bucket b = {
+        .account = bv->account,
+        .width = sqlite3_column_int64(stmt, 0),
+        .start = sqlite3_column_int64(stmt, 1),
+        .msgs = sqlite3_column_int64(stmt, 2),
+        .rcpts = sqlite3_column_int64(stmt, 3),
+        .minutes = sqlite3_column_int64(stmt, 4),
+    };
+    bv->fn(&b, bv->arg);
+}
+
+enum store_status sqlite_throttle_bucket_each(struct store_conn *c, const char *account,
+                                              int64_t width, int64_t since, int64_t before,
+                                              void (*fn)(const struct store_throttle_bucket *b,
+                                                         void *arg),
+                                              void *arg, struct store_error *err)
+{
+    struct bucket_visit bv = {account, fn, arg};
+    struct sqlite_visit v = {.row = bucket_row, .arg = &bv};
+
+    return sqlite_each(
+        c->s, STMT_THROTTLE_BUCKET_EACH,
+        SQL_PARAMS(SQL_TEXT(account), SQL_INT(width), SQL_INT(since), SQL_INT(before)), &v, err);
+}
+
+enum store_status sqlite_throttle_bucket_add(struct store_conn *c,
+                                             const struct store_throttle_bucket *b,
+                                             struct store_error *err)
+{
+    return sqlite_run(c->s, STMT_THROTTLE_BUCKET_ADD,
+                      SQL_PARAMS(SQL_TEXT(b->account), SQL_INT(b->width), SQL_INT(b->start),
+                                 SQL_INT(b->msgs), SQL_INT(b->rcpts), SQL_INT(b->minutes)),
+                      NULL, err);
+}
+
+enum store_status sqlite_throttle_mark(struct store_conn *c, const char *account, int64_t since,
+                                       const char *reason, bool *marked, struct store_error *err)
+{
+    int changes = 0;
+    enum store_status status = sqlite_run(
+        c->s, STMT_THROTTLE_MARK,
+        SQL_PARAMS(SQL_TEXT(account), SQL_INT(since), SQL_TEXT_OR_EMPTY(reason)), &changes, err);
+
+    if (status == STORE_OK && marked != NULL)
+        *marked = changes > 0;
     return status;
 }
 
-enum store_status
-store_throttle_bucket_each(struct store *s, const char *account, int64_t width, int64_t since,
-                           int64_t before,
-                           void (*fn)(const struct store_throttle_bucket *b, void *arg), void *arg)
+enum store_status sqlite_throttle_clear(struct store_conn *c, const char *account, int64_t now,
+                                        struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_THROTTLE_BUCKET_EACH];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, account, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, width);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 3, since);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 4, before);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct store_throttle_bucket b = {
-            .account = account,
-            .width = sqlite3_column_int64(stmt, 0),
-            .start = sqlite3_column_int64(stmt, 1),
-            .msgs = sqlite3_column_int64(stmt, 2),
-            .rcpts = sqlite3_column_int64(stmt, 3),
-            .minutes = sqlite3_column_int64(stmt, 4),
-        };
-        fn(&b, arg);
-        status = STORE_OK;
-        rc = SQLITE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return sqlite_change(c->s, STMT_THROTTLE_CLEAR, SQL_PARAMS(SQL_TEXT(account), SQL_INT(now)),
+                         err);
 }
 
-/* Binds and runs STMT_THROTTLE_BUCKET_ADD for b; called with the lock held. */
-static int throttle_bucket_add_locked(struct store *s, const struct store_throttle_bucket *b)
+/* -2 keeps the stored limit, -1 stores NULL (the option's default). */
+static struct sql_param limit_param(int64_t limit)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_THROTTLE_BUCKET_ADD];
-    const int64_t values[] = {b->width, b->start, b->msgs, b->rcpts, b->minutes};
-    int rc = b->account == NULL ? SQLITE_MISUSE
-                                : sqlite3_bind_text(stmt, 1, b->account, -1, SQLITE_STATIC);
-
-    for (int i = 0; rc == SQLITE_OK && i < (int)(sizeof values / sizeof values[0]); i++)
-        rc = sqlite3_bind_int64(stmt, i + 2, values[i]);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    stmt_done(stmt);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return SQL_INT(limit < STORE_THROTTLE_KEEP ? -1 : limit);
 }
 
-enum store_status store_throttle_bucket_add(struct store *s,
-                                            const struct store_throttle_bucket *buckets, size_t n)
+enum store_status sqlite_throttle_set_limits(struct store_conn *c, const char *account,
+                                             const int64_t limits[STORE_THROTTLE_LIMITS],
+                                             struct store_error *err)
 {
-    enum store_status status = STORE_OK;
-    int rc;
-
-    if (n == 0)
-        return STORE_OK;
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
-        rc = throttle_bucket_add_locked(s, &buckets[i]);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        if (rc == SQLITE_MISUSE)
-            str_copy(s->error, sizeof s->error, "a throttle bucket needs an account");
-        status = rc == SQLITE_MISUSE ? STORE_ERROR : store_fail(s, rc);
-        rollback(s->db);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return sqlite_run(c->s, STMT_THROTTLE_SET_LIMITS,
+                      SQL_PARAMS(SQL_TEXT(account), limit_param(limits[STORE_THROTTLE_MSGS_MINUTE]),
+                                 limit_param(limits[STORE_THROTTLE_RCPTS_MINUTE]),
+                                 limit_param(limits[STORE_THROTTLE_MSGS_HOUR]),
+                                 limit_param(limits[STORE_THROTTLE_RCPTS_HOUR]),
+                                 limit_param(limits[STORE_THROTTLE_MSGS_DAY]),
+                                 limit_param(limits[STORE_THROTTLE_RCPTS_DAY])),
+                      NULL, err);
 }
 
-enum store_status store_throttle_mark(struct store *s, const char *account, int64_t since,
-                                      const char *reason, bool *marked)
+static void throttle_each_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_THROTTLE_MARK];
-    enum store_status status = STORE_OK;
-    int rc;
+    struct store_throttle_state st;
 
-    if (marked != NULL)
-        *marked = false;
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, account, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, since);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(stmt, 3, reason ? reason : "", -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    else if (marked != NULL)
-        *marked = sqlite3_changes(s->db) > 0;
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    throttle_columns(stmt, &st);
+    st.account = column_text(stmt, 9);
+    v->fn.throttle(&st, v->arg);
 }
 
-enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now)
+enum store_status sqlite_throttle_each(struct store_conn *c,
+                                       void (*fn)(const struct store_throttle_state *st, void *arg),
+                                       void *arg, struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_THROTTLE_CLEAR];
-    enum store_status status = STORE_OK;
-    int rc;
+    struct sqlite_visit v = {.row = throttle_each_row, .fn.throttle = fn, .arg = arg};
 
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, account, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(stmt, 2, now);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    else if (sqlite3_changes(s->db) == 0)
-        status = STORE_NOTFOUND;
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
+    return sqlite_each(c->s, STMT_THROTTLE_EACH, NULL, 0, &v, err);
 }
 
-enum store_status store_throttle_set_limits(struct store *s, const char *account,
-                                            const int64_t limits[STORE_THROTTLE_LIMITS])
+enum store_status sqlite_throttle_expire(struct store_conn *c, int64_t fine_before,
+                                         int64_t hourly_before, size_t *left,
+                                         struct store_error *err)
 {
-    sqlite3_stmt *stmt = s->stmt[STMT_THROTTLE_SET_LIMITS];
-    enum store_status status = STORE_OK;
-    int rc;
+    enum store_status status =
+        sqlite_bounded_delete(c->s, STMT_THROTTLE_EXPIRE_FINE, fine_before, left, err);
 
-    pthread_mutex_lock(&s->lock);
-    rc = sqlite3_bind_text(stmt, 1, account, -1, SQLITE_STATIC);
-    for (int i = 0; rc == SQLITE_OK && i < STORE_THROTTLE_LIMITS; i++)
-        rc = sqlite3_bind_int64(stmt, i + 2, limits[i] < STORE_THROTTLE_KEEP ? -1 : limits[i]);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
-}
-
-enum store_status store_throttle_each(struct store *s,
-                                      void (*fn)(const struct store_throttle_state *st, void *arg),
-                                      void *arg)
-{
-    sqlite3_stmt *stmt = s->stmt[STMT_THROTTLE_EACH];
-    enum store_status status = STORE_NOTFOUND;
-    int rc;
-
-    pthread_mutex_lock(&s->lock);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct store_throttle_state st;
-        throttle_row(stmt, &st);
-        st.account = column_text(stmt, 9);
-        fn(&st, arg);
-        status = STORE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        status = store_fail(s, rc);
-    stmt_done(stmt);
-    pthread_mutex_unlock(&s->lock);
-    return status;
-}
-
-enum store_status store_throttle_expire(struct store *s, int64_t fine_before, int64_t hourly_before,
-                                        size_t batch, size_t *deleted)
-{
-    enum store_status status;
-    size_t left = batch;
-
-    *deleted = 0;
-    pthread_mutex_lock(&s->lock);
-    status = exec_stmt(s, STMT_BEGIN_IMMEDIATE);
-    if (status == STORE_OK) {
-        status = bounded_delete(s, STMT_THROTTLE_EXPIRE_FINE, fine_before, &left);
-        if (status == STORE_OK)
-            status = bounded_delete(s, STMT_THROTTLE_EXPIRE_HOURLY, hourly_before, &left);
-        if (status == STORE_OK)
-            status = exec_stmt(s, STMT_COMMIT);
-        if (status == STORE_OK)
-            *deleted = batch - left;
-        else
-            rollback(s->db);
-    }
-    pthread_mutex_unlock(&s->lock);
+    if (status == STORE_OK)
+        status = sqlite_bounded_delete(c->s, STMT_THROTTLE_EXPIRE_HOURLY, hourly_before, left, err);
     return status;
 }

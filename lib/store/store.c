@@ -1,0 +1,706 @@
+/*
+ * store/store: the dispatcher of store.h.  It opens the database through its backend's table
+ * (lib/store/backend.h) and runs every call there, doing once what every backend would do the
+ * same way: the argument checks, the transactions of the writes that touch several rows, and
+ * taking a connection for the call.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "util.h"
+
+struct store {
+    const struct store_backend *be;
+    struct store_db *db;
+    pthread_mutex_t error_lock;
+    char error[STORE_ERROR_MAX]; /* why the last call failed; guarded by error_lock */
+};
+
+enum store_status store_error_set(struct store_error *err, enum store_status status,
+                                  const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err->text, sizeof err->text, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* Keeps why a call failed for store_last_error(); passes the status on. */
+static enum store_status done(struct store *s, enum store_status status,
+                              const struct store_error *why)
+{
+    if (status == STORE_BUSY || status == STORE_ERROR) {
+        pthread_mutex_lock(&s->error_lock);
+        str_copy(s->error, sizeof s->error, why->text);
+        pthread_mutex_unlock(&s->error_lock);
+    }
+    return status;
+}
+
+static struct store_conn *conn_get(struct store *s)
+{
+    return s->be->acquire(s->db);
+}
+
+static void conn_put(struct store *s, struct store_conn *c)
+{
+    s->be->release(c);
+}
+
+/* The part of a call that runs inside write_txn(). */
+typedef enum store_status (*txn_body)(struct store *s, struct store_conn *c, const void *arg,
+                                      struct store_error *err);
+
+/* Runs body inside one write transaction: all of its writes, or none of them on failure. */
+static enum store_status write_txn(struct store *s, txn_body body, const void *arg,
+                                   struct store_error *err)
+{
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->begin(c, STORE_TXN_WRITE, err);
+
+    if (status == STORE_OK)
+        status = body(s, c, arg, err);
+    if (status == STORE_OK)
+        status = s->be->commit(c, err);
+    if (status != STORE_OK)
+        s->be->rollback(c);
+    conn_put(s, c);
+    return status;
+}
+
+/* ---- opening ---- */
+
+struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, size_t errlen)
+{
+    const struct store_backend *be = &store_backend_sqlite;
+    struct store_error why = {""};
+    struct store_db *db;
+    struct store *s;
+
+    str_printf(err, errlen, "%s", "");
+    if (path == NULL || *path == '\0') {
+        str_printf(err, errlen, "no database path given");
+        return NULL;
+    }
+    db = be->open(path, busy_timeout_ms, &why);
+    if (db == NULL) {
+        str_copy(err, errlen, why.text);
+        return NULL;
+    }
+    s = xcalloc(1, sizeof *s);
+    s->be = be;
+    s->db = db;
+    pthread_mutex_init(&s->error_lock, NULL);
+    return s;
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    s->be->close(s->db);
+    pthread_mutex_destroy(&s->error_lock);
+    free(s);
+}
+
+const char *store_last_error(struct store *s)
+{
+    return s->error;
+}
+
+void store_last_error_r(struct store *s, char *buf, size_t buflen)
+{
+    pthread_mutex_lock(&s->error_lock);
+    str_copy(buf, buflen, s->error);
+    pthread_mutex_unlock(&s->error_lock);
+}
+
+enum store_status store_check(struct store *s, bool *reopened, char *err, size_t errlen)
+{
+    struct store_error why = {""};
+    enum store_status status;
+
+    str_printf(err, errlen, "%s", "");
+    status = s->be->check(s->db, reopened, &why);
+    if (status != STORE_OK)
+        str_copy(err, errlen, why.text);
+    return done(s, status, &why);
+}
+
+/* ---- decisions ---- */
+
+enum store_status store_decision_add(struct store *s, const struct decision *d)
+{
+    struct store_error why;
+
+    if (d->check == NULL || d->action == NULL)
+        return done(s, store_error_set(&why, STORE_ERROR, "a decision needs a check and an action"),
+                    &why);
+    return done(s, s->be->decision_add(s->db, d, &why), &why);
+}
+
+enum store_status store_decision_writer_start(struct store *s, int64_t interval_ms, size_t batch,
+                                              size_t queue_max)
+{
+    struct store_error why;
+
+    if (batch == 0 || queue_max < batch || interval_ms <= 0)
+        return done(s, store_error_set(&why, STORE_ERROR, "bad decision writer limits"), &why);
+    return done(s, s->be->decision_writer_start(s->db, interval_ms, batch, queue_max, &why), &why);
+}
+
+enum store_status store_decision_flush(struct store *s)
+{
+    struct store_error why;
+
+    return done(s, s->be->decision_flush(s->db, &why), &why);
+}
+
+void store_decision_counts(struct store *s, struct store_decision_counts *out)
+{
+    s->be->decision_counts(s->db, out);
+}
+
+/* A postmaster pastes addresses as the log shows them, "<a@b>"; the table keeps them bare. */
+static char *strip_brackets(const char *key)
+{
+    size_t len = strlen(key);
+
+    if (len >= 2 && key[0] == '<' && key[len - 1] == '>')
+        return xstrndup(key + 1, len - 2);
+    return xstrdup(key);
+}
+
+enum store_status store_decision_find(struct store *s, const char *key, size_t limit,
+                                      void (*fn)(const struct decision *d, void *arg), void *arg)
+{
+    char *address = strip_brackets(key);
+    struct store_error why;
+    enum store_status status;
+
+    (void)s->be->decision_flush(s->db, &why); /* queued rows are found too; a failure is the
+                                                 next read's */
+    struct store_conn *c = conn_get(s);
+    status = s->be->decision_find(c, key, address, limit, fn, arg, &why);
+    conn_put(s, c);
+    free(address);
+    return done(s, status, &why);
+}
+
+/* One bounded expiry step of op; *deleted gets how many rows went. */
+static enum store_status expire_step(struct store *s,
+                                     enum store_status (*op)(struct store_conn *c, int64_t before,
+                                                             size_t *left, struct store_error *err),
+                                     int64_t before, size_t batch, size_t *deleted)
+{
+    struct store_error why;
+    size_t left = batch;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = op(c, before, &left, &why);
+
+    conn_put(s, c);
+    *deleted = batch - left;
+    return done(s, status, &why);
+}
+
+enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
+                                        size_t *deleted)
+{
+    return expire_step(s, s->be->decision_expire, before, batch, deleted);
+}
+
+/* ---- greylist ---- */
+
+enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
+                                        void (*decide)(struct store_greylist_txn *t, void *arg),
+                                        void *arg)
+{
+    struct store_error why;
+
+    return done(s, s->be->greylist_update(s->db, t, decide, arg, &why), &why);
+}
+
+struct greylist_expiry {
+    int64_t pending_before, confirmed_before, autoallow_before;
+    size_t *left;
+};
+
+static enum store_status greylist_expire_body(struct store *s, struct store_conn *c,
+                                              const void *arg, struct store_error *err)
+{
+    const struct greylist_expiry *e = arg;
+
+    return s->be->greylist_expire(c, e->pending_before, e->confirmed_before, e->autoallow_before,
+                                  e->left, err);
+}
+
+enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
+                                        int64_t confirmed_before, int64_t autoallow_before,
+                                        size_t batch, size_t *deleted)
+{
+    size_t left = batch;
+    struct greylist_expiry e = {pending_before, confirmed_before, autoallow_before, &left};
+    struct store_error why;
+    enum store_status status;
+
+    *deleted = 0;
+    status = write_txn(s, greylist_expire_body, &e, &why);
+    if (status == STORE_OK)
+        *deleted = batch - left;
+    return done(s, status, &why);
+}
+
+/* ---- lists ---- */
+
+enum store_status store_lists_version(struct store *s, int64_t *version)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->lists_version(c, version, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_list_each(struct store *s, const char *kind, int64_t live_at,
+                                  void (*fn)(const struct list_entry *e, void *arg), void *arg)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->list_each(c, kind, live_at, fn, arg, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+static enum store_status list_entry_check(const struct list_entry *e, struct store_error *err)
+{
+    if (e->kind != NULL && e->value != NULL && e->action != NULL)
+        return STORE_OK;
+    return store_error_set(err, STORE_ERROR, "a list entry needs a kind, a value and an action");
+}
+
+enum store_status store_list_add(struct store *s, const struct list_entry *e, char *previous,
+                                 size_t previous_len)
+{
+    struct store_error why;
+    enum store_status status = list_entry_check(e, &why);
+
+    if (status == STORE_OK) {
+        struct store_conn *c = conn_get(s);
+        status = s->be->list_put(c, e, previous, previous_len, &why);
+        conn_put(s, c);
+    }
+    return done(s, status, &why);
+}
+
+struct entries {
+    const struct list_entry *e;
+    size_t n;
+};
+
+static enum store_status list_import_body(struct store *s, struct store_conn *c, const void *arg,
+                                          struct store_error *err)
+{
+    const struct entries *entries = arg;
+    enum store_status status = STORE_OK;
+
+    for (size_t i = 0; status == STORE_OK && i < entries->n; i++) {
+        status = list_entry_check(&entries->e[i], err);
+        if (status == STORE_OK)
+            status = s->be->list_put(c, &entries->e[i], NULL, 0, err);
+    }
+    return status;
+}
+
+enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n)
+{
+    struct entries all = {entries, n};
+    struct store_error why;
+
+    return done(s, write_txn(s, list_import_body, &all, &why), &why);
+}
+
+enum store_status store_list_del(struct store *s, const char *kind, const char *value)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->list_del(c, kind, value, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, char *previous,
+                                 size_t previous_len)
+{
+    struct store_error why;
+    enum store_status status;
+
+    if (r->recipient == NULL || r->sender == NULL || r->action == NULL)
+        return done(
+            s,
+            store_error_set(&why, STORE_ERROR, "a rule needs a recipient, a sender and an action"),
+            &why);
+    struct store_conn *c = conn_get(s);
+    status = s->be->rule_put(c, r, previous, previous_len, &why);
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->rule_del(c, recipient, sender, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_rule_each(struct store *s, const char *recipient,
+                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->rule_each(c, recipient, fn, arg, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+/* ---- accounts ---- */
+
+static enum store_status need_account_name(const char *name, struct store_error *err)
+{
+    if (name != NULL)
+        return STORE_OK;
+    return store_error_set(err, STORE_ERROR, "an account needs a name");
+}
+
+enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created)
+{
+    struct store_error why;
+    enum store_status status;
+
+    if (created != NULL)
+        *created = false;
+    status = need_account_name(name, &why);
+    if (status == STORE_OK) {
+        struct store_conn *c = conn_get(s);
+        status = s->be->account_add(c, name, now, created, &why);
+        conn_put(s, c);
+    }
+    return done(s, status, &why);
+}
+
+enum store_status store_account_each(struct store *s, const char *name,
+                                     void (*fn)(const struct store_account *a, void *arg),
+                                     void *arg)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->account_each(c, name, fn, arg, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+struct alias_add {
+    const struct store_alias *alias;
+    bool *created;
+};
+
+static enum store_status alias_add_body(struct store *s, struct store_conn *c, const void *arg,
+                                        struct store_error *err)
+{
+    const struct alias_add *a = arg;
+    enum store_status status =
+        s->be->account_add(c, a->alias->account, a->alias->added_at, NULL, err);
+
+    if (status == STORE_OK)
+        status = s->be->alias_add(c, a->alias, a->created, err);
+    return status;
+}
+
+enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created)
+{
+    struct alias_add a = {alias, created};
+    struct store_error why;
+
+    if (created != NULL)
+        *created = false;
+    if (alias->account == NULL || alias->address == NULL)
+        return done(s,
+                    store_error_set(&why, STORE_ERROR, "an alias needs an account and an address"),
+                    &why);
+    return done(s, write_txn(s, alias_add_body, &a, &why), &why);
+}
+
+enum store_status store_alias_del(struct store *s, const char *account, const char *address)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->alias_del(c, account, address, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_alias_each(struct store *s, const char *account,
+                                   void (*fn)(const struct store_alias *a, void *arg), void *arg)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->alias_each(c, account, fn, arg, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+struct suspend {
+    const char *name, *reason;
+    int64_t now;
+    bool *changed;
+};
+
+static enum store_status suspend_body(struct store *s, struct store_conn *c, const void *arg,
+                                      struct store_error *err)
+{
+    const struct suspend *a = arg;
+    enum store_status status = s->be->account_add(c, a->name, a->now, NULL, err);
+
+    if (status == STORE_OK)
+        status = s->be->account_suspend(c, a->name, a->now, a->reason, a->changed, err);
+    return status;
+}
+
+enum store_status store_account_suspend(struct store *s, const char *name, int64_t now,
+                                        const char *reason, bool *changed)
+{
+    struct suspend a = {name, reason, now, changed};
+    struct store_error why;
+    enum store_status status;
+
+    if (changed != NULL)
+        *changed = false;
+    status = need_account_name(name, &why);
+    if (status == STORE_OK)
+        status = write_txn(s, suspend_body, &a, &why);
+    return done(s, status, &why);
+}
+
+enum store_status store_account_suspended(struct store *s, const char *name, int64_t *since,
+                                          char *reason, size_t reason_len)
+{
+    struct store_error why;
+
+    *since = 0;
+    reason[0] = '\0';
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->account_suspended(c, name, since, reason, reason_len, &why);
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_account_resume(struct store *s, const char *name)
+{
+    struct store_error why;
+
+    if (name == NULL)
+        return STORE_NOTFOUND;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->account_resume(c, name, &why);
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+/* ---- held ---- */
+
+enum store_status store_held_add(struct store *s, const struct store_held *h)
+{
+    struct store_error why;
+
+    if (h->queue_id == NULL || h->queue_id[0] == '\0' || h->account == NULL)
+        return done(
+            s, store_error_set(&why, STORE_ERROR, "a held message needs a queue id and an account"),
+            &why);
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->held_add(c, h, &why);
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_held_each(struct store *s, const char *queue_id, const char *account,
+                                  const char *state,
+                                  void (*fn)(const struct store_held *h, void *arg), void *arg)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->held_each(c, queue_id, account, state, fn, arg, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
+                                    const char *by, const char *reason, int64_t now)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->held_decide(c, queue_id, state, by, reason, now, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted)
+{
+    return expire_step(s, s->be->held_expire, before, batch, deleted);
+}
+
+/* ---- throttle ---- */
+
+enum store_status store_throttle_get(struct store *s, const char *account,
+                                     struct store_throttle_state *st)
+{
+    struct store_error why;
+
+    st->account = NULL;
+    st->throttled = 0;
+    st->reason[0] = '\0';
+    st->reset_at = 0;
+    for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
+        st->limits[i] = STORE_THROTTLE_DEFAULT;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->throttle_get(c, account, st, &why);
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status
+store_throttle_bucket_each(struct store *s, const char *account, int64_t width, int64_t since,
+                           int64_t before,
+                           void (*fn)(const struct store_throttle_bucket *b, void *arg), void *arg)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status =
+        s->be->throttle_bucket_each(c, account, width, since, before, fn, arg, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+struct buckets {
+    const struct store_throttle_bucket *b;
+    size_t n;
+};
+
+static enum store_status bucket_add_body(struct store *s, struct store_conn *c, const void *arg,
+                                         struct store_error *err)
+{
+    const struct buckets *all = arg;
+    enum store_status status = STORE_OK;
+
+    for (size_t i = 0; status == STORE_OK && i < all->n; i++)
+        status = s->be->throttle_bucket_add(c, &all->b[i], err);
+    return status;
+}
+
+enum store_status store_throttle_bucket_add(struct store *s,
+                                            const struct store_throttle_bucket *buckets, size_t n)
+{
+    struct buckets all = {buckets, n};
+    struct store_error why;
+
+    if (n == 0)
+        return STORE_OK;
+    for (size_t i = 0; i < n; i++)
+        if (buckets[i].account == NULL)
+            return done(s, store_error_set(&why, STORE_ERROR, "a throttle bucket needs an account"),
+                        &why);
+    return done(s, write_txn(s, bucket_add_body, &all, &why), &why);
+}
+
+enum store_status store_throttle_mark(struct store *s, const char *account, int64_t since,
+                                      const char *reason, bool *marked)
+{
+    struct store_error why;
+
+    if (marked != NULL)
+        *marked = false;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->throttle_mark(c, account, since, reason, marked, &why);
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->throttle_clear(c, account, now, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_throttle_set_limits(struct store *s, const char *account,
+                                            const int64_t limits[STORE_THROTTLE_LIMITS])
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->throttle_set_limits(c, account, limits, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+enum store_status store_throttle_each(struct store *s,
+                                      void (*fn)(const struct store_throttle_state *st, void *arg),
+                                      void *arg)
+{
+    struct store_error why;
+    struct store_conn *c = conn_get(s);
+    enum store_status status = s->be->throttle_each(c, fn, arg, &why);
+
+    conn_put(s, c);
+    return done(s, status, &why);
+}
+
+struct throttle_expiry {
+    int64_t fine_before, hourly_before;
+    size_t *left;
+};
+
+static enum store_status throttle_expire_body(struct store *s, struct store_conn *c,
+                                              const void *arg, struct store_error *err)
+{
+    const struct throttle_expiry *e = arg;
+
+    return s->be->throttle_expire(c, e->fine_before, e->hourly_before, e->left, err);
+}
+
+enum store_status store_throttle_expire(struct store *s, int64_t fine_before, int64_t hourly_before,
+                                        size_t batch, size_t *deleted)
+{
+    size_t left = batch;
+    struct throttle_expiry e = {fine_before, hourly_before, &left};
+    struct store_error why;
+    enum store_status status;
+
+    *deleted = 0;
+    status = write_txn(s, throttle_expire_body, &e, &why);
+    if (status == STORE_OK)
+        *deleted = batch - left;
+    return done(s, status, &why);
+}
