@@ -119,7 +119,7 @@ enum store_status store_decision_expire(struct store *s, int64_t before, size_t 
 
 /* ---- greylist ---- */
 /*
- * Greylisting triplets and the auto-allowlist of networks (schema/002_greylist.sql; the policy
+ * Greylisting triplets and the auto-allowlist of networks (schema/sqlite/002_greylist.sql; the policy
  * is lib/greylist.c, which normalizes every value before it gets here).
  *
  * The store knows no greylisting rule: store_greylist_update() reads the rows a check needs,
@@ -182,7 +182,7 @@ enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
 
 /* ---- lists ---- */
 /*
- * The postmaster's block/allow lists and the recipients' rules (schema/003_lists.sql; policy in
+ * The postmaster's block/allow lists and the recipients' rules (schema/sqlite/003_lists.sql; policy in
  * lib/lists.c, which also normalizes values before they get here: the store compares them as
  * given).  Strings in the structs are borrowed; rows handed to a callback live only during the
  * call, which runs with the store locked and must not call the store.
@@ -238,7 +238,7 @@ enum store_status store_rule_each(struct store *s, const char *recipient,
 
 /* ---- accounts ---- */
 /*
- * Submission accounts and their aliases (schema/004_accounts.sql; the ownership rule is
+ * Submission accounts and their aliases (schema/sqlite/004_accounts.sql; the ownership rule is
  * lib/sender.c, which normalizes addresses before they get here: the store compares aliases as
  * given, account names without ASCII case).  Rows handed to a callback live only during the
  * call, which runs with the store locked and must not call the store.
@@ -300,7 +300,7 @@ enum store_status store_account_resume(struct store *s, const char *name);
 
 /* ---- held ---- */
 /*
- * Messages held for review (schema/007_held.sql, DESIGN.md §6).  The milter adds a row when it
+ * Messages held for review (schema/sqlite/007_held.sql, DESIGN.md §6).  The milter adds a row when it
  * puts a message on hold; ingressctl decides.  Strings are borrowed; rows handed to a callback
  * live only during the call, which runs with the store locked and must not call the store.
  */
@@ -344,7 +344,7 @@ enum store_status store_held_expire(struct store *s, int64_t before, size_t batc
 
 /* ---- throttle ---- */
 /*
- * Per-account send-rate counters and throttle state (schema/006_throttle.sql; the rules are
+ * Per-account send-rate counters and throttle state (schema/sqlite/006_throttle.sql; the rules are
  * lib/throttle.c, which counts in memory and persists through these functions).  Account names
  * compare without ASCII case.  Rows handed to a callback live only during the call, which runs
  * with the store locked and must not call the store.

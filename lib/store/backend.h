@@ -40,15 +40,34 @@ struct store_conn;
 /* What a transaction begins with: a read that the first write may upgrade, or the write lock. */
 enum store_txn { STORE_TXN_READ, STORE_TXN_WRITE };
 
+struct store_migration;
+
 struct store_backend {
     const char *name; /* "SQLite" */
+    /* This backend's schema (schema/DIALECT/, lib/store/migrations.h). */
+    const struct store_migration *migrations;
+    const size_t *migration_count;
 
-    /* Opens the database (creating it with its schema when missing); NULL with err on failure. */
+    /*
+     * Opens the database (creating it when missing) and gets it ready for the migrations; NULL
+     * with err on failure.  prepare() runs after the migrations (statements that need the
+     * tables).  close() also takes a database whose prepare() failed or never ran.
+     */
     struct store_db *(*open)(const char *database, int64_t busy_timeout_ms,
                              struct store_error *err);
+    enum store_status (*prepare)(struct store_db *db, struct store_error *err);
     void (*close)(struct store_db *db);
-    /* store_check(): the database at the path is still the open one, or it is opened again. */
-    enum store_status (*check)(struct store_db *db, bool *reopened, struct store_error *err);
+    /* How messages name the database: never a password. */
+    const char *(*display_name)(struct store_db *db);
+
+    /*
+     * store_check(): identity_changed() tells whether what the database value names is still the
+     * database open on c (a file removed or replaced under the milter); adopt() then takes the
+     * connection of fresh (opened, migrated and prepared again) in place of c's, and gives c's old
+     * one to fresh, which the caller closes.  Both NULL for a backend without such files.
+     */
+    bool (*identity_changed)(struct store_conn *c);
+    void (*adopt)(struct store_conn *c, struct store_db *fresh);
 
     struct store_conn *(*acquire)(struct store_db *db);
     void (*release)(struct store_conn *c);
@@ -57,14 +76,22 @@ struct store_backend {
     enum store_status (*commit)(struct store_conn *c, struct store_error *err);
     void (*rollback)(struct store_conn *c); /* no-op outside a transaction */
 
-    /* The decision log, with its background writer (store.h). */
-    enum store_status (*decision_add)(struct store_db *db, const struct decision *d,
+    /*
+     * The migration loop's steps (lib/store/schema.c): schema_lock() takes the write lock that
+     * keeps two processes from migrating at once and reads the schema version under it;
+     * schema_apply() applies one migration, records its version and commits, which also lets the
+     * lock go; schema_unlock() lets it go without a change.  On failure each leaves no lock held.
+     */
+    enum store_status (*schema_lock)(struct store_conn *c, int64_t *version,
+                                     struct store_error *err);
+    enum store_status (*schema_apply)(struct store_conn *c, const struct store_migration *m,
                                       struct store_error *err);
-    enum store_status (*decision_writer_start)(struct store_db *db, int64_t interval_ms,
-                                               size_t batch, size_t queue_max,
-                                               struct store_error *err);
-    enum store_status (*decision_flush)(struct store_db *db, struct store_error *err);
-    void (*decision_counts)(struct store_db *db, struct store_decision_counts *out);
+    void (*schema_unlock)(struct store_conn *c);
+
+    /* The decision log.  decision_insert() writes rows[0..n) (inside the caller's transaction
+     * when n > 1). */
+    enum store_status (*decision_insert)(struct store_conn *c, const struct decision *const *rows,
+                                         size_t n, struct store_error *err);
     /* key as given, and address: key without one pair of surrounding <> */
     enum store_status (*decision_find)(struct store_conn *c, const char *key, const char *address,
                                        size_t limit,
@@ -73,11 +100,30 @@ struct store_backend {
     /* One bounded DELETE: at most *left rows; *left is decreased by the rows deleted. */
     enum store_status (*decision_expire)(struct store_conn *c, int64_t before, size_t *left,
                                          struct store_error *err);
+    /*
+     * Hooks of the background writer (lib/store/decision_log.c), each may be NULL: writer_start()
+     * when it starts, writer_after_batches() on its thread after each round of batches (the
+     * backend's housekeeping, such as SQLite's WAL checkpoints), writer_stop() when it stopped.
+     */
+    enum store_status (*writer_start)(struct store_db *db, struct store_error *err);
+    void (*writer_after_batches)(struct store_db *db);
+    void (*writer_stop)(struct store_db *db);
 
-    /* Greylisting (store.h "greylist"). */
-    enum store_status (*greylist_update)(struct store_db *db, struct store_greylist_txn *t,
-                                         void (*decide)(struct store_greylist_txn *t, void *arg),
-                                         void *arg, struct store_error *err);
+    /*
+     * Greylisting: the rows of one check, read and written inside the transaction of the driver
+     * (lib/store/greylist_txn.c).  A read sets found and, when found, the values.
+     */
+    enum store_status (*greylist_read)(struct store_conn *c, const char *sender,
+                                       const char *recipient, struct store_greylist_row *row,
+                                       struct store_error *err);
+    enum store_status (*greylist_write)(struct store_conn *c, const char *sender,
+                                        const char *recipient, const struct store_greylist_row *row,
+                                        struct store_error *err);
+    enum store_status (*autoallow_read)(struct store_conn *c, struct store_autoallow_row *row,
+                                        struct store_error *err);
+    enum store_status (*autoallow_write)(struct store_conn *c,
+                                         const struct store_autoallow_row *row,
+                                         struct store_error *err);
     /* Inside a write transaction; *left as for decision_expire. */
     enum store_status (*greylist_expire)(struct store_conn *c, int64_t pending_before,
                                          int64_t confirmed_before, int64_t autoallow_before,

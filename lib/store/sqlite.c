@@ -1,21 +1,20 @@
 /*
- * store/sqlite: the SQLite implementation of store.h: opening, migrations, the file checks and
- * the helpers the sqlite_*.c files share (each domain of store.h has its sqlite_<domain>.c).
+ * store/sqlite: the SQLite backend of store.h (lib/store/backend.h): opening, the steps of the
+ * migrations, the file checks, connections and transactions, and the helpers the sqlite_*.c files
+ * share (each domain of store.h has its sqlite_<domain>.c).
  *
- * One connection per struct store, opened without SQLite's own mutex: our mutex serializes every
- * call, which also keeps a prepared statement and the error text it leaves consistent between the
- * step that failed and the copy we make of its message.  WAL mode lets `ingressctl` read while the
- * milter writes; synchronous=NORMAL is durable across a process crash, and a power loss costs at
- * most the last decisions, never the database.
+ * One connection per open database (sqlite.h says how it is locked).  WAL mode lets `ingressctl`
+ * read while the milter writes; synchronous=NORMAL is durable across a process crash, and a power
+ * loss costs at most the last decisions, never the database.
  *
- * Statements are prepared once, at open, from the domain files' tables (a schema that does not
- * match them is an error at start-up, not on the first message), and reset after each use.  SQL is
- * only ever constant text with bound parameters (STYLE rule 22).
+ * Statements are prepared once, after the migrations, from the domain files' tables (a schema
+ * that does not match them is an error at start-up, not on the first message), and reset after
+ * each use.  SQL is only ever constant text with bound parameters: no value is ever written into
+ * SQL text.
  */
 #include "sqlite.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -24,27 +23,18 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
-#include <time.h>
 
-#include "log.h"
-#include "store_migrations.h"
+#include "migrations.h"
 #include "util.h"
 
 const char *const sqlite_core_sql[STMT_COUNT] = {
-    /* Transactions of the store's own multi-statement writes (greylist, expiry).  DEFERRED: the
-     * greylist's first try, a read upgraded by its first write (store_greylist_update); IMMEDIATE
+    /* Transactions (backend.h: begin).  DEFERRED (STORE_TXN_READ): the greylist's first try, a
+     * read upgraded by its first write (lib/store/greylist_txn.c); IMMEDIATE (STORE_TXN_WRITE)
      * takes the write lock before the read, waiting up to the busy timeout. */
     [STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [STMT_BEGIN_DEFERRED] = "BEGIN",
     [STMT_COMMIT] = "COMMIT",
 };
-
-int store_schema_version(void)
-{
-    if (store_migration_count == 0)
-        return 0;
-    return store_migrations[store_migration_count - 1].version;
-}
 
 enum store_status sqlite_fail(struct store_db *s, int rc, struct store_error *err)
 {
@@ -344,84 +334,55 @@ static bool set_pragmas(struct store_db *s, char *err, size_t errlen)
     return true;
 }
 
-/*
- * Takes the write lock and reads the schema version under it, at every open even when nothing is
- * missing: two processes starting together must not both apply a migration, and a lock that
- * cannot be had (another writer that never lets go) is better found now than on the first
- * message.  Returns with the transaction open on success.
- */
-static bool begin_and_read_version(struct store_db *s, int64_t *version, char *err, size_t errlen)
+/* The migration loop's lock: BEGIN IMMEDIATE, then the version under it (lib/store/schema.c). */
+static enum store_status sqlite_schema_lock(struct store_conn *c, int64_t *version,
+                                            struct store_error *err)
 {
+    struct store_db *s = c->s;
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
-    *version = 0; /* gcc -O3 cannot see that every use follows a successful read */
     if (rc == SQLITE_OK)
         rc = exec_int(s->db, "PRAGMA user_version", version);
     if (rc != SQLITE_OK) {
-        db_error(s, rc, "cannot write to the database", err, errlen);
+        db_error(s, rc, "cannot write to the database", err->text, sizeof err->text);
         rollback(s->db);
-        return false;
+        return STORE_ERROR;
     }
-    if (*version > store_schema_version()) {
-        str_printf(err, errlen,
-                   "%s: database schema version %" PRId64
-                   " is newer than this milter-ingress (knows %d); refusing to open it",
-                   s->path, *version, store_schema_version());
-        rollback(s->db);
-        return false;
-    }
-    return true;
+    return STORE_OK;
 }
 
-/* Applies migration m inside the transaction begin_and_read_version() opened, and commits. */
-static bool apply_migration(struct store_db *s, const struct store_migration *m, char *err,
-                            size_t errlen)
+/* Applies migration m inside the transaction sqlite_schema_lock() opened, and commits. */
+static enum store_status sqlite_schema_apply(struct store_conn *c, const struct store_migration *m,
+                                             struct store_error *err)
 {
+    struct store_db *s = c->s;
     char *msg = NULL;
     int rc = sqlite3_exec(s->db, m->sql, NULL, NULL, &msg);
 
     if (rc == SQLITE_OK && sqlite3_get_autocommit(s->db)) {
         /* The file ended our transaction: its first half is committed without a version. */
-        str_printf(err, errlen,
-                   "%s: migration %s ended the transaction itself (migrations must not contain "
-                   "BEGIN or COMMIT)",
-                   s->path, m->name);
-        return false;
+        return store_error_set(err, STORE_ERROR,
+                               "%s: migration %s ended the transaction itself (migrations must "
+                               "not contain BEGIN or COMMIT)",
+                               s->path, m->name);
     }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, m->set_version, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        str_printf(err, errlen, "%s: migration %s failed: %s", s->path, m->name,
-                   msg ? msg : sqlite3_errmsg(s->db));
+        store_error_set(err, STORE_ERROR, "%s: migration %s failed: %s", s->path, m->name,
+                        msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         rollback(s->db);
-        return false;
+        return STORE_ERROR;
     }
-    return true;
+    return STORE_OK;
 }
 
-/*
- * Each missing migration in its own transaction, re-reading the version each time: another
- * process may have applied some while we waited for the lock.
- */
-static bool migrate(struct store_db *s, char *err, size_t errlen)
+static void sqlite_schema_unlock(struct store_conn *c)
 {
-    for (size_t i = 0;; i++) {
-        int64_t version;
-
-        if (!begin_and_read_version(s, &version, err, errlen))
-            return false;
-        while (i < store_migration_count && store_migrations[i].version <= version)
-            i++;
-        if (i == store_migration_count) {
-            rollback(s->db);
-            return true;
-        }
-        if (!apply_migration(s, &store_migrations[i], err, errlen))
-            return false;
-    }
+    rollback(c->s->db);
 }
 
 /* Each statement's SQL, from the domain file that uses it. */
@@ -502,8 +463,7 @@ static struct store_db *open_database(const char *path, int64_t busy_timeout_ms,
         sqlite_close(s);
         return NULL;
     }
-    if (!set_wal(s, err, errlen) || !set_pragmas(s, err, errlen) || !migrate(s, err, errlen) ||
-        !prepare_all(s, err, errlen)) {
+    if (!set_wal(s, err, errlen) || !set_pragmas(s, err, errlen)) {
         sqlite_close(s);
         return NULL;
     }
@@ -514,7 +474,6 @@ static void sqlite_close(struct store_db *s)
 {
     if (s == NULL)
         return;
-    sqlite_decision_writer_stop(s);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
@@ -529,31 +488,37 @@ static struct store_db *sqlite_open(const char *database, int64_t busy_timeout_m
     return open_database(database, busy_timeout_ms, err->text, sizeof err->text);
 }
 
+static enum store_status sqlite_prepare(struct store_db *s, struct store_error *err)
+{
+    return prepare_all(s, err->text, sizeof err->text) ? STORE_OK : STORE_ERROR;
+}
+
+static const char *sqlite_display_name(struct store_db *s)
+{
+    return s->path;
+}
+
 /*
  * A database file removed (or replaced by a rename) under a running milter is a silent fault:
  * SQLite keeps reading and writing the unlinked inode, so every greylist confirmation and decision
  * would vanish at the next restart, and rows ingressctl adds to the new file would never be seen.
  * SQLITE_FCNTL_HAS_MOVED compares the path's inode with the open one (one stat()).  The new
- * connection is made aside by open_database() (schema and statements), then swapped in under the
- * lock, so callers keep their struct store.
+ * connection is made aside by store_check() (schema and statements), then swapped in by
+ * sqlite_adopt() under the lock, so callers keep their struct store.
  */
-static enum store_status sqlite_check(struct store_db *s, bool *reopened, struct store_error *err)
+static bool sqlite_identity_changed(struct store_conn *c)
 {
     int moved = 0;
-    *reopened = false;
-    pthread_mutex_lock(&s->lock);
-    if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
-        !moved) {
-        pthread_mutex_unlock(&s->lock);
-        return STORE_OK;
-    }
-    struct store_db *fresh =
-        open_database(s->path, s->busy_timeout_ms, err->text, sizeof err->text);
-    if (fresh == NULL) {
-        pthread_mutex_unlock(&s->lock);
-        return STORE_ERROR;
-    }
+
+    return sqlite3_file_control(c->s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+           moved;
+}
+
+static void sqlite_adopt(struct store_conn *c, struct store_db *fresh)
+{
+    struct store_db *s = c->s;
     sqlite3 *old_db = s->db;
+
     s->db = fresh->db;
     fresh->db = old_db;
     for (int i = 0; i < STMT_COUNT; i++) {
@@ -561,29 +526,36 @@ static enum store_status sqlite_check(struct store_db *s, bool *reopened, struct
         s->stmt[i] = fresh->stmt[i];
         fresh->stmt[i] = old_stmt;
     }
-    pthread_mutex_unlock(&s->lock);
-    sqlite_close(fresh); /* now the old connection */
-    *reopened = true;
-    return STORE_OK;
 }
 
 const struct store_backend store_backend_sqlite = {
     .name = "SQLite",
+    .migrations = store_migrations_sqlite,
+    .migration_count = &store_migration_count_sqlite,
     .open = sqlite_open,
+    .prepare = sqlite_prepare,
     .close = sqlite_close,
-    .check = sqlite_check,
+    .display_name = sqlite_display_name,
+    .identity_changed = sqlite_identity_changed,
+    .adopt = sqlite_adopt,
     .acquire = sqlite_acquire,
     .release = sqlite_release,
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
-    .decision_add = sqlite_decision_add,
-    .decision_writer_start = sqlite_decision_writer_start,
-    .decision_flush = sqlite_decision_flush,
-    .decision_counts = sqlite_decision_counts,
+    .schema_lock = sqlite_schema_lock,
+    .schema_apply = sqlite_schema_apply,
+    .schema_unlock = sqlite_schema_unlock,
+    .decision_insert = sqlite_decision_insert,
     .decision_find = sqlite_decision_find,
     .decision_expire = sqlite_decision_expire,
-    .greylist_update = sqlite_greylist_update,
+    .writer_start = sqlite_writer_start,
+    .writer_after_batches = sqlite_writer_after_batches,
+    .writer_stop = sqlite_writer_stop,
+    .greylist_read = sqlite_greylist_read,
+    .greylist_write = sqlite_greylist_write,
+    .autoallow_read = sqlite_autoallow_read,
+    .autoallow_write = sqlite_autoallow_write,
     .greylist_expire = sqlite_greylist_expire,
     .lists_version = sqlite_lists_version,
     .list_each = sqlite_list_each,

@@ -81,29 +81,6 @@ extern const char *const sqlite_accounts_sql[STMT_COUNT];
 extern const char *const sqlite_held_sql[STMT_COUNT];
 extern const char *const sqlite_throttle_sql[STMT_COUNT];
 
-struct queued_decision; /* a decision copied for the writer's queue (sqlite_decisions.c) */
-
-/*
- * The background writer of the decision log (store_decision_writer_start).  Its own mutex guards
- * the queue, so a callback that queues a row never waits for SQLite; write_lock lets one batch be
- * written at a time (the thread, store_decision_flush, store_close).  The queue is a ring: rows
- * are appended at head + count and leave from head only after their batch committed, so the rows
- * being written stay counted against queue_max and are never touched by the producers.
- */
-struct decision_writer {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    pthread_mutex_t write_lock;
-    pthread_t thread;
-    bool running, thread_started, stopping, failing;
-    struct queued_decision **ring, **scratch;
-    size_t cap, head, count, batch;
-    int64_t interval_ms;
-    struct store_decision_counts counts;
-    sqlite3 *checkpoint_db; /* a connection of its own: checkpoints need not hold the store lock */
-    atomic_int wal_frames;  /* the WAL's size after the last commit (sqlite3_wal_hook) */
-};
-
 /* The connection, handed out by acquire() with s->lock held. */
 struct store_conn {
     struct store_db *s;
@@ -116,7 +93,9 @@ struct store_db {
     int64_t busy_timeout_ms; /* kept for the reopen of sqlite_check() */
     sqlite3_stmt *stmt[STMT_COUNT];
     struct store_conn conn;
-    struct decision_writer writer;
+    /* The decision writer's checkpoints (sqlite_decisions.c). */
+    sqlite3 *checkpoint_db; /* a connection of its own: checkpoints need not hold the lock */
+    atomic_int wal_frames;  /* the WAL's size after the last commit (sqlite3_wal_hook) */
 };
 
 /* ---- helpers of sqlite.c for the sqlite_*.c files; each runs with s->lock held ---- */
@@ -190,21 +169,17 @@ void sqlite_rollback(struct store_conn *c);
 /* ---- the operations of the table, one domain file each ---- */
 
 /* sqlite_decisions.c */
-enum store_status sqlite_decision_add(struct store_db *s, const struct decision *d,
-                                      struct store_error *err);
-enum store_status sqlite_decision_writer_start(struct store_db *s, int64_t interval_ms,
-                                               size_t batch, size_t queue_max,
-                                               struct store_error *err);
-enum store_status sqlite_decision_flush(struct store_db *s, struct store_error *err);
-void sqlite_decision_counts(struct store_db *s, struct store_decision_counts *out);
-/* Stops the decision writer, writing what it still holds (sqlite_close). */
-void sqlite_decision_writer_stop(struct store_db *s);
+enum store_status sqlite_decision_insert(struct store_conn *c, const struct decision *const *rows,
+                                         size_t n, struct store_error *err);
 enum store_status sqlite_decision_find(struct store_conn *c, const char *key, const char *address,
                                        size_t limit,
                                        void (*fn)(const struct decision *d, void *arg), void *arg,
                                        struct store_error *err);
 enum store_status sqlite_decision_expire(struct store_conn *c, int64_t before, size_t *left,
                                          struct store_error *err);
+enum store_status sqlite_writer_start(struct store_db *s, struct store_error *err);
+void sqlite_writer_after_batches(struct store_db *s);
+void sqlite_writer_stop(struct store_db *s);
 
 /* sqlite_greylist.c */
 enum store_status sqlite_greylist_read(struct store_conn *c, const char *sender,
@@ -218,9 +193,6 @@ enum store_status sqlite_autoallow_read(struct store_conn *c, struct store_autoa
 enum store_status sqlite_autoallow_write(struct store_conn *c,
                                          const struct store_autoallow_row *row,
                                          struct store_error *err);
-enum store_status sqlite_greylist_update(struct store_db *s, struct store_greylist_txn *t,
-                                         void (*decide)(struct store_greylist_txn *t, void *arg),
-                                         void *arg, struct store_error *err);
 enum store_status sqlite_greylist_expire(struct store_conn *c, int64_t pending_before,
                                          int64_t confirmed_before, int64_t autoallow_before,
                                          size_t *left, struct store_error *err);

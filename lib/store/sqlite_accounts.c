@@ -1,6 +1,6 @@
 /*
  * store/sqlite_accounts: submission accounts, aliases and suspensions in SQLite
- * (schema/004_accounts.sql).
+ * (schema/sqlite/004_accounts.sql).
  */
 #include "sqlite.h"
 

@@ -1,6 +1,6 @@
 /*
  * store/sqlite_greylist: greylisting triplets and the auto-allowlist in SQLite
- * (schema/002_greylist.sql).
+ * (schema/sqlite/002_greylist.sql).
  */
 #include "sqlite.h"
 
@@ -106,93 +106,6 @@ enum store_status sqlite_autoallow_write(struct store_conn *c,
                       SQL_PARAMS(SQL_TEXT(row->network), SQL_INT(row->count),
                                  SQL_INT(row->first_seen), SQL_INT(row->last_seen)),
                       NULL, err);
-}
-
-/* Reads t's rows and calls decide; inside a transaction. */
-static enum store_status greylist_read_decide(struct store_conn *c, struct store_greylist_txn *t,
-                                              void (*decide)(struct store_greylist_txn *t,
-                                                             void *arg),
-                                              void *arg, struct store_error *err)
-{
-    enum store_status status = STORE_OK;
-
-    t->autoallow.write = false;
-    if (t->autoallow.network != NULL)
-        status = sqlite_autoallow_read(c, &t->autoallow, err);
-    for (int i = 0; status == STORE_OK && i < STORE_GREYLIST_ROWS; i++) {
-        t->rows[i].write = false;
-        if (t->rows[i].source != NULL)
-            status = sqlite_greylist_read(c, t->sender, t->recipient, &t->rows[i], err);
-    }
-    if (status == STORE_OK)
-        decide(t, arg);
-    return status;
-}
-
-static bool greylist_has_writes(const struct store_greylist_txn *t)
-{
-    for (int i = 0; i < STORE_GREYLIST_ROWS; i++)
-        if (t->rows[i].source != NULL && t->rows[i].write)
-            return true;
-    return t->autoallow.network != NULL && t->autoallow.write;
-}
-
-/* The writes decide marked; inside the write transaction. */
-static enum store_status greylist_write(struct store_conn *c, const struct store_greylist_txn *t,
-                                        struct store_error *err)
-{
-    enum store_status status = STORE_OK;
-
-    for (int i = 0; status == STORE_OK && i < STORE_GREYLIST_ROWS; i++)
-        if (t->rows[i].source != NULL && t->rows[i].write)
-            status = sqlite_greylist_write(c, t->sender, t->recipient, &t->rows[i], err);
-    if (status == STORE_OK && t->autoallow.network != NULL && t->autoallow.write)
-        status = sqlite_autoallow_write(c, &t->autoallow, err);
-    return status;
-}
-
-/*
- * One transaction in the common case.  It begins deferred (a read), reads the rows and asks
- * decide; when decide writes nothing (a confirmed triplet whose last use is recent:
- * lib/greylist.c) it ends there, having never taken the write lock.  When it writes, the same
- * transaction is upgraded by the first write.  In WAL mode an upgrade fails at once with
- * SQLITE_BUSY when another connection holds the write lock or has committed since the read
- * (the snapshot is stale): then everything is rolled back and done again the safe way, BEGIN
- * IMMEDIATE (waiting up to the busy timeout), read, decide, write.  decide may therefore run
- * twice; only the last run's writes are kept.
- */
-enum store_status sqlite_greylist_update(struct store_db *s, struct store_greylist_txn *t,
-                                         void (*decide)(struct store_greylist_txn *t, void *arg),
-                                         void *arg, struct store_error *err)
-{
-    struct store_conn *c = &s->conn;
-    enum store_status status;
-
-    pthread_mutex_lock(&s->lock);
-    status = sqlite_begin(c, STORE_TXN_READ, err);
-    if (status == STORE_OK) {
-        status = greylist_read_decide(c, t, decide, arg, err);
-        if (status == STORE_OK && greylist_has_writes(t))
-            status = greylist_write(c, t, err);
-        if (status == STORE_OK)
-            status = sqlite_commit(c, err);
-        if (status != STORE_OK)
-            sqlite_rollback(c);
-    }
-    if (status == STORE_BUSY) {
-        status = sqlite_begin(c, STORE_TXN_WRITE, err);
-        if (status == STORE_OK) {
-            status = greylist_read_decide(c, t, decide, arg, err);
-            if (status == STORE_OK)
-                status = greylist_write(c, t, err);
-            if (status == STORE_OK)
-                status = sqlite_commit(c, err);
-            if (status != STORE_OK)
-                sqlite_rollback(c);
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return status;
 }
 
 /* ---- expiry ---- */

@@ -1,5 +1,5 @@
 /*
- * store/sqlite_held: messages held for review in SQLite (schema/007_held.sql).
+ * store/sqlite_held: messages held for review in SQLite (schema/sqlite/007_held.sql).
  */
 #include "sqlite.h"
 

@@ -1,5 +1,6 @@
 /*
- * store/sqlite_lists: block/allow lists and recipient rules in SQLite (schema/003_lists.sql).
+ * store/sqlite_lists: block/allow lists and recipient rules in SQLite
+ * (schema/sqlite/003_lists.sql).
  */
 #include "sqlite.h"
 

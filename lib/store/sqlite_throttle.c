@@ -1,5 +1,6 @@
 /*
- * store/sqlite_throttle: send-rate counters and throttle state in SQLite (schema/006_throttle.sql).
+ * store/sqlite_throttle: send-rate counters and throttle state in SQLite
+ * (schema/sqlite/006_throttle.sql).
  */
 #include "sqlite.h"
 

@@ -4,23 +4,14 @@
  * same way: the argument checks, the transactions of the writes that touch several rows, and
  * taking a connection for the call.
  */
-#include "store.h"
-
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "dispatch.h"
 #include "util.h"
-
-struct store {
-    const struct store_backend *be;
-    struct store_db *db;
-    pthread_mutex_t error_lock;
-    char error[STORE_ERROR_MAX]; /* why the last call failed; guarded by error_lock */
-};
 
 enum store_status store_error_set(struct store_error *err, enum store_status status,
                                   const char *fmt, ...)
@@ -33,9 +24,8 @@ enum store_status store_error_set(struct store_error *err, enum store_status sta
     return status;
 }
 
-/* Keeps why a call failed for store_last_error(); passes the status on. */
-static enum store_status done(struct store *s, enum store_status status,
-                              const struct store_error *why)
+enum store_status store_done(struct store *s, enum store_status status,
+                             const struct store_error *why)
 {
     if (status == STORE_BUSY || status == STORE_ERROR) {
         pthread_mutex_lock(&s->error_lock);
@@ -45,26 +35,20 @@ static enum store_status done(struct store *s, enum store_status status,
     return status;
 }
 
-static struct store_conn *conn_get(struct store *s)
+struct store_conn *store_conn_get(struct store *s)
 {
     return s->be->acquire(s->db);
 }
 
-static void conn_put(struct store *s, struct store_conn *c)
+void store_conn_put(struct store *s, struct store_conn *c)
 {
     s->be->release(c);
 }
 
-/* The part of a call that runs inside write_txn(). */
-typedef enum store_status (*txn_body)(struct store *s, struct store_conn *c, const void *arg,
-                                      struct store_error *err);
-
-/* Runs body inside one write transaction: all of its writes, or none of them on failure. */
-static enum store_status write_txn(struct store *s, txn_body body, const void *arg,
-                                   struct store_error *err)
+enum store_status store_txn(struct store *s, struct store_conn *c, enum store_txn kind,
+                            store_txn_body body, const void *arg, struct store_error *err)
 {
-    struct store_conn *c = conn_get(s);
-    enum store_status status = s->be->begin(c, STORE_TXN_WRITE, err);
+    enum store_status status = s->be->begin(c, kind, err);
 
     if (status == STORE_OK)
         status = body(s, c, arg, err);
@@ -72,11 +56,41 @@ static enum store_status write_txn(struct store *s, txn_body body, const void *a
         status = s->be->commit(c, err);
     if (status != STORE_OK)
         s->be->rollback(c);
-    conn_put(s, c);
+    return status;
+}
+
+enum store_status store_write_txn(struct store *s, store_txn_body body, const void *arg,
+                                  struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = store_txn(s, c, STORE_TXN_WRITE, body, arg, err);
+
+    store_conn_put(s, c);
     return status;
 }
 
 /* ---- opening ---- */
+
+/*
+ * Opens database with be: the connection, then the migrations it lacks, then what needs the
+ * tables (prepared statements).  NULL with err on failure.
+ */
+static struct store_db *open_migrated(const struct store_backend *be, const char *database,
+                                      int64_t busy_timeout_ms, struct store_error *err)
+{
+    struct store_db *db = be->open(database, busy_timeout_ms, err);
+    bool ok;
+
+    if (db == NULL)
+        return NULL;
+    struct store_conn *c = be->acquire(db);
+    ok = store_schema_migrate(be, c, be->display_name(db), err);
+    be->release(c);
+    if (ok && be->prepare(db, err) == STORE_OK)
+        return db;
+    be->close(db);
+    return NULL;
+}
 
 struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, size_t errlen)
 {
@@ -90,7 +104,7 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
         str_printf(err, errlen, "no database path given");
         return NULL;
     }
-    db = be->open(path, busy_timeout_ms, &why);
+    db = open_migrated(be, path, busy_timeout_ms, &why);
     if (db == NULL) {
         str_copy(err, errlen, why.text);
         return NULL;
@@ -98,6 +112,8 @@ struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, s
     s = xcalloc(1, sizeof *s);
     s->be = be;
     s->db = db;
+    s->database = xstrdup(path);
+    s->busy_timeout_ms = busy_timeout_ms;
     pthread_mutex_init(&s->error_lock, NULL);
     return s;
 }
@@ -106,8 +122,10 @@ void store_close(struct store *s)
 {
     if (s == NULL)
         return;
+    store_decision_writer_stop(s);
     s->be->close(s->db);
     pthread_mutex_destroy(&s->error_lock);
+    free(s->database);
     free(s);
 }
 
@@ -123,110 +141,64 @@ void store_last_error_r(struct store *s, char *buf, size_t buflen)
     pthread_mutex_unlock(&s->error_lock);
 }
 
+/*
+ * The check runs with the connection held, and so does the reopen: no call writes to the old
+ * database between the two.  The new database is opened aside (schema and statements), then
+ * adopted, so callers keep their struct store.
+ */
+static enum store_status check(struct store *s, bool *reopened, struct store_error *err)
+{
+    struct store_conn *c;
+    struct store_db *fresh;
+
+    *reopened = false;
+    if (s->be->identity_changed == NULL)
+        return STORE_OK;
+    c = store_conn_get(s);
+    if (!s->be->identity_changed(c)) {
+        store_conn_put(s, c);
+        return STORE_OK;
+    }
+    fresh = open_migrated(s->be, s->database, s->busy_timeout_ms, err);
+    if (fresh == NULL) {
+        store_conn_put(s, c);
+        return STORE_ERROR;
+    }
+    s->be->adopt(c, fresh);
+    store_conn_put(s, c);
+    s->be->close(fresh); /* now the old connection */
+    *reopened = true;
+    return STORE_OK;
+}
+
 enum store_status store_check(struct store *s, bool *reopened, char *err, size_t errlen)
 {
     struct store_error why = {""};
     enum store_status status;
 
     str_printf(err, errlen, "%s", "");
-    status = s->be->check(s->db, reopened, &why);
+    status = check(s, reopened, &why);
     if (status != STORE_OK)
         str_copy(err, errlen, why.text);
-    return done(s, status, &why);
+    return store_done(s, status, &why);
 }
 
-/* ---- decisions ---- */
-
-enum store_status store_decision_add(struct store *s, const struct decision *d)
-{
-    struct store_error why;
-
-    if (d->check == NULL || d->action == NULL)
-        return done(s, store_error_set(&why, STORE_ERROR, "a decision needs a check and an action"),
-                    &why);
-    return done(s, s->be->decision_add(s->db, d, &why), &why);
-}
-
-enum store_status store_decision_writer_start(struct store *s, int64_t interval_ms, size_t batch,
-                                              size_t queue_max)
-{
-    struct store_error why;
-
-    if (batch == 0 || queue_max < batch || interval_ms <= 0)
-        return done(s, store_error_set(&why, STORE_ERROR, "bad decision writer limits"), &why);
-    return done(s, s->be->decision_writer_start(s->db, interval_ms, batch, queue_max, &why), &why);
-}
-
-enum store_status store_decision_flush(struct store *s)
-{
-    struct store_error why;
-
-    return done(s, s->be->decision_flush(s->db, &why), &why);
-}
-
-void store_decision_counts(struct store *s, struct store_decision_counts *out)
-{
-    s->be->decision_counts(s->db, out);
-}
-
-/* A postmaster pastes addresses as the log shows them, "<a@b>"; the table keeps them bare. */
-static char *strip_brackets(const char *key)
-{
-    size_t len = strlen(key);
-
-    if (len >= 2 && key[0] == '<' && key[len - 1] == '>')
-        return xstrndup(key + 1, len - 2);
-    return xstrdup(key);
-}
-
-enum store_status store_decision_find(struct store *s, const char *key, size_t limit,
-                                      void (*fn)(const struct decision *d, void *arg), void *arg)
-{
-    char *address = strip_brackets(key);
-    struct store_error why;
-    enum store_status status;
-
-    (void)s->be->decision_flush(s->db, &why); /* queued rows are found too; a failure is the
-                                                 next read's */
-    struct store_conn *c = conn_get(s);
-    status = s->be->decision_find(c, key, address, limit, fn, arg, &why);
-    conn_put(s, c);
-    free(address);
-    return done(s, status, &why);
-}
-
-/* One bounded expiry step of op; *deleted gets how many rows went. */
-static enum store_status expire_step(struct store *s,
-                                     enum store_status (*op)(struct store_conn *c, int64_t before,
-                                                             size_t *left, struct store_error *err),
-                                     int64_t before, size_t batch, size_t *deleted)
+enum store_status store_expire_step(struct store *s,
+                                    enum store_status (*op)(struct store_conn *c, int64_t before,
+                                                            size_t *left, struct store_error *err),
+                                    int64_t before, size_t batch, size_t *deleted)
 {
     struct store_error why;
     size_t left = batch;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = op(c, before, &left, &why);
 
-    conn_put(s, c);
+    store_conn_put(s, c);
     *deleted = batch - left;
-    return done(s, status, &why);
-}
-
-enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
-                                        size_t *deleted)
-{
-    return expire_step(s, s->be->decision_expire, before, batch, deleted);
+    return store_done(s, status, &why);
 }
 
 /* ---- greylist ---- */
-
-enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
-                                        void (*decide)(struct store_greylist_txn *t, void *arg),
-                                        void *arg)
-{
-    struct store_error why;
-
-    return done(s, s->be->greylist_update(s->db, t, decide, arg, &why), &why);
-}
 
 struct greylist_expiry {
     int64_t pending_before, confirmed_before, autoallow_before;
@@ -252,10 +224,10 @@ enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
     enum store_status status;
 
     *deleted = 0;
-    status = write_txn(s, greylist_expire_body, &e, &why);
+    status = store_write_txn(s, greylist_expire_body, &e, &why);
     if (status == STORE_OK)
         *deleted = batch - left;
-    return done(s, status, &why);
+    return store_done(s, status, &why);
 }
 
 /* ---- lists ---- */
@@ -263,22 +235,22 @@ enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
 enum store_status store_lists_version(struct store *s, int64_t *version)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->lists_version(c, version, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_list_each(struct store *s, const char *kind, int64_t live_at,
                                   void (*fn)(const struct list_entry *e, void *arg), void *arg)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->list_each(c, kind, live_at, fn, arg, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 static enum store_status list_entry_check(const struct list_entry *e, struct store_error *err)
@@ -295,11 +267,11 @@ enum store_status store_list_add(struct store *s, const struct list_entry *e, ch
     enum store_status status = list_entry_check(e, &why);
 
     if (status == STORE_OK) {
-        struct store_conn *c = conn_get(s);
+        struct store_conn *c = store_conn_get(s);
         status = s->be->list_put(c, e, previous, previous_len, &why);
-        conn_put(s, c);
+        store_conn_put(s, c);
     }
-    return done(s, status, &why);
+    return store_done(s, status, &why);
 }
 
 struct entries {
@@ -326,17 +298,17 @@ enum store_status store_list_import(struct store *s, const struct list_entry *en
     struct entries all = {entries, n};
     struct store_error why;
 
-    return done(s, write_txn(s, list_import_body, &all, &why), &why);
+    return store_done(s, store_write_txn(s, list_import_body, &all, &why), &why);
 }
 
 enum store_status store_list_del(struct store *s, const char *kind, const char *value)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->list_del(c, kind, value, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, char *previous,
@@ -346,35 +318,35 @@ enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, cha
     enum store_status status;
 
     if (r->recipient == NULL || r->sender == NULL || r->action == NULL)
-        return done(
+        return store_done(
             s,
             store_error_set(&why, STORE_ERROR, "a rule needs a recipient, a sender and an action"),
             &why);
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     status = s->be->rule_put(c, r, previous, previous_len, &why);
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->rule_del(c, recipient, sender, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_rule_each(struct store *s, const char *recipient,
                                   void (*fn)(const struct rcpt_rule *r, void *arg), void *arg)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->rule_each(c, recipient, fn, arg, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 /* ---- accounts ---- */
@@ -395,11 +367,11 @@ enum store_status store_account_add(struct store *s, const char *name, int64_t n
         *created = false;
     status = need_account_name(name, &why);
     if (status == STORE_OK) {
-        struct store_conn *c = conn_get(s);
+        struct store_conn *c = store_conn_get(s);
         status = s->be->account_add(c, name, now, created, &why);
-        conn_put(s, c);
+        store_conn_put(s, c);
     }
-    return done(s, status, &why);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_account_each(struct store *s, const char *name,
@@ -407,11 +379,11 @@ enum store_status store_account_each(struct store *s, const char *name,
                                      void *arg)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->account_each(c, name, fn, arg, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 struct alias_add {
@@ -439,31 +411,31 @@ enum store_status store_alias_add(struct store *s, const struct store_alias *ali
     if (created != NULL)
         *created = false;
     if (alias->account == NULL || alias->address == NULL)
-        return done(s,
-                    store_error_set(&why, STORE_ERROR, "an alias needs an account and an address"),
-                    &why);
-    return done(s, write_txn(s, alias_add_body, &a, &why), &why);
+        return store_done(
+            s, store_error_set(&why, STORE_ERROR, "an alias needs an account and an address"),
+            &why);
+    return store_done(s, store_write_txn(s, alias_add_body, &a, &why), &why);
 }
 
 enum store_status store_alias_del(struct store *s, const char *account, const char *address)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->alias_del(c, account, address, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_alias_each(struct store *s, const char *account,
                                    void (*fn)(const struct store_alias *a, void *arg), void *arg)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->alias_each(c, account, fn, arg, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 struct suspend {
@@ -494,8 +466,8 @@ enum store_status store_account_suspend(struct store *s, const char *name, int64
         *changed = false;
     status = need_account_name(name, &why);
     if (status == STORE_OK)
-        status = write_txn(s, suspend_body, &a, &why);
-    return done(s, status, &why);
+        status = store_write_txn(s, suspend_body, &a, &why);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_account_suspended(struct store *s, const char *name, int64_t *since,
@@ -505,10 +477,10 @@ enum store_status store_account_suspended(struct store *s, const char *name, int
 
     *since = 0;
     reason[0] = '\0';
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->account_suspended(c, name, since, reason, reason_len, &why);
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_account_resume(struct store *s, const char *name)
@@ -517,10 +489,10 @@ enum store_status store_account_resume(struct store *s, const char *name)
 
     if (name == NULL)
         return STORE_NOTFOUND;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->account_resume(c, name, &why);
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 /* ---- held ---- */
@@ -530,13 +502,13 @@ enum store_status store_held_add(struct store *s, const struct store_held *h)
     struct store_error why;
 
     if (h->queue_id == NULL || h->queue_id[0] == '\0' || h->account == NULL)
-        return done(
+        return store_done(
             s, store_error_set(&why, STORE_ERROR, "a held message needs a queue id and an account"),
             &why);
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->held_add(c, h, &why);
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_held_each(struct store *s, const char *queue_id, const char *account,
@@ -544,27 +516,27 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
                                   void (*fn)(const struct store_held *h, void *arg), void *arg)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->held_each(c, queue_id, account, state, fn, arg, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
                                     const char *by, const char *reason, int64_t now)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->held_decide(c, queue_id, state, by, reason, now, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted)
 {
-    return expire_step(s, s->be->held_expire, before, batch, deleted);
+    return store_expire_step(s, s->be->held_expire, before, batch, deleted);
 }
 
 /* ---- throttle ---- */
@@ -580,10 +552,10 @@ enum store_status store_throttle_get(struct store *s, const char *account,
     st->reset_at = 0;
     for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
         st->limits[i] = STORE_THROTTLE_DEFAULT;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->throttle_get(c, account, st, &why);
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status
@@ -592,12 +564,12 @@ store_throttle_bucket_each(struct store *s, const char *account, int64_t width, 
                            void (*fn)(const struct store_throttle_bucket *b, void *arg), void *arg)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status =
         s->be->throttle_bucket_each(c, account, width, since, before, fn, arg, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 struct buckets {
@@ -626,9 +598,9 @@ enum store_status store_throttle_bucket_add(struct store *s,
         return STORE_OK;
     for (size_t i = 0; i < n; i++)
         if (buckets[i].account == NULL)
-            return done(s, store_error_set(&why, STORE_ERROR, "a throttle bucket needs an account"),
-                        &why);
-    return done(s, write_txn(s, bucket_add_body, &all, &why), &why);
+            return store_done(
+                s, store_error_set(&why, STORE_ERROR, "a throttle bucket needs an account"), &why);
+    return store_done(s, store_write_txn(s, bucket_add_body, &all, &why), &why);
 }
 
 enum store_status store_throttle_mark(struct store *s, const char *account, int64_t since,
@@ -638,31 +610,31 @@ enum store_status store_throttle_mark(struct store *s, const char *account, int6
 
     if (marked != NULL)
         *marked = false;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->throttle_mark(c, account, since, reason, marked, &why);
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->throttle_clear(c, account, now, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_throttle_set_limits(struct store *s, const char *account,
                                             const int64_t limits[STORE_THROTTLE_LIMITS])
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->throttle_set_limits(c, account, limits, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 enum store_status store_throttle_each(struct store *s,
@@ -670,11 +642,11 @@ enum store_status store_throttle_each(struct store *s,
                                       void *arg)
 {
     struct store_error why;
-    struct store_conn *c = conn_get(s);
+    struct store_conn *c = store_conn_get(s);
     enum store_status status = s->be->throttle_each(c, fn, arg, &why);
 
-    conn_put(s, c);
-    return done(s, status, &why);
+    store_conn_put(s, c);
+    return store_done(s, status, &why);
 }
 
 struct throttle_expiry {
@@ -699,8 +671,8 @@ enum store_status store_throttle_expire(struct store *s, int64_t fine_before, in
     enum store_status status;
 
     *deleted = 0;
-    status = write_txn(s, throttle_expire_body, &e, &why);
+    status = store_write_txn(s, throttle_expire_body, &e, &why);
     if (status == STORE_OK)
         *deleted = batch - left;
-    return done(s, status, &why);
+    return store_done(s, status, &why);
 }

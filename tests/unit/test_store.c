@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "store.h"
-#include "store_migrations.h"
+#include "store/migrations.h"
 #include "util.h"
 
 #define EXIT_SKIP 77
@@ -244,16 +244,16 @@ static void add_three(struct store *s)
 static void test_migration_table_runs_one_to_n(void **state)
 {
     (void)state;
-    assert_true(store_migration_count >= 1);
-    for (size_t i = 0; i < store_migration_count; i++) {
-        assert_int_equal(store_migrations[i].version, (int)i + 1);
-        assert_non_null(store_migrations[i].name);
-        assert_non_null(store_migrations[i].sql);
+    assert_true(store_migration_count_sqlite >= 1);
+    for (size_t i = 0; i < store_migration_count_sqlite; i++) {
+        assert_int_equal(store_migrations_sqlite[i].version, (int)i + 1);
+        assert_non_null(store_migrations_sqlite[i].name);
+        assert_non_null(store_migrations_sqlite[i].sql);
         char want[64];
         snprintf(want, sizeof want, "PRAGMA user_version=%d", (int)i + 1);
-        assert_string_equal(store_migrations[i].set_version, want);
+        assert_string_equal(store_migrations_sqlite[i].set_version, want);
     }
-    assert_int_equal(store_schema_version(), (int)store_migration_count);
+    assert_int_equal(store_schema_version(), (int)store_migration_count_sqlite);
 }
 
 static void test_new_database_gets_current_version_and_wal_mode(void **state)
@@ -320,7 +320,7 @@ static void test_failed_migration_rolls_back_and_names_the_file(void **state)
     raw_exec(f->db, "CREATE TABLE other (x); CREATE INDEX decisions_time ON other (x);");
     assert_null(store_open(f->db, 1000, err, sizeof err));
     assert_contains(err, f->db);
-    assert_contains(err, store_migrations[0].name);
+    assert_contains(err, store_migrations_sqlite[0].name);
     assert_contains(err, "decisions_time already exists");
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 0);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE name='decisions'"),
