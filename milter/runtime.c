@@ -57,15 +57,17 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
         runtime_free(rt);
         return NULL;
     }
-    rt->store = store_open(cfg->database, cfg->store_busy_timeout, err, errlen);
+    struct store_error why;
+    rt->store = store_open(cfg->database, cfg->store_busy_timeout, &why);
     if (rt->store == NULL) {
+        str_copy(err, errlen, why.text);
         runtime_free(rt);
         return NULL;
     }
     /* The decision log is written in batches by the store's own thread (README "Decision log"). */
     if (store_decision_writer_start(rt->store, RUNTIME_DECISION_INTERVAL_MS, RUNTIME_DECISION_BATCH,
-                                    RUNTIME_DECISION_QUEUE) != STORE_OK) {
-        str_printf(err, errlen, "%s: %s", cfg->database, store_last_error(rt->store));
+                                    RUNTIME_DECISION_QUEUE, &why) != STORE_OK) {
+        str_printf(err, errlen, "%s: %s", cfg->database, why.text);
         runtime_free(rt);
         return NULL;
     }

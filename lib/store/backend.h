@@ -15,8 +15,10 @@
  * the connection held and must not call the store.
  *
  * Errors.  An operation that fails returns STORE_BUSY (a lock or a server that did not answer in
- * time: "could not tell") or STORE_ERROR, and writes why into err, which is never NULL.  Ownership
- * of every other argument is as in store.h.
+ * time: "could not tell") or STORE_ERROR, and writes why into err with store_error_set() (or a
+ * helper of its own that does the same): err may be NULL, when the caller does not want the
+ * text, except for open, prepare and the schema_* steps, which always get one.  Ownership of
+ * every other argument is as in store.h.
  */
 #ifndef INGRESS_STORE_BACKEND_H
 #define INGRESS_STORE_BACKEND_H
@@ -26,13 +28,6 @@
 #include <stdint.h>
 
 #include "store.h"
-
-#define STORE_ERROR_MAX 512
-
-/* Why a call failed, written by the call. */
-struct store_error {
-    char text[STORE_ERROR_MAX];
-};
 
 struct store_db;
 struct store_conn;
@@ -49,11 +44,18 @@ struct store_backend {
     const size_t *migration_count;
 
     /*
-     * Opens the database (creating it when missing) and gets it ready for the migrations; NULL
-     * with err on failure.  prepare() runs after the migrations (statements that need the
-     * tables).  close() also takes a database whose prepare() failed or never ran.
+     * Before anything is opened (store_check_location, store_set_owner): whether the place the
+     * database value names is safe, and giving its files to the daemon's user.  Both may be NULL.
      */
-    struct store_db *(*open)(const char *database, int64_t busy_timeout_ms,
+    bool (*check_location)(const char *database, struct store_error *err);
+    void (*set_owner)(const char *database, uid_t uid, gid_t gid);
+
+    /*
+     * Opens the database (creating it when missing, if create) and gets it ready for the
+     * migrations; NULL with err on failure.  prepare() runs after the migrations (statements that
+     * need the tables).  close() also takes a database whose prepare() failed or never ran.
+     */
+    struct store_db *(*open)(const char *database, int64_t busy_timeout_ms, bool create,
                              struct store_error *err);
     enum store_status (*prepare)(struct store_db *db, struct store_error *err);
     void (*close)(struct store_db *db);
@@ -213,7 +215,8 @@ struct store_backend {
 
 extern const struct store_backend store_backend_sqlite;
 
-/* Writes a message into err (printf-style); returns status, so a failure is one line. */
+/* Writes a message into err (printf-style; nothing when err is NULL); returns status, so a
+ * failure is one line. */
 enum store_status store_error_set(struct store_error *err, enum store_status status,
                                   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -84,20 +84,19 @@ static enum store_status decision_queue(struct store *s, const struct decision *
                            waiting);
 }
 
-enum store_status store_decision_add(struct store *s, const struct decision *d)
+enum store_status store_decision_add(struct store *s, const struct decision *d,
+                                     struct store_error *err)
 {
-    struct store_error why;
     enum store_status status;
 
     if (d->check == NULL || d->action == NULL)
-        return store_done(
-            s, store_error_set(&why, STORE_ERROR, "a decision needs a check and an action"), &why);
+        return store_error_set(err, STORE_ERROR, "a decision needs a check and an action");
     if (s->writer.running)
-        return store_done(s, decision_queue(s, d, &why), &why);
+        return decision_queue(s, d, err);
     struct store_conn *c = store_conn_get(s);
-    status = s->be->decision_insert(c, &d, 1, &why);
+    status = s->be->decision_insert(c, &d, 1, err);
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 struct batch {
@@ -157,11 +156,10 @@ static enum store_status decision_flush(struct store *s, struct store_error *err
     return status;
 }
 
-enum store_status store_decision_flush(struct store *s)
+enum store_status store_decision_flush(struct store *s, struct store_error *err)
 {
-    struct store_error why;
 
-    return store_done(s, decision_flush(s, &why), &why);
+    return decision_flush(s, err);
 }
 
 /* Logs when the writer starts failing and when it recovers, not every retry. */
@@ -216,20 +214,17 @@ static void *decision_writer_main(void *arg)
 }
 
 enum store_status store_decision_writer_start(struct store *s, int64_t interval_ms, size_t batch,
-                                              size_t queue_max)
+                                              size_t queue_max, struct store_error *err)
 {
     struct decision_writer *w = &s->writer;
-    struct store_error why;
     pthread_condattr_t attr;
 
     if (w->running)
-        return store_done(s, store_error_set(&why, STORE_ERROR, "the decision writer runs already"),
-                          &why);
+        return store_error_set(err, STORE_ERROR, "the decision writer runs already");
     if (batch == 0 || queue_max < batch || interval_ms <= 0)
-        return store_done(s, store_error_set(&why, STORE_ERROR, "bad decision writer limits"),
-                          &why);
-    if (s->be->writer_start != NULL && s->be->writer_start(s->db, &why) != STORE_OK)
-        return store_done(s, STORE_ERROR, &why);
+        return store_error_set(err, STORE_ERROR, "bad decision writer limits");
+    if (s->be->writer_start != NULL && s->be->writer_start(s->db, err) != STORE_OK)
+        return STORE_ERROR;
     pthread_mutex_init(&w->lock, NULL);
     pthread_mutex_init(&w->write_lock, NULL);
     pthread_condattr_init(&attr);
@@ -244,8 +239,7 @@ enum store_status store_decision_writer_start(struct store *s, int64_t interval_
     w->running = true;
     if (pthread_create(&w->thread, NULL, decision_writer_main, s) != 0) {
         store_decision_writer_stop(s);
-        return store_done(
-            s, store_error_set(&why, STORE_ERROR, "cannot start the decision writer thread"), &why);
+        return store_error_set(err, STORE_ERROR, "cannot start the decision writer thread");
     }
     w->thread_started = true;
     return STORE_OK;
@@ -308,22 +302,23 @@ static char *strip_brackets(const char *key)
 }
 
 enum store_status store_decision_find(struct store *s, const char *key, size_t limit,
-                                      void (*fn)(const struct decision *d, void *arg), void *arg)
+                                      void (*fn)(const struct decision *d, void *arg), void *arg,
+                                      struct store_error *err)
 {
     char *address = strip_brackets(key);
-    struct store_error why;
     enum store_status status;
 
-    (void)decision_flush(s, &why); /* what is queued is found too; a failure is the next read's */
+    /* What is queued is found too; a failure is the next read's. */
+    (void)decision_flush(s, NULL);
     struct store_conn *c = store_conn_get(s);
-    status = s->be->decision_find(c, key, address, limit, fn, arg, &why);
+    status = s->be->decision_find(c, key, address, limit, fn, arg, err);
     store_conn_put(s, c);
     free(address);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
-                                        size_t *deleted)
+                                        size_t *deleted, struct store_error *err)
 {
-    return store_expire_step(s, s->be->decision_expire, before, batch, deleted);
+    return store_expire_step(s, s->be->decision_expire, before, batch, deleted, err);
 }

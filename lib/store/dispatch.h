@@ -37,14 +37,8 @@ struct store {
     struct store_db *db;
     char *database;          /* as given to store_open() */
     int64_t busy_timeout_ms; /* kept for the reopen of store_check() */
-    pthread_mutex_t error_lock;
-    char error[STORE_ERROR_MAX]; /* why the last call failed; guarded by error_lock */
     struct decision_writer writer;
 };
-
-/* Keeps why a call failed for store_last_error(); passes the status on. */
-enum store_status store_done(struct store *s, enum store_status status,
-                             const struct store_error *why);
 
 /* A connection of s's database for one call (backend.h: acquire, release). */
 struct store_conn *store_conn_get(struct store *s);
@@ -66,7 +60,8 @@ enum store_status store_write_txn(struct store *s, store_txn_body body, const vo
 enum store_status store_expire_step(struct store *s,
                                     enum store_status (*op)(struct store_conn *c, int64_t before,
                                                             size_t *left, struct store_error *err),
-                                    int64_t before, size_t batch, size_t *deleted);
+                                    int64_t before, size_t batch, size_t *deleted,
+                                    struct store_error *err);
 
 /*
  * schema.c: brings the database on c up to the schema of this build, each missing migration in

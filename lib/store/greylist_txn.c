@@ -52,15 +52,14 @@ static enum store_status read_decide_write(struct store *s, struct store_conn *c
  */
 enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
                                         void (*decide)(struct store_greylist_txn *t, void *arg),
-                                        void *arg)
+                                        void *arg, struct store_error *err)
 {
     struct check k = {t, decide, arg};
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = store_txn(s, c, STORE_TXN_READ, read_decide_write, &k, &why);
+    enum store_status status = store_txn(s, c, STORE_TXN_READ, read_decide_write, &k, err);
 
     if (status == STORE_BUSY)
-        status = store_txn(s, c, STORE_TXN_WRITE, read_decide_write, &k, &why);
+        status = store_txn(s, c, STORE_TXN_WRITE, read_decide_write, &k, err);
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }

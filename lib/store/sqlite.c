@@ -23,7 +23,9 @@
 #include <string.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "migrations.h"
 #include "util.h"
 
@@ -38,7 +40,8 @@ const char *const sqlite_core_sql[STMT_COUNT] = {
 
 enum store_status sqlite_fail(struct store_db *s, int rc, struct store_error *err)
 {
-    str_copy(err->text, sizeof err->text, sqlite3_errmsg(s->db));
+    if (err != NULL)
+        str_copy(err->text, sizeof err->text, sqlite3_errmsg(s->db));
     switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -482,10 +485,61 @@ static void sqlite_close(struct store_db *s)
     free(s);
 }
 
-static struct store_db *sqlite_open(const char *database, int64_t busy_timeout_ms,
+static struct store_db *sqlite_open(const char *database, int64_t busy_timeout_ms, bool create,
                                     struct store_error *err)
 {
+    /* Without create (a tool): a missing file is a typo to report, not a database to create, and
+     * one created by root that the milter then cannot write. */
+    if (!create && access(database, F_OK) != 0) {
+        char shown[512], reason[128];
+        store_error_set(
+            err, STORE_ERROR, "%s: %s (milter-ingress creates the database when it starts)",
+            str_printable(shown, sizeof shown, database), strerror_r(errno, reason, sizeof reason));
+        return NULL;
+    }
     return open_database(database, busy_timeout_ms, err->text, sizeof err->text);
+}
+
+/*
+ * Checked before anything is opened, as root.  The database's directory must not be writable by
+ * every user, sticky bit or not: whoever can create files there can plant the -wal or -shm file
+ * SQLite opens beside the database (or, without the sticky bit, replace the database itself), and
+ * the milter would read greylisting and lists from it.  Group-writable is the admin's choice (a
+ * shared group with ingressctl's users).
+ */
+static bool sqlite_check_location(const char *database, struct store_error *err)
+{
+    char dir[4096];
+    struct stat st;
+    str_copy(dir, sizeof dir, database);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        str_copy(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) != 0) {
+        store_error_set(err, STORE_ERROR,
+                        "database %s: its directory %s is writable by every user (mode %04o): "
+                        "another account could plant or replace the database files; use a "
+                        "directory of the milter's own (mode 0750 or 0700)",
+                        database, dir, (unsigned)(st.st_mode & 07777));
+        return false;
+    }
+    return true;
+}
+
+/* The database and its WAL companions must stay writable after the daemon gives up root. */
+static void sqlite_set_owner(const char *database, uid_t uid, gid_t gid)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[4096], reason[128];
+        snprintf(path, sizeof path, "%s%s", database, suffixes[i]);
+        if (chown(path, uid, gid) != 0 && errno != ENOENT)
+            log_msg(LOG_WARNING, "chown %s: %s", path, strerror_r(errno, reason, sizeof reason));
+    }
 }
 
 static enum store_status sqlite_prepare(struct store_db *s, struct store_error *err)
@@ -532,6 +586,8 @@ const struct store_backend store_backend_sqlite = {
     .name = "SQLite",
     .migrations = store_migrations_sqlite,
     .migration_count = &store_migration_count_sqlite,
+    .check_location = sqlite_check_location,
+    .set_owner = sqlite_set_owner,
     .open = sqlite_open,
     .prepare = sqlite_prepare,
     .close = sqlite_close,

@@ -1,9 +1,11 @@
 /*
- * store/store: the dispatcher of store.h.  It opens the database through its backend's table
- * (lib/store/backend.h) and runs every call there, doing once what every backend would do the
- * same way: the argument checks, the transactions of the writes that touch several rows, and
- * taking a connection for the call.
+ * store/store: the dispatcher of store.h.  It chooses the backend by the database value, opens
+ * the database through the backend's table (lib/store/backend.h), and runs every call there,
+ * doing once what every backend would do the same way: the argument checks, the transactions of
+ * the writes that touch several rows, taking a connection for the call, and the reopen of
+ * store_check().
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,20 +20,11 @@ enum store_status store_error_set(struct store_error *err, enum store_status sta
 {
     va_list ap;
 
+    if (err == NULL)
+        return status;
     va_start(ap, fmt);
     vsnprintf(err->text, sizeof err->text, fmt, ap);
     va_end(ap);
-    return status;
-}
-
-enum store_status store_done(struct store *s, enum store_status status,
-                             const struct store_error *why)
-{
-    if (status == STORE_BUSY || status == STORE_ERROR) {
-        pthread_mutex_lock(&s->error_lock);
-        str_copy(s->error, sizeof s->error, why->text);
-        pthread_mutex_unlock(&s->error_lock);
-    }
     return status;
 }
 
@@ -69,16 +62,88 @@ enum store_status store_write_txn(struct store *s, store_txn_body body, const vo
     return status;
 }
 
+enum store_status store_expire_step(struct store *s,
+                                    enum store_status (*op)(struct store_conn *c, int64_t before,
+                                                            size_t *left, struct store_error *err),
+                                    int64_t before, size_t batch, size_t *deleted,
+                                    struct store_error *err)
+{
+    size_t left = batch;
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = op(c, before, &left, err);
+
+    store_conn_put(s, c);
+    *deleted = batch - left;
+    return status;
+}
+
+/* ---- the database value ---- */
+
+/*
+ * libpq's connection strings: a URI, or "keyword = value" settings (a keyword is letters and
+ * '_', so a path, which has a '/' or a '.' before any '=', is never one).  Recognized so that
+ * such a value is refused as what it is, not opened as an SQLite file of that name.
+ */
+static bool is_postgresql(const char *database)
+{
+    const char *p = database;
+
+    if (strncmp(p, "postgresql://", 13) == 0 || strncmp(p, "postgres://", 11) == 0)
+        return true;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (!isalpha((unsigned char)*p) && *p != '_')
+        return false;
+    while (isalnum((unsigned char)*p) || *p == '_')
+        p++;
+    while (isspace((unsigned char)*p))
+        p++;
+    return *p == '=';
+}
+
+/* The backend for database, or NULL with err.  The value is not repeated in the message: a
+ * PostgreSQL one may hold a password. */
+static const struct store_backend *backend_for(const char *database, struct store_error *err)
+{
+    if (database == NULL || *database == '\0') {
+        store_error_set(err, STORE_ERROR, "no database given");
+        return NULL;
+    }
+    if (is_postgresql(database)) {
+        store_error_set(err, STORE_ERROR,
+                        "database: a PostgreSQL connection (a postgresql:// URI or key=value "
+                        "settings) was given, but this milter-ingress has no PostgreSQL backend "
+                        "yet: give the path of an SQLite file");
+        return NULL;
+    }
+    return &store_backend_sqlite;
+}
+
+bool store_check_location(const char *database, struct store_error *err)
+{
+    const struct store_backend *be = backend_for(database, err);
+
+    return be != NULL && (be->check_location == NULL || be->check_location(database, err));
+}
+
+void store_set_owner(const char *database, uid_t uid, gid_t gid)
+{
+    const struct store_backend *be = backend_for(database, NULL);
+
+    if (be != NULL && be->set_owner != NULL)
+        be->set_owner(database, uid, gid);
+}
+
 /* ---- opening ---- */
 
 /*
  * Opens database with be: the connection, then the migrations it lacks, then what needs the
- * tables (prepared statements).  NULL with err on failure.
+ * tables (prepared statements).  NULL with err (never NULL here) on failure.
  */
 static struct store_db *open_migrated(const struct store_backend *be, const char *database,
-                                      int64_t busy_timeout_ms, struct store_error *err)
+                                      int64_t busy_timeout_ms, bool create, struct store_error *err)
 {
-    struct store_db *db = be->open(database, busy_timeout_ms, err);
+    struct store_db *db = be->open(database, busy_timeout_ms, create, err);
     bool ok;
 
     if (db == NULL)
@@ -92,30 +157,39 @@ static struct store_db *open_migrated(const struct store_backend *be, const char
     return NULL;
 }
 
-struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, size_t errlen)
+static struct store *open_store(const char *database, int64_t busy_timeout_ms, bool create,
+                                struct store_error *err)
 {
-    const struct store_backend *be = &store_backend_sqlite;
-    struct store_error why = {""};
+    struct store_error own;
+    const struct store_backend *be;
     struct store_db *db;
     struct store *s;
 
-    str_printf(err, errlen, "%s", "");
-    if (path == NULL || *path == '\0') {
-        str_printf(err, errlen, "no database path given");
+    if (err == NULL)
+        err = &own;
+    be = backend_for(database, err);
+    if (be == NULL)
         return NULL;
-    }
-    db = open_migrated(be, path, busy_timeout_ms, &why);
-    if (db == NULL) {
-        str_copy(err, errlen, why.text);
+    db = open_migrated(be, database, busy_timeout_ms, create, err);
+    if (db == NULL)
         return NULL;
-    }
     s = xcalloc(1, sizeof *s);
     s->be = be;
     s->db = db;
-    s->database = xstrdup(path);
+    s->database = xstrdup(database);
     s->busy_timeout_ms = busy_timeout_ms;
-    pthread_mutex_init(&s->error_lock, NULL);
     return s;
+}
+
+struct store *store_open(const char *database, int64_t busy_timeout_ms, struct store_error *err)
+{
+    return open_store(database, busy_timeout_ms, true, err);
+}
+
+struct store *store_open_existing(const char *database, int64_t busy_timeout_ms,
+                                  struct store_error *err)
+{
+    return open_store(database, busy_timeout_ms, false, err);
 }
 
 void store_close(struct store *s)
@@ -124,21 +198,8 @@ void store_close(struct store *s)
         return;
     store_decision_writer_stop(s);
     s->be->close(s->db);
-    pthread_mutex_destroy(&s->error_lock);
     free(s->database);
     free(s);
-}
-
-const char *store_last_error(struct store *s)
-{
-    return s->error;
-}
-
-void store_last_error_r(struct store *s, char *buf, size_t buflen)
-{
-    pthread_mutex_lock(&s->error_lock);
-    str_copy(buf, buflen, s->error);
-    pthread_mutex_unlock(&s->error_lock);
 }
 
 /*
@@ -146,8 +207,9 @@ void store_last_error_r(struct store *s, char *buf, size_t buflen)
  * database between the two.  The new database is opened aside (schema and statements), then
  * adopted, so callers keep their struct store.
  */
-static enum store_status check(struct store *s, bool *reopened, struct store_error *err)
+enum store_status store_check(struct store *s, bool *reopened, struct store_error *err)
 {
+    struct store_error own;
     struct store_conn *c;
     struct store_db *fresh;
 
@@ -159,7 +221,7 @@ static enum store_status check(struct store *s, bool *reopened, struct store_err
         store_conn_put(s, c);
         return STORE_OK;
     }
-    fresh = open_migrated(s->be, s->database, s->busy_timeout_ms, err);
+    fresh = open_migrated(s->be, s->database, s->busy_timeout_ms, true, err ? err : &own);
     if (fresh == NULL) {
         store_conn_put(s, c);
         return STORE_ERROR;
@@ -169,33 +231,6 @@ static enum store_status check(struct store *s, bool *reopened, struct store_err
     s->be->close(fresh); /* now the old connection */
     *reopened = true;
     return STORE_OK;
-}
-
-enum store_status store_check(struct store *s, bool *reopened, char *err, size_t errlen)
-{
-    struct store_error why = {""};
-    enum store_status status;
-
-    str_printf(err, errlen, "%s", "");
-    status = check(s, reopened, &why);
-    if (status != STORE_OK)
-        str_copy(err, errlen, why.text);
-    return store_done(s, status, &why);
-}
-
-enum store_status store_expire_step(struct store *s,
-                                    enum store_status (*op)(struct store_conn *c, int64_t before,
-                                                            size_t *left, struct store_error *err),
-                                    int64_t before, size_t batch, size_t *deleted)
-{
-    struct store_error why;
-    size_t left = batch;
-    struct store_conn *c = store_conn_get(s);
-    enum store_status status = op(c, before, &left, &why);
-
-    store_conn_put(s, c);
-    *deleted = batch - left;
-    return store_done(s, status, &why);
 }
 
 /* ---- greylist ---- */
@@ -216,41 +251,39 @@ static enum store_status greylist_expire_body(struct store *s, struct store_conn
 
 enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
                                         int64_t confirmed_before, int64_t autoallow_before,
-                                        size_t batch, size_t *deleted)
+                                        size_t batch, size_t *deleted, struct store_error *err)
 {
     size_t left = batch;
     struct greylist_expiry e = {pending_before, confirmed_before, autoallow_before, &left};
-    struct store_error why;
     enum store_status status;
 
     *deleted = 0;
-    status = store_write_txn(s, greylist_expire_body, &e, &why);
+    status = store_write_txn(s, greylist_expire_body, &e, err);
     if (status == STORE_OK)
         *deleted = batch - left;
-    return store_done(s, status, &why);
+    return status;
 }
 
 /* ---- lists ---- */
 
-enum store_status store_lists_version(struct store *s, int64_t *version)
+enum store_status store_lists_version(struct store *s, int64_t *version, struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->lists_version(c, version, &why);
+    enum store_status status = s->be->lists_version(c, version, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_list_each(struct store *s, const char *kind, int64_t live_at,
-                                  void (*fn)(const struct list_entry *e, void *arg), void *arg)
+                                  void (*fn)(const struct list_entry *e, void *arg), void *arg,
+                                  struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->list_each(c, kind, live_at, fn, arg, &why);
+    enum store_status status = s->be->list_each(c, kind, live_at, fn, arg, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 static enum store_status list_entry_check(const struct list_entry *e, struct store_error *err)
@@ -261,17 +294,16 @@ static enum store_status list_entry_check(const struct list_entry *e, struct sto
 }
 
 enum store_status store_list_add(struct store *s, const struct list_entry *e, char *previous,
-                                 size_t previous_len)
+                                 size_t previous_len, struct store_error *err)
 {
-    struct store_error why;
-    enum store_status status = list_entry_check(e, &why);
+    enum store_status status = list_entry_check(e, err);
 
     if (status == STORE_OK) {
         struct store_conn *c = store_conn_get(s);
-        status = s->be->list_put(c, e, previous, previous_len, &why);
+        status = s->be->list_put(c, e, previous, previous_len, err);
         store_conn_put(s, c);
     }
-    return store_done(s, status, &why);
+    return status;
 }
 
 struct entries {
@@ -293,60 +325,57 @@ static enum store_status list_import_body(struct store *s, struct store_conn *c,
     return status;
 }
 
-enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n)
+enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n,
+                                    struct store_error *err)
 {
     struct entries all = {entries, n};
-    struct store_error why;
 
-    return store_done(s, store_write_txn(s, list_import_body, &all, &why), &why);
+    return store_write_txn(s, list_import_body, &all, err);
 }
 
-enum store_status store_list_del(struct store *s, const char *kind, const char *value)
+enum store_status store_list_del(struct store *s, const char *kind, const char *value,
+                                 struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->list_del(c, kind, value, &why);
+    enum store_status status = s->be->list_del(c, kind, value, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, char *previous,
-                                 size_t previous_len)
+                                 size_t previous_len, struct store_error *err)
 {
-    struct store_error why;
     enum store_status status;
 
     if (r->recipient == NULL || r->sender == NULL || r->action == NULL)
-        return store_done(
-            s,
-            store_error_set(&why, STORE_ERROR, "a rule needs a recipient, a sender and an action"),
-            &why);
+        return store_error_set(err, STORE_ERROR,
+                               "a rule needs a recipient, a sender and an action");
     struct store_conn *c = store_conn_get(s);
-    status = s->be->rule_put(c, r, previous, previous_len, &why);
+    status = s->be->rule_put(c, r, previous, previous_len, err);
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
-enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender)
+enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender,
+                                 struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->rule_del(c, recipient, sender, &why);
+    enum store_status status = s->be->rule_del(c, recipient, sender, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_rule_each(struct store *s, const char *recipient,
-                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg)
+                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg,
+                                  struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->rule_each(c, recipient, fn, arg, &why);
+    enum store_status status = s->be->rule_each(c, recipient, fn, arg, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 /* ---- accounts ---- */
@@ -358,32 +387,31 @@ static enum store_status need_account_name(const char *name, struct store_error 
     return store_error_set(err, STORE_ERROR, "an account needs a name");
 }
 
-enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created)
+enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created,
+                                    struct store_error *err)
 {
-    struct store_error why;
     enum store_status status;
 
     if (created != NULL)
         *created = false;
-    status = need_account_name(name, &why);
+    status = need_account_name(name, err);
     if (status == STORE_OK) {
         struct store_conn *c = store_conn_get(s);
-        status = s->be->account_add(c, name, now, created, &why);
+        status = s->be->account_add(c, name, now, created, err);
         store_conn_put(s, c);
     }
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_account_each(struct store *s, const char *name,
                                      void (*fn)(const struct store_account *a, void *arg),
-                                     void *arg)
+                                     void *arg, struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->account_each(c, name, fn, arg, &why);
+    enum store_status status = s->be->account_each(c, name, fn, arg, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 struct alias_add {
@@ -403,39 +431,37 @@ static enum store_status alias_add_body(struct store *s, struct store_conn *c, c
     return status;
 }
 
-enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created)
+enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created,
+                                  struct store_error *err)
 {
     struct alias_add a = {alias, created};
-    struct store_error why;
 
     if (created != NULL)
         *created = false;
     if (alias->account == NULL || alias->address == NULL)
-        return store_done(
-            s, store_error_set(&why, STORE_ERROR, "an alias needs an account and an address"),
-            &why);
-    return store_done(s, store_write_txn(s, alias_add_body, &a, &why), &why);
+        return store_error_set(err, STORE_ERROR, "an alias needs an account and an address");
+    return store_write_txn(s, alias_add_body, &a, err);
 }
 
-enum store_status store_alias_del(struct store *s, const char *account, const char *address)
+enum store_status store_alias_del(struct store *s, const char *account, const char *address,
+                                  struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->alias_del(c, account, address, &why);
+    enum store_status status = s->be->alias_del(c, account, address, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_alias_each(struct store *s, const char *account,
-                                   void (*fn)(const struct store_alias *a, void *arg), void *arg)
+                                   void (*fn)(const struct store_alias *a, void *arg), void *arg,
+                                   struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->alias_each(c, account, fn, arg, &why);
+    enum store_status status = s->be->alias_each(c, account, fn, arg, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 struct suspend {
@@ -456,95 +482,90 @@ static enum store_status suspend_body(struct store *s, struct store_conn *c, con
 }
 
 enum store_status store_account_suspend(struct store *s, const char *name, int64_t now,
-                                        const char *reason, bool *changed)
+                                        const char *reason, bool *changed, struct store_error *err)
 {
     struct suspend a = {name, reason, now, changed};
-    struct store_error why;
     enum store_status status;
 
     if (changed != NULL)
         *changed = false;
-    status = need_account_name(name, &why);
+    status = need_account_name(name, err);
     if (status == STORE_OK)
-        status = store_write_txn(s, suspend_body, &a, &why);
-    return store_done(s, status, &why);
+        status = store_write_txn(s, suspend_body, &a, err);
+    return status;
 }
 
 enum store_status store_account_suspended(struct store *s, const char *name, int64_t *since,
-                                          char *reason, size_t reason_len)
+                                          char *reason, size_t reason_len, struct store_error *err)
 {
-    struct store_error why;
 
     *since = 0;
     reason[0] = '\0';
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->account_suspended(c, name, since, reason, reason_len, &why);
+    enum store_status status = s->be->account_suspended(c, name, since, reason, reason_len, err);
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
-enum store_status store_account_resume(struct store *s, const char *name)
+enum store_status store_account_resume(struct store *s, const char *name, struct store_error *err)
 {
-    struct store_error why;
 
     if (name == NULL)
         return STORE_NOTFOUND;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->account_resume(c, name, &why);
+    enum store_status status = s->be->account_resume(c, name, err);
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 /* ---- held ---- */
 
-enum store_status store_held_add(struct store *s, const struct store_held *h)
+enum store_status store_held_add(struct store *s, const struct store_held *h,
+                                 struct store_error *err)
 {
-    struct store_error why;
 
     if (h->queue_id == NULL || h->queue_id[0] == '\0' || h->account == NULL)
-        return store_done(
-            s, store_error_set(&why, STORE_ERROR, "a held message needs a queue id and an account"),
-            &why);
+        return store_error_set(err, STORE_ERROR, "a held message needs a queue id and an account");
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->held_add(c, h, &why);
+    enum store_status status = s->be->held_add(c, h, err);
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_held_each(struct store *s, const char *queue_id, const char *account,
                                   const char *state,
-                                  void (*fn)(const struct store_held *h, void *arg), void *arg)
+                                  void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                  struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->held_each(c, queue_id, account, state, fn, arg, &why);
+    enum store_status status = s->be->held_each(c, queue_id, account, state, fn, arg, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
-                                    const char *by, const char *reason, int64_t now)
+                                    const char *by, const char *reason, int64_t now,
+                                    struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->held_decide(c, queue_id, state, by, reason, now, &why);
+    enum store_status status = s->be->held_decide(c, queue_id, state, by, reason, now, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
-enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted)
+enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,
+                                    struct store_error *err)
 {
-    return store_expire_step(s, s->be->held_expire, before, batch, deleted);
+    return store_expire_step(s, s->be->held_expire, before, batch, deleted, err);
 }
 
 /* ---- throttle ---- */
 
 enum store_status store_throttle_get(struct store *s, const char *account,
-                                     struct store_throttle_state *st)
+                                     struct store_throttle_state *st, struct store_error *err)
 {
-    struct store_error why;
 
     st->account = NULL;
     st->throttled = 0;
@@ -553,23 +574,23 @@ enum store_status store_throttle_get(struct store *s, const char *account,
     for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
         st->limits[i] = STORE_THROTTLE_DEFAULT;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->throttle_get(c, account, st, &why);
+    enum store_status status = s->be->throttle_get(c, account, st, err);
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
-enum store_status
-store_throttle_bucket_each(struct store *s, const char *account, int64_t width, int64_t since,
-                           int64_t before,
-                           void (*fn)(const struct store_throttle_bucket *b, void *arg), void *arg)
+enum store_status store_throttle_bucket_each(struct store *s, const char *account, int64_t width,
+                                             int64_t since, int64_t before,
+                                             void (*fn)(const struct store_throttle_bucket *b,
+                                                        void *arg),
+                                             void *arg, struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
     enum store_status status =
-        s->be->throttle_bucket_each(c, account, width, since, before, fn, arg, &why);
+        s->be->throttle_bucket_each(c, account, width, since, before, fn, arg, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 struct buckets {
@@ -589,64 +610,61 @@ static enum store_status bucket_add_body(struct store *s, struct store_conn *c, 
 }
 
 enum store_status store_throttle_bucket_add(struct store *s,
-                                            const struct store_throttle_bucket *buckets, size_t n)
+                                            const struct store_throttle_bucket *buckets, size_t n,
+                                            struct store_error *err)
 {
     struct buckets all = {buckets, n};
-    struct store_error why;
 
     if (n == 0)
         return STORE_OK;
     for (size_t i = 0; i < n; i++)
         if (buckets[i].account == NULL)
-            return store_done(
-                s, store_error_set(&why, STORE_ERROR, "a throttle bucket needs an account"), &why);
-    return store_done(s, store_write_txn(s, bucket_add_body, &all, &why), &why);
+            return store_error_set(err, STORE_ERROR, "a throttle bucket needs an account");
+    return store_write_txn(s, bucket_add_body, &all, err);
 }
 
 enum store_status store_throttle_mark(struct store *s, const char *account, int64_t since,
-                                      const char *reason, bool *marked)
+                                      const char *reason, bool *marked, struct store_error *err)
 {
-    struct store_error why;
 
     if (marked != NULL)
         *marked = false;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->throttle_mark(c, account, since, reason, marked, &why);
+    enum store_status status = s->be->throttle_mark(c, account, since, reason, marked, err);
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
-enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now)
+enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now,
+                                       struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->throttle_clear(c, account, now, &why);
+    enum store_status status = s->be->throttle_clear(c, account, now, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_throttle_set_limits(struct store *s, const char *account,
-                                            const int64_t limits[STORE_THROTTLE_LIMITS])
+                                            const int64_t limits[STORE_THROTTLE_LIMITS],
+                                            struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->throttle_set_limits(c, account, limits, &why);
+    enum store_status status = s->be->throttle_set_limits(c, account, limits, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 enum store_status store_throttle_each(struct store *s,
                                       void (*fn)(const struct store_throttle_state *st, void *arg),
-                                      void *arg)
+                                      void *arg, struct store_error *err)
 {
-    struct store_error why;
     struct store_conn *c = store_conn_get(s);
-    enum store_status status = s->be->throttle_each(c, fn, arg, &why);
+    enum store_status status = s->be->throttle_each(c, fn, arg, err);
 
     store_conn_put(s, c);
-    return store_done(s, status, &why);
+    return status;
 }
 
 struct throttle_expiry {
@@ -663,16 +681,15 @@ static enum store_status throttle_expire_body(struct store *s, struct store_conn
 }
 
 enum store_status store_throttle_expire(struct store *s, int64_t fine_before, int64_t hourly_before,
-                                        size_t batch, size_t *deleted)
+                                        size_t batch, size_t *deleted, struct store_error *err)
 {
     size_t left = batch;
     struct throttle_expiry e = {fine_before, hourly_before, &left};
-    struct store_error why;
     enum store_status status;
 
     *deleted = 0;
-    status = store_write_txn(s, throttle_expire_body, &e, &why);
+    status = store_write_txn(s, throttle_expire_body, &e, err);
     if (status == STORE_OK)
         *deleted = batch - left;
-    return store_done(s, status, &why);
+    return status;
 }

@@ -41,7 +41,6 @@ static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
     const char *tmp = getenv("TMPDIR");
-    char err[512];
 
     if (!tmp || !*tmp || strlen(tmp) > 200)
         tmp = "/tmp";
@@ -51,9 +50,10 @@ static int setup(void **state)
         return -1;
     }
     snprintf(f->db, sizeof f->db, "%s/ingress.db", f->dir);
-    f->s = store_open(f->db, 100, err, sizeof err);
+    struct store_error serr;
+    f->s = store_open(f->db, 100, &serr);
     if (f->s == NULL) {
-        print_error("store_open: %s\n", err);
+        print_error("store_open: %s\n", serr.text);
         return -1;
     }
     f->cfg = config_new_defaults();
@@ -265,9 +265,9 @@ static void *release_later(void *arg)
 static void write_under_another_writer_waits_for_the_lock(void **state)
 {
     struct fixture *f = *state;
-    char err[256];
     struct lock_holder h;
-    struct store *patient = store_open(f->db, 5000, err, sizeof err);
+    struct store_error serr;
+    struct store *patient = store_open(f->db, 5000, &serr);
     assert_non_null(patient);
 
     assert_int_equal(sqlite3_open(f->db, &h.db), SQLITE_OK);
@@ -654,11 +654,11 @@ static void expiry_removes_only_what_is_due_in_batches(void **state)
     assert_int_equal(raw_int(f, "SELECT count(*) FROM autoallow"), 2);
 
     /* Due: 3 pending + 2 confirmed + 1 autoallow row = 6, in batches of 4. */
-    assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted), STORE_OK);
+    assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 4);
-    assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted), STORE_OK);
+    assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 2);
-    assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted), STORE_OK);
+    assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 0);
 
     assert_int_equal(raw_int(f, "SELECT count(*) FROM greylist"), 2);
@@ -679,9 +679,10 @@ static void expiry_keeps_rows_exactly_at_their_limit(void **state)
 
     check(f, "192.0.2.1", "a@example.org", "b@example.net", NULL, T0);
     /* At exactly 48 h the retry would still pass, so the row must still be there. */
-    assert_int_equal(greylist_expire(f->s, f->cfg, T0 + 48 * HOUR, 0, &deleted), STORE_OK);
+    assert_int_equal(greylist_expire(f->s, f->cfg, T0 + 48 * HOUR, 0, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 0);
-    assert_int_equal(greylist_expire(f->s, f->cfg, T0 + 48 * HOUR + 1, 0, &deleted), STORE_OK);
+    assert_int_equal(greylist_expire(f->s, f->cfg, T0 + 48 * HOUR + 1, 0, &deleted, NULL),
+                     STORE_OK);
     assert_int_equal(deleted, 1);
 }
 
@@ -701,7 +702,7 @@ static void expiry_sweep_of_confirmed_triplets_resumes_and_wraps(void **state)
     int64_t now = T0 + 36 * DAY;
     /* Batches of 4: each step examines 4 rows from where the last one stopped. */
     do {
-        assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted), STORE_OK);
+        assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted, NULL), STORE_OK);
         assert_true(deleted <= 4);
         total += deleted;
         calls++;
@@ -715,7 +716,7 @@ static void expiry_sweep_of_confirmed_triplets_resumes_and_wraps(void **state)
     now = T0 + 66 * DAY;
     total = 0;
     for (int i = 0; i < 6; i++) {
-        assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted), STORE_OK);
+        assert_int_equal(greylist_expire(f->s, f->cfg, now, 4, &deleted, NULL), STORE_OK);
         total += deleted;
     }
     assert_int_equal(total, 5);
@@ -747,7 +748,7 @@ static void store_busy_gives_store_failure(void **state)
     r = confirm(f, "192.0.2.1", "a@example.org", "b@example.net", NULL, T0);
     assert_int_equal(r.outcome, GREYLIST_STORE_FAILURE);
     size_t deleted = 99;
-    assert_int_equal(greylist_expire(f->s, f->cfg, T0, 0, &deleted), STORE_BUSY);
+    assert_int_equal(greylist_expire(f->s, f->cfg, T0, 0, &deleted, NULL), STORE_BUSY);
     assert_int_equal(deleted, 0);
 
     assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);

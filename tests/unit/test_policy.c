@@ -65,9 +65,10 @@ static int setup(void **state)
                                .cache_size = 100,
                                .cache_max_ttl = 60};
     assert_int_equal(dns_resolver_new(&opts, &f->resolver, err, sizeof err), 0);
-    f->store = store_open(f->db, 200, err, sizeof err);
+    struct store_error serr;
+    f->store = store_open(f->db, 200, &serr);
     if (f->store == NULL)
-        fail_msg("store_open: %s", err);
+        fail_msg("store_open: %s", serr.text);
     f->env = (struct policy_env){.cfg = f->cfg,
                                  .resolver = f->resolver,
                                  .store = f->store,
@@ -120,7 +121,7 @@ static void collect(const struct decision *d, void *arg)
 static struct found find(struct fixture *f, const char *key)
 {
     struct found found = {0};
-    store_decision_find(f->store, key, 100, collect, &found);
+    store_decision_find(f->store, key, 100, collect, &found, NULL);
     return found;
 }
 
@@ -279,7 +280,7 @@ static void queued_decision_log_defers_only_when_the_queue_is_full(void **state)
     struct fixture *f = *state;
     char authres[512];
     sqlite3 *other;
-    assert_int_equal(store_decision_writer_start(f->store, 60000, 1, 1), STORE_OK);
+    assert_int_equal(store_decision_writer_start(f->store, 60000, 1, 1, NULL), STORE_OK);
     assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
 
@@ -391,7 +392,7 @@ static void add_entry(struct fixture *f, const char *kind, const char *value, co
                            .added_by = "test",
                            .added_at = test_now};
     char previous[16];
-    assert_int_equal(store_list_add(f->store, &e, previous, sizeof previous), STORE_OK);
+    assert_int_equal(store_list_add(f->store, &e, previous, sizeof previous, NULL), STORE_OK);
 }
 
 /* A blocked network gets 554 5.7.1 with its reason; an allow inside it skips every check. */
@@ -438,7 +439,7 @@ static void submission_sender_must_be_owned_by_the_account(void **state)
                                 .address = "sales@example.test",
                                 .added_by = "test",
                                 .added_at = test_now};
-    assert_int_equal(store_alias_add(f->store, &alias, NULL), STORE_OK);
+    assert_int_equal(store_alias_add(f->store, &alias, NULL, NULL), STORE_OK);
 
     struct policy_conn *c = submit(f, "alice@example.test", "<Alice@Example.TEST>", &v);
     assert_int_equal(v.action, VERDICT_CONTINUE); /* the login, compared without case */
@@ -501,7 +502,8 @@ static void suspended_account_is_refused_at_mail_from(void **state)
     struct fixture *f = *state;
     struct verdict v;
     assert_int_equal(
-        store_account_suspend(f->store, "alice@example.test", test_now, "leaked", NULL), STORE_OK);
+        store_account_suspend(f->store, "alice@example.test", test_now, "leaked", NULL, NULL),
+        STORE_OK);
     struct policy_conn *c = submit(f, "Alice@example.test", "<alice@example.test>", &v);
     assert_int_equal(v.action, VERDICT_REJECT);
     assert_int_equal(v.reply, REPLY_ACCOUNT_SUSPENDED);
@@ -509,7 +511,7 @@ static void suspended_account_is_refused_at_mail_from(void **state)
     assert_string_equal(reply_table[v.reply].xcode, "5.7.1");
     assert_non_null(strstr(v.detail, "leaked"));
     policy_conn_free(c);
-    assert_int_equal(store_account_resume(f->store, "alice@example.test"), STORE_OK);
+    assert_int_equal(store_account_resume(f->store, "alice@example.test", NULL), STORE_OK);
     c = submit(f, "alice@example.test", "<alice@example.test>", &v);
     assert_int_equal(v.action, VERDICT_CONTINUE);
     policy_conn_free(c);
@@ -592,7 +594,7 @@ static void throttle_actions_over_the_limit(void **state)
     assert_int_equal(policy_hold_commit(c).action, VERDICT_CONTINUE);
     policy_conn_free(c);
     struct held_seen seen = {0};
-    assert_int_equal(store_held_each(f->store, "4QTEST1", NULL, "held", held_seen, &seen),
+    assert_int_equal(store_held_each(f->store, "4QTEST1", NULL, "held", held_seen, &seen, NULL),
                      STORE_OK);
     assert_int_equal(seen.count, 1);
     assert_string_equal(seen.subject, "quarterly figures");
@@ -601,7 +603,7 @@ static void throttle_actions_over_the_limit(void **state)
     /* "From: alice@example.test\r\n" 26 + "Subject:   quarterly figures\r\n" 30 + 2 + 7 */
     assert_int_equal(seen.size, 26 + 30 + 2 + 7);
     struct store_throttle_state st;
-    assert_int_equal(store_throttle_get(f->store, "alice@example.test", &st), STORE_OK);
+    assert_int_equal(store_throttle_get(f->store, "alice@example.test", &st, NULL), STORE_OK);
     assert_true(st.throttled > 0);
 
     /* Throttled: the next message is held too, even a minute later under the limit. */
@@ -611,7 +613,8 @@ static void throttle_actions_over_the_limit(void **state)
     assert_non_null(strstr(v.detail, "account throttled until the postmaster acts"));
     policy_conn_free(c);
     /* Unthrottled (ingressctl account unthrottle): it passes. */
-    assert_int_equal(store_throttle_clear(f->store, "alice@example.test", test_now), STORE_OK);
+    assert_int_equal(store_throttle_clear(f->store, "alice@example.test", test_now, NULL),
+                     STORE_OK);
     test_now += 10;
     assert_int_equal(send_one(f, NULL).action, VERDICT_CONTINUE);
     throttle_free(f->env.throttle);

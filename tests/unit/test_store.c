@@ -85,11 +85,11 @@ static int teardown(void **state)
 
 static struct store *open_ok(const char *path, int64_t busy_ms)
 {
-    char err[512];
-    struct store *s = store_open(path, busy_ms, err, sizeof err);
+    struct store_error err;
+    struct store *s = store_open(path, busy_ms, &err);
 
     if (s == NULL)
-        fail_msg("store_open: %s", err);
+        fail_msg("store_open: %s", err.text);
     return s;
 }
 
@@ -127,7 +127,7 @@ static void assert_contains(const char *haystack, const char *needle)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Collecting what store_decision_find() reports                                              */
+/* Collecting what store_decision_find(, NULL) reports */
 /* ------------------------------------------------------------------------------------------ */
 
 #define ROWS_MAX 64
@@ -189,7 +189,7 @@ enum {
 static size_t find_count(struct store *s, const char *key, size_t limit, long long *times)
 {
     struct rows rows = {0};
-    enum store_status st = store_decision_find(s, key, limit, collect, &rows);
+    enum store_status st = store_decision_find(s, key, limit, collect, &rows, NULL);
     size_t n = rows.total;
 
     assert_true(st == STORE_OK || st == STORE_NOTFOUND);
@@ -222,9 +222,10 @@ static struct decision sample(int64_t time, const char *queue_id, const char *re
 
 static void add_ok(struct store *s, struct decision d)
 {
-    enum store_status st = store_decision_add(s, &d);
+    struct store_error err;
+    enum store_status st = store_decision_add(s, &d, &err);
     if (st != STORE_OK)
-        fail_msg("store_decision_add: %d: %s", st, store_last_error(s));
+        fail_msg("store_decision_add: %d: %s", st, err.text);
 }
 
 /* Three decisions about different connections, used by the lookup tests. */
@@ -293,19 +294,20 @@ static void test_reopening_applies_no_migration_twice(void **state)
 static void test_newer_schema_version_is_refused_naming_the_version(void **state)
 {
     struct fixture *f = *state;
-    char err[512], want[128];
+    struct store_error err;
+    char want[128];
     int newer = store_schema_version() + 6;
     char sql[64];
 
     snprintf(sql, sizeof sql, "PRAGMA user_version=%d", newer);
     raw_exec(f->db, sql);
-    assert_null(store_open(f->db, 1000, err, sizeof err));
-    assert_contains(err, f->db);
+    assert_null(store_open(f->db, 1000, &err));
+    assert_contains(err.text, f->db);
     snprintf(want, sizeof want,
              "database schema version %d is newer than this milter-ingress "
              "(knows %d); refusing to open it",
              newer, store_schema_version());
-    assert_contains(err, want);
+    assert_contains(err.text, want);
     /* Refused means untouched. */
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), newer);
 }
@@ -313,15 +315,15 @@ static void test_newer_schema_version_is_refused_naming_the_version(void **state
 static void test_failed_migration_rolls_back_and_names_the_file(void **state)
 {
     struct fixture *f = *state;
-    char err[512];
+    struct store_error err;
 
     /* 001_init.sql ends by creating index decisions_time: an object of that name already there
      * makes the migration fail after it has created the table and the other indexes. */
     raw_exec(f->db, "CREATE TABLE other (x); CREATE INDEX decisions_time ON other (x);");
-    assert_null(store_open(f->db, 1000, err, sizeof err));
-    assert_contains(err, f->db);
-    assert_contains(err, store_migrations_sqlite[0].name);
-    assert_contains(err, "decisions_time already exists");
+    assert_null(store_open(f->db, 1000, &err));
+    assert_contains(err.text, f->db);
+    assert_contains(err.text, store_migrations_sqlite[0].name);
+    assert_contains(err.text, "decisions_time already exists");
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 0);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE name='decisions'"),
                      0);
@@ -330,36 +332,37 @@ static void test_failed_migration_rolls_back_and_names_the_file(void **state)
 static void test_path_in_missing_directory_is_refused_naming_the_path(void **state)
 {
     struct fixture *f = *state;
-    char path[300], err[1024];
+    struct store_error err;
+    char path[300];
 
     snprintf(path, sizeof path, "%s/missing/ingress.db", f->dir);
-    assert_null(store_open(path, 1000, err, sizeof err));
-    assert_contains(err, path);
-    assert_contains(err, "No such file or directory");
+    assert_null(store_open(path, 1000, &err));
+    assert_contains(err.text, path);
+    assert_contains(err.text, "No such file or directory");
 }
 
 static void test_path_that_is_a_directory_is_refused_naming_the_path(void **state)
 {
     struct fixture *f = *state;
-    char err[1024];
+    struct store_error err;
 
-    assert_null(store_open(f->dir, 1000, err, sizeof err));
-    assert_contains(err, f->dir);
+    assert_null(store_open(f->dir, 1000, &err));
+    assert_contains(err.text, f->dir);
 }
 
 static void test_file_that_is_not_a_database_is_refused_naming_the_path(void **state)
 {
     struct fixture *f = *state;
-    char err[1024];
+    struct store_error err;
     FILE *fp = fopen(f->db, "w");
 
     assert_non_null(fp);
     for (int i = 0; i < 200; i++)
         fputs("this is a config file, not a database\n", fp);
     fclose(fp);
-    assert_null(store_open(f->db, 1000, err, sizeof err));
-    assert_contains(err, f->db);
-    assert_contains(err, "not a database");
+    assert_null(store_open(f->db, 1000, &err));
+    assert_contains(err.text, f->db);
+    assert_contains(err.text, "not a database");
 }
 
 /*
@@ -397,16 +400,16 @@ static void run_unprivileged(struct fixture *f, int (*check)(struct fixture *f))
 /* The open must fail and say which path; the child has no cmocka, so it reports on stderr. */
 static int expect_refused(const char *path)
 {
-    char err[1024];
-    struct store *s = store_open(path, 100, err, sizeof err);
+    struct store_error err;
+    struct store *s = store_open(path, 100, &err);
 
     if (s != NULL) {
         fprintf(stderr, "store_open(%s) succeeded on an unwritable path\n", path);
         store_close(s);
         return 1;
     }
-    if (strstr(err, path) == NULL) {
-        fprintf(stderr, "error does not name the path: %s\n", err);
+    if (strstr(err.text, path) == NULL) {
+        fprintf(stderr, "error does not name the path: %s\n", err.text);
         return 1;
     }
     return 0;
@@ -479,12 +482,13 @@ static void test_read_only_directory_is_refused_at_open(void **state)
 static void test_removed_file_is_noticed_and_reopened(void **state)
 {
     struct fixture *f = *state;
-    char err[256], wal[320], shm[320];
+    struct store_error err;
+    char wal[320], shm[320];
     bool reopened = true;
-    struct store *s = store_open(f->db, 1000, err, sizeof err);
+    struct store *s = store_open(f->db, 1000, &err);
     assert_non_null(s);
     add_three(s);
-    assert_int_equal(store_check(s, &reopened, err, sizeof err), STORE_OK);
+    assert_int_equal(store_check(s, &reopened, &err), STORE_OK);
     assert_false(reopened);
 
     snprintf(wal, sizeof wal, "%s-wal", f->db);
@@ -492,7 +496,7 @@ static void test_removed_file_is_noticed_and_reopened(void **state)
     assert_int_equal(unlink(f->db), 0);
     unlink(wal);
     unlink(shm);
-    assert_int_equal(store_check(s, &reopened, err, sizeof err), STORE_OK);
+    assert_int_equal(store_check(s, &reopened, &err), STORE_OK);
     assert_true(reopened);
     assert_int_equal(access(f->db, F_OK), 0);
     add_ok(s,
@@ -500,7 +504,7 @@ static void test_removed_file_is_noticed_and_reopened(void **state)
     store_close(s);
 
     /* What the reopened store wrote is in the file at the path, and only that. */
-    s = store_open(f->db, 1000, err, sizeof err);
+    s = store_open(f->db, 1000, &err);
     assert_non_null(s);
     assert_int_equal(find_count(s, "192.0.2.9", 10, NULL), 1);
     assert_int_equal(find_count(s, "192.0.2.4", 10, NULL), 0);
@@ -532,17 +536,17 @@ static void test_decision_keeps_every_field_and_nulls(void **state)
                                      d.check,    d.action, d.reply,     d.detail};
 
     f->s = open_ok(f->db, 1000);
-    assert_int_equal(store_decision_add(f->s, &d), STORE_OK);
-    assert_int_equal(store_decision_add(f->s, &sparse), STORE_OK);
+    assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_OK);
+    assert_int_equal(store_decision_add(f->s, &sparse, NULL), STORE_OK);
 
-    assert_int_equal(store_decision_find(f->s, "4Y2x7", 10, collect, &rows), STORE_OK);
+    assert_int_equal(store_decision_find(f->s, "4Y2x7", 10, collect, &rows, NULL), STORE_OK);
     assert_int_equal(rows.count, 1);
     assert_int_equal(rows.r[0].time, d.time);
     for (int i = 0; i < FIELD_COUNT; i++)
         assert_string_equal(rows.r[0].field[i], want[i]);
     rows_free(&rows);
 
-    assert_int_equal(store_decision_find(f->s, "ONLYREF1", 10, collect, &rows), STORE_OK);
+    assert_int_equal(store_decision_find(f->s, "ONLYREF1", 10, collect, &rows, NULL), STORE_OK);
     assert_int_equal(rows.count, 1);
     assert_null(rows.r[0].field[F_QUEUE_ID]);
     assert_null(rows.r[0].field[F_SENDER]);
@@ -630,9 +634,9 @@ static void test_find_nothing_gives_notfound(void **state)
     struct rows rows = {0};
 
     f->s = open_ok(f->db, 1000);
-    assert_int_equal(store_decision_find(f->s, "4Y2x7", 10, collect, &rows), STORE_NOTFOUND);
+    assert_int_equal(store_decision_find(f->s, "4Y2x7", 10, collect, &rows, NULL), STORE_NOTFOUND);
     add_three(f->s);
-    assert_int_equal(store_decision_find(f->s, "nobody@example.org", 10, collect, &rows),
+    assert_int_equal(store_decision_find(f->s, "nobody@example.org", 10, collect, &rows, NULL),
                      STORE_NOTFOUND);
     assert_int_equal(rows.count, 0);
 }
@@ -676,13 +680,15 @@ static void test_add_without_check_or_action_is_an_error(void **state)
     struct fixture *f = *state;
     struct decision d = sample(1, "Q", "R", "192.0.2.1", "a@b", "c@d");
 
+    struct store_error err;
+
     f->s = open_ok(f->db, 1000);
     d.check = NULL;
-    assert_int_equal(store_decision_add(f->s, &d), STORE_ERROR);
-    assert_contains(store_last_error(f->s), "check");
+    assert_int_equal(store_decision_add(f->s, &d, &err), STORE_ERROR);
+    assert_contains(err.text, "check");
     d.check = "iprev";
     d.action = NULL;
-    assert_int_equal(store_decision_add(f->s, &d), STORE_ERROR);
+    assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_ERROR);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 0);
 }
 
@@ -697,15 +703,15 @@ static void test_expire_deletes_only_older_rows_in_batches(void **state)
     for (int i = 0; i < 5; i++)
         add_ok(f->s, sample(5000 + i, "Q", "NEWROW01", "192.0.2.1", "a@example.org", "b@x"));
 
-    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted), STORE_OK);
+    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 10);
-    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted), STORE_OK);
+    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 10);
     /* The oldest went first: 1020..1024 are left of the old ones. */
     assert_int_equal(raw_int(f->db, "SELECT min(time) FROM decisions"), 1020);
-    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted), STORE_OK);
+    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 5);
-    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted), STORE_OK);
+    assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 0);
 
     /* "Older than" is strict: the row at 5000 stays. */
@@ -726,7 +732,7 @@ static void test_write_lock_held_elsewhere_gives_busy_after_timeout(void **state
     struct decision d = sample(1, "4Y2x9", "LOCKED01", "192.0.2.9", "a@example.org", "b@x");
     sqlite3 *other;
     double start, waited;
-    char err[512];
+    struct store_error err;
 
     f->s = open_ok(f->db, 100);
     add_three(f->s);
@@ -734,20 +740,18 @@ static void test_write_lock_held_elsewhere_gives_busy_after_timeout(void **state
     assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
 
     start = now_seconds();
-    assert_int_equal(store_decision_add(f->s, &d), STORE_BUSY);
+    assert_int_equal(store_decision_add(f->s, &d, &err), STORE_BUSY);
     waited = now_seconds() - start;
     assert_true(waited >= 0.09);
     assert_true(waited < 5.0);
-    assert_contains(store_last_error(f->s), "locked");
-    store_last_error_r(f->s, err, sizeof err);
-    assert_contains(err, "locked");
+    assert_contains(err.text, "locked");
 
     /* WAL: a writer elsewhere does not stop `ingressctl why` from reading. */
     assert_int_equal(find_count(f->s, "192.0.2.4", 10, NULL), 1);
 
     assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);
-    assert_int_equal(store_decision_add(f->s, &d), STORE_OK);
+    assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_OK);
 }
 
 #define THREADS 4
@@ -767,7 +771,7 @@ static void *add_many(void *arg)
     snprintf(sender, sizeof sender, "thread%d@example.org", w->index);
     for (int i = 0; i < ADDS_PER_THREAD; i++) {
         struct decision d = sample(i, "NOQUEUE", "THREADS1", "192.0.2.44", sender, "r@x");
-        if (store_decision_add(w->s, &d) != STORE_OK)
+        if (store_decision_add(w->s, &d, NULL) != STORE_OK)
             w->failures++;
     }
     return NULL;
@@ -812,7 +816,7 @@ static void test_writer_queues_and_find_sees_what_is_queued(void **state)
     struct store_decision_counts n;
 
     f->s = open_ok(f->db, 1000);
-    assert_int_equal(store_decision_writer_start(f->s, 60000, 100, 1000), STORE_OK);
+    assert_int_equal(store_decision_writer_start(f->s, 60000, 100, 1000, NULL), STORE_OK);
     add_three(f->s);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 0);
     store_decision_counts(f->s, &n);
@@ -842,14 +846,14 @@ static void test_writer_checkpoints_the_wal_into_the_database(void **state)
     f->s = open_ok(f->db, 1000);
     assert_int_equal(stat(f->db, &st), 0);
     off_t before = st.st_size;
-    assert_int_equal(store_decision_writer_start(f->s, 20, 100, 10000), STORE_OK);
+    assert_int_equal(store_decision_writer_start(f->s, 20, 100, 10000, NULL), STORE_OK);
     /* about 1.5 MiB of rows with their index entries: well over 1000 WAL frames */
     for (int i = 0; i < 3000; i++) {
         struct decision d = sample(1000 + i, "Q", "WAL00001", "192.0.2.1", "a@example.org", "b@x");
         d.detail = detail;
         add_ok(f->s, d);
     }
-    assert_int_equal(store_decision_flush(f->s), STORE_OK);
+    assert_int_equal(store_decision_flush(f->s, NULL), STORE_OK);
     off_t after = before;
     for (int i = 0; i < 250 && after < before + 1024 * 1024; i++) {
         struct timespec ms20 = {0, 20 * 1000 * 1000};
@@ -867,7 +871,7 @@ static void test_writer_close_writes_what_is_queued(void **state)
     struct fixture *f = *state;
 
     f->s = open_ok(f->db, 1000);
-    assert_int_equal(store_decision_writer_start(f->s, 60000, 100, 1000), STORE_OK);
+    assert_int_equal(store_decision_writer_start(f->s, 60000, 100, 1000, NULL), STORE_OK);
     for (int i = 0; i < 5; i++)
         add_ok(f->s, sample(100 + i, "Q", "CLOSE001", "192.0.2.1", "a@example.org", "b@x"));
     store_close(f->s);
@@ -885,17 +889,18 @@ static void test_writer_keeps_failed_batches_and_refuses_when_full(void **state)
     struct fixture *f = *state;
     struct decision d = sample(1, "4Y2x9", "FULLQ001", "192.0.2.9", "a@example.org", "b@x");
     struct store_decision_counts n;
+    struct store_error err;
     sqlite3 *other;
 
     f->s = open_ok(f->db, 10);
     assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(store_decision_writer_start(f->s, 10, 2, 4), STORE_OK);
+    assert_int_equal(store_decision_writer_start(f->s, 10, 2, 4, NULL), STORE_OK);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(store_decision_add(f->s, &d), STORE_OK);
-    assert_int_equal(store_decision_add(f->s, &d), STORE_BUSY);
-    assert_contains(store_last_error(f->s), "queue is full");
-    assert_int_not_equal(store_decision_flush(f->s), STORE_OK);
+        assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_OK);
+    assert_int_equal(store_decision_add(f->s, &d, &err), STORE_BUSY);
+    assert_contains(err.text, "queue is full");
+    assert_int_not_equal(store_decision_flush(f->s, NULL), STORE_OK);
     store_decision_counts(f->s, &n);
     assert_int_equal(n.queued, 4);
     assert_int_equal(n.refused, 1);
@@ -904,7 +909,7 @@ static void test_writer_keeps_failed_batches_and_refuses_when_full(void **state)
 
     assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);
-    assert_int_equal(store_decision_flush(f->s), STORE_OK);
+    assert_int_equal(store_decision_flush(f->s, NULL), STORE_OK);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), 4);
     store_decision_counts(f->s, &n);
     assert_int_equal(n.written, 4);
@@ -914,13 +919,14 @@ static void test_writer_keeps_failed_batches_and_refuses_when_full(void **state)
 static void test_writer_starts_once_and_checks_its_limits(void **state)
 {
     struct fixture *f = *state;
+    struct store_error err;
 
     f->s = open_ok(f->db, 1000);
-    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 5), STORE_ERROR);
-    assert_int_equal(store_decision_writer_start(f->s, 0, 10, 50), STORE_ERROR);
-    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 50), STORE_OK);
-    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 50), STORE_ERROR);
-    assert_contains(store_last_error(f->s), "already");
+    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 5, NULL), STORE_ERROR);
+    assert_int_equal(store_decision_writer_start(f->s, 0, 10, 50, NULL), STORE_ERROR);
+    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 50, NULL), STORE_OK);
+    assert_int_equal(store_decision_writer_start(f->s, 200, 10, 50, &err), STORE_ERROR);
+    assert_contains(err.text, "already");
 }
 
 /* Four threads queue at once with batches smaller than what they add: every row lands once. */
@@ -929,9 +935,9 @@ static void test_writer_concurrent_adds_all_land_once(void **state)
     struct fixture *f = *state;
 
     f->s = open_ok(f->db, 5000);
-    assert_int_equal(store_decision_writer_start(f->s, 5, 7, 100000), STORE_OK);
+    assert_int_equal(store_decision_writer_start(f->s, 5, 7, 100000, NULL), STORE_OK);
     run_adders(f->s);
-    assert_int_equal(store_decision_flush(f->s), STORE_OK);
+    assert_int_equal(store_decision_flush(f->s, NULL), STORE_OK);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions"), THREADS * ADDS_PER_THREAD);
 }
 
