@@ -819,7 +819,7 @@ static int verb_rule(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* alias and account (lib/sender.c, schema/004_accounts.sql)                                  */
+/* alias and account (lib/sender.c, schema/sqlite/004_accounts.sql)                           */
 /* ------------------------------------------------------------------------------------------ */
 
 /* An account is the SASL login as the MTA reports it ({auth_authen}): printable, no spaces. */

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "store/fault.h"
 #include "throttle.h"
 #include "util.h"
 
@@ -139,17 +140,6 @@ static void assert_contains(const char *haystack, const char *needle)
 {
     if (strstr(haystack, needle) == NULL)
         fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
-}
-
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    char *msg = NULL;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
 }
 
 static long long raw_int(const char *path, const char *sql)
@@ -535,18 +525,16 @@ static void test_a_flush_adds_only_what_is_new(void **state)
 static void test_failed_flush_keeps_the_counts_for_the_next_flush(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *other;
     static_only(f);
 
     assert_false(send_as(f, "alice", 2, T0).abnormal);
     assert_false(send_as(f, "bob", 3, T0).abnormal);
-    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    store_fault_wrap(f->s);
+    store_fault_set(f->s, STORE_FAULT_BEGIN, STORE_BUSY, 0, -1);
     assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 2, NULL), STORE_BUSY);
     assert_false(send_as(f, "alice", 4, T0 + 3).abnormal); /* counted while the flush failed */
     assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 4, NULL), STORE_BUSY);
-    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(other);
+    store_fault_clear(f->s);
 
     assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 5, NULL), STORE_OK);
     assert_int_equal(raw_int(f->db, "SELECT sum(rcpts) FROM throttle_buckets WHERE width = 3600"),
@@ -558,17 +546,17 @@ static void test_flush_is_one_transaction_all_or_nothing(void **state)
 {
     struct fixture *f = *state;
     static_only(f);
-    const char *names[] = {"a1", "a2", "a3", "zz-poison"};
+    const char *names[] = {"a1", "a2", "a3", "a4"};
 
     for (size_t i = 0; i < 4; i++)
         assert_false(send_as(f, names[i], 1, T0).abnormal);
-    /* The last row of the flush (rows go in key order) fails: the first ones must not stay. */
-    raw_exec(f->db, "CREATE TRIGGER poison BEFORE INSERT ON throttle_buckets "
-                    "WHEN NEW.account = 'zz-poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+    /* The last row of the flush fails: the first eleven must not stay. */
+    store_fault_wrap(f->s);
+    store_fault_set(f->s, STORE_FAULT_THROTTLE_BUCKET_ADD, STORE_ERROR, 11, 1);
     assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 1, NULL), STORE_ERROR);
+    assert_int_equal(store_fault_calls(f->s, STORE_FAULT_THROTTLE_BUCKET_ADD), 12);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM throttle_buckets"), 0);
 
-    raw_exec(f->db, "DROP TRIGGER poison");
     assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 2, NULL), STORE_OK);
     /* 4 accounts x 3 widths, each counted once. */
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM throttle_buckets"), 12);
@@ -635,7 +623,8 @@ static void test_store_failure_is_could_not_tell(void **state)
     struct fixture *f = *state;
     struct throttle_decision d;
 
-    raw_exec(f->db, "DROP TABLE account_throttle");
+    store_fault_wrap(f->s);
+    store_fault_set(f->s, STORE_FAULT_THROTTLE_GET, STORE_ERROR, 0, -1);
     assert_int_equal(throttle_check(f->t, f->cfg, f->s, "alice", 1, (time_t)T0, &d), STORE_ERROR);
     assert_false(d.abnormal);
 }
