@@ -2,10 +2,13 @@
  * store/backend.h: the table of functions behind store.h, one table per database engine.  Private
  * to lib/store/: the checks see store.h only.
  *
- * lib/store/store.c (the dispatcher) picks a backend once, at store_open(), and every call of
- * store.h goes through its table.  What every backend does the same way is written once, above
- * the table: argument checks, the transactions of the writes that touch several rows, taking a
- * connection for the call.  A backend holds only what differs: its SQL, its connection, its file.
+ * lib/store/store.c (the dispatcher) picks a backend once, at store_open(), by the database
+ * value, and every call of store.h goes through its table.  What every backend does the same way
+ * is written once, above the table: argument checks, the transactions of the writes that touch
+ * several rows, taking a connection for the call, the migration loop (schema.c), the decision
+ * log's writer (decision_log.c), the greylist driver (greylist_txn.c) and the reopen of
+ * store_check().  A backend holds only what differs: its SQL, its connections, its files.  A new
+ * backend is a file (or a few) of its own here, a table, and a line in the dispatcher's choice.
  *
  * Handles.  struct store_db is a backend's open database (its definition is the backend's own);
  * struct store_conn is one connection of it, taken with acquire() for one call of store.h and

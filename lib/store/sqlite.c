@@ -29,14 +29,15 @@
 #include "migrations.h"
 #include "util.h"
 
-const char *const sqlite_core_sql[STMT_COUNT] = {
+const struct sqlite_sql sqlite_core_sql[] = {
     /* Transactions (backend.h: begin).  DEFERRED (STORE_TXN_READ): the greylist's first try, a
      * read upgraded by its first write (lib/store/greylist_txn.c); IMMEDIATE (STORE_TXN_WRITE)
      * takes the write lock before the read, waiting up to the busy timeout. */
-    [STMT_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
-    [STMT_BEGIN_DEFERRED] = "BEGIN",
-    [STMT_COMMIT] = "COMMIT",
+    {STMT_BEGIN_IMMEDIATE, "BEGIN IMMEDIATE"},
+    {STMT_BEGIN_DEFERRED, "BEGIN"},
+    {STMT_COMMIT, "COMMIT"},
 };
+const size_t sqlite_core_sql_count = sizeof sqlite_core_sql / sizeof sqlite_core_sql[0];
 
 enum store_status sqlite_fail(struct store_db *s, int rc, struct store_error *err)
 {
@@ -389,9 +390,17 @@ static void sqlite_schema_unlock(struct store_conn *c)
 }
 
 /* Each statement's SQL, from the domain file that uses it. */
-static const char *const *const domain_sql[] = {
-    sqlite_core_sql,     sqlite_decisions_sql, sqlite_greylist_sql, sqlite_lists_sql,
-    sqlite_accounts_sql, sqlite_held_sql,      sqlite_throttle_sql,
+static const struct {
+    const struct sqlite_sql *table;
+    const size_t *count;
+} domain_sql[] = {
+    {sqlite_core_sql, &sqlite_core_sql_count},
+    {sqlite_decisions_sql, &sqlite_decisions_sql_count},
+    {sqlite_greylist_sql, &sqlite_greylist_sql_count},
+    {sqlite_lists_sql, &sqlite_lists_sql_count},
+    {sqlite_accounts_sql, &sqlite_accounts_sql_count},
+    {sqlite_held_sql, &sqlite_held_sql_count},
+    {sqlite_throttle_sql, &sqlite_throttle_sql_count},
 };
 
 static bool prepare_all(struct store_db *s, char *err, size_t errlen)
@@ -399,9 +408,8 @@ static bool prepare_all(struct store_db *s, char *err, size_t errlen)
     const char *stmt_sql[STMT_COUNT] = {NULL};
 
     for (size_t d = 0; d < sizeof domain_sql / sizeof domain_sql[0]; d++)
-        for (int i = 0; i < STMT_COUNT; i++)
-            if (domain_sql[d][i] != NULL)
-                stmt_sql[i] = domain_sql[d][i];
+        for (size_t i = 0; i < *domain_sql[d].count; i++)
+            stmt_sql[domain_sql[d].table[i].id] = domain_sql[d].table[i].sql;
     for (int i = 0; i < STMT_COUNT; i++) {
         if (stmt_sql[i] == NULL) {
             str_printf(err, errlen, "%s: statement %d has no SQL (a bug)", s->path, i);

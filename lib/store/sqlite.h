@@ -71,15 +71,26 @@ enum stmt_id {
     STMT_COUNT
 };
 
-/* The SQL of each statement, one table per domain file (the other entries NULL); every statement
- * is prepared at open. */
-extern const char *const sqlite_core_sql[STMT_COUNT];
-extern const char *const sqlite_decisions_sql[STMT_COUNT];
-extern const char *const sqlite_greylist_sql[STMT_COUNT];
-extern const char *const sqlite_lists_sql[STMT_COUNT];
-extern const char *const sqlite_accounts_sql[STMT_COUNT];
-extern const char *const sqlite_held_sql[STMT_COUNT];
-extern const char *const sqlite_throttle_sql[STMT_COUNT];
+/* The SQL of each statement, in a table of the domain file that uses it; every statement is
+ * prepared after the migrations. */
+struct sqlite_sql {
+    enum stmt_id id;
+    const char *sql;
+};
+extern const struct sqlite_sql sqlite_core_sql[];
+extern const size_t sqlite_core_sql_count;
+extern const struct sqlite_sql sqlite_decisions_sql[];
+extern const size_t sqlite_decisions_sql_count;
+extern const struct sqlite_sql sqlite_greylist_sql[];
+extern const size_t sqlite_greylist_sql_count;
+extern const struct sqlite_sql sqlite_lists_sql[];
+extern const size_t sqlite_lists_sql_count;
+extern const struct sqlite_sql sqlite_accounts_sql[];
+extern const size_t sqlite_accounts_sql_count;
+extern const struct sqlite_sql sqlite_held_sql[];
+extern const size_t sqlite_held_sql_count;
+extern const struct sqlite_sql sqlite_throttle_sql[];
+extern const size_t sqlite_throttle_sql_count;
 
 /* The connection, handed out by acquire() with s->lock held. */
 struct store_conn {

@@ -6,25 +6,26 @@
 
 #include "util.h"
 
-const char *const sqlite_accounts_sql[STMT_COUNT] = {
+const struct sqlite_sql sqlite_accounts_sql[] = {
     /* accounts: ?1 NULL matches every account. */
-    [STMT_ACCOUNT_ADD] = "INSERT INTO accounts (name, created) VALUES (?1, ?2) "
-                         "ON CONFLICT (name) DO NOTHING",
-    [STMT_ACCOUNT_EACH] = "SELECT a.name, a.created, a.suspended, a.suspend_reason, "
-                          "(SELECT count(*) FROM aliases l WHERE l.account = a.name) "
-                          "FROM accounts a WHERE ?1 IS NULL OR a.name = ?1 ORDER BY a.name",
-    [STMT_ALIAS_ADD] = "INSERT INTO aliases (account, address, added_by, added_at) "
-                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (account, address) DO NOTHING",
-    [STMT_ALIAS_DEL] = "DELETE FROM aliases WHERE account = ?1 AND address = ?2",
-    [STMT_ALIAS_EACH] = "SELECT account, address, added_by, added_at FROM aliases "
-                        "WHERE ?1 IS NULL OR account = ?1 ORDER BY account, address",
-    [STMT_ACCOUNT_SUSPEND] = "UPDATE accounts SET suspended = ?2, suspend_reason = ?3 "
-                             "WHERE name = ?1 AND suspended IS NULL",
-    [STMT_ACCOUNT_SUSPENDED] = "SELECT suspended, suspend_reason FROM accounts "
-                               "WHERE name = ?1 AND suspended IS NOT NULL",
-    [STMT_ACCOUNT_RESUME] = "UPDATE accounts SET suspended = NULL, suspend_reason = '' "
-                            "WHERE name = ?1 AND suspended IS NOT NULL",
+    {STMT_ACCOUNT_ADD, "INSERT INTO accounts (name, created) VALUES (?1, ?2) "
+                       "ON CONFLICT (name) DO NOTHING"},
+    {STMT_ACCOUNT_EACH, "SELECT a.name, a.created, a.suspended, a.suspend_reason, "
+                        "(SELECT count(*) FROM aliases l WHERE l.account = a.name) "
+                        "FROM accounts a WHERE ?1 IS NULL OR a.name = ?1 ORDER BY a.name"},
+    {STMT_ALIAS_ADD, "INSERT INTO aliases (account, address, added_by, added_at) "
+                     "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (account, address) DO NOTHING"},
+    {STMT_ALIAS_DEL, "DELETE FROM aliases WHERE account = ?1 AND address = ?2"},
+    {STMT_ALIAS_EACH, "SELECT account, address, added_by, added_at FROM aliases "
+                      "WHERE ?1 IS NULL OR account = ?1 ORDER BY account, address"},
+    {STMT_ACCOUNT_SUSPEND, "UPDATE accounts SET suspended = ?2, suspend_reason = ?3 "
+                           "WHERE name = ?1 AND suspended IS NULL"},
+    {STMT_ACCOUNT_SUSPENDED, "SELECT suspended, suspend_reason FROM accounts "
+                             "WHERE name = ?1 AND suspended IS NOT NULL"},
+    {STMT_ACCOUNT_RESUME, "UPDATE accounts SET suspended = NULL, suspend_reason = '' "
+                          "WHERE name = ?1 AND suspended IS NOT NULL"},
 };
+const size_t sqlite_accounts_sql_count = sizeof sqlite_accounts_sql / sizeof sqlite_accounts_sql[0];
 
 /* Runs statement id; *changed (may be NULL): it changed a row. */
 static enum store_status run_changed(struct store_db *s, enum stmt_id id,

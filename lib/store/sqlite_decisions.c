@@ -6,24 +6,26 @@
 
 #include "log.h"
 
-const char *const sqlite_decisions_sql[STMT_COUNT] = {
-    [STMT_DECISION_ADD] = "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, "
-                          "helo, sender, recipient, account, check_name, action, reply, detail) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+const struct sqlite_sql sqlite_decisions_sql[] = {
+    {STMT_DECISION_ADD, "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, "
+                        "helo, sender, recipient, account, check_name, action, reply, detail) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
     /* ?1 is the key as given, ?2 the key without surrounding <> (for the addresses).  COLLATE
      * NOCASE on the comparison matches the indexes' collation, so SQLite can use them. */
-    [STMT_DECISION_FIND] = "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, "
-                           "recipient, account, check_name, action, reply, detail "
-                           "FROM decisions "
-                           "WHERE queue_id = ?1 OR ref = ?1 OR client_ip = ?1 "
-                           "OR sender = ?2 COLLATE NOCASE OR recipient = ?2 COLLATE NOCASE "
-                           "OR account = ?2 COLLATE NOCASE "
-                           "ORDER BY time, id LIMIT ?3",
+    {STMT_DECISION_FIND, "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, "
+                         "recipient, account, check_name, action, reply, detail "
+                         "FROM decisions "
+                         "WHERE queue_id = ?1 OR ref = ?1 OR client_ip = ?1 "
+                         "OR sender = ?2 COLLATE NOCASE OR recipient = ?2 COLLATE NOCASE "
+                         "OR account = ?2 COLLATE NOCASE "
+                         "ORDER BY time, id LIMIT ?3"},
     /* Bounded batches keep each write transaction short, so the milter's own writes wait at most
      * one batch behind the background expiry. */
-    [STMT_DECISION_EXPIRE] = ("DELETE FROM decisions WHERE id IN "
-                              "(SELECT id FROM decisions WHERE time < ?1 ORDER BY time LIMIT ?2)"),
+    {STMT_DECISION_EXPIRE, ("DELETE FROM decisions WHERE id IN "
+                            "(SELECT id FROM decisions WHERE time < ?1 ORDER BY time LIMIT ?2)")},
 };
+const size_t sqlite_decisions_sql_count =
+    sizeof sqlite_decisions_sql / sizeof sqlite_decisions_sql[0];
 
 enum store_status sqlite_decision_insert(struct store_conn *c, const struct decision *const *rows,
                                          size_t n, struct store_error *err)

@@ -8,35 +8,36 @@
 
 #include "util.h"
 
-const char *const sqlite_greylist_sql[STMT_COUNT] = {
-    [STMT_GREYLIST_GET] = "SELECT first_seen, last_seen, confirmed_at, count FROM greylist "
-                          "WHERE source = ?1 AND sender = ?2 AND recipient = ?3",
-    [STMT_GREYLIST_PUT] = "INSERT INTO greylist (source, sender, recipient, first_seen, last_seen, "
-                          "confirmed_at, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                          "ON CONFLICT (source, sender, recipient) DO UPDATE SET "
-                          "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
-                          "confirmed_at = excluded.confirmed_at, count = excluded.count",
-    [STMT_AUTOALLOW_GET] = "SELECT count, first_seen, last_seen FROM autoallow WHERE network = ?1",
-    [STMT_AUTOALLOW_PUT] = "INSERT INTO autoallow (network, count, first_seen, last_seen) "
-                           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (network) DO UPDATE SET "
-                           "count = excluded.count, first_seen = excluded.first_seen, "
-                           "last_seen = excluded.last_seen",
-    [STMT_GREYLIST_EXPIRE_PENDING] =
-        "DELETE FROM greylist WHERE (source, sender, recipient) IN "
-        "(SELECT source, sender, recipient FROM greylist "
-        "WHERE confirmed_at IS NULL AND first_seen < ?1 ORDER BY first_seen LIMIT ?2)",
+const struct sqlite_sql sqlite_greylist_sql[] = {
+    {STMT_GREYLIST_GET, "SELECT first_seen, last_seen, confirmed_at, count FROM greylist "
+                        "WHERE source = ?1 AND sender = ?2 AND recipient = ?3"},
+    {STMT_GREYLIST_PUT, "INSERT INTO greylist (source, sender, recipient, first_seen, last_seen, "
+                        "confirmed_at, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                        "ON CONFLICT (source, sender, recipient) DO UPDATE SET "
+                        "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
+                        "confirmed_at = excluded.confirmed_at, count = excluded.count"},
+    {STMT_AUTOALLOW_GET, "SELECT count, first_seen, last_seen FROM autoallow WHERE network = ?1"},
+    {STMT_AUTOALLOW_PUT, "INSERT INTO autoallow (network, count, first_seen, last_seen) "
+                         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (network) DO UPDATE SET "
+                         "count = excluded.count, first_seen = excluded.first_seen, "
+                         "last_seen = excluded.last_seen"},
+    {STMT_GREYLIST_EXPIRE_PENDING,
+     "DELETE FROM greylist WHERE (source, sender, recipient) IN "
+     "(SELECT source, sender, recipient FROM greylist "
+     "WHERE confirmed_at IS NULL AND first_seen < ?1 ORDER BY first_seen LIMIT ?2)"},
     /* The sweep over confirmed triplets: a row-value range on the primary key, in key order. */
-    [STMT_GREYLIST_SWEEP_GET] = "SELECT source, sender, recipient FROM greylist_sweep WHERE id = 1",
-    [STMT_GREYLIST_SWEEP_SCAN] = "SELECT source, sender, recipient, confirmed_at, last_seen "
-                                 "FROM greylist WHERE (source, sender, recipient) > (?1, ?2, ?3) "
-                                 "ORDER BY source, sender, recipient LIMIT ?4",
-    [STMT_GREYLIST_SWEEP_SET] = "INSERT OR REPLACE INTO greylist_sweep (id, source, sender, "
-                                "recipient) VALUES (1, ?1, ?2, ?3)",
-    [STMT_GREYLIST_DELETE] = "DELETE FROM greylist WHERE source = ?1 AND sender = ?2 "
-                             "AND recipient = ?3",
-    [STMT_AUTOALLOW_EXPIRE] = "DELETE FROM autoallow WHERE network IN (SELECT network FROM "
-                              "autoallow WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2)",
+    {STMT_GREYLIST_SWEEP_GET, "SELECT source, sender, recipient FROM greylist_sweep WHERE id = 1"},
+    {STMT_GREYLIST_SWEEP_SCAN, "SELECT source, sender, recipient, confirmed_at, last_seen "
+                               "FROM greylist WHERE (source, sender, recipient) > (?1, ?2, ?3) "
+                               "ORDER BY source, sender, recipient LIMIT ?4"},
+    {STMT_GREYLIST_SWEEP_SET, "INSERT OR REPLACE INTO greylist_sweep (id, source, sender, "
+                              "recipient) VALUES (1, ?1, ?2, ?3)"},
+    {STMT_GREYLIST_DELETE, "DELETE FROM greylist WHERE source = ?1 AND sender = ?2 "
+                           "AND recipient = ?3"},
+    {STMT_AUTOALLOW_EXPIRE, "DELETE FROM autoallow WHERE network IN (SELECT network FROM "
+                            "autoallow WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2)"},
 };
+const size_t sqlite_greylist_sql_count = sizeof sqlite_greylist_sql / sizeof sqlite_greylist_sql[0];
 
 /* ---- the rows of one check ---- */
 

@@ -3,20 +3,21 @@
  */
 #include "sqlite.h"
 
-const char *const sqlite_held_sql[STMT_COUNT] = {
+const struct sqlite_sql sqlite_held_sql[] = {
     /* held: ?N NULL matches any value. */
-    [STMT_HELD_ADD] = "INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, "
-                      "subject, size, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [STMT_HELD_EACH] = "SELECT id, queue_id, held_at, account, sender, recipients, nrcpt, "
-                       "subject, size, reason, state, decided_by, decided_at, decision_reason "
-                       "FROM held WHERE (?1 IS NULL OR queue_id = ?1) "
-                       "AND (?2 IS NULL OR account = ?2) AND (?3 IS NULL OR state = ?3) "
-                       "ORDER BY held_at, id",
-    [STMT_HELD_DECIDE] = "UPDATE held SET state = ?2, decided_by = ?3, decision_reason = ?4, "
-                         "decided_at = ?5 WHERE queue_id = ?1 AND state = 'held'",
-    [STMT_HELD_EXPIRE] = "DELETE FROM held WHERE id IN (SELECT id FROM held "
-                         "WHERE state <> 'held' AND decided_at < ?1 LIMIT ?2)",
+    {STMT_HELD_ADD, "INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, "
+                    "subject, size, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+    {STMT_HELD_EACH, "SELECT id, queue_id, held_at, account, sender, recipients, nrcpt, "
+                     "subject, size, reason, state, decided_by, decided_at, decision_reason "
+                     "FROM held WHERE (?1 IS NULL OR queue_id = ?1) "
+                     "AND (?2 IS NULL OR account = ?2) AND (?3 IS NULL OR state = ?3) "
+                     "ORDER BY held_at, id"},
+    {STMT_HELD_DECIDE, "UPDATE held SET state = ?2, decided_by = ?3, decision_reason = ?4, "
+                       "decided_at = ?5 WHERE queue_id = ?1 AND state = 'held'"},
+    {STMT_HELD_EXPIRE, "DELETE FROM held WHERE id IN (SELECT id FROM held "
+                       "WHERE state <> 'held' AND decided_at < ?1 LIMIT ?2)"},
 };
+const size_t sqlite_held_sql_count = sizeof sqlite_held_sql / sizeof sqlite_held_sql[0];
 
 enum store_status sqlite_held_add(struct store_conn *c, const struct store_held *h,
                                   struct store_error *err)

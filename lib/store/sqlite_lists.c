@@ -4,28 +4,29 @@
  */
 #include "sqlite.h"
 
-const char *const sqlite_lists_sql[STMT_COUNT] = {
+const struct sqlite_sql sqlite_lists_sql[] = {
     /* lists: ?1 NULL matches every kind (or recipient); ORDER BY follows the UNIQUE indexes. */
-    [STMT_LISTS_VERSION] = "SELECT version FROM lists_version WHERE id = 1",
-    [STMT_LIST_EACH] = "SELECT kind, value, action, reason, added_by, added_at, expires "
-                       "FROM list_entries WHERE (?1 IS NULL OR kind = ?1) "
-                       "AND (?2 IS NULL OR expires IS NULL OR expires > ?2) ORDER BY kind, value",
-    [STMT_LIST_GET] = "SELECT action FROM list_entries WHERE kind = ?1 AND value = ?2",
-    [STMT_LIST_ADD] = "INSERT INTO list_entries (kind, value, action, reason, added_by, added_at, "
-                      "expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                      "ON CONFLICT (kind, value) DO UPDATE SET action = excluded.action, "
-                      "reason = excluded.reason, added_by = excluded.added_by, "
-                      "added_at = excluded.added_at, expires = excluded.expires",
-    [STMT_LIST_DEL] = "DELETE FROM list_entries WHERE kind = ?1 AND value = ?2",
-    [STMT_RULE_GET] = "SELECT action FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2",
-    [STMT_RULE_ADD] = "INSERT INTO rcpt_rules (recipient, sender, action, added_by, added_at) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5) "
-                      "ON CONFLICT (recipient, sender) DO UPDATE SET action = excluded.action, "
-                      "added_by = excluded.added_by, added_at = excluded.added_at",
-    [STMT_RULE_DEL] = "DELETE FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2",
-    [STMT_RULE_EACH] = "SELECT recipient, sender, action, added_by, added_at FROM rcpt_rules "
-                       "WHERE ?1 IS NULL OR recipient = ?1 ORDER BY recipient, sender",
+    {STMT_LISTS_VERSION, "SELECT version FROM lists_version WHERE id = 1"},
+    {STMT_LIST_EACH, "SELECT kind, value, action, reason, added_by, added_at, expires "
+                     "FROM list_entries WHERE (?1 IS NULL OR kind = ?1) "
+                     "AND (?2 IS NULL OR expires IS NULL OR expires > ?2) ORDER BY kind, value"},
+    {STMT_LIST_GET, "SELECT action FROM list_entries WHERE kind = ?1 AND value = ?2"},
+    {STMT_LIST_ADD, "INSERT INTO list_entries (kind, value, action, reason, added_by, added_at, "
+                    "expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                    "ON CONFLICT (kind, value) DO UPDATE SET action = excluded.action, "
+                    "reason = excluded.reason, added_by = excluded.added_by, "
+                    "added_at = excluded.added_at, expires = excluded.expires"},
+    {STMT_LIST_DEL, "DELETE FROM list_entries WHERE kind = ?1 AND value = ?2"},
+    {STMT_RULE_GET, "SELECT action FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2"},
+    {STMT_RULE_ADD, "INSERT INTO rcpt_rules (recipient, sender, action, added_by, added_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5) "
+                    "ON CONFLICT (recipient, sender) DO UPDATE SET action = excluded.action, "
+                    "added_by = excluded.added_by, added_at = excluded.added_at"},
+    {STMT_RULE_DEL, "DELETE FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2"},
+    {STMT_RULE_EACH, "SELECT recipient, sender, action, added_by, added_at FROM rcpt_rules "
+                     "WHERE ?1 IS NULL OR recipient = ?1 ORDER BY recipient, sender"},
 };
+const size_t sqlite_lists_sql_count = sizeof sqlite_lists_sql / sizeof sqlite_lists_sql[0];
 
 enum store_status sqlite_lists_version(struct store_conn *c, int64_t *version,
                                        struct store_error *err)

@@ -6,51 +6,52 @@
 
 #include "util.h"
 
-const char *const sqlite_throttle_sql[STMT_COUNT] = {
+const struct sqlite_sql sqlite_throttle_sql[] = {
     /* throttle: lookups by the primary key (or its prefix); ?2 = 0 reads every width. */
-    [STMT_THROTTLE_GET] = "SELECT throttled, reason, reset_at, msgs_minute, rcpts_minute, "
-                          "msgs_hour, rcpts_hour, msgs_day, rcpts_day "
-                          "FROM account_throttle WHERE account = ?1",
-    [STMT_THROTTLE_BUCKET_EACH] = "SELECT width, start, msgs, rcpts, minutes FROM throttle_buckets "
-                                  "WHERE account = ?1 AND (?2 = 0 OR width = ?2) "
-                                  "AND start >= ?3 AND start < ?4 ORDER BY width, start",
-    [STMT_THROTTLE_BUCKET_ADD] =
-        "INSERT INTO throttle_buckets (account, width, start, msgs, rcpts, minutes) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, min(?6, 60)) ON CONFLICT (account, width, start) DO UPDATE "
-        "SET msgs = msgs + excluded.msgs, rcpts = rcpts + excluded.rcpts, "
-        "minutes = min(minutes + excluded.minutes, 60)",
+    {STMT_THROTTLE_GET, "SELECT throttled, reason, reset_at, msgs_minute, rcpts_minute, "
+                        "msgs_hour, rcpts_hour, msgs_day, rcpts_day "
+                        "FROM account_throttle WHERE account = ?1"},
+    {STMT_THROTTLE_BUCKET_EACH, "SELECT width, start, msgs, rcpts, minutes FROM throttle_buckets "
+                                "WHERE account = ?1 AND (?2 = 0 OR width = ?2) "
+                                "AND start >= ?3 AND start < ?4 ORDER BY width, start"},
+    {STMT_THROTTLE_BUCKET_ADD,
+     "INSERT INTO throttle_buckets (account, width, start, msgs, rcpts, minutes) "
+     "VALUES (?1, ?2, ?3, ?4, ?5, min(?6, 60)) ON CONFLICT (account, width, start) DO UPDATE "
+     "SET msgs = msgs + excluded.msgs, rcpts = rcpts + excluded.rcpts, "
+     "minutes = min(minutes + excluded.minutes, 60)"},
     /* The first reason stays: a throttled account's later messages do not rewrite it. */
-    [STMT_THROTTLE_MARK] = "INSERT INTO account_throttle (account, throttled, reason) "
-                           "VALUES (?1, ?2, ?3) ON CONFLICT (account) DO UPDATE "
-                           "SET throttled = excluded.throttled, reason = excluded.reason "
-                           "WHERE account_throttle.throttled IS NULL",
-    [STMT_THROTTLE_CLEAR] = "UPDATE account_throttle SET throttled = NULL, reason = '', "
-                            "reset_at = ?2 WHERE account = ?1 AND throttled IS NOT NULL",
+    {STMT_THROTTLE_MARK, "INSERT INTO account_throttle (account, throttled, reason) "
+                         "VALUES (?1, ?2, ?3) ON CONFLICT (account) DO UPDATE "
+                         "SET throttled = excluded.throttled, reason = excluded.reason "
+                         "WHERE account_throttle.throttled IS NULL"},
+    {STMT_THROTTLE_CLEAR, "UPDATE account_throttle SET throttled = NULL, reason = '', "
+                          "reset_at = ?2 WHERE account = ?1 AND throttled IS NOT NULL"},
     /* Per limit ?2..?7: -2 keeps the stored value, -1 (any negative) stores NULL. */
-    [STMT_THROTTLE_SET_LIMITS] =
-        "INSERT INTO account_throttle (account, msgs_minute, rcpts_minute, msgs_hour, rcpts_hour, "
-        "msgs_day, rcpts_day) VALUES (?1, iif(?2 < 0, NULL, ?2), iif(?3 < 0, NULL, ?3), "
-        "iif(?4 < 0, NULL, ?4), iif(?5 < 0, NULL, ?5), iif(?6 < 0, NULL, ?6), "
-        "iif(?7 < 0, NULL, ?7)) ON CONFLICT (account) DO UPDATE SET "
-        "msgs_minute = iif(?2 = -2, msgs_minute, excluded.msgs_minute), "
-        "rcpts_minute = iif(?3 = -2, rcpts_minute, excluded.rcpts_minute), "
-        "msgs_hour = iif(?4 = -2, msgs_hour, excluded.msgs_hour), "
-        "rcpts_hour = iif(?5 = -2, rcpts_hour, excluded.rcpts_hour), "
-        "msgs_day = iif(?6 = -2, msgs_day, excluded.msgs_day), "
-        "rcpts_day = iif(?7 = -2, rcpts_day, excluded.rcpts_day)",
-    [STMT_THROTTLE_EACH] = "SELECT throttled, reason, reset_at, msgs_minute, rcpts_minute, "
-                           "msgs_hour, rcpts_hour, msgs_day, rcpts_day, account "
-                           "FROM account_throttle WHERE throttled IS NOT NULL "
-                           "ORDER BY throttled, account",
+    {STMT_THROTTLE_SET_LIMITS,
+     "INSERT INTO account_throttle (account, msgs_minute, rcpts_minute, msgs_hour, rcpts_hour, "
+     "msgs_day, rcpts_day) VALUES (?1, iif(?2 < 0, NULL, ?2), iif(?3 < 0, NULL, ?3), "
+     "iif(?4 < 0, NULL, ?4), iif(?5 < 0, NULL, ?5), iif(?6 < 0, NULL, ?6), "
+     "iif(?7 < 0, NULL, ?7)) ON CONFLICT (account) DO UPDATE SET "
+     "msgs_minute = iif(?2 = -2, msgs_minute, excluded.msgs_minute), "
+     "rcpts_minute = iif(?3 = -2, rcpts_minute, excluded.rcpts_minute), "
+     "msgs_hour = iif(?4 = -2, msgs_hour, excluded.msgs_hour), "
+     "rcpts_hour = iif(?5 = -2, rcpts_hour, excluded.rcpts_hour), "
+     "msgs_day = iif(?6 = -2, msgs_day, excluded.msgs_day), "
+     "rcpts_day = iif(?7 = -2, rcpts_day, excluded.rcpts_day)"},
+    {STMT_THROTTLE_EACH, "SELECT throttled, reason, reset_at, msgs_minute, rcpts_minute, "
+                         "msgs_hour, rcpts_hour, msgs_day, rcpts_day, account "
+                         "FROM account_throttle WHERE throttled IS NOT NULL "
+                         "ORDER BY throttled, account"},
     /* Expiry walks the (width, start) index, oldest first, in bounded batches. */
-    [STMT_THROTTLE_EXPIRE_FINE] =
-        "DELETE FROM throttle_buckets WHERE (account, width, start) IN "
-        "(SELECT account, width, start FROM throttle_buckets "
-        "WHERE width IN (5, 60) AND start < ?1 ORDER BY width, start LIMIT ?2)",
-    [STMT_THROTTLE_EXPIRE_HOURLY] = "DELETE FROM throttle_buckets WHERE (account, width, start) IN "
-                                    "(SELECT account, width, start FROM throttle_buckets "
-                                    "WHERE width = 3600 AND start < ?1 ORDER BY start LIMIT ?2)",
+    {STMT_THROTTLE_EXPIRE_FINE,
+     "DELETE FROM throttle_buckets WHERE (account, width, start) IN "
+     "(SELECT account, width, start FROM throttle_buckets "
+     "WHERE width IN (5, 60) AND start < ?1 ORDER BY width, start LIMIT ?2)"},
+    {STMT_THROTTLE_EXPIRE_HOURLY, "DELETE FROM throttle_buckets WHERE (account, width, start) IN "
+                                  "(SELECT account, width, start FROM throttle_buckets "
+                                  "WHERE width = 3600 AND start < ?1 ORDER BY start LIMIT ?2)"},
 };
+const size_t sqlite_throttle_sql_count = sizeof sqlite_throttle_sql / sizeof sqlite_throttle_sql[0];
 
 /* Reads columns 0-8 of STMT_THROTTLE_GET / STMT_THROTTLE_EACH into st. */
 static void throttle_columns(sqlite3_stmt *stmt, struct store_throttle_state *st)
