@@ -720,6 +720,7 @@ static enum greylist_outcome run(struct store *s, const struct config *cfg,
         .autoallow = {.network = known && cfg->autoallow_after > 0 ? key->network : NULL},
     };
     enum store_status status;
+    struct store_error why;
 
     memset(result, 0, sizeof *result);
     if (!cfg->greylist) {
@@ -727,7 +728,7 @@ static enum greylist_outcome run(struct store *s, const struct config *cfg,
         result_detail(result, key, NULL);
         return result->outcome;
     }
-    status = store_greylist_update(s, &t, decide, &d);
+    status = store_greylist_update(s, &t, decide, &d, &why);
     if (status != STORE_OK) {
         /* Whatever decide said, nothing was written: the outcome is "could not tell". */
         memset(result, 0, sizeof *result);
@@ -736,12 +737,11 @@ static enum greylist_outcome run(struct store *s, const struct config *cfg,
     }
     result_detail(result, key, have_spf ? spf_text : NULL);
     if (result->outcome == GREYLIST_STORE_FAILURE) {
-        /* The log line and `why` say what SQLite said: locked, read-only, full, ... */
-        char why[256], shown[sizeof why * 4];
+        /* The log line and `why` say what the database said: locked, read-only, full, ... */
+        char shown[sizeof why.text * 4];
         size_t len = strlen(result->detail);
-        store_last_error_r(s, why, sizeof why);
         snprintf(result->detail + len, sizeof result->detail - len, " (%s)",
-                 str_escape(shown, sizeof shown, why));
+                 str_escape(shown, sizeof shown, why.text));
     }
     return result->outcome;
 }
@@ -785,15 +785,15 @@ struct verdict greylist_verdict(const struct greylist_result *result,
 }
 
 enum store_status greylist_expire(struct store *s, const struct config *cfg, int64_t now,
-                                  size_t batch, size_t *deleted)
+                                  size_t batch, size_t *deleted, struct store_error *err)
 {
     int64_t max_age = seconds(cfg->greylist_max_age);
 
     if (batch == 0)
         batch = cfg->greylist_expire_batch > 0 ? (size_t)cfg->greylist_expire_batch : 1;
     /* "Past" means strictly older than the limit, as live_pending() and live_confirmed() say. */
-    return store_greylist_expire(s, now - window(cfg), now - max_age, now - max_age, batch,
-                                 deleted);
+    return store_greylist_expire(s, now - window(cfg), now - max_age, now - max_age, batch, deleted,
+                                 err);
 }
 
 const char *greylist_outcome_name(enum greylist_outcome outcome)

@@ -159,9 +159,10 @@ struct verdict greylist_verdict(const struct greylist_result *result,
  * from where the last call stopped (store_greylist_expire), so a full pass over N triplets takes
  * about N / batch calls.  Call it periodically (every few seconds), and again at once while
  * *deleted equals the batch.  A row not yet deleted is harmless: checks compare times exactly.
+ * err as in store.h.
  */
 enum store_status greylist_expire(struct store *s, const struct config *cfg, int64_t now,
-                                  size_t batch, size_t *deleted);
+                                  size_t batch, size_t *deleted, struct store_error *err);
 
 /* "pass", "autoallowed", "greylisted", "off", "store_failure". */
 const char *greylist_outcome_name(enum greylist_outcome outcome);

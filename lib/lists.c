@@ -405,26 +405,25 @@ struct lists *lists_load(struct store *s, int64_t now, char *err, size_t errlen)
 {
     struct lists *l = xcalloc(1, sizeof *l);
     enum store_status st;
-    char why[256];
+    struct store_error why;
 
     atomic_init(&l->refs, 1);
     l->next_expiry = INT64_MAX;
     l->tree = cidrtree_new();
     /* The version first: a change between the two reads shows as a newer version next time. */
-    st = store_lists_version(s, &l->version);
+    st = store_lists_version(s, &l->version, &why);
     if (st == STORE_OK) {
-        st = store_list_each(s, NULL, now > 0 ? now : 1, add_row, l);
+        st = store_list_each(s, NULL, now > 0 ? now : 1, add_row, l, &why);
         if (st == STORE_NOTFOUND)
             st = STORE_OK;
     }
     if (st == STORE_OK) {
-        st = store_rule_each(s, NULL, add_rule_row, l);
+        st = store_rule_each(s, NULL, add_rule_row, l, &why);
         if (st == STORE_NOTFOUND)
             st = STORE_OK;
     }
     if (st != STORE_OK) {
-        store_last_error_r(s, why, sizeof why);
-        str_printf(err, errlen, "reading the block/allow lists and recipient rules: %s", why);
+        str_printf(err, errlen, "reading the block/allow lists and recipient rules: %s", why.text);
         lists_free(l);
         return NULL;
     }
@@ -606,7 +605,7 @@ static bool still_current(struct lists_cache *c, const struct lists *l, int64_t 
     int64_t version;
 
     return l != NULL && now < l->next_expiry &&
-           store_lists_version(c->store, &version) == STORE_OK && version == l->version;
+           store_lists_version(c->store, &version, NULL) == STORE_OK && version == l->version;
 }
 
 struct lists *lists_cache_get(struct lists_cache *c, int64_t now, char *err, size_t errlen)

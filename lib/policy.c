@@ -328,7 +328,7 @@ static struct verdict suspension_check(struct policy_conn *c)
     if (c->env->store == NULL)
         return verdict_continue();
     enum store_status st =
-        store_account_suspended(c->env->store, c->account, &since, reason, sizeof reason);
+        store_account_suspended(c->env->store, c->account, &since, reason, sizeof reason, NULL);
     if (st == STORE_NOTFOUND)
         return verdict_continue();
     if (st != STORE_OK) {
@@ -575,8 +575,10 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
     }
 }
 
+/* Records one decision row; why a failure happened goes to err ("no database" without one). */
 static enum store_status record_row(struct policy_conn *c, const char *recipient, const char *check,
-                                    const char *action, const char *reply, const char *detail)
+                                    const char *action, const char *reply, const char *detail,
+                                    struct store_error *err)
 {
     struct decision d = {
         .time = (int64_t)now(c),
@@ -593,9 +595,11 @@ static enum store_status record_row(struct policy_conn *c, const char *recipient
         .reply = reply,
         .detail = detail,
     };
-    if (c->env->store == NULL)
+    if (c->env->store == NULL) {
+        str_copy(err->text, sizeof err->text, "no database");
         return STORE_ERROR;
-    return store_decision_add(c->env->store, &d);
+    }
+    return store_decision_add(c->env->store, &d, err);
 }
 
 /*
@@ -740,6 +744,7 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
 {
     char detail[VERDICT_DETAIL_MAX], e_from[POLICY_ADDR_MAX * 4], e_ip[256];
     bool stored = true;
+    struct store_error why;
 
     c->in_rcpt = false;
     bool inbound = c->batch != NULL && c->account[0] == '\0';
@@ -788,7 +793,7 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
         return held;
     accept_detail(c, detail, sizeof detail);
     for (size_t i = 0; i < c->naccepted; i++)
-        if (record_row(c, c->accepted[i].rcpt, "policy", "accept", NULL, detail) != STORE_OK)
+        if (record_row(c, c->accepted[i].rcpt, "policy", "accept", NULL, detail, &why) != STORE_OK)
             stored = false;
     log_msg(
         LOG_INFO, "%s: check=policy action=accept ip=%s from=<%s> nrcpt=%zu ref=%s detail=\"%s\"",
@@ -796,13 +801,11 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
         str_escape_word(e_from, sizeof e_from, c->sender), c->accepted_total, c->ref, detail);
     if (stored)
         return verdict_continue();
-    char why[256];
-    store_last_error_r(c->env->store, why, sizeof why);
-    log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id, why);
+    log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id, why.text);
     if (c->env->cfg->fail_open)
         return verdict_continue();
     return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "store", NULL,
-                        "decision log write failed: %s", why);
+                        "decision log write failed: %s", why.text);
 }
 
 struct verdict policy_hold_commit(struct policy_conn *c)
@@ -831,23 +834,21 @@ struct verdict policy_hold_commit(struct policy_conn *c)
         .size = c->size,
         .reason = c->hold_reason,
     };
-    enum store_status st = c->env->store ? store_held_add(c->env->store, &h) : STORE_ERROR;
+    struct store_error why = {"no database"};
+    enum store_status st = c->env->store ? store_held_add(c->env->store, &h, &why) : STORE_ERROR;
     free(recipients);
     /* Its following messages are held too, until `ingressctl account unthrottle`. */
     if (st == STORE_OK && c->hold_marks_account)
-        st = store_throttle_mark(c->env->store, c->account, h.held_at, c->hold_reason, NULL);
+        st = store_throttle_mark(c->env->store, c->account, h.held_at, c->hold_reason, NULL, &why);
     if (st == STORE_OK) {
         if (c->env->throttle != NULL)
             throttle_add(c->env->throttle, c->account, throttle_rcpts(c), now(c));
         return verdict_continue();
     }
-    char why[256] = "no database";
-    if (c->env->store != NULL)
-        store_last_error_r(c->env->store, why, sizeof why);
-    log_msg(LOG_ERR, "%s: cannot record the held message: %s", c->queue_id, why);
+    log_msg(LOG_ERR, "%s: cannot record the held message: %s", c->queue_id, why.text);
     /* Not even fail_open accepts it: held mail nobody can find is mail lost for the sender. */
     return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "store", NULL,
-                        "held table write failed: %s", why);
+                        "held table write failed: %s", why.text);
 }
 
 void policy_abort(struct policy_conn *c)
@@ -872,17 +873,14 @@ void policy_record(struct policy_conn *c, const struct verdict *v, const char *r
             str_escape_word(e_to, sizeof e_to, recipient ? recipient : ""), c->ref,
             str_escape(e_reply, sizeof e_reply, reply ? reply : ""), v->detail);
     bool stored = true;
+    struct store_error why;
     if (c->in_rcpt || c->naccepted == 0)
         stored = record_row(c, recipient, v->check, verdict_action_name(v->action), reply,
-                            v->detail) == STORE_OK;
+                            v->detail, &why) == STORE_OK;
     for (size_t i = 0; !c->in_rcpt && i < c->naccepted; i++)
         if (record_row(c, c->accepted[i].rcpt, v->check, verdict_action_name(v->action), reply,
-                       v->detail) != STORE_OK)
+                       v->detail, &why) != STORE_OK)
             stored = false;
-    if (!stored) {
-        char why[256] = "no database";
-        if (c->env->store != NULL)
-            store_last_error_r(c->env->store, why, sizeof why);
-        log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id, why);
-    }
+    if (!stored)
+        log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id, why.text);
 }

@@ -85,7 +85,7 @@ enum store_status sender_account_load(struct store *s, const char *name,
     enum store_status st;
 
     sender_account_init(acct, name);
-    st = store_alias_each(s, acct->name, load_alias, acct);
+    st = store_alias_each(s, acct->name, load_alias, acct, NULL);
     return st == STORE_NOTFOUND ? STORE_OK : st;
 }
 

@@ -1,11 +1,20 @@
 /*
- * store: all persistent state goes through this interface (DESIGN.md §7); store_sqlite.c is the
- * implementation.  Checks never see SQL, so a shared backend can come later.
+ * store: all persistent state goes through this interface; the checks never see SQL or a database
+ * engine.  Behind it, lib/store/store.c picks a backend by the database value given to
+ * store_open() and runs every call through that backend's table of functions
+ * (lib/store/backend.h, private to lib/store/): SQLite (lib/store/sqlite*.c) for a path.  What
+ * every backend does the same way is done once above the table: argument checks, the
+ * transactions of the writes that touch several rows, the migration loop, the decision log's
+ * background writer and the greylist's read/decide/write driver.
  *
- * One struct store may be used from many threads: it serializes access with its own mutex (one
- * SQLite connection, WAL mode, synchronous=NORMAL, a busy timeout, prepared statements reused).
- * Every function returns a store_status: STORE_BUSY and STORE_ERROR become the store_failure
- * verdict on the callback path (STYLE rule 21).
+ * One struct store may be used from many threads: each call takes a connection of the backend
+ * for its duration (SQLite: its one connection, under a mutex; WAL mode, synchronous=NORMAL, a
+ * busy timeout, prepared statements reused).
+ *
+ * Errors are values: every call that can fail returns a store_status, and takes err last: NULL,
+ * or where the call writes why it failed when it returns STORE_BUSY or STORE_ERROR (err is left
+ * alone otherwise).  STORE_BUSY is "could not tell" (a lock held elsewhere past the busy
+ * timeout): on the callback path both become the store_failure verdict, never a pass.
  */
 #ifndef INGRESS_STORE_H
 #define INGRESS_STORE_H
@@ -13,43 +22,65 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum store_status { STORE_OK = 0, STORE_NOTFOUND, STORE_BUSY, STORE_ERROR };
+
+#define STORE_ERROR_MAX 512
+
+/* Why a call failed, written by the call (the engine's message, or the store's own). */
+struct store_error {
+    char text[STORE_ERROR_MAX];
+};
 
 struct store;
 
 /*
- * Opens (creating if needed) the database at path and applies the schema migrations it lacks,
- * each in its own transaction.  A database whose PRAGMA user_version is newer than this build's
- * last migration is refused.  On error: NULL, and a message naming the path in err.
+ * The database value (the option `database`) chooses the backend: a path is an SQLite file.  A
+ * PostgreSQL connection (a postgresql:// or postgres:// URI, or libpq's key=value settings) is
+ * recognized and refused, as this build has no PostgreSQL backend yet.
+ *
+ * store_open() opens the database (creating it when missing), then applies the schema migrations
+ * it lacks, each in its own transaction, under a lock that keeps two processes from migrating at
+ * once.  A database whose schema is newer than this build's last migration is refused.  On error:
+ * NULL, and a message naming the database in err.  store_open_existing() is the same for a tool:
+ * a database that does not exist yet is refused instead of created (for SQLite: a missing file,
+ * which only the milter creates, so that a typo is not a new empty database).
  */
-struct store *store_open(const char *path, int64_t busy_timeout_ms, char *err, size_t errlen);
+struct store *store_open(const char *database, int64_t busy_timeout_ms, struct store_error *err);
+struct store *store_open_existing(const char *database, int64_t busy_timeout_ms,
+                                  struct store_error *err);
 void store_close(struct store *s);
 
 /* The schema version this build brings (the number of the last migration). */
 int store_schema_version(void);
 
 /*
- * Why the last call on this store failed (SQLite's message). Borrowed: valid until the next call.
- * Only the callers' calls change it, never the store's own writer thread (below), so a program
- * that calls the store from one thread may read it so.  With several threads calling one store,
- * use store_last_error_r(): another thread's failure may rewrite the text while it is read.
+ * Checks what the database value names before the daemon opens anything as root: for SQLite, the
+ * directory of the file must not be writable by every user (whoever can create files there can
+ * plant the -wal or -shm file SQLite opens beside the database, or replace the database itself).
+ * false with err when it is unsafe, or when the value names no backend of this build.
  */
-const char *store_last_error(struct store *s);
-/* The same, copied into buf (size buflen > 0) under the store's mutex. */
-void store_last_error_r(struct store *s, char *buf, size_t buflen);
+bool store_check_location(const char *database, struct store_error *err);
 
 /*
- * Checks that the database file at the store's path is still the one it has open.  When it was
- * removed or replaced (an admin's rm or mv under the running milter), opens the file now at the
- * path (creating it, with the schema), swaps it in and sets *reopened: the rows only the old file
- * held are gone, but nothing more is written where no one will read it.  STORE_ERROR with err
- * when the new file cannot be opened (the old connection stays).  For the daemon's maintenance
- * thread: one stat() a call.
+ * Gives the files of the database (SQLite: the file and its -wal and -shm companions) to uid:gid,
+ * so that they stay writable after the daemon drops its privileges; logs what it cannot change.
+ * Nothing for a backend without files.
  */
-enum store_status store_check(struct store *s, bool *reopened, char *err, size_t errlen);
+void store_set_owner(const char *database, uid_t uid, gid_t gid);
 
-/* One decision of the milter (DESIGN.md §7 "decisions").  All strings borrowed, may be NULL. */
+/*
+ * Checks that what the database value names is still the database open (SQLite: the file at the
+ * path is the one the store has open).  When it was removed or replaced (an admin's rm or mv under
+ * the running milter), opens the one now there (creating it, with the schema), swaps it in and
+ * sets *reopened: the rows only the old one held are gone, but nothing more is written where no
+ * one will read it.  STORE_ERROR with err when the new one cannot be opened (the old connection
+ * stays).  For the daemon's maintenance thread: one stat() a call.
+ */
+enum store_status store_check(struct store *s, bool *reopened, struct store_error *err);
+
+/* One decision of the milter, a row of the decision log.  All strings borrowed, may be NULL. */
 struct decision {
     int64_t time;         /* unix seconds */
     const char *queue_id; /* NULL or "NOQUEUE" before Postfix chose one */
@@ -70,28 +101,29 @@ struct decision {
  * Records d (copied; check and action are required).  Without a writer (below) the row is
  * written before the call returns.  With a writer started, d is copied into the queue and the
  * call returns at once: STORE_OK when queued, STORE_BUSY when the queue is full (the database
- * has been failing or too slow for a while; store_last_error() says so) and the row is dropped.
+ * has been failing or too slow for a while; err says so) and the row is dropped.
  */
-enum store_status store_decision_add(struct store *s, const struct decision *d);
+enum store_status store_decision_add(struct store *s, const struct decision *d,
+                                     struct store_error *err);
 
 /*
- * The decision log written in the background (issue 6: one write transaction per message was a
- * top cost of a busy milter).  After this call store_decision_add() only queues, in memory, at
+ * The decision log written in the background (one write transaction per message was a top
+ * cost of a busy milter).  After this call store_decision_add() only queues, in memory, at
  * most queue_max rows; a thread of the store inserts what is queued in one transaction per batch
  * rows, every interval_ms or as soon as batch rows wait.  A batch that fails (database locked,
  * disk full) stays queued and is tried again at the next interval, so rows are lost only when the
  * queue is full (store_decision_add() refuses them) or when store_close() cannot write what is
  * left (logged).  store_decision_find() and store_close() first write what is queued, so a reader
- * in this process sees every decision added before it.  The writer also takes over WAL
- * checkpoints (PASSIVE, after a batch), which SQLite would otherwise run inside whatever commit
- * crosses the threshold: a callback's.  STORE_ERROR when the thread cannot start or a writer
- * runs already.
+ * in this process sees every decision added before it.  After its batches the writer runs the
+ * backend's housekeeping: for SQLite the WAL checkpoints (PASSIVE), which SQLite would otherwise
+ * run inside whatever commit crosses the threshold: a callback's.  STORE_ERROR when the thread
+ * cannot start or a writer runs already.
  */
 enum store_status store_decision_writer_start(struct store *s, int64_t interval_ms, size_t batch,
-                                              size_t queue_max);
+                                              size_t queue_max, struct store_error *err);
 
 /* Writes every queued decision now (one transaction per batch); STORE_OK when none is left. */
-enum store_status store_decision_flush(struct store *s);
+enum store_status store_decision_flush(struct store *s, struct store_error *err);
 
 /* What the writer did since it started (all zero without a writer). */
 struct store_decision_counts {
@@ -111,22 +143,23 @@ void store_decision_counts(struct store *s, struct store_decision_counts *out);
  * with the store locked: it must not call the store.  STORE_NOTFOUND when none matched.
  */
 enum store_status store_decision_find(struct store *s, const char *key, size_t limit,
-                                      void (*fn)(const struct decision *d, void *arg), void *arg);
+                                      void (*fn)(const struct decision *d, void *arg), void *arg,
+                                      struct store_error *err);
 
 /* Deletes decisions older than before (unix seconds), at most batch rows; *deleted gets how many.
  */
 enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
-                                        size_t *deleted);
+                                        size_t *deleted, struct store_error *err);
 
 /* ---- greylist ---- */
 /*
- * Greylisting triplets and the auto-allowlist of networks (schema/002_greylist.sql; the policy
- * is lib/greylist.c, which normalizes every value before it gets here).
+ * Greylisting triplets and the auto-allowlist of networks (schema/sqlite/002_greylist.sql; the
+ * policy is lib/greylist.c, which normalizes every value before it gets here).
  *
  * The store knows no greylisting rule: store_greylist_update() reads the rows a check needs,
  * hands them to the caller's decide function, and writes back the rows it marked, all in one
- * write transaction (BEGIN IMMEDIATE: two milter processes on one file cannot both read a
- * triplet as new and both insert it); a check that writes nothing ends after a read.  decide
+ * write transaction (two milter processes on one database cannot both read a triplet as new and
+ * both insert it); a check that writes nothing ends after a read.  decide
  * runs with the store locked, inside the transaction: it must be quick and must not call the
  * store.
  */
@@ -160,14 +193,15 @@ struct store_greylist_txn {
 
 /*
  * Reads t's rows in a read transaction and calls decide(t, arg); when decide marked nothing to
- * write, that is all (no write lock is taken).  Otherwise reads the rows again under BEGIN
- * IMMEDIATE, calls decide again (it must derive everything it says from the rows, as it may run
- * twice), writes the rows it marked and commits.  On any failure nothing is written (STORE_BUSY
- * when the lock could not be had within the busy timeout), and decide may not have been called.
+ * write, that is all (no write lock is taken).  Otherwise reads the rows again in a transaction
+ * that holds the write lock, calls decide again (it must derive everything it says from the rows,
+ * as it may run twice), writes the rows it marked and commits.  On any failure nothing is written
+ * (STORE_BUSY when the lock could not be had within the busy timeout), and decide may not have been
+ * called.
  */
 enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
                                         void (*decide)(struct store_greylist_txn *t, void *arg),
-                                        void *arg);
+                                        void *arg, struct store_error *err);
 
 /*
  * One bounded expiry step, in one transaction, deleting at most batch rows in all: pending
@@ -179,12 +213,12 @@ enum store_status store_greylist_update(struct store *s, struct store_greylist_t
  */
 enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
                                         int64_t confirmed_before, int64_t autoallow_before,
-                                        size_t batch, size_t *deleted);
+                                        size_t batch, size_t *deleted, struct store_error *err);
 
 /* ---- lists ---- */
 /*
- * The postmaster's block/allow lists and the recipients' rules (schema/003_lists.sql; policy in
- * lib/lists.c, which also normalizes values before they get here: the store compares them as
+ * The postmaster's block/allow lists and the recipients' rules (schema/sqlite/003_lists.sql; policy
+ * in lib/lists.c, which also normalizes values before they get here: the store compares them as
  * given).  Strings in the structs are borrowed; rows handed to a callback live only during the
  * call, which runs with the store locked and must not call the store.
  */
@@ -200,7 +234,7 @@ struct list_entry {
 
 /* The counter the triggers of list_entries and rcpt_rules bump on every insert, update and
  * delete (the milter keeps both in memory and reloads them when it moves). */
-enum store_status store_lists_version(struct store *s, int64_t *version);
+enum store_status store_lists_version(struct store *s, int64_t *version, struct store_error *err);
 
 /*
  * Calls fn for each entry of kind (NULL: every kind), ordered by kind and value.  live_at > 0
@@ -208,18 +242,21 @@ enum store_status store_lists_version(struct store *s, int64_t *version);
  * STORE_NOTFOUND when none.
  */
 enum store_status store_list_each(struct store *s, const char *kind, int64_t live_at,
-                                  void (*fn)(const struct list_entry *e, void *arg), void *arg);
+                                  void (*fn)(const struct list_entry *e, void *arg), void *arg,
+                                  struct store_error *err);
 
 /* Adds e, or replaces the entry of the same kind and value; previous (size previous_len > 0)
  * gets the replaced entry's action, or "" when it was new. */
 enum store_status store_list_add(struct store *s, const struct list_entry *e, char *previous,
-                                 size_t previous_len);
+                                 size_t previous_len, struct store_error *err);
 
 /* Adds (or replaces) the n entries in one transaction: all of them, or none on error. */
-enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n);
+enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n,
+                                    struct store_error *err);
 
 /* STORE_NOTFOUND when there was no such entry. */
-enum store_status store_list_del(struct store *s, const char *kind, const char *value);
+enum store_status store_list_del(struct store *s, const char *kind, const char *value,
+                                 struct store_error *err);
 
 struct rcpt_rule {
     const char *recipient; /* address, lower case */
@@ -231,15 +268,17 @@ struct rcpt_rule {
 
 /* Adds or replaces the rule for (recipient, sender); previous as in store_list_add(). */
 enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, char *previous,
-                                 size_t previous_len);
-enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender);
+                                 size_t previous_len, struct store_error *err);
+enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender,
+                                 struct store_error *err);
 /* Rules of recipient (NULL: all), ordered by recipient and sender; STORE_NOTFOUND when none. */
 enum store_status store_rule_each(struct store *s, const char *recipient,
-                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg);
+                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg,
+                                  struct store_error *err);
 
 /* ---- accounts ---- */
 /*
- * Submission accounts and their aliases (schema/004_accounts.sql; the ownership rule is
+ * Submission accounts and their aliases (schema/sqlite/004_accounts.sql; the ownership rule is
  * lib/sender.c, which normalizes addresses before they get here: the store compares aliases as
  * given, account names without ASCII case).  Rows handed to a callback live only during the
  * call, which runs with the store locked and must not call the store.
@@ -261,48 +300,52 @@ struct store_alias {
 
 /* Creates the account; *created (may be NULL) is false when it existed already (then nothing
  * changes). */
-enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created);
+enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created,
+                                    struct store_error *err);
 
 /* Calls fn for the account called name (NULL: every account, by name).  STORE_NOTFOUND when
  * none. */
 enum store_status store_account_each(struct store *s, const char *name,
                                      void (*fn)(const struct store_account *a, void *arg),
-                                     void *arg);
+                                     void *arg, struct store_error *err);
 
 /*
  * Adds the alias, creating its account when it has none yet, in one transaction.  *created (may
  * be NULL) is false when the alias existed already.
  */
-enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created);
+enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created,
+                                  struct store_error *err);
 
 /* STORE_NOTFOUND when the account had no such alias. */
-enum store_status store_alias_del(struct store *s, const char *account, const char *address);
+enum store_status store_alias_del(struct store *s, const char *account, const char *address,
+                                  struct store_error *err);
 
 /* Calls fn for each alias of account (NULL: all), ordered by account and address.
  * STORE_NOTFOUND when none. */
 enum store_status store_alias_each(struct store *s, const char *account,
-                                   void (*fn)(const struct store_alias *a, void *arg), void *arg);
+                                   void (*fn)(const struct store_alias *a, void *arg), void *arg,
+                                   struct store_error *err);
 
 /*
  * Suspends the account (creating its row when it has none) with reason; *changed (may be NULL)
  * is false when it was suspended already (then the first suspension stays as it was).
  */
 enum store_status store_account_suspend(struct store *s, const char *name, int64_t now,
-                                        const char *reason, bool *changed);
+                                        const char *reason, bool *changed, struct store_error *err);
 
 /* Is the account suspended?  STORE_OK with since (unix seconds) and reason (size reason_len > 0)
  * when it is, STORE_NOTFOUND when it is not (or has no row).  One indexed read: the milter asks
  * at every authenticated MAIL FROM. */
 enum store_status store_account_suspended(struct store *s, const char *name, int64_t *since,
-                                          char *reason, size_t reason_len);
+                                          char *reason, size_t reason_len, struct store_error *err);
 
 /* Lifts a suspension; STORE_NOTFOUND when the account was not suspended. */
-enum store_status store_account_resume(struct store *s, const char *name);
+enum store_status store_account_resume(struct store *s, const char *name, struct store_error *err);
 
 /* ---- held ---- */
 /*
- * Messages held for review (schema/007_held.sql, DESIGN.md §6).  The milter adds a row when it
- * puts a message on hold; ingressctl decides.  Strings are borrowed; rows handed to a callback
+ * Messages held for review (schema/sqlite/007_held.sql).  The milter adds a row when
+ * it puts a message on hold; ingressctl decides.  Strings are borrowed; rows handed to a callback
  * live only during the call, which runs with the store locked and must not call the store.
  */
 struct store_held {
@@ -322,7 +365,8 @@ struct store_held {
     const char *decision_reason;
 };
 
-enum store_status store_held_add(struct store *s, const struct store_held *h);
+enum store_status store_held_add(struct store *s, const struct store_held *h,
+                                 struct store_error *err);
 
 /*
  * Calls fn for each held row whose queue id, account and state equal the given ones (NULL: any),
@@ -330,7 +374,8 @@ enum store_status store_held_add(struct store *s, const struct store_held *h);
  */
 enum store_status store_held_each(struct store *s, const char *queue_id, const char *account,
                                   const char *state,
-                                  void (*fn)(const struct store_held *h, void *arg), void *arg);
+                                  void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                  struct store_error *err);
 
 /*
  * Records the decision about the message queue_id that is still "held": state becomes state
@@ -338,14 +383,16 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
  * row of that queue id is held.
  */
 enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
-                                    const char *by, const char *reason, int64_t now);
+                                    const char *by, const char *reason, int64_t now,
+                                    struct store_error *err);
 
 /* Deletes decided rows (not "held" ones) decided before `before`, at most batch of them. */
-enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted);
+enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,
+                                    struct store_error *err);
 
 /* ---- throttle ---- */
 /*
- * Per-account send-rate counters and throttle state (schema/006_throttle.sql; the rules are
+ * Per-account send-rate counters and throttle state (schema/sqlite/006_throttle.sql; the rules are
  * lib/throttle.c, which counts in memory and persists through these functions).  Account names
  * compare without ASCII case.  Rows handed to a callback live only during the call, which runs
  * with the store locked and must not call the store.
@@ -378,7 +425,7 @@ struct store_throttle_state {
  * is then filled as "not throttled, nothing forgiven, every limit the default".
  */
 enum store_status store_throttle_get(struct store *s, const char *account,
-                                     struct store_throttle_state *st);
+                                     struct store_throttle_state *st, struct store_error *err);
 
 /* One counter bucket; width 5, 60 or 3600 seconds, start a multiple of width. */
 struct store_throttle_bucket {
@@ -391,44 +438,48 @@ struct store_throttle_bucket {
  * Calls fn for each bucket of account with since <= start < before and the given width (0: every
  * width), ordered by width then start.  STORE_NOTFOUND when none.
  */
-enum store_status
-store_throttle_bucket_each(struct store *s, const char *account, int64_t width, int64_t since,
-                           int64_t before,
-                           void (*fn)(const struct store_throttle_bucket *b, void *arg), void *arg);
+enum store_status store_throttle_bucket_each(struct store *s, const char *account, int64_t width,
+                                             int64_t since, int64_t before,
+                                             void (*fn)(const struct store_throttle_bucket *b,
+                                                        void *arg),
+                                             void *arg, struct store_error *err);
 
 /*
  * Adds the n buckets' counts to the stored ones (a missing bucket is created; minutes are capped
- * at 60), all in one write transaction (BEGIN IMMEDIATE ... COMMIT): all of them or, on any
- * failure, none (STORE_BUSY when the write lock could not be had within the busy timeout).
- * Deltas, not totals: two writers counting the same account both land.
+ * at 60), all in one write transaction: all of them or, on any failure, none (STORE_BUSY when the
+ * write lock could not be had within the busy timeout). Deltas, not totals: two writers counting
+ * the same account both land.
  */
 enum store_status store_throttle_bucket_add(struct store *s,
-                                            const struct store_throttle_bucket *buckets, size_t n);
+                                            const struct store_throttle_bucket *buckets, size_t n,
+                                            struct store_error *err);
 
 /*
  * Marks account throttled since `since` with reason, unless it is throttled already (the first
  * reason stays).  *marked (may be NULL) tells whether this call marked it.
  */
 enum store_status store_throttle_mark(struct store *s, const char *account, int64_t since,
-                                      const char *reason, bool *marked);
+                                      const char *reason, bool *marked, struct store_error *err);
 
 /*
  * Lifts the throttle: throttled and reason cleared, reset_at = now (the counts so far are
  * forgiven).  STORE_NOTFOUND when the account was not throttled (nothing changes).
  */
-enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now);
+enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now,
+                                       struct store_error *err);
 
 /*
  * Sets the account's static limits: each value >= 0 (0: no static limit), STORE_THROTTLE_DEFAULT
  * (back to the option) or STORE_THROTTLE_KEEP.  The throttle state is not touched.
  */
 enum store_status store_throttle_set_limits(struct store *s, const char *account,
-                                            const int64_t limits[STORE_THROTTLE_LIMITS]);
+                                            const int64_t limits[STORE_THROTTLE_LIMITS],
+                                            struct store_error *err);
 
 /* Calls fn for each throttled account, oldest throttle first.  STORE_NOTFOUND when none. */
 enum store_status store_throttle_each(struct store *s,
                                       void (*fn)(const struct store_throttle_state *st, void *arg),
-                                      void *arg);
+                                      void *arg, struct store_error *err);
 
 /*
  * One bounded expiry step, in one transaction: deletes at most batch buckets, the minute and
@@ -436,6 +487,6 @@ enum store_status store_throttle_each(struct store *s,
  * that started before hourly_before.  *deleted gets how many went.
  */
 enum store_status store_throttle_expire(struct store *s, int64_t fine_before, int64_t hourly_before,
-                                        size_t batch, size_t *deleted);
+                                        size_t batch, size_t *deleted, struct store_error *err);
 
 #endif

@@ -357,7 +357,7 @@ static enum store_status account_load(const struct config *cfg, struct store *s,
     l.a->hash = name_hash(name);
     l.a->last_seen = now;
     status = store_throttle_bucket_each(s, name, 0, l.hour - history_seconds(cfg), INT64_MAX,
-                                        load_bucket, &l);
+                                        load_bucket, &l, NULL);
     if (status != STORE_OK && status != STORE_NOTFOUND) {
         account_free(l.a);
         return status;
@@ -373,7 +373,7 @@ static enum store_status baseline_read(const struct config *cfg, struct store *s
 {
     struct load l = {.hour = hour};
     enum store_status status = store_throttle_bucket_each(
-        s, name, HOUR, hour - history_seconds(cfg), hour - 23 * HOUR, load_bucket, &l);
+        s, name, HOUR, hour - history_seconds(cfg), hour - 23 * HOUR, load_bucket, &l, NULL);
 
     *sum = l.sum;
     return status == STORE_NOTFOUND ? STORE_OK : status;
@@ -467,7 +467,7 @@ enum store_status throttle_check(struct throttle *t, const struct config *cfg, s
         return STORE_OK;
     if (strlen(account) > THROTTLE_ACCOUNT_MAX)
         return STORE_ERROR;
-    status = store_throttle_get(s, account, &st);
+    status = store_throttle_get(s, account, &st, NULL);
     if (status != STORE_OK && status != STORE_NOTFOUND)
         return status;
 
@@ -660,7 +660,8 @@ static void evict_idle(struct throttle *t, int64_t before)
     }
 }
 
-enum store_status throttle_flush(struct throttle *t, struct store *s, time_t now)
+enum store_status throttle_flush(struct throttle *t, struct store *s, time_t now,
+                                 struct store_error *err)
 {
     enum store_status status = STORE_OK;
     size_t n;
@@ -673,7 +674,7 @@ enum store_status throttle_flush(struct throttle *t, struct store *s, time_t now
     /* In key order: the B-tree pages are visited once each, in order. */
     if (n > 0) {
         qsort(rows, n, sizeof *rows, compare_rows);
-        status = store_throttle_bucket_add(s, rows, n);
+        status = store_throttle_bucket_add(s, rows, n, err);
     }
 
     pthread_mutex_lock(&t->lock);
@@ -691,10 +692,10 @@ enum store_status throttle_flush(struct throttle *t, struct store *s, time_t now
 }
 
 enum store_status throttle_expire(struct store *s, const struct config *cfg, time_t now,
-                                  size_t batch, size_t *deleted)
+                                  size_t batch, size_t *deleted, struct store_error *err)
 {
     return store_throttle_expire(s, (int64_t)now - HOUR, (int64_t)now - history_seconds(cfg) - DAY,
-                                 batch, deleted);
+                                 batch, deleted, err);
 }
 
 /* ---- options ---------------------------------------------------------------------------- */

@@ -77,16 +77,18 @@ void throttle_add(struct throttle *t, const char *account, unsigned nrcpt, time_
  * Adds every count not yet written to the store, in one transaction; on failure they are kept
  * for the next call.  After a successful write, forgets the accounts idle for a day (they are
  * loaded again on their next message).  Called every few seconds by the daemon's maintenance
- * thread and once at shutdown; concurrent calls are serialized.
+ * thread and once at shutdown; concurrent calls are serialized.  err as in store.h.
  */
-enum store_status throttle_flush(struct throttle *t, struct store *s, time_t now);
+enum store_status throttle_flush(struct throttle *t, struct store *s, time_t now,
+                                 struct store_error *err);
 
 /*
  * One bounded expiry step: buckets of the minute and hour windows older than an hour, hourly
  * buckets older than throttle_history and a day; at most batch rows.  *deleted gets how many.
+ * err as in store.h.
  */
 enum store_status throttle_expire(struct store *s, const struct config *cfg, time_t now,
-                                  size_t batch, size_t *deleted);
+                                  size_t batch, size_t *deleted, struct store_error *err);
 
 /* Accounts held in memory (for tests and the benchmark). */
 size_t throttle_account_count(struct throttle *t);

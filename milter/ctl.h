@@ -15,10 +15,12 @@
 
 enum ctl_exit { CTL_EXIT_OK = 0, CTL_EXIT_NOTFOUND = 1, CTL_EXIT_ERROR = 2 };
 
-/* What every verb gets: the config it was started with and the open store. */
+/* What every verb gets: the config it was started with, the open store, and where the store's
+ * calls write why they failed (ctl_store_error() prints it). */
 struct ctl {
     const struct config *cfg;
     struct store *store;
+    struct store_error err;
 };
 
 #define CTL_ACCOUNT_MAX 255
@@ -46,7 +48,7 @@ int split_args(const char *verb, int argc, char **argv, int max_pos, const char 
 /* One line saying what is wrong, then the usage, then status 2 (CTL_EXIT_ERROR). */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "ingressctl: WHAT: the store's error", status 2. */
-int store_error(struct ctl *ctl, const char *what);
+int ctl_store_error(struct ctl *ctl, const char *what);
 
 /* Who runs the command: the sudo caller when there is one, else our own user. */
 void invoking_user(char *out, size_t outlen);

@@ -78,7 +78,8 @@ static void reconcile(struct ctl *ctl, const char *account)
     char *listing = NULL;
     int64_t now = (int64_t)time(NULL);
 
-    enum store_status st = store_held_each(ctl->store, NULL, account, "held", id_collect, &held);
+    enum store_status st =
+        store_held_each(ctl->store, NULL, account, "held", id_collect, &held, &ctl->err);
     if (st != STORE_OK) {
         id_list_free(&held);
         return;
@@ -98,7 +99,7 @@ static void reconcile(struct ctl *ctl, const char *account)
         if (held.held_at[i] > now - HELD_GONE_GRACE || has_word(listing, held.ids[i]))
             continue;
         if (store_held_decide(ctl->store, held.ids[i], "gone", by, "no longer in the MTA's queue",
-                              now) == STORE_OK)
+                              now, &ctl->err) == STORE_OK)
             fprintf(stderr, "ingressctl: %s is no longer in the MTA's queue: marked gone\n",
                     held.ids[i]);
     }
@@ -188,11 +189,11 @@ static int held_list(struct ctl *ctl, const struct ctl_args *a)
     if (a->account && !account_valid(a->account, "held list"))
         return CTL_EXIT_ERROR;
     reconcile(ctl, a->account);
-    enum store_status st =
-        store_held_each(ctl->store, NULL, a->account, a->all ? NULL : "held", held_row, &s);
+    enum store_status st = store_held_each(ctl->store, NULL, a->account, a->all ? NULL : "held",
+                                           held_row, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         free_rows(s.rows, s.json ? 0 : s.count, 8);
-        return store_error(ctl, "reading the held messages");
+        return ctl_store_error(ctl, "reading the held messages");
     }
     return rows_done(&s, header, 8, a->all ? "no held messages" : "no messages are held");
 }
@@ -243,9 +244,10 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
     if (!command_queue_id_valid(a->pos[1]))
         return usage_error("held show: not a queue id (letters and digits only)");
     reconcile(ctl, NULL);
-    enum store_status st = store_held_each(ctl->store, a->pos[1], NULL, NULL, held_detail, &s);
+    enum store_status st =
+        store_held_each(ctl->store, a->pos[1], NULL, NULL, held_detail, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND)
-        return store_error(ctl, "reading the held messages");
+        return ctl_store_error(ctl, "reading the held messages");
     if (s.json && s.count > 0)
         printf("\n]\n");
     if (s.count == 0) {
@@ -291,11 +293,11 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
 
     enum store_status st = STORE_OK;
     if (a->account) {
-        st = store_held_each(ctl->store, NULL, a->account, "held", id_collect, &todo);
+        st = store_held_each(ctl->store, NULL, a->account, "held", id_collect, &todo, &ctl->err);
     } else {
         for (int i = 1; i < a->npos && (st == STORE_OK || st == STORE_NOTFOUND); i++) {
             size_t before = todo.count;
-            st = store_held_each(ctl->store, a->pos[i], NULL, "held", id_collect, &todo);
+            st = store_held_each(ctl->store, a->pos[i], NULL, "held", id_collect, &todo, &ctl->err);
             if (st == STORE_NOTFOUND || todo.count == before) {
                 fprintf(stderr, "%s: not held (see held list --all)\n", a->pos[i]);
                 missing++;
@@ -304,7 +306,7 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
     }
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         id_list_free(&todo);
-        return store_error(ctl, "reading the held messages");
+        return ctl_store_error(ctl, "reading the held messages");
     }
     for (size_t i = 0; i < todo.count; i++) {
         const char *id = todo.ids[i];
@@ -315,10 +317,10 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
             continue;
         }
         st = store_held_decide(ctl->store, id, release ? "released" : "rejected", by,
-                               a->reason ? a->reason : "", (int64_t)time(NULL));
+                               a->reason ? a->reason : "", (int64_t)time(NULL), &ctl->err);
         if (st != STORE_OK) {
             fprintf(stderr, "%s: %s by the MTA, but not recorded: %s\n", id,
-                    release ? "released" : "deleted", store_last_error(ctl->store));
+                    release ? "released" : "deleted", ctl->err.text);
             failed++;
             continue;
         }
@@ -366,9 +368,9 @@ int account_suspend(struct ctl *ctl, const struct ctl_args *a)
     if (strlen(a->reason) > HELD_REASON_MAX || !lists_reason_valid(a->reason))
         return usage_error("account suspend: --reason: printable text, at most %d characters",
                            HELD_REASON_MAX);
-    if (store_account_suspend(ctl->store, a->pos[1], (int64_t)time(NULL), a->reason, &changed) !=
-        STORE_OK)
-        return store_error(ctl, "suspending the account");
+    if (store_account_suspend(ctl->store, a->pos[1], (int64_t)time(NULL), a->reason, &changed,
+                              &ctl->err) != STORE_OK)
+        return ctl_store_error(ctl, "suspending the account");
     printf("%s %s\n", changed ? "suspended" : "already suspended",
            str_printable(shown, sizeof shown, a->pos[1]));
     return CTL_EXIT_OK;
@@ -383,7 +385,7 @@ int account_resume(struct ctl *ctl, const struct ctl_args *a)
     if (!account_valid(a->pos[1], "account resume"))
         return CTL_EXIT_ERROR;
     str_printable(shown, sizeof shown, a->pos[1]);
-    switch (store_account_resume(ctl->store, a->pos[1])) {
+    switch (store_account_resume(ctl->store, a->pos[1], &ctl->err)) {
     case STORE_OK:
         printf("resumed %s\n", shown);
         return CTL_EXIT_OK;
@@ -391,7 +393,7 @@ int account_resume(struct ctl *ctl, const struct ctl_args *a)
         fprintf(stderr, "%s is not suspended\n", shown);
         return CTL_EXIT_NOTFOUND;
     default:
-        return store_error(ctl, "resuming the account");
+        return ctl_store_error(ctl, "resuming the account");
     }
 }
 
@@ -468,9 +470,9 @@ int account_throttle_show(struct ctl *ctl, const char *account)
     struct store_throttle_state st;
     char t[32], m[48], r[48], buf[1024];
 
-    enum store_status status = store_throttle_get(ctl->store, account, &st);
+    enum store_status status = store_throttle_get(ctl->store, account, &st, &ctl->err);
     if (status != STORE_OK && status != STORE_NOTFOUND)
-        return store_error(ctl, "reading the throttle state");
+        return ctl_store_error(ctl, "reading the throttle state");
     if (st.throttled > 0) {
         format_minute(st.throttled, t, sizeof t);
         printf("throttled since %s UTC: %s\n", t, str_printable(buf, sizeof buf, st.reason));
@@ -502,8 +504,9 @@ int account_limits(struct ctl *ctl, const struct ctl_args *a)
             return usage_error("account limits: %s: expected minute=M/R, hour=M/R or day=M/R "
                                "(numbers, 0 for none, or default)",
                                str_printable(shown, sizeof shown, a->pos[i]));
-    if (a->npos > 2 && store_throttle_set_limits(ctl->store, a->pos[1], limits) != STORE_OK)
-        return store_error(ctl, "setting the limits");
+    if (a->npos > 2 &&
+        store_throttle_set_limits(ctl->store, a->pos[1], limits, &ctl->err) != STORE_OK)
+        return ctl_store_error(ctl, "setting the limits");
     printf("account %s\n", str_printable(shown, sizeof shown, a->pos[1]));
     return account_throttle_show(ctl, a->pos[1]);
 }
@@ -517,7 +520,7 @@ int account_unthrottle(struct ctl *ctl, const struct ctl_args *a)
     if (!account_valid(a->pos[1], "account unthrottle"))
         return CTL_EXIT_ERROR;
     str_printable(shown, sizeof shown, a->pos[1]);
-    switch (store_throttle_clear(ctl->store, a->pos[1], (int64_t)time(NULL))) {
+    switch (store_throttle_clear(ctl->store, a->pos[1], (int64_t)time(NULL), &ctl->err)) {
     case STORE_OK:
         printf("unthrottled %s: its counts so far are forgiven; held messages stay held (held "
                "release)\n",
@@ -527,6 +530,6 @@ int account_unthrottle(struct ctl *ctl, const struct ctl_args *a)
         fprintf(stderr, "%s is not throttled\n", shown);
         return CTL_EXIT_NOTFOUND;
     default:
-        return store_error(ctl, "unthrottling the account");
+        return ctl_store_error(ctl, "unthrottling the account");
     }
 }

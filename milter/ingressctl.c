@@ -236,7 +236,7 @@ static int verb_why(struct ctl *ctl, int argc, char **argv)
     enum store_status st;
 
     (void)argc;
-    st = store_decision_find(ctl->store, key, CTL_WHY_LIMIT, print_decision, &why);
+    st = store_decision_find(ctl->store, key, CTL_WHY_LIMIT, print_decision, &why, &ctl->err);
     switch (st) {
     case STORE_OK:
         if (why.count == CTL_WHY_LIMIT)
@@ -249,7 +249,7 @@ static int verb_why(struct ctl *ctl, int argc, char **argv)
     case STORE_ERROR:
         break;
     }
-    fprintf(stderr, "ingressctl: reading the decisions: %s\n", store_last_error(ctl->store));
+    fprintf(stderr, "ingressctl: reading the decisions: %s\n", ctl->err.text);
     return CTL_EXIT_ERROR;
 }
 
@@ -399,9 +399,9 @@ static bool entry_valid(const char *kind_text, const char *value_text, const cha
     return true;
 }
 
-int store_error(struct ctl *ctl, const char *what)
+int ctl_store_error(struct ctl *ctl, const char *what)
 {
-    fprintf(stderr, "ingressctl: %s: %s\n", what, store_last_error(ctl->store));
+    fprintf(stderr, "ingressctl: %s: %s\n", what, ctl->err.text);
     return CTL_EXIT_ERROR;
 }
 
@@ -430,8 +430,8 @@ static int list_add(struct ctl *ctl, const struct ctl_args *a)
         .added_at = now,
         .expires = a->expires ? now + expires_ms / 1000 : 0,
     };
-    if (store_list_add(ctl->store, &e, previous, sizeof previous) != STORE_OK)
-        return store_error(ctl, "adding the entry");
+    if (store_list_add(ctl->store, &e, previous, sizeof previous, &ctl->err) != STORE_OK)
+        return ctl_store_error(ctl, "adding the entry");
     printf("%s %s %s: %s\n", previous[0] ? "replaced" : "added", e.kind, value, e.action);
     return CTL_EXIT_OK;
 }
@@ -448,7 +448,7 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     if (!lists_normalize_value(kind, a->pos[2], value, sizeof value, why, sizeof why))
         return usage_error("list del: %s %s: %s", a->pos[1],
                            str_printable(shown, sizeof shown, a->pos[2]), why);
-    switch (store_list_del(ctl->store, lists_kind_name(kind), value)) {
+    switch (store_list_del(ctl->store, lists_kind_name(kind), value, &ctl->err)) {
     case STORE_OK:
         printf("deleted %s %s\n", lists_kind_name(kind), value);
         return CTL_EXIT_OK;
@@ -456,7 +456,7 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
         fprintf(stderr, "no %s entry %s\n", lists_kind_name(kind), value);
         return CTL_EXIT_NOTFOUND;
     default:
-        return store_error(ctl, "deleting the entry");
+        return ctl_store_error(ctl, "deleting the entry");
     }
 }
 
@@ -548,10 +548,10 @@ static int list_show(struct ctl *ctl, const struct ctl_args *a)
     if (a->npos == 2 && !parse_kind(a->pos[1], &kind))
         return CTL_EXIT_ERROR;
     st = store_list_each(ctl->store, a->npos == 2 ? lists_kind_name(kind) : NULL, 0, show_collect,
-                         &s);
+                         &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         free_rows(s.rows, s.json ? 0 : s.count, 7);
-        return store_error(ctl, "reading the lists");
+        return ctl_store_error(ctl, "reading the lists");
     }
     if (s.json) {
         printf("%s]\n", s.count ? "\n" : "[");
@@ -665,10 +665,10 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
         status = CTL_EXIT_ERROR;
     }
     if (status == CTL_EXIT_OK) {
-        if (store_list_import(ctl->store, entries, count) == STORE_OK)
+        if (store_list_import(ctl->store, entries, count, &ctl->err) == STORE_OK)
             printf("imported %zu entr%s from %s\n", count, count == 1 ? "y" : "ies", shown);
         else
-            status = store_error(ctl, "importing (nothing was imported)");
+            status = ctl_store_error(ctl, "importing (nothing was imported)");
     }
     for (size_t i = 0; i < 2 * count; i++)
         free(owned[i]);
@@ -721,8 +721,8 @@ static int rule_add(struct ctl *ctl, const struct ctl_args *a)
                           .action = action,
                           .added_by = by,
                           .added_at = (int64_t)time(NULL)};
-    if (store_rule_add(ctl->store, &r, previous, sizeof previous) != STORE_OK)
-        return store_error(ctl, "adding the rule");
+    if (store_rule_add(ctl->store, &r, previous, sizeof previous, &ctl->err) != STORE_OK)
+        return ctl_store_error(ctl, "adding the rule");
     printf("%s rule %s %s: %s\n", previous[0] ? "replaced" : "added", rcpt, sender, action);
     return CTL_EXIT_OK;
 }
@@ -736,7 +736,7 @@ static int rule_del(struct ctl *ctl, const struct ctl_args *a)
     if (!rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why) ||
         !rules_normalize_sender(a->pos[2], sender, sizeof sender, why, sizeof why))
         return usage_error("rule del: %s: %s", str_printable(shown, sizeof shown, a->pos[2]), why);
-    switch (store_rule_del(ctl->store, rcpt, sender)) {
+    switch (store_rule_del(ctl->store, rcpt, sender, &ctl->err)) {
     case STORE_OK:
         printf("deleted rule %s %s\n", rcpt, sender);
         return CTL_EXIT_OK;
@@ -744,7 +744,7 @@ static int rule_del(struct ctl *ctl, const struct ctl_args *a)
         fprintf(stderr, "no rule %s %s\n", rcpt, sender);
         return CTL_EXIT_NOTFOUND;
     default:
-        return store_error(ctl, "deleting the rule");
+        return ctl_store_error(ctl, "deleting the rule");
     }
 }
 
@@ -785,10 +785,10 @@ static int rule_list(struct ctl *ctl, const struct ctl_args *a)
         return usage_error("rule list [RCPT] [--json]");
     if (a->npos == 2 && !rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why))
         return usage_error("rule list: %s: %s", str_printable(shown, sizeof shown, a->pos[1]), why);
-    st = store_rule_each(ctl->store, a->npos == 2 ? rcpt : NULL, rule_collect, &s);
+    st = store_rule_each(ctl->store, a->npos == 2 ? rcpt : NULL, rule_collect, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         free_rows(s.rows, s.json ? 0 : s.count, 5);
-        return store_error(ctl, "reading the rules");
+        return ctl_store_error(ctl, "reading the rules");
     }
     if (s.json) {
         printf("%s]\n", s.count ? "\n" : "[");
@@ -819,7 +819,7 @@ static int verb_rule(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* alias and account (lib/sender.c, schema/004_accounts.sql)                                  */
+/* alias and account (lib/sender.c, schema/sqlite/004_accounts.sql)                           */
 /* ------------------------------------------------------------------------------------------ */
 
 /* An account is the SASL login as the MTA reports it ({auth_authen}): printable, no spaces. */
@@ -856,8 +856,8 @@ static int alias_add(struct ctl *ctl, const struct ctl_args *a)
     invoking_user(by, sizeof by);
     struct store_alias alias = {
         .account = a->pos[1], .address = address, .added_by = by, .added_at = (int64_t)time(NULL)};
-    if (store_alias_add(ctl->store, &alias, &created) != STORE_OK)
-        return store_error(ctl, "adding the alias");
+    if (store_alias_add(ctl->store, &alias, &created, &ctl->err) != STORE_OK)
+        return ctl_store_error(ctl, "adding the alias");
     printf("%s alias %s %s\n", created ? "added" : "already had",
            str_printable(shown, sizeof shown, a->pos[1]), str_printable(why, sizeof why, address));
     return CTL_EXIT_OK;
@@ -873,7 +873,7 @@ static int alias_del(struct ctl *ctl, const struct ctl_args *a)
         return CTL_EXIT_ERROR;
     if (!sender_alias_normalize(a->pos[2], address, sizeof address, why, sizeof why))
         return usage_error("alias del: %s: %s", str_printable(shown, sizeof shown, a->pos[2]), why);
-    switch (store_alias_del(ctl->store, a->pos[1], address)) {
+    switch (store_alias_del(ctl->store, a->pos[1], address, &ctl->err)) {
     case STORE_OK:
         printf("deleted alias %s %s\n", str_printable(shown, sizeof shown, a->pos[1]),
                str_printable(why, sizeof why, address));
@@ -882,7 +882,7 @@ static int alias_del(struct ctl *ctl, const struct ctl_args *a)
         fprintf(stderr, "no such alias\n");
         return CTL_EXIT_NOTFOUND;
     default:
-        return store_error(ctl, "deleting the alias");
+        return ctl_store_error(ctl, "deleting the alias");
     }
 }
 
@@ -935,10 +935,11 @@ static int alias_list(struct ctl *ctl, const struct ctl_args *a)
         return usage_error("alias list [ACCOUNT] [--json]");
     if (a->npos == 2 && !account_valid(a->pos[1], "alias list"))
         return CTL_EXIT_ERROR;
-    st = store_alias_each(ctl->store, a->npos == 2 ? a->pos[1] : NULL, alias_collect, &s);
+    st =
+        store_alias_each(ctl->store, a->npos == 2 ? a->pos[1] : NULL, alias_collect, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         free_rows(s.rows, s.json ? 0 : s.count, 4);
-        return store_error(ctl, "reading the aliases");
+        return ctl_store_error(ctl, "reading the aliases");
     }
     return rows_done(&s, header, 4, "no aliases");
 }
@@ -968,8 +969,9 @@ static int account_add(struct ctl *ctl, const struct ctl_args *a)
         return usage_error("account add ACCOUNT");
     if (!account_valid(a->pos[1], "account add"))
         return CTL_EXIT_ERROR;
-    if (store_account_add(ctl->store, a->pos[1], (int64_t)time(NULL), &created) != STORE_OK)
-        return store_error(ctl, "adding the account");
+    if (store_account_add(ctl->store, a->pos[1], (int64_t)time(NULL), &created, &ctl->err) !=
+        STORE_OK)
+        return ctl_store_error(ctl, "adding the account");
     printf("%s account %s\n", created ? "added" : "already had",
            str_printable(shown, sizeof shown, a->pos[1]));
     return CTL_EXIT_OK;
@@ -1023,20 +1025,20 @@ static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
         return usage_error(show ? "account show ACCOUNT [--json]" : "account list [--json]");
     if (show && !account_valid(name, "account show"))
         return CTL_EXIT_ERROR;
-    st = store_account_each(ctl->store, name, account_collect, &s);
+    st = store_account_each(ctl->store, name, account_collect, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         free_rows(s.rows, s.json ? 0 : s.count, 5);
-        return store_error(ctl, "reading the accounts");
+        return ctl_store_error(ctl, "reading the accounts");
     }
     status = rows_done(&s, header, 5, show ? "no such account" : "no accounts");
     if (!show || status != CTL_EXIT_OK || a->json)
         return status;
     struct show_rows al = {0};
     static const char *const alias_header[] = {"ACCOUNT", "ADDRESS", "ADDED (UTC)", "BY"};
-    st = store_alias_each(ctl->store, name, alias_collect, &al);
+    st = store_alias_each(ctl->store, name, alias_collect, &al, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         free_rows(al.rows, al.count, 4);
-        return store_error(ctl, "reading the aliases");
+        return ctl_store_error(ctl, "reading the aliases");
     }
     printf("\n");
     if (al.count == 0)
@@ -1118,24 +1120,17 @@ static int run_verb(const struct ctl_verb *verb, const struct config *cfg, const
                     int argc, char **argv)
 {
     struct ctl ctl = {.cfg = cfg};
-    char err[1024];
     int status;
 
     if (!present(database)) {
         fprintf(stderr, "ingressctl: no database configured (option database, or -d)\n");
         return CTL_EXIT_ERROR;
     }
-    /* store_open() creates a missing database; here that would only hide a typo, and a file
-     * created by root that the milter then cannot write. */
-    if (access(database, F_OK) != 0) {
-        char reason[128];
-        fprintf(stderr, "ingressctl: %s: %s (milter-ingress creates the database when it starts)\n",
-                str_printable(err, sizeof err, database), strerror_r(errno, reason, sizeof reason));
-        return CTL_EXIT_ERROR;
-    }
-    ctl.store = store_open(database, cfg->store_busy_timeout, err, sizeof err);
+    /* Opened, never created: a new database here would only hide a typo, or be a file created by
+     * root that the milter then cannot write. */
+    ctl.store = store_open_existing(database, cfg->store_busy_timeout, &ctl.err);
     if (ctl.store == NULL) {
-        fprintf(stderr, "ingressctl: %s\n", err);
+        fprintf(stderr, "ingressctl: %s\n", ctl.err.text);
         return CTL_EXIT_ERROR;
     }
     status = verb->run(&ctl, argc, argv);

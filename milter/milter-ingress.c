@@ -268,26 +268,11 @@ static bool open_socket(const struct config *cfg, char *err, size_t errlen)
     return true;
 }
 
-/* The database and its WAL companions must stay writable after we give up root. */
-static void chown_database(const char *database, uid_t uid, gid_t gid)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s%s", database, suffixes[i]);
-        if (chown(path, uid, gid) != 0 && errno != ENOENT)
-            log_msg(LOG_WARNING, "chown %s: %s", path, strerror(errno));
-    }
-}
-
 /*
  * Checked before anything is opened.  A milter parses hostile input all day: as root, one bug is
  * the whole machine.  So root without user = ... is refused unless the admin says allow_root.
- *
- * The database's directory must not be writable by every user, sticky bit or not: whoever can
- * create files there can plant the -wal or -shm file SQLite opens beside the database (or, without
- * the sticky bit, replace the database itself), and the milter would read greylisting and lists
- * from it.  Group-writable is the admin's choice (a shared group with ingressctl's users).
+ * Then the store checks the place the database value names (store_check_location: for SQLite,
+ * that its directory is not writable by every user).
  */
 static bool startup_checks(const struct config *cfg, char *err, size_t errlen)
 {
@@ -298,22 +283,9 @@ static bool startup_checks(const struct config *cfg, char *err, size_t errlen)
                    "root anyway");
         return false;
     }
-    char dir[4096];
-    struct stat st;
-    str_copy(dir, sizeof dir, cfg->database);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        str_copy(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) != 0) {
-        str_printf(err, errlen,
-                   "database %s: its directory %s is writable by every user (mode %04o): another "
-                   "account could plant or replace the database files; use a directory of the "
-                   "milter's own (mode 0750 or 0700)",
-                   cfg->database, dir, (unsigned)(st.st_mode & 07777));
+    struct store_error why;
+    if (!store_check_location(cfg->database, &why)) {
+        str_copy(err, errlen, why.text);
         return false;
     }
     return true;
@@ -345,7 +317,7 @@ static bool drop_privileges(const struct config *cfg, char *err, size_t errlen)
     const char *path = socket_path(cfg->socket);
     if (path != NULL && chown(path, pw->pw_uid, gid) != 0)
         log_msg(LOG_WARNING, "chown %s: %s", path, strerror(errno));
-    chown_database(cfg->database, pw->pw_uid, gid);
+    store_set_owner(cfg->database, pw->pw_uid, gid);
     if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
         snprintf(err, errlen, "cannot switch to user %s: %s", cfg->user, strerror(errno));
         return false;
@@ -381,13 +353,12 @@ static void *milter_thread(void *arg)
  */
 static void throttle_persist(struct runtime *rt, int64_t now)
 {
-    char why[256];
+    struct store_error why;
 
     if (rt->env.throttle != NULL &&
-        throttle_flush(rt->env.throttle, rt->store, (time_t)now) != STORE_OK) {
-        store_last_error_r(rt->store, why, sizeof why);
-        log_msg(LOG_WARNING, "throttle counters not saved yet (kept for the next try): %s", why);
-    }
+        throttle_flush(rt->env.throttle, rt->store, (time_t)now, &why) != STORE_OK)
+        log_msg(LOG_WARNING, "throttle counters not saved yet (kept for the next try): %s",
+                why.text);
 }
 
 /*
@@ -398,14 +369,14 @@ static void throttle_persist(struct runtime *rt, int64_t now)
  */
 static void maintenance_tick(struct runtime *rt)
 {
-    char why[256];
+    struct store_error why;
     size_t deleted = 0, total = 0;
     int64_t now = (int64_t)time(NULL);
     bool reopened;
 
-    if (store_check(rt->store, &reopened, why, sizeof why) != STORE_OK)
+    if (store_check(rt->store, &reopened, &why) != STORE_OK)
         log_msg(LOG_ERR, "database %s was removed or replaced, and a new one cannot be opened: %s",
-                rt->cfg->database, why);
+                rt->cfg->database, why.text);
     else if (reopened)
         log_msg(LOG_WARNING,
                 "database file %s was removed or replaced under the running milter: opened a "
@@ -417,9 +388,8 @@ static void maintenance_tick(struct runtime *rt)
     for (int i = 0; i < MAINTENANCE_MAX_BATCHES && !atomic_load(&stopping); i++) {
         deleted = 0;
         if (store_decision_expire(rt->store, now - rt->cfg->decision_retention / 1000,
-                                  RETENTION_BATCH, &deleted) != STORE_OK) {
-            store_last_error_r(rt->store, why, sizeof why);
-            log_msg(LOG_WARNING, "decision log expiry: %s", why);
+                                  RETENTION_BATCH, &deleted, &why) != STORE_OK) {
+            log_msg(LOG_WARNING, "decision log expiry: %s", why.text);
             break;
         }
         total += deleted;
@@ -432,9 +402,8 @@ static void maintenance_tick(struct runtime *rt)
     size_t batch = (size_t)rt->cfg->greylist_expire_batch;
     for (int i = 0; i < MAINTENANCE_MAX_BATCHES && !atomic_load(&stopping); i++) {
         deleted = 0;
-        if (greylist_expire(rt->store, rt->cfg, now, batch, &deleted) != STORE_OK) {
-            store_last_error_r(rt->store, why, sizeof why);
-            log_msg(LOG_WARNING, "greylist expiry: %s", why);
+        if (greylist_expire(rt->store, rt->cfg, now, batch, &deleted, &why) != STORE_OK) {
+            log_msg(LOG_WARNING, "greylist expiry: %s", why.text);
             break;
         }
         total += deleted;
@@ -445,12 +414,10 @@ static void maintenance_tick(struct runtime *rt)
         log_msg(LOG_DEBUG, "greylist expiry: %zu old triplets removed", total);
     throttle_persist(rt, now);
     deleted = 0;
-    if (throttle_expire(rt->store, rt->cfg, (time_t)now, batch, &deleted) != STORE_OK ||
+    if (throttle_expire(rt->store, rt->cfg, (time_t)now, batch, &deleted, &why) != STORE_OK ||
         store_held_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
-                          &deleted) != STORE_OK) {
-        store_last_error_r(rt->store, why, sizeof why);
-        log_msg(LOG_WARNING, "throttle or held table expiry: %s", why);
-    }
+                          &deleted, &why) != STORE_OK)
+        log_msg(LOG_WARNING, "throttle or held table expiry: %s", why.text);
 }
 
 static void reload(const struct options *o, const struct config *running)

@@ -89,15 +89,17 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
         runtime_free(rt);
         return NULL;
     }
-    rt->store = store_open(cfg->database, cfg->store_busy_timeout, err, errlen);
+    struct store_error why;
+    rt->store = store_open(cfg->database, cfg->store_busy_timeout, &why);
     if (rt->store == NULL) {
+        str_copy(err, errlen, why.text);
         runtime_free(rt);
         return NULL;
     }
     /* The decision log is written in batches by the store's own thread (README "Decision log"). */
     if (store_decision_writer_start(rt->store, RUNTIME_DECISION_INTERVAL_MS, RUNTIME_DECISION_BATCH,
-                                    RUNTIME_DECISION_QUEUE) != STORE_OK) {
-        str_printf(err, errlen, "%s: %s", cfg->database, store_last_error(rt->store));
+                                    RUNTIME_DECISION_QUEUE, &why) != STORE_OK) {
+        str_printf(err, errlen, "%s: %s", cfg->database, why.text);
         runtime_free(rt);
         return NULL;
     }
@@ -178,9 +180,12 @@ void runtime_shutdown(void)
     pthread_mutex_lock(&live_lock);
     struct runtime *old = retire(live);
     live = NULL;
-    for (struct runtime *rt = retired; rt != NULL; rt = rt->next_retired)
-        if (store_decision_flush(rt->store) != STORE_OK)
-            log_msg(LOG_WARNING, "decision log: queued decisions not all written at exit");
+    for (struct runtime *rt = retired; rt != NULL; rt = rt->next_retired) {
+        struct store_error err;
+        if (store_decision_flush(rt->store, &err) != STORE_OK)
+            log_msg(LOG_WARNING, "decision log: queued decisions not all written at exit: %s",
+                    err.text);
+    }
     pthread_mutex_unlock(&live_lock);
     runtime_free(old);
 }

@@ -175,7 +175,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     struct bench b = {.rows = 1000000, .ops = 200000, .hit_percent = 80, .threads = 1};
-    char dir[512] = "", path[600], wal[610], err[512];
+    char dir[512] = "", path[600], wal[610];
     bool keep = false, made_dir = false;
     long autoallow = -1;
     int opt;
@@ -231,9 +231,10 @@ int main(int argc, char **argv)
     if (autoallow >= 0)
         cfg->autoallow_after = autoallow;
     b.cfg = cfg;
-    b.s = store_open(path, 5000, err, sizeof err); /* creates the schema */
+    struct store_error serr;
+    b.s = store_open(path, 5000, &serr); /* creates the schema */
     if (b.s == NULL) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "%s\n", serr.text);
         return 1;
     }
     double t = now_us();
@@ -245,7 +246,7 @@ int main(int argc, char **argv)
 
     /* As the milter runs its store (milter/runtime.c): the decision writer thread takes over the
      * WAL checkpoints, which SQLite would otherwise run, with their fsync, inside a check. */
-    if (store_decision_writer_start(b.s, 200, 256, 4096) != STORE_OK) {
+    if (store_decision_writer_start(b.s, 200, 256, 4096, NULL) != STORE_OK) {
         fprintf(stderr, "cannot start the store's writer\n");
         return 1;
     }
@@ -294,7 +295,7 @@ int main(int argc, char **argv)
     int steps = 20;
     for (int i = 0; i < steps; i++) {
         double t1 = now_us();
-        if (greylist_expire(b.s, cfg, NOW + 400 * 86400, 0, &deleted) != STORE_OK)
+        if (greylist_expire(b.s, cfg, NOW + 400 * 86400, 0, &deleted, NULL) != STORE_OK)
             b.failures++;
         double us = now_us() - t1;
         step_total += us;

@@ -9,7 +9,7 @@
  *   1. first sight: one throttle_check() per account, each loading the account and its history;
  *   2. steady state: OPS (default 200,000) throttle_check() + throttle_add() pairs on random
  *      accounts from THREADS threads (default 1), the clock moving 1 s per 100 messages, no flush;
- *   3. flush: throttle_flush() of 10,000 (ACCOUNTS) dirty accounts, one write transaction;
+ *   3. flush: throttle_flush(, NULL) of 10,000 (ACCOUNTS) dirty accounts, one write transaction;
  *   4. hour rollover: one check per account in the next hour (each recomputes its baseline).
  * Prints operations per second and latency percentiles; -k keeps the folder.
  */
@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 {
     struct bench b = {.accounts = 10000, .ops = 200000, .threads = 1};
     long hours = 112;
-    char dir[512] = "", path[600], err[512];
+    char dir[512] = "", path[600];
     bool keep = false, made_dir = false;
     int opt;
 
@@ -233,9 +233,10 @@ int main(int argc, char **argv)
 
     struct config *cfg = config_new_defaults();
     b.cfg = cfg;
-    b.s = store_open(path, 5000, err, sizeof err);
+    struct store_error serr;
+    b.s = store_open(path, 5000, &serr);
     if (b.s == NULL) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "%s\n", serr.text);
         return 1;
     }
     double t = now_us();
@@ -278,7 +279,7 @@ int main(int argc, char **argv)
         throttle_add(b.t, name, 1, (time_t)(NOW + 3000));
     }
     t = now_us();
-    enum store_status status = throttle_flush(b.t, b.s, (time_t)(NOW + 3000));
+    enum store_status status = throttle_flush(b.t, b.s, (time_t)(NOW + 3000), NULL);
     double flush_ms = (now_us() - t) / 1e3;
     printf("flush: %ld dirty accounts (every one, after the steady phase) in one transaction: "
            "%.1f ms (%s)\n",
@@ -288,7 +289,7 @@ int main(int argc, char **argv)
         throttle_add(b.t, name, 1, (time_t)(NOW + 3002));
     }
     t = now_us();
-    status = throttle_flush(b.t, b.s, (time_t)(NOW + 3002));
+    status = throttle_flush(b.t, b.s, (time_t)(NOW + 3002), NULL);
     printf("flush: %ld dirty accounts, one message each since the last flush: %.1f ms (%s)\n",
            b.accounts, (now_us() - t) / 1e3, status == STORE_OK ? "ok" : "FAILED");
 

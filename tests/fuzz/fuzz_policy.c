@@ -270,7 +270,8 @@ static void setup(void)
                                .tries = 1,
                                .cache_size = 1000,
                                .cache_max_ttl = 60};
-    fx.store = store_open(db, 200, err, sizeof err);
+    struct store_error serr;
+    fx.store = store_open(db, 200, &serr);
     if (dns_resolver_new(&opts, &fx.resolver, err, sizeof err) != 0 || fx.store == NULL)
         abort();
     fx.dkim = dkim_verifier_new(fx.resolver, fx.cfg[0], err, sizeof err);

@@ -25,7 +25,7 @@ import tempfile
 
 # SQL arguments that are not literals but constant text compiled in, with where they come from.
 ALLOWED = {
-    "stmt_sql[i]": "the prepared-statement table of lib/store_sqlite.c",
+    "stmt_sql[i]": "the prepared statements of lib/store/sqlite*.c, gathered at open",
     "m->sql": "an embedded migration (schema/NNN_*.sql, compiled in by schema/embed.cmake)",
     "m->set_version": "the migration's constant PRAGMA user_version = N",
     "pragmas[i]": "the constant pragma list of set_pragmas()",

@@ -45,7 +45,6 @@ static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
     const char *tmp = getenv("TMPDIR");
-    char err[512];
 
     if (!tmp || !*tmp || strlen(tmp) > 200)
         tmp = "/tmp";
@@ -53,9 +52,10 @@ static int setup(void **state)
     if (mkdtemp(f->dir) == NULL)
         fail_msg("mkdtemp failed");
     snprintf(f->db, sizeof f->db, "%s/ingress.db", f->dir);
-    f->s = store_open(f->db, 5000, err, sizeof err);
+    struct store_error serr;
+    f->s = store_open(f->db, 5000, &serr);
     if (f->s == NULL)
-        fail_msg("store_open: %s", err);
+        fail_msg("store_open: %s", serr.text);
     f->cfg = config_new_defaults();
     *state = f;
     return 0;
@@ -99,7 +99,7 @@ static void add(struct fixture *f, const char *kind, const char *value, const ch
                            .added_by = "tests",
                            .added_at = NOW - 100,
                            .expires = expires};
-    assert_int_equal(store_list_add(f->s, &e, previous, sizeof previous), STORE_OK);
+    assert_int_equal(store_list_add(f->s, &e, previous, sizeof previous, NULL), STORE_OK);
 }
 
 static struct lists *load(struct fixture *f)
@@ -305,13 +305,13 @@ static void hundred_thousand_networks_load_and_match(void **state)
                      (a >> 8) & 255, a & 255);
     }
 
-    assert_int_equal(store_list_import(f->s, entries, SMALL), STORE_OK);
+    assert_int_equal(store_list_import(f->s, entries, SMALL, NULL), STORE_OK);
     struct lists *small = load(f);
     assert_int_equal(lists_count(small, LISTS_CIDR), SMALL);
     double ns_small = ns_per_lookup(small, probes, PROBES, &blocked_small);
 
     clock_gettime(CLOCK_MONOTONIC, &start);
-    assert_int_equal(store_list_import(f->s, entries, ENTRIES), STORE_OK);
+    assert_int_equal(store_list_import(f->s, entries, ENTRIES, NULL), STORE_OK);
     double import_s = seconds_since(&start);
     clock_gettime(CLOCK_MONOTONIC, &start);
     struct lists *big = load(f);
@@ -572,8 +572,8 @@ static void snapshot_is_reloaded_after_a_change_at_most_once_per_interval(void *
     assert_ptr_equal(same, n);
 
     /* A delete bumps the counter too. */
-    assert_int_equal(store_list_del(f->s, "cidr", "192.0.2.1"), STORE_OK);
-    assert_int_equal(store_list_del(f->s, "cidr", "192.0.2.1"), STORE_NOTFOUND);
+    assert_int_equal(store_list_del(f->s, "cidr", "192.0.2.1", NULL), STORE_OK);
+    assert_int_equal(store_list_del(f->s, "cidr", "192.0.2.1", NULL), STORE_NOTFOUND);
     struct lists *after_del = cache_get(c, NOW + 6);
     assert_int_equal(lists_check_client(after_del, "192.0.2.1", NULL), LISTS_NONE);
 
@@ -681,7 +681,7 @@ static void snapshots_are_shared_safely_between_threads_during_reloads(void **st
         if (i % 2 == 0)
             add(f, "cidr", "198.51.100.0/24", "block", "", 0);
         else
-            assert_int_equal(store_list_del(f->s, "cidr", "198.51.100.0/24"), STORE_OK);
+            assert_int_equal(store_list_del(f->s, "cidr", "198.51.100.0/24", NULL), STORE_OK);
     }
     for (int i = 0; i < READERS; i++) {
         assert_int_equal(pthread_join(threads[i], NULL), 0);
@@ -706,7 +706,7 @@ static void add_rule(struct fixture *f, const char *rcpt, const char *sender, co
         fail_msg("rule %s %s: %s", rcpt, sender, why);
     struct rcpt_rule r = {
         .recipient = to, .sender = from, .action = action, .added_by = "tests", .added_at = NOW};
-    assert_int_equal(store_rule_add(f->s, &r, previous, sizeof previous), STORE_OK);
+    assert_int_equal(store_rule_add(f->s, &r, previous, sizeof previous, NULL), STORE_OK);
 }
 
 /* The rule of rcpt for sender in a snapshot loaded now. */
@@ -748,9 +748,10 @@ static void recipient_rules_prefer_the_address_over_its_domain(void **state)
     /* A rule changed by the user is in the next snapshot. */
     add_rule(f, "alice@example.test", "@shop.test", "accept");
     assert_int_equal(rule_of(f, "alice@example.test", "promo@shop.test", NULL, 0), RULE_ACCEPT);
-    assert_int_equal(store_rule_del(f->s, "alice@example.test", "@shop.test"), STORE_OK);
+    assert_int_equal(store_rule_del(f->s, "alice@example.test", "@shop.test", NULL), STORE_OK);
     assert_int_equal(rule_of(f, "alice@example.test", "promo@shop.test", NULL, 0), RULE_NONE);
-    assert_int_equal(store_rule_del(f->s, "alice@example.test", "@shop.test"), STORE_NOTFOUND);
+    assert_int_equal(store_rule_del(f->s, "alice@example.test", "@shop.test", NULL),
+                     STORE_NOTFOUND);
 
     char out[LISTS_VALUE_MAX], why[128];
     assert_false(rules_normalize_sender("shop.test", out, sizeof out, why, sizeof why));
@@ -780,7 +781,7 @@ static void rule_changes_reach_the_cache_after_the_interval(void **state)
     a = cache_get(c, NOW + 2);
     assert_int_equal(rules_check(a, "u@example.test", "x@spam.test", NULL, 0), RULE_ACCEPT);
     lists_unref(a);
-    assert_int_equal(store_rule_del(f->s, "u@example.test", "@spam.test"), STORE_OK);
+    assert_int_equal(store_rule_del(f->s, "u@example.test", "@spam.test", NULL), STORE_OK);
     a = cache_get(c, NOW + 3);
     assert_int_equal(rules_check(a, "u@example.test", "x@spam.test", NULL, 0), RULE_NONE);
     assert_int_equal(lists_rule_count(a), 0);

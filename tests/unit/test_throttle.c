@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "store/fault.h"
 #include "throttle.h"
 #include "util.h"
 
@@ -40,7 +41,6 @@ static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
     const char *tmp = getenv("TMPDIR");
-    char err[512];
 
     if (!tmp || !*tmp || strlen(tmp) > 200)
         tmp = "/tmp";
@@ -51,9 +51,10 @@ static int setup(void **state)
     }
     snprintf(f->db, sizeof f->db, "%s/ingress.db", f->dir);
     /* No busy timeout: a lock held elsewhere gives STORE_BUSY at once, so no test waits. */
-    f->s = store_open(f->db, 0, err, sizeof err);
+    struct store_error serr;
+    f->s = store_open(f->db, 0, &serr);
     if (f->s == NULL) {
-        fprintf(stderr, "store_open: %s\n", err);
+        fprintf(stderr, "store_open: %s\n", serr.text);
         return -1;
     }
     f->cfg = config_new_defaults();
@@ -141,17 +142,6 @@ static void assert_contains(const char *haystack, const char *needle)
         fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
 }
 
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    char *msg = NULL;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
-    sqlite3_close(db);
-}
-
 static long long raw_int(const char *path, const char *sql)
 {
     sqlite3 *db;
@@ -179,7 +169,7 @@ static void history(struct fixture *f, const char *account, int64_t before, int 
                                                  .msgs = msgs,
                                                  .rcpts = rcpts,
                                                  .minutes = minutes};
-    assert_int_equal(store_throttle_bucket_add(f->s, rows, (size_t)hours), STORE_OK);
+    assert_int_equal(store_throttle_bucket_add(f->s, rows, (size_t)hours, NULL), STORE_OK);
     free(rows);
 }
 
@@ -413,7 +403,7 @@ static void test_account_limit_below_the_option_wins(void **state)
                                              STORE_THROTTLE_KEEP,
                                              STORE_THROTTLE_KEEP,
                                              STORE_THROTTLE_KEEP};
-    assert_int_equal(store_throttle_set_limits(f->s, "alice", limits), STORE_OK);
+    assert_int_equal(store_throttle_set_limits(f->s, "alice", limits, NULL), STORE_OK);
 
     assert_false(send_as(f, "alice", 1, T0).abnormal);
     assert_false(send_as(f, "alice", 1, T0 + 1).abnormal);
@@ -429,7 +419,7 @@ static void test_account_limit_above_the_option_wins_and_is_its_floor(void **sta
     set(f, "throttle_floor_recipients_per_hour", "150");
     int64_t limits[STORE_THROTTLE_LIMITS] = {
         STORE_THROTTLE_DEFAULT, 1000, STORE_THROTTLE_DEFAULT, 5000, STORE_THROTTLE_DEFAULT, 100000};
-    assert_int_equal(store_throttle_set_limits(f->s, "newsletter", limits), STORE_OK);
+    assert_int_equal(store_throttle_set_limits(f->s, "newsletter", limits, NULL), STORE_OK);
 
     /* A new account without a baseline, yet 5000 recipients an hour from its first day. */
     for (int i = 0; i < 10; i++)
@@ -444,8 +434,9 @@ static void test_throttled_account_is_abnormal_with_the_stored_reason(void **sta
 {
     struct fixture *f = *state;
     bool marked;
-    assert_int_equal(store_throttle_mark(f->s, "alice", T0, "1h window: 9 > 8\r\n 100%", &marked),
-                     STORE_OK);
+    assert_int_equal(
+        store_throttle_mark(f->s, "alice", T0, "1h window: 9 > 8\r\n 100%", &marked, NULL),
+        STORE_OK);
     assert_true(marked);
 
     struct throttle_decision d = check(f, "alice", 1, T0 + 5);
@@ -457,12 +448,12 @@ static void test_throttled_account_is_abnormal_with_the_stored_reason(void **sta
 static void test_messages_of_a_throttled_account_are_not_counted(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(store_throttle_mark(f->s, "alice", T0, "test", NULL), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "alice", T0, "test", NULL, NULL), STORE_OK);
     for (int i = 0; i < 3; i++) {
         assert_true(check(f, "alice", 5, T0 + i).already_throttled);
         throttle_add(f->t, "alice", 5, (time_t)(T0 + i)); /* held: the policy counts it */
     }
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)(T0 + 10)), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)(T0 + 10), NULL), STORE_OK);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM throttle_buckets"), 0);
 }
 
@@ -475,15 +466,16 @@ static void test_unthrottle_forgives_the_counts_so_far(void **state)
         assert_false(send_as(f, "alice", 1, T0 + i * MIN).abnormal);
     struct throttle_decision d = check(f, "alice", 1, T0 + 4 * MIN);
     assert_true(d.abnormal);
-    assert_int_equal(store_throttle_mark(f->s, "alice", T0 + 4 * MIN, d.reason, NULL), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "alice", T0 + 4 * MIN, d.reason, NULL, NULL),
+                     STORE_OK);
     assert_true(check(f, "alice", 1, T0 + 5 * MIN).already_throttled);
 
-    assert_int_equal(store_throttle_clear(f->s, "alice", T0 + 6 * MIN), STORE_OK);
+    assert_int_equal(store_throttle_clear(f->s, "alice", T0 + 6 * MIN, NULL), STORE_OK);
     d = check(f, "alice", 1, T0 + 6 * MIN);
     assert_false(d.abnormal);
     assert_int_equal(d.msgs[THROTTLE_HOUR], 1);
     assert_int_equal(d.msgs[THROTTLE_DAY], 1);
-    assert_int_equal(store_throttle_clear(f->s, "alice", T0 + 7 * MIN), STORE_NOTFOUND);
+    assert_int_equal(store_throttle_clear(f->s, "alice", T0 + 7 * MIN, NULL), STORE_NOTFOUND);
 }
 
 /* ---- persistence -------------------------------------------------------------------------- */
@@ -491,7 +483,6 @@ static void test_unthrottle_forgives_the_counts_so_far(void **state)
 static void test_counts_survive_flush_and_a_new_throttle_on_the_same_file(void **state)
 {
     struct fixture *f = *state;
-    char err[512];
     static_only(f);
 
     assert_false(send_as(f, "alice", 3, T0 + 10).abnormal);
@@ -499,11 +490,12 @@ static void test_counts_survive_flush_and_a_new_throttle_on_the_same_file(void *
     assert_false(send_as(f, "alice", 5, T0 + 40 * MIN).abnormal);
     assert_false(send_as(f, "alice", 6, T0 + 40 * MIN + 30).abnormal);
     struct throttle_decision before = check(f, "alice", 1, T0 + 40 * MIN + 40);
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)(T0 + 40 * MIN + 40)), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)(T0 + 40 * MIN + 40), NULL), STORE_OK);
 
     throttle_free(f->t);
     store_close(f->s);
-    f->s = store_open(f->db, 0, err, sizeof err);
+    struct store_error serr;
+    f->s = store_open(f->db, 0, &serr);
     assert_non_null(f->s);
     f->t = throttle_new();
     struct throttle_decision after = check(f, "alice", 1, T0 + 40 * MIN + 40);
@@ -521,10 +513,10 @@ static void test_a_flush_adds_only_what_is_new(void **state)
     static_only(f);
 
     assert_false(send_as(f, "alice", 2, T0).abnormal);
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0), STORE_OK);
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0), STORE_OK); /* nothing new */
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0, NULL), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0, NULL), STORE_OK); /* nothing new */
     assert_false(send_as(f, "alice", 3, T0 + 1).abnormal);
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 1), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 1, NULL), STORE_OK);
     assert_int_equal(
         raw_int(f->db, "SELECT rcpts FROM throttle_buckets WHERE account = 'alice' AND width = 60"),
         5);
@@ -533,20 +525,18 @@ static void test_a_flush_adds_only_what_is_new(void **state)
 static void test_failed_flush_keeps_the_counts_for_the_next_flush(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *other;
     static_only(f);
 
     assert_false(send_as(f, "alice", 2, T0).abnormal);
     assert_false(send_as(f, "bob", 3, T0).abnormal);
-    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 2), STORE_BUSY);
+    store_fault_wrap(f->s);
+    store_fault_set(f->s, STORE_FAULT_BEGIN, STORE_BUSY, 0, -1);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 2, NULL), STORE_BUSY);
     assert_false(send_as(f, "alice", 4, T0 + 3).abnormal); /* counted while the flush failed */
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 4), STORE_BUSY);
-    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(other);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 4, NULL), STORE_BUSY);
+    store_fault_clear(f->s);
 
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 5), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 5, NULL), STORE_OK);
     assert_int_equal(raw_int(f->db, "SELECT sum(rcpts) FROM throttle_buckets WHERE width = 3600"),
                      9);
     assert_int_equal(raw_int(f->db, "SELECT sum(msgs) FROM throttle_buckets WHERE width = 5"), 3);
@@ -556,18 +546,18 @@ static void test_flush_is_one_transaction_all_or_nothing(void **state)
 {
     struct fixture *f = *state;
     static_only(f);
-    const char *names[] = {"a1", "a2", "a3", "zz-poison"};
+    const char *names[] = {"a1", "a2", "a3", "a4"};
 
     for (size_t i = 0; i < 4; i++)
         assert_false(send_as(f, names[i], 1, T0).abnormal);
-    /* The last row of the flush (rows go in key order) fails: the first ones must not stay. */
-    raw_exec(f->db, "CREATE TRIGGER poison BEFORE INSERT ON throttle_buckets "
-                    "WHEN NEW.account = 'zz-poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 1), STORE_ERROR);
+    /* The last row of the flush fails: the first eleven must not stay. */
+    store_fault_wrap(f->s);
+    store_fault_set(f->s, STORE_FAULT_THROTTLE_BUCKET_ADD, STORE_ERROR, 11, 1);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 1, NULL), STORE_ERROR);
+    assert_int_equal(store_fault_calls(f->s, STORE_FAULT_THROTTLE_BUCKET_ADD), 12);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM throttle_buckets"), 0);
 
-    raw_exec(f->db, "DROP TRIGGER poison");
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 2), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 2, NULL), STORE_OK);
     /* 4 accounts x 3 widths, each counted once. */
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM throttle_buckets"), 12);
     assert_int_equal(raw_int(f->db, "SELECT sum(msgs) FROM throttle_buckets"), 12);
@@ -580,7 +570,7 @@ static void test_idle_accounts_are_evicted_after_a_day_and_reloaded_from_the_sto
 
     assert_false(send_as(f, "alice", 7, T0).abnormal);
     assert_false(send_as(f, "bob", 1, T0 + 20 * HR).abnormal);
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)(T0 + 24 * HR + 1)), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)(T0 + 24 * HR + 1), NULL), STORE_OK);
     assert_int_equal(throttle_account_count(f->t), 1); /* bob stays */
 
     /* Loaded again with its history: its hour is the baseline, its day window is over. */
@@ -599,7 +589,7 @@ static void test_an_account_never_checked_is_counted_in_the_store(void **state)
 
     throttle_add(f->t, "carol", 4, (time_t)T0);
     assert_int_equal(throttle_account_count(f->t), 0);
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 1), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0 + 1, NULL), STORE_OK);
     struct throttle_decision d = check(f, "carol", 1, T0 + 2);
     assert_int_equal(d.rcpts[THROTTLE_MINUTE], 5);
     assert_int_equal(d.rcpts[THROTTLE_DAY], 5);
@@ -611,7 +601,7 @@ static void test_throttle_off_decides_nothing_and_reads_nothing(void **state)
     set(f, "throttle", "no");
     set(f, "throttle_messages_per_minute", "1");
     set(f, "throttle_floor_messages_per_minute", "1");
-    assert_int_equal(store_throttle_mark(f->s, "alice", T0, "x", NULL), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "alice", T0, "x", NULL, NULL), STORE_OK);
     assert_false(check(f, "alice", 1, T0).abnormal);
     assert_int_equal(throttle_account_count(f->t), 0);
 }
@@ -633,7 +623,8 @@ static void test_store_failure_is_could_not_tell(void **state)
     struct fixture *f = *state;
     struct throttle_decision d;
 
-    raw_exec(f->db, "DROP TABLE account_throttle");
+    store_fault_wrap(f->s);
+    store_fault_set(f->s, STORE_FAULT_THROTTLE_GET, STORE_ERROR, 0, -1);
     assert_int_equal(throttle_check(f->t, f->cfg, f->s, "alice", 1, (time_t)T0, &d), STORE_ERROR);
     assert_false(d.abnormal);
 }
@@ -673,7 +664,7 @@ static void *flush_until_stopped(void *arg)
 {
     struct flusher *fl = arg;
     while (!atomic_load(&fl->stop)) {
-        if (throttle_flush(fl->f->t, fl->f->s, (time_t)T0) == STORE_OK)
+        if (throttle_flush(fl->f->t, fl->f->s, (time_t)T0, NULL) == STORE_OK)
             fl->flushes++;
     }
     return NULL;
@@ -698,7 +689,7 @@ static void test_concurrent_checks_adds_and_flushes_lose_no_count(void **state)
     }
     atomic_store(&fl.stop, 1);
     assert_int_equal(pthread_join(flush_tid, NULL), 0);
-    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0), STORE_OK);
+    assert_int_equal(throttle_flush(f->t, f->s, (time_t)T0, NULL), STORE_OK);
 
     assert_int_equal(raw_int(f->db, "SELECT sum(msgs) FROM throttle_buckets WHERE width = 3600"),
                      WORKERS * MESSAGES_PER_WORKER);
@@ -724,14 +715,15 @@ static void test_expiry_is_bounded_and_keeps_what_is_still_needed(void **state)
         {"bob", 3600, now - 20 * 24 * HR, 1, 1, 1},   /* goes */
         {"bob", 3600, now - 14 * 24 * HR, 1, 1, 1},   /* history: stays */
     };
-    assert_int_equal(store_throttle_bucket_add(f->s, rows, sizeof rows / sizeof rows[0]), STORE_OK);
+    assert_int_equal(store_throttle_bucket_add(f->s, rows, sizeof rows / sizeof rows[0], NULL),
+                     STORE_OK);
 
-    assert_int_equal(throttle_expire(f->s, f->cfg, (time_t)now, 2, &deleted), STORE_OK);
+    assert_int_equal(throttle_expire(f->s, f->cfg, (time_t)now, 2, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 2);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM throttle_buckets"), 6);
     total += deleted;
     do {
-        assert_int_equal(throttle_expire(f->s, f->cfg, (time_t)now, 2, &deleted), STORE_OK);
+        assert_int_equal(throttle_expire(f->s, f->cfg, (time_t)now, 2, &deleted, NULL), STORE_OK);
         total += deleted;
     } while (deleted > 0);
     assert_int_equal(total, 5);
@@ -749,7 +741,7 @@ static void test_store_state_of_an_unknown_account_is_the_default(void **state)
     struct fixture *f = *state;
     struct store_throttle_state st;
 
-    assert_int_equal(store_throttle_get(f->s, "nobody", &st), STORE_NOTFOUND);
+    assert_int_equal(store_throttle_get(f->s, "nobody", &st, NULL), STORE_NOTFOUND);
     assert_int_equal(st.throttled, 0);
     assert_int_equal(st.reset_at, 0);
     assert_string_equal(st.reason, "");
@@ -763,11 +755,13 @@ static void test_store_mark_keeps_the_first_reason_and_needs_no_account_row(void
     struct store_throttle_state st;
     bool marked;
 
-    assert_int_equal(store_throttle_mark(f->s, "Unregistered", 100, "first", &marked), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "Unregistered", 100, "first", &marked, NULL),
+                     STORE_OK);
     assert_true(marked);
-    assert_int_equal(store_throttle_mark(f->s, "unregistered", 200, "second", &marked), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "unregistered", 200, "second", &marked, NULL),
+                     STORE_OK);
     assert_false(marked);
-    assert_int_equal(store_throttle_get(f->s, "UNREGISTERED", &st), STORE_OK);
+    assert_int_equal(store_throttle_get(f->s, "UNREGISTERED", &st, NULL), STORE_OK);
     assert_int_equal(st.throttled, 100);
     assert_string_equal(st.reason, "first");
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM accounts"), 0);
@@ -779,14 +773,14 @@ static void test_store_clear_sets_reset_at_and_lets_a_new_mark_in(void **state)
     struct store_throttle_state st;
     bool marked;
 
-    assert_int_equal(store_throttle_clear(f->s, "alice", 50), STORE_NOTFOUND);
-    assert_int_equal(store_throttle_mark(f->s, "alice", 100, "first", NULL), STORE_OK);
-    assert_int_equal(store_throttle_clear(f->s, "alice", 150), STORE_OK);
-    assert_int_equal(store_throttle_get(f->s, "alice", &st), STORE_OK);
+    assert_int_equal(store_throttle_clear(f->s, "alice", 50, NULL), STORE_NOTFOUND);
+    assert_int_equal(store_throttle_mark(f->s, "alice", 100, "first", NULL, NULL), STORE_OK);
+    assert_int_equal(store_throttle_clear(f->s, "alice", 150, NULL), STORE_OK);
+    assert_int_equal(store_throttle_get(f->s, "alice", &st, NULL), STORE_OK);
     assert_int_equal(st.throttled, 0);
     assert_string_equal(st.reason, "");
     assert_int_equal(st.reset_at, 150);
-    assert_int_equal(store_throttle_mark(f->s, "alice", 300, "again", &marked), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "alice", 300, "again", &marked, NULL), STORE_OK);
     assert_true(marked);
 }
 
@@ -799,10 +793,10 @@ static void test_store_limits_set_keep_and_clear_each_one(void **state)
                                              STORE_THROTTLE_DEFAULT, STORE_THROTTLE_KEEP,
                                              STORE_THROTTLE_KEEP,    STORE_THROTTLE_KEEP};
 
-    assert_int_equal(store_throttle_mark(f->s, "alice", 100, "kept", NULL), STORE_OK);
-    assert_int_equal(store_throttle_set_limits(f->s, "alice", first), STORE_OK);
-    assert_int_equal(store_throttle_set_limits(f->s, "alice", change), STORE_OK);
-    assert_int_equal(store_throttle_get(f->s, "alice", &st), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "alice", 100, "kept", NULL, NULL), STORE_OK);
+    assert_int_equal(store_throttle_set_limits(f->s, "alice", first, NULL), STORE_OK);
+    assert_int_equal(store_throttle_set_limits(f->s, "alice", change, NULL), STORE_OK);
+    assert_int_equal(store_throttle_get(f->s, "alice", &st, NULL), STORE_OK);
     int64_t want[STORE_THROTTLE_LIMITS] = {1, 9, STORE_THROTTLE_DEFAULT, 4, 5, 0};
     assert_memory_equal(st.limits, want, sizeof want);
     assert_int_equal(st.throttled, 100); /* limits do not touch the throttle */
@@ -829,13 +823,14 @@ static void test_store_lists_throttled_accounts_oldest_first(void **state)
     struct names n = {{0}, 0};
     int64_t limits[STORE_THROTTLE_LIMITS] = {1, 1, 1, 1, 1, 1};
 
-    assert_int_equal(store_throttle_each(f->s, collect_name, &n), STORE_NOTFOUND);
-    assert_int_equal(store_throttle_mark(f->s, "bob", 300, "b", NULL), STORE_OK);
-    assert_int_equal(store_throttle_mark(f->s, "alice", 200, "a", NULL), STORE_OK);
-    assert_int_equal(store_throttle_mark(f->s, "carol", 100, "c", NULL), STORE_OK);
-    assert_int_equal(store_throttle_clear(f->s, "carol", 400), STORE_OK);
-    assert_int_equal(store_throttle_set_limits(f->s, "dave", limits), STORE_OK); /* not throttled */
-    assert_int_equal(store_throttle_each(f->s, collect_name, &n), STORE_OK);
+    assert_int_equal(store_throttle_each(f->s, collect_name, &n, NULL), STORE_NOTFOUND);
+    assert_int_equal(store_throttle_mark(f->s, "bob", 300, "b", NULL, NULL), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "alice", 200, "a", NULL, NULL), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "carol", 100, "c", NULL, NULL), STORE_OK);
+    assert_int_equal(store_throttle_clear(f->s, "carol", 400, NULL), STORE_OK);
+    assert_int_equal(store_throttle_set_limits(f->s, "dave", limits, NULL),
+                     STORE_OK); /* not throttled */
+    assert_int_equal(store_throttle_each(f->s, collect_name, &n, NULL), STORE_OK);
     assert_string_equal(n.text, "alice:200:a bob:300:b");
 }
 
@@ -856,19 +851,22 @@ static void test_store_buckets_add_up_and_are_read_by_range(void **state)
     };
     int64_t sum = 0;
 
-    assert_int_equal(store_throttle_bucket_add(f->s, rows, sizeof rows / sizeof rows[0]), STORE_OK);
-    assert_int_equal(store_throttle_bucket_each(f->s, "Alice", 60, 600, 660, count_bucket, &sum),
+    assert_int_equal(store_throttle_bucket_add(f->s, rows, sizeof rows / sizeof rows[0], NULL),
                      STORE_OK);
+    assert_int_equal(
+        store_throttle_bucket_each(f->s, "Alice", 60, 600, 660, count_bucket, &sum, NULL),
+        STORE_OK);
     assert_int_equal(sum, 5);
     sum = 0;
-    assert_int_equal(store_throttle_bucket_each(f->s, "alice", 0, 0, 10000, count_bucket, &sum),
-                     STORE_OK);
+    assert_int_equal(
+        store_throttle_bucket_each(f->s, "alice", 0, 0, 10000, count_bucket, &sum, NULL), STORE_OK);
     assert_int_equal(sum, 1115);
     assert_int_equal(raw_int(f->db, "SELECT minutes FROM throttle_buckets WHERE width = 3600"), 60);
-    assert_int_equal(store_throttle_bucket_each(f->s, "alice", 5, 0, 10000, count_bucket, &sum),
-                     STORE_NOTFOUND);
+    assert_int_equal(
+        store_throttle_bucket_each(f->s, "alice", 5, 0, 10000, count_bucket, &sum, NULL),
+        STORE_NOTFOUND);
     struct store_throttle_bucket bad = {NULL, 60, 600, 1, 1, 0};
-    assert_int_equal(store_throttle_bucket_add(f->s, &bad, 1), STORE_ERROR);
+    assert_int_equal(store_throttle_bucket_add(f->s, &bad, 1, NULL), STORE_ERROR);
 }
 
 int main(void)

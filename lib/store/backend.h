@@ -1,0 +1,226 @@
+/*
+ * store/backend.h: the table of functions behind store.h, one table per database engine.  Private
+ * to lib/store/: the checks see store.h only.
+ *
+ * lib/store/store.c (the dispatcher) picks a backend once, at store_open(), by the database
+ * value, and every call of store.h goes through its table.  What every backend does the same way
+ * is written once, above the table: argument checks, the transactions of the writes that touch
+ * several rows, taking a connection for the call, the migration loop (schema.c), the decision
+ * log's writer (decision_log.c), the greylist driver (greylist_txn.c) and the reopen of
+ * store_check().  A backend holds only what differs: its SQL, its connections, its files.  A new
+ * backend is a file (or a few) of its own here, a table, and a line in the dispatcher's choice.
+ *
+ * Handles.  struct store_db is a backend's open database (its definition is the backend's own);
+ * struct store_conn is one connection of it, taken with acquire() for one call of store.h and
+ * given back with release().  Every operation on a connection runs inside that pair, so a
+ * backend with one connection serializes the calls in acquire(), and one with a pool hands out
+ * a free connection.  A row handed to a callback lives during the callback only, which runs with
+ * the connection held and must not call the store.
+ *
+ * Errors.  An operation that fails returns STORE_BUSY (a lock or a server that did not answer in
+ * time: "could not tell") or STORE_ERROR, and writes why into err with store_error_set() (or a
+ * helper of its own that does the same): err may be NULL, when the caller does not want the
+ * text, except for open, prepare and the schema_* steps, which always get one.  Ownership of
+ * every other argument is as in store.h.
+ */
+#ifndef INGRESS_STORE_BACKEND_H
+#define INGRESS_STORE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct store_db;
+struct store_conn;
+
+/* What a transaction begins with: a read that the first write may upgrade, or the write lock. */
+enum store_txn { STORE_TXN_READ, STORE_TXN_WRITE };
+
+struct store_migration;
+
+struct store_backend {
+    const char *name; /* "SQLite" */
+    /* This backend's schema (schema/DIALECT/, lib/store/migrations.h). */
+    const struct store_migration *migrations;
+    const size_t *migration_count;
+
+    /*
+     * Before anything is opened (store_check_location, store_set_owner): whether the place the
+     * database value names is safe, and giving its files to the daemon's user.  Both may be NULL.
+     */
+    bool (*check_location)(const char *database, struct store_error *err);
+    void (*set_owner)(const char *database, uid_t uid, gid_t gid);
+
+    /*
+     * Opens the database (creating it when missing, if create) and gets it ready for the
+     * migrations; NULL with err on failure.  prepare() runs after the migrations (statements that
+     * need the tables).  close() also takes a database whose prepare() failed or never ran.
+     */
+    struct store_db *(*open)(const char *database, int64_t busy_timeout_ms, bool create,
+                             struct store_error *err);
+    enum store_status (*prepare)(struct store_db *db, struct store_error *err);
+    void (*close)(struct store_db *db);
+    /* How messages name the database: never a password. */
+    const char *(*display_name)(struct store_db *db);
+
+    /*
+     * store_check(): identity_changed() tells whether what the database value names is still the
+     * database open on c (a file removed or replaced under the milter); adopt() then takes the
+     * connection of fresh (opened, migrated and prepared again) in place of c's, and gives c's old
+     * one to fresh, which the caller closes.  Both NULL for a backend without such files.
+     */
+    bool (*identity_changed)(struct store_conn *c);
+    void (*adopt)(struct store_conn *c, struct store_db *fresh);
+
+    struct store_conn *(*acquire)(struct store_db *db);
+    void (*release)(struct store_conn *c);
+
+    enum store_status (*begin)(struct store_conn *c, enum store_txn kind, struct store_error *err);
+    enum store_status (*commit)(struct store_conn *c, struct store_error *err);
+    void (*rollback)(struct store_conn *c); /* no-op outside a transaction */
+
+    /*
+     * The migration loop's steps (lib/store/schema.c): schema_lock() takes the write lock that
+     * keeps two processes from migrating at once and reads the schema version under it;
+     * schema_apply() applies one migration, records its version and commits, which also lets the
+     * lock go; schema_unlock() lets it go without a change.  On failure each leaves no lock held.
+     */
+    enum store_status (*schema_lock)(struct store_conn *c, int64_t *version,
+                                     struct store_error *err);
+    enum store_status (*schema_apply)(struct store_conn *c, const struct store_migration *m,
+                                      struct store_error *err);
+    void (*schema_unlock)(struct store_conn *c);
+
+    /* The decision log.  decision_insert() writes rows[0..n) (inside the caller's transaction
+     * when n > 1). */
+    enum store_status (*decision_insert)(struct store_conn *c, const struct decision *const *rows,
+                                         size_t n, struct store_error *err);
+    /* key as given, and address: key without one pair of surrounding <> */
+    enum store_status (*decision_find)(struct store_conn *c, const char *key, const char *address,
+                                       size_t limit,
+                                       void (*fn)(const struct decision *d, void *arg), void *arg,
+                                       struct store_error *err);
+    /* One bounded DELETE: at most *left rows; *left is decreased by the rows deleted. */
+    enum store_status (*decision_expire)(struct store_conn *c, int64_t before, size_t *left,
+                                         struct store_error *err);
+    /*
+     * Hooks of the background writer (lib/store/decision_log.c), each may be NULL: writer_start()
+     * when it starts, writer_after_batches() on its thread after each round of batches (the
+     * backend's housekeeping, such as SQLite's WAL checkpoints), writer_stop() when it stopped.
+     */
+    enum store_status (*writer_start)(struct store_db *db, struct store_error *err);
+    void (*writer_after_batches)(struct store_db *db);
+    void (*writer_stop)(struct store_db *db);
+
+    /*
+     * Greylisting: the rows of one check, read and written inside the transaction of the driver
+     * (lib/store/greylist_txn.c).  A read sets found and, when found, the values.
+     */
+    enum store_status (*greylist_read)(struct store_conn *c, const char *sender,
+                                       const char *recipient, struct store_greylist_row *row,
+                                       struct store_error *err);
+    enum store_status (*greylist_write)(struct store_conn *c, const char *sender,
+                                        const char *recipient, const struct store_greylist_row *row,
+                                        struct store_error *err);
+    enum store_status (*autoallow_read)(struct store_conn *c, struct store_autoallow_row *row,
+                                        struct store_error *err);
+    enum store_status (*autoallow_write)(struct store_conn *c,
+                                         const struct store_autoallow_row *row,
+                                         struct store_error *err);
+    /* Inside a write transaction; *left as for decision_expire. */
+    enum store_status (*greylist_expire)(struct store_conn *c, int64_t pending_before,
+                                         int64_t confirmed_before, int64_t autoallow_before,
+                                         size_t *left, struct store_error *err);
+
+    /* Lists and rules.  list_put and rule_put give the replaced row's action in previous ("" when
+     * new) unless previous is NULL. */
+    enum store_status (*lists_version)(struct store_conn *c, int64_t *version,
+                                       struct store_error *err);
+    enum store_status (*list_each)(struct store_conn *c, const char *kind, int64_t live_at,
+                                   void (*fn)(const struct list_entry *e, void *arg), void *arg,
+                                   struct store_error *err);
+    enum store_status (*list_put)(struct store_conn *c, const struct list_entry *e, char *previous,
+                                  size_t previous_len, struct store_error *err);
+    enum store_status (*list_del)(struct store_conn *c, const char *kind, const char *value,
+                                  struct store_error *err);
+    enum store_status (*rule_put)(struct store_conn *c, const struct rcpt_rule *r, char *previous,
+                                  size_t previous_len, struct store_error *err);
+    enum store_status (*rule_del)(struct store_conn *c, const char *recipient, const char *sender,
+                                  struct store_error *err);
+    enum store_status (*rule_each)(struct store_conn *c, const char *recipient,
+                                   void (*fn)(const struct rcpt_rule *r, void *arg), void *arg,
+                                   struct store_error *err);
+
+    /* Accounts.  alias_add inserts the alias only, account_suspend updates an existing row only:
+     * the dispatcher adds the account first, in the same transaction. */
+    enum store_status (*account_add)(struct store_conn *c, const char *name, int64_t now,
+                                     bool *created, struct store_error *err);
+    enum store_status (*account_each)(struct store_conn *c, const char *name,
+                                      void (*fn)(const struct store_account *a, void *arg),
+                                      void *arg, struct store_error *err);
+    enum store_status (*alias_add)(struct store_conn *c, const struct store_alias *alias,
+                                   bool *created, struct store_error *err);
+    enum store_status (*alias_del)(struct store_conn *c, const char *account, const char *address,
+                                   struct store_error *err);
+    enum store_status (*alias_each)(struct store_conn *c, const char *account,
+                                    void (*fn)(const struct store_alias *a, void *arg), void *arg,
+                                    struct store_error *err);
+    enum store_status (*account_suspend)(struct store_conn *c, const char *name, int64_t now,
+                                         const char *reason, bool *changed,
+                                         struct store_error *err);
+    enum store_status (*account_suspended)(struct store_conn *c, const char *name, int64_t *since,
+                                           char *reason, size_t reason_len,
+                                           struct store_error *err);
+    enum store_status (*account_resume)(struct store_conn *c, const char *name,
+                                        struct store_error *err);
+
+    /* Held messages. */
+    enum store_status (*held_add)(struct store_conn *c, const struct store_held *h,
+                                  struct store_error *err);
+    enum store_status (*held_each)(struct store_conn *c, const char *queue_id, const char *account,
+                                   const char *state,
+                                   void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                   struct store_error *err);
+    enum store_status (*held_decide)(struct store_conn *c, const char *queue_id, const char *state,
+                                     const char *by, const char *reason, int64_t now,
+                                     struct store_error *err);
+    enum store_status (*held_expire)(struct store_conn *c, int64_t before, size_t *left,
+                                     struct store_error *err);
+
+    /* Throttle.  throttle_bucket_add adds one bucket, inside the dispatcher's transaction. */
+    enum store_status (*throttle_get)(struct store_conn *c, const char *account,
+                                      struct store_throttle_state *st, struct store_error *err);
+    enum store_status (*throttle_bucket_each)(struct store_conn *c, const char *account,
+                                              int64_t width, int64_t since, int64_t before,
+                                              void (*fn)(const struct store_throttle_bucket *b,
+                                                         void *arg),
+                                              void *arg, struct store_error *err);
+    enum store_status (*throttle_bucket_add)(struct store_conn *c,
+                                             const struct store_throttle_bucket *b,
+                                             struct store_error *err);
+    enum store_status (*throttle_mark)(struct store_conn *c, const char *account, int64_t since,
+                                       const char *reason, bool *marked, struct store_error *err);
+    enum store_status (*throttle_clear)(struct store_conn *c, const char *account, int64_t now,
+                                        struct store_error *err);
+    enum store_status (*throttle_set_limits)(struct store_conn *c, const char *account,
+                                             const int64_t limits[STORE_THROTTLE_LIMITS],
+                                             struct store_error *err);
+    enum store_status (*throttle_each)(struct store_conn *c,
+                                       void (*fn)(const struct store_throttle_state *st, void *arg),
+                                       void *arg, struct store_error *err);
+    /* Inside a write transaction; *left as for decision_expire. */
+    enum store_status (*throttle_expire)(struct store_conn *c, int64_t fine_before,
+                                         int64_t hourly_before, size_t *left,
+                                         struct store_error *err);
+};
+
+extern const struct store_backend store_backend_sqlite;
+
+/* Writes a message into err (printf-style; nothing when err is NULL); returns status, so a
+ * failure is one line. */
+enum store_status store_error_set(struct store_error *err, enum store_status status,
+                                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

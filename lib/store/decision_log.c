@@ -1,0 +1,324 @@
+/*
+ * store/decision_log: the decision log's calls of store.h and its background writer, the same for
+ * every backend.  The backend inserts, finds and expires rows (backend.h: decision_insert,
+ * decision_find, decision_expire) and may do its own housekeeping after the writer's batches
+ * (writer_after_batches); the queue, the batches, the thread, the flush and the counts live here.
+ */
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "util.h"
+
+/* The text fields of struct decision, for decision_copy(). */
+static const size_t decision_texts[] = {
+    offsetof(struct decision, queue_id),  offsetof(struct decision, ref),
+    offsetof(struct decision, client_ip), offsetof(struct decision, client_name),
+    offsetof(struct decision, helo),      offsetof(struct decision, sender),
+    offsetof(struct decision, recipient), offsetof(struct decision, account),
+    offsetof(struct decision, check),     offsetof(struct decision, action),
+    offsetof(struct decision, reply),     offsetof(struct decision, detail),
+};
+#define DECISION_TEXTS (sizeof decision_texts / sizeof decision_texts[0])
+
+static const char **decision_text(struct decision *d, size_t i)
+{
+    return (const char **)((char *)d + decision_texts[i]);
+}
+
+/* A copy of d for the queue, its strings in the same allocation: one free() frees it. */
+static struct decision *decision_copy(const struct decision *d)
+{
+    struct decision *q;
+    size_t len[DECISION_TEXTS], total = sizeof *q;
+
+    for (size_t i = 0; i < DECISION_TEXTS; i++) {
+        const char *text = *decision_text((struct decision *)d, i);
+        len[i] = text != NULL ? strlen(text) + 1 : 0;
+        total += len[i];
+    }
+    q = xmalloc(total);
+    *q = *d;
+    char *p = (char *)(q + 1);
+    for (size_t i = 0; i < DECISION_TEXTS; i++) {
+        const char **text = decision_text(q, i);
+        if (*text == NULL)
+            continue;
+        memcpy(p, *text, len[i]);
+        *text = p;
+        p += len[i];
+    }
+    return q;
+}
+
+/* Queues d for the writer; STORE_BUSY when the queue is full. */
+static enum store_status decision_queue(struct store *s, const struct decision *d,
+                                        struct store_error *err)
+{
+    struct decision_writer *w = &s->writer;
+    struct decision *q = decision_copy(d);
+    size_t waiting;
+
+    pthread_mutex_lock(&w->lock);
+    waiting = w->count;
+    if (waiting < w->cap) {
+        w->ring[(w->head + w->count) % w->cap] = q;
+        w->count++;
+        w->counts.queued++;
+        if (w->count == w->batch)
+            pthread_cond_signal(&w->wake);
+        q = NULL;
+    } else {
+        w->counts.refused++;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (q == NULL)
+        return STORE_OK;
+    free(q);
+    return store_error_set(err, STORE_BUSY,
+                           "the decision log queue is full (%zu decisions wait for the database)",
+                           waiting);
+}
+
+enum store_status store_decision_add(struct store *s, const struct decision *d,
+                                     struct store_error *err)
+{
+    enum store_status status;
+
+    if (d->check == NULL || d->action == NULL)
+        return store_error_set(err, STORE_ERROR, "a decision needs a check and an action");
+    if (s->writer.running)
+        return decision_queue(s, d, err);
+    struct store_conn *c = store_conn_get(s);
+    status = s->be->decision_insert(c, &d, 1, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+struct batch {
+    struct decision **rows;
+    size_t n;
+};
+
+static enum store_status batch_body(struct store *s, struct store_conn *c, const void *arg,
+                                    struct store_error *err)
+{
+    const struct batch *b = arg;
+
+    return s->be->decision_insert(c, (const struct decision *const *)b->rows, b->n, err);
+}
+
+/* One batch from the head of the queue, in one transaction; *written gets how many rows were
+ * committed (none on failure: they stay queued). */
+static enum store_status decision_write_batch(struct store *s, size_t *written,
+                                              struct store_error *err)
+{
+    struct decision_writer *w = &s->writer;
+    enum store_status status = STORE_OK;
+    struct batch b = {w->scratch, 0};
+
+    *written = 0;
+    pthread_mutex_lock(&w->write_lock);
+    pthread_mutex_lock(&w->lock);
+    b.n = w->count < w->batch ? w->count : w->batch;
+    for (size_t i = 0; i < b.n; i++)
+        w->scratch[i] = w->ring[(w->head + i) % w->cap];
+    pthread_mutex_unlock(&w->lock);
+    if (b.n > 0)
+        status = store_write_txn(s, batch_body, &b, err);
+    pthread_mutex_lock(&w->lock);
+    if (status == STORE_OK) {
+        for (size_t i = 0; i < b.n; i++)
+            free(w->scratch[i]);
+        w->head = (w->head + b.n) % w->cap;
+        w->count -= b.n;
+        w->counts.written += b.n;
+        *written = b.n;
+    } else {
+        w->counts.failed_batches++;
+    }
+    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_unlock(&w->write_lock);
+    return status;
+}
+
+static enum store_status decision_flush(struct store *s, struct store_error *err)
+{
+    enum store_status status = STORE_OK;
+    size_t written = 1;
+
+    while (s->writer.running && status == STORE_OK && written > 0)
+        status = decision_write_batch(s, &written, err);
+    return status;
+}
+
+enum store_status store_decision_flush(struct store *s, struct store_error *err)
+{
+
+    return decision_flush(s, err);
+}
+
+/* Logs when the writer starts failing and when it recovers, not every retry. */
+static void decision_writer_note(struct store *s, enum store_status status,
+                                 const struct store_error *why)
+{
+    struct decision_writer *w = &s->writer;
+
+    if ((status == STORE_OK) == !w->failing)
+        return;
+    w->failing = status != STORE_OK;
+    if (w->failing)
+        log_msg(LOG_ERR, "decision log: cannot write a batch (kept, retried): %s", why->text);
+    else
+        log_msg(LOG_INFO, "decision log: writing again");
+}
+
+static void *decision_writer_main(void *arg)
+{
+    struct store *s = arg;
+    struct decision_writer *w = &s->writer;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        if (w->count < w->batch || w->failing) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_sec += w->interval_ms / 1000;
+            until.tv_nsec += (long)(w->interval_ms % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&w->wake, &w->lock, &until);
+        }
+        if (w->stopping)
+            break;
+        pthread_mutex_unlock(&w->lock);
+        size_t written;
+        enum store_status status;
+        struct store_error why;
+        do
+            status = decision_write_batch(s, &written, &why);
+        while (status == STORE_OK && written == w->batch);
+        decision_writer_note(s, status, &why);
+        if (s->be->writer_after_batches != NULL)
+            s->be->writer_after_batches(s->db);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+enum store_status store_decision_writer_start(struct store *s, int64_t interval_ms, size_t batch,
+                                              size_t queue_max, struct store_error *err)
+{
+    struct decision_writer *w = &s->writer;
+    pthread_condattr_t attr;
+
+    if (w->running)
+        return store_error_set(err, STORE_ERROR, "the decision writer runs already");
+    if (batch == 0 || queue_max < batch || interval_ms <= 0)
+        return store_error_set(err, STORE_ERROR, "bad decision writer limits");
+    if (s->be->writer_start != NULL && s->be->writer_start(s->db, err) != STORE_OK)
+        return STORE_ERROR;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->write_lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    w->ring = xcalloc(queue_max, sizeof *w->ring);
+    w->scratch = xcalloc(batch, sizeof *w->scratch);
+    w->cap = queue_max;
+    w->batch = batch;
+    w->interval_ms = interval_ms;
+    w->running = true;
+    if (pthread_create(&w->thread, NULL, decision_writer_main, s) != 0) {
+        store_decision_writer_stop(s);
+        return store_error_set(err, STORE_ERROR, "cannot start the decision writer thread");
+    }
+    w->thread_started = true;
+    return STORE_OK;
+}
+
+void store_decision_writer_stop(struct store *s)
+{
+    struct decision_writer *w = &s->writer;
+    struct store_error why;
+
+    if (!w->running)
+        return;
+    if (w->thread_started) {
+        pthread_mutex_lock(&w->lock);
+        w->stopping = true;
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->thread, NULL);
+    }
+    if (decision_flush(s, &why) != STORE_OK)
+        log_msg(LOG_ERR, "decision log: %zu decisions lost at close: %s", w->count, why.text);
+    log_msg(LOG_INFO,
+            "decision log: %" PRIu64 " decisions written, %" PRIu64
+            " refused (queue full), %" PRIu64 " failed batches",
+            w->counts.written, w->counts.refused, w->counts.failed_batches);
+    for (size_t i = 0; i < w->count; i++)
+        free(w->ring[(w->head + i) % w->cap]);
+    w->running = false;
+    if (s->be->writer_stop != NULL)
+        s->be->writer_stop(s->db);
+    free(w->ring);
+    free(w->scratch);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->write_lock);
+    pthread_mutex_destroy(&w->lock);
+    memset(w, 0, sizeof *w);
+}
+
+void store_decision_counts(struct store *s, struct store_decision_counts *out)
+{
+    struct decision_writer *w = &s->writer;
+
+    memset(out, 0, sizeof *out);
+    if (!w->running)
+        return;
+    pthread_mutex_lock(&w->lock);
+    *out = w->counts;
+    out->waiting = w->count;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* A postmaster pastes addresses as the log shows them, "<a@b>"; the table keeps them bare. */
+static char *strip_brackets(const char *key)
+{
+    size_t len = strlen(key);
+
+    if (len >= 2 && key[0] == '<' && key[len - 1] == '>')
+        return xstrndup(key + 1, len - 2);
+    return xstrdup(key);
+}
+
+enum store_status store_decision_find(struct store *s, const char *key, size_t limit,
+                                      void (*fn)(const struct decision *d, void *arg), void *arg,
+                                      struct store_error *err)
+{
+    char *address = strip_brackets(key);
+    enum store_status status;
+
+    /* What is queued is found too; a failure is the next read's. */
+    (void)decision_flush(s, NULL);
+    struct store_conn *c = store_conn_get(s);
+    status = s->be->decision_find(c, key, address, limit, fn, arg, err);
+    store_conn_put(s, c);
+    free(address);
+    return status;
+}
+
+enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
+                                        size_t *deleted, struct store_error *err)
+{
+    return store_expire_step(s, s->be->decision_expire, before, batch, deleted, err);
+}

@@ -1,0 +1,76 @@
+/*
+ * store/dispatch.h: struct store and what the dispatcher's files (store.c, schema.c,
+ * decision_log.c, greylist_txn.c) share.  Private to lib/store/.
+ */
+#ifndef INGRESS_STORE_DISPATCH_H
+#define INGRESS_STORE_DISPATCH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+/*
+ * The background writer of the decision log (store_decision_writer_start).  Its own mutex guards
+ * the queue, so a callback that queues a row never waits for the database; write_lock lets one
+ * batch be written at a time (the thread, store_decision_flush, store_close).  The queue is a
+ * ring: rows are appended at head + count and leave from head only after their batch committed,
+ * so the rows being written stay counted against queue_max and are never touched by the
+ * producers.
+ */
+struct decision_writer {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_mutex_t write_lock;
+    pthread_t thread;
+    bool running, thread_started, stopping, failing;
+    struct decision **ring, **scratch; /* each row a copy made by decision_copy() */
+    size_t cap, head, count, batch;
+    int64_t interval_ms;
+    struct store_decision_counts counts;
+};
+
+struct store {
+    const struct store_backend *be;
+    struct store_db *db;
+    char *database;          /* as given to store_open() */
+    int64_t busy_timeout_ms; /* kept for the reopen of store_check() */
+    struct decision_writer writer;
+};
+
+/* A connection of s's database for one call (backend.h: acquire, release). */
+struct store_conn *store_conn_get(struct store *s);
+void store_conn_put(struct store *s, struct store_conn *c);
+
+/* The part of a call that runs inside store_write_txn(). */
+typedef enum store_status (*store_txn_body)(struct store *s, struct store_conn *c, const void *arg,
+                                            struct store_error *err);
+/* Runs body on c inside one transaction of that kind: all of its writes, or none of them on
+ * failure. */
+enum store_status store_txn(struct store *s, struct store_conn *c, enum store_txn kind,
+                            store_txn_body body, const void *arg, struct store_error *err);
+/* The same in a write transaction, on a connection of its own. */
+enum store_status store_write_txn(struct store *s, store_txn_body body, const void *arg,
+                                  struct store_error *err);
+
+/* One bounded expiry step of op (backend.h: decision_expire, held_expire); *deleted gets how many
+ * rows went. */
+enum store_status store_expire_step(struct store *s,
+                                    enum store_status (*op)(struct store_conn *c, int64_t before,
+                                                            size_t *left, struct store_error *err),
+                                    int64_t before, size_t batch, size_t *deleted,
+                                    struct store_error *err);
+
+/*
+ * schema.c: brings the database on c up to the schema of this build, each missing migration in
+ * its own transaction; false with err (naming the database as name) on failure.
+ */
+bool store_schema_migrate(const struct store_backend *be, struct store_conn *c, const char *name,
+                          struct store_error *err);
+
+/* decision_log.c: stops the writer, writing what it still holds (store_close). */
+void store_decision_writer_stop(struct store *s);
+
+#endif

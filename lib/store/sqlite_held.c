@@ -1,0 +1,80 @@
+/*
+ * store/sqlite_held: messages held for review in SQLite (schema/sqlite/007_held.sql).
+ */
+#include "sqlite.h"
+
+const struct sqlite_sql sqlite_held_sql[] = {
+    /* held: ?N NULL matches any value. */
+    {STMT_HELD_ADD, "INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, "
+                    "subject, size, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+    {STMT_HELD_EACH, "SELECT id, queue_id, held_at, account, sender, recipients, nrcpt, "
+                     "subject, size, reason, state, decided_by, decided_at, decision_reason "
+                     "FROM held WHERE (?1 IS NULL OR queue_id = ?1) "
+                     "AND (?2 IS NULL OR account = ?2) AND (?3 IS NULL OR state = ?3) "
+                     "ORDER BY held_at, id"},
+    {STMT_HELD_DECIDE, "UPDATE held SET state = ?2, decided_by = ?3, decision_reason = ?4, "
+                       "decided_at = ?5 WHERE queue_id = ?1 AND state = 'held'"},
+    {STMT_HELD_EXPIRE, "DELETE FROM held WHERE id IN (SELECT id FROM held "
+                       "WHERE state <> 'held' AND decided_at < ?1 LIMIT ?2)"},
+};
+const size_t sqlite_held_sql_count = sizeof sqlite_held_sql / sizeof sqlite_held_sql[0];
+
+enum store_status sqlite_held_add(struct store_conn *c, const struct store_held *h,
+                                  struct store_error *err)
+{
+    return sqlite_run(c->s, STMT_HELD_ADD,
+                      SQL_PARAMS(SQL_TEXT_OR_EMPTY(h->queue_id), SQL_INT(h->held_at),
+                                 SQL_TEXT_OR_EMPTY(h->account), SQL_TEXT_OR_EMPTY(h->sender),
+                                 SQL_TEXT_OR_EMPTY(h->recipients), SQL_INT(h->nrcpt),
+                                 SQL_TEXT_OR_EMPTY(h->subject), SQL_INT(h->size),
+                                 SQL_TEXT_OR_EMPTY(h->reason)),
+                      NULL, err);
+}
+
+static void held_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    struct store_held h = {
+        .id = sqlite3_column_int64(stmt, 0),
+        .queue_id = column_text(stmt, 1),
+        .held_at = sqlite3_column_int64(stmt, 2),
+        .account = column_text(stmt, 3),
+        .sender = column_text(stmt, 4),
+        .recipients = column_text(stmt, 5),
+        .nrcpt = sqlite3_column_int64(stmt, 6),
+        .subject = column_text(stmt, 7),
+        .size = sqlite3_column_int64(stmt, 8),
+        .reason = column_text(stmt, 9),
+        .state = column_text(stmt, 10),
+        .decided_by = column_text(stmt, 11),
+        .decided_at = sqlite3_column_int64(stmt, 12), /* NULL reads as 0 */
+        .decision_reason = column_text(stmt, 13),
+    };
+    v->fn.held(&h, v->arg);
+}
+
+enum store_status sqlite_held_each(struct store_conn *c, const char *queue_id, const char *account,
+                                   const char *state,
+                                   void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                   struct store_error *err)
+{
+    struct sqlite_visit v = {.row = held_row, .fn.held = fn, .arg = arg};
+
+    return sqlite_each(c->s, STMT_HELD_EACH,
+                       SQL_PARAMS(SQL_TEXT(queue_id), SQL_TEXT(account), SQL_TEXT(state)), &v, err);
+}
+
+enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *state,
+                                     const char *by, const char *reason, int64_t now,
+                                     struct store_error *err)
+{
+    return sqlite_change(c->s, STMT_HELD_DECIDE,
+                         SQL_PARAMS(SQL_TEXT_OR_EMPTY(queue_id), SQL_TEXT_OR_EMPTY(state),
+                                    SQL_TEXT_OR_EMPTY(by), SQL_TEXT_OR_EMPTY(reason), SQL_INT(now)),
+                         err);
+}
+
+enum store_status sqlite_held_expire(struct store_conn *c, int64_t before, size_t *left,
+                                     struct store_error *err)
+{
+    return sqlite_bounded_delete(c->s, STMT_HELD_EXPIRE, before, left, err);
+}

@@ -1,0 +1,695 @@
+/*
+ * store/store: the dispatcher of store.h.  It chooses the backend by the database value, opens
+ * the database through the backend's table (lib/store/backend.h), and runs every call there,
+ * doing once what every backend would do the same way: the argument checks, the transactions of
+ * the writes that touch several rows, taking a connection for the call, and the reopen of
+ * store_check().
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "util.h"
+
+enum store_status store_error_set(struct store_error *err, enum store_status status,
+                                  const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return status;
+    va_start(ap, fmt);
+    vsnprintf(err->text, sizeof err->text, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+struct store_conn *store_conn_get(struct store *s)
+{
+    return s->be->acquire(s->db);
+}
+
+void store_conn_put(struct store *s, struct store_conn *c)
+{
+    s->be->release(c);
+}
+
+enum store_status store_txn(struct store *s, struct store_conn *c, enum store_txn kind,
+                            store_txn_body body, const void *arg, struct store_error *err)
+{
+    enum store_status status = s->be->begin(c, kind, err);
+
+    if (status == STORE_OK)
+        status = body(s, c, arg, err);
+    if (status == STORE_OK)
+        status = s->be->commit(c, err);
+    if (status != STORE_OK)
+        s->be->rollback(c);
+    return status;
+}
+
+enum store_status store_write_txn(struct store *s, store_txn_body body, const void *arg,
+                                  struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = store_txn(s, c, STORE_TXN_WRITE, body, arg, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_expire_step(struct store *s,
+                                    enum store_status (*op)(struct store_conn *c, int64_t before,
+                                                            size_t *left, struct store_error *err),
+                                    int64_t before, size_t batch, size_t *deleted,
+                                    struct store_error *err)
+{
+    size_t left = batch;
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = op(c, before, &left, err);
+
+    store_conn_put(s, c);
+    *deleted = batch - left;
+    return status;
+}
+
+/* ---- the database value ---- */
+
+/*
+ * libpq's connection strings: a URI, or "keyword = value" settings (a keyword is letters and
+ * '_', so a path, which has a '/' or a '.' before any '=', is never one).  Recognized so that
+ * such a value is refused as what it is, not opened as an SQLite file of that name.
+ */
+static bool is_postgresql(const char *database)
+{
+    const char *p = database;
+
+    if (strncmp(p, "postgresql://", 13) == 0 || strncmp(p, "postgres://", 11) == 0)
+        return true;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (!isalpha((unsigned char)*p) && *p != '_')
+        return false;
+    while (isalnum((unsigned char)*p) || *p == '_')
+        p++;
+    while (isspace((unsigned char)*p))
+        p++;
+    return *p == '=';
+}
+
+/* The backend for database, or NULL with err.  The value is not repeated in the message: a
+ * PostgreSQL one may hold a password. */
+static const struct store_backend *backend_for(const char *database, struct store_error *err)
+{
+    if (database == NULL || *database == '\0') {
+        store_error_set(err, STORE_ERROR, "no database given");
+        return NULL;
+    }
+    if (is_postgresql(database)) {
+        store_error_set(err, STORE_ERROR,
+                        "database: a PostgreSQL connection (a postgresql:// URI or key=value "
+                        "settings) was given, but this milter-ingress has no PostgreSQL backend "
+                        "yet: give the path of an SQLite file");
+        return NULL;
+    }
+    return &store_backend_sqlite;
+}
+
+bool store_check_location(const char *database, struct store_error *err)
+{
+    const struct store_backend *be = backend_for(database, err);
+
+    return be != NULL && (be->check_location == NULL || be->check_location(database, err));
+}
+
+void store_set_owner(const char *database, uid_t uid, gid_t gid)
+{
+    const struct store_backend *be = backend_for(database, NULL);
+
+    if (be != NULL && be->set_owner != NULL)
+        be->set_owner(database, uid, gid);
+}
+
+/* ---- opening ---- */
+
+/*
+ * Opens database with be: the connection, then the migrations it lacks, then what needs the
+ * tables (prepared statements).  NULL with err (never NULL here) on failure.
+ */
+static struct store_db *open_migrated(const struct store_backend *be, const char *database,
+                                      int64_t busy_timeout_ms, bool create, struct store_error *err)
+{
+    struct store_db *db = be->open(database, busy_timeout_ms, create, err);
+    bool ok;
+
+    if (db == NULL)
+        return NULL;
+    struct store_conn *c = be->acquire(db);
+    ok = store_schema_migrate(be, c, be->display_name(db), err);
+    be->release(c);
+    if (ok && be->prepare(db, err) == STORE_OK)
+        return db;
+    be->close(db);
+    return NULL;
+}
+
+static struct store *open_store(const char *database, int64_t busy_timeout_ms, bool create,
+                                struct store_error *err)
+{
+    struct store_error own;
+    const struct store_backend *be;
+    struct store_db *db;
+    struct store *s;
+
+    if (err == NULL)
+        err = &own;
+    be = backend_for(database, err);
+    if (be == NULL)
+        return NULL;
+    db = open_migrated(be, database, busy_timeout_ms, create, err);
+    if (db == NULL)
+        return NULL;
+    s = xcalloc(1, sizeof *s);
+    s->be = be;
+    s->db = db;
+    s->database = xstrdup(database);
+    s->busy_timeout_ms = busy_timeout_ms;
+    return s;
+}
+
+struct store *store_open(const char *database, int64_t busy_timeout_ms, struct store_error *err)
+{
+    return open_store(database, busy_timeout_ms, true, err);
+}
+
+struct store *store_open_existing(const char *database, int64_t busy_timeout_ms,
+                                  struct store_error *err)
+{
+    return open_store(database, busy_timeout_ms, false, err);
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    store_decision_writer_stop(s);
+    s->be->close(s->db);
+    free(s->database);
+    free(s);
+}
+
+/*
+ * The check runs with the connection held, and so does the reopen: no call writes to the old
+ * database between the two.  The new database is opened aside (schema and statements), then
+ * adopted, so callers keep their struct store.
+ */
+enum store_status store_check(struct store *s, bool *reopened, struct store_error *err)
+{
+    struct store_error own;
+    struct store_conn *c;
+    struct store_db *fresh;
+
+    *reopened = false;
+    if (s->be->identity_changed == NULL)
+        return STORE_OK;
+    c = store_conn_get(s);
+    if (!s->be->identity_changed(c)) {
+        store_conn_put(s, c);
+        return STORE_OK;
+    }
+    fresh = open_migrated(s->be, s->database, s->busy_timeout_ms, true, err ? err : &own);
+    if (fresh == NULL) {
+        store_conn_put(s, c);
+        return STORE_ERROR;
+    }
+    s->be->adopt(c, fresh);
+    store_conn_put(s, c);
+    s->be->close(fresh); /* now the old connection */
+    *reopened = true;
+    return STORE_OK;
+}
+
+/* ---- greylist ---- */
+
+struct greylist_expiry {
+    int64_t pending_before, confirmed_before, autoallow_before;
+    size_t *left;
+};
+
+static enum store_status greylist_expire_body(struct store *s, struct store_conn *c,
+                                              const void *arg, struct store_error *err)
+{
+    const struct greylist_expiry *e = arg;
+
+    return s->be->greylist_expire(c, e->pending_before, e->confirmed_before, e->autoallow_before,
+                                  e->left, err);
+}
+
+enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
+                                        int64_t confirmed_before, int64_t autoallow_before,
+                                        size_t batch, size_t *deleted, struct store_error *err)
+{
+    size_t left = batch;
+    struct greylist_expiry e = {pending_before, confirmed_before, autoallow_before, &left};
+    enum store_status status;
+
+    *deleted = 0;
+    status = store_write_txn(s, greylist_expire_body, &e, err);
+    if (status == STORE_OK)
+        *deleted = batch - left;
+    return status;
+}
+
+/* ---- lists ---- */
+
+enum store_status store_lists_version(struct store *s, int64_t *version, struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->lists_version(c, version, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_list_each(struct store *s, const char *kind, int64_t live_at,
+                                  void (*fn)(const struct list_entry *e, void *arg), void *arg,
+                                  struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->list_each(c, kind, live_at, fn, arg, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+static enum store_status list_entry_check(const struct list_entry *e, struct store_error *err)
+{
+    if (e->kind != NULL && e->value != NULL && e->action != NULL)
+        return STORE_OK;
+    return store_error_set(err, STORE_ERROR, "a list entry needs a kind, a value and an action");
+}
+
+enum store_status store_list_add(struct store *s, const struct list_entry *e, char *previous,
+                                 size_t previous_len, struct store_error *err)
+{
+    enum store_status status = list_entry_check(e, err);
+
+    if (status == STORE_OK) {
+        struct store_conn *c = store_conn_get(s);
+        status = s->be->list_put(c, e, previous, previous_len, err);
+        store_conn_put(s, c);
+    }
+    return status;
+}
+
+struct entries {
+    const struct list_entry *e;
+    size_t n;
+};
+
+static enum store_status list_import_body(struct store *s, struct store_conn *c, const void *arg,
+                                          struct store_error *err)
+{
+    const struct entries *entries = arg;
+    enum store_status status = STORE_OK;
+
+    for (size_t i = 0; status == STORE_OK && i < entries->n; i++) {
+        status = list_entry_check(&entries->e[i], err);
+        if (status == STORE_OK)
+            status = s->be->list_put(c, &entries->e[i], NULL, 0, err);
+    }
+    return status;
+}
+
+enum store_status store_list_import(struct store *s, const struct list_entry *entries, size_t n,
+                                    struct store_error *err)
+{
+    struct entries all = {entries, n};
+
+    return store_write_txn(s, list_import_body, &all, err);
+}
+
+enum store_status store_list_del(struct store *s, const char *kind, const char *value,
+                                 struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->list_del(c, kind, value, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, char *previous,
+                                 size_t previous_len, struct store_error *err)
+{
+    enum store_status status;
+
+    if (r->recipient == NULL || r->sender == NULL || r->action == NULL)
+        return store_error_set(err, STORE_ERROR,
+                               "a rule needs a recipient, a sender and an action");
+    struct store_conn *c = store_conn_get(s);
+    status = s->be->rule_put(c, r, previous, previous_len, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender,
+                                 struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->rule_del(c, recipient, sender, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_rule_each(struct store *s, const char *recipient,
+                                  void (*fn)(const struct rcpt_rule *r, void *arg), void *arg,
+                                  struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->rule_each(c, recipient, fn, arg, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+/* ---- accounts ---- */
+
+static enum store_status need_account_name(const char *name, struct store_error *err)
+{
+    if (name != NULL)
+        return STORE_OK;
+    return store_error_set(err, STORE_ERROR, "an account needs a name");
+}
+
+enum store_status store_account_add(struct store *s, const char *name, int64_t now, bool *created,
+                                    struct store_error *err)
+{
+    enum store_status status;
+
+    if (created != NULL)
+        *created = false;
+    status = need_account_name(name, err);
+    if (status == STORE_OK) {
+        struct store_conn *c = store_conn_get(s);
+        status = s->be->account_add(c, name, now, created, err);
+        store_conn_put(s, c);
+    }
+    return status;
+}
+
+enum store_status store_account_each(struct store *s, const char *name,
+                                     void (*fn)(const struct store_account *a, void *arg),
+                                     void *arg, struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->account_each(c, name, fn, arg, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+struct alias_add {
+    const struct store_alias *alias;
+    bool *created;
+};
+
+static enum store_status alias_add_body(struct store *s, struct store_conn *c, const void *arg,
+                                        struct store_error *err)
+{
+    const struct alias_add *a = arg;
+    enum store_status status =
+        s->be->account_add(c, a->alias->account, a->alias->added_at, NULL, err);
+
+    if (status == STORE_OK)
+        status = s->be->alias_add(c, a->alias, a->created, err);
+    return status;
+}
+
+enum store_status store_alias_add(struct store *s, const struct store_alias *alias, bool *created,
+                                  struct store_error *err)
+{
+    struct alias_add a = {alias, created};
+
+    if (created != NULL)
+        *created = false;
+    if (alias->account == NULL || alias->address == NULL)
+        return store_error_set(err, STORE_ERROR, "an alias needs an account and an address");
+    return store_write_txn(s, alias_add_body, &a, err);
+}
+
+enum store_status store_alias_del(struct store *s, const char *account, const char *address,
+                                  struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->alias_del(c, account, address, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_alias_each(struct store *s, const char *account,
+                                   void (*fn)(const struct store_alias *a, void *arg), void *arg,
+                                   struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->alias_each(c, account, fn, arg, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+struct suspend {
+    const char *name, *reason;
+    int64_t now;
+    bool *changed;
+};
+
+static enum store_status suspend_body(struct store *s, struct store_conn *c, const void *arg,
+                                      struct store_error *err)
+{
+    const struct suspend *a = arg;
+    enum store_status status = s->be->account_add(c, a->name, a->now, NULL, err);
+
+    if (status == STORE_OK)
+        status = s->be->account_suspend(c, a->name, a->now, a->reason, a->changed, err);
+    return status;
+}
+
+enum store_status store_account_suspend(struct store *s, const char *name, int64_t now,
+                                        const char *reason, bool *changed, struct store_error *err)
+{
+    struct suspend a = {name, reason, now, changed};
+    enum store_status status;
+
+    if (changed != NULL)
+        *changed = false;
+    status = need_account_name(name, err);
+    if (status == STORE_OK)
+        status = store_write_txn(s, suspend_body, &a, err);
+    return status;
+}
+
+enum store_status store_account_suspended(struct store *s, const char *name, int64_t *since,
+                                          char *reason, size_t reason_len, struct store_error *err)
+{
+
+    *since = 0;
+    reason[0] = '\0';
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->account_suspended(c, name, since, reason, reason_len, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_account_resume(struct store *s, const char *name, struct store_error *err)
+{
+
+    if (name == NULL)
+        return STORE_NOTFOUND;
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->account_resume(c, name, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+/* ---- held ---- */
+
+enum store_status store_held_add(struct store *s, const struct store_held *h,
+                                 struct store_error *err)
+{
+
+    if (h->queue_id == NULL || h->queue_id[0] == '\0' || h->account == NULL)
+        return store_error_set(err, STORE_ERROR, "a held message needs a queue id and an account");
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->held_add(c, h, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_held_each(struct store *s, const char *queue_id, const char *account,
+                                  const char *state,
+                                  void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                  struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->held_each(c, queue_id, account, state, fn, arg, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
+                                    const char *by, const char *reason, int64_t now,
+                                    struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->held_decide(c, queue_id, state, by, reason, now, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,
+                                    struct store_error *err)
+{
+    return store_expire_step(s, s->be->held_expire, before, batch, deleted, err);
+}
+
+/* ---- throttle ---- */
+
+enum store_status store_throttle_get(struct store *s, const char *account,
+                                     struct store_throttle_state *st, struct store_error *err)
+{
+
+    st->account = NULL;
+    st->throttled = 0;
+    st->reason[0] = '\0';
+    st->reset_at = 0;
+    for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
+        st->limits[i] = STORE_THROTTLE_DEFAULT;
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->throttle_get(c, account, st, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_throttle_bucket_each(struct store *s, const char *account, int64_t width,
+                                             int64_t since, int64_t before,
+                                             void (*fn)(const struct store_throttle_bucket *b,
+                                                        void *arg),
+                                             void *arg, struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status =
+        s->be->throttle_bucket_each(c, account, width, since, before, fn, arg, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+struct buckets {
+    const struct store_throttle_bucket *b;
+    size_t n;
+};
+
+static enum store_status bucket_add_body(struct store *s, struct store_conn *c, const void *arg,
+                                         struct store_error *err)
+{
+    const struct buckets *all = arg;
+    enum store_status status = STORE_OK;
+
+    for (size_t i = 0; status == STORE_OK && i < all->n; i++)
+        status = s->be->throttle_bucket_add(c, &all->b[i], err);
+    return status;
+}
+
+enum store_status store_throttle_bucket_add(struct store *s,
+                                            const struct store_throttle_bucket *buckets, size_t n,
+                                            struct store_error *err)
+{
+    struct buckets all = {buckets, n};
+
+    if (n == 0)
+        return STORE_OK;
+    for (size_t i = 0; i < n; i++)
+        if (buckets[i].account == NULL)
+            return store_error_set(err, STORE_ERROR, "a throttle bucket needs an account");
+    return store_write_txn(s, bucket_add_body, &all, err);
+}
+
+enum store_status store_throttle_mark(struct store *s, const char *account, int64_t since,
+                                      const char *reason, bool *marked, struct store_error *err)
+{
+
+    if (marked != NULL)
+        *marked = false;
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->throttle_mark(c, account, since, reason, marked, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now,
+                                       struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->throttle_clear(c, account, now, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_throttle_set_limits(struct store *s, const char *account,
+                                            const int64_t limits[STORE_THROTTLE_LIMITS],
+                                            struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->throttle_set_limits(c, account, limits, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_throttle_each(struct store *s,
+                                      void (*fn)(const struct store_throttle_state *st, void *arg),
+                                      void *arg, struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s);
+    enum store_status status = s->be->throttle_each(c, fn, arg, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+struct throttle_expiry {
+    int64_t fine_before, hourly_before;
+    size_t *left;
+};
+
+static enum store_status throttle_expire_body(struct store *s, struct store_conn *c,
+                                              const void *arg, struct store_error *err)
+{
+    const struct throttle_expiry *e = arg;
+
+    return s->be->throttle_expire(c, e->fine_before, e->hourly_before, e->left, err);
+}
+
+enum store_status store_throttle_expire(struct store *s, int64_t fine_before, int64_t hourly_before,
+                                        size_t batch, size_t *deleted, struct store_error *err)
+{
+    size_t left = batch;
+    struct throttle_expiry e = {fine_before, hourly_before, &left};
+    enum store_status status;
+
+    *deleted = 0;
+    status = store_write_txn(s, throttle_expire_body, &e, err);
+    if (status == STORE_OK)
+        *deleted = batch - left;
+    return status;
+}
