@@ -28,10 +28,20 @@ void dmarc_message_free(struct dmarc_message *m)
     if (m == NULL)
         return;
     free(m->evidence.dkim);
+    free(m->authors);
     free(m);
 }
 
 /* ---- author domains (RFC 7489 6.6.1) ---- */
+
+/* A new author entry, zeroed, at the end of m->authors. */
+static struct dmarc_author *author_new(struct dmarc_message *m)
+{
+    m->authors = xrealloc(m->authors, (m->nauthors + 1) * sizeof *m->authors);
+    struct dmarc_author *a = &m->authors[m->nauthors++];
+    memset(a, 0, sizeof *a);
+    return a;
+}
 
 /* The message-wide problem (the first one only): no From, a From refused, too many domains. */
 static void note_problem(struct dmarc_message *m, enum dmarc_result result, const char *why)
@@ -39,8 +49,7 @@ static void note_problem(struct dmarc_message *m, enum dmarc_result result, cons
     if (m->problem_noted)
         return;
     m->problem_noted = true;
-    struct dmarc_author *a = &m->authors[m->nauthors++];
-    memset(a, 0, sizeof *a);
+    struct dmarc_author *a = author_new(m);
     a->result = result;
     a->h_domain = a->h_org = -1;
     str_copy(a->why, sizeof a->why, why);
@@ -100,8 +109,7 @@ static void add_author(struct dmarc_message *m, const struct addr *address)
         note_problem(m, DMARC_PERMERROR, shown);
         return;
     }
-    struct dmarc_author *a = &m->authors[m->nauthors++];
-    memset(a, 0, sizeof *a);
+    struct dmarc_author *a = author_new(m);
     str_copy(a->domain, sizeof a->domain, name);
     str_copy(a->org, sizeof a->org, org);
     a->h_domain = ask(m, a->domain);
@@ -144,14 +152,15 @@ enum dmarc_found dmarc_record_select(const struct dns_answer *a, struct dmarc_re
     if (a->status != DNS_OK)
         return DMARC_ABSENT;
     for (size_t i = 0; i < a->count; i++) {
-        struct dmarc_record r;
-        enum dmarc_record_status st = dmarc_record_parse(a->records[i].text, a->records[i].text_len,
-                                                         &r, reason, sizeof reason);
+        struct dmarc_record later;
+        /* The first DMARC record is parsed into out; the others only need counting. */
+        enum dmarc_record_status st =
+            dmarc_record_parse(a->records[i].text, a->records[i].text_len,
+                               found == 0 ? out : &later, reason, sizeof reason);
         if (st == DMARC_RECORD_NOT_DMARC)
             continue;
         if (found++ == 0) {
             first = st;
-            *out = r;
             str_printf(why, whylen, "%s", reason);
         }
     }

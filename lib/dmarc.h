@@ -100,10 +100,11 @@ struct dmarc_message {
     const struct orgdomain *od;
     int from_fields;
     bool problem_noted;
-    size_t nauthors;
-    struct dmarc_author authors[DMARC_AUTHORS_MAX + 1]; /* + one message-wide problem */
+    size_t nauthors;              /* at most DMARC_AUTHORS_MAX + one message-wide problem */
+    struct dmarc_author *authors; /* owned, grown one at a time (one author is the rule) */
     struct dmarc_evidence evidence;
     bool evaluated;
+    char detail[VERDICT_DETAIL_MAX]; /* dmarc_message_detail() as the verdict left it */
     /* What dmarc_message_verdict() chose: a header for the users' filters (the author in
      * header_author), or not. */
     bool add_header;
@@ -165,8 +166,9 @@ struct dmarc_exemption {
  * (dmarc_reject reply, naming the domain), TEMPFAIL (dmarc_temp: a record lookup failed and no
  * identifier passed that would make any policy a pass; never a REJECT), HOLD (hold_reason gets
  * the reason for the held table), or CONTINUE, with the quarantine header when the action is
- * "header" (dmarc_message_header).  Sets each author's disposition and override.  The verdict's
- * check is "dmarc" and its detail dmarc_message_detail().
+ * "header" (dmarc_message_header).  Sets each author's disposition and override, and m->detail
+ * (dmarc_message_detail()), which is also the detail of a verdict other than CONTINUE (check
+ * "dmarc").
  */
 struct verdict dmarc_message_verdict(struct dmarc_message *m, const struct config *cfg,
                                      const struct dmarc_exemption *exempt, char *hold_reason,

@@ -190,7 +190,6 @@ struct verdict dmarc_message_verdict(struct dmarc_message *m, const struct confi
 {
     enum act best = ACT_NONE;
     size_t who = 0;
-    char detail[VERDICT_DETAIL_MAX];
 
     m->add_header = false;
     for (size_t i = 0; i < m->nauthors; i++) {
@@ -206,7 +205,8 @@ struct verdict dmarc_message_verdict(struct dmarc_message *m, const struct confi
             who = i;
         }
     }
-    dmarc_message_detail(m, detail, sizeof detail);
+    dmarc_message_detail(m, m->detail, sizeof m->detail);
+    const char *detail = m->detail;
     const struct dmarc_author *a = &m->authors[who];
     struct verdict_args args = {.domain = a->domain};
     switch (best) {
@@ -226,7 +226,7 @@ struct verdict dmarc_message_verdict(struct dmarc_message *m, const struct confi
     case ACT_NONE:
         break;
     }
-    return verdict_make(VERDICT_CONTINUE, REPLY_NONE, "dmarc", NULL, "%s", detail);
+    return verdict_continue(); /* the words are in m->detail, for the acceptance's detail */
 }
 
 bool dmarc_message_header(const struct dmarc_message *m, char *out, size_t outlen)
@@ -336,7 +336,14 @@ static void author_words(const struct dmarc_message *m, const struct dmarc_autho
         put(out, outlen, "dmarc=%s: %s", result, a->why);
         return;
     }
-    if (!a->have_record) {
+    if (a->result == DMARC_PASS) {
+        /* A pass in few words: it is most mail, and the acceptance's detail has more to say. */
+        bool both = a->spf_aligned && a->dkim_aligned;
+        put(out, outlen, "dmarc=pass for %s (%s=%s): aligned %s%s%s%s%s", a->domain,
+            a->org_record ? "sp" : "p", dmarc_policy_name(a->policy),
+            a->spf_aligned ? "SPF pass for " : "", a->spf_aligned ? m->evidence.spf_domain : "",
+            both ? " and " : "", a->dkim_aligned ? "DKIM pass for " : "", a->dkim_aligned_domain);
+    } else if (!a->have_record) {
         put(out, outlen, "dmarc=%s for %s: %s", result, a->domain, a->why);
     } else {
         put(out, outlen, "dmarc=%s for %s: ", result, a->domain);

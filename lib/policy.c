@@ -597,10 +597,8 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
         detail_append(out, outlen, part);
     }
     detail_append(out, outlen, c->greylist_note);
-    if (c->dmarc != NULL && c->dmarc->evaluated) {
-        dmarc_message_detail(c->dmarc, part, sizeof part);
-        detail_append(out, outlen, part);
-    }
+    if (c->dmarc != NULL && c->dmarc->evaluated)
+        detail_append(out, outlen, c->dmarc->detail);
     if (c->dkim != NULL) {
         dkim_check_detail(c->dkim, part, sizeof part);
         detail_append(out, outlen, part);

@@ -173,6 +173,7 @@ static void dmarc_results_read_back_from_the_header(void **state)
     (void)state;
     struct dmarc_message *m = calloc(1, sizeof *m);
     m->nauthors = 3;
+    m->authors = calloc(3, sizeof *m->authors);
     struct dmarc_author *a = &m->authors[0];
     snprintf(a->domain, sizeof a->domain, "example.org");
     a->result = DMARC_FAIL;
@@ -189,6 +190,7 @@ static void dmarc_results_read_back_from_the_header(void **state)
     dmarc_message_authres(m, part, sizeof part);
     authres_build(ID, &r, header, sizeof header);
     authres_append(header, sizeof header, part);
+    free(m->authors);
     free(m);
 
     struct resinfo got[8];
