@@ -262,6 +262,41 @@ static void messages_without_an_author_domain(void **state)
     }
 }
 
+/* Hostile From fields: the author is the address lib/addr.c reads, never a comment, a display
+ * name or an encoded word; a value over the parser's bound is refused whole (permerror). */
+static void author_is_the_address_not_what_surrounds_it(void **state)
+{
+    struct fixture *f = *state;
+    static const struct {
+        const char *from, *domain;
+    } cases[] = {
+        {"x@own.dmarc.test (ceo@dmarc.test)", "own.dmarc.test"},
+        {"\"ceo@dmarc.test\" <x@own.dmarc.test>", "own.dmarc.test"},
+        {"=?utf-8?q?ceo=40dmarc.test?= <x@own.dmarc.test>", "own.dmarc.test"},
+        {"Board: x@own.dmarc.test;", "own.dmarc.test"},
+        {"x@OWN.Dmarc.TEST", "own.dmarc.test"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct dmarc_message *m = evaluate_one(f, cases[i].from, &nothing_passes);
+        if (m->nauthors != 1 || strcmp(m->authors[0].domain, cases[i].domain) != 0)
+            fail_msg("From %s: %zu authors, first \"%s\"", cases[i].from, m->nauthors,
+                     m->nauthors ? m->authors[0].domain : "");
+        dmarc_message_free(m);
+    }
+    size_t len = 64 * 1024;
+    char *big = malloc(len + 1);
+    memset(big, ' ', len);
+    memcpy(big, "a@dmarc.test,", 13);
+    memcpy(big + len - 12, "b@dmarc.test", 12);
+    big[len] = '\0';
+    struct dmarc_message *m = evaluate_one(f, big, &nothing_passes);
+    assert_int_equal(m->nauthors, 1);
+    assert_int_equal(m->authors[0].result, DMARC_PERMERROR);
+    assert_contains(m->authors[0].why, "a From field is not an address list");
+    dmarc_message_free(m);
+    free(big);
+}
+
 /* More than DMARC_AUTHORS_MAX domains: the first eight are evaluated, the message says why. */
 static void too_many_author_domains(void **state)
 {
@@ -577,6 +612,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(internationalized_domain_is_looked_up_as_its_a_label, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(messages_without_an_author_domain, setup, teardown),
+        cmocka_unit_test_setup_teardown(author_is_the_address_not_what_surrounds_it, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(too_many_author_domains, setup, teardown),
         cmocka_unit_test_setup_teardown(relaxed_and_strict_identifier_alignment, setup, teardown),
         cmocka_unit_test_setup_teardown(pct_samples_the_policy, setup, teardown),
