@@ -206,6 +206,8 @@ struct verdict dmarc_message_verdict(struct dmarc_message *m, const struct confi
         }
     }
     dmarc_message_detail(m, m->detail, sizeof m->detail);
+    if (best == ACT_NONE)
+        return verdict_continue(); /* the words are in m->detail, for the acceptance's detail */
     const char *detail = m->detail;
     const struct dmarc_author *a = &m->authors[who];
     struct verdict_args args = {.domain = a->domain};
@@ -226,7 +228,7 @@ struct verdict dmarc_message_verdict(struct dmarc_message *m, const struct confi
     case ACT_NONE:
         break;
     }
-    return verdict_continue(); /* the words are in m->detail, for the acceptance's detail */
+    return verdict_continue();
 }
 
 bool dmarc_message_header(const struct dmarc_message *m, char *out, size_t outlen)
