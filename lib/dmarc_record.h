@@ -34,11 +34,11 @@
 
 #include "orgdomain.h"
 
-#define DMARC_RECORD_MAX 4096 /* bytes of one record (the DNS layer joins TXT strings up to this)  \
-                               */
-#define DMARC_TAGS_MAX 64     /* tags in one record; more is not a policy anyone wrote */
-#define DMARC_URI_MAX 256     /* one rua= URI kept */
-#define DMARC_RUA_MAX 4       /* rua= URIs kept; the others are counted */
+/* Bytes of one record: the DNS layer joins a TXT record's strings up to this. */
+#define DMARC_RECORD_MAX 4096
+#define DMARC_TAGS_MAX 64 /* tags in one record; more is not a policy anyone wrote */
+#define DMARC_URI_MAX 256 /* one rua= URI kept */
+#define DMARC_RUA_MAX 4   /* rua= URIs kept; the others are counted */
 #define DMARC_NOTES_MAX 200
 
 enum dmarc_policy { DMARC_POLICY_NONE, DMARC_POLICY_QUARANTINE, DMARC_POLICY_REJECT };

@@ -173,6 +173,6 @@ bool orgdomain_aligned(const struct orgdomain *od, const char *a, const char *b,
         return true;
     if (mode == ORGDOMAIN_STRICT)
         return false;
-    return organizational(od, x, org_x) != ORGDOMAIN_INVALID &&
-           organizational(od, y, org_y) != ORGDOMAIN_INVALID && strcmp(org_x, org_y) == 0;
+    return organizational(od, a, org_x) != ORGDOMAIN_INVALID &&
+           organizational(od, b, org_y) != ORGDOMAIN_INVALID && strcmp(org_x, org_y) == 0;
 }
