@@ -17,6 +17,8 @@ packages=(
     libssl-dev
     # organizational domains (lib/orgdomain.c): libpsl, and the Public Suffix List file it reads
     libpsl-dev publicsuffix
+    # DMARC (lib/dmarc.c): an internationalized From domain's A-label
+    libidn2-dev
     # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime
     libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
     # tests of submission: SASL for the private Postfix (a Cyrus sasldb, PLAIN/LOGIN)

@@ -16,6 +16,7 @@
 
 #include "cidr.h"
 #include "command.h"
+#include "dmarc.h"
 #include "lists.h"
 #include "throttle.h"
 #include "util.h"
@@ -220,6 +221,24 @@ const struct config_option config_options[] = {
          "alignment",
          "The Public Suffix List (Debian package publicsuffix) that gives organizational domains "
          "for DKIM alignment; read again at each reload"),
+    /* dmarc (options of lib/dmarc.c go here) */
+    OPT(dmarc, CONFIG_BOOL, "yes", 0, 0, NULL, "dmarc",
+        "Evaluate DMARC (RFC 7489) for inbound mail at end of message and act on the From "
+        "domain's policy"),
+    OPT(dmarc_reject_action, CONFIG_ENUM, "reject", 0, 0, "reject|hold|header|log", "dmarc",
+        "What mail failing DMARC of a p=reject domain gets: 550 5.7.1, the MTA's hold queue, "
+        "accepted with an X-Ingress-DMARC header, or only the log"),
+    OPT(dmarc_quarantine_action, CONFIG_ENUM, "header", 0, 0, "reject|hold|header|log", "dmarc",
+        "What mail failing DMARC of a p=quarantine domain gets (same choices)"),
+    OPT(dmarc_temperror_action, CONFIG_ENUM, "tempfail", 0, 0, "tempfail|accept", "dmarc",
+        "What a DMARC record lookup that failed for DNS reasons gets, unless an identifier equal "
+        "to the From domain passed: 451 4.7.1, or accept (dns_failure = accept also accepts)"),
+    LIST(dmarc_domain_actions, "", dmarc_domain_actions_valid, "dmarc",
+         "From domains whose DMARC failures get another action, as domain:action with one of the "
+         "four actions above (subdomains too), e.g. lists.example.org:header"),
+    OPT(dmarc_greylist_bypass, CONFIG_BOOL, "no", 0, 0, NULL, "dmarc",
+        "Let SPF pass and a DMARC pass of the From domain bypass greylisting, instead of SPF pass "
+        "and a DKIM signature aligned with MAIL FROM or From (needs dmarc = yes)"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];

@@ -116,6 +116,18 @@ struct config {
     char *held_queue_command;
     /* alignment (lib/orgdomain.c) */
     char *public_suffix_list;
+    /* dmarc (fields of lib/dmarc.c's options go here) */
+    bool dmarc;
+    enum dmarc_action_mode {
+        DMARC_ACTION_REJECT,
+        DMARC_ACTION_HOLD,
+        DMARC_ACTION_HEADER,
+        DMARC_ACTION_LOG
+    } dmarc_reject_action,
+        dmarc_quarantine_action;
+    enum dns_failure_mode dmarc_temperror_action;
+    struct config_list dmarc_domain_actions;
+    bool dmarc_greylist_bypass;
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */

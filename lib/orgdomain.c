@@ -163,11 +163,16 @@ bool orgdomain_aligned(const struct orgdomain *od, const char *a, const char *b,
                        enum orgdomain_mode mode)
 {
     char x[ORGDOMAIN_NAME_MAX + 1], y[ORGDOMAIN_NAME_MAX + 1];
+    char org_x[ORGDOMAIN_NAME_MAX + 1], org_y[ORGDOMAIN_NAME_MAX + 1];
 
-    if (od == NULL)
+    if (od == NULL || !normalize(a, x) || !normalize(b, y))
         return false;
+    /* One name aligns with itself in both modes, without asking the list: the usual case, SPF's
+     * or DKIM's domain being the From domain itself (DMARC asks for every message). */
+    if (strcmp(x, y) == 0)
+        return true;
     if (mode == ORGDOMAIN_STRICT)
-        return normalize(a, x) && normalize(b, y) && strcmp(x, y) == 0;
-    return organizational(od, a, x) != ORGDOMAIN_INVALID &&
-           organizational(od, b, y) != ORGDOMAIN_INVALID && strcmp(x, y) == 0;
+        return false;
+    return organizational(od, a, org_x) != ORGDOMAIN_INVALID &&
+           organizational(od, b, org_y) != ORGDOMAIN_INVALID && strcmp(org_x, org_y) == 0;
 }

@@ -8,11 +8,14 @@
  *            records of the HELO name and the MAIL FROM domain sent on the message's batch
  *   rcpt     exempt recipients pass; otherwise, in this order: lists, rules and DNSBL
  *            (lists_verdict), iprev, SPF (HELO and MAIL FROM, once per message), greylisting
- *   header   DKIM feed; forged Authentication-Results (our authserv-id) marked for removal
+ *   header   DKIM feed; forged Authentication-Results (our authserv-id) and X-Ingress-DMARC
+ *            marked for removal; each From field's author domains, whose DMARC records are
+ *            asked for at once (lib/dmarc.c)
  *   body     DKIM feed, only when the message carries a signature
- *   eom      DKIM result; the deferred greylist decision (SPF-pass mail: DKIM aligned with the
- *            MAIL FROM or header From domain confirms at once, DESIGN.md §5); Authentication-
- *            Results built; the acceptance recorded per recipient
+ *   eom      DKIM result; DMARC (a reject comes first); the deferred greylist decision (SPF-pass
+ *            mail: DKIM aligned with the MAIL FROM or header From domain, or with
+ *            dmarc_greylist_bypass a DMARC pass, confirms at once, DESIGN.md §5); DMARC's other
+ *            actions; Authentication-Results built; the acceptance recorded per recipient
  * Refusals happen at RCPT so exempt recipients (RFC 5321 4.5.1 postmaster) still get mail.
  */
 #include "policy.h"
@@ -25,6 +28,7 @@
 #include "authres.h"
 #include "cidr.h"
 #include "addr.h"
+#include "dmarc.h"
 #include "greylist.h"
 #include "lists.h"
 #include "sender.h"
@@ -84,6 +88,11 @@ struct policy_conn {
     int sender_header_count;
     int authres_seen;
     struct dkim_check *dkim; /* NULL when not verified (trusted, authenticated, no verifier) */
+    /* DMARC: NULL until the first From field of a message DMARC is evaluated for */
+    struct dmarc_message *dmarc;
+    int dmarc_header_seen;               /* incoming X-Ingress-DMARC fields */
+    size_t rcpt_checked, rcpt_allowed;   /* recipients accepted after the checks / by an allow */
+    char allow_note[VERDICT_DETAIL_MAX]; /* the allow entry that let a recipient in */
     /* what a held message's row shows (DESIGN.md §6) */
     char subject[POLICY_SUBJECT_MAX];
     int64_t size;                         /* header and body bytes as libmilter handed them over */
@@ -196,6 +205,14 @@ const char *policy_conn_ref(const struct policy_conn *c)
     return c->ref;
 }
 
+/* DMARC is evaluated for the current message: inbound (not trusted, not authenticated), with a
+ * Public Suffix List to align with, and the option on. */
+static bool dmarc_wanted(const struct policy_conn *c)
+{
+    return c->batch != NULL && c->account[0] == '\0' && c->env->cfg->dmarc &&
+           c->env->orgdomain != NULL;
+}
+
 /* SPF will be evaluated for this connection's mail (trusted clients skip it). */
 static bool spf_wanted(const struct policy_conn *c)
 {
@@ -282,6 +299,11 @@ static void reset_message(struct policy_conn *c)
     c->size = 0;
     dkim_check_free(c->dkim);
     c->dkim = NULL;
+    dmarc_message_free(c->dmarc);
+    c->dmarc = NULL;
+    c->dmarc_header_seen = 0;
+    c->rcpt_checked = c->rcpt_allowed = 0;
+    c->allow_note[0] = '\0';
     forget_recipients(c);
 }
 
@@ -368,6 +390,13 @@ static void remember_recipient(struct policy_conn *c, bool greylist_pending)
     c->accepted = xrealloc(c->accepted, (c->naccepted + 1) * sizeof *c->accepted);
     c->accepted[c->naccepted].rcpt = xstrdup(c->rcpt);
     c->accepted[c->naccepted++].greylist_pending = greylist_pending;
+}
+
+/* A recipient accepted after every check: DMARC's actions apply to the message. */
+static void remember_checked(struct policy_conn *c, bool greylist_pending)
+{
+    remember_recipient(c, greylist_pending);
+    c->rcpt_checked++;
 }
 
 /* SPF of both identities, once per message (RFC 7208 2.3 HELO, 2.4 MAIL FROM). */
@@ -464,8 +493,11 @@ struct verdict policy_rcpt(struct policy_conn *c, const char *recipient)
     }
     struct verdict v = lists_step(c, &skip_greylist);
     if (v.action == VERDICT_ACCEPT) {
-        /* An allow entry: this recipient skips every further check (allowlist > REJECT). */
+        /* An allow entry: this recipient skips every further check (allowlist > REJECT), and
+         * the message is not refused for DMARC (a known forwarder's mail fails it). */
         remember_recipient(c, false);
+        c->rcpt_allowed++;
+        str_copy(c->allow_note, sizeof c->allow_note, v.detail);
         return verdict_continue();
     }
     if (v.action != VERDICT_CONTINUE)
@@ -477,18 +509,18 @@ struct verdict policy_rcpt(struct policy_conn *c, const char *recipient)
     if (v.action != VERDICT_CONTINUE)
         return v;
     if (skip_greylist || !cfg->greylist) {
-        remember_recipient(c, false);
+        remember_checked(c, false);
         return v;
     }
     /* SPF-pass mail may still bypass greylisting with an aligned DKIM signature, known only at
      * end of message: decide there.  Everything else is decided now, before DATA is sent. */
     if (spf_pass_domain(c) != NULL) {
-        remember_recipient(c, true);
+        remember_checked(c, true);
         return v;
     }
     v = greylist_step(c);
     if (v.action == VERDICT_CONTINUE) {
-        remember_recipient(c, false);
+        remember_checked(c, false);
         str_copy(c->greylist_note, sizeof c->greylist_note, v.detail);
     }
     return v;
@@ -509,6 +541,15 @@ bool policy_header(struct policy_conn *c, const char *name, const char *value, i
         c->header_from_count++;
         if (c->header_from == NULL)
             c->header_from = xstrndup(value, ADDR_INPUT_MAX + 1);
+        if (dmarc_wanted(c)) {
+            if (c->dmarc == NULL)
+                c->dmarc = dmarc_message_new(c->batch, c->env->orgdomain);
+            dmarc_message_from(c->dmarc, value, strnlen(value, ADDR_INPUT_MAX + 1));
+        }
+    } else if (str_casecmp(name, DMARC_HEADER_NAME) == 0 && dmarc_wanted(c)) {
+        /* Only we may say that a message failed DMARC here: a copy from the sender goes. */
+        *index = ++c->dmarc_header_seen;
+        return true;
     } else if (str_casecmp(name, "Sender") == 0) {
         c->sender_header_count++;
         if (c->header_sender == NULL)
@@ -569,6 +610,8 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
         detail_append(out, outlen, part);
     }
     detail_append(out, outlen, c->greylist_note);
+    if (c->dmarc != NULL && c->dmarc->evaluated)
+        detail_append(out, outlen, c->dmarc->detail);
     if (c->dkim != NULL) {
         dkim_check_detail(c->dkim, part, sizeof part);
         detail_append(out, outlen, part);
@@ -615,6 +658,49 @@ static bool header_from_domain(const struct policy_conn *c, char *out, size_t ou
            ADDR_OK;
 }
 
+/* A draw from 0 to 99 for a record's pct= (RFC 7489 6.6.4). */
+static unsigned dmarc_sample(void)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint32_t)clock();
+    return r % 100;
+}
+
+/*
+ * DMARC for an inbound message (lib/dmarc.c), CONTINUE when it is not evaluated.  A message
+ * whose recipients all skipped the checks is not acted on: an allow entry (a known forwarder,
+ * whose mail fails DMARC by its nature) or the exempt recipients (postmaster@ must get mail).
+ */
+static struct verdict dmarc_step(struct policy_conn *c)
+{
+    char why[VERDICT_DETAIL_MAX + 64];
+    struct dmarc_exemption exempt = {NULL, DMARC_OVERRIDE_NONE};
+
+    if (!dmarc_wanted(c))
+        return verdict_continue();
+    if (c->dmarc == NULL)
+        c->dmarc = dmarc_message_new(c->batch, c->env->orgdomain);
+    struct dmarc_inputs in = {.source_ip = c->client_ip,
+                              .envelope_from = c->sender,
+                              .spf = c->spf_done ? &c->spf_mail : NULL,
+                              .dkim = c->dkim};
+    dmarc_message_evaluate(c->dmarc, &in, dmarc_sample());
+    if (c->rcpt_checked == 0 && c->rcpt_allowed > 0) {
+        snprintf(why, sizeof why, "the client is on the allow list (%s)", c->allow_note);
+        exempt = (struct dmarc_exemption){why, DMARC_OVERRIDE_TRUSTED_FORWARDER};
+    } else if (c->rcpt_checked == 0) {
+        exempt = (struct dmarc_exemption){"only exempt recipients", DMARC_OVERRIDE_LOCAL_POLICY};
+    }
+    return dmarc_message_verdict(c->dmarc, c->env->cfg, &exempt, c->hold_reason,
+                                 sizeof c->hold_reason);
+}
+
+bool policy_dmarc_header(const struct policy_conn *c, char *value, size_t len)
+{
+    return dmarc_message_header(c->dmarc, value, len);
+}
+
 /*
  * The greylist decision deferred to end of message for SPF-pass mail (DESIGN.md §5): a valid
  * DKIM signature aligned with the MAIL FROM or header From domain confirms the triplets at once;
@@ -627,10 +713,14 @@ static struct verdict greylist_deferred(struct policy_conn *c)
     const struct orgdomain *od = c->env->orgdomain;
     const char *spf_domain = spf_pass_domain(c);
     char from_domain[ADDR_DOMAIN_MAX + 1];
-    bool bypass = c->dkim != NULL && spf_domain != NULL &&
-                  (dkim_check_has_valid(c->dkim, od, spf_domain) ||
-                   (header_from_domain(c, from_domain, sizeof from_domain) &&
-                    dkim_check_has_valid(c->dkim, od, from_domain)));
+    bool bypass;
+    if (cfg->dmarc_greylist_bypass)
+        bypass = spf_domain != NULL && dmarc_message_pass(c->dmarc);
+    else
+        bypass = c->dkim != NULL && spf_domain != NULL &&
+                 (dkim_check_has_valid(c->dkim, od, spf_domain) ||
+                  (header_from_domain(c, from_domain, sizeof from_domain) &&
+                   dkim_check_has_valid(c->dkim, od, from_domain)));
     struct verdict v = verdict_continue();
 
     for (size_t i = 0; i < c->naccepted; i++) {
@@ -646,10 +736,9 @@ static struct verdict greylist_deferred(struct policy_conn *c)
             greylist_check(c->env->store, cfg, &key, spf_domain, (int64_t)now(c), &result);
         struct verdict one = greylist_verdict(&result, &key, cfg);
         if (bypass && one.action == VERDICT_CONTINUE)
-            snprintf(one.detail, sizeof one.detail,
-                     "greylist bypass: SPF pass for %s and an "
-                     "aligned DKIM signature",
-                     spf_domain);
+            snprintf(one.detail, sizeof one.detail, "greylist bypass: SPF pass for %s and %s",
+                     spf_domain,
+                     cfg->dmarc_greylist_bypass ? "DMARC pass" : "an aligned DKIM signature");
         if (one.action == VERDICT_CONTINUE)
             str_copy(c->greylist_note, sizeof c->greylist_note, one.detail);
         v = verdict_combine(&v, &one);
@@ -754,15 +843,22 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
     }
     if (c->dkim != NULL)
         dkim_check_eom(c->dkim);
+    /* A DMARC rejection first (no triplet to write for mail refused anyway); a deferral for DNS
+     * comes after greylisting's, whose reason is kept (the first reason for a deferral). */
+    struct verdict dmarc = dmarc_step(c);
+    if (dmarc.action == VERDICT_REJECT)
+        return dmarc;
     struct verdict grey = greylist_deferred(c);
     if (grey.action != VERDICT_CONTINUE)
         return grey;
+    if (dmarc.action == VERDICT_TEMPFAIL)
+        return dmarc;
     if (c->acct_loaded) {
         struct verdict own = submission_eom(c);
         if (own.action != VERDICT_CONTINUE)
             return own;
     }
-    struct verdict held = verdict_continue();
+    struct verdict held = dmarc.action == VERDICT_HOLD ? dmarc : verdict_continue();
     if (c->account[0] != '\0' && c->env->throttle != NULL && c->env->cfg->throttle) {
         held = throttle_step(c);
         if (held.action != VERDICT_CONTINUE && held.action != VERDICT_HOLD)
@@ -782,6 +878,11 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
         char part[1024];
         if (dkim_check_authres(c->dkim, part, sizeof part))
             authres_append(authres, authres_len, part);
+    }
+    if (c->dmarc != NULL && c->dmarc->evaluated) {
+        char part[1024];
+        dmarc_message_authres(c->dmarc, part, sizeof part);
+        authres_append(authres, authres_len, part);
     }
     if (c->dnsbl != NULL) {
         char part[512];
@@ -841,7 +942,8 @@ struct verdict policy_hold_commit(struct policy_conn *c)
     if (st == STORE_OK && c->hold_marks_account)
         st = store_throttle_mark(c->env->store, c->account, h.held_at, c->hold_reason, NULL, &why);
     if (st == STORE_OK) {
-        if (c->env->throttle != NULL)
+        /* An inbound message held for DMARC has no account to count it for. */
+        if (c->env->throttle != NULL && c->account[0] != '\0')
             throttle_add(c->env->throttle, c->account, throttle_rcpts(c), now(c));
         return verdict_continue();
     }

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "dkim.h"
+#include "dmarc.h"
 #include "dns.h"
 #include "iprev.h"
 #include "orgdomain.h"
@@ -65,7 +66,8 @@ struct verdict policy_mail(struct policy_conn *c, const char *sender, const char
 struct verdict policy_rcpt(struct policy_conn *c, const char *recipient);
 /*
  * One header.  Returns true when the header must be removed: an Authentication-Results that
- * claims our authserv-id.  *index gets its 1-based position among headers of that name (what
+ * claims our authserv-id, or an X-Ingress-DMARC (DMARC_HEADER_NAME) of a message DMARC is
+ * evaluated for.  *index gets its 1-based position among headers of that name (what
  * smfi_chgheader wants).
  */
 bool policy_header(struct policy_conn *c, const char *name, const char *value, int *index);
@@ -79,6 +81,11 @@ bool policy_body(struct policy_conn *c, const unsigned char *data, size_t len);
  * verdict becomes store_failure (451) unless fail_open says to accept anyway.
  */
 struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_len);
+/*
+ * After policy_eom() gave CONTINUE or HOLD: the value of the DMARC_HEADER_NAME header to add
+ * (dmarc_quarantine_action or dmarc_reject_action = header, lib/dmarc.h), or false.
+ */
+bool policy_dmarc_header(const struct policy_conn *c, char *value, size_t len);
 /*
  * After the MTA accepted to hold the message that policy_eom() gave VERDICT_HOLD (milter:
  * smfi_quarantine): records it in the store's held table for the postmaster's review.  CONTINUE,

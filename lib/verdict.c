@@ -3,8 +3,9 @@
  *
  * Enhanced status codes: RFC 3463 (X.7.1 delivery not authorized, X.6.0 media error, X.3.0 system
  * error, X.3.2 system not accepting network messages) and RFC 7372 (X.7.23 SPF validation failed,
- * X.7.24 SPF validation error, X.7.25 reverse DNS validation failed).  Every rejection names its
- * check and carries the help text (STYLE 8).
+ * X.7.24 SPF validation error, X.7.25 reverse DNS validation failed).  DMARC has no code of its
+ * own: X.7.1, naming DMARC and the domain.  Every rejection names its check and carries the help
+ * text (STYLE 8).
  */
 #include "verdict.h"
 
@@ -55,6 +56,11 @@ const struct reply_entry reply_table[REPLY_COUNT] = {
      * milter that runs (RFC 3463 X.3.2: system not accepting network messages). */
     [REPLY_SHUTTING_DOWN] = {REPLY_SHUTTING_DOWN, "shutting_down", "421", "4.3.2",
                              "Mail filter shutting down, please retry later"},
+    [REPLY_DMARC_REJECT] = {REPLY_DMARC_REJECT, "dmarc_reject", "550", "5.7.1",
+                            "Rejected by the DMARC policy of {domain}: not authenticated as mail "
+                            "of that domain"},
+    [REPLY_DMARC_TEMP] = {REPLY_DMARC_TEMP, "dmarc_temp", "451", "4.7.1",
+                          "DMARC policy of {domain} could not be looked up, please retry"},
 };
 
 struct verdict verdict_continue(void)

@@ -17,7 +17,8 @@
 #include "milter.h"
 #include "util.h"
 
-/* Forged Authentication-Results removed per message; more than this are left (and logged). */
+/* Forged headers (Authentication-Results, X-Ingress-DMARC) removed per message; more than this
+ * are left (and logged). */
 #define CONN_REMOVE_MAX 32
 
 /*
@@ -34,8 +35,11 @@
 struct conn_ctx {
     struct runtime *rt;
     struct policy_conn *policy;
-    unsigned long no_reply;      /* the CONN_NO_REPLY_STEPS the MTA granted at negotiation */
-    int remove[CONN_REMOVE_MAX]; /* indexes of our forged A-R headers, in arrival order */
+    unsigned long no_reply; /* the CONN_NO_REPLY_STEPS the MTA granted at negotiation */
+    struct {
+        const char *name;      /* one of the two names above (a constant) */
+        int index;             /* among the headers of that name */
+    } remove[CONN_REMOVE_MAX]; /* forged headers, in arrival order */
     int nremove;
     bool in_transaction; /* counted in milter_transactions */
 };
@@ -238,11 +242,14 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
     if (cc == NULL)
         return step_without_state(ctx, SMFIP_NR_HDR);
     if (policy_header(cc->policy, name, value, &index)) {
-        if (cc->nremove < CONN_REMOVE_MAX)
-            cc->remove[cc->nremove++] = index;
-        else
-            log_msg(LOG_WARNING, "%s: more than %d forged Authentication-Results, rest kept",
+        if (cc->nremove < CONN_REMOVE_MAX) {
+            bool dmarc = str_casecmp(name, DMARC_HEADER_NAME) == 0;
+            cc->remove[cc->nremove].name = dmarc ? DMARC_HEADER_NAME : "Authentication-Results";
+            cc->remove[cc->nremove++].index = index;
+        } else {
+            log_msg(LOG_WARNING, "%s: more than %d forged headers, rest kept",
                     policy_queue_id(cc->policy), CONN_REMOVE_MAX);
+        }
     }
     return step_continue(cc, SMFIP_NR_HDR);
 }
@@ -267,7 +274,7 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 
 static sfsistat end_of_message(SMFICTX *ctx, struct conn_ctx *cc)
 {
-    char authres[1024];
+    char authres[2048], dmarc[512];
     queue_id_refresh(ctx, cc);
     struct verdict v = policy_eom(cc->policy, authres, sizeof authres);
     if (v.action != VERDICT_CONTINUE) {
@@ -278,13 +285,18 @@ static sfsistat end_of_message(SMFICTX *ctx, struct conn_ctx *cc)
     }
     /* Remove from the last to the first, so earlier indexes stay valid. */
     for (int i = cc->nremove - 1; i >= 0; i--) {
-        if (smfi_chgheader(ctx, "Authentication-Results", cc->remove[i], NULL) != MI_SUCCESS)
-            log_msg(LOG_WARNING, "%s: could not remove forged Authentication-Results #%d",
-                    policy_queue_id(cc->policy), cc->remove[i]);
+        const char *name = cc->remove[i].name;
+        if (smfi_chgheader(ctx, (char *)name, cc->remove[i].index, NULL) != MI_SUCCESS)
+            log_msg(LOG_WARNING, "%s: could not remove forged %s #%d", policy_queue_id(cc->policy),
+                    name, cc->remove[i].index);
         else
-            log_msg(LOG_INFO, "%s: removed forged Authentication-Results #%d",
-                    policy_queue_id(cc->policy), cc->remove[i]);
+            log_msg(LOG_INFO, "%s: removed forged %s #%d", policy_queue_id(cc->policy), name,
+                    cc->remove[i].index);
     }
+    if (policy_dmarc_header(cc->policy, dmarc, sizeof dmarc) &&
+        smfi_insheader(ctx, 0, DMARC_HEADER_NAME, dmarc) != MI_SUCCESS)
+        log_msg(LOG_WARNING, "%s: could not add %s", policy_queue_id(cc->policy),
+                DMARC_HEADER_NAME);
     if (smfi_insheader(ctx, 0, "Authentication-Results", authres) != MI_SUCCESS)
         log_msg(LOG_WARNING, "%s: could not add Authentication-Results",
                 policy_queue_id(cc->policy));

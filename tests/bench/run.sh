@@ -24,6 +24,9 @@
 #                  greylisted at RCPT (451 4.7.1), a new triplet written each time
 #   submission     127.0.0.50 with {auth_authen} bench@e2e.test, sending as itself, 4 KiB unsigned
 #   mixed          the three at once, 70/20/10 of the connections and of the messages
+#   dmarc          inbound-known (whose From domain e2e.test publishes a DMARC record, so every
+#                  message is evaluated: a pass) against milter-ingress and against a third one
+#                  with dmarc = no, the runs alternated, for the cost of DMARC in the same run
 # Each measured figure is the median of REPEAT runs (all runs are printed), after one warm-up run
 # per target (the DNS cache is warm).  `cat /proc/loadavg` is printed before each group: the 2 CPUs
 # are shared with the load generator (and, on a developer machine, with other work).
@@ -40,7 +43,7 @@
 # run.sh OLD and run.sh NEW alternated with the same SKIP, e.g. SKIP="mta opendkim greylist memory
 # cold null others serial instructions" REPEAT=1 for inbound-known alone, or SKIP="mta opendkim
 # greylist memory cold null known others serial dkim" for the instruction counts alone (these
-# need no alternation: they repeat).  --smoke: a few messages a scenario, one run, no memory, MTA,
+# need no alternation: they repeat); SKIP word dmarc skips the DMARC on/off pair.  --smoke: a few messages a scenario, one run, no memory, MTA,
 # store or cold-cache figure; exits non-zero unless every scenario got the replies it must get
 # (timing is printed, never judged, in smoke mode).  KEEP_BENCH_DIR=1 keeps the temporary folder.
 set -euo pipefail
@@ -188,7 +191,8 @@ NSD_STARTED=1
 # The command the milters below run under (the instruction counts put valgrind here).
 WRAP=()
 
-# start_ingress NAME SOCKET [DNS_PORT]: milter-ingress with a configuration of its own.
+# start_ingress NAME SOCKET [DNS_PORT]: milter-ingress with a configuration of its own (plus the
+# lines of EXTRA_CONF, if set).
 start_ingress() {
     local name=$1 sock=$2 dns=${3:-$DNS_PORT}
     cat >"$T/$name.conf" <<EOF
@@ -210,6 +214,7 @@ throttle_messages_per_hour = 0
 throttle_recipients_per_hour = 0
 throttle_messages_per_day = 0
 throttle_recipients_per_day = 0
+${EXTRA_CONF:-}
 EOF
     "${WRAP[@]}" "$MILTER" -c "$T/$name.conf" -f 2>"$T/$name.log" &
     LAST_PID=$!
@@ -243,6 +248,11 @@ start_ingress ingress_inet "$ING_INET"
 INGRESS_INET_PID=$LAST_PID
 start_ingress ingress_unix "$ING_UNIX"
 INGRESS_UNIX_PID=$LAST_PID
+NODMARC_UNIX="unix:$T/nodmarc.sock"
+if ! skipped dmarc; then
+    EXTRA_CONF="dmarc = no" start_ingress ingress_nodmarc "$NODMARC_UNIX"
+    INGRESS_NODMARC_PID=$LAST_PID
+fi
 
 if ! skipped opendkim; then
     # Debian's opendkim, verify mode, the key of e2e._domainkey.e2e.test from a file (no DNS), an
@@ -363,6 +373,17 @@ if [[ -n $PERF_PID ]]; then
 fi
 skipped known || bench known_inet "$ING_INET" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
 skipped known || bench unsigned_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_UNSIGNED[@]}"
+# DMARC on and off: the same scenario on two milters that differ only in `dmarc`, run in turn so
+# that the machine's drift falls on both alike (a warm-up each first: DNS cache, triplets).
+if ! skipped dmarc; then
+    load "the DMARC on/off runs"
+    run dmarc_on_unix.warm "$ING_UNIX" "$CONNS" "$PER_CONN" $((CONNS * 2)) "${SC_KNOWN[@]}"
+    run dmarc_off_unix.warm "$NODMARC_UNIX" "$CONNS" "$PER_CONN" $((CONNS * 2)) "${SC_KNOWN[@]}"
+    for ((i = 1; i <= REPEAT; i++)); do
+        run "dmarc_on_unix.$i" "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+        run "dmarc_off_unix.$i" "$NODMARC_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+    done
+fi
 if ! skipped others; then
     load "the other scenarios"
     bench new_unix "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_NEW[@]}"
@@ -415,6 +436,8 @@ if ! skipped instructions && [[ $SMOKE == 0 ]]; then
     load "the instruction counts"
     instructions_figure instr_null start_null "unix:$T/instr_null.sock" -a -R
     instructions_figure instr_ingress start_ingress "unix:$T/instr_ingress.sock"
+    skipped dmarc || EXTRA_CONF="dmarc = no" instructions_figure instr_nodmarc start_ingress \
+        "unix:$T/instr_nodmarc.sock"
 fi
 
 # One connection at a time: the latency a message costs without queueing behind the others.
@@ -588,6 +611,7 @@ fi
 # Stop the milters: each logs its decision-log counts at close.
 stop "$INGRESS_INET_PID"
 stop "$INGRESS_UNIX_PID"
+skipped dmarc || stop "$INGRESS_NODMARC_PID"
 
 echo "# machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)," \
     "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"

@@ -4,8 +4,9 @@
 # (tests/dns/README.md).  Everything lives under one temporary directory; everything started is
 # stopped by its PID on exit, whatever happens.
 #
-# Phase 1 (cases a-h): greylisting off, no DNSBL: iprev, Authentication-Results, exempt
-# recipients, `ingressctl why`, then NSD stopped (g: iprev temperror, g2: SPF temperror).
+# Phase 1 (cases a-h, v): greylisting off, no DNSBL: iprev, Authentication-Results, exempt
+# recipients, `ingressctl why`, DMARC (v), then NSD stopped (v6: DMARC temperror, g: iprev
+# temperror, g2: SPF temperror).
 # Phase 2 (SIGHUP with a new configuration, NSD on a new port; cases j-p): SPF fail, greylisting
 # at RCPT and at end of DATA, the SPF+DKIM bypass, block/allow lists, DNSBL, postmaster@ through
 # all of them, the greylisting retry and auto-allow (real waits of a few seconds).  Cases s:
@@ -81,7 +82,13 @@ held_reject_command = postsuper -c $PF_CONF -d {queue_id}
 held_queue_command = postqueue -c $PF_CONF -j
 EOF
     if [[ $1 == 1 ]]; then
-        echo "greylist = no" >>"$CONF.new"
+        # spf_fail_action = log: an SPF fail reaches DMARC, where an aligned DKIM pass rescues it
+        # (case v5); quarantine.e2e.test's failures are held rather than marked (case v2).
+        cat >>"$CONF.new" <<EOF
+greylist = no
+spf_fail_action = log
+dmarc_domain_actions = quarantine.e2e.test:hold
+EOF
     else
         # autoallow_after = 1: a network's deliveries count at most once an hour
         # (GREYLIST_AUTOALLOW_SPACING in lib/greylist.h), so 2 could not be reached in a test run.
@@ -404,8 +411,152 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# v. DMARC at the end of DATA (records in tests/dns/e2e.test.zone: e2e.test p=none sp=quarantine,
+# reject.e2e.test p=reject, quarantine.e2e.test p=quarantine).  The mailing list
+# lists.example.test gets SPF pass for every persona but does not align with e2e.test.
+
+# dmarc_signed FILE FROM CASE [altered]: a message From FROM signed by e2e.test (selector e2e,
+# tests/dkim/keys/rsa2048.pem), into FILE; "altered" changes the body after signing.
+dmarc_signed() {
+    "$PYTHON" - "$SRC_DIR/tests/dkim/keys/rsa2048.pem" "$@" <<'EOF'
+import sys
+import dkim
+key_file, out, sender, case = sys.argv[1:5]
+with open(key_file, "rb") as f:
+    key = f.read()
+msg = (b"From: CEO <" + sender.encode() + b">\r\n"
+       b"To: user@example.net\r\n"
+       b"Subject: e2e DMARC case " + case.encode() + b"\r\n"
+       b"Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n"
+       b"Message-ID: <" + case.encode() + b"@e2e.test>\r\n"
+       b"X-E2E-Case: " + case.encode() + b"\r\n"
+       b"\r\n"
+       b"Please pay the attached invoice today.\r\n")
+sig = dkim.sign(msg, b"e2e", b"e2e.test", key, canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
+if len(sys.argv) > 5:
+    msg = msg.replace(b"today", b"now, to account 666")
+with open(out, "wb") as f:
+    f.write(sig + msg)
+EOF
+}
+
+# v1. p=reject spoofed through the list: DKIM of e2e.test broken by a changed body, SPF passes
+# for an unaligned domain: 550 5.7.1 naming DMARC and the domain; `why` says which identity
+# failed how.
+FROM=news@lists.example.test
+if dmarc_signed "$T/v1.eml" ceo@reject.e2e.test v1 altered; then
+    smtp_file v1 127.0.0.2 good.example.test user@example.net "$T/v1.eml"
+    r=$(reply v1 .)
+    if [[ $r == "550 5.7.1"* && $r == *"DMARC policy of reject.e2e.test"* &&
+        $r == *"https://help.example/dmarc"* ]]; then
+        ok "v1: a p=reject From (reject.e2e.test) that nothing aligned authenticates: 550 5.7.1 ($r)"
+    else
+        not_ok "v1: a p=reject From that nothing aligned authenticates gets 550 5.7.1" \
+            "$(transcript v1)"
+    fi
+    why_has v1 news@lists.example.test dmarc "550 5.7.1"
+    V1_WHY="the From domain reject.e2e.test publishes p=reject; SPF passed for lists.example.test,"
+    V1_WHY="$V1_WHY which does not align; DKIM failed for e2e.test (body hash did not verify"
+    V1_WHY="$V1_WHY (body changed))"
+    if grep -qF "$V1_WHY" <<<"$CTL_OUT"; then
+        ok "v1: ingressctl why says p=reject, SPF passed unaligned, DKIM failed (body changed)"
+    else
+        not_ok "v1: ingressctl why explains the DMARC failure" "$CTL_OUT"
+    fi
+else
+    not_ok "v1: signing the message with $PYTHON and python3-dkim"
+fi
+
+# v2. p=quarantine, held by dmarc_domain_actions: accepted into Postfix's hold queue.
+smtp v2 127.0.0.2 good.example.test user@example.net --header "From: x@quarantine.e2e.test"
+r=$(reply v2 .)
+QID_V2=$(sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$r")
+queue=$(postqueue -c "$PF_CONF" -j 2>/dev/null || true)
+if [[ $r == 250* && -n $QID_V2 ]] &&
+    grep -F "\"$QID_V2\"" <<<"$queue" | grep -qF '"queue_name": "hold"'; then
+    ok "v2: a p=quarantine failure is held (dmarc_domain_actions = quarantine.e2e.test:hold) ($r)"
+else
+    not_ok "v2: a p=quarantine failure is held in Postfix's hold queue" "$(transcript v2)" \
+        "postqueue -j: $queue"
+fi
+
+# v3. A subdomain without a record of its own gets e2e.test's sp=quarantine; the default
+# dmarc_quarantine_action delivers it with a header users' filters can act on.
+V3_RESULT="fail (p=quarantine dis=quarantine) header.from=sub.e2e.test"
+smtp v3 127.0.0.2 good.example.test user@example.net --header "From: x@sub.e2e.test"
+if f=$(delivered v3); then
+    h=$(headers "$f")
+    if ar_has "$(our_ar "$h")" "dmarc=$V3_RESULT" && grep -qxF "X-Ingress-DMARC: $V3_RESULT" <<<"$h"
+    then
+        ok "v3: sub.e2e.test falls under sp=quarantine: delivered with X-Ingress-DMARC, dmarc=fail"
+    else
+        not_ok "v3: sp=quarantine gives X-Ingress-DMARC and dmarc=fail" "headers:" "$h"
+    fi
+else
+    not_ok "v3: the sp=quarantine failure is delivered" "$(transcript v3)"
+fi
+
+# v4. p=none: delivered with dmarc=fail; an X-Ingress-DMARC the sender wrote is removed.
+smtp v4 127.0.0.2 good.example.test user@example.net --header "From: x@e2e.test" \
+    --add-header "X-Ingress-DMARC: pass (forged)"
+if f=$(delivered v4); then
+    h=$(headers "$f")
+    if ar_has "$(our_ar "$h")" "dmarc=fail (p=none dis=none) header.from=e2e.test" &&
+        ! grep -qi '^X-Ingress-DMARC:' <<<"$h"; then
+        ok "v4: p=none is delivered with dmarc=fail, the forged X-Ingress-DMARC removed"
+    else
+        not_ok "v4: p=none is delivered with dmarc=fail, no X-Ingress-DMARC" "headers:" "$h"
+    fi
+else
+    not_ok "v4: the p=none failure is delivered" "$(transcript v4)"
+fi
+
+# v5. A forwarded message: SPF fails (fail.e2e.test allows only 192.0.2.1), DKIM of e2e.test
+# verifies and aligns with reject.e2e.test: DMARC pass, delivered.
+FROM=sender@fail.e2e.test
+if dmarc_signed "$T/v5.eml" ceo@reject.e2e.test v5; then
+    smtp_file v5 127.0.0.2 good.example.test user@example.net "$T/v5.eml"
+    if f=$(delivered v5); then
+        h=$(headers "$f")
+        if ar_has "$(our_ar "$h")" "spf=fail smtp.mailfrom=fail.e2e.test" \
+            "dkim=pass header.d=e2e.test" \
+            "dmarc=pass (p=reject dis=none) header.from=reject.e2e.test"; then
+            ok "v5: an aligned DKIM pass over an SPF fail passes DMARC (p=reject): delivered"
+        else
+            not_ok "v5: an aligned DKIM pass over an SPF fail passes DMARC" "headers:" "$h"
+        fi
+    else
+        not_ok "v5: an aligned DKIM pass over an SPF fail is delivered" "$(transcript v5)"
+    fi
+else
+    not_ok "v5: signing the message with $PYTHON and python3-dkim"
+fi
+FROM=sender@e2e.test
+
+# ---------------------------------------------------------------------------------------------
 # g. DNS down: a client never looked up before gets 451 4.7.25 at RCPT.
 
+stop_nsd
+
+# v6. DNS down for DMARC: 127.0.0.2, its HELO and lists.example.test's SPF are cached since the
+# cases above, _dmarc.late.e2e.test was never asked: dmarc=temperror, and the default
+# dmarc_temperror_action defers (451 4.7.1), never a rejection.
+FROM=news@lists.example.test
+smtp v6 127.0.0.2 good.example.test user@example.net --header "From: x@late.e2e.test"
+FROM=sender@e2e.test
+r=$(reply v6 .)
+if [[ $r == "451 4.7.1"* && $r == *"DMARC policy of late.e2e.test could not be looked up"* ]]; then
+    ok "v6: with NSD stopped the DMARC record lookup fails: 451 4.7.1 at end of DATA ($r)"
+else
+    not_ok "v6: with NSD stopped the DMARC record lookup fails: 451 4.7.1" "$(transcript v6)"
+fi
+why_has v6 news@lists.example.test dmarc "451 4.7.1"
+if grep -qF "dmarc=temperror for late.e2e.test" <<<"$CTL_OUT"; then
+    ok "v6: ingressctl why says dmarc=temperror"
+else
+    not_ok "v6: ingressctl why says dmarc=temperror" "$CTL_OUT"
+fi
 case_dns_down g
 
 # ---------------------------------------------------------------------------------------------

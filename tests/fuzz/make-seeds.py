@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""Writes the seed inputs of tests/fuzz/corpus/{config,dns,greylist,policy}/seed-* (the addr
-corpus predates this script).  Regression inputs (crash-*, regress-*) are written by hand when a
-bug is fixed and never touched here.  Run from anywhere: /usr/bin/python3 tests/fuzz/make-seeds.py
-Needs python3-dnslib (Debian) for the DNS packets."""
+"""Writes the seed inputs of tests/fuzz/corpus/{config,dns,greylist,policy,dmarc_record,
+dmarc_align}/seed-* (the addr corpus predates this script).  Regression inputs (crash-*, regress-*)
+are written by hand when a bug is fixed and never touched here.  Run from anywhere:
+/usr/bin/python3 tests/fuzz/make-seeds.py [TARGET...] (all targets without arguments; the DNS
+packets get new random ids at each run).  Needs python3-dnslib (Debian) for the DNS packets."""
 import os
 import struct
+import sys
 
 from dnslib import A, AAAA, CNAME, DNSRecord, MX, NS, PTR, QTYPE, RR, SOA, TXT
 
@@ -116,7 +118,56 @@ def policy_seeds():
     write("policy", "noip", conn(0, "", "", "", "M", "R", "H", "E", "B", "F", "F", "A", "A"))
 
 
-config_seeds()
-dns_seeds()
-greylist_seeds()
-policy_seeds()
+# RFC 7489 Appendix B's records, and what the parser must refuse or default.
+DMARC_RECORDS = {
+    "rfc-b21": "v=DMARC1; p=none; rua=mailto:dmarc-feedback@example.com",
+    "rfc-b23": "v=DMARC1; p=none; rua=mailto:dmarc-feedback@example.com; "
+               "ruf=mailto:auth-reports@thirdparty.example.net",
+    "rfc-b24": "v=DMARC1; p=quarantine; rua=mailto:dmarc-feedback@example.com, "
+               "mailto:tld-test@thirdparty.example.net!10m; pct=25",
+    "rfc-71": "v=DMARC1",
+    "all-tags": "v=DMARC1; p=reject; sp=none; adkim=s; aspf=s; pct=0; ri=3600; fo=1:d; rf=afrf",
+    "spaces": "  V = DMARC1 ;\tpct = 50 ;; sp=REJECT ; p = quarantine ; ",
+    "dup": "v=DMARC1; p=none; P=reject",
+    "first": "p=reject; v=DMARC1",
+    "spf": "v=spf1 ip4:192.0.2.0/24 -all",
+    "rua-rule": "v=DMARC1; p=block; rua=mailto:r@example.org",
+    "bad-values": "v=DMARC1; p=reject; pct=200; adkim=x; aspf=; ri=soon",
+    "uris": "v=DMARC1; p=none; rua=mailto:a@example.org!10m , https://r.example/x?a=1, nothing, "
+            "mailto:b%2Cc@example.org, :x, mailto:, mailto:d@x!, mailto:e@x!5q, mailto:%zz",
+    "nul": "v=DMARC1; p=reject\0; sp=none",
+    "binary": "\x01\x02\xff v=DMARC1",
+}
+
+
+def dmarc_record_seeds():
+    for name, text in DMARC_RECORDS.items():
+        write("dmarc_record", name, text.encode("latin-1"))
+    write("dmarc_record", "huge", b"v=DMARC1; p=reject; x=" + b"a" * 10240)
+
+
+def dmarc_align_seeds():
+    def case(flags, author, other, record):
+        return bytes([flags]) + b"\0".join(x.encode() for x in (author, other, record))
+    write("dmarc_align", "relaxed", case(0, "mail.example.org", "bounce.example.org",
+                                         "v=DMARC1; p=reject"))
+    write("dmarc_align", "strict", case(1, "mail.example.org", "example.org",
+                                        "v=DMARC1; p=reject; adkim=s"))
+    write("dmarc_align", "psl-private", case(0, "alice.github.io", "mallory.github.io",
+                                             "v=DMARC1; p=quarantine; pct=50"))
+    write("dmarc_align", "psl-wildcard", case(2 | (60 << 2), "www.city.kawasaki.jp",
+                                              "x.city.kawasaki.jp", "v=DMARC1; p=reject; sp=quarantine; pct=40"))
+    write("dmarc_align", "suffix", case(0, "co.uk", "example.co.uk", "v=DMARC1; p=none"))
+    write("dmarc_align", "case-dot", case(1, "Example.ORG.", "example.org", "v=DMARC1; p=reject"))
+    write("dmarc_align", "literal", case(0, "[192.0.2.1]", "192.0.2.1", "v=DMARC1; p=reject"))
+    write("dmarc_align", "idn", case(0, "xn--bcher-kva.example", "b\u00fccher.example",
+                                     "v=DMARC1; p=reject"))
+    write("dmarc_align", "empty-label", case(0, "a..example.org", "example.org", "v=DMARC1; p=none"))
+    write("dmarc_align", "long", case(0, ("a" * 63 + ".") * 4 + "org", "org", "v=DMARC1; p=reject"))
+
+
+SEEDS = {"config": config_seeds, "dns": dns_seeds, "greylist": greylist_seeds,
+         "policy": policy_seeds, "dmarc_record": dmarc_record_seeds,
+         "dmarc_align": dmarc_align_seeds}
+for target in sys.argv[1:] or list(SEEDS):
+    SEEDS[target]()

@@ -10,9 +10,11 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "authres.h"
+#include "dmarc.h"
 #include "iprev.h"
 
 #define ID "mx.example.org"
@@ -111,6 +113,106 @@ static void build_is_bounded_and_terminated(void **state)
     }
 }
 
+/* ---- the dmarc resinfo, parsed back (RFC 8601 2.2, RFC 7489 11.2) ------------------------- */
+
+/* One resinfo as a reader sees it: method=result, an optional comment, ptype.property=value. */
+struct resinfo {
+    char method[32], result[32], comment[128], property[32], value[256];
+};
+
+/* Copies a token (up to a space, ';', '(' or the end) and returns what follows it. */
+static const char *token(const char *p, char *out, size_t outlen, const char *stop)
+{
+    size_t n = 0;
+    while (*p != '\0' && strchr(stop, *p) == NULL) {
+        if (n + 1 < outlen)
+            out[n++] = *p;
+        p++;
+    }
+    out[n] = '\0';
+    return p;
+}
+
+/*
+ * A minimal RFC 8601 reader: "authserv-id; resinfo; resinfo ...", each resinfo "method=result
+ * [(comment)] [ptype.property=value]".  Returns how many resinfos it read into out.
+ */
+static size_t parse_authres(const char *value, struct resinfo *out, size_t max, char *id,
+                            size_t idlen)
+{
+    const char *p = token(value, id, idlen, "; ");
+    size_t n = 0;
+    while (*p == ';' && n < max) {
+        struct resinfo *r = &out[n++];
+        memset(r, 0, sizeof *r);
+        p = token(p + 1 + strspn(p + 1, " "), r->method, sizeof r->method, "=; ");
+        if (*p == '=')
+            p = token(p + 1, r->result, sizeof r->result, " ;(");
+        /* then comments and properties in any order, up to the next ';' */
+        for (p += strspn(p, " "); *p != ';' && *p != '\0'; p += strspn(p, " ")) {
+            if (*p == '(') {
+                p = token(p + 1, r->comment, sizeof r->comment, ")");
+                p += *p == ')';
+            } else {
+                char property[32], pvalue[256] = "";
+                p = token(p, property, sizeof property, "=; (");
+                if (*p == '=')
+                    p = token(p + 1, pvalue, sizeof pvalue, " ;(");
+                if (r->property[0] == '\0') {
+                    snprintf(r->property, sizeof r->property, "%s", property);
+                    snprintf(r->value, sizeof r->value, "%s", pvalue);
+                }
+            }
+        }
+    }
+    return n;
+}
+
+static void dmarc_results_read_back_from_the_header(void **state)
+{
+    (void)state;
+    struct dmarc_message *m = calloc(1, sizeof *m);
+    m->nauthors = 3;
+    m->authors = calloc(3, sizeof *m->authors);
+    struct dmarc_author *a = &m->authors[0];
+    snprintf(a->domain, sizeof a->domain, "example.org");
+    a->result = DMARC_FAIL;
+    a->have_record = true;
+    a->policy = DMARC_POLICY_REJECT;
+    a->disposition = DMARC_POLICY_QUARANTINE;
+    a = &m->authors[1];
+    snprintf(a->domain, sizeof a->domain, "lists.example.net");
+    a->result = DMARC_TEMPERROR;
+    m->authors[2].result = DMARC_PERMERROR; /* a From field the parser refused */
+
+    char part[512], header[1024], id[64];
+    struct iprev r = iprev_with(IPREV_PASS, "192.0.2.1", "mail.example.com");
+    dmarc_message_authres(m, part, sizeof part);
+    authres_build(ID, &r, header, sizeof header);
+    authres_append(header, sizeof header, part);
+    free(m->authors);
+    free(m);
+
+    struct resinfo got[8];
+    size_t n = parse_authres(header, got, 8, id, sizeof id);
+    assert_string_equal(id, ID);
+    assert_int_equal(n, 4);
+    assert_string_equal(got[0].method, "iprev");
+    assert_string_equal(got[1].method, "dmarc");
+    assert_string_equal(got[1].result, "fail");
+    assert_string_equal(got[1].comment, "p=reject dis=quarantine");
+    assert_string_equal(got[1].property, "header.from");
+    assert_string_equal(got[1].value, "example.org");
+    assert_string_equal(got[2].method, "dmarc");
+    assert_string_equal(got[2].result, "temperror");
+    assert_string_equal(got[2].comment, "");
+    assert_string_equal(got[2].property, "header.from");
+    assert_string_equal(got[2].value, "lists.example.net");
+    assert_string_equal(got[3].method, "dmarc");
+    assert_string_equal(got[3].result, "permerror");
+    assert_string_equal(got[3].property, "");
+}
+
 /* ---- authres_claims_id ------------------------------------------------------------------- */
 
 static void claims_exact_id(void **state)
@@ -201,6 +303,7 @@ int main(void)
         cmocka_unit_test(build_without_iprev_says_none),
         cmocka_unit_test(build_leaves_an_invalid_name_out_of_the_comment),
         cmocka_unit_test(build_is_bounded_and_terminated),
+        cmocka_unit_test(dmarc_results_read_back_from_the_header),
         cmocka_unit_test(claims_exact_id),
         cmocka_unit_test(claims_id_case_insensitively),
         cmocka_unit_test(claims_id_after_white_space_and_comments),

@@ -167,7 +167,8 @@ static void postmaster_is_exempt_and_acceptance_is_recorded(void **state)
     policy_set_queue_id(c, "4QX1");
     struct verdict v = policy_eom(c, authres, sizeof authres);
     assert_int_equal(v.action, VERDICT_CONTINUE);
-    assert_string_equal(authres, "mx.test.example; iprev=fail policy.iprev=127.0.0.4");
+    /* No From field: no author domain, DMARC none (RFC 7489 11.2). */
+    assert_string_equal(authres, "mx.test.example; iprev=fail policy.iprev=127.0.0.4; dmarc=none");
     policy_conn_free(c);
 
     struct found found = find(f, "4QX1");
@@ -187,8 +188,8 @@ static void good_client_gets_pass_in_authentication_results(void **state)
     assert_int_equal(policy_rcpt(c, "<carol@example.test>").action, VERDICT_CONTINUE);
     struct verdict v = policy_eom(c, authres, sizeof authres);
     assert_int_equal(v.action, VERDICT_CONTINUE);
-    assert_string_equal(authres,
-                        "mx.test.example; iprev=pass policy.iprev=127.0.0.2 (good.example.test)");
+    assert_string_equal(authres, "mx.test.example; iprev=pass policy.iprev=127.0.0.2 "
+                                 "(good.example.test); dmarc=none");
     policy_conn_free(c);
     assert_int_equal(find(f, "127.0.0.2").count, 2); /* one row per recipient */
 }
@@ -438,6 +439,144 @@ static void blocked_network_refused_and_allow_entry_skips_checks(void **state)
     policy_mail(c, "<alice@example.org>", NULL);
     assert_int_equal(policy_rcpt(c, "<bob@example.test>").action, VERDICT_CONTINUE);
     policy_conn_free(c);
+}
+
+/*
+ * DMARC at end of message (lib/dmarc.c through lib/policy.c): one inbound message from client
+ * ip (iprev checked, SPF when the env has a checker), MAIL FROM sender, one recipient, these
+ * headers (name, value pairs, NULL-terminated).  *c_out keeps the connection when not NULL.
+ */
+static struct verdict dmarc_message(struct fixture *f, const char *ip, const char *sender,
+                                    const char *rcpt, const char *const *headers, char *authres,
+                                    size_t authres_len, struct policy_conn **c_out)
+{
+    int index;
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", ip);
+    policy_helo(c, "mail.dmarc.test");
+    policy_mail(c, sender, NULL);
+    assert_int_equal(policy_rcpt(c, rcpt).action, VERDICT_CONTINUE);
+    for (size_t i = 0; headers[i] != NULL; i += 2)
+        policy_header(c, headers[i], headers[i + 1], &index);
+    policy_eoh(c);
+    struct verdict v = policy_eom(c, authres, authres_len);
+    if (c_out != NULL)
+        *c_out = c;
+    else
+        policy_conn_free(c);
+    return v;
+}
+
+/* A From of a p=reject domain that nothing authenticates: 550 5.7.1 at end of DATA; the same
+ * through an allow entry, or to exempt recipients only, is delivered with the result. */
+static void dmarc_reject_unless_allowed_or_exempt(void **state)
+{
+    struct fixture *f = *state;
+    char authres[1024];
+    static const char *const spoof[] = {"From", "CEO <ceo@dmarc.test>", NULL};
+    assert_true(config_set(f->cfg, "iprev_action", "log", NULL, 0)); /* 192.0.2.x: no PTR */
+    f->env.lists = lists_cache_new(f->store, 0);
+
+    struct verdict v = dmarc_message(f, "192.0.2.10", "<news@lists.example.test>",
+                                     "<bob@example.test>", spoof, authres, sizeof authres, NULL);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_DMARC_REJECT);
+    assert_string_equal(v.check, "dmarc");
+    assert_non_null(strstr(v.detail, "the From domain dmarc.test publishes p=reject"));
+
+    v = dmarc_message(f, "192.0.2.10", "<news@lists.example.test>", "<postmaster@example.test>",
+                      spoof, authres, sizeof authres, NULL);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_non_null(strstr(authres, "; dmarc=fail (p=reject dis=none) header.from=dmarc.test"));
+
+    add_entry(f, "cidr", "192.0.2.11/32", "allow", "list server");
+    struct policy_conn *c;
+    v = dmarc_message(f, "192.0.2.11", "<news@lists.example.test>", "<bob@example.test>", spoof,
+                      authres, sizeof authres, &c);
+    policy_set_queue_id(c, "4QDMARC1");
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_non_null(strstr(authres, "; dmarc=fail (p=reject dis=none) header.from=dmarc.test"));
+    policy_conn_free(c);
+    /* the acceptance's detail says why it was not refused */
+    struct found found = find(f, "192.0.2.11");
+    assert_int_equal(found.count, 1);
+    assert_string_equal(found.actions[0], "accept");
+}
+
+/* The other actions: a header for users' filters, the hold queue. */
+static void dmarc_quarantine_header_and_hold(void **state)
+{
+    struct fixture *f = *state;
+    char authres[1024], value[256];
+    static const char *const sub[] = {"From", "a@sub.dmarc.test", NULL};
+    assert_true(config_set(f->cfg, "iprev_action", "log", NULL, 0));
+    struct policy_conn *c;
+    struct verdict v = dmarc_message(f, "192.0.2.10", "<x@example.test>", "<bob@example.test>", sub,
+                                     authres, sizeof authres, &c);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_true(policy_dmarc_header(c, value, sizeof value));
+    assert_string_equal(value, "fail (p=quarantine dis=quarantine) header.from=sub.dmarc.test");
+    policy_conn_free(c);
+
+    assert_true(config_set(f->cfg, "dmarc_quarantine_action", "hold", NULL, 0));
+    v = dmarc_message(f, "192.0.2.10", "<x@example.test>", "<bob@example.test>", sub, authres,
+                      sizeof authres, &c);
+    assert_int_equal(v.action, VERDICT_HOLD);
+    assert_false(policy_dmarc_header(c, value, sizeof value));
+    policy_set_queue_id(c, "4QHELD1");
+    assert_int_equal(policy_hold_commit(c).action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+
+    assert_true(config_set(f->cfg, "dmarc", "no", NULL, 0));
+    v = dmarc_message(f, "192.0.2.10", "<x@example.test>", "<bob@example.test>", sub, authres,
+                      sizeof authres, NULL);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_null(strstr(authres, "dmarc="));
+}
+
+/* An X-Ingress-DMARC from the sender is removed where DMARC is evaluated, counted by name. */
+static void forged_dmarc_header_is_marked_for_removal(void **state)
+{
+    struct fixture *f = *state;
+    int index = 0;
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "192.0.2.10");
+    policy_mail(c, "<x@example.test>", NULL);
+    assert_false(policy_header(c, "Authentication-Results", "other.example; none", &index));
+    assert_true(policy_header(c, "x-ingress-dmarc", "pass", &index));
+    assert_int_equal(index, 1);
+    assert_true(policy_header(c, DMARC_HEADER_NAME, "pass", &index));
+    assert_int_equal(index, 2);
+    policy_conn_free(c);
+    /* a trusted client's (another of our hosts, say) is kept */
+    assert_true(config_set(f->cfg, "trusted_networks", "192.0.2.0/24", NULL, 0));
+    c = policy_conn_new(&f->env, "unknown", "192.0.2.10");
+    policy_mail(c, "<x@example.test>", NULL);
+    assert_false(policy_header(c, DMARC_HEADER_NAME, "pass", &index));
+    policy_conn_free(c);
+}
+
+/* dmarc_greylist_bypass: SPF pass and a DMARC pass confirm the triplet without DKIM. */
+static void dmarc_pass_bypasses_greylisting_when_asked(void **state)
+{
+    struct fixture *f = *state;
+    char authres[1024];
+    static const char *const from[] = {"From", "a@dmarc.test", NULL};
+    assert_true(config_set(f->cfg, "greylist", "yes", NULL, 0));
+    assert_true(config_set(f->cfg, "iprev_action", "log", NULL, 0));
+    f->env.spf = spf_checker_new(f->resolver, "mx.test.example");
+    /* SPF pass for mail.dmarc.test, which aligns with dmarc.test: DMARC pass, no DKIM */
+    struct verdict v = dmarc_message(f, "192.0.2.10", "<bounce@mail.dmarc.test>",
+                                     "<bob@example.test>", from, authres, sizeof authres, NULL);
+    assert_int_equal(v.reply, REPLY_GREYLISTED);
+    assert_true(config_set(f->cfg, "dmarc_greylist_bypass", "yes", NULL, 0));
+    v = dmarc_message(f, "192.0.2.10", "<bounce@mail.dmarc.test>", "<carol@example.test>", from,
+                      authres, sizeof authres, NULL);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_non_null(strstr(authres, "; dmarc=pass (p=reject dis=none) header.from=dmarc.test"));
+    /* a From whose DMARC does not pass gets no bypass */
+    static const char *const other[] = {"From", "a@example.test", NULL};
+    v = dmarc_message(f, "192.0.2.10", "<bounce@mail.dmarc.test>", "<dave@example.test>", other,
+                      authres, sizeof authres, NULL);
+    assert_int_equal(v.reply, REPLY_GREYLISTED);
 }
 
 /* Submission (DESIGN.md §6): one authenticated message, MAIL FROM then the given headers. */
@@ -965,6 +1104,10 @@ int main(void)
         T(spf_pass_mail_is_greylisted_at_end_of_message_without_dkim),
         T(spf_fail_is_refused_at_rcpt_except_postmaster),
         T(blocked_network_refused_and_allow_entry_skips_checks),
+        T(dmarc_reject_unless_allowed_or_exempt),
+        T(dmarc_quarantine_header_and_hold),
+        T(forged_dmarc_header_is_marked_for_removal),
+        T(dmarc_pass_bypasses_greylisting_when_asked),
         T(submission_sender_must_be_owned_by_the_account),
         T(submission_header_from_must_be_single_and_owned),
         T(from_domain_is_the_same_for_every_use),
