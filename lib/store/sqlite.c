@@ -348,7 +348,9 @@ static enum store_status sqlite_schema_lock(struct store_conn *c, int64_t *versi
                                             struct store_error *err)
 {
     struct store_db *s = c->s;
-    int rc = sqlite3_exec(s->db, s->readonly ? "BEGIN" : "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    /* A read-only connection cannot take the write lock: it only reads the version. */
+    int rc = s->readonly ? sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL)
+                         : sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
     if (rc == SQLITE_OK)
         rc = exec_int(s->db, "PRAGMA user_version", version);
