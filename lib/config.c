@@ -71,7 +71,8 @@ const struct config_option config_options[] = {
     TEXT(user, "", account_name_valid, "milter",
          "Account to switch to after opening the socket and database when started as root"),
     TEXT(group, "", account_name_valid, "milter",
-         "Group to switch to with user (empty: the user's primary group)"),
+         "Group to switch to with user (empty: the user's primary group); when set, the database "
+         "files are created 0640 so that this group may read them (else 0600)"),
     OPT(allow_root, CONFIG_BOOL, "no", 0, 0, NULL, "milter",
         "Keep running as root when started as root with no user (refused otherwise)"),
     OPT(log_facility, CONFIG_ENUM, "mail", 0, 0,

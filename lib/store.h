@@ -41,13 +41,28 @@ struct store;
  * recognized and refused, as this build has no PostgreSQL backend yet.
  *
  * store_open() opens the database (creating it when missing), then applies the schema migrations
- * it lacks, each in its own transaction, under a lock that keeps two processes from migrating at
- * once.  A database whose schema is newer than this build's last migration is refused.  On error:
- * NULL, and a message naming the database in err.  store_open_existing() is the same for a tool:
- * a database that does not exist yet is refused instead of created (for SQLite: a missing file,
- * which only the milter creates, so that a typo is not a new empty database).
+ * it lacks, all in one transaction (a database has this build's schema whole, or the one it had:
+ * a new one, none), under a lock that keeps two processes from migrating at once.  A database
+ * whose schema is newer than this build's last migration is refused.  On error: NULL, and a
+ * message naming the database in err.
+ *
+ * For SQLite, a database file it creates gets mode STORE_MODE_DEFAULT (store_open_mode: the mode
+ * given; 0640 lets a group read it) whatever the umask, and so do the -wal and -shm SQLite
+ * creates beside it (they take the database file's mode); an existing file keeps its mode, and
+ * each of the three that is wider than that mode is logged (the decision log holds addresses and
+ * subjects).
+ *
+ * store_open_existing() is the same for a tool: a database that does not exist yet is refused
+ * instead of created (for SQLite: a missing file, which only the milter creates, so that a typo
+ * is not a new empty database).  For SQLite, a file the user may read but not write (a member of
+ * the files' group) is opened read-only: every write fails with STORE_ERROR, a schema that lacks
+ * a migration is refused, and it can be read only while the milter runs (SQLite needs the -wal
+ * and -shm files the milter keeps).
  */
+#define STORE_MODE_DEFAULT 0600
 struct store *store_open(const char *database, int64_t busy_timeout_ms, struct store_error *err);
+struct store *store_open_mode(const char *database, int64_t busy_timeout_ms, mode_t mode,
+                              struct store_error *err);
 struct store *store_open_existing(const char *database, int64_t busy_timeout_ms,
                                   struct store_error *err);
 void store_close(struct store *s);
@@ -71,12 +86,17 @@ bool store_check_location(const char *database, struct store_error *err);
 void store_set_owner(const char *database, uid_t uid, gid_t gid);
 
 /*
- * Checks that what the database value names is still the database open (SQLite: the file at the
- * path is the one the store has open).  When it was removed or replaced (an admin's rm or mv under
- * the running milter), opens the one now there (creating it, with the schema), swaps it in and
- * sets *reopened: the rows only the old one held are gone, but nothing more is written where no
- * one will read it.  STORE_ERROR with err when the new one cannot be opened (the old connection
- * stays).  For the daemon's maintenance thread: one stat() a call.
+ * What the database value names must stay the database the store has open (SQLite: the file at
+ * the path).  For SQLite every commit checks it first (one stat()): a write into a file that was
+ * removed or replaced (an admin's rm -rf, a backup renamed over it) is rolled back and fails
+ * with STORE_ERROR.  store_check, for the daemon's maintenance thread (one stat() a call when
+ * nothing moved), then lets the old database go (its connections closed, the decision writer's
+ * too) and opens the one now there, creating it with its schema (and the store's mode) when
+ * missing: the one at the path wins, and what only the old one held is no longer used.  It sets
+ * *reopened and writes a line for the log into err naming both (SQLite: both inodes).  When none
+ * can be opened there (directory gone, disk full) it returns STORE_ERROR with err, and until a
+ * later call succeeds every call on the store fails with that message (reads too), while the
+ * decision writer keeps its queue.
  */
 enum store_status store_check(struct store *s, bool *reopened, struct store_error *err);
 

@@ -1127,7 +1127,9 @@ static int run_verb(const struct ctl_verb *verb, const struct config *cfg, const
         return CTL_EXIT_ERROR;
     }
     /* Opened, never created: a new database here would only hide a typo, or be a file created by
-     * root that the milter then cannot write. */
+     * root that the milter then cannot write.  A member of the milter's group, who may read the
+     * files but not write them, gets a read-only store: the verbs that only read work, the others
+     * fail with exit 2. */
     ctl.store = store_open_existing(database, cfg->store_busy_timeout, &ctl.err);
     if (ctl.store == NULL) {
         fprintf(stderr, "ingressctl: %s\n", ctl.err.text);

@@ -362,26 +362,43 @@ static void throttle_persist(struct runtime *rt, int64_t now)
 }
 
 /*
+ * The database must stay the one the configured value names (store_check).  While none can be
+ * opened there, every message gets store_failure and says why in its own log line: this logs
+ * when that starts and when it ends, not every tick.  *lost is the maintenance thread's own.
+ */
+static bool maintenance_store_check(struct runtime *rt, bool *lost)
+{
+    struct store_error why;
+    bool reopened;
+
+    if (store_check(rt->store, &reopened, &why) != STORE_OK) {
+        if (!*lost)
+            log_msg(LOG_ERR, "%s; until one can, every message gets store_failure%s", why.text,
+                    rt->cfg->fail_open ? " (fail_open = yes: accepted)" : " (451 4.3.0)");
+        *lost = true;
+        return false;
+    }
+    if (reopened)
+        log_msg(LOG_WARNING, "%s", why.text);
+    *lost = false;
+    return true;
+}
+
+/*
  * Expiry of the decision log and of greylisting, in the background (never in a callback), in
  * bounded batches with the store's lock released between them.  A tick every couple of seconds
  * keeps up with a million greylist triplets: one batch takes a few milliseconds, and a tick runs
  * batches while they come back full, up to MAINTENANCE_MAX_BATCHES.
  */
-static void maintenance_tick(struct runtime *rt)
+static void maintenance_tick(struct runtime *rt, bool *store_lost)
 {
     struct store_error why;
     size_t deleted = 0, total = 0;
     int64_t now = (int64_t)time(NULL);
-    bool reopened;
 
-    if (store_check(rt->store, &reopened, &why) != STORE_OK)
-        log_msg(LOG_ERR, "database %s was removed or replaced, and a new one cannot be opened: %s",
-                rt->cfg->database, why.text);
-    else if (reopened)
-        log_msg(LOG_WARNING,
-                "database file %s was removed or replaced under the running milter: opened a "
-                "new one there (what only the old file held is gone)",
-                rt->cfg->database);
+    /* Without a database, expiry and the throttle's counters wait for the next tick. */
+    if (!maintenance_store_check(rt, store_lost))
+        return;
 
     /* As many batches as greylisting gets: one batch a tick removes at most 500 rows/s, fewer
      * than a busy milter writes (tests/bench/RESULTS.md), and the table would grow unbounded. */
@@ -454,6 +471,7 @@ static void reload(const struct options *o, const struct config *running)
 static void *maintenance_thread(void *arg)
 {
     const struct options *o = arg;
+    bool store_lost = false;
     pthread_mutex_lock(&stop_lock);
     while (!atomic_load(&stopping)) {
         if (reload_wanted) {
@@ -472,7 +490,7 @@ static void *maintenance_thread(void *arg)
         pthread_mutex_unlock(&stop_lock);
         struct runtime *rt = runtime_acquire();
         if (rt != NULL) {
-            maintenance_tick(rt);
+            maintenance_tick(rt, &store_lost);
             runtime_release(rt);
         }
         pthread_mutex_lock(&stop_lock);

@@ -57,6 +57,11 @@ struct orgdomain *runtime_load_orgdomain(const struct config *cfg, char *err, si
     return NULL;
 }
 
+mode_t runtime_database_mode(const struct config *cfg)
+{
+    return cfg->group[0] != '\0' ? 0640 : STORE_MODE_DEFAULT;
+}
+
 struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
 {
     struct runtime *rt = xcalloc(1, sizeof *rt);
@@ -90,7 +95,8 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     struct store_error why;
-    rt->store = store_open(cfg->database, cfg->store_busy_timeout, &why);
+    rt->store =
+        store_open_mode(cfg->database, cfg->store_busy_timeout, runtime_database_mode(cfg), &why);
     if (rt->store == NULL) {
         str_copy(err, errlen, why.text);
         runtime_free(rt);

@@ -32,6 +32,13 @@ struct runtime {
     struct runtime *next_retired; /* the same: in the list of replaced runtimes still held */
 };
 
+/*
+ * The mode of the database files the milter creates: 0640 when the config names a group (the
+ * files get that group, whose members, the postmaster's staff, may read them with ingressctl),
+ * else 0600.  The decision log holds addresses and subjects: never readable by every user.
+ */
+mode_t runtime_database_mode(const struct config *cfg);
+
 /* Builds a runtime over cfg (which it takes over); NULL with a message in err. */
 struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen);
 /*

@@ -54,12 +54,13 @@ struct store_backend {
     void (*set_owner)(const char *database, uid_t uid, gid_t gid);
 
     /*
-     * Opens the database (creating it when missing, if create) and gets it ready for the
-     * migrations; NULL with err on failure.  prepare() runs after the migrations (statements that
-     * need the tables).  close() also takes a database whose prepare() failed or never ran.
+     * Opens the database (creating it when missing, if create, with mode for a backend whose
+     * database is files) and gets it ready for the migrations; NULL with err on failure.  prepare()
+     * runs after the migrations (statements that need the tables).  close() also takes a database
+     * whose prepare() failed or never ran.
      */
     struct store_db *(*open)(const char *database, int64_t busy_timeout_ms, bool create,
-                             struct store_error *err);
+                             mode_t mode, struct store_error *err);
     enum store_status (*prepare)(struct store_db *db, struct store_error *err);
     void (*close)(struct store_db *db);
     /* How messages name the database: never a password. */
@@ -67,12 +68,15 @@ struct store_backend {
 
     /*
      * store_check(): identity_changed() tells whether what the database value names is still the
-     * database open on c (a file removed or replaced under the milter); adopt() then takes the
-     * connection of fresh (opened, migrated and prepared again) in place of c's, and gives c's old
-     * one to fresh, which the caller closes.  Both NULL for a backend without such files.
+     * database open on c (a file removed or replaced under the milter); detach() then lets the
+     * old one go (its connection closed: c is used again only by adopt); adopt() takes the
+     * connection of fresh (opened, migrated and prepared again) in place of c's, gives c's old
+     * one to fresh, which the caller closes, and writes a line for the log into note naming what
+     * it opened.  All three NULL for a backend without such files.
      */
     bool (*identity_changed)(struct store_conn *c);
-    void (*adopt)(struct store_conn *c, struct store_db *fresh);
+    void (*detach)(struct store_conn *c);
+    void (*adopt)(struct store_conn *c, struct store_db *fresh, struct store_error *note);
 
     struct store_conn *(*acquire)(struct store_db *db);
     void (*release)(struct store_conn *c);
@@ -82,15 +86,19 @@ struct store_backend {
     void (*rollback)(struct store_conn *c); /* no-op outside a transaction */
 
     /*
-     * The migration loop's steps (lib/store/schema.c): schema_lock() takes the write lock that
-     * keeps two processes from migrating at once and reads the schema version under it;
-     * schema_apply() applies one migration, records its version and commits, which also lets the
-     * lock go; schema_unlock() lets it go without a change.  On failure each leaves no lock held.
+     * The migration loop's steps (lib/store/schema.c), all in one transaction: schema_lock()
+     * begins it, takes the write lock that keeps two processes from migrating at once and reads
+     * the schema version under it; schema_apply() applies one migration and records its version,
+     * without committing; schema_commit() commits them all, which also lets the lock go;
+     * schema_unlock() rolls back whatever was applied and lets the lock go.  On failure
+     * schema_lock() and schema_commit() leave no lock held; after a failed schema_apply() the
+     * loop calls schema_unlock().
      */
     enum store_status (*schema_lock)(struct store_conn *c, int64_t *version,
                                      struct store_error *err);
     enum store_status (*schema_apply)(struct store_conn *c, const struct store_migration *m,
                                       struct store_error *err);
+    enum store_status (*schema_commit)(struct store_conn *c, struct store_error *err);
     void (*schema_unlock)(struct store_conn *c);
 
     /* The decision log.  decision_insert() writes rows[0..n) (inside the caller's transaction

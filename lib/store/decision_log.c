@@ -93,7 +93,9 @@ enum store_status store_decision_add(struct store *s, const struct decision *d,
         return store_error_set(err, STORE_ERROR, "a decision needs a check and an action");
     if (s->writer.running)
         return decision_queue(s, d, err);
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     status = s->be->decision_insert(c, &d, 1, err);
     store_conn_put(s, c);
     return status;
@@ -205,8 +207,12 @@ static void *decision_writer_main(void *arg)
             status = decision_write_batch(s, &written, &why);
         while (status == STORE_OK && written == w->batch);
         decision_writer_note(s, status, &why);
+        /* write_lock: store_check() may stop and start the backend's part of the writer (its
+         * connection follows the database it reopens). */
+        pthread_mutex_lock(&w->write_lock);
         if (s->be->writer_after_batches != NULL)
             s->be->writer_after_batches(s->db);
+        pthread_mutex_unlock(&w->write_lock);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -305,12 +311,15 @@ enum store_status store_decision_find(struct store *s, const char *key, size_t l
                                       void (*fn)(const struct decision *d, void *arg), void *arg,
                                       struct store_error *err)
 {
-    char *address = strip_brackets(key);
+    char *address;
     enum store_status status;
 
     /* What is queued is found too; a failure is the next read's. */
     (void)decision_flush(s, NULL);
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    address = strip_brackets(key);
     status = s->be->decision_find(c, key, address, limit, fn, arg, err);
     store_conn_put(s, c);
     free(address);

@@ -37,11 +37,19 @@ struct store {
     struct store_db *db;
     char *database;          /* as given to store_open() */
     int64_t busy_timeout_ms; /* kept for the reopen of store_check() */
+    mode_t mode;             /* the same: of the files a backend creates */
     struct decision_writer writer;
+    /* store_check() found the database gone and none can be opened in its place yet: every call
+     * fails with lost_why.  Set and cleared with a connection held (the old one detached);
+     * guarded by lost_lock. */
+    pthread_mutex_t lost_lock;
+    bool lost;
+    char lost_why[STORE_ERROR_MAX];
 };
 
-/* A connection of s's database for one call (backend.h: acquire, release). */
-struct store_conn *store_conn_get(struct store *s);
+/* A connection of s's database for one call (backend.h: acquire, release); NULL with err while
+ * the database is lost (store_check). */
+struct store_conn *store_conn_get(struct store *s, struct store_error *err);
 void store_conn_put(struct store *s, struct store_conn *c);
 
 /* The part of a call that runs inside store_write_txn(). */
@@ -64,8 +72,8 @@ enum store_status store_expire_step(struct store *s,
                                     struct store_error *err);
 
 /*
- * schema.c: brings the database on c up to the schema of this build, each missing migration in
- * its own transaction; false with err (naming the database as name) on failure.
+ * schema.c: brings the database on c up to the schema of this build, every missing migration in
+ * one transaction; false with err (naming the database as name) on failure.
  */
 bool store_schema_migrate(const struct store_backend *be, struct store_conn *c, const char *name,
                           struct store_error *err);

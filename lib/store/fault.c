@@ -84,11 +84,12 @@ static enum store_status fault_hit(struct fault_db *f, enum store_fault_op op,
 /* ---- what is passed on without faults ---- */
 
 static struct store_db *fault_open(const char *database, int64_t busy_timeout_ms, bool create,
-                                   struct store_error *err)
+                                   mode_t mode, struct store_error *err)
 {
     (void)database;
     (void)busy_timeout_ms;
     (void)create;
+    (void)mode;
     store_error_set(err, STORE_ERROR, "the fault wrapper only wraps a store that is open");
     return NULL;
 }
@@ -150,6 +151,12 @@ static enum store_status fault_schema_apply(struct store_conn *c, const struct s
 {
     struct fault_conn *fc = fault_conn(c);
     return fc->f->inner->schema_apply(fc->inner, m, err);
+}
+
+static enum store_status fault_schema_commit(struct store_conn *c, struct store_error *err)
+{
+    struct fault_conn *fc = fault_conn(c);
+    return fc->f->inner->schema_commit(fc->inner, err);
 }
 
 static void fault_schema_unlock(struct store_conn *c)
@@ -451,6 +458,7 @@ static const struct store_backend store_backend_fault = {
     .rollback = fault_rollback,
     .schema_lock = fault_schema_lock,
     .schema_apply = fault_schema_apply,
+    .schema_commit = fault_schema_commit,
     .schema_unlock = fault_schema_unlock,
     .decision_insert = fault_decision_insert,
     .decision_find = fault_decision_find,

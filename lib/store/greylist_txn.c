@@ -55,7 +55,9 @@ enum store_status store_greylist_update(struct store *s, struct store_greylist_t
                                         void *arg, struct store_error *err)
 {
     struct check k = {t, decide, arg};
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = store_txn(s, c, STORE_TXN_READ, read_decide_write, &k, err);
 
     if (status == STORE_BUSY)

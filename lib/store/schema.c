@@ -20,35 +20,34 @@ int store_schema_version(void)
  * The write lock is taken and the version read under it at every open, even when nothing is
  * missing: two processes starting together must not both apply a migration, and a lock that
  * cannot be had (another writer that never lets go) is better found now than on the first
- * message.  Each missing migration runs in its own transaction, the version read again each
- * time: another process may have applied some while this one waited for the lock.
+ * message.  Every missing migration runs in that one transaction: a database is brought to this
+ * build's schema whole or not at all.  One transaction per migration left a half-made database
+ * behind a failure part-way (the disk filling while a database is created anew): a version below
+ * this build's, which every later open had to finish and which no reader may trust.
  */
 bool store_schema_migrate(const struct store_backend *be, struct store_conn *c, const char *name,
                           struct store_error *err)
 {
     const struct store_migration *migrations = be->migrations;
     size_t count = *be->migration_count;
+    int64_t version = 0;
 
-    for (size_t i = 0;; i++) {
-        int64_t version = 0;
-
-        if (be->schema_lock(c, &version, err) != STORE_OK)
-            return false;
-        if (version > store_schema_version()) {
-            be->schema_unlock(c);
-            store_error_set(err, STORE_ERROR,
-                            "%s: database schema version %" PRId64
-                            " is newer than this milter-ingress (knows %d); refusing to open it",
-                            name, version, store_schema_version());
-            return false;
-        }
-        while (i < count && migrations[i].version <= version)
-            i++;
-        if (i == count) {
-            be->schema_unlock(c);
-            return true;
-        }
-        if (be->schema_apply(c, &migrations[i], err) != STORE_OK)
-            return false;
+    if (be->schema_lock(c, &version, err) != STORE_OK)
+        return false;
+    if (version > store_schema_version()) {
+        be->schema_unlock(c);
+        store_error_set(err, STORE_ERROR,
+                        "%s: database schema version %" PRId64
+                        " is newer than this milter-ingress (knows %d); refusing to open it",
+                        name, version, store_schema_version());
+        return false;
     }
+    for (size_t i = 0; i < count; i++) {
+        if (migrations[i].version > version &&
+            be->schema_apply(c, &migrations[i], err) != STORE_OK) {
+            be->schema_unlock(c);
+            return false;
+        }
+    }
+    return be->schema_commit(c, err) == STORE_OK;
 }

@@ -41,7 +41,12 @@ const size_t sqlite_core_sql_count = sizeof sqlite_core_sql / sizeof sqlite_core
 
 enum store_status sqlite_fail(struct store_db *s, int rc, struct store_error *err)
 {
-    if (err != NULL)
+    if (s->moved) /* the commit guard refused (sqlite_file.c) */
+        store_error_set(err, STORE_ERROR,
+                        "database file %s was removed or replaced under the running milter: "
+                        "nothing more is written to the old file",
+                        s->path);
+    else if (err != NULL)
         str_copy(err->text, sizeof err->text, sqlite3_errmsg(s->db));
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -343,28 +348,47 @@ static enum store_status sqlite_schema_lock(struct store_conn *c, int64_t *versi
                                             struct store_error *err)
 {
     struct store_db *s = c->s;
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    /* A read-only connection cannot take the write lock: it only reads the version. */
+    int rc = s->readonly ? sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL)
+                         : sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
     if (rc == SQLITE_OK)
         rc = exec_int(s->db, "PRAGMA user_version", version);
-    if (rc != SQLITE_OK) {
+    if (rc != SQLITE_OK && s->readonly) {
+        /* SQLite reads a database in WAL mode that it may not write only through the -wal and
+         * -shm a writer keeps: while milter-ingress is stopped they are gone, and the reader
+         * may not create them. */
+        store_error_set(err, STORE_ERROR,
+                        "%s: cannot read the database: %s (without the right to write it, it can "
+                        "be read only while milter-ingress runs)",
+                        s->path, sqlite3_errmsg(s->db));
+    } else if (rc != SQLITE_OK) {
         db_error(s, rc, "cannot write to the database", err->text, sizeof err->text);
+    }
+    if (rc != SQLITE_OK) {
         rollback(s->db);
         return STORE_ERROR;
     }
     return STORE_OK;
 }
 
-/* Applies migration m inside the transaction sqlite_schema_lock() opened, and commits. */
+/* Applies migration m inside the transaction sqlite_schema_lock() opened; the loop commits. */
 static enum store_status sqlite_schema_apply(struct store_conn *c, const struct store_migration *m,
                                              struct store_error *err)
 {
     struct store_db *s = c->s;
     char *msg = NULL;
-    int rc = sqlite3_exec(s->db, m->sql, NULL, NULL, &msg);
+    int rc;
+
+    if (s->readonly)
+        return store_error_set(err, STORE_ERROR,
+                               "%s: the database lacks migration %s, and it is opened read-only "
+                               "(no right to write it): it cannot be migrated here",
+                               s->path, m->name);
+    rc = sqlite3_exec(s->db, m->sql, NULL, NULL, &msg);
 
     if (rc == SQLITE_OK && sqlite3_get_autocommit(s->db)) {
-        /* The file ended our transaction: its first half is committed without a version. */
+        /* The file ended our transaction: what came before it is committed without a version. */
         return store_error_set(err, STORE_ERROR,
                                "%s: migration %s ended the transaction itself (migrations must "
                                "not contain BEGIN or COMMIT)",
@@ -372,16 +396,25 @@ static enum store_status sqlite_schema_apply(struct store_conn *c, const struct 
     }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, m->set_version, NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         store_error_set(err, STORE_ERROR, "%s: migration %s failed: %s", s->path, m->name,
                         msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
-        rollback(s->db);
         return STORE_ERROR;
     }
     return STORE_OK;
+}
+
+static enum store_status sqlite_schema_commit(struct store_conn *c, struct store_error *err)
+{
+    struct store_db *s = c->s;
+    int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK)
+        return STORE_OK;
+    db_error(s, rc, "cannot commit the schema migrations", err->text, sizeof err->text);
+    rollback(s->db);
+    return STORE_ERROR;
 }
 
 static void sqlite_schema_unlock(struct store_conn *c)
@@ -434,8 +467,12 @@ static int busy_timeout(int64_t ms)
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-static struct store_db *open_database(const char *path, int64_t busy_timeout_ms, char *err,
-                                      size_t errlen)
+/*
+ * Opens path: created with mode when missing and create is set; for reading only when readonly.
+ * An existing file with a wider mode than the store's is logged.
+ */
+static struct store_db *open_database(const char *path, int64_t busy_timeout_ms, bool create,
+                                      mode_t mode, bool readonly, char *err, size_t errlen)
 {
     struct store_db *s;
     int rc;
@@ -449,10 +486,19 @@ static struct store_db *open_database(const char *path, int64_t busy_timeout_ms,
     s->path = xstrdup(path);
     s->busy_timeout_ms = busy_timeout_ms;
     s->conn.s = s;
+    s->readonly = readonly;
     pthread_mutex_init(&s->lock, NULL);
 
-    rc = sqlite3_open_v2(path, &s->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (create) {
+        s->created = sqlite_file_create(path, mode);
+        if (!s->created)
+            sqlite_file_warn_modes(path, mode);
+    }
+    rc = sqlite3_open_v2(
+        path, &s->db,
+        (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+            SQLITE_OPEN_NOMUTEX,
+        NULL);
     if (rc != SQLITE_OK) {
         if ((rc & 0xff) == SQLITE_CANTOPEN)
             explain_cantopen(path, sqlite3_errmsg(s->db), err, errlen);
@@ -463,6 +509,8 @@ static struct store_db *open_database(const char *path, int64_t busy_timeout_ms,
         return NULL;
     }
     sqlite3_busy_timeout(s->db, busy_timeout(busy_timeout_ms));
+    if (readonly)
+        return s;
 
     /* SQLite quietly falls back to read-only when it cannot open the file for writing (file
      * mode, read-only file system), and even BEGIN IMMEDIATE succeeds then in WAL mode: ask. */
@@ -494,8 +542,10 @@ static void sqlite_close(struct store_db *s)
 }
 
 static struct store_db *sqlite_open(const char *database, int64_t busy_timeout_ms, bool create,
-                                    struct store_error *err)
+                                    mode_t mode, struct store_error *err)
 {
+    bool readonly = false;
+
     /* Without create (a tool): a missing file is a typo to report, not a database to create, and
      * one created by root that the milter then cannot write. */
     if (!create && access(database, F_OK) != 0) {
@@ -505,7 +555,13 @@ static struct store_db *sqlite_open(const char *database, int64_t busy_timeout_m
             str_printable(shown, sizeof shown, database), strerror_r(errno, reason, sizeof reason));
         return NULL;
     }
-    return open_database(database, busy_timeout_ms, err->text, sizeof err->text);
+    /* A tool run by a member of the files' group (mode 0640) may read the database, not write
+     * it: it gets a read-only connection, on which every write fails with SQLite's "attempt to
+     * write a readonly database". */
+    if (!create && access(database, W_OK) != 0 && errno == EACCES)
+        readonly = true;
+    return open_database(database, busy_timeout_ms, create, mode, readonly, err->text,
+                         sizeof err->text);
 }
 
 /*
@@ -552,42 +608,14 @@ static void sqlite_set_owner(const char *database, uid_t uid, gid_t gid)
 
 static enum store_status sqlite_prepare(struct store_db *s, struct store_error *err)
 {
-    return prepare_all(s, err->text, sizeof err->text) ? STORE_OK : STORE_ERROR;
+    if (!prepare_all(s, err->text, sizeof err->text) || !sqlite_file_record(s, err))
+        return STORE_ERROR;
+    return STORE_OK;
 }
 
 static const char *sqlite_display_name(struct store_db *s)
 {
     return s->path;
-}
-
-/*
- * A database file removed (or replaced by a rename) under a running milter is a silent fault:
- * SQLite keeps reading and writing the unlinked inode, so every greylist confirmation and decision
- * would vanish at the next restart, and rows ingressctl adds to the new file would never be seen.
- * SQLITE_FCNTL_HAS_MOVED compares the path's inode with the open one (one stat()).  The new
- * connection is made aside by store_check() (schema and statements), then swapped in by
- * sqlite_adopt() under the lock, so callers keep their struct store.
- */
-static bool sqlite_identity_changed(struct store_conn *c)
-{
-    int moved = 0;
-
-    return sqlite3_file_control(c->s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
-           moved;
-}
-
-static void sqlite_adopt(struct store_conn *c, struct store_db *fresh)
-{
-    struct store_db *s = c->s;
-    sqlite3 *old_db = s->db;
-
-    s->db = fresh->db;
-    fresh->db = old_db;
-    for (int i = 0; i < STMT_COUNT; i++) {
-        sqlite3_stmt *old_stmt = s->stmt[i];
-        s->stmt[i] = fresh->stmt[i];
-        fresh->stmt[i] = old_stmt;
-    }
 }
 
 const struct store_backend store_backend_sqlite = {
@@ -601,6 +629,7 @@ const struct store_backend store_backend_sqlite = {
     .close = sqlite_close,
     .display_name = sqlite_display_name,
     .identity_changed = sqlite_identity_changed,
+    .detach = sqlite_detach,
     .adopt = sqlite_adopt,
     .acquire = sqlite_acquire,
     .release = sqlite_release,
@@ -609,6 +638,7 @@ const struct store_backend store_backend_sqlite = {
     .rollback = sqlite_rollback,
     .schema_lock = sqlite_schema_lock,
     .schema_apply = sqlite_schema_apply,
+    .schema_commit = sqlite_schema_commit,
     .schema_unlock = sqlite_schema_unlock,
     .decision_insert = sqlite_decision_insert,
     .decision_find = sqlite_decision_find,

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "backend.h"
 
@@ -97,13 +98,24 @@ struct store_conn {
     struct store_db *s;
 };
 
+/* Which file a path named when it was opened: a file removed or replaced has another. */
+struct sqlite_file_id {
+    dev_t dev;
+    ino_t ino; /* 0: no such file */
+};
+
 struct store_db {
     pthread_mutex_t lock;
-    sqlite3 *db;
+    sqlite3 *db; /* NULL once detached (sqlite_file.c) */
     char *path;
     int64_t busy_timeout_ms; /* kept for the reopen of sqlite_check() */
     sqlite3_stmt *stmt[STMT_COUNT];
     struct store_conn conn;
+    /* The files under the path (sqlite_file.c): the database and its -wal and -shm as opened;
+     * moved: a commit found another file at the path (guarded by lock); created: this open made
+     * the database file; readonly: opened for reading only (a tool without the right to write). */
+    struct sqlite_file_id file, wal, shm;
+    bool moved, created, readonly;
     /* The decision writer's checkpoints (sqlite_decisions.c). */
     sqlite3 *checkpoint_db; /* a connection of its own: checkpoints need not hold the lock */
     atomic_int wal_frames;  /* the WAL's size after the last commit (sqlite3_wal_hook) */
@@ -172,6 +184,16 @@ enum store_status sqlite_get_int(struct store_db *s, enum stmt_id id,
 /* A bounded DELETE whose ?1 is before and ?2 the most rows; *left is decreased by those deleted. */
 enum store_status sqlite_bounded_delete(struct store_db *s, enum stmt_id id, int64_t before,
                                         size_t *left, struct store_error *err);
+
+/* sqlite_file.c: the file under the path (identity hooks of store_check) and its modes. */
+bool sqlite_file_record(struct store_db *s, struct store_error *err);
+bool sqlite_identity_changed(struct store_conn *c);
+void sqlite_detach(struct store_conn *c);
+void sqlite_adopt(struct store_conn *c, struct store_db *fresh, struct store_error *note);
+/* Creates a missing database file with mode, whatever the umask; true when it is new. */
+bool sqlite_file_create(const char *path, mode_t mode);
+/* Logs each of the database's files whose mode is wider than mode. */
+void sqlite_file_warn_modes(const char *path, mode_t mode);
 
 enum store_status sqlite_begin(struct store_conn *c, enum store_txn kind, struct store_error *err);
 enum store_status sqlite_commit(struct store_conn *c, struct store_error *err);

@@ -116,7 +116,8 @@ static int decision_wal_hook(void *arg, sqlite3 *db, const char *name, int frame
 
 void sqlite_writer_after_batches(struct store_db *s)
 {
-    if (atomic_load(&s->wal_frames) < DECISION_CHECKPOINT_FRAMES)
+    /* No connection of its own: store_check() reopened the database, and could not open it. */
+    if (s->checkpoint_db == NULL || atomic_load(&s->wal_frames) < DECISION_CHECKPOINT_FRAMES)
         return;
     int rc = SQLITE_OK, log = 0, copied = 0, seen = 0;
     for (int pass = 0; pass < DECISION_CHECKPOINT_PASSES; pass++) {
@@ -167,7 +168,8 @@ enum store_status sqlite_writer_start(struct store_db *s, struct store_error *er
 void sqlite_writer_stop(struct store_db *s)
 {
     pthread_mutex_lock(&s->lock);
-    sqlite3_wal_hook(s->db, NULL, NULL);
+    if (s->db != NULL) /* NULL: detached by store_check(), which stopped the writer's part */
+        sqlite3_wal_hook(s->db, NULL, NULL);
     pthread_mutex_unlock(&s->lock);
     sqlite3_close(s->checkpoint_db);
     s->checkpoint_db = NULL;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "log.h"
 #include "util.h"
 
 enum store_status store_error_set(struct store_error *err, enum store_status status,
@@ -28,9 +29,28 @@ enum store_status store_error_set(struct store_error *err, enum store_status sta
     return status;
 }
 
-struct store_conn *store_conn_get(struct store *s)
+/* Whether the database is lost (store_check), with why in err. */
+static bool store_lost(struct store *s, struct store_error *err)
 {
-    return s->be->acquire(s->db);
+    bool lost;
+
+    pthread_mutex_lock(&s->lost_lock);
+    lost = s->lost;
+    if (lost)
+        store_error_set(err, STORE_ERROR, "%s", s->lost_why);
+    pthread_mutex_unlock(&s->lost_lock);
+    return lost;
+}
+
+/* Asked with the connection held: store_check() detaches the old database with it held. */
+struct store_conn *store_conn_get(struct store *s, struct store_error *err)
+{
+    struct store_conn *c = s->be->acquire(s->db);
+
+    if (!store_lost(s, err))
+        return c;
+    s->be->release(c);
+    return NULL;
 }
 
 void store_conn_put(struct store *s, struct store_conn *c)
@@ -55,7 +75,9 @@ enum store_status store_txn(struct store *s, struct store_conn *c, enum store_tx
 enum store_status store_write_txn(struct store *s, store_txn_body body, const void *arg,
                                   struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = store_txn(s, c, STORE_TXN_WRITE, body, arg, err);
 
     store_conn_put(s, c);
@@ -69,7 +91,11 @@ enum store_status store_expire_step(struct store *s,
                                     struct store_error *err)
 {
     size_t left = batch;
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+
+    *deleted = 0;
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = op(c, before, &left, err);
 
     store_conn_put(s, c);
@@ -141,9 +167,10 @@ void store_set_owner(const char *database, uid_t uid, gid_t gid)
  * tables (prepared statements).  NULL with err (never NULL here) on failure.
  */
 static struct store_db *open_migrated(const struct store_backend *be, const char *database,
-                                      int64_t busy_timeout_ms, bool create, struct store_error *err)
+                                      int64_t busy_timeout_ms, bool create, mode_t mode,
+                                      struct store_error *err)
 {
-    struct store_db *db = be->open(database, busy_timeout_ms, create, err);
+    struct store_db *db = be->open(database, busy_timeout_ms, create, mode, err);
     bool ok;
 
     if (db == NULL)
@@ -158,7 +185,7 @@ static struct store_db *open_migrated(const struct store_backend *be, const char
 }
 
 static struct store *open_store(const char *database, int64_t busy_timeout_ms, bool create,
-                                struct store_error *err)
+                                mode_t mode, struct store_error *err)
 {
     struct store_error own;
     const struct store_backend *be;
@@ -170,7 +197,7 @@ static struct store *open_store(const char *database, int64_t busy_timeout_ms, b
     be = backend_for(database, err);
     if (be == NULL)
         return NULL;
-    db = open_migrated(be, database, busy_timeout_ms, create, err);
+    db = open_migrated(be, database, busy_timeout_ms, create, mode, err);
     if (db == NULL)
         return NULL;
     s = xcalloc(1, sizeof *s);
@@ -178,18 +205,26 @@ static struct store *open_store(const char *database, int64_t busy_timeout_ms, b
     s->db = db;
     s->database = xstrdup(database);
     s->busy_timeout_ms = busy_timeout_ms;
+    s->mode = mode;
+    pthread_mutex_init(&s->lost_lock, NULL);
     return s;
 }
 
 struct store *store_open(const char *database, int64_t busy_timeout_ms, struct store_error *err)
 {
-    return open_store(database, busy_timeout_ms, true, err);
+    return open_store(database, busy_timeout_ms, true, STORE_MODE_DEFAULT, err);
+}
+
+struct store *store_open_mode(const char *database, int64_t busy_timeout_ms, mode_t mode,
+                              struct store_error *err)
+{
+    return open_store(database, busy_timeout_ms, true, mode, err);
 }
 
 struct store *store_open_existing(const char *database, int64_t busy_timeout_ms,
                                   struct store_error *err)
 {
-    return open_store(database, busy_timeout_ms, false, err);
+    return open_store(database, busy_timeout_ms, false, 0, err);
 }
 
 void store_close(struct store *s)
@@ -198,39 +233,97 @@ void store_close(struct store *s)
         return;
     store_decision_writer_stop(s);
     s->be->close(s->db);
+    pthread_mutex_destroy(&s->lost_lock);
     free(s->database);
     free(s);
 }
 
+/* ---- store_check: the database gone, and back ---- */
+
+/* Marks s lost with why (every call fails with it), or, with NULL, usable again. */
+static void store_set_lost(struct store *s, const char *why)
+{
+    pthread_mutex_lock(&s->lost_lock);
+    s->lost = why != NULL;
+    str_copy(s->lost_why, sizeof s->lost_why, why != NULL ? why : "");
+    pthread_mutex_unlock(&s->lost_lock);
+}
+
+/* Whether the database must be opened again: lost already, or no longer what the value names. */
+static bool store_moved(struct store *s)
+{
+    struct store_conn *c = s->be->acquire(s->db);
+    bool moved = store_lost(s, NULL) || s->be->identity_changed(c);
+
+    s->be->release(c);
+    return moved;
+}
+
 /*
- * The check runs with the connection held, and so does the reopen: no call writes to the old
- * database between the two.  The new database is opened aside (schema and statements), then
- * adopted, so callers keep their struct store.
+ * Lets the old database go, once, then opens the one the value names now (creating it, with its
+ * schema).  The old one is closed first, with the writer's part (its own connection), so that
+ * nothing reads or writes it any more, its space comes back, and its files are not mistaken for
+ * the new one's.  From then on until a new one is adopted every call fails (store_conn_get):
+ * reads too, as what the old one held is not the truth any more.
+ */
+static enum store_status store_reopen(struct store *s, bool *reopened, struct store_error *err)
+{
+    const struct store_backend *be = s->be;
+    struct store_error why;
+    struct store_conn *c;
+    struct store_db *fresh;
+
+    if (!store_lost(s, NULL)) {
+        if (s->writer.running && be->writer_stop != NULL)
+            be->writer_stop(s->db);
+        c = be->acquire(s->db);
+        be->detach(c);
+        store_error_set(&why, STORE_ERROR,
+                        "database %s was removed or replaced under the running milter",
+                        be->display_name(s->db));
+        store_set_lost(s, why.text);
+        be->release(c);
+    }
+    fresh = open_migrated(be, s->database, s->busy_timeout_ms, true, s->mode, err);
+    if (fresh == NULL) {
+        store_error_set(&why, STORE_ERROR,
+                        "database %s was removed or replaced under the running milter, and none "
+                        "can be opened there: %s",
+                        be->display_name(s->db), err->text);
+        store_set_lost(s, why.text);
+        return store_error_set(err, STORE_ERROR, "%s", why.text);
+    }
+    c = be->acquire(s->db);
+    be->adopt(c, fresh, err);
+    store_set_lost(s, NULL);
+    be->release(c);
+    be->close(fresh); /* now what the old connection left */
+    *reopened = true;
+    if (s->writer.running && be->writer_start != NULL && be->writer_start(s->db, &why) != STORE_OK)
+        log_msg(LOG_WARNING, "decision log: %s (the engine's own housekeeping meanwhile)",
+                why.text);
+    return STORE_OK;
+}
+
+/*
+ * One look under the connection when nothing moved.  Otherwise the decision writer's batches
+ * and housekeeping wait (its write_lock) while the database is let go and opened again.
  */
 enum store_status store_check(struct store *s, bool *reopened, struct store_error *err)
 {
     struct store_error own;
-    struct store_conn *c;
-    struct store_db *fresh;
+    struct decision_writer *w = &s->writer;
+    enum store_status status;
 
     *reopened = false;
-    if (s->be->identity_changed == NULL)
+    if (s->be->identity_changed == NULL || !store_moved(s))
         return STORE_OK;
-    c = store_conn_get(s);
-    if (!s->be->identity_changed(c)) {
-        store_conn_put(s, c);
-        return STORE_OK;
-    }
-    fresh = open_migrated(s->be, s->database, s->busy_timeout_ms, true, err ? err : &own);
-    if (fresh == NULL) {
-        store_conn_put(s, c);
-        return STORE_ERROR;
-    }
-    s->be->adopt(c, fresh);
-    store_conn_put(s, c);
-    s->be->close(fresh); /* now the old connection */
-    *reopened = true;
-    return STORE_OK;
+    if (w->running)
+        pthread_mutex_lock(&w->write_lock);
+    status = store_reopen(s, reopened, err != NULL ? err : &own);
+    if (w->running)
+        pthread_mutex_unlock(&w->write_lock);
+    return status;
 }
 
 /* ---- greylist ---- */
@@ -268,7 +361,9 @@ enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
 
 enum store_status store_lists_version(struct store *s, int64_t *version, struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->lists_version(c, version, err);
 
     store_conn_put(s, c);
@@ -279,7 +374,9 @@ enum store_status store_list_each(struct store *s, const char *kind, int64_t liv
                                   void (*fn)(const struct list_entry *e, void *arg), void *arg,
                                   struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->list_each(c, kind, live_at, fn, arg, err);
 
     store_conn_put(s, c);
@@ -299,7 +396,9 @@ enum store_status store_list_add(struct store *s, const struct list_entry *e, ch
     enum store_status status = list_entry_check(e, err);
 
     if (status == STORE_OK) {
-        struct store_conn *c = store_conn_get(s);
+        struct store_conn *c = store_conn_get(s, err);
+        if (c == NULL)
+            return STORE_ERROR;
         status = s->be->list_put(c, e, previous, previous_len, err);
         store_conn_put(s, c);
     }
@@ -336,7 +435,9 @@ enum store_status store_list_import(struct store *s, const struct list_entry *en
 enum store_status store_list_del(struct store *s, const char *kind, const char *value,
                                  struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->list_del(c, kind, value, err);
 
     store_conn_put(s, c);
@@ -351,7 +452,9 @@ enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, cha
     if (r->recipient == NULL || r->sender == NULL || r->action == NULL)
         return store_error_set(err, STORE_ERROR,
                                "a rule needs a recipient, a sender and an action");
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     status = s->be->rule_put(c, r, previous, previous_len, err);
     store_conn_put(s, c);
     return status;
@@ -360,7 +463,9 @@ enum store_status store_rule_add(struct store *s, const struct rcpt_rule *r, cha
 enum store_status store_rule_del(struct store *s, const char *recipient, const char *sender,
                                  struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->rule_del(c, recipient, sender, err);
 
     store_conn_put(s, c);
@@ -371,7 +476,9 @@ enum store_status store_rule_each(struct store *s, const char *recipient,
                                   void (*fn)(const struct rcpt_rule *r, void *arg), void *arg,
                                   struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->rule_each(c, recipient, fn, arg, err);
 
     store_conn_put(s, c);
@@ -396,7 +503,9 @@ enum store_status store_account_add(struct store *s, const char *name, int64_t n
         *created = false;
     status = need_account_name(name, err);
     if (status == STORE_OK) {
-        struct store_conn *c = store_conn_get(s);
+        struct store_conn *c = store_conn_get(s, err);
+        if (c == NULL)
+            return STORE_ERROR;
         status = s->be->account_add(c, name, now, created, err);
         store_conn_put(s, c);
     }
@@ -407,7 +516,9 @@ enum store_status store_account_each(struct store *s, const char *name,
                                      void (*fn)(const struct store_account *a, void *arg),
                                      void *arg, struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->account_each(c, name, fn, arg, err);
 
     store_conn_put(s, c);
@@ -446,7 +557,9 @@ enum store_status store_alias_add(struct store *s, const struct store_alias *ali
 enum store_status store_alias_del(struct store *s, const char *account, const char *address,
                                   struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->alias_del(c, account, address, err);
 
     store_conn_put(s, c);
@@ -457,7 +570,9 @@ enum store_status store_alias_each(struct store *s, const char *account,
                                    void (*fn)(const struct store_alias *a, void *arg), void *arg,
                                    struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->alias_each(c, account, fn, arg, err);
 
     store_conn_put(s, c);
@@ -501,7 +616,9 @@ enum store_status store_account_suspended(struct store *s, const char *name, int
 
     *since = 0;
     reason[0] = '\0';
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->account_suspended(c, name, since, reason, reason_len, err);
     store_conn_put(s, c);
     return status;
@@ -512,7 +629,9 @@ enum store_status store_account_resume(struct store *s, const char *name, struct
 
     if (name == NULL)
         return STORE_NOTFOUND;
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->account_resume(c, name, err);
     store_conn_put(s, c);
     return status;
@@ -526,7 +645,9 @@ enum store_status store_held_add(struct store *s, const struct store_held *h,
 
     if (h->queue_id == NULL || h->queue_id[0] == '\0' || h->account == NULL)
         return store_error_set(err, STORE_ERROR, "a held message needs a queue id and an account");
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->held_add(c, h, err);
     store_conn_put(s, c);
     return status;
@@ -537,7 +658,9 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
                                   void (*fn)(const struct store_held *h, void *arg), void *arg,
                                   struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->held_each(c, queue_id, account, state, fn, arg, err);
 
     store_conn_put(s, c);
@@ -548,7 +671,9 @@ enum store_status store_held_decide(struct store *s, const char *queue_id, const
                                     const char *by, const char *reason, int64_t now,
                                     struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->held_decide(c, queue_id, state, by, reason, now, err);
 
     store_conn_put(s, c);
@@ -573,7 +698,9 @@ enum store_status store_throttle_get(struct store *s, const char *account,
     st->reset_at = 0;
     for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
         st->limits[i] = STORE_THROTTLE_DEFAULT;
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->throttle_get(c, account, st, err);
     store_conn_put(s, c);
     return status;
@@ -585,7 +712,9 @@ enum store_status store_throttle_bucket_each(struct store *s, const char *accoun
                                                         void *arg),
                                              void *arg, struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status =
         s->be->throttle_bucket_each(c, account, width, since, before, fn, arg, err);
 
@@ -629,7 +758,9 @@ enum store_status store_throttle_mark(struct store *s, const char *account, int6
 
     if (marked != NULL)
         *marked = false;
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->throttle_mark(c, account, since, reason, marked, err);
     store_conn_put(s, c);
     return status;
@@ -638,7 +769,9 @@ enum store_status store_throttle_mark(struct store *s, const char *account, int6
 enum store_status store_throttle_clear(struct store *s, const char *account, int64_t now,
                                        struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->throttle_clear(c, account, now, err);
 
     store_conn_put(s, c);
@@ -649,7 +782,9 @@ enum store_status store_throttle_set_limits(struct store *s, const char *account
                                             const int64_t limits[STORE_THROTTLE_LIMITS],
                                             struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->throttle_set_limits(c, account, limits, err);
 
     store_conn_put(s, c);
@@ -660,7 +795,9 @@ enum store_status store_throttle_each(struct store *s,
                                       void (*fn)(const struct store_throttle_state *st, void *arg),
                                       void *arg, struct store_error *err)
 {
-    struct store_conn *c = store_conn_get(s);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
     enum store_status status = s->be->throttle_each(c, fn, arg, err);
 
     store_conn_put(s, c);

@@ -14,6 +14,17 @@
 #   full     the database on a small tmpfs that a filler file fills (mount: root only)
 #   deleted  the database files removed: the milter notices (store_check, within one maintenance
 #            tick of 2 s), logs it and opens a new database at the same path
+#   gone     the database's directory removed (rm -rf): the very next message gets store_failure
+#            (its greylist write is not acknowledged into the deleted file), and so does every
+#            one until the directory is back; the old files are let go (no descriptor left on a
+#            deleted file); once it is back a new database is created there, without a restart;
+#            with fail_open = yes the messages are accepted meanwhile
+#   replaced a backup renamed over the database: the milter opens the file at the path and logs
+#            both inodes; no message acknowledged after the rename is missing from it, and the
+#            rows written only to the old file are not in it
+#   full+gone the directory removed while the disk is full, then made again on the full disk:
+#            store_failure while no database can be created there, a whole new one as soon as
+#            there is room, without a restart
 # Also: a read-only database at start is refused with exit status 2 and a message.  The parts that
 # need root (chattr, mount) say "skip" when not root.  The milter's stderr must hold no sanitizer
 # report.
@@ -151,11 +162,112 @@ else
     echo "# skip: read-only at start needs root and chattr"
 fi
 
+# ---- directory removed (rm -rf) ------------------------------------------------------------
+# greylist_rows DB N: the greylist rows keyed on the network for recipient user$N@example.test in
+# DB (how the tests below see which file a message's write went to).
+greylist_rows() {
+    "$PYTHON" -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+print(db.execute("select count(*) from greylist where recipient = ? and source not like ?",
+                 (sys.argv[2], "spf:%")).fetchone()[0])' \
+        "$1" "user$2@example.test"
+}
+# held_deleted PID DIR: how many descriptors of PID are on a deleted file under DIR.
+held_deleted() {
+    find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -printf '%l\n' 2>/dev/null | grep -c "^$2/.*(deleted)$" || true
+}
+# log_ms PATTERN: the time (ms since the epoch) of the first log line since mark_log matching it.
+log_ms() {
+    local ts
+    ts=$(tail -n +"$((LOG_MARK + 1))" "$MILTER_LOG" | grep -m1 -E -- "$1" | cut -d' ' -f1)
+    if [[ -n $ts ]]; then date -d "$ts" +%s%3N; else echo 0; fi
+}
+SCHEMA_VERSION=$(find "$SRC_DIR/schema/sqlite" -name '[0-9][0-9][0-9]_*.sql' | wc -l)
+
+mkdir "$T/state"
+start_milter gone "${STORE_OPTS[@]}" "database = $T/state/gone.db"
+expect_accepted "gone: before the fault a message is accepted"
+mark_log
+rm_ms=$(date +%s%3N)
+rm -rf "$T/state"
+expect_store_failure "gone: the first message after rm -rf of the database's directory"
+expect_store_failure "gone: and the next"
+expect_log "gone: the milter says none can be opened there" 'none can be opened there.*every message gets store_failure'
+seen_ms=$(log_ms 'none can be opened there')
+((seen_ms > 0)) && echo "# figure: rm -rf to the maintenance line: $((seen_ms - rm_ms)) ms (writes refused from the first commit on)"
+n=$(held_deleted "$MILTER_PID" "$T/state")
+if [[ $n == 0 ]]; then
+    ok "gone: the old database files are let go (no descriptor on a deleted file)"
+else
+    not_ok "gone: the old database files are let go" "$n descriptors" "$(ls -l "/proc/$MILTER_PID/fd")"
+fi
+expect_store_failure "gone: still store_failure while the directory is missing"
+mkdir "$T/state"
+mark_log
+expect_log "gone: the directory is back: a new database is created there" 'created a new one'
+expect_accepted "gone: the directory is back: accepted again without a restart"
+if [[ $(greylist_rows "$T/state/gone.db" "$PROBE_N") == 1 ]]; then
+    ok "gone: the message's greylist row is in the new file"
+else
+    not_ok "gone: the message's greylist row is in the new file"
+fi
+
+# ---- replaced by a backup -------------------------------------------------------------------
+"$PYTHON" - "$T/state/gone.db" "$T/backup.db" <<'PY'
+import sqlite3, sys
+src, dst = sqlite3.connect(sys.argv[1]), sqlite3.connect(sys.argv[2])
+src.backup(dst)
+dst.close()
+src.close()
+PY
+chmod 600 "$T/backup.db"
+expect_accepted "replaced: a message after the backup was taken (only in the old file)"
+after_backup=$PROBE_N
+old_ino=$(stat -c %i "$T/state/gone.db")
+new_ino=$(stat -c %i "$T/backup.db")
+mark_log
+mv "$T/backup.db" "$T/state/gone.db"
+# The next message: refused, or accepted with its row in the file at the path; never lost.
+raced=0
+probe && raced=1
+raced_n=$PROBE_N
+expect_log "replaced: the milter opens the file at the path and names both inodes" \
+    "opened the file now at that path \\(inode $new_ino; the old file, inode $old_ino,"
+expect_accepted "replaced: accepted again without a restart"
+if [[ $(greylist_rows "$T/state/gone.db" "$PROBE_N") == 1 &&
+    $(greylist_rows "$T/state/gone.db" "$after_backup") == 0 ]]; then
+    ok "replaced: the new row is in the restored file, the old file's is not"
+else
+    not_ok "replaced: the new row is in the restored file, the old file's is not"
+fi
+if [[ $raced == 0 || $(greylist_rows "$T/state/gone.db" "$raced_n") == 1 ]]; then
+    ok "replaced: the message right after the rename was refused or is in the restored file ($([[ $raced == 0 ]] && echo refused || echo kept))"
+else
+    not_ok "replaced: the message right after the rename was accepted and lost"
+fi
+check "replaced: integrity_check ok" test "$("$PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("pragma integrity_check").fetchone()[0])' "$T/state/gone.db")" = ok
+stop_milter
+check "gone: SIGTERM stops milter-ingress with status 0" test "$MILTER_RC" = 0
+
+# ---- directory removed, fail_open = yes -----------------------------------------------------
+start_milter gone "${STORE_OPTS[@]}" "database = $T/state/gone.db" "fail_open = yes"
+expect_accepted "fail_open: before the fault a message is accepted"
+mark_log
+rm -rf "$T/state"
+expect_accepted "fail_open: the directory removed: the message is accepted, as configured"
+expect_log "fail_open: the log says the store failed" 'none can be opened there.*fail_open = yes: accepted'
+mkdir "$T/state"
+expect_log "fail_open: the directory is back: a new database" 'created a new one'
+stop_milter
+check "fail_open: SIGTERM stops milter-ingress with status 0" test "$MILTER_RC" = 0
+
 # ---- disk full ------------------------------------------------------------------------------
 if [[ $(id -u) == 0 ]] && mkdir "$T/fs" && mount -t tmpfs -o size=4m,mode=0755 tmpfs "$T/fs" 2>/dev/null; then
     MOUNTED=$T/fs
     MILTER_LOG_SAVED=$MILTER_LOG
-    sed "s|^database = .*|database = $T/fs/full.db|" "$T/store.conf" >"$T/full.conf"
+    MILTER_SOCK=$T/store.sock
+    mkdir "$T/fs/state"
+    sed "s|^database = .*|database = $T/fs/state/full.db|" "$T/store.conf" >"$T/full.conf"
     MILTER_LOG=$T/full.log
     "$MILTER_BIN" -c "$T/full.conf" -f 2>>"$MILTER_LOG" &
     MILTER_PID=$!
@@ -179,6 +291,28 @@ if [[ $(id -u) == 0 ]] && mkdir "$T/fs" && mount -t tmpfs -o size=4m,mode=0755 t
     expect_log "full: the log says why" 'store_failure|full'
     rm -f "$T/fs/filler"
     expect_accepted "full: space freed: accepted again without a restart"
+    # The directory removed while the disk is full, then made again on the full disk.
+    dd if=/dev/zero of="$T/fs/filler" bs=64k 2>/dev/null || true
+    mark_log
+    rm -rf "$T/fs/state"
+    expect_store_failure "full+gone: the first message after rm -rf"
+    expect_log "full+gone: the milter says none can be opened there" 'none can be opened there'
+    n=$(held_deleted "$MILTER_PID" "$T/fs/state")
+    if [[ $n == 0 ]]; then
+        ok "full+gone: the old files are let go, their space given back"
+    else
+        not_ok "full+gone: the old files are let go" "$n descriptors"
+    fi
+    mkdir "$T/fs/state"
+    dd if=/dev/zero of="$T/fs/filler2" bs=4k 2>/dev/null || true
+    sleep 2.5 # a maintenance tick tries, and fails, to create the database on the full disk
+    expect_store_failure "full+gone: the directory back on a full disk"
+    mark_log
+    rm -f "$T/fs/filler" "$T/fs/filler2"
+    expect_log "full+gone: space freed: a new database is created" 'created a new one|opened the file now at that path'
+    expect_accepted "full+gone: accepted again without a restart"
+    check "full+gone: the new database has the whole schema (user_version $SCHEMA_VERSION)" \
+        test "$("$PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("pragma user_version").fetchone()[0])' "$T/fs/state/full.db")" = "$SCHEMA_VERSION"
     stop_milter
     check "full: SIGTERM stops milter-ingress with status 0" test "$MILTER_RC" = 0
     check "full: no sanitizer report" sanitizer_clean "$MILTER_LOG"

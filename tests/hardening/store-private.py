@@ -26,6 +26,8 @@ ENGINES = ("sqlite3.h", "libpq-fe.h")
 # Test files that may use an engine directly, and why.
 ENGINE_ALLOWED = {
     "tests/unit/test_store_sqlite.c": "the SQLite backend's own tests (its files, locks, WAL)",
+    "tests/unit/test_store_file.c": "the SQLite file under a running store: a failing VFS, rows "
+    "read behind the store",
     "tests/unit/test_greylist.c": "reads greylist rows, and SQLite's own locking under a check",
     "tests/unit/test_throttle.c": "reads the counters' rows",
     "tests/unit/test_lists.c": "rows a postmaster wrote with the sqlite3 shell",
