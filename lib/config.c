@@ -1014,6 +1014,48 @@ void config_write_markdown(FILE *out)
     }
 }
 
+/* Writes s as roff text (man(7)): a backslash is \e, a '-' is \- (a minus, as in an option or a
+ * path, that the formatter must not turn into a hyphen), and a line never starts with a control
+ * character. */
+static void man_text(FILE *out, const char *s)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", out);
+    for (; *s != '\0'; s++) {
+        if (*s == '\\')
+            fputs("\\e", out);
+        else if (*s == '-')
+            fputs("\\-", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+void config_write_man(FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *opt = &config_options[i];
+        if (strcmp(section, opt->section) != 0) {
+            section = opt->section;
+            fputs(".SS \"", out);
+            man_text(out, section);
+            fputs("\"\n", out);
+        }
+        char type[128];
+        type_name(opt, type, sizeof type);
+        fputs(".TP\n\\fB", out);
+        man_text(out, opt->name);
+        fputs("\\fR = \\fI", out);
+        man_text(out, opt->default_value[0] ? opt->default_value : "(empty)");
+        fputs("\\fR (", out);
+        man_text(out, type);
+        fputs(")\n", out);
+        man_text(out, opt->doc);
+        fputs("\n", out);
+    }
+}
+
 bool config_recipient_exempt(const struct config *cfg, const char *addr)
 {
     const char *at = strrchr(addr, '@');

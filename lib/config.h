@@ -184,6 +184,9 @@ void config_write_reference(FILE *out);
 /* Writes the README's option table (Markdown), from the same table. */
 void config_write_markdown(FILE *out);
 
+/* Writes the option list of milter-ingress.conf(5) (roff), from the same table. */
+void config_write_man(FILE *out);
+
 /* Parses a duration ("5m"); false when malformed.  Exposed for tests and other modules. */
 bool config_parse_duration(const char *text, int64_t *ms);
 

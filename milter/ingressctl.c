@@ -104,12 +104,13 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ingressctl [-c FILE] [-d DATABASE] VERB [ARGUMENT...]\n"
-            "       ingressctl -h | --help\n"
+            "       ingressctl -h | --help | -V | --version\n"
             "\n"
             "  -c FILE      read the database's name from the milter's config FILE\n"
             "               (default %s, if it exists)\n"
             "  -d DATABASE  use this database file instead of the config's `database`\n"
             "  -h, --help   show this help\n"
+            "  -V, --version  print the version\n"
             "\n"
             "verbs:\n",
             CTL_DEFAULT_CONFIG);
@@ -1129,7 +1130,9 @@ static int run_verb(const struct ctl_verb *verb, const struct config *cfg, const
      * created by root that the milter then cannot write. */
     if (access(database, F_OK) != 0) {
         char reason[128];
-        fprintf(stderr, "ingressctl: %s: %s (milter-ingress creates the database when it starts)\n",
+        fprintf(stderr,
+                "ingressctl: %s: %s (milter-ingress creates the database when it starts, or "
+                "with milter-ingress --init)\n",
                 str_printable(err, sizeof err, database), strerror_r(errno, reason, sizeof reason));
         return CTL_EXIT_ERROR;
     }
@@ -1147,6 +1150,7 @@ int main(int argc, char **argv)
 {
     static const struct option long_options[] = {
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = CTL_DEFAULT_CONFIG, *database = NULL;
@@ -1159,7 +1163,7 @@ int main(int argc, char **argv)
     log_open("ingressctl", true, NULL);
     opterr = 0;
     /* "+": options end at the verb, so a KEY that starts with '-' stays an argument. */
-    while ((c = getopt_long(argc, argv, "+:c:d:h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:c:d:hV", long_options, NULL)) != -1) {
         switch (c) {
         case 'c':
             config_path = optarg;
@@ -1170,6 +1174,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return CTL_EXIT_OK;
+        case 'V':
+            printf("ingressctl %s\n", PROJECT_VERSION);
             return CTL_EXIT_OK;
         case ':':
             return usage_error("option -%c needs an argument", optopt);
