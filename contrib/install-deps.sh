@@ -33,6 +33,8 @@ packages=(
     procps iproute2 util-linux git
     # lint
     clang-format clang-tidy cppcheck
+    # the man pages' lint (tests/install/man.sh): groff, man and col render them, mandoc lints
+    groff-base man-db bsdextrautils mandoc
 )
 
 missing=()

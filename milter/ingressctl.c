@@ -35,7 +35,11 @@
 #include "util.h"
 #include "ctl.h"
 
-#define CTL_DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+/* The build sets it to SYSCONFDIR/milter-ingress/milter-ingress.conf (CMakeLists.txt). */
+#ifndef INGRESS_DEFAULT_CONFIG
+#define INGRESS_DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+#endif
+#define CTL_DEFAULT_CONFIG INGRESS_DEFAULT_CONFIG
 #define CTL_KEY_MAX 1024
 /* Enough for a busy IP address over the retention period, not enough to flood a terminal. */
 #define CTL_WHY_LIMIT 1000
@@ -110,7 +114,7 @@ static void usage(FILE *out)
             "               (default %s, if it exists)\n"
             "  -d DATABASE  use this database file instead of the config's `database`\n"
             "  -h, --help   show this help\n"
-            "  -V, --version  print the version\n"
+            "  -V           print the version (also --version)\n"
             "\n"
             "verbs:\n",
             CTL_DEFAULT_CONFIG);

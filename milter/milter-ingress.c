@@ -32,7 +32,11 @@
 #include "milter.h"
 #include "util.h"
 
-#define DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+/* The build sets it to SYSCONFDIR/milter-ingress/milter-ingress.conf (CMakeLists.txt). */
+#ifndef INGRESS_DEFAULT_CONFIG
+#define INGRESS_DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+#endif
+#define DEFAULT_CONFIG INGRESS_DEFAULT_CONFIG
 #define EXIT_USAGE 2
 /* How long a SIGTERM waits for the transactions in flight (the systemd unit waits 40 s). */
 #define SHUTDOWN_GRACE_SECONDS 30
@@ -44,7 +48,8 @@
 struct options {
     const char *config_path; /* NULL: DEFAULT_CONFIG if it exists, else the defaults */
     bool foreground, check_only, print_nondefault, verbose, init;
-    char **overrides; /* "key=value" from -o, applied after the file at every load */
+    bool print_reference; /* -C: the defaults and the -o overrides, never a file */
+    char **overrides;     /* "key=value" from -o, applied after the file at every load */
     size_t noverrides;
 };
 
@@ -52,7 +57,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: milter-ingress [-c FILE] [-o key=value]... [-f] [-v]\n"
                  "       milter-ingress [-c FILE] [-o key=value]... -t | -n | --init\n"
-                 "       milter-ingress -C | -M | -R | -V\n"
+                 "       milter-ingress [-o key=value]... -C\n"
+                 "       milter-ingress -M | -R | -V\n"
                  "  -c FILE  configuration file (default " DEFAULT_CONFIG " when it exists,\n"
                  "           otherwise the built-in defaults)\n"
                  "  -o K=V   set option K, after the file (repeatable)\n"
@@ -61,7 +67,8 @@ static void usage(FILE *out)
                  "  -t       check the configuration and exit (0 good, 2 bad)\n"
                  "  -n       print the options that differ from their defaults and exit\n"
                  "  --init   create the database, or bring its schema up to date, and exit\n"
-                 "  -C       print the reference configuration (every option) and exit\n"
+                 "  -C       print the reference configuration (every option at its default, but\n"
+                 "           those set with -o; no file is read) and exit\n"
                  "  -M       print the option reference as a Markdown table and exit\n"
                  "  -R       print the option reference for milter-ingress.conf(5) and exit\n"
                  "  -V       print the version and exit\n");
@@ -70,8 +77,8 @@ static void usage(FILE *out)
 static struct config *load_config(const struct options *o, char *err, size_t errlen)
 {
     struct config *cfg;
-    const char *path = o->config_path;
-    if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+    const char *path = o->print_reference ? NULL : o->config_path;
+    if (path == NULL && !o->print_reference && access(DEFAULT_CONFIG, F_OK) == 0)
         path = DEFAULT_CONFIG;
     /* The usual mistake at a new site: the unit names the installed file, which is not there. */
     if (path != NULL && access(path, F_OK) != 0 && errno == ENOENT) {
@@ -170,9 +177,8 @@ static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
             o->verbose = true;
             break;
         case 'C':
-            config_write_reference(stdout);
-            *exit_now = 0;
-            return true;
+            o->print_reference = true;
+            break;
         case 'M':
             config_write_markdown(stdout);
             *exit_now = 0;
@@ -199,8 +205,8 @@ static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
         usage(stderr);
         return false;
     }
-    if (o->init + o->check_only + o->print_nondefault > 1) {
-        fprintf(stderr, "milter-ingress: -t, -n and --init exclude each other\n");
+    if (o->init + o->check_only + o->print_nondefault + o->print_reference > 1) {
+        fprintf(stderr, "milter-ingress: -t, -n, -C and --init exclude each other\n");
         usage(stderr);
         return false;
     }
@@ -595,10 +601,12 @@ int main(int argc, char **argv)
         free(o.overrides);
         return EXIT_USAGE;
     }
-    if (o.check_only || o.print_nondefault || o.init) {
+    if (o.check_only || o.print_nondefault || o.init || o.print_reference) {
         int status = 0;
         if (o.print_nondefault)
             config_print_nondefault(cfg, stdout);
+        else if (o.print_reference)
+            config_write_reference_with(stdout, cfg);
         else if (o.init)
             status = init_database(cfg);
         else

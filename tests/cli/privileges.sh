@@ -8,7 +8,7 @@
 #     writable by the milter's account, a config file missing: exit 2 before anything is
 #     created (and -t fails on the first two); --init creates the database for the account;
 #   - a unix socket gets socket_mode from the start (the umask is set before bind);
-#   - contrib/systemd/milter-ingress.service keeps its sandboxing lines.
+#   - contrib/systemd/milter-ingress.service.in keeps its sandboxing lines.
 #
 #   tests/cli/privileges.sh MILTER_BIN
 #
@@ -228,7 +228,7 @@ else
     not_ok "socket_mode = 0600: the unix socket has mode 600" "mode $got" "$(cat "$T/mode.log")"
 fi
 
-unit=$SRC_DIR/contrib/systemd/milter-ingress.service
+unit=$SRC_DIR/contrib/systemd/milter-ingress.service.in
 missing=
 for line in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes ReadWritePaths= User=; do
     grep -q "^$line" "$unit" || missing="$missing $line"
