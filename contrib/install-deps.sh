@@ -35,6 +35,9 @@ packages=(
     clang-format clang-tidy cppcheck
     # the man pages' lint (tests/install/man.sh): groff, man and col render them, mandoc lints
     groff-base man-db bsdextrautils mandoc
+    # the Debian package (debian/, tests/install/package.sh): dpkg-buildpackage (dpkg-dev) with
+    # debhelper, and lintian; no fakeroot: the package says Rules-Requires-Root: no
+    dpkg-dev debhelper lintian
 )
 
 missing=()

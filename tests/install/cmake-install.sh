@@ -12,6 +12,7 @@
 # The build's paths come from the environment (tests/CMakeLists.txt sets them): INGRESS_PREFIX,
 # INGRESS_SBINDIR, INGRESS_CONFIG, INGRESS_MANDIR, INGRESS_DOCDIR, INGRESS_UNITDIR,
 # INGRESS_SYSUSERSDIR, INGRESS_TMPFILESDIR.
+# shellcheck disable=SC2016 # the bash -c scripts expand their own arguments
 set -euo pipefail
 build=$(realpath -- "${1:?usage: cmake-install.sh BUILD_DIR}")
 T=$(mktemp -d /tmp/ingress-install.XXXXXX)
@@ -97,6 +98,24 @@ if [[ $(sha256sum <"$conf") == "$before" ]] && cmp -s "$conf.dist" <("$D$INGRESS
     ok "a second install keeps the edited config and writes milter-ingress.conf.dist beside it"
 else
     not_ok "a second install keeps the edited config" "$(cat "$T/install2.log")" "$(ls -l "$(dirname "$conf")")"
+fi
+
+# The prefix /usr (a packager's): the config in /etc, not /usr/etc (GNUInstallDirs' relative
+# SYSCONFDIR would say /usr/etc), in the install rules, the unit and the compiled-in default.
+src=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+if cmake -S "$src" -B "$T/usr-build" -DCMAKE_INSTALL_PREFIX=/usr -DINGRESS_TESTS=OFF \
+    >"$T/usr-configure.log" 2>&1; then
+    unit_exec=$(sed -n 's/^ExecStart=//p' "$T/usr-build/milter-ingress.service")
+    if [[ $unit_exec == "/usr/sbin/milter-ingress -c /etc/milter-ingress/milter-ingress.conf" ]] &&
+        grep -q '"/etc/milter-ingress"' "$T/usr-build/cmake_install.cmake" &&
+        ! grep -q '/usr/etc' "$T/usr-build/cmake_install.cmake" "$T/usr-build/CMakeFiles/milter-ingress.dir/flags.make"; then
+        ok "with the prefix /usr the config is /etc/milter-ingress/milter-ingress.conf, nothing in /usr/etc"
+    else
+        not_ok "with the prefix /usr the config is /etc/milter-ingress/milter-ingress.conf" \
+            "ExecStart=$unit_exec" "$(grep -n 'etc' "$T/usr-build/cmake_install.cmake")"
+    fi
+else
+    not_ok "cmake configures with the prefix /usr" "$(tail -n 20 "$T/usr-configure.log")"
 fi
 
 echo "# $PASSED passed, $FAILED failed"
