@@ -70,8 +70,8 @@ bool runas_resolve(const struct config *cfg, struct runas *a, char *err, size_t 
         if (pw == NULL) {
             option_where(cfg, "user", where, sizeof where);
             str_printf(err, errlen,
-                       "%suser: no account named \"%s\" on this system (create it, e.g. adduser "
-                       "--system --group %s, or name an existing one)",
+                       "%suser: no account named \"%s\": create it (adduser --system --group "
+                       "%s) or name an existing one",
                        where, cfg->user, cfg->user);
             return false;
         }
