@@ -10,11 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runas.h"
 #include "greylist.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "milter.h"
+#include "runas.h"
 #include "util.h"
 
 /* The build sets it to SYSCONFDIR/milter-ingress/milter-ingress.conf (CMakeLists.txt). */
