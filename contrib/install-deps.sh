@@ -35,6 +35,13 @@ packages=(
     procps iproute2 util-linux git
     # lint
     clang-format clang-tidy cppcheck
+    # the man pages' lint (tests/install/man.sh): groff, man and col render them, mandoc lints
+    groff-base man-db bsdextrautils mandoc
+    # the Debian package (debian/, tests/install/package.sh): dpkg-buildpackage (dpkg-dev) with
+    # debhelper, and lintian; no fakeroot: the package says Rules-Requires-Root: no.  adduser is
+    # what the package depends on beyond the libraries above (its postinst creates the account),
+    # installed here so that the test installs the package without downloading anything.
+    dpkg-dev debhelper lintian adduser
 )
 
 missing=()

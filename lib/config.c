@@ -932,6 +932,14 @@ static bool needs_quotes(const char *value)
  * value is cut short, and text that trimming would change is quoted.  The buffers hold a whole
  * line's value and a list rejoined with ", " (at most 1.5 times its line).
  */
+static void write_setting(FILE *out, const struct config_option *opt, const char *value)
+{
+    if (opt->type == CONFIG_STRING && needs_quotes(value))
+        fprintf(out, "%s = \"%s\"\n", opt->name, value);
+    else
+        fprintf(out, "%s = %s\n", opt->name, value);
+}
+
 void config_print_nondefault(const struct config *cfg, FILE *out)
 {
     struct config *defaults = config_new_defaults();
@@ -942,10 +950,7 @@ void config_print_nondefault(const struct config *cfg, FILE *out)
         format_value(defaults, opt, def, 2 * CONFIG_LINE_MAX);
         if (strcmp(now, def) == 0)
             continue;
-        if (opt->type == CONFIG_STRING && needs_quotes(now))
-            fprintf(out, "%s = \"%s\"\n", opt->name, now);
-        else
-            fprintf(out, "%s = %s\n", opt->name, now);
+        write_setting(out, opt, now);
     }
     free(now);
     free(def);
@@ -982,9 +987,25 @@ static void type_name(const struct config_option *opt, char *out, size_t outlen)
 
 void config_write_reference(FILE *out)
 {
+    config_write_reference_with(out, NULL);
+}
+
+/*
+ * The header speaks to the admin: the same text is the source tree's contrib/milter-ingress.conf
+ * and the installed /etc/milter-ingress/milter-ingress.conf, which the admin owns (the package
+ * marks it a conffile; `cmake --install` never replaces an existing one).
+ */
+void config_write_reference_with(FILE *out, const struct config *cfg)
+{
     const char *section = "";
-    fputs("# milter-ingress configuration: every option, with its default.\n"
-          "# Generated from lib/config.c by `cmake --build BUILD --target conf`; do not edit.\n"
+    struct config *defaults = config_new_defaults();
+    char *now = xmalloc(2 * CONFIG_LINE_MAX), *def = xmalloc(2 * CONFIG_LINE_MAX);
+    fputs("# milter-ingress configuration; see milter-ingress.conf(5).\n"
+          "# This file is yours to edit: an upgrade never overwrites it.  Every option is listed\n"
+          "# with what it does and its default; an option whose line stays commented out keeps\n"
+          "# its default.  `milter-ingress -t` checks the file, `milter-ingress -n` prints what\n"
+          "# differs from the defaults, SIGHUP (systemctl reload milter-ingress) applies it, and\n"
+          "# `milter-ingress -C` prints this list anew for the version installed.\n"
           "# Syntax: \"key = value\", one per line; '#' starts a comment line.\n"
           "# Durations: 500ms, 30s, 5m, 48h, 35d, 2w (a bare number is seconds).\n"
           "# Lists: words separated by commas or spaces.\n",
@@ -997,8 +1018,19 @@ void config_write_reference(FILE *out)
         }
         char type[128];
         type_name(opt, type, sizeof type);
-        fprintf(out, "\n# %s (%s)\n#%s = %s\n", opt->doc, type, opt->name, opt->default_value);
+        format_value(defaults, opt, def, 2 * CONFIG_LINE_MAX);
+        format_value(cfg ? cfg : defaults, opt, now, 2 * CONFIG_LINE_MAX);
+        if (strcmp(now, def) == 0) {
+            fprintf(out, "\n# %s (%s)\n#%s = %s\n", opt->doc, type, opt->name, opt->default_value);
+            continue;
+        }
+        fprintf(out, "\n# %s (%s; default: %s)\n", opt->doc, type,
+                opt->default_value[0] ? opt->default_value : "empty");
+        write_setting(out, opt, now);
     }
+    free(now);
+    free(def);
+    config_free(defaults);
 }
 
 /* Writes s as part of a Markdown table cell: GitHub splits cells at every '|' not written "\\|",
@@ -1031,6 +1063,48 @@ void config_write_markdown(FILE *out)
         fputs("` | ", out);
         markdown_cell(out, opt->doc);
         fputs(" |\n", out);
+    }
+}
+
+/* Writes s as roff text (man(7)): a backslash is \e, a '-' is \- (a minus, as in an option or a
+ * path, that the formatter must not turn into a hyphen), and a line never starts with a control
+ * character. */
+static void man_text(FILE *out, const char *s)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", out);
+    for (; *s != '\0'; s++) {
+        if (*s == '\\')
+            fputs("\\e", out);
+        else if (*s == '-')
+            fputs("\\-", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+void config_write_man(FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < config_option_count; i++) {
+        const struct config_option *opt = &config_options[i];
+        if (strcmp(section, opt->section) != 0) {
+            section = opt->section;
+            fputs(".SS \"", out);
+            man_text(out, section);
+            fputs("\"\n", out);
+        }
+        char type[128];
+        type_name(opt, type, sizeof type);
+        fputs(".TP\n\\fB", out);
+        man_text(out, opt->name);
+        fputs("\\fR = \\fI", out);
+        man_text(out, opt->default_value[0] ? opt->default_value : "(empty)");
+        fputs("\\fR (", out);
+        man_text(out, type);
+        fputs(")\n", out);
+        man_text(out, opt->doc);
+        fputs("\n", out);
     }
 }
 

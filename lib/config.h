@@ -192,9 +192,15 @@ void config_print_nondefault(const struct config *cfg, FILE *out);
 
 /* Writes contrib/milter-ingress.conf: every option with its doc and default, commented out. */
 void config_write_reference(FILE *out);
+/* The same, with the options whose value in cfg differs from the default written set (`-C -o
+ * key=value`: a packager's installed file); cfg NULL is config_write_reference(). */
+void config_write_reference_with(FILE *out, const struct config *cfg);
 
 /* Writes the README's option table (Markdown), from the same table. */
 void config_write_markdown(FILE *out);
+
+/* Writes the option list of milter-ingress.conf(5) (roff), from the same table. */
+void config_write_man(FILE *out);
 
 /* Parses a duration ("5m"); false when malformed.  Exposed for tests and other modules. */
 bool config_parse_duration(const char *text, int64_t *ms);

@@ -1005,7 +1005,12 @@ static void *io_run(void *arg)
             continue; /* EINTR: look again */
         if (pfd[0].revents & POLLIN) {
             uint64_t count;
-            (void)read(r->wake_fd, &count, sizeof count);
+            /* Resets the eventfd's counter.  Either it reads the 8 bytes or it finds the counter
+             * already 0 (EAGAIN): nothing is left to do in both cases.  The result is still taken,
+             * because glibc's _FORTIFY_SOURCE (Debian's default build flags) marks read()
+             * warn_unused_result, which a (void) cast does not silence. */
+            ssize_t got = read(r->wake_fd, &count, sizeof count);
+            (void)got;
             r->wake_sent = false;
         }
         for (size_t c = 0; c < DNS_CHANNELS; c++) {

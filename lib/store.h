@@ -70,13 +70,22 @@ void store_close(struct store *s);
 /* The schema version this build brings (the number of the last migration). */
 int store_schema_version(void);
 
+/* The account the daemon runs as once started, for store_check_location (borrowed). */
+struct store_runas {
+    const char *name; /* for messages: the user name, or "uid N" */
+    uid_t uid;
+    const gid_t *groups; /* every group of the account, primary and supplementary */
+    int ngroups;
+};
+
 /*
- * Checks what the database value names before the daemon opens anything as root: for SQLite, the
- * directory of the file must not be writable by every user (whoever can create files there can
- * plant the -wal or -shm file SQLite opens beside the database, or replace the database itself).
- * false with err when it is unsafe, or when the value names no backend of this build.
+ * Checks what the database value names before the daemon opens anything as root, against the
+ * account it will run as: for SQLite, the database's directory (lib/store/sqlite.c says what it
+ * must be).  false with err when it is unsafe or unusable, or when the value names no backend of
+ * this build.
  */
-bool store_check_location(const char *database, struct store_error *err);
+bool store_check_location(const char *database, const struct store_runas *who,
+                          struct store_error *err);
 
 /*
  * Gives the files of the database (SQLite: the file and its -wal and -shm companions) to uid:gid,

@@ -35,7 +35,11 @@
 #include "util.h"
 #include "ctl.h"
 
-#define CTL_DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+/* The build sets it to SYSCONFDIR/milter-ingress/milter-ingress.conf (CMakeLists.txt). */
+#ifndef INGRESS_DEFAULT_CONFIG
+#define INGRESS_DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+#endif
+#define CTL_DEFAULT_CONFIG INGRESS_DEFAULT_CONFIG
 #define CTL_KEY_MAX 1024
 /* Enough for a busy IP address over the retention period, not enough to flood a terminal. */
 #define CTL_WHY_LIMIT 1000
@@ -104,12 +108,13 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ingressctl [-c FILE] [-d DATABASE] VERB [ARGUMENT...]\n"
-            "       ingressctl -h | --help\n"
+            "       ingressctl -h | --help | -V | --version\n"
             "\n"
             "  -c FILE      read the database's name from the milter's config FILE\n"
             "               (default %s, if it exists)\n"
             "  -d DATABASE  use this database file instead of the config's `database`\n"
             "  -h, --help   show this help\n"
+            "  -V           print the version (also --version)\n"
             "\n"
             "verbs:\n",
             CTL_DEFAULT_CONFIG);
@@ -1144,6 +1149,7 @@ int main(int argc, char **argv)
 {
     static const struct option long_options[] = {
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = CTL_DEFAULT_CONFIG, *database = NULL;
@@ -1156,7 +1162,7 @@ int main(int argc, char **argv)
     log_open("ingressctl", true, NULL);
     opterr = 0;
     /* "+": options end at the verb, so a KEY that starts with '-' stays an argument. */
-    while ((c = getopt_long(argc, argv, "+:c:d:h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:c:d:hV", long_options, NULL)) != -1) {
         switch (c) {
         case 'c':
             config_path = optarg;
@@ -1167,6 +1173,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return CTL_EXIT_OK;
+        case 'V':
+            printf("ingressctl %s\n", PROJECT_VERSION);
             return CTL_EXIT_OK;
         case ':':
             return usage_error("option -%c needs an argument", optopt);

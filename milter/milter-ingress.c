@@ -9,11 +9,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +27,14 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "milter.h"
+#include "runas.h"
 #include "util.h"
 
-#define DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+/* The build sets it to SYSCONFDIR/milter-ingress/milter-ingress.conf (CMakeLists.txt). */
+#ifndef INGRESS_DEFAULT_CONFIG
+#define INGRESS_DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
+#endif
+#define DEFAULT_CONFIG INGRESS_DEFAULT_CONFIG
 #define EXIT_USAGE 2
 /* How long a SIGTERM waits for the transactions in flight (the systemd unit waits 40 s). */
 #define SHUTDOWN_GRACE_SECONDS 30
@@ -41,33 +45,47 @@
 
 struct options {
     const char *config_path; /* NULL: DEFAULT_CONFIG if it exists, else the defaults */
-    bool foreground, check_only, print_nondefault, verbose;
-    char **overrides; /* "key=value" from -o, applied after the file at every load */
+    bool foreground, check_only, print_nondefault, verbose, init;
+    bool print_reference; /* -C: the defaults and the -o overrides, never a file */
+    char **overrides;     /* "key=value" from -o, applied after the file at every load */
     size_t noverrides;
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: milter-ingress [-c FILE] [-o key=value]... [-f] [-v]\n"
-                 "       milter-ingress [-c FILE] [-o key=value]... -t | -n\n"
-                 "       milter-ingress -C | -M\n"
+                 "       milter-ingress [-c FILE] [-o key=value]... -t | -n | --init\n"
+                 "       milter-ingress [-o key=value]... -C\n"
+                 "       milter-ingress -M | -R | -V\n"
                  "  -c FILE  configuration file (default " DEFAULT_CONFIG " when it exists,\n"
                  "           otherwise the built-in defaults)\n"
                  "  -o K=V   set option K, after the file (repeatable)\n"
-                 "  -f       stay in the foreground and log to stderr\n"
+                 "  -f       log to stderr instead of syslog (the daemon never forks either way)\n"
                  "  -v       log debugging lines too\n"
                  "  -t       check the configuration and exit (0 good, 2 bad)\n"
                  "  -n       print the options that differ from their defaults and exit\n"
-                 "  -C       print the reference configuration (every option) and exit\n"
-                 "  -M       print the option reference as a Markdown table and exit\n");
+                 "  --init   create the database, or bring its schema up to date, and exit\n"
+                 "  -C       print the reference configuration (every option at its default, but\n"
+                 "           those set with -o; no file is read) and exit\n"
+                 "  -M       print the option reference as a Markdown table and exit\n"
+                 "  -R       print the option reference for milter-ingress.conf(5) and exit\n"
+                 "  -V       print the version and exit\n");
 }
 
 static struct config *load_config(const struct options *o, char *err, size_t errlen)
 {
     struct config *cfg;
-    const char *path = o->config_path;
-    if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+    const char *path = o->print_reference ? NULL : o->config_path;
+    if (path == NULL && !o->print_reference && access(DEFAULT_CONFIG, F_OK) == 0)
         path = DEFAULT_CONFIG;
+    /* The usual mistake at a new site: the unit names the installed file, which is not there. */
+    if (path != NULL && access(path, F_OK) != 0 && errno == ENOENT) {
+        str_printf(err, errlen,
+                   "configuration file %s does not exist (`milter-ingress -C > %s` writes one "
+                   "with every option at its default)",
+                   path, path);
+        return NULL;
+    }
     cfg = path ? config_load(path, err, errlen) : config_new_defaults();
     if (cfg == NULL)
         return NULL;
@@ -99,10 +117,16 @@ static struct config *load_config(const struct options *o, char *err, size_t err
     return cfg;
 }
 
-/* -t: the config, and the files it names that the daemon would stop on. */
+/* -t: the config, and the files and accounts it names that the daemon would stop on. */
 static int check_config(const struct options *o, const struct config *cfg)
 {
     char err[1024];
+    struct runas who;
+    if (!runas_resolve(cfg, &who, err, sizeof err)) {
+        fprintf(stderr, "milter-ingress: %s\n", err);
+        return EXIT_USAGE;
+    }
+    runas_free(&who);
     struct orgdomain *od = runtime_load_orgdomain(cfg, err, sizeof err);
     if (od == NULL) {
         fprintf(stderr, "milter-ingress: %s\n", err);
@@ -115,10 +139,20 @@ static int check_config(const struct options *o, const struct config *cfg)
 
 static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
 {
+    enum { OPT_INIT = 256 };
+    static const struct option long_options[] = {
+        {"init", no_argument, NULL, OPT_INIT},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     int ch;
     *exit_now = -1;
-    while ((ch = getopt(argc, argv, "c:o:ftnvCMh")) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:o:ftnvCMRVh", long_options, NULL)) != -1) {
         switch (ch) {
+        case OPT_INIT:
+            o->init = true;
+            break;
         case 'c':
             o->config_path = optarg;
             break;
@@ -141,11 +175,18 @@ static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
             o->verbose = true;
             break;
         case 'C':
-            config_write_reference(stdout);
-            *exit_now = 0;
-            return true;
+            o->print_reference = true;
+            break;
         case 'M':
             config_write_markdown(stdout);
+            *exit_now = 0;
+            return true;
+        case 'R':
+            config_write_man(stdout);
+            *exit_now = 0;
+            return true;
+        case 'V':
+            printf("milter-ingress %s\n", PROJECT_VERSION);
             *exit_now = 0;
             return true;
         case 'h':
@@ -159,6 +200,11 @@ static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
     }
     if (optind != argc) {
         fprintf(stderr, "milter-ingress: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return false;
+    }
+    if (o->init + o->check_only + o->print_nondefault + o->print_reference > 1) {
+        fprintf(stderr, "milter-ingress: -t, -n, -C and --init exclude each other\n");
         usage(stderr);
         return false;
     }
@@ -269,65 +315,41 @@ static bool open_socket(const struct config *cfg, char *err, size_t errlen)
 }
 
 /*
- * Checked before anything is opened.  A milter parses hostile input all day: as root, one bug is
- * the whole machine.  So root without user = ... is refused unless the admin says allow_root.
- * Then the store checks the place the database value names (store_check_location: for SQLite,
- * that its directory is not writable by every user).
+ * --init: the database created, or its schema brought up to date, with the checks of a start
+ * (the account, the state directory) and the files given to the account as a start as root
+ * does; nothing else is opened.  For a package's postinst and a new site, so that ingressctl
+ * works before the milter's first start, and for an upgrade that migrates before the restart.
  */
-static bool startup_checks(const struct config *cfg, char *err, size_t errlen)
+static int init_database(const struct config *cfg)
 {
-    if (geteuid() == 0 && cfg->user[0] == '\0' && !cfg->allow_root) {
-        str_printf(err, errlen,
-                   "started as root with no user set: set user = ACCOUNT (the socket and database "
-                   "are opened first, then privileges are dropped), or allow_root = yes to run as "
-                   "root anyway");
-        return false;
-    }
-    struct store_error why;
-    if (!store_check_location(cfg->database, &why)) {
-        str_copy(err, errlen, why.text);
-        return false;
-    }
-    return true;
-}
+    char err[1024];
+    struct runas who;
 
-static bool drop_privileges(const struct config *cfg, char *err, size_t errlen)
-{
-    if (geteuid() != 0)
-        return true;
-    if (cfg->user[0] == '\0') {
-        log_msg(LOG_WARNING, "running as root (allow_root = yes): set user = ... to drop "
-                             "privileges");
-        return true;
+    if (!runas_resolve(cfg, &who, err, sizeof err)) {
+        fprintf(stderr, "milter-ingress: %s\n", err);
+        return EXIT_USAGE;
     }
-    struct passwd *pw = getpwnam(cfg->user);
-    if (pw == NULL) {
-        snprintf(err, errlen, "user: no account named \"%s\"", cfg->user);
-        return false;
+    if (!runas_startup_checks(cfg, &who, err, sizeof err)) {
+        fprintf(stderr, "milter-ingress: %s\n", err);
+        runas_free(&who);
+        return EXIT_USAGE;
     }
-    gid_t gid = pw->pw_gid;
-    if (cfg->group[0] != '\0') {
-        struct group *gr = getgrnam(cfg->group);
-        if (gr == NULL) {
-            snprintf(err, errlen, "group: no group named \"%s\"", cfg->group);
-            return false;
-        }
-        gid = gr->gr_gid;
+    bool existed = access(cfg->database, F_OK) == 0;
+    struct store_error why;
+    struct store *store =
+        store_open_mode(cfg->database, cfg->store_busy_timeout, runtime_database_mode(cfg), &why);
+    if (store == NULL) {
+        fprintf(stderr, "milter-ingress: %s\n", why.text);
+        runas_free(&who);
+        return EXIT_USAGE;
     }
-    const char *path = socket_path(cfg->socket);
-    if (path != NULL && chown(path, pw->pw_uid, gid) != 0)
-        log_msg(LOG_WARNING, "chown %s: %s", path, strerror(errno));
-    store_set_owner(cfg->database, pw->pw_uid, gid);
-    if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
-        snprintf(err, errlen, "cannot switch to user %s: %s", cfg->user, strerror(errno));
-        return false;
-    }
-    if (setuid(0) == 0) {
-        snprintf(err, errlen, "privileges were not dropped (setuid(0) still works)");
-        return false;
-    }
-    log_msg(LOG_INFO, "running as user %s", cfg->user);
-    return true;
+    store_close(store);
+    if (who.switch_to)
+        store_set_owner(cfg->database, who.uid, who.gid);
+    printf("%s: %s, schema version %d, for %s\n", cfg->database, existed ? "up to date" : "created",
+           store_schema_version(), who.name);
+    runas_free(&who);
+    return 0;
 }
 
 static atomic_bool milter_done;
@@ -440,6 +462,7 @@ static void maintenance_tick(struct runtime *rt, bool *store_lost)
 static void reload(const struct options *o, const struct config *running)
 {
     char err[1024];
+    struct runas who;
     struct config *cfg = load_config(o, err, sizeof err);
     if (cfg == NULL) {
         log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
@@ -447,7 +470,14 @@ static void reload(const struct options *o, const struct config *running)
     }
     if (strcmp(cfg->socket, running->socket) != 0 || strcmp(cfg->user, running->user) != 0)
         log_msg(LOG_WARNING, "reload: socket and user changes take effect at the next restart");
-    if (!startup_checks(cfg, err, sizeof err)) {
+    if (!runas_resolve(cfg, &who, err, sizeof err)) {
+        log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+        config_free(cfg);
+        return;
+    }
+    bool checked = runas_startup_checks(cfg, &who, err, sizeof err);
+    runas_free(&who);
+    if (!checked) {
         log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
         config_free(cfg);
         return;
@@ -584,10 +614,14 @@ int main(int argc, char **argv)
         free(o.overrides);
         return EXIT_USAGE;
     }
-    if (o.check_only || o.print_nondefault) {
+    if (o.check_only || o.print_nondefault || o.init || o.print_reference) {
         int status = 0;
         if (o.print_nondefault)
             config_print_nondefault(cfg, stdout);
+        else if (o.print_reference)
+            config_write_reference_with(stdout, cfg);
+        else if (o.init)
+            status = init_database(cfg);
         else
             status = check_config(&o, cfg);
         config_free(cfg);
@@ -612,8 +646,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     spf_library_init();
 
-    if (!startup_checks(cfg, err, sizeof err)) {
+    struct runas who;
+    if (!runas_resolve(cfg, &who, err, sizeof err)) {
         log_msg(LOG_ERR, "cannot start: %s", err);
+        config_free(cfg);
+        free(o.overrides);
+        return EXIT_USAGE;
+    }
+    if (!runas_startup_checks(cfg, &who, err, sizeof err)) {
+        log_msg(LOG_ERR, "cannot start: %s", err);
+        runas_free(&who);
         config_free(cfg);
         free(o.overrides);
         return EXIT_USAGE;
@@ -621,11 +663,16 @@ int main(int argc, char **argv)
     struct runtime *rt = runtime_new(cfg, err, sizeof err);
     if (rt == NULL) {
         log_msg(LOG_ERR, "cannot start: %s", err);
+        runas_free(&who);
         free(o.overrides);
         return EXIT_USAGE;
     }
     runtime_install(rt);
-    if (!open_socket(rt->cfg, err, sizeof err) || !drop_privileges(rt->cfg, err, sizeof err)) {
+    bool started =
+        open_socket(rt->cfg, err, sizeof err) &&
+        runas_switch(&who, socket_path(rt->cfg->socket), rt->cfg->database, err, sizeof err);
+    runas_free(&who);
+    if (!started) {
         log_msg(LOG_ERR, "cannot start: %s", err);
         runtime_shutdown();
         free(o.overrides);

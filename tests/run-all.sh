@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dependencies, then builds and tests milter-ingress the way CI does:
-#   1. gcc build, the whole test suite (unit, CLI, end to end with Postfix, Sendmail and NSD);
+#   1. gcc build, the whole test suite (unit, CLI, end to end with Postfix, Sendmail and NSD, the
+#      man pages, cmake --install, and the Debian package built, installed, run and purged);
 #   2. clang build and gcc Debug build with -Werror (warning-free with both compilers, optimized
 #      or not);
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build, the whole test suite again;

@@ -50,7 +50,8 @@ struct store_backend {
      * Before anything is opened (store_check_location, store_set_owner): whether the place the
      * database value names is safe, and giving its files to the daemon's user.  Both may be NULL.
      */
-    bool (*check_location)(const char *database, struct store_error *err);
+    bool (*check_location)(const char *database, const struct store_runas *who,
+                           struct store_error *err);
     void (*set_owner)(const char *database, uid_t uid, gid_t gid);
 
     /*

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -550,9 +551,11 @@ static struct store_db *sqlite_open(const char *database, int64_t busy_timeout_m
      * one created by root that the milter then cannot write. */
     if (!create && access(database, F_OK) != 0) {
         char shown[512], reason[128];
-        store_error_set(
-            err, STORE_ERROR, "%s: %s (milter-ingress creates the database when it starts)",
-            str_printable(shown, sizeof shown, database), strerror_r(errno, reason, sizeof reason));
+        store_error_set(err, STORE_ERROR,
+                        "%s: %s (milter-ingress creates the database when it starts, or with "
+                        "milter-ingress --init)",
+                        str_printable(shown, sizeof shown, database),
+                        strerror_r(errno, reason, sizeof reason));
         return NULL;
     }
     /* A tool run by a member of the files' group (mode 0640) may read the database, not write
@@ -564,16 +567,50 @@ static struct store_db *sqlite_open(const char *database, int64_t busy_timeout_m
                          sizeof err->text);
 }
 
-/*
- * Checked before anything is opened, as root.  The database's directory must not be writable by
- * every user, sticky bit or not: whoever can create files there can plant the -wal or -shm file
- * SQLite opens beside the database (or, without the sticky bit, replace the database itself), and
- * the milter would read greylisting and lists from it.  Group-writable is the admin's choice (a
- * shared group with ingressctl's users).
- */
-static bool sqlite_check_location(const char *database, struct store_error *err)
+static bool account_in_group(const struct store_runas *who, gid_t gid)
 {
-    char dir[4096];
+    for (int i = 0; i < who->ngroups; i++)
+        if (who->groups[i] == gid)
+            return true;
+    return false;
+}
+
+/* Can the account create files in a directory of this owner and mode? */
+static bool account_can_write(const struct store_runas *who, const struct stat *st)
+{
+    if (who->uid == 0)
+        return true;
+    if (st->st_uid == who->uid)
+        return (st->st_mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR);
+    if (account_in_group(who, st->st_gid))
+        return (st->st_mode & (S_IWGRP | S_IXGRP)) == (S_IWGRP | S_IXGRP);
+    return (st->st_mode & (S_IWOTH | S_IXOTH)) == (S_IWOTH | S_IXOTH);
+}
+
+static void owner_name(uid_t uid, char *out, size_t outlen)
+{
+    char buf[1024];
+    struct passwd pw, *found = NULL;
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found != NULL)
+        str_copy(out, outlen, found->pw_name);
+    else
+        str_printf(out, outlen, "uid %u", (unsigned)uid);
+}
+
+/*
+ * Checked before anything is opened, as root.  The database's directory, the state directory:
+ * whoever can create files there can plant the -wal or -shm file SQLite opens beside the database,
+ * or replace the database itself, and the milter would read greylisting and lists from it.  So it
+ * must not be writable by every user (sticky bit or not), and must belong to root or to the
+ * account the milter runs as, another owner being able to do the same.  And it must be writable by
+ * that account, since SQLite creates the database and its -wal and -shm files there, again at
+ * each reopening after a start as root.  Group-writable is the admin's choice (a shared group
+ * with ingressctl's users).
+ */
+static bool sqlite_check_location(const char *database, const struct store_runas *who,
+                                  struct store_error *err)
+{
+    char dir[4096], owner[64];
     struct stat st;
     str_copy(dir, sizeof dir, database);
     char *slash = strrchr(dir, '/');
@@ -583,12 +620,37 @@ static bool sqlite_check_location(const char *database, struct store_error *err)
         dir[1] = '\0';
     else
         *slash = '\0';
-    if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) != 0) {
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        store_error_set(err, STORE_ERROR,
+                        "database %s: its directory %s does not exist (create it for %s, mode "
+                        "0750)",
+                        database, dir, who->name);
+        return false;
+    }
+    if ((st.st_mode & S_IWOTH) != 0) {
         store_error_set(err, STORE_ERROR,
                         "database %s: its directory %s is writable by every user (mode %04o): "
                         "another account could plant or replace the database files; use a "
                         "directory of the milter's own (mode 0750 or 0700)",
                         database, dir, (unsigned)(st.st_mode & 07777));
+        return false;
+    }
+    owner_name(st.st_uid, owner, sizeof owner);
+    if (st.st_uid != 0 && st.st_uid != who->uid) {
+        store_error_set(err, STORE_ERROR,
+                        "database %s: its directory %s is owned by %s, but milter-ingress runs as "
+                        "%s: the owner could replace the database files; give it to %s (chown %s "
+                        "%s)",
+                        database, dir, owner, who->name, who->name, who->name, dir);
+        return false;
+    }
+    if (!account_can_write(who, &st)) {
+        store_error_set(err, STORE_ERROR,
+                        "database %s: its directory %s (owner %s, mode %04o) is not writable by "
+                        "%s, the account milter-ingress runs as, and SQLite creates the database "
+                        "and its -wal and -shm files there (chown %s %s)",
+                        database, dir, owner, (unsigned)(st.st_mode & 07777), who->name, who->name,
+                        dir);
         return false;
     }
     return true;

@@ -145,11 +145,12 @@ static const struct store_backend *backend_for(const char *database, struct stor
     return &store_backend_sqlite;
 }
 
-bool store_check_location(const char *database, struct store_error *err)
+bool store_check_location(const char *database, const struct store_runas *who,
+                          struct store_error *err)
 {
     const struct store_backend *be = backend_for(database, err);
 
-    return be != NULL && (be->check_location == NULL || be->check_location(database, err));
+    return be != NULL && (be->check_location == NULL || be->check_location(database, who, err));
 }
 
 void store_set_owner(const char *database, uid_t uid, gid_t gid)

@@ -4,8 +4,11 @@
 #     anything is opened (no socket, no database file); with allow_root = yes it runs (and warns);
 #   - a database directory writable by every user (0777, and 1777 with the sticky bit) is refused
 #     with exit 2 naming the directory; 0755 and 0770 are fine;
+#   - a user or group that does not exist, a state directory owned by another account or not
+#     writable by the milter's account, a config file missing: exit 2 before anything is
+#     created (and -t fails on the first two); --init creates the database for the account;
 #   - a unix socket gets socket_mode from the start (the umask is set before bind);
-#   - contrib/systemd/milter-ingress.service keeps its sandboxing lines.
+#   - contrib/systemd/milter-ingress.service.in keeps its sandboxing lines.
 #
 #   tests/cli/privileges.sh MILTER_BIN
 #
@@ -119,6 +122,95 @@ for mode in 0777 1777 0755 0770; do
     fi
 done
 
+# The account and the state directory are checked before anything is created: a user or group
+# that does not exist (-t fails too), a database directory owned by another account or not
+# writable by the account the milter runs as, a config file missing where it is named.  Each: exit
+# 2, a message naming what is wrong, no socket and no database file.  --init (the database
+# without the milter) passes the same checks, and creates the database for the account.
+
+# refused NAME DIR LABEL PATTERN...: the start of config NAME (socket and database in DIR) exits 2,
+# its stderr holds every PATTERN, and neither the socket nor the database file exists afterwards.
+refused() {
+    local name=$1 dir=$2 label=$3 p
+    shift 3
+    SOCK=$dir/$name.sock
+    start "$name"
+    for p in "$@"; do
+        [[ $OUT == *"$p"* ]] || {
+            not_ok "$label: exit 2 naming it, nothing created" "status $RC" "$OUT" "(no '$p')"
+            return
+        }
+    done
+    if [[ $RC == 2 && ! -e $dir/$name.db && ! -e $dir/$name.sock ]]; then
+        ok "$label: exit 2 naming it, nothing created"
+    else
+        not_ok "$label: exit 2 naming it, nothing created" "status $RC" "$OUT" "$(ls -l "$dir")"
+    fi
+}
+
+# check_t NAME LABEL PATTERN: milter-ingress -t on config NAME exits 2 and says PATTERN.
+check_t() {
+    local out rc=0
+    out=$("$MILTER_BIN" -t -c "$T/$1.conf" 2>&1) || rc=$?
+    if [[ $rc == 2 && $out == *"$3"* ]]; then
+        ok "$2: -t exits 2 naming it"
+    else
+        not_ok "$2: -t exits 2 naming it" "status $rc" "$out"
+    fi
+}
+
+if [[ $(id -u) == 0 ]] && id nobody >/dev/null 2>&1; then
+    conf nouser "$T" "user = nosuchuser"
+    refused nouser "$T" "user = nosuchuser" "$T/nouser.conf:4: user: no account named \"nosuchuser\""
+    check_t nouser "user = nosuchuser" "$T/nouser.conf:4: user: no account named \"nosuchuser\""
+    conf nogroup "$T" "user = nobody" "group = nosuchgroup"
+    refused nogroup "$T" "group = nosuchgroup" "$T/nogroup.conf:5: group: no group named"
+    check_t nogroup "group = nosuchgroup" "$T/nogroup.conf:5: group: no group named"
+
+    d=$T/owned-by-nobody
+    mkdir "$d"
+    chown nobody "$d"
+    chmod 750 "$d"
+    conf otherowner "$d" "allow_root = yes"
+    refused otherowner "$d" "state directory owned by nobody, milter as root" \
+        "its directory $d is owned by nobody, but milter-ingress runs as root"
+    d=$T/root-0755
+    mkdir "$d"
+    chmod 755 "$d"
+    conf notwritable "$d" "user = nobody"
+    refused notwritable "$d" "state directory root's 0755, milter as nobody" \
+        "its directory $d (owner root, mode 0755) is not writable by nobody"
+    conf initnouser "$T" "user = nosuchuser"
+    out=$("$MILTER_BIN" --init -c "$T/initnouser.conf" 2>&1) && rc=0 || rc=$?
+    if [[ $rc == 2 && $out == *"no account named"* && ! -e $T/initnouser.db ]]; then
+        ok "--init with user = nosuchuser: exit 2, no database file"
+    else
+        not_ok "--init with user = nosuchuser: exit 2, no database file" "status $rc" "$out"
+    fi
+
+    # --init as root with user = nobody: the database exists afterwards, belongs to nobody, and a
+    # second run finds it up to date.
+    d=$T/init
+    mkdir "$d"
+    chown nobody "$d"
+    conf init "$d" "user = nobody"
+    out=$("$MILTER_BIN" --init -c "$T/init.conf" 2>&1) && rc=0 || rc=$?
+    again=$("$MILTER_BIN" --init -c "$T/init.conf" 2>&1) && rc2=0 || rc2=$?
+    if [[ $rc == 0 && $out == *"$d/init.db: created"* && $(stat -c %U "$d/init.db" 2>&1) == nobody &&
+        ! -e $d/init.sock && $rc2 == 0 && $again == *"$d/init.db: up to date"* ]]; then
+        ok "--init: creates the database for user nobody, then finds it up to date; no socket"
+    else
+        not_ok "--init: creates the database for user nobody, then finds it up to date" \
+            "status $rc: $out" "again $rc2: $again" "$(ls -l "$d")"
+    fi
+else
+    echo "# skip: not root (or no account nobody): the account and state directory cases"
+fi
+
+conf noconf "$T"
+rm -f "$T/noconf.conf"
+refused noconf "$T" "config file missing" "configuration file $T/noconf.conf does not exist"
+
 # socket_mode: the socket has the mode at once (checked right after it appears).
 conf mode "$T" "allow_root = yes" "socket_mode = 0600"
 SOCK=$T/mode.sock
@@ -136,7 +228,7 @@ else
     not_ok "socket_mode = 0600: the unix socket has mode 600" "mode $got" "$(cat "$T/mode.log")"
 fi
 
-unit=$SRC_DIR/contrib/systemd/milter-ingress.service
+unit=$SRC_DIR/contrib/systemd/milter-ingress.service.in
 missing=
 for line in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes ReadWritePaths= User=; do
     grep -q "^$line" "$unit" || missing="$missing $line"

@@ -522,6 +522,21 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+# -V (and --version) print the version of the project (CMakeLists.txt) and exit 0, for both.
+
+version=$(sed -n 's/^project(milter-ingress VERSION \([0-9.]*\).*/\1/p' \
+    "$(dirname -- "${BASH_SOURCE[0]}")/../../CMakeLists.txt")
+for cmd in "$MILTER_BIN -V" "$MILTER_BIN --version" "$CTL_BIN -V" "$CTL_BIN --version"; do
+    # shellcheck disable=SC2086
+    run $cmd
+    if [[ $RC -eq 0 && -n $version && $OUT == "$(basename "${cmd%% *}") $version" ]]; then
+        ok "$(basename "$cmd"): prints '$OUT'"
+    else
+        not_ok "$(basename "$cmd"): prints its name and version $version" "$(details)"
+    fi
+done
+
+# ---------------------------------------------------------------------------------------------
 # ingressctl usage errors exit 2.
 
 run "$CTL_BIN" -c "$T/good.conf" frobnicate

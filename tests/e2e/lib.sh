@@ -11,6 +11,7 @@
 NSD_CTL=$SRC_DIR/tests/dns/nsd-ctl.sh
 PYTHON=/usr/bin/python3
 MILTER_PID=
+POSTFIX_WRAP=()
 NSD_RUNNING=0
 PASSED=0
 FAILED=0
@@ -235,6 +236,117 @@ auxprop_plugin: sasldb
 sasldb_path: $1
 mech_list: PLAIN LOGIN
 EOF
+}
+
+# ---- a private Postfix instance (tests/e2e/run.sh, tests/install/package.sh) ----
+
+# postfix_dirs: its configuration, queue and data directories in T (PF_CONF, PF_QUEUE, PF_DATA)
+# and its log, PF_LOG.
+postfix_dirs() {
+    PF_CONF=$T/postfix
+    PF_QUEUE=$T/queue
+    PF_DATA=$T/data
+    PF_LOG=$T/postfix.log
+    POSTFIX_PID=
+    mkdir -p "$PF_CONF" "$PF_QUEUE" "$PF_DATA"
+}
+
+# postfix_main_cf MILTERS: the main.cf lines both Postfix tests use: the instance's directories,
+# loopback only, no DNS of its own, delivery of example.net to maildirs in MAIL_DIR, and
+# smtpd_milters = MILTERS with milter_default_action = tempfail.
+postfix_main_cf() {
+    cat <<EOF
+compatibility_level = 3.6
+queue_directory = $PF_QUEUE
+data_directory = $PF_DATA
+maillog_file = /dev/stdout
+myhostname = mx.test.example
+mydomain = test.example
+myorigin = \$mydomain
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.1/32
+smtpd_peername_lookup = no
+smtputf8_enable = no
+biff = no
+alias_maps =
+alias_database =
+relayhost =
+default_transport = error:no outbound mail from the e2e instance
+virtual_mailbox_domains = example.net
+virtual_mailbox_base = $MAIL_DIR
+virtual_mailbox_maps = static:inbox/
+virtual_uid_maps = static:$(id -u nobody)
+virtual_gid_maps = static:$(id -g nobody)
+# Anyone may deliver to example.net; nothing else.
+smtpd_relay_restrictions = reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_milters = $1
+non_smtpd_milters =
+milter_default_action = tempfail
+milter_protocol = 6
+EOF
+}
+
+# postfix_master_services: the master.cf lines of every service but the smtpd listeners, none
+# chrooted (the queue directory is the test's and holds no copy of /etc).
+postfix_master_services() {
+    cat <<EOF
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+}
+
+# postfix_start PORT...: postfix check, then the master in the foreground (its log appended to
+# PF_LOG), run under the command prefix POSTFIX_WRAP (an array, empty by default); waits until
+# every PORT listens (dies when one does not).
+postfix_start() {
+    local i port
+    timeout 60 postfix -c "$PF_CONF" check || die "postfix check failed"
+    # Appending: the Postfix programs reopen /dev/stdout, which would truncate a file opened with >.
+    setsid "${POSTFIX_WRAP[@]}" postfix -c "$PF_CONF" start-fg >>"$PF_LOG" 2>&1 </dev/null &
+    POSTFIX_PID=$!
+    for port in "$@"; do
+        for ((i = 0; i < 300; i++)); do
+            listening "$port" && break
+            alive "$POSTFIX_PID" || break
+            sleep 0.1
+        done
+        listening "$port" || die "Postfix does not listen on 127.0.0.1:$port"
+    done
+}
+
+stop_postfix() {
+    [[ -n ${POSTFIX_PID:-} ]] || return 0
+    local master=''
+    [[ -r $PF_QUEUE/pid/master.pid ]] && master=$(tr -d ' \n' <"$PF_QUEUE/pid/master.pid")
+    timeout 30 postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true
+    if ! wait_gone "$POSTFIX_PID" 15; then
+        say "postfix (pid $POSTFIX_PID) did not stop; killing it"
+        kill -TERM "$POSTFIX_PID" 2>/dev/null || true
+        wait_gone "$POSTFIX_PID" 5 || kill -KILL "$POSTFIX_PID" 2>/dev/null || true
+    fi
+    wait "$POSTFIX_PID" 2>/dev/null || true
+    # The master's children leave by themselves once the master is gone; they are in the
+    # master's process group (the master makes itself a session leader).
+    [[ ! $master =~ ^[0-9]+$ ]] || wait_group_gone "$master" Postfix
+    POSTFIX_PID=
 }
 
 # start_milter: milter-ingress in the foreground, its log appended to $MILTER_LOG; waits until it

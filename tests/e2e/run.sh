@@ -28,30 +28,8 @@ source "$SRC_DIR/tests/e2e/lib.sh"
 e2e_args "$@"
 e2e_require postfix postconf swaks nsd ss timeout setsid saslpasswd2
 e2e_dir e2e
-PF_CONF=$T/postfix
-PF_QUEUE=$T/queue
-PF_DATA=$T/data
-PF_LOG=$T/postfix.log
-mkdir -p "$PF_CONF" "$PF_QUEUE" "$PF_DATA"
+postfix_dirs
 LOG_FILES=("$MILTER_LOG" "$PF_LOG")
-POSTFIX_PID=
-
-stop_postfix() {
-    [[ -n $POSTFIX_PID ]] || return 0
-    local master=''
-    [[ -r $PF_QUEUE/pid/master.pid ]] && master=$(tr -d ' \n' <"$PF_QUEUE/pid/master.pid")
-    timeout 30 postfix -c "$PF_CONF" stop >/dev/null 2>&1 || true
-    if ! wait_gone "$POSTFIX_PID" 15; then
-        say "postfix (pid $POSTFIX_PID) did not stop; killing it"
-        kill -TERM "$POSTFIX_PID" 2>/dev/null || true
-        wait_gone "$POSTFIX_PID" 5 || kill -KILL "$POSTFIX_PID" 2>/dev/null || true
-    fi
-    wait "$POSTFIX_PID" 2>/dev/null || true
-    # The master's children leave by themselves once the master is gone; they are in the
-    # master's process group (the master makes itself a session leader).
-    [[ ! $master =~ ^[0-9]+$ ]] || wait_group_gone "$master" Postfix
-    POSTFIX_PID=
-}
 stop_mta() { stop_postfix; }
 
 # ---------------------------------------------------------------------------------------------
@@ -118,44 +96,17 @@ mkdir -p "$PF_CONF/sasl"
 sasl_setup "$SASL_DB" "$PF_CONF/sasl/smtpd.conf"
 chown postfix "$SASL_DB"
 
-cat >"$PF_CONF/main.cf" <<EOF
-# Private Postfix instance for tests/e2e/run.sh.
-compatibility_level = 3.6
-queue_directory = $PF_QUEUE
-data_directory = $PF_DATA
-maillog_file = /dev/stdout
-myhostname = mx.test.example
-mydomain = test.example
-myorigin = \$mydomain
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.1/32
-smtpd_peername_lookup = no
-smtputf8_enable = no
-biff = no
-alias_maps =
-alias_database =
-relayhost =
-default_transport = error:no outbound mail from the e2e instance
-virtual_mailbox_domains = example.net
-virtual_mailbox_base = $MAIL_DIR
-virtual_mailbox_maps = static:inbox/
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(id -g nobody)
-# Anyone may deliver to example.net; nothing else.
-smtpd_relay_restrictions = reject_unauth_destination
-smtpd_recipient_restrictions =
-smtpd_milters = inet:127.0.0.1:$MILTER_PORT
-non_smtpd_milters =
-milter_default_action = tempfail
-milter_protocol = 6
+{
+    echo "# Private Postfix instance for tests/e2e/run.sh."
+    postfix_main_cf "inet:127.0.0.1:$MILTER_PORT"
+    cat <<EOF
 # SASL, enabled only on the submission listener of master.cf (smtpd_sasl_auth_enable there).
 smtpd_sasl_type = cyrus
 smtpd_sasl_path = smtpd
 smtpd_sasl_local_domain =
 smtpd_tls_auth_only = no
 EOF
+} >"$PF_CONF/main.cf"
 
 # No chroot anywhere: the queue directory is ours and holds no copy of /etc.
 cat >"$PF_CONF/master.cf" <<EOF
@@ -163,40 +114,10 @@ cat >"$PF_CONF/master.cf" <<EOF
 127.0.0.1:$SUB_PORT inet n - n - - smtpd
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+postfix_master_services >>"$PF_CONF/master.cf"
 
-timeout 60 postfix -c "$PF_CONF" check || die "postfix check failed"
-# Appending: the Postfix programs reopen /dev/stdout, which would truncate a file opened with >.
-setsid postfix -c "$PF_CONF" start-fg >>"$PF_LOG" 2>&1 </dev/null &
-POSTFIX_PID=$!
-for ((i = 0; i < 300; i++)); do
-    listening "$SMTP_PORT" && break
-    alive "$POSTFIX_PID" || break
-    sleep 0.1
-done
-listening "$SMTP_PORT" || die "Postfix does not listen on 127.0.0.1:$SMTP_PORT"
-for ((i = 0; i < 100; i++)); do
-    listening "$SUB_PORT" && break
-    sleep 0.1
-done
-listening "$SUB_PORT" || die "Postfix does not listen on 127.0.0.1:$SUB_PORT (submission)"
+postfix_start "$SMTP_PORT" "$SUB_PORT"
 SETUP_DONE=1
 
 # ---------------------------------------------------------------------------------------------

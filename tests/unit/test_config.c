@@ -1006,6 +1006,36 @@ static void reference_uncommented_loads_as_the_defaults(void **state)
     config_free(cfg);
 }
 
+/* A packager's installed file (`milter-ingress -C -o socket=...`): the options set are written
+ * set, with their default in the comment, and the file loads as exactly those settings. */
+static void reference_with_settings_loads_as_those_settings(void **state)
+{
+    (void)state;
+    char err[ERR_MAX], path[PATH_MAX];
+    struct config *cfg = config_new_defaults();
+    assert_true(config_set(cfg, "socket", "unix:/var/spool/postfix/milter-ingress/m.sock", err,
+                           sizeof err));
+    assert_true(config_set(cfg, "help_text", " spaced ", err, sizeof err));
+    assert_true(config_set(cfg, "greylist", "no", err, sizeof err));
+    struct capture c;
+    capture_open(&c);
+    config_write_reference_with(c.fp, cfg);
+    char *text = capture_close(&c);
+    assert_contains(text, "(text; default: inet:8895@127.0.0.1)\n"
+                          "socket = unix:/var/spool/postfix/milter-ingress/m.sock\n");
+    assert_contains(text, "\n#socket_mode = 0660\n");
+    struct config *loaded = load_text(text, path, sizeof path, err, sizeof err);
+    if (loaded == NULL)
+        fail_msg("the reference with settings does not load: %s\n%s", err, text);
+    char *want = nondefault_text(cfg), *got = nondefault_text(loaded);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    free(text);
+    config_free(loaded);
+    config_free(cfg);
+}
+
 static void markdown_names_every_option_with_its_doc(void **state)
 {
     (void)state;
@@ -1240,6 +1270,7 @@ int main(void)
         cmocka_unit_test(nondefault_output_loads_back_to_the_same_config),
         cmocka_unit_test(reference_names_every_option_with_its_default_and_doc),
         cmocka_unit_test(reference_uncommented_loads_as_the_defaults),
+        cmocka_unit_test(reference_with_settings_loads_as_those_settings),
         cmocka_unit_test(markdown_names_every_option_with_its_doc),
         cmocka_unit_test(markdown_rows_have_four_cells),
         cmocka_unit_test(readme_and_contrib_list_every_option),

@@ -159,7 +159,8 @@ static void test_postgresql_value_is_refused_without_repeating_it(void **state)
         assert_contains(err.text, "PostgreSQL");
         assert_contains(err.text, "no PostgreSQL backend");
         assert_null(strstr(err.text, "s3cret"));
-        assert_false(store_check_location(values[i], &err));
+        struct store_runas me = {.name = "test", .uid = getuid()};
+        assert_false(store_check_location(values[i], &me, &err));
         assert_contains(err.text, "no PostgreSQL backend");
         assert_int_not_equal(access(values[i], F_OK), 0);
     }

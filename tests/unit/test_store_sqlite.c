@@ -553,17 +553,18 @@ static void test_directory_writable_by_every_user_is_refused_as_location(void **
 {
     struct fixture *f = *state;
     struct store_error err;
+    struct store_runas me = {.name = "test", .uid = getuid()};
 
     assert_int_equal(chmod(f->dir, 0777), 0);
-    assert_false(store_check_location(f->db, &err));
+    assert_false(store_check_location(f->db, &me, &err));
     assert_contains(err.text, f->dir);
     assert_contains(err.text, "writable by every user");
     assert_int_equal(chmod(f->dir, 01777), 0);
-    assert_false(store_check_location(f->db, &err));
+    assert_false(store_check_location(f->db, &me, &err));
     assert_int_equal(chmod(f->dir, 0750), 0);
-    assert_true(store_check_location(f->db, &err));
+    assert_true(store_check_location(f->db, &me, &err));
     assert_int_equal(chmod(f->dir, 0770), 0);
-    assert_true(store_check_location(f->db, &err));
+    assert_true(store_check_location(f->db, &me, &err));
 }
 
 int main(void)
