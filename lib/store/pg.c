@@ -20,6 +20,7 @@
 /* Advisory lock keys (per database): the migrations, and the write lock of STORE_TXN_WRITE. */
 #define PG_LOCK_SCHEMA "7306916016250863617" /* "milter" 0x01 */
 #define PG_LOCK_WRITE "7306916016250863618"
+/* 7306916016250863619: decisions_add_day() (schema/postgresql/001_init.sql) */
 
 /* The oldest server the schema runs on: identity columns, default partitions, EXECUTE FUNCTION. */
 #define PG_MIN_SERVER_VERSION 110000
@@ -78,7 +79,7 @@ static void note_down(struct store_db *db, const char *why)
     db->down = true;
     pthread_mutex_unlock(&db->lock);
     if (!was)
-        log_msg(LOG_ERR, "database %s: PostgreSQL unreachable: %s (calls fail until it is back)",
+        log_msg(LOG_ERR, "database %s: PostgreSQL cannot be used: %s (calls fail until it is back)",
                 db->shown, why);
 }
 
@@ -197,6 +198,13 @@ static enum store_status connect_conn(struct store_conn *c, struct store_error *
  * transaction, whose earlier statements the server has forgotten with the old connection. */
 static enum store_status ensure_connected(struct store_conn *c, struct store_error *err)
 {
+    struct pollfd p = {.fd = c->conn != NULL ? PQsocket(c->conn) : -1, .events = POLLIN};
+
+    /* An idle connection has nothing to read unless the server closed it (a restart's
+     * "terminating connection" and end of file): read it, so that it is made again now rather
+     * than found broken by the statement sent next. */
+    if (p.fd >= 0 && !c->in_txn && poll(&p, 1, 0) > 0)
+        (void)PQconsumeInput(c->conn);
     if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK)
         return STORE_OK;
     if (c->conn != NULL)

@@ -43,6 +43,8 @@ CREATE FUNCTION decisions_add_day(day_start BIGINT) RETURNS void LANGUAGE plpgsq
 DECLARE
     name TEXT := 'decisions_' || to_char(to_timestamp(day_start) AT TIME ZONE 'UTC', 'YYYYMMDD');
 BEGIN
+    -- Two hosts adding the same day at once: one waits for the other (until its commit).
+    PERFORM pg_advisory_xact_lock(7306916016250863619);
     IF day_start % 86400 <> 0 THEN
         RAISE EXCEPTION 'decisions_add_day: % is not the start of a day', day_start;
     END IF;

@@ -12,7 +12,8 @@
 #                         shutdown) and waits for it to exit
 #   pg-ctl.sh pid DIR     prints the PID of the running server (it changes at each start)
 #   pg-ctl.sh psql DIR [ARGS...]
-#                         runs psql -X as the superuser on DIR's server (ARGS: psql's, e.g. -c SQL)
+#                         runs psql -X as the superuser on DIR's server (ARGS: psql's, e.g. -c SQL),
+#                         on the database PG_CTL_DBNAME (default postgres)
 #
 # initdb and pg_ctl refuse root: as root they run as the `postgres` user (runuser), which must be
 # able to enter DIR; otherwise as the calling user.  The superuser is that user.  Nothing of the
@@ -53,7 +54,7 @@ server_pid() {
 }
 
 conninfo() {
-    echo "host=$1/sock port=$(<"$1/port") user=$(owner_name) dbname=postgres"
+    echo "host=$1/sock port=$(<"$1/port") user=$(owner_name) dbname=${PG_CTL_DBNAME:-postgres}"
 }
 
 init() {
