@@ -17,6 +17,7 @@
 #include "cidr.h"
 #include "command.h"
 #include "lists.h"
+#include "store.h"
 #include "throttle.h"
 #include "util.h"
 
@@ -922,6 +923,8 @@ void config_print_nondefault(const struct config *cfg, FILE *out)
         format_value(defaults, opt, def, 2 * CONFIG_LINE_MAX);
         if (strcmp(now, def) == 0)
             continue;
+        if (strcmp(opt->name, "database") == 0) /* a PostgreSQL password is never printed */
+            store_database_shown(cfg->database, now, 2 * CONFIG_LINE_MAX);
         if (opt->type == CONFIG_STRING && needs_quotes(now))
             fprintf(out, "%s = \"%s\"\n", opt->name, now);
         else

@@ -220,6 +220,8 @@ struct store_backend {
 
 extern const struct store_backend store_backend_sqlite;
 extern const struct store_backend store_backend_postgresql;
+/* The PostgreSQL value without its password (store_database_shown). */
+void store_pg_shown(const char *database, char *out, size_t outlen);
 
 /* Writes a message into err (printf-style; nothing when err is NULL); returns status, so a
  * failure is one line. */

@@ -691,6 +691,14 @@ static char *shown_name(const char *conninfo)
     return xstrdup(len ? out : "(libpq's defaults)");
 }
 
+void store_pg_shown(const char *database, char *out, size_t outlen)
+{
+    char *shown = shown_name(database);
+
+    str_copy(out, outlen, shown != NULL ? shown : "(a PostgreSQL connection libpq cannot parse)");
+    free(shown);
+}
+
 static void pg_close(struct store_db *db)
 {
     if (db == NULL)

@@ -14,7 +14,7 @@
 #define LIMIT_VALUE(n) "CASE WHEN $" #n "::bigint < 0 THEN NULL ELSE $" #n "::bigint END"
 #define LIMIT_KEEP(col, n)                                                                         \
     col " = CASE WHEN $" #n "::bigint = -2 THEN account_throttle." col " ELSE excluded." col " EN" \
-                                                                                             "D"
+        "D"
 
 const struct pg_sql pg_throttle_sql[] =
     {

@@ -111,6 +111,14 @@ static const struct store_backend *backend_for(const char *database, struct stor
     return is_postgresql(database) ? &store_backend_postgresql : &store_backend_sqlite;
 }
 
+void store_database_shown(const char *database, char *out, size_t outlen)
+{
+    if (database != NULL && is_postgresql(database))
+        store_pg_shown(database, out, outlen);
+    else
+        snprintf(out, outlen, "%s", database != NULL ? database : "");
+}
+
 bool store_check_location(const char *database, struct store_error *err)
 {
     const struct store_backend *be = backend_for(database, err);
