@@ -360,6 +360,7 @@ static enum store_status run_prepared(struct store_conn *c, enum pg_stmt id,
                                       const struct pg_param *params, size_t n, PGresult **res,
                                       struct store_error *err)
 {
+    *res = NULL;
     pthread_once(&stmt_sql_once, stmt_sql_init);
     if (stmt_sql[id] == NULL)
         return store_error_set(err, STORE_ERROR, "statement %d has no SQL (a bug)", (int)id);
@@ -398,7 +399,7 @@ bool pg_is_null(const PGresult *res, int row, int col)
 enum store_status pg_run(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
                          size_t n, int64_t *changes, struct store_error *err)
 {
-    PGresult *res;
+    PGresult *res = NULL;
     enum store_status status = run_prepared(c, id, params, n, &res, err);
 
     if (status == STORE_OK && changes != NULL)
@@ -410,7 +411,7 @@ enum store_status pg_run(struct store_conn *c, enum pg_stmt id, const struct pg_
 enum store_status pg_each(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
                           size_t n, const struct pg_visit *v, struct store_error *err)
 {
-    PGresult *res;
+    PGresult *res = NULL;
     enum store_status status = run_prepared(c, id, params, n, &res, err);
 
     if (status == STORE_OK) {
