@@ -81,7 +81,8 @@ const struct config_option config_options[] = {
         "On an internal error (database or resolver unusable) accept mail instead of 451 4.3.0"),
     /* storage */
     TEXT(database, "/var/lib/milter-ingress/ingress.db", path_valid, "storage",
-         "SQLite database file (created with its schema when missing)"),
+         "SQLite database file (created with its schema when missing), or a PostgreSQL "
+         "postgresql:// URI or libpq key=value settings (README: Several MX hosts)"),
     OPT(store_busy_timeout, CONFIG_DURATION, "5s", 100, 60 * MS_SECOND, NULL, "storage",
         "How long a database access waits for a lock before giving store_failure"),
     OPT(decision_retention, CONFIG_DURATION, "30d", MS_MINUTE, 3650 * MS_DAY, NULL, "storage",
