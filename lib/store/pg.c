@@ -692,6 +692,47 @@ static char *shown_name(const char *conninfo)
     return xstrdup(len ? out : "(libpq's defaults)");
 }
 
+/* True when name (len bytes) is one of libpq's setting names, which are safe to show. */
+static bool is_setting_name(const char *name, size_t len)
+{
+    PQconninfoOption *defaults = PQconndefaults();
+    bool found = false;
+
+    for (PQconninfoOption *o = defaults; o != NULL && o->keyword != NULL && !found; o++)
+        found = strlen(o->keyword) == len && strncmp(o->keyword, name, len) == 0;
+    PQconninfoFree(defaults);
+    return found;
+}
+
+/*
+ * Why libpq cannot parse database, for the message.  libpq quotes the part it stumbled on, which
+ * may be the whole URI or a percent-encoded password: a quoted part is shown only when it is a
+ * setting's name ("sslmode"), and is "..." otherwise.
+ */
+static void parse_error(const char *database, char *out, size_t outlen)
+{
+    char *errmsg = NULL, msg[STORE_ERROR_MAX];
+    PQconninfoOption *opts = PQconninfoParse(database, &errmsg);
+    size_t len = 0;
+
+    PQconninfoFree(opts);
+    copy_message(msg, sizeof msg, errmsg);
+    PQfreemem(errmsg);
+    for (const char *p = msg; *p && len + 4 < outlen;) {
+        const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+        if (end == NULL) {
+            out[len++] = *p++;
+            continue;
+        }
+        bool shown = is_setting_name(p + 1, (size_t)(end - p - 1));
+        int w = snprintf(out + len, outlen - len, "\"%.*s\"", shown ? (int)(end - p - 1) : 3,
+                         shown ? p + 1 : "...");
+        len += w > 0 && (size_t)w < outlen - len ? (size_t)w : 0;
+        p = end + 1;
+    }
+    out[len] = '\0';
+}
+
 void store_pg_shown(const char *database, char *out, size_t outlen)
 {
     char *shown = shown_name(database);
@@ -728,9 +769,13 @@ static struct store_db *pg_open(const char *database, int64_t busy_timeout_ms, b
 
     (void)create;
     if (shown == NULL) {
+        char why[256];
+        parse_error(database, why, sizeof why);
         store_error_set(err, STORE_ERROR,
-                        "database: the PostgreSQL connection cannot be parsed (a postgresql:// URI "
-                        "or libpq's key=value settings: see libpq's \"Connection Strings\")");
+                        "database: the PostgreSQL connection cannot be parsed: %s (a "
+                        "postgresql:// URI or libpq's key=value settings: see libpq's "
+                        "\"Connection Strings\")",
+                        why);
         return NULL;
     }
     db = xcalloc(1, sizeof *db);

@@ -10,7 +10,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,21 @@ static void assert_contains(const char *haystack, const char *needle)
         fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
 }
 
+/* A listening TCP socket on a free port of 127.0.0.1 (its port in *port), that accepts nothing
+ * by itself: the kernel completes a client's handshake and queues it. */
+static int listen_on_loopback(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
 /*
  * The server stopped under an open store: a call fails (BUSY or ERROR, never OK) within the
  * bound; started again, the same store works again without being reopened.
@@ -108,26 +125,114 @@ static void test_server_stopped_then_restarted_fails_within_the_bound_then_recov
  * the kernel completes the handshake): store_open fails within the bound, and says why. */
 static void test_server_that_never_answers_fails_within_the_bound(void **state)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sin;
+    int port, fd = listen_on_loopback(&port);
     char database[256];
     struct store_error err;
 
     (void)state;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
     snprintf(database, sizeof database,
              "host=127.0.0.1 port=%d dbname=ingress user=ingress password=s3cret "
              "sslmode=disable gssencmode=disable",
-             ntohs(sin.sin_port));
+             port);
     int64_t t0 = now_ms();
     assert_null(store_open(database, BUSY_MS, &err));
     assert_true(now_ms() - t0 < BOUND_MS);
     assert_contains(err.text, "no answer");
     assert_null(strstr(err.text, "s3cret"));
     close(fd);
+}
+
+/* Appends a message of the PostgreSQL protocol (type, length, body) to out at *len. */
+static void put_message(char *out, size_t *len, char type, const char *body, size_t body_len)
+{
+    uint32_t n = htonl((uint32_t)(body_len + 4));
+
+    out[(*len)++] = type;
+    memcpy(out + *len, &n, 4);
+    memcpy(out + *len + 4, body, body_len);
+    *len += 4 + body_len;
+}
+
+/*
+ * A fake server on fd: reads the client's startup message and answers as a PostgreSQL 9.6 that
+ * trusts it (AuthenticationOk, its parameters, ReadyForQuery), then waits for the client to go.
+ * Enough of the protocol for libpq to finish connecting and report server_version 9.6.24.
+ */
+static void serve_as_postgresql_9_6(int listener)
+{
+    static const char params[] = "server_version\0009.6.24\0";
+    static const char encoding[] = "client_encoding\0UTF8\0";
+    static const char auth_ok[4] = {0, 0, 0, 0};
+    static const char key[8] = {0, 0, 0, 1, 0, 0, 0, 2};
+    char buf[4096], reply[256];
+    size_t len = 0;
+    int fd = accept(listener, NULL, NULL);
+
+    if (fd < 0 || read(fd, buf, sizeof buf) <= 0)
+        _exit(1);
+    put_message(reply, &len, 'R', auth_ok, sizeof auth_ok);
+    put_message(reply, &len, 'S', params, sizeof params - 1);
+    put_message(reply, &len, 'S', encoding, sizeof encoding - 1);
+    put_message(reply, &len, 'K', key, sizeof key);
+    put_message(reply, &len, 'Z', "I", 1);
+    if (write(fd, reply, len) != (ssize_t)len)
+        _exit(1);
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    _exit(0);
+}
+
+/* A server older than the schema needs: store_open fails at once, naming its version and the
+ * oldest one that works, never reaching the migrations. */
+static void test_server_too_old_is_refused_naming_its_version(void **state)
+{
+    int port, fd = listen_on_loopback(&port);
+    char database[256];
+    struct store_error err;
+    int status;
+
+    (void)state;
+    pid_t pid = fork();
+    if (pid == 0)
+        serve_as_postgresql_9_6(fd);
+    close(fd);
+    snprintf(database, sizeof database,
+             "host=127.0.0.1 port=%d dbname=ingress user=ingress sslmode=disable "
+             "gssencmode=disable",
+             port);
+    struct store *s = store_open(database, BUSY_MS, &err);
+    store_close(s);
+    waitpid(pid, &status, 0);
+    assert_null(s);
+    assert_contains(err.text, "PostgreSQL 9.6, too old");
+    assert_contains(err.text, "11 or later");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A database value libpq cannot parse: store_open says it cannot be parsed and why, without a
+ * password or any other part of the value that is not a setting's name. */
+static void test_malformed_uri_is_a_clear_error(void **state)
+{
+    static const struct {
+        const char *value, *why;
+    } cases[] = {
+        {"postgresql://ingress:s3cret@[::1/ingress", "IPv6"},
+        {"postgresql://ingress:s3cret@127.0.0.1/ingress?sslmode", "sslmode"},
+        {"postgresql://ingress:s3cret@127.0.0.1/ingress?colour=red", "invalid URI query"},
+        {"postgresql://ingress:s3%zzcret@127.0.0.1/ingress", "percent-encoded"},
+        {"host=127.0.0.1 password='s3cret", "unterminated quoted string"},
+    };
+    struct store_error err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&err, 0, sizeof err);
+        assert_null(store_open(cases[i].value, BUSY_MS, &err));
+        assert_contains(err.text, "cannot be parsed");
+        assert_contains(err.text, cases[i].why);
+        if (strstr(err.text, "s3") != NULL || strstr(err.text, "colour") != NULL)
+            fail_msg("%s: shows a part of the value: %s", cases[i].value, err.text);
+    }
 }
 
 static void test_wrong_password_is_a_clear_error_without_the_password(void **state)
@@ -208,6 +313,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_stopped_then_restarted_fails_within_the_bound_then_recovers),
         cmocka_unit_test(test_server_that_never_answers_fails_within_the_bound),
+        cmocka_unit_test(test_server_too_old_is_refused_naming_its_version),
+        cmocka_unit_test(test_malformed_uri_is_a_clear_error),
         cmocka_unit_test(test_wrong_password_is_a_clear_error_without_the_password),
         cmocka_unit_test(test_tables_of_another_application_are_named),
         cmocka_unit_test(test_two_processes_starting_at_once_migrate_once),
