@@ -61,6 +61,7 @@ static bool help_text_valid(const char *text, char *why, size_t whylen);
 static bool recipients_valid(const struct config_list *list, char *why, size_t whylen);
 static bool networks_valid(const struct config_list *list, char *why, size_t whylen);
 static bool dns_servers_valid(const struct config_list *list, char *why, size_t whylen);
+static bool host_name_valid(const char *name, char *why, size_t whylen);
 
 const struct config_option config_options[] = {
     /* milter */
@@ -222,6 +223,10 @@ const struct config_option config_options[] = {
          "alignment",
          "The Public Suffix List (Debian package publicsuffix) that gives organizational domains "
          "for DKIM alignment; read again at each reload"),
+    /* several hosts on one database */
+    TEXT(host_name, "", host_name_valid, "hosts",
+         "This milter's name in the decision log, which hosts sharing a database write to "
+         "(empty: the system's host name)"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -608,6 +613,17 @@ static bool authserv_id_valid(const char *id, char *why, size_t whylen)
     if (strlen(id) > 255 || strpbrk(id, " \t;()\"\\") != NULL || !printable(id)) {
         str_printf(why, whylen,
                    "must be a host name without spaces or ';', at most 255 characters");
+        return false;
+    }
+    return true;
+}
+
+/* A name of letters, digits, '.', '-' and '_': it is printed by ingressctl and compared as is. */
+static bool host_name_valid(const char *name, char *why, size_t whylen)
+{
+    if (strlen(name) > 255 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789.-_") != strlen(name)) {
+        str_printf(why, whylen, "must be letters, digits, '.', '-' and '_', at most 255");
         return false;
     }
     return true;

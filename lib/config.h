@@ -116,6 +116,8 @@ struct config {
     char *held_queue_command;
     /* alignment (lib/orgdomain.c) */
     char *public_suffix_list;
+    /* several hosts on one database */
+    char *host_name;
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */

@@ -100,6 +100,7 @@ struct decision {
     const char *action;  /* verdict_action_name() */
     const char *reply;   /* the full reply text given, or NULL when none */
     const char *detail;
+    const char *host; /* the option host_name of the milter that decided */
 };
 
 /*

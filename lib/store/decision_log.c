@@ -22,6 +22,7 @@ static const size_t decision_texts[] = {
     offsetof(struct decision, recipient), offsetof(struct decision, account),
     offsetof(struct decision, check),     offsetof(struct decision, action),
     offsetof(struct decision, reply),     offsetof(struct decision, detail),
+    offsetof(struct decision, host),
 };
 #define DECISION_TEXTS (sizeof decision_texts / sizeof decision_texts[0])
 

@@ -15,12 +15,12 @@
 
 const struct pg_sql pg_decisions_sql[] = {
     {PG_DECISION_ADD, "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, "
-                      "sender, recipient, account, check_name, action, reply, detail) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"},
+                      "sender, recipient, account, check_name, action, reply, detail, host) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"},
     /* $1 the key as given, $2 without surrounding <> (for the addresses, compared without ASCII
      * case through lower(), which the indexes of 001 and 005 serve). */
     {PG_DECISION_FIND, "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, "
-                       "recipient, account, check_name, action, reply, detail FROM decisions "
+                       "recipient, account, check_name, action, reply, detail, host FROM decisions "
                        "WHERE queue_id = $1::text OR ref = $1::text OR client_ip = $1::text "
                        "OR lower(sender) = lower($2::text) OR lower(recipient) = lower($2::text) "
                        "OR lower(account) = lower($2::text) ORDER BY time, id LIMIT $3"},
@@ -29,8 +29,8 @@ const struct pg_sql pg_decisions_sql[] = {
 };
 const size_t pg_decisions_sql_count = sizeof pg_decisions_sql / sizeof pg_decisions_sql[0];
 
-#define DECISION_COLUMNS 13
-#define DECISION_ROWS_PER_INSERT 500 /* 6,500 parameters; libpq allows 65,535 */
+#define DECISION_COLUMNS 14
+#define DECISION_ROWS_PER_INSERT 500 /* 7,000 parameters; libpq allows 65,535 */
 
 static void decision_params(const struct decision *d, struct pg_param *p)
 {
@@ -38,7 +38,7 @@ static void decision_params(const struct decision *d, struct pg_param *p)
         PG_INT(d->time),         PG_TEXT(d->queue_id), PG_TEXT(d->ref),    PG_TEXT(d->client_ip),
         PG_TEXT(d->client_name), PG_TEXT(d->helo),     PG_TEXT(d->sender), PG_TEXT(d->recipient),
         PG_TEXT(d->account),     PG_TEXT(d->check),    PG_TEXT(d->action), PG_TEXT(d->reply),
-        PG_TEXT(d->detail),
+        PG_TEXT(d->detail),      PG_TEXT(d->host),
     };
     memcpy(p, params, sizeof params);
 }
@@ -48,7 +48,7 @@ static char *multi_row_insert(size_t n)
 {
     static const char head[] = "INSERT INTO decisions (time, queue_id, ref, client_ip, "
                                "client_name, helo, sender, recipient, account, check_name, "
-                               "action, reply, detail) VALUES ";
+                               "action, reply, detail, host) VALUES ";
     size_t cap = sizeof head + n * DECISION_COLUMNS * 9 + n * 4, len = sizeof head - 1;
     char *sql = xmalloc(cap);
 
@@ -108,6 +108,7 @@ static void decision_row(const PGresult *res, int row, const struct pg_visit *v)
         .action = pg_text(res, row, 10),
         .reply = pg_text(res, row, 11),
         .detail = pg_text(res, row, 12),
+        .host = pg_text(res, row, 13),
     };
     v->fn.decision(&d, v->arg);
 }

@@ -52,6 +52,7 @@ static const struct {
     {"held_reject_command", {"postsuper -d {queue_id};"}},
     {"held_queue_command", {"   "}},
     {"public_suffix_list", {"", "/usr/share/publicsuffix/"}},
+    {"host_name", {"mx 2", "mx;2"}},
 };
 
 /* Two options that must agree, with values that do not. */

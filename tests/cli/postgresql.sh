@@ -55,11 +55,14 @@ result "alias add of an alias already there says so and adds no row"
 
 now=$(date +%s)
 sql "INSERT INTO decisions (time, queue_id, ref, client_ip, sender, recipient, check_name, action,
-     reply, detail) VALUES ($now, '4XyZ7', 'R1', '198.51.100.9', 'bob@example.net',
-     'carol@example.test', 'spf', 'reject', '550 5.7.23 SPF fail', 'spf=fail')" >/dev/null
+     reply, detail, host) VALUES ($now, '4XyZ7', 'R1', '198.51.100.9', 'bob@example.net',
+     'carol@example.test', 'spf', 'reject', '550 5.7.23 SPF fail', 'spf=fail', 'mx2.example.test')" \
+    >/dev/null
 ctl why 198.51.100.9
 [ "$RC" -eq 0 ] && has "$OUT" "4XyZ7" && has "$OUT" "550 5.7.23 SPF fail"
 result "why finds a decision by IP on PostgreSQL"
+has "$OUT" "ref R1  on mx2.example.test"
+result "why names the host that decided (the option host_name)"
 ctl why 198.51.100.10
 test "$RC" -eq 1
 result "why of an unknown key exits 1"

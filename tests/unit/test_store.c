@@ -210,11 +210,12 @@ static void test_decision_keeps_every_field_and_nulls(void **state)
         .action = "reject",
         .reply = "550 5.7.25 Client [127.0.0.4] has no valid reverse DNS (ref 7KQ2M9XA)",
         .detail = "no PTR record for 4.0.0.127.in-addr.arpa",
+        .host = "mx2.example.test",
     };
     struct decision sparse = {.time = 5, .ref = "ONLYREF1", .check = "policy", .action = "accept"};
-    const char *want[FIELD_COUNT] = {d.queue_id, d.ref,    d.client_ip, d.client_name,
-                                     d.helo,     d.sender, d.recipient, d.account,
-                                     d.check,    d.action, d.reply,     d.detail};
+    const char *want[FIELD_COUNT] = {d.queue_id, d.ref,       d.client_ip, d.client_name, d.helo,
+                                     d.sender,   d.recipient, d.account,   d.check,       d.action,
+                                     d.reply,    d.detail,    d.host};
 
     f->s = open_ok(f->database);
     assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_OK);
@@ -232,6 +233,7 @@ static void test_decision_keeps_every_field_and_nulls(void **state)
     assert_null(rows.r[0].field[F_QUEUE_ID]);
     assert_null(rows.r[0].field[F_SENDER]);
     assert_null(rows.r[0].field[F_ACCOUNT]);
+    assert_null(rows.r[0].field[F_HOST]);
     assert_string_equal(rows.r[0].field[F_ACTION], "accept");
     rows_free(&rows);
 }
