@@ -33,6 +33,8 @@ packages=(
     opendkim linux-perf
     # tools the test scripts call (ps, ss, setsid); usually present, not on a minimal image
     procps iproute2 util-linux git
+    # the PostgreSQL backend (libpq) and its tests: a private server started by tests/pg/pg-ctl.sh
+    libpq-dev postgresql
     # lint
     clang-format clang-tidy cppcheck
     # the man pages' lint (tests/install/man.sh): groff, man and col render them, mandoc lints
@@ -54,6 +56,12 @@ else
     echo "install-deps: installing ${missing[*]}"
     # Postfix asks how to configure the system's mail; the tests run private instances of their own.
     echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+    # Likewise PostgreSQL: without this, postgresql-common creates and starts a cluster on port
+    # 5432 at install; the tests start private servers (tests/pg/pg-ctl.sh) and need none.
+    if ! grep -qs '^create_main_cluster *= *false' /etc/postgresql-common/createcluster.conf; then
+        $sudo mkdir -p /etc/postgresql-common
+        echo "create_main_cluster = false" | $sudo tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
     $sudo apt-get update -q
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi

@@ -18,6 +18,7 @@
 #include "command.h"
 #include "dmarc.h"
 #include "lists.h"
+#include "store.h"
 #include "throttle.h"
 #include "util.h"
 
@@ -61,6 +62,7 @@ static bool help_text_valid(const char *text, char *why, size_t whylen);
 static bool recipients_valid(const struct config_list *list, char *why, size_t whylen);
 static bool networks_valid(const struct config_list *list, char *why, size_t whylen);
 static bool dns_servers_valid(const struct config_list *list, char *why, size_t whylen);
+static bool host_name_valid(const char *name, char *why, size_t whylen);
 
 const struct config_option config_options[] = {
     /* milter */
@@ -82,7 +84,8 @@ const struct config_option config_options[] = {
         "On an internal error (database or resolver unusable) accept mail instead of 451 4.3.0"),
     /* storage */
     TEXT(database, "/var/lib/milter-ingress/ingress.db", path_valid, "storage",
-         "SQLite database file (created with its schema when missing)"),
+         "SQLite database file (created with its schema when missing), or a PostgreSQL "
+         "postgresql:// URI or libpq key=value settings (README: Several MX hosts)"),
     OPT(store_busy_timeout, CONFIG_DURATION, "5s", 100, 60 * MS_SECOND, NULL, "storage",
         "How long a database access waits for a lock before giving store_failure"),
     OPT(decision_retention, CONFIG_DURATION, "30d", MS_MINUTE, 3650 * MS_DAY, NULL, "storage",
@@ -240,6 +243,10 @@ const struct config_option config_options[] = {
     OPT(dmarc_greylist_bypass, CONFIG_BOOL, "no", 0, 0, NULL, "dmarc",
         "Let SPF pass and a DMARC pass of the From domain bypass greylisting, instead of SPF pass "
         "and a DKIM signature aligned with MAIL FROM or From (needs dmarc = yes)"),
+    /* several hosts on one database */
+    TEXT(host_name, "", host_name_valid, "hosts",
+         "This milter's name in the decision log, which hosts sharing a database write to "
+         "(empty: the system's host name)"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -631,6 +638,17 @@ static bool authserv_id_valid(const char *id, char *why, size_t whylen)
     return true;
 }
 
+/* A name of letters, digits, '.', '-' and '_': it is printed by ingressctl and compared as is. */
+static bool host_name_valid(const char *name, char *why, size_t whylen)
+{
+    if (strlen(name) > 255 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789.-_") != strlen(name)) {
+        str_printf(why, whylen, "must be letters, digits, '.', '-' and '_', at most 255");
+        return false;
+    }
+    return true;
+}
+
 /* Printable ASCII of a reply line, and no placeholder but the two verdict_reply_text() fills. */
 static bool help_text_valid(const char *text, char *why, size_t whylen)
 {
@@ -950,6 +968,8 @@ void config_print_nondefault(const struct config *cfg, FILE *out)
         format_value(defaults, opt, def, 2 * CONFIG_LINE_MAX);
         if (strcmp(now, def) == 0)
             continue;
+        if (strcmp(opt->name, "database") == 0) /* a PostgreSQL password is never printed */
+            store_database_shown(cfg->database, now, 2 * CONFIG_LINE_MAX);
         write_setting(out, opt, now);
     }
     free(now);

@@ -128,6 +128,8 @@ struct config {
     enum dns_failure_mode dmarc_temperror_action;
     struct config_list dmarc_domain_actions;
     bool dmarc_greylist_bypass;
+    /* several hosts on one database */
+    char *host_name;
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */

@@ -637,6 +637,7 @@ static enum store_status record_row(struct policy_conn *c, const char *recipient
         .action = action,
         .reply = reply,
         .detail = detail,
+        .host = c->env->host_name,
     };
     if (c->env->store == NULL) {
         str_copy(err->text, sizeof err->text, "no database");

@@ -34,6 +34,7 @@ struct policy_env {
     const struct orgdomain *orgdomain; /* the Public Suffix List; NULL: nothing aligns */
     struct throttle *throttle;         /* NULL: no submission throttle (it outlives reloads) */
     const char *authserv_id;    /* cfg->authserv_id, or this host's name when that is empty */
+    const char *host_name;      /* cfg->host_name, or this host's name: the decision log's host */
     time_t (*clock)(void *arg); /* NULL: time(NULL) */
     void *clock_arg;
 };

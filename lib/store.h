@@ -2,7 +2,8 @@
  * store: all persistent state goes through this interface; the checks never see SQL or a database
  * engine.  Behind it, lib/store/store.c picks a backend by the database value given to
  * store_open() and runs every call through that backend's table of functions
- * (lib/store/backend.h, private to lib/store/): SQLite (lib/store/sqlite*.c) for a path.  What
+ * (lib/store/backend.h, private to lib/store/): SQLite (lib/store/sqlite*.c) for a path,
+ * PostgreSQL (lib/store/pg*.c) for a connection URI or libpq settings.  What
  * every backend does the same way is done once above the table: argument checks, the
  * transactions of the writes that touch several rows, the migration loop, the decision log's
  * background writer and the greylist's read/decide/write driver.
@@ -36,9 +37,9 @@ struct store_error {
 struct store;
 
 /*
- * The database value (the option `database`) chooses the backend: a path is an SQLite file.  A
- * PostgreSQL connection (a postgresql:// or postgres:// URI, or libpq's key=value settings) is
- * recognized and refused, as this build has no PostgreSQL backend yet.
+ * The database value (the option `database`) chooses the backend: a path is an SQLite file; a
+ * PostgreSQL connection (a postgresql:// or postgres:// URI, or libpq's key=value settings) is a
+ * database on a PostgreSQL server (lib/store/pg.h), which its administrator created.
  *
  * store_open() opens the database (creating it when missing), then applies the schema migrations
  * it lacks, all in one transaction (a database has this build's schema whole, or the one it had:
@@ -66,6 +67,10 @@ struct store *store_open_mode(const char *database, int64_t busy_timeout_ms, mod
 struct store *store_open_existing(const char *database, int64_t busy_timeout_ms,
                                   struct store_error *err);
 void store_close(struct store *s);
+
+/* The database value as messages and `milter-ingress -n` show it: a PostgreSQL one without its
+ * password (rebuilt from the settings that name the server), a path as it is. */
+void store_database_shown(const char *database, char *out, size_t outlen);
 
 /* The schema version this build brings (the number of the last migration). */
 int store_schema_version(void);
@@ -124,6 +129,7 @@ struct decision {
     const char *action;  /* verdict_action_name() */
     const char *reply;   /* the full reply text given, or NULL when none */
     const char *detail;
+    const char *host; /* the option host_name of the milter that decided */
 };
 
 /*

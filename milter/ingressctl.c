@@ -201,6 +201,8 @@ static void print_decision(const struct decision *d, void *arg)
             present(d->queue_id) ? str_printable(a, sizeof a, d->queue_id) : "NOQUEUE");
     if (present(d->ref))
         fprintf(why->out, "  ref %s", str_printable(a, sizeof a, d->ref));
+    if (present(d->host))
+        fprintf(why->out, "  on %s", str_printable(a, sizeof a, d->host));
     fputc('\n', why->out);
 
     fprintf(why->out, "  client %s (%s)",

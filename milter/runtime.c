@@ -26,6 +26,15 @@ static struct runtime *retired;
 /* The submission counters outlive every runtime: a reload must not reset an account's rates. */
 static struct throttle *counters;
 
+/* The configured name, or this host's name when it is empty (out has 256 bytes, zeroed). */
+static void name_or_host(char *out, size_t outlen, const char *configured)
+{
+    if (configured[0] != '\0')
+        str_copy(out, outlen, configured);
+    else if (gethostname(out, outlen - 1) != 0)
+        str_copy(out, outlen, "localhost");
+}
+
 static void runtime_free(struct runtime *rt)
 {
     if (rt == NULL)
@@ -110,10 +119,8 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     rt->lists = lists_cache_new(rt->store, cfg->lists_reload_interval);
-    if (cfg->authserv_id[0] != '\0')
-        str_copy(rt->authserv_id, sizeof rt->authserv_id, cfg->authserv_id);
-    else if (gethostname(rt->authserv_id, sizeof rt->authserv_id - 1) != 0)
-        str_copy(rt->authserv_id, sizeof rt->authserv_id, "localhost");
+    name_or_host(rt->authserv_id, sizeof rt->authserv_id, cfg->authserv_id);
+    name_or_host(rt->host_name, sizeof rt->host_name, cfg->host_name);
     rt->env.cfg = rt->cfg;
     rt->env.resolver = rt->resolver;
     rt->env.store = rt->store;
@@ -124,6 +131,7 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
     rt->env.lists = rt->lists;
     rt->env.orgdomain = rt->orgdomain;
     rt->env.authserv_id = rt->authserv_id;
+    rt->env.host_name = rt->host_name;
     rt->env.throttle = runtime_throttle();
     return rt;
 }

@@ -27,6 +27,7 @@ struct runtime {
     struct orgdomain *orgdomain; /* the Public Suffix List read for this config */
     struct store *store;
     char authserv_id[256];
+    char host_name[256];
     struct policy_env env;
     unsigned refs;                /* guarded by the live-pointer mutex */
     struct runtime *next_retired; /* the same: in the list of replaced runtimes still held */

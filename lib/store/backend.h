@@ -41,7 +41,7 @@ enum store_txn { STORE_TXN_READ, STORE_TXN_WRITE };
 struct store_migration;
 
 struct store_backend {
-    const char *name; /* "SQLite" */
+    const char *name; /* "SQLite", "PostgreSQL" */
     /* This backend's schema (schema/DIALECT/, lib/store/migrations.h). */
     const struct store_migration *migrations;
     const size_t *migration_count;
@@ -81,6 +81,8 @@ struct store_backend {
 
     struct store_conn *(*acquire)(struct store_db *db);
     void (*release)(struct store_conn *c);
+    /* The decision writer's connection (given back with release()), or NULL: acquire() then. */
+    struct store_conn *(*acquire_writer)(struct store_db *db);
 
     enum store_status (*begin)(struct store_conn *c, enum store_txn kind, struct store_error *err);
     enum store_status (*commit)(struct store_conn *c, struct store_error *err);
@@ -226,6 +228,9 @@ struct store_backend {
 };
 
 extern const struct store_backend store_backend_sqlite;
+extern const struct store_backend store_backend_postgresql;
+/* The PostgreSQL value without its password (store_database_shown). */
+void store_pg_shown(const char *database, char *out, size_t outlen);
 
 /* Writes a message into err (printf-style; nothing when err is NULL); returns status, so a
  * failure is one line. */

@@ -22,6 +22,7 @@ static const size_t decision_texts[] = {
     offsetof(struct decision, recipient), offsetof(struct decision, account),
     offsetof(struct decision, check),     offsetof(struct decision, action),
     offsetof(struct decision, reply),     offsetof(struct decision, detail),
+    offsetof(struct decision, host),
 };
 #define DECISION_TEXTS (sizeof decision_texts / sizeof decision_texts[0])
 
@@ -130,8 +131,17 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
     for (size_t i = 0; i < b.n; i++)
         w->scratch[i] = w->ring[(w->head + i) % w->cap];
     pthread_mutex_unlock(&w->lock);
-    if (b.n > 0)
-        status = store_write_txn(s, batch_body, &b, err);
+    if (b.n > 0) {
+        /* A backend with a connection of the writer's own (PostgreSQL) writes the batches on it. */
+        struct store_conn *c =
+            s->be->acquire_writer != NULL ? s->be->acquire_writer(s->db) : store_conn_get(s, err);
+        if (c == NULL) {
+            status = STORE_ERROR;
+        } else {
+            status = store_txn(s, c, STORE_TXN_WRITE, batch_body, &b, err);
+            store_conn_put(s, c);
+        }
+    }
     pthread_mutex_lock(&w->lock);
     if (status == STORE_OK) {
         for (size_t i = 0; i < b.n; i++)

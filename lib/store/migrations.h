@@ -22,5 +22,7 @@ struct store_migration {
 
 extern const struct store_migration store_migrations_sqlite[];
 extern const size_t store_migration_count_sqlite;
+extern const struct store_migration store_migrations_postgresql[];
+extern const size_t store_migration_count_postgresql;
 
 #endif

@@ -7,13 +7,14 @@
 #include "log.h"
 
 const struct sqlite_sql sqlite_decisions_sql[] = {
-    {STMT_DECISION_ADD, "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, "
-                        "helo, sender, recipient, account, check_name, action, reply, detail) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+    {STMT_DECISION_ADD,
+     "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, "
+     "helo, sender, recipient, account, check_name, action, reply, detail, host) "
+     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
     /* ?1 is the key as given, ?2 the key without surrounding <> (for the addresses).  COLLATE
      * NOCASE on the comparison matches the indexes' collation, so SQLite can use them. */
     {STMT_DECISION_FIND, "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, "
-                         "recipient, account, check_name, action, reply, detail "
+                         "recipient, account, check_name, action, reply, detail, host "
                          "FROM decisions "
                          "WHERE queue_id = ?1 OR ref = ?1 OR client_ip = ?1 "
                          "OR sender = ?2 COLLATE NOCASE OR recipient = ?2 COLLATE NOCASE "
@@ -40,7 +41,7 @@ enum store_status sqlite_decision_insert(struct store_conn *c, const struct deci
                                   SQL_TEXT(d->client_ip), SQL_TEXT(d->client_name),
                                   SQL_TEXT(d->helo), SQL_TEXT(d->sender), SQL_TEXT(d->recipient),
                                   SQL_TEXT(d->account), SQL_TEXT(d->check), SQL_TEXT(d->action),
-                                  SQL_TEXT(d->reply), SQL_TEXT(d->detail)),
+                                  SQL_TEXT(d->reply), SQL_TEXT(d->detail), SQL_TEXT(d->host)),
                        NULL, err);
     }
     return status;
@@ -62,6 +63,7 @@ static void decision_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
         .action = column_text(stmt, 10),
         .reply = column_text(stmt, 11),
         .detail = column_text(stmt, 12),
+        .host = column_text(stmt, 13),
     };
     v->fn.decision(&d, v->arg);
 }

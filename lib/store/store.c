@@ -107,8 +107,7 @@ enum store_status store_expire_step(struct store *s,
 
 /*
  * libpq's connection strings: a URI, or "keyword = value" settings (a keyword is letters and
- * '_', so a path, which has a '/' or a '.' before any '=', is never one).  Recognized so that
- * such a value is refused as what it is, not opened as an SQLite file of that name.
+ * '_', so a path, which has a '/' or a '.' before any '=', is never one).
  */
 static bool is_postgresql(const char *database)
 {
@@ -127,7 +126,7 @@ static bool is_postgresql(const char *database)
     return *p == '=';
 }
 
-/* The backend for database, or NULL with err.  The value is not repeated in the message: a
+/* The backend for database, or NULL with err.  The value is not repeated in a message: a
  * PostgreSQL one may hold a password. */
 static const struct store_backend *backend_for(const char *database, struct store_error *err)
 {
@@ -135,14 +134,15 @@ static const struct store_backend *backend_for(const char *database, struct stor
         store_error_set(err, STORE_ERROR, "no database given");
         return NULL;
     }
-    if (is_postgresql(database)) {
-        store_error_set(err, STORE_ERROR,
-                        "database: a PostgreSQL connection (a postgresql:// URI or key=value "
-                        "settings) was given, but this milter-ingress has no PostgreSQL backend "
-                        "yet: give the path of an SQLite file");
-        return NULL;
-    }
-    return &store_backend_sqlite;
+    return is_postgresql(database) ? &store_backend_postgresql : &store_backend_sqlite;
+}
+
+void store_database_shown(const char *database, char *out, size_t outlen)
+{
+    if (database != NULL && is_postgresql(database))
+        store_pg_shown(database, out, outlen);
+    else
+        snprintf(out, outlen, "%s", database != NULL ? database : "");
 }
 
 bool store_check_location(const char *database, const struct store_runas *who,

@@ -53,6 +53,7 @@ static const struct {
     {"held_queue_command", {"   "}},
     {"public_suffix_list", {"", "/usr/share/publicsuffix/"}},
     {"dmarc_domain_actions", {"example.org:drop", "example.org"}},
+    {"host_name", {"mx 2", "mx;2"}},
 };
 
 /* Two options that must agree, with values that do not. */

@@ -265,6 +265,19 @@ else
     not_ok "-n prints exactly the changed options (with -o)" "$(details)" "expected:" "$expected"
 fi
 
+# A PostgreSQL database value's password is never printed: -n shows the settings that name the
+# server, rebuilt without it, for a URI and for key=value settings alike.
+for value in "postgresql://ingress:s3cret@db.example.test:5433/mail" \
+    "host=db.example.test port=5433 dbname=mail user=ingress password=s3cret"; do
+    run "$MILTER_BIN" -n -c "$f" -o "database=$value"
+    if [[ $RC -eq 0 ]] && has "$OUT" "database = host=db.example.test port=5433 dbname=mail user=ingress" &&
+        ! has "$OUT$ERR" s3cret; then
+        ok "-n shows a PostgreSQL database without its password ($value)"
+    else
+        not_ok "-n shows a PostgreSQL database without its password ($value)" "$(details)"
+    fi
+done
+
 run "$MILTER_BIN" -t -c "$T/good.conf" -o dns_tries=-3
 if [[ $RC -eq 2 ]] && has "$ERR" dns_tries; then
     ok "-o with a bad value: exits 2 naming the key"

@@ -15,7 +15,7 @@
 # -T`, which gives the wall time from MAIL to the RCPT reply (iprev, DNSBL and SPF are decided at
 # RCPT) and from end of header to the end-of-message reply (DKIM keys); the cases run at once.
 # Checks, per case: the message is accepted, the time the case is about is within the bound plus
-# a second (a loaded machine), the failing name was asked; and, over the whole run, no name and
+# 1.5 s (a loaded machine), the failing name was asked; and, over the whole run, no name and
 # type was asked more than dns_tries times (every name is the case's own).
 set -euo pipefail
 MILTER_BIN=$(realpath -- "${1:?usage: dns-bound.sh MILTER_BIN HOSTILE_BIN}")
@@ -27,7 +27,10 @@ hardening_init dns-bound
 TIMEOUT_MS=1000
 TRIES=2
 BOUND_MS=$((TIMEOUT_MS * TRIES))
-MARGIN_MS=1000
+# Room for a loaded machine (one run beside the whole suite and a CI run took over 3 s with 1000);
+# the code before the fix took twice the bound (4 s) and asked twice as often, which the query
+# count below catches whatever the load.
+MARGIN_MS=1500
 QUERIES=$T/queries.log
 
 : >"$QUERIES"

@@ -15,9 +15,9 @@
 void collect(const struct decision *d, void *arg)
 {
     struct rows *rows = arg;
-    const char *field[FIELD_COUNT] = {d->queue_id, d->ref,    d->client_ip, d->client_name,
-                                      d->helo,     d->sender, d->recipient, d->account,
-                                      d->check,    d->action, d->reply,     d->detail};
+    const char *field[FIELD_COUNT] = {
+        d->queue_id, d->ref,   d->client_ip, d->client_name, d->helo,   d->sender, d->recipient,
+        d->account,  d->check, d->action,    d->reply,       d->detail, d->host};
     struct row *r;
 
     rows->total++;

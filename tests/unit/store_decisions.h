@@ -10,7 +10,7 @@
 
 #include "store.h"
 
-#define FIELD_COUNT 12 /* the text fields of struct decision */
+#define FIELD_COUNT 13 /* the text fields of struct decision */
 #define ROWS_MAX 64
 
 struct row {
@@ -24,7 +24,21 @@ struct rows {
     struct row r[ROWS_MAX];
 };
 
-enum { F_QUEUE_ID, F_REF, F_IP, F_NAME, F_HELO, F_SENDER, F_RCPT, F_ACCOUNT, F_CHECK, F_ACTION };
+enum {
+    F_QUEUE_ID,
+    F_REF,
+    F_IP,
+    F_NAME,
+    F_HELO,
+    F_SENDER,
+    F_RCPT,
+    F_ACCOUNT,
+    F_CHECK,
+    F_ACTION,
+    F_REPLY,
+    F_DETAIL,
+    F_HOST
+};
 
 /* A store_decision_find() callback: copies each decision into struct rows (arg). */
 void collect(const struct decision *d, void *arg);

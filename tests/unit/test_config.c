@@ -878,6 +878,7 @@ static const struct {
     {"held_queue_command", "mailq -qQ"},
     {"public_suffix_list", "/var/lib/milter-ingress/public_suffix_list.dat"},
     {"dmarc_domain_actions", "lists.example.org:header, example.net:log"},
+    {"host_name", "mx2.example.org"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */

@@ -82,6 +82,7 @@ static int setup(void **state)
                                  .store = f->store,
                                  .orgdomain = f->orgdomain,
                                  .authserv_id = "mx.test.example",
+                                 .host_name = "mx2.test.example",
                                  .clock = fixed_clock};
     *state = f;
     return 0;
@@ -114,6 +115,7 @@ struct found {
     char actions[8][16];
     char recipients[8][64];
     char checks[8][16];
+    char hosts[8][64];
     int64_t time;
 };
 
@@ -124,6 +126,7 @@ static void collect(const struct decision *d, void *arg)
         snprintf(found->actions[found->count], 16, "%s", d->action);
         snprintf(found->recipients[found->count], 64, "%s", d->recipient ? d->recipient : "");
         snprintf(found->checks[found->count], 16, "%s", d->check);
+        snprintf(found->hosts[found->count], 64, "%s", d->host ? d->host : "(none)");
         found->time = d->time;
     }
     found->count++;
@@ -153,6 +156,7 @@ static void client_without_ptr_is_refused_at_rcpt_and_recorded(void **state)
     assert_string_equal(found.actions[0], "reject");
     assert_string_equal(found.checks[0], "iprev");
     assert_string_equal(found.recipients[0], "bob@example.test");
+    assert_string_equal(found.hosts[0], "mx2.test.example"); /* the option host_name */
     assert_int_equal(found.time, 1800000000);
 }
 

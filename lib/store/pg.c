@@ -1,0 +1,876 @@
+/*
+ * store/pg: the PostgreSQL backend's connections, statements, transactions and migrations, and its
+ * table of functions (lib/store/backend.h).  The SQL of each domain is in pg_*.c, beside the
+ * SQLite backend's sqlite_*.c.  How connections are pooled and bounded in time: lib/store/pg.h.
+ */
+#include "pg.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "migrations.h"
+#include "util.h"
+
+/* Advisory lock keys (per database): the migrations, and the write lock of STORE_TXN_WRITE. */
+#define PG_LOCK_SCHEMA "7306916016250863617" /* "milter" 0x01 */
+#define PG_LOCK_WRITE "7306916016250863618"
+/* 7306916016250863619: decisions_add_day() (schema/postgresql/001_init.sql) */
+
+/* The oldest server the schema runs on: identity columns, default partitions, EXECUTE FUNCTION. */
+#define PG_MIN_SERVER_VERSION 110000
+
+/* ---- time ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long the client waits for the server: the server's own timeouts, and a second more, so that
+ * the server's answer (a timeout error, which keeps the connection) normally comes first. */
+static int64_t deadline_after(const struct store_db *db)
+{
+    return now_ms() + (db->busy_timeout_ms > 0 ? db->busy_timeout_ms : 0) + 1000;
+}
+
+/* Waits until the socket is ready for events or the deadline passes; false on the deadline. */
+static bool wait_socket(PGconn *conn, short events, int64_t deadline)
+{
+    struct pollfd p = {.fd = PQsocket(conn), .events = events};
+
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0 || p.fd < 0)
+            return false;
+        int rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+        if (rc > 0)
+            return true;
+        if (rc < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+/* ---- the server's state, logged when it changes ---- */
+
+/* libpq's messages end in a newline, and may span lines: one line for ours. */
+static void copy_message(char *out, size_t outlen, const char *msg)
+{
+    str_copy(out, outlen, msg != NULL && *msg ? msg : "no message");
+    for (char *p = out; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = p[1] ? ' ' : '\0';
+}
+
+static void note_down(struct store_db *db, const char *why)
+{
+    bool was;
+
+    pthread_mutex_lock(&db->lock);
+    was = db->down;
+    db->down = true;
+    pthread_mutex_unlock(&db->lock);
+    if (!was)
+        log_msg(LOG_ERR, "database %s: PostgreSQL cannot be used: %s (calls fail until it is back)",
+                db->shown, why);
+}
+
+static void note_up(struct store_db *db)
+{
+    bool was;
+
+    pthread_mutex_lock(&db->lock);
+    was = db->down;
+    db->down = false;
+    pthread_mutex_unlock(&db->lock);
+    if (was)
+        log_msg(LOG_INFO, "database %s: PostgreSQL reachable again", db->shown);
+}
+
+static void drop_connection(struct store_conn *c)
+{
+    PQfinish(c->conn);
+    c->conn = NULL;
+    memset(c->prepared, 0, sizeof c->prepared);
+}
+
+/* ---- connecting ---- */
+
+/*
+ * Our settings come before the database value in the keyword list, so that what the value says
+ * (its own connect_timeout, keepalives, application_name) wins: libpq lets later keywords
+ * override earlier ones, and expands the dbname keyword into the value's own settings.
+ * tcp_user_timeout and the keepalives find a server that vanished (a dead host, a lost network)
+ * while a statement waits; the poll() deadline finds one that is there and never answers.
+ */
+static PGconn *start_connection(struct store_db *db)
+{
+    char user_timeout[32];
+    int64_t ms = db->busy_timeout_ms + 1000;
+
+    snprintf(user_timeout, sizeof user_timeout, "%" PRId64, ms);
+    const char *const keys[] = {"keepalives",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "tcp_user_timeout",
+                                "application_name",
+                                "dbname",
+                                NULL};
+    const char *const values[] = {"1",          "5", "2", "3", user_timeout, "milter-ingress",
+                                  db->conninfo, NULL};
+    return PQconnectStartParams(keys, values, 1);
+}
+
+/* Sends the session's timeouts (a statement or a lock wait the server ends by itself); notices
+ * ("already exists, skipping") would go to stderr. */
+static enum store_status session_setup(struct store_conn *c, struct store_error *err)
+{
+    char ms[32];
+
+    snprintf(ms, sizeof ms, "%" PRId64, c->db->busy_timeout_ms);
+    return pg_exec_params(c,
+                          "SELECT set_config('statement_timeout', $1, false), "
+                          "set_config('lock_timeout', $1, false), "
+                          "set_config('client_min_messages', 'warning', false)",
+                          PG_PARAMS(PG_TEXT(ms)), NULL, err);
+}
+
+static enum store_status connect_fail(struct store_conn *c, PGconn *conn, enum store_status status,
+                                      const char *why, struct store_error *err)
+{
+    char msg[STORE_ERROR_MAX];
+
+    copy_message(msg, sizeof msg, why);
+    PQfinish(conn);
+    if (status == STORE_BUSY)
+        note_down(c->db, msg);
+    return store_error_set(err, status, "database %s: %s", c->db->shown, msg);
+}
+
+static enum store_status connect_conn(struct store_conn *c, struct store_error *err)
+{
+    struct store_db *db = c->db;
+    int64_t deadline = deadline_after(db);
+    PGconn *conn = start_connection(db);
+    PostgresPollingStatusType poll_status = PGRES_POLLING_WRITING;
+
+    if (conn == NULL)
+        return store_error_set(err, STORE_ERROR, "database %s: out of memory", db->shown);
+    if (PQstatus(conn) == CONNECTION_BAD)
+        return connect_fail(c, conn, STORE_ERROR, PQerrorMessage(conn), err);
+    while (poll_status != PGRES_POLLING_OK) {
+        if (poll_status == PGRES_POLLING_FAILED)
+            return connect_fail(c, conn, PQconnectionNeedsPassword(conn) ? STORE_ERROR : STORE_BUSY,
+                                PQerrorMessage(conn), err);
+        short events = poll_status == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        if (!wait_socket(conn, events, deadline))
+            return connect_fail(c, conn, STORE_BUSY,
+                                "no answer from the server within the busy timeout", err);
+        poll_status = PQconnectPoll(conn);
+    }
+    if (PQserverVersion(conn) < PG_MIN_SERVER_VERSION) {
+        char why[128];
+        snprintf(why, sizeof why,
+                 "the server is PostgreSQL %d.%d, too old: milter-ingress needs 11 or later",
+                 PQserverVersion(conn) / 10000, PQserverVersion(conn) / 100 % 100);
+        return connect_fail(c, conn, STORE_ERROR, why, err);
+    }
+    c->conn = conn;
+    memset(c->prepared, 0, sizeof c->prepared);
+    if (session_setup(c, err) != STORE_OK) {
+        drop_connection(c);
+        return STORE_BUSY;
+    }
+    note_up(db);
+    return STORE_OK;
+}
+
+/* A connection for the next statement: made again when it broke, but never in the middle of a
+ * transaction, whose earlier statements the server has forgotten with the old connection. */
+static enum store_status ensure_connected(struct store_conn *c, struct store_error *err)
+{
+    struct pollfd p = {.fd = c->conn != NULL ? PQsocket(c->conn) : -1, .events = POLLIN};
+
+    /* An idle connection has nothing to read unless the server closed it (a restart's
+     * "terminating connection" and end of file): read it, so that it is made again now rather
+     * than found broken by the statement sent next. */
+    if (p.fd >= 0 && !c->in_txn && poll(&p, 1, 0) > 0)
+        (void)PQconsumeInput(c->conn);
+    if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK)
+        return STORE_OK;
+    if (c->conn != NULL)
+        drop_connection(c);
+    if (c->in_txn)
+        return store_error_set(
+            err, STORE_BUSY, "database %s: the connection was lost in a transaction", c->db->shown);
+    return connect_conn(c, err);
+}
+
+/* ---- statements ---- */
+
+/* SQLSTATE classes that mean "could not tell": a lock, a timeout, a conflict, a server going. */
+static bool busy_state(const char *state)
+{
+    static const char *const busy[] = {"40001", "40P01", "55P03", "57014", "57P01",
+                                       "57P02", "57P03", "53300", "53400"};
+
+    if (state == NULL)
+        return true; /* no SQLSTATE: the connection broke */
+    if (strncmp(state, "08", 2) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++)
+        if (strcmp(state, busy[i]) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Waits for the answer of what was sent on c, within the deadline, and gives its first result
+ * (the caller clears it).  On a deadline or a broken connection the connection is dropped (the
+ * next call outside a transaction makes a new one) and the call is STORE_BUSY.
+ */
+static enum store_status wait_result(struct store_conn *c, PGresult **out, struct store_error *err)
+{
+    int64_t deadline = deadline_after(c->db);
+    PGconn *conn = c->conn;
+    PGresult *first = NULL, *res;
+    int flushed;
+
+    *out = NULL;
+    while ((flushed = PQflush(conn)) == 1)
+        if (!wait_socket(conn, POLLOUT, deadline))
+            break;
+    while (flushed == 0 && PQisBusy(conn)) {
+        if (!wait_socket(conn, POLLIN, deadline) || !PQconsumeInput(conn)) {
+            flushed = -1;
+            break;
+        }
+    }
+    if (flushed != 0) {
+        bool timed_out = PQstatus(conn) == CONNECTION_OK;
+        char msg[STORE_ERROR_MAX];
+        copy_message(msg, sizeof msg,
+                     timed_out ? "no answer from the server within the busy timeout"
+                               : PQerrorMessage(conn));
+        drop_connection(c);
+        note_down(c->db, msg);
+        return store_error_set(err, STORE_BUSY, "database %s: %s", c->db->shown, msg);
+    }
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (first == NULL)
+            first = res;
+        else
+            PQclear(res);
+    }
+    *out = first;
+    ExecStatusType st = first != NULL ? PQresultStatus(first) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return STORE_OK;
+    const char *state = first != NULL ? PQresultErrorField(first, PG_DIAG_SQLSTATE) : NULL;
+    char msg[STORE_ERROR_MAX];
+    const char *primary = first != NULL ? PQresultErrorField(first, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    copy_message(msg, sizeof msg, primary != NULL ? primary : PQerrorMessage(conn));
+    enum store_status status = busy_state(state) ? STORE_BUSY : STORE_ERROR;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        drop_connection(c);
+        note_down(c->db, msg);
+    }
+    return store_error_set(err, status, "database %s: %s", c->db->shown, msg);
+}
+
+/* The parameters as libpq's text values; ints are written into buf (PG_INT_LEN bytes each). */
+#define PG_INT_LEN 24
+static const char **param_values(const struct pg_param *params, size_t n, char *buf)
+{
+    const char **values = xcalloc(n ? n : 1, sizeof *values);
+
+    for (size_t i = 0; i < n; i++) {
+        if (params[i].is_int) {
+            snprintf(buf + i * PG_INT_LEN, PG_INT_LEN, "%" PRId64, params[i].value);
+            values[i] = buf + i * PG_INT_LEN;
+        } else {
+            values[i] = params[i].text;
+        }
+    }
+    return values;
+}
+
+/* Sends sql (prepared as statement id when id >= 0) with params and waits for its result. */
+static enum store_status send_and_wait(struct store_conn *c, int id, const char *sql,
+                                       const struct pg_param *params, size_t n, PGresult **res,
+                                       struct store_error *err)
+{
+    enum store_status status = ensure_connected(c, err);
+    char name[32];
+
+    *res = NULL;
+    if (status != STORE_OK)
+        return status;
+    snprintf(name, sizeof name, "ingress_%d", id);
+    if (id >= 0 && !c->prepared[id]) {
+        if (!PQsendPrepare(c->conn, name, sql, 0, NULL))
+            return wait_result(c, res, err);
+        status = wait_result(c, res, err);
+        PQclear(*res);
+        *res = NULL;
+        if (status != STORE_OK)
+            return status;
+        c->prepared[id] = true;
+    }
+    char *buf = xcalloc(n ? n : 1, PG_INT_LEN);
+    const char **values = param_values(params, n, buf);
+    int sent = id >= 0 ? PQsendQueryPrepared(c->conn, name, (int)n, values, NULL, NULL, 0)
+                       : PQsendQueryParams(c->conn, sql, (int)n, NULL, values, NULL, NULL, 0);
+    free(values);
+    free(buf);
+    (void)sent; /* a send that failed is found by wait_result(): the connection's state */
+    return wait_result(c, res, err);
+}
+
+/* Each statement's SQL by id, from the domain files' tables. */
+static const char *stmt_sql[PG_STMT_COUNT];
+static pthread_once_t stmt_sql_once = PTHREAD_ONCE_INIT;
+
+static void stmt_sql_init(void)
+{
+    static const struct {
+        const struct pg_sql *table;
+        const size_t *count;
+    } domains[] = {
+        {pg_decisions_sql, &pg_decisions_sql_count}, {pg_greylist_sql, &pg_greylist_sql_count},
+        {pg_lists_sql, &pg_lists_sql_count},         {pg_accounts_sql, &pg_accounts_sql_count},
+        {pg_held_sql, &pg_held_sql_count},           {pg_throttle_sql, &pg_throttle_sql_count},
+    };
+
+    for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++)
+        for (size_t i = 0; i < *domains[d].count; i++)
+            stmt_sql[domains[d].table[i].id] = domains[d].table[i].sql;
+}
+
+static enum store_status run_prepared(struct store_conn *c, enum pg_stmt id,
+                                      const struct pg_param *params, size_t n, PGresult **res,
+                                      struct store_error *err)
+{
+    *res = NULL;
+    pthread_once(&stmt_sql_once, stmt_sql_init);
+    if (stmt_sql[id] == NULL)
+        return store_error_set(err, STORE_ERROR, "statement %d has no SQL (a bug)", (int)id);
+    return send_and_wait(c, (int)id, stmt_sql[id], params, n, res, err);
+}
+
+enum store_status pg_exec_params(struct store_conn *c, const char *sql,
+                                 const struct pg_param *params, size_t n, PGresult **res,
+                                 struct store_error *err)
+{
+    PGresult *own = NULL;
+    enum store_status status = send_and_wait(c, -1, sql, params, n, &own, err);
+
+    if (res != NULL)
+        *res = own;
+    else
+        PQclear(own);
+    return status;
+}
+
+const char *pg_text(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+int64_t pg_int(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+bool pg_is_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) != 0;
+}
+
+enum store_status pg_run(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                         size_t n, int64_t *changes, struct store_error *err)
+{
+    PGresult *res = NULL;
+    enum store_status status = run_prepared(c, id, params, n, &res, err);
+
+    if (status == STORE_OK && changes != NULL)
+        *changes = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return status;
+}
+
+enum store_status pg_each(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                          size_t n, const struct pg_visit *v, struct store_error *err)
+{
+    PGresult *res = NULL;
+    enum store_status status = run_prepared(c, id, params, n, &res, err);
+
+    if (status == STORE_OK) {
+        int rows = PQntuples(res);
+        for (int i = 0; i < rows; i++)
+            v->row(res, i, v);
+        status = rows > 0 ? STORE_OK : STORE_NOTFOUND;
+    }
+    PQclear(res);
+    return status;
+}
+
+enum store_status pg_change(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                            size_t n, struct store_error *err)
+{
+    int64_t changes = 0;
+    enum store_status status = pg_run(c, id, params, n, &changes, err);
+
+    return status == STORE_OK && changes == 0 ? STORE_NOTFOUND : status;
+}
+
+struct text_out {
+    char *text;
+    size_t len;
+};
+
+static void text_row(const PGresult *res, int row, const struct pg_visit *v)
+{
+    const struct text_out *out = v->arg;
+    const char *text = pg_text(res, row, 0);
+
+    str_copy(out->text, out->len, text != NULL ? text : "");
+}
+
+enum store_status pg_get_text(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                              size_t n, char *out, size_t outlen, struct store_error *err)
+{
+    struct text_out to = {out, outlen};
+    struct pg_visit v = {.row = text_row, .arg = &to};
+
+    out[0] = '\0';
+    return pg_each(c, id, params, n, &v, err);
+}
+
+static void int_row(const PGresult *res, int row, const struct pg_visit *v)
+{
+    *(int64_t *)v->arg = pg_int(res, row, 0);
+}
+
+enum store_status pg_get_int(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                             size_t n, int64_t *out, struct store_error *err)
+{
+    struct pg_visit v = {.row = int_row, .arg = out};
+
+    return pg_each(c, id, params, n, &v, err);
+}
+
+enum store_status pg_bounded_delete(struct store_conn *c, enum pg_stmt id, int64_t before,
+                                    size_t *left, struct store_error *err)
+{
+    int64_t changes = 0;
+    enum store_status status;
+
+    if (*left == 0)
+        return STORE_OK;
+    status = pg_run(
+        c, id, PG_PARAMS(PG_INT(before), PG_INT(*left > INT64_MAX ? INT64_MAX : (int64_t)*left)),
+        &changes, err);
+    if (status == STORE_OK && changes > 0)
+        *left -= (size_t)changes < *left ? (size_t)changes : *left;
+    return status;
+}
+
+/* ---- connections and transactions ---- */
+
+static struct store_conn *pg_acquire(struct store_db *db)
+{
+    pthread_mutex_lock(&db->lock);
+    for (;;) {
+        for (int i = 0; i < PG_POOL_SIZE; i++) {
+            if (!db->pool[i].busy) {
+                db->pool[i].busy = true;
+                pthread_mutex_unlock(&db->lock);
+                return &db->pool[i];
+            }
+        }
+        pthread_cond_wait(&db->freed, &db->lock);
+    }
+}
+
+/* The writer's connection is its own: one thread writes batches at a time (decision_log.c). */
+static struct store_conn *pg_acquire_writer(struct store_db *db)
+{
+    return &db->writer;
+}
+
+static void pg_rollback(struct store_conn *c);
+
+static void pg_release(struct store_conn *c)
+{
+    struct store_db *db = c->db;
+
+    pg_rollback(c);
+    if (c->writer)
+        return;
+    pthread_mutex_lock(&db->lock);
+    c->busy = false;
+    pthread_cond_signal(&db->freed);
+    pthread_mutex_unlock(&db->lock);
+}
+
+/*
+ * STORE_TXN_READ: REPEATABLE READ, so that a write after the read fails (serialization failure,
+ * STORE_BUSY) when another connection changed the rows since: the greylist's driver then does it
+ * again as STORE_TXN_WRITE (lib/store/greylist_txn.c).  STORE_TXN_WRITE: READ COMMITTED under the
+ * store's write lock (a transaction-scoped advisory lock), so that such writers run one at a time
+ * across every host of the database, as they do on SQLite's one file.
+ */
+static enum store_status pg_begin(struct store_conn *c, enum store_txn kind,
+                                  struct store_error *err)
+{
+    enum store_status status = pg_exec_params(
+        c, kind == STORE_TXN_READ ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN", NULL, 0,
+        NULL, err);
+
+    if (status != STORE_OK)
+        return status;
+    c->in_txn = true;
+    if (kind == STORE_TXN_WRITE)
+        status = pg_exec_params(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_WRITE ")", NULL, 0, NULL,
+                                err);
+    if (status != STORE_OK)
+        pg_rollback(c);
+    return status;
+}
+
+static enum store_status pg_commit(struct store_conn *c, struct store_error *err)
+{
+    PGresult *res = NULL;
+    enum store_status status = pg_exec_params(c, "COMMIT", NULL, 0, &res, err);
+
+    /* COMMIT of a transaction that failed earlier answers ROLLBACK, without an error. */
+    if (status == STORE_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+        status = store_error_set(err, STORE_ERROR, "database %s: the transaction was rolled back",
+                                 c->db->shown);
+    PQclear(res);
+    c->in_txn = false;
+    return status;
+}
+
+static void pg_rollback(struct store_conn *c)
+{
+    if (!c->in_txn)
+        return;
+    c->in_txn = false;
+    if (c->conn != NULL && pg_exec_params(c, "ROLLBACK", NULL, 0, NULL, NULL) != STORE_OK &&
+        c->conn != NULL)
+        drop_connection(c); /* a connection in an unknown state is not used again */
+}
+
+/* ---- migrations ---- */
+
+/*
+ * The migration loop's lock (lib/store/schema.c): a session-level advisory lock, so that two
+ * hosts starting at once do not both migrate; the second waits (up to statement_timeout) and then
+ * reads the version the first one left.  Every migration then runs in the one transaction begun
+ * here, committed by pg_schema_commit: a database is migrated whole or not at all.  The version is
+ * a table of ours, milter_ingress_schema, absent (version 0) in a database never migrated.
+ */
+static void pg_schema_unlock(struct store_conn *c);
+
+static enum store_status pg_schema_lock(struct store_conn *c, int64_t *version,
+                                        struct store_error *err)
+{
+    PGresult *res = NULL;
+    enum store_status status =
+        pg_exec_params(c, "SELECT pg_advisory_lock(" PG_LOCK_SCHEMA ")", NULL, 0, NULL, err);
+
+    if (status != STORE_OK)
+        return status;
+    status = pg_exec_params(c, "BEGIN", NULL, 0, NULL, err);
+    if (status != STORE_OK) {
+        pg_exec_params(c, "SELECT pg_advisory_unlock(" PG_LOCK_SCHEMA ")", NULL, 0, NULL, NULL);
+        return status;
+    }
+    c->in_txn = true;
+    *version = 0;
+    status = pg_exec_params(c, "SELECT to_regclass('milter_ingress_schema') IS NOT NULL", NULL, 0,
+                            &res, err);
+    bool exists = status == STORE_OK && PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) == 't';
+    PQclear(res);
+    res = NULL;
+    if (exists)
+        status =
+            pg_exec_params(c, "SELECT max(version) FROM milter_ingress_schema", NULL, 0, &res, err);
+    if (exists && status == STORE_OK)
+        *version = pg_int(res, 0, 0);
+    PQclear(res);
+    if (status != STORE_OK)
+        pg_schema_unlock(c);
+    return status;
+}
+
+static void pg_schema_unlock(struct store_conn *c)
+{
+    pg_rollback(c);
+    pg_exec_params(c, "SELECT pg_advisory_unlock(" PG_LOCK_SCHEMA ")", NULL, 0, NULL, NULL);
+}
+
+static enum store_status pg_schema_commit(struct store_conn *c, struct store_error *err)
+{
+    enum store_status status = pg_commit(c, err);
+
+    pg_schema_unlock(c);
+    return status;
+}
+
+/* A migration's text is several statements: the simple query protocol, without parameters. */
+static enum store_status exec_script(struct store_conn *c, const char *sql, PGresult **res,
+                                     struct store_error *err)
+{
+    *res = NULL;
+    if (!PQsendQuery(c->conn, sql))
+        return store_error_set(err, STORE_ERROR, "%s", PQerrorMessage(c->conn));
+    return wait_result(c, res, err);
+}
+
+static enum store_status pg_schema_apply(struct store_conn *c, const struct store_migration *m,
+                                         struct store_error *err)
+{
+    PGresult *res = NULL;
+    struct store_error why;
+    enum store_status status = exec_script(c, m->sql, &res, &why);
+
+    if (status == STORE_OK && PQtransactionStatus(c->conn) != PQTRANS_INTRANS) {
+        PQclear(res);
+        return store_error_set(err, STORE_ERROR,
+                               "database %s: migration %s ended the transaction itself (migrations "
+                               "must not contain BEGIN or COMMIT)",
+                               c->db->shown, m->name);
+    }
+    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    bool taken = state != NULL && strcmp(state, "42P07") == 0; /* duplicate_table */
+    PQclear(res);
+    if (status == STORE_OK)
+        status = pg_exec_params(c,
+                                "CREATE TABLE IF NOT EXISTS milter_ingress_schema "
+                                "(version INTEGER NOT NULL)",
+                                NULL, 0, NULL, &why);
+    if (status == STORE_OK)
+        status = pg_exec_params(c, "INSERT INTO milter_ingress_schema (version) VALUES ($1)",
+                                PG_PARAMS(PG_INT(m->version)), NULL, &why);
+    if (status != STORE_OK)
+        store_error_set(err, status, "migration %s failed: %s%s", m->name, why.text,
+                        taken ? " (the database has tables of that name already, not made by "
+                                "milter-ingress: give it a database, or a schema, of its own)"
+                              : "");
+    return status;
+}
+
+/* ---- opening ---- */
+
+/*
+ * The database value without its password, for every message: libpq's own parser reads both
+ * forms (URI and key=value), and the value shown is rebuilt from the keywords that name the
+ * server, never from the text given.  NULL when libpq cannot parse it.
+ */
+static char *shown_name(const char *conninfo)
+{
+    static const char *const shown_keys[] = {"host", "hostaddr", "port", "dbname", "user"};
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    char out[1024] = "";
+    size_t len = 0;
+
+    if (opts == NULL)
+        return NULL;
+    for (size_t k = 0; k < sizeof shown_keys / sizeof shown_keys[0]; k++) {
+        for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+            if (strcmp(o->keyword, shown_keys[k]) != 0 || o->val == NULL || *o->val == '\0')
+                continue;
+            int w = snprintf(out + len, sizeof out - len, "%s%s=%s", len ? " " : "", o->keyword,
+                             o->val);
+            if (w > 0 && (size_t)w < sizeof out - len)
+                len += (size_t)w;
+        }
+    }
+    PQconninfoFree(opts);
+    return xstrdup(len ? out : "(libpq's defaults)");
+}
+
+/* True when name (len bytes) is one of libpq's setting names, which are safe to show. */
+static bool is_setting_name(const char *name, size_t len)
+{
+    PQconninfoOption *defaults = PQconndefaults();
+    bool found = false;
+
+    for (PQconninfoOption *o = defaults; o != NULL && o->keyword != NULL && !found; o++)
+        found = strlen(o->keyword) == len && strncmp(o->keyword, name, len) == 0;
+    PQconninfoFree(defaults);
+    return found;
+}
+
+/*
+ * Why libpq cannot parse database, for the message.  libpq quotes the part it stumbled on, which
+ * may be the whole URI or a percent-encoded password: a quoted part is shown only when it is a
+ * setting's name ("sslmode"), and is "..." otherwise.
+ */
+static void parse_error(const char *database, char *out, size_t outlen)
+{
+    char *errmsg = NULL, msg[STORE_ERROR_MAX];
+    PQconninfoOption *opts = PQconninfoParse(database, &errmsg);
+    size_t len = 0;
+
+    PQconninfoFree(opts);
+    copy_message(msg, sizeof msg, errmsg);
+    PQfreemem(errmsg);
+    for (const char *p = msg; *p && len + 4 < outlen;) {
+        const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+        if (end == NULL) {
+            out[len++] = *p++;
+            continue;
+        }
+        bool shown = is_setting_name(p + 1, (size_t)(end - p - 1));
+        int w = snprintf(out + len, outlen - len, "\"%.*s\"", shown ? (int)(end - p - 1) : 3,
+                         shown ? p + 1 : "...");
+        len += w > 0 && (size_t)w < outlen - len ? (size_t)w : 0;
+        p = end + 1;
+    }
+    out[len] = '\0';
+}
+
+void store_pg_shown(const char *database, char *out, size_t outlen)
+{
+    char *shown = shown_name(database);
+
+    str_copy(out, outlen, shown != NULL ? shown : "(a PostgreSQL connection libpq cannot parse)");
+    free(shown);
+}
+
+static void pg_close(struct store_db *db)
+{
+    if (db == NULL)
+        return;
+    for (int i = 0; i < PG_POOL_SIZE; i++)
+        drop_connection(&db->pool[i]);
+    drop_connection(&db->writer);
+    pthread_cond_destroy(&db->freed);
+    pthread_mutex_destroy(&db->lock);
+    free(db->conninfo);
+    free(db->shown);
+    free(db);
+}
+
+/*
+ * Opening connects once, so that a wrong password, an unknown database or a server that cannot be
+ * reached is an error at start-up (exit 2), not at the first message.  create is for SQLite's
+ * files: a PostgreSQL database is made by its administrator (README "Several MX hosts"), and
+ * the tables in it by the migrations, for the milter and ingressctl alike.
+ */
+static struct store_db *pg_open(const char *database, int64_t busy_timeout_ms, bool create,
+                                mode_t mode, struct store_error *err)
+{
+    (void)mode; /* no files */
+    struct store_db *db;
+    char *shown = shown_name(database);
+
+    (void)create;
+    if (shown == NULL) {
+        char why[256];
+        parse_error(database, why, sizeof why);
+        store_error_set(err, STORE_ERROR,
+                        "database: the PostgreSQL connection cannot be parsed: %s (a "
+                        "postgresql:// URI or libpq's key=value settings: see libpq's "
+                        "\"Connection Strings\")",
+                        why);
+        return NULL;
+    }
+    db = xcalloc(1, sizeof *db);
+    db->conninfo = xstrdup(database);
+    db->shown = shown;
+    db->busy_timeout_ms = busy_timeout_ms;
+    pthread_mutex_init(&db->lock, NULL);
+    pthread_cond_init(&db->freed, NULL);
+    for (int i = 0; i < PG_POOL_SIZE; i++)
+        db->pool[i].db = db;
+    db->writer.db = db;
+    db->writer.writer = true;
+    if (connect_conn(&db->pool[0], err) != STORE_OK) {
+        pg_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static enum store_status pg_prepare(struct store_db *db, struct store_error *err)
+{
+    (void)db;
+    (void)err;
+    pg_writer_after_batches(db); /* today's and tomorrow's partitions of the decision log */
+    return STORE_OK;
+}
+
+static const char *pg_display_name(struct store_db *db)
+{
+    return db->shown;
+}
+
+const struct store_backend store_backend_postgresql = {
+    .name = "PostgreSQL",
+    .migrations = store_migrations_postgresql,
+    .migration_count = &store_migration_count_postgresql,
+    .open = pg_open,
+    .prepare = pg_prepare,
+    .close = pg_close,
+    .display_name = pg_display_name,
+    .acquire = pg_acquire,
+    .acquire_writer = pg_acquire_writer,
+    .release = pg_release,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .schema_lock = pg_schema_lock,
+    .schema_apply = pg_schema_apply,
+    .schema_commit = pg_schema_commit,
+    .schema_unlock = pg_schema_unlock,
+    .decision_insert = pg_decision_insert,
+    .decision_find = pg_decision_find,
+    .decision_expire = pg_decision_expire,
+    .writer_after_batches = pg_writer_after_batches,
+    .greylist_read = pg_greylist_read,
+    .greylist_write = pg_greylist_write,
+    .autoallow_read = pg_autoallow_read,
+    .autoallow_write = pg_autoallow_write,
+    .greylist_expire = pg_greylist_expire,
+    .lists_version = pg_lists_version,
+    .list_each = pg_list_each,
+    .list_put = pg_list_put,
+    .list_del = pg_list_del,
+    .rule_put = pg_rule_put,
+    .rule_del = pg_rule_del,
+    .rule_each = pg_rule_each,
+    .account_add = pg_account_add,
+    .account_each = pg_account_each,
+    .alias_add = pg_alias_add,
+    .alias_del = pg_alias_del,
+    .alias_each = pg_alias_each,
+    .account_suspend = pg_account_suspend,
+    .account_suspended = pg_account_suspended,
+    .account_resume = pg_account_resume,
+    .held_add = pg_held_add,
+    .held_each = pg_held_each,
+    .held_decide = pg_held_decide,
+    .held_expire = pg_held_expire,
+    .throttle_get = pg_throttle_get,
+    .throttle_bucket_each = pg_throttle_bucket_each,
+    .throttle_bucket_add = pg_throttle_bucket_add,
+    .throttle_mark = pg_throttle_mark,
+    .throttle_clear = pg_throttle_clear,
+    .throttle_set_limits = pg_throttle_set_limits,
+    .throttle_each = pg_throttle_each,
+    .throttle_expire = pg_throttle_expire,
+};

@@ -1,0 +1,273 @@
+/*
+ * store/pg.h: what the pg*.c files of the PostgreSQL backend share.  Private to lib/store/.
+ *
+ * A pool of connections per open database, one handed out by acquire() for the whole of a store.h
+ * call (a connection is never shared by two threads at once), and one more of the decision log's
+ * writer, so that its batches never wait for a callback's connection nor hold one.  A connection
+ * is made when first needed and made again after the server went away, by the next call that
+ * begins outside a transaction: a server that restarts costs the calls made while it was down
+ * (STORE_BUSY), never a restart of the milter.
+ *
+ * Every statement runs with a deadline: the server's statement_timeout and lock_timeout are the
+ * busy timeout, and the client waits at most the busy timeout and one second more for an answer
+ * (poll() on the socket) before it drops the connection: a server that accepts and never answers,
+ * or a network that loses every packet, costs a call that bound, never a hung callback.
+ */
+#ifndef INGRESS_STORE_PG_H
+#define INGRESS_STORE_PG_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+enum pg_stmt {
+    PG_DECISION_ADD,
+    PG_DECISION_FIND,
+    PG_DECISION_EXPIRE,
+    PG_GREYLIST_GET,
+    PG_GREYLIST_PUT,
+    PG_AUTOALLOW_GET,
+    PG_AUTOALLOW_PUT,
+    PG_GREYLIST_EXPIRE_PENDING,
+    PG_GREYLIST_SWEEP_GET,
+    PG_GREYLIST_SWEEP_SCAN,
+    PG_GREYLIST_SWEEP_SET,
+    PG_GREYLIST_DELETE,
+    PG_AUTOALLOW_EXPIRE,
+    PG_LISTS_VERSION,
+    PG_LIST_EACH,
+    PG_LIST_GET,
+    PG_LIST_ADD,
+    PG_LIST_DEL,
+    PG_RULE_GET,
+    PG_RULE_ADD,
+    PG_RULE_DEL,
+    PG_RULE_EACH,
+    PG_ACCOUNT_ADD,
+    PG_ACCOUNT_EACH,
+    PG_ALIAS_ADD,
+    PG_ALIAS_DEL,
+    PG_ALIAS_EACH,
+    PG_ACCOUNT_SUSPEND,
+    PG_ACCOUNT_SUSPENDED,
+    PG_ACCOUNT_RESUME,
+    PG_HELD_ADD,
+    PG_HELD_EACH,
+    PG_HELD_DECIDE,
+    PG_HELD_EXPIRE,
+    PG_THROTTLE_GET,
+    PG_THROTTLE_BUCKET_EACH,
+    PG_THROTTLE_BUCKET_ADD,
+    PG_THROTTLE_MARK,
+    PG_THROTTLE_CLEAR,
+    PG_THROTTLE_SET_LIMITS,
+    PG_THROTTLE_EACH,
+    PG_THROTTLE_EXPIRE_FINE,
+    PG_THROTTLE_EXPIRE_HOURLY,
+    PG_STMT_COUNT
+};
+
+/* The SQL of each statement, in a table of the domain file that uses it; each is prepared on a
+ * connection the first time it runs there. */
+struct pg_sql {
+    enum pg_stmt id;
+    const char *sql;
+};
+extern const struct pg_sql pg_decisions_sql[];
+extern const size_t pg_decisions_sql_count;
+extern const struct pg_sql pg_greylist_sql[];
+extern const size_t pg_greylist_sql_count;
+extern const struct pg_sql pg_lists_sql[];
+extern const size_t pg_lists_sql_count;
+extern const struct pg_sql pg_accounts_sql[];
+extern const size_t pg_accounts_sql_count;
+extern const struct pg_sql pg_held_sql[];
+extern const size_t pg_held_sql_count;
+extern const struct pg_sql pg_throttle_sql[];
+extern const size_t pg_throttle_sql_count;
+
+/* One connection of the pool (or the writer's); conn is NULL until made, and after it broke. */
+struct store_conn {
+    struct store_db *db;
+    PGconn *conn;
+    bool busy;   /* handed out by acquire() */
+    bool in_txn; /* between begin() and commit()/rollback() */
+    bool writer; /* the decision writer's own */
+    bool prepared[PG_STMT_COUNT];
+};
+
+#define PG_POOL_SIZE 16 /* connections for the milter's threads; more calls wait for a free one */
+
+struct store_db {
+    char *conninfo; /* as given: may hold a password, never printed */
+    char *shown;    /* the same without a password, for messages */
+    int64_t busy_timeout_ms;
+    pthread_mutex_t lock; /* guards busy, down and the pool's waits */
+    pthread_cond_t freed;
+    bool down; /* the last attempt to reach the server failed (logged once) */
+    struct store_conn pool[PG_POOL_SIZE];
+    struct store_conn writer;
+    int64_t partition_day; /* the last day whose decision partitions exist (pg_decisions.c) */
+};
+
+/* One parameter of a statement, sent as text; PG_TEXT(NULL) sends NULL. */
+struct pg_param {
+    const char *text;
+    bool is_int;
+    int64_t value;
+};
+#define PG_TEXT(t) ((struct pg_param){.text = (t)})
+#define PG_TEXT_OR_EMPTY(t) PG_TEXT((t) != NULL ? (t) : "")
+#define PG_INT(v) ((struct pg_param){.is_int = true, .value = (v)})
+#define PG_NULL ((struct pg_param){.text = NULL})
+#define PG_PARAMS(...)                                                                             \
+    (const struct pg_param[]){__VA_ARGS__},                                                        \
+        sizeof((const struct pg_param[]){__VA_ARGS__}) / sizeof(struct pg_param)
+
+/* What pg_each() calls with each row of res. */
+struct pg_visit {
+    void (*row)(const PGresult *res, int row, const struct pg_visit *v);
+    union {
+        void (*decision)(const struct decision *d, void *arg);
+        void (*list)(const struct list_entry *e, void *arg);
+        void (*rule)(const struct rcpt_rule *r, void *arg);
+        void (*account)(const struct store_account *a, void *arg);
+        void (*alias)(const struct store_alias *a, void *arg);
+        void (*held)(const struct store_held *h, void *arg);
+        void (*throttle)(const struct store_throttle_state *st, void *arg);
+    } fn;
+    void *arg;
+};
+
+/* A column as text (NULL when SQL NULL) or as an integer (0 when NULL). */
+const char *pg_text(const PGresult *res, int row, int col);
+int64_t pg_int(const PGresult *res, int row, int col);
+bool pg_is_null(const PGresult *res, int row, int col);
+
+/*
+ * The shapes of every statement, as in the SQLite backend: pg_run() expects no row and gives the
+ * rows changed (changes may be NULL); pg_each() hands every row to v->row, STORE_NOTFOUND when
+ * none; pg_change() is pg_run() of a one-row UPDATE or DELETE, STORE_NOTFOUND when it changed
+ * nothing; pg_get_text() and pg_get_int() read column 0 of the first row; pg_bounded_delete() runs
+ * a DELETE whose $1 is before and $2 the most rows, decreasing *left by the rows deleted.
+ */
+enum store_status pg_run(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                         size_t n, int64_t *changes, struct store_error *err);
+enum store_status pg_each(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                          size_t n, const struct pg_visit *v, struct store_error *err);
+enum store_status pg_change(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                            size_t n, struct store_error *err);
+enum store_status pg_get_text(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                              size_t n, char *out, size_t outlen, struct store_error *err);
+enum store_status pg_get_int(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
+                             size_t n, int64_t *out, struct store_error *err);
+enum store_status pg_bounded_delete(struct store_conn *c, enum pg_stmt id, int64_t before,
+                                    size_t *left, struct store_error *err);
+/* A statement that is not prepared (its text varies, e.g. a multi-row INSERT), with parameters;
+ * res (may be NULL) gets the result, which the caller clears. */
+enum store_status pg_exec_params(struct store_conn *c, const char *sql,
+                                 const struct pg_param *params, size_t n, PGresult **res,
+                                 struct store_error *err);
+
+/* ---- the operations of the table, one domain file each ---- */
+
+/* pg_decisions.c */
+enum store_status pg_decision_insert(struct store_conn *c, const struct decision *const *rows,
+                                     size_t n, struct store_error *err);
+enum store_status pg_decision_find(struct store_conn *c, const char *key, const char *address,
+                                   size_t limit, void (*fn)(const struct decision *d, void *arg),
+                                   void *arg, struct store_error *err);
+enum store_status pg_decision_expire(struct store_conn *c, int64_t before, size_t *left,
+                                     struct store_error *err);
+void pg_writer_after_batches(struct store_db *db);
+
+/* pg_greylist.c */
+enum store_status pg_greylist_read(struct store_conn *c, const char *sender, const char *recipient,
+                                   struct store_greylist_row *row, struct store_error *err);
+enum store_status pg_greylist_write(struct store_conn *c, const char *sender, const char *recipient,
+                                    const struct store_greylist_row *row, struct store_error *err);
+enum store_status pg_autoallow_read(struct store_conn *c, struct store_autoallow_row *row,
+                                    struct store_error *err);
+enum store_status pg_autoallow_write(struct store_conn *c, const struct store_autoallow_row *row,
+                                     struct store_error *err);
+enum store_status pg_greylist_expire(struct store_conn *c, int64_t pending_before,
+                                     int64_t confirmed_before, int64_t autoallow_before,
+                                     size_t *left, struct store_error *err);
+
+/* pg_lists.c */
+enum store_status pg_lists_version(struct store_conn *c, int64_t *version, struct store_error *err);
+enum store_status pg_list_each(struct store_conn *c, const char *kind, int64_t live_at,
+                               void (*fn)(const struct list_entry *e, void *arg), void *arg,
+                               struct store_error *err);
+enum store_status pg_list_put(struct store_conn *c, const struct list_entry *e, char *previous,
+                              size_t previous_len, struct store_error *err);
+enum store_status pg_list_del(struct store_conn *c, const char *kind, const char *value,
+                              struct store_error *err);
+enum store_status pg_rule_put(struct store_conn *c, const struct rcpt_rule *r, char *previous,
+                              size_t previous_len, struct store_error *err);
+enum store_status pg_rule_del(struct store_conn *c, const char *recipient, const char *sender,
+                              struct store_error *err);
+enum store_status pg_rule_each(struct store_conn *c, const char *recipient,
+                               void (*fn)(const struct rcpt_rule *r, void *arg), void *arg,
+                               struct store_error *err);
+
+/* pg_accounts.c */
+enum store_status pg_account_add(struct store_conn *c, const char *name, int64_t now, bool *created,
+                                 struct store_error *err);
+enum store_status pg_account_each(struct store_conn *c, const char *name,
+                                  void (*fn)(const struct store_account *a, void *arg), void *arg,
+                                  struct store_error *err);
+enum store_status pg_alias_add(struct store_conn *c, const struct store_alias *alias, bool *created,
+                               struct store_error *err);
+enum store_status pg_alias_del(struct store_conn *c, const char *account, const char *address,
+                               struct store_error *err);
+enum store_status pg_alias_each(struct store_conn *c, const char *account,
+                                void (*fn)(const struct store_alias *a, void *arg), void *arg,
+                                struct store_error *err);
+enum store_status pg_account_suspend(struct store_conn *c, const char *name, int64_t now,
+                                     const char *reason, bool *changed, struct store_error *err);
+enum store_status pg_account_suspended(struct store_conn *c, const char *name, int64_t *since,
+                                       char *reason, size_t reason_len, struct store_error *err);
+enum store_status pg_account_resume(struct store_conn *c, const char *name,
+                                    struct store_error *err);
+
+/* pg_held.c */
+enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,
+                              struct store_error *err);
+enum store_status pg_held_each(struct store_conn *c, const char *queue_id, const char *account,
+                               const char *state, void (*fn)(const struct store_held *h, void *arg),
+                               void *arg, struct store_error *err);
+enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *state,
+                                 const char *by, const char *reason, int64_t now,
+                                 struct store_error *err);
+enum store_status pg_held_expire(struct store_conn *c, int64_t before, size_t *left,
+                                 struct store_error *err);
+
+/* pg_throttle.c */
+enum store_status pg_throttle_get(struct store_conn *c, const char *account,
+                                  struct store_throttle_state *st, struct store_error *err);
+enum store_status pg_throttle_bucket_each(struct store_conn *c, const char *account, int64_t width,
+                                          int64_t since, int64_t before,
+                                          void (*fn)(const struct store_throttle_bucket *b,
+                                                     void *arg),
+                                          void *arg, struct store_error *err);
+enum store_status pg_throttle_bucket_add(struct store_conn *c,
+                                         const struct store_throttle_bucket *b,
+                                         struct store_error *err);
+enum store_status pg_throttle_mark(struct store_conn *c, const char *account, int64_t since,
+                                   const char *reason, bool *marked, struct store_error *err);
+enum store_status pg_throttle_clear(struct store_conn *c, const char *account, int64_t now,
+                                    struct store_error *err);
+enum store_status pg_throttle_set_limits(struct store_conn *c, const char *account,
+                                         const int64_t limits[STORE_THROTTLE_LIMITS],
+                                         struct store_error *err);
+enum store_status pg_throttle_each(struct store_conn *c,
+                                   void (*fn)(const struct store_throttle_state *st, void *arg),
+                                   void *arg, struct store_error *err);
+enum store_status pg_throttle_expire(struct store_conn *c, int64_t fine_before,
+                                     int64_t hourly_before, size_t *left, struct store_error *err);
+
+#endif

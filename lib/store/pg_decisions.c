@@ -1,0 +1,154 @@
+/*
+ * store/pg_decisions: the decision log in PostgreSQL (schema/postgresql/001_init.sql), a table
+ * partitioned by day.  The writer's batches are multi-row INSERTs: one statement, one round trip
+ * to the server, for a batch.
+ */
+#include "pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+const struct pg_sql pg_decisions_sql[] = {
+    {PG_DECISION_ADD, "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, "
+                      "sender, recipient, account, check_name, action, reply, detail, host) "
+                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"},
+    /* $1 the key as given, $2 without surrounding <> (for the addresses, compared without ASCII
+     * case through lower(), which the indexes of 001 and 005 serve). */
+    {PG_DECISION_FIND, "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, "
+                       "recipient, account, check_name, action, reply, detail, host FROM decisions "
+                       "WHERE queue_id = $1::text OR ref = $1::text OR client_ip = $1::text "
+                       "OR lower(sender) = lower($2::text) OR lower(recipient) = lower($2::text) "
+                       "OR lower(account) = lower($2::text) ORDER BY time, id LIMIT $3"},
+    {PG_DECISION_EXPIRE, "DELETE FROM decisions WHERE (time, id) IN (SELECT time, id FROM "
+                         "decisions WHERE time < $1 ORDER BY time LIMIT $2)"},
+};
+const size_t pg_decisions_sql_count = sizeof pg_decisions_sql / sizeof pg_decisions_sql[0];
+
+#define DECISION_COLUMNS 14
+#define DECISION_ROWS_PER_INSERT 500 /* 7,000 parameters; libpq allows 65,535 */
+
+static void decision_params(const struct decision *d, struct pg_param *p)
+{
+    const struct pg_param params[DECISION_COLUMNS] = {
+        PG_INT(d->time),         PG_TEXT(d->queue_id), PG_TEXT(d->ref),    PG_TEXT(d->client_ip),
+        PG_TEXT(d->client_name), PG_TEXT(d->helo),     PG_TEXT(d->sender), PG_TEXT(d->recipient),
+        PG_TEXT(d->account),     PG_TEXT(d->check),    PG_TEXT(d->action), PG_TEXT(d->reply),
+        PG_TEXT(d->detail),      PG_TEXT(d->host),
+    };
+    memcpy(p, params, sizeof params);
+}
+
+/* "INSERT ... VALUES ($1, ..., $13), ($14, ...)" for n rows: placeholders only, no data. */
+static char *multi_row_insert(size_t n)
+{
+    static const char head[] = "INSERT INTO decisions (time, queue_id, ref, client_ip, "
+                               "client_name, helo, sender, recipient, account, check_name, "
+                               "action, reply, detail, host) VALUES ";
+    size_t cap = sizeof head + n * DECISION_COLUMNS * 9 + n * 4, len = sizeof head - 1;
+    char *sql = xmalloc(cap);
+
+    memcpy(sql, head, len);
+    for (size_t r = 0; r < n; r++)
+        for (size_t col = 0; col < DECISION_COLUMNS; col++)
+            len += (size_t)snprintf(
+                sql + len, cap - len, "%s$%zu%s", col == 0 ? (r ? ", (" : "(") : ", ",
+                r * DECISION_COLUMNS + col + 1, col == DECISION_COLUMNS - 1 ? ")" : "");
+    return sql;
+}
+
+static enum store_status insert_rows(struct store_conn *c, const struct decision *const *rows,
+                                     size_t n, struct store_error *err)
+{
+    struct pg_param *params = xcalloc(n * DECISION_COLUMNS, sizeof *params);
+    char *sql = multi_row_insert(n);
+    enum store_status status;
+
+    for (size_t i = 0; i < n; i++)
+        decision_params(rows[i], &params[i * DECISION_COLUMNS]);
+    status = pg_exec_params(c, sql, params, n * DECISION_COLUMNS, NULL, err);
+    free(sql);
+    free(params);
+    return status;
+}
+
+enum store_status pg_decision_insert(struct store_conn *c, const struct decision *const *rows,
+                                     size_t n, struct store_error *err)
+{
+    enum store_status status = STORE_OK;
+
+    if (n == 1) {
+        struct pg_param p[DECISION_COLUMNS];
+        decision_params(rows[0], p);
+        return pg_run(c, PG_DECISION_ADD, p, DECISION_COLUMNS, NULL, err);
+    }
+    for (size_t i = 0; status == STORE_OK && i < n; i += DECISION_ROWS_PER_INSERT)
+        status = insert_rows(
+            c, rows + i, n - i < DECISION_ROWS_PER_INSERT ? n - i : DECISION_ROWS_PER_INSERT, err);
+    return status;
+}
+
+static void decision_row(const PGresult *res, int row, const struct pg_visit *v)
+{
+    struct decision d = {
+        .time = pg_int(res, row, 0),
+        .queue_id = pg_text(res, row, 1),
+        .ref = pg_text(res, row, 2),
+        .client_ip = pg_text(res, row, 3),
+        .client_name = pg_text(res, row, 4),
+        .helo = pg_text(res, row, 5),
+        .sender = pg_text(res, row, 6),
+        .recipient = pg_text(res, row, 7),
+        .account = pg_text(res, row, 8),
+        .check = pg_text(res, row, 9),
+        .action = pg_text(res, row, 10),
+        .reply = pg_text(res, row, 11),
+        .detail = pg_text(res, row, 12),
+        .host = pg_text(res, row, 13),
+    };
+    v->fn.decision(&d, v->arg);
+}
+
+enum store_status pg_decision_find(struct store_conn *c, const char *key, const char *address,
+                                   size_t limit, void (*fn)(const struct decision *d, void *arg),
+                                   void *arg, struct store_error *err)
+{
+    struct pg_visit v = {.row = decision_row, .fn.decision = fn, .arg = arg};
+
+    return pg_each(c, PG_DECISION_FIND,
+                   PG_PARAMS(PG_TEXT(key), PG_TEXT(address),
+                             PG_INT(limit > INT64_MAX ? INT64_MAX : (int64_t)limit)),
+                   &v, err);
+}
+
+enum store_status pg_decision_expire(struct store_conn *c, int64_t before, size_t *left,
+                                     struct store_error *err)
+{
+    return pg_bounded_delete(c, PG_DECISION_EXPIRE, before, left, err);
+}
+
+/*
+ * Today's and tomorrow's partitions, made ahead of their rows (a row of a day without one lands
+ * in decisions_other), by the writer's thread once a day (and at open), on its own connection.
+ */
+void pg_writer_after_batches(struct store_db *db)
+{
+    int64_t today = (int64_t)time(NULL) / 86400 * 86400;
+    struct store_error why;
+    enum store_status status = STORE_OK;
+
+    if (db->partition_day == today)
+        return;
+    for (int64_t day = today; status == STORE_OK && day <= today + 86400; day += 86400)
+        status = pg_exec_params(&db->writer, "SELECT decisions_add_day($1)", PG_PARAMS(PG_INT(day)),
+                                NULL, &why);
+    if (status == STORE_OK)
+        db->partition_day = today;
+    else
+        log_msg(LOG_WARNING, "decision log: cannot add the day's partition (tried again): %s",
+                why.text);
+}

@@ -1,0 +1,78 @@
+/*
+ * store/pg_held: messages held for review in PostgreSQL (schema/postgresql/007_held.sql).
+ */
+#include "pg.h"
+
+const struct pg_sql pg_held_sql[] = {
+    /* $N NULL matches any value. */
+    {PG_HELD_ADD, "INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, "
+                  "subject, size, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
+    {PG_HELD_EACH, "SELECT id, queue_id, held_at, account, sender, recipients, nrcpt, subject, "
+                   "size, reason, state, decided_by, decided_at, decision_reason FROM held "
+                   "WHERE ($1::text IS NULL OR queue_id = $1::text) "
+                   "AND ($2::text IS NULL OR lower(account) = lower($2::text)) "
+                   "AND ($3::text IS NULL OR state = $3::text) ORDER BY held_at, id"},
+    {PG_HELD_DECIDE, "UPDATE held SET state = $2, decided_by = $3, decision_reason = $4, "
+                     "decided_at = $5 WHERE queue_id = $1 AND state = 'held'"},
+    {PG_HELD_EXPIRE, "DELETE FROM held WHERE id IN (SELECT id FROM held "
+                     "WHERE state <> 'held' AND decided_at < $1 LIMIT $2)"},
+};
+const size_t pg_held_sql_count = sizeof pg_held_sql / sizeof pg_held_sql[0];
+
+enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,
+                              struct store_error *err)
+{
+    return pg_run(
+        c, PG_HELD_ADD,
+        PG_PARAMS(PG_TEXT_OR_EMPTY(h->queue_id), PG_INT(h->held_at), PG_TEXT_OR_EMPTY(h->account),
+                  PG_TEXT_OR_EMPTY(h->sender), PG_TEXT_OR_EMPTY(h->recipients), PG_INT(h->nrcpt),
+                  PG_TEXT_OR_EMPTY(h->subject), PG_INT(h->size), PG_TEXT_OR_EMPTY(h->reason)),
+        NULL, err);
+}
+
+static void held_row(const PGresult *res, int row, const struct pg_visit *v)
+{
+    struct store_held h = {
+        .id = pg_int(res, row, 0),
+        .queue_id = pg_text(res, row, 1),
+        .held_at = pg_int(res, row, 2),
+        .account = pg_text(res, row, 3),
+        .sender = pg_text(res, row, 4),
+        .recipients = pg_text(res, row, 5),
+        .nrcpt = pg_int(res, row, 6),
+        .subject = pg_text(res, row, 7),
+        .size = pg_int(res, row, 8),
+        .reason = pg_text(res, row, 9),
+        .state = pg_text(res, row, 10),
+        .decided_by = pg_text(res, row, 11),
+        .decided_at = pg_int(res, row, 12),
+        .decision_reason = pg_text(res, row, 13),
+    };
+    v->fn.held(&h, v->arg);
+}
+
+enum store_status pg_held_each(struct store_conn *c, const char *queue_id, const char *account,
+                               const char *state, void (*fn)(const struct store_held *h, void *arg),
+                               void *arg, struct store_error *err)
+{
+    struct pg_visit v = {.row = held_row, .fn.held = fn, .arg = arg};
+
+    return pg_each(c, PG_HELD_EACH, PG_PARAMS(PG_TEXT(queue_id), PG_TEXT(account), PG_TEXT(state)),
+                   &v, err);
+}
+
+enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *state,
+                                 const char *by, const char *reason, int64_t now,
+                                 struct store_error *err)
+{
+    return pg_change(c, PG_HELD_DECIDE,
+                     PG_PARAMS(PG_TEXT_OR_EMPTY(queue_id), PG_TEXT_OR_EMPTY(state),
+                               PG_TEXT_OR_EMPTY(by), PG_TEXT_OR_EMPTY(reason), PG_INT(now)),
+                     err);
+}
+
+enum store_status pg_held_expire(struct store_conn *c, int64_t before, size_t *left,
+                                 struct store_error *err)
+{
+    return pg_bounded_delete(c, PG_HELD_EXPIRE, before, left, err);
+}

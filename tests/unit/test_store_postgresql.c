@@ -1,0 +1,341 @@
+/*
+ * test_store_postgresql: what only the PostgreSQL backend does, on the private server of
+ * tests/pg/with-pg.sh (INGRESS_TEST_DATABASE, INGRESS_TEST_PG_TCP, INGRESS_TEST_PG_DIR and
+ * INGRESS_TEST_PG_CTL): a server stopped under an open store, a server that never answers, a
+ * wrong password, tables of another application, two processes migrating one database at once.
+ * Only store.h is used; the server is driven through pg-ctl.sh.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+#define BUSY_MS 1000
+/* The promised bound: the busy timeout and the client's second past it; 2 s more of margin for a
+ * loaded machine. */
+#define BOUND_MS (BUSY_MS + 1000 + 2000)
+
+static const char *ctl, *dir;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The database of the schema name (INGRESS_TEST_DATABASE with @TEST@ replaced). */
+static void database_of(char *out, size_t outlen, const char *schema)
+{
+    const char *template = getenv("INGRESS_TEST_DATABASE");
+    const char *marker = strstr(template, "@TEST@");
+
+    assert_non_null(marker);
+    snprintf(out, outlen, "%.*s%s%s", (int)(marker - template), template, schema,
+             marker + strlen("@TEST@"));
+}
+
+/* Runs pg-ctl.sh with verb (and psql's -c SQL when sql is not NULL); its exit status. */
+static int pg_ctl(const char *verb, const char *sql)
+{
+    pid_t pid = fork();
+    int status = 0;
+
+    if (pid == 0) {
+        if (sql != NULL)
+            execl(ctl, ctl, verb, dir, "-c", sql, (char *)NULL);
+        else
+            execl(ctl, ctl, verb, dir, (char *)NULL);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void assert_contains(const char *haystack, const char *needle)
+{
+    if (strstr(haystack, needle) == NULL)
+        fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
+}
+
+/* A listening TCP socket on a free port of 127.0.0.1 (its port in *port), that accepts nothing
+ * by itself: the kernel completes a client's handshake and queues it. */
+static int listen_on_loopback(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sin;
+
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+/*
+ * The server stopped under an open store: a call fails (BUSY or ERROR, never OK) within the
+ * bound; started again, the same store works again without being reopened.
+ */
+static void test_server_stopped_then_restarted_fails_within_the_bound_then_recovers(void **state)
+{
+    char database[1024];
+    struct store_error err;
+    int64_t since = 0;
+    char reason[64];
+
+    (void)state;
+    database_of(database, sizeof database, "t1");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_account_suspend(s, "hal", 100, "test", NULL, &err), STORE_OK);
+
+    assert_int_equal(pg_ctl("stop", NULL), 0);
+    int64_t t0 = now_ms();
+    enum store_status status =
+        store_account_suspended(s, "hal", &since, reason, sizeof reason, &err);
+    int64_t took = now_ms() - t0;
+    assert_true(status == STORE_BUSY || status == STORE_ERROR);
+    assert_true(took < BOUND_MS);
+    assert_contains(err.text, "database");
+
+    assert_int_equal(pg_ctl("start", NULL), 0);
+    int64_t t1 = now_ms();
+    assert_int_equal(store_account_suspended(s, "hal", &since, reason, sizeof reason, &err),
+                     STORE_OK);
+    /* Figures for tests/RELIABILITY.md, not asserted beyond the bound. */
+    fprintf(stderr,
+            "# figure: server stopped: the call failed after %" PRId64 " ms; "
+            "started again: the next call worked after %" PRId64 " ms\n",
+            took, now_ms() - t1);
+    assert_int_equal(since, 100);
+    store_close(s);
+}
+
+/* A server that accepts the connection and never answers (a listening socket nobody accepts on:
+ * the kernel completes the handshake): store_open fails within the bound, and says why. */
+static void test_server_that_never_answers_fails_within_the_bound(void **state)
+{
+    int port, fd = listen_on_loopback(&port);
+    char database[256];
+    struct store_error err;
+
+    (void)state;
+    snprintf(database, sizeof database,
+             "host=127.0.0.1 port=%d dbname=ingress user=ingress password=s3cret "
+             "sslmode=disable gssencmode=disable",
+             port);
+    int64_t t0 = now_ms();
+    assert_null(store_open(database, BUSY_MS, &err));
+    int64_t took = now_ms() - t0;
+    fprintf(stderr,
+            "# figure: a server that never answers: store_open failed after %" PRId64
+            " ms (store_busy_timeout %d ms)\n",
+            took, BUSY_MS);
+    assert_true(took < BOUND_MS);
+    assert_contains(err.text, "no answer");
+    assert_null(strstr(err.text, "s3cret"));
+    close(fd);
+}
+
+/* Appends a message of the PostgreSQL protocol (type, length, body) to out at *len. */
+static void put_message(char *out, size_t *len, char type, const char *body, size_t body_len)
+{
+    uint32_t n = htonl((uint32_t)(body_len + 4));
+
+    out[(*len)++] = type;
+    memcpy(out + *len, &n, 4);
+    memcpy(out + *len + 4, body, body_len);
+    *len += 4 + body_len;
+}
+
+/*
+ * A fake server on fd: reads the client's startup message and answers as a PostgreSQL 9.6 that
+ * trusts it (AuthenticationOk, its parameters, ReadyForQuery), then waits for the client to go.
+ * Enough of the protocol for libpq to finish connecting and report server_version 9.6.24.
+ */
+static void serve_as_postgresql_9_6(int listener)
+{
+    static const char params[] = "server_version\0009.6.24\0";
+    static const char encoding[] = "client_encoding\0UTF8\0";
+    static const char auth_ok[4] = {0, 0, 0, 0};
+    static const char key[8] = {0, 0, 0, 1, 0, 0, 0, 2};
+    char buf[4096], reply[256];
+    size_t len = 0;
+    int fd = accept(listener, NULL, NULL);
+
+    if (fd < 0 || read(fd, buf, sizeof buf) <= 0)
+        _exit(1);
+    put_message(reply, &len, 'R', auth_ok, sizeof auth_ok);
+    put_message(reply, &len, 'S', params, sizeof params - 1);
+    put_message(reply, &len, 'S', encoding, sizeof encoding - 1);
+    put_message(reply, &len, 'K', key, sizeof key);
+    put_message(reply, &len, 'Z', "I", 1);
+    if (write(fd, reply, len) != (ssize_t)len)
+        _exit(1);
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    _exit(0);
+}
+
+/* A server older than the schema needs: store_open fails at once, naming its version and the
+ * oldest one that works, never reaching the migrations. */
+static void test_server_too_old_is_refused_naming_its_version(void **state)
+{
+    int port, fd = listen_on_loopback(&port);
+    char database[256];
+    struct store_error err;
+    int status;
+
+    (void)state;
+    pid_t pid = fork();
+    if (pid == 0)
+        serve_as_postgresql_9_6(fd);
+    close(fd);
+    snprintf(database, sizeof database,
+             "host=127.0.0.1 port=%d dbname=ingress user=ingress sslmode=disable "
+             "gssencmode=disable",
+             port);
+    struct store *s = store_open(database, BUSY_MS, &err);
+    store_close(s);
+    waitpid(pid, &status, 0);
+    assert_null(s);
+    assert_contains(err.text, "PostgreSQL 9.6, too old");
+    assert_contains(err.text, "11 or later");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A database value libpq cannot parse: store_open says it cannot be parsed and why, without a
+ * password or any other part of the value that is not a setting's name. */
+static void test_malformed_uri_is_a_clear_error(void **state)
+{
+    static const struct {
+        const char *value, *why;
+    } cases[] = {
+        {"postgresql://ingress:s3cret@[::1/ingress", "IPv6"},
+        {"postgresql://ingress:s3cret@127.0.0.1/ingress?sslmode", "sslmode"},
+        {"postgresql://ingress:s3cret@127.0.0.1/ingress?colour=red", "invalid URI query"},
+        {"postgresql://ingress:s3%zzcret@127.0.0.1/ingress", "percent-encoded"},
+        {"host=127.0.0.1 password='s3cret", "unterminated quoted string"},
+    };
+    struct store_error err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&err, 0, sizeof err);
+        assert_null(store_open(cases[i].value, BUSY_MS, &err));
+        assert_contains(err.text, "cannot be parsed");
+        assert_contains(err.text, cases[i].why);
+        if (strstr(err.text, "s3") != NULL || strstr(err.text, "colour") != NULL)
+            fail_msg("%s: shows a part of the value: %s", cases[i].value, err.text);
+    }
+}
+
+static void test_wrong_password_is_a_clear_error_without_the_password(void **state)
+{
+    char database[1024];
+    struct store_error err;
+    const char *tcp = getenv("INGRESS_TEST_PG_TCP");
+    const char *at = strchr(tcp + strlen("postgresql://"), '@');
+
+    (void)state;
+    /* postgresql://ingress:PASSWORD@... with another password */
+    snprintf(database, sizeof database, "postgresql://ingress:wr0ng-s3cret%s", at);
+    int64_t t0 = now_ms();
+    assert_null(store_open(database, BUSY_MS, &err));
+    fprintf(stderr, "# figure: a wrong password: store_open failed after %" PRId64 " ms\n",
+            now_ms() - t0);
+    assert_contains(err.text, "password authentication failed");
+    assert_null(strstr(err.text, "wr0ng-s3cret"));
+}
+
+/* A schema with a table of ours made by someone else: the migration fails and says so. */
+static void test_tables_of_another_application_are_named(void **state)
+{
+    char database[1024];
+    struct store_error err;
+
+    (void)state;
+    assert_int_equal(pg_ctl("psql", "CREATE TABLE t2.decisions (x int);"), 0);
+    database_of(database, sizeof database, "t2");
+    assert_null(store_open(database, BUSY_MS, &err));
+    assert_contains(err.text, "decisions");
+    assert_contains(err.text, "not made by milter-ingress");
+}
+
+/*
+ * Two processes opening one empty database at once: both open it, and each migration was
+ * applied once (one row per version in milter_ingress_schema: a second apply would fail on the
+ * tables the first made, or add a second row).
+ */
+static void test_two_processes_starting_at_once_migrate_once(void **state)
+{
+    char database[1024], sql[256];
+    pid_t pids[2];
+    int status;
+
+    (void)state;
+    database_of(database, sizeof database, "t3");
+    int64_t t0 = now_ms();
+    for (int i = 0; i < 2; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            struct store_error err;
+            struct store *s = store_open(database, 5000, &err);
+            if (s == NULL)
+                fprintf(stderr, "child %d: %s\n", i, err.text);
+            store_close(s);
+            _exit(s != NULL ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        waitpid(pids[i], &status, 0);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    fprintf(stderr, "# figure: two processes migrating at once: both open after %" PRId64 " ms\n",
+            now_ms() - t0);
+    snprintf(sql, sizeof sql,
+             "DO $$ BEGIN IF (SELECT count(*) <> count(DISTINCT version) OR "
+             "count(*) <> %d FROM t3.milter_ingress_schema) THEN RAISE EXCEPTION 'twice'; "
+             "END IF; END $$;",
+             store_schema_version());
+    assert_int_equal(pg_ctl("psql", sql), 0);
+}
+
+int main(void)
+{
+    ctl = getenv("INGRESS_TEST_PG_CTL");
+    setenv("PG_CTL_DBNAME", "ingress", 1); /* pg_ctl("psql", ...) on the milter's database */
+    dir = getenv("INGRESS_TEST_PG_DIR");
+    if (ctl == NULL || dir == NULL || getenv("INGRESS_TEST_DATABASE") == NULL ||
+        getenv("INGRESS_TEST_PG_TCP") == NULL) {
+        fprintf(stderr, "test_store_postgresql: run it under tests/pg/with-pg.sh\n");
+        return 2;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_stopped_then_restarted_fails_within_the_bound_then_recovers),
+        cmocka_unit_test(test_server_that_never_answers_fails_within_the_bound),
+        cmocka_unit_test(test_server_too_old_is_refused_naming_its_version),
+        cmocka_unit_test(test_malformed_uri_is_a_clear_error),
+        cmocka_unit_test(test_wrong_password_is_a_clear_error_without_the_password),
+        cmocka_unit_test(test_tables_of_another_application_are_named),
+        cmocka_unit_test(test_two_processes_starting_at_once_migrate_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
