@@ -52,6 +52,7 @@ static const struct {
     {"held_reject_command", {"postsuper -d {queue_id};"}},
     {"held_queue_command", {"   "}},
     {"public_suffix_list", {"", "/usr/share/publicsuffix/"}},
+    {"metrics_listen", {"9795", "localhost:9795", "127.0.0.1:0", "::1:9795"}},
 };
 
 /* Two options that must agree, with values that do not. */

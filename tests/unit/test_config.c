@@ -877,6 +877,7 @@ static const struct {
     {"held_reject_command", "/usr/local/sbin/mta-delete {queue_id}"},
     {"held_queue_command", "mailq -qQ"},
     {"public_suffix_list", "/var/lib/milter-ingress/public_suffix_list.dat"},
+    {"metrics_listen", "127.0.0.1:9795"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */
