@@ -222,9 +222,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 bool metrics_http_start(struct metrics_http *h, char *err, size_t errlen)
 {
     /* The listening socket is ours (bound before anything was created), so the port given here
-     * is unused; MHD_USE_INTERNAL_POLLING_THREAD + a pool: the library's threads do all I/O. */
+     * is unused; MHD_USE_INTERNAL_POLLING_THREAD + a pool: the library's threads do all I/O.
+     * MHD_USE_ITC: MHD_stop_daemon() wakes its threads through a pipe; without it they sleep in
+     * poll() on a socket they were given, and the stop waits for ever. */
     h->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, handle, NULL,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0, NULL, NULL, handle, NULL,
         MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_PER_IP,
