@@ -13,6 +13,8 @@ packages=(
     build-essential cmake pkg-config clang
     # libraries
     libmilter-dev libspf2-dev libopendkim-dev libc-ares-dev libsqlite3-dev
+    # the HTTP server of metrics_listen (milter/metrics_http.c)
+    libmicrohttpd-dev
     # OpenSSL's libcrypto, libopendkim's own: the decoded DKIM key cache (lib/dkim_keycache.c)
     libssl-dev
     # organizational domains (lib/orgdomain.c): libpsl, and the Public Suffix List file it reads

@@ -63,6 +63,7 @@ static bool recipients_valid(const struct config_list *list, char *why, size_t w
 static bool networks_valid(const struct config_list *list, char *why, size_t whylen);
 static bool dns_servers_valid(const struct config_list *list, char *why, size_t whylen);
 static bool host_name_valid(const char *name, char *why, size_t whylen);
+static bool metrics_listen_valid(const char *spec, char *why, size_t whylen);
 
 const struct config_option config_options[] = {
     /* milter */
@@ -247,6 +248,10 @@ const struct config_option config_options[] = {
     TEXT(host_name, "", host_name_valid, "hosts",
          "This milter's name in the decision log, which hosts sharing a database write to "
          "(empty: the system's host name)"),
+    /* monitoring (milter/metrics_http.c) */
+    TEXT(metrics_listen, "", metrics_listen_valid, "monitoring",
+         "Address:port of the HTTP listener serving /metrics (Prometheus) and /health, e.g. "
+         "127.0.0.1:9795 or [::1]:9795 (empty: none); a change takes effect at restart"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -582,6 +587,48 @@ static bool dns_server_valid(const char *spec)
         if (end == port || *end != '\0' || p < 1 || p > 65535)
             return false;
     }
+    return true;
+}
+
+/* Empty, or ADDRESS:PORT with an IPv6 address in brackets: what config_split_listen() takes. */
+static bool metrics_listen_valid(const char *spec, char *why, size_t whylen)
+{
+    char host[64];
+    int port;
+
+    if (spec[0] == '\0' || config_split_listen(spec, host, sizeof host, &port))
+        return true;
+    str_printf(why, whylen,
+               "expected ADDRESS:PORT (an IP address, IPv6 in brackets, port 1 to 65535), not "
+               "\"%s\"",
+               spec);
+    return false;
+}
+
+bool config_split_listen(const char *spec, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(spec, ':'), *start = spec, *end = colon;
+    char *after;
+
+    if (colon == NULL || !printable(spec))
+        return false;
+    if (spec[0] == '[') {
+        start = spec + 1;
+        if (colon == spec || colon[-1] != ']')
+            return false;
+        end = colon - 1;
+    }
+    if (end <= start || (size_t)(end - start) >= hostlen)
+        return false;
+    memcpy(host, start, (size_t)(end - start));
+    host[end - start] = '\0';
+    if (!cidr_is_address(host) || (spec[0] != '[' && strchr(host, ':') != NULL))
+        return false;
+    errno = 0;
+    long p = strtol(colon + 1, &after, 10);
+    if (errno != 0 || after == colon + 1 || *after != '\0' || p < 1 || p > 65535)
+        return false;
+    *port = (int)p;
     return true;
 }
 

@@ -130,6 +130,8 @@ struct config {
     bool dmarc_greylist_bypass;
     /* several hosts on one database */
     char *host_name;
+    /* monitoring (milter/metrics_http.c) */
+    char *metrics_listen;
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */
@@ -204,6 +206,9 @@ void config_write_markdown(FILE *out);
 /* Writes the option list of milter-ingress.conf(5) (roff), from the same table. */
 void config_write_man(FILE *out);
 
+/* metrics_listen's "ADDRESS:PORT" or "[IPV6]:PORT": the address (without brackets) into host and
+ * the port; false when spec is not one. */
+bool config_split_listen(const char *spec, char *host, size_t hostlen, int *port);
 /* Parses a duration ("5m"); false when malformed.  Exposed for tests and other modules. */
 bool config_parse_duration(const char *text, int64_t *ms);
 

@@ -49,6 +49,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "util.h"
 
 /*
@@ -134,6 +135,7 @@ struct dns_query {
     bool in_ares;        /* c-ares holds the query as its callback's argument */
     bool sent;           /* the batch's: given to c-ares (else done at the start, unlocked) */
     int64_t deadline_ms; /* CLOCK_MONOTONIC; the query is given up at this time */
+    int64_t sent_us;     /* metrics_now_us() when it was sent: its latency in the counters */
 };
 
 struct dns_batch {
@@ -1287,6 +1289,21 @@ static void late_answer(struct dns_query *q, int status, const unsigned char *ab
  * (given up at our deadline, or its batch freed: a prefetch is for the cache).  An abandoned
  * query is then freed: c-ares no longer holds it and no batch does.
  */
+static enum metrics_dns_result query_result(const struct dns_query *q, int status)
+{
+    switch (q->answer.status) {
+    case DNS_OK:
+        return METRICS_DNS_ANSWER;
+    case DNS_NXDOMAIN:
+        return METRICS_DNS_NXDOMAIN;
+    case DNS_NODATA:
+        return METRICS_DNS_NODATA;
+    case DNS_TEMPFAIL:
+        break;
+    }
+    return status == ARES_ETIMEOUT ? METRICS_DNS_TIMEOUT : METRICS_DNS_ERROR;
+}
+
 static void query_callback(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     struct dns_query *q = arg;
@@ -1295,6 +1312,7 @@ static void query_callback(void *arg, int status, int timeouts, unsigned char *a
     q->resolver->in_flight--;
     if (!q->done) {
         query_answer(q, status, abuf, alen);
+        metrics_dns_query(q->type, query_result(q, status), metrics_now_us() - q->sent_us);
         query_finish(q);
     } else {
         late_answer(q, status, abuf, alen);
@@ -1323,6 +1341,7 @@ static bool answer_from_cache(struct dns_resolver *r, struct dns_query *q)
     }
     if (a->ttl > remaining)
         a->ttl = remaining;
+    metrics_dns_cache_hit();
     return true;
 }
 
@@ -1404,6 +1423,7 @@ int dns_batch_start(struct dns_batch *b, const char *name, int type)
     b->pending++;
     b->sent++;
     q->sent = true;
+    q->sent_us = metrics_now_us();
     q->in_ares = true;
     r->in_flight++;
     /* Sends now; may call query_callback before it returns (e.g. when no socket can be
@@ -1444,6 +1464,7 @@ static void query_expire(struct dns_query *q)
 {
     query_finish(q);
     answer_tempfail(&q->answer, "timeout");
+    metrics_dns_query(q->type, METRICS_DNS_TIMEOUT, metrics_now_us() - q->sent_us);
 }
 
 static struct timespec monotonic_at(int64_t ms)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "metrics.h"
 #include "util.h"
 
 #define SPF_SOURCE_PREFIX "spf:"
@@ -638,7 +639,8 @@ static void decide_check(struct decide_ctx *d, struct store_greylist_txn *t)
     res->retry_in = d->delay - age(d->now, first);
     /* An early retry writes nothing: its first_seen stands (the delay does not restart), and a
      * key it lacks is written when the triplet is confirmed.  A first sight records every key. */
-    if (live_pending(d, net) || live_pending(d, spf))
+    res->early_retry = live_pending(d, net) || live_pending(d, spf);
+    if (res->early_retry)
         return;
     for (int i = 0; i < STORE_GREYLIST_ROWS; i++)
         if (t->rows[i].source != NULL)
@@ -696,6 +698,28 @@ static void result_detail(struct greylist_result *r, const struct greylist_key *
     }
 }
 
+/* The outcome in the daemon's counters (lib/metrics.h). */
+static void count(const struct greylist_result *r, enum decide_mode mode)
+{
+    switch (r->outcome) {
+    case GREYLIST_GREYLISTED:
+        metrics_greylist(r->early_retry ? METRICS_GREYLIST_EARLY_RETRY : METRICS_GREYLIST_NEW);
+        break;
+    case GREYLIST_PASS:
+        metrics_greylist(mode == DECIDE_CONFIRM ? METRICS_GREYLIST_BYPASSED
+                                                : METRICS_GREYLIST_PASSED);
+        break;
+    case GREYLIST_AUTOALLOWED:
+        metrics_greylist(METRICS_GREYLIST_AUTOALLOWED);
+        break;
+    case GREYLIST_STORE_FAILURE:
+        metrics_greylist(METRICS_GREYLIST_STORE_FAILURE);
+        break;
+    case GREYLIST_OFF:
+        break;
+    }
+}
+
 static enum greylist_outcome run(struct store *s, const struct config *cfg,
                                  const struct greylist_key *key, const char *spf_pass_domain,
                                  int64_t now, struct greylist_result *result, enum decide_mode mode)
@@ -736,6 +760,7 @@ static enum greylist_outcome run(struct store *s, const struct config *cfg,
         result->store_status = status;
     }
     result_detail(result, key, have_spf ? spf_text : NULL);
+    count(result, mode);
     if (result->outcome == GREYLIST_STORE_FAILURE) {
         /* The log line and `why` say what the database said: locked, read-only, full, ... */
         char shown[sizeof why.text * 4];

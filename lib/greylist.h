@@ -105,6 +105,7 @@ struct greylist_result {
     int64_t retry_in;                /* GREYLISTED: seconds until a retry passes (>= 1) */
     bool confirmed_now;              /* PASS: this call confirmed the triplet */
     bool via_spf;                    /* PASS: matched the triplet keyed on the SPF-pass domain */
+    bool early_retry;                /* GREYLISTED: seen before, not a first sight */
     enum store_status store_status;  /* STORE_FAILURE: STORE_BUSY or STORE_ERROR */
     char detail[VERDICT_DETAIL_MAX]; /* what was seen, escaped: for logs and `ingressctl why` */
 };

@@ -34,6 +34,7 @@
 #include "sender.h"
 #include "throttle.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define POLICY_HELO_MAX 256
@@ -639,11 +640,16 @@ static enum store_status record_row(struct policy_conn *c, const char *recipient
         .detail = detail,
         .host = c->env->host_name,
     };
-    if (c->env->store == NULL) {
+    enum store_status status = STORE_ERROR;
+
+    metrics_decision(check, action);
+    if (c->env->store == NULL)
         str_copy(err->text, sizeof err->text, "no database");
-        return STORE_ERROR;
-    }
-    return store_decision_add(c->env->store, &d, err);
+    else
+        status = store_decision_add(c->env->store, &d, err);
+    if (status != STORE_OK)
+        metrics_decision_refused();
+    return status;
 }
 
 /*

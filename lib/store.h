@@ -181,6 +181,17 @@ enum store_status store_decision_find(struct store *s, const char *key, size_t l
                                       void (*fn)(const struct decision *d, void *arg), void *arg,
                                       struct store_error *err);
 
+/*
+ * Calls fn with each (check, action) pair of the decisions recorded at or after since (unix
+ * seconds) and how many there are, ordered by check then action (`ingressctl stats`).  What is
+ * queued is written first, as for store_decision_find().  The strings live during the call.
+ * STORE_NOTFOUND when there is none.
+ */
+enum store_status store_decision_tally(struct store *s, int64_t since,
+                                       void (*fn)(const char *check, const char *action,
+                                                  int64_t count, void *arg),
+                                       void *arg, struct store_error *err);
+
 /* Deletes decisions older than before (unix seconds), at most batch rows; *deleted gets how many.
  */
 enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,

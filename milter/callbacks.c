@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "util.h"
 
@@ -182,6 +183,7 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
     address_text(hostaddr, ip, sizeof ip);
     cc->policy = policy_conn_new(&rt->env, hostname, ip);
     atomic_fetch_add(&milter_active_connections, 1);
+    metrics_connection();
     if (smfi_setpriv(ctx, cc) != MI_SUCCESS) {
         log_msg(LOG_ERR, "NOQUEUE: smfi_setpriv failed; refusing the connection");
         policy_conn_free(cc->policy);
@@ -207,6 +209,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
     struct conn_ctx *cc = conn_get(ctx);
     if (cc == NULL)
         return SMFIS_TEMPFAIL;
+    metrics_transaction();
     cc->nremove = 0;
     if (atomic_load(&draining)) {
         /* The milter is stopping: no new transaction, and the 421 ends the SMTP session. */
@@ -309,6 +312,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
     struct conn_ctx *cc = conn_get(ctx);
     if (cc == NULL)
         return SMFIS_TEMPFAIL;
+    metrics_message();
     sfsistat r = end_of_message(ctx, cc);
     transaction_mark(cc, false);
     return r;

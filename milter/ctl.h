@@ -33,7 +33,7 @@ struct ctl {
 struct ctl_args {
     char *pos[CTL_POS_MAX];
     int npos;
-    const char *reason, *expires, *account, *by;
+    const char *reason, *expires, *account, *by, *since;
     bool json, all; /* --json, --all: the two options without a value */
 };
 

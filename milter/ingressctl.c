@@ -53,6 +53,7 @@ struct ctl_verb {
 };
 
 static int verb_why(struct ctl *ctl, int argc, char **argv);
+static int verb_stats(struct ctl *ctl, int argc, char **argv);
 static int verb_list(struct ctl *ctl, int argc, char **argv);
 static int verb_rule(struct ctl *ctl, int argc, char **argv);
 static int verb_alias(struct ctl *ctl, int argc, char **argv);
@@ -61,6 +62,11 @@ static int verb_account(struct ctl *ctl, int argc, char **argv);
 static const struct ctl_verb ctl_verbs[] = {
     {"why", 1, 1, "why KEY",
      "what was decided about KEY: a queue id, reply reference, IP or address", verb_why},
+    {"stats", 0, 3, "stats [--since DURATION] [--json]",
+     "decisions by check and action from the decision log\n"
+     "                 (the counts of /metrics' decisions_total, for a site without Prometheus,\n"
+     "                 over the last DURATION: 30m, 12h, 7d; or everything the log keeps)",
+     verb_stats},
     {"list", 1, 8, "list ...",
      "the block/allow lists (kinds: cidr, ptr_domain, helo_domain, sender_domain, sender):\n"
      "               list add KIND VALUE block|allow [--reason TEXT] [--expires DURATION]\n"
@@ -261,6 +267,69 @@ static int verb_why(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* stats                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+struct stats_state {
+    bool json;
+    int64_t total;
+    size_t rows;
+};
+
+static void print_tally(const char *check, const char *action, int64_t count, void *arg)
+{
+    struct stats_state *st = arg;
+    char a[128], b[128];
+
+    if (st->json) {
+        fputs(st->rows > 0 ? ",\n    {\"check\": " : "\n    {\"check\": ", stdout);
+        json_string(stdout, check);
+        fputs(", \"action\": ", stdout);
+        json_string(stdout, action);
+        printf(", \"count\": %lld}", (long long)count);
+    } else {
+        printf("%-12s %-10s %10lld\n", str_printable(a, sizeof a, check ? check : ""),
+               str_printable(b, sizeof b, action ? action : ""), (long long)count);
+    }
+    st->rows++;
+    st->total += count;
+}
+
+static int verb_stats(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_args a;
+    struct stats_state st = {0};
+    int64_t period_ms = 0, since = 0;
+    char when[64];
+    int rc = split_args("stats", argc, argv, 0, "--since --json", &a);
+
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (a.since != NULL && (!config_parse_duration(a.since, &period_ms) || period_ms < 1000))
+        return usage_error("stats: --since wants a duration like 30m, 12h, 7d or 2w");
+    if (a.since != NULL)
+        since = (int64_t)time(NULL) - period_ms / 1000;
+    st.json = a.json;
+    format_time(since, when, sizeof when);
+    if (st.json)
+        printf("{\"since\": %lld, \"decisions\": [", (long long)since);
+    else if (a.since != NULL)
+        printf("decisions since %s (the last %s)\n", when, a.since);
+    else
+        printf("decisions (all the log keeps)\n");
+    if (!st.json)
+        printf("%-12s %-10s %10s\n", "check", "action", "count");
+    enum store_status status = store_decision_tally(ctl->store, since, print_tally, &st, &ctl->err);
+    if (status != STORE_OK && status != STORE_NOTFOUND)
+        return ctl_store_error(ctl, "reading the decisions");
+    if (st.json)
+        printf("%s], \"total\": %lld}\n", st.rows > 0 ? "\n  " : "", (long long)st.total);
+    else
+        printf("%-12s %-10s %10lld\n", "total", "", (long long)st.total);
+    return CTL_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* list, rule (lib/lists.h)                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -332,6 +401,7 @@ int split_args(const char *verb, int argc, char **argv, int max_pos, const char 
         {"--expires", offsetof(struct ctl_args, expires)},
         {"--account", offsetof(struct ctl_args, account)},
         {"--by", offsetof(struct ctl_args, by)},
+        {"--since", offsetof(struct ctl_args, since)},
     };
     char shown[256];
 

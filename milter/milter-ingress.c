@@ -26,6 +26,8 @@
 #include "greylist.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "milter.h"
 #include "runas.h"
 #include "util.h"
@@ -466,13 +468,17 @@ static void reload(const struct options *o, const struct config *running)
     struct config *cfg = load_config(o, err, sizeof err);
     if (cfg == NULL) {
         log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+        metrics_reload(false);
         return;
     }
-    if (strcmp(cfg->socket, running->socket) != 0 || strcmp(cfg->user, running->user) != 0)
-        log_msg(LOG_WARNING, "reload: socket and user changes take effect at the next restart");
+    if (strcmp(cfg->socket, running->socket) != 0 || strcmp(cfg->user, running->user) != 0 ||
+        strcmp(cfg->metrics_listen, running->metrics_listen) != 0)
+        log_msg(LOG_WARNING, "reload: socket, user and metrics_listen changes take effect at the "
+                             "next restart");
     if (!runas_resolve(cfg, &who, err, sizeof err)) {
         log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
         config_free(cfg);
+        metrics_reload(false);
         return;
     }
     bool checked = runas_startup_checks(cfg, &who, err, sizeof err);
@@ -480,14 +486,17 @@ static void reload(const struct options *o, const struct config *running)
     if (!checked) {
         log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
         config_free(cfg);
+        metrics_reload(false);
         return;
     }
     struct runtime *rt = runtime_new(cfg, err, sizeof err);
     if (rt == NULL) {
         log_msg(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+        metrics_reload(false);
         return;
     }
     runtime_install(rt);
+    metrics_reload(true);
     log_msg(LOG_INFO, "configuration reloaded");
 }
 
@@ -660,10 +669,21 @@ int main(int argc, char **argv)
         free(o.overrides);
         return EXIT_USAGE;
     }
+    /* Bound before the database or the socket exist: a port in use leaves nothing behind. */
+    struct metrics_http *http = NULL;
+    if (cfg->metrics_listen[0] != '\0' &&
+        (http = metrics_http_bind(cfg->metrics_listen, err, sizeof err)) == NULL) {
+        log_msg(LOG_ERR, "cannot start: %s", err);
+        runas_free(&who);
+        config_free(cfg);
+        free(o.overrides);
+        return EXIT_USAGE;
+    }
     struct runtime *rt = runtime_new(cfg, err, sizeof err);
     if (rt == NULL) {
         log_msg(LOG_ERR, "cannot start: %s", err);
         runas_free(&who);
+        metrics_http_free(http);
         free(o.overrides);
         return EXIT_USAGE;
     }
@@ -674,9 +694,18 @@ int main(int argc, char **argv)
     runas_free(&who);
     if (!started) {
         log_msg(LOG_ERR, "cannot start: %s", err);
+        metrics_http_free(http);
         runtime_shutdown();
         free(o.overrides);
         return EXIT_USAGE;
+    }
+    /* Its threads inherit the blocked signals, like the others (lifecycle.h). */
+    if (http != NULL && !metrics_http_start(http, err, sizeof err)) {
+        log_msg(LOG_ERR, "cannot start: %s", err);
+        metrics_http_free(http);
+        runtime_shutdown();
+        free(o.overrides);
+        return 1;
     }
 
     /* The runtime may be replaced by a reload: keep what shutdown needs from the first one. */
@@ -694,6 +723,9 @@ int main(int argc, char **argv)
     pthread_attr_destroy(&other_attr);
     lifecycle_unblock_signals();
     log_msg(LOG_INFO, "milter-ingress %s listening on %s", PROJECT_VERSION, socket_spec);
+    if (http != NULL)
+        log_msg(LOG_INFO, "metrics and health on http://%s/metrics and /health",
+                rt->cfg->metrics_listen);
     bool asked = signal_loop();
     milter_drain_begin();
     if (asked) {
@@ -719,6 +751,7 @@ int main(int argc, char **argv)
         unlink(path);
     free(socket_spec);
     int open_connections = atomic_load(&milter_active_connections);
+    metrics_http_free(http);
     runtime_shutdown();
     /* A connection still open may yet run a callback that counts: its counters stay. */
     if (open_connections == 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 
 /* libmilter reads '%' in reply text as a format escape (smfi_setreply(3)): double it. */
@@ -45,6 +46,7 @@ static sfsistat hold(SMFICTX *ctx, struct policy_conn *conn, const struct config
     if (committed.action != VERDICT_CONTINUE)
         return reply_send(ctx, conn, cfg, &committed);
     policy_record(conn, v, NULL);
+    metrics_throttle_hold();
     return SMFIS_CONTINUE;
 }
 
@@ -69,6 +71,7 @@ sfsistat reply_send(SMFICTX *ctx, struct policy_conn *conn, const struct config 
         break;
     }
     const struct reply_entry *r = &reply_table[v->reply];
+    metrics_reply(v->reply);
     if (!verdict_reply_consistent(v)) {
         /* A programming error: never send a 5xx with a tempfail or the reverse. */
         log_msg(LOG_ERR, "%s: internal: reply %s does not fit action %s, answering 451",

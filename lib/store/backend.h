@@ -113,6 +113,11 @@ struct store_backend {
                                        size_t limit,
                                        void (*fn)(const struct decision *d, void *arg), void *arg,
                                        struct store_error *err);
+    /* store_decision_tally(): counts by (check, action) of the rows with time >= since. */
+    enum store_status (*decision_tally)(struct store_conn *c, int64_t since,
+                                        void (*fn)(const char *check, const char *action,
+                                                   int64_t count, void *arg),
+                                        void *arg, struct store_error *err);
     /* One bounded DELETE: at most *left rows; *left is decreased by the rows deleted. */
     enum store_status (*decision_expire)(struct store_conn *c, int64_t before, size_t *left,
                                          struct store_error *err);

@@ -336,6 +336,22 @@ enum store_status store_decision_find(struct store *s, const char *key, size_t l
     return status;
 }
 
+enum store_status store_decision_tally(struct store *s, int64_t since,
+                                       void (*fn)(const char *check, const char *action,
+                                                  int64_t count, void *arg),
+                                       void *arg, struct store_error *err)
+{
+    enum store_status status;
+
+    (void)decision_flush(s, NULL);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    status = s->be->decision_tally(c, since, fn, arg, err);
+    store_conn_put(s, c);
+    return status;
+}
+
 enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
                                         size_t *deleted, struct store_error *err)
 {

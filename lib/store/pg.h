@@ -26,6 +26,7 @@
 enum pg_stmt {
     PG_DECISION_ADD,
     PG_DECISION_FIND,
+    PG_DECISION_TALLY,
     PG_DECISION_EXPIRE,
     PG_GREYLIST_GET,
     PG_GREYLIST_PUT,
@@ -132,6 +133,7 @@ struct pg_visit {
     void (*row)(const PGresult *res, int row, const struct pg_visit *v);
     union {
         void (*decision)(const struct decision *d, void *arg);
+        void (*tally)(const char *check, const char *action, int64_t count, void *arg);
         void (*list)(const struct list_entry *e, void *arg);
         void (*rule)(const struct rcpt_rule *r, void *arg);
         void (*account)(const struct store_account *a, void *arg);
@@ -180,6 +182,10 @@ enum store_status pg_decision_insert(struct store_conn *c, const struct decision
 enum store_status pg_decision_find(struct store_conn *c, const char *key, const char *address,
                                    size_t limit, void (*fn)(const struct decision *d, void *arg),
                                    void *arg, struct store_error *err);
+enum store_status pg_decision_tally(struct store_conn *c, int64_t since,
+                                    void (*fn)(const char *check, const char *action, int64_t count,
+                                               void *arg),
+                                    void *arg, struct store_error *err);
 enum store_status pg_decision_expire(struct store_conn *c, int64_t before, size_t *left,
                                      struct store_error *err);
 void pg_writer_after_batches(struct store_db *db);

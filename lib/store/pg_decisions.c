@@ -24,6 +24,8 @@ const struct pg_sql pg_decisions_sql[] = {
                        "WHERE queue_id = $1::text OR ref = $1::text OR client_ip = $1::text "
                        "OR lower(sender) = lower($2::text) OR lower(recipient) = lower($2::text) "
                        "OR lower(account) = lower($2::text) ORDER BY time, id LIMIT $3"},
+    {PG_DECISION_TALLY, "SELECT check_name, action, COUNT(*) FROM decisions WHERE time >= $1 "
+                        "GROUP BY check_name, action ORDER BY check_name, action"},
     {PG_DECISION_EXPIRE, "DELETE FROM decisions WHERE (time, id) IN (SELECT time, id FROM "
                          "decisions WHERE time < $1 ORDER BY time LIMIT $2)"},
 };
@@ -123,6 +125,21 @@ enum store_status pg_decision_find(struct store_conn *c, const char *key, const 
                    PG_PARAMS(PG_TEXT(key), PG_TEXT(address),
                              PG_INT(limit > INT64_MAX ? INT64_MAX : (int64_t)limit)),
                    &v, err);
+}
+
+static void tally_row(const PGresult *res, int row, const struct pg_visit *v)
+{
+    v->fn.tally(pg_text(res, row, 0), pg_text(res, row, 1), pg_int(res, row, 2), v->arg);
+}
+
+enum store_status pg_decision_tally(struct store_conn *c, int64_t since,
+                                    void (*fn)(const char *check, const char *action, int64_t count,
+                                               void *arg),
+                                    void *arg, struct store_error *err)
+{
+    struct pg_visit v = {.row = tally_row, .fn.tally = fn, .arg = arg};
+
+    return pg_each(c, PG_DECISION_TALLY, PG_PARAMS(PG_INT(since)), &v, err);
 }
 
 enum store_status pg_decision_expire(struct store_conn *c, int64_t before, size_t *left,

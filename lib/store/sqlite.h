@@ -21,6 +21,7 @@
 enum stmt_id {
     STMT_DECISION_ADD,
     STMT_DECISION_FIND,
+    STMT_DECISION_TALLY,
     STMT_DECISION_EXPIRE,
     STMT_BEGIN_IMMEDIATE,
     STMT_BEGIN_DEFERRED,
@@ -150,6 +151,7 @@ struct sqlite_visit {
     void (*row)(sqlite3_stmt *stmt, const struct sqlite_visit *v);
     union {
         void (*decision)(const struct decision *d, void *arg);
+        void (*tally)(const char *check, const char *action, int64_t count, void *arg);
         void (*list)(const struct list_entry *e, void *arg);
         void (*rule)(const struct rcpt_rule *r, void *arg);
         void (*account)(const struct store_account *a, void *arg);
@@ -208,6 +210,10 @@ enum store_status sqlite_decision_find(struct store_conn *c, const char *key, co
                                        size_t limit,
                                        void (*fn)(const struct decision *d, void *arg), void *arg,
                                        struct store_error *err);
+enum store_status sqlite_decision_tally(struct store_conn *c, int64_t since,
+                                        void (*fn)(const char *check, const char *action,
+                                                   int64_t count, void *arg),
+                                        void *arg, struct store_error *err);
 enum store_status sqlite_decision_expire(struct store_conn *c, int64_t before, size_t *left,
                                          struct store_error *err);
 enum store_status sqlite_writer_start(struct store_db *s, struct store_error *err);

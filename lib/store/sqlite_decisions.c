@@ -20,6 +20,9 @@ const struct sqlite_sql sqlite_decisions_sql[] = {
                          "OR sender = ?2 COLLATE NOCASE OR recipient = ?2 COLLATE NOCASE "
                          "OR account = ?2 COLLATE NOCASE "
                          "ORDER BY time, id LIMIT ?3"},
+    /* The time index finds the period; the grouping is over its rows only. */
+    {STMT_DECISION_TALLY, "SELECT check_name, action, COUNT(*) FROM decisions WHERE time >= ?1 "
+                          "GROUP BY check_name, action ORDER BY check_name, action"},
     /* Bounded batches keep each write transaction short, so the milter's own writes wait at most
      * one batch behind the background expiry. */
     {STMT_DECISION_EXPIRE, ("DELETE FROM decisions WHERE id IN "
@@ -78,6 +81,21 @@ enum store_status sqlite_decision_find(struct store_conn *c, const char *key, co
     return sqlite_each(c->s, STMT_DECISION_FIND,
                        SQL_PARAMS(SQL_TEXT(key), SQL_TEXT(address), SQL_INT(size_to_int64(limit))),
                        &v, err);
+}
+
+static void tally_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
+{
+    v->fn.tally(column_text(stmt, 0), column_text(stmt, 1), sqlite3_column_int64(stmt, 2), v->arg);
+}
+
+enum store_status sqlite_decision_tally(struct store_conn *c, int64_t since,
+                                        void (*fn)(const char *check, const char *action,
+                                                   int64_t count, void *arg),
+                                        void *arg, struct store_error *err)
+{
+    struct sqlite_visit v = {.row = tally_row, .fn.tally = fn, .arg = arg};
+
+    return sqlite_each(c->s, STMT_DECISION_TALLY, SQL_PARAMS(SQL_INT(since)), &v, err);
 }
 
 enum store_status sqlite_decision_expire(struct store_conn *c, int64_t before, size_t *left,

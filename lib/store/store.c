@@ -14,6 +14,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 enum store_status store_error_set(struct store_error *err, enum store_status status,
@@ -58,9 +59,15 @@ void store_conn_put(struct store *s, struct store_conn *c)
     s->be->release(c);
 }
 
+/*
+ * Timed from its begin to its commit or rollback, whatever the backend, for the daemon's counters
+ * (lib/metrics.h).  A read transaction refused as busy is the greylist's upgrade that lost to
+ * another writer (greylist_txn.c): it runs again as a write, so it is "retried", not a failure.
+ */
 enum store_status store_txn(struct store *s, struct store_conn *c, enum store_txn kind,
                             store_txn_body body, const void *arg, struct store_error *err)
 {
+    int64_t start = metrics_now_us();
     enum store_status status = s->be->begin(c, kind, err);
 
     if (status == STORE_OK)
@@ -69,6 +76,11 @@ enum store_status store_txn(struct store *s, struct store_conn *c, enum store_tx
         status = s->be->commit(c, err);
     if (status != STORE_OK)
         s->be->rollback(c);
+    metrics_store_txn(status == STORE_ERROR    ? METRICS_STORE_ERROR
+                      : status != STORE_BUSY   ? METRICS_STORE_OK
+                      : kind == STORE_TXN_READ ? METRICS_STORE_RETRIED
+                                               : METRICS_STORE_BUSY,
+                      metrics_now_us() - start);
     return status;
 }
 

@@ -443,6 +443,48 @@ static void test_writer_queues_and_find_sees_what_is_queued(void **state)
     store_close(other);
 }
 
+struct tally {
+    char seen[4][64];
+    int64_t counts[4];
+    int n;
+};
+
+static void tally_one(const char *check, const char *action, int64_t count, void *arg)
+{
+    struct tally *t = arg;
+    if (t->n < 4) {
+        snprintf(t->seen[t->n], sizeof t->seen[t->n], "%s/%s", check, action);
+        t->counts[t->n++] = count;
+    }
+}
+
+/* ingressctl stats: the decisions since a time, counted by (check, action), in that order;
+ * rows before the time and rows still queued for the writer are counted as they should be. */
+static void test_decision_tally_counts_by_check_and_action_since(void **state)
+{
+    struct fixture *f = *state;
+    struct store_error err;
+    struct tally t = {0};
+
+    f->s = open_ok(f->database);
+    assert_int_equal(store_decision_writer_start(f->s, 60000, 100, 1000, NULL), STORE_OK);
+    add_three(f->s); /* iprev/reject at 1000, 2000, 3000 */
+    struct decision d = sample(2500, "4Y2x9", "T4LLY001", "192.0.2.9", "a@example.org", "b@x");
+    d.check = "spf";
+    d.action = "tempfail";
+    add_ok(f->s, d);
+    assert_int_equal(store_decision_tally(f->s, 1500, tally_one, &t, &err), STORE_OK);
+    assert_int_equal(t.n, 2);
+    assert_string_equal(t.seen[0], "iprev/reject");
+    assert_int_equal(t.counts[0], 2);
+    assert_string_equal(t.seen[1], "spf/tempfail");
+    assert_int_equal(t.counts[1], 1);
+    memset(&t, 0, sizeof t);
+    /* Nothing since: STORE_NOTFOUND, as for store_decision_find(). */
+    assert_int_equal(store_decision_tally(f->s, 3001, tally_one, &t, &err), STORE_NOTFOUND);
+    assert_int_equal(t.n, 0);
+}
+
 static void test_writer_close_writes_what_is_queued(void **state)
 {
     struct fixture *f = *state;
@@ -1360,6 +1402,7 @@ int main(int argc, char **argv)
         T(test_decision_expiry_deletes_only_older_rows_oldest_first_in_batches),
         T(test_concurrent_adds_from_four_threads_all_land),
         T(test_writer_queues_and_find_sees_what_is_queued),
+        T(test_decision_tally_counts_by_check_and_action_since),
         T(test_writer_close_writes_what_is_queued),
         T(test_writer_starts_once_and_checks_its_limits),
         T(test_writer_concurrent_adds_all_land_once),
