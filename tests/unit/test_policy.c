@@ -1115,10 +1115,23 @@ static const char *log_value(char keys[][32], char values[][512], int n, const c
     return NULL;
 }
 
+/* A message from 127.0.0.2 to rcpt, refused there with action; its decision line logged. */
+static void inbound_refusal(struct fixture *f, const char *rcpt, enum verdict_action action,
+                            const char *reply)
+{
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<carol@example.org>", NULL);
+    struct verdict v = policy_rcpt(c, rcpt);
+    assert_int_equal(v.action, action);
+    policy_record(c, &v, reply);
+    policy_conn_free(c);
+}
+
 /*
  * A decision at each stage: an authenticated account refused at MAIL FROM (suspended), an
- * inbound client refused at RCPT by a block entry whose reason holds quotes and spaces, and an
- * authenticated message accepted at end of message (send_one).
+ * inbound client greylisted at RCPT, then refused at RCPT by a block entry whose reason holds
+ * quotes and spaces, and an authenticated message accepted at end of message (send_one).
  */
 static void decisions_at_every_stage(struct fixture *f)
 {
@@ -1132,23 +1145,19 @@ static void decisions_at_every_stage(struct fixture *f)
     policy_conn_free(c);
     assert_int_equal(store_account_resume(f->store, "alice@example.test", NULL), STORE_OK);
 
+    assert_true(config_set(f->cfg, "greylist", "yes", NULL, 0));
+    inbound_refusal(f, "<dave@example.test>", VERDICT_TEMPFAIL, "451 4.7.1 greylisted");
     add_entry(f, "cidr", "127.0.0.0/29", "block", "spam \"run\" from x");
     f->env.lists = lists_cache_new(f->store, 0);
-    c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
-    policy_helo(c, "good.example.test");
-    policy_mail(c, "<carol@example.org>", NULL);
-    v = policy_rcpt(c, "<bob@example.test>");
-    assert_int_equal(v.action, VERDICT_REJECT);
-    policy_record(c, &v, "554 5.7.1 blocked");
-    policy_conn_free(c);
-
+    inbound_refusal(f, "<bob@example.test>", VERDICT_REJECT, "554 5.7.1 blocked");
     assert_int_equal(send_one(f, NULL).action, VERDICT_CONTINUE);
 }
 
 /*
  * Every decision line, read back with the quoting rule (log_pairs), names the HELO, the
  * recipient only when the decision is about one (none at MAIL FROM: to= is absent, not to=<>),
- * the SASL login as Postfix writes it (sasl_username=), times as dates, and keeps a block
+ * the SASL login as Postfix writes it (sasl_username=), times as dates (a suspension, when a
+ * greylisted retry passes), and keeps a block
  * entry's quoted reason inside detail=.
  */
 static void decision_lines_carry_helo_recipient_login_and_dates(void **state)
@@ -1178,6 +1187,10 @@ static void decision_lines_carry_helo_recipient_login_and_dates(void **state)
             if (strstr(detail, "since 2027-01-15T08:00:00Z:") == NULL ||
                 strstr(line, "1800000000") != NULL)
                 fail_msg("suspension time not a date: %s", line);
+        } else if (strcmp(check, "greylist") == 0) { /* RCPT */
+            assert_string_equal(to, "<dave@example.test>");
+            if (strstr(detail, " retry_after=2027-01-15T08:05:00Z") == NULL)
+                fail_msg("no date for the retry: %s", line);
         } else if (strcmp(check, "lists") == 0) { /* RCPT */
             assert_string_equal(helo, "good.example.test");
             assert_non_null(to);
@@ -1195,7 +1208,7 @@ static void decision_lines_carry_helo_recipient_login_and_dates(void **state)
             assert_string_equal(login, "alice@example.test");
         }
     }
-    assert_int_equal(lines, 3);
+    assert_int_equal(lines, 4);
 }
 
 int main(void)
