@@ -378,10 +378,12 @@ void dkim_verifier_free(struct dkim_verifier *v)
         return;
     struct dkim_keycache_stats st;
     dkim_keycache_stats(v->keys, &st);
-    log_msg(LOG_INFO,
-            "dkim key cache: %" PRIu64 " hits, %" PRIu64 " decoded (%" PRIu64
-            " not a key), %zu keys held",
-            st.hits, st.misses, st.invalid, st.entries);
+    /* Not at every reload or failed start of a verifier that never looked up a key. */
+    if (st.hits + st.misses + st.invalid > 0)
+        log_msg(LOG_INFO,
+                "dkim key cache: %" PRIu64 " hits, %" PRIu64 " decoded (%" PRIu64
+                " not a key), %zu keys held",
+                st.hits, st.misses, st.invalid, st.entries);
     dkim_close(v->lib);
     dkim_keycache_free(v->keys);
     free(v);

@@ -664,10 +664,12 @@ static void decide(struct store_greylist_txn *t, void *arg)
 /* Entry points                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
+/* What the result says, for the log line and `ingressctl why`; now: the clock of the decision,
+ * for the date a retry passes (a date, not only seconds: the line is read long after). */
 static void result_detail(struct greylist_result *r, const struct greylist_key *key,
-                          const char *spf_source_text)
+                          const char *spf_source_text, int64_t now)
 {
-    char network[GREYLIST_NETWORK_MAX], from[128], to[128], spf[96];
+    char network[GREYLIST_NETWORK_MAX], from[128], to[128], spf[96], retry_after[32];
 
     str_escape_word(network, sizeof network, key->network);
     str_escape_word(from, sizeof from, key->sender);
@@ -677,8 +679,10 @@ static void result_detail(struct greylist_result *r, const struct greylist_key *
     switch (r->outcome) {
     case GREYLIST_GREYLISTED:
         snprintf(r->detail, sizeof r->detail,
-                 "greylisted: network=%s from=<%s> to=<%s>%s%s retry_in=%" PRId64 "s", network,
-                 from, to, *spf ? " spf=" : "", spf, r->retry_in);
+                 "greylisted: network=%s from=<%s> to=<%s>%s%s retry_in=%" PRId64
+                 "s retry_after=%s",
+                 network, from, to, *spf ? " spf=" : "", spf, r->retry_in,
+                 time_format_utc(retry_after, sizeof retry_after, now + r->retry_in));
         break;
     case GREYLIST_PASS:
         snprintf(r->detail, sizeof r->detail, "%s: network=%s from=<%s> to=<%s>%s%s%s",
@@ -749,7 +753,7 @@ static enum greylist_outcome run(struct store *s, const struct config *cfg,
     memset(result, 0, sizeof *result);
     if (!cfg->greylist) {
         result->outcome = GREYLIST_OFF;
-        result_detail(result, key, NULL);
+        result_detail(result, key, NULL, now);
         return result->outcome;
     }
     status = store_greylist_update(s, &t, decide, &d, &why);
@@ -759,7 +763,7 @@ static enum greylist_outcome run(struct store *s, const struct config *cfg,
         result->outcome = GREYLIST_STORE_FAILURE;
         result->store_status = status;
     }
-    result_detail(result, key, have_spf ? spf_text : NULL);
+    result_detail(result, key, have_spf ? spf_text : NULL, now);
     count(result, mode);
     if (result->outcome == GREYLIST_STORE_FAILURE) {
         /* The log line and `why` say what the database said: locked, read-only, full, ... */

@@ -346,7 +346,8 @@ static struct verdict submission_mail(struct policy_conn *c, const char *sender)
 static struct verdict suspension_check(struct policy_conn *c)
 {
     int64_t since;
-    char reason[VERDICT_DETAIL_MAX / 2], shown[POLICY_ACCOUNT_MAX * 4], why[sizeof reason * 4];
+    char reason[VERDICT_DETAIL_MAX / 2], shown[POLICY_ACCOUNT_MAX * 4], why[sizeof reason * 4],
+        when[32];
 
     if (c->env->store == NULL)
         return verdict_continue();
@@ -360,10 +361,10 @@ static struct verdict suspension_check(struct policy_conn *c)
         return verdict_make(VERDICT_TEMPFAIL, REPLY_STORE_FAILURE, "account", NULL,
                             "whether the account is suspended could not be read");
     }
-    return verdict_make(VERDICT_REJECT, REPLY_ACCOUNT_SUSPENDED, "account", NULL,
-                        "account %s suspended since %lld: %s",
-                        str_escape(shown, sizeof shown, c->account), (long long)since,
-                        str_escape(why, sizeof why, reason));
+    return verdict_make(
+        VERDICT_REJECT, REPLY_ACCOUNT_SUSPENDED, "account", NULL,
+        "account %s suspended since %s: %s", str_escape(shown, sizeof shown, c->account),
+        time_format_utc(when, sizeof when, since), str_escape(why, sizeof why, reason));
 }
 
 struct verdict policy_mail(struct policy_conn *c, const char *sender, const char *auth_account)
@@ -619,6 +620,30 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
     }
 }
 
+/* The client, HELO, SASL login, sender and recipient of a decision line, each a word. */
+#define LOG_PARTY_MAX (256 + (POLICY_HELO_MAX + POLICY_ACCOUNT_MAX + 2 * POLICY_ADDR_MAX) * 4 + 64)
+
+/*
+ * Writes "ip=... helo=... [sasl_username=...] from=<...> [to=<...>]" for a decision line: the
+ * names Postfix's own lines use, so that one grep by queue id reads both.  sasl_username= only for
+ * an authenticated session, and to= only when the decision is about a recipient: a decision at
+ * MAIL FROM has none, and "to=<>" would read as the null address.
+ */
+static void log_party(const struct policy_conn *c, const char *recipient, char *out, size_t outlen)
+{
+    char ip[256], helo[POLICY_HELO_MAX * 4], account[POLICY_ACCOUNT_MAX * 4],
+        from[POLICY_ADDR_MAX * 4], to[POLICY_ADDR_MAX * 4];
+
+    str_escape_word(ip, sizeof ip, c->client_ip[0] ? c->client_ip : "unknown");
+    str_escape_word(helo, sizeof helo, c->helo);
+    str_escape_word(from, sizeof from, c->sender);
+    snprintf(out, outlen, "ip=%s helo=%s%s%s from=<%s>%s%s%s", ip, helo,
+             c->account[0] ? " sasl_username=" : "",
+             c->account[0] ? str_escape_word(account, sizeof account, c->account) : "", from,
+             recipient ? " to=<" : "", recipient ? str_escape_word(to, sizeof to, recipient) : "",
+             recipient ? ">" : "");
+}
+
 /* Records one decision row; why a failure happened goes to err ("no database" without one). */
 static enum store_status record_row(struct policy_conn *c, const char *recipient, const char *check,
                                     const char *action, const char *reply, const char *detail,
@@ -838,7 +863,7 @@ static struct verdict throttle_step(struct policy_conn *c)
 
 struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_len)
 {
-    char detail[VERDICT_DETAIL_MAX], e_from[POLICY_ADDR_MAX * 4], e_ip[256];
+    char detail[VERDICT_DETAIL_MAX], e_detail[VERDICT_DETAIL_MAX * 4], party[LOG_PARTY_MAX];
     bool stored = true;
     struct store_error why;
 
@@ -903,10 +928,10 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
     for (size_t i = 0; i < c->naccepted; i++)
         if (record_row(c, c->accepted[i].rcpt, "policy", "accept", NULL, detail, &why) != STORE_OK)
             stored = false;
-    log_msg(
-        LOG_INFO, "%s: check=policy action=accept ip=%s from=<%s> nrcpt=%zu ref=%s detail=\"%s\"",
-        c->queue_id, str_escape_word(e_ip, sizeof e_ip, c->client_ip[0] ? c->client_ip : "unknown"),
-        str_escape_word(e_from, sizeof e_from, c->sender), c->accepted_total, c->ref, detail);
+    log_party(c, c->naccepted > 0 ? c->accepted[0].rcpt : NULL, party, sizeof party);
+    log_msg(LOG_INFO, "%s: check=policy action=accept %s nrcpt=%zu ref=%s detail=\"%s\"",
+            c->queue_id, party, c->accepted_total, c->ref,
+            str_escape_quoted(e_detail, sizeof e_detail, detail));
     if (stored)
         return verdict_continue();
     log_msg(LOG_ERR, "%s: cannot record the decision: %s", c->queue_id, why.text);
@@ -967,20 +992,16 @@ void policy_abort(struct policy_conn *c)
 
 void policy_record(struct policy_conn *c, const struct verdict *v, const char *reply)
 {
-    char e_ip[256], e_helo[POLICY_HELO_MAX * 4], e_from[POLICY_ADDR_MAX * 4],
-        e_to[POLICY_ADDR_MAX * 4], e_reply[1024];
-    /* At RCPT the decision is about that recipient; at end of message about all accepted ones. */
+    char party[LOG_PARTY_MAX], e_reply[1024], e_detail[VERDICT_DETAIL_MAX * 4];
+    /* At RCPT the decision is about that recipient; at end of message about all accepted ones;
+     * at MAIL FROM about none. */
     const char *recipient = c->in_rcpt ? c->rcpt : c->naccepted > 0 ? c->accepted[0].rcpt : NULL;
 
-    log_msg(LOG_INFO,
-            "%s: check=%s action=%s ip=%s helo=%s from=<%s> to=<%s> ref=%s reply=\"%s\" "
-            "detail=\"%s\"",
-            c->queue_id, v->check, verdict_action_name(v->action),
-            str_escape_word(e_ip, sizeof e_ip, c->client_ip[0] ? c->client_ip : "unknown"),
-            str_escape_word(e_helo, sizeof e_helo, c->helo),
-            str_escape_word(e_from, sizeof e_from, c->sender),
-            str_escape_word(e_to, sizeof e_to, recipient ? recipient : ""), c->ref,
-            str_escape(e_reply, sizeof e_reply, reply ? reply : ""), v->detail);
+    log_party(c, recipient, party, sizeof party);
+    log_msg(LOG_INFO, "%s: check=%s action=%s %s ref=%s reply=\"%s\" detail=\"%s\"", c->queue_id,
+            v->check, verdict_action_name(v->action), party, c->ref,
+            str_escape(e_reply, sizeof e_reply, reply ? reply : ""),
+            str_escape_quoted(e_detail, sizeof e_detail, v->detail));
     bool stored = true;
     struct store_error why;
     if (c->in_rcpt || c->naccepted == 0)

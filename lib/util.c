@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -146,6 +147,20 @@ const char *str_escape(char *dst, size_t dstlen, const char *src)
 const char *str_escape_word(char *dst, size_t dstlen, const char *src)
 {
     return escape_bytes(dst, dstlen, src, "\\\" ");
+}
+
+const char *str_escape_quoted(char *dst, size_t dstlen, const char *src)
+{
+    return escape_bytes(dst, dstlen, src, "\"");
+}
+
+const char *time_format_utc(char *out, size_t outlen, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        str_copy(out, outlen, "?");
+    return out;
 }
 
 const char *str_printable(char *dst, size_t dstlen, const char *src)

@@ -56,10 +56,22 @@ const char *str_escape(char *dst, size_t dstlen, const char *src);
  * Like str_escape, and the space too (\x20): for a value that stands in a log line or a detail
  * without quotes (ip=, helo=, from=<...>), so that untrusted text cannot end the value early and
  * look like a key=value pair of its own (a sender <"a spf=pass"@x> is logged
- * from=<\x22a\x20spf=pass\x22@x>).  Quoted values (reply="...", detail="...") use str_escape:
- * they cannot hold a '"', hence cannot end early either.
+ * from=<\x22a\x20spf=pass\x22@x>).  Quoted values cannot hold a '"', hence cannot end early
+ * either: reply="..." uses str_escape, detail="..." str_escape_quoted.
  */
 const char *str_escape_word(char *dst, size_t dstlen, const char *src);
+
+/*
+ * For a detail="..." value: '"' and bytes that are not printable ASCII become \xHH, backslash is
+ * kept.  A detail is built from parts escaped already (value=a\x20b) beside text that is not (a
+ * block entry's reason="spam run", a DKIM result's reason): escaping backslash again would double
+ * the first, and leaving '"' would let the second end the value early.
+ */
+const char *str_escape_quoted(char *dst, size_t dstlen, const char *src);
+
+/* A time as a log line shows it, a word in UTC: "2026-03-01T12:00:00Z" (ISO 8601), never an
+ * epoch; "?" when it cannot be shown.  Written to out (size outlen > 0); out is returned. */
+const char *time_format_utc(char *out, size_t outlen, int64_t t);
 
 /* Like str_escape, but keeps backslash and double quote: for text shown to people, where the
  * stored text may already carry escapes (ingressctl's output). */

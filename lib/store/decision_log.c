@@ -277,10 +277,12 @@ void store_decision_writer_stop(struct store *s)
     }
     if (decision_flush(s, &why) != STORE_OK)
         log_msg(LOG_ERR, "decision log: %zu decisions lost at close: %s", w->count, why.text);
-    log_msg(LOG_INFO,
-            "decision log: %" PRIu64 " decisions written, %" PRIu64
-            " refused (queue full), %" PRIu64 " failed batches",
-            w->counts.written, w->counts.refused, w->counts.failed_batches);
+    /* Nothing to say when nothing was queued: a failed start, or a reload's short-lived store. */
+    if (w->counts.written + w->counts.refused + w->counts.failed_batches > 0)
+        log_msg(LOG_INFO,
+                "decision log: %" PRIu64 " decisions written, %" PRIu64
+                " refused (queue full), %" PRIu64 " failed batches",
+                w->counts.written, w->counts.refused, w->counts.failed_batches);
     for (size_t i = 0; i < w->count; i++)
         free(w->ring[(w->head + i) % w->cap]);
     w->running = false;

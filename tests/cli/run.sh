@@ -103,6 +103,15 @@ has() {
     [[ $1 == *"$2"* ]]
 }
 
+# zero_counters TEXT: the log lines of TEXT that only count nothing (two counts or more, all 0,
+# like "dkim key cache: 0 hits, 0 decoded ..."): noise a reload or a failed start must not print.
+zero_counters() {
+    awk '{ line = $0; sub(/^[^ ]+ [a-z]+: /, "", line)
+           z = line; zeros = gsub(/(^|[ (])0[ ,)]/, "", z)
+           n = line; others = gsub(/(^|[ (])[1-9][0-9]*[ ,)]/, "", n)
+           if (zeros >= 2 && others == 0) print $0 }' <<<"$1"
+}
+
 # can_connect PATH: a unix stream socket at PATH accepts a connection.
 can_connect() {
     "$PYTHON" -c '
@@ -297,6 +306,11 @@ else
     not_ok "socket in a missing directory: exits non-zero naming the path (124: hung)" \
         "$(details)"
 fi
+if [[ -z $(zero_counters "$ERR") ]]; then
+    ok "a failed start logs no line of counters that counted nothing"
+else
+    not_ok "a failed start logs no line of counters that counted nothing" "$(details)"
+fi
 
 f=$T/nodbdir.conf
 write_conf "$f" "database = /nonexistent/dir/ingress.db"
@@ -387,6 +401,15 @@ if [[ -n $DAEMON_PID ]] && alive "$DAEMON_PID"; then
         ok "SIGHUP with a good changed config: a reload line is logged, still answering"
     else
         not_ok "SIGHUP with a good changed config: a reload line is logged, still answering" \
+            "new log lines:" "$new"
+    fi
+    # The old configuration's DKIM verifier and store are closed just after the reload line.
+    sleep 0.5
+    new=$(tail -n +"$((before + 1))" "$log")
+    if [[ -z $(zero_counters "$new") ]]; then
+        ok "SIGHUP with no mail in between logs no line of counters that counted nothing"
+    else
+        not_ok "SIGHUP with no mail in between logs no line of counters that counted nothing" \
             "new log lines:" "$new"
     fi
 

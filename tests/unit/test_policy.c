@@ -1015,6 +1015,23 @@ static bool log_pairs(const char *line, char keys[][32], char values[][512], int
     return true;
 }
 
+/*
+ * The next decision line (one with "check=") of text (the log for the first call, then NULL, as
+ * strtok_r), parsed into keys and values (log_pairs); NULL at the end.  A decision line the quoting
+ * rule cannot read fails the test.
+ */
+static char *next_decision(char *text, char **save, char keys[][32], char values[][512], int *n)
+{
+    for (char *line; (line = strtok_r(text, "\n", save)) != NULL; text = NULL) {
+        if (strstr(line, "check=") == NULL)
+            continue;
+        if (!log_pairs(line, keys, values, n))
+            fail_msg("not key=value pairs: %s", line);
+        return line;
+    }
+    return NULL;
+}
+
 /* What the policy logs while fn runs (log.c writes to stderr in tests), into buf. */
 static void capture_log(void (*fn)(struct fixture *), struct fixture *f, char *buf, size_t len)
 {
@@ -1060,20 +1077,18 @@ static void hostile_values_cannot_forge_a_log_pair(void **state)
     char keys[16][32], values[16][512];
     static const char *const refusal[] = {"check", "action", "ip",    "helo",  "from",
                                           "to",    "ref",    "reply", "detail"};
-    static const char *const accept[] = {"check", "action", "ip", "from", "nrcpt", "ref", "detail"};
+    static const char *const accept[] = {"check", "action", "ip",  "helo",  "from",
+                                         "to",    "nrcpt",  "ref", "detail"};
     int n, lines = 0;
 
     capture_log(hostile_connection, f, log, sizeof log);
-    for (char *save = NULL, *line = strtok_r(log, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (strstr(line, "check=") == NULL)
-            continue;
+    char *save = NULL;
+    for (char *line = next_decision(log, &save, keys, values, &n); line != NULL;
+         line = next_decision(NULL, &save, keys, values, &n)) {
         lines++;
-        if (!log_pairs(line, keys, values, &n))
-            fail_msg("not key=value pairs: %s", line);
         bool refused = strstr(line, "check=iprev") != NULL;
         const char *const *want = refused ? refusal : accept;
-        int nwant = refused ? 9 : 7;
+        int nwant = 9;
         if (n != nwant)
             fail_msg("%d pairs, not %d: %s", n, nwant, line);
         for (int i = 0; i < n; i++) {
@@ -1084,10 +1099,116 @@ static void hostile_values_cannot_forge_a_log_pair(void **state)
             if (strcmp(keys[i], "helo") == 0)
                 assert_string_equal(values[i], "x\\x20iprev=pass");
             if (strcmp(keys[i], "to") == 0)
-                assert_string_equal(values[i], "<\\x22b\\x20check=none\\x22@example.test>");
+                assert_string_equal(values[i], refused ? "<\\x22b\\x20check=none\\x22@example.test>"
+                                                       : "<postmaster@example.test>");
         }
     }
     assert_int_equal(lines, 2);
+}
+
+/* The value of key in a parsed line, NULL when the line has no such key. */
+static const char *log_value(char keys[][32], char values[][512], int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(keys[i], key) == 0)
+            return values[i];
+    return NULL;
+}
+
+/* A message from 127.0.0.2 to rcpt, refused there with action; its decision line logged. */
+static void inbound_refusal(struct fixture *f, const char *rcpt, enum verdict_action action,
+                            const char *reply)
+{
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<carol@example.org>", NULL);
+    struct verdict v = policy_rcpt(c, rcpt);
+    assert_int_equal(v.action, action);
+    policy_record(c, &v, reply);
+    policy_conn_free(c);
+}
+
+/*
+ * A decision at each stage: an authenticated account refused at MAIL FROM (suspended), an
+ * inbound client greylisted at RCPT, then refused at RCPT by a block entry whose reason holds
+ * quotes and spaces, and an authenticated message accepted at end of message (send_one).
+ */
+static void decisions_at_every_stage(struct fixture *f)
+{
+    struct verdict v;
+    assert_int_equal(store_account_suspend(f->store, "alice@example.test", test_now,
+                                           "\"leaked\" password", NULL, NULL),
+                     STORE_OK);
+    struct policy_conn *c = submit(f, "alice@example.test", "<alice@example.test>", &v);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    policy_record(c, &v, "554 5.7.1 suspended");
+    policy_conn_free(c);
+    assert_int_equal(store_account_resume(f->store, "alice@example.test", NULL), STORE_OK);
+
+    assert_true(config_set(f->cfg, "greylist", "yes", NULL, 0));
+    inbound_refusal(f, "<dave@example.test>", VERDICT_TEMPFAIL, "451 4.7.1 greylisted");
+    add_entry(f, "cidr", "127.0.0.0/29", "block", "spam \"run\" from x");
+    f->env.lists = lists_cache_new(f->store, 0);
+    inbound_refusal(f, "<bob@example.test>", VERDICT_REJECT, "554 5.7.1 blocked");
+    assert_int_equal(send_one(f, NULL).action, VERDICT_CONTINUE);
+}
+
+/*
+ * Every decision line, read back with the quoting rule (log_pairs), names the HELO, the
+ * recipient only when the decision is about one (none at MAIL FROM: to= is absent, not to=<>),
+ * the SASL login as Postfix writes it (sasl_username=), times as dates (a suspension, when a
+ * greylisted retry passes), and keeps a block
+ * entry's quoted reason inside detail=.
+ */
+static void decision_lines_carry_helo_recipient_login_and_dates(void **state)
+{
+    static char log[16384];
+    capture_log(decisions_at_every_stage, *state, log, sizeof log);
+
+    char keys[16][32], values[16][512], *save = NULL;
+    int n, lines = 0;
+    for (char *line = next_decision(log, &save, keys, values, &n); line != NULL;
+         line = next_decision(NULL, &save, keys, values, &n)) {
+        lines++;
+        const char *check = log_value(keys, values, n, "check");
+        const char *helo = log_value(keys, values, n, "helo");
+        const char *to = log_value(keys, values, n, "to");
+        const char *login = log_value(keys, values, n, "sasl_username");
+        const char *detail = log_value(keys, values, n, "detail");
+        assert_non_null(check);
+        assert_non_null(helo);
+        assert_non_null(detail);
+        if (strcmp(check, "account") == 0) { /* MAIL FROM */
+            assert_string_equal(helo, "laptop");
+            if (to != NULL)
+                fail_msg("to= at MAIL FROM: %s", line);
+            assert_non_null(login);
+            assert_string_equal(login, "alice@example.test");
+            if (strstr(detail, "since 2027-01-15T08:00:00Z:") == NULL ||
+                strstr(line, "1800000000") != NULL)
+                fail_msg("suspension time not a date: %s", line);
+        } else if (strcmp(check, "greylist") == 0) { /* RCPT */
+            assert_string_equal(to, "<dave@example.test>");
+            if (strstr(detail, " retry_after=2027-01-15T08:05:00Z") == NULL)
+                fail_msg("no date for the retry: %s", line);
+        } else if (strcmp(check, "lists") == 0) { /* RCPT */
+            assert_string_equal(helo, "good.example.test");
+            assert_non_null(to);
+            assert_string_equal(to, "<bob@example.test>");
+            if (login != NULL)
+                fail_msg("sasl_username= for an inbound client: %s", line);
+            if (n != 9 || strstr(detail, "reason=\\x22spam \\x22run\\x22 from x\\x22\"") == NULL)
+                fail_msg("the reason left detail=: %s", line);
+        } else { /* end of message */
+            assert_string_equal(check, "policy");
+            assert_string_equal(helo, "laptop");
+            assert_non_null(to);
+            assert_string_equal(to, "<carol@example.org>");
+            assert_non_null(login);
+            assert_string_equal(login, "alice@example.test");
+        }
+    }
+    assert_int_equal(lines, 4);
 }
 
 int main(void)
@@ -1119,6 +1240,7 @@ int main(void)
         T(suspended_account_is_refused_at_mail_from),
         T(throttle_actions_over_the_limit),
         T(hostile_values_cannot_forge_a_log_pair),
+        T(decision_lines_carry_helo_recipient_login_and_dates),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
