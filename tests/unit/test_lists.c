@@ -27,6 +27,7 @@
 #include "dns.h"
 #include "lists.h"
 #include "store.h"
+#include "tempdir.h"
 #include "util.h"
 #include "verdict.h"
 
@@ -44,12 +45,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
 
-    if (!tmp || !*tmp || strlen(tmp) > 200)
-        tmp = "/tmp";
-    snprintf(f->dir, sizeof f->dir, "%s/test_lists.XXXXXX", tmp);
-    if (mkdtemp(f->dir) == NULL)
+    if (tempdir_make(f->dir, sizeof f->dir, "test_lists") != 0)
         fail_msg("mkdtemp failed");
     snprintf(f->db, sizeof f->db, "%s/ingress.db", f->dir);
     struct store_error serr;
@@ -61,14 +58,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fixture *f = *state;
@@ -77,7 +66,7 @@ static int teardown(void **state)
     dns_resolver_free(f->resolver);
     store_close(f->s);
     config_free(f->cfg);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tempdir_remove(f->dir);
     free(f);
     return 0;
 }

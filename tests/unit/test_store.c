@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "tempdir.h"
 #include "store_decisions.h"
 #include "store/fault.h"
 #include "util.h"
@@ -75,32 +76,19 @@ static int teardown(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int group_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
-
     (void)state;
     if (database_template != NULL)
         return 0;
-    if (!tmp || !*tmp || strlen(tmp) > 200)
-        tmp = "/tmp";
-    snprintf(temp_dir, sizeof temp_dir, "%s/test_store.XXXXXX", tmp);
-    return mkdtemp(temp_dir) == NULL ? -1 : 0;
+    return tempdir_make(temp_dir, sizeof temp_dir, "test_store");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
     if (database_template == NULL)
-        nftw(temp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tempdir_remove(temp_dir);
     return 0;
 }
 

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "tempdir.h"
 #include "store/migrations.h"
 #include "util.h"
 
@@ -47,12 +48,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
 
-    if (!tmp || !*tmp || strlen(tmp) > 200)
-        tmp = "/tmp";
-    snprintf(f->dir, sizeof f->dir, "%s/test_store_file.XXXXXX", tmp);
-    if (mkdtemp(f->dir) == NULL) {
+    if (tempdir_make(f->dir, sizeof f->dir, "test_store_file") != 0) {
         free(f);
         return -1;
     }
@@ -64,19 +61,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tree(const char *dir)
-{
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void fault_uninstall(void);
 
 static int teardown(void **state)
@@ -85,7 +69,7 @@ static int teardown(void **state)
 
     fault_uninstall(); /* a failed assertion leaves the test before its own call */
     store_close(f->s);
-    remove_tree(f->dir);
+    tempdir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -528,7 +512,7 @@ static void test_write_into_a_removed_file_is_refused_not_acknowledged(void **st
 
     f->s = open_ok(f->db);
     assert_int_equal(add_entry(f->s, "before@example.org"), STORE_OK);
-    remove_tree(f->state);
+    tempdir_remove(f->state);
     /* No store_check yet: the commit itself must find that the file is gone. */
     assert_int_equal(add_entry_err(f->s, "after@example.org", &err), STORE_ERROR);
     assert_contains(err.text, f->db);
@@ -544,7 +528,7 @@ static void test_removed_directory_fails_every_call_until_it_is_back(void **stat
 
     f->s = open_ok(f->db);
     assert_int_equal(add_entry(f->s, "before@example.org"), STORE_OK);
-    remove_tree(f->state);
+    tempdir_remove(f->state);
 
     assert_int_equal(store_check(f->s, &reopened, &err), STORE_ERROR);
     assert_false(reopened);
@@ -633,7 +617,7 @@ static void test_new_database_made_by_another_process_keeps_its_wal(void **state
 
     f->s = open_ok(f->db);
     assert_int_equal(add_entry(f->s, "old@example.org"), STORE_OK);
-    remove_tree(f->state);
+    tempdir_remove(f->state);
     assert_int_equal(mkdir(f->state, 0700), 0);
     store_close(open_ok(f->db)); /* the other process's database, with the schema */
     assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
@@ -677,7 +661,7 @@ static void test_decision_writer_follows_the_new_file(void **state)
     assert_int_equal(store_decision_flush(f->s, NULL), STORE_OK);
     int connections = descriptors_on(f->db); /* the store's and the writer's */
     assert_int_equal(connections, 2);
-    remove_tree(f->state);
+    tempdir_remove(f->state);
     d.client_ip = "192.0.2.2";
     assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_OK); /* queued */
     assert_int_equal(store_decision_flush(f->s, NULL), STORE_ERROR);

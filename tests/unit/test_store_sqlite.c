@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "tempdir.h"
 #include "store_decisions.h"
 #include "store/migrations.h"
 #include "util.h"
@@ -46,12 +47,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
 
-    if (!tmp || !*tmp || strlen(tmp) > 200)
-        tmp = "/tmp";
-    snprintf(f->dir, sizeof f->dir, "%s/test_store.XXXXXX", tmp);
-    if (mkdtemp(f->dir) == NULL) {
+    if (tempdir_make(f->dir, sizeof f->dir, "test_store") != 0) {
         free(f);
         return -1;
     }
@@ -60,30 +57,13 @@ static int setup(void **state)
     return 0;
 }
 
-/* Gives back the rights a test took away, so that removing the tree works without root. */
-static int make_removable(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)ftw;
-    chmod(path, type == FTW_D || S_ISDIR(st->st_mode) ? 0700 : 0600);
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fixture *f = *state;
 
     store_close(f->s);
     sqlite3_reset_auto_extension(); /* test_writer_checkpoints_the_wal_into_the_database's */
-    nftw(f->dir, make_removable, 16, FTW_PHYS);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tempdir_remove(f->dir);
     free(f);
     return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "tempdir.h"
 #include "store/fault.h"
 #include "throttle.h"
 #include "util.h"
@@ -40,12 +41,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
 
-    if (!tmp || !*tmp || strlen(tmp) > 200)
-        tmp = "/tmp";
-    snprintf(f->dir, sizeof f->dir, "%s/test_throttle.XXXXXX", tmp);
-    if (mkdtemp(f->dir) == NULL) {
+    if (tempdir_make(f->dir, sizeof f->dir, "test_throttle") != 0) {
         free(f);
         return -1;
     }
@@ -63,14 +60,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fixture *f = *state;
@@ -78,7 +67,7 @@ static int teardown(void **state)
     throttle_free(f->t);
     store_close(f->s);
     config_free(f->cfg);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tempdir_remove(f->dir);
     free(f);
     return 0;
 }
