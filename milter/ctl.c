@@ -17,8 +17,8 @@
 #include "lists.h"
 #include "util.h"
 
-/* Every usage error: one line saying what is wrong (main adds the usage). */
-int ctl_usage_error(const char *fmt, ...)
+/* One line, not the usage: the message would scroll away under forty lines of help. */
+int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
 {
     va_list ap;
 
@@ -26,7 +26,10 @@ int ctl_usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\n", stderr);
+    if (ctl->verb != NULL)
+        fprintf(stderr, "; see 'ingressctl %s --help'\n", ctl->verb);
+    else
+        fputs("; see 'ingressctl --help'\n", stderr);
     return CTL_EXIT_USAGE;
 }
 
@@ -88,7 +91,7 @@ static bool option_allowed(const char *opt, const char *allowed)
     return false;
 }
 
-int ctl_split_args(const char *verb, int argc, char **argv, int max_pos, const char *allowed,
+int ctl_split_args(struct ctl *ctl, int argc, char **argv, int max_pos, const char *allowed,
                    struct ctl_args *a)
 {
     static const struct {
@@ -107,7 +110,7 @@ int ctl_split_args(const char *verb, int argc, char **argv, int max_pos, const c
     for (int i = 0; i < argc; i++) {
         bool known = false;
         if (strncmp(argv[i], "--", 2) == 0 && !option_allowed(argv[i], allowed))
-            return ctl_usage_error("%s: unknown option %s", verb,
+            return ctl_usage_error(ctl, "%s: unknown option %s", ctl->verb,
                                    str_printable(shown, sizeof shown, argv[i]));
         if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--all") == 0) {
             *(argv[i][2] == 'j' ? &a->json : &a->all) = true;
@@ -117,33 +120,33 @@ int ctl_split_args(const char *verb, int argc, char **argv, int max_pos, const c
             if (strcmp(argv[i], valued[k].name) != 0)
                 continue;
             if (i + 1 == argc)
-                return ctl_usage_error("%s: %s needs a value", verb, argv[i]);
+                return ctl_usage_error(ctl, "%s: %s needs a value", ctl->verb, argv[i]);
             *(const char **)(void *)((char *)a + valued[k].offset) = argv[++i];
             known = true;
         }
         if (known)
             continue;
         if (a->npos == max_pos || a->npos == CTL_POS_MAX)
-            return ctl_usage_error("%s: too many arguments", verb);
+            return ctl_usage_error(ctl, "%s: too many arguments", ctl->verb);
         a->pos[a->npos++] = argv[i];
     }
     return CTL_EXIT_OK;
 }
 
 /* An account is the SASL login as the MTA reports it ({auth_authen}): printable, no spaces. */
-bool ctl_account_valid(const char *name, const char *verb)
+bool ctl_account_valid(const struct ctl *ctl, const char *name, const char *what)
 {
     char shown[256];
 
     for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
         if (*p <= 0x20 || *p == 0x7f) {
-            ctl_usage_error("%s: account %s: spaces and control characters are not allowed", verb,
-                            str_printable(shown, sizeof shown, name));
+            ctl_usage_error(ctl, "%s: account %s: spaces and control characters are not allowed",
+                            what, str_printable(shown, sizeof shown, name));
             return false;
         }
     }
     if (name[0] == '\0' || strlen(name) > CTL_ACCOUNT_MAX) {
-        ctl_usage_error("%s: an account name has 1 to %d characters", verb, CTL_ACCOUNT_MAX);
+        ctl_usage_error(ctl, "%s: an account name has 1 to %d characters", what, CTL_ACCOUNT_MAX);
         return false;
     }
     return true;

@@ -17,16 +17,14 @@
 
 struct json_t;
 
-/*
- * Exit statuses.  CTL_EXIT_USAGE never leaves the program: a verb returns it after
- * ctl_usage_error() has said what is wrong, and main adds the usage and exits with
- * CTL_EXIT_ERROR, the status of every usage error.
- */
-enum ctl_exit { CTL_EXIT_OK = 0, CTL_EXIT_NOTFOUND = 1, CTL_EXIT_ERROR = 2, CTL_EXIT_USAGE = 3 };
+/* Exit statuses; a usage error (CTL_EXIT_USAGE, after ctl_usage_error has printed its line) has
+ * the status of every other failure. */
+enum ctl_exit { CTL_EXIT_OK = 0, CTL_EXIT_NOTFOUND = 1, CTL_EXIT_ERROR = 2, CTL_EXIT_USAGE = 2 };
 
-/* What every verb gets: the config it was started with, the open store, and where the store's
- * calls write why they failed (ctl_store_error() prints it). */
+/* What every verb gets: its name (as typed: "list"), the config it was started with, the open
+ * store, and where the store's calls write why they failed (ctl_store_error() prints it). */
 struct ctl {
+    const char *verb;
     const struct config *cfg;
     struct store *store;
     struct store_error err;
@@ -54,12 +52,16 @@ struct ctl_args {
  * (space-separated: "--reason --json"); every option takes a value except --json and --all.
  * Returns CTL_EXIT_OK or CTL_EXIT_USAGE.  a->pos borrows argv's strings.
  */
-int ctl_split_args(const char *verb, int argc, char **argv, int max_pos, const char *allowed,
+int ctl_split_args(struct ctl *ctl, int argc, char **argv, int max_pos, const char *allowed,
                    struct ctl_args *a);
 
-/* Prints "ingressctl: " and one line saying what is wrong; returns CTL_EXIT_USAGE.  Arguments
- * that came from the command line are escaped by the caller. */
-int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A usage error: one line on stderr, "ingressctl: " and what is wrong, ending with where the
+ * verb's usage is ("; see 'ingressctl list --help'"); returns CTL_EXIT_USAGE.  Arguments that
+ * came from the command line are escaped by the caller.
+ */
+int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* "ingressctl: WHAT: the store's error", CTL_EXIT_ERROR. */
 int ctl_store_error(struct ctl *ctl, const char *what);
 
@@ -72,8 +74,8 @@ void ctl_format_minute(int64_t t, char *out, size_t outlen);
 /* "YYYY-MM-DD HH:MM:SS UTC". */
 void ctl_format_time(int64_t t, char *out, size_t outlen);
 /* An account name as typed: 1 to CTL_ACCOUNT_MAX bytes, no blanks or controls (else a usage
- * error naming verb is printed, and the caller returns CTL_EXIT_USAGE). */
-bool ctl_account_valid(const char *name, const char *verb);
+ * error naming what (e.g. "alias add") is printed, and the caller returns CTL_EXIT_USAGE). */
+bool ctl_account_valid(const struct ctl *ctl, const char *name, const char *what);
 
 /* Table rows, copied out of a store callback so the columns can be aligned. */
 struct ctl_row {

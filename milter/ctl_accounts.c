@@ -26,11 +26,11 @@ static int alias_add(struct ctl *ctl, const struct ctl_args *a)
     bool created;
 
     if (a->npos != 3 || a->reason || a->expires || a->json)
-        return ctl_usage_error("alias add ACCOUNT ADDRESS");
-    if (!ctl_account_valid(a->pos[1], "alias add"))
+        return ctl_usage_error(ctl, "alias add: wrong arguments (alias add ACCOUNT ADDRESS)");
+    if (!ctl_account_valid(ctl, a->pos[1], "alias add"))
         return CTL_EXIT_USAGE;
     if (!sender_alias_normalize(a->pos[2], address, sizeof address, why, sizeof why))
-        return ctl_usage_error("alias add: %s: %s (an address or @domain)",
+        return ctl_usage_error(ctl, "alias add: %s: %s (an address or @domain)",
                                str_printable(shown, sizeof shown, a->pos[2]), why);
     ctl_invoking_user(by, sizeof by);
     struct store_alias alias = {
@@ -47,12 +47,12 @@ static int alias_del(struct ctl *ctl, const struct ctl_args *a)
     char address[ADDR_TEXT_MAX + 1], why[128], shown[256];
 
     if (a->npos != 3 || a->reason || a->expires || a->json)
-        return ctl_usage_error("alias del ACCOUNT ADDRESS");
-    if (!ctl_account_valid(a->pos[1], "alias del"))
+        return ctl_usage_error(ctl, "alias del: wrong arguments (alias del ACCOUNT ADDRESS)");
+    if (!ctl_account_valid(ctl, a->pos[1], "alias del"))
         return CTL_EXIT_USAGE;
     if (!sender_alias_normalize(a->pos[2], address, sizeof address, why, sizeof why))
-        return ctl_usage_error("alias del: %s: %s", str_printable(shown, sizeof shown, a->pos[2]),
-                               why);
+        return ctl_usage_error(ctl, "alias del: %s: %s",
+                               str_printable(shown, sizeof shown, a->pos[2]), why);
     switch (store_alias_del(ctl->store, a->pos[1], address, &ctl->err)) {
     case STORE_OK:
         printf("deleted alias %s %s\n", str_printable(shown, sizeof shown, a->pos[1]),
@@ -92,8 +92,8 @@ static int alias_list(struct ctl *ctl, const struct ctl_args *a)
     enum store_status st;
 
     if (a->npos > 2 || a->reason || a->expires)
-        return ctl_usage_error("alias list [ACCOUNT] [--json]");
-    if (a->npos == 2 && !ctl_account_valid(a->pos[1], "alias list"))
+        return ctl_usage_error(ctl, "alias list: wrong arguments (alias list [ACCOUNT] [--json])");
+    if (a->npos == 2 && !ctl_account_valid(ctl, a->pos[1], "alias list"))
         return CTL_EXIT_USAGE;
     ctl_rows_init(&s, a->json, (int64_t)time(NULL));
     st =
@@ -108,7 +108,7 @@ static int alias_list(struct ctl *ctl, const struct ctl_args *a)
 int ctl_verb_alias(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = ctl_split_args("alias", argc, argv, 3, CTL_LIST_OPTIONS, &a);
+    int status = ctl_split_args(ctl, argc, argv, 3, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -118,7 +118,7 @@ int ctl_verb_alias(struct ctl *ctl, int argc, char **argv)
         return alias_del(ctl, &a);
     if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
         return alias_list(ctl, &a);
-    return ctl_usage_error("alias: expected add, del or list");
+    return ctl_usage_error(ctl, "alias: expected add, del or list");
 }
 
 static int account_add(struct ctl *ctl, const struct ctl_args *a)
@@ -127,8 +127,8 @@ static int account_add(struct ctl *ctl, const struct ctl_args *a)
     bool created;
 
     if (a->npos != 2 || a->reason || a->expires || a->json)
-        return ctl_usage_error("account add ACCOUNT");
-    if (!ctl_account_valid(a->pos[1], "account add"))
+        return ctl_usage_error(ctl, "account add: wrong arguments (account add ACCOUNT)");
+    if (!ctl_account_valid(ctl, a->pos[1], "account add"))
         return CTL_EXIT_USAGE;
     if (store_account_add(ctl->store, a->pos[1], (int64_t)time(NULL), &created, &ctl->err) !=
         STORE_OK)
@@ -174,10 +174,14 @@ static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
     int status;
 
     if (show ? (a->npos != 2) : (a->npos != 1))
-        return ctl_usage_error(show ? "account show ACCOUNT [--json]" : "account list [--json]");
+        return ctl_usage_error(
+            ctl, show ? "account show: wrong arguments (account show ACCOUNT [--json])"
+                      : "account list: wrong arguments (account list [--json])");
     if (a->reason || a->expires)
-        return ctl_usage_error(show ? "account show ACCOUNT [--json]" : "account list [--json]");
-    if (show && !ctl_account_valid(name, "account show"))
+        return ctl_usage_error(
+            ctl, show ? "account show: wrong arguments (account show ACCOUNT [--json])"
+                      : "account list: wrong arguments (account list [--json])");
+    if (show && !ctl_account_valid(ctl, name, "account show"))
         return CTL_EXIT_USAGE;
     ctl_rows_init(&s, a->json, (int64_t)time(NULL));
     st = store_account_each(ctl->store, name, account_collect, &s, &ctl->err);
@@ -209,12 +213,16 @@ static int account_suspend(struct ctl *ctl, const struct ctl_args *a)
     char shown[256];
     bool changed;
 
-    if (a->npos != 2 || a->reason == NULL || a->expires || a->json)
-        return ctl_usage_error("account suspend ACCOUNT --reason TEXT");
-    if (!ctl_account_valid(a->pos[1], "account suspend"))
+    if (a->npos != 2 || a->expires || a->json)
+        return ctl_usage_error(
+            ctl, "account suspend: wrong arguments (account suspend ACCOUNT --reason TEXT)");
+    if (a->reason == NULL)
+        return ctl_usage_error(ctl, "account suspend: --reason TEXT is required (it is recorded)");
+    if (!ctl_account_valid(ctl, a->pos[1], "account suspend"))
         return CTL_EXIT_USAGE;
     if (strlen(a->reason) > CTL_REASON_MAX || !lists_reason_valid(a->reason))
-        return ctl_usage_error("account suspend: --reason: printable text, at most %d characters",
+        return ctl_usage_error(ctl,
+                               "account suspend: --reason: printable text, at most %d characters",
                                CTL_REASON_MAX);
     if (store_account_suspend(ctl->store, a->pos[1], (int64_t)time(NULL), a->reason, &changed,
                               &ctl->err) != STORE_OK)
@@ -229,8 +237,8 @@ static int account_resume(struct ctl *ctl, const struct ctl_args *a)
     char shown[256];
 
     if (a->npos != 2 || a->reason || a->expires || a->json)
-        return ctl_usage_error("account resume ACCOUNT");
-    if (!ctl_account_valid(a->pos[1], "account resume"))
+        return ctl_usage_error(ctl, "account resume: wrong arguments (account resume ACCOUNT)");
+    if (!ctl_account_valid(ctl, a->pos[1], "account resume"))
         return CTL_EXIT_USAGE;
     str_printable(shown, sizeof shown, a->pos[1]);
     switch (store_account_resume(ctl->store, a->pos[1], &ctl->err)) {
@@ -342,14 +350,16 @@ static int account_limits(struct ctl *ctl, const struct ctl_args *a)
     char shown[256];
 
     if (a->npos < 2 || a->reason || a->expires || a->json)
-        return ctl_usage_error("account limits ACCOUNT [minute=M/R] [hour=M/R] [day=M/R]");
-    if (!ctl_account_valid(a->pos[1], "account limits"))
+        return ctl_usage_error(ctl, "account limits: wrong arguments (account limits ACCOUNT "
+                                    "[minute=M/R] [hour=M/R] [day=M/R])");
+    if (!ctl_account_valid(ctl, a->pos[1], "account limits"))
         return CTL_EXIT_USAGE;
     for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
         limits[i] = STORE_THROTTLE_KEEP;
     for (int i = 2; i < a->npos; i++)
         if (!parse_window_limits(a->pos[i], limits))
-            return ctl_usage_error("account limits: %s: expected minute=M/R, hour=M/R or day=M/R "
+            return ctl_usage_error(ctl,
+                                   "account limits: %s: expected minute=M/R, hour=M/R or day=M/R "
                                    "(numbers, 0 for none, or default)",
                                    str_printable(shown, sizeof shown, a->pos[i]));
     if (a->npos > 2 &&
@@ -364,8 +374,9 @@ static int account_unthrottle(struct ctl *ctl, const struct ctl_args *a)
     char shown[256];
 
     if (a->npos != 2 || a->reason || a->expires || a->json)
-        return ctl_usage_error("account unthrottle ACCOUNT");
-    if (!ctl_account_valid(a->pos[1], "account unthrottle"))
+        return ctl_usage_error(ctl,
+                               "account unthrottle: wrong arguments (account unthrottle ACCOUNT)");
+    if (!ctl_account_valid(ctl, a->pos[1], "account unthrottle"))
         return CTL_EXIT_USAGE;
     str_printable(shown, sizeof shown, a->pos[1]);
     switch (store_throttle_clear(ctl->store, a->pos[1], (int64_t)time(NULL), &ctl->err)) {
@@ -385,7 +396,7 @@ static int account_unthrottle(struct ctl *ctl, const struct ctl_args *a)
 int ctl_verb_account(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = ctl_split_args("account", argc, argv, 5, CTL_LIST_OPTIONS, &a);
+    int status = ctl_split_args(ctl, argc, argv, 5, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -404,5 +415,5 @@ int ctl_verb_account(struct ctl *ctl, int argc, char **argv)
     if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
         return account_list(ctl, &a, false);
     return ctl_usage_error(
-        "account: expected add, show, list, suspend, resume, limits or unthrottle");
+        ctl, "account: expected add, show, list, suspend, resume, limits or unthrottle");
 }

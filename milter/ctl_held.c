@@ -176,8 +176,9 @@ static int held_list(struct ctl *ctl, const struct ctl_args *a)
     struct ctl_rows s;
 
     if (a->npos != 1 || a->reason || a->by)
-        return ctl_usage_error("held list [--account A] [--all] [--json]");
-    if (a->account && !ctl_account_valid(a->account, "held list"))
+        return ctl_usage_error(
+            ctl, "held list: wrong arguments (held list [--account A] [--all] [--json])");
+    if (a->account && !ctl_account_valid(ctl, a->account, "held list"))
         return CTL_EXIT_USAGE;
     reconcile(ctl, a->account);
     ctl_rows_init(&s, a->json, (int64_t)time(NULL));
@@ -232,9 +233,9 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
     struct ctl_rows s;
 
     if (a->npos != 2 || a->reason || a->by || a->account || a->all)
-        return ctl_usage_error("held show QUEUEID [--json]");
+        return ctl_usage_error(ctl, "held show: wrong arguments (held show QUEUEID [--json])");
     if (!command_queue_id_valid(a->pos[1]))
-        return ctl_usage_error("held show: not a queue id (letters and digits only)");
+        return ctl_usage_error(ctl, "held show: not a queue id (letters and digits only)");
     reconcile(ctl, NULL);
     ctl_rows_init(&s, a->json, (int64_t)time(NULL));
     enum store_status st =
@@ -270,20 +271,21 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
     int done = 0, failed = 0, missing = 0;
 
     if ((a->npos < 2) == (a->account == NULL) || a->all || a->json)
-        return ctl_usage_error("held %s QUEUEID...|--account A %s[--by NAME]", verb,
-                               release ? "[--reason TEXT] " : "--reason TEXT ");
+        return ctl_usage_error(
+            ctl, "held %s: wrong arguments (held %s QUEUEID...|--account A %s[--by NAME])", verb,
+            verb, release ? "[--reason TEXT] " : "--reason TEXT ");
     if (!release && a->reason == NULL)
-        return ctl_usage_error("held reject: --reason TEXT is required (it is recorded)");
+        return ctl_usage_error(ctl, "held reject: --reason TEXT is required (it is recorded)");
     if (a->reason && (strlen(a->reason) > CTL_REASON_MAX || !lists_reason_valid(a->reason)))
-        return ctl_usage_error("held %s: --reason: printable text, at most %d characters", verb,
-                               CTL_REASON_MAX);
+        return ctl_usage_error(ctl, "held %s: --reason: printable text, at most %d characters",
+                               verb, CTL_REASON_MAX);
     if (a->by && (strlen(a->by) > 63 || !lists_reason_valid(a->by)))
-        return ctl_usage_error("held %s: --by: printable text, at most 63 characters", verb);
+        return ctl_usage_error(ctl, "held %s: --by: printable text, at most 63 characters", verb);
     for (int i = 1; i < a->npos; i++)
         if (!command_queue_id_valid(a->pos[i]))
-            return ctl_usage_error("held %s: %s: not a queue id (letters and digits only)", verb,
-                                   str_printable(why, sizeof why, a->pos[i]));
-    if (a->account && !ctl_account_valid(a->account, verb))
+            return ctl_usage_error(ctl, "held %s: %s: not a queue id (letters and digits only)",
+                                   verb, str_printable(why, sizeof why, a->pos[i]));
+    if (a->account && !ctl_account_valid(ctl, a->account, verb))
         return CTL_EXIT_USAGE;
     if (a->by)
         str_copy(by, sizeof by, a->by);
@@ -340,7 +342,7 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
 int ctl_verb_held(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = ctl_split_args("held", argc, argv, CTL_POS_MAX, HELD_OPTIONS, &a);
+    int status = ctl_split_args(ctl, argc, argv, CTL_POS_MAX, HELD_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -352,5 +354,5 @@ int ctl_verb_held(struct ctl *ctl, int argc, char **argv)
         return held_decide(ctl, &a, true);
     if (a.npos > 0 && strcmp(a.pos[0], "reject") == 0)
         return held_decide(ctl, &a, false);
-    return ctl_usage_error("held: expected list, show, release or reject");
+    return ctl_usage_error(ctl, "held: expected list, show, release or reject");
 }

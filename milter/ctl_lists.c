@@ -21,13 +21,13 @@
 /* An import file's bad lines reported one by one, then only counted. */
 #define CTL_IMPORT_ERRORS_SHOWN 50
 
-static bool parse_kind(const char *text, enum lists_kind *kind)
+static bool parse_kind(const struct ctl *ctl, const char *text, enum lists_kind *kind)
 {
     char shown[256];
 
     if (lists_kind_parse(text, kind))
         return true;
-    ctl_usage_error("unknown kind %s (cidr, ptr_domain, helo_domain, sender_domain, sender)",
+    ctl_usage_error(ctl, "unknown kind %s (cidr, ptr_domain, helo_domain, sender_domain, sender)",
                     str_printable(shown, sizeof shown, text));
     return false;
 }
@@ -73,14 +73,14 @@ static int list_add(struct ctl *ctl, const struct ctl_args *a)
     int64_t expires_ms = 0, now = (int64_t)time(NULL);
 
     if (a->npos != 4)
-        return ctl_usage_error(
-            "list add KIND VALUE block|allow [--reason TEXT] [--expires DURATION]");
+        return ctl_usage_error(ctl, "list add: wrong arguments (list add KIND VALUE block|allow "
+                                    "[--reason TEXT] [--expires DURATION])");
     if (!entry_valid(a->pos[1], a->pos[2], a->pos[3], a->reason, &kind, value, &action, why,
                      sizeof why))
-        return ctl_usage_error("list add: %s", why);
+        return ctl_usage_error(ctl, "list add: %s", why);
     if (a->expires != NULL &&
         (!config_parse_duration(a->expires, &expires_ms) || expires_ms < 1000))
-        return ctl_usage_error("list add: --expires wants a duration like 30m, 12h, 7d or 2w");
+        return ctl_usage_error(ctl, "list add: --expires wants a duration like 30m, 12h, 7d or 2w");
     ctl_invoking_user(by, sizeof by);
     struct list_entry e = {
         .kind = lists_kind_name(kind),
@@ -103,11 +103,11 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     char value[LISTS_VALUE_MAX], why[128], shown[256];
 
     if (a->npos != 3 || a->reason || a->expires || a->json)
-        return ctl_usage_error("list del KIND VALUE");
-    if (!parse_kind(a->pos[1], &kind))
+        return ctl_usage_error(ctl, "list del: wrong arguments (list del KIND VALUE)");
+    if (!parse_kind(ctl, a->pos[1], &kind))
         return CTL_EXIT_USAGE;
     if (!lists_normalize_value(kind, a->pos[2], value, sizeof value, why, sizeof why))
-        return ctl_usage_error("list del: %s %s: %s", a->pos[1],
+        return ctl_usage_error(ctl, "list del: %s %s: %s", a->pos[1],
                                str_printable(shown, sizeof shown, a->pos[2]), why);
     switch (store_list_del(ctl->store, lists_kind_name(kind), value, &ctl->err)) {
     case STORE_OK:
@@ -161,8 +161,8 @@ static int list_show(struct ctl *ctl, const struct ctl_args *a)
     enum store_status st;
 
     if (a->npos > 2 || a->reason || a->expires)
-        return ctl_usage_error("list show [KIND] [--json]");
-    if (a->npos == 2 && !parse_kind(a->pos[1], &kind))
+        return ctl_usage_error(ctl, "list show: wrong arguments (list show [KIND] [--json])");
+    if (a->npos == 2 && !parse_kind(ctl, a->pos[1], &kind))
         return CTL_EXIT_USAGE;
     ctl_rows_init(&s, a->json, (int64_t)time(NULL));
     st = store_list_each(ctl->store, a->npos == 2 ? lists_kind_name(kind) : NULL, 0, show_collect,
@@ -221,7 +221,7 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
     FILE *fp;
 
     if (path == NULL || a->reason || a->expires || a->json)
-        return ctl_usage_error("list import FILE");
+        return ctl_usage_error(ctl, "list import: wrong arguments (list import FILE)");
     str_printable(shown, sizeof shown, path);
     fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (fp == NULL) {
@@ -289,12 +289,12 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
 int ctl_verb_list(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = ctl_split_args("list", argc, argv, 4, CTL_LIST_OPTIONS, &a);
+    int status = ctl_split_args(ctl, argc, argv, 4, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
     if (a.npos == 0)
-        return ctl_usage_error("list: expected add, del, show or import");
+        return ctl_usage_error(ctl, "list: expected add, del, show or import");
     if (strcmp(a.pos[0], "add") == 0)
         return list_add(ctl, &a);
     if (strcmp(a.pos[0], "del") == 0)
@@ -303,7 +303,7 @@ int ctl_verb_list(struct ctl *ctl, int argc, char **argv)
         return list_show(ctl, &a);
     if (strcmp(a.pos[0], "import") == 0)
         return list_import(ctl, &a);
-    return ctl_usage_error("list: expected add, del, show or import");
+    return ctl_usage_error(ctl, "list: expected add, del, show or import");
 }
 
 static int rule_add(struct ctl *ctl, const struct ctl_args *a)
@@ -312,17 +312,18 @@ static int rule_add(struct ctl *ctl, const struct ctl_args *a)
     const char *action;
 
     if (a->npos != 4 || a->reason || a->expires || a->json)
-        return ctl_usage_error("rule add RCPT SENDER accept|reject");
+        return ctl_usage_error(ctl,
+                               "rule add: wrong arguments (rule add RCPT SENDER accept|reject)");
     if (!rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why))
-        return ctl_usage_error("rule add: recipient %s: %s",
+        return ctl_usage_error(ctl, "rule add: recipient %s: %s",
                                str_printable(shown, sizeof shown, a->pos[1]), why);
     if (!rules_normalize_sender(a->pos[2], sender, sizeof sender, why, sizeof why))
-        return ctl_usage_error("rule add: sender %s: %s (an address or @domain)",
+        return ctl_usage_error(ctl, "rule add: sender %s: %s (an address or @domain)",
                                str_printable(shown, sizeof shown, a->pos[2]), why);
     if (strcmp(a->pos[3], "accept") == 0 || strcmp(a->pos[3], "reject") == 0)
         action = a->pos[3];
     else
-        return ctl_usage_error("rule add: expected accept or reject, not %s",
+        return ctl_usage_error(ctl, "rule add: expected accept or reject, not %s",
                                str_printable(shown, sizeof shown, a->pos[3]));
     ctl_invoking_user(by, sizeof by);
     struct rcpt_rule r = {.recipient = rcpt,
@@ -341,11 +342,11 @@ static int rule_del(struct ctl *ctl, const struct ctl_args *a)
     char rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[128], shown[256];
 
     if (a->npos != 3 || a->reason || a->expires || a->json)
-        return ctl_usage_error("rule del RCPT SENDER");
+        return ctl_usage_error(ctl, "rule del: wrong arguments (rule del RCPT SENDER)");
     if (!rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why) ||
         !rules_normalize_sender(a->pos[2], sender, sizeof sender, why, sizeof why))
-        return ctl_usage_error("rule del: %s: %s", str_printable(shown, sizeof shown, a->pos[2]),
-                               why);
+        return ctl_usage_error(ctl, "rule del: %s: %s",
+                               str_printable(shown, sizeof shown, a->pos[2]), why);
     switch (store_rule_del(ctl->store, rcpt, sender, &ctl->err)) {
     case STORE_OK:
         printf("deleted rule %s %s\n", rcpt, sender);
@@ -386,10 +387,10 @@ static int rule_list(struct ctl *ctl, const struct ctl_args *a)
     enum store_status st;
 
     if (a->npos > 2 || a->reason || a->expires)
-        return ctl_usage_error("rule list [RCPT] [--json]");
+        return ctl_usage_error(ctl, "rule list: wrong arguments (rule list [RCPT] [--json])");
     if (a->npos == 2 && !rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why))
-        return ctl_usage_error("rule list: %s: %s", str_printable(shown, sizeof shown, a->pos[1]),
-                               why);
+        return ctl_usage_error(ctl, "rule list: %s: %s",
+                               str_printable(shown, sizeof shown, a->pos[1]), why);
     ctl_rows_init(&s, a->json, (int64_t)time(NULL));
     st = store_rule_each(ctl->store, a->npos == 2 ? rcpt : NULL, rule_collect, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
@@ -402,7 +403,7 @@ static int rule_list(struct ctl *ctl, const struct ctl_args *a)
 int ctl_verb_rule(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = ctl_split_args("rule", argc, argv, 4, CTL_LIST_OPTIONS, &a);
+    int status = ctl_split_args(ctl, argc, argv, 4, CTL_LIST_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -412,5 +413,5 @@ int ctl_verb_rule(struct ctl *ctl, int argc, char **argv)
         return rule_del(ctl, &a);
     if (a.npos > 0 && strcmp(a.pos[0], "list") == 0)
         return rule_list(ctl, &a);
-    return ctl_usage_error("rule: expected add, del or list");
+    return ctl_usage_error(ctl, "rule: expected add, del or list");
 }

@@ -44,12 +44,12 @@ int ctl_verb_stats(struct ctl *ctl, int argc, char **argv)
     struct stats_state st = {0};
     int64_t period_ms = 0, since = 0;
     char when[64];
-    int rc = ctl_split_args("stats", argc, argv, 0, "--since --json", &a);
+    int rc = ctl_split_args(ctl, argc, argv, 0, "--since --json", &a);
 
     if (rc != CTL_EXIT_OK)
         return rc;
     if (a.since != NULL && (!config_parse_duration(a.since, &period_ms) || period_ms < 1000))
-        return ctl_usage_error("stats: --since wants a duration like 30m, 12h, 7d or 2w");
+        return ctl_usage_error(ctl, "stats: --since wants a duration like 30m, 12h, 7d or 2w");
     if (a.since != NULL)
         since = (int64_t)time(NULL) - period_ms / 1000;
     ctl_format_time(since, when, sizeof when);

@@ -31,6 +31,8 @@
 #define INGRESS_DEFAULT_CONFIG "/etc/milter-ingress/milter-ingress.conf"
 #endif
 #define CTL_DEFAULT_CONFIG INGRESS_DEFAULT_CONFIG
+/* How far the second and later lines of a verb's doc are indented in the table below. */
+#define CTL_DOC_INDENT 13
 
 struct ctl_verb {
     const char *name;
@@ -91,10 +93,13 @@ static const struct ctl_verb ctl_verbs[] = {
 /* Usage                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
+/* ingressctl --help: the options, then every verb with its forms (tests/install/man.sh reads this
+ * list and checks that the man page has an entry for each). */
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ingressctl [-c FILE] [-d DATABASE] VERB [ARGUMENT...]\n"
+            "       ingressctl VERB --help\n"
             "       ingressctl -h | --help | -V | --version\n"
             "\n"
             "  -c FILE      read the database's name from the milter's config FILE\n"
@@ -109,6 +114,26 @@ static void usage(FILE *out)
         fprintf(out, "  %-12s %s\n", ctl_verbs[i].usage, ctl_verbs[i].doc);
 }
 
+/*
+ * ingressctl VERB --help: that verb's row of the table alone, its lines moved to the left margin
+ * (the table's doc is indented to sit beside the verb in the overall help).
+ */
+static void verb_usage(FILE *out, const struct ctl_verb *verb)
+{
+    const char *doc = verb->doc;
+
+    fprintf(out, "usage: ingressctl [-c FILE] [-d DATABASE] %s\n\n", verb->usage);
+    while (*doc != '\0') {
+        size_t len = strcspn(doc, "\n");
+        fprintf(out, "%.*s\n", (int)len, doc);
+        doc += len + (doc[len] == '\n');
+        for (int skip = 0; skip < CTL_DOC_INDENT && *doc == ' '; skip++)
+            doc++;
+    }
+    fprintf(out, "\nexit status: 0 done, 1 nothing found, 2 usage error or failure\n"
+                 "-c, -d and the other verbs: ingressctl --help\n");
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Main                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
@@ -121,16 +146,30 @@ static const struct ctl_verb *verb_find(const char *name)
     return NULL;
 }
 
-/* Arguments are checked before any file is read, so a usage error is always status 2. */
-static int check_arguments(const struct ctl_verb *verb, int argc, char **argv)
+/* Is one of the verb's arguments --help?  Anywhere, so that a half-typed command ending in --help
+ * shows the usage instead of running. */
+static bool help_asked(int argc, char **argv)
 {
-    if (argc < verb->min_args || argc > verb->max_args)
-        return ctl_usage_error("%s: wrong number of arguments", verb->usage);
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0)
+            return true;
+    return false;
+}
+
+/* Arguments are checked before any file is read, so a usage error is always status 2. */
+static int check_arguments(const struct ctl *ctl, const struct ctl_verb *verb, int argc,
+                           char **argv)
+{
+    if (argc < verb->min_args)
+        return ctl_usage_error(ctl, "%s: too few arguments", verb->name);
+    if (argc > verb->max_args)
+        return ctl_usage_error(ctl, "%s: too many arguments", verb->name);
     for (int i = 0; i < argc; i++) {
         if (argv[i][0] == '\0')
-            return ctl_usage_error("%s: an argument is empty", verb->usage);
+            return ctl_usage_error(ctl, "%s: argument %d is empty", verb->name, i + 1);
         if (strlen(argv[i]) > CTL_KEY_MAX)
-            return ctl_usage_error("%s: an argument is too long", verb->usage);
+            return ctl_usage_error(ctl, "%s: argument %d is longer than %d bytes", verb->name,
+                                   i + 1, CTL_KEY_MAX);
     }
     return CTL_EXIT_OK;
 }
@@ -152,10 +191,9 @@ static struct config *load_config(const char *path, bool given)
     return cfg;
 }
 
-static int run_verb(const struct ctl_verb *verb, const struct config *cfg, const char *database,
-                    int argc, char **argv)
+static int run_verb(struct ctl *ctl, const struct ctl_verb *verb, const char *database, int argc,
+                    char **argv)
 {
-    struct ctl ctl = {.cfg = cfg};
     int status;
 
     if (!ctl_present(database)) {
@@ -166,18 +204,18 @@ static int run_verb(const struct ctl_verb *verb, const struct config *cfg, const
      * root that the milter then cannot write.  A member of the milter's group, who may read the
      * files but not write them, gets a read-only store: the verbs that only read work, the others
      * fail with exit 2. */
-    ctl.store = store_open_existing(database, cfg->store_busy_timeout, &ctl.err);
-    if (ctl.store == NULL) {
-        fprintf(stderr, "ingressctl: %s\n", ctl.err.text);
+    ctl->store = store_open_existing(database, ctl->cfg->store_busy_timeout, &ctl->err);
+    if (ctl->store == NULL) {
+        fprintf(stderr, "ingressctl: %s\n", ctl->err.text);
         return CTL_EXIT_ERROR;
     }
-    status = verb->run(&ctl, argc, argv);
-    store_close(ctl.store);
+    status = verb->run(ctl, argc, argv);
+    store_close(ctl->store);
+    ctl->store = NULL;
     return status;
 }
 
-/* Everything but the usage after a usage error: returns an exit status or CTL_EXIT_USAGE. */
-static int run(int argc, char **argv)
+int main(int argc, char **argv)
 {
     static const struct option long_options[] = {
         {"help", no_argument, NULL, 'h'},
@@ -186,11 +224,13 @@ static int run(int argc, char **argv)
     };
     const char *config_path = CTL_DEFAULT_CONFIG, *database = NULL;
     bool config_given = false;
+    struct ctl ctl = {0}; /* no verb yet: a usage error points at ingressctl --help */
     const struct ctl_verb *verb;
     struct config *cfg;
     char escaped[256];
     int c, status;
 
+    log_open("ingressctl", true, NULL);
     opterr = 0;
     /* "+": options end at the verb, so a KEY that starts with '-' stays an argument. */
     while ((c = getopt_long(argc, argv, "+:c:d:hV", long_options, NULL)) != -1) {
@@ -209,51 +249,45 @@ static int run(int argc, char **argv)
             printf("ingressctl %s\n", PROJECT_VERSION);
             return CTL_EXIT_OK;
         case ':':
-            return ctl_usage_error("option -%c needs an argument", optopt);
+            return ctl_usage_error(&ctl, "option -%c needs an argument", optopt);
         default:
             /* optopt is 0 for an unknown long option, which getopt leaves in argv. */
             if (optopt == 0)
-                return ctl_usage_error("unknown option %s",
+                return ctl_usage_error(&ctl, "unknown option %s",
                                        str_printable(escaped, sizeof escaped, argv[optind - 1]));
             if (optopt > 0x20 && optopt < 0x7f)
-                return ctl_usage_error("unknown option -%c", optopt);
-            return ctl_usage_error("unknown option");
+                return ctl_usage_error(&ctl, "unknown option -%c", optopt);
+            return ctl_usage_error(&ctl, "unknown option");
         }
     }
     if (optind == argc)
-        return ctl_usage_error("no verb given");
+        return ctl_usage_error(&ctl, "no verb given");
     verb = verb_find(argv[optind]);
     if (verb == NULL)
-        return ctl_usage_error("unknown verb %s",
+        return ctl_usage_error(&ctl, "unknown verb %s",
                                str_printable(escaped, sizeof escaped, argv[optind]));
-    status = check_arguments(verb, argc - optind - 1, argv + optind + 1);
+    ctl.verb = verb->name;
+    argc -= optind + 1;
+    argv += optind + 1;
+    if (help_asked(argc, argv)) {
+        verb_usage(stdout, verb);
+        return CTL_EXIT_OK;
+    }
+    status = check_arguments(&ctl, verb, argc, argv);
     if (status != CTL_EXIT_OK)
         return status;
 
     cfg = load_config(config_path, config_given);
     if (cfg == NULL)
         return CTL_EXIT_ERROR;
-    status = run_verb(verb, cfg, database ? database : cfg->database, argc - optind - 1,
-                      argv + optind + 1);
+    ctl.cfg = cfg;
+    status = run_verb(&ctl, verb, database ? database : cfg->database, argc, argv);
     config_free(cfg);
 
     if (fflush(stdout) != 0 || ferror(stdout)) {
         char reason[128];
         fprintf(stderr, "ingressctl: writing the output: %s\n",
                 strerror_r(errno, reason, sizeof reason));
-        return CTL_EXIT_ERROR;
-    }
-    return status;
-}
-
-int main(int argc, char **argv)
-{
-    int status;
-
-    log_open("ingressctl", true, NULL);
-    status = run(argc, argv);
-    if (status == CTL_EXIT_USAGE) {
-        usage(stderr);
         return CTL_EXIT_ERROR;
     }
     return status;
