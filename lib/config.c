@@ -16,10 +16,8 @@
 
 #include "cidr.h"
 #include "command.h"
-#include "dmarc.h"
-#include "lists.h"
-#include "store.h"
-#include "throttle.h"
+#include "dns.h"
+#include "dnsbl_zone.h"
 #include "util.h"
 
 #define MS_SECOND INT64_C(1000)
@@ -50,6 +48,9 @@
 /* An SMTP reply line holds 512 bytes (RFC 5321 4.5.3.1.5); the help text shares it with the
  * code, the verdict's text and the reference. */
 #define HELP_TEXT_MAX 200
+/* The actions of a DMARC failure: dmarc_reject_action, dmarc_quarantine_action and each
+ * domain:action of dmarc_domain_actions (lib/dmarc_verdict.c acts on the same words). */
+#define DMARC_ACTION_CHOICES "reject|hold|header|log"
 /* useradd's limit, and what getpwnam() users expect. */
 #define ACCOUNT_NAME_MAX 32
 
@@ -62,6 +63,8 @@ static bool help_text_valid(const char *text, char *why, size_t whylen);
 static bool recipients_valid(const struct config_list *list, char *why, size_t whylen);
 static bool networks_valid(const struct config_list *list, char *why, size_t whylen);
 static bool dns_servers_valid(const struct config_list *list, char *why, size_t whylen);
+static bool dnsbl_zones_check(const struct config_list *list, char *why, size_t whylen);
+static bool dmarc_domain_actions_valid(const struct config_list *list, char *why, size_t whylen);
 static bool host_name_valid(const char *name, char *why, size_t whylen);
 static bool metrics_listen_valid(const char *spec, char *why, size_t whylen);
 
@@ -156,10 +159,10 @@ const struct config_option config_options[] = {
     OPT(greylist_expire_batch, CONFIG_INT, "200", 1, 1000000, NULL, "greylisting",
         "Rows deleted (or swept) per greylist expiry transaction; smaller: shorter lock waits"),
     /* lists (options of lib/lists.c go here) */
-    LIST(dnsbl_zones, "", lists_zones_valid, "lists",
+    LIST(dnsbl_zones, "", dnsbl_zones_check, "lists",
          "DNS block lists as zone:codes, e.g. zen.example:127.0.0.2-127.0.0.11 (other answers are "
          "ignored)"),
-    LIST(dnswl_zones, "", lists_zones_valid, "lists",
+    LIST(dnswl_zones, "", dnsbl_zones_check, "lists",
          "DNS allow lists, same syntax; a listed client is not greylisted nor checked on the "
          "DNSBLs"),
     OPT(rcpt_rules_override_blocks, CONFIG_BOOL, "no", 0, 0, NULL, "lists",
@@ -230,10 +233,10 @@ const struct config_option config_options[] = {
     OPT(dmarc, CONFIG_BOOL, "yes", 0, 0, NULL, "dmarc",
         "Evaluate DMARC (RFC 7489) for inbound mail at end of message and act on the From "
         "domain's policy"),
-    OPT(dmarc_reject_action, CONFIG_ENUM, "reject", 0, 0, "reject|hold|header|log", "dmarc",
+    OPT(dmarc_reject_action, CONFIG_ENUM, "reject", 0, 0, DMARC_ACTION_CHOICES, "dmarc",
         "What mail failing DMARC of a p=reject domain gets: 550 5.7.1, the MTA's hold queue, "
         "accepted with an X-Ingress-DMARC header, or only the log"),
-    OPT(dmarc_quarantine_action, CONFIG_ENUM, "header", 0, 0, "reject|hold|header|log", "dmarc",
+    OPT(dmarc_quarantine_action, CONFIG_ENUM, "header", 0, 0, DMARC_ACTION_CHOICES, "dmarc",
         "What mail failing DMARC of a p=quarantine domain gets (same choices)"),
     OPT(dmarc_temperror_action, CONFIG_ENUM, "tempfail", 0, 0, "tempfail|accept", "dmarc",
         "What a DMARC record lookup that failed for DNS reasons gets, unless an identifier equal "
@@ -757,12 +760,77 @@ static bool dns_servers_valid(const struct config_list *list, char *why, size_t 
     return true;
 }
 
+/* The words of dnsbl_zones and dnswl_zones parse as zones (the syntax is lib/dnsbl_zone.c's,
+ * which the queries use too). */
+static bool dnsbl_zones_check(const struct config_list *list, char *why, size_t whylen)
+{
+    return dnsbl_zones_valid(list->items, list->count, why, whylen);
+}
+
+/* dmarc_domain_actions: "domain:action" words, a domain name (no final dot) and one of the
+ * actions of a DMARC failure. */
+static bool dmarc_domain_actions_valid(const struct config_list *list, char *why, size_t whylen)
+{
+    char domain[DNS_NAME_MAX + 1];
+    for (size_t i = 0; i < list->count; i++) {
+        const char *item = list->items[i];
+        const char *colon = strrchr(item, ':');
+        size_t n = colon != NULL ? (size_t)(colon - item) : 0;
+        bool ok = colon != NULL && n > 0 && n < sizeof domain;
+        if (ok) {
+            memcpy(domain, item, n);
+            domain[n] = '\0';
+            ok = dns_name_valid(domain) && domain[n - 1] != '.' &&
+                 enum_index(DMARC_ACTION_CHOICES, colon + 1) >= 0;
+        }
+        if (!ok) {
+            str_printf(why, whylen, "\"%s\" is not domain:%s", item, DMARC_ACTION_CHOICES);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- what one option cannot say alone ----------------------------------------------------- */
+
+/*
+ * Pairs of number options where the first must not exceed the second while the second is set
+ * (above 0): the throttle's adaptive floor of a window never above the static limit of the same
+ * window, or it would never apply.  Declared here, with the options, so that the config depends
+ * on no module that uses it.  A name that is not a number option of the table aborts the first
+ * check, so every test that loads a config would fail.
+ */
+static const struct {
+    const char *low, *high;
+} config_not_above[] = {
+    {"throttle_floor_messages_per_minute", "throttle_messages_per_minute"},
+    {"throttle_floor_recipients_per_minute", "throttle_recipients_per_minute"},
+    {"throttle_floor_messages_per_hour", "throttle_messages_per_hour"},
+    {"throttle_floor_recipients_per_hour", "throttle_recipients_per_hour"},
+    {"throttle_floor_messages_per_day", "throttle_messages_per_day"},
+    {"throttle_floor_recipients_per_day", "throttle_recipients_per_day"},
+};
 
 /* Pairs of options that must agree; on disagreement names gets the two and why the reason. */
 static bool cross_check(const struct config *cfg, const char *names[2], char *why, size_t whylen)
 {
-    return throttle_config_validate(cfg, names, why, whylen);
+    for (size_t i = 0; i < sizeof config_not_above / sizeof config_not_above[0]; i++) {
+        const struct config_option *lo = option_find(config_not_above[i].low);
+        const struct config_option *hi = option_find(config_not_above[i].high);
+        if (lo == NULL || hi == NULL || lo->type != CONFIG_INT || hi->type != CONFIG_INT)
+            abort(); /* the table above names options that do not exist: a bug, and its test */
+        long low = *(const long *)field_const(cfg, lo), high = *(const long *)field_const(cfg, hi);
+        if (high > 0 && low > high) {
+            names[0] = lo->name;
+            names[1] = hi->name;
+            str_printf(why, whylen,
+                       "%s (%ld) is above %s (%ld): the adaptive floor must not exceed the "
+                       "static limit",
+                       lo->name, low, hi->name, high);
+            return false;
+        }
+    }
+    return true;
 }
 
 bool config_validate(const struct config *cfg, char *err, size_t errlen)
@@ -1005,7 +1073,7 @@ static void write_setting(FILE *out, const struct config_option *opt, const char
         fprintf(out, "%s = %s\n", opt->name, value);
 }
 
-void config_print_nondefault(const struct config *cfg, FILE *out)
+void config_print_nondefault(const struct config *cfg, FILE *out, config_shown_fn *shown)
 {
     struct config *defaults = config_new_defaults();
     char *now = xmalloc(2 * CONFIG_LINE_MAX), *def = xmalloc(2 * CONFIG_LINE_MAX);
@@ -1016,7 +1084,7 @@ void config_print_nondefault(const struct config *cfg, FILE *out)
         if (strcmp(now, def) == 0)
             continue;
         if (strcmp(opt->name, "database") == 0) /* a PostgreSQL password is never printed */
-            store_database_shown(cfg->database, now, 2 * CONFIG_LINE_MAX);
+            shown(cfg->database, now, 2 * CONFIG_LINE_MAX);
         write_setting(out, opt, now);
     }
     free(now);

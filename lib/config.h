@@ -191,8 +191,12 @@ void config_free(struct config *cfg);
  */
 bool config_option_origin(const struct config *cfg, const char *name, char *out, size_t outlen);
 
-/* Writes "name = value" for every option whose value differs from its default (-n). */
-void config_print_nondefault(const struct config *cfg, FILE *out);
+/* Writes what may be shown of a value into out (store_database_shown: the database without a
+ * PostgreSQL password). */
+typedef void config_shown_fn(const char *value, char *out, size_t outlen);
+/* Writes "name = value" for every option whose value differs from its default (-n), database as
+ * shown() writes it: the store knows where a password is, the config does not. */
+void config_print_nondefault(const struct config *cfg, FILE *out, config_shown_fn *shown);
 
 /* Writes contrib/milter-ingress.conf: every option with its doc and default, commented out. */
 void config_write_reference(FILE *out);

@@ -197,9 +197,6 @@ void dmarc_message_detail(const struct dmarc_message *m, char *out, size_t outle
 #define DMARC_HEADER_NAME "X-Ingress-DMARC"
 bool dmarc_message_header(const struct dmarc_message *m, char *out, size_t outlen);
 
-/* The check of dmarc_domain_actions' row in the option table: "domain:action" words. */
-bool dmarc_domain_actions_valid(const struct config_list *list, char *why, size_t whylen);
-
 /* "none", "pass", "fail", "temperror", "permerror". */
 const char *dmarc_result_name(enum dmarc_result r);
 /* "none", "sampled_out", "trusted_forwarder", "local_policy". */

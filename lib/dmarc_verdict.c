@@ -63,27 +63,6 @@ static int domain_action(const struct config *cfg, const char *domain)
     return best;
 }
 
-bool dmarc_domain_actions_valid(const struct config_list *list, char *why, size_t whylen)
-{
-    char domain[DNS_NAME_MAX + 1];
-    for (size_t i = 0; i < list->count; i++) {
-        const char *item = list->items[i];
-        const char *colon = strrchr(item, ':');
-        size_t n = colon != NULL ? (size_t)(colon - item) : 0;
-        bool ok = colon != NULL && n > 0 && n < sizeof domain;
-        if (ok) {
-            memcpy(domain, item, n);
-            domain[n] = '\0';
-            ok = dns_name_valid(domain) && domain[n - 1] != '.' && action_index(colon + 1) >= 0;
-        }
-        if (!ok) {
-            str_printf(why, whylen, "\"%s\" is not domain:%s", item, DMARC_ACTION_CHOICES);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* True when SPF or a DKIM signature passed for exactly domain: a pass whatever the record says
  * (strict alignment is the narrowest there is), so a lookup failure changes nothing. */
 static bool passes_exactly(const struct dmarc_evidence *e, const char *domain)

@@ -1,5 +1,6 @@
 /*
- * dnsbl: DNS block and allow lists (RFC 5782), part of the lists module (declared in lists.h).
+ * dnsbl: DNS block and allow lists (RFC 5782), the queries and their verdict (dnsbl.h); the
+ * options' syntax is lib/dnsbl_zone.c.
  *
  * RFC 5782 2.1 and 2.4: the client's IPv4 address with its octets reversed, or its IPv6 address
  * as reversed nibbles, is looked up as an A record below the zone; an A answer means listed, and
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "dnsbl.h"
 
 #include "cidr.h"
 #include "lists.h"
@@ -45,130 +48,6 @@ struct dnsbl {
     struct dnsbl_query queries[2 * DNSBL_ZONES_MAX];
     bool done;
 };
-
-/* ------------------------------------------------------------------------------------------ */
-/* Zone syntax                                                                                 */
-/* ------------------------------------------------------------------------------------------ */
-
-static bool parse_v4(const char *text, uint32_t *out)
-{
-    struct in_addr a;
-
-    if (inet_pton(AF_INET, text, &a) != 1)
-        return false;
-    *out = ntohl(a.s_addr);
-    return true;
-}
-
-/* "127.0.0.2", "127.0.0.2-127.0.0.11" or "127.0.0.0/24". */
-static bool parse_codes(const char *text, uint32_t *low, uint32_t *high)
-{
-    char first[INET_ADDRSTRLEN];
-    const char *dash = strchr(text, '-');
-    struct cidr net;
-
-    if (dash != NULL) {
-        size_t len = (size_t)(dash - text);
-        if (len >= sizeof first)
-            return false;
-        memcpy(first, text, len);
-        first[len] = '\0';
-        return parse_v4(first, low) && parse_v4(dash + 1, high) && *low <= *high;
-    }
-    if (strchr(text, '/') != NULL) {
-        if (!cidr_parse(text, &net) || net.family != AF_INET)
-            return false;
-        uint32_t addr = (uint32_t)net.addr[0] << 24 | (uint32_t)net.addr[1] << 16 |
-                        (uint32_t)net.addr[2] << 8 | net.addr[3];
-        uint32_t hostmask = net.prefix == 0 ? UINT32_MAX : (UINT32_MAX >> net.prefix);
-        *low = addr & ~hostmask;
-        *high = *low | hostmask;
-        return true;
-    }
-    if (!parse_v4(text, low))
-        return false;
-    *high = *low;
-    return true;
-}
-
-/* The zone of "zone:codes" into name (lower case, no final dot). */
-static bool parse_zone_name(const char *word, size_t len, char *name, size_t namelen)
-{
-    /* 64 bytes of reversed IPv6 nibbles go before the zone in a query of at most 255. */
-    if (len > 1 && word[len - 1] == '.')
-        len--;
-    if (len == 0 || len >= namelen || len > DNS_NAME_MAX - 64)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        name[i] = (word[i] >= 'A' && word[i] <= 'Z') ? (char)(word[i] + 32) : word[i];
-    name[len] = '\0';
-    return dns_name_valid(name);
-}
-
-static struct dnsbl_zone *zone_find_or_add(struct dnsbl_zone *zones, size_t *count,
-                                           const char *name)
-{
-    for (size_t i = 0; i < *count; i++)
-        if (strcmp(zones[i].name, name) == 0)
-            return &zones[i];
-    if (*count == DNSBL_ZONES_MAX)
-        return NULL;
-    struct dnsbl_zone *z = &zones[(*count)++];
-    memset(z, 0, sizeof *z);
-    str_copy(z->name, sizeof z->name, name);
-    return z;
-}
-
-bool dnsbl_zones_parse(const struct config_list *list, struct dnsbl_zone *zones, size_t *count,
-                       char *err, size_t errlen)
-{
-    *count = 0;
-    for (size_t i = 0; i < list->count; i++) {
-        const char *word = list->items[i], *colon = strchr(word, ':');
-        char name[DNS_NAME_MAX + 1];
-        uint32_t low, high;
-        struct dnsbl_zone *z;
-
-        if (colon == NULL) {
-            str_printf(err, errlen,
-                       "\"%s\" needs its listing answer codes, e.g. %s:127.0.0.2 (other answers, "
-                       "like 127.255.255.254, are errors of the list, not listings)",
-                       word, word);
-            return false;
-        }
-        if (!parse_zone_name(word, (size_t)(colon - word), name, sizeof name)) {
-            str_printf(err, errlen, "\"%s\": bad zone name", word);
-            return false;
-        }
-        if (!parse_codes(colon + 1, &low, &high)) {
-            str_printf(err, errlen,
-                       "\"%s\": expected answer codes as 127.0.0.2, 127.0.0.2-127.0.0.11 or "
-                       "127.0.0.0/24 after the zone",
-                       word);
-            return false;
-        }
-        z = zone_find_or_add(zones, count, name);
-        if (z == NULL) {
-            str_printf(err, errlen, "more than %d zones", DNSBL_ZONES_MAX);
-            return false;
-        }
-        if (z->ncodes == DNSBL_CODES_MAX) {
-            str_printf(err, errlen, "%s: more than %d code ranges", name, DNSBL_CODES_MAX);
-            return false;
-        }
-        z->codes[z->ncodes].low = low;
-        z->codes[z->ncodes].high = high;
-        z->ncodes++;
-    }
-    return true;
-}
-
-bool lists_zones_valid(const struct config_list *zones, char *why, size_t whylen)
-{
-    struct dnsbl_zone parsed[DNSBL_ZONES_MAX];
-    size_t count;
-    return dnsbl_zones_parse(zones, parsed, &count, why, whylen);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Queries                                                                                     */
@@ -199,7 +78,7 @@ static void add_zones(struct dnsbl *d, const struct config_list *list, bool allo
     size_t count;
     char why[512];
 
-    if (!dnsbl_zones_parse(list, zones, &count, why, sizeof why)) {
+    if (!dnsbl_zones_parse(list->items, list->count, zones, &count, why, sizeof why)) {
         /* The config table's check refuses this as the value is set; should a config come
          * from elsewhere, a log line instead of a crash. */
         log_msg(LOG_ERR, "%s: %s (ignored)", allow ? "dnswl_zones" : "dnsbl_zones", why);

@@ -19,6 +19,7 @@
 
 #include "cidr.h"
 #include "cidrtree.h"
+#include "dnsbl.h"
 #include "log.h"
 #include "util.h"
 

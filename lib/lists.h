@@ -187,64 +187,9 @@ bool rules_normalize_sender(const char *sender, char *out, size_t outlen, char *
 enum rule_action rules_check(const struct lists *l, const char *rcpt, const char *sender,
                              char *matched, size_t matched_len);
 
-/* ---- DNSBL / DNSWL (RFC 5782) ---- */
-
-#define DNSBL_ZONES_MAX 8 /* per option */
-#define DNSBL_CODES_MAX 8 /* answer code ranges per zone */
-
-struct dnsbl_zone {
-    char name[DNS_NAME_MAX + 1]; /* lower case, no final dot */
-    size_t ncodes;
-    struct {
-        uint32_t low, high; /* host byte order, inclusive */
-    } codes[DNSBL_CODES_MAX];
-};
-
-/*
- * Parses a dnsbl_zones / dnswl_zones value: words "zone:codes", codes being one address
- * (127.0.0.2), a range (127.0.0.2-127.0.0.11) or a network (127.0.0.0/24); a zone given twice
- * accepts the codes of both.  Codes are required: guessing them is how answers like
- * 127.255.255.254 get read as listings (DESIGN.md §9).  zones has room for DNSBL_ZONES_MAX.
- */
-bool dnsbl_zones_parse(const struct config_list *list, struct dnsbl_zone *zones, size_t *count,
-                       char *err, size_t errlen);
-
-/* Checks a dnsbl_zones or dnswl_zones value (the config table's check of both); why gets the
- * problem. */
-bool lists_zones_valid(const struct config_list *zones, char *why, size_t whylen);
-
-struct dnsbl;
-
-/*
- * Starts the A queries of every DNSBL and DNSWL zone for ip on batch (borrowed: it must outlive
- * the returned object).  NULL when there is nothing to ask (no zones, ip not an address);
- * every dnsbl_* function accepts NULL.
- */
-struct dnsbl *dnsbl_start(struct dns_batch *batch, const struct config *cfg, const char *ip);
-void dnsbl_free(struct dnsbl *d);
-
-/*
- * Joins the A queries, fetches the TXT record of the listing zones (in parallel, only for them),
- * and logs each answer that is not a configured code and each lookup that failed, with log_id
- * (the queue id, NULL: "NOQUEUE") first.  Runs once; later calls return at once.
- */
-void dnsbl_finish(struct dnsbl *d, const char *log_id);
-/* True when a DNSWL zone lists the client (joins first). */
-bool dnsbl_allowlisted(struct dnsbl *d);
-/*
- * REJECT dnsbl ("Client [ip] listed on ZONE: TXT") for the first DNSBL zone, in config order, that
- * lists the client; CONTINUE otherwise, with what was seen (failed lookups, ignored answers) in the
- * detail.  Does not look at DNSWL: lists_verdict() does.
- */
-struct verdict dnsbl_verdict(struct dnsbl *d);
-/*
- * The RFC 8904 Authentication-Results result of each DNSWL zone that listed the client or failed:
- * "dnswl=pass dns.zone=ZONE policy.ip=CODE" / "dnswl=temperror dns.zone=ZONE", joined with "; ".
- * "" when none.
- */
-void dnsbl_authres(struct dnsbl *d, char *out, size_t outlen);
-
 /* ---- the decision at RCPT ---- */
+
+struct dnsbl; /* dnsbl.h */
 
 struct lists_rcpt {
     const char *ip;              /* the client, for replies */

@@ -29,6 +29,7 @@
 #include "cidr.h"
 #include "addr.h"
 #include "dmarc.h"
+#include "dnsbl.h"
 #include "greylist.h"
 #include "lists.h"
 #include "sender.h"

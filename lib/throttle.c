@@ -51,13 +51,11 @@ static const struct window_spec {
 /* The options of each (window, messages|recipients), in the order of enum store_throttle_limit. */
 static const struct limit_spec {
     const char *noun;
-    const char *limit_name, *floor_name;
     size_t limit_offset, floor_offset; /* of long fields of struct config */
 } limit_specs[STORE_THROTTLE_LIMITS] = {
 #define LIMIT(noun, window)                                                                        \
     {                                                                                              \
-#noun, "throttle_" #noun "_per_" #window, "throttle_floor_" #noun "_per_" #window,         \
-            offsetof(struct config, throttle_##noun##_per_##window),                               \
+#noun, offsetof(struct config, throttle_##noun##_per_##window),                            \
             offsetof(struct config, throttle_floor_##noun##_per_##window)                          \
     }
     LIMIT(messages, minute), LIMIT(recipients, minute), LIMIT(messages, hour),
@@ -696,26 +694,4 @@ enum store_status throttle_expire(struct store *s, const struct config *cfg, tim
 {
     return store_throttle_expire(s, (int64_t)now - HOUR, (int64_t)now - history_seconds(cfg) - DAY,
                                  batch, deleted, err);
-}
-
-/* ---- options ---------------------------------------------------------------------------- */
-
-bool throttle_config_validate(const struct config *cfg, const char *names[2], char *err,
-                              size_t errlen)
-{
-    for (int i = 0; i < STORE_THROTTLE_LIMITS; i++) {
-        const struct limit_spec *spec = &limit_specs[i];
-        long limit = config_long(cfg, spec->limit_offset);
-        long floor = config_long(cfg, spec->floor_offset);
-        if (limit > 0 && floor > limit) {
-            names[0] = spec->floor_name;
-            names[1] = spec->limit_name;
-            str_printf(err, errlen,
-                       "%s (%ld) is above %s (%ld): the adaptive floor must not exceed the "
-                       "static limit",
-                       spec->floor_name, floor, spec->limit_name, limit);
-            return false;
-        }
-    }
-    return true;
 }

@@ -93,11 +93,4 @@ enum store_status throttle_expire(struct store *s, const struct config *cfg, tim
 /* Accounts held in memory (for tests and the benchmark). */
 size_t throttle_account_count(struct throttle *t);
 
-/*
- * Checks what the throttle options cannot say alone: each floor at most its static limit.  On
- * failure names gets the floor's and the limit's option names (static strings) and err the reason.
- */
-bool throttle_config_validate(const struct config *cfg, const char *names[2], char *err,
-                              size_t errlen);
-
 #endif

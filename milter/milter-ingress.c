@@ -626,7 +626,7 @@ int main(int argc, char **argv)
     if (o.check_only || o.print_nondefault || o.init || o.print_reference) {
         int status = 0;
         if (o.print_nondefault)
-            config_print_nondefault(cfg, stdout);
+            config_print_nondefault(cfg, stdout, store_database_shown);
         else if (o.print_reference)
             config_write_reference_with(stdout, cfg);
         else if (o.init)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "store.h"
 #include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,7 +47,7 @@ static char *nondefault_text(const struct config *cfg, size_t *len)
     FILE *out = open_memstream(&text, len);
     if (out == NULL)
         abort();
-    config_print_nondefault(cfg, out);
+    config_print_nondefault(cfg, out, store_database_shown);
     fclose(out);
     return text;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "store.h"
 #include "util.h"
 
 #ifndef INGRESS_SOURCE_DIR
@@ -96,7 +97,7 @@ static char *nondefault_text(const struct config *cfg)
 {
     struct capture c;
     capture_open(&c);
-    config_print_nondefault(cfg, c.fp);
+    config_print_nondefault(cfg, c.fp, store_database_shown);
     return capture_close(&c);
 }
 

@@ -25,6 +25,7 @@
 #include "cidrtree.h"
 #include "config.h"
 #include "dns.h"
+#include "dnsbl.h"
 #include "lists.h"
 #include "store.h"
 #include "tempdir.h"
@@ -1178,7 +1179,8 @@ static void zone_options_need_codes_and_valid_syntax(void **state)
                            "Zen.Example.:127.0.0.2-127.0.0.11, bl.example:127.0.0.2 "
                            "zen.example:127.0.1.0/24",
                            err, sizeof err));
-    assert_true(dnsbl_zones_parse(&f->cfg->dnsbl_zones, zones, &count, err, sizeof err));
+    assert_true(dnsbl_zones_parse(f->cfg->dnsbl_zones.items, f->cfg->dnsbl_zones.count, zones,
+                                  &count, err, sizeof err));
     assert_int_equal(count, 2);
     assert_string_equal(zones[0].name, "zen.example");
     assert_int_equal(zones[0].ncodes, 2);
