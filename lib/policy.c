@@ -127,22 +127,47 @@ static void make_ref(char *out)
     out[8] = '\0';
 }
 
-/* Copies an SMTP path without its angle brackets, bounded. */
-static void copy_path(char *dst, size_t dstlen, const char *path)
+/*
+ * Copies an SMTP path without its angle brackets (NULL as "").  A path that does not fit is
+ * refused, never cut: the first bytes of an address can be another valid address (a cut
+ * "postmaster@example.org.attacker.test..." is a different mailbox), and every check after this
+ * one would then judge an address nobody sent.  False with dst "" when it does not fit.
+ */
+static bool copy_path(char *dst, size_t dstlen, const char *path)
 {
-    if (path == NULL) {
-        dst[0] = '\0';
-        return;
-    }
+    dst[0] = '\0';
+    if (path == NULL)
+        return true;
     size_t len = strnlen(path, dstlen + 2);
     if (len >= 2 && path[0] == '<' && path[len - 1] == '>') {
         path++;
         len -= 2;
     }
     if (len >= dstlen)
-        len = dstlen - 1;
+        return false;
     memcpy(dst, path, len);
     dst[len] = '\0';
+    return true;
+}
+
+/*
+ * The refusal of a path copy_path() could not keep.  dst (size dstlen, at least 4) gets its start
+ * followed by "...", for the decision's log line and row only: the command is refused, so no
+ * check ever reads it, and the dots keep it from reading as a whole address.
+ */
+static struct verdict path_refused(char *dst, size_t dstlen, enum reply_id reply, const char *what,
+                                   const char *path)
+{
+    struct verdict_args args = {.reason = "path too long"};
+    size_t len = strnlen(path, 65536);
+
+    if (path[0] == '<')
+        path++;
+    memcpy(dst, path, dstlen - 4);
+    memcpy(dst + dstlen - 4, "...", 4);
+    return verdict_make(VERDICT_REJECT, reply, "policy", &args,
+                        "%s path of %zu bytes refused: longer than the %d the milter keeps", what,
+                        len, (int)dstlen - 1);
 }
 
 static bool network_trusted(const struct config *cfg, const char *ip)
@@ -164,7 +189,8 @@ struct policy_conn *policy_conn_new(const struct policy_env *env, const char *cl
     str_copy(c->queue_id, sizeof c->queue_id, "NOQUEUE");
     if (client_ip != NULL && cidr_is_address(client_ip))
         str_copy(c->client_ip, sizeof c->client_ip, client_ip);
-    copy_path(c->client_name, sizeof c->client_name, client_name ? client_name : "unknown");
+    /* A host name, never an address: shown in logs only, so a long one is cut. */
+    str_copy(c->client_name, sizeof c->client_name, client_name ? client_name : "unknown");
     c->trusted = c->client_ip[0] != '\0' && network_trusted(env->cfg, c->client_ip);
     if (!c->trusted) {
         c->batch = dns_batch_new(env->resolver);
@@ -371,7 +397,9 @@ static struct verdict suspension_check(struct policy_conn *c)
 struct verdict policy_mail(struct policy_conn *c, const char *sender, const char *auth_account)
 {
     reset_message(c);
-    copy_path(c->sender, sizeof c->sender, sender);
+    if (!copy_path(c->sender, sizeof c->sender, sender))
+        return path_refused(c->sender, sizeof c->sender, REPLY_BAD_SENDER_ADDRESS, "MAIL FROM",
+                            sender);
     str_copy(c->account, sizeof c->account, auth_account ? auth_account : "");
     /* Inbound mail only: a submission's signature is added after us, if at all. */
     if (c->env->dkim != NULL && !c->trusted && c->account[0] == '\0')
@@ -483,8 +511,10 @@ struct verdict policy_rcpt(struct policy_conn *c, const char *recipient)
     const struct config *cfg = c->env->cfg;
     bool skip_greylist = false;
 
-    copy_path(c->rcpt, sizeof c->rcpt, recipient);
     c->in_rcpt = true;
+    if (!copy_path(c->rcpt, sizeof c->rcpt, recipient))
+        return path_refused(c->rcpt, sizeof c->rcpt, REPLY_BAD_RECIPIENT_ADDRESS, "RCPT TO",
+                            recipient);
     if (c->trusted || c->account[0] != '\0' || config_recipient_exempt(cfg, c->rcpt)) {
         remember_recipient(c, false);
         return verdict_continue();

@@ -61,6 +61,12 @@ const struct reply_entry reply_table[REPLY_COUNT] = {
                             "of that domain"},
     [REPLY_DMARC_TEMP] = {REPLY_DMARC_TEMP, "dmarc_temp", "451", "4.7.1",
                           "DMARC policy of {domain} could not be looked up, please retry"},
+    /* A malformed path: 501 (RFC 5321 4.5.3.1.10 "501 Path too long"), RFC 3463 X.1.7 and X.1.3
+     * (bad sender's / destination mailbox address syntax). */
+    [REPLY_BAD_SENDER_ADDRESS] = {REPLY_BAD_SENDER_ADDRESS, "bad_sender_address", "501", "5.1.7",
+                                  "Bad sender address syntax: {reason}"},
+    [REPLY_BAD_RECIPIENT_ADDRESS] = {REPLY_BAD_RECIPIENT_ADDRESS, "bad_recipient_address", "501",
+                                     "5.1.3", "Bad recipient address syntax: {reason}"},
 };
 
 struct verdict verdict_continue(void)

@@ -1211,6 +1211,65 @@ static void decision_lines_carry_helo_recipient_login_and_dates(void **state)
     assert_int_equal(lines, 4);
 }
 
+/*
+ * A path longer than the milter keeps (POLICY_ADDR_MAX - 1 bytes without its brackets) is
+ * refused with the reply for a malformed address, never cut: its first bytes can be another,
+ * valid address, and every check after would judge an address nobody sent.  An authenticated
+ * session, which no check refuses, shows it: a cut path would pass.
+ */
+static void over_long_path_is_refused_not_cut(void **state)
+{
+    struct fixture *f = *state;
+    static const char domain[] = "@example.test";
+    char kept[POLICY_ADDR_MAX + 2], too_long[POLICY_ADDR_MAX + 3];
+    size_t local = POLICY_ADDR_MAX - 1 - strlen(domain);
+
+    /* "<" local domain ">": the longest path kept, and the same with one byte more. */
+    kept[0] = too_long[0] = '<';
+    memset(kept + 1, 'a', local);
+    memset(too_long + 1, 'a', local + 1);
+    snprintf(kept + 1 + local, sizeof kept - 1 - local, "%s>", domain);
+    snprintf(too_long + 2 + local, sizeof too_long - 2 - local, "%s>", domain);
+    assert_int_equal(strlen(kept), POLICY_ADDR_MAX + 1);
+    assert_int_equal(strlen(too_long), POLICY_ADDR_MAX + 2);
+
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "127.0.0.4");
+    policy_helo(c, "laptop");
+    assert_int_equal(policy_mail(c, "<alice@example.test>", "alice@example.test").action,
+                     VERDICT_CONTINUE);
+    assert_int_equal(policy_rcpt(c, kept).action, VERDICT_CONTINUE);
+    struct verdict v = policy_rcpt(c, too_long);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_BAD_RECIPIENT_ADDRESS);
+    assert_string_equal(reply_table[v.reply].code, "501");
+    assert_string_equal(reply_table[v.reply].xcode, "5.1.3");
+    assert_string_equal(v.text, "Bad recipient address syntax: path too long");
+    assert_string_equal(v.check, "policy");
+    assert_true(verdict_reply_consistent(&v));
+    policy_record(c, &v, "501 5.1.3 Bad recipient address syntax: path too long");
+    /* The recipient after it is judged on its own. */
+    assert_int_equal(policy_rcpt(c, "<bob@example.org>").action, VERDICT_CONTINUE);
+
+    v = policy_mail(c, too_long, "alice@example.test");
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_BAD_SENDER_ADDRESS);
+    assert_string_equal(reply_table[v.reply].code, "501");
+    assert_string_equal(reply_table[v.reply].xcode, "5.1.7");
+    char expected[96];
+    snprintf(expected, sizeof expected, "MAIL FROM path of %d bytes refused", POLICY_ADDR_MAX + 2);
+    assert_non_null(strstr(v.detail, expected));
+    policy_record(c, &v, "501 5.1.7 Bad sender address syntax: path too long");
+    policy_conn_free(c);
+
+    /* Both refusals are in the decision log, the cut start of each marked with "...", never the
+     * null sender <> nor a whole address. */
+    struct found found = find(f, "127.0.0.4");
+    assert_int_equal(found.count, 2);
+    assert_string_equal(found.checks[0], "policy");
+    assert_string_equal(found.actions[0], "reject");
+    assert_string_equal(found.actions[1], "reject");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1241,6 +1300,7 @@ int main(void)
         T(throttle_actions_over_the_limit),
         T(hostile_values_cannot_forge_a_log_pair),
         T(decision_lines_carry_helo_recipient_login_and_dates),
+        T(over_long_path_is_refused_not_cut),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
