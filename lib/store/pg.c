@@ -17,11 +17,12 @@
 #include "migrations.h"
 #include "util.h"
 
-/* Advisory lock keys (per database): the migrations, and the write lock of STORE_TXN_WRITE. */
+/* Advisory lock keys (per database): the migrations, the write lock of STORE_TXN_WRITE, and the
+ * fleet's maintenance turn (store_maintenance_lock). */
 #define PG_LOCK_SCHEMA "7306916016250863617" /* "milter" 0x01 */
 #define PG_LOCK_WRITE "7306916016250863618"
-#define PG_LOCK_MAINTENANCE "7306916016250863619"
 /* 7306916016250863619: decisions_add_day() (schema/postgresql/001_init.sql) */
+#define PG_LOCK_MAINTENANCE "7306916016250863620"
 
 /* The oldest server the schema runs on: identity columns, default partitions, EXECUTE FUNCTION. */
 #define PG_MIN_SERVER_VERSION 110000

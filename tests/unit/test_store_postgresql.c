@@ -368,6 +368,12 @@ static void test_maintenance_runs_on_one_host_at_a_time_and_passes_on(void **sta
     assert_true(held); /* still, and still only there */
     assert_int_equal(store_maintenance_lock(s2, &held, NULL), STORE_OK);
     assert_false(held);
+    /* The turn is a lock of its own: the decision log's day partitions (decisions_add_day's
+     * advisory lock) are still made by every host while one holds it. */
+    assert_int_equal(pg_ctl("psql", "DO $$ BEGIN IF NOT pg_try_advisory_xact_lock("
+                                    "7306916016250863619) THEN RAISE EXCEPTION 'taken'; END IF; "
+                                    "END $$;"),
+                     0);
 
     for (int i = 0; i < 3; i++) {
         struct decision d = {
