@@ -436,23 +436,25 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
                                   struct store_error *err);
 
 /*
- * Records the decision about the message queue_id that is still "held": state becomes state
- * ("released", "rejected" or "gone"), with who decided, when and why.  STORE_NOTFOUND when no
- * row of that queue id is held.
+ * Records the decision about the message queue_id that is still "held" on host (the row's host
+ * as store_held_each() gave it; NULL: on any host): state becomes state ("released", "rejected"
+ * or "gone"), with who decided, when and why.  STORE_NOTFOUND when no such row is held.  Two
+ * hosts' MTAs may give the same queue id to two messages: the host tells them apart.
  */
-enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
-                                    const char *by, const char *reason, int64_t now,
-                                    struct store_error *err);
+enum store_status store_held_decide(struct store *s, const char *queue_id, const char *host,
+                                    const char *state, const char *by, const char *reason,
+                                    int64_t now, struct store_error *err);
 
 /*
- * Takes back a decision store_held_decide() recorded (state, by, at: its arguments) when the
+ * Takes back a decision store_held_decide() recorded (host, state, by, at: its arguments) when the
  * MTA's command then failed: the row is "held" again, as before.  STORE_NOTFOUND when no row of
  * queue_id has that decision (another one was recorded since).  store_held_decide() is the claim
  * of a release or a reject, one conditional UPDATE: of two ingressctl running at once, one gets
  * STORE_OK and runs the MTA's command, the other STORE_NOTFOUND and runs nothing.
  */
-enum store_status store_held_undo(struct store *s, const char *queue_id, const char *state,
-                                  const char *by, int64_t at, struct store_error *err);
+enum store_status store_held_undo(struct store *s, const char *queue_id, const char *host,
+                                  const char *state, const char *by, int64_t at,
+                                  struct store_error *err);
 
 /* Deletes decided rows (not "held" ones) decided before `before`, at most batch of them. */
 enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,

@@ -83,6 +83,12 @@ static void id_list_free(struct id_list *l)
     memset(l, 0, sizeof *l);
 }
 
+/* A row's host for store_held_decide(): NULL for a row without one (id_collect's ""). */
+static const char *row_host(const char *host)
+{
+    return host[0] != '\0' ? host : NULL;
+}
+
 /* Is a message held on host in this host's MTA queue?  A row without a host is (one host). */
 static bool held_here(const struct ctl *ctl, const char *host)
 {
@@ -126,8 +132,8 @@ static void reconcile(struct ctl *ctl, const char *account)
         if (!held_here(ctl, held.hosts[i]) || held.held_at[i] > now - HELD_GONE_GRACE ||
             has_word(listing, held.ids[i]))
             continue;
-        if (store_held_decide(ctl->store, held.ids[i], "gone", by, "no longer in the MTA's queue",
-                              now, &ctl->err) == STORE_OK)
+        if (store_held_decide(ctl->store, held.ids[i], row_host(held.hosts[i]), "gone", by,
+                              "no longer in the MTA's queue", now, &ctl->err) == STORE_OK)
             fprintf(stderr, "ingressctl: %s is no longer in the MTA's queue: marked gone\n",
                     held.ids[i]);
     }
@@ -344,7 +350,8 @@ static int held_decide_one(struct ctl *ctl, const struct held_action *act, const
         fprintf(stderr, "%s: not %s: %s\n", id, act->state, why);
         return -1;
     }
-    switch (store_held_decide(ctl->store, id, act->state, act->by, act->reason, now, &ctl->err)) {
+    switch (store_held_decide(ctl->store, id, row_host(host), act->state, act->by, act->reason, now,
+                              &ctl->err)) {
     case STORE_OK:
         break;
     case STORE_NOTFOUND:
@@ -359,7 +366,8 @@ static int held_decide_one(struct ctl *ctl, const struct held_action *act, const
         return 1;
     }
     fprintf(stderr, "%s: not %s: %s\n", id, act->state, why);
-    enum store_status undone = store_held_undo(ctl->store, id, act->state, act->by, now, &ctl->err);
+    enum store_status undone =
+        store_held_undo(ctl->store, id, row_host(host), act->state, act->by, now, &ctl->err);
     if (undone != STORE_OK)
         fprintf(stderr, "%s: still recorded as %s: %s\n", id, act->state,
                 undone == STORE_NOTFOUND ? "decided again meanwhile" : ctl->err.text);

@@ -382,17 +382,17 @@ static enum store_status fault_held_each(struct store_conn *c, const char *queue
 }
 
 static enum store_status fault_held_decide(struct store_conn *c, const char *queue_id,
-                                           const char *state, const char *by, const char *reason,
-                                           int64_t now, struct store_error *err)
+                                           const char *host, const char *state, const char *by,
+                                           const char *reason, int64_t now, struct store_error *err)
 {
-    PASS_ON(c, HELD_DECIDE, held_decide, queue_id, state, by, reason, now, err);
+    PASS_ON(c, HELD_DECIDE, held_decide, queue_id, host, state, by, reason, now, err);
 }
 
 static enum store_status fault_held_undo(struct store_conn *c, const char *queue_id,
-                                         const char *state, const char *by, int64_t at,
-                                         struct store_error *err)
+                                         const char *host, const char *state, const char *by,
+                                         int64_t at, struct store_error *err)
 {
-    PASS_ON(c, HELD_UNDO, held_undo, queue_id, state, by, at, err);
+    PASS_ON(c, HELD_UNDO, held_undo, queue_id, host, state, by, at, err);
 }
 
 static enum store_status fault_maintenance_lock(struct store_db *db, bool *held,

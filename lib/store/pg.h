@@ -253,11 +253,12 @@ enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,
 enum store_status pg_held_each(struct store_conn *c, const char *queue_id, const char *account,
                                const char *state, void (*fn)(const struct store_held *h, void *arg),
                                void *arg, struct store_error *err);
-enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *state,
-                                 const char *by, const char *reason, int64_t now,
+enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *host,
+                                 const char *state, const char *by, const char *reason, int64_t now,
                                  struct store_error *err);
-enum store_status pg_held_undo(struct store_conn *c, const char *queue_id, const char *state,
-                               const char *by, int64_t at, struct store_error *err);
+enum store_status pg_held_undo(struct store_conn *c, const char *queue_id, const char *host,
+                               const char *state, const char *by, int64_t at,
+                               struct store_error *err);
 enum store_status pg_held_expire(struct store_conn *c, int64_t before, size_t *left,
                                  struct store_error *err);
 

@@ -13,11 +13,12 @@ const struct pg_sql pg_held_sql[] = {
                    "AND ($2::text IS NULL OR lower(account) = lower($2::text)) "
                    "AND ($3::text IS NULL OR state = $3::text) ORDER BY held_at, id"},
     {PG_HELD_DECIDE, "UPDATE held SET state = $2, decided_by = $3, decision_reason = $4, "
-                     "decided_at = $5 WHERE queue_id = $1 AND state = 'held'"},
+                     "decided_at = $5 WHERE queue_id = $1 AND state = 'held' "
+                     "AND ($6::text IS NULL OR host = $6::text)"},
     /* The decision just recorded, and only it, given back. */
     {PG_HELD_UNDO, "UPDATE held SET state = 'held', decided_by = '', decision_reason = '', "
                    "decided_at = NULL WHERE queue_id = $1 AND state = $2 AND decided_by = $3 "
-                   "AND decided_at = $4"},
+                   "AND decided_at = $4 AND ($5::text IS NULL OR host = $5::text)"},
     {PG_HELD_EXPIRE, "DELETE FROM held WHERE id IN (SELECT id FROM held "
                      "WHERE state <> 'held' AND decided_at < $1 LIMIT $2)"},
 };
@@ -67,21 +68,24 @@ enum store_status pg_held_each(struct store_conn *c, const char *queue_id, const
                    &v, err);
 }
 
-enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *state,
-                                 const char *by, const char *reason, int64_t now,
+enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *host,
+                                 const char *state, const char *by, const char *reason, int64_t now,
                                  struct store_error *err)
 {
     return pg_change(c, PG_HELD_DECIDE,
                      PG_PARAMS(PG_TEXT_OR_EMPTY(queue_id), PG_TEXT_OR_EMPTY(state),
-                               PG_TEXT_OR_EMPTY(by), PG_TEXT_OR_EMPTY(reason), PG_INT(now)),
+                               PG_TEXT_OR_EMPTY(by), PG_TEXT_OR_EMPTY(reason), PG_INT(now),
+                               PG_TEXT(host)),
                      err);
 }
 
-enum store_status pg_held_undo(struct store_conn *c, const char *queue_id, const char *state,
-                               const char *by, int64_t at, struct store_error *err)
+enum store_status pg_held_undo(struct store_conn *c, const char *queue_id, const char *host,
+                               const char *state, const char *by, int64_t at,
+                               struct store_error *err)
 {
-    return pg_change(c, PG_HELD_UNDO,
-                     PG_PARAMS(PG_TEXT(queue_id), PG_TEXT(state), PG_TEXT(by), PG_INT(at)), err);
+    return pg_change(
+        c, PG_HELD_UNDO,
+        PG_PARAMS(PG_TEXT(queue_id), PG_TEXT(state), PG_TEXT(by), PG_INT(at), PG_TEXT(host)), err);
 }
 
 enum store_status pg_held_expire(struct store_conn *c, int64_t before, size_t *left,

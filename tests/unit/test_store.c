@@ -1004,8 +1004,9 @@ static void test_held_rows_are_listed_decided_once_and_expired_when_decided(void
     assert_string_equal(all.text[0], "Q1 alice held 2 rate  0");
     assert_string_equal(all.text[1], "Q3 alice held 2 rate  0");
 
-    assert_int_equal(store_held_decide(f->s, "Q1", "released", "root", "ok", 1000, NULL), STORE_OK);
-    assert_int_equal(store_held_decide(f->s, "Q1", "rejected", "root", "no", 1001, NULL),
+    assert_int_equal(store_held_decide(f->s, "Q1", NULL, "released", "root", "ok", 1000, NULL),
+                     STORE_OK);
+    assert_int_equal(store_held_decide(f->s, "Q1", NULL, "rejected", "root", "no", 1001, NULL),
                      STORE_NOTFOUND);
     memset(&all, 0, sizeof all);
     assert_int_equal(store_held_each(f->s, "Q1", NULL, NULL, held_collect, &all, NULL), STORE_OK);
@@ -1049,6 +1050,22 @@ static void test_held_row_keeps_the_host_that_holds_it(void **state)
     assert_int_equal(all.n, 2);
     assert_string_equal(all.hosts[0], "mx1.example.test");
     assert_string_equal(all.hosts[1], "");
+
+    /* Two hosts' MTAs gave one queue id to two messages: a decision on one host's is its own. */
+    struct store_held twin = held("QHOST1", "carol", 300);
+    twin.host = "mx2.example.test";
+    assert_int_equal(store_held_add(other, &twin, NULL), STORE_OK);
+    assert_int_equal(
+        store_held_decide(other, "QHOST1", "mx2.example.test", "released", "pm", "", 400, NULL),
+        STORE_OK);
+    assert_int_equal(
+        store_held_decide(other, "QHOST1", "mx2.example.test", "released", "pm", "", 401, NULL),
+        STORE_NOTFOUND);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_held_each(f->s, "QHOST1", NULL, "held", held_collect, &all, NULL),
+                     STORE_OK);
+    assert_int_equal(all.n, 1);
+    assert_string_equal(all.hosts[0], "mx1.example.test");
     store_close(other);
 }
 
@@ -1064,7 +1081,7 @@ static void *claim(void *arg)
     struct claimer *c = arg;
 
     pthread_barrier_wait(c->start);
-    c->status = store_held_decide(c->s, "QTWICE", "released", c->by, "", 1000, NULL);
+    c->status = store_held_decide(c->s, "QTWICE", NULL, "released", c->by, "", 1000, NULL);
     return NULL;
 }
 
@@ -1099,10 +1116,10 @@ static void test_a_held_message_is_claimed_once_by_two_hosts_at_once(void **stat
         assert_int_equal((c[0].status == STORE_NOTFOUND) + (c[1].status == STORE_NOTFOUND), 1);
         const char *winner = c[0].status == STORE_OK ? "mx1" : "mx2";
         /* The loser cannot take back the winner's decision. */
-        assert_int_equal(store_held_undo(f->s, "QTWICE", "released",
+        assert_int_equal(store_held_undo(f->s, "QTWICE", NULL, "released",
                                          strcmp(winner, "mx1") == 0 ? "mx2" : "mx1", 1000, NULL),
                          STORE_NOTFOUND);
-        assert_int_equal(store_held_undo(other, "QTWICE", "released", winner, 1000, NULL),
+        assert_int_equal(store_held_undo(other, "QTWICE", NULL, "released", winner, 1000, NULL),
                          STORE_OK);
     }
     assert_int_equal(store_held_each(f->s, "QTWICE", NULL, NULL, held_collect, &all, NULL),
