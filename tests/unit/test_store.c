@@ -1125,6 +1125,7 @@ static void test_a_held_message_is_claimed_once_by_two_hosts_at_once(void **stat
     assert_int_equal(store_held_each(f->s, "QTWICE", NULL, NULL, held_collect, &all, NULL),
                      STORE_OK);
     assert_string_equal(all.text[0], "QTWICE alice held 2 rate  0");
+    store_close(other);
 }
 
 /* The fleet's throttle: two hosts, each with its throttle, on one database. */
