@@ -1263,6 +1263,10 @@ static void test_two_hosts_let_through_at_most_the_stated_bound(void **state)
                 sum += per_tick[i][k];
             lag_max = sum > lag_max ? sum : lag_max;
         }
+    fprintf(stderr,
+            "# figure: two hosts, a limit of %d a minute, one message a second on each, a flush "
+            "every %d s: %d passed (bound %d + %d, never above %d)\n",
+            limit, THROTTLE_REFRESH_SECONDS, passed, limit, lag_max, 2 * limit);
     assert_true(passed > limit);            /* the hosts do lag each other... */
     assert_true(passed <= limit + lag_max); /* ...by no more than the bound */
     assert_true(passed <= 2 * limit);
