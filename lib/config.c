@@ -246,9 +246,11 @@ const struct config_option config_options[] = {
         "Let SPF pass and a DMARC pass of the From domain bypass greylisting, instead of SPF pass "
         "and a DKIM signature aligned with MAIL FROM or From (needs dmarc = yes)"),
     /* several hosts on one database */
-    TEXT(host_name, "", host_name_valid, "hosts",
-         "This milter's name in the decision log, which hosts sharing a database write to "
-         "(empty: the system's host name)"),
+    TEXT(
+        host_name, "", host_name_valid, "hosts",
+        "This milter's name in the decision log and the held table, which hosts sharing a database "
+        "write to "
+        "(empty: the system's host name)"),
     /* monitoring (milter/metrics_http.c) */
     TEXT(metrics_listen, "", metrics_listen_valid, "monitoring",
          "Address:port of the HTTP listener serving /metrics (Prometheus) and /health, e.g. "
