@@ -30,6 +30,7 @@
 #include "metrics_http.h"
 #include "milter.h"
 #include "runas.h"
+#include "throttle.h"
 #include "util.h"
 
 /* The build sets it to SYSCONFDIR/milter-ingress/milter-ingress.conf (CMakeLists.txt). */
@@ -41,7 +42,9 @@
 /* How long a SIGTERM waits for the transactions in flight (the systemd unit waits 40 s). */
 #define SHUTDOWN_GRACE_SECONDS 30
 #define SHUTDOWN_POLL_MS 50
-#define MAINTENANCE_TICK_SECONDS 2
+/* Also the throttle's flush interval, which is its refresh interval: the bound README "Several MX
+ * hosts" states over several hosts rests on both. */
+#define MAINTENANCE_TICK_SECONDS THROTTLE_REFRESH_SECONDS
 
 struct options {
     const char *config_path; /* NULL: DEFAULT_CONFIG if it exists, else the defaults */
