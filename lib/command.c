@@ -14,7 +14,17 @@
 
 #include "util.h"
 
-#define PLACEHOLDER "{queue_id}"
+/* A placeholder of a template and the value it stands for (NULL: the template must not use it). */
+struct placeholder {
+    const char *name;
+    const char *value;
+    const char *what; /* for the message when value is NULL */
+};
+#define PLACEHOLDERS_MAX 3
+
+/* The placeholders a kind of template knows, in the order of the values run_one gets. */
+static const char *const queue_placeholders[] = {"{queue_id}", NULL};
+static const char *const remote_placeholders[] = {"{host}", "{queue_id}", "{action}", NULL};
 
 extern char **environ;
 
@@ -73,14 +83,26 @@ static bool split_words(const char *start, size_t len, struct argv_words *w, cha
     return true;
 }
 
-/* Every '{' must open PLACEHOLDER. */
-static bool placeholders_known(const char *word, char *why, size_t whylen)
+/* Which of names (NULL-terminated) starts at p; -1 when none. */
+static int placeholder_at(const char *p, const char *const *names)
+{
+    for (int i = 0; names[i] != NULL; i++)
+        if (strncmp(p, names[i], strlen(names[i])) == 0)
+            return i;
+    return -1;
+}
+
+/* Every '{' must open one of names. */
+static bool placeholders_known(const char *word, const char *const *names, char *why, size_t whylen)
 {
     for (const char *p = strchr(word, '{'); p != NULL; p = strchr(p + 1, '{')) {
-        if (strncmp(p, PLACEHOLDER, strlen(PLACEHOLDER)) != 0) {
-            char shown[128];
-            str_printf(why, whylen, "unknown placeholder in \"%s\" (only %s is known)",
-                       str_printable(shown, sizeof shown, word), PLACEHOLDER);
+        if (placeholder_at(p, names) < 0) {
+            char shown[128], known[64] = "";
+            for (int i = 0; names[i] != NULL; i++)
+                str_printf(known + strlen(known), sizeof known - strlen(known), "%s%s",
+                           i > 0 ? " " : "", names[i]);
+            str_printf(why, whylen, "unknown placeholder in \"%s\" (known: %s)",
+                       str_printable(shown, sizeof shown, word), known);
             return false;
         }
     }
@@ -88,7 +110,7 @@ static bool placeholders_known(const char *word, char *why, size_t whylen)
 }
 
 /* Calls fn for each command of the template; stops at the first false. */
-static bool each_command(const char *tmpl, char *why, size_t whylen,
+static bool each_command(const char *tmpl, const char *const *names, char *why, size_t whylen,
                          bool (*fn)(struct argv_words *w, void *arg), void *arg)
 {
     struct argv_words *w = xmalloc(sizeof *w);
@@ -105,7 +127,7 @@ static bool each_command(const char *tmpl, char *why, size_t whylen,
         size_t len = end ? (size_t)(end - p) : strlen(p);
         ok = split_words(p, len, w, why, whylen);
         for (int i = 0; ok && i < w->count; i++)
-            ok = placeholders_known(w->word[i], why, whylen);
+            ok = placeholders_known(w->word[i], names, why, whylen);
         if (ok)
             ok = fn(w, arg);
         if (end == NULL)
@@ -125,27 +147,54 @@ static bool accept_command(struct argv_words *w, void *arg)
 
 bool command_template_valid(const char *tmpl, char *why, size_t whylen)
 {
-    return each_command(tmpl, why, whylen, accept_command, NULL);
+    return each_command(tmpl, queue_placeholders, why, whylen, accept_command, NULL);
 }
 
-/* word with every PLACEHOLDER replaced by value (malloc'd). */
-static char *expand(const char *word, const char *value)
+bool command_remote_template_valid(const char *tmpl, char *why, size_t whylen)
 {
-    size_t plen = strlen(PLACEHOLDER), vlen = strlen(value), n = 0;
-    for (const char *p = strstr(word, PLACEHOLDER); p != NULL; p = strstr(p + plen, PLACEHOLDER))
-        n++;
-    char *out = xmalloc(strlen(word) + n * vlen + 1), *o = out;
-    for (const char *p = word; *p != '\0';) {
-        if (strncmp(p, PLACEHOLDER, plen) == 0) {
-            memcpy(o, value, vlen);
-            o += vlen;
-            p += plen;
-        } else {
-            *o++ = *p++;
+    if (tmpl[0] == '\0')
+        return true;
+    if (strstr(tmpl, "{host}") == NULL || strstr(tmpl, "{queue_id}") == NULL) {
+        str_printf(why, whylen, "must use {host} and {queue_id} (and may use {action})");
+        return false;
+    }
+    return each_command(tmpl, remote_placeholders, why, whylen, accept_command, NULL);
+}
+
+/* word with every placeholder replaced by its value (malloc'd); false (with why) when a
+ * placeholder it uses has no value. */
+static bool expand(const char *word, const struct placeholder *values, char **out, char *why,
+                   size_t whylen)
+{
+    const char *names[PLACEHOLDERS_MAX + 1] = {0};
+    size_t len = strlen(word) + 1;
+    int n = 0;
+
+    for (; n < PLACEHOLDERS_MAX && values[n].name != NULL; n++)
+        names[n] = values[n].name;
+    for (const char *p = strchr(word, '{'); p != NULL; p = strchr(p + 1, '{')) {
+        int i = placeholder_at(p, names);
+        if (i >= 0 && values[i].value == NULL) {
+            str_printf(why, whylen, "the command needs %s", values[i].what);
+            return false;
         }
+        if (i >= 0)
+            len += strlen(values[i].value);
+    }
+    char *o = *out = xmalloc(len);
+    for (const char *p = word; *p != '\0';) {
+        int i = *p == '{' ? placeholder_at(p, names) : -1;
+        if (i < 0) {
+            *o++ = *p++;
+            continue;
+        }
+        size_t vlen = strlen(values[i].value);
+        memcpy(o, values[i].value, vlen);
+        o += vlen;
+        p += strlen(names[i]);
     }
     *o = '\0';
-    return out;
+    return true;
 }
 
 /* The program's path: itself when it has a '/', else the first executable in PATH; NULL when
@@ -172,7 +221,7 @@ static char *find_program(const char *name)
 }
 
 struct run_state {
-    const char *queue_id;
+    const struct placeholder *values; /* ended by a NULL name */
     char **out;
     size_t out_len, out_max;
     char *why;
@@ -211,11 +260,11 @@ static bool run_one(struct argv_words *w, void *arg)
     if (w->count <= 0) /* split_words refuses an empty command; never run argv[0] == NULL */
         goto done;
     for (int i = 0; i < w->count; i++) {
-        if (strstr(w->word[i], PLACEHOLDER) != NULL && st->queue_id == NULL) {
-            str_printf(st->why, st->whylen, "%s: the command needs a queue id", w->word[0]);
+        char need[64];
+        if (!expand(w->word[i], st->values, &argv[i], need, sizeof need)) {
+            str_printf(st->why, st->whylen, "%s: %s", w->word[0], need);
             goto done;
         }
-        argv[i] = expand(w->word[i], st->queue_id ? st->queue_id : "");
     }
     char *program = find_program(argv[0]);
     if (program == NULL) {
@@ -272,11 +321,23 @@ done:
     return ok;
 }
 
+/* Runs tmpl, whose placeholders are names, with values. */
+static bool run_template(const char *tmpl, const char *const *names,
+                         const struct placeholder *values, char **out, size_t out_max, char *why,
+                         size_t whylen)
+{
+    struct run_state st = {
+        .values = values, .out = out, .out_max = out_max, .why = why, .whylen = whylen};
+    fflush(stdout);
+    return each_command(tmpl, names, why, whylen, run_one, &st);
+}
+
 bool command_run(const char *tmpl, const char *queue_id, char **out, size_t out_max, char *why,
                  size_t whylen)
 {
-    struct run_state st = {
-        .queue_id = queue_id, .out = out, .out_max = out_max, .why = why, .whylen = whylen};
+    const struct placeholder values[] = {{"{queue_id}", queue_id, "a queue id"},
+                                         {NULL, NULL, NULL}};
+
     if (why != NULL && whylen > 0)
         why[0] = '\0';
     if (out != NULL) {
@@ -287,6 +348,38 @@ bool command_run(const char *tmpl, const char *queue_id, char **out, size_t out_
         str_printf(why, whylen, "not a queue id (letters and digits only)");
         return false;
     }
-    fflush(stdout);
-    return each_command(tmpl, why, whylen, run_one, &st);
+    return run_template(tmpl, queue_placeholders, values, out, out_max, why, whylen);
+}
+
+bool command_host_valid(const char *host)
+{
+    size_t len = host != NULL ? strlen(host) : 0;
+
+    return len > 0 && len <= 255 && host[0] != '-' &&
+           strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == len;
+}
+
+bool command_run_remote(const char *tmpl, const char *host, const char *queue_id,
+                        const char *action, char *why, size_t whylen)
+{
+    const struct placeholder values[] = {{"{host}", host, "a host"},
+                                         {"{queue_id}", queue_id, "a queue id"},
+                                         {"{action}", action, "an action"},
+                                         {NULL, NULL, NULL}};
+
+    if (why != NULL && whylen > 0)
+        why[0] = '\0';
+    if (!command_host_valid(host)) {
+        str_printf(why, whylen, "not a host name a command may be given");
+        return false;
+    }
+    if (!command_queue_id_valid(queue_id)) {
+        str_printf(why, whylen, "not a queue id (letters and digits only)");
+        return false;
+    }
+    if (action == NULL || (strcmp(action, "release") != 0 && strcmp(action, "reject") != 0)) {
+        str_printf(why, whylen, "the action is release or reject");
+        return false;
+    }
+    return run_template(tmpl, remote_placeholders, values, NULL, 0, why, whylen);
 }

@@ -1,6 +1,7 @@
 /*
  * command: the external commands ingressctl runs to drive the MTA's queue (DESIGN.md §6: release
- * and reject of held mail; listing the queue to reconcile the held table).
+ * and reject of held mail; listing the queue to reconcile the held table; the release or reject
+ * of a message another host of a shared database holds).
  *
  * A command template is the text of an option such as held_release_command: one or more
  * commands separated by ';', each split on blanks into an argument vector; "{queue_id}" inside
@@ -39,5 +40,23 @@ bool command_template_valid(const char *tmpl, char *why, size_t whylen);
  */
 bool command_run(const char *tmpl, const char *queue_id, char **out, size_t out_max, char *why,
                  size_t whylen);
+
+/*
+ * The template of held_remote_command: empty (none), or commands as above that use {host} and
+ * {queue_id}, and may use {action}; no other placeholder.
+ */
+bool command_remote_template_valid(const char *tmpl, char *why, size_t whylen);
+
+/* A host name a command may get as an argument: letters, digits, '.', '-' and '_', at most 255,
+ * not starting with '-' (which a program would read as an option). */
+bool command_host_valid(const char *host);
+
+/*
+ * Runs held_remote_command's template with {host}, {queue_id} and {action} ("release" or
+ * "reject") replaced, after checking each (command_host_valid, command_queue_id_valid); the
+ * commands' output goes to ours.  Returns true when every command exited 0, else why says why.
+ */
+bool command_run_remote(const char *tmpl, const char *host, const char *queue_id,
+                        const char *action, char *why, size_t whylen);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cidr.h"
 #include "command.h"
@@ -248,13 +249,20 @@ const struct config_option config_options[] = {
         "Let SPF pass and a DMARC pass of the From domain bypass greylisting, instead of SPF pass "
         "and a DKIM signature aligned with MAIL FROM or From (needs dmarc = yes)"),
     /* several hosts on one database */
-    TEXT(host_name, "", host_name_valid, "hosts",
-         "This milter's name in the decision log, which hosts sharing a database write to "
-         "(empty: the system's host name)"),
+    TEXT(
+        host_name, "", host_name_valid, "hosts",
+        "This milter's name in the decision log and the held table, which hosts sharing a database "
+        "write to "
+        "(empty: the system's host name)"),
     /* monitoring (milter/metrics_http.c) */
     TEXT(metrics_listen, "", metrics_listen_valid, "monitoring",
          "Address:port of the HTTP listener serving /metrics (Prometheus) and /health, e.g. "
          "127.0.0.1:9795 or [::1]:9795 (empty: none); a change takes effect at restart"),
+    /* several hosts (ingressctl held release|reject of a message another host holds) */
+    TEXT(held_remote_command, "", command_remote_template_valid, "fleet",
+         "Commands that release or reject a message held on another host of the database, with "
+         "{host} (its host_name), {queue_id} and {action} (release or reject) replaced, e.g. ssh "
+         "to it (empty: ingressctl says which host to run it on)"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -686,6 +694,16 @@ static bool authserv_id_valid(const char *id, char *why, size_t whylen)
         return false;
     }
     return true;
+}
+
+void config_host_name(const struct config *cfg, char *out, size_t outlen)
+{
+    if (cfg->host_name[0] != '\0')
+        str_copy(out, outlen, cfg->host_name);
+    else if (gethostname(out, outlen - 1) != 0)
+        str_copy(out, outlen, "localhost");
+    else
+        out[outlen - 1] = '\0';
 }
 
 /* A name of letters, digits, '.', '-' and '_': it is printed by ingressctl and compared as is. */

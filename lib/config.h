@@ -132,10 +132,16 @@ struct config {
     char *host_name;
     /* monitoring (milter/metrics_http.c) */
     char *metrics_listen;
+    /* several hosts: the release or reject of a message another host holds */
+    char *held_remote_command;
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */
 };
+
+/* The option host_name in force: its value, or the system's host name when it is empty (out: at
+ * least 256 bytes). */
+void config_host_name(const struct config *cfg, char *out, size_t outlen);
 
 struct config_option {
     const char *name;

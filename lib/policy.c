@@ -997,6 +997,7 @@ struct verdict policy_hold_commit(struct policy_conn *c)
         .subject = c->subject,
         .size = c->size,
         .reason = c->hold_reason,
+        .host = c->env->host_name,
     };
     struct store_error why = {"no database"};
     enum store_status st = c->env->store ? store_held_add(c->env->store, &h, &why) : STORE_ERROR;

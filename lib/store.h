@@ -197,6 +197,16 @@ enum store_status store_decision_tally(struct store *s, int64_t since,
 enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
                                         size_t *deleted, struct store_error *err);
 
+/*
+ * The fleet's background maintenance (lib/maintenance.c: the expiry of every table) runs on one
+ * host of a shared database at a time.  *held gets whether this store holds that turn: on
+ * PostgreSQL a session advisory lock taken with pg_try_advisory_lock on a connection of its own,
+ * kept while the store is open (the first host to ask keeps it; another takes over when that
+ * one's connection ends, at its exit or when the server restarts); on SQLite always true (one
+ * host's file).  STORE_BUSY or STORE_ERROR when the server could not be asked: not held.
+ */
+enum store_status store_maintenance_lock(struct store *s, bool *held, struct store_error *err);
+
 /* ---- greylist ---- */
 /*
  * Greylisting triplets and the auto-allowlist of networks (schema/sqlite/002_greylist.sql; the
@@ -409,6 +419,8 @@ struct store_held {
     const char *decided_by;
     int64_t decided_at; /* 0 while held */
     const char *decision_reason;
+    const char *host; /* the host_name of the milter that holds it, in whose MTA queue it waits;
+                       * NULL for a row written before the column existed */
 };
 
 enum store_status store_held_add(struct store *s, const struct store_held *h,
@@ -424,13 +436,25 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
                                   struct store_error *err);
 
 /*
- * Records the decision about the message queue_id that is still "held": state becomes state
- * ("released", "rejected" or "gone"), with who decided, when and why.  STORE_NOTFOUND when no
- * row of that queue id is held.
+ * Records the decision about the message queue_id that is still "held" on host (the row's host
+ * as store_held_each() gave it; NULL: on any host): state becomes state ("released", "rejected"
+ * or "gone"), with who decided, when and why.  STORE_NOTFOUND when no such row is held.  Two
+ * hosts' MTAs may give the same queue id to two messages: the host tells them apart.
  */
-enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
-                                    const char *by, const char *reason, int64_t now,
-                                    struct store_error *err);
+enum store_status store_held_decide(struct store *s, const char *queue_id, const char *host,
+                                    const char *state, const char *by, const char *reason,
+                                    int64_t now, struct store_error *err);
+
+/*
+ * Takes back a decision store_held_decide() recorded (host, state, by, at: its arguments) when the
+ * MTA's command then failed: the row is "held" again, as before.  STORE_NOTFOUND when no row of
+ * queue_id has that decision (another one was recorded since).  store_held_decide() is the claim
+ * of a release or a reject, one conditional UPDATE: of two ingressctl running at once, one gets
+ * STORE_OK and runs the MTA's command, the other STORE_NOTFOUND and runs nothing.
+ */
+enum store_status store_held_undo(struct store *s, const char *queue_id, const char *host,
+                                  const char *state, const char *by, int64_t at,
+                                  struct store_error *err);
 
 /* Deletes decided rows (not "held" ones) decided before `before`, at most batch of them. */
 enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,

@@ -16,9 +16,15 @@
  * overflow list, which the next flush takes too) when that fails.  Deltas, not totals: a delta
  * written twice would count twice, so a taken delta is either written or put back, never both.
  *
+ * The rings hold the fleet's counts: what the store gave at the account's last read (every host's
+ * flushed counts) plus what this host counted since.  A read that refreshes them (account_refresh)
+ * holds t->flush_lock, so that no flush moves deltas into the store while it reads: the rings
+ * become the stored buckets plus exactly the deltas still pending here, counted once each.  When
+ * a flush is running the refresh waits for the next check rather than stall this one.
+ *
  * Locking: t->lock guards the table, every account in it and the overflow list; no store call is
  * made with it held (a flush waiting for the database's write lock must not stall the checks).
- * t->flush_lock serializes flushes, the only place accounts are freed.
+ * t->flush_lock serializes flushes, the only place accounts are freed, and the refreshes.
  */
 #include "throttle.h"
 
@@ -86,6 +92,7 @@ struct account {
     struct bucket buckets[RING_SLOTS];
     uint8_t hour_minutes[24]; /* per bucket of the day ring: distinct minutes that had mail */
     int64_t last_seen;
+    int64_t refreshed_at;  /* when its rings were last read from the store */
     bool throttled;        /* its last check found it throttled: throttle_add() skips it */
     int64_t baseline_hour; /* the hour the baseline was computed for */
     double baseline[THROTTLE_WINDOWS][2]; /* [window][0 messages, 1 recipients] */
@@ -354,6 +361,7 @@ static enum store_status account_load(const struct config *cfg, struct store *s,
     l.a->name = xstrdup(name);
     l.a->hash = name_hash(name);
     l.a->last_seen = now;
+    l.a->refreshed_at = now;
     status = store_throttle_bucket_each(s, name, 0, l.hour - history_seconds(cfg), INT64_MAX,
                                         load_bucket, &l, NULL);
     if (status != STORE_OK && status != STORE_NOTFOUND) {
@@ -375,6 +383,78 @@ static enum store_status baseline_read(const struct config *cfg, struct store *s
 
     *sum = l.sum;
     return status == STORE_NOTFOUND ? STORE_OK : status;
+}
+
+/* ---- the fleet's counts ----------------------------------------------------------------- */
+
+/* Adds a count of this host's into the ring bucket it belongs to, when that is current. */
+static void ring_merge(struct account *a, int64_t now, int64_t width, int64_t start, int64_t msgs,
+                       int64_t rcpts, int64_t minutes)
+{
+    int w = window_of_width(width);
+
+    if (w < 0 || start < window_first(w, now) || start > now)
+        return;
+    int i = slot_index(w, start);
+    struct bucket *b = &a->buckets[i];
+    if (b->start > start)
+        return;
+    if (b->start < start) {
+        *b = (struct bucket){.start = start};
+        if (w == THROTTLE_DAY)
+            a->hour_minutes[i - windows[w].offset] = 0;
+    }
+    b->msgs = add_saturated(b->msgs, msgs);
+    b->rcpts = add_saturated(b->rcpts, rcpts);
+    if (w == THROTTLE_DAY) {
+        uint8_t *m = &a->hour_minutes[i - windows[w].offset];
+        int64_t sum = *m + (minutes > 0 ? minutes : 0);
+        *m = (uint8_t)(sum > 60 ? 60 : sum);
+    }
+}
+
+/*
+ * Reads account name's current buckets again (every host's flushed counts) and makes them its
+ * rings, with this host's deltas not yet flushed added back.  Skipped (STORE_OK, nothing changed)
+ * while a flush runs.  Called without t->lock.
+ */
+static enum store_status account_refresh(struct throttle *t, struct store *s, const char *name,
+                                         uint32_t hash, int64_t now)
+{
+    if (pthread_mutex_trylock(&t->flush_lock) != 0)
+        return STORE_OK;
+    struct load l = {.now = now, .hour = floor_to(now, HOUR)};
+    l.a = xcalloc(1, sizeof *l.a);
+    enum store_status status = store_throttle_bucket_each(
+        s, name, 0, window_first(THROTTLE_DAY, now), INT64_MAX, load_bucket, &l, NULL);
+    if (status == STORE_OK || status == STORE_NOTFOUND) {
+        status = STORE_OK;
+        pthread_mutex_lock(&t->lock);
+        struct account *a = table_find(t, name, hash);
+        if (a != NULL) {
+            memcpy(a->buckets, l.a->buckets, sizeof a->buckets);
+            memcpy(a->hour_minutes, l.a->hour_minutes, sizeof a->hour_minutes);
+            for (size_t i = 0; i < a->npending; i++) {
+                const struct pending *p = &a->pending[i];
+                ring_merge(a, now, p->width, p->start, p->msgs, p->rcpts, p->minutes);
+            }
+            for (size_t i = 0; i < t->noverflow; i++) {
+                const struct store_throttle_bucket *row = &t->overflow[i];
+                if (str_casecmp(row->account, name) == 0)
+                    ring_merge(a, now, row->width, row->start, row->msgs, row->rcpts, row->minutes);
+            }
+            a->refreshed_at = now;
+        }
+        pthread_mutex_unlock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->flush_lock);
+    account_free(l.a);
+    return status;
+}
+
+static bool refresh_due(const struct account *a, int64_t now)
+{
+    return now - a->refreshed_at >= THROTTLE_REFRESH_SECONDS || now < a->refreshed_at;
 }
 
 /* ---- deciding --------------------------------------------------------------------------- */
@@ -470,20 +550,30 @@ enum store_status throttle_check(struct throttle *t, const struct config *cfg, s
         return status;
 
     /* Each pass either decides, or does one store read with the lock released and tries again:
-     * another thread may load the account, or a flush evict it, in between. */
+     * another thread may load the account, or a flush evict it, in between.  A refresh is tried
+     * once: when a flush kept it from running, the check decides on the counts it has. */
+    bool refreshed = false;
     for (int attempt = 0; attempt < 4; attempt++) {
         struct account *fresh = NULL;
         struct baseline_sum sum = {0};
 
         pthread_mutex_lock(&t->lock);
         struct account *a = table_find(t, account, hash);
-        if (a != NULL && a->baseline_hour == hour) {
+        bool refresh = a != NULL && !refreshed && refresh_due(a, now);
+        if (a != NULL && a->baseline_hour == hour && !refresh) {
             decide(a, cfg, &st, nrcpt, now, d);
             pthread_mutex_unlock(&t->lock);
             return STORE_OK;
         }
         pthread_mutex_unlock(&t->lock);
 
+        if (a != NULL && a->baseline_hour == hour) {
+            refreshed = true;
+            status = account_refresh(t, s, account, hash, now);
+            if (status != STORE_OK)
+                return status;
+            continue;
+        }
         status = a == NULL ? account_load(cfg, s, account, now, &fresh)
                            : baseline_read(cfg, s, account, hour, &sum);
         if (status != STORE_OK)

@@ -14,6 +14,15 @@
  * reads the account's throttle state (throttled, limits, reset_at) from the store: `ingressctl`
  * changes it from another process and the next message sees the change.
  *
+ * Several hosts on one database count one account together: the stored buckets are the sums of
+ * what every host flushed, so a check counts the account's buckets as the store last gave them
+ * plus this host's counts not yet flushed.  A check reads the buckets again when they are
+ * THROTTLE_REFRESH_SECONDS old (one read per active account and interval, none per message), and
+ * the daemon flushes every THROTTLE_REFRESH_SECONDS.  A host therefore sees another's messages at
+ * most 2 x THROTTLE_REFRESH_SECONDS after they were counted: spread over N hosts, an account gets
+ * through at most its limit plus what the other N - 1 hosts let through in that time, and never
+ * more than N times the limit (README "Several MX hosts").
+ *
  * MTA-independent and thread-safe: one mutex guards the table, and no store call is made while
  * it is held.  The struct throttle holds no config: it survives reloads, and every call takes
  * the config in force.
@@ -30,6 +39,10 @@
 #include "store.h"
 
 enum throttle_window { THROTTLE_MINUTE, THROTTLE_HOUR, THROTTLE_DAY, THROTTLE_WINDOWS };
+
+/* How old the fleet's counts of an account may get before a check reads them again; the
+ * daemon's flush interval. */
+#define THROTTLE_REFRESH_SECONDS 2
 
 /* Longest account name counted; a longer {auth_authen} is refused with STORE_ERROR. */
 #define THROTTLE_ACCOUNT_MAX 512
@@ -54,7 +67,8 @@ void throttle_free(struct throttle *t);
 /*
  * Decides for one message of account (borrowed) with nrcpt recipients at now, without counting
  * it.  Reads the account's throttle state from s, and on first sight (or when the hour rolled
- * over since its baseline was computed) its buckets.  With cfg->throttle off: not abnormal, no
+ * over since its baseline was computed, or when the counts read last are THROTTLE_REFRESH_SECONDS
+ * old) its buckets.  With cfg->throttle off: not abnormal, no
  * store access.  STORE_BUSY / STORE_ERROR when the store could not tell (d says not abnormal
  * then); STORE_ERROR also for an account name longer than THROTTLE_ACCOUNT_MAX.
  */

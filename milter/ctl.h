@@ -35,7 +35,7 @@ struct ctl {
 /* A reason recorded with a decision (held release/reject, account suspend). */
 #define CTL_REASON_MAX 200
 #define CTL_POS_MAX 128 /* positional arguments of one verb */
-#define CTL_COLS_MAX 8  /* columns of a table */
+#define CTL_COLS_MAX 9  /* columns of a table */
 /* The options of the list, rule, alias and account verbs (ctl_split_args' allowed). */
 #define CTL_LIST_OPTIONS "--reason --expires --json"
 

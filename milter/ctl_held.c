@@ -6,11 +6,19 @@
  *   held release QUEUEID...|--account A [--reason TEXT] [--by NAME]
  *   held reject QUEUEID...|--account A --reason TEXT [--by NAME]
  *
- * Release and reject drive the MTA with the commands of held_release_command and
- * held_reject_command (lib/command.c: execve, never a shell), then record the decision, who took
- * it and why in the held row.  Listing reconciles the table with the MTA first: a message still
- * "held" here whose queue id held_queue_command no longer prints has left the queue some other
- * way (postsuper by hand, expiry) and becomes "gone".
+ * Release and reject first claim the message: the decision, who took it and why are recorded
+ * in the held row by one conditional UPDATE (store_held_decide), so of two ingressctl run at once
+ * one gets it and the other is told it is no longer held; the claimant then drives the MTA with
+ * held_release_command or held_reject_command (lib/command.c: execve, never a shell), and takes
+ * the claim back (store_held_undo) when the command fails, leaving the message held.
+ *
+ * On a database several hosts share, a message waits in the queue of the host that held it (the
+ * held row's host, that milter's host_name).  One held on another host is released or rejected
+ * there through held_remote_command ({host}, {queue_id}, {action}), or, without that template,
+ * ingressctl says which host to run the command on and exits 2.  Listing reconciles the table with
+ * this host's MTA first: a message held here whose queue id held_queue_command no longer prints
+ * has left the queue some other way (postsuper by hand, expiry) and becomes "gone"; the messages
+ * other hosts hold are left to their own listing.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +39,7 @@
 #define HELD_QUEUE_OUTPUT_MAX (256u << 20)
 /* A message held this recently may not be in the MTA's queue files yet: never marked gone. */
 #define HELD_GONE_GRACE 60
+#define HELD_COLUMNS 9
 
 /* Is id in text as a whole word (not inside a longer run of letters and digits)? */
 static bool has_word(const char *text, const char *id)
@@ -46,6 +55,7 @@ static bool has_word(const char *text, const char *id)
  * the store). */
 struct id_list {
     char **ids;
+    char **hosts; /* "" for a row without a host: this host's */
     int64_t *held_at;
     size_t count;
 };
@@ -54,18 +64,40 @@ static void id_collect(const struct store_held *h, void *arg)
 {
     struct id_list *l = arg;
     l->ids = xrealloc(l->ids, (l->count + 1) * sizeof *l->ids);
+    l->hosts = xrealloc(l->hosts, (l->count + 1) * sizeof *l->hosts);
     l->held_at = xrealloc(l->held_at, (l->count + 1) * sizeof *l->held_at);
     l->ids[l->count] = xstrdup(h->queue_id ? h->queue_id : "");
+    l->hosts[l->count] = xstrdup(h->host ? h->host : "");
     l->held_at[l->count++] = h->held_at;
 }
 
 static void id_list_free(struct id_list *l)
 {
-    for (size_t i = 0; i < l->count; i++)
+    for (size_t i = 0; i < l->count; i++) {
         free(l->ids[i]);
+        free(l->hosts[i]);
+    }
     free(l->ids);
+    free(l->hosts);
     free(l->held_at);
     memset(l, 0, sizeof *l);
+}
+
+/* A row's host for store_held_decide(): NULL for a row without one (id_collect's ""). */
+static const char *row_host(const char *host)
+{
+    return host[0] != '\0' ? host : NULL;
+}
+
+/* Is a message held on host in this host's MTA queue?  A row without a host is (one host). */
+static bool held_here(const struct ctl *ctl, const char *host)
+{
+    char own[256];
+
+    if (host == NULL || host[0] == '\0')
+        return true;
+    config_host_name(ctl->cfg, own, sizeof own);
+    return strcmp(host, own) == 0;
 }
 
 /*
@@ -97,10 +129,11 @@ static void reconcile(struct ctl *ctl, const char *account)
     }
     ctl_invoking_user(by, sizeof by);
     for (size_t i = 0; i < held.count; i++) {
-        if (held.held_at[i] > now - HELD_GONE_GRACE || has_word(listing, held.ids[i]))
+        if (!held_here(ctl, held.hosts[i]) || held.held_at[i] > now - HELD_GONE_GRACE ||
+            has_word(listing, held.ids[i]))
             continue;
-        if (store_held_decide(ctl->store, held.ids[i], "gone", by, "no longer in the MTA's queue",
-                              now, &ctl->err) == STORE_OK)
+        if (store_held_decide(ctl->store, held.ids[i], row_host(held.hosts[i]), "gone", by,
+                              "no longer in the MTA's queue", now, &ctl->err) == STORE_OK)
             fprintf(stderr, "ingressctl: %s is no longer in the MTA's queue: marked gone\n",
                     held.ids[i]);
     }
@@ -147,6 +180,7 @@ static json_t *held_json(const struct store_held *h)
     ctl_json_set_text(obj, "decided_by", h->decided_by);
     ctl_json_set_time(obj, "decided_at", h->decided_at);
     ctl_json_set_text(obj, "decision_reason", h->decision_reason);
+    ctl_json_set_text(obj, "host", h->host);
     return obj;
 }
 
@@ -154,8 +188,8 @@ static void held_row(const struct store_held *h, void *arg)
 {
     struct ctl_rows *s = arg;
     /* The subject is cut to keep a row on a screen; every other cell is kept whole. */
-    static const size_t cell_max[8] = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX,
-                                       SIZE_MAX, SIZE_MAX, 60,       SIZE_MAX};
+    static const size_t cell_max[HELD_COLUMNS] = {SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX,
+                                                  SIZE_MAX, SIZE_MAX, 60,       SIZE_MAX};
     char age[32], nrcpt[24];
 
     if (s->json != NULL) {
@@ -164,15 +198,18 @@ static void held_row(const struct store_held *h, void *arg)
     }
     format_age(s->now, h->held_at, age, sizeof age);
     snprintf(nrcpt, sizeof nrcpt, "%lld", (long long)h->nrcpt);
-    const char *cells[8] = {h->queue_id, age,      h->account, h->sender,
-                            nrcpt,       h->state, h->subject, h->reason};
-    ctl_rows_add(s, cells, 8, cell_max);
+    const char *cells[HELD_COLUMNS] = {h->queue_id, h->host ? h->host : "",
+                                       age,         h->account,
+                                       h->sender,   nrcpt,
+                                       h->state,    h->subject,
+                                       h->reason};
+    ctl_rows_add(s, cells, HELD_COLUMNS, cell_max);
 }
 
 static int held_list(struct ctl *ctl, const struct ctl_args *a)
 {
-    static const char *const header[] = {"QUEUE ID", "AGE",   "ACCOUNT", "SENDER",
-                                         "RCPTS",    "STATE", "SUBJECT", "REASON"};
+    static const char *const header[HELD_COLUMNS] = {
+        "QUEUE ID", "HOST", "AGE", "ACCOUNT", "SENDER", "RCPTS", "STATE", "SUBJECT", "REASON"};
     struct ctl_rows s;
 
     if (a->npos != 1 || a->reason || a->by)
@@ -185,10 +222,11 @@ static int held_list(struct ctl *ctl, const struct ctl_args *a)
     enum store_status st = store_held_each(ctl->store, NULL, a->account, a->all ? NULL : "held",
                                            held_row, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
-        ctl_rows_free(&s, 8);
+        ctl_rows_free(&s, HELD_COLUMNS);
         return ctl_store_error(ctl, "reading the held messages");
     }
-    return ctl_rows_done(&s, header, 8, a->all ? "no held messages" : "no messages are held");
+    return ctl_rows_done(&s, header, HELD_COLUMNS,
+                         a->all ? "no held messages" : "no messages are held");
 }
 
 static void held_detail(const struct store_held *h, void *arg)
@@ -205,6 +243,9 @@ static void held_detail(const struct store_held *h, void *arg)
         printf("\n");
     ctl_format_minute(h->held_at, t, sizeof t);
     printf("queue id:    %s\n", str_printable(buf, sizeof buf, h->queue_id));
+    printf("held on:     %s\n", h->host != NULL && h->host[0] != '\0'
+                                    ? str_printable(buf, sizeof buf, h->host)
+                                    : "(this host: held before hosts were recorded)");
     printf("held at:     %s UTC\n", t);
     printf("account:     %s\n", str_printable(buf, sizeof buf, h->account));
     printf("sender:      <%s>\n", str_printable(buf, sizeof buf, h->sender));
@@ -257,15 +298,95 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
     return CTL_EXIT_OK;
 }
 
+/* What held_decide does to one message, and what it tells. */
+struct held_action {
+    bool release;
+    const char *verb;  /* "release" or "reject" */
+    const char *state; /* "released" or "rejected" */
+    const char *by, *reason;
+};
+
 /*
- * release or reject: the MTA's command for each message still held, then the decision in the
- * store.  A message the command fails for stays held (and the status is 2); one that is not held
- * is reported (status 1 when nothing was done at all).
+ * The MTA's part for a message held on host: this host's command, or held_remote_command for
+ * another host's.  false with why when it failed or cannot be run from here.
+ */
+static bool held_mta_command(struct ctl *ctl, const struct held_action *act, const char *id,
+                             const char *host, char *why, size_t whylen)
+{
+    if (held_here(ctl, host)) {
+        const char *tmpl =
+            act->release ? ctl->cfg->held_release_command : ctl->cfg->held_reject_command;
+        char run_why[400];
+        if (command_run(tmpl, id, NULL, 0, run_why, sizeof run_why))
+            return true;
+        str_printf(why, whylen, "held_%s_command: %s", act->verb, run_why);
+        return false;
+    }
+    char shown[256], run_why[400];
+    str_printable(shown, sizeof shown, host);
+    if (ctl->cfg->held_remote_command[0] == '\0') {
+        str_printf(why, whylen,
+                   "held on %s: run `ingressctl held %s %s` on %s (or set held_remote_command)",
+                   shown, act->verb, id, shown);
+        return false;
+    }
+    if (command_run_remote(ctl->cfg->held_remote_command, host, id, act->verb, run_why,
+                           sizeof run_why))
+        return true;
+    str_printf(why, whylen, "held on %s: held_remote_command: %s", shown, run_why);
+    return false;
+}
+
+/* One message: claimed, the MTA's command run, the claim taken back when it failed.  Returns
+ * 1 done, 0 no longer held (another ingressctl took it first), -1 failed. */
+static int held_decide_one(struct ctl *ctl, const struct held_action *act, const char *id,
+                           const char *host)
+{
+    char why[600];
+    int64_t now = (int64_t)time(NULL);
+
+    /* A message of another host without a template: nothing to claim, say where to go. */
+    if (!held_here(ctl, host) && ctl->cfg->held_remote_command[0] == '\0') {
+        held_mta_command(ctl, act, id, host, why, sizeof why);
+        fprintf(stderr, "%s: not %s: %s\n", id, act->state, why);
+        return -1;
+    }
+    switch (store_held_decide(ctl->store, id, row_host(host), act->state, act->by, act->reason, now,
+                              &ctl->err)) {
+    case STORE_OK:
+        break;
+    case STORE_NOTFOUND:
+        fprintf(stderr, "%s: no longer held (decided meanwhile: see held show %s)\n", id, id);
+        return 0;
+    default:
+        fprintf(stderr, "%s: not %s: %s\n", id, act->state, ctl->err.text);
+        return -1;
+    }
+    if (held_mta_command(ctl, act, id, host, why, sizeof why)) {
+        printf("%s %s\n", act->state, id);
+        return 1;
+    }
+    fprintf(stderr, "%s: not %s: %s\n", id, act->state, why);
+    enum store_status undone =
+        store_held_undo(ctl->store, id, row_host(host), act->state, act->by, now, &ctl->err);
+    if (undone != STORE_OK)
+        fprintf(stderr, "%s: still recorded as %s: %s\n", id, act->state,
+                undone == STORE_NOTFOUND ? "decided again meanwhile" : ctl->err.text);
+    return -1;
+}
+
+/*
+ * release or reject of each message still held (claim, MTA command, or the claim taken back).
+ * A message the command fails for, or held on another host without held_remote_command, stays
+ * held (and the status is 2); one that is not held is reported (status 1 when nothing was done).
  */
 static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
 {
-    const char *verb = release ? "release" : "reject";
-    const char *tmpl = release ? ctl->cfg->held_release_command : ctl->cfg->held_reject_command;
+    struct held_action act = {.release = release,
+                              .verb = release ? "release" : "reject",
+                              .state = release ? "released" : "rejected",
+                              .reason = a->reason ? a->reason : ""};
+    const char *verb = act.verb;
     struct id_list todo = {0};
     char by[64], why[512];
     int done = 0, failed = 0, missing = 0;
@@ -291,6 +412,7 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
         str_copy(by, sizeof by, a->by);
     else
         ctl_invoking_user(by, sizeof by);
+    act.by = by;
 
     enum store_status st = STORE_OK;
     if (a->account) {
@@ -310,23 +432,10 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
         return ctl_store_error(ctl, "reading the held messages");
     }
     for (size_t i = 0; i < todo.count; i++) {
-        const char *id = todo.ids[i];
-        if (!command_run(tmpl, id, NULL, 0, why, sizeof why)) {
-            fprintf(stderr, "%s: not %s: held_%s_command: %s\n", id,
-                    release ? "released" : "rejected", verb, why);
-            failed++;
-            continue;
-        }
-        st = store_held_decide(ctl->store, id, release ? "released" : "rejected", by,
-                               a->reason ? a->reason : "", (int64_t)time(NULL), &ctl->err);
-        if (st != STORE_OK) {
-            fprintf(stderr, "%s: %s by the MTA, but not recorded: %s\n", id,
-                    release ? "released" : "deleted", ctl->err.text);
-            failed++;
-            continue;
-        }
-        printf("%s %s\n", release ? "released" : "rejected", id);
-        done++;
+        int outcome = held_decide_one(ctl, &act, todo.ids[i], todo.hosts[i]);
+        done += outcome > 0;
+        missing += outcome == 0;
+        failed += outcome < 0;
     }
     id_list_free(&todo);
     if (failed > 0)

@@ -23,13 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "greylist.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "maintenance.h"
 #include "metrics.h"
 #include "metrics_http.h"
 #include "milter.h"
 #include "runas.h"
+#include "throttle.h"
 #include "util.h"
 
 /* The build sets it to SYSCONFDIR/milter-ingress/milter-ingress.conf (CMakeLists.txt). */
@@ -41,9 +42,9 @@
 /* How long a SIGTERM waits for the transactions in flight (the systemd unit waits 40 s). */
 #define SHUTDOWN_GRACE_SECONDS 30
 #define SHUTDOWN_POLL_MS 50
-#define MAINTENANCE_TICK_SECONDS 2
-#define MAINTENANCE_MAX_BATCHES 25
-#define RETENTION_BATCH 1000
+/* Also the throttle's flush interval, which is its refresh interval: the bound README "Several MX
+ * hosts" states over several hosts rests on both. */
+#define MAINTENANCE_TICK_SECONDS THROTTLE_REFRESH_SECONDS
 
 struct options {
     const char *config_path; /* NULL: DEFAULT_CONFIG if it exists, else the defaults */
@@ -409,56 +410,18 @@ static bool maintenance_store_check(struct runtime *rt, bool *lost)
 }
 
 /*
- * Expiry of the decision log and of greylisting, in the background (never in a callback), in
- * bounded batches with the store's lock released between them.  A tick every couple of seconds
- * keeps up with a million greylist triplets: one batch takes a few milliseconds, and a tick runs
- * batches while they come back full, up to MAINTENANCE_MAX_BATCHES.
+ * A tick of the maintenance thread: this host's throttle counts written to the store (every host
+ * writes its own), then a round of expiry (lib/maintenance.c), which runs on one host of a
+ * shared database at a time.  Without a database both wait for the next tick.
  */
-static void maintenance_tick(struct runtime *rt, bool *store_lost)
+static void maintenance_tick(struct runtime *rt, bool *store_lost, struct maintenance *m)
 {
-    struct store_error why;
-    size_t deleted = 0, total = 0;
     int64_t now = (int64_t)time(NULL);
 
-    /* Without a database, expiry and the throttle's counters wait for the next tick. */
     if (!maintenance_store_check(rt, store_lost))
         return;
-
-    /* As many batches as greylisting gets: one batch a tick removes at most 500 rows/s, fewer
-     * than a busy milter writes (tests/bench/RESULTS.md), and the table would grow unbounded. */
-    for (int i = 0; i < MAINTENANCE_MAX_BATCHES && !atomic_load(&stopping); i++) {
-        deleted = 0;
-        if (store_decision_expire(rt->store, now - rt->cfg->decision_retention / 1000,
-                                  RETENTION_BATCH, &deleted, &why) != STORE_OK) {
-            log_msg(LOG_WARNING, "decision log expiry: %s", why.text);
-            break;
-        }
-        total += deleted;
-        if (deleted < RETENTION_BATCH)
-            break;
-    }
-    if (total > 0)
-        log_msg(LOG_DEBUG, "decision log expiry: %zu old entries removed", total);
-    total = 0;
-    size_t batch = (size_t)rt->cfg->greylist_expire_batch;
-    for (int i = 0; i < MAINTENANCE_MAX_BATCHES && !atomic_load(&stopping); i++) {
-        deleted = 0;
-        if (greylist_expire(rt->store, rt->cfg, now, batch, &deleted, &why) != STORE_OK) {
-            log_msg(LOG_WARNING, "greylist expiry: %s", why.text);
-            break;
-        }
-        total += deleted;
-        if (deleted < batch)
-            break;
-    }
-    if (total > 0)
-        log_msg(LOG_DEBUG, "greylist expiry: %zu old triplets removed", total);
     throttle_persist(rt, now);
-    deleted = 0;
-    if (throttle_expire(rt->store, rt->cfg, (time_t)now, batch, &deleted, &why) != STORE_OK ||
-        store_held_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
-                          &deleted, &why) != STORE_OK)
-        log_msg(LOG_WARNING, "throttle or held table expiry: %s", why.text);
+    maintenance_round(m, rt->store, rt->cfg, now, &stopping, NULL);
 }
 
 static void reload(const struct options *o, const struct config *running)
@@ -511,6 +474,7 @@ static void *maintenance_thread(void *arg)
 {
     const struct options *o = arg;
     bool store_lost = false;
+    struct maintenance turn = {0};
     pthread_mutex_lock(&stop_lock);
     while (!atomic_load(&stopping)) {
         if (reload_wanted) {
@@ -529,7 +493,7 @@ static void *maintenance_thread(void *arg)
         pthread_mutex_unlock(&stop_lock);
         struct runtime *rt = runtime_acquire();
         if (rt != NULL) {
-            maintenance_tick(rt, &store_lost);
+            maintenance_tick(rt, &store_lost, &turn);
             runtime_release(rt);
         }
         pthread_mutex_lock(&stop_lock);

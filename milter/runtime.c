@@ -120,7 +120,7 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
     }
     rt->lists = lists_cache_new(rt->store, cfg->lists_reload_interval);
     name_or_host(rt->authserv_id, sizeof rt->authserv_id, cfg->authserv_id);
-    name_or_host(rt->host_name, sizeof rt->host_name, cfg->host_name);
+    config_host_name(cfg, rt->host_name, sizeof rt->host_name);
     rt->env.cfg = rt->cfg;
     rt->env.resolver = rt->resolver;
     rt->env.store = rt->store;

@@ -129,6 +129,8 @@ struct store_backend {
     enum store_status (*writer_start)(struct store_db *db, struct store_error *err);
     void (*writer_after_batches)(struct store_db *db);
     void (*writer_stop)(struct store_db *db);
+    /* store_maintenance_lock(); NULL: every store holds it (a database of one host). */
+    enum store_status (*maintenance_lock)(struct store_db *db, bool *held, struct store_error *err);
 
     /*
      * Greylisting: the rows of one check, read and written inside the transaction of the driver
@@ -199,11 +201,15 @@ struct store_backend {
                                    const char *state,
                                    void (*fn)(const struct store_held *h, void *arg), void *arg,
                                    struct store_error *err);
-    enum store_status (*held_decide)(struct store_conn *c, const char *queue_id, const char *state,
-                                     const char *by, const char *reason, int64_t now,
-                                     struct store_error *err);
+    /* host NULL: any host */
+    enum store_status (*held_decide)(struct store_conn *c, const char *queue_id, const char *host,
+                                     const char *state, const char *by, const char *reason,
+                                     int64_t now, struct store_error *err);
     enum store_status (*held_expire)(struct store_conn *c, int64_t before, size_t *left,
                                      struct store_error *err);
+    enum store_status (*held_undo)(struct store_conn *c, const char *queue_id, const char *host,
+                                   const char *state, const char *by, int64_t at,
+                                   struct store_error *err);
 
     /* Throttle.  throttle_bucket_add adds one bucket, inside the dispatcher's transaction. */
     enum store_status (*throttle_get)(struct store_conn *c, const char *account,

@@ -382,10 +382,33 @@ static enum store_status fault_held_each(struct store_conn *c, const char *queue
 }
 
 static enum store_status fault_held_decide(struct store_conn *c, const char *queue_id,
-                                           const char *state, const char *by, const char *reason,
-                                           int64_t now, struct store_error *err)
+                                           const char *host, const char *state, const char *by,
+                                           const char *reason, int64_t now, struct store_error *err)
 {
-    PASS_ON(c, HELD_DECIDE, held_decide, queue_id, state, by, reason, now, err);
+    PASS_ON(c, HELD_DECIDE, held_decide, queue_id, host, state, by, reason, now, err);
+}
+
+static enum store_status fault_held_undo(struct store_conn *c, const char *queue_id,
+                                         const char *host, const char *state, const char *by,
+                                         int64_t at, struct store_error *err)
+{
+    PASS_ON(c, HELD_UNDO, held_undo, queue_id, host, state, by, at, err);
+}
+
+static enum store_status fault_maintenance_lock(struct store_db *db, bool *held,
+                                                struct store_error *err)
+{
+    struct fault_db *f = fault_db(db);
+    enum store_status status = fault_hit(f, STORE_FAULT_MAINTENANCE_LOCK, err);
+
+    *held = false;
+    if (status != STORE_OK)
+        return status;
+    if (f->inner->maintenance_lock == NULL) {
+        *held = true;
+        return STORE_OK;
+    }
+    return f->inner->maintenance_lock(f->inner_db, held, err);
 }
 
 static enum store_status fault_held_expire(struct store_conn *c, int64_t before, size_t *left,
@@ -499,6 +522,8 @@ static const struct store_backend store_backend_fault = {
     .held_each = fault_held_each,
     .held_decide = fault_held_decide,
     .held_expire = fault_held_expire,
+    .held_undo = fault_held_undo,
+    .maintenance_lock = fault_maintenance_lock,
     .throttle_get = fault_throttle_get,
     .throttle_bucket_each = fault_throttle_bucket_each,
     .throttle_bucket_add = fault_throttle_bucket_add,

@@ -49,6 +49,8 @@
     X(HELD_EACH, held_each)                                                                        \
     X(HELD_DECIDE, held_decide)                                                                    \
     X(HELD_EXPIRE, held_expire)                                                                    \
+    X(HELD_UNDO, held_undo)                                                                        \
+    X(MAINTENANCE_LOCK, maintenance_lock)                                                          \
     X(THROTTLE_GET, throttle_get)                                                                  \
     X(THROTTLE_BUCKET_EACH, throttle_bucket_each)                                                  \
     X(THROTTLE_BUCKET_ADD, throttle_bucket_add)                                                    \

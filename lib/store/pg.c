@@ -17,10 +17,12 @@
 #include "migrations.h"
 #include "util.h"
 
-/* Advisory lock keys (per database): the migrations, and the write lock of STORE_TXN_WRITE. */
+/* Advisory lock keys (per database): the migrations, the write lock of STORE_TXN_WRITE, and the
+ * fleet's maintenance turn (store_maintenance_lock). */
 #define PG_LOCK_SCHEMA "7306916016250863617" /* "milter" 0x01 */
 #define PG_LOCK_WRITE "7306916016250863618"
 /* 7306916016250863619: decisions_add_day() (schema/postgresql/001_init.sql) */
+#define PG_LOCK_MAINTENANCE "7306916016250863620"
 
 /* The oldest server the schema runs on: identity columns, default partitions, EXECUTE FUNCTION. */
 #define PG_MIN_SERVER_VERSION 110000
@@ -185,6 +187,7 @@ static enum store_status connect_conn(struct store_conn *c, struct store_error *
         return connect_fail(c, conn, STORE_ERROR, why, err);
     }
     c->conn = conn;
+    c->sessions++;
     memset(c->prepared, 0, sizeof c->prepared);
     if (session_setup(c, err) != STORE_OK) {
         drop_connection(c);
@@ -572,6 +575,38 @@ static void pg_rollback(struct store_conn *c)
         drop_connection(c); /* a connection in an unknown state is not used again */
 }
 
+/* ---- the fleet's maintenance turn ---- */
+
+/*
+ * A session advisory lock on a connection of its own (never the pool's, whose sessions every
+ * thread shares): the first host to ask holds it until its connection ends.  While held, each call
+ * checks that the session is still the one that took it (a restarted server or a dropped
+ * connection ended it: ensure_connected() made a new one), and asks again when it is not.
+ */
+static enum store_status pg_maintenance_lock(struct store_db *db, bool *held,
+                                             struct store_error *err)
+{
+    struct store_conn *c = &db->maint;
+    PGresult *res = NULL;
+    enum store_status status = STORE_OK;
+
+    pthread_mutex_lock(&db->maint_lock);
+    if (db->maint_held) {
+        status = pg_exec_params(c, "SELECT 1", NULL, 0, NULL, err);
+        db->maint_held = status == STORE_OK && c->sessions == db->maint_session;
+    }
+    if (!db->maint_held) {
+        status = pg_exec_params(c, "SELECT pg_try_advisory_lock(" PG_LOCK_MAINTENANCE ")", NULL, 0,
+                                &res, err);
+        db->maint_held = status == STORE_OK && PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) == 't';
+        db->maint_session = c->sessions;
+        PQclear(res);
+    }
+    *held = db->maint_held;
+    pthread_mutex_unlock(&db->maint_lock);
+    return status;
+}
+
 /* ---- migrations ---- */
 
 /*
@@ -758,6 +793,8 @@ static void pg_close(struct store_db *db)
     for (int i = 0; i < PG_POOL_SIZE; i++)
         drop_connection(&db->pool[i]);
     drop_connection(&db->writer);
+    drop_connection(&db->maint); /* lets the maintenance lock go, if held */
+    pthread_mutex_destroy(&db->maint_lock);
     pthread_cond_destroy(&db->freed);
     pthread_mutex_destroy(&db->lock);
     free(db->conninfo);
@@ -799,6 +836,9 @@ static struct store_db *pg_open(const char *database, int64_t busy_timeout_ms, b
         db->pool[i].db = db;
     db->writer.db = db;
     db->writer.writer = true;
+    pthread_mutex_init(&db->maint_lock, NULL);
+    db->maint.db = db;
+    db->maint.writer = true;
     if (connect_conn(&db->pool[0], err) != STORE_OK) {
         pg_close(db);
         return NULL;
@@ -842,6 +882,7 @@ const struct store_backend store_backend_postgresql = {
     .decision_tally = pg_decision_tally,
     .decision_expire = pg_decision_expire,
     .writer_after_batches = pg_writer_after_batches,
+    .maintenance_lock = pg_maintenance_lock,
     .greylist_read = pg_greylist_read,
     .greylist_write = pg_greylist_write,
     .autoallow_read = pg_autoallow_read,
@@ -866,6 +907,7 @@ const struct store_backend store_backend_postgresql = {
     .held_each = pg_held_each,
     .held_decide = pg_held_decide,
     .held_expire = pg_held_expire,
+    .held_undo = pg_held_undo,
     .throttle_get = pg_throttle_get,
     .throttle_bucket_each = pg_throttle_bucket_each,
     .throttle_bucket_add = pg_throttle_bucket_add,

@@ -59,6 +59,7 @@ enum pg_stmt {
     PG_HELD_EACH,
     PG_HELD_DECIDE,
     PG_HELD_EXPIRE,
+    PG_HELD_UNDO,
     PG_THROTTLE_GET,
     PG_THROTTLE_BUCKET_EACH,
     PG_THROTTLE_BUCKET_ADD,
@@ -94,9 +95,10 @@ extern const size_t pg_throttle_sql_count;
 struct store_conn {
     struct store_db *db;
     PGconn *conn;
-    bool busy;   /* handed out by acquire() */
-    bool in_txn; /* between begin() and commit()/rollback() */
-    bool writer; /* the decision writer's own */
+    bool busy;         /* handed out by acquire() */
+    bool in_txn;       /* between begin() and commit()/rollback() */
+    bool writer;       /* the decision writer's own, or the maintenance lock's: never in the pool */
+    uint64_t sessions; /* connections made so far: a session lock ends with its session */
     bool prepared[PG_STMT_COUNT];
 };
 
@@ -111,7 +113,12 @@ struct store_db {
     bool down; /* the last attempt to reach the server failed (logged once) */
     struct store_conn pool[PG_POOL_SIZE];
     struct store_conn writer;
-    int64_t partition_day; /* the last day whose decision partitions exist (pg_decisions.c) */
+    /* store_maintenance_lock(): a connection whose session holds the lock while maint_held. */
+    pthread_mutex_t maint_lock; /* guards maint and the two below */
+    struct store_conn maint;
+    bool maint_held;
+    uint64_t maint_session; /* maint.sessions when the lock was taken */
+    int64_t partition_day;  /* the last day whose decision partitions exist (pg_decisions.c) */
 };
 
 /* One parameter of a statement, sent as text; PG_TEXT(NULL) sends NULL. */
@@ -246,9 +253,12 @@ enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,
 enum store_status pg_held_each(struct store_conn *c, const char *queue_id, const char *account,
                                const char *state, void (*fn)(const struct store_held *h, void *arg),
                                void *arg, struct store_error *err);
-enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *state,
-                                 const char *by, const char *reason, int64_t now,
+enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *host,
+                                 const char *state, const char *by, const char *reason, int64_t now,
                                  struct store_error *err);
+enum store_status pg_held_undo(struct store_conn *c, const char *queue_id, const char *host,
+                               const char *state, const char *by, int64_t at,
+                               struct store_error *err);
 enum store_status pg_held_expire(struct store_conn *c, int64_t before, size_t *left,
                                  struct store_error *err);
 

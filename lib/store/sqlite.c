@@ -733,6 +733,7 @@ const struct store_backend store_backend_sqlite = {
     .held_each = sqlite_held_each,
     .held_decide = sqlite_held_decide,
     .held_expire = sqlite_held_expire,
+    .held_undo = sqlite_held_undo,
     .throttle_get = sqlite_throttle_get,
     .throttle_bucket_each = sqlite_throttle_bucket_each,
     .throttle_bucket_add = sqlite_throttle_bucket_add,

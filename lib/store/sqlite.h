@@ -60,6 +60,7 @@ enum stmt_id {
     STMT_HELD_EACH,
     STMT_HELD_DECIDE,
     STMT_HELD_EXPIRE,
+    STMT_HELD_UNDO,
     /* throttle */
     STMT_THROTTLE_GET,
     STMT_THROTTLE_BUCKET_EACH,
@@ -283,9 +284,12 @@ enum store_status sqlite_held_each(struct store_conn *c, const char *queue_id, c
                                    const char *state,
                                    void (*fn)(const struct store_held *h, void *arg), void *arg,
                                    struct store_error *err);
-enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *state,
-                                     const char *by, const char *reason, int64_t now,
-                                     struct store_error *err);
+enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *host,
+                                     const char *state, const char *by, const char *reason,
+                                     int64_t now, struct store_error *err);
+enum store_status sqlite_held_undo(struct store_conn *c, const char *queue_id, const char *host,
+                                   const char *state, const char *by, int64_t at,
+                                   struct store_error *err);
 enum store_status sqlite_held_expire(struct store_conn *c, int64_t before, size_t *left,
                                      struct store_error *err);
 

@@ -5,15 +5,21 @@
 
 const struct sqlite_sql sqlite_held_sql[] = {
     /* held: ?N NULL matches any value. */
-    {STMT_HELD_ADD, "INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, "
-                    "subject, size, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+    {STMT_HELD_ADD,
+     "INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, "
+     "subject, size, reason, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
     {STMT_HELD_EACH, "SELECT id, queue_id, held_at, account, sender, recipients, nrcpt, "
-                     "subject, size, reason, state, decided_by, decided_at, decision_reason "
-                     "FROM held WHERE (?1 IS NULL OR queue_id = ?1) "
+                     "subject, size, reason, state, decided_by, decided_at, decision_reason, "
+                     "host FROM held WHERE (?1 IS NULL OR queue_id = ?1) "
                      "AND (?2 IS NULL OR account = ?2) AND (?3 IS NULL OR state = ?3) "
                      "ORDER BY held_at, id"},
     {STMT_HELD_DECIDE, "UPDATE held SET state = ?2, decided_by = ?3, decision_reason = ?4, "
-                       "decided_at = ?5 WHERE queue_id = ?1 AND state = 'held'"},
+                       "decided_at = ?5 WHERE queue_id = ?1 AND state = 'held' "
+                       "AND (?6 IS NULL OR host = ?6)"},
+    /* The decision just recorded, and only it, given back. */
+    {STMT_HELD_UNDO, "UPDATE held SET state = 'held', decided_by = '', decision_reason = '', "
+                     "decided_at = NULL WHERE queue_id = ?1 AND state = ?2 AND decided_by = ?3 "
+                     "AND decided_at = ?4 AND (?5 IS NULL OR host = ?5)"},
     {STMT_HELD_EXPIRE, "DELETE FROM held WHERE id IN (SELECT id FROM held "
                        "WHERE state <> 'held' AND decided_at < ?1 LIMIT ?2)"},
 };
@@ -27,7 +33,7 @@ enum store_status sqlite_held_add(struct store_conn *c, const struct store_held 
                                  SQL_TEXT_OR_EMPTY(h->account), SQL_TEXT_OR_EMPTY(h->sender),
                                  SQL_TEXT_OR_EMPTY(h->recipients), SQL_INT(h->nrcpt),
                                  SQL_TEXT_OR_EMPTY(h->subject), SQL_INT(h->size),
-                                 SQL_TEXT_OR_EMPTY(h->reason)),
+                                 SQL_TEXT_OR_EMPTY(h->reason), SQL_TEXT(h->host)),
                       NULL, err);
 }
 
@@ -48,6 +54,7 @@ static void held_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
         .decided_by = column_text(stmt, 11),
         .decided_at = sqlite3_column_int64(stmt, 12), /* NULL reads as 0 */
         .decision_reason = column_text(stmt, 13),
+        .host = column_text(stmt, 14),
     };
     v->fn.held(&h, v->arg);
 }
@@ -63,14 +70,25 @@ enum store_status sqlite_held_each(struct store_conn *c, const char *queue_id, c
                        SQL_PARAMS(SQL_TEXT(queue_id), SQL_TEXT(account), SQL_TEXT(state)), &v, err);
 }
 
-enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *state,
-                                     const char *by, const char *reason, int64_t now,
-                                     struct store_error *err)
+enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *host,
+                                     const char *state, const char *by, const char *reason,
+                                     int64_t now, struct store_error *err)
 {
     return sqlite_change(c->s, STMT_HELD_DECIDE,
                          SQL_PARAMS(SQL_TEXT_OR_EMPTY(queue_id), SQL_TEXT_OR_EMPTY(state),
-                                    SQL_TEXT_OR_EMPTY(by), SQL_TEXT_OR_EMPTY(reason), SQL_INT(now)),
+                                    SQL_TEXT_OR_EMPTY(by), SQL_TEXT_OR_EMPTY(reason), SQL_INT(now),
+                                    SQL_TEXT(host)),
                          err);
+}
+
+enum store_status sqlite_held_undo(struct store_conn *c, const char *queue_id, const char *host,
+                                   const char *state, const char *by, int64_t at,
+                                   struct store_error *err)
+{
+    return sqlite_change(
+        c->s, STMT_HELD_UNDO,
+        SQL_PARAMS(SQL_TEXT(queue_id), SQL_TEXT(state), SQL_TEXT(by), SQL_INT(at), SQL_TEXT(host)),
+        err);
 }
 
 enum store_status sqlite_held_expire(struct store_conn *c, int64_t before, size_t *left,

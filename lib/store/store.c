@@ -680,17 +680,42 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
     return status;
 }
 
-enum store_status store_held_decide(struct store *s, const char *queue_id, const char *state,
-                                    const char *by, const char *reason, int64_t now,
-                                    struct store_error *err)
+enum store_status store_held_decide(struct store *s, const char *queue_id, const char *host,
+                                    const char *state, const char *by, const char *reason,
+                                    int64_t now, struct store_error *err)
 {
     struct store_conn *c = store_conn_get(s, err);
     if (c == NULL)
         return STORE_ERROR;
-    enum store_status status = s->be->held_decide(c, queue_id, state, by, reason, now, err);
+    enum store_status status = s->be->held_decide(c, queue_id, host, state, by, reason, now, err);
 
     store_conn_put(s, c);
     return status;
+}
+
+enum store_status store_held_undo(struct store *s, const char *queue_id, const char *host,
+                                  const char *state, const char *by, int64_t at,
+                                  struct store_error *err)
+{
+    if (queue_id == NULL || state == NULL || by == NULL)
+        return STORE_NOTFOUND;
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    enum store_status status = s->be->held_undo(c, queue_id, host, state, by, at, err);
+
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_maintenance_lock(struct store *s, bool *held, struct store_error *err)
+{
+    *held = false;
+    if (s->be->maintenance_lock == NULL) {
+        *held = true;
+        return STORE_OK;
+    }
+    return s->be->maintenance_lock(s->db, held, err);
 }
 
 enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,

@@ -55,6 +55,9 @@ static const struct {
     {"dmarc_domain_actions", {"example.org:drop", "example.org"}},
     {"host_name", {"mx 2", "mx;2"}},
     {"metrics_listen", {"9795", "localhost:9795", "127.0.0.1:0", "::1:9795"}},
+    {"held_remote_command",
+     {"ssh {host} postsuper -H", "ssh mx1 postsuper -H {queue_id}",
+      "ssh {host} {verb} {queue_id}"}},
 };
 
 /* Two options that must agree, with values that do not. */

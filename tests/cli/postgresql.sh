@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ingressctl on PostgreSQL: the same verbs as on SQLite (list add/del, account add, alias add,
-# why, held list), through the same store, on the private server of tests/pg/with-pg.sh
+# why, held list), and held mail of several hosts on one database, through the same store, on the private server of tests/pg/with-pg.sh
 # (INGRESS_TEST_PG_TCP: the milter's role and database over TCP, a password in the URI).  The
 # decision and held rows are written as the milter writes them, with psql as the superuser.
 #
@@ -84,6 +84,82 @@ ERR=$(<"$T/err")
 [ "$RC" -eq 0 ] && has "$OUT" "QH1" && has "$OUT" "Quarterly report" &&
     has "$OUT" "31 messages > limit 30"
 result "held list on PostgreSQL, the database a URI in the config file"
+
+# Several hosts: messages held on mx1 and mx2, ingressctl run as mx2's (host_name).  The MTA's
+# commands are scripts that log what they were given; the release waits a second, so that two
+# releases started together overlap.
+cat >"$T/mta" <<'SCRIPT'
+#!/bin/sh
+echo "[$(basename "$0")][$*]" >>"${0%/*}/mta.log"
+[ "$1" = release ] && sleep 1
+exit 0
+SCRIPT
+chmod 755 "$T/mta"
+ln -s mta "$T/remote"
+printf '#!/bin/sh\necho QH1 QM2\n' >"$T/queue"
+cat >"$T/mx2.conf" <<CONFIG
+database = $DB
+host_name = mx2.example.test
+held_queue_command = $T/queue
+held_release_command = $T/mta release {queue_id}
+held_reject_command = $T/mta reject {queue_id}
+CONFIG
+cp "$T/mx2.conf" "$T/mx2-remote.conf"
+echo "held_remote_command = $T/remote {host} {action} {queue_id}" >>"$T/mx2-remote.conf"
+for q in QM1:mx1 QM2:mx2 QM3:mx1; do
+    sql "INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, subject, size,
+         reason, host) VALUES ('${q%%:*}', $now - 3600, 'flood@example.test', 'flood@example.test',
+         'x@example.net', 1, 'spread', 100, 'over the limit', '${q#*:}.example.test')" >/dev/null
+done
+# ctlh CONFIG ARG...: ingressctl with that config file.
+ctlh() {
+    local conf=$1
+    shift
+    RC=0
+    timeout 10 "$CTL_BIN" -c "$T/$conf" "$@" >"$T/out" 2>"$T/err" </dev/null || RC=$?
+    OUT=$(<"$T/out")
+    ERR=$(<"$T/err")
+}
+
+ctlh mx2.conf held list
+[ "$RC" -eq 0 ] && has "$OUT" "HOST" && grep -q "QM1 *mx1.example.test" "$T/out" &&
+    grep -q "QM2 *mx2.example.test" "$T/out" && grep -q "QM3 *mx1.example.test" "$T/out"
+result "held list on one host shows every host's held messages with the host"
+[ "$(sql "SELECT count(*) FROM held WHERE queue_id IN ('QM1', 'QM3') AND state = 'held'")" = 2 ]
+result "its reconciliation leaves the messages of other hosts (not in this MTA's queue) held"
+ctlh mx2.conf held show QM1
+[ "$RC" -eq 0 ] && has "$OUT" "held on:     mx1.example.test"
+result "held show says which host holds it"
+ctlh mx2.conf held list --json
+[ "$RC" -eq 0 ] && has "$OUT" '"host": "mx1.example.test"'
+result "held list --json has the host"
+
+ctlh mx2.conf held release QM1
+[ "$RC" -eq 2 ] && has "$ERR" "QM1: not released: held on mx1.example.test" &&
+    has "$ERR" "ingressctl held release QM1\` on mx1.example.test" && [ ! -e "$T/mta.log" ] &&
+    [ "$(sql "SELECT state FROM held WHERE queue_id = 'QM1'")" = held ]
+result "release of another host's message without held_remote_command: says where, exit 2, stays held"
+ctlh mx2-remote.conf held reject QM3 --reason "a flood"
+[ "$RC" -eq 0 ] && has "$OUT" "rejected QM3" &&
+    grep -qx '\[remote\]\[mx1.example.test reject QM3\]' "$T/mta.log" &&
+    [ "$(sql "SELECT state FROM held WHERE queue_id = 'QM3'")" = rejected ]
+result "with held_remote_command: that host's command with {host} {action} {queue_id}, recorded"
+
+: >"$T/mta.log"
+(ctlh mx2.conf held release QM2 && echo "$RC" >"$T/rc1") &
+(ctlh mx2-remote.conf held release QM2 && echo "$RC" >"$T/rc2") &
+wait
+rcs=$(sort "$T/rc1" "$T/rc2" | tr '\n' ' ')
+[ "$rcs" = "0 1 " ] && [ "$(grep -c 'release QM2' "$T/mta.log")" -eq 1 ] &&
+    [ "$(sql "SELECT state FROM held WHERE queue_id = 'QM2'")" = released ]
+result "two releases of one message at once: one runs the MTA's command, the other exits 1"
+
+sed -i "s|^held_release_command = .*|held_release_command = /bin/false {queue_id}|" "$T/mx2.conf"
+sql "UPDATE held SET state = 'held', decided_at = NULL WHERE queue_id = 'QM2'" >/dev/null
+ctlh mx2.conf held release QM2
+[ "$RC" -eq 2 ] && has "$ERR" "QM2: not released: held_release_command" &&
+    [ "$(sql "SELECT state || ',' || decided_by FROM held WHERE queue_id = 'QM2'")" = held, ]
+result "a release whose command fails is taken back: the message is held again"
 
 RC=0
 timeout 10 "$CTL_BIN" -d "postgresql://ingress:wr0ng-s3cret@${DB#*@}" list show \

@@ -313,6 +313,45 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 }
 
+# postfix_sasl_main_cf: the main.cf lines of SASL AUTH (Cyrus, the application file sasl/smtpd.conf
+# of the configuration directory), enabled only where master.cf says smtpd_sasl_auth_enable.
+postfix_sasl_main_cf() {
+    cat <<EOF
+# SASL, enabled only on the submission listener of master.cf (smtpd_sasl_auth_enable there).
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+smtpd_sasl_local_domain =
+smtpd_tls_auth_only = no
+EOF
+}
+
+# postfix_master_cf: master.cf with smtpd on SMTP_PORT, the submission listener (SASL AUTH) on
+# SUB_PORT, and every other service (postfix_master_services).
+postfix_master_cf() {
+    cat <<EOF
+127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$SUB_PORT inet n - n - - smtpd
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination
+EOF
+    postfix_master_services
+}
+
+# queue_id NAME: the queue id Postfix gave case NAME ("queued as ...").
+queue_id() {
+    reply "$1" . | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p'
+}
+
+# in_queue QUEUE_ID [QUEUE_NAME]: postqueue -j of the Postfix of PF_CONF lists the message (in that
+# queue, when given).
+in_queue() {
+    postqueue -c "$PF_CONF" -j 2>/dev/null | "$PYTHON" -c 'import json, sys
+qid, name = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+sys.exit(0 if any(r.get("queue_id") == qid and name in ("", r.get("queue_name")) for r in rows)
+         else 1)' "$1" "${2:-}"
+}
+
 # postfix_start PORT...: postfix check, then the master in the foreground (its log appended to
 # PF_LOG), run under the command prefix POSTFIX_WRAP (an array, empty by default); waits until
 # every PORT listens (dies when one does not).

@@ -99,23 +99,11 @@ chown postfix "$SASL_DB"
 {
     echo "# Private Postfix instance for tests/e2e/run.sh."
     postfix_main_cf "inet:127.0.0.1:$MILTER_PORT"
-    cat <<EOF
-# SASL, enabled only on the submission listener of master.cf (smtpd_sasl_auth_enable there).
-smtpd_sasl_type = cyrus
-smtpd_sasl_path = smtpd
-smtpd_sasl_local_domain =
-smtpd_tls_auth_only = no
-EOF
+    postfix_sasl_main_cf
 } >"$PF_CONF/main.cf"
 
 # No chroot anywhere: the queue directory is ours and holds no copy of /etc.
-cat >"$PF_CONF/master.cf" <<EOF
-127.0.0.1:$SMTP_PORT inet n - n - - smtpd
-127.0.0.1:$SUB_PORT inet n - n - - smtpd
-  -o smtpd_sasl_auth_enable=yes
-  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination
-EOF
-postfix_master_services >>"$PF_CONF/master.cf"
+postfix_master_cf >"$PF_CONF/master.cf"
 
 postfix_start "$SMTP_PORT" "$SUB_PORT"
 SETUP_DONE=1
@@ -829,20 +817,6 @@ fi
 # the fourth is held: it would pass if the restart had reset the counts.  The held messages are in
 # Postfix's hold queue (postqueue -j), in `ingressctl held list` with the reason; `held release`
 # delivers one, `held reject` deletes the other; `account unthrottle` lets the next through.
-
-# queue_id NAME: the queue id Postfix gave case NAME ("queued as ...").
-queue_id() {
-    reply "$1" . | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p'
-}
-
-# in_queue QUEUE_ID [QUEUE_NAME]: postqueue -j lists the message (in that queue, when given).
-in_queue() {
-    postqueue -c "$PF_CONF" -j 2>/dev/null | "$PYTHON" -c 'import json, sys
-qid, name = sys.argv[1], sys.argv[2]
-rows = [json.loads(l) for l in sys.stdin if l.strip()]
-sys.exit(0 if any(r.get("queue_id") == qid and name in ("", r.get("queue_name")) for r in rows)
-         else 1)' "$1" "${2:-}"
-}
 
 ctl account limits "$BOB" minute=0/0 hour=3/100
 if [[ $CTL_RC -eq 0 ]] && grep -qE 'per hour +3 / 100' <<<"$CTL_OUT"; then

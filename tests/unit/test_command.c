@@ -6,8 +6,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -125,6 +127,40 @@ static void templates_are_checked(void **state)
     assert_non_null(strstr(why, "more than"));
 }
 
+/* held_remote_command: {host}, {queue_id} and {action} replaced, each checked first; a host that
+ * would read as an option, a queue id or an action that is not one, runs nothing. */
+static void remote_template_gets_host_queue_id_and_action(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_command.XXXXXX", tmpl[256], path[256], why[256];
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(tmpl, sizeof tmpl, "touch %s/{host}-{action}-{queue_id}", dir);
+    assert_true(command_run_remote(tmpl, "mx1.example_test", "Q1", "release", why, sizeof why));
+    snprintf(path, sizeof path, "%s/mx1.example_test-release-Q1", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(unlink(path), 0);
+
+    assert_false(command_run_remote(tmpl, "-oProxyCommand=id", "Q1", "release", why, sizeof why));
+    assert_non_null(strstr(why, "not a host name"));
+    assert_false(command_run_remote(tmpl, "mx 1", "Q1", "reject", why, sizeof why));
+    assert_false(command_run_remote(tmpl, "mx1", "Q1;id", "reject", why, sizeof why));
+    assert_non_null(strstr(why, "not a queue id"));
+    assert_false(command_run_remote(tmpl, "mx1", "Q1", "delete", why, sizeof why));
+    assert_non_null(strstr(why, "release or reject"));
+    assert_int_equal(rmdir(dir), 0); /* nothing was made by the refused ones */
+
+    assert_true(command_remote_template_valid("", why, sizeof why));
+    assert_true(
+        command_remote_template_valid("ssh {host} held-{action} {queue_id}", why, sizeof why));
+    assert_false(command_remote_template_valid("ssh mx1 postsuper -H {queue_id}", why, sizeof why));
+    assert_non_null(strstr(why, "{host}"));
+    assert_false(command_remote_template_valid("ssh {host} {verb} {queue_id}", why, sizeof why));
+    assert_non_null(strstr(why, "unknown placeholder"));
+    /* The MTA's own templates know only {queue_id}. */
+    assert_false(command_template_valid("ssh {host} postsuper -H {queue_id}", why, sizeof why));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -136,6 +172,7 @@ int main(void)
         cmocka_unit_test(bad_queue_id_runs_nothing),
         cmocka_unit_test(output_is_bounded),
         cmocka_unit_test(templates_are_checked),
+        cmocka_unit_test(remote_template_gets_host_queue_id_and_action),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

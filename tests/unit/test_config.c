@@ -881,6 +881,7 @@ static const struct {
     {"dmarc_domain_actions", "lists.example.org:header, example.net:log"},
     {"host_name", "mx2.example.org"},
     {"metrics_listen", "127.0.0.1:9795"},
+    {"held_remote_command", "ssh -oBatchMode=yes {host} sudo held-{action} {queue_id}"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "maintenance.h"
 #include "store.h"
 #include "util.h"
 
@@ -318,6 +320,96 @@ static void test_two_processes_starting_at_once_migrate_once(void **state)
     assert_int_equal(pg_ctl("psql", sql), 0);
 }
 
+static void count_decision(const struct decision *d, void *arg)
+{
+    (void)d;
+    (*(size_t *)arg)++;
+}
+
+static struct store *open_schema(const char *schema)
+{
+    char database[1024];
+    struct store_error err;
+
+    database_of(database, sizeof database, schema);
+    struct store *s = store_open(database, 5000, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    return s;
+}
+
+static size_t decisions_of(struct store *s, const char *ref)
+{
+    size_t n = 0;
+    enum store_status st = store_decision_find(s, ref, 100, count_decision, &n, NULL);
+    assert_true(st == STORE_OK || st == STORE_NOTFOUND);
+    return n;
+}
+
+/*
+ * Two milters on one database (two stores: two sessions, as two hosts have): the maintenance
+ * turn is held by the first that asks and by no other while it lives, so only its rounds expire;
+ * when its store closes (its session ends), the other takes the turn at its next round.
+ */
+static void test_maintenance_runs_on_one_host_at_a_time_and_passes_on(void **state)
+{
+    struct store *s1 = open_schema("t4"), *s2 = open_schema("t4");
+    struct config *cfg = config_new_defaults();
+    struct maintenance m1 = {0}, m2 = {0};
+    bool held = false;
+    int64_t now = 100 * 86400;
+
+    (void)state;
+    assert_int_equal(store_maintenance_lock(s1, &held, NULL), STORE_OK);
+    assert_true(held);
+    assert_int_equal(store_maintenance_lock(s2, &held, NULL), STORE_OK);
+    assert_false(held);
+    assert_int_equal(store_maintenance_lock(s1, &held, NULL), STORE_OK);
+    assert_true(held); /* still, and still only there */
+    assert_int_equal(store_maintenance_lock(s2, &held, NULL), STORE_OK);
+    assert_false(held);
+    /* The turn is a lock of its own: the decision log's day partitions (decisions_add_day's
+     * advisory lock) are still made by every host while one holds it. */
+    assert_int_equal(pg_ctl("psql", "DO $$ BEGIN IF NOT pg_try_advisory_xact_lock("
+                                    "7306916016250863619) THEN RAISE EXCEPTION 'taken'; END IF; "
+                                    "END $$;"),
+                     0);
+
+    for (int i = 0; i < 3; i++) {
+        struct decision d = {
+            .time = 1000 + i, .ref = "OLDTURN1", .check = "iprev", .action = "accept"};
+        assert_int_equal(store_decision_add(s1, &d, NULL), STORE_OK);
+    }
+    assert_false(maintenance_round(&m2, s2, cfg, now, NULL, NULL));
+    assert_int_equal(decisions_of(s2, "OLDTURN1"), 3);
+    assert_true(maintenance_round(&m1, s1, cfg, now, NULL, NULL));
+    assert_int_equal(decisions_of(s2, "OLDTURN1"), 0);
+
+    /* The server lets the lock go when the closed session's process ends, a moment after. */
+    store_close(s1);
+    bool ran = false;
+    for (int i = 0; i < 50 && !ran; i++) {
+        ran = maintenance_round(&m2, s2, cfg, now, NULL, NULL);
+        if (!ran)
+            usleep(100 * 1000);
+    }
+    assert_true(ran);
+
+    /* A restart of the server ends every session, the turn's too: the first to ask afterwards
+     * holds it, and the former holder, on a new session, knows it no longer does. */
+    struct store *s3 = open_schema("t4");
+    assert_int_equal(pg_ctl("stop", NULL), 0);
+    assert_int_equal(pg_ctl("start", NULL), 0);
+    for (int i = 0; i < 50 && store_maintenance_lock(s3, &held, NULL) != STORE_OK; i++)
+        usleep(100 * 1000);
+    assert_true(held);
+    assert_int_equal(store_maintenance_lock(s2, &held, NULL), STORE_OK);
+    assert_false(held);
+    store_close(s3);
+    store_close(s2);
+    config_free(cfg);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -336,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_wrong_password_is_a_clear_error_without_the_password),
         cmocka_unit_test(test_tables_of_another_application_are_named),
         cmocka_unit_test(test_two_processes_starting_at_once_migrate_once),
+        cmocka_unit_test(test_maintenance_runs_on_one_host_at_a_time_and_passes_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
