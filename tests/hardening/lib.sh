@@ -110,8 +110,15 @@ start_milter() {
         "trusted_networks =" "greylist = no" "user =" "allow_root = yes")
     {
         # A default line only when the caller does not set that option itself.
+        # No pipe into grep -q: under pipefail, grep leaving early kills printf
+        # with SIGPIPE and the default was written beside the caller's own line.
+        local given set_by_caller
         for line in "${defaults[@]}"; do
-            printf '%s\n' "$@" | grep -q "^${line%% *} " || echo "$line"
+            set_by_caller=no
+            for given in "$@"; do
+                [[ $given == "${line%% *} "* ]] && set_by_caller=yes
+            done
+            [[ $set_by_caller == yes ]] || echo "$line"
         done
         for line in "$@"; do
             echo "$line"
