@@ -459,6 +459,10 @@ static void maintenance_tick(struct runtime *rt, bool *store_lost)
         store_held_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
                           &deleted, &why) != STORE_OK)
         log_msg(LOG_WARNING, "throttle or held table expiry: %s", why.text);
+    /* The DMARC report data is kept as long as the decisions it summarizes. */
+    if (store_dmarc_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
+                           &deleted, &why) != STORE_OK)
+        log_msg(LOG_WARNING, "DMARC report data expiry: %s", why.text);
 }
 
 static void reload(const struct options *o, const struct config *running)
