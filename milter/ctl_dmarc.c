@@ -75,7 +75,7 @@ static bool parse_date(const char *text, int64_t *out)
 {
     struct tm tm = {0}, back;
 
-    if (strlen(text) != 10 || text[4] != '-' || text[7] != '-')
+    if (text == NULL || strlen(text) != 10 || text[4] != '-' || text[7] != '-')
         return false;
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && !isdigit((unsigned char)text[i]))
@@ -98,7 +98,7 @@ static bool parse_date(const char *text, int64_t *out)
 /* The domain as the store keeps it: lower case, no final dot, a valid name. */
 static bool domain_normalize(const char *text, char *out, size_t outlen)
 {
-    size_t len = strlen(text);
+    size_t len = text != NULL ? strlen(text) : 0;
 
     if (len > 0 && text[len - 1] == '.')
         len--;

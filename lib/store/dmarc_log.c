@@ -77,6 +77,8 @@ static void dmarc_key(const struct store_dmarc_row *r, char out[STORE_DMARC_KEY_
     EVP_DigestUpdate(ctx, num, (size_t)n);
     for (size_t i = 0; i < DMARC_TEXTS; i++) {
         const char *text = *dmarc_text((struct store_dmarc_row *)r, i);
+        if (text == NULL) /* refused by dmarc_row_check() before */
+            text = "";
         n = snprintf(num, sizeof num, "%zu:", strlen(text));
         EVP_DigestUpdate(ctx, num, (size_t)n);
         EVP_DigestUpdate(ctx, text, strlen(text));
