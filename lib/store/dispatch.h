@@ -42,8 +42,9 @@ struct decision_writer {
 struct dmarc_entry;
 struct dmarc_pending {
     pthread_mutex_t lock;
-    bool ready;   /* lock initialized (store_dmarc_init) */
-    bool failing; /* the writer's last flush failed (logged once) */
+    bool ready;    /* lock initialized (store_dmarc_init) */
+    bool failing;  /* the writer's last flush failed (logged once) */
+    uint64_t seed; /* of the table's hash (dmarc_log.c), random */
     struct dmarc_entry *buckets[STORE_DMARC_BUCKETS];
     size_t count;
     uint64_t refused; /* messages not counted: the table was full */

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "dispatch.h"
 #include "log.h"
@@ -50,7 +52,8 @@ static const char **dmarc_text(struct store_dmarc_row *r, size_t i)
 /* One distinct row counted in memory: a copy of the row (strings in the same allocation). */
 struct dmarc_entry {
     struct dmarc_entry *next;
-    char key[STORE_DMARC_KEY_LEN + 1];
+    uint64_t hash;                     /* dmarc_hash(): the table's bucket */
+    char key[STORE_DMARC_KEY_LEN + 1]; /* dmarc_key(), made when the entry is written */
     struct store_dmarc_row row;
 };
 
@@ -92,7 +95,7 @@ static void dmarc_key(const struct store_dmarc_row *r, char out[STORE_DMARC_KEY_
     out[STORE_DMARC_KEY_LEN] = '\0';
 }
 
-static struct dmarc_entry *dmarc_entry_new(const struct store_dmarc_row *r, const char *key)
+static struct dmarc_entry *dmarc_entry_new(const struct store_dmarc_row *r, uint64_t hash)
 {
     size_t len[DMARC_TEXTS], total = sizeof(struct dmarc_entry);
 
@@ -102,7 +105,8 @@ static struct dmarc_entry *dmarc_entry_new(const struct store_dmarc_row *r, cons
     }
     struct dmarc_entry *e = xmalloc(total);
     e->next = NULL;
-    memcpy(e->key, key, sizeof e->key);
+    e->hash = hash;
+    e->key[0] = '\0';
     e->row = *r;
     char *p = (char *)(e + 1);
     for (size_t i = 0; i < DMARC_TEXTS; i++) {
@@ -114,27 +118,59 @@ static struct dmarc_entry *dmarc_entry_new(const struct store_dmarc_row *r, cons
     return e;
 }
 
-static size_t dmarc_bucket(const char *key)
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 {
-    /* The key is a digest already: its first hex digits spread the entries. */
-    return (size_t)strtoul((char[]){key[0], key[1], key[2], key[3], '\0'}, NULL, 16) %
-           STORE_DMARC_BUCKETS;
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/*
+ * The table's hash of a row: FNV-1a over the same values as the digest, from a random seed of
+ * the store's (the values come from the network: a seed nobody knows keeps a sender from filling
+ * one bucket).  Counting a message costs this and a comparison, not a digest: the SHA-256 of
+ * dmarc_key() is made once per distinct row when it is written.
+ */
+static uint64_t dmarc_hash(uint64_t seed, const struct store_dmarc_row *r)
+{
+    uint64_t h = fnv1a(seed, &r->day, sizeof r->day);
+
+    h = fnv1a(h, &r->pct, sizeof r->pct);
+    for (size_t i = 0; i < DMARC_TEXTS; i++) {
+        const char *text = *dmarc_text((struct store_dmarc_row *)r, i);
+        size_t len = text != NULL ? strlen(text) : 0;
+        h = fnv1a(h, &len, sizeof len);
+        h = fnv1a(h, text, len);
+    }
+    return h;
+}
+
+static bool dmarc_same(const struct store_dmarc_row *a, const struct store_dmarc_row *b)
+{
+    if (a->day != b->day || a->pct != b->pct)
+        return false;
+    for (size_t i = 0; i < DMARC_TEXTS; i++)
+        if (strcmp(*dmarc_text((struct store_dmarc_row *)a, i),
+                   *dmarc_text((struct store_dmarc_row *)b, i)) != 0)
+            return false;
+    return true;
 }
 
 /* Adds r to the counts in memory (lock held); false when the table is full. */
-static bool dmarc_count(struct dmarc_pending *pd, const struct store_dmarc_row *r, const char *key)
+static bool dmarc_count(struct dmarc_pending *pd, const struct store_dmarc_row *r, uint64_t hash)
 {
-    size_t b = dmarc_bucket(key);
+    size_t b = (size_t)(hash % STORE_DMARC_BUCKETS);
 
     for (struct dmarc_entry *e = pd->buckets[b]; e != NULL; e = e->next) {
-        if (strcmp(e->key, key) == 0) {
+        if (e->hash == hash && dmarc_same(&e->row, r)) {
             e->row.messages += r->messages;
             return true;
         }
     }
     if (pd->count >= STORE_DMARC_PENDING_MAX)
         return false;
-    struct dmarc_entry *e = dmarc_entry_new(r, key);
+    struct dmarc_entry *e = dmarc_entry_new(r, hash);
     e->next = pd->buckets[b];
     pd->buckets[b] = e;
     pd->count++;
@@ -172,11 +208,11 @@ enum store_status store_dmarc_add(struct store *s, const struct store_dmarc_row 
 
     if (dmarc_row_check(r, err) != STORE_OK)
         return STORE_ERROR;
-    dmarc_key(r, key);
     if (s->writer.running) {
         struct dmarc_pending *pd = &s->dmarc;
+        uint64_t hash = dmarc_hash(pd->seed, r);
         pthread_mutex_lock(&pd->lock);
-        bool counted = dmarc_count(pd, r, key);
+        bool counted = dmarc_count(pd, r, hash);
         if (!counted)
             pd->refused += (uint64_t)r->messages;
         pthread_mutex_unlock(&pd->lock);
@@ -186,6 +222,7 @@ enum store_status store_dmarc_add(struct store *s, const struct store_dmarc_row 
                                "the DMARC report counts are full (%d rows wait for the database)",
                                STORE_DMARC_PENDING_MAX);
     }
+    dmarc_key(r, key);
     const char *keys[1] = {key};
     struct dmarc_batch b = {&r, keys, 1};
     return store_write_txn(s, dmarc_batch_body, &b, err);
@@ -218,7 +255,7 @@ static void dmarc_put_back(struct dmarc_pending *pd, struct dmarc_entry *list)
     while (list != NULL) {
         struct dmarc_entry *e = list;
         list = e->next;
-        if (!dmarc_count(pd, &e->row, e->key))
+        if (!dmarc_count(pd, &e->row, e->hash))
             pd->refused += (uint64_t)e->row.messages;
         free(e);
     }
@@ -239,6 +276,8 @@ enum store_status store_dmarc_flush(struct store *s, struct store_error *err)
     const char **keys = xcalloc(n, sizeof *keys);
     size_t i = 0;
     for (struct dmarc_entry *e = list; e != NULL && i < n; e = e->next, i++) {
+        if (e->key[0] == '\0')
+            dmarc_key(&e->row, e->key);
         rows[i] = &e->row;
         keys[i] = e->key;
     }
@@ -260,6 +299,11 @@ enum store_status store_dmarc_flush(struct store *s, struct store_error *err)
 
 void store_dmarc_init(struct store *s)
 {
+    uint64_t seed = 0;
+
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)s;
+    s->dmarc.seed = seed ^ 0xcbf29ce484222325ULL; /* FNV-1a's offset basis, made secret */
     pthread_mutex_init(&s->dmarc.lock, NULL);
     s->dmarc.ready = true;
 }
