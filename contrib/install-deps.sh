@@ -30,6 +30,8 @@ packages=(
     # the Sendmail end-to-end test: what the Sendmail that tests/e2e/sendmail-unpack.sh unpacks
     # (it conflicts with postfix, so it is not installed) needs from the system
     m4 libwrap0 libdb5.3 libldap-2.5-0 libnsl2
+    # the DMARC aggregate report's tests: xmllint validates it against RFC 7489's schema
+    libxml2-utils
     # tests of later checks: DKIM signing fixtures and milter protocol tests
     opendkim-tools python3-dkim python3-dnslib python3-yaml
     # the benchmark (tests/bench/run.sh): Debian's opendkim as the verify-mode baseline, perf for

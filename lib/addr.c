@@ -42,45 +42,13 @@ static bool fail(struct cursor *c, enum addr_status status, const char *reason)
 /* Character classes and output                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-/* RFC 5322 3.2.3 atext (ASCII); RFC 6531 3.3 adds UTF-8, handled by utf8_length(). */
+/* RFC 5322 3.2.3 atext (ASCII); RFC 6531 3.3 adds UTF-8, handled by str_utf8_length() (lib/util.h).
+ */
 static bool is_atext(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return true;
     return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629 4), 0 when it is not one. */
-static size_t utf8_length(const unsigned char *p, const unsigned char *end)
-{
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-
-    if (p[0] >= 0xc2 && p[0] <= 0xdf)
-        n = 2;
-    else if (p[0] >= 0xe0 && p[0] <= 0xef)
-        n = 3;
-    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if ((size_t)(end - p) < n)
-        return 0;
-    /* No overlong forms, no surrogates, nothing above U+10FFFF. */
-    if (p[0] == 0xe0)
-        lo = 0xa0;
-    else if (p[0] == 0xed)
-        hi = 0x9f;
-    else if (p[0] == 0xf0)
-        lo = 0x90;
-    else if (p[0] == 0xf4)
-        hi = 0x8f;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return n;
 }
 
 static bool append(char *buf, size_t bufsize, size_t *used, const unsigned char *s, size_t n)
@@ -180,7 +148,7 @@ static bool path_dot_string(struct cursor *c, struct addr *a, size_t *used)
                 return fail(c, ADDR_SYNTAX, "empty atom in the local part");
             after_dot = true;
         } else if (*c->p >= 0x80) {
-            if ((n = utf8_length(c->p, c->end)) == 0)
+            if ((n = str_utf8_length(c->p, c->end)) == 0)
                 return fail(c, ADDR_SYNTAX, "malformed UTF-8 in the local part");
             after_dot = false;
         } else if (is_atext(*c->p)) {
@@ -208,7 +176,7 @@ static bool path_quoted(struct cursor *c, struct addr *a, size_t *used)
             if (c->p == c->end || *c->p < 32 || *c->p > 126)
                 return fail(c, ADDR_SYNTAX, "bad quoted pair in the local part");
         } else if (*c->p >= 0x80) {
-            if ((n = utf8_length(c->p, c->end)) == 0)
+            if ((n = str_utf8_length(c->p, c->end)) == 0)
                 return fail(c, ADDR_SYNTAX, "malformed UTF-8 in the local part");
         } else if (*c->p < 32 || *c->p > 126) {
             return fail(c, ADDR_SYNTAX, "control character in the local part");
@@ -250,7 +218,7 @@ static bool path_domain(struct cursor *c, char *domain)
         size_t n = 1;
         unsigned char ch = *c->p;
         if (ch >= 0x80) {
-            if ((n = utf8_length(c->p, c->end)) == 0)
+            if ((n = str_utf8_length(c->p, c->end)) == 0)
                 return fail(c, ADDR_SYNTAX, "malformed UTF-8 in the domain");
         } else if (!is_atext(ch) && ch != '.') {
             break;
@@ -436,7 +404,7 @@ static bool read_atom(struct cursor *c, struct tok *t)
         if (is_atext(*c->p)) {
             c->p++;
         } else if (*c->p >= 0x80) {
-            size_t n = utf8_length(c->p, c->end);
+            size_t n = str_utf8_length(c->p, c->end);
             if (n == 0)
                 return fail(c, ADDR_SYNTAX, "malformed UTF-8");
             c->p += n;
@@ -461,7 +429,7 @@ static bool read_delimited(struct cursor *c, struct tok *t, unsigned char close)
         if (skipped)
             continue;
         if (*c->p >= 0x80) {
-            size_t n = utf8_length(c->p, c->end);
+            size_t n = str_utf8_length(c->p, c->end);
             if (n == 0)
                 return fail(c, ADDR_SYNTAX, "malformed UTF-8");
             c->p += n;

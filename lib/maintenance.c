@@ -91,6 +91,10 @@ bool maintenance_round(struct maintenance *m, struct store *s, const struct conf
         store_held_expire(s, now - cfg->decision_retention / 1000, MAINTENANCE_RETENTION_BATCH,
                           &got.held, &why) != STORE_OK)
         log_msg(LOG_WARNING, "throttle or held table expiry: %s", why.text);
+    /* The DMARC report data is kept as long as the decisions it summarizes. */
+    if (store_dmarc_expire(s, now - cfg->decision_retention / 1000, MAINTENANCE_RETENTION_BATCH,
+                           &got.dmarc, &why) != STORE_OK)
+        log_msg(LOG_WARNING, "DMARC report data expiry: %s", why.text);
     if (counts != NULL)
         *counts = got;
     return true;

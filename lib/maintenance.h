@@ -36,7 +36,7 @@ struct maintenance {
 
 /* What one round removed. */
 struct maintenance_counts {
-    size_t decisions, greylist, throttle, held;
+    size_t decisions, greylist, throttle, held, dmarc;
 };
 
 /*

@@ -29,6 +29,7 @@
 #include "cidr.h"
 #include "addr.h"
 #include "dmarc.h"
+#include "dmarc_report.h"
 #include "dnsbl.h"
 #include "greylist.h"
 #include "lists.h"
@@ -759,6 +760,20 @@ static struct verdict dmarc_step(struct policy_conn *c)
                                  sizeof c->hold_reason);
 }
 
+/*
+ * The message's DMARC aggregate report data (lib/dmarc_report.h), once its fate is decided (not
+ * for a deferral: the retry counts).  A failure is logged; it is never the message's.
+ */
+static void count_dmarc_report(struct policy_conn *c)
+{
+    struct store_error why;
+
+    if (c->dmarc == NULL || !c->dmarc->evaluated || c->env->store == NULL)
+        return;
+    if (dmarc_report_note(c->env->store, c->dmarc, (int64_t)now(c), &why) != STORE_OK)
+        log_msg(LOG_WARNING, "%s: DMARC report data not counted: %s", c->queue_id, why.text);
+}
+
 bool policy_dmarc_header(const struct policy_conn *c, char *value, size_t len)
 {
     return dmarc_message_header(c->dmarc, value, len);
@@ -909,13 +924,16 @@ struct verdict policy_eom(struct policy_conn *c, char *authres, size_t authres_l
     /* A DMARC rejection first (no triplet to write for mail refused anyway); a deferral for DNS
      * comes after greylisting's, whose reason is kept (the first reason for a deferral). */
     struct verdict dmarc = dmarc_step(c);
-    if (dmarc.action == VERDICT_REJECT)
+    if (dmarc.action == VERDICT_REJECT) {
+        count_dmarc_report(c);
         return dmarc;
+    }
     struct verdict grey = greylist_deferred(c);
     if (grey.action != VERDICT_CONTINUE)
         return grey;
     if (dmarc.action == VERDICT_TEMPFAIL)
         return dmarc;
+    count_dmarc_report(c);
     if (c->acct_loaded) {
         struct verdict own = submission_eom(c);
         if (own.action != VERDICT_CONTINUE)

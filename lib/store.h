@@ -559,4 +559,58 @@ enum store_status store_throttle_each(struct store *s,
 enum store_status store_throttle_expire(struct store *s, int64_t fine_before, int64_t hourly_before,
                                         size_t batch, size_t *deleted, struct store_error *err);
 
+/* ---- DMARC aggregate report data ---- */
+/*
+ * What RFC 7489 aggregate reports (7.2, Appendix C) are made of: one row per distinct row key and
+ * UTC day, with the number of messages it counts (schema/sqlite/011_dmarc_report.sql).  The
+ * policy (lib/dmarc_report.c) fills the values; the store compares them as given.  All strings
+ * are borrowed and required (never NULL; "" where a value is empty).
+ */
+struct store_dmarc_row {
+    int64_t day;               /* unix seconds of the UTC day's start */
+    const char *policy_domain; /* where the DMARC record was found */
+    const char *header_from;   /* the author domain */
+    const char *envelope_from; /* the MAIL FROM domain, "" for <> */
+    const char *source_ip;
+    const char *p, *sp; /* the record as published: "none", "quarantine", "reject" */
+    int64_t pct;
+    const char *adkim, *aspf;               /* "r", "s" */
+    const char *disposition;                /* "none", "quarantine", "reject" */
+    const char *dkim_aligned, *spf_aligned; /* "pass", "fail" */
+    const char *override;                   /* "" or an Appendix C PolicyOverrideType */
+    const char *dkim;                       /* DKIM results, "result domain selector" lines */
+    const char *spf_domain, *spf_scope, *spf_result;
+    int64_t messages; /* how many messages (>= 1 when adding) */
+};
+
+/*
+ * Counts r->messages more messages for r's row.  Without a decision writer (above) the row is
+ * written before the call returns.  With the writer started, the call only adds to a count in
+ * memory (one entry per distinct row, at most STORE_DMARC_PENDING_MAX; beyond, STORE_BUSY and
+ * the messages are not counted), and the writer's thread writes the counts after its decision
+ * batches, one transaction for all of them; a failure keeps them for the next round.
+ * store_dmarc_each() and store_close() write them first.
+ */
+#define STORE_DMARC_PENDING_MAX 10000
+enum store_status store_dmarc_add(struct store *s, const struct store_dmarc_row *r,
+                                  struct store_error *err);
+
+/*
+ * Calls fn with each row of policy_domain whose day is in [since, until) (unix seconds), ordered
+ * by day then header_from and source_ip.  What is counted in memory is written first.  The row
+ * lives during the call, which runs with the store locked and must not call the store.
+ * STORE_NOTFOUND when there is none.
+ */
+enum store_status store_dmarc_each(struct store *s, const char *policy_domain, int64_t since,
+                                   int64_t until,
+                                   void (*fn)(const struct store_dmarc_row *r, void *arg),
+                                   void *arg, struct store_error *err);
+
+/*
+ * Deletes the rows of days that ended at or before before (unix seconds), at most batch rows;
+ * *deleted gets how many.  The milter calls it with the decision log's retention.
+ */
+enum store_status store_dmarc_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,
+                                     struct store_error *err);
+
 #endif

@@ -196,3 +196,35 @@ uint64_t hash_fnv1a(const void *data, size_t len)
     }
     return h;
 }
+
+size_t str_utf8_length(const unsigned char *p, const unsigned char *end)
+{
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if ((size_t)(end - p) < n)
+        return 0;
+    /* No overlong forms, no surrogates, nothing above U+10FFFF. */
+    if (p[0] == 0xe0)
+        lo = 0xa0;
+    else if (p[0] == 0xed)
+        hi = 0x9f;
+    else if (p[0] == 0xf0)
+        lo = 0x90;
+    else if (p[0] == 0xf4)
+        hi = 0x8f;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return n;
+}

@@ -80,4 +80,8 @@ const char *str_printable(char *dst, size_t dstlen, const char *src);
 /* Trims ASCII spaces and tabs at both ends, in place; returns s. */
 char *str_trim(char *s);
 
+/* Length of the well-formed UTF-8 sequence at p, which ends before end (RFC 3629 4: no overlong
+ * form, no surrogate, nothing above U+10FFFF), 0 when it is not one. */
+size_t str_utf8_length(const unsigned char *p, const unsigned char *end);
+
 #endif

@@ -20,5 +20,7 @@ int ctl_verb_alias(struct ctl *ctl, int argc, char **argv);
 int ctl_verb_account(struct ctl *ctl, int argc, char **argv);
 /* ctl_held.c: mail held for review */
 int ctl_verb_held(struct ctl *ctl, int argc, char **argv);
+/* ctl_dmarc.c: DMARC aggregate reports */
+int ctl_verb_dmarc(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -87,6 +87,12 @@ static const struct ctl_verb ctl_verbs[] = {
      "               held release QUEUEID...|--account A [--reason TEXT] [--by NAME]\n"
      "               held reject QUEUEID...|--account A --reason TEXT [--by NAME]",
      ctl_verb_held},
+    {"dmarc", 1, 13, "dmarc ...",
+     "DMARC aggregate reports (RFC 7489 Appendix C XML on stdout, to send yourself):\n"
+     "               dmarc report --since DATE [--until DATE] --domain DOMAIN\n"
+     "                 [--org-name NAME] [--email ADDRESS] [--report-id ID]\n"
+     "                 (DATE: YYYY-MM-DD, UTC, whole days; --until: today by default)",
+     ctl_verb_dmarc},
 };
 
 /* ------------------------------------------------------------------------------------------ */

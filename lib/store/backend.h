@@ -133,6 +133,22 @@ struct store_backend {
     enum store_status (*maintenance_lock)(struct store_db *db, bool *held, struct store_error *err);
 
     /*
+     * DMARC report data (lib/store/dmarc_log.c): dmarc_upsert() adds each row's messages to the
+     * row of its (policy_domain, day, key), inserting it when new (inside the caller's
+     * transaction); key[i] is rows[i]'s digest.  dmarc_each() as store_dmarc_each();
+     * dmarc_expire() deletes rows whose day < before, *left as for decision_expire.
+     */
+    enum store_status (*dmarc_upsert)(struct store_conn *c,
+                                      const struct store_dmarc_row *const *rows,
+                                      const char *const *keys, size_t n, struct store_error *err);
+    enum store_status (*dmarc_each)(struct store_conn *c, const char *policy_domain, int64_t since,
+                                    int64_t until,
+                                    void (*fn)(const struct store_dmarc_row *r, void *arg),
+                                    void *arg, struct store_error *err);
+    enum store_status (*dmarc_expire)(struct store_conn *c, int64_t before, size_t *left,
+                                      struct store_error *err);
+
+    /*
      * Greylisting: the rows of one check, read and written inside the transaction of the driver
      * (lib/store/greylist_txn.c).  A read sets found and, when found, the values.
      */

@@ -217,6 +217,14 @@ static void *decision_writer_main(void *arg)
             status = decision_write_batch(s, &written, &why);
         while (status == STORE_OK && written == w->batch);
         decision_writer_note(s, status, &why);
+        /* The DMARC report counts of the round, in one transaction; kept when it fails. */
+        bool dmarc_failed = store_dmarc_flush(s, &why) != STORE_OK;
+        if (dmarc_failed != s->dmarc.failing) {
+            s->dmarc.failing = dmarc_failed;
+            if (dmarc_failed)
+                log_msg(LOG_WARNING, "DMARC report data: cannot write (kept, retried): %s",
+                        why.text);
+        }
         /* write_lock: store_check() may stop and start the backend's part of the writer (its
          * connection follows the database it reopens). */
         pthread_mutex_lock(&w->write_lock);

@@ -32,6 +32,24 @@ struct decision_writer {
     struct store_decision_counts counts;
 };
 
+/*
+ * The DMARC report counts kept in memory while the decision writer runs (dmarc_log.c): a hash
+ * table of distinct rows, guarded by its own lock (a message adds to a count without waiting for
+ * the database), written and emptied after each round of the writer.
+ */
+#define STORE_DMARC_KEY_LEN 64 /* the row key: SHA-256 in hexadecimal */
+#define STORE_DMARC_BUCKETS 1024
+struct dmarc_entry;
+struct dmarc_pending {
+    pthread_mutex_t lock;
+    bool ready;    /* lock initialized (store_dmarc_init) */
+    bool failing;  /* the writer's last flush failed (logged once) */
+    uint64_t seed; /* of the table's hash (dmarc_log.c), random */
+    struct dmarc_entry *buckets[STORE_DMARC_BUCKETS];
+    size_t count;
+    uint64_t refused; /* messages not counted: the table was full */
+};
+
 struct store {
     const struct store_backend *be;
     struct store_db *db;
@@ -39,6 +57,7 @@ struct store {
     int64_t busy_timeout_ms; /* kept for the reopen of store_check() */
     mode_t mode;             /* the same: of the files a backend creates */
     struct decision_writer writer;
+    struct dmarc_pending dmarc;
     /* store_check() found the database gone and none can be opened in its place yet: every call
      * fails with lost_why.  Set and cleared with a connection held (the old one detached);
      * guarded by lost_lock. */
@@ -77,6 +96,12 @@ enum store_status store_expire_step(struct store *s,
  */
 bool store_schema_migrate(const struct store_backend *be, struct store_conn *c, const char *name,
                           struct store_error *err);
+
+/* dmarc_log.c: the counts in memory: made at open, written (flush: by the decision writer's
+ * thread after its batches) and let go at close (stop: written first). */
+void store_dmarc_init(struct store *s);
+enum store_status store_dmarc_flush(struct store *s, struct store_error *err);
+void store_dmarc_stop(struct store *s);
 
 /* decision_log.c: stops the writer, writing what it still holds (store_close). */
 void store_decision_writer_stop(struct store *s);

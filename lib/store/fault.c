@@ -233,6 +233,28 @@ static enum store_status fault_decision_expire(struct store_conn *c, int64_t bef
     PASS_ON(c, DECISION_EXPIRE, decision_expire, before, left, err);
 }
 
+static enum store_status fault_dmarc_upsert(struct store_conn *c,
+                                            const struct store_dmarc_row *const *rows,
+                                            const char *const *keys, size_t n,
+                                            struct store_error *err)
+{
+    PASS_ON(c, DMARC_UPSERT, dmarc_upsert, rows, keys, n, err);
+}
+
+static enum store_status fault_dmarc_each(struct store_conn *c, const char *policy_domain,
+                                          int64_t since, int64_t until,
+                                          void (*fn)(const struct store_dmarc_row *r, void *arg),
+                                          void *arg, struct store_error *err)
+{
+    PASS_ON(c, DMARC_EACH, dmarc_each, policy_domain, since, until, fn, arg, err);
+}
+
+static enum store_status fault_dmarc_expire(struct store_conn *c, int64_t before, size_t *left,
+                                            struct store_error *err)
+{
+    PASS_ON(c, DMARC_EXPIRE, dmarc_expire, before, left, err);
+}
+
 static enum store_status fault_greylist_read(struct store_conn *c, const char *sender,
                                              const char *recipient, struct store_greylist_row *row,
                                              struct store_error *err)
@@ -495,6 +517,9 @@ static const struct store_backend store_backend_fault = {
     .decision_find = fault_decision_find,
     .decision_tally = fault_decision_tally,
     .decision_expire = fault_decision_expire,
+    .dmarc_upsert = fault_dmarc_upsert,
+    .dmarc_each = fault_dmarc_each,
+    .dmarc_expire = fault_dmarc_expire,
     .writer_start = fault_writer_start,
     .writer_after_batches = fault_writer_after_batches,
     .writer_stop = fault_writer_stop,

@@ -24,6 +24,9 @@
     X(DECISION_FIND, decision_find)                                                                \
     X(DECISION_TALLY, decision_tally)                                                              \
     X(DECISION_EXPIRE, decision_expire)                                                            \
+    X(DMARC_UPSERT, dmarc_upsert)                                                                  \
+    X(DMARC_EACH, dmarc_each)                                                                      \
+    X(DMARC_EXPIRE, dmarc_expire)                                                                  \
     X(WRITER_START, writer_start)                                                                  \
     X(GREYLIST_READ, greylist_read)                                                                \
     X(GREYLIST_WRITE, greylist_write)                                                              \

@@ -352,6 +352,7 @@ static void stmt_sql_init(void)
         {pg_decisions_sql, &pg_decisions_sql_count}, {pg_greylist_sql, &pg_greylist_sql_count},
         {pg_lists_sql, &pg_lists_sql_count},         {pg_accounts_sql, &pg_accounts_sql_count},
         {pg_held_sql, &pg_held_sql_count},           {pg_throttle_sql, &pg_throttle_sql_count},
+        {pg_dmarc_sql, &pg_dmarc_sql_count},
     };
 
     for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++)
@@ -881,6 +882,9 @@ const struct store_backend store_backend_postgresql = {
     .decision_find = pg_decision_find,
     .decision_tally = pg_decision_tally,
     .decision_expire = pg_decision_expire,
+    .dmarc_upsert = pg_dmarc_upsert,
+    .dmarc_each = pg_dmarc_each,
+    .dmarc_expire = pg_dmarc_expire,
     .writer_after_batches = pg_writer_after_batches,
     .maintenance_lock = pg_maintenance_lock,
     .greylist_read = pg_greylist_read,

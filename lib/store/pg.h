@@ -69,6 +69,9 @@ enum pg_stmt {
     PG_THROTTLE_EACH,
     PG_THROTTLE_EXPIRE_FINE,
     PG_THROTTLE_EXPIRE_HOURLY,
+    PG_DMARC_UPSERT,
+    PG_DMARC_EACH,
+    PG_DMARC_EXPIRE,
     PG_STMT_COUNT
 };
 
@@ -90,6 +93,8 @@ extern const struct pg_sql pg_held_sql[];
 extern const size_t pg_held_sql_count;
 extern const struct pg_sql pg_throttle_sql[];
 extern const size_t pg_throttle_sql_count;
+extern const struct pg_sql pg_dmarc_sql[];
+extern const size_t pg_dmarc_sql_count;
 
 /* One connection of the pool (or the writer's); conn is NULL until made, and after it broke. */
 struct store_conn {
@@ -147,6 +152,7 @@ struct pg_visit {
         void (*alias)(const struct store_alias *a, void *arg);
         void (*held)(const struct store_held *h, void *arg);
         void (*throttle)(const struct store_throttle_state *st, void *arg);
+        void (*dmarc)(const struct store_dmarc_row *r, void *arg);
     } fn;
     void *arg;
 };
@@ -285,5 +291,15 @@ enum store_status pg_throttle_each(struct store_conn *c,
                                    void *arg, struct store_error *err);
 enum store_status pg_throttle_expire(struct store_conn *c, int64_t fine_before,
                                      int64_t hourly_before, size_t *left, struct store_error *err);
+
+/* pg_dmarc.c */
+enum store_status pg_dmarc_upsert(struct store_conn *c, const struct store_dmarc_row *const *rows,
+                                  const char *const *keys, size_t n, struct store_error *err);
+enum store_status pg_dmarc_each(struct store_conn *c, const char *policy_domain, int64_t since,
+                                int64_t until,
+                                void (*fn)(const struct store_dmarc_row *r, void *arg), void *arg,
+                                struct store_error *err);
+enum store_status pg_dmarc_expire(struct store_conn *c, int64_t before, size_t *left,
+                                  struct store_error *err);
 
 #endif

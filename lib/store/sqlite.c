@@ -435,6 +435,7 @@ static const struct {
     {sqlite_accounts_sql, &sqlite_accounts_sql_count},
     {sqlite_held_sql, &sqlite_held_sql_count},
     {sqlite_throttle_sql, &sqlite_throttle_sql_count},
+    {sqlite_dmarc_sql, &sqlite_dmarc_sql_count},
 };
 
 static bool prepare_all(struct store_db *s, char *err, size_t errlen)
@@ -706,6 +707,9 @@ const struct store_backend store_backend_sqlite = {
     .decision_find = sqlite_decision_find,
     .decision_tally = sqlite_decision_tally,
     .decision_expire = sqlite_decision_expire,
+    .dmarc_upsert = sqlite_dmarc_upsert,
+    .dmarc_each = sqlite_dmarc_each,
+    .dmarc_expire = sqlite_dmarc_expire,
     .writer_start = sqlite_writer_start,
     .writer_after_batches = sqlite_writer_after_batches,
     .writer_stop = sqlite_writer_stop,

@@ -71,6 +71,9 @@ enum stmt_id {
     STMT_THROTTLE_EACH,
     STMT_THROTTLE_EXPIRE_FINE,
     STMT_THROTTLE_EXPIRE_HOURLY,
+    STMT_DMARC_UPSERT,
+    STMT_DMARC_EACH,
+    STMT_DMARC_EXPIRE,
     STMT_COUNT
 };
 
@@ -94,6 +97,8 @@ extern const struct sqlite_sql sqlite_held_sql[];
 extern const size_t sqlite_held_sql_count;
 extern const struct sqlite_sql sqlite_throttle_sql[];
 extern const size_t sqlite_throttle_sql_count;
+extern const struct sqlite_sql sqlite_dmarc_sql[];
+extern const size_t sqlite_dmarc_sql_count;
 
 /* The connection, handed out by acquire() with s->lock held. */
 struct store_conn {
@@ -159,6 +164,7 @@ struct sqlite_visit {
         void (*alias)(const struct store_alias *a, void *arg);
         void (*held)(const struct store_held *h, void *arg);
         void (*throttle)(const struct store_throttle_state *st, void *arg);
+        void (*dmarc)(const struct store_dmarc_row *r, void *arg);
     } fn;
     void *arg;
 };
@@ -317,5 +323,16 @@ enum store_status sqlite_throttle_each(struct store_conn *c,
 enum store_status sqlite_throttle_expire(struct store_conn *c, int64_t fine_before,
                                          int64_t hourly_before, size_t *left,
                                          struct store_error *err);
+
+/* sqlite_dmarc.c */
+enum store_status sqlite_dmarc_upsert(struct store_conn *c,
+                                      const struct store_dmarc_row *const *rows,
+                                      const char *const *keys, size_t n, struct store_error *err);
+enum store_status sqlite_dmarc_each(struct store_conn *c, const char *policy_domain, int64_t since,
+                                    int64_t until,
+                                    void (*fn)(const struct store_dmarc_row *r, void *arg),
+                                    void *arg, struct store_error *err);
+enum store_status sqlite_dmarc_expire(struct store_conn *c, int64_t before, size_t *left,
+                                      struct store_error *err);
 
 #endif

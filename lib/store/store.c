@@ -220,6 +220,7 @@ static struct store *open_store(const char *database, int64_t busy_timeout_ms, b
     s->busy_timeout_ms = busy_timeout_ms;
     s->mode = mode;
     pthread_mutex_init(&s->lost_lock, NULL);
+    store_dmarc_init(s);
     return s;
 }
 
@@ -245,6 +246,7 @@ void store_close(struct store *s)
     if (s == NULL)
         return;
     store_decision_writer_stop(s);
+    store_dmarc_stop(s);
     s->be->close(s->db);
     pthread_mutex_destroy(&s->lost_lock);
     free(s->database);

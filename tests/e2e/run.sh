@@ -443,6 +443,78 @@ else
 fi
 FROM=sender@e2e.test
 
+# v7. The DMARC aggregate report (RFC 7489 Appendix C) of the cases above, from `ingressctl dmarc
+# report`: valid against the Appendix C schema, and its records and counts those of the messages
+# sent: reject.e2e.test got v1 (rejected) and v5 (passed); e2e.test's report holds v3, whose From
+# sub.e2e.test has no record of its own.  The milter writes its counts after a round of its
+# decision writer (200 ms): tried for up to 3 s.
+# dmarc_report DOMAIN FILE: the report on FILE, its stderr on FILE.err; the exit status.
+dmarc_report() {
+    "$CTL_BIN" -c "$CONF" dmarc report --since "$(date -u -d yesterday +%F)" --domain "$1" \
+        --org-name "e2e receiver" --email postmaster@e2e.test >"$2" 2>"$2.err"
+}
+# dmarc_records FILE: the policy, then one line per record, its fields in a fixed order.
+dmarc_records() {
+    "$PYTHON" - "$1" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+pp = root.find("policy_published")
+print("policy", *(pp.findtext(k) for k in ("domain", "p", "sp", "pct", "adkim", "aspf")))
+for r in root.iter("record"):
+    row, pe, ids = r.find("row"), r.find("row/policy_evaluated"), r.find("identifiers")
+    dkim = ",".join("%s/%s/%s" % (d.findtext("domain"), d.findtext("selector"), d.findtext("result"))
+                    for d in r.findall("auth_results/dkim"))
+    spf = r.find("auth_results/spf")
+    print(row.findtext("source_ip"), row.findtext("count"), pe.findtext("disposition"),
+          "dkim=" + pe.findtext("dkim"), "spf=" + pe.findtext("spf"),
+          ids.findtext("envelope_from"), ids.findtext("header_from"), dkim,
+          "%s/%s/%s" % (spf.findtext("domain"), spf.findtext("scope"), spf.findtext("result")))
+EOF
+}
+V7_WANT="policy reject.e2e.test reject reject 100 r r
+127.0.0.2 1 none dkim=pass spf=fail fail.e2e.test reject.e2e.test e2e.test/e2e/pass fail.e2e.test/mfrom/fail
+127.0.0.2 1 reject dkim=fail spf=fail lists.example.test reject.e2e.test e2e.test/e2e/fail lists.example.test/mfrom/pass"
+for ((i = 0; i < 30; i++)); do
+    rc=0
+    dmarc_report reject.e2e.test "$T/dmarc-reject.xml" || rc=$?
+    got=$(dmarc_records "$T/dmarc-reject.xml" 2>&1 | { read -r p; echo "$p"; sort; } || true)
+    [[ $rc -eq 0 && $got == "$V7_WANT" ]] && break
+    sleep 0.1
+done
+if [[ $rc -eq 0 ]] && xmllint --noout --schema "$SRC_DIR/tests/dmarc/rfc7489-appendix-c.xsd" \
+    "$T/dmarc-reject.xml" 2>"$T/xmllint.err"; then
+    ok "v7: ingressctl dmarc report reject.e2e.test is valid against RFC 7489 Appendix C"
+else
+    not_ok "v7: the DMARC report is valid against RFC 7489 Appendix C" "exit $rc" \
+        "$(cat "$T/dmarc-reject.xml.err" "$T/xmllint.err" 2>/dev/null)"
+fi
+if [[ $got == "$V7_WANT" ]]; then
+    ok "v7: reject.e2e.test's report has v1 (rejected) and v5 (passed), one message each"
+else
+    not_ok "v7: reject.e2e.test's report has v1 and v5, one message each" "want:" "$V7_WANT" \
+        "got:" "$got"
+fi
+rc=0
+dmarc_report e2e.test "$T/dmarc-e2e.xml" || rc=$?
+v7_sub="127.0.0.2 1 quarantine dkim=fail spf=fail lists.example.test sub.e2e.test"
+v7_sub="$v7_sub  lists.example.test/mfrom/pass"
+if [[ $rc -eq 0 ]] && dmarc_records "$T/dmarc-e2e.xml" | grep -qxF "$v7_sub"; then
+    ok "v7: e2e.test's report counts v3 (From sub.e2e.test, sp=quarantine) under e2e.test"
+else
+    not_ok "v7: e2e.test's report counts v3 under e2e.test" "exit $rc" \
+        "$(dmarc_records "$T/dmarc-e2e.xml" 2>&1)"
+fi
+rc=0
+dmarc_report late.e2e.test "$T/dmarc-late.xml" || rc=$?
+if [[ $rc -eq 1 && ! -s $T/dmarc-late.xml ]] &&
+    grep -qF "no DMARC data for late.e2e.test" "$T/dmarc-late.xml.err"; then
+    ok "v7: a domain without data gets exit 1 and no report"
+else
+    not_ok "v7: a domain without data gets exit 1 and no report" "exit $rc" \
+        "$(cat "$T/dmarc-late.xml" "$T/dmarc-late.xml.err")"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # g. DNS down: a client never looked up before gets 451 4.7.25 at RCPT.
 

@@ -1658,6 +1658,222 @@ static void test_multi_row_writes_are_all_or_none(void **state)
     assert_int_equal(deleted, 0);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* DMARC aggregate report data                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+#define DAY 86400
+
+static struct store_dmarc_row dmarc_sample(int64_t day, const char *header_from, const char *ip)
+{
+    struct store_dmarc_row r = {
+        .day = day,
+        .policy_domain = "example.org",
+        .header_from = header_from,
+        .envelope_from = "bounce.example.org",
+        .source_ip = ip,
+        .p = "reject",
+        .sp = "quarantine",
+        .pct = 50,
+        .adkim = "s",
+        .aspf = "r",
+        .disposition = "quarantine",
+        .dkim_aligned = "fail",
+        .spf_aligned = "pass",
+        .override = "sampled_out",
+        .dkim = "pass other.net sel1\nfail example.org s2",
+        .spf_domain = "bounce.example.org",
+        .spf_scope = "mfrom",
+        .spf_result = "pass",
+        .messages = 1,
+    };
+    return r;
+}
+
+struct dmarc_seen {
+    int n;
+    char text[8][1024];
+    int64_t messages[8];
+};
+
+static void dmarc_collect(const struct store_dmarc_row *r, void *arg)
+{
+    struct dmarc_seen *seen = arg;
+    if (seen->n >= 8)
+        return;
+    snprintf(seen->text[seen->n], sizeof seen->text[0],
+             "%lld %s %s %s %s %s %s %lld %s %s %s %s %s %s [%s] %s %s %s", (long long)r->day,
+             r->policy_domain, r->header_from, r->envelope_from, r->source_ip, r->p, r->sp,
+             (long long)r->pct, r->adkim, r->aspf, r->disposition, r->dkim_aligned, r->spf_aligned,
+             r->override, r->dkim, r->spf_domain, r->spf_scope, r->spf_result);
+    seen->messages[seen->n++] = r->messages;
+}
+
+/* Each message adds to the row of its key and day; a value that differs makes another row. */
+static void test_dmarc_rows_count_messages_per_key_and_day(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->database);
+    struct dmarc_seen seen = {0};
+    struct store_dmarc_row r = dmarc_sample(10 * DAY, "example.org", "192.0.2.1");
+
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_dmarc_add(s, &r, NULL), STORE_OK);
+    r.messages = 4;
+    assert_int_equal(store_dmarc_add(s, &r, NULL), STORE_OK);
+    struct store_dmarc_row other_day = dmarc_sample(11 * DAY, "example.org", "192.0.2.1");
+    assert_int_equal(store_dmarc_add(s, &other_day, NULL), STORE_OK);
+    struct store_dmarc_row other_dkim = dmarc_sample(10 * DAY, "example.org", "192.0.2.1");
+    other_dkim.dkim = "pass other.net sel1";
+    assert_int_equal(store_dmarc_add(s, &other_dkim, NULL), STORE_OK);
+    struct store_dmarc_row other_domain = dmarc_sample(10 * DAY, "example.org", "192.0.2.1");
+    other_domain.policy_domain = "example.net";
+    assert_int_equal(store_dmarc_add(s, &other_domain, NULL), STORE_OK);
+
+    assert_int_equal(
+        store_dmarc_each(s, "example.org", 10 * DAY, 11 * DAY, dmarc_collect, &seen, NULL),
+        STORE_OK);
+    assert_int_equal(seen.n, 2);
+    int full = strstr(seen.text[0], "\nfail") != NULL ? 0 : 1;
+    assert_string_equal(seen.text[full],
+                        "864000 example.org example.org bounce.example.org 192.0.2.1 reject "
+                        "quarantine 50 s r quarantine fail pass sampled_out [pass other.net "
+                        "sel1\nfail example.org s2] bounce.example.org mfrom pass");
+    assert_int_equal(seen.messages[full], 7);
+    assert_int_equal(seen.messages[1 - full], 1);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(
+        store_dmarc_each(s, "example.org", 10 * DAY, 12 * DAY, dmarc_collect, &seen, NULL),
+        STORE_OK);
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(strncmp(seen.text[2], "950400 ", 7), 0); /* by day */
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(
+        store_dmarc_each(s, "example.org", 12 * DAY, 13 * DAY, dmarc_collect, &seen, NULL),
+        STORE_NOTFOUND);
+    store_close(s);
+}
+
+/* Domains and selectors are data: quotes, semicolons and SQL in them are stored as they are. */
+static void test_dmarc_values_are_data(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->database);
+    struct dmarc_seen seen = {0};
+    struct store_dmarc_row r = dmarc_sample(DAY, "x'); DROP TABLE dmarc_rows; --", "192.0.2.7");
+
+    r.dkim = "pass <a&b>\"' sel";
+    assert_int_equal(store_dmarc_add(s, &r, NULL), STORE_OK);
+    assert_int_equal(store_dmarc_each(s, "example.org", 0, 2 * DAY, dmarc_collect, &seen, NULL),
+                     STORE_OK);
+    assert_int_equal(seen.n, 1);
+    assert_non_null(strstr(seen.text[0], " x'); DROP TABLE dmarc_rows; -- "));
+    assert_non_null(strstr(seen.text[0], "[pass <a&b>\"' sel]"));
+    store_close(s);
+}
+
+static void test_dmarc_row_without_a_value_or_count_is_an_error(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->database);
+    struct store_dmarc_row r = dmarc_sample(DAY, "example.org", "192.0.2.1");
+    struct store_error err;
+
+    r.dkim = NULL;
+    assert_int_equal(store_dmarc_add(s, &r, &err), STORE_ERROR);
+    assert_contains(err.text, "lacks a value");
+    r = dmarc_sample(DAY, "example.org", "192.0.2.1");
+    r.messages = 0;
+    assert_int_equal(store_dmarc_add(s, &r, &err), STORE_ERROR);
+    r = dmarc_sample(DAY + 5, "example.org", "192.0.2.1");
+    assert_int_equal(store_dmarc_add(s, &r, &err), STORE_ERROR);
+    store_close(s);
+}
+
+/*
+ * With the decision writer running, a message only adds to a count in memory: no write until the
+ * counts are flushed, then one upsert per distinct row, however many messages.
+ */
+static void test_dmarc_counts_wait_in_memory_and_are_written_once_per_row(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_wrapped(f);
+    struct dmarc_seen seen = {0};
+    struct store_dmarc_row a = dmarc_sample(DAY, "example.org", "192.0.2.1");
+    struct store_dmarc_row b = dmarc_sample(DAY, "example.org", "192.0.2.2");
+
+    assert_int_equal(store_decision_writer_start(s, 60000, 10, 100, NULL), STORE_OK);
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(store_dmarc_add(s, &a, NULL), STORE_OK);
+        assert_int_equal(store_dmarc_add(s, &b, NULL), STORE_OK);
+    }
+    assert_int_equal(store_fault_calls(s, STORE_FAULT_DMARC_UPSERT), 0);
+    assert_int_equal(store_dmarc_each(s, "example.org", 0, 2 * DAY, dmarc_collect, &seen, NULL),
+                     STORE_OK);
+    assert_int_equal(store_fault_calls(s, STORE_FAULT_DMARC_UPSERT), 1); /* one transaction */
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.messages[0], 50);
+    assert_int_equal(seen.messages[1], 50);
+}
+
+/* A flush that fails keeps the counts for the next one; close writes what is left. */
+static void test_dmarc_failed_flush_keeps_the_counts_and_close_writes_them(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_wrapped(f);
+    struct dmarc_seen seen = {0};
+    struct store_dmarc_row a = dmarc_sample(DAY, "example.org", "192.0.2.1");
+
+    assert_int_equal(store_decision_writer_start(s, 60000, 10, 100, NULL), STORE_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_dmarc_add(s, &a, NULL), STORE_OK);
+    store_fault_set(s, STORE_FAULT_DMARC_UPSERT, STORE_BUSY, 0, 1);
+    assert_int_equal(store_dmarc_each(s, "example.org", 0, 2 * DAY, dmarc_collect, &seen, NULL),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_dmarc_add(s, &a, NULL), STORE_OK);
+    store_close(s);
+    f->s = NULL;
+    s = open_ok(f->database);
+    assert_int_equal(store_dmarc_each(s, "example.org", 0, 2 * DAY, dmarc_collect, &seen, NULL),
+                     STORE_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.messages[0], 4);
+    store_close(s);
+}
+
+/* Expiry takes the days that ended at or before the limit, at most batch rows a call. */
+static void test_dmarc_expiry_deletes_the_days_that_ended_in_batches(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->database);
+    struct dmarc_seen seen = {0};
+    size_t deleted = 0;
+
+    for (int64_t day = 0; day < 3; day++) {
+        struct store_dmarc_row r = dmarc_sample(day * DAY, "example.org", "192.0.2.1");
+        assert_int_equal(store_dmarc_add(s, &r, NULL), STORE_OK);
+    }
+    assert_int_equal(store_dmarc_expire(s, 2 * DAY - 1, 10, &deleted, NULL), STORE_OK);
+    assert_int_equal(deleted, 1); /* day 1 ends at 2 * DAY: not yet */
+    assert_int_equal(store_dmarc_expire(s, 3 * DAY - 1, 10, &deleted, NULL), STORE_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(store_dmarc_each(s, "example.org", 0, 3 * DAY, dmarc_collect, &seen, NULL),
+                     STORE_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(strncmp(seen.text[0], "172800 ", 7), 0);
+    for (int64_t day = 3; day < 6; day++) {
+        struct store_dmarc_row r = dmarc_sample(day * DAY, "example.org", "192.0.2.1");
+        assert_int_equal(store_dmarc_add(s, &r, NULL), STORE_OK);
+    }
+    assert_int_equal(store_dmarc_expire(s, 10 * DAY, 2, &deleted, NULL), STORE_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(store_dmarc_expire(s, 10 * DAY, 2, &deleted, NULL), STORE_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(store_dmarc_expire(s, 10 * DAY, 2, &deleted, NULL), STORE_OK);
+    assert_int_equal(deleted, 0);
+    store_close(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 2) {
@@ -1713,6 +1929,12 @@ int main(int argc, char **argv)
         T(test_greylist_failure_writes_nothing),
         T(test_greylist_check_that_writes_nothing_takes_no_write),
         T(test_multi_row_writes_are_all_or_none),
+        T(test_dmarc_rows_count_messages_per_key_and_day),
+        T(test_dmarc_values_are_data),
+        T(test_dmarc_row_without_a_value_or_count_is_an_error),
+        T(test_dmarc_counts_wait_in_memory_and_are_written_once_per_row),
+        T(test_dmarc_failed_flush_keeps_the_counts_and_close_writes_them),
+        T(test_dmarc_expiry_deletes_the_days_that_ended_in_batches),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
