@@ -16,7 +16,8 @@
 # RCPT) and from end of header to the end-of-message reply (DKIM keys); the cases run at once.
 # Checks, per case: the message is accepted, the time the case is about is within the bound plus
 # 1.5 s (a loaded machine), the failing name was asked; and, over the whole run, no name and
-# type was asked more than dns_tries times (every name is the case's own).
+# type was asked more than dns_tries times (every name is the case's own: `hostile -f` makes the
+# header From the case's sender too, so even the DMARC record asked at end of message is).
 set -euo pipefail
 MILTER_BIN=$(realpath -- "${1:?usage: dns-bound.sh MILTER_BIN HOSTILE_BIN}")
 HOSTILE_BIN=$(realpath -- "${2:?usage: dns-bound.sh MILTER_BIN HOSTILE_BIN}")

@@ -19,11 +19,11 @@
  * The client address (-a, default 127.0.0.2) is the one the normal messages claim, and -r (default
  * <postmaster@example.test>) their recipient: a persona of
  * the test DNS zones whose mail passes.  tests/hardening/hostile.sh runs it against milter-ingress.
- * The probe's HELO (-H), MAIL FROM (-f) and one more header field (-x "Name: value", e.g. a
- * DKIM-Signature) can be chosen too, and -T prints a second line, "probe times mail_rcpt_ms=N
- * eoh_eom_ms=N": the wall time from sending MAIL to the RCPT reply (what the milter spends at MAIL
- * and RCPT) and from sending end-of-header to the end-of-message reply (end of header, body and
- * end of message).  tests/hardening/dns-bound.sh uses them.
+ * The probe's HELO (-H), MAIL FROM and header From (-f) and one more header field (-x "Name:
+ * value", e.g. a DKIM-Signature) can be chosen too, and -T prints a second line, "probe times
+ * mail_rcpt_ms=N eoh_eom_ms=N": the wall time from sending MAIL to the RCPT reply (what the milter
+ * spends at MAIL and RCPT) and from sending end-of-header to the end-of-message reply (end of
+ * header, body and end of message).  tests/hardening/dns-bound.sh uses them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -437,8 +437,10 @@ static bool probe(char *outcome, size_t outlen)
     double mail_at = now_ms();
     ok = ok && envelope(&c);
     double rcpt_at = now_ms();
-    ok = ok && extra_header(&c) && header(&c, "From", "<probe@e2e.test>") &&
-         header(&c, "Subject", "probe");
+    /* The header From is the envelope sender's (-f), so that each probe's DMARC lookup asks a
+     * name of its own; the null sender's message is from the default address. */
+    const char *from = strcmp(probe_sender, "<>") == 0 ? "<probe@e2e.test>" : probe_sender;
+    ok = ok && extra_header(&c) && header(&c, "From", from) && header(&c, "Subject", "probe");
     double eoh_at = now_ms();
     ok = ok && end_of_message(&c, "probe\r\n");
     double eom_at = now_ms();
