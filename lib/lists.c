@@ -41,6 +41,7 @@ static const char *const kind_names[LISTS_KIND_COUNT] = {
     [LISTS_SENDER] = "sender",
     [LISTS_PTR_REGEX] = "ptr_regex",
     [LISTS_HELO_REGEX] = "helo_regex",
+    [LISTS_RECIPIENT] = "recipient",
 };
 
 const char *lists_kind_name(enum lists_kind kind)
@@ -218,6 +219,31 @@ static bool normalize_regex(const char *value, char *out, size_t outlen, pcre2_c
     return true;
 }
 
+bool lists_action_allowed(enum lists_kind kind, enum lists_action action)
+{
+    return kind != LISTS_RECIPIENT || action == LISTS_GREYLIST_EXEMPT;
+}
+
+/* "local@", "local@domain" or "domain" (lower case already). */
+static bool recipient_valid(const char *value, char *why, size_t whylen)
+{
+    const char *at = strrchr(value, '@');
+
+    if (at == NULL) {
+        if (domain_valid(value))
+            return true;
+        str_printf(why, whylen, "not an address, local@ or a domain name");
+        return false;
+    }
+    if (at[1] != '\0')
+        return address_valid(value, why, whylen);
+    if (at == value || at - value > 64 || strcspn(value, " \t\"") < (size_t)(at - value)) {
+        str_printf(why, whylen, "not a local part followed by @ (postmaster@)");
+        return false;
+    }
+    return true;
+}
+
 bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, size_t outlen,
                            char *why, size_t whylen)
 {
@@ -235,6 +261,8 @@ bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, s
     }
     if (kind == LISTS_SENDER)
         return address_valid(out, why, whylen);
+    if (kind == LISTS_RECIPIENT)
+        return recipient_valid(out, why, whylen);
     /* ".example.com": the names under example.com, for the PTR and HELO kinds. */
     bool under = out[0] == '.' && (kind == LISTS_PTR_DOMAIN || kind == LISTS_HELO_DOMAIN);
     if (strchr(out, '@') != NULL || !domain_valid(out + under)) {
@@ -437,7 +465,7 @@ static void add_row(const struct list_entry *row, void *arg)
 
     /* A regex is compiled here, once for the snapshot, not again at each lookup. */
     if (!lists_kind_parse(row->kind, &kind) || !lists_action_parse(row->action, &action) ||
-        row->value == NULL ||
+        !lists_action_allowed(kind, action) || row->value == NULL ||
         !(is_regex_kind(kind)
               ? normalize_regex(row->value, value, sizeof value, &regex, NULL, 0)
               : lists_normalize_value(kind, row->value, value, sizeof value, NULL, 0)) ||
@@ -775,6 +803,37 @@ enum lists_match lists_check(const struct lists *l, const struct lists_subject *
     return LISTS_NONE;
 }
 
+/*
+ * The recipient entry of t for rcpt: the address, its base without a +extension, "local@" of
+ * either, then its domain by suffix (postgrey's order of specificity).
+ */
+static int32_t find_recipient(const struct lists *l, const struct lists_table *t, const char *rcpt)
+{
+    char lower[LISTS_VALUE_MAX], key[LISTS_VALUE_MAX];
+    char *at;
+    int32_t found = -1;
+
+    if (l->per_kind[LISTS_RECIPIENT] == 0 || rcpt == NULL ||
+        !lower_copy(lower, sizeof lower, rcpt) || (at = strrchr(lower, '@')) == NULL || at == lower)
+        return -1;
+    size_t local = (size_t)(at - lower);
+    size_t base = strcspn(lower, "+");
+    if (base > local)
+        base = local;
+    const size_t locals[2] = {local, base};
+    for (int i = 0; i < 2 && found < 0; i++) {
+        snprintf(key, sizeof key, "%.*s%s", (int)locals[i], lower, at);
+        found = strset_find(&t->sets[LISTS_RECIPIENT], key);
+        if (found < 0) {
+            snprintf(key, sizeof key, "%.*s@", (int)locals[i], lower);
+            found = strset_find(&t->sets[LISTS_RECIPIENT], key);
+        }
+    }
+    if (found < 0)
+        found = strset_find_suffix(&t->sets[LISTS_RECIPIENT], at + 1);
+    return found;
+}
+
 bool lists_check_exempt(const struct lists *l, const struct lists_subject *subject,
                         struct lists_hit *hit)
 {
@@ -788,6 +847,8 @@ bool lists_check_exempt(const struct lists *l, const struct lists_subject *subje
         found = find_name(l, t, LISTS_HELO_DOMAIN, subject->helo);
     if (found < 0)
         found = find_sender(l, t, subject->sender);
+    if (found < 0)
+        found = find_recipient(l, t, subject->rcpt);
     return hit_of(l, found, hit) != LISTS_NONE;
 }
 

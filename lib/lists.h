@@ -33,6 +33,10 @@
  *                  name; compiled once per snapshot, each match bounded by LISTS_REGEX_MATCH_LIMIT
  *                  and LISTS_REGEX_DEPTH_LIMIT: a match cut off is no match, counted and logged
  *   helo_regex     the HELO name, as ptr_regex
+ *   recipient      the RCPT TO address, for greylist_exempt entries only (postgrey's
+ *                  whitelist_recipients): "postmaster@" (that local part at any domain),
+ *                  "user@example.com", or "example.com" (the domain and its subdomains); an
+ *                  address with a +extension matches its base too (user+tag@ as user@)
  *   sender_domain  the domain of MAIL FROM, label-aligned suffix as above
  *   sender         the MAIL FROM address, exact.  The local part compares case-insensitively too:
  *                  RFC 5321 2.4 lets a host treat it as case-sensitive, but no mailbox provider
@@ -91,6 +95,7 @@ enum lists_kind {
     LISTS_SENDER,
     LISTS_PTR_REGEX,
     LISTS_HELO_REGEX,
+    LISTS_RECIPIENT,
     LISTS_KIND_COUNT
 };
 enum lists_action { LISTS_BLOCK, LISTS_ALLOW, LISTS_GREYLIST_EXEMPT };
@@ -120,6 +125,9 @@ bool lists_action_parse(const char *name, enum lists_action *action);
  */
 bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, size_t outlen,
                            char *why, size_t whylen);
+/* Can an entry of kind have action?  A recipient entry is greylist_exempt only: a block or allow
+ * decided by the recipient is a recipient rule's business (`ingressctl rule`). */
+bool lists_action_allowed(enum lists_kind kind, enum lists_action action);
 /* A reason or a public text: printable ASCII, at most LISTS_REASON_MAX bytes.  The public text
  * goes into SMTP replies; the reason goes into log lines and `why`, never into a reply. */
 bool lists_reason_valid(const char *reason);
@@ -178,6 +186,7 @@ struct lists_subject {
     const char *ptr_name; /* only a forward-confirmed name (iprev pass), else NULL */
     const char *helo;
     const char *sender;
+    const char *rcpt; /* the recipient at hand: only greylist_exempt entries look at it */
 };
 /* Every kind at once: an allow of any kind beats a block of any kind.  greylist_exempt entries
  * are not looked at: lists_check_exempt() does. */

@@ -449,6 +449,7 @@ static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
         .ptr_name = c->iprev.result == IPREV_PASS ? c->iprev.name : NULL,
         .helo = c->helo,
         .sender = c->sender,
+        .rcpt = c->rcpt,
     };
     matched[0] = '\0';
     dnsbl_finish(c->dnsbl, c->queue_id);

@@ -1,7 +1,8 @@
 -- 012_list_public_text: a list entry keeps two texts, the postmaster's internal reason (ticket
 -- notes, never sent) and an optional public text for the SMTP reply; the action greylist_exempt
 -- (exempt from greylisting only: every other check still runs); the kinds ptr_regex and
--- helo_regex (PCRE2 patterns where a domain suffix is not enough).  SQLite cannot change a CHECK
+-- helo_regex (PCRE2 patterns where a domain suffix is not enough) and recipient (mail to it is
+-- not greylisted: postgrey's whitelist_recipients).  SQLite cannot change a CHECK
 -- constraint in place, so the table is rebuilt and its triggers made again.  The runner wraps this
 -- file in a transaction and sets PRAGMA user_version itself.
 
@@ -9,7 +10,7 @@ CREATE TABLE list_entries_012 (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL
         CHECK (kind IN ('cidr', 'ptr_domain', 'helo_domain', 'sender_domain', 'sender',
-                        'ptr_regex', 'helo_regex')),
+                        'ptr_regex', 'helo_regex', 'recipient')),
     value TEXT NOT NULL,
     action TEXT NOT NULL CHECK (action IN ('block', 'allow', 'greylist_exempt')),
     reason TEXT NOT NULL DEFAULT '',          -- internal: logs, ingressctl; never in a reply

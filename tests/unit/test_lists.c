@@ -934,6 +934,37 @@ static void leading_dot_entry_matches_only_the_names_under_it(void **state)
     lists_unref(l);
 }
 
+/* postgrey's whitelist_recipients forms: local@ at any domain, an address, a domain and its
+ * subdomains; a +extension matches its base.  Only greylist_exempt entries may name a recipient. */
+static void recipient_entries_exempt_mail_to_them(void **state)
+{
+    struct fixture *f = *state;
+    struct lists_hit hit;
+    char out[LISTS_VALUE_MAX], why[128];
+
+    add(f, "recipient", "Postmaster@", "greylist_exempt", "", 0);
+    add(f, "recipient", "bob@example.test", "greylist_exempt", "", 0);
+    add(f, "recipient", "lists.test", "greylist_exempt", "", 0);
+    struct lists *l = load(f);
+    struct lists_subject s = {.rcpt = "<POSTMASTER@any.example>"};
+    assert_true(lists_check_exempt(l, &s, &hit));
+    assert_string_equal(hit.value, "postmaster@");
+    s.rcpt = "bob+news@example.test";
+    assert_true(lists_check_exempt(l, &s, &hit));
+    assert_string_equal(hit.value, "bob@example.test");
+    s.rcpt = "x@announce.lists.test";
+    assert_true(lists_check_exempt(l, &s, NULL));
+    s.rcpt = "bob@other.test";
+    assert_false(lists_check_exempt(l, &s, NULL));
+    s.rcpt = "x@badlists.test";
+    assert_false(lists_check_exempt(l, &s, NULL));
+    lists_unref(l);
+    assert_false(lists_action_allowed(LISTS_RECIPIENT, LISTS_BLOCK));
+    assert_true(lists_action_allowed(LISTS_RECIPIENT, LISTS_GREYLIST_EXEMPT));
+    assert_false(lists_normalize_value(LISTS_RECIPIENT, "@", out, sizeof out, why, sizeof why));
+    assert_false(lists_normalize_value(LISTS_RECIPIENT, "a b@", out, sizeof out, why, sizeof why));
+}
+
 static void regex_entries_match_names_without_case(void **state)
 {
     struct fixture *f = *state;
@@ -1384,6 +1415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(leading_dot_entry_matches_only_the_names_under_it, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(regex_entries_match_names_without_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(recipient_entries_exempt_mail_to_them, setup, teardown),
         cmocka_unit_test_setup_teardown(catastrophic_regex_is_cut_off_and_matches_nothing, setup,
                                         teardown),
         cmocka_unit_test(regex_that_does_not_compile_is_refused_with_the_reason),
