@@ -100,6 +100,8 @@ int ctl_split_args(const char *verb, int argc, char **argv, int max_pos, const c
         {"--account", offsetof(struct ctl_args, account)},
         {"--by", offsetof(struct ctl_args, by)},
         {"--since", offsetof(struct ctl_args, since)},
+        {"--public", offsetof(struct ctl_args, public_text)},
+        {"--format", offsetof(struct ctl_args, format)},
     };
     char shown[256];
 
