@@ -107,7 +107,7 @@ enum lists_match { LISTS_NONE, LISTS_BLOCKED, LISTS_ALLOWED };
 #define LISTS_REASON_MAX 200 /* the internal reason, and the public text */
 /* PCRE2's limits on one match of a ptr_regex or helo_regex: the steps (match limit) and the
  * backtracking depth.  A name is at most 253 bytes: a sane pattern needs a few hundred steps; a
- * catastrophic one such as ^(a+)+$ needs 2^n and is cut off after these, in about a millisecond. */
+ * catastrophic one such as ^(a+)+$ needs 2^n and is cut off after these, in a few milliseconds. */
 #define LISTS_REGEX_MATCH_LIMIT 100000
 #define LISTS_REGEX_DEPTH_LIMIT 1000
 
