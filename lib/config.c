@@ -952,9 +952,10 @@ static bool read_line(FILE *fp, char *buf, size_t size, size_t *len)
 }
 
 /*
- * The file is read as Postfix reads main.cf: a line that starts with a blank continues the
- * logical line before it (joined with one space), blank lines and lines whose first non-blank is
- * '#' are skipped (they do not end a logical line), and a '#' after a blank starts a comment.
+ * Lines continue as in Postfix's main.cf: a line that starts with a blank continues the logical
+ * line before it (joined with one space), blank lines and lines whose first non-blank is '#' are
+ * skipped (they do not end a logical line).  One thing main.cf does not have: a '#' after a blank
+ * starts a comment, so that a value can carry its note ("greylist_delay = 5m  # ...").
  * Errors do not stop the reading: each is reported, so that -t shows them all.
  */
 struct reader {
@@ -1214,9 +1215,9 @@ void config_write_reference_with(FILE *out, const struct config *cfg)
           "# its default.  `milter-ingress -t` checks the file, `milter-ingress -n` prints what\n"
           "# differs from the defaults, SIGHUP (systemctl reload milter-ingress) applies it, and\n"
           "# `milter-ingress -C` prints this list anew for the version installed.\n"
-          "# Syntax: \"key = value\", as in Postfix's main.cf: a line that starts with a blank\n"
-          "# continues the one before it; '#' at the start of a line or after a blank starts a\n"
-          "# comment.\n"
+          "# Syntax: \"key = value\"; as in Postfix's main.cf, a line that starts with a blank\n"
+          "# continues the one before it; '#' at the start of a line or, unlike main.cf, after a\n"
+          "# blank starts a comment.\n"
           "# Durations: 500ms, 30s, 5m, 48h, 35d, 2w (a bare number is seconds).\n"
           "# Lists: words separated by commas or spaces.\n",
           out);

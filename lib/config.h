@@ -171,9 +171,9 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 /*
  * The same, reporting every error of the file (report gets "FILE:LINE: key: problem", once per
  * error, in the order of the lines) instead of the first one only: `milter-ingress -t`.  The
- * syntax is main.cf's: a line that starts with a blank continues the one before it, and a '#' at
- * the start of a line or after a blank starts a comment (inside a quoted value too, after its
- * closing quote).  NULL when there was any error.
+ * continuation is main.cf's: a line that starts with a blank continues the one before it; a '#'
+ * at the start of a line starts a comment, and, unlike in main.cf, so does a '#' after a blank
+ * (after a quoted value's closing quote too).  NULL when there was any error.
  */
 struct config *config_load_report(const char *path, void (*report)(const char *error, void *arg),
                                   void *arg);

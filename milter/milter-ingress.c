@@ -152,6 +152,13 @@ static int check_config(const struct options *o, const struct config *cfg)
     if (!runas_resolve(cfg, &who, err, sizeof err)) {
         fprintf(stderr, "milter-ingress: %s\n", err);
         status = EXIT_USAGE;
+    } else if (geteuid() == 0 && cfg->user[0] == '\0' && !cfg->allow_root) {
+        /* Root with no user is how the packaged unit is checked (systemd starts the daemon as
+         * its User=, not as root): who will run it is not known here, so the checks that depend
+         * on it are left to the start. */
+        printf("note: user is not set and -t runs as root: the database's directory is checked "
+               "when the daemon starts (or run -t as the account that starts it)\n");
+        runas_free(&who);
     } else {
         if (!runas_startup_checks(cfg, &who, err, sizeof err)) {
             fprintf(stderr, "milter-ingress: %s\n", err);

@@ -258,7 +258,7 @@ else
         "$(ls -l "$T")"
 fi
 
-# main.cf's syntax: continued lines, comments after values; -n KEY... prints those options like
+# main.cf's continued lines, and comments after values (which main.cf does not have); -n KEY... prints those options like
 # `postconf KEY`, defaults included; an unknown key exits 2 after the others are printed.
 f=$T/postconf.conf
 write_conf "$f" "exempt_recipients = postmaster,   # the usual ones" "    abuse@example.org" \
@@ -268,9 +268,9 @@ want="exempt_recipients = postmaster, abuse@example.org, security@example.org
 greylist_delay = 10m
 dns_tries = 2"
 if [[ $RC -eq 0 && $OUT == "$want" ]]; then
-    ok "-n KEY...: continued lines and comments read as main.cf's, each key printed as key = value"
+    ok "-n KEY...: continued lines and comments after values read, each key printed as key = value"
 else
-    not_ok "-n KEY...: continued lines and comments read as main.cf's, each key printed as key = value" \
+    not_ok "-n KEY...: continued lines and comments after values read, each key printed as key = value" \
         "$(details)" "wanted: $want"
 fi
 run "$MILTER_BIN" -c "$f" -n greylist_delay no_such_key

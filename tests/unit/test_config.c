@@ -273,8 +273,9 @@ static void options_of_a_section_are_adjacent(void **state)
 
 /* ---- loading a file ----------------------------------------------------------------------- */
 
-/* main.cf's syntax: an indented line continues the one before it (comment lines and blank lines
- * between do not end it), and a '#' after a blank starts a comment, also after a quoted value. */
+/* main.cf's continuation: an indented line continues the one before it (comment lines and blank
+ * lines between do not end it); and, beyond main.cf, a '#' after a blank starts a comment, also
+ * after a quoted value. */
 static void continued_lines_and_comments_after_values_load(void **state)
 {
     (void)state;
