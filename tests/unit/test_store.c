@@ -761,7 +761,8 @@ static void test_list_each_by_kind_in_order_and_without_the_expired(void **state
 }
 
 /* The internal reason and the public text are two columns: each reads back as written, a replace
- * replaces both, and the greylist_exempt action and the regex kinds are taken. */
+ * replaces both, and the greylist_exempt action and the regex and recipient kinds are taken (the
+ * CHECK constraints of migration 012, on both backends). */
 static void test_list_entry_keeps_its_internal_reason_apart_from_its_public_text(void **state)
 {
     struct fixture *f = *state;
@@ -769,6 +770,7 @@ static void test_list_entry_keeps_its_internal_reason_apart_from_its_public_text
     struct list_entry more[] = {
         entry("ptr_regex", "^mail[0-9]+\\.Example\\.net$", "greylist_exempt"),
         entry("helo_regex", "^smtp-out", "block"),
+        entry("recipient", "postmaster@", "greylist_exempt"),
     };
     struct public_entries all = {0};
     char previous[16];
@@ -777,13 +779,14 @@ static void test_list_entry_keeps_its_internal_reason_apart_from_its_public_text
     e.reason = "ticket 123";
     e.public_text = "Contact abuse@example.test";
     assert_int_equal(store_list_add(f->s, &e, previous, sizeof previous, NULL), STORE_OK);
-    assert_int_equal(store_list_import(f->s, more, 2, NULL), STORE_OK);
+    assert_int_equal(store_list_import(f->s, more, 3, NULL), STORE_OK);
     assert_int_equal(store_list_each(f->s, NULL, 0, public_collect, &all, NULL), STORE_OK);
-    assert_int_equal(all.n, 3);
+    assert_int_equal(all.n, 4);
     assert_string_equal(all.text[0], "helo_regex ^smtp-out block spam|");
     assert_string_equal(all.text[1],
                         "ptr_regex ^mail[0-9]+\\.Example\\.net$ greylist_exempt spam|");
-    assert_string_equal(all.text[2],
+    assert_string_equal(all.text[2], "recipient postmaster@ greylist_exempt spam|");
+    assert_string_equal(all.text[3],
                         "sender_domain spam.example block ticket 123|Contact abuse@example.test");
     e.public_text = NULL;
     assert_int_equal(store_list_add(f->s, &e, previous, sizeof previous, NULL), STORE_OK);
