@@ -21,6 +21,8 @@ packages=(
     libpsl-dev publicsuffix
     # DMARC (lib/dmarc.c): an internationalized From domain's A-label
     libidn2-dev
+    # the list kinds ptr_regex and helo_regex (lib/lists.c): regular expressions with match limits
+    libpcre2-dev
     # ingressctl's --json output (milter/ctl_json.c)
     libjansson-dev
     # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime

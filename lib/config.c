@@ -944,18 +944,39 @@ bool config_option_origin(const struct config *cfg, const char *name, char *out,
 }
 
 /*
- * Removes one pair of double quotes around a value, so leading spaces can be kept; NULL when the
- * value opens a quote it does not close (a '"' that only ends a value is part of it).
+ * The value of a logical line, its comment removed.  A quoted value ends at its last '"' that
+ * only blanks or a comment follow, so that any text written between quotes reads back as it
+ * was (a comment after a quoted value must not hold a '"'); NULL when the value opens a quote it
+ * does not close.  An unquoted value has had its comments removed line by line already
+ * (comment_cut).
  */
 static char *unquote(char *value)
 {
-    size_t len = strlen(value);
     if (value[0] != '"')
         return value;
-    if (len < 2 || value[len - 1] != '"')
-        return NULL;
-    value[len - 1] = '\0';
-    return value + 1;
+    for (char *q = value + strlen(value) - 1; q > value; q--) {
+        if (*q != '"')
+            continue;
+        const char *rest = q + 1;
+        rest += strspn(rest, " \t");
+        if (*rest == '\0' || (*rest == '#' && rest > q + 1)) {
+            *q = '\0';
+            return value + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Cuts text at a '#' that starts it or follows a blank: "value  # a comment" keeps "value". */
+static void comment_cut(char *text)
+{
+    for (char *p = text; *p != '\0'; p++) {
+        if (*p == '#' && (p == text || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    }
+    str_trim(text);
 }
 
 static bool parse_line(struct config *cfg, char *line, const char *path, int lineno, int *seen_at,
@@ -998,8 +1019,9 @@ static bool parse_line(struct config *cfg, char *line, const char *path, int lin
 
 /*
  * Reads one line, without its '\n', into buf (size > 1); *len counts the bytes read, NUL bytes
- * included, which fgets() and strlen() would hide.  Stops after size - 1 bytes, so a line longer
- * than that shows as *len == size - 1 without the rest being read.  False at end of file.
+ * included, which fgets() and strlen() would hide.  A line longer than size - 1 bytes shows as
+ * *len == size - 1, and the rest of it is read and dropped, so that the next call starts on the
+ * next line.  False at end of file.
  */
 static bool read_line(FILE *fp, char *buf, size_t size, size_t *len)
 {
@@ -1009,53 +1031,151 @@ static bool read_line(FILE *fp, char *buf, size_t size, size_t *len)
         buf[n++] = (char)c;
     buf[n] = '\0';
     *len = n;
+    if (n + 1 == size)
+        while ((c = getc(fp)) != EOF && c != '\n')
+            ;
     return n > 0 || c == '\n';
 }
 
-struct config *config_load(const char *path, char *err, size_t errlen)
+/*
+ * Lines continue as in Postfix's main.cf: a line that starts with a blank continues the logical
+ * line before it (joined with one space), blank lines and lines whose first non-blank is '#' are
+ * skipped (they do not end a logical line).  One thing main.cf does not have: a '#' after a blank
+ * starts a comment, so that a value can carry its note ("greylist_delay = 5m  # ...").
+ * Errors do not stop the reading: each is reported, so that -t shows them all.
+ */
+struct reader {
+    struct config *cfg;
+    const char *path;
+    int *seen_at;
+    char logical[CONFIG_LINE_MAX + 1];
+    int logical_line; /* 0: none pending */
+    bool quoted;      /* the pending value starts with '"': comments are cut when it ends */
+    bool broken;      /* the pending logical line is already reported: skip it */
+    size_t errors;
+    void (*report)(const char *error, void *arg);
+    void *arg;
+};
+
+static void reader_error(struct reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void reader_error(struct reader *r, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    r->errors++;
+    r->report(text, r->arg);
+}
+
+static void reader_flush(struct reader *r)
+{
+    char err[1024];
+
+    if (r->logical_line != 0 && !r->broken &&
+        !parse_line(r->cfg, r->logical, r->path, r->logical_line, r->seen_at, err, sizeof err))
+        reader_error(r, "%s", err);
+    r->logical_line = 0;
+    r->broken = false;
+}
+
+/* One physical line, its CR and NUL already checked. */
+static void reader_line(struct reader *r, char *line, int lineno)
+{
+    bool continues = line[0] == ' ' || line[0] == '\t';
+    char *text = str_trim(line);
+
+    if (text[0] == '\0' || text[0] == '#')
+        return;
+    if (continues) {
+        if (r->logical_line == 0) {
+            reader_error(r,
+                         "%s:%d: a line that starts with a blank continues the line before it, "
+                         "and there is none",
+                         r->path, lineno);
+            return;
+        }
+        if (!r->quoted)
+            comment_cut(text);
+        size_t have = strlen(r->logical), add = strlen(text);
+        if (r->broken || add == 0)
+            return;
+        if (have + 1 + add > CONFIG_LINE_MAX) {
+            reader_error(r, "%s:%d: logical line (continued from line %d) longer than %d bytes",
+                         r->path, lineno, r->logical_line, CONFIG_LINE_MAX);
+            r->broken = true;
+            return;
+        }
+        r->logical[have] = ' ';
+        memcpy(r->logical + have + 1, text, add + 1);
+        return;
+    }
+    reader_flush(r);
+    const char *eq = strchr(text, '=');
+    r->quoted = eq != NULL && eq[1 + strspn(eq + 1, " \t")] == '"';
+    if (!r->quoted)
+        comment_cut(text);
+    str_copy(r->logical, sizeof r->logical, text);
+    r->logical_line = lineno;
+}
+
+struct config *config_load_report(const char *path, void (*report)(const char *error, void *arg),
+                                  void *arg)
 {
     char line[CONFIG_LINE_MAX + 2];
     int seen_at[sizeof config_options / sizeof config_options[0]] = {0};
     int lineno = 0;
-    bool ok = true;
 
     FILE *fp = fopen(path, "r");
     if (fp == NULL) {
-        char why[128];
+        char why[128], text[512];
         /* _GNU_SOURCE: the GNU strerror_r, which returns the message (not always in why). */
-        str_printf(err, errlen, "%s: cannot open: %s", path, strerror_r(errno, why, sizeof why));
+        snprintf(text, sizeof text, "%s: cannot open: %s", path,
+                 strerror_r(errno, why, sizeof why));
+        report(text, arg);
         return NULL;
     }
-    struct config *cfg = config_new_defaults();
+    struct reader *r = xcalloc(1, sizeof *r);
+    *r = (struct reader){.cfg = config_new_defaults(),
+                         .path = path,
+                         .seen_at = seen_at,
+                         .report = report,
+                         .arg = arg};
     size_t len;
-    while (ok && read_line(fp, line, sizeof line, &len)) {
+    while (read_line(fp, line, sizeof line, &len)) {
         lineno++;
         if (len > CONFIG_LINE_MAX) {
-            str_printf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
-                       CONFIG_LINE_MAX);
-            ok = false;
-            break;
+            reader_error(r, "%s:%d: line longer than %d bytes", path, lineno, CONFIG_LINE_MAX);
+            /* A continuation spoils its logical line; any other line ends the one before. */
+            if (line[0] == ' ' || line[0] == '\t')
+                r->broken = r->logical_line != 0;
+            else
+                reader_flush(r);
+            continue;
         }
         if (len > 0 && line[len - 1] == '\r')
             line[--len] = '\0';
         if (memchr(line, '\0', len) != NULL) {
-            str_printf(err, errlen, "%s:%d: NUL byte in line", path, lineno);
-            ok = false;
-            break;
-        }
-        char *text = str_trim(line);
-        if (text[0] == '\0' || text[0] == '#')
+            reader_error(r, "%s:%d: NUL byte in line", path, lineno);
             continue;
-        ok = parse_line(cfg, text, path, lineno, seen_at, err, errlen);
+        }
+        reader_line(r, line, lineno);
     }
-    if (ok && ferror(fp)) {
-        str_printf(err, errlen, "%s: read error", path);
-        ok = false;
-    }
+    reader_flush(r);
+    if (ferror(fp))
+        reader_error(r, "%s: read error", path);
     fclose(fp);
-    if (ok)
-        ok = cross_check_file(cfg, path, seen_at, err, errlen);
-    if (!ok) {
+    char err[1024];
+    if (r->errors == 0 && !cross_check_file(r->cfg, path, seen_at, err, sizeof err))
+        reader_error(r, "%s", err);
+    struct config *cfg = r->cfg;
+    size_t errors = r->errors;
+    free(r);
+    if (errors > 0) {
         config_free(cfg);
         return NULL;
     }
@@ -1063,6 +1183,26 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     cfg->source_lines = xmalloc(sizeof seen_at);
     memcpy(cfg->source_lines, seen_at, sizeof seen_at);
     return cfg;
+}
+
+struct first_error {
+    char *err;
+    size_t errlen;
+    bool set;
+};
+
+static void keep_first(const char *error, void *arg)
+{
+    struct first_error *first = arg;
+    if (!first->set)
+        str_printf(first->err, first->errlen, "%s", error);
+    first->set = true;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+    struct first_error first = {err, errlen, false};
+    return config_load_report(path, keep_first, &first);
 }
 
 /*
@@ -1075,7 +1215,8 @@ static bool needs_quotes(const char *value)
     size_t len = strlen(value);
     if (len == 0)
         return false;
-    return strchr(" \t\r\"", value[0]) != NULL || strchr(" \t\r", value[len - 1]) != NULL;
+    return strchr(" \t\r\"#", value[0]) != NULL || strchr(" \t\r", value[len - 1]) != NULL ||
+           strstr(value, " #") != NULL || strstr(value, "\t#") != NULL;
 }
 
 /*
@@ -1085,7 +1226,8 @@ static bool needs_quotes(const char *value)
  */
 static void write_setting(FILE *out, const struct config_option *opt, const char *value)
 {
-    if (opt->type == CONFIG_STRING && needs_quotes(value))
+    /* Any type: a list's words may hold a '#' that would start a comment. */
+    if (needs_quotes(value))
         fprintf(out, "%s = \"%s\"\n", opt->name, value);
     else
         fprintf(out, "%s = %s\n", opt->name, value);
@@ -1159,7 +1301,9 @@ void config_write_reference_with(FILE *out, const struct config *cfg)
           "# its default.  `milter-ingress -t` checks the file, `milter-ingress -n` prints what\n"
           "# differs from the defaults, SIGHUP (systemctl reload milter-ingress) applies it, and\n"
           "# `milter-ingress -C` prints this list anew for the version installed.\n"
-          "# Syntax: \"key = value\", one per line; '#' starts a comment line.\n"
+          "# Syntax: \"key = value\"; as in Postfix's main.cf, a line that starts with a blank\n"
+          "# continues the one before it; '#' at the start of a line or, unlike main.cf, after a\n"
+          "# blank starts a comment.\n"
           "# Durations: 500ms, 30s, 5m, 48h, 35d, 2w (a bare number is seconds).\n"
           "# Lists: words separated by commas or spaces.\n",
           out);

@@ -175,10 +175,24 @@ struct config *config_new_defaults(void);
 struct config *config_load(const char *path, char *err, size_t errlen);
 
 /*
+ * The same, reporting every error of the file (report gets "FILE:LINE: key: problem", once per
+ * error, in the order of the lines) instead of the first one only: `milter-ingress -t`.  The
+ * continuation is main.cf's: a line that starts with a blank continues the one before it; a '#'
+ * at the start of a line starts a comment, and, unlike in main.cf, so does a '#' after a blank
+ * (after a quoted value's closing quote too).  NULL when there was any error.
+ */
+struct config *config_load_report(const char *path, void (*report)(const char *error, void *arg),
+                                  void *arg);
+
+/*
  * Parses one "key = value" override (the -o option) into cfg; false with "key: problem" in err
  * on a bad one, and the option keeps its value.  The value is taken as it is (no quotes removed).
  */
 bool config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* Room for any value config_get() writes (a list rejoined with ", " from a line of at most 4096
+ * bytes). */
+#define CONFIG_VALUE_SHOWN_MAX 8192
 
 /* The value of option key as the admin would write it ("5m", "yes", "local0"); false when unknown.
  */

@@ -5,7 +5,16 @@
  * Names are compared as RFC 1035 2.3.3 says (ASCII case-insensitive) and label by label: a domain
  * entry matches the name itself and any name that ends in "." followed by it (RFC 1034 3.1: a
  * domain is a subtree), found by looking up each label-aligned suffix of the name, longest first.
+ * An entry with a leading dot (".outbound.example") is stored with its dot and found as the
+ * suffix that follows a '.' of the name, so it never matches the name itself (postgrey's and
+ * Postfix's ".domain" form).
+ *
+ * Regular expressions (ptr_regex, helo_regex) are PCRE2's, compiled when the snapshot is built and
+ * matched without JIT under a match context that limits the steps and the depth of one match: the
+ * subject is a name from the network, and a pattern that backtracks without bound would hold a
+ * milter thread for as long as it liked.
  */
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include "lists.h"
 
 #include <arpa/inet.h>
@@ -16,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <pcre2.h>
 
 #include "cidr.h"
 #include "cidrtree.h"
@@ -29,6 +40,9 @@ static const char *const kind_names[LISTS_KIND_COUNT] = {
     [LISTS_HELO_DOMAIN] = "helo_domain",
     [LISTS_SENDER_DOMAIN] = "sender_domain",
     [LISTS_SENDER] = "sender",
+    [LISTS_PTR_REGEX] = "ptr_regex",
+    [LISTS_HELO_REGEX] = "helo_regex",
+    [LISTS_RECIPIENT] = "recipient",
 };
 
 const char *lists_kind_name(enum lists_kind kind)
@@ -47,20 +61,27 @@ bool lists_kind_parse(const char *name, enum lists_kind *kind)
     return false;
 }
 
+static const char *const action_names[] = {
+    [LISTS_BLOCK] = "block",
+    [LISTS_ALLOW] = "allow",
+    [LISTS_GREYLIST_EXEMPT] = "greylist_exempt",
+};
+#define ACTION_COUNT (sizeof action_names / sizeof action_names[0])
+
 const char *lists_action_name(enum lists_action action)
 {
-    return action == LISTS_ALLOW ? "allow" : "block";
+    return (unsigned)action < ACTION_COUNT ? action_names[action] : "?";
 }
 
 bool lists_action_parse(const char *name, enum lists_action *action)
 {
-    if (name != NULL && strcmp(name, "block") == 0)
-        *action = LISTS_BLOCK;
-    else if (name != NULL && strcmp(name, "allow") == 0)
-        *action = LISTS_ALLOW;
-    else
-        return false;
-    return true;
+    for (size_t i = 0; i < ACTION_COUNT; i++) {
+        if (name != NULL && strcmp(name, action_names[i]) == 0) {
+            *action = (enum lists_action)i;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -150,6 +171,80 @@ static bool normalize_cidr(const char *value, char *out, size_t outlen, char *wh
     return true;
 }
 
+/*
+ * Compiles a ptr_regex or helo_regex pattern: caseless (names compare without ASCII case), never
+ * UTF (names are ASCII, and "(*UTF)" in a pattern must not turn it on); NULL with PCRE2's message
+ * and the offset in why.  The caller frees the code with pcre2_code_free.
+ */
+static pcre2_code *regex_compile(const char *pattern, char *why, size_t whylen)
+{
+    int error = 0;
+    PCRE2_SIZE offset = 0;
+    pcre2_code *code =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                      PCRE2_CASELESS | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP, &error, &offset, NULL);
+
+    if (code == NULL) {
+        PCRE2_UCHAR message[160];
+        if (pcre2_get_error_message(error, message, sizeof message) < 0)
+            str_copy((char *)message, sizeof message, "unknown error");
+        str_printf(why, whylen, "not a regular expression: %s at offset %zu", (char *)message,
+                   (size_t)offset);
+    }
+    return code;
+}
+
+/* A pattern is kept as written (case matters in "\D" against "\d"): printable ASCII, bounded.
+ * keep (may be NULL) gets the compiled pattern, handed over to the caller. */
+static bool normalize_regex(const char *value, char *out, size_t outlen, pcre2_code **keep,
+                            char *why, size_t whylen)
+{
+    if (strlen(value) >= outlen) {
+        str_printf(why, whylen, "too long (at most %zu characters)", outlen - 1);
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+        if (*p < 0x20 || *p >= 0x7f) {
+            str_printf(why, whylen, "a pattern is printable ASCII");
+            return false;
+        }
+    }
+    pcre2_code *code = regex_compile(value, why, whylen);
+    if (code == NULL)
+        return false;
+    if (keep != NULL)
+        *keep = code;
+    else
+        pcre2_code_free(code);
+    str_copy(out, outlen, value);
+    return true;
+}
+
+bool lists_action_allowed(enum lists_kind kind, enum lists_action action)
+{
+    return kind != LISTS_RECIPIENT || action == LISTS_GREYLIST_EXEMPT;
+}
+
+/* "local@", "local@domain" or "domain" (lower case already). */
+static bool recipient_valid(const char *value, char *why, size_t whylen)
+{
+    const char *at = strrchr(value, '@');
+
+    if (at == NULL) {
+        if (domain_valid(value))
+            return true;
+        str_printf(why, whylen, "not an address, local@ or a domain name");
+        return false;
+    }
+    if (at[1] != '\0')
+        return address_valid(value, why, whylen);
+    if (at == value || at - value > 64 || strcspn(value, " \t\"") < (size_t)(at - value)) {
+        str_printf(why, whylen, "not a local part followed by @ (postmaster@)");
+        return false;
+    }
+    return true;
+}
+
 bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, size_t outlen,
                            char *why, size_t whylen)
 {
@@ -159,13 +254,19 @@ bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, s
     }
     if (kind == LISTS_CIDR)
         return normalize_cidr(value, out, outlen, why, whylen);
+    if (kind == LISTS_PTR_REGEX || kind == LISTS_HELO_REGEX)
+        return normalize_regex(value, out, outlen, NULL, why, whylen);
     if (!lower_copy(out, outlen, value)) {
         str_printf(why, whylen, "too long");
         return false;
     }
     if (kind == LISTS_SENDER)
         return address_valid(out, why, whylen);
-    if (strchr(out, '@') != NULL || !domain_valid(out)) {
+    if (kind == LISTS_RECIPIENT)
+        return recipient_valid(out, why, whylen);
+    /* ".example.com": the names under example.com, for the PTR and HELO kinds. */
+    bool under = out[0] == '.' && (kind == LISTS_PTR_DOMAIN || kind == LISTS_HELO_DOMAIN);
+    if (strchr(out, '@') != NULL || !domain_valid(out + under)) {
         str_printf(why, whylen, "not a domain name (example.com)");
         return false;
     }
@@ -259,11 +360,15 @@ static int32_t strset_find(const struct strset *set, const char *key)
     return -1;
 }
 
-/* The entry of the longest label-aligned suffix of name (lower case) that is in set. */
+/* The entry of the longest label-aligned suffix of name (lower case) that is in set: the suffix
+ * itself ("example.com"), then, below the whole name, the suffix with the dot before it
+ * (".example.com": only the names under it). */
 static int32_t strset_find_suffix(const struct strset *set, const char *name)
 {
     for (const char *p = name; p != NULL && *p != '\0';) {
         int32_t entry = strset_find(set, p);
+        if (entry < 0 && p > name)
+            entry = strset_find(set, p - 1);
         if (entry >= 0)
             return entry;
         p = strchr(p, '.');
@@ -282,6 +387,22 @@ struct lists_entry {
     enum lists_action action;
     char *value;
     char *reason;
+    char *public_text;
+    pcre2_code *regex; /* the regex kinds only */
+};
+
+/*
+ * Entries are looked up in two tables: block and allow entries (which decide), and
+ * greylist_exempt entries (which only ever skip greylisting), so that an exemption never shadows
+ * a block of a wider network or a shorter suffix.
+ */
+enum { TABLE_DECIDE, TABLE_EXEMPT, TABLE_COUNT };
+
+struct lists_table {
+    struct cidrtree *tree;
+    struct strset sets[LISTS_KIND_COUNT]; /* the name kinds */
+    int32_t *regexes[LISTS_KIND_COUNT];   /* the regex kinds: entry indexes, in value order */
+    size_t regex_count[LISTS_KIND_COUNT];
 };
 
 /* A recipient's rule; key is "recipient sender" (a normalized address holds no space), so one
@@ -300,12 +421,39 @@ struct lists {
     size_t count, cap;
     size_t per_kind[LISTS_KIND_COUNT];
     size_t skipped;
-    struct cidrtree *tree;
-    struct strset sets[LISTS_KIND_COUNT]; /* all but LISTS_CIDR */
+    struct lists_table tables[TABLE_COUNT];
+    pcre2_general_context *pcre_memory; /* PCRE2's allocations through xmalloc */
+    pcre2_match_context *match_limits;
+    /* Counted from lookups on a snapshot that is otherwise read-only: hence a pointer. */
+    _Atomic uint64_t *regex_cut_off;
     struct lists_rule *rules;
     size_t rule_count, rule_cap, rules_skipped;
     struct strset rule_set;
 };
+
+/* PCRE2 allocates through the wrappers, so that running out of memory is the one error handled
+ * in one place (util.h) and no PCRE2 object is ever NULL. */
+static void *pcre_alloc(PCRE2_SIZE size, void *unused)
+{
+    (void)unused;
+    return xmalloc(size);
+}
+
+static void pcre_free(void *ptr, void *unused)
+{
+    (void)unused;
+    free(ptr);
+}
+
+static bool is_regex_kind(enum lists_kind kind)
+{
+    return kind == LISTS_PTR_REGEX || kind == LISTS_HELO_REGEX;
+}
+
+static struct lists_table *table_of(struct lists *l, enum lists_action action)
+{
+    return &l->tables[action == LISTS_GREYLIST_EXEMPT ? TABLE_EXEMPT : TABLE_DECIDE];
+}
 
 static void add_row(const struct list_entry *row, void *arg)
 {
@@ -314,10 +462,14 @@ static void add_row(const struct list_entry *row, void *arg)
     enum lists_action action;
     char value[LISTS_VALUE_MAX];
     struct cidr net;
+    pcre2_code *regex = NULL;
 
+    /* A regex is compiled here, once for the snapshot, not again at each lookup. */
     if (!lists_kind_parse(row->kind, &kind) || !lists_action_parse(row->action, &action) ||
-        row->value == NULL ||
-        !lists_normalize_value(kind, row->value, value, sizeof value, NULL, 0) ||
+        !lists_action_allowed(kind, action) || row->value == NULL ||
+        !(is_regex_kind(kind)
+              ? normalize_regex(row->value, value, sizeof value, &regex, NULL, 0)
+              : lists_normalize_value(kind, row->value, value, sizeof value, NULL, 0)) ||
         (kind == LISTS_CIDR && !cidr_parse(value, &net))) {
         l->skipped++;
         return;
@@ -331,11 +483,13 @@ static void add_row(const struct list_entry *row, void *arg)
     e->action = action;
     e->value = xstrdup(value);
     e->reason = xstrndup(row->reason ? row->reason : "", LISTS_REASON_MAX);
+    e->public_text = xstrndup(row->public_text ? row->public_text : "", LISTS_REASON_MAX);
+    e->regex = regex;
     l->per_kind[kind]++;
     if (row->expires > 0 && row->expires < l->next_expiry)
         l->next_expiry = row->expires;
     if (kind == LISTS_CIDR)
-        cidrtree_insert(l->tree, &net, (int32_t)(l->count - 1));
+        cidrtree_insert(table_of(l, action)->tree, &net, (int32_t)(l->count - 1));
 }
 
 /* Writes "recipient sender" into key (size keylen); false when it does not fit. */
@@ -374,12 +528,21 @@ static void add_rule_row(const struct rcpt_rule *row, void *arg)
 
 static void build_sets(struct lists *l)
 {
-    for (int k = 0; k < LISTS_KIND_COUNT; k++)
-        if (k != LISTS_CIDR)
-            strset_init(&l->sets[k], l->per_kind[k]);
-    for (size_t i = 0; i < l->count; i++)
-        if (l->entries[i].kind != LISTS_CIDR)
-            strset_add(&l->sets[l->entries[i].kind], l->entries[i].value, (int32_t)i);
+    for (int t = 0; t < TABLE_COUNT; t++)
+        for (int k = 0; k < LISTS_KIND_COUNT; k++)
+            if (k != LISTS_CIDR && !is_regex_kind((enum lists_kind)k))
+                strset_init(&l->tables[t].sets[k], l->per_kind[k]);
+    for (size_t i = 0; i < l->count; i++) {
+        const struct lists_entry *e = &l->entries[i];
+        struct lists_table *t = table_of(l, e->action);
+        if (is_regex_kind(e->kind)) {
+            t->regexes[e->kind] =
+                xrealloc(t->regexes[e->kind], (t->regex_count[e->kind] + 1) * sizeof(int32_t));
+            t->regexes[e->kind][t->regex_count[e->kind]++] = (int32_t)i;
+        } else if (e->kind != LISTS_CIDR) {
+            strset_add(&t->sets[e->kind], e->value, (int32_t)i);
+        }
+    }
     strset_init(&l->rule_set, l->rule_count);
     for (size_t i = 0; i < l->rule_count; i++)
         strset_add(&l->rule_set, l->rules[i].key, (int32_t)i);
@@ -390,15 +553,24 @@ static void lists_free(struct lists *l)
     for (size_t i = 0; i < l->count; i++) {
         free(l->entries[i].value);
         free(l->entries[i].reason);
+        free(l->entries[i].public_text);
+        pcre2_code_free(l->entries[i].regex);
     }
     free(l->entries);
-    for (int k = 0; k < LISTS_KIND_COUNT; k++)
-        free(l->sets[k].slots);
+    for (int t = 0; t < TABLE_COUNT; t++) {
+        for (int k = 0; k < LISTS_KIND_COUNT; k++) {
+            free(l->tables[t].sets[k].slots);
+            free(l->tables[t].regexes[k]);
+        }
+        cidrtree_free(l->tables[t].tree);
+    }
+    pcre2_match_context_free(l->match_limits);
+    pcre2_general_context_free(l->pcre_memory);
+    free(l->regex_cut_off);
     for (size_t i = 0; i < l->rule_count; i++)
         free(l->rules[i].key);
     free(l->rules);
     free(l->rule_set.slots);
-    cidrtree_free(l->tree);
     free(l);
 }
 
@@ -410,7 +582,13 @@ struct lists *lists_load(struct store *s, int64_t now, char *err, size_t errlen)
 
     atomic_init(&l->refs, 1);
     l->next_expiry = INT64_MAX;
-    l->tree = cidrtree_new();
+    for (int t = 0; t < TABLE_COUNT; t++)
+        l->tables[t].tree = cidrtree_new();
+    l->regex_cut_off = xcalloc(1, sizeof *l->regex_cut_off);
+    l->pcre_memory = pcre2_general_context_create(pcre_alloc, pcre_free, NULL);
+    l->match_limits = pcre2_match_context_create(l->pcre_memory);
+    pcre2_set_match_limit(l->match_limits, LISTS_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(l->match_limits, LISTS_REGEX_DEPTH_LIMIT);
     /* The version first: a change between the two reads shows as a newer version next time. */
     st = store_lists_version(s, &l->version, &why);
     if (st == STORE_OK) {
@@ -475,6 +653,11 @@ int64_t lists_next_expiry(const struct lists *l)
     return l->next_expiry;
 }
 
+uint64_t lists_regex_cut_off(const struct lists *l)
+{
+    return atomic_load(l->regex_cut_off);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Lookups                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
@@ -489,57 +672,111 @@ static enum lists_match hit_of(const struct lists *l, int32_t index, struct list
         hit->action = e->action;
         str_copy(hit->value, sizeof hit->value, e->value);
         str_copy(hit->reason, sizeof hit->reason, e->reason);
+        str_copy(hit->public_text, sizeof hit->public_text, e->public_text);
     }
     return e->action == LISTS_ALLOW ? LISTS_ALLOWED : LISTS_BLOCKED;
 }
 
-enum lists_match lists_check_client(const struct lists *l, const char *ip, struct lists_hit *hit)
+static int32_t find_client(const struct lists_table *t, const char *ip)
 {
     struct cidr addr;
 
-    if (l == NULL || ip == NULL || !cidr_is_address(ip) || !cidr_parse(ip, &addr))
-        return LISTS_NONE;
-    return hit_of(l, cidrtree_lookup(l->tree, &addr, NULL), hit);
+    if (ip == NULL || !cidr_is_address(ip) || !cidr_parse(ip, &addr))
+        return -1;
+    return cidrtree_lookup(t->tree, &addr, NULL);
 }
 
-/* Looks the name up by label-aligned suffix in the set of kind; untrusted names are bounded. */
-static enum lists_match check_name(const struct lists *l, enum lists_kind kind, const char *name,
-                                   struct lists_hit *hit)
+/*
+ * The first regex of kind in t that matches name (lower case).  A match that reaches a limit is
+ * no match: the pattern is the postmaster's, the name the network's, and neither may hold a
+ * thread; each one is counted and logged.
+ */
+static int32_t find_regex(const struct lists *l, const struct lists_table *t, enum lists_kind kind,
+                          const char *name)
+{
+    if (t->regex_count[kind] == 0)
+        return -1;
+    pcre2_match_data *md = pcre2_match_data_create(1, l->pcre_memory);
+    int32_t found = -1;
+    for (size_t i = 0; i < t->regex_count[kind] && found < 0; i++) {
+        const struct lists_entry *e = &l->entries[t->regexes[kind][i]];
+        int rc = pcre2_match(e->regex, (PCRE2_SPTR)name, strlen(name), 0, 0, md, l->match_limits);
+        if (rc >= 0) {
+            found = t->regexes[kind][i];
+        } else if (rc != PCRE2_ERROR_NOMATCH) {
+            char shown[DNS_NAME_MAX * 4 + 1], message[120];
+            atomic_fetch_add(l->regex_cut_off, 1);
+            if (pcre2_get_error_message(rc, (PCRE2_UCHAR *)message, sizeof message) < 0)
+                str_copy(message, sizeof message, "error");
+            log_msg(LOG_WARNING, "lists: %s %s on %s stopped (%s): taken as no match",
+                    lists_kind_name(kind), e->value, str_escape(shown, sizeof shown, name),
+                    message);
+        }
+    }
+    pcre2_match_data_free(md);
+    return found;
+}
+
+/* The entry of t for a name of kind (ptr_domain or helo_domain, then its regex kind), with the
+ * name bounded and lower-cased here: it comes from the network. */
+static int32_t find_name(const struct lists *l, const struct lists_table *t, enum lists_kind kind,
+                         const char *name)
 {
     char lower[DNS_NAME_MAX + 1];
+    int32_t found = -1;
 
-    if (l == NULL || name == NULL || l->per_kind[kind] == 0 ||
-        !lower_copy(lower, sizeof lower, name))
-        return LISTS_NONE;
-    return hit_of(l, strset_find_suffix(&l->sets[kind], lower), hit);
+    if (name == NULL || !lower_copy(lower, sizeof lower, name))
+        return -1;
+    if (l->per_kind[kind] > 0)
+        found = strset_find_suffix(&t->sets[kind], lower);
+    if (found < 0 && kind == LISTS_PTR_DOMAIN)
+        found = find_regex(l, t, LISTS_PTR_REGEX, lower);
+    if (found < 0 && kind == LISTS_HELO_DOMAIN)
+        found = find_regex(l, t, LISTS_HELO_REGEX, lower);
+    return found;
+}
+
+/* The address first (exact), then its domain (suffix): the more specific entry decides. */
+static int32_t find_sender(const struct lists *l, const struct lists_table *t, const char *sender)
+{
+    char lower[LISTS_VALUE_MAX];
+    const char *at;
+    int32_t found = -1;
+
+    if (sender == NULL || !lower_copy(lower, sizeof lower, sender) ||
+        (at = strrchr(lower, '@')) == NULL)
+        return -1;
+    if (l->per_kind[LISTS_SENDER] > 0)
+        found = strset_find(&t->sets[LISTS_SENDER], lower);
+    if (found < 0 && l->per_kind[LISTS_SENDER_DOMAIN] > 0)
+        found = strset_find_suffix(&t->sets[LISTS_SENDER_DOMAIN], at + 1);
+    return found;
+}
+
+enum lists_match lists_check_client(const struct lists *l, const char *ip, struct lists_hit *hit)
+{
+    return l == NULL ? LISTS_NONE : hit_of(l, find_client(&l->tables[TABLE_DECIDE], ip), hit);
 }
 
 enum lists_match lists_check_ptr(const struct lists *l, const char *ptr_name, struct lists_hit *hit)
 {
-    return check_name(l, LISTS_PTR_DOMAIN, ptr_name, hit);
+    return l == NULL
+               ? LISTS_NONE
+               : hit_of(l, find_name(l, &l->tables[TABLE_DECIDE], LISTS_PTR_DOMAIN, ptr_name), hit);
 }
 
 enum lists_match lists_check_helo(const struct lists *l, const char *helo, struct lists_hit *hit)
 {
-    return check_name(l, LISTS_HELO_DOMAIN, helo, hit);
+    return l == NULL
+               ? LISTS_NONE
+               : hit_of(l, find_name(l, &l->tables[TABLE_DECIDE], LISTS_HELO_DOMAIN, helo), hit);
 }
 
-/* The address first (exact), then its domain (suffix): the more specific entry decides. */
 enum lists_match lists_check_sender(const struct lists *l, const char *sender,
                                     struct lists_hit *hit)
 {
-    char lower[LISTS_VALUE_MAX];
-    const char *at;
-
-    if (l == NULL || sender == NULL || !lower_copy(lower, sizeof lower, sender) ||
-        (at = strrchr(lower, '@')) == NULL)
-        return LISTS_NONE;
-    if (l->per_kind[LISTS_SENDER] > 0) {
-        enum lists_match m = hit_of(l, strset_find(&l->sets[LISTS_SENDER], lower), hit);
-        if (m != LISTS_NONE)
-            return m;
-    }
-    return check_name(l, LISTS_SENDER_DOMAIN, at + 1, hit);
+    return l == NULL ? LISTS_NONE
+                     : hit_of(l, find_sender(l, &l->tables[TABLE_DECIDE], sender), hit);
 }
 
 enum lists_match lists_check(const struct lists *l, const struct lists_subject *subject,
@@ -565,6 +802,55 @@ enum lists_match lists_check(const struct lists *l, const struct lists_subject *
         }
     }
     return LISTS_NONE;
+}
+
+/*
+ * The recipient entry of t for rcpt: the address, its base without a +extension, "local@" of
+ * either, then its domain by suffix (postgrey's order of specificity).
+ */
+static int32_t find_recipient(const struct lists *l, const struct lists_table *t, const char *rcpt)
+{
+    char lower[LISTS_VALUE_MAX], key[LISTS_VALUE_MAX];
+    char *at;
+    int32_t found = -1;
+
+    if (l->per_kind[LISTS_RECIPIENT] == 0 || rcpt == NULL ||
+        !lower_copy(lower, sizeof lower, rcpt) || (at = strrchr(lower, '@')) == NULL || at == lower)
+        return -1;
+    size_t local = (size_t)(at - lower);
+    size_t base = strcspn(lower, "+");
+    if (base > local)
+        base = local;
+    const size_t locals[2] = {local, base};
+    for (int i = 0; i < 2 && found < 0; i++) {
+        snprintf(key, sizeof key, "%.*s%s", (int)locals[i], lower, at);
+        found = strset_find(&t->sets[LISTS_RECIPIENT], key);
+        if (found < 0) {
+            snprintf(key, sizeof key, "%.*s@", (int)locals[i], lower);
+            found = strset_find(&t->sets[LISTS_RECIPIENT], key);
+        }
+    }
+    if (found < 0)
+        found = strset_find_suffix(&t->sets[LISTS_RECIPIENT], at + 1);
+    return found;
+}
+
+bool lists_check_exempt(const struct lists *l, const struct lists_subject *subject,
+                        struct lists_hit *hit)
+{
+    if (l == NULL)
+        return false;
+    const struct lists_table *t = &l->tables[TABLE_EXEMPT];
+    int32_t found = find_client(t, subject->ip);
+    if (found < 0)
+        found = find_name(l, t, LISTS_PTR_DOMAIN, subject->ptr_name);
+    if (found < 0)
+        found = find_name(l, t, LISTS_HELO_DOMAIN, subject->helo);
+    if (found < 0)
+        found = find_sender(l, t, subject->sender);
+    if (found < 0)
+        found = find_recipient(l, t, subject->rcpt);
+    return hit_of(l, found, hit) != LISTS_NONE;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -687,19 +973,33 @@ enum rule_action rules_check(const struct lists *l, const char *rcpt, const char
 /* The decision at RCPT                                                                        */
 /* ------------------------------------------------------------------------------------------ */
 
+/*
+ * The reply of a block entry: the reply table's text for what the entry refuses (the client, or
+ * the sender), followed by the entry's public text when it has one.  The internal reason goes to
+ * the detail (the log line, the decision log, `why`) only.
+ */
 static struct verdict blocked_verdict(const struct lists_rcpt *in)
 {
-    char value[LISTS_VALUE_MAX * 4], reason[LISTS_REASON_MAX * 4 + 1], shown[LISTS_VALUE_MAX + 64];
+    char value[LISTS_VALUE_MAX * 4], reason[LISTS_REASON_MAX * 4 + 1];
+    char public_text[LISTS_REASON_MAX * 4 + 1];
     const struct lists_hit *hit = in->hit;
-    struct verdict_args args = {.ip = in->ip};
+    struct verdict_args args = {.ip = in->ip, .address = hit->value, .domain = hit->value};
+    enum reply_id reply = REPLY_BLACKLISTED;
 
-    snprintf(shown, sizeof shown, "%s %s is on the block list", lists_kind_name(hit->kind),
-             hit->value);
-    args.reason = hit->reason[0] ? hit->reason : shown;
-    return verdict_make(VERDICT_REJECT, REPLY_BLACKLISTED, "lists", &args,
-                        "lists=block kind=%s value=%s reason=\"%s\"", lists_kind_name(hit->kind),
-                        str_escape_word(value, sizeof value, hit->value),
-                        str_escape(reason, sizeof reason, hit->reason));
+    if (hit->kind == LISTS_SENDER)
+        reply = REPLY_SENDER_BLOCKED;
+    else if (hit->kind == LISTS_SENDER_DOMAIN)
+        reply = REPLY_SENDER_DOMAIN_BLOCKED;
+    struct verdict v = verdict_make(
+        VERDICT_REJECT, reply, "lists", &args, "lists=block kind=%s value=%s reason=\"%s\"",
+        lists_kind_name(hit->kind), str_escape_word(value, sizeof value, hit->value),
+        str_escape(reason, sizeof reason, hit->reason));
+    if (hit->public_text[0] != '\0') {
+        size_t len = strlen(v.text);
+        snprintf(v.text + len, sizeof v.text - len, ": %s",
+                 str_escape(public_text, sizeof public_text, hit->public_text));
+    }
+    return v;
 }
 
 struct verdict lists_verdict(const struct config *cfg, const struct lists_rcpt *in,
@@ -736,6 +1036,14 @@ struct verdict lists_verdict(const struct config *cfg, const struct lists_rcpt *
         v.text[0] = '\0';
     } else {
         v = dnsbl_verdict(in->dnsbl);
+        /* An exemption from greylisting is no exemption from the DNSBLs. */
+        if (v.action == VERDICT_CONTINUE && in->exempt != NULL) {
+            skip = true;
+            v = verdict_make(VERDICT_CONTINUE, REPLY_NONE, "lists", NULL,
+                             "lists=greylist_exempt kind=%s value=%s",
+                             lists_kind_name(in->exempt->kind),
+                             str_escape_word(value, sizeof value, in->exempt->value));
+        }
     }
     if (skip_greylist != NULL)
         *skip_greylist = skip;

@@ -468,7 +468,7 @@ static struct lists *lists_get(struct policy_conn *c)
 /* Lists, recipient rules and DNSBL for the current recipient (lists.h gives the order). */
 static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
 {
-    struct lists_hit hit;
+    struct lists_hit hit, exempt;
     char matched[POLICY_ADDR_MAX];
     struct lists *l = lists_get(c);
     if (c->env->lists != NULL && l == NULL && !c->env->cfg->fail_open)
@@ -479,6 +479,7 @@ static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
         .ptr_name = c->iprev.result == IPREV_PASS ? c->iprev.name : NULL,
         .helo = c->helo,
         .sender = c->sender,
+        .rcpt = c->rcpt,
     };
     matched[0] = '\0';
     dnsbl_finish(c->dnsbl, c->queue_id);
@@ -490,6 +491,7 @@ static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
             c->env->lists ? rules_check(l, c->rcpt, c->sender, matched, sizeof matched) : RULE_NONE,
         .rule_sender = matched,
         .dnsbl = c->dnsbl,
+        .exempt = lists_check_exempt(l, &subject, &exempt) ? &exempt : NULL,
     };
     if (in.match == LISTS_NONE)
         in.hit = NULL;

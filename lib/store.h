@@ -279,10 +279,12 @@ enum store_status store_greylist_expire(struct store *s, int64_t pending_before,
  * call, which runs with the store locked and must not call the store.
  */
 struct list_entry {
-    const char *kind;   /* "cidr", "ptr_domain", "helo_domain", "sender_domain", "sender" */
-    const char *value;  /* normalized (lists_normalize_value) */
-    const char *action; /* "block" or "allow" */
-    const char *reason; /* NULL: "" */
+    const char *kind;        /* "cidr", "ptr_domain", "helo_domain", "sender_domain", "sender",
+                              * "ptr_regex", "helo_regex" */
+    const char *value;       /* normalized (lists_normalize_value) */
+    const char *action;      /* "block", "allow" or "greylist_exempt" */
+    const char *reason;      /* internal (ticket notes): logs and ingressctl only; NULL: "" */
+    const char *public_text; /* the text of the SMTP reply; NULL or "": the reply table's own */
     const char *added_by;
     int64_t added_at; /* unix seconds */
     int64_t expires;  /* unix seconds; 0: never */

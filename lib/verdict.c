@@ -32,8 +32,11 @@ const struct reply_entry reply_table[REPLY_COUNT] = {
                         "SPF lookup for {domain} failed temporarily, please retry"},
     [REPLY_GREYLISTED] = {REPLY_GREYLISTED, "greylisted", "451", "4.7.1",
                           "Greylisted, please retry in {seconds} seconds"},
+    /* A block list entry: the client's own (cidr, PTR, HELO), or the sender's (address, domain),
+     * so that the reply says which one is refused.  The entry's public text, when it has one,
+     * follows after ": "; its internal reason never does (lib/lists.c). */
     [REPLY_BLACKLISTED] = {REPLY_BLACKLISTED, "blacklisted", "554", "5.7.1",
-                           "Client [{ip}] blocked: {reason}"},
+                           "Client [{ip}] blocked by local policy"},
     [REPLY_DNSBL] = {REPLY_DNSBL, "dnsbl", "554", "5.7.1",
                      "Client [{ip}] listed on {zone}: {reason}"},
     [REPLY_RULE_REJECT] = {REPLY_RULE_REJECT, "rule_reject", "550", "5.7.1",
@@ -67,6 +70,10 @@ const struct reply_entry reply_table[REPLY_COUNT] = {
                                   "Bad sender address syntax: {reason}"},
     [REPLY_BAD_RECIPIENT_ADDRESS] = {REPLY_BAD_RECIPIENT_ADDRESS, "bad_recipient_address", "501",
                                      "5.1.3", "Bad recipient address syntax: {reason}"},
+    [REPLY_SENDER_BLOCKED] = {REPLY_SENDER_BLOCKED, "sender_blocked", "550", "5.7.1",
+                              "Sender <{address}> refused by local policy"},
+    [REPLY_SENDER_DOMAIN_BLOCKED] = {REPLY_SENDER_DOMAIN_BLOCKED, "sender_domain_blocked", "550",
+                                     "5.7.1", "Mail from domain {domain} refused by local policy"},
 };
 
 struct verdict verdict_continue(void)

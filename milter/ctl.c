@@ -103,6 +103,8 @@ int ctl_split_args(struct ctl *ctl, int argc, char **argv, int max_pos, const ch
         {"--account", offsetof(struct ctl_args, account)},
         {"--by", offsetof(struct ctl_args, by)},
         {"--since", offsetof(struct ctl_args, since)},
+        {"--public", offsetof(struct ctl_args, public_text)},
+        {"--format", offsetof(struct ctl_args, format)},
     };
     char shown[256];
 

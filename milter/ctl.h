@@ -38,12 +38,14 @@ struct ctl {
 #define CTL_COLS_MAX 9  /* columns of a table */
 /* The options of the list, rule, alias and account verbs (ctl_split_args' allowed). */
 #define CTL_LIST_OPTIONS "--reason --expires --json"
+/* `ingressctl list`: also an entry's public text, and an import file's format. */
+#define CTL_LIST_ENTRY_OPTIONS "--reason --public --expires --json --format"
 
 /* A verb's arguments: positional ones, then the --options it allows (all NULL when absent). */
 struct ctl_args {
     char *pos[CTL_POS_MAX];
     int npos;
-    const char *reason, *expires, *account, *by, *since;
+    const char *reason, *expires, *account, *by, *since, *public_text, *format;
     bool json, all; /* --json, --all: the two options without a value */
 };
 

@@ -18,6 +18,8 @@
 #include "util.h"
 
 #define CTL_IMPORT_LINE_MAX 4096
+#define CTL_KINDS                                                                                  \
+    "cidr, ptr_domain, helo_domain, sender_domain, sender, ptr_regex, helo_regex, recipient"
 /* An import file's bad lines reported one by one, then only counted. */
 #define CTL_IMPORT_ERRORS_SHOWN 50
 
@@ -27,7 +29,7 @@ static bool parse_kind(const struct ctl *ctl, const char *text, enum lists_kind 
 
     if (lists_kind_parse(text, kind))
         return true;
-    ctl_usage_error(ctl, "unknown kind %s (cidr, ptr_domain, helo_domain, sender_domain, sender)",
+    ctl_usage_error(ctl, "unknown kind %s (" CTL_KINDS ")",
                     str_printable(shown, sizeof shown, text));
     return false;
 }
@@ -38,11 +40,10 @@ static bool entry_valid(const char *kind_text, const char *value_text, const cha
                         const char *reason, enum lists_kind *kind, char *value,
                         enum lists_action *action, char *why, size_t whylen)
 {
-    char shown[256], problem[128];
+    char shown[256], problem[256];
 
     if (!lists_kind_parse(kind_text, kind)) {
-        snprintf(why, whylen,
-                 "unknown kind %s (cidr, ptr_domain, helo_domain, sender_domain, sender)",
+        snprintf(why, whylen, "unknown kind %s (" CTL_KINDS ")",
                  str_printable(shown, sizeof shown, kind_text));
         return false;
     }
@@ -53,8 +54,15 @@ static bool entry_valid(const char *kind_text, const char *value_text, const cha
         return false;
     }
     if (!lists_action_parse(action_text, action)) {
-        snprintf(why, whylen, "expected block or allow, not %s",
+        snprintf(why, whylen, "expected block, allow or greylist_exempt, not %s",
                  str_printable(shown, sizeof shown, action_text));
+        return false;
+    }
+    if (!lists_action_allowed(*kind, *action)) {
+        snprintf(why, whylen,
+                 "a %s entry can only be greylist_exempt (a recipient's block or allow is a "
+                 "rule: ingressctl rule add)",
+                 kind_text);
         return false;
     }
     if (reason != NULL && !lists_reason_valid(reason)) {
@@ -72,12 +80,24 @@ static int list_add(struct ctl *ctl, const struct ctl_args *a)
     char value[LISTS_VALUE_MAX], why[512], by[64], previous[16];
     int64_t expires_ms = 0, now = (int64_t)time(NULL);
 
-    if (a->npos != 4)
-        return ctl_usage_error(ctl, "list add: wrong arguments (list add KIND VALUE block|allow "
-                                    "[--reason TEXT] [--expires DURATION])");
+    if (a->npos != 4 || a->format)
+        return ctl_usage_error(ctl, "list add: wrong arguments (list add KIND VALUE "
+                                    "block|allow|greylist_exempt [--reason TEXT] [--public TEXT] "
+                                    "[--expires DURATION])");
     if (!entry_valid(a->pos[1], a->pos[2], a->pos[3], a->reason, &kind, value, &action, why,
                      sizeof why))
         return ctl_usage_error(ctl, "list add: %s", why);
+    /* The public text is what the sender reads; the reason is for the postmaster only. */
+    if (a->public_text != NULL && !lists_reason_valid(a->public_text))
+        return ctl_usage_error(ctl,
+                               "list add: the public text must be printable ASCII, at most %d "
+                               "characters (it goes into the SMTP reply)",
+                               LISTS_REASON_MAX);
+    if (a->public_text != NULL && action != LISTS_BLOCK)
+        return ctl_usage_error(ctl,
+                               "list add: --public is the reply of a block entry; a %s entry "
+                               "sends no reply",
+                               lists_action_name(action));
     if (a->expires != NULL &&
         (!config_parse_duration(a->expires, &expires_ms) || expires_ms < 1000))
         return ctl_usage_error(ctl, "list add: --expires wants a duration like 30m, 12h, 7d or 2w");
@@ -87,6 +107,7 @@ static int list_add(struct ctl *ctl, const struct ctl_args *a)
         .value = value,
         .action = lists_action_name(action),
         .reason = a->reason ? a->reason : "",
+        .public_text = a->public_text ? a->public_text : "",
         .added_by = by,
         .added_at = now,
         .expires = a->expires ? now + expires_ms / 1000 : 0,
@@ -102,7 +123,7 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     enum lists_kind kind;
     char value[LISTS_VALUE_MAX], why[128], shown[256];
 
-    if (a->npos != 3 || a->reason || a->expires || a->json)
+    if (a->npos != 3 || a->reason || a->expires || a->json || a->public_text || a->format)
         return ctl_usage_error(ctl, "list del: wrong arguments (list del KIND VALUE)");
     if (!parse_kind(ctl, a->pos[1], &kind))
         return CTL_EXIT_USAGE;
@@ -132,6 +153,7 @@ static void show_collect(const struct list_entry *e, void *arg)
         ctl_json_set_text(row, "value", e->value);
         ctl_json_set_text(row, "action", e->action);
         ctl_json_set_text(row, "reason", e->reason);
+        ctl_json_set_text(row, "public", e->public_text);
         ctl_json_set_text(row, "added_by", e->added_by);
         ctl_json_set_int(row, "added_at", e->added_at);
         ctl_json_set_time(row, "expires", e->expires);
@@ -148,19 +170,20 @@ static void show_collect(const struct list_entry *e, void *arg)
         str_copy(expires, sizeof expires, "never");
     }
     ctl_format_minute(e->added_at, added, sizeof added);
-    const char *cells[7] = {e->kind, e->value, e->action, expires, added, e->added_by, e->reason};
-    ctl_rows_add(s, cells, 7, NULL);
+    const char *cells[8] = {e->kind, e->value,    e->action, expires,
+                            added,   e->added_by, e->reason, e->public_text};
+    ctl_rows_add(s, cells, 8, NULL);
 }
 
 static int list_show(struct ctl *ctl, const struct ctl_args *a)
 {
     static const char *const header[] = {"KIND",        "VALUE", "ACTION", "EXPIRES (UTC)",
-                                         "ADDED (UTC)", "BY",    "REASON"};
+                                         "ADDED (UTC)", "BY",    "REASON", "PUBLIC"};
     struct ctl_rows s;
     enum lists_kind kind;
     enum store_status st;
 
-    if (a->npos > 2 || a->reason || a->expires)
+    if (a->npos > 2 || a->reason || a->expires || a->public_text || a->format)
         return ctl_usage_error(ctl, "list show: wrong arguments (list show [KIND] [--json])");
     if (a->npos == 2 && !parse_kind(ctl, a->pos[1], &kind))
         return CTL_EXIT_USAGE;
@@ -168,26 +191,38 @@ static int list_show(struct ctl *ctl, const struct ctl_args *a)
     st = store_list_each(ctl->store, a->npos == 2 ? lists_kind_name(kind) : NULL, 0, show_collect,
                          &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
-        ctl_rows_free(&s, 7);
+        ctl_rows_free(&s, 8);
         return ctl_store_error(ctl, "reading the lists");
     }
-    return ctl_rows_done(&s, header, 7, "no entries");
+    return ctl_rows_done(&s, header, 8, "no entries");
 }
 
-/* One import line: "KIND VALUE ACTION REASON..." split in place. */
-static bool import_line(char *line, struct list_entry *e, char *value, char *why, size_t whylen)
+/* What an import line gave: an entry, nothing (a comment or a blank line), or a problem. */
+enum import_result { IMPORT_ENTRY, IMPORT_NOTHING, IMPORT_BAD };
+
+/* The formats of `list import`: a line's text (no line end) into e, value (size
+ * LISTS_VALUE_MAX) and reason (size LISTS_REASON_MAX + 1). */
+typedef enum import_result (*import_parser)(char *text, size_t lineno, struct list_entry *e,
+                                            char *value, char *reason, char *why, size_t whylen);
+
+/* The native format: "KIND VALUE ACTION REASON...", '#' comment lines. */
+static enum import_result native_line(char *text, size_t lineno, struct list_entry *e, char *value,
+                                      char *reason, char *why, size_t whylen)
 {
     char *words[3];
-    char *p = line;
+    char *p = str_trim(text);
     enum lists_kind kind;
     enum lists_action action;
 
+    (void)lineno;
+    if (p[0] == '\0' || p[0] == '#')
+        return IMPORT_NOTHING;
     for (int i = 0; i < 3; i++) {
         while (*p == ' ' || *p == '\t')
             p++;
         if (*p == '\0') {
             snprintf(why, whylen, "expected KIND VALUE ACTION [REASON]");
-            return false;
+            return IMPORT_BAD;
         }
         words[i] = p;
         while (*p != '\0' && *p != ' ' && *p != '\t')
@@ -195,13 +230,179 @@ static bool import_line(char *line, struct list_entry *e, char *value, char *why
         if (*p != '\0')
             *p++ = '\0';
     }
-    char *reason = str_trim(p);
-    if (!entry_valid(words[0], words[1], words[2], reason, &kind, value, &action, why, whylen))
-        return false;
+    char *rest = str_trim(p);
+    if (!entry_valid(words[0], words[1], words[2], rest, &kind, value, &action, why, whylen))
+        return IMPORT_BAD;
     e->kind = lists_kind_name(kind);
     e->action = lists_action_name(action);
-    e->reason = reason;
-    return true;
+    str_copy(reason, LISTS_REASON_MAX + 1, rest);
+    return IMPORT_ENTRY;
+}
+
+/*
+ * postgrey's lines as its own reader takes them (postgrey 1.37, read_clients_whitelists and
+ * read_recipients_whitelists): everything from '#' on is a comment, blanks around are dropped (a
+ * CR too), "/regex/" is a Perl regular expression.  Each becomes a greylist_exempt entry, which is
+ * what a postgrey whitelist means: no greylisting, every other check as before.
+ */
+static char *postgrey_text(char *text)
+{
+    text[strcspn(text, "#")] = '\0';
+    text = str_trim(text);
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == ' ' || text[len - 1] == '\t'))
+        text[--len] = '\0';
+    return text;
+}
+
+/* "/pattern/" with no blank in it: the pattern, in place; NULL otherwise. */
+static char *postgrey_regex(char *text)
+{
+    size_t len = strlen(text);
+    if (len < 3 || text[0] != '/' || text[len - 1] != '/' || strpbrk(text, " \t") != NULL)
+        return NULL;
+    text[len - 1] = '\0';
+    return text + 1;
+}
+
+static bool all_digits_and_dots(const char *text, int *dots)
+{
+    *dots = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '.')
+            (*dots)++;
+        else if (*p < '0' || *p > '9')
+            return false;
+    }
+    return text[0] != '\0';
+}
+
+static enum import_result postgrey_entry(enum lists_kind kind, const char *value_text,
+                                         size_t lineno, const char *file, struct list_entry *e,
+                                         char *value, char *reason, char *why, size_t whylen)
+{
+    char problem[256];
+
+    if (!lists_normalize_value(kind, value_text, value, LISTS_VALUE_MAX, problem, sizeof problem)) {
+        snprintf(why, whylen, "cannot take %s as %s: %s", value_text, lists_kind_name(kind),
+                 problem);
+        return IMPORT_BAD;
+    }
+    e->kind = lists_kind_name(kind);
+    e->action = lists_action_name(LISTS_GREYLIST_EXEMPT);
+    snprintf(reason, LISTS_REASON_MAX + 1, "postgrey %s line %zu", file, lineno);
+    return IMPORT_ENTRY;
+}
+
+/* whitelist_clients: a client name (and its subdomains), an IPv4 address, network or its first
+ * three or two numbers (a /24, a /16), an IPv6 address or network, or /regex/ of the name. */
+static enum import_result postgrey_client_line(char *line, size_t lineno, struct list_entry *e,
+                                               char *value, char *reason, char *why, size_t whylen)
+{
+    char *text = postgrey_text(line), network[64];
+    char *pattern = postgrey_regex(text);
+    int dots;
+
+    if (text[0] == '\0')
+        return IMPORT_NOTHING;
+    if (pattern != NULL)
+        return postgrey_entry(LISTS_PTR_REGEX, pattern, lineno, "whitelist_clients", e, value,
+                              reason, why, whylen);
+    if (strpbrk(text, " \t") != NULL) {
+        snprintf(why, whylen, "not a host name, address, network or /regex/");
+        return IMPORT_BAD;
+    }
+    if (all_digits_and_dots(text, &dots) && (dots == 1 || dots == 2) && strlen(text) < 16) {
+        snprintf(network, sizeof network, "%s%s/%d", text, dots == 2 ? ".0" : ".0.0",
+                 dots == 2 ? 24 : 16);
+        text = network;
+    }
+    bool address = strchr(text, ':') != NULL || strspn(text, "0123456789./") == strlen(text);
+    return postgrey_entry(address ? LISTS_CIDR : LISTS_PTR_DOMAIN, text, lineno,
+                          "whitelist_clients", e, value, reason, why, whylen);
+}
+
+/* whitelist_recipients: user@domain, user@ or a domain (postfix access(5) forms). */
+static enum import_result postgrey_recipient_line(char *line, size_t lineno, struct list_entry *e,
+                                                  char *value, char *reason, char *why,
+                                                  size_t whylen)
+{
+    char *text = postgrey_text(line);
+
+    if (text[0] == '\0')
+        return IMPORT_NOTHING;
+    if (postgrey_regex(text) != NULL) {
+        snprintf(why, whylen,
+                 "a /regex/ of recipients has no list kind: add the addresses or domains it "
+                 "means (kind recipient)");
+        return IMPORT_BAD;
+    }
+    if (strpbrk(text, " \t") != NULL) {
+        snprintf(why, whylen, "not an address, local@ or a domain");
+        return IMPORT_BAD;
+    }
+    return postgrey_entry(LISTS_RECIPIENT, text, lineno, "whitelist_recipients", e, value, reason,
+                          why, whylen);
+}
+
+/*
+ * The parser of --format: native, postgrey-clients, postgrey-recipients, or postgrey, which
+ * tells the two files apart by their names as postgrey ships them (whitelist_clients[.local],
+ * whitelist_recipients[.local]).  NULL after a usage error.
+ */
+static import_parser import_format(const struct ctl *ctl, const char *format, const char *path)
+{
+    char shown[256];
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+    if (format == NULL || strcmp(format, "native") == 0)
+        return native_line;
+    if (strcmp(format, "postgrey-clients") == 0)
+        return postgrey_client_line;
+    if (strcmp(format, "postgrey-recipients") == 0)
+        return postgrey_recipient_line;
+    if (strcmp(format, "postgrey") != 0) {
+        ctl_usage_error(ctl,
+                        "list import: unknown --format %s (native, postgrey, postgrey-clients, "
+                        "postgrey-recipients)",
+                        str_printable(shown, sizeof shown, format));
+        return NULL;
+    }
+    if (strncmp(base, "whitelist_clients", 17) == 0)
+        return postgrey_client_line;
+    if (strncmp(base, "whitelist_recipients", 20) == 0)
+        return postgrey_recipient_line;
+    ctl_usage_error(ctl,
+                    "list import: %s is not named whitelist_clients or whitelist_recipients: say "
+                    "which with --format postgrey-clients or --format postgrey-recipients",
+                    str_printable(shown, sizeof shown, path));
+    return NULL;
+}
+
+/* The import's entries; each string owned here. */
+struct import {
+    struct list_entry *entries;
+    char **owned;
+    size_t count;
+};
+
+static void import_keep(struct import *im, struct list_entry e)
+{
+    im->entries = xrealloc(im->entries, (im->count + 1) * sizeof *im->entries);
+    im->owned = xrealloc(im->owned, (2 * im->count + 2) * sizeof *im->owned);
+    im->owned[2 * im->count] = xstrdup(e.value);
+    im->owned[2 * im->count + 1] = xstrdup(e.reason);
+    e.value = im->owned[2 * im->count];
+    e.reason = im->owned[2 * im->count + 1];
+    im->entries[im->count++] = e;
+}
+
+static void import_free(struct import *im)
+{
+    for (size_t i = 0; i < 2 * im->count; i++)
+        free(im->owned[i]);
+    free(im->owned);
+    free(im->entries);
 }
 
 /*
@@ -213,15 +414,18 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
 {
     const char *path = a->npos == 2 ? a->pos[1] : NULL;
     char shown[1024], line[CTL_IMPORT_LINE_MAX + 2], why[512], by[64];
-    struct list_entry *entries = NULL;
-    char **owned = NULL;
-    size_t count = 0, bad = 0, lineno = 0;
+    struct import im = {0};
+    size_t bad = 0, lineno = 0;
     int64_t now = (int64_t)time(NULL);
     int status = CTL_EXIT_OK;
     FILE *fp;
 
-    if (path == NULL || a->reason || a->expires || a->json)
-        return ctl_usage_error(ctl, "list import: wrong arguments (list import FILE)");
+    if (path == NULL || a->reason || a->expires || a->json || a->public_text)
+        return ctl_usage_error(
+            ctl, "list import: wrong arguments (list import [--format native|postgrey] FILE)");
+    import_parser parse = import_format(ctl, a->format, path);
+    if (parse == NULL)
+        return CTL_EXIT_USAGE;
     str_printable(shown, sizeof shown, path);
     fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (fp == NULL) {
@@ -232,6 +436,9 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
     while (fgets(line, sizeof line, fp) != NULL) {
         size_t len = strlen(line);
         bool whole = len > 0 && line[len - 1] == '\n';
+        char value[LISTS_VALUE_MAX], reason[LISTS_REASON_MAX + 1];
+        struct list_entry e = {.added_by = by, .added_at = now, .value = value, .reason = reason};
+        enum import_result got = IMPORT_BAD;
         lineno++;
         if (!whole && !feof(fp)) {
             int c;
@@ -240,24 +447,11 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
             snprintf(why, sizeof why, "line longer than %d characters", CTL_IMPORT_LINE_MAX);
         } else {
             line[strcspn(line, "\r\n")] = '\0';
-            why[0] = '\0';
+            got = parse(line, lineno, &e, value, reason, why, sizeof why);
         }
-        char *text = str_trim(line);
-        if (why[0] == '\0' && (text[0] == '\0' || text[0] == '#'))
-            continue;
-        char value[LISTS_VALUE_MAX];
-        struct list_entry e = {.added_by = by, .added_at = now};
-        if (why[0] == '\0' && import_line(text, &e, value, why, sizeof why)) {
-            entries = xrealloc(entries, (count + 1) * sizeof *entries);
-            owned = xrealloc(owned, (2 * count + 2) * sizeof *owned);
-            owned[2 * count] = xstrdup(value);
-            owned[2 * count + 1] = xstrdup(e.reason);
-            e.value = owned[2 * count];
-            e.reason = owned[2 * count + 1];
-            entries[count++] = e;
-            continue;
-        }
-        if (bad++ < CTL_IMPORT_ERRORS_SHOWN)
+        if (got == IMPORT_ENTRY)
+            import_keep(&im, e);
+        else if (got == IMPORT_BAD && bad++ < CTL_IMPORT_ERRORS_SHOWN)
             fprintf(stderr, "%s:%zu: %s\n", shown, lineno, why);
     }
     if (ferror(fp)) {
@@ -274,22 +468,19 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
         status = CTL_EXIT_ERROR;
     }
     if (status == CTL_EXIT_OK) {
-        if (store_list_import(ctl->store, entries, count, &ctl->err) == STORE_OK)
-            printf("imported %zu entr%s from %s\n", count, count == 1 ? "y" : "ies", shown);
+        if (store_list_import(ctl->store, im.entries, im.count, &ctl->err) == STORE_OK)
+            printf("imported %zu entr%s from %s\n", im.count, im.count == 1 ? "y" : "ies", shown);
         else
             status = ctl_store_error(ctl, "importing (nothing was imported)");
     }
-    for (size_t i = 0; i < 2 * count; i++)
-        free(owned[i]);
-    free(owned);
-    free(entries);
+    import_free(&im);
     return status;
 }
 
 int ctl_verb_list(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
-    int status = ctl_split_args(ctl, argc, argv, 4, CTL_LIST_OPTIONS, &a);
+    int status = ctl_split_args(ctl, argc, argv, 4, CTL_LIST_ENTRY_OPTIONS, &a);
 
     if (status != CTL_EXIT_OK)
         return status;

@@ -50,12 +50,15 @@ static const struct ctl_verb ctl_verbs[] = {
      "                 (the counts of /metrics' decisions_total, for a site without Prometheus,\n"
      "                 over the last DURATION: 30m, 12h, 7d; or everything the log keeps)",
      ctl_verb_stats},
-    {"list", 1, 8, "list ...",
-     "the block/allow lists (kinds: cidr, ptr_domain, helo_domain, sender_domain, sender):\n"
-     "               list add KIND VALUE block|allow [--reason TEXT] [--expires DURATION]\n"
+    {"list", 1, 10, "list ...",
+     "the block, allow and greylist_exempt lists:\n"
+     "               (KIND: cidr, ptr_domain, helo_domain, sender_domain, sender, ptr_regex,\n"
+     "                helo_regex, recipient)\n"
+     "               list add KIND VALUE block|allow|greylist_exempt [--reason TEXT]\n"
+     "                        [--public TEXT] [--expires DURATION]\n"
      "               list del KIND VALUE\n"
      "               list show [KIND] [--json]\n"
-     "               list import FILE   (lines KIND VALUE ACTION [REASON]; all or nothing)",
+     "               list import [--format native|postgrey] FILE   (all or nothing)",
      ctl_verb_list},
     {"rule", 1, 5, "rule ...",
      "recipients' own rules (SENDER: an address or @domain):\n"

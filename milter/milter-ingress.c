@@ -52,12 +52,14 @@ struct options {
     bool print_reference; /* -C: the defaults and the -o overrides, never a file */
     char **overrides;     /* "key=value" from -o, applied after the file at every load */
     size_t noverrides;
+    char **keys; /* -n KEY...: the options to print (argv's), as `postconf KEY` does */
+    int nkeys;
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: milter-ingress [-c FILE] [-o key=value]... [-f] [-v]\n"
-                 "       milter-ingress [-c FILE] [-o key=value]... -t | -n | --init\n"
+                 "       milter-ingress [-c FILE] [-o key=value]... -t | -n [KEY...] | --init\n"
                  "       milter-ingress [-o key=value]... -C\n"
                  "       milter-ingress -M | -R | -V\n"
                  "  -c FILE  configuration file (default " DEFAULT_CONFIG " when it exists,\n"
@@ -65,14 +67,24 @@ static void usage(FILE *out)
                  "  -o K=V   set option K, after the file (repeatable)\n"
                  "  -f       log to stderr instead of syslog (the daemon never forks either way)\n"
                  "  -v       log debugging lines too\n"
-                 "  -t       check the configuration and exit (0 good, 2 bad)\n"
-                 "  -n       print the options that differ from their defaults and exit\n"
+                 "  -t       check the configuration, every error of the file and what a start\n"
+                 "           checks (the user, the database path), creating nothing, and exit\n"
+                 "           (0 good, 2 bad)\n"
+                 "  -n       print the options that differ from their defaults and exit;\n"
+                 "           -n KEY... prints those options (\"key = value\") and exits\n"
                  "  --init   create the database, or bring its schema up to date, and exit\n"
                  "  -C       print the reference configuration (every option at its default, but\n"
                  "           those set with -o; no file is read) and exit\n"
                  "  -M       print the option reference as a Markdown table and exit\n"
                  "  -R       print the option reference for milter-ingress.conf(5) and exit\n"
                  "  -V       print the version and exit\n");
+}
+
+/* -t: every error of the file on stderr, as it is found. */
+static void print_error(const char *error, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "milter-ingress: %s\n", error);
 }
 
 static struct config *load_config(const struct options *o, char *err, size_t errlen)
@@ -89,7 +101,15 @@ static struct config *load_config(const struct options *o, char *err, size_t err
                    path, path);
         return NULL;
     }
-    cfg = path ? config_load(path, err, errlen) : config_new_defaults();
+    if (path != NULL && o->check_only) {
+        cfg = config_load_report(path, print_error, NULL);
+        if (cfg == NULL) {
+            str_printf(err, errlen, "%s: not loaded (each error above)", path);
+            return NULL;
+        }
+    } else {
+        cfg = path ? config_load(path, err, errlen) : config_new_defaults();
+    }
     if (cfg == NULL)
         return NULL;
     for (size_t i = 0; i < o->noverrides; i++) {
@@ -120,24 +140,64 @@ static struct config *load_config(const struct options *o, char *err, size_t err
     return cfg;
 }
 
-/* -t: the config, and the files and accounts it names that the daemon would stop on. */
+/*
+ * -t: the config, and the files, accounts and directories it names that a start would stop on,
+ * each problem reported (not only the first); nothing is created: the database's directory is
+ * checked as a start checks it, never opened.
+ */
 static int check_config(const struct options *o, const struct config *cfg)
 {
     char err[1024];
     struct runas who;
+    int status = 0;
     if (!runas_resolve(cfg, &who, err, sizeof err)) {
         fprintf(stderr, "milter-ingress: %s\n", err);
-        return EXIT_USAGE;
+        status = EXIT_USAGE;
+    } else if (geteuid() == 0 && cfg->user[0] == '\0' && !cfg->allow_root) {
+        /* Root with no user is how the packaged unit is checked (systemd starts the daemon as
+         * its User=, not as root): who will run it is not known here, so the checks that depend
+         * on it are left to the start. */
+        printf("note: user is not set and -t runs as root: the database's directory is checked "
+               "when the daemon starts (or run -t as the account that starts it)\n");
+        runas_free(&who);
+    } else {
+        if (!runas_startup_checks(cfg, &who, err, sizeof err)) {
+            fprintf(stderr, "milter-ingress: %s\n", err);
+            status = EXIT_USAGE;
+        }
+        runas_free(&who);
     }
-    runas_free(&who);
     struct orgdomain *od = runtime_load_orgdomain(cfg, err, sizeof err);
     if (od == NULL) {
         fprintf(stderr, "milter-ingress: %s\n", err);
-        return EXIT_USAGE;
+        status = EXIT_USAGE;
     }
     orgdomain_free(od);
-    printf("%s: configuration OK\n", o->config_path ? o->config_path : "defaults");
-    return 0;
+    if (status == 0)
+        printf("%s: configuration OK\n", o->config_path ? o->config_path : "defaults");
+    return status;
+}
+
+/* -n KEY...: "key = value" for each, as `postconf KEY` prints it (a PostgreSQL database without
+ * its password); an unknown key is reported and makes the exit status 2. */
+static int print_keys(const struct options *o, const struct config *cfg)
+{
+    char *value = xmalloc(CONFIG_VALUE_SHOWN_MAX);
+    int status = 0;
+    for (int i = 0; i < o->nkeys; i++) {
+        if (!config_get(cfg, o->keys[i], value, CONFIG_VALUE_SHOWN_MAX)) {
+            char shown[200];
+            fprintf(stderr, "milter-ingress: %s: unknown option\n",
+                    str_escape(shown, sizeof shown, o->keys[i]));
+            status = EXIT_USAGE;
+            continue;
+        }
+        if (strcmp(o->keys[i], "database") == 0)
+            store_database_shown(cfg->database, value, CONFIG_VALUE_SHOWN_MAX);
+        printf("%s = %s\n", o->keys[i], value);
+    }
+    free(value);
+    return status;
 }
 
 static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
@@ -200,6 +260,11 @@ static bool parse_args(int argc, char **argv, struct options *o, int *exit_now)
             usage(stderr);
             return false;
         }
+    }
+    if (o->print_nondefault && optind < argc) {
+        o->keys = argv + optind;
+        o->nkeys = argc - optind;
+        optind = argc;
     }
     if (optind != argc) {
         fprintf(stderr, "milter-ingress: unexpected argument \"%s\"\n", argv[optind]);
@@ -589,7 +654,9 @@ int main(int argc, char **argv)
     }
     if (o.check_only || o.print_nondefault || o.init || o.print_reference) {
         int status = 0;
-        if (o.print_nondefault)
+        if (o.print_nondefault && o.nkeys > 0)
+            status = print_keys(&o, cfg);
+        else if (o.print_nondefault)
             config_print_nondefault(cfg, stdout, store_database_shown);
         else if (o.print_reference)
             config_write_reference_with(stdout, cfg);

@@ -7,16 +7,17 @@
 
 const struct pg_sql pg_lists_sql[] = {
     {PG_LISTS_VERSION, "SELECT version FROM lists_version WHERE id = 1"},
-    {PG_LIST_EACH, "SELECT kind, value, action, reason, added_by, added_at, expires "
+    {PG_LIST_EACH, "SELECT kind, value, action, reason, added_by, added_at, expires, public_text "
                    "FROM list_entries WHERE ($1::text IS NULL OR kind = $1::text) "
                    "AND ($2::bigint IS NULL OR expires IS NULL OR expires > $2::bigint) "
                    "ORDER BY kind COLLATE \"C\", value COLLATE \"C\""},
     {PG_LIST_GET, "SELECT action FROM list_entries WHERE kind = $1 AND value = $2"},
     {PG_LIST_ADD, "INSERT INTO list_entries (kind, value, action, reason, added_by, added_at, "
-                  "expires) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                  "expires, public_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
                   "ON CONFLICT (kind, value) DO UPDATE SET action = excluded.action, "
                   "reason = excluded.reason, added_by = excluded.added_by, "
-                  "added_at = excluded.added_at, expires = excluded.expires"},
+                  "added_at = excluded.added_at, expires = excluded.expires, "
+                  "public_text = excluded.public_text"},
     {PG_LIST_DEL, "DELETE FROM list_entries WHERE kind = $1 AND value = $2"},
     {PG_RULE_GET, "SELECT action FROM rcpt_rules WHERE lower(recipient) = lower($1::text) "
                   "AND lower(sender) = lower($2::text)"},
@@ -48,6 +49,7 @@ static void list_row(const PGresult *res, int row, const struct pg_visit *v)
         .added_by = pg_text(res, row, 4),
         .added_at = pg_int(res, row, 5),
         .expires = pg_int(res, row, 6), /* NULL reads as 0: never */
+        .public_text = pg_text(res, row, 7),
     };
     v->fn.list(&e, v->arg);
 }
@@ -75,7 +77,8 @@ enum store_status pg_list_put(struct store_conn *c, const struct list_entry *e, 
     return pg_run(c, PG_LIST_ADD,
                   PG_PARAMS(PG_TEXT(e->kind), PG_TEXT(e->value), PG_TEXT(e->action),
                             PG_TEXT_OR_EMPTY(e->reason), PG_TEXT_OR_EMPTY(e->added_by),
-                            PG_INT(e->added_at), e->expires > 0 ? PG_INT(e->expires) : PG_NULL),
+                            PG_INT(e->added_at), e->expires > 0 ? PG_INT(e->expires) : PG_NULL,
+                            PG_TEXT_OR_EMPTY(e->public_text)),
                   NULL, err);
 }
 

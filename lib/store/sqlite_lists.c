@@ -7,15 +7,16 @@
 const struct sqlite_sql sqlite_lists_sql[] = {
     /* lists: ?1 NULL matches every kind (or recipient); ORDER BY follows the UNIQUE indexes. */
     {STMT_LISTS_VERSION, "SELECT version FROM lists_version WHERE id = 1"},
-    {STMT_LIST_EACH, "SELECT kind, value, action, reason, added_by, added_at, expires "
+    {STMT_LIST_EACH, "SELECT kind, value, action, reason, added_by, added_at, expires, public_text "
                      "FROM list_entries WHERE (?1 IS NULL OR kind = ?1) "
                      "AND (?2 IS NULL OR expires IS NULL OR expires > ?2) ORDER BY kind, value"},
     {STMT_LIST_GET, "SELECT action FROM list_entries WHERE kind = ?1 AND value = ?2"},
     {STMT_LIST_ADD, "INSERT INTO list_entries (kind, value, action, reason, added_by, added_at, "
-                    "expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                    "expires, public_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                     "ON CONFLICT (kind, value) DO UPDATE SET action = excluded.action, "
                     "reason = excluded.reason, added_by = excluded.added_by, "
-                    "added_at = excluded.added_at, expires = excluded.expires"},
+                    "added_at = excluded.added_at, expires = excluded.expires, "
+                    "public_text = excluded.public_text"},
     {STMT_LIST_DEL, "DELETE FROM list_entries WHERE kind = ?1 AND value = ?2"},
     {STMT_RULE_GET, "SELECT action FROM rcpt_rules WHERE recipient = ?1 AND sender = ?2"},
     {STMT_RULE_ADD, "INSERT INTO rcpt_rules (recipient, sender, action, added_by, added_at) "
@@ -44,6 +45,7 @@ static void list_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
         .added_by = column_text(stmt, 4),
         .added_at = sqlite3_column_int64(stmt, 5),
         .expires = sqlite3_column_int64(stmt, 6), /* NULL reads as 0: never */
+        .public_text = column_text(stmt, 7),
     };
     v->fn.list(&e, v->arg);
 }
@@ -74,7 +76,8 @@ enum store_status sqlite_list_put(struct store_conn *c, const struct list_entry 
                       SQL_PARAMS(SQL_TEXT(e->kind), SQL_TEXT(e->value), SQL_TEXT(e->action),
                                  SQL_TEXT_OR_EMPTY(e->reason), SQL_TEXT_OR_EMPTY(e->added_by),
                                  SQL_INT(e->added_at),
-                                 e->expires > 0 ? SQL_INT(e->expires) : SQL_NULL),
+                                 e->expires > 0 ? SQL_INT(e->expires) : SQL_NULL,
+                                 SQL_TEXT_OR_EMPTY(e->public_text)),
                       NULL, err);
 }
 

@@ -153,6 +153,107 @@ ctl list import
 test "$RC" -eq 2
 result "import without a file is a usage error"
 
+# ---- public and internal texts, greylist_exempt, patterns -------------------------------------
+
+ctl list add sender_domain spam.example block --reason "ticket 123: complaint" \
+    --public "Contact abuse@example.test"
+[ "$RC" -eq 0 ] && has "$OUT" "added sender_domain spam.example: block"
+result "list add with --reason and --public"
+test "$(sql "SELECT reason || '|' || public_text FROM list_entries WHERE value = 'spam.example'")" = \
+    "ticket 123: complaint|Contact abuse@example.test"
+result "the internal reason and the public text are stored apart"
+ctl list show sender_domain --json
+json_ok=0
+"$PYTHON" -c 'import json, sys
+rows = {r["value"]: r for r in json.loads(sys.argv[1])}
+assert rows["spam.example"]["reason"] == "ticket 123: complaint", rows
+assert rows["spam.example"]["public"] == "Contact abuse@example.test", rows
+' "$OUT" 2>"$T/json.err" || json_ok=$?
+[ "$RC" -eq 0 ] && [ "$json_ok" -eq 0 ]
+result "list show --json gives reason and public apart"
+count_before=$(sql "SELECT count(*) FROM list_entries")
+ctl list add cidr 192.0.2.1 allow --public "welcome"
+[ "$RC" -eq 2 ] && has "$ERR" "--public is the reply of a block entry"
+result "--public on an allow entry is a usage error"
+ctl list add cidr 192.0.2.1 block --public $'two\nlines'
+[ "$RC" -eq 2 ] && has "$ERR" "the public text must be printable ASCII"
+result "a public text with a line break is refused"
+ctl list add ptr_regex '^mail(' greylist_exempt
+[ "$RC" -eq 2 ] && has "$ERR" "not a regular expression: missing closing parenthesis at offset 6"
+result "a regex that does not compile is refused at list add, with PCRE2's reason and offset"
+ctl list add recipient postmaster@ block
+[ "$RC" -eq 2 ] && has "$ERR" "a recipient entry can only be greylist_exempt"
+result "a recipient entry other than greylist_exempt is refused"
+test "$(sql "SELECT count(*) FROM list_entries")" -eq "$count_before"
+result "the refused entries added nothing"
+ctl list add ptr_domain .Outbound.Protection.Example greylist_exempt
+[ "$RC" -eq 0 ] && has "$OUT" "added ptr_domain .outbound.protection.example: greylist_exempt"
+result "list add of a leading-dot PTR suffix, greylist_exempt"
+ctl list add helo_regex '^(dsl|dyn)-\d+' block
+[ "$RC" -eq 0 ] && test "$(sql "SELECT value FROM list_entries WHERE kind = 'helo_regex'")" = '^(dsl|dyn)-\d+'
+result "list add helo_regex keeps the pattern as written"
+
+# ---- list import --format postgrey --------------------------------------------------------------
+
+# The files as Debian's postgrey 1.37 ships them (tests/cli/postgrey/README.md): every line taken.
+PG_DIR=$(dirname "$0")/postgrey
+pg_lines=$(sed 's/#.*//' "$PG_DIR/whitelist_clients" | awk 'NF' | wc -l)
+count_before=$(sql "SELECT count(*) FROM list_entries")
+ctl list import --format postgrey "$PG_DIR/whitelist_clients"
+[ "$RC" -eq 0 ] && has "$OUT" "imported $pg_lines entries"
+result "postgrey's shipped whitelist_clients: all $pg_lines lines imported"
+test "$(sql "SELECT count(*) FROM list_entries WHERE action = 'greylist_exempt' AND reason LIKE 'postgrey whitelist_clients line %'")" -eq "$pg_lines"
+result "each as a greylist_exempt entry noting its line"
+test "$(sql "SELECT count(*) FROM list_entries WHERE kind = 'ptr_regex' AND value = '^mail\d+\.telekom\.de\$'")" -eq 1 &&
+    test "$(sql "SELECT count(*) FROM list_entries WHERE kind = 'ptr_domain' AND value = 'debian.org'")" -eq 1
+result "a /regex/ line becomes ptr_regex, a name ptr_domain"
+test "$(sql "SELECT value FROM list_entries WHERE kind = 'cidr' AND value = '195.235.39.0/24'")" = 195.235.39.0/24
+result "a partial address (three numbers) becomes its /24"
+test "$(sql "SELECT count(*) FROM list_entries WHERE kind = 'cidr' AND value = '2a01:4180:4051:800::/64'")" -eq 1
+result "an IPv6 network is taken"
+ctl list import --format postgrey "$PG_DIR/whitelist_recipients"
+[ "$RC" -eq 0 ] && has "$OUT" "imported 2 entries" &&
+    test "$(sql "SELECT group_concat(value, ' ') FROM (SELECT value FROM list_entries WHERE kind = 'recipient' ORDER BY value)")" = "abuse@ postmaster@"
+result "postgrey's shipped whitelist_recipients: postmaster@ and abuse@ as recipient entries"
+
+# CRLF line ends: postgrey reads them (its \s takes the CR), so does the import.
+sed 's/$/\r/' "$PG_DIR/whitelist_clients" >"$T/whitelist_clients"
+ctl list import --format postgrey "$T/whitelist_clients"
+[ "$RC" -eq 0 ] && has "$OUT" "imported $pg_lines entries" &&
+    test "$(sql "SELECT count(*) FROM list_entries WHERE value LIKE '%'||char(13)||'%'")" -eq 0
+result "CRLF line ends: the same $pg_lines entries, no CR kept"
+
+# Bad lines: a regex PCRE2 does not compile, a line of 100 KiB, a name with a blank inside; each
+# named with its line number, exit 2, and nothing imported.
+count_before=$(sql "SELECT count(*) FROM list_entries")
+{
+    echo "# a site's own whitelist_clients"
+    echo "mail.partner.example"
+    echo "/^smtp(\d+\.bad$/"
+    head -c 102400 /dev/zero | tr '\0' a
+    echo
+    echo "two words"
+    echo "198.51.100.0/24"
+} >"$T/whitelist_clients.local"
+ctl list import --format postgrey "$T/whitelist_clients.local"
+[ "$RC" -eq 2 ] && has "$ERR" "whitelist_clients.local:3: cannot take ^smtp(\d+\.bad$ as ptr_regex: not a regular expression" &&
+    has "$ERR" "whitelist_clients.local:4: line longer than" && has "$ERR" "whitelist_clients.local:5:" &&
+    ! has "$ERR" "whitelist_clients.local:6:" && has "$ERR" "3 bad lines, nothing imported"
+result "postgrey import: a bad regex, a 100 KiB line and a bad name are named by line, exit 2"
+test "$(sql "SELECT count(*) FROM list_entries")" -eq "$count_before"
+result "postgrey import with bad lines imports nothing"
+printf '/^list-.*@example\\.org$/\n' >"$T/whitelist_recipients"
+ctl list import --format postgrey "$T/whitelist_recipients"
+[ "$RC" -eq 2 ] && has "$ERR" "whitelist_recipients:1: a /regex/ of recipients has no list kind"
+result "a recipient /regex/ is reported as a line it cannot take"
+printf 'example.org\n' >"$T/some.list"
+ctl list import --format postgrey "$T/some.list"
+[ "$RC" -eq 2 ] && has "$ERR" "--format postgrey-clients or --format postgrey-recipients"
+result "--format postgrey on a file of another name asks which one it is"
+ctl list import --format csv "$T/some.list"
+[ "$RC" -eq 2 ] && has "$ERR" "unknown --format csv"
+result "an unknown --format is a usage error"
+
 # ---- rule -------------------------------------------------------------------------------------
 
 ctl rule list
@@ -205,7 +306,7 @@ result "an unknown rule subverb is a usage error"
 # ---- help -------------------------------------------------------------------------------------
 
 ctl -h
-has "$OUT" "list import FILE" && has "$OUT" "rule add RCPT SENDER accept|reject"
+has "$OUT" "list import [--format native|postgrey] FILE" && has "$OUT" "rule add RCPT SENDER accept|reject"
 result "the help lists the list and rule verbs"
 
 echo "$PASSED passed, $FAILED failed"

@@ -217,6 +217,69 @@ else
     not_ok "good config: -t exits 0" "$(details)"
 fi
 
+# -t reports every error of the file, each with its line, not only the first.
+f=$T/many-errors.conf
+write_conf "$f" "greylist_dealy = 5m" "dns_timeout = soon" "no equals sign here" "greylist = maybe"
+n=$(last_line "$f")
+run "$MILTER_BIN" -t -c "$f"
+if [[ $RC -eq 2 ]] && has "$ERR" "$f:$((n - 3)): greylist_dealy" &&
+    has "$ERR" "$f:$((n - 2)): dns_timeout" && has "$ERR" "$f:$((n - 1)): malformed line" &&
+    has "$ERR" "$f:$n: greylist:" && [[ $(grep -c "$f:[0-9]" <<<"$ERR") -eq 4 ]]; then
+    ok "four bad lines: -t exits 2 and names each of them"
+else
+    not_ok "four bad lines: -t exits 2 and names each of them" "$(details)"
+fi
+
+# -t checks what a start checks, and creates nothing: an account that does not exist, a database
+# whose directory does not exist; a usable one is left as it was (no database file made).
+f=$T/no-user.conf
+write_conf "$f" "user = no-such-account-cli"
+run "$MILTER_BIN" -t -c "$f"
+if [[ $RC -eq 2 ]] && has "$ERR" "$f:$(last_line "$f"): user: no account named \"no-such-account-cli\""; then
+    ok "-t: a user that does not exist exits 2 naming FILE:LINE"
+else
+    not_ok "-t: a user that does not exist exits 2 naming FILE:LINE" "$(details)"
+fi
+f=$T/no-db-dir.conf
+write_conf "$f" "database = $T/no-such-dir/x.db"
+run "$MILTER_BIN" -t -c "$f"
+if [[ $RC -eq 2 ]] && has "$ERR" "its directory $T/no-such-dir does not exist" && [[ ! -e $T/no-such-dir ]]; then
+    ok "-t: a database directory that does not exist exits 2, and is not created"
+else
+    not_ok "-t: a database directory that does not exist exits 2, and is not created" "$(details)"
+fi
+f=$T/creates-nothing.conf
+write_conf "$f"
+run "$MILTER_BIN" -t -c "$f"
+if [[ $RC -eq 0 ]] && [[ ! -e $T/creates-nothing.db && ! -e $T/creates-nothing.sock ]]; then
+    ok "-t on a good config creates neither the database nor the socket"
+else
+    not_ok "-t on a good config creates neither the database nor the socket" "$(details)" \
+        "$(ls -l "$T")"
+fi
+
+# main.cf's continued lines, and comments after values (which main.cf does not have); -n KEY... prints those options like
+# `postconf KEY`, defaults included; an unknown key exits 2 after the others are printed.
+f=$T/postconf.conf
+write_conf "$f" "exempt_recipients = postmaster,   # the usual ones" "    abuse@example.org" \
+    "# a comment line between" "	security@example.org" "greylist_delay = 10m  # ten minutes"
+run "$MILTER_BIN" -c "$f" -n exempt_recipients greylist_delay dns_tries
+want="exempt_recipients = postmaster, abuse@example.org, security@example.org
+greylist_delay = 10m
+dns_tries = 2"
+if [[ $RC -eq 0 && $OUT == "$want" ]]; then
+    ok "-n KEY...: continued lines and comments after values read, each key printed as key = value"
+else
+    not_ok "-n KEY...: continued lines and comments after values read, each key printed as key = value" \
+        "$(details)" "wanted: $want"
+fi
+run "$MILTER_BIN" -c "$f" -n greylist_delay no_such_key
+if [[ $RC -eq 2 && $OUT == "greylist_delay = 10m" ]] && has "$ERR" "no_such_key: unknown option"; then
+    ok "-n with an unknown key: the others printed, the unknown one named, exit 2"
+else
+    not_ok "-n with an unknown key: the others printed, the unknown one named, exit 2" "$(details)"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # public_suffix_list: a list that cannot be read or is no suffix list is a config error (-t and the
 # daemon exit 2, naming FILE:LINE when the file set it).

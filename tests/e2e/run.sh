@@ -712,20 +712,25 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-# n. A blocked CIDR (127.0.0.12/30): 554 5.7.1 with the entry's reason; postmaster@ still gets
-# the mail; a /32 allow inside the block lets 127.0.0.12 through (no greylisting either).  The
-# milter reloads its lists snapshot at most once per lists_reload_interval (1 s): wait a bit.
+# n. A blocked CIDR (127.0.0.12/30): 554 5.7.1 with the entry's public text, never its internal
+# reason; postmaster@ still gets the mail; a /32 allow inside the block lets 127.0.0.12 through
+# (no greylisting either).  The milter reloads its lists snapshot at most once per
+# lists_reload_interval (1 s): wait a bit.  Every internal reason of this test holds the word
+# INTERNAL, which no SMTP reply of the whole run may carry (checked before i).
 
-ctl list add cidr 127.0.0.12/30 block --reason "e2e blocked range"
+ctl list add cidr 127.0.0.12/30 block --reason "e2e INTERNAL ticket 4711" \
+    --public "e2e blocked range"
 [[ $CTL_RC -eq 0 ]] || not_ok "n: ingressctl list add cidr 127.0.0.12/30 block" "$CTL_OUT"
 sleep 1.5
 smtp n 127.0.0.12 good12.example.test user@example.net
 smtp n-pm 127.0.0.12 good12.example.test postmaster@example.net
 r=$(reply n "RCPT TO")
-if [[ $r == "554 5.7.1"* && $r == *"e2e blocked range"* && $r == *"https://help.example/lists"* ]]; then
-    ok "n: 127.0.0.12 in a blocked /30 gets 554 5.7.1 with the reason ($r)"
+if [[ $r == "554 5.7.1 Client [127.0.0.12] blocked by local policy: e2e blocked range"* &&
+    $r == *"https://help.example/lists"* && $r != *INTERNAL* ]]; then
+    ok "n: 127.0.0.12 in a blocked /30 gets 554 5.7.1 with the public text, not the reason ($r)"
 else
-    not_ok "n: 127.0.0.12 in a blocked /30 gets 554 5.7.1 with the reason" "$(transcript n)"
+    not_ok "n: 127.0.0.12 in a blocked /30 gets 554 5.7.1 with the public text, not the reason" \
+        "$(transcript n)"
 fi
 accepted_pm n-pm "n: postmaster@ gets the blocked client's mail"
 why_has n 127.0.0.12 lists "554 5.7.1"
@@ -742,6 +747,62 @@ else
     not_ok "n: with a /32 allow inside the blocked /30, 127.0.0.12 is accepted at once" \
         "$(transcript n-allow)"
 fi
+
+# ---------------------------------------------------------------------------------------------
+# n2. A sender_domain block says the sender is refused, not the client: 550 5.7.1 with the reply
+# table's text alone (no public text), and without its internal reason.
+
+ctl list add sender_domain blocked.e2e.test block --reason "e2e INTERNAL ticket 4712"
+[[ $CTL_RC -eq 0 ]] || not_ok "n2: ingressctl list add sender_domain blocked.e2e.test block" "$CTL_OUT"
+sleep 1.5
+FROM=someone@mail.blocked.e2e.test
+smtp n2 127.0.0.2 good.example.test user@example.net
+FROM=sender@e2e.test
+r=$(reply n2 "RCPT TO")
+if [[ $r == "550 5.7.1 Mail from domain blocked.e2e.test refused by local policy"* &&
+    $r != *Client* && $r != *INTERNAL* ]]; then
+    ok "n2: a sender_domain block refuses the sender with 550 5.7.1, not the client ($r)"
+else
+    not_ok "n2: a sender_domain block refuses the sender with 550 5.7.1, not the client" \
+        "$(transcript n2)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# w. greylist_exempt (postgrey's whitelist_clients brought over): 127.0.0.6 (mx.example.test) is
+# greylisted for a new triplet; with a ptr_regex exemption a new triplet passes at once, and SPF
+# still refuses its failing sender (every other check still runs).  Before p: p's auto-allow
+# covers the whole test network.
+
+FROM=someone@neutral.e2e.test
+smtp w-before 127.0.0.6 mx.example.test w-before@example.net
+r=$(reply w-before "RCPT TO")
+if [[ $r == "451 4.7.1"* ]]; then
+    ok "w: without an exemption 127.0.0.6 is greylisted ($r)"
+else
+    not_ok "w: without an exemption 127.0.0.6 is greylisted" "$(transcript w-before)"
+fi
+ctl list add ptr_regex '^mx\.example\.test$' greylist_exempt --reason "e2e INTERNAL postgrey"
+[[ $CTL_RC -eq 0 ]] || not_ok "w: ingressctl list add ptr_regex greylist_exempt" "$CTL_OUT"
+sleep 1.5
+smtp w 127.0.0.6 mx.example.test w-after@example.net
+r=$(reply w "RCPT TO")
+r2=$(reply w .)
+if [[ $r == 250* && $r2 == 250* ]] && delivered w >/dev/null; then
+    ok "w: with a ptr_regex greylist_exempt entry a new triplet is accepted at once ($r2)"
+else
+    not_ok "w: with a ptr_regex greylist_exempt entry a new triplet is accepted at once" \
+        "$(transcript w)"
+fi
+FROM=sender@fail.e2e.test
+smtp w-spf 127.0.0.6 mx.example.test w-spf@example.net
+FROM=sender@e2e.test
+r=$(reply w-spf "RCPT TO")
+if [[ $r == "550 5.7.23"* ]]; then
+    ok "w: the exempt client's SPF-failing sender is still refused ($r)"
+else
+    not_ok "w: the exempt client's SPF-failing sender is still refused" "$(transcript w-spf)"
+fi
+ctl list del ptr_regex '^mx\.example\.test$'
 
 # ---------------------------------------------------------------------------------------------
 # o. A client on the DNSBL (127.0.0.20 on dnsbl.test, TXT "listed for testing"): 554 5.7.1 with
@@ -972,6 +1033,17 @@ if [[ $CTL_RC -eq 0 && $r == 250* ]] && delivered u2 >/dev/null; then
     ok "u2: resumed, the account's message is delivered ($r)"
 else
     not_ok "u2: resumed, the account's message is delivered" "resume: $CTL_OUT" "$(transcript u2)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# No internal reason reached any SMTP reply of the run: every list entry's --reason above holds
+# INTERNAL, and no server line of any transaction does.
+
+leaked=$(grep -lE '^(<-|<\*\*) .*INTERNAL' "$SMTP_DIR"/*.txt || true)
+if [[ -z $leaked ]]; then
+    ok "no SMTP reply of the run carries an entry's internal reason"
+else
+    not_ok "no SMTP reply of the run carries an entry's internal reason" "in: $leaked"
 fi
 
 # ---------------------------------------------------------------------------------------------

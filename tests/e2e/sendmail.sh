@@ -258,18 +258,19 @@ why_has c 127.0.0.4 iprev "550 5.7.25"
 
 # ---------------------------------------------------------------------------------------------
 # n. A block entry added with ingressctl while the milter runs: 127.0.0.12 (PTR
-# good12.example.test, which would pass) gets 554 5.7.1 with the entry's reason.  The milter
-# reloads its lists at most once per lists_reload_interval (1 s).
+# good12.example.test, which would pass) gets 554 5.7.1 with the entry's public text, never its
+# internal reason.  The milter reloads its lists at most once per lists_reload_interval (1 s).
 
-ctl list add cidr 127.0.0.12/32 block --reason "e2e blocked host"
+ctl list add cidr 127.0.0.12/32 block --reason "e2e INTERNAL ticket" --public "e2e blocked host"
 [[ $CTL_RC -eq 0 ]] || not_ok "n: ingressctl list add cidr 127.0.0.12/32 block" "$CTL_OUT"
 sleep 1.5
 smtp n 127.0.0.12 good12.example.test user@example.net
 r=$(reply n "RCPT TO")
-if [[ $r == "554 5.7.1"* && $r == *"e2e blocked host"* && $r == *"https://help.example/lists"* ]]; then
-    ok "n: 127.0.0.12, blocked by ingressctl list add, gets 554 5.7.1 with the reason ($r)"
+if [[ $r == "554 5.7.1"* && $r == *"e2e blocked host"* && $r == *"https://help.example/lists"* &&
+    $r != *INTERNAL* ]]; then
+    ok "n: 127.0.0.12, blocked by ingressctl list add, gets 554 5.7.1 with the public text ($r)"
 else
-    not_ok "n: 127.0.0.12, blocked by ingressctl list add, gets 554 5.7.1 with the reason" \
+    not_ok "n: 127.0.0.12, blocked by ingressctl list add, gets 554 5.7.1 with the public text" \
         "$(transcript n)"
 fi
 

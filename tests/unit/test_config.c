@@ -274,6 +274,90 @@ static void options_of_a_section_are_adjacent(void **state)
 
 /* ---- loading a file ----------------------------------------------------------------------- */
 
+/* main.cf's continuation: an indented line continues the one before it (comment lines and blank
+ * lines between do not end it); and, beyond main.cf, a '#' after a blank starts a comment, also
+ * after a quoted value. */
+static void continued_lines_and_comments_after_values_load(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], err[ERR_MAX], value[256];
+    struct config *cfg = load_text("exempt_recipients = postmaster,   # the usual ones\n"
+                                   "    abuse@example.org\n"
+                                   "# a comment line inside the logical line\n"
+                                   "\n"
+                                   "\tsecurity@example.org  # and this one\n"
+                                   "greylist_delay = 5m# no blank before '#': part of the value\n",
+                                   path, sizeof path, err, sizeof err);
+    assert_null(cfg);
+    assert_contains(err, ":6: greylist_delay:");
+    cfg = load_text("exempt_recipients = postmaster,   # the usual ones\n"
+                    "    abuse@example.org\n"
+                    "# a comment line inside the logical line\n"
+                    "\n"
+                    "\tsecurity@example.org  # and this one\n"
+                    "greylist_delay = 5m  # retry after\n"
+                    "help_text = \"see https://h.example/#{check} # kept\"  # cut\n"
+                    "authserv_id = mx.example.org\t#tab before it\n",
+                    path, sizeof path, err, sizeof err);
+    if (cfg == NULL)
+        fail_msg("load failed: %s", err);
+    assert_true(config_get(cfg, "exempt_recipients", value, sizeof value));
+    assert_string_equal(value, "postmaster, abuse@example.org, security@example.org");
+    assert_int_equal(cfg->greylist_delay, 5 * 60 * 1000);
+    assert_string_equal(cfg->help_text, "see https://h.example/#{check} # kept");
+    assert_string_equal(cfg->authserv_id, "mx.example.org");
+    char where[PATH_MAX + 16];
+    assert_true(config_option_origin(cfg, "exempt_recipients", where, sizeof where));
+    assert_contains(where, ":1");
+    config_free(cfg);
+
+    cfg = load_text("  greylist = yes\n", path, sizeof path, err, sizeof err);
+    assert_null(cfg);
+    assert_contains(err, ":1: a line that starts with a blank continues the line before it");
+}
+
+struct reported {
+    size_t count;
+    char lines[8][300];
+};
+
+static void collect_error(const char *error, void *arg)
+{
+    struct reported *r = arg;
+    if (r->count < 8)
+        snprintf(r->lines[r->count], sizeof r->lines[0], "%s", error);
+    r->count++;
+}
+
+/* -t's loader goes on after an error: each bad line is reported once, in order, a line of 100 KiB
+ * among them, and the lines after it are still read. */
+static void every_error_of_the_file_is_reported(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    size_t big = 100 * 1024;
+    const char *head = "nosuch = 1\ngreylist = maybe\ndns_tries = 3\nsocket_mode = ";
+    const char *tail = "\nwhat is this\ndns_tries = 4\ngreylist_delay = 5m\n";
+    char *text = xmalloc(strlen(head) + big + strlen(tail) + 1);
+    strcpy(text, head);
+    memset(text + strlen(head), '7', big);
+    strcpy(text + strlen(head) + big, tail);
+    write_temp(path, sizeof path, text, strlen(text));
+    free(text);
+    struct reported r = {0};
+    struct config *cfg = config_load_report(path, collect_error, &r);
+    unlink(path);
+    assert_null(cfg);
+    if (r.count != 5)
+        fail_msg("%zu errors, not 5: [%s] [%s] [%s] [%s]", r.count, r.lines[0], r.lines[1],
+                 r.lines[2], r.lines[3]);
+    assert_contains(r.lines[0], ":1: nosuch: unknown option");
+    assert_contains(r.lines[1], ":2: greylist: expected yes or no");
+    assert_contains(r.lines[2], ":4: line longer than 4096 bytes");
+    assert_contains(r.lines[3], ":5: malformed line");
+    assert_contains(r.lines[4], ":6: dns_tries: set twice (first on line 3)");
+}
+
 static void file_with_comments_blank_lines_and_quotes_loads(void **state)
 {
     (void)state;
@@ -285,7 +369,7 @@ static void file_with_comments_blank_lines_and_quotes_loads(void **state)
                                    "help_text = \"  see https://help.example/{check}  \"\n"
                                    "socket = unix:/run/milter-ingress/ingress.sock\n"
                                    "fail_open=yes\n"
-                                   "\tdns_tries\t=\t3\t\n"
+                                   "dns_tries\t=\t3\t\n"
                                    "authserv_id = mx.example.org\r\n"
                                    "user =\n"
                                    "group = \"\"\n"
@@ -998,7 +1082,8 @@ static void reference_uncommented_loads_as_the_defaults(void **state)
         snprintf(needle, sizeof needle, "\n#%s = ", config_options[i].name);
         char *at = strstr(text, needle);
         assert_non_null(at);
-        at[1] = ' ';
+        memmove(at + 1, at + 2, strlen(at + 2) + 1); /* the '#' removed, not blanked: a line
+                                                      * that starts with a blank continues */
     }
     struct config *cfg = load_text(text, path, sizeof path, err, sizeof err);
     free(text);
@@ -1249,6 +1334,8 @@ int main(void)
         cmocka_unit_test(every_option_has_doc_section_and_snake_case_name),
         cmocka_unit_test(options_of_a_section_are_adjacent),
         cmocka_unit_test(file_with_comments_blank_lines_and_quotes_loads),
+        cmocka_unit_test(continued_lines_and_comments_after_values_load),
+        cmocka_unit_test(every_error_of_the_file_is_reported),
         cmocka_unit_test(empty_file_gives_the_defaults),
         cmocka_unit_test(unknown_key_is_an_error_naming_file_line_and_key),
         cmocka_unit_test(unknown_key_is_escaped_in_the_error),

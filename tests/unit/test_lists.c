@@ -73,8 +73,8 @@ static int teardown(void **state)
 }
 
 /* Adds one entry as ingressctl would: normalized value, "tests" as the author. */
-static void add(struct fixture *f, const char *kind, const char *value, const char *action,
-                const char *reason, int64_t expires)
+static void add_public(struct fixture *f, const char *kind, const char *value, const char *action,
+                       const char *reason, const char *public_text, int64_t expires)
 {
     enum lists_kind k;
     char norm[LISTS_VALUE_MAX], why[128], previous[16];
@@ -86,10 +86,17 @@ static void add(struct fixture *f, const char *kind, const char *value, const ch
                            .value = norm,
                            .action = action,
                            .reason = reason,
+                           .public_text = public_text,
                            .added_by = "tests",
                            .added_at = NOW - 100,
                            .expires = expires};
     assert_int_equal(store_list_add(f->s, &e, previous, sizeof previous, NULL), STORE_OK);
+}
+
+static void add(struct fixture *f, const char *kind, const char *value, const char *action,
+                const char *reason, int64_t expires)
+{
+    add_public(f, kind, value, action, reason, NULL, expires);
 }
 
 static struct lists *load(struct fixture *f)
@@ -811,43 +818,210 @@ static void rule_rows_written_around_ingressctl_are_normalized_or_skipped(void *
 static struct verdict decide(struct fixture *f, const char *ip, const char *sender,
                              const char *rcpt, struct dnsbl *dnsbl, bool *skip)
 {
-    struct lists_hit hit;
+    struct lists_hit hit, exempt;
     char matched[LISTS_VALUE_MAX];
     struct lists *l = load(f);
     struct lists_subject subject = {.ip = ip, .sender = sender};
     struct lists_rcpt in = {.ip = ip, .hit = &hit, .rule_sender = matched, .dnsbl = dnsbl};
 
     in.match = lists_check(l, &subject, &hit);
+    in.exempt = lists_check_exempt(l, &subject, &exempt) ? &exempt : NULL;
     in.rule = rules_check(l, rcpt, sender, matched, sizeof matched);
     struct verdict v = lists_verdict(f->cfg, &in, skip);
     lists_unref(l);
     return v;
 }
 
-static void block_entry_rejects_with_554_and_its_reason(void **state)
+/* The internal reason (ticket notes) goes to the detail only; the reply is the table's text, and
+ * the public text after it when the entry has one. */
+static void block_entry_replies_with_its_public_text_never_its_internal_reason(void **state)
 {
     struct fixture *f = *state;
     bool skip = true;
 
-    add(f, "cidr", "192.0.2.0/24", "block", "abuse from this network", 0);
-    add(f, "cidr", "198.51.100.0/24", "block", "", 0);
+    add_public(f, "cidr", "192.0.2.0/24", "block", "ticket 4711: abuse", "see https://x.test/b", 0);
+    add(f, "cidr", "198.51.100.0/24", "block", "ticket 4712 internal", 0);
     struct verdict v = decide(f, "192.0.2.7", "a@b.test", "u@example.test", NULL, &skip);
     assert_int_equal(v.action, VERDICT_REJECT);
     assert_int_equal(v.reply, REPLY_BLACKLISTED);
     assert_string_equal(reply_table[v.reply].code, "554");
     assert_string_equal(reply_table[v.reply].xcode, "5.7.1");
-    assert_string_equal(v.text, "Client [192.0.2.7] blocked: abuse from this network");
+    assert_string_equal(v.text, "Client [192.0.2.7] blocked by local policy: see https://x.test/b");
     assert_string_equal(v.check, "lists");
     assert_non_null(strstr(v.detail, "value=192.0.2.0/24"));
+    assert_non_null(strstr(v.detail, "reason=\"ticket 4711: abuse\""));
     assert_false(skip);
     assert_true(verdict_reply_consistent(&v));
-    /* Without a reason the entry itself is named. */
+    /* Without a public text: the reply table's text alone. */
     v = decide(f, "198.51.100.1", "a@b.test", "u@example.test", NULL, NULL);
-    assert_string_equal(v.text, "Client [198.51.100.1] blocked: cidr 198.51.100.0/24 is on the "
-                                "block list");
+    assert_string_equal(v.text, "Client [198.51.100.1] blocked by local policy");
+    assert_null(strstr(v.text, "ticket"));
+    assert_non_null(strstr(v.detail, "ticket 4712 internal"));
 
     v = decide(f, "203.0.113.1", "a@b.test", "u@example.test", NULL, &skip);
     assert_int_equal(v.action, VERDICT_CONTINUE);
+}
+
+/* A sender or sender_domain entry refuses the sender, and its reply says so, not "Client". */
+static void sender_blocks_say_the_sender_is_refused(void **state)
+{
+    struct fixture *f = *state;
+
+    add(f, "sender", "spammer@bulk.test", "block", "ticket 9", 0);
+    add_public(f, "sender_domain", "junk.test", "block", "ticket 10", "complaints: abuse@x.test",
+               0);
+    struct verdict v = decide(f, "192.0.2.7", "<Spammer@bulk.test>", "u@example.test", NULL, NULL);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_SENDER_BLOCKED);
+    assert_string_equal(reply_table[v.reply].code, "550");
+    assert_string_equal(reply_table[v.reply].xcode, "5.7.1");
+    assert_string_equal(v.text, "Sender <spammer@bulk.test> refused by local policy");
+    assert_true(verdict_reply_consistent(&v));
+    v = decide(f, "192.0.2.7", "a@mx.junk.test", "u@example.test", NULL, NULL);
+    assert_int_equal(v.reply, REPLY_SENDER_DOMAIN_BLOCKED);
+    assert_string_equal(reply_table[v.reply].xcode, "5.7.1");
+    assert_string_equal(v.text, "Mail from domain junk.test refused by local policy: complaints: "
+                                "abuse@x.test");
+    assert_null(strstr(v.text, "Client"));
+    assert_null(strstr(v.text, "ticket"));
+}
+
+/* greylist_exempt skips greylisting only: the decision goes on (CONTINUE, not ACCEPT), and an
+ * exemption inside a blocked network does not shadow the block. */
+static void greylist_exempt_skips_greylisting_only(void **state)
+{
+    struct fixture *f = *state;
+    bool skip = false;
+
+    add(f, "cidr", "192.0.2.0/24", "greylist_exempt", "postgrey: big sender", 0);
+    add(f, "sender_domain", "pool.test", "greylist_exempt", "", 0);
+    add(f, "cidr", "198.51.100.0/24", "block", "", 0);
+    add(f, "cidr", "198.51.100.7", "greylist_exempt", "", 0);
+    struct verdict v = decide(f, "192.0.2.7", "a@b.test", "u@example.test", NULL, &skip);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_true(skip);
+    assert_non_null(strstr(v.detail, "lists=greylist_exempt kind=cidr value=192.0.2.0/24"));
+    v = decide(f, "203.0.113.1", "a@mx.pool.test", "u@example.test", NULL, &skip);
+    assert_int_equal(v.action, VERDICT_CONTINUE);
+    assert_true(skip);
+    v = decide(f, "203.0.113.1", "a@b.test", "u@example.test", NULL, &skip);
+    assert_false(skip);
+    v = decide(f, "198.51.100.7", "a@b.test", "u@example.test", NULL, &skip);
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_BLACKLISTED);
+    struct lists *l = load(f);
+    assert_int_equal(lists_check_client(l, "192.0.2.7", NULL), LISTS_NONE);
+    lists_unref(l);
+}
+
+/* ".outbound.example" is the names under it, not the name; a name entry before a regex. */
+static void leading_dot_entry_matches_only_the_names_under_it(void **state)
+{
+    struct fixture *f = *state;
+    struct lists_hit hit;
+
+    add(f, "ptr_domain", ".Outbound.Protection.example.", "greylist_exempt", "", 0);
+    add(f, "helo_domain", ".bad.test", "block", "", 0);
+    struct lists *l = load(f);
+    struct lists_subject s = {.ptr_name = "mail-db5eur01.outbound.protection.example"};
+    assert_true(lists_check_exempt(l, &s, &hit));
+    assert_string_equal(hit.value, ".outbound.protection.example");
+    s.ptr_name = "outbound.protection.example";
+    assert_false(lists_check_exempt(l, &s, NULL));
+    s.ptr_name = "xoutbound.protection.example";
+    assert_false(lists_check_exempt(l, &s, NULL));
+    assert_int_equal(lists_check_helo(l, "a.b.BAD.test", NULL), LISTS_BLOCKED);
+    assert_int_equal(lists_check_helo(l, "bad.test", NULL), LISTS_NONE);
+    lists_unref(l);
+}
+
+/* postgrey's whitelist_recipients forms: local@ at any domain, an address, a domain and its
+ * subdomains; a +extension matches its base.  Only greylist_exempt entries may name a recipient. */
+static void recipient_entries_exempt_mail_to_them(void **state)
+{
+    struct fixture *f = *state;
+    struct lists_hit hit;
+    char out[LISTS_VALUE_MAX], why[128];
+
+    add(f, "recipient", "Postmaster@", "greylist_exempt", "", 0);
+    add(f, "recipient", "bob@example.test", "greylist_exempt", "", 0);
+    add(f, "recipient", "lists.test", "greylist_exempt", "", 0);
+    struct lists *l = load(f);
+    struct lists_subject s = {.rcpt = "<POSTMASTER@any.example>"};
+    assert_true(lists_check_exempt(l, &s, &hit));
+    assert_string_equal(hit.value, "postmaster@");
+    s.rcpt = "bob+news@example.test";
+    assert_true(lists_check_exempt(l, &s, &hit));
+    assert_string_equal(hit.value, "bob@example.test");
+    s.rcpt = "x@announce.lists.test";
+    assert_true(lists_check_exempt(l, &s, NULL));
+    s.rcpt = "bob@other.test";
+    assert_false(lists_check_exempt(l, &s, NULL));
+    s.rcpt = "x@badlists.test";
+    assert_false(lists_check_exempt(l, &s, NULL));
+    lists_unref(l);
+    assert_false(lists_action_allowed(LISTS_RECIPIENT, LISTS_BLOCK));
+    assert_true(lists_action_allowed(LISTS_RECIPIENT, LISTS_GREYLIST_EXEMPT));
+    assert_false(lists_normalize_value(LISTS_RECIPIENT, "@", out, sizeof out, why, sizeof why));
+    assert_false(lists_normalize_value(LISTS_RECIPIENT, "a b@", out, sizeof out, why, sizeof why));
+}
+
+static void regex_entries_match_names_without_case(void **state)
+{
+    struct fixture *f = *state;
+    struct lists_hit hit;
+
+    add(f, "ptr_regex", "^mail[0-9]+\\.Pool\\.test$", "greylist_exempt", "", 0);
+    add(f, "helo_regex", "^(dsl|dyn)-[0-9-]+\\.", "block", "dynamic", 0);
+    struct lists *l = load(f);
+    struct lists_subject s = {.ptr_name = "MAIL42.pool.test."};
+    assert_true(lists_check_exempt(l, &s, &hit));
+    assert_int_equal(hit.kind, LISTS_PTR_REGEX);
+    s.ptr_name = "mailx.pool.test";
+    assert_false(lists_check_exempt(l, &s, NULL));
+    assert_int_equal(lists_check_helo(l, "DYN-10-0-0-1.isp.test", &hit), LISTS_BLOCKED);
+    assert_string_equal(hit.reason, "dynamic");
+    assert_int_equal(lists_check_helo(l, "mx.isp.test", NULL), LISTS_NONE);
+    /* A regex entry never matches through the other kinds. */
+    assert_int_equal(lists_check_ptr(l, "dyn-10-0-0-1.isp.test", NULL), LISTS_NONE);
+    assert_int_equal(lists_regex_cut_off(l), 0);
+    lists_unref(l);
+}
+
+/*
+ * A pattern that backtracks exponentially is cut off by the match limit and is no match.  With
+ * 18 letters ^(a+)+$ takes between 100,000 and a million steps to fail (measured with PCRE2
+ * 10.42): inside PCRE2's own default limit (ten million), so only LISTS_REGEX_MATCH_LIMIT stops it.
+ */
+static void catastrophic_regex_is_cut_off_and_matches_nothing(void **state)
+{
+    struct fixture *f = *state;
+
+    add(f, "helo_regex", "^(a+)+$", "block", "", 0);
+    struct lists *l = load(f);
+    assert_int_equal(lists_check_helo(l, "aaaaaaaaaaaaaaaaaa!", NULL), LISTS_NONE);
+    assert_int_equal(lists_regex_cut_off(l), 1);
+    assert_int_equal(lists_check_helo(l, "aaaa", NULL), LISTS_BLOCKED);
+    assert_int_equal(lists_regex_cut_off(l), 1);
+    lists_unref(l);
+}
+
+static void regex_that_does_not_compile_is_refused_with_the_reason(void **state)
+{
+    char out[LISTS_VALUE_MAX], why[200];
+
+    (void)state;
+    assert_false(
+        lists_normalize_value(LISTS_PTR_REGEX, "^mail(", out, sizeof out, why, sizeof why));
+    assert_non_null(strstr(why, "not a regular expression: missing closing parenthesis"));
+    assert_non_null(strstr(why, "at offset 6"));
+    assert_false(lists_normalize_value(LISTS_HELO_REGEX, "a\tb", out, sizeof out, why, sizeof why));
+    assert_false(
+        lists_normalize_value(LISTS_PTR_DOMAIN, "..x.test", out, sizeof out, why, sizeof why));
+    assert_false(
+        lists_normalize_value(LISTS_SENDER_DOMAIN, ".x.test", out, sizeof out, why, sizeof why));
+    assert_true(lists_normalize_value(LISTS_PTR_REGEX, "^A\\D$", out, sizeof out, why, sizeof why));
+    assert_string_equal(out, "^A\\D$"); /* kept as written */
 }
 
 static void allow_entry_accepts_and_skips_greylisting(void **state)
@@ -1238,8 +1412,17 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             rule_rows_written_around_ingressctl_are_normalized_or_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(block_entry_rejects_with_554_and_its_reason, setup,
+        cmocka_unit_test_setup_teardown(sender_blocks_say_the_sender_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(greylist_exempt_skips_greylisting_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(leading_dot_entry_matches_only_the_names_under_it, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(regex_entries_match_names_without_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(recipient_entries_exempt_mail_to_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(catastrophic_regex_is_cut_off_and_matches_nothing, setup,
+                                        teardown),
+        cmocka_unit_test(regex_that_does_not_compile_is_refused_with_the_reason),
+        cmocka_unit_test_setup_teardown(
+            block_entry_replies_with_its_public_text_never_its_internal_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(allow_entry_accepts_and_skips_greylisting, setup, teardown),
         cmocka_unit_test_setup_teardown(
             recipient_reject_rule_gives_rule_reject_even_for_allowed_clients, setup, teardown),

@@ -419,7 +419,8 @@ static void add_entry(struct fixture *f, const char *kind, const char *value, co
     assert_int_equal(store_list_add(f->store, &e, previous, sizeof previous, NULL), STORE_OK);
 }
 
-/* A blocked network gets 554 5.7.1 with its reason; an allow inside it skips every check. */
+/* A blocked network gets 554 5.7.1 and the reply table's text, never the entry's internal reason;
+ * an allow inside it skips every check. */
 static void blocked_network_refused_and_allow_entry_skips_checks(void **state)
 {
     struct fixture *f = *state;
@@ -434,7 +435,8 @@ static void blocked_network_refused_and_allow_entry_skips_checks(void **state)
     struct verdict v = policy_rcpt(c, "<bob@example.test>");
     assert_int_equal(v.action, VERDICT_REJECT);
     assert_int_equal(v.reply, REPLY_BLACKLISTED);
-    assert_non_null(strstr(v.text, "compromised hosts"));
+    assert_string_equal(v.text, "Client [127.0.0.2] blocked by local policy");
+    assert_non_null(strstr(v.detail, "compromised hosts"));
     policy_conn_free(c);
 
     /* 127.0.0.4 has no PTR and is unknown to greylisting, yet its allow entry lets it through. */
@@ -442,6 +444,45 @@ static void blocked_network_refused_and_allow_entry_skips_checks(void **state)
     policy_helo(c, "whatever.example.test");
     policy_mail(c, "<alice@example.org>", NULL);
     assert_int_equal(policy_rcpt(c, "<bob@example.test>").action, VERDICT_CONTINUE);
+    policy_conn_free(c);
+}
+
+/* A greylist_exempt entry lets a new client past greylisting, and nothing else: a client beside
+ * it is greylisted, an exempt client without reverse DNS is refused by iprev, and a block entry of
+ * its sender still refuses it. */
+static void greylist_exempt_entry_skips_greylisting_and_no_other_check(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(config_set(f->cfg, "greylist", "yes", NULL, 0));
+    add_entry(f, "cidr", "127.0.0.2/32", "greylist_exempt", "postgrey whitelist_clients");
+    add_entry(f, "cidr", "127.0.0.4/32", "greylist_exempt", "no PTR, exempt anyway");
+    add_entry(f, "sender_domain", "spam.example", "block", "ticket 77");
+    f->env.lists = lists_cache_new(f->store, 0);
+
+    struct policy_conn *c = policy_conn_new(&f->env, "good.example.test", "127.0.0.2");
+    policy_helo(c, "good.example.test");
+    policy_mail(c, "<alice@example.org>", NULL);
+    assert_int_equal(policy_rcpt(c, "<bob@example.test>").action, VERDICT_CONTINUE);
+    policy_mail(c, "<x@spam.example>", NULL);
+    struct verdict v = policy_rcpt(c, "<bob@example.test>");
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_int_equal(v.reply, REPLY_SENDER_DOMAIN_BLOCKED);
+    policy_conn_free(c);
+
+    c = policy_conn_new(&f->env, "unknown", "127.0.0.4");
+    policy_helo(c, "mail.example.org");
+    policy_mail(c, "<alice@example.org>", NULL);
+    v = policy_rcpt(c, "<bob@example.test>");
+    assert_int_equal(v.action, VERDICT_REJECT);
+    assert_string_equal(v.check, "iprev");
+    policy_conn_free(c);
+
+    c = policy_conn_new(&f->env, "good11.example.test", "127.0.0.11");
+    policy_helo(c, "good11.example.test");
+    policy_mail(c, "<alice@example.org>", NULL);
+    v = policy_rcpt(c, "<bob@example.test>");
+    assert_int_equal(v.action, VERDICT_TEMPFAIL);
+    assert_int_equal(v.reply, REPLY_GREYLISTED);
     policy_conn_free(c);
 }
 
@@ -1288,6 +1329,7 @@ int main(void)
         T(spf_pass_mail_is_greylisted_at_end_of_message_without_dkim),
         T(spf_fail_is_refused_at_rcpt_except_postmaster),
         T(blocked_network_refused_and_allow_entry_skips_checks),
+        T(greylist_exempt_entry_skips_greylisting_and_no_other_check),
         T(dmarc_reject_unless_allowed_or_exempt),
         T(dmarc_quarantine_header_and_hold),
         T(forged_dmarc_header_is_marked_for_removal),

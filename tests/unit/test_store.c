@@ -687,6 +687,21 @@ static void entry_collect(const struct list_entry *e, void *arg)
     all->n++;
 }
 
+struct public_entries {
+    size_t n;
+    char text[4][200]; /* "kind value action reason|public_text" */
+};
+
+static void public_collect(const struct list_entry *e, void *arg)
+{
+    struct public_entries *all = arg;
+
+    if (all->n < 4)
+        snprintf(all->text[all->n], sizeof all->text[0], "%s %s %s %s|%s", e->kind, e->value,
+                 e->action, e->reason, e->public_text ? e->public_text : "(null)");
+    all->n++;
+}
+
 static struct list_entry entry(const char *kind, const char *value, const char *action)
 {
     struct list_entry e = {.kind = kind,
@@ -746,6 +761,42 @@ static void test_list_each_by_kind_in_order_and_without_the_expired(void **state
     memset(&all, 0, sizeof all);
     assert_int_equal(store_list_each(f->s, "cidr", 1999, entry_collect, &all, NULL), STORE_OK);
     assert_int_equal(all.n, 2);
+}
+
+/* The internal reason and the public text are two columns: each reads back as written, a replace
+ * replaces both, and the greylist_exempt action and the regex and recipient kinds are taken (the
+ * CHECK constraints of migration 012, on both backends). */
+static void test_list_entry_keeps_its_internal_reason_apart_from_its_public_text(void **state)
+{
+    struct fixture *f = *state;
+    struct list_entry e = entry("sender_domain", "spam.example", "block");
+    struct list_entry more[] = {
+        entry("ptr_regex", "^mail[0-9]+\\.Example\\.net$", "greylist_exempt"),
+        entry("helo_regex", "^smtp-out", "block"),
+        entry("recipient", "postmaster@", "greylist_exempt"),
+    };
+    struct public_entries all = {0};
+    char previous[16];
+
+    f->s = open_ok(f->database);
+    e.reason = "ticket 123";
+    e.public_text = "Contact abuse@example.test";
+    assert_int_equal(store_list_add(f->s, &e, previous, sizeof previous, NULL), STORE_OK);
+    assert_int_equal(store_list_import(f->s, more, 3, NULL), STORE_OK);
+    assert_int_equal(store_list_each(f->s, NULL, 0, public_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 4);
+    assert_string_equal(all.text[0], "helo_regex ^smtp-out block spam|");
+    assert_string_equal(all.text[1],
+                        "ptr_regex ^mail[0-9]+\\.Example\\.net$ greylist_exempt spam|");
+    assert_string_equal(all.text[2], "recipient postmaster@ greylist_exempt spam|");
+    assert_string_equal(all.text[3],
+                        "sender_domain spam.example block ticket 123|Contact abuse@example.test");
+    e.public_text = NULL;
+    assert_int_equal(store_list_add(f->s, &e, previous, sizeof previous, NULL), STORE_OK);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_list_each(f->s, "sender_domain", 0, public_collect, &all, NULL),
+                     STORE_OK);
+    assert_string_equal(all.text[0], "sender_domain spam.example block ticket 123|");
 }
 
 static void test_list_version_moves_with_every_change(void **state)
@@ -1906,6 +1957,7 @@ int main(int argc, char **argv)
         T(test_greylist_expiry_deletes_due_rows_within_the_batch),
         T(test_list_add_replaces_and_says_what_it_replaced),
         T(test_list_each_by_kind_in_order_and_without_the_expired),
+        T(test_list_entry_keeps_its_internal_reason_apart_from_its_public_text),
         T(test_list_version_moves_with_every_change),
         T(test_list_entry_without_kind_value_or_action_is_an_error),
         T(test_list_import_is_all_or_none),

@@ -241,7 +241,7 @@ static void verdict_make_escapes_control_bytes_and_quotes_in_arguments(void **st
 {
     (void)state;
     struct verdict_args args = {.ip = "1.2.3.4\r\nX", .reason = "say \"hi\"\\\x1b[31m\x80"};
-    struct verdict v = verdict_make(VERDICT_REJECT, REPLY_BLACKLISTED, "list", &args, NULL);
+    struct verdict v = verdict_make(VERDICT_REJECT, REPLY_DNSBL, "dnsbl", &args, NULL);
     assert_printable(v.text);
     assert_not_contains(v.text, "\"");
     assert_contains(v.text, "1.2.3.4\\x0d\\x0aX");
