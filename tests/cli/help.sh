@@ -29,7 +29,7 @@ for verb in "${verbs[@]}"; do
 done
 
 ctl list --help
-[ "$RC" -eq 0 ] && has "$OUT" "list add KIND VALUE block|allow" && has "$OUT" "list import FILE" &&
+[ "$RC" -eq 0 ] && has "$OUT" "list add KIND VALUE block|allow" && has "$OUT" "list import [--format native|postgrey] FILE" &&
     ! has "$OUT" "rule add" && ! has "$OUT" "held list"
 result "list --help shows the list forms and no other verb's"
 
@@ -60,7 +60,7 @@ usage_error "" "unknown verb frobnicate" frobnicate
 usage_error "" "unknown option --frob" --frob why x
 usage_error why "too few arguments" why
 usage_error why "too many arguments" why a b
-usage_error list "expected block or allow, not blok" list add cidr 192.0.2.0/24 blok
+usage_error list "expected block, allow or greylist_exempt, not blok" list add cidr 192.0.2.0/24 blok
 usage_error list "unknown kind nonsense" list show nonsense
 usage_error list "list: unknown option --frob" list show --frob
 usage_error list "list: expected add, del, show or import" list frob
