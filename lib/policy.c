@@ -620,6 +620,52 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
     }
 }
 
+void policy_findings(struct policy_conn *c,
+                     void (*fn)(const char *check, const char *found, void *arg), void *arg)
+{
+    char part[VERDICT_DETAIL_MAX + 64];
+
+    if (c->trusted) {
+        fn("trusted", "the client is in trusted_networks: no check runs", arg);
+        return;
+    }
+    if (c->account[0] != '\0') {
+        fn("account", "an authenticated session: the submission checks run, not the inbound ones",
+           arg);
+        return;
+    }
+    if (c->iprev_checked) {
+        fn("iprev", c->iprev_verdict.detail, arg);
+    } else if (c->batch != NULL) {
+        iprev_finish(&c->iprev);
+        snprintf(part, sizeof part, "iprev=%s: %s", iprev_result_name(c->iprev.result),
+                 c->iprev.detail);
+        fn("iprev", part, arg);
+    }
+    if (c->dnsbl != NULL) {
+        dnsbl_authres(c->dnsbl, part, sizeof part);
+        fn("dnsbl", part, arg);
+    }
+    if (c->spf_helo.checked) {
+        snprintf(part, sizeof part, "HELO %s: %s", spf_result_name(c->spf_helo.result),
+                 c->spf_helo.detail);
+        fn("spf", part, arg);
+    }
+    if (c->spf_mail.checked) {
+        snprintf(part, sizeof part, "MAIL FROM %s: %s", spf_result_name(c->spf_mail.result),
+                 c->spf_mail.detail);
+        fn("spf", part, arg);
+    }
+    if (c->greylist_note[0] != '\0')
+        fn("greylist", c->greylist_note, arg);
+    if (c->dkim != NULL) {
+        dkim_check_detail(c->dkim, part, sizeof part);
+        fn("dkim", part, arg);
+    }
+    if (c->dmarc != NULL && c->dmarc->evaluated)
+        fn("dmarc", c->dmarc->detail, arg);
+}
+
 /* The client, HELO, SASL login, sender and recipient of a decision line, each a word. */
 #define LOG_PARTY_MAX (256 + (POLICY_HELO_MAX + POLICY_ACCOUNT_MAX + 2 * POLICY_ADDR_MAX) * 4 + 64)
 

@@ -66,6 +66,14 @@ struct store *store_open_mode(const char *database, int64_t busy_timeout_ms, mod
                               struct store_error *err);
 struct store *store_open_existing(const char *database, int64_t busy_timeout_ms,
                                   struct store_error *err);
+/*
+ * store_open_dry_run() opens an existing database as store_open_existing() does, for a dry run
+ * of the checks (`ingressctl check`): every read answers from the database, every write answers
+ * as a successful one would and changes nothing (no greylist row, no throttle count, no decision
+ * or held row), and no transaction takes the write lock.
+ */
+struct store *store_open_dry_run(const char *database, int64_t busy_timeout_ms,
+                                 struct store_error *err);
 void store_close(struct store *s);
 
 /* The database value as messages and `milter-ingress -n` show it: a PostgreSQL one without its

@@ -228,3 +228,105 @@ int ctl_rows_done(struct ctl_rows *s, const char *const *header, int ncols, cons
     s->count = 0;
     return CTL_EXIT_OK;
 }
+
+/* How `why` and `check` say each action, and what they say when no reply was recorded. */
+static const struct {
+    const char *action; /* verdict_action_name() */
+    const char *words;
+    const char *without_reply;
+} ctl_actions[] = {
+    {"continue", "no objection", "the message was accepted"},
+    {"accept", "accepted", "the message was accepted"},
+    {"tempfail", "deferred (temporary failure)", "no reply text was recorded"},
+    {"reject", "rejected", "no reply text was recorded"},
+    {"discard", "discarded", "the message was accepted, then discarded"},
+    {"hold", "held for review", "the message was accepted and held for review"},
+};
+
+const char *ctl_action_words(const char *action)
+{
+    for (size_t i = 0; action != NULL && i < sizeof ctl_actions / sizeof ctl_actions[0]; i++)
+        if (strcmp(action, ctl_actions[i].action) == 0)
+            return ctl_actions[i].words;
+    return action != NULL ? action : "unknown";
+}
+
+const char *ctl_action_without_reply(const char *action)
+{
+    for (size_t i = 0; action != NULL && i < sizeof ctl_actions / sizeof ctl_actions[0]; i++)
+        if (strcmp(action, ctl_actions[i].action) == 0)
+            return ctl_actions[i].without_reply;
+    return "no reply text was recorded";
+}
+
+/* The client's network as an allow entry would name it: its /24 (IPv4) or /64 (IPv6), which
+ * covers a provider's pool of outbound servers; the address itself when it does not parse. */
+static void client_network(const char *ip, char *out, size_t outlen)
+{
+    char text[80], why[128];
+
+    if (ip != NULL && strlen(ip) < 64) {
+        snprintf(text, sizeof text, "%s/%d", ip, strchr(ip, ':') != NULL ? 64 : 24);
+        if (lists_normalize_value(LISTS_CIDR, text, out, outlen, why, sizeof why))
+            return;
+    }
+    str_printable(out, outlen, ip != NULL ? ip : "ADDRESS");
+}
+
+void ctl_advice(const char *check, const char *action, const char *ip, const char *rcpt,
+                const char *sender, const char *account, char *out, size_t outlen)
+{
+    char net[128], who[1024], from[1024];
+
+    out[0] = '\0';
+    if (check == NULL || action == NULL || strcmp(action, "continue") == 0 ||
+        strcmp(action, "accept") == 0)
+        return;
+    client_network(ip, net, sizeof net);
+    str_printable(who, sizeof who, ctl_present(account) ? account : "ACCOUNT");
+    str_printable(from, sizeof from, ctl_present(sender) ? sender : "SENDER");
+    if (strcmp(check, "greylist") == 0)
+        snprintf(out, outlen,
+                 "nothing, usually: a real mail server retries and is let through once "
+                 "greylist_delay has passed; to spare this client the wait: `ingressctl list add "
+                 "cidr %s allow`",
+                 net);
+    else if (strcmp(check, "iprev") == 0 || strcmp(check, "dnsbl") == 0 ||
+             strcmp(check, "spf") == 0 || strcmp(check, "dmarc") == 0)
+        snprintf(out, outlen,
+                 "the sender's own postmaster can fix this (%s); to let this client through "
+                 "anyway: `ingressctl list add cidr %s allow`",
+                 strcmp(check, "iprev") == 0   ? "a PTR record that names a host resolving back "
+                                                 "to the address"
+                 : strcmp(check, "dnsbl") == 0 ? "by getting the address off the DNS blocklist"
+                 : strcmp(check, "spf") == 0   ? "by listing this client in the domain's SPF record"
+                                               : "by aligning SPF or DKIM with the From domain",
+                 net);
+    else if (strcmp(check, "lists") == 0)
+        snprintf(out, outlen,
+                 "a block entry of the lists matched: `ingressctl list show` shows it, `ingressctl "
+                 "list del KIND VALUE` removes it");
+    else if (strcmp(check, "rules") == 0)
+        snprintf(out, outlen,
+                 "it was the recipient's own rule: `ingressctl rule list %s` shows it, `ingressctl "
+                 "rule del %s %s` removes it",
+                 ctl_present(rcpt) ? str_printable(net, sizeof net, rcpt) : "RCPT",
+                 ctl_present(rcpt) ? net : "RCPT", from);
+    else if (strcmp(check, "account") == 0)
+        snprintf(out, outlen,
+                 "`ingressctl account show %s` says why; `ingressctl account resume "
+                 "%s` lifts the suspension",
+                 who, who);
+    else if (strcmp(check, "throttle") == 0)
+        snprintf(out, outlen,
+                 "`ingressctl held list --account %s` shows what waits; `ingressctl account "
+                 "unthrottle %s` lets its next messages pass",
+                 who, who);
+    else if (strcmp(check, "sender") == 0)
+        snprintf(out, outlen, "if the account may send as <%s>: `ingressctl alias add %s %s`", from,
+                 who, from);
+    else if (strcmp(check, "store") == 0 || strcmp(check, "lists") == 0)
+        snprintf(out, outlen,
+                 "the database could not be read or written: see the milter's log; "
+                 "the sender retries");
+}

@@ -75,6 +75,20 @@ void ctl_format_time(int64_t t, char *out, size_t outlen);
  * error naming verb is printed, and the caller returns CTL_EXIT_USAGE). */
 bool ctl_account_valid(const char *name, const char *verb);
 
+/*
+ * How `why` and `check` say a decision: the action in words ("rejected", "deferred (temporary
+ * failure)", ...; the action's own name when unknown), and what is said when no reply was sent.
+ */
+const char *ctl_action_words(const char *action);
+const char *ctl_action_without_reply(const char *action);
+/*
+ * What the postmaster can do about a decision of check with action (verdict_action_name()), for
+ * the client ip, the recipient rcpt and the account (each may be NULL): one sentence with the
+ * ingressctl command to run, or "" when there is nothing to do.  The arguments are escaped here.
+ */
+void ctl_advice(const char *check, const char *action, const char *ip, const char *rcpt,
+                const char *sender, const char *account, char *out, size_t outlen);
+
 /* Table rows, copied out of a store callback so the columns can be aligned. */
 struct ctl_row {
     char *cell[CTL_COLS_MAX];

@@ -15,20 +15,6 @@
 /* Enough for a busy IP address over the retention period, not enough to flood a terminal. */
 #define CTL_WHY_LIMIT 1000
 
-/* How `why` says each action, and what it says when no reply was recorded. */
-static const struct {
-    const char *action; /* verdict_action_name() */
-    const char *words;
-    const char *without_reply;
-} ctl_action_words[] = {
-    {"continue", "no objection", "the message was accepted"},
-    {"accept", "accepted", "the message was accepted"},
-    {"tempfail", "deferred (temporary failure)", "no reply text was recorded"},
-    {"reject", "rejected", "no reply text was recorded"},
-    {"discard", "discarded", "the message was accepted, then discarded"},
-    {"hold", "held for review", "the message was accepted and held for review"},
-};
-
 struct why_state {
     FILE *out;
     size_t count;
@@ -42,14 +28,7 @@ static void print_decision(const struct decision *d, void *arg)
 {
     struct why_state *why = arg;
     char when[64], a[512], b[512], c[512], text[2048];
-    const char *words = NULL, *without_reply = "no reply text was recorded";
-
-    for (size_t i = 0; i < sizeof ctl_action_words / sizeof ctl_action_words[0]; i++) {
-        if (d->action != NULL && strcmp(d->action, ctl_action_words[i].action) == 0) {
-            words = ctl_action_words[i].words;
-            without_reply = ctl_action_words[i].without_reply;
-        }
-    }
+    const char *without_reply = ctl_action_without_reply(d->action);
 
     if (why->count++ > 0)
         fputc('\n', why->out);
@@ -83,7 +62,7 @@ static void print_decision(const struct decision *d, void *arg)
         fprintf(why->out, "  authenticated as %s\n", str_printable(a, sizeof a, d->account));
 
     fprintf(why->out, "  check %s: %s\n", str_printable(a, sizeof a, d->check),
-            words ? words : str_printable(c, sizeof c, d->action));
+            str_printable(c, sizeof c, ctl_action_words(d->action)));
     if (ctl_present(d->reply))
         fprintf(why->out, "  the sender was told: %s\n",
                 str_printable(text, sizeof text, d->reply));

@@ -38,35 +38,43 @@ struct ctl_verb {
     const char *usage; /* arguments, as in the usage text */
     const char *doc;   /* what it does, one line */
     int (*run)(struct ctl *ctl, int argc, char **argv);
+    bool dry_run; /* the store opened for a dry run: it reads, never writes */
 };
 
 static const struct ctl_verb ctl_verbs[] = {
     {"why", 1, 1, "why KEY",
-     "what was decided about KEY: a queue id, reply reference, IP or address", ctl_verb_why},
+     "what was decided about KEY: a queue id, reply reference, IP or address", ctl_verb_why, false},
+    {"check", 2, 2 * 105 + 1,
+     "check --ip IP [--helo NAME] [--from ADDR] [--rcpt ADDR]... [--auth ACCOUNT]\n"
+     "                 [--message FILE] [--json]",
+     "what the milter would answer this client now, check by check: a dry run\n"
+     "               of the live policy (nothing recorded, counted or greylisted);\n"
+     "               exit 0 accepted, 1 refused or deferred; --from '<>': the null sender",
+     ctl_verb_check, true},
     {"stats", 0, 3, "stats [--since DURATION] [--json]",
      "decisions by check and action from the decision log\n"
      "                 (the counts of /metrics' decisions_total, for a site without Prometheus,\n"
      "                 over the last DURATION: 30m, 12h, 7d; or everything the log keeps)",
-     ctl_verb_stats},
+     ctl_verb_stats, false},
     {"list", 1, 8, "list ...",
      "the block/allow lists (kinds: cidr, ptr_domain, helo_domain, sender_domain, sender):\n"
      "               list add KIND VALUE block|allow [--reason TEXT] [--expires DURATION]\n"
      "               list del KIND VALUE\n"
      "               list show [KIND] [--json]\n"
      "               list import FILE   (lines KIND VALUE ACTION [REASON]; all or nothing)",
-     ctl_verb_list},
+     ctl_verb_list, false},
     {"rule", 1, 5, "rule ...",
      "recipients' own rules (SENDER: an address or @domain):\n"
      "               rule add RCPT SENDER accept|reject\n"
      "               rule del RCPT SENDER\n"
      "               rule list [RCPT] [--json]",
-     ctl_verb_rule},
+     ctl_verb_rule, false},
     {"alias", 1, 4, "alias ...",
      "what a submission account owns besides its login (ADDRESS: an address or @domain):\n"
      "               alias add ACCOUNT ADDRESS\n"
      "               alias del ACCOUNT ADDRESS\n"
      "               alias list [ACCOUNT] [--json]",
-     ctl_verb_alias},
+     ctl_verb_alias, false},
     {"account", 1, 5, "account ...",
      "submission accounts (ACCOUNT: the SASL login):\n"
      "               account add ACCOUNT\n"
@@ -77,14 +85,14 @@ static const struct ctl_verb ctl_verbs[] = {
      "               account limits ACCOUNT [minute=M/R] [hour=M/R] [day=M/R]\n"
      "                 (M messages, R recipients: a number, 0 for none, or default)\n"
      "               account unthrottle ACCOUNT   (after a hold: its next messages pass)",
-     ctl_verb_account},
+     ctl_verb_account, false},
     {"held", 1, CTL_POS_MAX + 6, "held ...",
      "messages held for review (throttled submission; MTA commands: held_*_command):\n"
      "               held list [--account A] [--all] [--json]\n"
      "               held show QUEUEID [--json]\n"
      "               held release QUEUEID...|--account A [--reason TEXT] [--by NAME]\n"
      "               held reject QUEUEID...|--account A --reason TEXT [--by NAME]",
-     ctl_verb_held},
+     ctl_verb_held, false},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -166,7 +174,8 @@ static int run_verb(const struct ctl_verb *verb, const struct config *cfg, const
      * root that the milter then cannot write.  A member of the milter's group, who may read the
      * files but not write them, gets a read-only store: the verbs that only read work, the others
      * fail with exit 2. */
-    ctl.store = store_open_existing(database, cfg->store_busy_timeout, &ctl.err);
+    ctl.store = verb->dry_run ? store_open_dry_run(database, cfg->store_busy_timeout, &ctl.err)
+                              : store_open_existing(database, cfg->store_busy_timeout, &ctl.err);
     if (ctl.store == NULL) {
         fprintf(stderr, "ingressctl: %s\n", ctl.err.text);
         return CTL_EXIT_ERROR;
