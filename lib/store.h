@@ -190,6 +190,29 @@ enum store_status store_decision_find(struct store *s, const char *key, size_t l
                                       struct store_error *err);
 
 /*
+ * What `ingressctl why` asks for: the decisions about key in a period, newest first.  key is a
+ * queue id, a reference (any case), a client IP, an address (with or without <>; compared without
+ * case with the sender, the recipient and the account, and also found inside a decision's detail,
+ * where the header From address a check refused is named), an account, or a domain ("@domain", or
+ * a name with a dot that is no address: the sender's or the recipient's domain, without case).
+ * Everything is compared as text: '%' and '_' are the characters themselves.
+ */
+struct store_decision_query {
+    const char *key;
+    int64_t since, until; /* unix seconds: time >= since, time < until; 0: no bound */
+    size_t limit;
+};
+
+/*
+ * Calls fn for each decision q matches, newest first, at most q->limit of them; what is queued is
+ * written first, as for store_decision_find(), and fn runs likewise with the store locked.
+ * STORE_NOTFOUND when none matched.
+ */
+enum store_status store_decision_search(struct store *s, const struct store_decision_query *q,
+                                        void (*fn)(const struct decision *d, void *arg), void *arg,
+                                        struct store_error *err);
+
+/*
  * Calls fn with each (check, action) pair of the decisions recorded at or after since (unix
  * seconds) and how many there are, ordered by check then action (`ingressctl stats`).  What is
  * queued is written first, as for store_decision_find().  The strings live during the call.

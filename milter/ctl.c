@@ -100,6 +100,8 @@ int ctl_split_args(const char *verb, int argc, char **argv, int max_pos, const c
         {"--account", offsetof(struct ctl_args, account)},
         {"--by", offsetof(struct ctl_args, by)},
         {"--since", offsetof(struct ctl_args, since)},
+        {"--until", offsetof(struct ctl_args, until)},
+        {"--limit", offsetof(struct ctl_args, limit)},
     };
     char shown[256];
 
@@ -325,7 +327,7 @@ void ctl_advice(const char *check, const char *action, const char *ip, const cha
     else if (strcmp(check, "sender") == 0)
         snprintf(out, outlen, "if the account may send as <%s>: `ingressctl alias add %s %s`", from,
                  who, from);
-    else if (strcmp(check, "store") == 0 || strcmp(check, "lists") == 0)
+    else if (strcmp(check, "store") == 0)
         snprintf(out, outlen,
                  "the database could not be read or written: see the milter's log; "
                  "the sender retries");

@@ -45,7 +45,7 @@ struct ctl {
 struct ctl_args {
     char *pos[CTL_POS_MAX];
     int npos;
-    const char *reason, *expires, *account, *by, *since;
+    const char *reason, *expires, *account, *by, *since, *until, *limit;
     bool json, all; /* --json, --all: the two options without a value */
 };
 

@@ -42,14 +42,19 @@ struct ctl_verb {
 };
 
 static const struct ctl_verb ctl_verbs[] = {
-    {"why", 1, 1, "why KEY",
-     "what was decided about KEY: a queue id, reply reference, IP or address", ctl_verb_why, false},
-    {"check", 2, 2 * 105 + 1,
-     "check --ip IP [--helo NAME] [--from ADDR] [--rcpt ADDR]... [--auth ACCOUNT]\n"
-     "                 [--message FILE] [--json]",
-     "what the milter would answer this client now, check by check: a dry run\n"
-     "               of the live policy (nothing recorded, counted or greylisted);\n"
-     "               exit 0 accepted, 1 refused or deferred; --from '<>': the null sender",
+    {"why", 1, 8, "why KEY ...",
+     "what was decided about KEY, newest first, in plain words\n"
+     "                 (KEY: a queue id, reply reference in any case, IP, address: envelope,\n"
+     "                 account or a refused header From, or domain: @example.org)\n"
+     "                 [--since WHEN] [--until WHEN] [--limit N] [--json]\n"
+     "                 (WHEN: 30m, 7d, or a UTC date 2026-12-01 or 2026-12-01T08:00)",
+     ctl_verb_why, false},
+    {"check", 2, 2 * 105 + 1, "check --ip IP ...",
+     "what the milter would answer a client now, check by check (a dry run of\n"
+     "                 the live policy: nothing recorded, counted or greylisted)\n"
+     "                 [--helo NAME] [--from ADDR] [--rcpt ADDR]... [--auth ACCOUNT]\n"
+     "                 [--message FILE] [--json]   (--from '<>': the null sender;\n"
+     "                 exit 0 accepted, 1 refused or deferred)",
      ctl_verb_check, true},
     {"stats", 0, 3, "stats [--since DURATION] [--json]",
      "decisions by check and action from the decision log\n"

@@ -704,6 +704,7 @@ const struct store_backend store_backend_sqlite = {
     .schema_unlock = sqlite_schema_unlock,
     .decision_insert = sqlite_decision_insert,
     .decision_find = sqlite_decision_find,
+    .decision_search = sqlite_decision_search,
     .decision_tally = sqlite_decision_tally,
     .decision_expire = sqlite_decision_expire,
     .writer_start = sqlite_writer_start,
