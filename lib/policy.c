@@ -770,8 +770,17 @@ static struct verdict dmarc_step(struct policy_conn *c)
     } else if (c->rcpt_checked == 0) {
         exempt = (struct dmarc_exemption){"only exempt recipients", DMARC_OVERRIDE_LOCAL_POLICY};
     }
-    return dmarc_message_verdict(c->dmarc, c->env->cfg, &exempt, c->hold_reason,
-                                 sizeof c->hold_reason);
+    struct verdict v = dmarc_message_verdict(c->dmarc, c->env->cfg, &exempt, c->hold_reason,
+                                             sizeof c->hold_reason);
+    /* The author's address the sender will quote to the support desk (`ingressctl why ADDRESS`
+     * finds it in the detail), bounded like every value of a detail. */
+    if (v.action != VERDICT_CONTINUE && c->header_from != NULL) {
+        char shown[256];
+        size_t len = strlen(v.detail);
+        snprintf(v.detail + len, sizeof v.detail - len, "; header From: %s",
+                 str_escape(shown, sizeof shown, c->header_from));
+    }
+    return v;
 }
 
 bool policy_dmarc_header(const struct policy_conn *c, char *value, size_t len)

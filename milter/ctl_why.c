@@ -460,7 +460,19 @@ int ctl_verb_why(struct ctl *ctl, int argc, char **argv)
     for (size_t i = 0; i < shown; i++) {
         struct why_group *g = &w.groups[i];
         held_fate(ctl, g);
-        ctl_advice(g->check, g->action, g->client_ip, g->nrcpt > 0 ? g->rcpt[0] : NULL, g->sender,
+        /* The rows came newest first: the recipients in the order they were given. */
+        for (size_t j = 0; j < g->nrcpt / 2; j++) {
+            char *r = g->rcpt[j];
+            g->rcpt[j] = g->rcpt[g->nrcpt - 1 - j];
+            g->rcpt[g->nrcpt - 1 - j] = r;
+        }
+        /* A recipient's rule names the sender it matched (an address or @domain). */
+        char matched[400];
+        const char *sender = g->sender;
+        if (g->check != NULL && strcmp(g->check, "rules") == 0 && g->detail != NULL &&
+            detail_field(g->detail, "sender=", matched, sizeof matched))
+            sender = matched;
+        ctl_advice(g->check, g->action, g->client_ip, g->nrcpt > 0 ? g->rcpt[0] : NULL, sender,
                    g->account, advice, sizeof advice);
         if (doc != NULL)
             ctl_json_append(doc, group_json(g, advice));
