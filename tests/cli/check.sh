@@ -56,8 +56,9 @@ result "an unknown triplet is greylisted (exit 1, the 451, what iprev found)"
 check --ip 127.0.0.2 --helo good.example.test --from a@fail.e2e.test --rcpt u@example.org
 [[ $RC -eq 1 ]] && has "$OUT" "RCPT TO <u@example.org>: check spf: rejected" &&
     has "$OUT" "550 5.7.23 SPF: fail.e2e.test does not allow [127.0.0.2]" &&
-    has "$OUT" "https://help.example/spf" && has "$OUT" "listing this client in the domain's SPF"
-result "SPF fail: rejected at RCPT with the reply and its help text, and what to do"
+    has "$OUT" "https://help.example/spf" && has "$OUT" "listing this client in the domain's SPF" &&
+    has "$OUT" "spf=fail mailfrom=fail.e2e.test: the mechanism -all matched"
+result "SPF fail: rejected at RCPT with the reply, its help text, the mechanism, what to do"
 
 check --ip 127.0.0.99 --helo nowhere.example --from a@neutral.e2e.test --rcpt u@example.org
 [[ $RC -eq 1 ]] && has "$OUT" "check iprev: rejected" && has "$OUT" "550 5.7.25" &&
