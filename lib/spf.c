@@ -1073,7 +1073,8 @@ static void matched_mechanism(SPF_record_t *record, SPF_result_t result, char *o
                                                 : '\0';
 
     out[0] = '\0';
-    if (want == '\0' || SPF_record_stringify(record, &text, &len) != SPF_E_SUCCESS || text == NULL) {
+    if (want == '\0' || SPF_record_stringify(record, &text, &len) != SPF_E_SUCCESS ||
+        text == NULL) {
         free(text);
         return;
     }
@@ -1104,7 +1105,6 @@ static void matched_mechanism(SPF_record_t *record, SPF_result_t result, char *o
                  str_escape(escaped, sizeof escaped, list));
     }
 }
-
 
 static void evaluate(struct spf_checker *c, struct dns_batch *batch, const struct identity *id,
                      struct spf_outcome *out)
