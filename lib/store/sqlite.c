@@ -481,8 +481,8 @@ static char *quiet_database_uri(const char *path)
     char wal[PATH_MAX];
     size_t len = strlen(path), o;
 
-    if ((size_t)snprintf(wal, sizeof wal, "%s-wal", path) >= sizeof wal ||
-        access(wal, F_OK) == 0 || errno != ENOENT)
+    if ((size_t)snprintf(wal, sizeof wal, "%s-wal", path) >= sizeof wal || access(wal, F_OK) == 0 ||
+        errno != ENOENT)
         return NULL;
     char *uri = xmalloc(len * 3 + sizeof "file:?immutable=1");
     memcpy(uri, "file:", 5);
