@@ -206,7 +206,6 @@ static bool message_feed(struct policy_conn *conn, const struct message *m, int 
                 value++;
             if (conn != NULL)
                 (void)policy_header(conn, field, value, &index);
-            flen = 0;
         }
         if (len == 0 || pos_before == pos)
             break;
@@ -246,7 +245,7 @@ static void message_default(struct policy_conn *conn, const char *from)
     char value[CTL_KEY_MAX + 8];
     int index;
 
-    if (ctl_present(from) && strcmp(from, "<>") != 0) {
+    if (from != NULL && from[0] != '\0' && strcmp(from, "<>") != 0) {
         if (from[0] == '<')
             str_copy(value, sizeof value, from);
         else

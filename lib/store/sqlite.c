@@ -485,8 +485,8 @@ static char *quiet_database_uri(const char *path)
         errno != ENOENT)
         return NULL;
     char *uri = xmalloc(len * 3 + sizeof "file:?immutable=1");
-    memcpy(uri, "file:", 5);
-    o = 5;
+    str_copy(uri, len * 3 + sizeof "file:?immutable=1", "file:");
+    o = strlen(uri);
     for (const char *p = path; *p != '\0'; p++) {
         unsigned char ch = (unsigned char)*p;
         if (ascii_alnum((char)ch) || strchr("/-._~", ch) != NULL) {
