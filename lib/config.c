@@ -252,6 +252,11 @@ const struct config_option config_options[] = {
     TEXT(metrics_listen, "", metrics_listen_valid, "monitoring",
          "Address:port of the HTTP listener serving /metrics (Prometheus) and /health, e.g. "
          "127.0.0.1:9795 or [::1]:9795 (empty: none); a change takes effect at restart"),
+    /* reviewing held mail (ingressctl held show; lib/command.c) */
+    TEXT(held_show_command, "postcat -h -b -q {queue_id}", command_template_valid, "review",
+         "Command that prints a held message's header and body for ingressctl held show (same "
+         "syntax as held_release_command); for Sendmail's quarantine: cat "
+         "/var/spool/mqueue/hf{queue_id} /var/spool/mqueue/df{queue_id}"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];

@@ -132,6 +132,8 @@ struct config {
     char *host_name;
     /* monitoring (milter/metrics_http.c) */
     char *metrics_listen;
+    /* held (ingressctl held show) */
+    char *held_show_command;
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */

@@ -2,6 +2,8 @@
  * ctl: the helpers every verb of ingressctl shares (ctl.h): arguments, usage errors, store
  * errors, times, account names and the aligned tables of the listings.
  */
+#include <langinfo.h>
+#include <locale.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -331,4 +333,78 @@ void ctl_advice(const char *check, const char *action, const char *ip, const cha
         snprintf(out, outlen,
                  "the database could not be read or written: see the milter's log; "
                  "the sender retries");
+}
+
+bool ctl_terminal_utf8(void)
+{
+    bool utf8;
+
+    if (!isatty(STDOUT_FILENO) || setlocale(LC_CTYPE, "") == NULL)
+        return false;
+    utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+    setlocale(LC_CTYPE, "C");
+    return utf8;
+}
+
+/* The length of the valid, printable UTF-8 character at p (RFC 3629: no overlong form, no
+ * surrogate, at most U+10FFFF; U+0080..U+009F are controls), or 0. */
+static size_t utf8_char(const unsigned char *p)
+{
+    uint32_t cp;
+    size_t n;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+        cp = p[0] & 0x1fu;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        cp = p[0] & 0x0fu;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        cp = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
+        return 0;
+    return n;
+}
+
+const char *ctl_printable_text(char *dst, size_t dstlen, const char *src, bool utf8)
+{
+    size_t o = 0;
+
+    if (!utf8)
+        return str_printable(dst, dstlen, src);
+    if (src == NULL)
+        src = "(null)";
+    for (const unsigned char *p = (const unsigned char *)src; *p != '\0';) {
+        char tmp[8];
+        size_t n = utf8_char(p), take = n;
+        if (n > 0) {
+            memcpy(tmp, p, n);
+        } else if (*p >= 0x20 && *p < 0x7f) {
+            tmp[0] = (char)*p;
+            n = take = 1;
+        } else {
+            snprintf(tmp, sizeof tmp, "\\x%02x", *p);
+            n = 4;
+            take = 1;
+        }
+        if (o + n + 4 > dstlen) {
+            str_copy(dst + o, dstlen - o, dstlen - o > 3 ? "..." : "");
+            return dst;
+        }
+        memcpy(dst + o, tmp, n);
+        o += n;
+        p += take;
+    }
+    dst[o] = '\0';
+    return dst;
 }

@@ -89,6 +89,15 @@ const char *ctl_action_without_reply(const char *action);
 void ctl_advice(const char *check, const char *action, const char *ip, const char *rcpt,
                 const char *sender, const char *account, char *out, size_t outlen);
 
+/* Is standard output a terminal that shows UTF-8 (its LC_ALL/LC_CTYPE/LANG says so)? */
+bool ctl_terminal_utf8(void);
+/*
+ * src for a terminal, like str_printable(), except that with utf8 a valid UTF-8 character that
+ * is printable (U+00A0 and above) is written as it is: "café" stays "café" on a UTF-8
+ * terminal, and is "caf\xc3\xa9" elsewhere.  Controls (C0, DEL, C1) are always escaped.
+ */
+const char *ctl_printable_text(char *dst, size_t dstlen, const char *src, bool utf8);
+
 /* Table rows, copied out of a store callback so the columns can be aligned. */
 struct ctl_row {
     char *cell[CTL_COLS_MAX];
@@ -103,6 +112,8 @@ struct ctl_rows {
     size_t count;
     int64_t now;
     struct json_t *json; /* NULL: a table */
+    bool utf8;           /* cells for a UTF-8 terminal (ctl_printable_text) */
+    bool still_held;     /* held show: the row is still "held" */
 };
 
 /* Starts a listing: a JSON array when json is true, table rows otherwise. */

@@ -59,6 +59,7 @@ $(milter_conf_common)
 held_release_command = postsuper -c $PF_CONF -H {queue_id}; postqueue -c $PF_CONF -i {queue_id}
 held_reject_command = postsuper -c $PF_CONF -d {queue_id}
 held_queue_command = postqueue -c $PF_CONF -j
+held_show_command = postcat -c $PF_CONF -h -b -q {queue_id}
 EOF
     if [[ $1 == 1 ]]; then
         # spf_fail_action = log: an SPF fail reaches DMARC, where an aligned DKIM pass rescues it
