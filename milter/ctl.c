@@ -2,6 +2,7 @@
  * ctl: the helpers every verb of ingressctl shares (ctl.h): arguments, usage errors, store
  * errors, times, account names and the aligned tables of the listings.
  */
+#include <inttypes.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <pwd.h>
@@ -17,6 +18,7 @@
 #include "ctl.h"
 #include "ctl_json.h"
 #include "lists.h"
+#include "throttle.h"
 #include "util.h"
 
 /* Every usage error: one line saying what is wrong (main adds the usage). */
@@ -407,4 +409,65 @@ const char *ctl_printable_text(char *dst, size_t dstlen, const char *src, bool u
     }
     dst[o] = '\0';
     return dst;
+}
+
+/* A limit for people: "30", "none" (0), or "10.5" for an adaptive one. */
+static void limit_text(double limit, char *out, size_t outlen)
+{
+    if (limit <= 0)
+        snprintf(out, outlen, "none");
+    else if (limit == (double)(int64_t)limit)
+        snprintf(out, outlen, "%" PRId64, (int64_t)limit);
+    else
+        snprintf(out, outlen, "%.1f", limit);
+}
+
+void ctl_print_rates(struct ctl *ctl, const char *account, const char *label, json_t *obj)
+{
+    static const char *const names[THROTTLE_WINDOWS] = {"minute", "hour", "day"};
+    struct throttle *t = throttle_new();
+    struct throttle_decision d;
+    time_t now = time(NULL);
+    /* With no recipient, the check counts one message more than was sent: taken off below. */
+    enum store_status st = throttle_check(t, ctl->cfg, ctl->store, account, 0, now, &d);
+
+    throttle_free(t);
+    if (st != STORE_OK || !ctl->cfg->throttle) {
+        const char *why = !ctl->cfg->throttle ? "the throttle is off (throttle = no)"
+                                              : "the account's rates could not be read";
+        if (obj != NULL)
+            ctl_json_set_text(obj, "rates", why);
+        else
+            printf("%-13s%s\n", label, why);
+        return;
+    }
+    json_t *rates = obj != NULL ? ctl_json_object() : NULL;
+    for (int w = 0; w < THROTTLE_WINDOWS; w++) {
+        int64_t msgs = d.msgs[w] - 1, rcpts = d.rcpts[w];
+        char sm[32], sr[32], am[32], ar[32];
+        limit_text((double)d.static_limit[w][0], sm, sizeof sm);
+        limit_text((double)d.static_limit[w][1], sr, sizeof sr);
+        limit_text(d.adaptive_limit[w][0], am, sizeof am);
+        limit_text(d.adaptive_limit[w][1], ar, sizeof ar);
+        if (rates != NULL) {
+            json_t *one = ctl_json_object();
+            ctl_json_set_int(one, "messages", msgs);
+            ctl_json_set_int(one, "recipients", rcpts);
+            json_object_set_new(one, "baseline_messages", json_real(d.baseline[w][0]));
+            json_object_set_new(one, "baseline_recipients", json_real(d.baseline[w][1]));
+            ctl_json_set_int(one, "static_limit_messages", d.static_limit[w][0]);
+            ctl_json_set_int(one, "static_limit_recipients", d.static_limit[w][1]);
+            json_object_set_new(one, "adaptive_limit_messages", json_real(d.adaptive_limit[w][0]));
+            json_object_set_new(one, "adaptive_limit_recipients",
+                                json_real(d.adaptive_limit[w][1]));
+            ctl_json_set(rates, names[w], one);
+            continue;
+        }
+        printf("%-13s%-6s %" PRId64 " messages, %" PRId64 " recipients; baseline %.1f, %.1f; "
+               "limits: static %s, %s; adaptive %s, %s\n",
+               w == 0 ? label : "", names[w], msgs, rcpts, d.baseline[w][0], d.baseline[w][1], sm,
+               sr, am, ar);
+    }
+    if (rates != NULL)
+        ctl_json_set(obj, "rates", rates);
 }

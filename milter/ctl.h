@@ -89,6 +89,14 @@ const char *ctl_action_without_reply(const char *action);
 void ctl_advice(const char *check, const char *action, const char *ip, const char *rcpt,
                 const char *sender, const char *account, char *out, size_t outlen);
 
+/*
+ * The account's sending rates now, beside what they are judged against (lib/throttle.c): per
+ * window, the messages and recipients counted, the baseline, the static and adaptive limits.
+ * Printed as lines after label (indented like the other fields of account show and held show), or
+ * set as "rates" of obj when obj is not NULL.  Nothing is counted.
+ */
+void ctl_print_rates(struct ctl *ctl, const char *account, const char *label, struct json_t *obj);
+
 /* Is standard output a terminal that shows UTF-8 (its LC_ALL/LC_CTYPE/LANG says so)? */
 bool ctl_terminal_utf8(void);
 /*
@@ -114,6 +122,7 @@ struct ctl_rows {
     struct json_t *json; /* NULL: a table */
     bool utf8;           /* cells for a UTF-8 terminal (ctl_printable_text) */
     bool still_held;     /* held show: the row is still "held" */
+    char *held_account;  /* held show: the row's account (owned) */
 };
 
 /* Starts a listing: a JSON array when json is true, table rows otherwise. */

@@ -205,6 +205,8 @@ static void held_detail(const struct store_held *h, void *arg)
     char t[32], buf[1024];
 
     s->still_held = h->state != NULL && strcmp(h->state, "held") == 0;
+    free(s->held_account);
+    s->held_account = xstrdup(h->account != NULL ? h->account : "");
 
     if (s->json != NULL) {
         ctl_json_append(s->json, held_json(h));
@@ -318,6 +320,7 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
     enum store_status st =
         store_held_each(ctl->store, a->pos[1], NULL, NULL, held_detail, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
+        free(s.held_account);
         ctl_rows_free(&s, 0);
         return ctl_store_error(ctl, "reading the held messages");
     }
@@ -332,6 +335,11 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
     char *message = NULL, why[512];
     bool shown = !still_held || command_run(ctl->cfg->held_show_command, a->pos[1], &message,
                                             HELD_SHOW_OUTPUT_MAX, why, sizeof why);
+    /* The account's rates now, beside the reason it was held for. */
+    if (ctl_present(s.held_account))
+        ctl_print_rates(ctl, s.held_account,
+                        "rates now:", s.json != NULL ? json_array_get(s.json, 0) : NULL);
+    free(s.held_account);
     if (s.json != NULL) {
         if (message != NULL)
             ctl_json_set_text(json_array_get(s.json, 0), "message", message);

@@ -125,8 +125,9 @@ result "held show gives the recipients, size and state"
 ctlc held show Q1
 [ "$RC" -eq 0 ] && has "$OUT" "Subject: caf\xc3\xa9 r\xc3\xa9union \xc3\xa9t\xc3\xa9" &&
     has "$OUT" "From: Alice <alice@example.test>" && has "$OUT" "| body line 20" &&
-    ! has "$OUT" "body line 21" && has "$OUT" "(5 more lines of the body)"
-result "held show prints the header, the subject decoded, and the start of the body"
+    ! has "$OUT" "body line 21" && has "$OUT" "(5 more lines of the body)" &&
+    has "$OUT" "rates now:   minute 0 messages, 0 recipients; baseline 0.0, 0.0; limits: static 30"
+result "held show prints the account's rates, the header, the subject decoded, the body's start"
 
 # On a UTF-8 terminal (script(1) gives it one), UTF-8 is shown as UTF-8.
 RC=0
