@@ -644,7 +644,8 @@ void policy_findings(struct policy_conn *c,
     }
     if (c->dnsbl != NULL) {
         dnsbl_authres(c->dnsbl, part, sizeof part);
-        fn("dnsbl", part, arg);
+        if (part[0] != '\0')
+            fn("dnsbl", part, arg);
     }
     if (c->spf_helo.checked) {
         snprintf(part, sizeof part, "HELO %s: %s", spf_result_name(c->spf_helo.result),

@@ -314,7 +314,7 @@ static void step(struct check_run *r, const char *stage, const char *rcpt, const
     if (reply[0] != '\0')
         printf("  the sender would be told: %s\n", str_printable(shown, sizeof shown, reply));
     if (v->detail[0] != '\0')
-        printf("  why: %s\n", str_printable(detail, sizeof detail, v->detail));
+        printf("  what it saw: %s\n", str_printable(detail, sizeof detail, v->detail));
     if (advice[0] != '\0')
         printf("  the postmaster can: %s\n", advice);
 }

@@ -482,7 +482,7 @@ int ctl_verb_why(struct ctl *ctl, int argc, char **argv)
     if (doc != NULL)
         ctl_json_print(doc);
     else if (shown < w.count || w.rows == WHY_ROWS_MAX)
-        printf("\n(the newest %zu decisions; older ones: --limit, --since, --until)\n", shown);
+        printf("\n(only the newest %zu shown; for older ones: --limit, --since, --until)\n", shown);
     groups_free(&w);
     return CTL_EXIT_OK;
 }

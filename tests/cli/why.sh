@@ -111,7 +111,7 @@ ctl why EXAMPLE.ORG
 result "why DOMAIN (@example.org, or the name in any case): the senders' and recipients' domain"
 
 ctl why @example.net --limit 2
-[[ $(grep -c "^20[0-9][0-9]-" <<<"$OUT") -eq 2 ]] && has "$OUT" "(the newest 2 decisions" &&
+[[ $(grep -c "^20[0-9][0-9]-" <<<"$OUT") -eq 2 ]] && has "$OUT" "(only the newest 2 shown" &&
     [[ $(grep -m1 "^20" <<<"$OUT") == *WILDREF1* ]]
 result "--limit 2: the two newest decisions, newest first"
 
