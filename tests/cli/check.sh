@@ -88,6 +88,20 @@ check --ip 127.0.0.2 --auth bob@example.test --from bob@example.test --rcpt u@ex
 [[ $RC -eq 0 ]] && has "$OUT" "authenticated as bob@example.test" && has "$OUT" "verdict: accepted"
 result "an authenticated submission of the account's own address is accepted"
 
+# --message: the end-of-message checks read the file's header (folded lines joined): a From the
+# account does not own is refused there, and the same message with the account's own From passes.
+printf 'From: Mallory\r\n <ceo@bank.example>\r\nSubject: hi\r\n\r\nbody\r\n' >"$T/foreign.eml"
+check --ip 127.0.0.2 --auth bob@example.test --from bob@example.test --rcpt u@example.org \
+    --message "$T/foreign.eml"
+[[ $RC -eq 1 ]] && has "$OUT" "end of message: check sender: rejected" &&
+    has "$OUT" "header_from=<ceo@bank.example> not owned by account=bob@example.test"
+result "--message: a From header the account does not own is refused at end of message"
+printf 'From: Bob <bob@example.test>\nSubject: hi\n\nbody\n' >"$T/own.eml"
+check --ip 127.0.0.2 --auth bob@example.test --from bob@example.test --rcpt u@example.org \
+    --message "$T/own.eml"
+[[ $RC -eq 0 ]] && has "$OUT" "verdict: accepted"
+result "--message: the account's own From header passes"
+
 after=$(counts)
 RC=0 OUT="before: $before" ERR="after:  $after"
 [[ $before == "$after" ]]
