@@ -263,6 +263,11 @@ const struct config_option config_options[] = {
          "Commands that release or reject a message held on another host of the database, with "
          "{host} (its host_name), {queue_id} and {action} (release or reject) replaced, e.g. ssh "
          "to it (empty: ingressctl says which host to run it on)"),
+    /* reviewing held mail (ingressctl held show; lib/command.c) */
+    TEXT(held_show_command, "postcat -h -b -q {queue_id}", command_template_valid, "review",
+         "Command that prints a held message's header and body for ingressctl held show (same "
+         "syntax as held_release_command); for Sendmail's quarantine: cat "
+         "/var/spool/mqueue/hf{queue_id} /var/spool/mqueue/df{queue_id}"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];

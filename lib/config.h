@@ -134,6 +134,8 @@ struct config {
     char *metrics_listen;
     /* several hosts: the release or reject of a message another host holds */
     char *held_remote_command;
+    /* held (ingressctl held show) */
+    char *held_show_command;
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */

@@ -654,6 +654,53 @@ static void accept_detail(struct policy_conn *c, char *out, size_t outlen)
     }
 }
 
+void policy_findings(struct policy_conn *c,
+                     void (*fn)(const char *check, const char *found, void *arg), void *arg)
+{
+    char part[VERDICT_DETAIL_MAX + 64];
+
+    if (c->trusted) {
+        fn("trusted", "the client is in trusted_networks: no check runs", arg);
+        return;
+    }
+    if (c->account[0] != '\0') {
+        fn("account", "an authenticated session: the submission checks run, not the inbound ones",
+           arg);
+        return;
+    }
+    if (c->iprev_checked) {
+        fn("iprev", c->iprev_verdict.detail, arg);
+    } else if (c->batch != NULL) {
+        iprev_finish(&c->iprev);
+        snprintf(part, sizeof part, "iprev=%s: %s", iprev_result_name(c->iprev.result),
+                 c->iprev.detail);
+        fn("iprev", part, arg);
+    }
+    if (c->dnsbl != NULL) {
+        dnsbl_authres(c->dnsbl, part, sizeof part);
+        if (part[0] != '\0')
+            fn("dnsbl", part, arg);
+    }
+    if (c->spf_helo.checked) {
+        snprintf(part, sizeof part, "HELO %s: %s", spf_result_name(c->spf_helo.result),
+                 c->spf_helo.detail);
+        fn("spf", part, arg);
+    }
+    if (c->spf_mail.checked) {
+        snprintf(part, sizeof part, "MAIL FROM %s: %s", spf_result_name(c->spf_mail.result),
+                 c->spf_mail.detail);
+        fn("spf", part, arg);
+    }
+    if (c->greylist_note[0] != '\0')
+        fn("greylist", c->greylist_note, arg);
+    if (c->dkim != NULL) {
+        dkim_check_detail(c->dkim, part, sizeof part);
+        fn("dkim", part, arg);
+    }
+    if (c->dmarc != NULL && c->dmarc->evaluated)
+        fn("dmarc", c->dmarc->detail, arg);
+}
+
 /* The client, HELO, SASL login, sender and recipient of a decision line, each a word. */
 #define LOG_PARTY_MAX (256 + (POLICY_HELO_MAX + POLICY_ACCOUNT_MAX + 2 * POLICY_ADDR_MAX) * 4 + 64)
 
@@ -758,8 +805,17 @@ static struct verdict dmarc_step(struct policy_conn *c)
     } else if (c->rcpt_checked == 0) {
         exempt = (struct dmarc_exemption){"only exempt recipients", DMARC_OVERRIDE_LOCAL_POLICY};
     }
-    return dmarc_message_verdict(c->dmarc, c->env->cfg, &exempt, c->hold_reason,
-                                 sizeof c->hold_reason);
+    struct verdict v = dmarc_message_verdict(c->dmarc, c->env->cfg, &exempt, c->hold_reason,
+                                             sizeof c->hold_reason);
+    /* The author's address the sender will quote to the support desk (`ingressctl why ADDRESS`
+     * finds it in the detail), bounded like every value of a detail. */
+    if (v.action != VERDICT_CONTINUE && c->header_from != NULL) {
+        char shown[256];
+        size_t len = strlen(v.detail);
+        snprintf(v.detail + len, sizeof v.detail - len, "; header From: %s",
+                 str_escape(shown, sizeof shown, c->header_from));
+    }
+    return v;
 }
 
 /*

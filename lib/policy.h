@@ -95,6 +95,15 @@ bool policy_dmarc_header(const struct policy_conn *c, char *value, size_t len);
  */
 struct verdict policy_hold_commit(struct policy_conn *c);
 
+/*
+ * What each check found in the current message so far, in the words of the decision log's
+ * details: fn(check, found) for the client's trust or authentication, iprev, DNSBL, SPF (HELO,
+ * MAIL FROM), greylisting, DKIM and DMARC, each that ran, in that order (`ingressctl check`
+ * prints them).  Waits for the client's PTR lookup when no recipient has needed it yet.
+ */
+void policy_findings(struct policy_conn *c,
+                     void (*fn)(const char *check, const char *found, void *arg), void *arg);
+
 /* The message was aborted: forget it, keep the connection. */
 void policy_abort(struct policy_conn *c);
 

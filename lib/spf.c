@@ -1055,6 +1055,56 @@ static SPF_server_t *server_new(struct spf_checker *c, struct eval *e)
         SPF_response_free(errors);
     return server;
 }
+/*
+ * Which mechanism of the domain's record decided, for the detail a support desk reads ("the
+ * mechanism -all matched"): libspf2 says only that a mechanism matched, so the record is read
+ * back and its mechanisms with the qualifier of the result are the candidates (RFC 7208 4.6.2):
+ * one names it, several are listed as "one of".  Nothing when the record has a redirect= (the
+ * result is then the other record's).
+ */
+static void matched_mechanism(SPF_record_t *record, SPF_result_t result, char *out, size_t outlen)
+{
+    char *text = NULL, *save = NULL, found[4][64], escaped[4 * 64];
+    size_t len = 0, n = 0;
+    char want = result == SPF_RESULT_PASS       ? '+'
+                : result == SPF_RESULT_FAIL     ? '-'
+                : result == SPF_RESULT_SOFTFAIL ? '~'
+                : result == SPF_RESULT_NEUTRAL  ? '?'
+                                                : '\0';
+
+    out[0] = '\0';
+    if (want == '\0' || SPF_record_stringify(record, &text, &len) != SPF_E_SUCCESS ||
+        text == NULL) {
+        free(text);
+        return;
+    }
+    for (char *t = strtok_r(text, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save)) {
+        size_t name = strcspn(t, ":/=");
+        if (strncmp(t, "redirect=", 9) == 0) {
+            n = 0;
+            break;
+        }
+        if (strncmp(t, "v=spf1", 6) == 0 || t[name] == '=')
+            continue; /* the version and the modifiers (exp=) */
+        char q = strchr("+-~?", t[0]) != NULL ? t[0] : '+';
+        if (q == want && n < sizeof found / sizeof found[0])
+            str_copy(found[n], sizeof found[n], t[0] == '+' ? t + 1 : t);
+        n += q == want;
+    }
+    free(text);
+    if (n == 1)
+        snprintf(out, outlen, "the mechanism %s matched",
+                 str_escape_word(escaped, sizeof escaped, found[0]));
+    else if (n > 1 && n <= sizeof found / sizeof found[0]) {
+        char list[4 * 64 + 8] = "";
+        for (size_t i = 0; i < n; i++) {
+            size_t l = strlen(list);
+            snprintf(list + l, sizeof list - l, "%s%s", i > 0 ? ", " : "", found[i]);
+        }
+        snprintf(out, outlen, "one of the mechanisms %s matched",
+                 str_escape(escaped, sizeof escaped, list));
+    }
+}
 
 static void evaluate(struct spf_checker *c, struct dns_batch *batch, const struct identity *id,
                      struct spf_outcome *out)
@@ -1083,9 +1133,12 @@ static void evaluate(struct spf_checker *c, struct dns_batch *batch, const struc
         oom();
     SPF_record_t *record = NULL;
     SPF_errcode_t err = SPF_server_get_record(server, req, resp, &record);
+    char mechanism[256] = "";
     if (err == SPF_E_SUCCESS) {
         resp->spf_record_exp = record;
         err = SPF_record_interpret(record, req, resp, 0);
+        if (resp->reason == SPF_REASON_MECH)
+            matched_mechanism(record, resp->result, mechanism, sizeof mechanism);
         SPF_record_free(record);
     }
 
@@ -1106,7 +1159,11 @@ static void evaluate(struct spf_checker *c, struct dns_batch *batch, const struc
     char sender[128];
     const char *why = e.problem;
     if (why[0] == '\0')
-        why = out->result == SPF_PASS || out->result == SPF_FAIL || out->result == SPF_SOFTFAIL ||
+        why = (out->result == SPF_PASS || out->result == SPF_FAIL || out->result == SPF_SOFTFAIL ||
+               (out->result == SPF_NEUTRAL && resp->reason == SPF_REASON_MECH)) &&
+                      mechanism[0] != '\0'
+                  ? mechanism
+              : out->result == SPF_PASS || out->result == SPF_FAIL || out->result == SPF_SOFTFAIL ||
                       (out->result == SPF_NEUTRAL && resp->reason == SPF_REASON_MECH)
                   ? "a mechanism matched"
               : out->result == SPF_NEUTRAL ? "no mechanism matched"

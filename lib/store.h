@@ -66,6 +66,14 @@ struct store *store_open_mode(const char *database, int64_t busy_timeout_ms, mod
                               struct store_error *err);
 struct store *store_open_existing(const char *database, int64_t busy_timeout_ms,
                                   struct store_error *err);
+/*
+ * store_open_dry_run() opens an existing database as store_open_existing() does, for a dry run
+ * of the checks (`ingressctl check`): every read answers from the database, every write answers
+ * as a successful one would and changes nothing (no greylist row, no throttle count, no decision
+ * or held row), and no transaction takes the write lock.
+ */
+struct store *store_open_dry_run(const char *database, int64_t busy_timeout_ms,
+                                 struct store_error *err);
 void store_close(struct store *s);
 
 /* The database value as messages and `milter-ingress -n` show it: a PostgreSQL one without its
@@ -180,6 +188,29 @@ void store_decision_counts(struct store *s, struct store_decision_counts *out);
 enum store_status store_decision_find(struct store *s, const char *key, size_t limit,
                                       void (*fn)(const struct decision *d, void *arg), void *arg,
                                       struct store_error *err);
+
+/*
+ * What `ingressctl why` asks for: the decisions about key in a period, newest first.  key is a
+ * queue id, a reference (any case), a client IP, an address (with or without <>; compared without
+ * case with the sender, the recipient and the account, and also found inside a decision's detail,
+ * where the header From address a check refused is named), an account, or a domain ("@domain", or
+ * a name with a dot that is no address: the sender's or the recipient's domain, without case).
+ * Everything is compared as text: '%' and '_' are the characters themselves.
+ */
+struct store_decision_query {
+    const char *key;
+    int64_t since, until; /* unix seconds: time >= since, time < until; 0: no bound */
+    size_t limit;
+};
+
+/*
+ * Calls fn for each decision q matches, newest first, at most q->limit of them; what is queued is
+ * written first, as for store_decision_find(), and fn runs likewise with the store locked.
+ * STORE_NOTFOUND when none matched.
+ */
+enum store_status store_decision_search(struct store *s, const struct store_decision_query *q,
+                                        void (*fn)(const struct decision *d, void *arg), void *arg,
+                                        struct store_error *err);
 
 /*
  * Calls fn with each (check, action) pair of the decisions recorded at or after since (unix

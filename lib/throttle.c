@@ -505,6 +505,23 @@ static bool over_limit(const struct account *a, const struct config *cfg,
     return true;
 }
 
+/* The limits of (window w, k) that over_limit() applies, for the decision's figures. */
+static void limits_of(const struct account *a, const struct config *cfg,
+                      const struct store_throttle_state *st, int w, int k,
+                      struct throttle_decision *d)
+{
+    const struct limit_spec *spec = &limit_specs[w * 2 + k];
+    int64_t own = st->limits[w * 2 + k];
+    int64_t floor = own > 0 ? own : config_long(cfg, spec->floor_offset);
+    double adaptive = (double)cfg->throttle_factor * a->baseline[w][k];
+
+    d->baseline[w][k] = a->baseline[w][k];
+    d->static_limit[w][k] = own >= 0 ? own : config_long(cfg, spec->limit_offset);
+    d->adaptive_limit[w][k] = cfg->throttle_factor <= 0  ? 0
+                              : adaptive > (double)floor ? adaptive
+                                                         : (double)floor;
+}
+
 /* Called with t->lock held. */
 static void decide(struct account *a, const struct config *cfg,
                    const struct store_throttle_state *st, unsigned nrcpt, int64_t now,
@@ -514,6 +531,8 @@ static void decide(struct account *a, const struct config *cfg,
         window_sum(a, w, now, st->reset_at, &d->msgs[w], &d->rcpts[w]);
         d->msgs[w] += 1;
         d->rcpts[w] += nrcpt;
+        limits_of(a, cfg, st, w, 0, d);
+        limits_of(a, cfg, st, w, 1, d);
     }
     a->throttled = st->throttled != 0;
     a->last_seen = now;

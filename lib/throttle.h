@@ -57,6 +57,12 @@ struct throttle_decision {
     char reason[256];
     /* The current rates including this message, for the log line; by enum throttle_window. */
     int64_t msgs[THROTTLE_WINDOWS], rcpts[THROTTLE_WINDOWS];
+    /* What the rates are judged against, by window and [0 messages, 1 recipients], for the
+     * postmaster (ingressctl account show, held show): the account's baseline, its static limit
+     * (0: none) and its adaptive limit (throttle_factor x baseline, at least the floor; 0: off). */
+    double baseline[THROTTLE_WINDOWS][2];
+    int64_t static_limit[THROTTLE_WINDOWS][2];
+    double adaptive_limit[THROTTLE_WINDOWS][2];
 };
 
 /* Never fails (allocation failure aborts).  The caller frees it; throttle_free(NULL) is a no-op.

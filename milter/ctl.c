@@ -2,6 +2,9 @@
  * ctl: the helpers every verb of ingressctl shares (ctl.h): arguments, usage errors, store
  * errors, times, account names and the aligned tables of the listings.
  */
+#include <inttypes.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,6 +18,7 @@
 #include "ctl.h"
 #include "ctl_json.h"
 #include "lists.h"
+#include "throttle.h"
 #include "util.h"
 
 /* One line, not the usage: the message would scroll away under forty lines of help. */
@@ -105,6 +109,8 @@ int ctl_split_args(struct ctl *ctl, int argc, char **argv, int max_pos, const ch
         {"--since", offsetof(struct ctl_args, since)},
         {"--public", offsetof(struct ctl_args, public_text)},
         {"--format", offsetof(struct ctl_args, format)},
+        {"--until", offsetof(struct ctl_args, until)},
+        {"--limit", offsetof(struct ctl_args, limit)},
     };
     char shown[256];
 
@@ -232,4 +238,241 @@ int ctl_rows_done(struct ctl_rows *s, const char *const *header, int ncols, cons
     s->rows = NULL;
     s->count = 0;
     return CTL_EXIT_OK;
+}
+
+/* How `why` and `check` say each action, and what they say when no reply was recorded. */
+static const struct {
+    const char *action; /* verdict_action_name() */
+    const char *words;
+    const char *without_reply;
+} ctl_actions[] = {
+    {"continue", "no objection", "the message was accepted"},
+    {"accept", "accepted", "the message was accepted"},
+    {"tempfail", "deferred (temporary failure)", "no reply text was recorded"},
+    {"reject", "rejected", "no reply text was recorded"},
+    {"discard", "discarded", "the message was accepted, then discarded"},
+    {"hold", "held for review", "the message was accepted and held for review"},
+};
+
+const char *ctl_action_words(const char *action)
+{
+    for (size_t i = 0; action != NULL && i < sizeof ctl_actions / sizeof ctl_actions[0]; i++)
+        if (strcmp(action, ctl_actions[i].action) == 0)
+            return ctl_actions[i].words;
+    return action != NULL ? action : "unknown";
+}
+
+const char *ctl_action_without_reply(const char *action)
+{
+    for (size_t i = 0; action != NULL && i < sizeof ctl_actions / sizeof ctl_actions[0]; i++)
+        if (strcmp(action, ctl_actions[i].action) == 0)
+            return ctl_actions[i].without_reply;
+    return "no reply text was recorded";
+}
+
+/* The client's network as an allow entry would name it: its /24 (IPv4) or /64 (IPv6), which
+ * covers a provider's pool of outbound servers; the address itself when it does not parse. */
+static void client_network(const char *ip, char *out, size_t outlen)
+{
+    char text[80], why[128];
+
+    if (ip != NULL && strlen(ip) < 64) {
+        snprintf(text, sizeof text, "%s/%d", ip, strchr(ip, ':') != NULL ? 64 : 24);
+        if (lists_normalize_value(LISTS_CIDR, text, out, outlen, why, sizeof why))
+            return;
+    }
+    str_printable(out, outlen, ip != NULL ? ip : "ADDRESS");
+}
+
+void ctl_advice(const char *check, const char *action, const char *ip, const char *rcpt,
+                const char *sender, const char *account, char *out, size_t outlen)
+{
+    char net[128], who[1024], from[1024];
+
+    out[0] = '\0';
+    if (check == NULL || action == NULL || strcmp(action, "continue") == 0 ||
+        strcmp(action, "accept") == 0)
+        return;
+    client_network(ip, net, sizeof net);
+    str_printable(who, sizeof who, ctl_present(account) ? account : "ACCOUNT");
+    str_printable(from, sizeof from, ctl_present(sender) ? sender : "SENDER");
+    if (strcmp(check, "greylist") == 0)
+        snprintf(out, outlen,
+                 "nothing, usually: a real mail server retries and is let through once "
+                 "greylist_delay has passed; to spare this client the wait: `ingressctl list add "
+                 "cidr %s allow`",
+                 net);
+    else if (strcmp(check, "iprev") == 0 || strcmp(check, "dnsbl") == 0 ||
+             strcmp(check, "spf") == 0 || strcmp(check, "dmarc") == 0)
+        snprintf(out, outlen,
+                 "the sender's own postmaster can fix this (%s); to let this client through "
+                 "anyway: `ingressctl list add cidr %s allow`",
+                 strcmp(check, "iprev") == 0   ? "a PTR record that names a host resolving back "
+                                                 "to the address"
+                 : strcmp(check, "dnsbl") == 0 ? "by getting the address off the DNS blocklist"
+                 : strcmp(check, "spf") == 0   ? "by listing this client in the domain's SPF record"
+                                               : "by aligning SPF or DKIM with the From domain",
+                 net);
+    else if (strcmp(check, "lists") == 0)
+        snprintf(out, outlen,
+                 "a block entry of the lists matched: `ingressctl list show` shows it, `ingressctl "
+                 "list del KIND VALUE` removes it");
+    else if (strcmp(check, "rules") == 0)
+        snprintf(out, outlen,
+                 "it was the recipient's own rule: `ingressctl rule list %s` shows it, `ingressctl "
+                 "rule del %s %s` removes it",
+                 ctl_present(rcpt) ? str_printable(net, sizeof net, rcpt) : "RCPT",
+                 ctl_present(rcpt) ? net : "RCPT", from);
+    else if (strcmp(check, "account") == 0)
+        snprintf(out, outlen,
+                 "`ingressctl account show %s` says why; `ingressctl account resume "
+                 "%s` lifts the suspension",
+                 who, who);
+    else if (strcmp(check, "throttle") == 0)
+        snprintf(out, outlen,
+                 "`ingressctl held list --account %s` shows what waits; `ingressctl account "
+                 "unthrottle %s` lets its next messages pass",
+                 who, who);
+    else if (strcmp(check, "sender") == 0)
+        snprintf(out, outlen, "if the account may send as <%s>: `ingressctl alias add %s %s`", from,
+                 who, from);
+    else if (strcmp(check, "store") == 0)
+        snprintf(out, outlen,
+                 "the database could not be read or written: see the milter's log; "
+                 "the sender retries");
+}
+
+bool ctl_terminal_utf8(void)
+{
+    bool utf8;
+
+    if (!isatty(STDOUT_FILENO) || setlocale(LC_CTYPE, "") == NULL)
+        return false;
+    utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+    setlocale(LC_CTYPE, "C");
+    return utf8;
+}
+
+/* The length of the valid, printable UTF-8 character at p (RFC 3629: no overlong form, no
+ * surrogate, at most U+10FFFF; U+0080..U+009F are controls), or 0. */
+static size_t utf8_char(const unsigned char *p)
+{
+    uint32_t cp;
+    size_t n;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+        cp = p[0] & 0x1fu;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        cp = p[0] & 0x0fu;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        cp = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
+        return 0;
+    return n;
+}
+
+const char *ctl_printable_text(char *dst, size_t dstlen, const char *src, bool utf8)
+{
+    size_t o = 0;
+
+    if (!utf8)
+        return str_printable(dst, dstlen, src);
+    if (src == NULL)
+        src = "(null)";
+    for (const unsigned char *p = (const unsigned char *)src; *p != '\0';) {
+        char tmp[8];
+        size_t n = utf8_char(p), take = n;
+        if (n > 0) {
+            memcpy(tmp, p, n);
+        } else if (*p >= 0x20 && *p < 0x7f) {
+            tmp[0] = (char)*p;
+            n = take = 1;
+        } else {
+            snprintf(tmp, sizeof tmp, "\\x%02x", *p);
+            n = 4;
+            take = 1;
+        }
+        if (o + n + 4 > dstlen) {
+            str_copy(dst + o, dstlen - o, dstlen - o > 3 ? "..." : "");
+            return dst;
+        }
+        memcpy(dst + o, tmp, n);
+        o += n;
+        p += take;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+/* A limit for people: "30", "none" (0), or "10.5" for an adaptive one. */
+static void limit_text(double limit, char *out, size_t outlen)
+{
+    if (limit <= 0)
+        snprintf(out, outlen, "none");
+    else if (limit == (double)(int64_t)limit)
+        snprintf(out, outlen, "%" PRId64, (int64_t)limit);
+    else
+        snprintf(out, outlen, "%.1f", limit);
+}
+
+void ctl_print_rates(struct ctl *ctl, const char *account, const char *label, json_t *obj)
+{
+    static const char *const names[THROTTLE_WINDOWS] = {"minute", "hour", "day"};
+    struct throttle *t = throttle_new();
+    struct throttle_decision d;
+    time_t now = time(NULL);
+    /* With no recipient, the check counts one message more than was sent: taken off below. */
+    enum store_status st = throttle_check(t, ctl->cfg, ctl->store, account, 0, now, &d);
+
+    throttle_free(t);
+    if (st != STORE_OK || !ctl->cfg->throttle) {
+        const char *why = !ctl->cfg->throttle ? "the throttle is off (throttle = no)"
+                                              : "the account's rates could not be read";
+        if (obj != NULL)
+            ctl_json_set_text(obj, "rates", why);
+        else
+            printf("%-13s%s\n", label, why);
+        return;
+    }
+    json_t *rates = obj != NULL ? ctl_json_object() : NULL;
+    for (int w = 0; w < THROTTLE_WINDOWS; w++) {
+        int64_t msgs = d.msgs[w] - 1, rcpts = d.rcpts[w];
+        char sm[32], sr[32], am[32], ar[32];
+        limit_text((double)d.static_limit[w][0], sm, sizeof sm);
+        limit_text((double)d.static_limit[w][1], sr, sizeof sr);
+        limit_text(d.adaptive_limit[w][0], am, sizeof am);
+        limit_text(d.adaptive_limit[w][1], ar, sizeof ar);
+        if (rates != NULL) {
+            json_t *one = ctl_json_object();
+            ctl_json_set_int(one, "messages", msgs);
+            ctl_json_set_int(one, "recipients", rcpts);
+            json_object_set_new(one, "baseline_messages", json_real(d.baseline[w][0]));
+            json_object_set_new(one, "baseline_recipients", json_real(d.baseline[w][1]));
+            ctl_json_set_int(one, "static_limit_messages", d.static_limit[w][0]);
+            ctl_json_set_int(one, "static_limit_recipients", d.static_limit[w][1]);
+            json_object_set_new(one, "adaptive_limit_messages", json_real(d.adaptive_limit[w][0]));
+            json_object_set_new(one, "adaptive_limit_recipients",
+                                json_real(d.adaptive_limit[w][1]));
+            ctl_json_set(rates, names[w], one);
+            continue;
+        }
+        printf("%-13s%-6s %" PRId64 " messages, %" PRId64 " recipients; baseline %.1f, %.1f; "
+               "limits: static %s, %s; adaptive %s, %s\n",
+               w == 0 ? label : "", names[w], msgs, rcpts, d.baseline[w][0], d.baseline[w][1], sm,
+               sr, am, ar);
+    }
+    if (rates != NULL)
+        ctl_json_set(obj, "rates", rates);
 }

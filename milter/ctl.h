@@ -45,7 +45,7 @@ struct ctl {
 struct ctl_args {
     char *pos[CTL_POS_MAX];
     int npos;
-    const char *reason, *expires, *account, *by, *since, *public_text, *format;
+    const char *reason, *expires, *account, *by, *since, *until, *limit, *public_text, *format;
     bool json, all; /* --json, --all: the two options without a value */
 };
 
@@ -79,6 +79,37 @@ void ctl_format_time(int64_t t, char *out, size_t outlen);
  * error naming what (e.g. "alias add") is printed, and the caller returns CTL_EXIT_USAGE). */
 bool ctl_account_valid(const struct ctl *ctl, const char *name, const char *what);
 
+/*
+ * How `why` and `check` say a decision: the action in words ("rejected", "deferred (temporary
+ * failure)", ...; the action's own name when unknown), and what is said when no reply was sent.
+ */
+const char *ctl_action_words(const char *action);
+const char *ctl_action_without_reply(const char *action);
+/*
+ * What the postmaster can do about a decision of check with action (verdict_action_name()), for
+ * the client ip, the recipient rcpt and the account (each may be NULL): one sentence with the
+ * ingressctl command to run, or "" when there is nothing to do.  The arguments are escaped here.
+ */
+void ctl_advice(const char *check, const char *action, const char *ip, const char *rcpt,
+                const char *sender, const char *account, char *out, size_t outlen);
+
+/*
+ * The account's sending rates now, beside what they are judged against (lib/throttle.c): per
+ * window, the messages and recipients counted, the baseline, the static and adaptive limits.
+ * Printed as lines after label (indented like the other fields of account show and held show), or
+ * set as "rates" of obj when obj is not NULL.  Nothing is counted.
+ */
+void ctl_print_rates(struct ctl *ctl, const char *account, const char *label, struct json_t *obj);
+
+/* Is standard output a terminal that shows UTF-8 (its LC_ALL/LC_CTYPE/LANG says so)? */
+bool ctl_terminal_utf8(void);
+/*
+ * src for a terminal, like str_printable(), except that with utf8 a valid UTF-8 character that
+ * is printable (U+00A0 and above) is written as it is: "café" stays "café" on a UTF-8
+ * terminal, and is "caf\xc3\xa9" elsewhere.  Controls (C0, DEL, C1) are always escaped.
+ */
+const char *ctl_printable_text(char *dst, size_t dstlen, const char *src, bool utf8);
+
 /* Table rows, copied out of a store callback so the columns can be aligned. */
 struct ctl_row {
     char *cell[CTL_COLS_MAX];
@@ -93,6 +124,9 @@ struct ctl_rows {
     size_t count;
     int64_t now;
     struct json_t *json; /* NULL: a table */
+    bool utf8;           /* cells for a UTF-8 terminal (ctl_printable_text) */
+    bool still_held;     /* held show: the row is still "held" */
+    char *held_account;  /* held show: the row's account (owned) */
 };
 
 /* Starts a listing: a JSON array when json is true, table rows otherwise. */

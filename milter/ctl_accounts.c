@@ -189,6 +189,10 @@ static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
         ctl_rows_free(&s, 5);
         return ctl_store_error(ctl, "reading the accounts");
     }
+    /* account show --json: the account's rates now beside it (they need the store: not from
+     * inside the callback). */
+    if (show && s.json != NULL && json_array_size(s.json) == 1)
+        ctl_print_rates(ctl, name, "rates:", json_array_get(s.json, 0));
     status = ctl_rows_done(&s, header, 5, show ? "no such account" : "no accounts");
     if (!show || status != CTL_EXIT_OK || a->json)
         return status;
@@ -341,6 +345,8 @@ static int account_throttle_show(struct ctl *ctl, const char *account)
         format_limit(ctl->cfg, st.limits, 2 * w + 1, r, sizeof r);
         printf("  per %-6s  %s / %s\n", window_names[w], m, r);
     }
+    printf("\n");
+    ctl_print_rates(ctl, account, "rates now:", NULL);
     return CTL_EXIT_OK;
 }
 

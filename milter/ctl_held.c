@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "command.h"
@@ -32,6 +33,7 @@
 #include "ctl_json.h"
 #include "ctl_verbs.h"
 #include "lists.h"
+#include "mimeword.h"
 #include "util.h"
 
 #define HELD_OPTIONS "--account --all --json --reason --by"
@@ -40,6 +42,10 @@
 /* A message held this recently may not be in the MTA's queue files yet: never marked gone. */
 #define HELD_GONE_GRACE 60
 #define HELD_COLUMNS 9
+/* held show: what held_show_command prints is read up to this, and the body shown up to this
+ * many lines: enough to judge a message, not a flood. */
+#define HELD_SHOW_OUTPUT_MAX (256u << 10)
+#define HELD_SHOW_BODY_LINES 20
 
 /* Is id in text as a whole word (not inside a longer run of letters and digits)? */
 static bool has_word(const char *text, const char *id)
@@ -174,6 +180,9 @@ static json_t *held_json(const struct store_held *h)
     ctl_json_set(obj, "recipients", rcpts);
     ctl_json_set_int(obj, "nrcpt", h->nrcpt);
     ctl_json_set_text(obj, "subject", h->subject);
+    char decoded[1024];
+    ctl_json_set_text(obj, "subject_decoded",
+                      mimeword_decode(h->subject ? h->subject : "", decoded, sizeof decoded));
     ctl_json_set_int(obj, "size", h->size);
     ctl_json_set_text(obj, "reason", h->reason);
     ctl_json_set_text(obj, "state", h->state);
@@ -234,6 +243,10 @@ static void held_detail(const struct store_held *h, void *arg)
     struct ctl_rows *s = arg;
     char t[32], buf[1024];
 
+    s->still_held = h->state != NULL && strcmp(h->state, "held") == 0;
+    free(s->held_account);
+    s->held_account = xstrdup(h->account != NULL ? h->account : "");
+
     if (s->json != NULL) {
         ctl_json_append(s->json, held_json(h));
         s->count++;
@@ -258,7 +271,9 @@ static void held_detail(const struct store_held *h, void *arg)
         free(one);
         r += len + (r[len] == '\n');
     }
-    printf("subject:     %s\n", str_printable(buf, sizeof buf, h->subject));
+    char decoded[1024];
+    mimeword_decode(h->subject ? h->subject : "", decoded, sizeof decoded);
+    printf("subject:     %s\n", ctl_printable_text(buf, sizeof buf, decoded, s->utf8));
     printf("size:        %lld bytes\n", (long long)h->size);
     printf("reason:      %s\n", str_printable(buf, sizeof buf, h->reason));
     printf("state:       %s\n", str_printable(buf, sizeof buf, h->state));
@@ -267,6 +282,70 @@ static void held_detail(const struct store_held *h, void *arg)
         printf("decided:     %s UTC by %s", t, str_printable(buf, sizeof buf, h->decided_by));
         printf(": %s\n", str_printable(buf, sizeof buf, h->decision_reason));
     }
+}
+
+/*
+ * The message itself, as held_show_command prints it (postcat -h -b: the header, an empty line,
+ * the body): every header line, the Subject decoded, then the start of the body.  Bytes of the
+ * message are the sender's: escaped for the terminal, UTF-8 kept on a UTF-8 one.
+ */
+/* The header section unfolded (RFC 5322 2.2.3: a line break before a blank is removed), the
+ * body as it is; a new string. */
+static char *unfold_header(const char *text)
+{
+    char *out = xmalloc(strlen(text) + 1), *o = out;
+    bool in_body = false;
+
+    for (const char *p = text; *p != '\0'; p++) {
+        if (!in_body && *p == '\n' &&
+            (p == text || p[-1] == '\n' || (p[-1] == '\r' && p - 1 > text && p[-2] == '\n')))
+            in_body = true;
+        if (!in_body && (*p == '\r' || *p == '\n') && p[*p == '\r'] == '\n' &&
+            (p[1 + (*p == '\r')] == ' ' || p[1 + (*p == '\r')] == '\t')) {
+            p += *p == '\r';
+            continue;
+        }
+        *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
+static void print_message(const char *message, bool utf8)
+{
+    char line[4096], decoded[4096], shown[4096 * 4];
+    bool in_body = false;
+    size_t body_lines = 0, more = 0;
+    char *text = unfold_header(message);
+
+    printf("\n");
+    for (const char *p = text; *p != '\0';) {
+        size_t len = strcspn(p, "\n");
+        size_t keep = len < sizeof line ? len : sizeof line - 1;
+        memcpy(line, p, keep);
+        line[keep] = '\0';
+        if (keep > 0 && line[keep - 1] == '\r')
+            line[keep - 1] = '\0';
+        p += len + (p[len] == '\n');
+        if (!in_body && line[0] == '\0') {
+            in_body = true;
+            printf("\n");
+            continue;
+        }
+        if (in_body && body_lines >= HELD_SHOW_BODY_LINES) {
+            more++;
+            continue;
+        }
+        body_lines += in_body;
+        bool subject = !in_body && strncasecmp(line, "Subject:", 8) == 0;
+        printf("%s%s\n", in_body ? "  | " : "  ",
+               ctl_printable_text(shown, sizeof shown,
+                                  subject ? mimeword_decode(line, decoded, sizeof decoded) : line,
+                                  utf8));
+    }
+    if (more > 0)
+        printf("  | (%zu more lines of the body)\n", more);
+    free(text);
 }
 
 static int held_show(struct ctl *ctl, const struct ctl_args *a)
@@ -279,21 +358,46 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
         return ctl_usage_error(ctl, "held show: not a queue id (letters and digits only)");
     reconcile(ctl, NULL);
     ctl_rows_init(&s, a->json, (int64_t)time(NULL));
+    s.utf8 = !a->json && ctl_terminal_utf8();
     enum store_status st =
         store_held_each(ctl->store, a->pos[1], NULL, NULL, held_detail, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
+        free(s.held_account);
         ctl_rows_free(&s, 0);
         return ctl_store_error(ctl, "reading the held messages");
     }
     size_t found = s.count;
-    if (s.json != NULL && found > 0) {
-        ctl_json_print(s.json);
-        s.json = NULL;
-    }
-    ctl_rows_free(&s, 0);
+    bool still_held = s.still_held;
     if (found == 0) {
+        ctl_rows_free(&s, 0);
         fprintf(stderr, "%s: no held message with this queue id\n", a->pos[1]);
         return CTL_EXIT_NOTFOUND;
+    }
+    /* Only a message still held is in the MTA's queue to be shown. */
+    char *message = NULL, why[512];
+    bool shown = !still_held || command_run(ctl->cfg->held_show_command, a->pos[1], &message,
+                                            HELD_SHOW_OUTPUT_MAX, why, sizeof why);
+    /* The account's rates now, beside the reason it was held for. */
+    if (ctl_present(s.held_account))
+        ctl_print_rates(ctl, s.held_account,
+                        "rates now:", s.json != NULL ? json_array_get(s.json, 0) : NULL);
+    free(s.held_account);
+    if (s.json != NULL) {
+        if (message != NULL)
+            ctl_json_set_text(json_array_get(s.json, 0), "message", message);
+        ctl_json_print(s.json);
+        s.json = NULL;
+    } else if (message != NULL) {
+        print_message(message, s.utf8);
+    }
+    ctl_rows_free(&s, 0);
+    free(message);
+    if (!shown) {
+        fprintf(stderr,
+                "ingressctl: held show %s: the message cannot be shown: %s (held_show_command; "
+                "the MTA may no longer have it: ingressctl held list reconciles)\n",
+                a->pos[1], why);
+        return CTL_EXIT_ERROR;
     }
     return CTL_EXIT_OK;
 }

@@ -10,6 +10,8 @@
 
 /* ctl_why.c */
 int ctl_verb_why(struct ctl *ctl, int argc, char **argv);
+/* ctl_check.c: the checks on a made-up session, nothing recorded */
+int ctl_verb_check(struct ctl *ctl, int argc, char **argv);
 /* ctl_stats.c */
 int ctl_verb_stats(struct ctl *ctl, int argc, char **argv);
 /* ctl_lists.c: the block/allow lists and the recipients' rules */

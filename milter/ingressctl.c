@@ -40,16 +40,29 @@ struct ctl_verb {
     const char *usage; /* arguments, as in the usage text */
     const char *doc;   /* what it does, one line */
     int (*run)(struct ctl *ctl, int argc, char **argv);
+    bool dry_run; /* the store opened for a dry run: it reads, never writes */
 };
 
 static const struct ctl_verb ctl_verbs[] = {
-    {"why", 1, 1, "why KEY",
-     "what was decided about KEY: a queue id, reply reference, IP or address", ctl_verb_why},
+    {"why", 1, 8, "why KEY ...",
+     "what was decided about KEY, newest first, in plain words\n"
+     "                 (KEY: a queue id, reply reference in any case, IP, address: envelope,\n"
+     "                 account or a refused header From, or domain: @example.org)\n"
+     "                 [--since WHEN] [--until WHEN] [--limit N] [--json]\n"
+     "                 (WHEN: 30m, 7d, or a UTC date 2026-12-01 or 2026-12-01T08:00)",
+     ctl_verb_why, false},
+    {"check", 2, 2 * 105 + 1, "check --ip IP ...",
+     "what the milter would answer a client now, check by check (a dry run of\n"
+     "                 the live policy: nothing recorded, counted or greylisted)\n"
+     "                 [--helo NAME] [--from ADDR] [--rcpt ADDR]... [--auth ACCOUNT]\n"
+     "                 [--message FILE] [--json]   (--from '<>': the null sender;\n"
+     "                 exit 0 accepted, 1 refused or deferred)",
+     ctl_verb_check, true},
     {"stats", 0, 3, "stats [--since DURATION] [--json]",
      "decisions by check and action from the decision log\n"
      "                 (the counts of /metrics' decisions_total, for a site without Prometheus,\n"
      "                 over the last DURATION: 30m, 12h, 7d; or everything the log keeps)",
-     ctl_verb_stats},
+     ctl_verb_stats, false},
     {"list", 1, 10, "list ...",
      "the block, allow and greylist_exempt lists:\n"
      "               (KIND: cidr, ptr_domain, helo_domain, sender_domain, sender, ptr_regex,\n"
@@ -59,19 +72,19 @@ static const struct ctl_verb ctl_verbs[] = {
      "               list del KIND VALUE\n"
      "               list show [KIND] [--json]\n"
      "               list import [--format native|postgrey] FILE   (all or nothing)",
-     ctl_verb_list},
+     ctl_verb_list, false},
     {"rule", 1, 5, "rule ...",
      "recipients' own rules (SENDER: an address or @domain):\n"
      "               rule add RCPT SENDER accept|reject\n"
      "               rule del RCPT SENDER\n"
      "               rule list [RCPT] [--json]",
-     ctl_verb_rule},
+     ctl_verb_rule, false},
     {"alias", 1, 4, "alias ...",
      "what a submission account owns besides its login (ADDRESS: an address or @domain):\n"
      "               alias add ACCOUNT ADDRESS\n"
      "               alias del ACCOUNT ADDRESS\n"
      "               alias list [ACCOUNT] [--json]",
-     ctl_verb_alias},
+     ctl_verb_alias, false},
     {"account", 1, 5, "account ...",
      "submission accounts (ACCOUNT: the SASL login):\n"
      "               account add ACCOUNT\n"
@@ -82,20 +95,20 @@ static const struct ctl_verb ctl_verbs[] = {
      "               account limits ACCOUNT [minute=M/R] [hour=M/R] [day=M/R]\n"
      "                 (M messages, R recipients: a number, 0 for none, or default)\n"
      "               account unthrottle ACCOUNT   (after a hold: its next messages pass)",
-     ctl_verb_account},
+     ctl_verb_account, false},
     {"held", 1, CTL_POS_MAX + 6, "held ...",
      "messages held for review (throttled submission; MTA commands: held_*_command):\n"
      "               held list [--account A] [--all] [--json]\n"
      "               held show QUEUEID [--json]\n"
      "               held release QUEUEID...|--account A [--reason TEXT] [--by NAME]\n"
      "               held reject QUEUEID...|--account A --reason TEXT [--by NAME]",
-     ctl_verb_held},
+     ctl_verb_held, false},
     {"dmarc", 1, 13, "dmarc ...",
      "DMARC aggregate reports (RFC 7489 Appendix C XML on stdout, to send yourself):\n"
      "               dmarc report --since DATE [--until DATE] --domain DOMAIN\n"
      "                 [--org-name NAME] [--email ADDRESS] [--report-id ID]\n"
      "                 (DATE: YYYY-MM-DD, UTC, whole days; --until: today by default)",
-     ctl_verb_dmarc},
+     ctl_verb_dmarc, false},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -213,7 +226,9 @@ static int run_verb(struct ctl *ctl, const struct ctl_verb *verb, const char *da
      * root that the milter then cannot write.  A member of the milter's group, who may read the
      * files but not write them, gets a read-only store: the verbs that only read work, the others
      * fail with exit 2. */
-    ctl->store = store_open_existing(database, ctl->cfg->store_busy_timeout, &ctl->err);
+    ctl->store = verb->dry_run
+                     ? store_open_dry_run(database, ctl->cfg->store_busy_timeout, &ctl->err)
+                     : store_open_existing(database, ctl->cfg->store_busy_timeout, &ctl->err);
     if (ctl->store == NULL) {
         fprintf(stderr, "ingressctl: %s\n", ctl->err.text);
         return CTL_EXIT_ERROR;

@@ -26,8 +26,7 @@ static struct runtime *retired;
 /* The submission counters outlive every runtime: a reload must not reset an account's rates. */
 static struct throttle *counters;
 
-/* The configured name, or this host's name when it is empty (out has 256 bytes, zeroed). */
-static void name_or_host(char *out, size_t outlen, const char *configured)
+void runtime_name_or_host(char *out, size_t outlen, const char *configured)
 {
     if (configured[0] != '\0')
         str_copy(out, outlen, configured);
@@ -66,6 +65,21 @@ struct orgdomain *runtime_load_orgdomain(const struct config *cfg, char *err, si
     return NULL;
 }
 
+int runtime_resolver_new(const struct config *cfg, struct dns_resolver **out, char *err,
+                         size_t errlen)
+{
+    struct dns_options opts = {
+        .servers = (const char *const *)cfg->dns_servers.items,
+        .server_count = cfg->dns_servers.count,
+        .timeout_ms = (int)cfg->dns_timeout,
+        .tries = (int)cfg->dns_tries,
+        .cache_size = (size_t)cfg->dns_cache_size,
+        .cache_max_ttl = (uint32_t)(cfg->dns_cache_max_ttl / 1000),
+    };
+
+    return dns_resolver_new(&opts, out, err, errlen);
+}
+
 mode_t runtime_database_mode(const struct config *cfg)
 {
     return cfg->group[0] != '\0' ? 0640 : STORE_MODE_DEFAULT;
@@ -86,15 +100,7 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
     orgdomain_describe(rt->orgdomain, described, sizeof described);
     log_msg(LOG_INFO, "public suffix list %s", described);
 
-    struct dns_options opts = {
-        .servers = (const char *const *)cfg->dns_servers.items,
-        .server_count = cfg->dns_servers.count,
-        .timeout_ms = (int)cfg->dns_timeout,
-        .tries = (int)cfg->dns_tries,
-        .cache_size = (size_t)cfg->dns_cache_size,
-        .cache_max_ttl = (uint32_t)(cfg->dns_cache_max_ttl / 1000),
-    };
-    if (dns_resolver_new(&opts, &rt->resolver, err, errlen) != 0) {
+    if (runtime_resolver_new(cfg, &rt->resolver, err, errlen) != 0) {
         runtime_free(rt);
         return NULL;
     }
@@ -119,7 +125,7 @@ struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     rt->lists = lists_cache_new(rt->store, cfg->lists_reload_interval);
-    name_or_host(rt->authserv_id, sizeof rt->authserv_id, cfg->authserv_id);
+    runtime_name_or_host(rt->authserv_id, sizeof rt->authserv_id, cfg->authserv_id);
     config_host_name(cfg, rt->host_name, sizeof rt->host_name);
     rt->env.cfg = rt->cfg;
     rt->env.resolver = rt->resolver;

@@ -40,6 +40,12 @@ struct runtime {
  */
 mode_t runtime_database_mode(const struct config *cfg);
 
+/* The resolver of cfg's dns_* options (dns_resolver_new's result). */
+int runtime_resolver_new(const struct config *cfg, struct dns_resolver **out, char *err,
+                         size_t errlen);
+/* The configured name, or this host's name when it is empty (out zeroed by the caller). */
+void runtime_name_or_host(char *out, size_t outlen, const char *configured);
+
 /* Builds a runtime over cfg (which it takes over); NULL with a message in err. */
 struct runtime *runtime_new(struct config *cfg, char *err, size_t errlen);
 /*

@@ -40,6 +40,17 @@ enum store_txn { STORE_TXN_READ, STORE_TXN_WRITE };
 
 struct store_migration;
 
+/* A query of store_decision_search() as the backends compare it, derived once from its key. */
+struct store_decision_match {
+    const char *key;      /* as given: queue id, client IP */
+    const char *ref;      /* key in upper case: the reference */
+    const char *address;  /* key without one pair of <>: sender, recipient, account, without case */
+    const char *domain;   /* lower case, no '@': the sender's or recipient's domain; "" for none */
+    const char *needle;   /* an address in lower case, looked for in the detail; "" for none */
+    int64_t since, until; /* time >= since, time < until */
+    int64_t limit;
+};
+
 struct store_backend {
     const char *name; /* "SQLite", "PostgreSQL" */
     /* This backend's schema (schema/DIALECT/, lib/store/migrations.h). */
@@ -113,6 +124,10 @@ struct store_backend {
                                        size_t limit,
                                        void (*fn)(const struct decision *d, void *arg), void *arg,
                                        struct store_error *err);
+    /* store_decision_search(): m says what to compare with what (store_decision_match). */
+    enum store_status (*decision_search)(struct store_conn *c, const struct store_decision_match *m,
+                                         void (*fn)(const struct decision *d, void *arg), void *arg,
+                                         struct store_error *err);
     /* store_decision_tally(): counts by (check, action) of the rows with time >= since. */
     enum store_status (*decision_tally)(struct store_conn *c, int64_t since,
                                         void (*fn)(const char *check, const char *action,

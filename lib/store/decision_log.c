@@ -4,6 +4,7 @@
  * decision_find, decision_expire) and may do its own housekeeping after the writer's batches
  * (writer_after_batches); the queue, the batches, the thread, the flush and the counts live here.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -325,6 +326,59 @@ static char *strip_brackets(const char *key)
     if (len >= 2 && key[0] == '<' && key[len - 1] == '>')
         return xstrndup(key + 1, len - 2);
     return xstrdup(key);
+}
+
+/* The key as a domain: "@example.org", or a name with a dot that is neither an address nor an
+ * IP; "" otherwise.  Lower case (a domain has no case). */
+static char *key_domain(const char *key)
+{
+    char *domain;
+
+    if (key[0] == '@')
+        domain = xstrdup(key + 1);
+    else if (strchr(key, '@') == NULL && strchr(key, '.') != NULL && strchr(key, ':') == NULL &&
+             strspn(key, "0123456789.") != strlen(key))
+        domain = xstrdup(key);
+    else
+        return xstrdup("");
+    for (char *p = domain; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return domain;
+}
+
+enum store_status store_decision_search(struct store *s, const struct store_decision_query *q,
+                                        void (*fn)(const struct decision *d, void *arg), void *arg,
+                                        struct store_error *err)
+{
+    char *address = strip_brackets(q->key), *ref = xstrdup(q->key), *domain = key_domain(q->key);
+    char *needle = xstrdup(strchr(address, '@') != NULL && address[0] != '@' ? address : "");
+    struct store_decision_match m = {
+        .key = q->key,
+        .ref = ref,
+        .address = address,
+        .domain = domain,
+        .needle = needle,
+        .since = q->since > 0 ? q->since : INT64_MIN,
+        .until = q->until > 0 ? q->until : INT64_MAX,
+        .limit = q->limit > INT64_MAX ? INT64_MAX : (int64_t)q->limit,
+    };
+    enum store_status status = STORE_ERROR;
+
+    for (char *p = ref; *p != '\0'; p++)
+        *p = (char)toupper((unsigned char)*p);
+    for (char *p = needle; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    (void)decision_flush(s, NULL);
+    struct store_conn *c = store_conn_get(s, err);
+    if (c != NULL) {
+        status = s->be->decision_search(c, &m, fn, arg, err);
+        store_conn_put(s, c);
+    }
+    free(address);
+    free(ref);
+    free(domain);
+    free(needle);
+    return status;
 }
 
 enum store_status store_decision_find(struct store *s, const char *key, size_t limit,

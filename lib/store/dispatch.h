@@ -52,6 +52,9 @@ struct dmarc_pending {
 
 struct store {
     const struct store_backend *be;
+    /* store_open_dry_run(): the copy of the backend's table that be points to, whose writes
+     * write nothing (dry_run.c); NULL for a store that writes.  Its transactions begin as reads. */
+    struct store_backend *dry_run_backend;
     struct store_db *db;
     char *database;          /* as given to store_open() */
     int64_t busy_timeout_ms; /* kept for the reopen of store_check() */

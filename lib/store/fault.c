@@ -219,6 +219,14 @@ static enum store_status fault_decision_find(struct store_conn *c, const char *k
     PASS_ON(c, DECISION_FIND, decision_find, key, address, limit, fn, arg, err);
 }
 
+static enum store_status fault_decision_search(struct store_conn *c,
+                                               const struct store_decision_match *m,
+                                               void (*fn)(const struct decision *d, void *arg),
+                                               void *arg, struct store_error *err)
+{
+    PASS_ON(c, DECISION_SEARCH, decision_search, m, fn, arg, err);
+}
+
 static enum store_status fault_decision_tally(struct store_conn *c, int64_t since,
                                               void (*fn)(const char *check, const char *action,
                                                          int64_t count, void *arg),
@@ -515,6 +523,7 @@ static const struct store_backend store_backend_fault = {
     .schema_unlock = fault_schema_unlock,
     .decision_insert = fault_decision_insert,
     .decision_find = fault_decision_find,
+    .decision_search = fault_decision_search,
     .decision_tally = fault_decision_tally,
     .decision_expire = fault_decision_expire,
     .dmarc_upsert = fault_dmarc_upsert,

@@ -22,6 +22,7 @@
     X(COMMIT, commit)                                                                              \
     X(DECISION_INSERT, decision_insert)                                                            \
     X(DECISION_FIND, decision_find)                                                                \
+    X(DECISION_SEARCH, decision_search)                                                            \
     X(DECISION_TALLY, decision_tally)                                                              \
     X(DECISION_EXPIRE, decision_expire)                                                            \
     X(DMARC_UPSERT, dmarc_upsert)                                                                  \

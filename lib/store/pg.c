@@ -880,6 +880,7 @@ const struct store_backend store_backend_postgresql = {
     .schema_unlock = pg_schema_unlock,
     .decision_insert = pg_decision_insert,
     .decision_find = pg_decision_find,
+    .decision_search = pg_decision_search,
     .decision_tally = pg_decision_tally,
     .decision_expire = pg_decision_expire,
     .dmarc_upsert = pg_dmarc_upsert,

@@ -26,6 +26,7 @@
 enum pg_stmt {
     PG_DECISION_ADD,
     PG_DECISION_FIND,
+    PG_DECISION_SEARCH,
     PG_DECISION_TALLY,
     PG_DECISION_EXPIRE,
     PG_GREYLIST_GET,
@@ -192,6 +193,9 @@ enum store_status pg_exec_params(struct store_conn *c, const char *sql,
 /* pg_decisions.c */
 enum store_status pg_decision_insert(struct store_conn *c, const struct decision *const *rows,
                                      size_t n, struct store_error *err);
+enum store_status pg_decision_search(struct store_conn *c, const struct store_decision_match *m,
+                                     void (*fn)(const struct decision *d, void *arg), void *arg,
+                                     struct store_error *err);
 enum store_status pg_decision_find(struct store_conn *c, const char *key, const char *address,
                                    size_t limit, void (*fn)(const struct decision *d, void *arg),
                                    void *arg, struct store_error *err);

@@ -24,6 +24,18 @@ const struct pg_sql pg_decisions_sql[] = {
                        "WHERE queue_id = $1::text OR ref = $1::text OR client_ip = $1::text "
                        "OR lower(sender) = lower($2::text) OR lower(recipient) = lower($2::text) "
                        "OR lower(account) = lower($2::text) ORDER BY time, id LIMIT $3"},
+    /* $1 the key, $2 the reference, $3 the address, $4 the domain, $5 the address looked for in
+     * the detail (strpos: no pattern characters), $6 and $7 the period, $8 the limit. */
+    {PG_DECISION_SEARCH,
+     "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, recipient, account, "
+     "check_name, action, reply, detail, host FROM decisions "
+     "WHERE time >= $6 AND time < $7 AND (queue_id = $1::text OR ref = $2::text "
+     "OR client_ip = $1::text OR lower(sender) = lower($3::text) "
+     "OR lower(recipient) = lower($3::text) OR lower(account) = lower($3::text) "
+     "OR ($4::text <> '' AND (lower(substr(sender, strpos(sender, '@') + 1)) = $4::text "
+     "OR lower(substr(recipient, strpos(recipient, '@') + 1)) = $4::text)) "
+     "OR ($5::text <> '' AND strpos(lower(detail), $5::text) > 0)) "
+     "ORDER BY time DESC, id DESC LIMIT $8"},
     {PG_DECISION_TALLY, "SELECT check_name, action, COUNT(*) FROM decisions WHERE time >= $1 "
                         "GROUP BY check_name, action ORDER BY check_name, action"},
     {PG_DECISION_EXPIRE, "DELETE FROM decisions WHERE (time, id) IN (SELECT time, id FROM "
@@ -124,6 +136,19 @@ enum store_status pg_decision_find(struct store_conn *c, const char *key, const 
     return pg_each(c, PG_DECISION_FIND,
                    PG_PARAMS(PG_TEXT(key), PG_TEXT(address),
                              PG_INT(limit > INT64_MAX ? INT64_MAX : (int64_t)limit)),
+                   &v, err);
+}
+
+enum store_status pg_decision_search(struct store_conn *c, const struct store_decision_match *m,
+                                     void (*fn)(const struct decision *d, void *arg), void *arg,
+                                     struct store_error *err)
+{
+    struct pg_visit v = {.row = decision_row, .fn.decision = fn, .arg = arg};
+
+    return pg_each(c, PG_DECISION_SEARCH,
+                   PG_PARAMS(PG_TEXT(m->key), PG_TEXT(m->ref), PG_TEXT(m->address),
+                             PG_TEXT(m->domain), PG_TEXT(m->needle), PG_INT(m->since),
+                             PG_INT(m->until), PG_INT(m->limit)),
                    &v, err);
 }
 

@@ -356,12 +356,10 @@ static enum store_status sqlite_schema_lock(struct store_conn *c, int64_t *versi
     if (rc == SQLITE_OK)
         rc = exec_int(s->db, "PRAGMA user_version", version);
     if (rc != SQLITE_OK && s->readonly) {
-        /* SQLite reads a database in WAL mode that it may not write only through the -wal and
-         * -shm a writer keeps: while milter-ingress is stopped they are gone, and the reader
-         * may not create them. */
+        /* The -wal and -shm of a writer (quiet_database_uri) that the reader cannot read. */
         store_error_set(err, STORE_ERROR,
-                        "%s: cannot read the database: %s (without the right to write it, it can "
-                        "be read only while milter-ingress runs)",
+                        "%s: cannot read the database: %s (a reader without the right to write "
+                        "it needs read permission on its -wal and -shm files too)",
                         s->path, sqlite3_errmsg(s->db));
     } else if (rc != SQLITE_OK) {
         db_error(s, rc, "cannot write to the database", err->text, sizeof err->text);
@@ -470,6 +468,41 @@ static int busy_timeout(int64_t ms)
 }
 
 /*
+ * A reader who may not write the files reads a database in WAL mode through the -wal and -shm
+ * that a writer keeps beside it (SQLite 3.22: both may be read-only for it).  While no writer has
+ * the database open (milter-ingress stopped: its last close checkpointed the log and removed
+ * both), there is no -wal, the file holds everything, and SQLite could only read it by creating
+ * the -shm, which the reader may not do in the milter's directory.  Then the file is opened as
+ * immutable (no locks, no -shm): the URI returned (NULL when a -wal exists, so the normal open
+ * reads through the writer's files).  The path is percent-encoded as RFC 3986 wants.
+ */
+static char *quiet_database_uri(const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char wal[PATH_MAX];
+    size_t len = strlen(path), o;
+
+    if ((size_t)snprintf(wal, sizeof wal, "%s-wal", path) >= sizeof wal || access(wal, F_OK) == 0 ||
+        errno != ENOENT)
+        return NULL;
+    char *uri = xmalloc(len * 3 + sizeof "file:?immutable=1");
+    str_copy(uri, len * 3 + sizeof "file:?immutable=1", "file:");
+    o = strlen(uri);
+    for (const char *p = path; *p != '\0'; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ascii_alnum((char)ch) || strchr("/-._~", ch) != NULL) {
+            uri[o++] = (char)ch;
+        } else {
+            uri[o++] = '%';
+            uri[o++] = hex[ch >> 4];
+            uri[o++] = hex[ch & 15];
+        }
+    }
+    memcpy(uri + o, "?immutable=1", sizeof "?immutable=1");
+    return uri;
+}
+
+/*
  * Opens path: created with mode when missing and create is set; for reading only when readonly.
  * An existing file with a wider mode than the store's is logged.
  */
@@ -496,11 +529,13 @@ static struct store_db *open_database(const char *path, int64_t busy_timeout_ms,
         if (!s->created)
             sqlite_file_warn_modes(path, mode);
     }
+    char *uri = readonly ? quiet_database_uri(path) : NULL;
     rc = sqlite3_open_v2(
-        path, &s->db,
+        uri != NULL ? uri : path, &s->db,
         (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-            SQLITE_OPEN_NOMUTEX,
+            SQLITE_OPEN_NOMUTEX | (uri != NULL ? SQLITE_OPEN_URI : 0),
         NULL);
+    free(uri);
     if (rc != SQLITE_OK) {
         if ((rc & 0xff) == SQLITE_CANTOPEN)
             explain_cantopen(path, sqlite3_errmsg(s->db), err, errlen);
@@ -705,6 +740,7 @@ const struct store_backend store_backend_sqlite = {
     .schema_unlock = sqlite_schema_unlock,
     .decision_insert = sqlite_decision_insert,
     .decision_find = sqlite_decision_find,
+    .decision_search = sqlite_decision_search,
     .decision_tally = sqlite_decision_tally,
     .decision_expire = sqlite_decision_expire,
     .dmarc_upsert = sqlite_dmarc_upsert,

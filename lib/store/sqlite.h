@@ -21,6 +21,7 @@
 enum stmt_id {
     STMT_DECISION_ADD,
     STMT_DECISION_FIND,
+    STMT_DECISION_SEARCH,
     STMT_DECISION_TALLY,
     STMT_DECISION_EXPIRE,
     STMT_BEGIN_IMMEDIATE,
@@ -213,6 +214,9 @@ void sqlite_rollback(struct store_conn *c);
 /* sqlite_decisions.c */
 enum store_status sqlite_decision_insert(struct store_conn *c, const struct decision *const *rows,
                                          size_t n, struct store_error *err);
+enum store_status sqlite_decision_search(struct store_conn *c, const struct store_decision_match *m,
+                                         void (*fn)(const struct decision *d, void *arg), void *arg,
+                                         struct store_error *err);
 enum store_status sqlite_decision_find(struct store_conn *c, const char *key, const char *address,
                                        size_t limit,
                                        void (*fn)(const struct decision *d, void *arg), void *arg,

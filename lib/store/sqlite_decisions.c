@@ -20,6 +20,19 @@ const struct sqlite_sql sqlite_decisions_sql[] = {
                          "OR sender = ?2 COLLATE NOCASE OR recipient = ?2 COLLATE NOCASE "
                          "OR account = ?2 COLLATE NOCASE "
                          "ORDER BY time, id LIMIT ?3"},
+    /* ?1 the key, ?2 the reference, ?3 the address, ?4 the domain, ?5 the address looked for in
+     * the detail (instr: no pattern characters), ?6 and ?7 the period, ?8 the limit.  The indexed
+     * equalities come first; the domain and the detail are read from the rows of the period. */
+    {STMT_DECISION_SEARCH, "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, "
+                           "recipient, account, check_name, action, reply, detail, host "
+                           "FROM decisions WHERE time >= ?6 AND time < ?7 AND ("
+                           "queue_id = ?1 OR ref = ?2 OR client_ip = ?1 "
+                           "OR sender = ?3 COLLATE NOCASE OR recipient = ?3 COLLATE NOCASE "
+                           "OR account = ?3 COLLATE NOCASE "
+                           "OR (?4 <> '' AND (lower(substr(sender, instr(sender, '@') + 1)) = ?4 "
+                           "OR lower(substr(recipient, instr(recipient, '@') + 1)) = ?4)) "
+                           "OR (?5 <> '' AND instr(lower(detail), ?5) > 0)) "
+                           "ORDER BY time DESC, id DESC LIMIT ?8"},
     /* The time index finds the period; the grouping is over its rows only. */
     {STMT_DECISION_TALLY, "SELECT check_name, action, COUNT(*) FROM decisions WHERE time >= ?1 "
                           "GROUP BY check_name, action ORDER BY check_name, action"},
@@ -80,6 +93,19 @@ enum store_status sqlite_decision_find(struct store_conn *c, const char *key, co
 
     return sqlite_each(c->s, STMT_DECISION_FIND,
                        SQL_PARAMS(SQL_TEXT(key), SQL_TEXT(address), SQL_INT(size_to_int64(limit))),
+                       &v, err);
+}
+
+enum store_status sqlite_decision_search(struct store_conn *c, const struct store_decision_match *m,
+                                         void (*fn)(const struct decision *d, void *arg), void *arg,
+                                         struct store_error *err)
+{
+    struct sqlite_visit v = {.row = decision_row, .fn.decision = fn, .arg = arg};
+
+    return sqlite_each(c->s, STMT_DECISION_SEARCH,
+                       SQL_PARAMS(SQL_TEXT(m->key), SQL_TEXT(m->ref), SQL_TEXT(m->address),
+                                  SQL_TEXT(m->domain), SQL_TEXT(m->needle), SQL_INT(m->since),
+                                  SQL_INT(m->until), SQL_INT(m->limit)),
                        &v, err);
 }
 

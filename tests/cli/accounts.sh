@@ -113,5 +113,28 @@ ctl -h
 has "$OUT" "alias add ACCOUNT ADDRESS" && has "$OUT" "account show ACCOUNT"
 result "the help lists the alias and account verbs"
 
+# The account's rates now, beside its baseline and limits: the buckets the milter would have
+# written (this minute: 3 messages to 7 recipients; two days ago, an hour of 48 messages).
+ctl account add rates@example.test
+"$PYTHON" - "$DB" "$(date +%s)" <<'BUCKETS'
+import sqlite3, sys
+c, now = sqlite3.connect(sys.argv[1]), int(sys.argv[2])
+for width, start, msgs, rcpts, minutes in ((60, now // 60 * 60, 3, 7, 1),
+                                           (3600, now // 3600 * 3600 - 2 * 86400, 48, 96, 60)):
+    c.execute("INSERT INTO throttle_buckets (account, width, start, msgs, rcpts, minutes)"
+              " VALUES ('rates@example.test', ?, ?, ?, ?, ?)", (width, start, msgs, rcpts, minutes))
+c.commit()
+BUCKETS
+ctl account show rates@example.test
+[[ $RC -eq 0 ]] && has "$OUT" "rates now:" &&
+    has "$OUT" "hour   3 messages, 7 recipients; baseline 48.0, 96.0; limits: static 200, 500"
+result "account show gives the rates now per window, the baseline and the limits"
+ctl account show rates@example.test --json
+[[ $RC -eq 0 ]] && "$PYTHON" -c 'import json, sys
+r = json.load(sys.stdin)[0]["rates"]["hour"]
+assert r["messages"] == 3 and r["recipients"] == 7 and r["baseline_messages"] == 48.0, r
+assert r["static_limit_messages"] == 200 and r["adaptive_limit_messages"] == 240.0, r' <"$T/out"
+result "account show --json gives the same rates"
+
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

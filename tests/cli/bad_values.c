@@ -54,6 +54,7 @@ static const struct {
     {"public_suffix_list", {"", "/usr/share/publicsuffix/"}},
     {"dmarc_domain_actions", {"example.org:drop", "example.org"}},
     {"host_name", {"mx 2", "mx;2"}},
+    {"held_show_command", {"postcat -q {queue}", "postcat;;true"}},
     {"metrics_listen", {"9795", "localhost:9795", "127.0.0.1:0", "::1:9795"}},
     {"held_remote_command",
      {"ssh {host} postsuper -H", "ssh mx1 postsuper -H {queue_id}",

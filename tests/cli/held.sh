@@ -27,19 +27,26 @@ for a in "$@"; do printf '[%s]' "$a"; done >>"$d/mta.log"
 echo >>"$d/mta.log"
 case $1 in
 list) cat "$d/queue" ;;
+show)
+    [ "$2" = QMISSING ] && { echo "postcat: fatal: open queue file $2: No such file" >&2; exit 1; }
+    printf 'From: Alice <alice@example.test>\nSubject: =?UTF-8?Q?caf=C3=A9_r=C3=A9union?=\n'
+    printf '  =?ISO-8859-1?Q?_=E9t=E9?=\nTo: a@x.test\n\n'
+    i=1
+    while [ $i -le 25 ]; do echo "body line $i"; i=$((i + 1)); done ;;
 release|delete)
     [ "$2" = QFAIL ] && { echo "fake-mta: $2: refused" >&2; exit 3; }
     grep -v "^$2\$" "$d/queue" >"$d/queue.new"; mv "$d/queue.new" "$d/queue" ;;
 esac
 FAKE
 chmod 755 "$MTA"
-printf '%s\n' Q1 Q2 Q3 QFAIL QNEW >"$QUEUE"
+printf '%s\n' Q1 Q2 Q3 QFAIL QNEW QMISSING >"$QUEUE"
 CONF=$T/ctl.conf
 cat >"$CONF" <<CONFIG
 database = $DB
 held_release_command = $MTA release {queue_id}; $MTA flushed {queue_id}
 held_reject_command = $MTA delete {queue_id}
 held_queue_command = $MTA list
+held_show_command = $MTA show {queue_id}
 CONFIG
 
 # ctlc ARG...: ingressctl with the config above (ctl-lib's ctl uses only -d).
@@ -112,6 +119,42 @@ ctlc held show Q1
 [ "$RC" -eq 0 ] && has "$OUT" "<a@x.test>" && has "$OUT" "<b@y.test>" && has "$OUT" "2048 bytes" &&
     has "$OUT" "state:       held"
 result "held show gives the recipients, size and state"
+
+# The message itself through held_show_command: the header with the Subject's encoded words
+# decoded (UTF-8 and Latin-1), the first 20 lines of the body; escaped when not on a terminal.
+ctlc held show Q1
+[ "$RC" -eq 0 ] && has "$OUT" "Subject: caf\xc3\xa9 r\xc3\xa9union \xc3\xa9t\xc3\xa9" &&
+    has "$OUT" "From: Alice <alice@example.test>" && has "$OUT" "| body line 20" &&
+    ! has "$OUT" "body line 21" && has "$OUT" "(5 more lines of the body)" &&
+    has "$OUT" "rates now:   minute 0 messages, 0 recipients; baseline 0.0, 0.0; limits: static 30"
+result "held show prints the account's rates, the header, the subject decoded, the body's start"
+
+# On a UTF-8 terminal (script(1) gives it one), UTF-8 is shown as UTF-8.
+RC=0
+OUT=$(LC_ALL=C.UTF-8 timeout 10 script -qec "$CTL_BIN -c $CONF held show Q1" /dev/null) || RC=$?
+[ "$RC" -eq 0 ] && has "$OUT" "Subject: café réunion été"
+result "held show on a UTF-8 terminal shows the decoded subject as UTF-8"
+
+"$PYTHON" - "$DB" <<'ROW'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, subject, size,"
+          " reason) VALUES ('QMISSING', 1, 'erin@example.test', 'erin@example.test', 'x@x.test',"
+          " 1, 's', 1, 'r')")
+c.commit()
+ROW
+ctlc held show QMISSING
+[ "$RC" -eq 2 ] && has "$OUT" "queue id:    QMISSING" &&
+    has "$ERR" "held show QMISSING: the message cannot be shown" && has "$ERR" "exit"
+result "held show of a message the MTA no longer has: the row, a clear message, exit 2"
+
+sed 's|^held_show_command = .*|held_show_command = /nonexistent/postcat -q {queue_id}|' \
+    "$CONF" >"$T/nopostcat.conf"
+RC=0
+timeout 10 "$CTL_BIN" -c "$T/nopostcat.conf" held show Q1 >"$T/out" 2>"$T/err" || RC=$?
+OUT=$(<"$T/out") ERR=$(<"$T/err")
+[ "$RC" -eq 2 ] && has "$ERR" "the message cannot be shown" && has "$ERR" "/nonexistent/postcat"
+result "held show when the command is missing: a clear message, exit 2"
 
 ctlc held show QNONE
 test "$RC" -eq 1

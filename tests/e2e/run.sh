@@ -5,7 +5,8 @@
 # stopped by its PID on exit, whatever happens.
 #
 # Phase 1 (cases a-h, v): greylisting off, no DNSBL: iprev, Authentication-Results, exempt
-# recipients, `ingressctl why`, DMARC (v), then NSD stopped (v6: DMARC temperror, g: iprev
+# recipients, `ingressctl why` and `ingressctl check` (asked before cases a, c, j, k, l and o are
+# sent: its answer must be the reply Postfix then gives), DMARC (v), then NSD stopped (v6: DMARC temperror, g: iprev
 # temperror, g2: SPF temperror).
 # Phase 2 (SIGHUP with a new configuration, NSD on a new port; cases j-p): SPF fail, greylisting
 # at RCPT and at end of DATA, the SPF+DKIM bypass, block/allow lists, DNSBL, postmaster@ through
@@ -58,6 +59,7 @@ $(milter_conf_common)
 held_release_command = postsuper -c $PF_CONF -H {queue_id}; postqueue -c $PF_CONF -i {queue_id}
 held_reject_command = postsuper -c $PF_CONF -d {queue_id}
 held_queue_command = postqueue -c $PF_CONF -j
+held_show_command = postcat -c $PF_CONF -h -b -q {queue_id}
 EOF
     if [[ $1 == 1 ]]; then
         # spf_fail_action = log: an SPF fail reaches DMARC, where an aligned DKIM pass rescues it
@@ -124,6 +126,30 @@ accepted_pm() {
     fi
 }
 
+# check_before CASE IP HELO RCPT: `ingressctl check` on the transaction CASE is about to send (the
+# sender is FROM), asked before it is sent; check_agrees CASE CMD then compares its answer with
+# Postfix's reply to CMD ("RCPT TO" or "." for the end of DATA): 250 with exit 0, or a refusal
+# with exit 1 and the same SMTP code and enhanced code.
+declare -A CHECK_RC CHECK_OUT
+check_before() {
+    ctl check --ip "$2" --helo "$3" --from "$FROM" --rcpt "$4"
+    CHECK_RC[$1]=$CTL_RC
+    CHECK_OUT[$1]=$CTL_OUT
+}
+check_agrees() {
+    local r told
+    r=$(reply "$1" "$2")
+    told=$(sed -n 's/^  the sender would be told: \([0-9]\{3\} [0-9.]*\) .*/\1/p' \
+        <<<"${CHECK_OUT[$1]}" | head -n 1)
+    if [[ ($r == 250* && ${CHECK_RC[$1]} -eq 0) ||
+        ($r != 250* && -n $told && $r == "$told "* && ${CHECK_RC[$1]} -eq 1) ]]; then
+        ok "$1: ingressctl check answered what Postfix replied (${told:-250, exit 0})"
+    else
+        not_ok "$1: ingressctl check answered what Postfix replied to $2" "Postfix: $r" \
+            "check (exit ${CHECK_RC[$1]}):" "${CHECK_OUT[$1]}"
+    fi
+}
+
 # What our Authentication-Results says about a message from 127.0.0.2 HELO good.example.test,
 # MAIL FROM sender@e2e.test, without a DKIM signature.
 AR_ID='mx.test.example'
@@ -136,7 +162,9 @@ REJECT_PREFIX='550 5.7.25'
 # ---------------------------------------------------------------------------------------------
 # a. A good client is accepted and its mail gets our Authentication-Results.
 
+check_before a 127.0.0.2 good.example.test user@example.net
 smtp a 127.0.0.2 good.example.test user@example.net
+check_agrees a .
 r=$(reply a .)
 QID_A=$(sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p' <<<"$r")
 if [[ $r == 250* && -n $QID_A ]]; then
@@ -198,7 +226,9 @@ fi
 # ---------------------------------------------------------------------------------------------
 # c. No PTR: rejected at RCPT with 5.7.25, a reference and the help text.
 
+check_before c 127.0.0.4 nohost.example.test user@example.net
 smtp c 127.0.0.4 nohost.example.test user@example.net
+check_agrees c "RCPT TO"
 r=$(reply c "RCPT TO")
 REF_C=$(sed -n 's/.*(ref \([^)]*\)).*/\1/p' <<<"$r")
 if [[ $r == "$REJECT_PREFIX"* ]]; then
@@ -610,7 +640,9 @@ fi
 # record allows only 192.0.2.1: 550 5.7.23 at RCPT; postmaster@ still gets the mail.
 
 FROM=sender@fail.e2e.test
+check_before j 127.0.0.6 mx.example.test user@example.net
 smtp j 127.0.0.6 mx.example.test user@example.net
+check_agrees j "RCPT TO"
 smtp j-pm 127.0.0.6 mx.example.test postmaster@example.net
 FROM=sender@e2e.test
 r=$(reply j "RCPT TO")
@@ -628,7 +660,9 @@ why_has j 127.0.0.6 spf "550 5.7.23"
 # (the retry, the auto-allowed network: below, after the delay); postmaster@ is not greylisted.
 
 FROM=someone@neutral.e2e.test
+check_before k 127.0.0.9 alias.example.test user@example.net
 smtp k 127.0.0.9 alias.example.test user@example.net
+check_agrees k "RCPT TO"
 smtp k-pm 127.0.0.9 alias.example.test postmaster@example.net
 FROM=sender@e2e.test
 GREY_START=$SECONDS
@@ -649,7 +683,9 @@ why_has k 127.0.0.9 greylist "451 4.7.1"
 # triplet of sender@e2e.test also on the SPF domain, whatever the network.
 
 FROM=nodkim@e2e.test
+check_before l 127.0.0.11 good11.example.test user@example.net
 smtp l 127.0.0.11 good11.example.test user@example.net
+check_agrees l .
 FROM=sender@e2e.test
 GREY_START=$SECONDS
 r=$(reply l "RCPT TO")
@@ -808,7 +844,9 @@ ctl list del ptr_regex '^mx\.example\.test$'
 # o. A client on the DNSBL (127.0.0.20 on dnsbl.test, TXT "listed for testing"): 554 5.7.1 with
 # the zone and its TXT; postmaster@ still gets the mail.
 
+check_before o 127.0.0.20 twenty.example.test user@example.net
 smtp o 127.0.0.20 twenty.example.test user@example.net
+check_agrees o "RCPT TO"
 smtp o-pm 127.0.0.20 twenty.example.test postmaster@example.net
 r=$(reply o "RCPT TO")
 if [[ $r == "554 5.7.1"* && $r == *dnsbl.test* && $r == *"listed for testing"* ]]; then

@@ -964,6 +964,7 @@ static const struct {
     {"public_suffix_list", "/var/lib/milter-ingress/public_suffix_list.dat"},
     {"dmarc_domain_actions", "lists.example.org:header, example.net:log"},
     {"host_name", "mx2.example.org"},
+    {"held_show_command", "/usr/local/bin/sendmail-show-queued {queue_id}"},
     {"metrics_listen", "127.0.0.1:9795"},
     {"held_remote_command", "ssh -oBatchMode=yes {host} sudo held-{action} {queue_id}"},
 };

@@ -308,6 +308,65 @@ static void test_find_respects_limit_oldest_first(void **state)
     assert_int_equal(find_count(f->s, "203.0.113.9", 0, NULL), 0);
 }
 
+/* How many decisions a search for key in [since, until) finds, and the refs of the first 16,
+ * newest first. */
+static size_t search_refs(struct store *s, const char *key, int64_t since, int64_t until,
+                          size_t limit, char refs[16][16])
+{
+    struct rows rows = {0};
+    struct store_error err;
+    struct store_decision_query q = {.key = key, .since = since, .until = until, .limit = limit};
+    enum store_status st = store_decision_search(s, &q, collect, &rows, &err);
+    size_t n = rows.total;
+
+    if (st != STORE_OK && st != STORE_NOTFOUND)
+        fail_msg("store_decision_search(%s): %d: %s", key, st, err.text);
+    assert_int_equal(st == STORE_NOTFOUND, n == 0);
+    for (size_t i = 0; refs != NULL && i < rows.count && i < 16; i++)
+        str_copy(refs[i], 16, rows.r[i].field[F_REF]);
+    rows_free(&rows);
+    return n;
+}
+
+static void test_search_newest_first_by_reference_domain_detail_and_period(void **state)
+{
+    struct fixture *f = *state;
+    char refs[16][16];
+    struct decision from =
+        sample(400, "Q400", "FROMREF1", "192.0.2.4", "list@lists.example", "erin@example.test");
+
+    f->s = open_ok(f->database);
+    add_ok(f->s, sample(100, "Q100", "OLDREF01", "192.0.2.1", "ceo@Example.ORG", "a@example.test"));
+    add_ok(f->s, sample(200, "Q200", "MIDREF01", "192.0.2.2", "x@other.example", "b@example.org"));
+    add_ok(f->s, sample(300, "Q300", "NEWREF01", "192.0.2.3", "axb@example.com", "c@example.test"));
+    from.detail = "dmarc=fail for bank.example; header From: \"Bank\" <Alerts@Bank.example>";
+    add_ok(f->s, from);
+
+    /* A reference in any case; newest first. */
+    assert_int_equal(search_refs(f->s, "newref01", 0, 0, 10, refs), 1);
+    assert_string_equal(refs[0], "NEWREF01");
+    /* A domain, with or without '@', in any case: the sender's or the recipient's. */
+    assert_int_equal(search_refs(f->s, "@example.org", 0, 0, 10, refs), 2);
+    assert_string_equal(refs[0], "MIDREF01");
+    assert_string_equal(refs[1], "OLDREF01");
+    assert_int_equal(search_refs(f->s, "EXAMPLE.org", 0, 0, 10, NULL), 2);
+    /* An address named in a detail (the header From a check refused). */
+    assert_int_equal(search_refs(f->s, "alerts@bank.example", 0, 0, 10, refs), 1);
+    assert_string_equal(refs[0], "FROMREF1");
+    /* The period: since inclusive, until exclusive; and the limit keeps the newest. */
+    assert_int_equal(search_refs(f->s, "@example.test", 100, 400, 10, refs), 2);
+    assert_string_equal(refs[0], "NEWREF01");
+    assert_string_equal(refs[1], "OLDREF01");
+    assert_int_equal(search_refs(f->s, "@example.test", 0, 0, 1, refs), 1);
+    assert_string_equal(refs[0], "FROMREF1");
+    /* Text, not patterns. */
+    assert_int_equal(search_refs(f->s, "%", 0, 0, 10, NULL), 0);
+    assert_int_equal(search_refs(f->s, "a_b@example.com", 0, 0, 10, NULL), 0);
+    assert_int_equal(search_refs(f->s, "%@example.com", 0, 0, 10, NULL), 0);
+    assert_int_equal(search_refs(f->s, "@%", 0, 0, 10, NULL), 0);
+    assert_int_equal(search_refs(f->s, "x' OR '1'='1", 0, 0, 10, NULL), 0);
+}
+
 static void test_decision_without_check_or_action_is_an_error(void **state)
 {
     struct fixture *f = *state;
@@ -572,6 +631,83 @@ static enum store_status peek(struct store *s, const char *network, const char *
 
     memset(d, 0, sizeof *d);
     return store_greylist_update(s, &t, decide, d, NULL);
+}
+
+/* Row counters for the dry-run test: arg is an int. */
+static void count_entry(const struct list_entry *e, void *arg)
+{
+    (void)e;
+    ++*(int *)arg;
+}
+static void count_held(const struct store_held *h, void *arg)
+{
+    (void)h;
+    ++*(int *)arg;
+}
+static void count_throttled(const struct store_throttle_state *st, void *arg)
+{
+    (void)st;
+    ++*(int *)arg;
+}
+static void count_account(const struct store_account *a, void *arg)
+{
+    (void)a;
+    ++*(int *)arg;
+}
+static void count_bucket(const struct store_throttle_bucket *b, void *arg)
+{
+    (void)b;
+    ++*(int *)arg;
+}
+
+/* A dry-run store (ingressctl check) reads what is there and writes nothing at all. */
+static void test_dry_run_reads_and_writes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct store_error err;
+    struct decider d = {0};
+    struct store_greylist_txn t = triplet("192.0.2.0/24", NULL);
+    struct list_entry e = {.kind = "cidr", .value = "192.0.2.0/24", .action = "block"};
+    struct store_held h = {.queue_id = "QDRY",
+                           .account = "bob",
+                           .sender = "",
+                           .recipients = "",
+                           .subject = "",
+                           .reason = "r"};
+    struct store_throttle_bucket b = {.account = "bob", .width = 60, .start = 60, .msgs = 1};
+    char previous[16];
+    bool flag = true;
+
+    f->s = open_ok(f->database);
+    add_ok(f->s, sample(100, "Q100", "SEENREF1", "192.0.2.1", "a@example.org", "b@example.test"));
+    store_close(f->s);
+    f->s = store_open_dry_run(f->database, 2000, &err);
+    if (f->s == NULL)
+        fail_msg("store_open_dry_run: %s", err.text);
+
+    assert_int_equal(find_count(f->s, "SEENREF1", 10, NULL), 1);
+    add_ok(f->s, sample(200, "Q200", "DRYREF01", "192.0.2.2", "a@example.org", "b@example.test"));
+    d.write[0] = true;
+    d.want[0] = (struct store_greylist_row){.first_seen = 100, .last_seen = 100};
+    assert_int_equal(store_greylist_update(f->s, &t, decide, &d, NULL), STORE_OK);
+    assert_int_equal(store_list_add(f->s, &e, previous, sizeof previous, NULL), STORE_OK);
+    assert_int_equal(store_held_add(f->s, &h, NULL), STORE_OK);
+    assert_int_equal(store_throttle_bucket_add(f->s, &b, 1, NULL), STORE_OK);
+    assert_int_equal(store_throttle_mark(f->s, "bob", 100, "r", &flag, NULL), STORE_OK);
+    assert_int_equal(store_account_add(f->s, "bob", 100, &flag, NULL), STORE_OK);
+    store_close(f->s);
+
+    f->s = open_ok(f->database);
+    assert_int_equal(find_count(f->s, "DRYREF01", 10, NULL), 0);
+    assert_int_equal(peek(f->s, "192.0.2.0/24", NULL, &d), STORE_OK);
+    assert_false(d.seen[0].found);
+    int n = 0;
+    store_list_each(f->s, NULL, 0, count_entry, &n, NULL);
+    store_held_each(f->s, NULL, NULL, NULL, count_held, &n, NULL);
+    store_throttle_each(f->s, count_throttled, &n, NULL);
+    store_account_each(f->s, NULL, count_account, &n, NULL);
+    store_throttle_bucket_each(f->s, "bob", 0, 0, INT64_MAX, count_bucket, &n, NULL);
+    assert_int_equal(n, 0);
 }
 
 static void test_greylist_rows_are_read_decided_and_the_marked_ones_written(void **state)
@@ -1945,6 +2081,7 @@ int main(int argc, char **argv)
         T(test_find_by_address_ignores_case_and_one_pair_of_brackets),
         T(test_find_nothing_gives_notfound_and_keys_are_data),
         T(test_find_respects_limit_oldest_first),
+        T(test_search_newest_first_by_reference_domain_detail_and_period),
         T(test_decision_without_check_or_action_is_an_error),
         T(test_decision_expiry_deletes_only_older_rows_oldest_first_in_batches),
         T(test_concurrent_adds_from_four_threads_all_land),
@@ -1954,6 +2091,7 @@ int main(int argc, char **argv)
         T(test_writer_starts_once_and_checks_its_limits),
         T(test_writer_concurrent_adds_all_land_once),
         T(test_greylist_rows_are_read_decided_and_the_marked_ones_written),
+        T(test_dry_run_reads_and_writes_nothing),
         T(test_greylist_expiry_deletes_due_rows_within_the_batch),
         T(test_list_add_replaces_and_says_what_it_replaced),
         T(test_list_each_by_kind_in_order_and_without_the_expired),
