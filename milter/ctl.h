@@ -127,6 +127,7 @@ struct ctl_rows {
     bool utf8;           /* cells for a UTF-8 terminal (ctl_printable_text) */
     bool still_held;     /* held show: the row is still "held" */
     char *held_account;  /* held show: the row's account (owned) */
+    char *held_host;     /* held show: the host that holds it, "" for one host (owned) */
 };
 
 /* Starts a listing: a JSON array when json is true, table rows otherwise. */

@@ -246,6 +246,8 @@ static void held_detail(const struct store_held *h, void *arg)
     s->still_held = h->state != NULL && strcmp(h->state, "held") == 0;
     free(s->held_account);
     s->held_account = xstrdup(h->account != NULL ? h->account : "");
+    free(s->held_host);
+    s->held_host = xstrdup(h->host != NULL ? h->host : "");
 
     if (s->json != NULL) {
         ctl_json_append(s->json, held_json(h));
@@ -363,6 +365,7 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
         store_held_each(ctl->store, a->pos[1], NULL, NULL, held_detail, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         free(s.held_account);
+        free(s.held_host);
         ctl_rows_free(&s, 0);
         return ctl_store_error(ctl, "reading the held messages");
     }
@@ -373,10 +376,17 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
         fprintf(stderr, "%s: no held message with this queue id\n", a->pos[1]);
         return CTL_EXIT_NOTFOUND;
     }
-    /* Only a message still held is in the MTA's queue to be shown. */
+    /* Only a message still held is in the MTA's queue to be shown, and only in the queue of the
+     * host that holds it: for one held elsewhere, say where to look instead. */
     char *message = NULL, why[512];
-    bool shown = !still_held || command_run(ctl->cfg->held_show_command, a->pos[1], &message,
-                                            HELD_SHOW_OUTPUT_MAX, why, sizeof why);
+    bool here = held_here(ctl, s.held_host);
+    bool shown = !still_held || !here ||
+                 command_run(ctl->cfg->held_show_command, a->pos[1], &message, HELD_SHOW_OUTPUT_MAX,
+                             why, sizeof why);
+    if (still_held && !here && s.json == NULL)
+        printf("message:     in the queue of %s: run ingressctl held show there to read it\n",
+               str_printable(why, sizeof why, s.held_host));
+    free(s.held_host);
     /* The account's rates now, beside the reason it was held for. */
     if (ctl_present(s.held_account))
         ctl_print_rates(ctl, s.held_account,

@@ -128,8 +128,8 @@ result "held list on one host shows every host's held messages with the host"
 [ "$(sql "SELECT count(*) FROM held WHERE queue_id IN ('QM1', 'QM3') AND state = 'held'")" = 2 ]
 result "its reconciliation leaves the messages of other hosts (not in this MTA's queue) held"
 ctlh mx2.conf held show QM1
-[ "$RC" -eq 0 ] && has "$OUT" "held on:     mx1.example.test"
-result "held show says which host holds it"
+[ "$RC" -eq 0 ] && has "$OUT" "held on:     mx1.example.test" && has "$OUT" "in the queue of mx1.example.test"
+result "held show says which host holds it, and that its message is read there"
 ctlh mx2.conf held list --json
 [ "$RC" -eq 0 ] && has "$OUT" '"host": "mx1.example.test"'
 result "held list --json has the host"
