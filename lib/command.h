@@ -1,5 +1,5 @@
 /*
- * command: the external commands ingressctl runs to drive the MTA's queue (DESIGN.md §6: release
+ * command: the external commands ingressctl runs to drive the MTA's queue (release
  * and reject of held mail; listing the queue to reconcile the held table).
  *
  * A command template is the text of an option such as held_release_command: one or more

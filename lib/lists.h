@@ -1,6 +1,6 @@
 /*
  * lists: the postmaster's block and allow lists, DNS block and allow lists (RFC 5782), and the
- * recipients' own rules (DESIGN.md §2, §3, §9).
+ * recipients' own rules (ARCHITECTURE.md "One connection", "Reload").
  *
  * Three sources, three shapes:
  *
@@ -31,7 +31,7 @@
  *                  does, and a block of Spammer@ that misses spammer@ would be useless.
  * Within a kind the most specific entry wins (longest prefix, longest domain suffix), so a /32
  * allow inside a /24 block allows that host, and a /32 block inside a /24 allow blocks it.
- * Across kinds an allow beats a block (DESIGN.md §3: allowlist > REJECT).  Expired entries are
+ * Across kinds an allow beats a block (verdict_combine: allowlist > REJECT).  Expired entries are
  * not in the snapshot at all.  HELO and MAIL FROM are what the client claims: an allow on
  * helo_domain, sender_domain or sender can be claimed by anyone, so prefer cidr and ptr_domain
  * for allows.
@@ -204,7 +204,7 @@ struct dnsbl_zone {
  * Parses a dnsbl_zones / dnswl_zones value: words "zone:codes", codes being one address
  * (127.0.0.2), a range (127.0.0.2-127.0.0.11) or a network (127.0.0.0/24); a zone given twice
  * accepts the codes of both.  Codes are required: guessing them is how answers like
- * 127.255.255.254 get read as listings (DESIGN.md §9).  zones has room for DNSBL_ZONES_MAX.
+ * 127.255.255.254 get read as listings.  zones has room for DNSBL_ZONES_MAX.
  */
 bool dnsbl_zones_parse(const struct config_list *list, struct dnsbl_zone *zones, size_t *count,
                        char *err, size_t errlen);
