@@ -1,5 +1,5 @@
 /*
- * ctl_held: the postmaster's review of held mail and of accounts (DESIGN.md §6, issue 4).
+ * ctl_held: the postmaster's review of held mail and of accounts (ARCHITECTURE.md "Submission").
  *
  *   held list [--account A] [--all] [--json]
  *   held show QUEUEID [--json]

@@ -1,12 +1,12 @@
 /*
- * ingressctl: the postmaster's tool (DESIGN.md §6-7).  It reads the milter's own config to find
+ * ingressctl: the postmaster's tool.  It reads the milter's own config to find
  * the database and answers from the store; nothing here decides policy.
  *
  *   ingressctl [-c FILE] [-d DATABASE] why KEY
  *
  * `why` tells, in plain words, what the milter decided about a queue id, the reference quoted in
  * a reply, an IP address or an email address: the same verdict the sender saw in the reply and
- * the log line holds (STYLE rule 11).
+ * the log line holds (ARCHITECTURE.md "Verdicts and replies").
  *
  * Verbs are rows of one table (name, argument counts, usage line, function), so a new verb is a
  * function and a row; the usage text is built from the same table.
