@@ -111,8 +111,7 @@ struct greylist_result {
 };
 
 /*
- * Checks and updates one triplet in one store transaction (two milters never both see a first
- * sight):
+ * Checks and updates one triplet in one store transaction (read, decide and write as one step):
  *  - autoallow_after > 0 and the network has that many counted deliveries: AUTOALLOWED;
  *  - a confirmed triplet last used at most greylist_max_age ago: PASS (last use recorded when
  *    the recorded one is GREYLIST_REFRESH_AFTER old);
