@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The repository explains itself: every citation of a document resolves inside it.
 
-    docs-references.py SOURCE_DIR     checks the tree (git's files, else every file)
-    docs-references.py --self-test    proves on planted files that each kind of fault is found
+    docs-references.py SOURCE_DIR [CTEST BUILD_DIR]   checks the tree (git's files, else all)
+    docs-references.py --self-test                    proves on planted files that each kind of
+                                                      fault is found
 
 Fails (exit 1, one "not ok - FILE:LINE: ..." line each) when a file of the tree
   - cites a section of ARCHITECTURE.md, the README or tests/RELIABILITY.md that does not exist.
@@ -12,7 +13,10 @@ Fails (exit 1, one "not ok - FILE:LINE: ..." line each) when a file of the tree
   - cites a document a user's clone does not have (the design notes or the style guide the
     project started from, a shared folder beside the repository);
   - cites an issue or pull request by number: an issue tracker is not part of the clone, so the
-    reason is written where the code is, or in a section of ARCHITECTURE.md.
+    reason is written where the code is, or in a section of ARCHITECTURE.md;
+  - with CTEST and BUILD_DIR (`ctest -N` lists that build's tests): names a test that does not
+    exist, as ctest `NAME`, or gives ctest -R a pattern that matches no test (a test renamed
+    without its mentions).
 Fuzz corpora and the RFC 7208 test suite (data, not prose) are not read.
 """
 import os
@@ -45,6 +49,10 @@ CITATION = re.compile(
     r"(?<![\w/.-])(ARCHITECTURE\.md|README(?:\.md)?|(?:tests/)?RELIABILITY\.md)(?:'s)?,?[ \t]+"
     r'("[^"\n]+"(?:[ \t]*,[ \t]*"[^"\n]+")*)')
 WRONG_FORM = re.compile(r"(?<![\w/.-])(ARCHITECTURE\.md|README(?:\.md)?)(?:'s)?[ \t]*§")
+# A test named to ctest: "ctest `NAME`", and a pattern given to it: "ctest -R NAME".
+CTEST_NAME = re.compile(r"\bctest[ \t]+`([A-Za-z0-9_]+)`")
+CTEST_PATTERN = re.compile(r"\bctest(?:[ \t]+-{1,2}(?!R\b)[A-Za-z][\w-]*\S*(?:[ \t]+(?![-'\"])[^\s`]+)?)*"
+                           r"[ \t]+-R[ \t]+['\"]?([^\s`'\"]+)")
 # What starts a continued comment line: "#", " * ", "//", "--", ";" (zone files), "..." (Python).
 CONTINUATION = re.compile(r"[ \t]*(?:#+|\*|//|--|;)?[ \t]*")
 
@@ -88,8 +96,8 @@ def line_of(starts, offset):
     return lo + 1
 
 
-def check_text(name, text, known):
-    """Problems of one file, as (line, message)."""
+def check_text(name, text, known, tests=None):
+    """Problems of one file, as (line, message); tests: the ctest names, or None."""
     problems = []
     for n, line in enumerate(text.split("\n"), 1):
         for pattern, why in FORBIDDEN:
@@ -106,6 +114,18 @@ def check_text(name, text, known):
             if heading not in known[document]:
                 problems.append((line_of(starts, m.start()),
                                  f"{document} has no section \"{heading}\""))
+    if tests is None:
+        return problems
+    for m in CTEST_NAME.finditer(flat):
+        if m.group(1) not in tests:
+            problems.append((line_of(starts, m.start()), f"no test is named {m.group(1)}"))
+    for m in CTEST_PATTERN.finditer(flat):
+        try:
+            matched = any(re.search(m.group(1), t) for t in tests)
+        except re.error:
+            matched = False
+        if not matched:
+            problems.append((line_of(starts, m.start()), f"ctest -R {m.group(1)} matches no test"))
     return problems
 
 
@@ -122,7 +142,13 @@ def tree_files(root):
         return files
 
 
-def check_tree(root):
+def ctest_names(ctest, build):
+    out = subprocess.run([ctest, "--test-dir", build, "-N"], check=True, capture_output=True,
+                         text=True).stdout
+    return set(re.findall(r"^\s*Test\s+#\d+: (\S+)$", out, re.MULTILINE))
+
+
+def check_tree(root, tests=None):
     known = {doc: headings(os.path.join(root, doc)) for doc in set(DOCUMENTS.values())}
     problems, nfiles = [], 0
     for rel in sorted(tree_files(root)):
@@ -135,12 +161,12 @@ def check_tree(root):
         except (UnicodeDecodeError, IsADirectoryError, FileNotFoundError):
             continue  # binary, or a file git lists that the working tree lacks
         nfiles += 1
-        problems += [(rel, n, why) for n, why in check_text(rel, text, known)]
+        problems += [(rel, n, why) for n, why in check_text(rel, text, known, tests)]
     return problems, nfiles
 
 
-def main_check(root):
-    problems, nfiles = check_tree(root)
+def main_check(root, tests=None):
+    problems, nfiles = check_tree(root, tests)
     for rel, n, why in problems:
         print(f"not ok - {rel}:{n}: {why}")
     if problems:
@@ -164,7 +190,12 @@ PLANTED = {
     "shared.md": ("see ../" + "shared/TESTING-NOTES.md\n", 1),
     "issue.py": ("# fixed in " + "issue 16, see also " + "Issue #12 and " + "PR 3\n", 3),
     "form.c": ("/* ARCHITECTURE.md " + "§Store */\n", 1),
+    "tests.md": ("(ctest `unit_known`) and `ctest -R '^(unit|e2e)_'`, `ctest -R e2e_known`\n", 0),
+    "renamed.md": ("(ctest\n`unit_gone`) and `ctest -R e2e_gone`\n", 2),
+    "run.sh": ("ctest --test-dir build/x --output-on-failure -j\"$jobs\" -R '^(unit|gone)_'\n"
+               "ctest --test-dir build/x -j2 -R '^(cli|gone)_'\n", 1),
 }
+PLANTED_TESTS = {"unit_known", "e2e_known"}
 PLANTED_DOCS = {
     "ARCHITECTURE.md": "# Title\n\n## Reload\n\n```\n## Not a heading\n```\n\n## Threads and locks\n",
     "README.md": "# x\n\n## Replies\n\n## Decision log\n\n## Monitoring\n",
@@ -184,7 +215,7 @@ def self_test():
             print("not ok - a line in a fenced block was read as a heading")
             failed = 1
         for name, (text, want) in PLANTED.items():
-            got = check_text(name, text, known)
+            got = check_text(name, text, known, PLANTED_TESTS)
             if len(got) != want:
                 print(f"not ok - {name}: {len(got)} problems, expected {want}: {got}")
                 failed = 1
@@ -196,6 +227,8 @@ def self_test():
 if __name__ == "__main__":
     if len(sys.argv) == 2 and sys.argv[1] == "--self-test":
         sys.exit(self_test())
+    if len(sys.argv) == 4:
+        sys.exit(main_check(sys.argv[1], ctest_names(sys.argv[2], sys.argv[3])))
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     sys.exit(main_check(sys.argv[1]))
