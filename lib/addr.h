@@ -1,6 +1,6 @@
 /*
  * addr: email addresses out of untrusted text (RFC 5321 4.1.2 paths, RFC 5322 3.4 address lists),
- * for the submission policy (DESIGN.md §6).
+ * for the submission policy (ARCHITECTURE.md "Submission").
  *
  * Both parsers are bounded and total: any bytes give either addresses or an error value with a
  * reason, never a crash (tests/fuzz/fuzz_addr.c).  An address comes out as its local part (a

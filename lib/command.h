@@ -1,7 +1,7 @@
 /*
- * command: the external commands ingressctl runs to drive the MTA's queue (DESIGN.md §6: release
- * and reject of held mail; listing the queue to reconcile the held table; the release or reject
- * of a message another host of a shared database holds).
+ * command: the external commands ingressctl runs to drive the MTA's queue (release and reject of
+ * held mail; listing the queue to reconcile the held table; the release or reject of a message
+ * another host of a shared database holds).
  *
  * A command template is the text of an option such as held_release_command: one or more
  * commands separated by ';', each split on blanks into an argument vector; "{queue_id}" inside

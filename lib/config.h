@@ -1,12 +1,13 @@
 /*
- * config: every option milter-ingress knows, declared once in one table (STYLE rule 7).
+ * config: every option milter-ingress knows, declared once in one table, so that no two places
+ * can disagree about a default or a bound.
  *
  * Parsing, validation, `milter-ingress -n`, contrib/milter-ingress.conf and the README's option
  * reference all come from config_options[]; tests/unit/test_config.c walks the table against the
  * README and the contrib file.
  *
  * A struct config is immutable once loaded: a reload builds a new one aside and swaps it in
- * (STYLE rule 17), so readers never lock.
+ * (ARCHITECTURE.md "Reload"), so readers never lock.
  */
 #ifndef INGRESS_CONFIG_H
 #define INGRESS_CONFIG_H

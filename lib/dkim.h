@@ -1,7 +1,7 @@
 /*
  * dkim: DKIM signature verification (RFC 6376) with libopendkim, its key lookups made on our
  * resolver (lib/dns.h), one result per signature for Authentication-Results (RFC 8601 2.7.1,
- * header.b from RFC 6008) and for greylisting's SPF+DKIM bypass (DESIGN.md §5).
+ * header.b from RFC 6008) and for greylisting's SPF+DKIM bypass (ARCHITECTURE.md "Greylisting").
  *
  * - A struct dkim_verifier holds the one DKIM_LIB of the process, wired to a struct dns_resolver
  *   through dkim_dns_set_query_* (nothing calls the system resolver).  It is shared by all

@@ -468,7 +468,7 @@ static char *name_at(const unsigned char *p, size_t len, size_t off)
  * True when the answer section holds a CNAME chain from the question's name that comes back to a
  * name it already passed (a -> b -> a).  A recursive server that gives up on a loop may answer
  * NOERROR with the loop and no record of the asked type; that is not "no such data" but a broken
- * zone, so it is could-not-tell (STYLE rule 10), as Unbound's SERVFAIL would be.
+ * zone, so it is could-not-tell (never a pass, never a fail), as Unbound's SERVFAIL would be.
  */
 static bool cname_loop(const unsigned char *p, size_t len, unsigned qdcount, unsigned ancount)
 {

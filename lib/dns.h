@@ -1,5 +1,5 @@
 /*
- * dns: the one resolver of milter-ingress, over c-ares (DESIGN.md §4).
+ * dns: the one resolver of milter-ingress, over c-ares (ARCHITECTURE.md "DNS").
  *
  * - A struct dns_resolver is shared by all threads: the server list, timeout and tries, one
  *   c-ares channel shared by all its batches (a c-ares 1.18 channel is about 74 KiB and not
@@ -13,7 +13,7 @@
  *   remembers what failed (libspf2's SPF_dns_server_t layer asks through the message's batch):
  *   both give parsed records and the raw answer packet.
  *
- * Every lookup has three outcomes (STYLE rule 10): an answer (DNS_OK), a definite no
+ * Every lookup has three outcomes (a failure is never a no): an answer (DNS_OK), a definite no
  * (DNS_NXDOMAIN, DNS_NODATA) and could-not-tell (DNS_TEMPFAIL: timeout, SERVFAIL, REFUSED,
  * server unreachable, malformed answer).  A query never takes longer than timeout x tries.
  */

@@ -7,8 +7,8 @@
  * the TXT record at the same name says why.  RFC 5782 2.1 lets lists use the answer's value as a
  * code, and real lists also answer errors this way (Spamhaus: 127.255.255.254 for queries through
  * public resolvers), so only the codes configured for the zone count as listings; any other
- * answer is logged and ignored (DESIGN.md §9).  A lookup that could not tell (timeout, SERVFAIL)
- * never lists: it is logged, and the mail goes on to the other checks.
+ * answer is logged and ignored: a list's error is not a listing.  A lookup that could not tell
+ * (timeout, SERVFAIL) never lists: it is logged, and the mail goes on to the other checks.
  *
  * The A queries of all zones start at connect on the connection's batch, together with iprev's
  * PTR query; TXT queries are sent only for the zones that list the client, in parallel, when the

@@ -1,6 +1,6 @@
 /*
  * greylist: triplets, delay, retry window, auto-allowlist, SPF-domain keys and the SPF+DKIM
- * bypass (DESIGN.md §5, §9).  The rules are in greylist.h; this file has two halves:
+ * bypass (ARCHITECTURE.md "Greylisting").  The rules are in greylist.h; this file has two halves:
  *
  *  - the key: greylist_key_make() and its parts, pure functions of untrusted text, bounded and
  *    total (every input gives a defined key), so they can be fuzzed alone;

@@ -1,6 +1,6 @@
 /*
  * greylist: greylisting of (client network, envelope sender, recipient) triplets, the
- * auto-allowlist of client networks, and the SPF+DKIM bypass (DESIGN.md §5 and §9).
+ * auto-allowlist of client networks, and the SPF+DKIM bypass (ARCHITECTURE.md "Greylisting").
  *
  * A triplet seen for the first time is deferred (451 4.7.1 greylisted) for greylist_delay; a
  * retry after the delay and within greylist_retry_window passes and confirms it; a confirmed
@@ -111,7 +111,7 @@ struct greylist_result {
 };
 
 /*
- * Checks and updates one triplet in one store transaction (DESIGN.md §5):
+ * Checks and updates one triplet in one store transaction (read, decide and write as one step):
  *  - autoallow_after > 0 and the network has that many counted deliveries: AUTOALLOWED;
  *  - a confirmed triplet last used at most greylist_max_age ago: PASS (last use recorded when
  *    the recorded one is GREYLIST_REFRESH_AFTER old);
@@ -135,7 +135,7 @@ enum greylist_outcome greylist_check(struct store *s, const struct config *cfg,
                                      int64_t now, struct greylist_result *result);
 
 /*
- * The bypass (DESIGN.md §5: SPF pass and an aligned valid DKIM signature): records the triplet
+ * The bypass (SPF pass and an aligned valid DKIM signature): records the triplet
  * (and its SPF-domain twin when spf_pass_domain is given) as confirmed without any delay, and
  * counts a delivery.  PASS, OFF or STORE_FAILURE.
  */

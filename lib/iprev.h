@@ -2,7 +2,7 @@
  * iprev: the client's reverse DNS, forward-confirmed (RFC 8601 2.7.3), then compared with the
  * HELO name (our policy on top of the RFC's method).
  *
- * Flow (DESIGN.md §2): iprev_start() at connect sends the PTR query; iprev_helo() at HELO sends
+ * Flow: iprev_start() at connect sends the PTR query; iprev_helo() at HELO sends
  * the HELO name's A/AAAA query (mode resolve); iprev_finish() joins them when the first RCPT
  * needs the answer and sends the forward queries of at most IPREV_MAX_NAMES PTR names, in
  * parallel.  Nothing blocks before a decision needs it.

@@ -790,7 +790,7 @@ enum lists_match lists_check(const struct lists *l, const struct lists_subject *
         lists_check_sender(l, subject->sender, &hits[3]),
     };
 
-    /* DESIGN.md §3: an allow of any kind beats a block of any kind. */
+    /* An allow of any kind beats a block of any kind (allowlist > REJECT). */
     for (enum lists_match want = LISTS_ALLOWED; want != LISTS_NONE;
          want = want == LISTS_ALLOWED ? LISTS_BLOCKED : LISTS_NONE) {
         for (size_t i = 0; i < 4; i++) {

@@ -1,6 +1,6 @@
 /*
  * lists: the postmaster's block and allow lists, DNS block and allow lists (RFC 5782), and the
- * recipients' own rules (DESIGN.md §2, §3, §9).
+ * recipients' own rules (ARCHITECTURE.md "One connection", "Reload").
  *
  * Three sources, three shapes:
  *
@@ -44,7 +44,7 @@
  * Within a kind the most specific entry wins (longest prefix, longest domain suffix; a name entry
  * before a regex, regexes in the order of their text), so a /32
  * allow inside a /24 block allows that host, and a /32 block inside a /24 allow blocks it.
- * Across kinds an allow beats a block (DESIGN.md §3: allowlist > REJECT).  Expired entries are
+ * Across kinds an allow beats a block (verdict_combine: allowlist > REJECT).  Expired entries are
  * not in the snapshot at all.  HELO and MAIL FROM are what the client claims: an allow on
  * helo_domain, sender_domain or sender can be claimed by anyone, so prefer cidr and ptr_domain
  * for allows.

@@ -1,11 +1,13 @@
 /*
- * policy: one SMTP connection's checks in callback order (DESIGN.md §2), independent of the MTA.
+ * policy: one SMTP connection's checks in callback order (ARCHITECTURE.md "One connection"),
+ * independent of the MTA.
  *
  * What runs when:
  *   connect  trusted_networks decided; PTR and DNSBL/DNSWL queries sent together
  *   helo     HELO recorded (bounded, validated); its A/AAAA sent when iprev_helo = resolve
- *   mail     the message's state is reset (STYLE rule 15); DKIM verification starts; the SPF
- *            records of the HELO name and the MAIL FROM domain sent on the message's batch
+ *   mail     the message's state is reset (no abort follows an early REJECT); DKIM
+ *            verification starts; the SPF records of the HELO name and the MAIL FROM domain
+ *            sent on the message's batch
  *   rcpt     exempt recipients pass; otherwise, in this order: lists, rules and DNSBL
  *            (lists_verdict), iprev, SPF (HELO and MAIL FROM, once per message), greylisting
  *   header   DKIM feed; forged Authentication-Results (our authserv-id) and X-Ingress-DMARC
@@ -14,8 +16,9 @@
  *   body     DKIM feed, only when the message carries a signature
  *   eom      DKIM result; DMARC (a reject comes first); the deferred greylist decision (SPF-pass
  *            mail: DKIM aligned with the MAIL FROM or header From domain, or with
- *            dmarc_greylist_bypass a DMARC pass, confirms at once, DESIGN.md §5); DMARC's other
- *            actions; Authentication-Results built; the acceptance recorded per recipient
+ *            dmarc_greylist_bypass a DMARC pass, confirms at once: ARCHITECTURE.md
+ *            "Greylisting"); DMARC's other actions; Authentication-Results built; the acceptance
+ *            recorded per recipient
  * Refusals happen at RCPT so exempt recipients (RFC 5321 4.5.1 postmaster) still get mail.
  */
 #include "policy.h"
@@ -96,7 +99,7 @@ struct policy_conn {
     int dmarc_header_seen;               /* incoming X-Ingress-DMARC fields */
     size_t rcpt_checked, rcpt_allowed;   /* recipients accepted after the checks / by an allow */
     char allow_note[VERDICT_DETAIL_MAX]; /* the allow entry that let a recipient in */
-    /* what a held message's row shows (DESIGN.md §6) */
+    /* what a held message's row shows (ingressctl held list) */
     char subject[POLICY_SUBJECT_MAX];
     int64_t size;                         /* header and body bytes as libmilter handed them over */
     char hold_reason[VERDICT_DETAIL_MAX]; /* set when the message is to be held */
@@ -337,7 +340,7 @@ static void reset_message(struct policy_conn *c)
 }
 
 /*
- * Submission, at MAIL FROM (DESIGN.md §6): the envelope sender must be owned by the logged-in
+ * Submission, at MAIL FROM: the envelope sender must be owned by the logged-in
  * account; the null sender is refused, since an account's own mail always has a return path.
  */
 static struct verdict submission_mail(struct policy_conn *c, const char *sender)
@@ -498,7 +501,8 @@ static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
     return lists_verdict(c->env->cfg, &in, skip_greylist);
 }
 
-/* Greylisting at RCPT for mail whose MAIL FROM did not pass SPF (DESIGN.md §5). */
+/* Greylisting at RCPT for mail whose MAIL FROM did not pass SPF (ARCHITECTURE.md
+ * "Greylisting"). */
 static struct verdict greylist_step(struct policy_conn *c)
 {
     struct greylist_key key;
@@ -838,7 +842,7 @@ bool policy_dmarc_header(const struct policy_conn *c, char *value, size_t len)
 }
 
 /*
- * The greylist decision deferred to end of message for SPF-pass mail (DESIGN.md §5): a valid
+ * The greylist decision deferred to end of message for SPF-pass mail: a valid
  * DKIM signature aligned with the MAIL FROM or header From domain confirms the triplets at once;
  * otherwise each pending recipient's triplet is checked, and one greylisted recipient defers the
  * whole message (the reply can only be one).
@@ -900,7 +904,7 @@ static struct verdict submission_header(struct policy_conn *c, const char *value
 }
 
 /*
- * Submission, at end of message (DESIGN.md §6): exactly one From header (RFC 5322 3.6), every
+ * Submission, at end of message: exactly one From header (RFC 5322 3.6), every
  * address of it owned by the account, and the Sender, when present, a single owned mailbox.
  */
 static struct verdict submission_eom(struct policy_conn *c)
@@ -924,7 +928,7 @@ static unsigned throttle_rcpts(const struct policy_conn *c)
 }
 
 /*
- * Submission, at end of message (DESIGN.md §6): the account's rates with this message counted
+ * Submission, at end of message: the account's rates with this message counted
  * (lib/throttle.c).  Normal: counted, CONTINUE.  Abnormal, or the account already throttled:
  * throttle_action says HOLD (counted once held), TEMPFAIL or REJECT (not counted).
  */

@@ -1,10 +1,11 @@
 /*
- * policy: one SMTP connection's checks, MTA-independent (DESIGN.md §2).  milter/callbacks.c calls
+ * policy: one SMTP connection's checks, MTA-independent (ARCHITECTURE.md "One connection").
+ * milter/callbacks.c calls
  * these in callback order and turns the verdicts into replies; nothing here knows libmilter, so a
  * test drives a whole connection without an MTA.
  *
  * A struct policy_conn is used by one callback at a time (libmilter serializes a connection's
- * callbacks, possibly on different threads); it holds copies of everything it keeps (STYLE 12).
+ * callbacks, possibly on different threads); it holds copies of everything it keeps.
  */
 #ifndef INGRESS_POLICY_H
 #define INGRESS_POLICY_H
@@ -61,7 +62,8 @@ void policy_set_queue_id(struct policy_conn *c, const char *queue_id);
 /* The queue id for log lines: "NOQUEUE" until the MTA gave one. */
 const char *policy_queue_id(const struct policy_conn *c);
 
-/* MAIL FROM: starts a new message (resets the last one's state, STYLE rule 15). */
+/* MAIL FROM: starts a new message (resets the last one's state: no abort follows an early
+ * REJECT or TEMPFAIL). */
 struct verdict policy_mail(struct policy_conn *c, const char *sender, const char *auth_account);
 /* One RCPT TO. */
 struct verdict policy_rcpt(struct policy_conn *c, const char *recipient);

@@ -1,5 +1,5 @@
 /*
- * sender: account ownership of sender addresses (DESIGN.md §6; see sender.h).
+ * sender: account ownership of sender addresses (see sender.h).
  *
  * The comparison rule: RFC 5321 2.4 makes the local part case-sensitive in principle and the
  * domain not; in practice every mailbox provider treats local parts without case, and an account

@@ -1,5 +1,5 @@
 /*
- * sender: which addresses an authenticated account owns (DESIGN.md §6, issue 4).
+ * sender: which addresses an authenticated account owns (ARCHITECTURE.md "Submission").
  *
  * An account ({auth_authen}) owns its login when the login is an address, every exact address
  * among its aliases, and every address of a domain it has an "@domain" alias for; nothing else.

@@ -1,6 +1,6 @@
 /*
  * spf: Sender Policy Framework (RFC 7208) for the HELO (2.3) and MAIL FROM (2.4) identities,
- * evaluated by libspf2 on our own resolver (DESIGN.md §4).
+ * evaluated by libspf2 on our own resolver (ARCHITECTURE.md "DNS").
  *
  * libspf2 compiles records and walks the mechanisms; every DNS query it makes goes through a
  * custom SPF_dns_server_t layer in spf.c that asks dns_batch_lookup(), so SPF shares the servers,

@@ -1,5 +1,5 @@
 /*
- * throttle: per-account send-rate counting, baseline and limits (DESIGN.md section 6).
+ * throttle: per-account send-rate counting, baseline and limits (see throttle.h).
  *
  * Each account in memory has three rings of buckets: 12 of 5 s (the minute window), 60 of 1 min
  * (the hour window) and 24 of 1 h (the day window).  A window's count is the sum of its ring's

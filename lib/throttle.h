@@ -1,6 +1,6 @@
 /*
  * throttle: per-account send rates of authenticated submission, their baseline and limits
- * (DESIGN.md section 6; README "How the throttle baseline is computed").
+ * (README "Submission throttle", "How the throttle baseline is computed").
  *
  * An account's messages and recipients are counted over sliding windows of a minute, an hour and
  * a day.  A message is abnormal when a count including it is above the window's static limit

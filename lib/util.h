@@ -1,7 +1,7 @@
 /*
  * util: the allocation wrappers and the small string helpers every module uses.
  *
- * Allocation failure is the one error that is not a value (STYLE rule 21): the wrappers log one
+ * Allocation failure is the one error that is not a value: the wrappers log one
  * line and abort, and the MTA's milter_default_action takes over.  Input bounds elsewhere keep
  * hostile input from ever getting here.
  */
@@ -45,7 +45,7 @@ bool ascii_alnum(char ch);
 uint64_t hash_fnv1a(const void *data, size_t len);
 
 /*
- * Escapes untrusted bytes for a log line, a header comment or a reply (STYLE rule 20): printable
+ * Escapes untrusted bytes for a log line, a header comment or a reply: printable
  * ASCII is kept except backslash and double quote, everything else becomes \xHH.  The result is
  * written to dst (size dstlen > 0), truncated with "..." when it does not fit; dst is returned.
  * NULL in gives "(null)".

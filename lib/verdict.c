@@ -1,11 +1,11 @@
 /*
- * verdict: THE reply table (DESIGN.md §3) and the verdict helpers.
+ * verdict: THE reply table (ARCHITECTURE.md "Verdicts and replies") and the verdict helpers.
  *
  * Enhanced status codes: RFC 3463 (X.7.1 delivery not authorized, X.6.0 media error, X.3.0 system
  * error, X.3.2 system not accepting network messages) and RFC 7372 (X.7.23 SPF validation failed,
  * X.7.24 SPF validation error, X.7.25 reverse DNS validation failed).  DMARC has no code of its
  * own: X.7.1, naming DMARC and the domain.  Every rejection names its check and carries the help
- * text (STYLE 8).
+ * text.
  */
 #include "verdict.h"
 

@@ -1,5 +1,5 @@
 /*
- * verdict: what a check decided, and THE reply table (DESIGN.md §3, STYLE rules 8 and 11).
+ * verdict: what a check decided, and THE reply table (ARCHITECTURE.md "Verdicts and replies").
  *
  * Every reply the milter can give is one row of verdict.c's table: SMTP code, RFC 3463 / RFC 7372
  * enhanced code and a text template.  A verdict carries its reason and evidence so the reply, the
@@ -96,7 +96,7 @@ struct verdict verdict_make(enum verdict_action action, enum reply_id reply, con
     __attribute__((format(printf, 5, 6)));
 
 /*
- * Combines two verdicts with DESIGN.md's precedence: ACCEPT (allowlist) > REJECT > TEMPFAIL >
+ * Combines two verdicts with the one precedence: ACCEPT (allowlist) > REJECT > TEMPFAIL >
  * HOLD > DISCARD > CONTINUE.  On a tie the first one is kept (the first reason for a deferral).
  */
 struct verdict verdict_combine(const struct verdict *first, const struct verdict *second);

@@ -1,10 +1,10 @@
 /*
- * callbacks: libmilter callbacks -> policy calls -> SMFIS_* (DESIGN.md §2).
+ * callbacks: libmilter callbacks -> policy calls -> SMFIS_* (ARCHITECTURE.md "One connection").
  *
- * Per-connection state hangs off smfi_setpriv and is freed in close (STYLE rule 14).  Strings
+ * Per-connection state hangs off smfi_setpriv and is freed in close.  Strings
  * libmilter hands us live only during the callback: policy copies what it keeps.  The queue id
  * ({i}) is read again at every stage because Postfix chooses it only after the first accepted
- * RCPT (STYLE rule 16).
+ * RCPT.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

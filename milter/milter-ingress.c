@@ -334,7 +334,8 @@ static bool unix_socket_prepare(const char *path, char *err, size_t errlen)
 /*
  * libmilter keeps its listening socket to itself; find it among our descriptors and set
  * TCP_NODELAY, which Linux passes on to accepted sockets.  Without it the modification and the
- * final reply, written separately, meet the MTA's delayed ACK (DESIGN.md §8: ~40 ms a message).
+ * final reply, written separately, meet the MTA's delayed ACK: ~40 ms a message
+ * (tests/bench/RESULTS.md).
  */
 static void listeners_set_nodelay(void)
 {

@@ -1,6 +1,7 @@
 /*
  * milter: the libmilter side.  callbacks.c turns callbacks into policy calls; reply.c is the one
- * function that sends a reply (STYLE rule 8).  Nothing here decides policy.
+ * function that sends a reply (ARCHITECTURE.md "Verdicts and replies").  Nothing here decides
+ * policy.
  */
 #ifndef INGRESS_MILTER_H
 #define INGRESS_MILTER_H

@@ -1,5 +1,5 @@
 /*
- * reply: the single place where a verdict becomes an SMTP reply (STYLE rule 8; Postfix funnels
+ * reply: the single place where a verdict becomes an SMTP reply (Postfix funnels
  * every rejection through smtpd_check_reject() the same way).
  */
 #include <stdio.h>

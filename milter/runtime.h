@@ -1,9 +1,10 @@
 /*
  * runtime: what the daemon runs on: the config, the resolver and the store, bundled so that a
- * reload swaps them as one (STYLE rule 17).  Each connection holds a reference to the runtime it
- * started with; the old one is freed when its last connection closes.
+ * reload swaps them as one (ARCHITECTURE.md "Reload").  Each connection holds a reference to
+ * the runtime it started with; the old one is freed when its last connection closes.
  *
- * The live pointer is the one mutable global (STYLE rule 18), guarded by a mutex.
+ * The live pointer is the one mutable global (ARCHITECTURE.md "Threads and locks"), guarded by a
+ * mutex.
  */
 #ifndef INGRESS_RUNTIME_H
 #define INGRESS_RUNTIME_H

@@ -3,8 +3,8 @@
  *
  * schema/embed.cmake writes each table at build time from schema/DIALECT/NNN_name.sql; versions
  * run 1..N in order without gaps (the build fails otherwise), and every dialect has the same
- * versions.  The dispatcher (lib/store/schema.c) applies the ones a database lacks, each in its
- * own transaction, through the backend's schema_* operations.
+ * versions.  The dispatcher (lib/store/schema.c) applies the ones a database lacks, all in one
+ * transaction, through the backend's schema_* operations.
  */
 #ifndef INGRESS_STORE_MIGRATIONS_H
 #define INGRESS_STORE_MIGRATIONS_H

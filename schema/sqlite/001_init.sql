@@ -1,4 +1,4 @@
--- 001_init: the decision log (DESIGN.md section 7, "decisions").
+-- 001_init: the decision log (ARCHITECTURE.md "Decision log").
 --
 -- One row per verdict the milter gave, so that `ingressctl why` can answer a sender's complaint
 -- from a queue id, the reference quoted in the reply, an IP address or an email address; the rows

@@ -1,5 +1,6 @@
--- 002_greylist: greylisting triplets and the auto-allowlist of client networks (DESIGN.md
--- sections 5 and 9; policy in lib/greylist.c, which normalizes every value before it gets here).
+-- 002_greylist: greylisting triplets and the auto-allowlist of client networks
+-- (ARCHITECTURE.md "Greylisting"; policy in lib/greylist.c, which normalizes every value before
+-- it gets here).
 --
 -- A triplet is (source, sender, recipient).  source is the client's network ('192.0.2.0/24',
 -- '2001:db8:1:2::/64', 'unknown') or, for mail whose MAIL FROM passed SPF, 'spf:' and the

@@ -1,5 +1,5 @@
--- 003_lists: the postmaster's block and allow lists and the recipients' own rules (DESIGN.md
--- sections 2, 3 and 7; lib/lists.c).  The runner wraps this file in a transaction and sets
+-- 003_lists: the postmaster's block and allow lists and the recipients' own rules
+-- (lib/lists.h says how they match).  The runner wraps this file in a transaction and sets
 -- PRAGMA user_version itself: no BEGIN, COMMIT or user_version here.
 
 -- One entry per (kind, value).  Values are stored normalized by ingressctl / lib/lists.c: a cidr

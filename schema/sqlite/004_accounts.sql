@@ -1,6 +1,6 @@
--- 004_accounts: the submission accounts and the addresses they own (DESIGN.md sections 6 and 7;
--- lib/sender.c).  The runner wraps this file in a transaction and sets PRAGMA user_version
--- itself: no BEGIN, COMMIT or user_version here.
+-- 004_accounts: the submission accounts and the addresses they own (ARCHITECTURE.md
+-- "Submission"; lib/sender.c).  The runner wraps this file in a transaction and sets PRAGMA
+-- user_version itself: no BEGIN, COMMIT or user_version here.
 
 -- One row per account: the SASL login the MTA reports as {auth_authen}.  NOCASE: a login is
 -- ASCII, and two spellings of one login must not be two accounts.

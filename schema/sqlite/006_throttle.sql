@@ -1,4 +1,4 @@
--- 006_throttle: per-account send-rate counters and throttle state (DESIGN.md section 6; the rules
+-- 006_throttle: per-account send-rate counters and throttle state (the rules
 -- are lib/throttle.c).  The runner wraps this file in a transaction and sets PRAGMA user_version
 -- itself: no BEGIN, COMMIT or user_version here.
 

@@ -1,4 +1,4 @@
--- 007_held: the messages held for the postmaster's review (DESIGN.md section 6; issue 4).  The
+-- 007_held: the messages held for the postmaster's review (ARCHITECTURE.md "Submission").  The
 -- milter writes a row when it asks the MTA to put a message on hold (smfi_quarantine); ingressctl
 -- held release|reject drives the MTA and records the decision in the same row.  The runner wraps
 -- this file in a transaction and sets PRAGMA user_version itself.

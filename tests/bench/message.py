@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""message.py OUTFILE [SIZE_KIB] [--unsigned]: the benchmark's signed message (issue 6, `inbound-known`).
+"""message.py OUTFILE [SIZE_KIB] [--unsigned]: the benchmark's signed message (`inbound-known`).
 
 A message of about SIZE_KIB KiB (default 20) from bench@e2e.test, DKIM-signed now (relaxed/relaxed,
 rsa-sha256, 2048 bits) with tests/dkim/keys/rsa2048.pem, whose public half is published as

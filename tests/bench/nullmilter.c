@@ -7,9 +7,9 @@
  * Every callback milter-ingress registers is registered here too and answers CONTINUE, so the MTA
  * sends the same steps.  -a adds one header at end of message, as milter-ingress adds
  * Authentication-Results, so the comparison is fair (two writes per end of message).  -D sets
- * TCP_NODELAY on the listening socket as milter-ingress does (DESIGN.md §8); without it an inet
- * socket shows libmilter's default, Nagle against the MTA's delayed ACK.  Runs in the foreground
- * until SIGTERM or SIGINT.
+ * TCP_NODELAY on the listening socket as milter-ingress does (listeners_set_nodelay); without it an
+ * inet socket shows libmilter's default, Nagle against the MTA's delayed ACK.  Runs in the
+ * foreground until SIGTERM or SIGINT.
  */
 #include <errno.h>
 #include <libmilter/mfapi.h>

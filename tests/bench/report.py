@@ -280,7 +280,7 @@ for sock in ("inet", "unix"):
     if r is not None:
         target(f"inbound-known, {sock}, {med[f'known_{sock}']['connections']} conns, warm, vs the same-steps null (stricter)",
                f"{r:.0%} of that null milter", ">= 70%", r >= 0.70)
-# The issue's baseline: the plain libmilter null milter, every step answered (RESULTS.md, sixth
+# The 70% target's baseline: the plain libmilter null milter, every step answered (RESULTS.md, sixth
 # round, says why); the same-steps comparison above is the stricter one the third round added.
 r = ratio("known_unix", "null_all_unix")
 if r is not None:
@@ -316,7 +316,7 @@ if r is not None:
            ">= 97%", r >= 0.97)
 if "null_nagle_1" in med and "known_inet_1" in med:
     ing = med["known_inet_1"]["latency_ms"]["p50"]
-    target("Nagle (DESIGN.md 8): inet p50, 1 conn", f"{ing:.2f} ms (control without NODELAY "
+    target("Nagle (TCP_NODELAY): inet p50, 1 conn", f"{ing:.2f} ms (control without NODELAY "
            f"{med['null_nagle_1']['latency_ms']['p50']:.1f} ms)", "< 20 ms", ing < 20)
 
 if os.path.exists(f"{T}/dkim_bench.txt"):

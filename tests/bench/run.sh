@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The milter benchmark of issue 6: every figure in one command, then a "targets" block saying for
+# The milter benchmark: every figure in one command, then a "targets" block saying for
 # each target its figure, its threshold and whether it is met.  Figures, not a test.  Builds
 # nothing: give it a build directory (a non-sanitized RelWithDebInfo one for figures).
 #
@@ -11,7 +11,7 @@
 # trusted_networks empty), on an inet and a unix socket; the libmilter null milter
 # (tests/bench/nullmilter.c: accepts everything, adds one header at end of message as
 # milter-ingress adds Authentication-Results) on inet, unix, and inet without TCP_NODELAY (the
-# Nagle control of DESIGN.md §8); Debian's opendkim in verify mode on a unix socket (when
+# Nagle control); Debian's opendkim in verify mode on a unix socket (when
 # installed; keys from a file, so it does no DNS at all); for the cold-cache figure a fresh
 # milter-ingress behind tests/bench/slowdns.py (every DNS answer SLOW_DNS_MS late); and for the
 # whole-MTA figure a private Postfix driven by smtp-source.

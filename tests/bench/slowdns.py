@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """slowdns.py PORTFILE UPSTREAM_PORT DELAY_MS LOGFILE: a DNS forwarder on 127.0.0.1 that answers
-every query DELAY_MS late (the cold-cache figure of tests/bench/run.sh, issue 6).
+every query DELAY_MS late (the cold-cache figure of tests/bench/run.sh).
 
 Listens on a free UDP port of 127.0.0.1 (written to PORTFILE once it listens), forwards each query
 to the test NSD on 127.0.0.1:UPSTREAM_PORT and sends the answer back DELAY_MS after the query

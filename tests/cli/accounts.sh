@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The ingressctl verbs of sender ownership (issue 4): `alias add|del|list` and
+# The ingressctl verbs of sender ownership (ARCHITECTURE.md "Submission"): `alias add|del|list` and
 # `account add|show|list`, on a real SQLite database, with their exit statuses (0 done, 1 nothing
 # matched, 2 usage error), the normalization of aliases, and the aligned and JSON output.  No
 # daemon and no DNS needed.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The postmaster's review of held mail (issue 4): `ingressctl held list|show|release|reject` and
+# The postmaster's review of held mail: `ingressctl held list|show|release|reject` and
 # `account suspend|resume`, on a real SQLite database, with their exit statuses (0 done, 1 nothing
 # matched, 2 usage or command error), JSON output, and the reconciliation with the MTA's queue.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Privileges and the surface at start (issue 5, "Privileges and surface"):
+# Privileges and the surface at start (tests/RELIABILITY.md "6. Privileges and surface"):
 #   - started as root with no user: exit 2 and a message naming user and allow_root, before
 #     anything is opened (no socket, no database file); with allow_root = yes it runs (and warns);
 #   - a database directory writable by every user (0777, and 1777 with the sticky bit) is refused

@@ -983,7 +983,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
-# t. Submission throttle (DESIGN.md §6): bob@example.test may send 3 messages an hour
+# t. Submission throttle: bob@example.test may send 3 messages an hour
 # (`ingressctl account limits`).  Two go through; the milter restarts; the third goes through and
 # the fourth is held: it would pass if the restart had reset the counts.  The held messages are in
 # Postfix's hold queue (postqueue -j), in `ingressctl held list` with the reason; `held release`

@@ -24,7 +24,7 @@
  * Checked: every verdict has a defined action, a check name and a detail within their arrays; a
  * refusal's reply code fits its action and its text (as milter/reply.c builds it) holds no control
  * byte; eom's Authentication-Results is NUL-terminated within its buffer; and every log line the
- * connection wrote is printable ASCII (STYLE rule 20: log lines escape what came from the
+ * connection wrote is printable ASCII (log lines escape what came from the
  * network).  Log lines are caught by pointing stdio's stderr, which lib/log.c writes to, at a
  * memory stream for the run; sanitizer reports go to file descriptor 2 and are not caught.
  *

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill -9 under load, then restart (issue 5, "Broken dependencies: crash").
+# kill -9 under load, then restart (the figures are in tests/RELIABILITY.md).
 #
 #   tests/hardening/crash.sh MILTER_BIN HOSTILE_BIN LOADGEN_BIN [ROUNDS]
 #

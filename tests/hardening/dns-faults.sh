@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DNS faults (issue 5, "Broken dependencies: DNS"): runs tests/hardening/dns_faults.c against
+# DNS faults (the figures are in tests/RELIABILITY.md): runs tests/hardening/dns_faults.c against
 # tests/hardening/bad-dns.py (slow, silent, SERVFAIL, truncated, 500 TXT strings, CNAME loop) and
 # against a closed port.  The server is stopped by its PID.
 #

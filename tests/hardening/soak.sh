@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The soak of issue 5: a million messages at 64 connections, memory, descriptors and store size
+# The soak: a million messages at 64 connections, memory, descriptors and store size
 # sampled as it runs.  Not in ctest (it runs for minutes).
 #
 #   tests/hardening/soak.sh [--asan] MILTER_BIN LOADGEN_BIN

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""No string-built SQL and no shell in milter-ingress (issue 5, "Privileges and surface"; STYLE
-rule 22).  Reads every .c and .h file of lib/ and milter/ and fails on:
+"""No string-built SQL and no shell in milter-ingress (tests/RELIABILITY.md
+"6. Privileges and surface").  Reads every .c and .h file of lib/ and milter/ and fails on:
 
   - sqlite3_mprintf, sqlite3_vmprintf, sqlite3_snprintf, sqlite3_str_appendf (SQL text built
     from values);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Store faults under a running milter-ingress (issue 5, "Broken dependencies: store").
+# Store faults under a running milter-ingress (the figures are in tests/RELIABILITY.md).
 #
 #   tests/hardening/store-faults.sh MILTER_BIN HOSTILE_BIN
 #

@@ -6,7 +6,8 @@
 #     option of milter-ingress and ingressctl (as their usage lists them), each as an entry of
 #     its own (a line of the rendered page that starts with it);
 #   - carry the version of the programs (-V) in their title line.
-# The option list of milter-ingress.conf(5) is kept fresh by the test config_reference_fresh.
+# The option list of milter-ingress.conf(5) is kept fresh by the test
+# docs_option_reference_matches_table.
 #
 #   tests/install/man.sh BUILD_DIR MILTER_BIN INGRESSCTL_BIN
 set -euo pipefail

@@ -53,7 +53,7 @@ static void build_pass_names_the_confirmed_host_in_a_comment(void **state)
 static void build_fail_names_the_address_only(void **state)
 {
     (void)state;
-    /* A name seen but not confirmed means nothing (STYLE rule 20): it is not shown. */
+    /* A name seen but not confirmed means nothing: it is not shown. */
     struct iprev r = iprev_with(IPREV_FAIL, "192.0.2.1", "forged.example.com");
     build_is(&r, ID "; iprev=fail policy.iprev=192.0.2.1");
 }

@@ -1,5 +1,6 @@
 /*
- * test_config: lib/config.c, walked through its one option table (STYLE rule 7).
+ * test_config: lib/config.c, walked through its one option table (ARCHITECTURE.md
+ * "Adding an option").
  *
  * The table itself (defaults parse and round-trip, names unique and lower_snake_case, every row
  * documented), the file parser and its FILE:LINE errors, durations and lists, -o overrides,

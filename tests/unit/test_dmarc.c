@@ -186,7 +186,7 @@ static void invalid_record_is_permerror_and_dns_failure_temperror(void **state)
     assert_contains(m->authors[0].why, "_dmarc.broken.dmarc.test is invalid: tag p given twice");
     dmarc_message_free(m);
 
-    /* Outside the test zones NSD refuses: could not tell, never "no record" (STYLE 10). */
+    /* Outside the test zones NSD refuses: could not tell, never "no record". */
     m = evaluate_one(f, "a@example.org", &nothing_passes);
     assert_int_equal(m->authors[0].result, DMARC_TEMPERROR);
     assert_contains(m->authors[0].why, "_dmarc.example.org could not be looked up");

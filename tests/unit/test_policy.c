@@ -1,7 +1,7 @@
 /*
- * test_policy: whole connections driven through lib/policy without an MTA (DESIGN.md §1: "a test
- * of a check never needs an MTA"), with the real test NSD (INGRESS_TEST_DNS) and a real SQLite
- * file in a temporary directory.
+ * test_policy: whole connections driven through lib/policy without an MTA (ARCHITECTURE.md
+ * "Layout": a test of a check needs no MTA), with the real test NSD (INGRESS_TEST_DNS) and a real
+ * SQLite file in a temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,7 +37,7 @@ struct fixture {
     struct policy_env env;
 };
 
-/* The test's clock: starts at 2027-01-15 and moves only when a test says so (STYLE rule 19). */
+/* The test's clock: starts at 2027-01-15 and moves only when a test says so: no test sleeps. */
 static time_t test_now = 1800000000;
 
 static time_t fixed_clock(void *arg)
@@ -232,7 +232,7 @@ static void forged_authentication_results_are_marked_by_position(void **state)
     assert_false(policy_header(c, "Authentication-Results", "other.example; spf=pass", &index));
     assert_true(policy_header(c, "authentication-results", " MX.test.example; iprev=pass", &index));
     assert_int_equal(index, 2);
-    /* A new message starts counting again (STYLE rule 15). */
+    /* A new message starts counting again (no abort comes after an early REJECT). */
     policy_mail(c, "<a@example.org>", NULL);
     assert_true(policy_header(c, "Authentication-Results", "mx.test.example; none", &index));
     assert_int_equal(index, 1);
@@ -338,7 +338,8 @@ static void unknown_client_address_is_refused_not_crashed(void **state)
     policy_conn_free(c);
 }
 
-/* Greylisting at RCPT (DESIGN.md §5): first sight deferred, a retry after the delay passes. */
+/* Greylisting at RCPT (ARCHITECTURE.md "Greylisting"): first sight deferred, a retry after the
+ * delay passes. */
 static void unknown_sender_is_greylisted_at_rcpt_then_passes_after_the_delay(void **state)
 {
     struct fixture *f = *state;
@@ -624,7 +625,8 @@ static void dmarc_pass_bypasses_greylisting_when_asked(void **state)
     assert_int_equal(v.reply, REPLY_GREYLISTED);
 }
 
-/* Submission (DESIGN.md §6): one authenticated message, MAIL FROM then the given headers. */
+/* Submission (ARCHITECTURE.md "Submission"): one authenticated message, MAIL FROM then the given
+ * headers. */
 static struct policy_conn *submit(struct fixture *f, const char *account, const char *mail_from,
                                   struct verdict *at_mail)
 {
@@ -1019,7 +1021,7 @@ static void throttle_actions_over_the_limit(void **state)
 }
 
 /*
- * Log lines (STYLE rule 25) are "QUEUEID: check=..." and then key=value pairs, a value either "..."
+ * Log lines are "QUEUEID: check=..." and then key=value pairs, a value either "..."
  * with no '"' inside or a word with no space.  Each pair of the line goes to keys[] (at most 16).
  * False when a part of the line is not such a pair.
  */

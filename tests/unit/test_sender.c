@@ -1,5 +1,5 @@
 /*
- * test_sender: lib/sender.c, which addresses an account owns (DESIGN.md §6), and the accounts
+ * test_sender: lib/sender.c, which addresses an account owns, and the accounts
  * section of the store it reads them from (a real SQLite file in a fresh temporary directory).
  * Each ownership rule is one test named after it.
  */

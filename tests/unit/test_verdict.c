@@ -1,9 +1,10 @@
 /*
- * test_verdict: lib/verdict.c, THE reply table and the verdict helpers (STYLE rules 8, 11, 20).
+ * test_verdict: lib/verdict.c, THE reply table and the verdict helpers (ARCHITECTURE.md
+ * "Verdicts and replies").
  *
  * The table is walked row by row (ids, unique names and texts, SMTP and RFC 3463 / RFC 7372
  * codes, known placeholders); templates are rendered with hostile arguments; verdicts combine
- * with DESIGN.md's precedence; and the text a sender sees never carries a control byte and never
+ * with the one precedence; and the text a sender sees never carries a control byte and never
  * overruns its buffer.
  */
 #include <stdarg.h>
