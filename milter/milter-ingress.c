@@ -414,11 +414,22 @@ static bool maintenance_store_check(struct runtime *rt, bool *lost)
  * keeps up with a million greylist triplets: one batch takes a few milliseconds, and a tick runs
  * batches while they come back full, up to MAINTENANCE_MAX_BATCHES.
  */
-static void maintenance_tick(struct runtime *rt, bool *store_lost)
+/* The tick's expiry failed (*failing): logged when it starts failing, not every tick while the
+ * database is away; the store logs when it goes and when it is back. */
+static void expiry_failed(bool *failing, bool *now_failing, const char *what,
+                          const struct store_error *why)
+{
+    if (!*failing && !*now_failing)
+        log_msg(LOG_WARNING, "%s: %s (tried again every tick, said once)", what, why->text);
+    *now_failing = true;
+}
+
+static void maintenance_tick(struct runtime *rt, bool *store_lost, bool *expiry_failing)
 {
     struct store_error why;
     size_t deleted = 0, total = 0;
     int64_t now = (int64_t)time(NULL);
+    bool failing = false;
 
     /* Without a database, expiry and the throttle's counters wait for the next tick. */
     if (!maintenance_store_check(rt, store_lost))
@@ -430,7 +441,7 @@ static void maintenance_tick(struct runtime *rt, bool *store_lost)
         deleted = 0;
         if (store_decision_expire(rt->store, now - rt->cfg->decision_retention / 1000,
                                   RETENTION_BATCH, &deleted, &why) != STORE_OK) {
-            log_msg(LOG_WARNING, "decision log expiry: %s", why.text);
+            expiry_failed(expiry_failing, &failing, "decision log expiry", &why);
             break;
         }
         total += deleted;
@@ -444,7 +455,7 @@ static void maintenance_tick(struct runtime *rt, bool *store_lost)
     for (int i = 0; i < MAINTENANCE_MAX_BATCHES && !atomic_load(&stopping); i++) {
         deleted = 0;
         if (greylist_expire(rt->store, rt->cfg, now, batch, &deleted, &why) != STORE_OK) {
-            log_msg(LOG_WARNING, "greylist expiry: %s", why.text);
+            expiry_failed(expiry_failing, &failing, "greylist expiry", &why);
             break;
         }
         total += deleted;
@@ -458,7 +469,10 @@ static void maintenance_tick(struct runtime *rt, bool *store_lost)
     if (throttle_expire(rt->store, rt->cfg, (time_t)now, batch, &deleted, &why) != STORE_OK ||
         store_held_expire(rt->store, now - rt->cfg->decision_retention / 1000, RETENTION_BATCH,
                           &deleted, &why) != STORE_OK)
-        log_msg(LOG_WARNING, "throttle or held table expiry: %s", why.text);
+        expiry_failed(expiry_failing, &failing, "throttle or held table expiry", &why);
+    if (*expiry_failing && !failing)
+        log_msg(LOG_INFO, "expiry works again");
+    *expiry_failing = failing;
 }
 
 static void reload(const struct options *o, const struct config *running)
@@ -510,7 +524,7 @@ static void reload(const struct options *o, const struct config *running)
 static void *maintenance_thread(void *arg)
 {
     const struct options *o = arg;
-    bool store_lost = false;
+    bool store_lost = false, expiry_failing = false;
     pthread_mutex_lock(&stop_lock);
     while (!atomic_load(&stopping)) {
         if (reload_wanted) {
@@ -529,7 +543,7 @@ static void *maintenance_thread(void *arg)
         pthread_mutex_unlock(&stop_lock);
         struct runtime *rt = runtime_acquire();
         if (rt != NULL) {
-            maintenance_tick(rt, &store_lost);
+            maintenance_tick(rt, &store_lost, &expiry_failing);
             runtime_release(rt);
         }
         pthread_mutex_lock(&stop_lock);

@@ -300,7 +300,7 @@ refused=0
 end=$((SECONDS + 2))
 while ((SECONDS < end)); do probe && echo "$PROBE_RCPT" >>"$ACKED" || refused=$((refused + 1)); done
 "$INGRESS_TEST_PG_CTL" stop "$INGRESS_TEST_PG_DIR"
-end=$((SECONDS + 1))
+end=$((SECONDS + 3)) # more than one tick of the lists' reload (1 s) and of the expiry (2 s)
 while ((SECONDS < end)); do probe && echo "$PROBE_RCPT" >>"$ACKED" || refused=$((refused + 1)); done
 "$INGRESS_TEST_PG_CTL" start "$INGRESS_TEST_PG_DIR" >/dev/null
 end=$((SECONDS + 2))
@@ -310,6 +310,8 @@ wait "$load_pid" 2>/dev/null || true
 check "restart under load: the milter is still running" kill -0 "$MILTER_PID"
 stop_milter # writes what the decision log still holds
 check "restart under load: SIGTERM stops the milter with status 0" test "$MILTER_RC" = 0
+check "restart under load: one line each from the lists' reload and from expiry while it was away" \
+    test "$(grep -c 'reading the block/allow lists' "$MILTER_LOG") $(grep -c 'expiry: .*said once' "$MILTER_LOG")" = "1 1"
 check "restart under load: no decisions lost at close" \
     test "$(grep -c 'decisions lost at close' "$MILTER_LOG")" = 0
 acked=$(wc -l <"$ACKED")
