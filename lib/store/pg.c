@@ -35,6 +35,13 @@
  */
 #define PG_MAX_CLOCK_SKEW_S 30
 
+/* While the server is down, how long after a thread's call failed its next call fails at once
+ * rather than try the server again (may_try()). */
+#define PG_RETRY_MS 100
+
+/* When this thread's last call failed for want of the server (monotonic ms). */
+static _Thread_local int64_t thread_failed_at = INT64_MIN / 2;
+
 /* ---- time ---- */
 
 static int64_t now_ms(void)
@@ -93,8 +100,11 @@ static void note_down(struct store_conn *c, const char *why)
 
     pthread_mutex_lock(&db->lock);
     news = !db->down && c->epoch == db->epoch;
-    if (c->epoch == db->epoch)
+    if (c->epoch == db->epoch) {
         db->down = true;
+        if (news)
+            snprintf(db->down_why, sizeof db->down_why, "database %s: %s", db->shown, why);
+    }
     /* At the open, the caller reports the error. */
     news = news && db->opened;
     pthread_mutex_unlock(&db->lock);
@@ -286,10 +296,68 @@ static enum store_status connect_conn(struct store_conn *c, struct store_error *
     return STORE_OK;
 }
 
+/*
+ * While the server is down, one call at a time tries it, on a new connection.  A call that comes
+ * meanwhile waits for that try, within its own bound, and goes on when it found the server back,
+ * or fails with the reason; a thread's call within PG_RETRY_MS of its own call that failed fails
+ * at once.  So a server that never answers costs a call the bound once, not once per connection
+ * of the pool, and a message whose calls follow one another (the lists, the greylist) waits it
+ * once.  False when c may not use the server now (err says why).
+ */
+static bool may_try(struct store_conn *c, struct store_error *err)
+{
+    struct store_db *db = c->db;
+    bool fail_now = false, start = false, waited = false;
+    int64_t deadline = deadline_after(db);
+
+    pthread_mutex_lock(&db->lock);
+    while (db->down && db->probing && !c->probing && !fail_now) {
+        struct timespec until = {.tv_sec = deadline / 1000,
+                                 .tv_nsec = (long)(deadline % 1000) * 1000000L};
+        waited = true;
+        fail_now = pthread_cond_timedwait(&db->probed, &db->lock, &until) != 0 && db->probing;
+    }
+    if (db->down && !c->probing && !fail_now) {
+        fail_now = waited || now_ms() - thread_failed_at < PG_RETRY_MS;
+        start = !fail_now;
+        if (start)
+            db->probing = c->probing = true;
+    }
+    if (fail_now)
+        store_error_set(err, STORE_BUSY, "%s", db->down_why);
+    pthread_mutex_unlock(&db->lock);
+    if (fail_now)
+        thread_failed_at = now_ms();
+    if (start && c->conn != NULL)
+        drop_connection(c); /* a connection of before: the try is a new one */
+    return !fail_now;
+}
+
+/* The end of a call: one that failed for want of the server, or tried it while it was down. */
+static void tried(struct store_conn *c)
+{
+    struct store_db *db = c->db;
+
+    if (c->broke)
+        thread_failed_at = now_ms();
+    if (!c->probing)
+        return;
+    pthread_mutex_lock(&db->lock);
+    db->probing = c->probing = false;
+    pthread_cond_broadcast(&db->probed);
+    pthread_mutex_unlock(&db->lock);
+}
+
 /* A connection for the next statement: made again when it broke, but never in the middle of a
  * transaction, whose earlier statements the server has forgotten with the old connection. */
 static enum store_status ensure_connected(struct store_conn *c, struct store_error *err)
 {
+    if (!c->in_txn && !may_try(c, err)) {
+        if (c->conn != NULL)
+            drop_connection(c);
+        return STORE_BUSY;
+    }
+
     struct pollfd p = {.fd = c->conn != NULL ? PQsocket(c->conn) : -1, .events = POLLIN};
 
     /* An idle connection has nothing to read unless the server closed it (a restart's
@@ -630,6 +698,7 @@ static void pg_release(struct store_conn *c)
     struct store_db *db = c->db;
 
     pg_rollback(c);
+    tried(c);
     c->broke = false;
     if (c->writer)
         return;
@@ -877,6 +946,7 @@ static void pg_close(struct store_db *db)
     }
     drop_connection(&db->writer);
     pthread_cond_destroy(&db->freed);
+    pthread_cond_destroy(&db->probed);
     pthread_mutex_destroy(&db->lock);
     free(db->conninfo);
     free(db->shown);
@@ -913,6 +983,11 @@ static struct store_db *pg_open(const char *database, int64_t busy_timeout_ms, b
     db->busy_timeout_ms = busy_timeout_ms;
     pthread_mutex_init(&db->lock, NULL);
     pthread_cond_init(&db->freed, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&db->probed, &attr);
+    pthread_condattr_destroy(&attr);
     db->writer.db = db;
     db->writer.writer = true;
     if (connect_conn(pool_add(db), err) != STORE_OK) {

@@ -104,6 +104,7 @@ struct store_conn {
     bool broke;  /* the server failed this store.h call once: it is not tried again in the call */
     char broke_why[STORE_ERROR_MAX]; /* why, for the call's later statements */
     uint64_t epoch; /* the database's epoch when this connection was begun (note_down) */
+    bool probing;   /* this call is the one that may try the server while it is down */
     bool prepared[PG_STMT_COUNT];
 };
 
@@ -119,6 +120,9 @@ struct store_db {
     pthread_cond_t freed;
     bool down;      /* the last attempt to reach the server failed (logged once) */
     uint64_t epoch; /* how many times the server came back: older connections' news is stale */
+    char down_why[STORE_ERROR_MAX]; /* why it is down, for the calls that fail at once */
+    bool probing;          /* a call tries the server now (one at a time while it is down) */
+    pthread_cond_t probed; /* signalled when that call ends (CLOCK_MONOTONIC) */
     struct store_conn *pool[PG_POOL_MAX]; /* pool_len made so far, each its own allocation */
     int pool_len;
     struct store_conn writer;
