@@ -259,6 +259,25 @@ check "run time, fail_open: the log says the server went" grep -q 'PostgreSQL ca
 "$INGRESS_TEST_PG_CTL" start "$INGRESS_TEST_PG_DIR" >/dev/null
 stop_milter
 
+# A skew that appears while the milter runs (libfaketime reading its offset from a file): the
+# next connection finds it, logs it once, and mail goes on (the clocks are refused at start-up
+# only).
+if [[ -n $FAKETIME_LIB ]]; then
+    echo "+0" >"$T/offset"
+    MILTER_WRAP=(env LD_PRELOAD="$FAKETIME_LIB" FAKETIME_TIMESTAMP_FILE="$T/offset"
+        FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1)
+    start_milter skew "${PG_OPTS[@]}"
+    check "run time, clocks agree: accepted" probe
+    echo "-5m" >"$T/offset"
+    "$INGRESS_TEST_PG_CTL" stop "$INGRESS_TEST_PG_DIR"
+    "$INGRESS_TEST_PG_CTL" start "$INGRESS_TEST_PG_DIR" >/dev/null
+    check "run time, the host's clock 5 minutes behind after a reconnection: still accepted" thawed
+    check "run time, the skew: one log line naming it" \
+        test "$(grep -c 'the clock of this host is 300 s behind the PostgreSQL server' "$MILTER_LOG")" = 1
+    stop_milter
+    MILTER_WRAP=()
+fi
+
 # ---- 3. kill -9 under load ----
 
 ACKED=$T/acked.txt
