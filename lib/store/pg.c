@@ -59,6 +59,15 @@ static int64_t deadline_after(const struct store_db *db)
     return now_ms() + (db->busy_timeout_ms > 0 ? db->busy_timeout_ms : 0) + 1000;
 }
 
+/* The deadline of a wait on c: deadline_after(), or the end of the call's own bound when it tries
+ * a server that is down (may_try()). */
+static int64_t conn_deadline(const struct store_conn *c)
+{
+    int64_t deadline = deadline_after(c->db);
+
+    return c->cap_ms > 0 && c->cap_ms < deadline ? c->cap_ms : deadline;
+}
+
 /* Waits until the socket is ready for events or the deadline passes; false on the deadline. */
 static bool wait_socket(PGconn *conn, short events, int64_t deadline)
 {
@@ -253,7 +262,7 @@ static void ignore_notice(void *arg, const char *message)
 static enum store_status connect_conn(struct store_conn *c, struct store_error *err)
 {
     struct store_db *db = c->db;
-    int64_t deadline = deadline_after(db);
+    int64_t deadline = conn_deadline(c);
 
     pthread_mutex_lock(&db->lock);
     c->epoch = db->epoch;
@@ -298,11 +307,12 @@ static enum store_status connect_conn(struct store_conn *c, struct store_error *
 
 /*
  * While the server is down, one call at a time tries it, on a new connection.  A call that comes
- * meanwhile waits for that try, within its own bound, and goes on when it found the server back,
- * or fails with the reason; a thread's call within PG_RETRY_MS of its own call that failed fails
- * at once.  So a server that never answers costs a call the bound once, not once per connection
- * of the pool, and a message whose calls follow one another (the lists, the greylist) waits it
- * once.  False when c may not use the server now (err says why).
+ * meanwhile waits for that try and goes on when it found the server back; when it did not, the
+ * call tries next, within what is left of its own bound (a try that failed at once, such as a
+ * server still starting up, leaves it most of it).  A thread's call within PG_RETRY_MS of its own
+ * call that failed fails at once.  So a server that never answers costs a call the bound once,
+ * not once per connection of the pool, and a message whose calls follow one another (the lists,
+ * the greylist) waits it once.  False when c may not use the server now (err says why).
  */
 static bool may_try(struct store_conn *c, struct store_error *err)
 {
@@ -318,10 +328,12 @@ static bool may_try(struct store_conn *c, struct store_error *err)
         fail_now = pthread_cond_timedwait(&db->probed, &db->lock, &until) != 0 && db->probing;
     }
     if (db->down && !c->probing && !fail_now) {
-        fail_now = waited || now_ms() - thread_failed_at < PG_RETRY_MS;
+        fail_now = waited ? now_ms() >= deadline : now_ms() - thread_failed_at < PG_RETRY_MS;
         start = !fail_now;
-        if (start)
+        if (start) {
             db->probing = c->probing = true;
+            c->cap_ms = deadline;
+        }
     }
     if (fail_now)
         store_error_set(err, STORE_BUSY, "%s", db->down_why);
@@ -342,6 +354,7 @@ static void tried(struct store_conn *c)
         thread_failed_at = now_ms();
     if (!c->probing)
         return;
+    c->cap_ms = 0;
     pthread_mutex_lock(&db->lock);
     db->probing = c->probing = false;
     pthread_cond_broadcast(&db->probed);
@@ -405,7 +418,7 @@ static bool busy_state(const char *state)
  */
 static enum store_status wait_result(struct store_conn *c, PGresult **out, struct store_error *err)
 {
-    int64_t deadline = deadline_after(c->db);
+    int64_t deadline = conn_deadline(c);
     PGconn *conn = c->conn;
     PGresult *first = NULL, *res;
     int flushed;

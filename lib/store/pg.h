@@ -105,6 +105,7 @@ struct store_conn {
     char broke_why[STORE_ERROR_MAX]; /* why, for the call's later statements */
     uint64_t epoch; /* the database's epoch when this connection was begun (note_down) */
     bool probing;   /* this call is the one that may try the server while it is down */
+    int64_t cap_ms; /* that call's own deadline (monotonic ms), which its waits never pass */
     bool prepared[PG_STMT_COUNT];
 };
 

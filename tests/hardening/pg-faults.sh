@@ -206,7 +206,8 @@ started_ms=$(($(ms) - t0))
 if probe; then
     ok "run time, server started again: the next message is accepted, no restart"
 else
-    not_ok "run time, server started again: the next message is accepted" "$PROBE"
+    not_ok "run time, server started again: the next message is accepted" "$PROBE" \
+        "$(grep -E 'PostgreSQL|decision log' "$MILTER_LOG")"
 fi
 echo "# figure: server stopped: 451 after $down_ms ms; started again (pg_ctl start took $started_ms ms): the next message accepted in $PROBE_MS ms"
 check "run time: one log line says the server is back" \
