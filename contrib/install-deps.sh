@@ -41,8 +41,9 @@ packages=(
     opendkim linux-perf
     # tools the test scripts call (ps, ss, setsid); usually present, not on a minimal image
     procps iproute2 util-linux git
-    # the PostgreSQL backend (libpq) and its tests: a private server started by tests/pg/pg-ctl.sh
-    libpq-dev postgresql
+    # the PostgreSQL backend (libpq) and its tests: a private server started by tests/pg/pg-ctl.sh;
+    # libfaketime puts the milter's clock minutes off the server's (tests/hardening/pg-faults.sh)
+    libpq-dev postgresql faketime
     # lint
     clang-format clang-tidy cppcheck
     # the man pages' lint (tests/install/man.sh): groff, man and col render them, mandoc lints

@@ -865,6 +865,7 @@ struct lists_cache {
     struct lists *current;
     int64_t next_check; /* unix seconds */
     bool loading;
+    bool failing; /* the last read failed: logged once, until a read works again */
 };
 
 struct lists_cache *lists_cache_new(struct store *s, int64_t reload_interval_ms)
@@ -913,14 +914,16 @@ struct lists *lists_cache_get(struct lists_cache *c, int64_t now, char *err, siz
 
     /* The store is read without the cache's lock: the other connections keep the old snapshot
      * meanwhile instead of queueing behind a rebuild. */
-    if (!still_current(c, held, now)) {
+    bool tried = !still_current(c, held, now);
+    if (tried)
         fresh = lists_load(c->store, now, why, sizeof why);
-        if (fresh == NULL)
-            log_msg(LOG_ERR, "%s%s", why,
-                    held ? " (the previous lists stay in use)" : " (no lists in use)");
-    }
 
     pthread_mutex_lock(&c->lock);
+    /* Said when reading starts failing and when it works again, not at every try meanwhile
+     * (a database away for an hour). */
+    bool read = !tried || fresh != NULL; /* the version read, or the lists */
+    bool tell_failed = !read && !c->failing, tell_back = read && c->failing;
+    c->failing = !read;
     c->loading = false;
     c->next_check = now + c->interval;
     if (fresh != NULL) {
@@ -929,6 +932,11 @@ struct lists *lists_cache_get(struct lists_cache *c, int64_t now, char *err, siz
     }
     out = lists_ref(c->current);
     pthread_mutex_unlock(&c->lock);
+    if (tell_failed)
+        log_msg(LOG_ERR, "%s%s; tried again every %" PRId64 " s, said once", why,
+                held ? " (the previous lists stay in use)" : " (no lists in use)", c->interval);
+    if (tell_back)
+        log_msg(LOG_INFO, "block/allow lists and recipient rules read again");
 
     lists_unref(old);
     lists_unref(held);

@@ -46,13 +46,24 @@ static enum store_status decisions_step(struct store *s, const struct config *cf
     return store_decision_expire(s, now - cfg->decision_retention / 1000, batch, deleted, err);
 }
 
+/* An expiry step failed: said when expiry starts failing, not every tick while the database is
+ * away (the store itself logs when it goes and when it is back). */
+static void expiry_failed(const struct maintenance *m, bool *failed, const char *what,
+                          const struct store_error *why)
+{
+    if (!m->failing && !*failed)
+        log_msg(LOG_WARNING, "%s expiry: %s (tried again every tick, said once)", what, why->text);
+    *failed = true;
+}
+
 /*
  * Steps while they come back full, up to MAINTENANCE_MAX_BATCHES: one batch a tick would remove
  * at most 500 greylist rows/s, fewer than a busy milter writes (tests/bench/RESULTS.md), and the
  * table would grow unbounded.
  */
-static size_t expire_table(struct store *s, const struct config *cfg, int64_t now, size_t batch,
-                           expiry_step step, const char *what, const atomic_bool *stopping)
+static size_t expire_table(const struct maintenance *m, bool *failed, struct store *s,
+                           const struct config *cfg, int64_t now, size_t batch, expiry_step step,
+                           const char *what, const atomic_bool *stopping)
 {
     struct store_error why;
     size_t total = 0;
@@ -60,7 +71,7 @@ static size_t expire_table(struct store *s, const struct config *cfg, int64_t no
     for (int i = 0; i < MAINTENANCE_MAX_BATCHES && !stop_wanted(stopping); i++) {
         size_t deleted = 0;
         if (step(s, cfg, now, batch, &deleted, &why) != STORE_OK) {
-            log_msg(LOG_WARNING, "%s expiry: %s", what, why.text);
+            expiry_failed(m, failed, what, &why);
             break;
         }
         total += deleted;
@@ -82,19 +93,23 @@ bool maintenance_round(struct maintenance *m, struct store *s, const struct conf
         *counts = got;
     if (!turn_taken(m, s))
         return false;
-    got.decisions = expire_table(s, cfg, now, MAINTENANCE_RETENTION_BATCH, decisions_step,
-                                 "decision log", stopping);
-    got.greylist = expire_table(s, cfg, now, (size_t)cfg->greylist_expire_batch, greylist_expire,
-                                "greylist", stopping);
+    bool failed = false;
+    got.decisions = expire_table(m, &failed, s, cfg, now, MAINTENANCE_RETENTION_BATCH,
+                                 decisions_step, "decision log", stopping);
+    got.greylist = expire_table(m, &failed, s, cfg, now, (size_t)cfg->greylist_expire_batch,
+                                greylist_expire, "greylist", stopping);
     if (throttle_expire(s, cfg, (time_t)now, (size_t)cfg->greylist_expire_batch, &got.throttle,
                         &why) != STORE_OK ||
         store_held_expire(s, now - cfg->decision_retention / 1000, MAINTENANCE_RETENTION_BATCH,
                           &got.held, &why) != STORE_OK)
-        log_msg(LOG_WARNING, "throttle or held table expiry: %s", why.text);
+        expiry_failed(m, &failed, "throttle or held table", &why);
     /* The DMARC report data is kept as long as the decisions it summarizes. */
     if (store_dmarc_expire(s, now - cfg->decision_retention / 1000, MAINTENANCE_RETENTION_BATCH,
                            &got.dmarc, &why) != STORE_OK)
-        log_msg(LOG_WARNING, "DMARC report data expiry: %s", why.text);
+        expiry_failed(m, &failed, "DMARC report data", &why);
+    if (m->failing && !failed)
+        log_msg(LOG_INFO, "expiry works again");
+    m->failing = failed;
     if (counts != NULL)
         *counts = got;
     return true;

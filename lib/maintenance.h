@@ -30,8 +30,9 @@
 
 /* The caller's state between rounds (zeroed before the first). */
 struct maintenance {
-    bool asked; /* the lock was asked for at least once */
-    bool held;  /* this host held the turn at its last round */
+    bool asked;   /* the lock was asked for at least once */
+    bool held;    /* this host held the turn at its last round */
+    bool failing; /* the last round's expiry failed (said once, and once when it works again) */
 };
 
 /* What one round removed. */

@@ -27,6 +27,23 @@
 /* The oldest server the schema runs on: identity columns, default partitions, EXECUTE FUNCTION. */
 #define PG_MIN_SERVER_VERSION 110000
 
+/*
+ * The most the clocks of this host and of the server may differ.  Every time in the store is the
+ * writing host's clock (a greylist triplet's first sighting, a throttle window, a decision), and
+ * the hosts of a fleet read each other's: a skew of S seconds makes a triplet first seen on one
+ * host pass S seconds early or late on another, and moves throttle windows.  Hosts that keep
+ * their time with NTP differ by milliseconds; 30 s is far past that, and well within a minute
+ * window of the throttle.
+ */
+#define PG_MAX_CLOCK_SKEW_S 30
+
+/* While the server is down, how long after a thread's call failed its next call fails at once
+ * rather than try the server again (may_try()). */
+#define PG_RETRY_MS 100
+
+/* When this thread's last call failed for want of the server (monotonic ms). */
+static _Thread_local int64_t thread_failed_at = INT64_MIN / 2;
+
 /* ---- time ---- */
 
 static int64_t now_ms(void)
@@ -42,6 +59,15 @@ static int64_t now_ms(void)
 static int64_t deadline_after(const struct store_db *db)
 {
     return now_ms() + (db->busy_timeout_ms > 0 ? db->busy_timeout_ms : 0) + 1000;
+}
+
+/* The deadline of a wait on c: deadline_after(), or the end of the call's own bound when it tries
+ * a server that is down (may_try()). */
+static int64_t conn_deadline(const struct store_conn *c)
+{
+    int64_t deadline = deadline_after(c->db);
+
+    return c->cap_ms > 0 && c->cap_ms < deadline ? c->cap_ms : deadline;
 }
 
 /* Waits until the socket is ready for events or the deadline passes; false on the deadline. */
@@ -72,29 +98,57 @@ static void copy_message(char *out, size_t outlen, const char *msg)
             *p = p[1] ? ' ' : '\0';
 }
 
-static void note_down(struct store_db *db, const char *why)
+/*
+ * The server went (one line), or came back (one line).  A failure of a connection begun before the
+ * server last came back (c->epoch older than the database's) is old news, not a new outage: when
+ * a server restarts, the pool's connections of the old one find out one by one, some after a new
+ * connection already worked, and attempts begun while it was starting up answer later.
+ */
+static void note_down(struct store_conn *c, const char *why)
 {
-    bool was;
+    struct store_db *db = c->db;
+    bool news;
 
     pthread_mutex_lock(&db->lock);
-    was = db->down;
-    db->down = true;
+    news = !db->down && c->epoch == db->epoch;
+    if (c->epoch == db->epoch) {
+        db->down = true;
+        if (news)
+            snprintf(db->down_why, sizeof db->down_why, "database %s: %s", db->shown, why);
+    }
+    /* At the open, the caller reports the error. */
+    news = news && db->opened;
     pthread_mutex_unlock(&db->lock);
-    if (!was)
+    if (news)
         log_msg(LOG_ERR, "database %s: PostgreSQL cannot be used: %s (calls fail until it is back)",
                 db->shown, why);
 }
 
-static void note_up(struct store_db *db)
+static void note_up(struct store_conn *c)
 {
+    struct store_db *db = c->db;
     bool was;
 
     pthread_mutex_lock(&db->lock);
     was = db->down;
+    if (was)
+        db->epoch++;
     db->down = false;
+    c->epoch = db->epoch; /* the connection that found the server back is of the new epoch */
     pthread_mutex_unlock(&db->lock);
     if (was)
         log_msg(LOG_INFO, "database %s: PostgreSQL reachable again", db->shown);
+}
+
+/* The call's first failure: its later statements fail at once with the same reason. */
+static enum store_status broke(struct store_conn *c, const char *msg, struct store_error *err)
+{
+    struct store_error why;
+
+    c->broke = true;
+    store_error_set(&why, STORE_BUSY, "database %s: %s", c->db->shown, msg);
+    str_copy(c->broke_why, sizeof c->broke_why, why.text);
+    return store_error_set(err, STORE_BUSY, "%s", why.text);
 }
 
 static void drop_connection(struct store_conn *c)
@@ -132,18 +186,60 @@ static PGconn *start_connection(struct store_db *db)
     return PQconnectStartParams(keys, values, 1);
 }
 
-/* Sends the session's timeouts (a statement or a lock wait the server ends by itself); notices
- * ("already exists, skipping") would go to stderr. */
+/*
+ * The server's clock against ours, read at each new connection: beyond PG_MAX_CLOCK_SKEW_S, the
+ * store's open fails (exit 2 at start-up, naming both clocks); a connection made later, while the
+ * milter runs, logs it once and is used: a greylist delay off by the skew is better than mail
+ * refused for a clock.  STORE_ERROR only at the open.
+ */
+static enum store_status check_clock(struct store_conn *c, double server_s, struct store_error *err)
+{
+    struct store_db *db = c->db;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double skew = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - server_s;
+    bool skewed = skew > PG_MAX_CLOCK_SKEW_S || skew < -PG_MAX_CLOCK_SKEW_S;
+    char why[STORE_ERROR_MAX];
+
+    snprintf(why, sizeof why,
+             "the clock of this host is %.0f s %s the PostgreSQL server's (more than %d s: every "
+             "host of a shared database must keep its time with NTP, or greylist delays and "
+             "throttle windows are off by the difference)",
+             skew < 0 ? -skew : skew, skew < 0 ? "behind" : "ahead of", PG_MAX_CLOCK_SKEW_S);
+    pthread_mutex_lock(&db->lock);
+    bool opened = db->opened, log_it = skewed != db->skew_logged;
+    db->skew_logged = skewed;
+    pthread_mutex_unlock(&db->lock);
+    if (!opened && skewed)
+        return store_error_set(err, STORE_ERROR, "database %s: %s", db->shown, why);
+    if (log_it && skewed)
+        log_msg(LOG_WARNING, "database %s: %s", db->shown, why);
+    else if (log_it)
+        log_msg(LOG_INFO, "database %s: the clocks of this host and the server agree again",
+                db->shown);
+    return STORE_OK;
+}
+
+/* Sends the session's timeouts (a statement or a lock wait the server ends by itself; notices
+ * such as "already exists, skipping" would go to stderr) and reads the server's clock. */
 static enum store_status session_setup(struct store_conn *c, struct store_error *err)
 {
     char ms[32];
+    PGresult *res = NULL;
+    enum store_status status;
 
     snprintf(ms, sizeof ms, "%" PRId64, c->db->busy_timeout_ms);
-    return pg_exec_params(c,
-                          "SELECT set_config('statement_timeout', $1, false), "
-                          "set_config('lock_timeout', $1, false), "
-                          "set_config('client_min_messages', 'warning', false)",
-                          PG_PARAMS(PG_TEXT(ms)), NULL, err);
+    status = pg_exec_params(c,
+                            "SELECT set_config('statement_timeout', $1, false), "
+                            "set_config('lock_timeout', $1, false), "
+                            "set_config('client_min_messages', 'warning', false), "
+                            "extract(epoch FROM clock_timestamp())::text",
+                            PG_PARAMS(PG_TEXT(ms)), &res, err);
+    if (status == STORE_OK && PQntuples(res) == 1)
+        status = check_clock(c, strtod(PQgetvalue(res, 0, 3), NULL), err);
+    PQclear(res);
+    return status;
 }
 
 static enum store_status connect_fail(struct store_conn *c, PGconn *conn, enum store_status status,
@@ -153,15 +249,26 @@ static enum store_status connect_fail(struct store_conn *c, PGconn *conn, enum s
 
     copy_message(msg, sizeof msg, why);
     PQfinish(conn);
-    if (status == STORE_BUSY)
-        note_down(c->db, msg);
-    return store_error_set(err, status, "database %s: %s", c->db->shown, msg);
+    if (status != STORE_BUSY)
+        return store_error_set(err, status, "database %s: %s", c->db->shown, msg);
+    note_down(c, msg);
+    return broke(c, msg, err);
+}
+
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
 }
 
 static enum store_status connect_conn(struct store_conn *c, struct store_error *err)
 {
     struct store_db *db = c->db;
-    int64_t deadline = deadline_after(db);
+    int64_t deadline = conn_deadline(c);
+
+    pthread_mutex_lock(&db->lock);
+    c->epoch = db->epoch;
+    pthread_mutex_unlock(&db->lock);
     PGconn *conn = start_connection(db);
     PostgresPollingStatusType poll_status = PGRES_POLLING_WRITING;
 
@@ -186,21 +293,87 @@ static enum store_status connect_conn(struct store_conn *c, struct store_error *
                  PQserverVersion(conn) / 10000, PQserverVersion(conn) / 100 % 100);
         return connect_fail(c, conn, STORE_ERROR, why, err);
     }
+    /* What the server says outside an answer (a restart's "terminating connection" FATAL while
+     * idle, a notice) is read with the next statement's error; libpq would print it on stderr. */
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
     c->conn = conn;
     c->sessions++;
     memset(c->prepared, 0, sizeof c->prepared);
-    if (session_setup(c, err) != STORE_OK) {
+    enum store_status status = session_setup(c, err);
+    if (status != STORE_OK) {
         drop_connection(c);
-        return STORE_BUSY;
+        return status == STORE_ERROR && !c->db->opened ? STORE_ERROR : STORE_BUSY;
     }
-    note_up(db);
+    note_up(c);
     return STORE_OK;
+}
+
+/*
+ * While the server is down, one call at a time tries it, on a new connection.  A call that comes
+ * meanwhile waits for that try and goes on when it found the server back; when it did not, the
+ * call tries next, within what is left of its own bound (a try that failed at once, such as a
+ * server still starting up, leaves it most of it).  A thread's call within PG_RETRY_MS of its own
+ * call that failed fails at once.  So a server that never answers costs a call the bound once,
+ * not once per connection of the pool, and a message whose calls follow one another (the lists,
+ * the greylist) waits it once.  False when c may not use the server now (err says why).
+ */
+static bool may_try(struct store_conn *c, struct store_error *err)
+{
+    struct store_db *db = c->db;
+    bool fail_now = false, start = false, waited = false;
+    int64_t deadline = deadline_after(db);
+
+    pthread_mutex_lock(&db->lock);
+    while (db->down && db->probing && !c->probing && !fail_now) {
+        struct timespec until = {.tv_sec = deadline / 1000,
+                                 .tv_nsec = (long)(deadline % 1000) * 1000000L};
+        waited = true;
+        fail_now = pthread_cond_timedwait(&db->probed, &db->lock, &until) != 0 && db->probing;
+    }
+    if (db->down && !c->probing && !fail_now) {
+        fail_now = waited ? now_ms() >= deadline : now_ms() - thread_failed_at < PG_RETRY_MS;
+        start = !fail_now;
+        if (start) {
+            db->probing = c->probing = true;
+            c->cap_ms = deadline;
+        }
+    }
+    if (fail_now)
+        store_error_set(err, STORE_BUSY, "%s", db->down_why);
+    pthread_mutex_unlock(&db->lock);
+    if (fail_now)
+        thread_failed_at = now_ms();
+    if (start && c->conn != NULL)
+        drop_connection(c); /* a connection of before: the try is a new one */
+    return !fail_now;
+}
+
+/* The end of a call: one that failed for want of the server, or tried it while it was down. */
+static void tried(struct store_conn *c)
+{
+    struct store_db *db = c->db;
+
+    if (c->broke)
+        thread_failed_at = now_ms();
+    if (!c->probing)
+        return;
+    c->cap_ms = 0;
+    pthread_mutex_lock(&db->lock);
+    db->probing = c->probing = false;
+    pthread_cond_broadcast(&db->probed);
+    pthread_mutex_unlock(&db->lock);
 }
 
 /* A connection for the next statement: made again when it broke, but never in the middle of a
  * transaction, whose earlier statements the server has forgotten with the old connection. */
 static enum store_status ensure_connected(struct store_conn *c, struct store_error *err)
 {
+    if (!c->in_txn && !may_try(c, err)) {
+        if (c->conn != NULL)
+            drop_connection(c);
+        return STORE_BUSY;
+    }
+
     struct pollfd p = {.fd = c->conn != NULL ? PQsocket(c->conn) : -1, .events = POLLIN};
 
     /* An idle connection has nothing to read unless the server closed it (a restart's
@@ -212,6 +385,11 @@ static enum store_status ensure_connected(struct store_conn *c, struct store_err
         return STORE_OK;
     if (c->conn != NULL)
         drop_connection(c);
+    /* A call that waited its bound once (a statement without an answer, a connection that failed)
+     * fails now rather than wait once more: the greylist's second try, after a read that came back
+     * busy, would double the time the message waits. */
+    if (c->broke)
+        return store_error_set(err, STORE_BUSY, "%s", c->broke_why);
     if (c->in_txn)
         return store_error_set(
             err, STORE_BUSY, "database %s: the connection was lost in a transaction", c->db->shown);
@@ -243,7 +421,7 @@ static bool busy_state(const char *state)
  */
 static enum store_status wait_result(struct store_conn *c, PGresult **out, struct store_error *err)
 {
-    int64_t deadline = deadline_after(c->db);
+    int64_t deadline = conn_deadline(c);
     PGconn *conn = c->conn;
     PGresult *first = NULL, *res;
     int flushed;
@@ -265,8 +443,8 @@ static enum store_status wait_result(struct store_conn *c, PGresult **out, struc
                      timed_out ? "no answer from the server within the busy timeout"
                                : PQerrorMessage(conn));
         drop_connection(c);
-        note_down(c->db, msg);
-        return store_error_set(err, STORE_BUSY, "database %s: %s", c->db->shown, msg);
+        note_down(c, msg);
+        return broke(c, msg, err);
     }
     while ((res = PQgetResult(conn)) != NULL) {
         if (first == NULL)
@@ -285,7 +463,8 @@ static enum store_status wait_result(struct store_conn *c, PGresult **out, struc
     enum store_status status = busy_state(state) ? STORE_BUSY : STORE_ERROR;
     if (PQstatus(conn) != CONNECTION_OK) {
         drop_connection(c);
-        note_down(c->db, msg);
+        note_down(c, msg);
+        return broke(c, msg, err);
     }
     return store_error_set(err, status, "database %s: %s", c->db->shown, msg);
 }
@@ -491,19 +670,36 @@ enum store_status pg_bounded_delete(struct store_conn *c, enum pg_stmt id, int64
 
 /* ---- connections and transactions ---- */
 
+/* A new member of the pool, not connected yet (its first statement connects it); the lock held,
+ * or no other thread yet (pg_open). */
+static struct store_conn *pool_add(struct store_db *db)
+{
+    struct store_conn *c = xcalloc(1, sizeof *c);
+
+    c->db = db;
+    db->pool[db->pool_len++] = c;
+    return c;
+}
+
+/* An idle connection of the pool; a new one when every one is in use (another thread of the
+ * milter is in a store call), up to PG_POOL_MAX; past that, the next one given back. */
 static struct store_conn *pg_acquire(struct store_db *db)
 {
+    struct store_conn *c = NULL;
+
     pthread_mutex_lock(&db->lock);
-    for (;;) {
-        for (int i = 0; i < PG_POOL_SIZE; i++) {
-            if (!db->pool[i].busy) {
-                db->pool[i].busy = true;
-                pthread_mutex_unlock(&db->lock);
-                return &db->pool[i];
-            }
-        }
-        pthread_cond_wait(&db->freed, &db->lock);
+    while (c == NULL) {
+        for (int i = 0; i < db->pool_len && c == NULL; i++)
+            if (!db->pool[i]->busy)
+                c = db->pool[i];
+        if (c == NULL && db->pool_len < PG_POOL_MAX)
+            c = pool_add(db);
+        if (c == NULL)
+            pthread_cond_wait(&db->freed, &db->lock);
     }
+    c->busy = true;
+    pthread_mutex_unlock(&db->lock);
+    return c;
 }
 
 /* The writer's connection is its own: one thread writes batches at a time (decision_log.c). */
@@ -519,6 +715,8 @@ static void pg_release(struct store_conn *c)
     struct store_db *db = c->db;
 
     pg_rollback(c);
+    tried(c);
+    c->broke = false;
     if (c->writer)
         return;
     pthread_mutex_lock(&db->lock);
@@ -604,6 +802,9 @@ static enum store_status pg_maintenance_lock(struct store_db *db, bool *held,
         PQclear(res);
     }
     *held = db->maint_held;
+    /* The end of a call, as pg_release() ends a pool connection's: the next one may try again. */
+    tried(c);
+    c->broke = false;
     pthread_mutex_unlock(&db->maint_lock);
     return status;
 }
@@ -791,12 +992,15 @@ static void pg_close(struct store_db *db)
 {
     if (db == NULL)
         return;
-    for (int i = 0; i < PG_POOL_SIZE; i++)
-        drop_connection(&db->pool[i]);
+    for (int i = 0; i < db->pool_len; i++) {
+        drop_connection(db->pool[i]);
+        free(db->pool[i]);
+    }
     drop_connection(&db->writer);
     drop_connection(&db->maint); /* lets the maintenance lock go, if held */
     pthread_mutex_destroy(&db->maint_lock);
     pthread_cond_destroy(&db->freed);
+    pthread_cond_destroy(&db->probed);
     pthread_mutex_destroy(&db->lock);
     free(db->conninfo);
     free(db->shown);
@@ -833,17 +1037,21 @@ static struct store_db *pg_open(const char *database, int64_t busy_timeout_ms, b
     db->busy_timeout_ms = busy_timeout_ms;
     pthread_mutex_init(&db->lock, NULL);
     pthread_cond_init(&db->freed, NULL);
-    for (int i = 0; i < PG_POOL_SIZE; i++)
-        db->pool[i].db = db;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&db->probed, &attr);
+    pthread_condattr_destroy(&attr);
     db->writer.db = db;
     db->writer.writer = true;
     pthread_mutex_init(&db->maint_lock, NULL);
     db->maint.db = db;
     db->maint.writer = true;
-    if (connect_conn(&db->pool[0], err) != STORE_OK) {
+    if (connect_conn(pool_add(db), err) != STORE_OK) {
         pg_close(db);
         return NULL;
     }
+    db->opened = true;
     return db;
 }
 

@@ -3,7 +3,11 @@
  *
  * A pool of connections per open database, one handed out by acquire() for the whole of a store.h
  * call (a connection is never shared by two threads at once), and one more of the decision log's
- * writer, so that its batches never wait for a callback's connection nor hold one.  A connection
+ * writer, so that its batches never wait for a callback's connection nor hold one.  The pool is
+ * sized by the milter's threads: libmilter starts a worker thread whenever every worker is busy,
+ * so the pool makes a connection whenever every one it has is in use, and keeps it.  It holds as
+ * many connections as threads were in store calls at the same moment, up to PG_POOL_MAX; only
+ * past that does a call wait for another's connection.  A connection
  * is made when first needed and made again after the server went away, by the next call that
  * begins outside a transaction: a server that restarts costs the calls made while it was down
  * (STORE_BUSY), never a restart of the milter.
@@ -105,19 +109,31 @@ struct store_conn {
     bool in_txn;       /* between begin() and commit()/rollback() */
     bool writer;       /* the decision writer's own, or the maintenance lock's: never in the pool */
     uint64_t sessions; /* connections made so far: a session lock ends with its session */
+    bool broke; /* the server failed this store.h call once: it is not tried again in the call */
+    char broke_why[STORE_ERROR_MAX]; /* why, for the call's later statements */
+    uint64_t epoch; /* the database's epoch when this connection was begun (note_down) */
+    bool probing;   /* this call is the one that may try the server while it is down */
+    int64_t cap_ms; /* that call's own deadline (monotonic ms), which its waits never pass */
     bool prepared[PG_STMT_COUNT];
 };
 
-#define PG_POOL_SIZE 16 /* connections for the milter's threads; more calls wait for a free one */
+/* The most connections of a pool: a bound on what one milter takes of the server's
+ * max_connections, far above the threads a host has in store calls at once. */
+#define PG_POOL_MAX 128
 
 struct store_db {
     char *conninfo; /* as given: may hold a password, never printed */
     char *shown;    /* the same without a password, for messages */
     int64_t busy_timeout_ms;
-    pthread_mutex_t lock; /* guards busy, down and the pool's waits */
+    pthread_mutex_t lock; /* guards busy, down, the pool's size and its waits */
     pthread_cond_t freed;
-    bool down; /* the last attempt to reach the server failed (logged once) */
-    struct store_conn pool[PG_POOL_SIZE];
+    bool down;      /* the last attempt to reach the server failed (logged once) */
+    uint64_t epoch; /* how many times the server came back: older connections' news is stale */
+    char down_why[STORE_ERROR_MAX]; /* why it is down, for the calls that fail at once */
+    bool probing;          /* a call tries the server now (one at a time while it is down) */
+    pthread_cond_t probed; /* signalled when that call ends (CLOCK_MONOTONIC) */
+    struct store_conn *pool[PG_POOL_MAX]; /* pool_len made so far, each its own allocation */
+    int pool_len;
     struct store_conn writer;
     /* store_maintenance_lock(): a connection whose session holds the lock while maint_held. */
     pthread_mutex_t maint_lock; /* guards maint and the two below */
@@ -125,6 +141,8 @@ struct store_db {
     bool maint_held;
     uint64_t maint_session; /* maint.sessions when the lock was taken */
     int64_t partition_day;  /* the last day whose decision partitions exist (pg_decisions.c) */
+    bool opened;            /* pg_open() has returned: a clock skew is logged, not refused */
+    bool skew_logged; /* the last connection's clock skew was logged (once, until it is gone) */
 };
 
 /* One parameter of a statement, sent as text; PG_TEXT(NULL) sends NULL. */

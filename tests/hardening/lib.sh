@@ -7,7 +7,8 @@
 #   free_port                  prints a free TCP port of 127.0.0.1
 #   start_milter NAME [K=V...] milter-ingress -f with $T/NAME.conf (a unix socket $T/NAME.sock,
 #                              database $T/NAME.db, the NSD, loopback untrusted, greylist off,
-#                              plus the K=V lines); sets MILTER_PID, MILTER_SOCK, MILTER_LOG
+#                              plus the K=V lines), run under MILTER_WRAP (a command prefix,
+#                              empty by default); sets MILTER_PID, MILTER_SOCK, MILTER_LOG
 #   stop_milter                SIGTERM, wait; the exit status in MILTER_RC
 #   sanitizer_clean LOG        true when LOG holds no sanitizer report (ASan, UBSan, LSan, TSan)
 #   rss_kib PID, fd_count PID  from /proc
@@ -16,6 +17,7 @@ SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 NSD_CTL=$SRC_DIR/tests/dns/nsd-ctl.sh
 PYTHON=/usr/bin/python3
 PIDS=()
+MILTER_WRAP=() # a command prefix for start_milter (e.g. env VAR=...)
 NSD_DIR=
 PASSED=0
 FAILED=0
@@ -125,7 +127,7 @@ start_milter() {
         done
     } >"$T/$name.conf"
     # Appended (>>): a restarted milter keeps the log of the one before it.
-    "$MILTER_BIN" -c "$T/$name.conf" -f 2>>"$MILTER_LOG" &
+    "${MILTER_WRAP[@]}" "$MILTER_BIN" -c "$T/$name.conf" -f 2>>"$MILTER_LOG" &
     MILTER_PID=$!
     PIDS+=("$MILTER_PID")
     wait_socket "$MILTER_SOCK" "$MILTER_PID" || {

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -410,6 +411,83 @@ static void test_maintenance_runs_on_one_host_at_a_time_and_passes_on(void **sta
     config_free(cfg);
 }
 
+/* Each thread of the pool test: one write transaction, which waits for the store's write lock. */
+struct pool_call {
+    struct store *s;
+    char name[32];
+    enum store_status status;
+    char why[STORE_ERROR_MAX];
+};
+
+static void *pool_call_main(void *arg)
+{
+    struct pool_call *call = arg;
+    struct store_error err = {0};
+
+    call->status = store_account_suspend(call->s, call->name, 100, "pool", NULL, &err);
+    snprintf(call->why, sizeof call->why, "%s", err.text);
+    return NULL;
+}
+
+/*
+ * The pool follows the milter's threads: with another session holding the store's write lock,
+ * POOL_THREADS threads (more than the 16 connections the pool once had) each wait in a write
+ * transaction on a connection of their own: the server shows that many of the milter's sessions
+ * waiting on the lock at once.  Once the lock is let go every call succeeds.
+ */
+#define POOL_THREADS 24
+static void test_pool_grows_with_the_threads_in_store_calls(void **state)
+{
+    char database[1024], sql[512];
+    struct store_error err;
+    struct pool_call calls[POOL_THREADS];
+    pthread_t threads[POOL_THREADS];
+    bool all_waiting = false;
+
+    (void)state;
+    database_of(database, sizeof database, "t4");
+    struct store *s = store_open(database, 15000, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    /* The write lock (lib/store/pg.c PG_LOCK_WRITE), held by a psql session for 6 s. */
+    pid_t holder = fork();
+    if (holder == 0) {
+        execl(ctl, ctl, "psql", dir, "-c",
+              "SELECT pg_advisory_lock(7306916016250863618), pg_sleep(6)", (char *)NULL);
+        _exit(127);
+    }
+    /* The holder has the lock before the threads start. */
+    for (int i = 0; i < 100 && pg_ctl("psql", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_locks "
+                                              "WHERE locktype = 'advisory' AND granted) THEN "
+                                              "RAISE EXCEPTION 'not yet'; END IF; END $$;") != 0;
+         i++)
+        usleep(50 * 1000);
+    for (int i = 0; i < POOL_THREADS; i++) {
+        calls[i] = (struct pool_call){.s = s};
+        snprintf(calls[i].name, sizeof calls[i].name, "pool%d", i);
+        assert_int_equal(pthread_create(&threads[i], NULL, pool_call_main, &calls[i]), 0);
+    }
+    snprintf(sql, sizeof sql,
+             "DO $$ BEGIN IF (SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+             "'milter-ingress' AND wait_event_type = 'Lock') <> %d THEN RAISE EXCEPTION "
+             "'not all waiting'; END IF; END $$;",
+             POOL_THREADS);
+    for (int i = 0; i < 60 && !all_waiting; i++) {
+        all_waiting = pg_ctl("psql", sql) == 0;
+        if (!all_waiting)
+            usleep(50 * 1000);
+    }
+    for (int i = 0; i < POOL_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    int status;
+    waitpid(holder, &status, 0);
+    assert_true(all_waiting);
+    for (int i = 0; i < POOL_THREADS; i++)
+        if (calls[i].status != STORE_OK)
+            fail_msg("%s: %s", calls[i].name, calls[i].why);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -429,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_tables_of_another_application_are_named),
         cmocka_unit_test(test_two_processes_starting_at_once_migrate_once),
         cmocka_unit_test(test_maintenance_runs_on_one_host_at_a_time_and_passes_on),
+        cmocka_unit_test(test_pool_grows_with_the_threads_in_store_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
