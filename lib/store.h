@@ -192,7 +192,12 @@ enum store_status store_decision_tally(struct store *s, int64_t since,
                                                   int64_t count, void *arg),
                                        void *arg, struct store_error *err);
 
-/* Deletes decisions older than before (unix seconds), at most batch rows; *deleted gets how many.
+/*
+ * Deletes decisions older than before (unix seconds), at most batch rows; *deleted gets how many.
+ * On PostgreSQL, whose log is partitioned by day, a day goes whole, by dropping its partition,
+ * once all of it is older than before (rows are kept up to a day longer; they are not counted in
+ * *deleted, and the dropped days are logged); only rows of days that had no partition of their own
+ * are deleted one by one, within batch.  The call also makes the coming days' partitions.
  */
 enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
                                         size_t *deleted, struct store_error *err);

@@ -810,7 +810,7 @@ static enum store_status pg_prepare(struct store_db *db, struct store_error *err
 {
     (void)db;
     (void)err;
-    pg_writer_after_batches(db); /* today's and tomorrow's partitions of the decision log */
+    pg_writer_after_batches(db); /* the decision log's partitions of today and the coming days */
     return STORE_OK;
 }
 

@@ -189,6 +189,8 @@ enum store_status pg_decision_tally(struct store_conn *c, int64_t since,
 enum store_status pg_decision_expire(struct store_conn *c, int64_t before, size_t *left,
                                      struct store_error *err);
 void pg_writer_after_batches(struct store_db *db);
+#define PG_DAYS_AHEAD 2 /* partitions made ahead of today: tomorrow's and the day after's */
+void pg_decision_days_ahead(struct store_conn *c);
 
 /* pg_greylist.c */
 enum store_status pg_greylist_read(struct store_conn *c, const char *sender, const char *recipient,

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_decisions.h"
 #include "util.h"
 
 #define BUSY_MS 1000
@@ -65,6 +66,31 @@ static int pg_ctl(const char *verb, const char *sql)
     }
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs psql -At -c sql through pg-ctl.sh and gives what it printed in out (one value a line). */
+static void psql_output(const char *sql, char *out, size_t outlen)
+{
+    int fds[2], status = 0;
+    size_t len = 0;
+    ssize_t n;
+
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(ctl, ctl, "psql", dir, "-At", "-c", sql, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    while (len + 1 < outlen && (n = read(fds[0], out + len, outlen - len - 1)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void assert_contains(const char *haystack, const char *needle)
@@ -318,6 +344,94 @@ static void test_two_processes_starting_at_once_migrate_once(void **state)
     assert_int_equal(pg_ctl("psql", sql), 0);
 }
 
+/* The partitions of schema's decision log, by name, one a line, from the catalog. */
+static void partitions_of(const char *schema, char *out, size_t outlen)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof sql,
+             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+             "WHERE i.inhparent = '%s.decisions'::regclass ORDER BY 1",
+             schema);
+    psql_output(sql, out, outlen);
+}
+
+/* decisions_YYYYMMDD of the day that starts at day (unix seconds). */
+static void partition_name(int64_t day, char *out, size_t outlen)
+{
+    struct tm tm;
+    time_t t = (time_t)day;
+
+    gmtime_r(&t, &tm);
+    snprintf(out, outlen, "decisions_%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+static void assert_partition(const char *list, int64_t day, bool present)
+{
+    char name[64];
+
+    partition_name(day, name, sizeof name);
+    if ((strstr(list, name) != NULL) != present)
+        fail_msg("partition %s is %s: %s", name, present ? "missing" : "still there", list);
+}
+
+/*
+ * Expiry drops the partitions of whole days before the bound, keeps the day the bound falls in
+ * (today's), and deletes row by row only what the default partition holds; the store makes the
+ * coming days' partitions when it opens.  The old days' partitions are made as the writer or
+ * `store copy` would make them (decisions_add_day), and their rows go in through the store.
+ */
+static void test_decision_expiry_drops_whole_old_days_and_keeps_today(void **state)
+{
+    char database[1024], list[4096], sql[256];
+    int64_t today = (int64_t)time(NULL) / 86400 * 86400, day = 86400;
+    const int64_t old_days[] = {today - 40 * day, today - 39 * day, today - day};
+    struct store_error err;
+    size_t deleted = 0;
+
+    (void)state;
+    database_of(database, sizeof database, "t4");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    partitions_of("t4", list, sizeof list);
+    for (int64_t d = today; d <= today + 2 * day; d += day)
+        assert_partition(list, d, true);
+    for (size_t i = 0; i < sizeof old_days / sizeof old_days[0]; i++) {
+        snprintf(sql, sizeof sql, "SET search_path = t4; SELECT decisions_add_day(%" PRId64 ");",
+                 old_days[i]);
+        assert_int_equal(pg_ctl("psql", sql), 0);
+        add_ok(s, sample(old_days[i] + 10, "Q", "OLD", "192.0.2.1", "a@example.org", "b@x"));
+        add_ok(s, sample(old_days[i] + day - 1, "Q", "OLD", "192.0.2.1", "a@example.org", "b@x"));
+    }
+    add_ok(s, sample(today + 5, "Q", "TODAY", "192.0.2.1", "a@example.org", "b@x"));
+    add_ok(s, sample(1000, "Q", "DEFAULT", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(find_count(s, "OLD", 100, NULL), 6);
+
+    /* Thirty days back: the days 40 and 39 days old go whole; of the rest only the one row of the
+     * default partition is deleted, and counted. */
+    assert_int_equal(store_decision_expire(s, today - 30 * day + 3600, 100, &deleted, &err),
+                     STORE_OK);
+    assert_int_equal(deleted, 1);
+    partitions_of("t4", list, sizeof list);
+    assert_partition(list, old_days[0], false);
+    assert_partition(list, old_days[1], false);
+    assert_partition(list, old_days[2], true);
+    assert_int_equal(find_count(s, "OLD", 100, NULL), 2);
+    assert_int_equal(find_count(s, "DEFAULT", 100, NULL), 0);
+
+    /* Up to now: yesterday goes whole, today's partition and its row stay (the bound falls in
+     * today), and so do the coming days'. */
+    assert_int_equal(store_decision_expire(s, today + 60, 100, &deleted, &err), STORE_OK);
+    partitions_of("t4", list, sizeof list);
+    assert_partition(list, old_days[2], false);
+    for (int64_t d = today; d <= today + 2 * day; d += day)
+        assert_partition(list, d, true);
+    assert_int_equal(find_count(s, "OLD", 100, NULL), 0);
+    assert_int_equal(find_count(s, "TODAY", 100, NULL), 1);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -336,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_wrong_password_is_a_clear_error_without_the_password),
         cmocka_unit_test(test_tables_of_another_application_are_named),
         cmocka_unit_test(test_two_processes_starting_at_once_migrate_once),
+        cmocka_unit_test(test_decision_expiry_drops_whole_old_days_and_keeps_today),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
