@@ -145,6 +145,15 @@ struct store_backend {
     enum store_status (*autoallow_write)(struct store_conn *c,
                                          const struct store_autoallow_row *row,
                                          struct store_error *err);
+    /*
+     * May be NULL.  The driver's first transaction (a read that its first write upgrades: begin
+     * STORE_TXN_READ, the reads, decide, the writes it marked, commit) done by the backend in
+     * fewer round trips to its server; the same outcomes, STORE_BUSY when the upgrade lost to
+     * another writer, and nothing left open on failure.
+     */
+    enum store_status (*greylist_txn)(struct store_conn *c, struct store_greylist_txn *t,
+                                      void (*decide)(struct store_greylist_txn *t, void *arg),
+                                      void *arg, struct store_error *err);
     /* Inside a write transaction; *left as for decision_expire. */
     enum store_status (*greylist_expire)(struct store_conn *c, int64_t pending_before,
                                          int64_t confirmed_before, int64_t autoallow_before,

@@ -168,6 +168,26 @@ enum store_status pg_get_int(struct store_conn *c, enum pg_stmt id, const struct
                              size_t n, int64_t *out, struct store_error *err);
 enum store_status pg_bounded_delete(struct store_conn *c, enum pg_stmt id, int64_t before,
                                     size_t *left, struct store_error *err);
+/* One statement of a pipeline: the prepared statement id, or (id -1) the constant text sql. */
+struct pg_step {
+    int id;
+    const char *sql;
+    const struct pg_param *params;
+    size_t n;
+};
+#define PG_STEP(stmt, ...)                                                                         \
+    ((struct pg_step){.id = (stmt),                                                                \
+                      .params = (const struct pg_param[]){__VA_ARGS__},                            \
+                      .n = sizeof((const struct pg_param[]){__VA_ARGS__}) /                        \
+                           sizeof(struct pg_param)})
+#define PG_STEP_SQL(text) ((struct pg_step){.id = -1, .sql = (text)})
+/*
+ * Sends the n steps in one round trip (libpq's pipeline mode) and gives each one's result in
+ * results[i] (NULL when none; the caller clears them).  The first failure gives the status and
+ * err; the server skips the steps after it.  A transaction a step began is the caller's to end.
+ */
+enum store_status pg_pipeline(struct store_conn *c, const struct pg_step *steps, size_t n,
+                              PGresult **results, struct store_error *err);
 /* A statement that is not prepared (its text varies, e.g. a multi-row INSERT), with parameters;
  * res (may be NULL) gets the result, which the caller clears. */
 enum store_status pg_exec_params(struct store_conn *c, const char *sql,
@@ -201,6 +221,9 @@ enum store_status pg_autoallow_read(struct store_conn *c, struct store_autoallow
                                     struct store_error *err);
 enum store_status pg_autoallow_write(struct store_conn *c, const struct store_autoallow_row *row,
                                      struct store_error *err);
+enum store_status pg_greylist_txn(struct store_conn *c, struct store_greylist_txn *t,
+                                  void (*decide)(struct store_greylist_txn *t, void *arg),
+                                  void *arg, struct store_error *err);
 enum store_status pg_greylist_expire(struct store_conn *c, int64_t pending_before,
                                      int64_t confirmed_before, int64_t autoallow_before,
                                      size_t *left, struct store_error *err);

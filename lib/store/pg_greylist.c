@@ -5,6 +5,7 @@
 #include "pg.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -102,6 +103,136 @@ enum store_status pg_autoallow_write(struct store_conn *c, const struct store_au
                   PG_PARAMS(PG_TEXT(row->network), PG_INT(row->count), PG_INT(row->first_seen),
                             PG_INT(row->last_seen)),
                   NULL, err);
+}
+
+/* ---- the check in two round trips ---- */
+
+#define TXN_STEPS (2 + STORE_GREYLIST_ROWS) /* BEGIN or COMMIT, the autoallow row, the triplets */
+
+/* The reads of t's rows after a BEGIN, as pipeline steps; the number of steps. */
+static size_t read_steps(const struct store_greylist_txn *t, struct pg_step *steps,
+                         struct pg_param params[][3])
+{
+    size_t n = 0;
+
+    steps[n++] = PG_STEP_SQL("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    if (t->autoallow.network != NULL) {
+        params[n][0] = PG_TEXT(t->autoallow.network);
+        steps[n] = (struct pg_step){.id = PG_AUTOALLOW_GET, .params = params[n], .n = 1};
+        n++;
+    }
+    for (int i = 0; i < STORE_GREYLIST_ROWS; i++) {
+        if (t->rows[i].source == NULL)
+            continue;
+        params[n][0] = PG_TEXT(t->rows[i].source);
+        params[n][1] = PG_TEXT(t->sender);
+        params[n][2] = PG_TEXT(t->recipient);
+        steps[n] = (struct pg_step){.id = PG_GREYLIST_GET, .params = params[n], .n = 3};
+        n++;
+    }
+    return n;
+}
+
+/* Reads the rows from the results of read_steps(). */
+static void read_rows(struct store_greylist_txn *t, PGresult **res)
+{
+    size_t n = 1;
+
+    t->autoallow.found = false;
+    t->autoallow.write = false;
+    if (t->autoallow.network != NULL) {
+        struct pg_visit v = {.arg = &t->autoallow};
+        if (PQntuples(res[n]) > 0)
+            autoallow_row(res[n], 0, &v);
+        n++;
+    }
+    for (int i = 0; i < STORE_GREYLIST_ROWS; i++) {
+        t->rows[i].found = false;
+        t->rows[i].write = false;
+        if (t->rows[i].source == NULL)
+            continue;
+        struct pg_visit v = {.arg = &t->rows[i]};
+        if (PQntuples(res[n]) > 0)
+            greylist_row(res[n], 0, &v);
+        n++;
+    }
+}
+
+/* The writes decide marked, then COMMIT, as pipeline steps; the number of steps. */
+static size_t write_steps(const struct store_greylist_txn *t, struct pg_step *steps,
+                          struct pg_param params[][7])
+{
+    size_t n = 0;
+
+    for (int i = 0; i < STORE_GREYLIST_ROWS; i++) {
+        const struct store_greylist_row *r = &t->rows[i];
+        if (r->source == NULL || !r->write)
+            continue;
+        const struct pg_param p[7] = {
+            PG_TEXT(r->source),    PG_TEXT(t->sender),
+            PG_TEXT(t->recipient), PG_INT(r->first_seen),
+            PG_INT(r->last_seen),  r->confirmed_at ? PG_INT(r->confirmed_at) : PG_NULL,
+            PG_INT(r->count),
+        };
+        memcpy(params[n], p, sizeof p);
+        steps[n] = (struct pg_step){.id = PG_GREYLIST_PUT, .params = params[n], .n = 7};
+        n++;
+    }
+    if (t->autoallow.network != NULL && t->autoallow.write) {
+        const struct store_autoallow_row *a = &t->autoallow;
+        const struct pg_param p[4] = {PG_TEXT(a->network), PG_INT(a->count), PG_INT(a->first_seen),
+                                      PG_INT(a->last_seen)};
+        memcpy(params[n], p, sizeof p);
+        steps[n] = (struct pg_step){.id = PG_AUTOALLOW_PUT, .params = params[n], .n = 4};
+        n++;
+    }
+    steps[n++] = PG_STEP_SQL("COMMIT");
+    return n;
+}
+
+static void clear_results(PGresult **res, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        PQclear(res[i]);
+}
+
+/*
+ * store_greylist_update()'s first transaction (lib/store/greylist_txn.c) in two round trips
+ * instead of one a statement: BEGIN and the reads pipelined, decide, then the writes and COMMIT
+ * pipelined (over a network, or on a loaded machine, a round trip costs more than the statement).
+ * The same transaction as the driver's per-row calls: REPEATABLE READ, so that a write over a row
+ * another connection changed since the read fails (STORE_BUSY) and the driver does the check
+ * again under the write lock.
+ */
+enum store_status pg_greylist_txn(struct store_conn *c, struct store_greylist_txn *t,
+                                  void (*decide)(struct store_greylist_txn *t, void *arg),
+                                  void *arg, struct store_error *err)
+{
+    struct pg_step steps[TXN_STEPS];
+    struct pg_param read_params[TXN_STEPS][3], write_params[TXN_STEPS][7];
+    PGresult *res[TXN_STEPS];
+    size_t n = read_steps(t, steps, read_params);
+    enum store_status status = pg_pipeline(c, steps, n, res, err);
+
+    c->in_txn = c->conn != NULL; /* the BEGIN sent: rolled back on failure */
+    if (status == STORE_OK)
+        read_rows(t, res);
+    clear_results(res, n);
+    if (status == STORE_OK) {
+        decide(t, arg);
+        n = write_steps(t, steps, write_params);
+        status = pg_pipeline(c, steps, n, res, err);
+        /* COMMIT of a transaction that failed earlier answers ROLLBACK, without an error. */
+        if (status == STORE_OK && strcmp(PQcmdStatus(res[n - 1]), "COMMIT") != 0)
+            status = store_error_set(err, STORE_ERROR,
+                                     "database %s: the transaction was rolled back", c->db->shown);
+        clear_results(res, n);
+    }
+    if (status == STORE_OK)
+        c->in_txn = false;
+    else
+        store_backend_postgresql.rollback(c);
+    return status;
 }
 
 /* ---- expiry: the sweep over confirmed triplets, as in sqlite_greylist.c ---- */

@@ -432,6 +432,69 @@ static void test_decision_expiry_drops_whole_old_days_and_keeps_today(void **sta
     store_close(s);
 }
 
+/* The greylist check of a second host, run from inside the first one's decide. */
+struct racing_check {
+    struct store *other; /* the second host's store */
+    int calls;
+};
+
+/* Counts a pass on the row: one more than found, or 1 when new. */
+static void count_pass(struct store_greylist_txn *t, void *arg)
+{
+    (void)arg;
+    t->rows[0].write = true;
+    t->rows[0].count = t->rows[0].found ? t->rows[0].count + 1 : 1;
+    t->rows[0].first_seen = t->rows[0].found ? t->rows[0].first_seen : 100;
+    t->rows[0].last_seen = 200;
+}
+
+/* The first time: the other host counts 100 passes of the same triplet, and commits, after this
+ * host read it as new and before it writes. */
+static void count_pass_while_another_host_writes(struct store_greylist_txn *t, void *arg)
+{
+    struct racing_check *r = arg;
+
+    if (r->calls++ == 0) {
+        struct store_greylist_txn other = {.sender = t->sender, .recipient = t->recipient};
+        other.rows[0].source = t->rows[0].source;
+        for (int i = 0; i < 100; i++)
+            assert_int_equal(store_greylist_update(r->other, &other, count_pass, NULL, NULL),
+                             STORE_OK);
+    }
+    count_pass(t, NULL);
+}
+
+/*
+ * Two hosts on one database, one check each on the same triplet: the second commits between the
+ * first's read and its write.  The first's write must not overwrite what it never saw: it fails
+ * as stale and is done again (decide runs twice), so the row counts every pass, 101.
+ */
+static void test_greylist_write_over_a_row_changed_since_the_read_is_done_again(void **state)
+{
+    char database[1024];
+    struct store_error err;
+    struct racing_check r = {0};
+    struct store_greylist_txn t = {.sender = "a@example.org", .recipient = "b@example.net"};
+    struct store_greylist_txn read = t;
+
+    (void)state;
+    database_of(database, sizeof database, "t5");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    r.other = store_open(database, BUSY_MS, &err);
+    assert_non_null(r.other);
+    t.rows[0].source = "192.0.2.0/24";
+    assert_int_equal(store_greylist_update(s, &t, count_pass_while_another_host_writes, &r, &err),
+                     STORE_OK);
+    assert_int_equal(r.calls, 2);
+    read.rows[0].source = "192.0.2.0/24";
+    assert_int_equal(store_greylist_update(s, &read, count_pass, NULL, &err), STORE_OK);
+    assert_int_equal(read.rows[0].count, 102); /* 101 found, and this pass */
+    store_close(r.other);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -451,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_tables_of_another_application_are_named),
         cmocka_unit_test(test_two_processes_starting_at_once_migrate_once),
         cmocka_unit_test(test_decision_expiry_drops_whole_old_days_and_keeps_today),
+        cmocka_unit_test(test_greylist_write_over_a_row_changed_since_the_read_is_done_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
