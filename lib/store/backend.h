@@ -239,6 +239,26 @@ struct store_backend {
     enum store_status (*throttle_expire)(struct store_conn *c, int64_t fine_before,
                                          int64_t hourly_before, size_t *left,
                                          struct store_error *err);
+
+    /*
+     * store_copy() (lib/store/copy.c); table indexes store_copy_tables[] (lib/store/copy.h), whose
+     * constant statements the backend runs.  copy_each() hands each row of the table to fn as its
+     * columns' text (NULL for SQL NULL), inside the caller's read transaction, and stops at fn's
+     * first failure, returning it; copy_insert() writes rows[0..n) inside the caller's write
+     * transaction; copy_finish() (may be NULL) runs after a table's rows.  All NULL for a backend
+     * that cannot be copied.
+     */
+    enum store_status (*copy_count)(struct store_conn *c, size_t table, int64_t *rows,
+                                    struct store_error *err);
+    enum store_status (*copy_each)(struct store_conn *c, size_t table,
+                                   enum store_status (*fn)(const char *const *values, void *arg,
+                                                           struct store_error *err),
+                                   void *arg, struct store_error *err);
+    enum store_status (*copy_insert)(struct store_conn *c, size_t table,
+                                     const char *const *const *rows, size_t n,
+                                     struct store_error *err);
+    enum store_status (*copy_clear)(struct store_conn *c, size_t table, struct store_error *err);
+    enum store_status (*copy_finish)(struct store_conn *c, size_t table, struct store_error *err);
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -640,6 +640,7 @@ static enum store_status pg_commit(struct store_conn *c, struct store_error *err
 
 static void pg_rollback(struct store_conn *c)
 {
+    c->copy_day_known = false; /* the partitions a copy made are rolled back too */
     if (!c->in_txn)
         return;
     c->in_txn = false;
@@ -951,4 +952,9 @@ const struct store_backend store_backend_postgresql = {
     .throttle_set_limits = pg_throttle_set_limits,
     .throttle_each = pg_throttle_each,
     .throttle_expire = pg_throttle_expire,
+    .copy_count = pg_copy_count,
+    .copy_each = pg_copy_each,
+    .copy_insert = pg_copy_insert,
+    .copy_clear = pg_copy_clear,
+    .copy_finish = pg_copy_finish,
 };

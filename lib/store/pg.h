@@ -98,6 +98,10 @@ struct store_conn {
     bool in_txn; /* between begin() and commit()/rollback() */
     bool writer; /* the decision writer's own */
     bool prepared[PG_STMT_COUNT];
+    /* The last day whose partition store_copy made (pg_copy.c), until its table or transaction
+     * ends. */
+    int64_t copy_day;
+    bool copy_day_known;
 };
 
 #define PG_POOL_SIZE 16 /* connections for the milter's threads; more calls wait for a free one */
@@ -211,6 +215,18 @@ enum store_status pg_decision_expire(struct store_conn *c, int64_t before, size_
 void pg_writer_after_batches(struct store_db *db);
 #define PG_DAYS_AHEAD 2 /* partitions made ahead of today: tomorrow's and the day after's */
 void pg_decision_days_ahead(struct store_conn *c);
+
+/* pg_copy.c */
+enum store_status pg_copy_count(struct store_conn *c, size_t table, int64_t *rows,
+                                struct store_error *err);
+enum store_status pg_copy_each(struct store_conn *c, size_t table,
+                               enum store_status (*fn)(const char *const *values, void *arg,
+                                                       struct store_error *err),
+                               void *arg, struct store_error *err);
+enum store_status pg_copy_insert(struct store_conn *c, size_t table, const char *const *const *rows,
+                                 size_t n, struct store_error *err);
+enum store_status pg_copy_clear(struct store_conn *c, size_t table, struct store_error *err);
+enum store_status pg_copy_finish(struct store_conn *c, size_t table, struct store_error *err);
 
 /* pg_greylist.c */
 enum store_status pg_greylist_read(struct store_conn *c, const char *sender, const char *recipient,
