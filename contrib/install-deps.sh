@@ -21,6 +21,8 @@ packages=(
     libpsl-dev publicsuffix
     # DMARC (lib/dmarc.c): an internationalized From domain's A-label
     libidn2-dev
+    # ingressctl's --json output (milter/ctl_json.c)
+    libjansson-dev
     # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime
     libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
     # tests of submission: SASL for the private Postfix (a Cyrus sasldb, PLAIN/LOGIN)

@@ -197,5 +197,35 @@ ctl account resume alice@example.test
 test "$RC" -eq 1
 result "resuming an account that is not suspended exits 1"
 
+# ---- text that is not ASCII in --json --------------------------------------------------------
+
+# A UTF-8 subject, one in 8-bit Latin-1 (not valid UTF-8) and a control character, held just now
+# (so never marked gone): --json keeps UTF-8 as it is and reads a stray byte as Latin-1, so both
+# subjects read back as "café"; the control character is escaped, and the output stays JSON.
+"$PYTHON" - "$DB" "$(date +%s)" <<'ROWS'
+import sqlite3, sys
+db, now = sys.argv[1], int(sys.argv[2])
+c = sqlite3.connect(db)
+for qid, subject in (("QUTF8", "caf\u00e9 \u2713".encode()), ("QLATIN", b"caf\xe9"),
+                     ("QCTRL", b"a\x01b")):
+    c.execute("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, subject,"
+              " size, reason) VALUES (?, ?, 'dora@example.test', 'dora@example.test',"
+              " 'h@x.test', 1, CAST(? AS TEXT), 100, 'r')", (qid, now, subject))
+c.commit()
+ROWS
+ctlc held list --account dora@example.test --json
+[ "$RC" -eq 0 ] && "$PYTHON" -c 'import json, sys
+raw = sys.stdin.buffer.read()
+subjects = {r["queue_id"]: r["subject"] for r in json.loads(raw.decode("utf-8"))}
+assert subjects == {"QUTF8": "caf\u00e9 \u2713", "QLATIN": "caf\u00e9", "QCTRL": "a\x01b"}, subjects
+assert "caf\u00e9 \u2713".encode() in raw, raw' <"$T/out"
+result "held list --json writes a UTF-8 subject as UTF-8, a Latin-1 byte as its character"
+
+ctlc held show QUTF8 --json
+[ "$RC" -eq 0 ] && "$PYTHON" -c 'import json, sys
+r = json.loads(sys.stdin.buffer.read().decode("utf-8"))[0]
+assert r["subject"] == "caf\u00e9 \u2713", r' <"$T/out"
+result "held show --json writes a UTF-8 subject as UTF-8"
+
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]
