@@ -8,8 +8,8 @@
  * a new verb is a function in the file of its family (ctl_verbs.h) and a row here; the usage text
  * is built from the same table.  What the verbs share is in ctl.c, their JSON in ctl_json.c.
  *
- * Exit status: 0 done (for `why`: something was found), 1 nothing found, 2 usage error, bad
- * config, or a database that cannot be opened or read.
+ * Exit status: 0 done (for `why`: something was found), 1 nothing found (for `store copy`: a
+ * target that has rows), 2 usage error, bad config, or a database that cannot be opened or read.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,35 +38,36 @@ struct ctl_verb {
     const char *usage; /* arguments, as in the usage text */
     const char *doc;   /* what it does, one line */
     int (*run)(struct ctl *ctl, int argc, char **argv);
+    bool own_databases; /* opens the databases its arguments name: no configured one */
 };
 
 static const struct ctl_verb ctl_verbs[] = {
     {"why", 1, 1, "why KEY",
-     "what was decided about KEY: a queue id, reply reference, IP or address", ctl_verb_why},
+     "what was decided about KEY: a queue id, reply reference, IP or address", ctl_verb_why, false},
     {"stats", 0, 3, "stats [--since DURATION] [--json]",
      "decisions by check and action from the decision log\n"
      "                 (the counts of /metrics' decisions_total, for a site without Prometheus,\n"
      "                 over the last DURATION: 30m, 12h, 7d; or everything the log keeps)",
-     ctl_verb_stats},
+     ctl_verb_stats, false},
     {"list", 1, 8, "list ...",
      "the block/allow lists (kinds: cidr, ptr_domain, helo_domain, sender_domain, sender):\n"
      "               list add KIND VALUE block|allow [--reason TEXT] [--expires DURATION]\n"
      "               list del KIND VALUE\n"
      "               list show [KIND] [--json]\n"
      "               list import FILE   (lines KIND VALUE ACTION [REASON]; all or nothing)",
-     ctl_verb_list},
+     ctl_verb_list, false},
     {"rule", 1, 5, "rule ...",
      "recipients' own rules (SENDER: an address or @domain):\n"
      "               rule add RCPT SENDER accept|reject\n"
      "               rule del RCPT SENDER\n"
      "               rule list [RCPT] [--json]",
-     ctl_verb_rule},
+     ctl_verb_rule, false},
     {"alias", 1, 4, "alias ...",
      "what a submission account owns besides its login (ADDRESS: an address or @domain):\n"
      "               alias add ACCOUNT ADDRESS\n"
      "               alias del ACCOUNT ADDRESS\n"
      "               alias list [ACCOUNT] [--json]",
-     ctl_verb_alias},
+     ctl_verb_alias, false},
     {"account", 1, 5, "account ...",
      "submission accounts (ACCOUNT: the SASL login):\n"
      "               account add ACCOUNT\n"
@@ -77,14 +78,19 @@ static const struct ctl_verb ctl_verbs[] = {
      "               account limits ACCOUNT [minute=M/R] [hour=M/R] [day=M/R]\n"
      "                 (M messages, R recipients: a number, 0 for none, or default)\n"
      "               account unthrottle ACCOUNT   (after a hold: its next messages pass)",
-     ctl_verb_account},
+     ctl_verb_account, false},
     {"held", 1, CTL_POS_MAX + 6, "held ...",
      "messages held for review (throttled submission; MTA commands: held_*_command):\n"
      "               held list [--account A] [--all] [--json]\n"
      "               held show QUEUEID [--json]\n"
      "               held release QUEUEID...|--account A [--reason TEXT] [--by NAME]\n"
      "               held reject QUEUEID...|--account A --reason TEXT [--by NAME]",
-     ctl_verb_held},
+     ctl_verb_held, false},
+    {"store", 3, 4, "store ...",
+     "a database copied whole into another (an SQLite file into PostgreSQL, and back):\n"
+     "               store copy FROM TO [--replace]   (FROM, TO: paths or PostgreSQL URIs;\n"
+     "                 TO must have no rows, or --replace deletes them first)",
+     ctl_verb_store, true},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -158,6 +164,8 @@ static int run_verb(const struct ctl_verb *verb, const struct config *cfg, const
     struct ctl ctl = {.cfg = cfg};
     int status;
 
+    if (verb->own_databases)
+        return verb->run(&ctl, argc, argv);
     if (!ctl_present(database)) {
         fprintf(stderr, "ingressctl: no database configured (option database, or -d)\n");
         return CTL_EXIT_ERROR;

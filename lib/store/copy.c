@@ -116,7 +116,7 @@ static enum store_status copy_all(struct store *from, struct store_conn *src, st
         for (size_t t = 0; t < store_copy_table_count; t++)
             if (r->table[t].target > 0)
                 return store_error_set(err, STORE_ERROR,
-                                       "the target database is not empty (table %s has %" PRId64
+                                       "the target database is not empty (table %s: %" PRId64
                                        " rows): nothing was copied",
                                        store_copy_tables[t].name, r->table[t].target);
     }
