@@ -22,6 +22,14 @@ const struct pg_sql pg_greylist_sql[] = {
                        "VALUES ($1, $2, $3, $4) ON CONFLICT (network) DO UPDATE SET "
                        "count = excluded.count, first_seen = excluded.first_seen, "
                        "last_seen = excluded.last_seen"},
+    /* Every row of one check in one statement (pg_greylist_txn): the autoallow row of network
+     * $1 tagged 0, the triplets of sources $2 and $3 tagged 1 and 2; a NULL key finds nothing. */
+    {PG_GREYLIST_CHECK_ROWS,
+     "SELECT 0, count, first_seen, last_seen, NULL FROM autoallow WHERE network = $1::text "
+     "UNION ALL SELECT 1, count, first_seen, last_seen, confirmed_at FROM greylist "
+     "WHERE source = $2::text AND sender = $4::text AND recipient = $5::text "
+     "UNION ALL SELECT 2, count, first_seen, last_seen, confirmed_at FROM greylist "
+     "WHERE source = $3::text AND sender = $4::text AND recipient = $5::text"},
     {PG_GREYLIST_EXPIRE_PENDING,
      "DELETE FROM greylist WHERE (source, sender, recipient) IN "
      "(SELECT source, sender, recipient FROM greylist "
@@ -107,54 +115,32 @@ enum store_status pg_autoallow_write(struct store_conn *c, const struct store_au
 
 /* ---- the check in two round trips ---- */
 
-#define TXN_STEPS (2 + STORE_GREYLIST_ROWS) /* BEGIN or COMMIT, the autoallow row, the triplets */
+#define TXN_STEPS (2 + STORE_GREYLIST_ROWS) /* the most: two writes and an autoallow, COMMIT */
 
-/* The reads of t's rows after a BEGIN, as pipeline steps; the number of steps. */
-static size_t read_steps(const struct store_greylist_txn *t, struct pg_step *steps,
-                         struct pg_param params[][3])
+/* Reads the rows of t from the result of PG_GREYLIST_CHECK_ROWS. */
+static void read_rows(struct store_greylist_txn *t, const PGresult *res)
 {
-    size_t n = 0;
-
-    steps[n++] = PG_STEP_SQL("BEGIN ISOLATION LEVEL REPEATABLE READ");
-    if (t->autoallow.network != NULL) {
-        params[n][0] = PG_TEXT(t->autoallow.network);
-        steps[n] = (struct pg_step){.id = PG_AUTOALLOW_GET, .params = params[n], .n = 1};
-        n++;
-    }
-    for (int i = 0; i < STORE_GREYLIST_ROWS; i++) {
-        if (t->rows[i].source == NULL)
-            continue;
-        params[n][0] = PG_TEXT(t->rows[i].source);
-        params[n][1] = PG_TEXT(t->sender);
-        params[n][2] = PG_TEXT(t->recipient);
-        steps[n] = (struct pg_step){.id = PG_GREYLIST_GET, .params = params[n], .n = 3};
-        n++;
-    }
-    return n;
-}
-
-/* Reads the rows from the results of read_steps(). */
-static void read_rows(struct store_greylist_txn *t, PGresult **res)
-{
-    size_t n = 1;
-
     t->autoallow.found = false;
     t->autoallow.write = false;
-    if (t->autoallow.network != NULL) {
-        struct pg_visit v = {.arg = &t->autoallow};
-        if (PQntuples(res[n]) > 0)
-            autoallow_row(res[n], 0, &v);
-        n++;
-    }
     for (int i = 0; i < STORE_GREYLIST_ROWS; i++) {
         t->rows[i].found = false;
         t->rows[i].write = false;
-        if (t->rows[i].source == NULL)
-            continue;
-        struct pg_visit v = {.arg = &t->rows[i]};
-        if (PQntuples(res[n]) > 0)
-            greylist_row(res[n], 0, &v);
-        n++;
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        int64_t tag = pg_int(res, row, 0);
+        if (tag == 0) {
+            t->autoallow.found = true;
+            t->autoallow.count = pg_int(res, row, 1);
+            t->autoallow.first_seen = pg_int(res, row, 2);
+            t->autoallow.last_seen = pg_int(res, row, 3);
+        } else if (tag >= 1 && tag <= STORE_GREYLIST_ROWS) {
+            struct store_greylist_row *r = &t->rows[tag - 1];
+            r->found = true;
+            r->count = pg_int(res, row, 1);
+            r->first_seen = pg_int(res, row, 2);
+            r->last_seen = pg_int(res, row, 3);
+            r->confirmed_at = pg_int(res, row, 4); /* NULL reads as 0: pending */
+        }
     }
 }
 
@@ -208,16 +194,21 @@ enum store_status pg_greylist_txn(struct store_conn *c, struct store_greylist_tx
                                   void (*decide)(struct store_greylist_txn *t, void *arg),
                                   void *arg, struct store_error *err)
 {
+    const struct pg_step reads[] = {
+        PG_STEP_SQL("BEGIN ISOLATION LEVEL REPEATABLE READ"),
+        PG_STEP(PG_GREYLIST_CHECK_ROWS, PG_TEXT(t->autoallow.network), PG_TEXT(t->rows[0].source),
+                PG_TEXT(t->rows[1].source), PG_TEXT(t->sender), PG_TEXT(t->recipient)),
+    };
     struct pg_step steps[TXN_STEPS];
-    struct pg_param read_params[TXN_STEPS][3], write_params[TXN_STEPS][7];
+    struct pg_param write_params[TXN_STEPS][7];
     PGresult *res[TXN_STEPS];
-    size_t n = read_steps(t, steps, read_params);
-    enum store_status status = pg_pipeline(c, steps, n, res, err);
+    enum store_status status = pg_pipeline(c, reads, 2, res, err);
+    size_t n;
 
     c->in_txn = c->conn != NULL; /* the BEGIN sent: rolled back on failure */
     if (status == STORE_OK)
-        read_rows(t, res);
-    clear_results(res, n);
+        read_rows(t, res[1]);
+    clear_results(res, 2);
     if (status == STORE_OK) {
         decide(t, arg);
         n = write_steps(t, steps, write_params);
