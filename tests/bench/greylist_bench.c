@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -381,6 +382,11 @@ int main(int argc, char **argv)
     printf("  operations over 1 ms: %ld, %.2f s of the %.2f s spent in operations\n", slow, slow_s,
            all_s);
     printf("  store failures: %ld\n", b.failures);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("  CPU of this process so far: user %.2f s, system %.2f s\n",
+           (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
     /* Expiry steps on the full table, everything due: how long one step holds the store. */
     double step_max = 0, step_total = 0;
     size_t expired = 0, deleted = 0;

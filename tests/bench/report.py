@@ -204,6 +204,18 @@ if all(three) and os.path.exists(f"{T}/greylist_pg3.wall"):
           f"{int(ops) / wall:.0f}/s over the wall time with the processes' start), "
           f"p99 {' / '.join(f'{f[2]:.0f}' for f in three)} us")
     pg["greylist_three"] = agg
+    # CPU a check: the three processes' own (user + system, getrusage) and the server's.
+    cpu = 0.0
+    for i in (1, 2, 3):
+        m = re.search(r"CPU of this process so far: user ([\d.]+) s, system ([\d.]+) s",
+                      open(f"{T}/greylist_pg3.{i}.txt").read())
+        cpu += float(m.group(1)) + float(m.group(2)) if m else 0.0
+    if os.path.exists(f"{T}/greylist_pg3.server"):
+        ticks, hz = open(f"{T}/greylist_pg3.server").read().split()
+        server = int(ticks) / int(hz)
+        print(f"  CPU a check, three at once: the milters' side {cpu / int(ops) * 1e6:.0f} us, the "
+              f"PostgreSQL server {server / int(ops) * 1e6:.0f} us; on these 2 CPUs the checks "
+              f"could not go faster than {2 / ((cpu + server) / int(ops)):.0f}/s")
 for label, key in (("inbound-known, store on PostgreSQL, unix", "known_pg_unix"),
                    ("inbound-known, store on SQLite, unix (same run)", "known_sq_unix"),
                    ("1 conn: inbound-known, PostgreSQL, unix", "known_pg_unix_1"),
