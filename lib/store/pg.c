@@ -604,7 +604,10 @@ static void pg_release(struct store_conn *c)
  * STORE_BUSY) when another connection changed the rows since: the greylist's driver then does it
  * again as STORE_TXN_WRITE (lib/store/greylist_txn.c).  STORE_TXN_WRITE: READ COMMITTED under the
  * store's write lock (a transaction-scoped advisory lock), so that such writers run one at a time
- * across every host of the database, as they do on SQLite's one file.
+ * across every host of the database, as they do on SQLite's one file.  Except the decision
+ * writer's batches: inserts of new rows, which conflict with nothing and need no such lock; behind
+ * it they waited for every greylist write of every host, and a milter's queue of decisions filled
+ * up in the first second of a burst from one network (whose autoallow row they all write).
  */
 static enum store_status pg_begin(struct store_conn *c, enum store_txn kind,
                                   struct store_error *err)
@@ -616,7 +619,7 @@ static enum store_status pg_begin(struct store_conn *c, enum store_txn kind,
     if (status != STORE_OK)
         return status;
     c->in_txn = true;
-    if (kind == STORE_TXN_WRITE)
+    if (kind == STORE_TXN_WRITE && !c->writer)
         status = pg_exec_params(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_WRITE ")", NULL, 0, NULL,
                                 err);
     if (status != STORE_OK)

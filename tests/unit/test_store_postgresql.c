@@ -495,6 +495,44 @@ static void test_greylist_write_over_a_row_changed_since_the_read_is_done_again(
     store_close(s);
 }
 
+/*
+ * The decision writer's batches do not wait for the store's write lock (another host's greylist
+ * write holding it): a psql session holds that advisory lock past the busy timeout, and the flush
+ * of a queued decision still commits within it.
+ */
+static void test_decision_batches_do_not_wait_for_the_write_lock(void **state)
+{
+    char database[1024], out[64];
+    struct store_error err;
+    pid_t holder;
+    int status;
+
+    (void)state;
+    database_of(database, sizeof database, "t6");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 256, 4096, &err), STORE_OK);
+    holder = fork();
+    if (holder == 0) {
+        execl(ctl, ctl, "psql", dir, "-c",
+              "SELECT pg_advisory_lock(7306916016250863618), pg_sleep(4)", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        psql_output("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted", out,
+                    sizeof out);
+        if (atoi(out) > 0)
+            break;
+    }
+    assert_true(atoi(out) > 0);
+    add_ok(s, sample(1000, "Q", "LOCKED", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(store_decision_flush(s, &err), STORE_OK);
+    assert_int_equal(find_count(s, "LOCKED", 10, NULL), 1);
+    waitpid(holder, &status, 0);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -515,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_two_processes_starting_at_once_migrate_once),
         cmocka_unit_test(test_decision_expiry_drops_whole_old_days_and_keeps_today),
         cmocka_unit_test(test_greylist_write_over_a_row_changed_since_the_read_is_done_again),
+        cmocka_unit_test(test_decision_batches_do_not_wait_for_the_write_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
