@@ -108,6 +108,10 @@ struct store_backend {
      * when n > 1). */
     enum store_status (*decision_insert)(struct store_conn *c, const struct decision *const *rows,
                                          size_t n, struct store_error *err);
+    /* May be NULL.  The writer's batch rows[0..n) in one transaction of the backend's own, in
+     * fewer round trips than begin, decision_insert and commit (the same outcome). */
+    enum store_status (*decision_batch)(struct store_conn *c, const struct decision *const *rows,
+                                        size_t n, struct store_error *err);
     /* key as given, and address: key without one pair of surrounding <> */
     enum store_status (*decision_find)(struct store_conn *c, const char *key, const char *address,
                                        size_t limit,

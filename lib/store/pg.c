@@ -918,6 +918,7 @@ const struct store_backend store_backend_postgresql = {
     .schema_commit = pg_schema_commit,
     .schema_unlock = pg_schema_unlock,
     .decision_insert = pg_decision_insert,
+    .decision_batch = pg_decision_batch,
     .decision_find = pg_decision_find,
     .decision_tally = pg_decision_tally,
     .decision_expire = pg_decision_expire,

@@ -205,6 +205,8 @@ enum store_status pg_exec_params(struct store_conn *c, const char *sql,
 /* pg_decisions.c */
 enum store_status pg_decision_insert(struct store_conn *c, const struct decision *const *rows,
                                      size_t n, struct store_error *err);
+enum store_status pg_decision_batch(struct store_conn *c, const struct decision *const *rows,
+                                    size_t n, struct store_error *err);
 enum store_status pg_decision_find(struct store_conn *c, const char *key, const char *address,
                                    size_t limit, void (*fn)(const struct decision *d, void *arg),
                                    void *arg, struct store_error *err);

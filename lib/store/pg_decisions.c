@@ -96,6 +96,56 @@ enum store_status pg_decision_insert(struct store_conn *c, const struct decision
     return status;
 }
 
+/*
+ * The writer's batch in one round trip (pipelined): BEGIN, the multi-row INSERTs, COMMIT.  Three
+ * round trips a batch kept the writer behind a busy milter on a loaded machine, where each one
+ * waits for the server's process to be scheduled: the queue filled at 4,000 decisions a second.
+ */
+enum store_status pg_decision_batch(struct store_conn *c, const struct decision *const *rows,
+                                    size_t n, struct store_error *err)
+{
+    size_t inserts = (n + DECISION_ROWS_PER_INSERT - 1) / DECISION_ROWS_PER_INSERT;
+    struct pg_step *steps = xcalloc(inserts + 2, sizeof *steps);
+    struct pg_param *params = xcalloc(n * DECISION_COLUMNS, sizeof *params);
+    char **sql = xcalloc(inserts, sizeof *sql);
+    PGresult **res = xcalloc(inserts + 2, sizeof *res);
+    size_t nsteps = 0;
+    enum store_status status;
+
+    steps[nsteps++] = PG_STEP_SQL("BEGIN");
+    for (size_t i = 0; i < n; i++)
+        decision_params(rows[i], &params[i * DECISION_COLUMNS]);
+    for (size_t k = 0; k < inserts; k++) {
+        size_t first = k * DECISION_ROWS_PER_INSERT;
+        size_t count = n - first < DECISION_ROWS_PER_INSERT ? n - first : DECISION_ROWS_PER_INSERT;
+        sql[k] = multi_row_insert(count);
+        steps[nsteps++] = (struct pg_step){.id = -1,
+                                           .sql = sql[k],
+                                           .params = &params[first * DECISION_COLUMNS],
+                                           .n = count * DECISION_COLUMNS};
+    }
+    steps[nsteps++] = PG_STEP_SQL("COMMIT");
+    status = pg_pipeline(c, steps, nsteps, res, err);
+    c->in_txn = c->conn != NULL;
+    /* COMMIT of a transaction that failed earlier answers ROLLBACK, without an error. */
+    if (status == STORE_OK && strcmp(PQcmdStatus(res[nsteps - 1]), "COMMIT") != 0)
+        status = store_error_set(err, STORE_ERROR, "database %s: the transaction was rolled back",
+                                 c->db->shown);
+    if (status == STORE_OK)
+        c->in_txn = false;
+    else
+        store_backend_postgresql.rollback(c);
+    for (size_t i = 0; i < nsteps; i++)
+        PQclear(res[i]);
+    for (size_t k = 0; k < inserts; k++)
+        free(sql[k]);
+    free(res);
+    free(sql);
+    free(params);
+    free(steps);
+    return status;
+}
+
 static void decision_row(const PGresult *res, int row, const struct pg_visit *v)
 {
     struct decision d = {
