@@ -450,8 +450,12 @@ if "greylist_three" in pg:
            ">= 20000/s", pg["greylist_three"] >= 20000)
 r = ratio("known_pg_unix", "known_sq_unix")
 if r is not None:
-    target("inbound-known, store on PostgreSQL vs SQLite", f"{r:.0%} of SQLite's rate", ">= 90%",
-           r >= 0.90)
+    # A rate made of 451 replies (store_failure) is not the same work: met only with every
+    # message accepted, as on SQLite.
+    short = sum(j["messages"] - j["replies"]["continue_accept"] for j in runs("known_pg_unix"))
+    target("inbound-known, store on PostgreSQL vs SQLite", f"{r:.0%} of SQLite's rate" +
+           (f", {short} not accepted" if short else ""), ">= 90%, every message accepted",
+           r >= 0.90 and short == 0)
 if "decisions" in pg:
     target("decision log on PostgreSQL never the bottleneck", f"{pg['decisions'][1]} refused (queue full)",
            "0", pg["decisions"][1] == 0)
