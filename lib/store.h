@@ -223,7 +223,12 @@ enum store_status store_decision_tally(struct store *s, int64_t since,
                                                   int64_t count, void *arg),
                                        void *arg, struct store_error *err);
 
-/* Deletes decisions older than before (unix seconds), at most batch rows; *deleted gets how many.
+/*
+ * Deletes decisions older than before (unix seconds), at most batch rows; *deleted gets how many.
+ * On PostgreSQL, whose log is partitioned by day, a day goes whole, by dropping its partition,
+ * once all of it is older than before (rows are kept up to a day longer; they are not counted in
+ * *deleted, and the dropped days are logged); only rows of days that had no partition of their own
+ * are deleted one by one, within batch.  The call also makes the coming days' partitions.
  */
 enum store_status store_decision_expire(struct store *s, int64_t before, size_t batch,
                                         size_t *deleted, struct store_error *err);
@@ -645,5 +650,32 @@ enum store_status store_dmarc_each(struct store *s, const char *policy_domain, i
  */
 enum store_status store_dmarc_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,
                                      struct store_error *err);
+
+/* ---- copy ---- */
+/*
+ * store_copy() (`ingressctl store copy`): every row of every table of from written into to, in
+ * one transaction of to (all of it, or nothing on any failure) read from one snapshot of from,
+ * whatever the backend of either (an SQLite file into PostgreSQL, and back).  Both are opened by
+ * this build, so both have its schema version (store_open migrates the target first; a newer one
+ * is refused).  The ids of the rows are kept (held messages, list entries); the lists' version
+ * counter is the target's own, moved by the copy's inserts so that its milters reload.
+ *
+ * A target that holds any row is refused (report->not_empty, and err names a table), unless
+ * replace: then its rows are deleted first, in the same transaction.  After each table the rows
+ * read, the rows written and the target's count must agree, or nothing is kept (STORE_ERROR).
+ * report gets each table's counts (source: read from from; target: in to after the copy, or
+ * before it when refused).  from and to must be two databases.
+ */
+#define STORE_COPY_TABLES_MAX 16
+struct store_copy_report {
+    size_t tables;
+    struct {
+        const char *name; /* static */
+        int64_t source, target;
+    } table[STORE_COPY_TABLES_MAX];
+    bool not_empty;
+};
+enum store_status store_copy(struct store *from, struct store *to, bool replace,
+                             struct store_copy_report *report, struct store_error *err);
 
 #endif

@@ -24,5 +24,7 @@ int ctl_verb_account(struct ctl *ctl, int argc, char **argv);
 int ctl_verb_held(struct ctl *ctl, int argc, char **argv);
 /* ctl_dmarc.c: DMARC aggregate reports */
 int ctl_verb_dmarc(struct ctl *ctl, int argc, char **argv);
+/* ctl_store.c: a database copied into another (it opens both itself: ctl->store is NULL) */
+int ctl_verb_store(struct ctl *ctl, int argc, char **argv);
 
 #endif

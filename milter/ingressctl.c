@@ -8,8 +8,8 @@
  * a new verb is a function in the file of its family (ctl_verbs.h) and a row here; the usage text
  * is built from the same table.  What the verbs share is in ctl.c, their JSON in ctl_json.c.
  *
- * Exit status: 0 done (for `why`: something was found), 1 nothing found, 2 usage error, bad
- * config, or a database that cannot be opened or read.
+ * Exit status: 0 done (for `why`: something was found), 1 nothing found (for `store copy`: a
+ * target that has rows), 2 usage error, bad config, or a database that cannot be opened or read.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,7 +40,8 @@ struct ctl_verb {
     const char *usage; /* arguments, as in the usage text */
     const char *doc;   /* what it does, one line */
     int (*run)(struct ctl *ctl, int argc, char **argv);
-    bool dry_run; /* the store opened for a dry run: it reads, never writes */
+    bool dry_run;       /* the store opened for a dry run: it reads, never writes */
+    bool own_databases; /* opens the databases its arguments name: no configured one */
 };
 
 static const struct ctl_verb ctl_verbs[] = {
@@ -50,19 +51,19 @@ static const struct ctl_verb ctl_verbs[] = {
      "                 account or a refused header From, or domain: @example.org)\n"
      "                 [--since WHEN] [--until WHEN] [--limit N] [--json]\n"
      "                 (WHEN: 30m, 7d, or a UTC date 2026-12-01 or 2026-12-01T08:00)",
-     ctl_verb_why, false},
+     ctl_verb_why, false, false},
     {"check", 2, 2 * 105 + 1, "check --ip IP ...",
      "what the milter would answer a client now, check by check (a dry run of\n"
      "                 the live policy: nothing recorded, counted or greylisted)\n"
      "                 [--helo NAME] [--from ADDR] [--rcpt ADDR]... [--auth ACCOUNT]\n"
      "                 [--message FILE] [--json]   (--from '<>': the null sender;\n"
      "                 exit 0 accepted, 1 refused or deferred)",
-     ctl_verb_check, true},
+     ctl_verb_check, true, false},
     {"stats", 0, 3, "stats [--since DURATION] [--json]",
      "decisions by check and action from the decision log\n"
      "                 (the counts of /metrics' decisions_total, for a site without Prometheus,\n"
      "                 over the last DURATION: 30m, 12h, 7d; or everything the log keeps)",
-     ctl_verb_stats, false},
+     ctl_verb_stats, false, false},
     {"list", 1, 10, "list ...",
      "the block, allow and greylist_exempt lists:\n"
      "               (KIND: cidr, ptr_domain, helo_domain, sender_domain, sender, ptr_regex,\n"
@@ -72,19 +73,19 @@ static const struct ctl_verb ctl_verbs[] = {
      "               list del KIND VALUE\n"
      "               list show [KIND] [--json]\n"
      "               list import [--format native|postgrey] FILE   (all or nothing)",
-     ctl_verb_list, false},
+     ctl_verb_list, false, false},
     {"rule", 1, 5, "rule ...",
      "recipients' own rules (SENDER: an address or @domain):\n"
      "               rule add RCPT SENDER accept|reject\n"
      "               rule del RCPT SENDER\n"
      "               rule list [RCPT] [--json]",
-     ctl_verb_rule, false},
+     ctl_verb_rule, false, false},
     {"alias", 1, 4, "alias ...",
      "what a submission account owns besides its login (ADDRESS: an address or @domain):\n"
      "               alias add ACCOUNT ADDRESS\n"
      "               alias del ACCOUNT ADDRESS\n"
      "               alias list [ACCOUNT] [--json]",
-     ctl_verb_alias, false},
+     ctl_verb_alias, false, false},
     {"account", 1, 5, "account ...",
      "submission accounts (ACCOUNT: the SASL login):\n"
      "               account add ACCOUNT\n"
@@ -95,20 +96,25 @@ static const struct ctl_verb ctl_verbs[] = {
      "               account limits ACCOUNT [minute=M/R] [hour=M/R] [day=M/R]\n"
      "                 (M messages, R recipients: a number, 0 for none, or default)\n"
      "               account unthrottle ACCOUNT   (after a hold: its next messages pass)",
-     ctl_verb_account, false},
+     ctl_verb_account, false, false},
     {"held", 1, CTL_POS_MAX + 6, "held ...",
      "messages held for review (throttled submission; MTA commands: held_*_command):\n"
      "               held list [--account A] [--all] [--json]\n"
      "               held show QUEUEID [--json]\n"
      "               held release QUEUEID...|--account A [--reason TEXT] [--by NAME]\n"
      "               held reject QUEUEID...|--account A --reason TEXT [--by NAME]",
-     ctl_verb_held, false},
+     ctl_verb_held, false, false},
     {"dmarc", 1, 13, "dmarc ...",
      "DMARC aggregate reports (RFC 7489 Appendix C XML on stdout, to send yourself):\n"
      "               dmarc report --since DATE [--until DATE] --domain DOMAIN\n"
      "                 [--org-name NAME] [--email ADDRESS] [--report-id ID]\n"
      "                 (DATE: YYYY-MM-DD, UTC, whole days; --until: today by default)",
-     ctl_verb_dmarc, false},
+     ctl_verb_dmarc, false, false},
+    {"store", 3, 4, "store ...",
+     "a database copied whole into another (an SQLite file into PostgreSQL, and back):\n"
+     "               store copy FROM TO [--replace]   (FROM, TO: paths or PostgreSQL URIs;\n"
+     "                 TO must have no rows, or --replace deletes them first)",
+     ctl_verb_store, false, true},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -218,6 +224,8 @@ static int run_verb(struct ctl *ctl, const struct ctl_verb *verb, const char *da
 {
     int status;
 
+    if (verb->own_databases)
+        return verb->run(ctl, argc, argv);
     if (!ctl_present(database)) {
         fprintf(stderr, "ingressctl: no database configured (option database, or -d)\n");
         return CTL_EXIT_ERROR;

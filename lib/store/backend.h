@@ -119,6 +119,10 @@ struct store_backend {
      * when n > 1). */
     enum store_status (*decision_insert)(struct store_conn *c, const struct decision *const *rows,
                                          size_t n, struct store_error *err);
+    /* May be NULL.  The writer's batch rows[0..n) in one transaction of the backend's own, in
+     * fewer round trips than begin, decision_insert and commit (the same outcome). */
+    enum store_status (*decision_batch)(struct store_conn *c, const struct decision *const *rows,
+                                        size_t n, struct store_error *err);
     /* key as given, and address: key without one pair of surrounding <> */
     enum store_status (*decision_find)(struct store_conn *c, const char *key, const char *address,
                                        size_t limit,
@@ -178,6 +182,15 @@ struct store_backend {
     enum store_status (*autoallow_write)(struct store_conn *c,
                                          const struct store_autoallow_row *row,
                                          struct store_error *err);
+    /*
+     * May be NULL.  The driver's first transaction (a read that its first write upgrades: begin
+     * STORE_TXN_READ, the reads, decide, the writes it marked, commit) done by the backend in
+     * fewer round trips to its server; the same outcomes, STORE_BUSY when the upgrade lost to
+     * another writer, and nothing left open on failure.
+     */
+    enum store_status (*greylist_txn)(struct store_conn *c, struct store_greylist_txn *t,
+                                      void (*decide)(struct store_greylist_txn *t, void *arg),
+                                      void *arg, struct store_error *err);
     /* Inside a write transaction; *left as for decision_expire. */
     enum store_status (*greylist_expire)(struct store_conn *c, int64_t pending_before,
                                          int64_t confirmed_before, int64_t autoallow_before,
@@ -267,6 +280,26 @@ struct store_backend {
     enum store_status (*throttle_expire)(struct store_conn *c, int64_t fine_before,
                                          int64_t hourly_before, size_t *left,
                                          struct store_error *err);
+
+    /*
+     * store_copy() (lib/store/copy.c); table indexes store_copy_tables[] (lib/store/copy.h), whose
+     * constant statements the backend runs.  copy_each() hands each row of the table to fn as its
+     * columns' text (NULL for SQL NULL), inside the caller's read transaction, and stops at fn's
+     * first failure, returning it; copy_insert() writes rows[0..n) inside the caller's write
+     * transaction; copy_finish() (may be NULL) runs after a table's rows.  All NULL for a backend
+     * that cannot be copied.
+     */
+    enum store_status (*copy_count)(struct store_conn *c, size_t table, int64_t *rows,
+                                    struct store_error *err);
+    enum store_status (*copy_each)(struct store_conn *c, size_t table,
+                                   enum store_status (*fn)(const char *const *values, void *arg,
+                                                           struct store_error *err),
+                                   void *arg, struct store_error *err);
+    enum store_status (*copy_insert)(struct store_conn *c, size_t table,
+                                     const char *const *const *rows, size_t n,
+                                     struct store_error *err);
+    enum store_status (*copy_clear)(struct store_conn *c, size_t table, struct store_error *err);
+    enum store_status (*copy_finish)(struct store_conn *c, size_t table, struct store_error *err);
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -13,6 +13,7 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* The text fields of struct decision, for decision_copy(). */
@@ -138,6 +139,11 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
             s->be->acquire_writer != NULL ? s->be->acquire_writer(s->db) : store_conn_get(s, err);
         if (c == NULL) {
             status = STORE_ERROR;
+        } else if (s->be->decision_batch != NULL) {
+            int64_t start = metrics_now_us();
+            status = s->be->decision_batch(c, (const struct decision *const *)b.rows, b.n, err);
+            store_txn_count(STORE_TXN_WRITE, status, start);
+            store_conn_put(s, c);
         } else {
             status = store_txn(s, c, STORE_TXN_WRITE, batch_body, &b, err);
             store_conn_put(s, c);

@@ -81,6 +81,9 @@ typedef enum store_status (*store_txn_body)(struct store *s, struct store_conn *
  * failure. */
 enum store_status store_txn(struct store *s, struct store_conn *c, enum store_txn kind,
                             store_txn_body body, const void *arg, struct store_error *err);
+/* Counts a transaction of that kind begun at start_us (metrics_now_us()) that ended with status,
+ * for the daemon's counters: what store_txn() does for its own. */
+void store_txn_count(enum store_txn kind, enum store_status status, int64_t start_us);
 /* The same in a write transaction, on a connection of its own. */
 enum store_status store_write_txn(struct store *s, store_txn_body body, const void *arg,
                                   struct store_error *err);

@@ -4,6 +4,7 @@
  * written, in one transaction.  The backend reads and writes single rows (backend.h).
  */
 #include "dispatch.h"
+#include "metrics.h"
 
 /* One check: its rows, and the caller's decide function. */
 struct check {
@@ -48,7 +49,8 @@ static enum store_status read_decide_write(struct store *s, struct store_conn *c
  * the snapshot is stale): then everything is rolled back and done again the safe way, a
  * transaction that takes the write lock first (STORE_TXN_WRITE, waiting up to the busy
  * timeout), read, decide, write.  decide may therefore run twice; only the last run's writes are
- * kept.
+ * kept.  A backend may do that first transaction itself in fewer round trips (backend.h:
+ * greylist_txn), with the same outcomes.
  */
 enum store_status store_greylist_update(struct store *s, struct store_greylist_txn *t,
                                         void (*decide)(struct store_greylist_txn *t, void *arg),
@@ -58,7 +60,15 @@ enum store_status store_greylist_update(struct store *s, struct store_greylist_t
     struct store_conn *c = store_conn_get(s, err);
     if (c == NULL)
         return STORE_ERROR;
-    enum store_status status = store_txn(s, c, STORE_TXN_READ, read_decide_write, &k, err);
+    enum store_status status;
+
+    if (s->be->greylist_txn != NULL) {
+        int64_t start = metrics_now_us();
+        status = s->be->greylist_txn(c, t, decide, arg, err);
+        store_txn_count(STORE_TXN_READ, status, start);
+    } else {
+        status = store_txn(s, c, STORE_TXN_READ, read_decide_write, &k, err);
+    }
 
     if (status == STORE_BUSY)
         status = store_txn(s, c, STORE_TXN_WRITE, read_decide_write, &k, err);

@@ -486,35 +486,56 @@ static const char **param_values(const struct pg_param *params, size_t n, char *
     return values;
 }
 
+/* Prepares statement id (its text sql) on c, the first time it runs there. */
+static enum store_status prepare_once(struct store_conn *c, int id, const char *sql,
+                                      struct store_error *err)
+{
+    PGresult *res = NULL;
+    char name[32];
+    enum store_status status;
+
+    if (id < 0 || c->prepared[id])
+        return STORE_OK;
+    snprintf(name, sizeof name, "ingress_%d", id);
+    (void)PQsendPrepare(c->conn, name, sql, 0, NULL); /* a failed send: the wait says why */
+    status = wait_result(c, &res, err);
+    PQclear(res);
+    if (status == STORE_OK)
+        c->prepared[id] = true;
+    return status;
+}
+
+/* Sends sql (the prepared statement id when id >= 0) with params, without waiting; a send that
+ * failed is found by the wait for its result (the connection's state). */
+static void send_statement(struct store_conn *c, int id, const char *sql,
+                           const struct pg_param *params, size_t n)
+{
+    char name[32];
+    char *buf = xcalloc(n ? n : 1, PG_INT_LEN);
+    const char **values = param_values(params, n, buf);
+
+    snprintf(name, sizeof name, "ingress_%d", id);
+    if (id >= 0)
+        (void)PQsendQueryPrepared(c->conn, name, (int)n, values, NULL, NULL, 0);
+    else
+        (void)PQsendQueryParams(c->conn, sql, (int)n, NULL, values, NULL, NULL, 0);
+    free(values);
+    free(buf);
+}
+
 /* Sends sql (prepared as statement id when id >= 0) with params and waits for its result. */
 static enum store_status send_and_wait(struct store_conn *c, int id, const char *sql,
                                        const struct pg_param *params, size_t n, PGresult **res,
                                        struct store_error *err)
 {
     enum store_status status = ensure_connected(c, err);
-    char name[32];
 
     *res = NULL;
+    if (status == STORE_OK)
+        status = prepare_once(c, id, sql, err);
     if (status != STORE_OK)
         return status;
-    snprintf(name, sizeof name, "ingress_%d", id);
-    if (id >= 0 && !c->prepared[id]) {
-        if (!PQsendPrepare(c->conn, name, sql, 0, NULL))
-            return wait_result(c, res, err);
-        status = wait_result(c, res, err);
-        PQclear(*res);
-        *res = NULL;
-        if (status != STORE_OK)
-            return status;
-        c->prepared[id] = true;
-    }
-    char *buf = xcalloc(n ? n : 1, PG_INT_LEN);
-    const char **values = param_values(params, n, buf);
-    int sent = id >= 0 ? PQsendQueryPrepared(c->conn, name, (int)n, values, NULL, NULL, 0)
-                       : PQsendQueryParams(c->conn, sql, (int)n, NULL, values, NULL, NULL, 0);
-    free(values);
-    free(buf);
-    (void)sent; /* a send that failed is found by wait_result(): the connection's state */
+    send_statement(c, id, sql, params, n);
     return wait_result(c, res, err);
 }
 
@@ -548,6 +569,61 @@ static enum store_status run_prepared(struct store_conn *c, enum pg_stmt id,
     if (stmt_sql[id] == NULL)
         return store_error_set(err, STORE_ERROR, "statement %d has no SQL (a bug)", (int)id);
     return send_and_wait(c, (int)id, stmt_sql[id], params, n, res, err);
+}
+
+/*
+ * Pipelining (libpq's pipeline mode): the n steps are sent at once, followed by one sync, and
+ * their results read back in order, so that a transaction of several short statements costs one
+ * round trip to the server instead of one per statement.  The first step that fails gives the
+ * status and err; the server skips the steps after it (their results are aborted), and a
+ * transaction begun by an earlier step is left for the caller to roll back.  results[i] gets
+ * step i's result (NULL when none), which the caller clears.
+ */
+static enum store_status pipeline_read(struct store_conn *c, size_t n, PGresult **results,
+                                       struct store_error *err)
+{
+    enum store_status status = STORE_OK;
+    PGresult *sync = NULL;
+
+    for (size_t i = 0; i < n && c->conn != NULL; i++) {
+        struct store_error why;
+        enum store_status st = wait_result(c, &results[i], &why);
+        if (st != STORE_OK && status == STORE_OK) {
+            status = st;
+            if (err != NULL)
+                *err = why;
+        }
+    }
+    if (c->conn == NULL) /* dropped by a wait that timed out or broke: err says why */
+        return status != STORE_OK ? status : STORE_BUSY;
+    /* The sync's own result, then the connection is idle and leaves pipeline mode. */
+    if (wait_result(c, &sync, NULL) != STORE_OK && c->conn == NULL)
+        return status != STORE_OK ? status : STORE_BUSY;
+    PQclear(sync);
+    if (!PQexitPipelineMode(c->conn))
+        drop_connection(c); /* results left over: a connection in an unknown state */
+    return status;
+}
+
+enum store_status pg_pipeline(struct store_conn *c, const struct pg_step *steps, size_t n,
+                              PGresult **results, struct store_error *err)
+{
+    enum store_status status = ensure_connected(c, err);
+
+    pthread_once(&stmt_sql_once, stmt_sql_init);
+    memset(results, 0, n * sizeof *results);
+    for (size_t i = 0; status == STORE_OK && i < n; i++)
+        if (steps[i].id >= 0)
+            status = prepare_once(c, steps[i].id, stmt_sql[steps[i].id], err);
+    if (status != STORE_OK)
+        return status;
+    if (!PQenterPipelineMode(c->conn))
+        return store_error_set(err, STORE_ERROR, "database %s: cannot pipeline: %s", c->db->shown,
+                               PQerrorMessage(c->conn));
+    for (size_t i = 0; i < n; i++)
+        send_statement(c, steps[i].id, steps[i].sql, steps[i].params, steps[i].n);
+    (void)PQpipelineSync(c->conn);
+    return pipeline_read(c, n, results, err);
 }
 
 enum store_status pg_exec_params(struct store_conn *c, const char *sql,
@@ -730,7 +806,10 @@ static void pg_release(struct store_conn *c)
  * STORE_BUSY) when another connection changed the rows since: the greylist's driver then does it
  * again as STORE_TXN_WRITE (lib/store/greylist_txn.c).  STORE_TXN_WRITE: READ COMMITTED under the
  * store's write lock (a transaction-scoped advisory lock), so that such writers run one at a time
- * across every host of the database, as they do on SQLite's one file.
+ * across every host of the database, as they do on SQLite's one file.  Except the decision
+ * writer's batches: inserts of new rows, which conflict with nothing and need no such lock; behind
+ * it they waited for every greylist write of every host, and a milter's queue of decisions filled
+ * up in the first second of a burst from one network (whose autoallow row they all write).
  */
 static enum store_status pg_begin(struct store_conn *c, enum store_txn kind,
                                   struct store_error *err)
@@ -742,7 +821,7 @@ static enum store_status pg_begin(struct store_conn *c, enum store_txn kind,
     if (status != STORE_OK)
         return status;
     c->in_txn = true;
-    if (kind == STORE_TXN_WRITE)
+    if (kind == STORE_TXN_WRITE && !c->writer)
         status = pg_exec_params(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_WRITE ")", NULL, 0, NULL,
                                 err);
     if (status != STORE_OK)
@@ -766,6 +845,7 @@ static enum store_status pg_commit(struct store_conn *c, struct store_error *err
 
 static void pg_rollback(struct store_conn *c)
 {
+    c->copy_day_known = false; /* the partitions a copy made are rolled back too */
     if (!c->in_txn)
         return;
     c->in_txn = false;
@@ -1059,7 +1139,7 @@ static enum store_status pg_prepare(struct store_db *db, struct store_error *err
 {
     (void)db;
     (void)err;
-    pg_writer_after_batches(db); /* today's and tomorrow's partitions of the decision log */
+    pg_writer_after_batches(db); /* the decision log's partitions of today and the coming days */
     return STORE_OK;
 }
 
@@ -1087,6 +1167,7 @@ const struct store_backend store_backend_postgresql = {
     .schema_commit = pg_schema_commit,
     .schema_unlock = pg_schema_unlock,
     .decision_insert = pg_decision_insert,
+    .decision_batch = pg_decision_batch,
     .decision_find = pg_decision_find,
     .decision_search = pg_decision_search,
     .decision_tally = pg_decision_tally,
@@ -1100,6 +1181,7 @@ const struct store_backend store_backend_postgresql = {
     .greylist_write = pg_greylist_write,
     .autoallow_read = pg_autoallow_read,
     .autoallow_write = pg_autoallow_write,
+    .greylist_txn = pg_greylist_txn,
     .greylist_expire = pg_greylist_expire,
     .lists_version = pg_lists_version,
     .list_each = pg_list_each,
@@ -1129,4 +1211,9 @@ const struct store_backend store_backend_postgresql = {
     .throttle_set_limits = pg_throttle_set_limits,
     .throttle_each = pg_throttle_each,
     .throttle_expire = pg_throttle_expire,
+    .copy_count = pg_copy_count,
+    .copy_each = pg_copy_each,
+    .copy_insert = pg_copy_insert,
+    .copy_clear = pg_copy_clear,
+    .copy_finish = pg_copy_finish,
 };

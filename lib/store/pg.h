@@ -37,6 +37,8 @@ enum pg_stmt {
     PG_GREYLIST_PUT,
     PG_AUTOALLOW_GET,
     PG_AUTOALLOW_PUT,
+    PG_GREYLIST_CHECK_ROWS,
+    PG_GREYLIST_CHECK_SAME,
     PG_GREYLIST_EXPIRE_PENDING,
     PG_GREYLIST_SWEEP_GET,
     PG_GREYLIST_SWEEP_SCAN,
@@ -115,6 +117,10 @@ struct store_conn {
     bool probing;   /* this call is the one that may try the server while it is down */
     int64_t cap_ms; /* that call's own deadline (monotonic ms), which its waits never pass */
     bool prepared[PG_STMT_COUNT];
+    /* The last day whose partition store_copy made (pg_copy.c), until its table or transaction
+     * ends. */
+    int64_t copy_day;
+    bool copy_day_known;
 };
 
 /* The most connections of a pool: a bound on what one milter takes of the server's
@@ -200,6 +206,26 @@ enum store_status pg_get_int(struct store_conn *c, enum pg_stmt id, const struct
                              size_t n, int64_t *out, struct store_error *err);
 enum store_status pg_bounded_delete(struct store_conn *c, enum pg_stmt id, int64_t before,
                                     size_t *left, struct store_error *err);
+/* One statement of a pipeline: the prepared statement id, or (id -1) the constant text sql. */
+struct pg_step {
+    int id;
+    const char *sql;
+    const struct pg_param *params;
+    size_t n;
+};
+#define PG_STEP(stmt, ...)                                                                         \
+    ((struct pg_step){.id = (stmt),                                                                \
+                      .params = (const struct pg_param[]){__VA_ARGS__},                            \
+                      .n = sizeof((const struct pg_param[]){__VA_ARGS__}) /                        \
+                           sizeof(struct pg_param)})
+#define PG_STEP_SQL(text) ((struct pg_step){.id = -1, .sql = (text)})
+/*
+ * Sends the n steps in one round trip (libpq's pipeline mode) and gives each one's result in
+ * results[i] (NULL when none; the caller clears them).  The first failure gives the status and
+ * err; the server skips the steps after it.  A transaction a step began is the caller's to end.
+ */
+enum store_status pg_pipeline(struct store_conn *c, const struct pg_step *steps, size_t n,
+                              PGresult **results, struct store_error *err);
 /* A statement that is not prepared (its text varies, e.g. a multi-row INSERT), with parameters;
  * res (may be NULL) gets the result, which the caller clears. */
 enum store_status pg_exec_params(struct store_conn *c, const char *sql,
@@ -214,6 +240,8 @@ enum store_status pg_decision_insert(struct store_conn *c, const struct decision
 enum store_status pg_decision_search(struct store_conn *c, const struct store_decision_match *m,
                                      void (*fn)(const struct decision *d, void *arg), void *arg,
                                      struct store_error *err);
+enum store_status pg_decision_batch(struct store_conn *c, const struct decision *const *rows,
+                                    size_t n, struct store_error *err);
 enum store_status pg_decision_find(struct store_conn *c, const char *key, const char *address,
                                    size_t limit, void (*fn)(const struct decision *d, void *arg),
                                    void *arg, struct store_error *err);
@@ -224,6 +252,20 @@ enum store_status pg_decision_tally(struct store_conn *c, int64_t since,
 enum store_status pg_decision_expire(struct store_conn *c, int64_t before, size_t *left,
                                      struct store_error *err);
 void pg_writer_after_batches(struct store_db *db);
+#define PG_DAYS_AHEAD 2 /* partitions made ahead of today: tomorrow's and the day after's */
+void pg_decision_days_ahead(struct store_conn *c);
+
+/* pg_copy.c */
+enum store_status pg_copy_count(struct store_conn *c, size_t table, int64_t *rows,
+                                struct store_error *err);
+enum store_status pg_copy_each(struct store_conn *c, size_t table,
+                               enum store_status (*fn)(const char *const *values, void *arg,
+                                                       struct store_error *err),
+                               void *arg, struct store_error *err);
+enum store_status pg_copy_insert(struct store_conn *c, size_t table, const char *const *const *rows,
+                                 size_t n, struct store_error *err);
+enum store_status pg_copy_clear(struct store_conn *c, size_t table, struct store_error *err);
+enum store_status pg_copy_finish(struct store_conn *c, size_t table, struct store_error *err);
 
 /* pg_greylist.c */
 enum store_status pg_greylist_read(struct store_conn *c, const char *sender, const char *recipient,
@@ -234,6 +276,9 @@ enum store_status pg_autoallow_read(struct store_conn *c, struct store_autoallow
                                     struct store_error *err);
 enum store_status pg_autoallow_write(struct store_conn *c, const struct store_autoallow_row *row,
                                      struct store_error *err);
+enum store_status pg_greylist_txn(struct store_conn *c, struct store_greylist_txn *t,
+                                  void (*decide)(struct store_greylist_txn *t, void *arg),
+                                  void *arg, struct store_error *err);
 enum store_status pg_greylist_expire(struct store_conn *c, int64_t pending_before,
                                      int64_t confirmed_before, int64_t autoallow_before,
                                      size_t *left, struct store_error *err);

@@ -782,4 +782,8 @@ const struct store_backend store_backend_sqlite = {
     .throttle_set_limits = sqlite_throttle_set_limits,
     .throttle_each = sqlite_throttle_each,
     .throttle_expire = sqlite_throttle_expire,
+    .copy_count = sqlite_copy_count,
+    .copy_each = sqlite_copy_each,
+    .copy_insert = sqlite_copy_insert,
+    .copy_clear = sqlite_copy_clear,
 };

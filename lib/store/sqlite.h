@@ -231,6 +231,18 @@ enum store_status sqlite_writer_start(struct store_db *s, struct store_error *er
 void sqlite_writer_after_batches(struct store_db *s);
 void sqlite_writer_stop(struct store_db *s);
 
+/* sqlite_copy.c */
+enum store_status sqlite_copy_count(struct store_conn *c, size_t table, int64_t *rows,
+                                    struct store_error *err);
+enum store_status sqlite_copy_each(struct store_conn *c, size_t table,
+                                   enum store_status (*fn)(const char *const *values, void *arg,
+                                                           struct store_error *err),
+                                   void *arg, struct store_error *err);
+enum store_status sqlite_copy_insert(struct store_conn *c, size_t table,
+                                     const char *const *const *rows, size_t n,
+                                     struct store_error *err);
+enum store_status sqlite_copy_clear(struct store_conn *c, size_t table, struct store_error *err);
+
 /* sqlite_greylist.c */
 enum store_status sqlite_greylist_read(struct store_conn *c, const char *sender,
                                        const char *recipient, struct store_greylist_row *row,

@@ -64,6 +64,15 @@ void store_conn_put(struct store *s, struct store_conn *c)
  * (lib/metrics.h).  A read transaction refused as busy is the greylist's upgrade that lost to
  * another writer (greylist_txn.c): it runs again as a write, so it is "retried", not a failure.
  */
+void store_txn_count(enum store_txn kind, enum store_status status, int64_t start_us)
+{
+    metrics_store_txn(status == STORE_ERROR    ? METRICS_STORE_ERROR
+                      : status != STORE_BUSY   ? METRICS_STORE_OK
+                      : kind == STORE_TXN_READ ? METRICS_STORE_RETRIED
+                                               : METRICS_STORE_BUSY,
+                      metrics_now_us() - start_us);
+}
+
 enum store_status store_txn(struct store *s, struct store_conn *c, enum store_txn kind,
                             store_txn_body body, const void *arg, struct store_error *err)
 {
@@ -81,11 +90,7 @@ enum store_status store_txn(struct store *s, struct store_conn *c, enum store_tx
         status = s->be->commit(c, err);
     if (status != STORE_OK)
         s->be->rollback(c);
-    metrics_store_txn(status == STORE_ERROR    ? METRICS_STORE_ERROR
-                      : status != STORE_BUSY   ? METRICS_STORE_OK
-                      : kind == STORE_TXN_READ ? METRICS_STORE_RETRIED
-                                               : METRICS_STORE_BUSY,
-                      metrics_now_us() - start);
+    store_txn_count(kind, status, start);
     return status;
 }
 

@@ -2,7 +2,7 @@
  * greylist_bench: how fast greylist_check() is on a large database (a figure, not a test).
  *
  *   greylist_bench [-r ROWS] [-n OPS] [-p HIT_PERCENT] [-u RECENT_PERCENT] [-t THREADS]
- *                  [-a AUTOALLOW] [-d DIR] [-k]
+ *                  [-a AUTOALLOW] [-d DIR] [-k] [-D DATABASE [-N] [-o FIRST] [-E]]
  *
  * Fills a fresh database in DIR (default: a new folder under $TMPDIR or /tmp) with ROWS
  * triplets (default 1,000,000; 90% confirmed, 10% pending, over 65,536 /24 networks) in one
@@ -17,14 +17,23 @@
  * default; 0 leaves the autoallow table alone). Then times 20 expiry steps (greylist_expire,
  * default batch) with every row due. Prints operations per second, p50/p99/p99.9 latency and the
  * database size; -k keeps the folder.
+ *
+ * -D DATABASE runs the same on that PostgreSQL database instead (a conninfo, as the option
+ * `database` takes it): its greylist table is emptied and filled with COPY.  For several
+ * processes on one database at once (several milters of a fleet): -N leaves the rows the first
+ * one filled, -o FIRST numbers this process's operations from FIRST (its new triplets and its
+ * random picks differ from the others'), -E skips the expiry steps (which would delete the rows
+ * the others are using).
  */
 #include <errno.h>
+#include <libpq-fe.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +49,7 @@
 struct bench {
     struct store *s;
     const struct config *cfg;
-    long rows, ops, hit_percent, recent_percent;
+    long rows, ops, first, hit_percent, recent_percent;
     int threads;
     double *latency_us; /* one per operation */
     long failures;      /* store failures seen */
@@ -118,6 +127,67 @@ static int fill(const char *path, long rows, long recent_percent)
     return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* The same rows into PostgreSQL, with COPY (tab-separated text: no value here has a tab, a
+ * newline or a backslash). */
+static int fill_postgresql(const char *conninfo, long rows, long recent_percent)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    PGresult *res;
+    char ip[64], from[128], to[128], line[512];
+    struct greylist_key key;
+    int ok = PQstatus(conn) == CONNECTION_OK;
+
+    res = ok ? PQexec(conn, "TRUNCATE greylist, autoallow, greylist_sweep") : NULL;
+    ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    res = ok ? PQexec(conn, "COPY greylist (source, sender, recipient, first_seen, last_seen, "
+                            "confirmed_at, count) FROM STDIN")
+             : NULL;
+    ok = ok && PQresultStatus(res) == PGRES_COPY_IN;
+    PQclear(res);
+    for (long i = 0; ok && i < rows; i++) {
+        bool confirmed = i % 10 != 0;
+        int64_t first = NOW - 30 * 86400 + i % (29 * 86400);
+        bool recent = confirmed && (i / 10) % 100 < recent_percent;
+        char confirmed_at[32] = "\\N";
+        triplet(i, ip, sizeof ip, from, sizeof from, to, sizeof to);
+        greylist_key_make(&key, ip, from, to, 24, 64);
+        if (confirmed)
+            snprintf(confirmed_at, sizeof confirmed_at, "%" PRId64, first + 600);
+        int n = snprintf(line, sizeof line, "%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%s\t%d\n",
+                         key.network, key.sender, key.recipient, first,
+                         recent      ? NOW - 60
+                         : confirmed ? first + 600
+                                     : first,
+                         confirmed_at, confirmed ? 1 : 0);
+        ok = PQputCopyData(conn, line, n) == 1;
+    }
+    ok = PQputCopyEnd(conn, ok ? NULL : "fill failed") == 1 && ok;
+    res = PQgetResult(conn);
+    ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (ok) {
+        res = PQexec(conn, "VACUUM ANALYZE greylist");
+        PQclear(res);
+    } else {
+        fprintf(stderr, "fill: %s\n", PQerrorMessage(conn));
+    }
+    PQfinish(conn);
+    return ok ? 0 : -1;
+}
+
+/* What the greylist table takes on the server (heap, indexes, TOAST). */
+static long long postgresql_size(const char *conninfo)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    PGresult *res = PQexec(conn, "SELECT pg_total_relation_size('greylist')");
+    long long size = PQresultStatus(res) == PGRES_TUPLES_OK ? atoll(PQgetvalue(res, 0, 0)) : 0;
+
+    PQclear(res);
+    PQfinish(conn);
+    return size;
+}
+
 static void *work(void *arg)
 {
     struct worker *w = arg;
@@ -137,12 +207,12 @@ static void *work(void *arg)
             triplet(i, ip, sizeof ip, from, sizeof from, to, sizeof to);
         } else {
             /* A new sender, never seen. */
-            triplet(b->rows + k, ip, sizeof ip, from, sizeof from, to, sizeof to);
+            triplet(b->rows + b->first + k, ip, sizeof ip, from, sizeof from, to, sizeof to);
         }
         double t0 = now_us();
         greylist_key_make(&key, ip, from, to, b->cfg->greylist_ipv4_prefix,
                           b->cfg->greylist_ipv6_prefix);
-        greylist_check(b->s, b->cfg, &key, NULL, NOW + k / 1000, &r);
+        greylist_check(b->s, b->cfg, &key, NULL, NOW + (b->first + k) / 1000, &r);
         b->latency_us[k] = now_us() - t0;
         if (r.outcome == GREYLIST_STORE_FAILURE)
             failures++;
@@ -168,7 +238,8 @@ static long long file_size(const char *path)
 static void usage(void)
 {
     fprintf(stderr, "usage: greylist_bench [-r ROWS] [-n OPS] [-p HIT_PERCENT] [-u RECENT_PERCENT] "
-                    "[-t THREADS] [-a AUTOALLOW] [-d DIR] [-k]\n");
+                    "[-t THREADS] [-a AUTOALLOW] [-d DIR] [-k] [-D DATABASE [-N] [-o FIRST] "
+                    "[-E]]\n");
     exit(2);
 }
 
@@ -176,11 +247,12 @@ int main(int argc, char **argv)
 {
     struct bench b = {.rows = 1000000, .ops = 200000, .hit_percent = 80, .threads = 1};
     char dir[512] = "", path[600], wal[610];
-    bool keep = false, made_dir = false;
+    bool keep = false, made_dir = false, no_fill = false, no_expiry = false;
+    const char *database = NULL;
     long autoallow = -1;
     int opt;
 
-    while ((opt = getopt(argc, argv, "r:n:p:u:t:a:d:k")) != -1) {
+    while ((opt = getopt(argc, argv, "r:n:p:u:t:a:d:kD:No:E")) != -1) {
         switch (opt) {
         case 'r':
             b.rows = strtol(optarg, NULL, 10);
@@ -206,14 +278,30 @@ int main(int argc, char **argv)
         case 'k':
             keep = true;
             break;
+        case 'D':
+            database = optarg;
+            break;
+        case 'N':
+            no_fill = true;
+            break;
+        case 'o':
+            b.first = strtol(optarg, NULL, 10);
+            break;
+        case 'E':
+            no_expiry = true;
+            break;
         default:
             usage();
         }
     }
     if (b.rows < 10 || b.ops < 1 || b.hit_percent < 0 || b.hit_percent > 100 || b.threads < 1 ||
-        b.recent_percent < 0 || b.recent_percent > 100 || b.threads > 64)
+        b.recent_percent < 0 || b.recent_percent > 100 || b.threads > 64 || b.first < 0 ||
+        ((no_fill || no_expiry || b.first > 0) && database == NULL))
         usage();
-    if (dir[0] == '\0') {
+    if (database != NULL) {
+        keep = true; /* no folder of ours */
+        snprintf(dir, sizeof dir, ".");
+    } else if (dir[0] == '\0') {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/greylist_bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (mkdtemp(dir) == NULL) {
@@ -224,25 +312,30 @@ int main(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/bench.db", dir);
     snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(path);
-    unlink(wal);
+    if (database == NULL) {
+        unlink(path);
+        unlink(wal);
+    }
 
     struct config *cfg = config_new_defaults();
     if (autoallow >= 0)
         cfg->autoallow_after = autoallow;
     b.cfg = cfg;
     struct store_error serr;
-    b.s = store_open(path, 5000, &serr); /* creates the schema */
+    b.s = store_open(database != NULL ? database : path, 5000, &serr); /* creates the schema */
     if (b.s == NULL) {
         fprintf(stderr, "%s\n", serr.text);
         return 1;
     }
     double t = now_us();
-    if (fill(path, b.rows, b.recent_percent) != 0)
+    if (!no_fill && (database != NULL ? fill_postgresql(database, b.rows, b.recent_percent)
+                                      : fill(path, b.rows, b.recent_percent)) != 0)
         return 1;
     double fill_s = (now_us() - t) / 1e6;
-    printf("fill: %ld triplets in %.2f s (%.0f rows/s), database %.1f MB\n", b.rows, fill_s,
-           (double)b.rows / fill_s, (double)file_size(path) / 1e6);
+    if (!no_fill)
+        printf("fill: %ld triplets in %.2f s (%.0f rows/s), %s %.1f MB\n", b.rows, fill_s,
+               (double)b.rows / fill_s, database != NULL ? "PostgreSQL table" : "database",
+               (double)(database != NULL ? postgresql_size(database) : file_size(path)) / 1e6);
 
     /* As the milter runs its store (milter/runtime.c): the decision writer thread takes over the
      * WAL checkpoints, which SQLite would otherwise run, with their fsync, inside a check. */
@@ -289,10 +382,15 @@ int main(int argc, char **argv)
     printf("  operations over 1 ms: %ld, %.2f s of the %.2f s spent in operations\n", slow, slow_s,
            all_s);
     printf("  store failures: %ld\n", b.failures);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("  CPU of this process so far: user %.2f s, system %.2f s\n",
+           (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
     /* Expiry steps on the full table, everything due: how long one step holds the store. */
     double step_max = 0, step_total = 0;
     size_t expired = 0, deleted = 0;
-    int steps = 20;
+    int steps = no_expiry ? 0 : 20;
     for (int i = 0; i < steps; i++) {
         double t1 = now_us();
         if (greylist_expire(b.s, cfg, NOW + 400 * 86400, 0, &deleted, NULL) != STORE_OK)
@@ -302,11 +400,16 @@ int main(int argc, char **argv)
         step_max = us > step_max ? us : step_max;
         expired += deleted;
     }
-    printf("expiry: %d steps of greylist_expire_batch = %ld deleted %zu rows, %.1f ms per step "
-           "(max %.1f ms)\n",
-           steps, cfg->greylist_expire_batch, expired, step_total / steps / 1e3, step_max / 1e3);
-    printf("database: %.1f MB + WAL %.1f MB (%s)\n", (double)file_size(path) / 1e6,
-           (double)file_size(wal) / 1e6, keep ? path : "removed");
+    if (steps > 0)
+        printf("expiry: %d steps of greylist_expire_batch = %ld deleted %zu rows, %.1f ms per step "
+               "(max %.1f ms)\n",
+               steps, cfg->greylist_expire_batch, expired, step_total / steps / 1e3,
+               step_max / 1e3);
+    if (database != NULL)
+        printf("database: PostgreSQL table %.1f MB\n", (double)postgresql_size(database) / 1e6);
+    else
+        printf("database: %.1f MB + WAL %.1f MB (%s)\n", (double)file_size(path) / 1e6,
+               (double)file_size(wal) / 1e6, keep ? path : "removed");
 
     store_close(b.s);
     config_free(cfg);

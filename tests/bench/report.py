@@ -172,6 +172,138 @@ if "greylist" not in SKIP and os.path.exists(f"{T}/greylist_bench.txt"):
     m = re.search(r"fill: (\d+) triplets", text)
     store_rows = int(m.group(1)) if m else 0
 
+# ---- the store on PostgreSQL (run.sh's PostgreSQL part), beside the SQLite figures above ----
+def bench_figures(path):
+    """(operations/s, p50 us, p99 us, operations, seconds) of a greylist_bench output, or None."""
+    if not os.path.exists(path):
+        return None
+    text = open(path).read()
+    m = re.search(r"check\+update: (\d+) operations.*?, ([\d.]+) s\n\s*(\d+) operations/s; latency "
+                  r"p50 ([\d.]+) us, p99 ([\d.]+) us", text, re.S)
+    return (int(m.group(3)), float(m.group(4)), float(m.group(5)), int(m.group(1)),
+            float(m.group(2))) if m else None
+
+
+pg = {}
+one = bench_figures(f"{T}/greylist_pg.txt")
+if one:
+    text = open(f"{T}/greylist_pg.txt").read()
+    print("greylist_bench on PostgreSQL, one milter: " +
+          "\n  ".join(l.strip() for l in text.strip().splitlines()))
+    pg["greylist_one"] = one[0]
+    m = re.search(r"fill: (\d+) triplets", text)
+    store_rows_pg = int(m.group(1)) if m else 0
+three = [bench_figures(f"{T}/greylist_pg3.{i}.txt") for i in (1, 2, 3)]
+if all(three) and os.path.exists(f"{T}/greylist_pg3.wall"):
+    ops, start, end = open(f"{T}/greylist_pg3.wall").read().split()
+    wall = float(end) - float(start)
+    # All three at once: their operations over the longest of their runs (each timed its own).
+    agg = sum(f[3] for f in three) / max(f[4] for f in three)
+    print(f"greylist_bench on PostgreSQL, three processes at once on the same rows: "
+          f"{agg:.0f} operations/s in all ({' + '.join(f'{f[0]}' for f in three)}; "
+          f"{int(ops) / wall:.0f}/s over the wall time with the processes' start), "
+          f"p99 {' / '.join(f'{f[2]:.0f}' for f in three)} us")
+    pg["greylist_three"] = agg
+    # CPU a check: the three processes' own (user + system, getrusage) and the server's.
+    cpu = 0.0
+    for i in (1, 2, 3):
+        m = re.search(r"CPU of this process so far: user ([\d.]+) s, system ([\d.]+) s",
+                      open(f"{T}/greylist_pg3.{i}.txt").read())
+        cpu += float(m.group(1)) + float(m.group(2)) if m else 0.0
+    if os.path.exists(f"{T}/greylist_pg3.server"):
+        ticks, hz = open(f"{T}/greylist_pg3.server").read().split()
+        server = int(ticks) / int(hz)
+        print(f"  CPU a check, three at once: the milters' side {cpu / int(ops) * 1e6:.0f} us, the "
+              f"PostgreSQL server {server / int(ops) * 1e6:.0f} us; on these 2 CPUs the checks "
+              f"could not go faster than {2 / ((cpu + server) / int(ops)):.0f}/s")
+for label, key in (("inbound-known, store on PostgreSQL, unix", "known_pg_unix"),
+                   ("inbound-known, store on SQLite, unix (same run)", "known_sq_unix"),
+                   ("1 conn: inbound-known, PostgreSQL, unix", "known_pg_unix_1"),
+                   ("1 conn: inbound-known, SQLite, unix", "known_sq_unix_1")):
+    j, all_rates = median_run(key)
+    if j is None:
+        continue
+    med[key] = j
+    for r in runs(key):
+        check(label, r, continue_accept="all", headers_added="all")
+    lat = j["latency_ms"]
+    cpu = j["_cpu"]
+    # The PostgreSQL server's CPU in the median run, a message (run.sh: SERVER_CPU).
+    server = ""
+    i = next((i for i in range(1, REPEAT + 1) if (load(f"{key}.{i}") or {}).get(
+        "messages_per_second") == j["messages_per_second"]), None)
+    if i is not None and os.path.exists(f"{T}/{key}.{i}.server"):
+        ticks, hz = open(f"{T}/{key}.{i}.server").read().split()
+        server = f", PostgreSQL server {int(ticks) / int(hz) / j['messages'] * 1e6:.0f}"
+    print(f"{label:48} {j['messages_per_second']:7.0f} msgs/s "
+          f"({'/'.join(f'{x:.0f}' for x in all_rates)}), p50 {lat['p50']:.2f} ms, p99 "
+          f"{lat['p99']:.2f} ms" +
+          (f"; CPU us/msg: milter {cpu[0]:.0f}, loadgen {cpu[1]:.0f}{server}" if cpu else ""))
+for backend in ("pg", "sq"):
+    one_conn = med.get(f"known_{backend}_unix_1")
+    if one_conn and "null_unix_1" in med:
+        base = med["null_unix_1"]["latency_ms"]
+        pg[f"added_{backend}"] = (one_conn["latency_ms"]["p50"] - base["p50"],
+                                  one_conn["latency_ms"]["p99"] - base["p99"])
+if "added_pg" in pg:
+    a, b = pg["added_pg"], pg.get("added_sq", (0, 0))
+    print(f"added latency a message, 1 conn, over the null milter (unix): PostgreSQL p50 "
+          f"{a[0]:.2f} ms, p99 {a[1]:.2f} ms; SQLite p50 {b[0]:.2f} ms, p99 {b[1]:.2f} ms")
+for f in sorted(glob.glob(f"{T}/ingress_pg.log")):
+    for line in open(f):
+        m = re.search(r"decision log: (\d+) decisions written, (\d+) refused.*?(\d+) failed", line)
+        if m:
+            pg["decisions"] = tuple(int(x) for x in m.groups())
+            print(f"decision log on PostgreSQL (its milter, at stop): {m.group(1)} written, "
+                  f"{m.group(2)} refused (queue full), {m.group(3)} failed batches")
+if os.path.exists(f"{T}/decision_sizes.txt"):
+    sent = sum(j["messages"] for j in (load(os.path.basename(p)[:-5])
+                                       for p in glob.glob(f"{T}/known_pg_unix*.json")) if j)
+    print(f"decision log size ({sent} inbound-known messages of 8 recipients into each milter):")
+    for line in open(f"{T}/decision_sizes.txt"):
+        name, rows, size = line.split()
+        rows, size = int(rows), int(size)
+        if not rows or not sent:
+            continue
+        per_msg, per_row = rows / sent, size / rows
+        days30 = {rate: per_msg * per_row * rate * 86400 * 30 for rate in (100, 1000)}
+        pg[f"size_{name}"] = (per_msg, per_row, days30)
+        print(f"  {'PostgreSQL' if name == 'postgresql' else 'SQLite':10} {rows} rows, "
+              f"{per_msg:.2f} rows a message, {per_row:.0f} bytes a row with its indexes; "
+              f"after 30 days at 100 msgs/s {days30[100] / 1e9:.0f} GB, at 1,000 msgs/s "
+              f"{days30[1000] / 1e9:.0f} GB")
+if os.path.exists(f"{T}/why_plan.txt") and os.path.exists(f"{T}/why_time.txt"):
+    start, end, key = open(f"{T}/why_time.txt").read().split()
+    rows = open(f"{T}/why_rows.txt").read().strip()
+    plan = open(f"{T}/why_plan.txt").read()
+    # auto_explain logged every statement of the session: the one that reads the decisions.
+    m = re.search(r"duration: ([\d.]+) ms\s+plan:\s*\n\s*Query Text: SELECT time, queue_id.*?"
+                  r"(?=\n\S|\Z)", plan, re.S)
+    body = m.group(0) if m else ""
+    # Each plan node with the lines under it; a sequential scan that filtered no row out read an
+    # empty partition (the coming days', or the default one): nothing to look up there.
+    nodes = re.split(r"\n\s*->\s*", body)
+    idx, seq, empty = 0, [], 0
+    for node in nodes:
+        m2 = re.match(r"(Bitmap Index Scan|Index Only Scan|Index Scan|Seq Scan) on (\S+)", node)
+        if not m2:
+            continue
+        removed = re.search(r"Rows Removed by Filter: (\d+)", node)
+        if m2.group(1) != "Seq Scan":
+            idx += 1
+        elif removed and int(removed.group(1)) > 0:
+            seq.append(m2.group(2))
+        else:
+            empty += 1
+    exec_ms = float(m.group(1)) if m else float("nan")
+    pg["why"] = (idx, seq, exec_ms)
+    print(f"ingressctl why {key} on {int(rows):,} decision rows (31 day partitions): statement "
+          f"{exec_ms:.1f} ms, the whole command {(float(end) - float(start)) * 1000:.0f} ms; plan: "
+          f"{idx} index scans, {len(seq)} sequential scans of rows" +
+          (f" (on {', '.join(seq)})" if seq else "") + f", {empty} of empty partitions")
+    for line in body.splitlines()[2:10]:
+        print("    " + line.strip()[:110])
+
 # The lines each milter-ingress logs at stop: its decision log and its DKIM key cache.
 decision_counts, key_counts = [], []
 for f in sorted(glob.glob(f"{T}/ingress_*.log")):
@@ -310,6 +442,27 @@ if store_ops is not None:
 if decision_counts:
     refused = sum(c[1] for c in decision_counts)
     target("decision log never the bottleneck", f"{refused} refused (queue full)", "0", refused == 0)
+if "greylist_one" in pg:
+    target(f"greylist check+update on PostgreSQL, one milter ({store_rows_pg:,} rows)",
+           f"{pg['greylist_one']}/s", "(figure)", True)
+if "greylist_three" in pg:
+    target("greylist check+update on PostgreSQL, three at once", f"{pg['greylist_three']:.0f}/s in all",
+           ">= 20000/s", pg["greylist_three"] >= 20000)
+r = ratio("known_pg_unix", "known_sq_unix")
+if r is not None:
+    # A rate made of 451 replies (store_failure) is not the same work: met only with every
+    # message accepted, as on SQLite.
+    short = sum(j["messages"] - j["replies"]["continue_accept"] for j in runs("known_pg_unix"))
+    target("inbound-known, store on PostgreSQL vs SQLite", f"{r:.0%} of SQLite's rate" +
+           (f", {short} not accepted" if short else ""), ">= 90%, every message accepted",
+           r >= 0.90 and short == 0)
+if "decisions" in pg:
+    target("decision log on PostgreSQL never the bottleneck", f"{pg['decisions'][1]} refused (queue full)",
+           "0", pg["decisions"][1] == 0)
+if "why" in pg:
+    idx, seq, ms = pg["why"]
+    target("ingressctl why at size: index lookups only", f"{idx} index scans, {len(seq)} sequential",
+           "0 sequential scans of rows", idx > 0 and not seq)
 r = ratio("dmarc_on_unix", "dmarc_off_unix")
 if r is not None:
     target("DMARC on vs off, inbound-known, unix, same run", f"{r:.1%} of the rate without DMARC",

@@ -27,6 +27,14 @@
 #   dmarc          inbound-known (whose From domain e2e.test publishes a DMARC record, so every
 #                  message is evaluated: a pass) against milter-ingress and against a third one
 #                  with dmarc = no, the runs alternated, for the cost of DMARC in the same run
+#   postgresql     the store on a private PostgreSQL (tests/pg/pg-ctl.sh, then production settings:
+#                  fsync, synchronous_commit = off like SQLite's synchronous = NORMAL, 256 MB of
+#                  shared buffers), in the same run: greylist_bench -D at GREYLIST_ROWS from one
+#                  process (PG_THREADS threads) and from three at once; inbound-known through a
+#                  milter on PostgreSQL and one on a fresh SQLite file, alternated, then one
+#                  connection each; the decision log's rows a message and bytes a row on both;
+#                  `ingressctl why` on PG_DECISION_ROWS decisions over 30 day partitions, with the
+#                  server's plan (auto_explain).  Skipped when no server is installed.
 # Each measured figure is the median of REPEAT runs (all runs are printed), after one warm-up run
 # per target (the DNS cache is warm).  `cat /proc/loadavg` is printed before each group: the 2 CPUs
 # are shared with the load generator (and, on a developer machine, with other work).
@@ -34,9 +42,10 @@
 # Environment: CONNS (32) concurrent connections, PER_CONN (50) messages a connection, MESSAGES
 # (CONNS x PER_CONN x 4) a measured run, REPEAT (3), HOLD_CONNS (256) for the memory figures (a
 # fresh milter with its DNS cache cold, and one with it warm),
-# SLOW_DNS_MS (50), MTA_MESSAGES (2000), GREYLIST_ROWS (1000000), PROFILE=1 adds a perf profile of
+# SLOW_DNS_MS (50), MTA_MESSAGES (2000), GREYLIST_ROWS (1000000), PG_THREADS (8),
+# PG_DECISION_ROWS (1000000), PROFILE=1 adds a perf profile of
 # inbound-known (perf record --call-graph dwarf, cost centres printed), SKIP="mta opendkim
-# greylist memory cold null known others serial dkim instructions" skips parts (null: the null milter's runs;
+# greylist memory cold null known others serial dkim instructions postgresql" skips parts (null: the null milter's runs;
 # known: inbound-known at CONNS connections; others: inbound-new, submission, mixed; serial: the
 # one-connection runs; dkim: dkim_bench, libopendkim and OpenSSL outside the milter; instructions:
 # the callgrind counts, INSTR_MESSAGES (200) messages); an A/B of two builds is
@@ -99,6 +108,7 @@ chmod 755 "$T" # Postfix's smtpd (user postfix) reaches the milter socket and it
 PIDS=()
 declare -A SOCK_PID # the process serving each milter socket, for its CPU time per run
 NSD_STARTED=0
+PG_STARTED=0
 POSTFIX_CONF=""
 
 cleanup() {
@@ -111,6 +121,7 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     [[ $NSD_STARTED == 1 ]] && "$NSD_CTL" stop "$T/nsd" >/dev/null 2>&1
+    [[ $PG_STARTED == 1 ]] && "$SRC_DIR/tests/pg/pg-ctl.sh" stop "$T/pg" >/dev/null 2>&1
     if [[ ${KEEP_BENCH_DIR:-0} == 1 ]]; then
         echo "# kept $T" >&2
     else
@@ -199,7 +210,7 @@ start_ingress() {
 # milter-ingress configuration for tests/bench/run.sh: the defaults (greylisting on), except:
 socket = $sock
 socket_mode = 0666
-database = $T/$name.db
+database = ${DATABASE:-$T/$name.db}
 authserv_id = mx.bench.example
 dns_servers = 127.0.0.1:$dns
 trusted_networks =
@@ -302,20 +313,36 @@ SC_SUB=(-a 127.0.0.50 -N unknown -H laptop.example -u bench@e2e.test -f bench@e2
 CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || true; }
 
+# server_ticks: the CPU time of the benchmark's PostgreSQL server so far (the postmaster, its
+# processes, and those that ended), in clock ticks; nothing when it does not run.
+server_ticks() {
+    local postmaster
+    postmaster=$(head -n 1 "$T/pg/data/postmaster.pid" 2>/dev/null) || return 0
+    [[ -r /proc/$postmaster/stat ]] || return 0
+    { cat "/proc/$postmaster/stat"; for p in $(pgrep -P "$postmaster"); do
+        cat "/proc/$p/stat" 2>/dev/null; done; } |
+        awk -v pm="$postmaster" '{ t += $14 + $15; if ($1 == pm) t += $16 + $17 } END { print t }'
+}
+
 # run NAME SOCKET CONNS PER_CONN TOTAL SCENARIO_ARGS...: one loadgen run into $T/NAME.json, and
-# the CPU seconds the milter serving SOCKET spent during it into $T/NAME.cpu.
+# the CPU seconds the milter serving SOCKET spent during it into $T/NAME.cpu (and the PostgreSQL
+# server's, when SERVER_CPU=1, into $T/NAME.server).
 run() {
-    local name=$1 sock=$2 c=$3 m=$4 n=$5 pid before
+    local name=$1 sock=$2 c=$3 m=$4 n=$5 pid before server_before=""
     shift 5
     pid=${SOCK_PID[$sock]:-}
     before=""
     [[ -n $pid ]] && before=$(cpu_ticks "$pid")
+    [[ ${SERVER_CPU:-0} == 1 ]] && server_before=$(server_ticks)
     "$LOADGEN" -s "$sock" -t 10000 -j -c "$c" -m "$m" -n "$n" "$@" >"$T/$name.json" ||
         die "loadgen $name against $sock failed: $(cat "$T/$name.json")"
     # No figure (rather than a wrong one) when the process is gone: the replies decide the run.
     local after
     after=$([[ -n $before ]] && cpu_ticks "$pid")
     [[ -n $after ]] && echo "$((after - before)) $CLK_TCK" >"$T/$name.cpu"
+    if [[ -n $server_before ]]; then
+        echo "$(($(server_ticks) - server_before)) $CLK_TCK" >"$T/$name.server"
+    fi
     return 0
 }
 
@@ -518,6 +545,139 @@ if ! skipped greylist; then
     load "the store figure"
     "$GREYLIST_BENCH" -r "$GREYLIST_ROWS" -d "$T" >"$T/greylist_bench.txt" 2>&1 ||
         die "greylist_bench failed: $(tail -5 "$T/greylist_bench.txt")"
+fi
+
+# ---- the store on PostgreSQL: the same figures, beside the SQLite ones of this run ----
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+[[ -x $PG_BINDIR/initdb ]] || SKIP="$SKIP postgresql"
+PG_CTL=$SRC_DIR/tests/pg/pg-ctl.sh
+PG_THREADS=${PG_THREADS:-8}
+PG_DECISION_ROWS=${PG_DECISION_ROWS:-1000000}
+# pg_psql ARGS...: psql as the server's superuser on the milters' database, values only (-At).
+pg_psql() { PG_CTL_DBNAME=ingress_mx "$PG_CTL" psql "$T/pg" -At "$@"; }
+if ! skipped postgresql && [[ $SMOKE == 0 ]]; then
+    load "the PostgreSQL figures"
+    # A private server (tests/pg/pg-ctl.sh), then the settings of a production server instead of
+    # the test harness's: durable (fsync, full page writes), with synchronous_commit = off, which
+    # is what SQLite's synchronous = NORMAL in WAL mode gives the SQLite figures (a crash may lose
+    # the last commits, never corrupt), and a shared_buffers that holds the million triplets.
+    "$PG_CTL" start "$T/pg" >/dev/null || die "PostgreSQL did not start"
+    PG_STARTED=1
+    cat >>"$T/pg/data/postgresql.conf" <<'EOF'
+fsync = on
+full_page_writes = on
+synchronous_commit = off
+shared_buffers = 256MB
+max_connections = 200
+EOF
+    "$PG_CTL" stop "$T/pg" && "$PG_CTL" start "$T/pg" >/dev/null || die "PostgreSQL did not restart"
+    pg_password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(12))')
+    # Two databases: greylist_bench's million triplets (dated 2023) in one, and the milters' in
+    # the other, which their maintenance would otherwise be busy expiring during their runs.
+    printf "CREATE ROLE ingress LOGIN PASSWORD '%s';\nCREATE DATABASE ingress OWNER ingress;
+CREATE DATABASE ingress_mx OWNER ingress;\n" "$pg_password" | "$PG_CTL" psql "$T/pg" >/dev/null ||
+        die "cannot create the role"
+    PG_DB="host=$T/pg/sock port=$(<"$T/pg/port") dbname=ingress user=ingress password=$pg_password"
+    PG_MX_DB="host=$T/pg/sock port=$(<"$T/pg/port") dbname=ingress_mx user=ingress password=$pg_password"
+
+    # Greylisting at GREYLIST_ROWS triplets: one milter (PG_THREADS threads checking at once),
+    # then three processes at once on the same rows, as three milters of a fleet.
+    if ! skipped greylist; then
+        pg_ops=200000
+        # The server's CPU during each part (the fill included in the first), for CPU a check.
+        server_before=$(server_ticks)
+        "$GREYLIST_BENCH" -D "$PG_DB" -r "$GREYLIST_ROWS" -n "$pg_ops" -t "$PG_THREADS" \
+            >"$T/greylist_pg.txt" 2>&1 ||
+            die "greylist_bench on PostgreSQL failed: $(tail -n 5 "$T/greylist_pg.txt")"
+        echo "$(($(server_ticks) - server_before)) $CLK_TCK" >"$T/greylist_pg.server"
+        load "three greylist_bench at once on PostgreSQL"
+        pg3=()
+        server_before=$(server_ticks)
+        start=$(date +%s.%N)
+        for i in 1 2 3; do
+            "$GREYLIST_BENCH" -D "$PG_DB" -r "$GREYLIST_ROWS" -n "$pg_ops" -t "$PG_THREADS" -N -E \
+                -o $((i * pg_ops)) >"$T/greylist_pg3.$i.txt" 2>&1 &
+            pg3+=("$!")
+        done
+        for pid in "${pg3[@]}"; do
+            wait "$pid" || die "greylist_bench (three at once) failed"
+        done
+        echo "$((3 * pg_ops)) $start $(date +%s.%N)" >"$T/greylist_pg3.wall"
+        echo "$(($(server_ticks) - server_before)) $CLK_TCK" >"$T/greylist_pg3.server"
+    fi
+
+    # inbound-known with the store on PostgreSQL against the same milter on a fresh SQLite file,
+    # the runs alternated (the machine's drift falls on both alike), then one connection each for
+    # the latency a message.  Both milters are fresh and get inbound-known only, so that their
+    # decision logs hold these messages' rows alone (rows a message, bytes a row, below).
+    DATABASE=$PG_MX_DB start_ingress ingress_pg "unix:$T/pg_ingress.sock"
+    INGRESS_PG_PID=$LAST_PID
+    start_ingress ingress_sq "unix:$T/sq_ingress.sock"
+    INGRESS_SQ_PID=$LAST_PID
+    # What the empty decision log takes (its partitions and their indexes), taken off its size.
+    pg_decisions_size="SELECT COALESCE(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits
+        WHERE inhparent = 'decisions'::regclass"
+    pg_empty=$(pg_psql -c "$pg_decisions_size") || die "cannot size the decision log"
+    load "inbound-known on PostgreSQL and SQLite"
+    run known_pg_unix.warm "unix:$T/pg_ingress.sock" "$CONNS" "$PER_CONN" $((CONNS * 2)) "${SC_KNOWN[@]}"
+    run known_sq_unix.warm "unix:$T/sq_ingress.sock" "$CONNS" "$PER_CONN" $((CONNS * 2)) "${SC_KNOWN[@]}"
+    for ((i = 1; i <= REPEAT; i++)); do
+        SERVER_CPU=1 run "known_pg_unix.$i" "unix:$T/pg_ingress.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+        run "known_sq_unix.$i" "unix:$T/sq_ingress.sock" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+    done
+    SERVER_CPU=1 bench known_pg_unix_1 "unix:$T/pg_ingress.sock" 1 500 500 "${SC_KNOWN[@]}"
+    bench known_sq_unix_1 "unix:$T/sq_ingress.sock" 1 500 500 "${SC_KNOWN[@]}"
+    stop "$INGRESS_PG_PID" # both write what their decision log still queues
+    stop "$INGRESS_SQ_PID"
+    # Rows and bytes of each decision log: PostgreSQL's partitions with their indexes and TOAST,
+    # less the empty table's; SQLite's pages of the table and its indexes (dbstat), less the one
+    # page each has empty.
+    {
+        echo "postgresql $(pg_psql -c "SELECT count(*) FROM decisions")" \
+            "$(($(pg_psql -c "$pg_decisions_size") - pg_empty))"
+        "$PYTHON" - "$T/ingress_sq.db" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute("SELECT count(*) FROM decisions").fetchone()[0]
+names = "(SELECT name FROM sqlite_master WHERE tbl_name = 'decisions')"
+size = db.execute(f"SELECT sum(pgsize) FROM dbstat WHERE name IN {names}").fetchone()[0]
+objects = db.execute(f"SELECT count(*) FROM {names}").fetchone()[0]
+page = db.execute("PRAGMA page_size").fetchone()[0]
+print(f"sqlite {rows} {size - objects * page}")
+EOF
+    } >"$T/decision_sizes.txt" || die "cannot size the decision logs"
+
+    # `ingressctl why` on a decision log of PG_DECISION_ROWS rows over 30 days, a partition a day
+    # (copies of the rows above, their queue ids and references made unique): the plan the server
+    # chose for its statement (auto_explain, for the role's sessions during this one call) and
+    # how long the call took.
+    today=$(($(date +%s) / 86400 * 86400))
+    pg_psql >/dev/null <<EOF || die "cannot fill the decision log"
+SELECT decisions_add_day(d) FROM generate_series($((today - 30 * 86400)), $today, 86400) d;
+CREATE TEMP TABLE sample AS SELECT * FROM decisions ORDER BY id LIMIT 1000;
+INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, sender, recipient,
+        account, check_name, action, reply, detail, host)
+    SELECT $today - n::bigint * (30 * 86400 - 1) / $PG_DECISION_ROWS, d.queue_id || to_hex(n),
+        d.ref || to_hex(n), d.client_ip,
+        d.client_name, d.helo, d.sender, d.recipient, d.account, d.check_name, d.action, d.reply,
+        d.detail, d.host
+    FROM generate_series(1, $PG_DECISION_ROWS) n
+    JOIN (SELECT *, row_number() OVER (ORDER BY id) - 1 AS k FROM sample) d
+        ON d.k = n % (SELECT count(*) FROM sample);
+ANALYZE decisions;
+ALTER ROLE ingress SET session_preload_libraries = 'auto_explain';
+ALTER ROLE ingress SET auto_explain.log_min_duration = 0;
+ALTER ROLE ingress SET auto_explain.log_analyze = on;
+EOF
+    why_key=$(pg_psql -c "SELECT queue_id FROM decisions WHERE time >= $((today - 86400)) LIMIT 1")
+    pg_psql -c "SELECT count(*) FROM decisions" >"$T/why_rows.txt"
+    log_from=$(wc -c <"$T/pg/server.log")
+    start=$(date +%s.%N)
+    "$BUILD/ingressctl" -d "$PG_MX_DB" why "$why_key" >"$T/why_output.txt" 2>&1 ||
+        die "ingressctl why $why_key failed: $(cat "$T/why_output.txt")"
+    echo "$start $(date +%s.%N) $why_key" >"$T/why_time.txt"
+    pg_psql -c "ALTER ROLE ingress RESET ALL" >/dev/null
+    tail -c +$((log_from + 1)) "$T/pg/server.log" >"$T/why_plan.txt"
 fi
 
 if ! skipped mta; then

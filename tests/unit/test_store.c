@@ -2061,6 +2061,143 @@ static void test_dmarc_expiry_deletes_the_days_that_ended_in_batches(void **stat
     store_close(s);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Copy                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A row in every table store_copy() moves. */
+static void fill_every_table(struct store *s)
+{
+    struct list_entry e = entry("cidr", "192.0.2.0/24", "block");
+    struct store_dmarc_row dm = dmarc_sample(20000 * 86400, "example.org", "192.0.2.9");
+    struct rcpt_rule rule = {"postmaster@example.test", "@example.org", "accept", "admin", 50};
+    struct store_alias alias = {"alice", "alice@example.test", "admin", 60};
+    struct store_held h = held("QCOPY1", "alice", 70);
+    struct store_throttle_bucket b = {"alice", 60, 120, 3, 9, 1};
+    const int64_t limits[STORE_THROTTLE_LIMITS] = {5, -1, -1, -1, -1, 100};
+    struct store_greylist_txn t = triplet("198.51.100.0/24", NULL);
+    struct decider d = {.write = {true}, .write_autoallow = true};
+
+    d.want[0] = (struct store_greylist_row){
+        .first_seen = 10, .last_seen = 20, .count = 3, .confirmed_at = 15};
+    d.want_autoallow = (struct store_autoallow_row){.count = 4, .first_seen = 11, .last_seen = 21};
+    e.public_text = "see https://help.example/block";
+    h.host = "mx2.example.test";
+    assert_int_equal(store_list_add(s, &e, NULL, 0, NULL), STORE_OK);
+    assert_int_equal(store_rule_add(s, &rule, NULL, 0, NULL), STORE_OK);
+    assert_int_equal(store_alias_add(s, &alias, NULL, NULL), STORE_OK);
+    assert_int_equal(store_account_suspend(s, "alice", 80, "flood", NULL, NULL), STORE_OK);
+    assert_int_equal(store_held_add(s, &h, NULL), STORE_OK);
+    assert_int_equal(store_throttle_bucket_add(s, &b, 1, NULL), STORE_OK);
+    assert_int_equal(store_throttle_set_limits(s, "alice", limits, NULL), STORE_OK);
+    assert_int_equal(store_greylist_update(s, &t, decide, &d, NULL), STORE_OK);
+    add_ok(s, sample(86400 * 20000 + 5, "QCOPY1", "RCOPY1", "192.0.2.7", "a@example.org", "b@x"));
+    add_ok(s, sample(86400 * 20001 + 5, "QCOPY2", "RCOPY2", "192.0.2.7", "a@example.org", "b@x"));
+    assert_int_equal(store_dmarc_add(s, &dm, NULL), STORE_OK);
+    assert_int_equal(store_decision_flush(s, NULL), STORE_OK); /* the DMARC rows with it */
+}
+
+/* The columns later migrations added, read back after a copy: arg is a char[64]. */
+static void public_text_of(const struct list_entry *e, void *arg)
+{
+    str_copy(arg, 64, e->public_text != NULL ? e->public_text : "");
+}
+
+static void host_of(const struct store_held *h, void *arg)
+{
+    str_copy(arg, 64, h->host != NULL ? h->host : "");
+}
+
+static size_t list_count(struct store *s)
+{
+    int n = 0; /* count_entry's counter */
+
+    (void)store_list_each(s, NULL, 0, count_entry, &n, NULL);
+    return (size_t)n;
+}
+
+/*
+ * Every table's rows reach the target, counted the same on both sides, with their ids and values
+ * (read back through store.h); the target then takes new rows (its ids past the copied ones).  A
+ * target with rows is refused and left as it was; with replace it gets the source's rows only.
+ */
+static void test_copy_moves_every_table_then_refuses_a_target_with_rows(void **state)
+{
+    struct fixture *f = *state;
+    char second[1024], name[32];
+    struct store_copy_report r;
+    struct store_error err;
+    struct helds all = {0};
+    struct decider d;
+    int64_t since = 0, version = 0;
+    char reason[64];
+    struct store_throttle_state st;
+
+    f->s = open_ok(f->database);
+    fill_every_table(f->s);
+    snprintf(name, sizeof name, "t%u", ++test_number);
+    if (database_template != NULL)
+        replace_marker(second, sizeof second, database_template, name);
+    else
+        snprintf(second, sizeof second, "%s/%s.db", temp_dir, name);
+    struct store *to = open_ok(second);
+
+    assert_int_equal(store_copy(f->s, to, false, &r, &err), STORE_OK);
+    assert_false(r.not_empty);
+    assert_true(r.tables >= 11);
+    for (size_t i = 0; i < r.tables; i++) {
+        assert_int_equal(r.table[i].source, r.table[i].target);
+        if (strcmp(r.table[i].name, "greylist_sweep") != 0 && r.table[i].source == 0)
+            fail_msg("table %s: no row copied", r.table[i].name);
+    }
+    assert_int_equal(find_count(to, "QCOPY1", 10, NULL), 1);
+    assert_int_equal(find_count(to, "192.0.2.7", 10, NULL), 2);
+    assert_int_equal(list_count(to), 1);
+    assert_int_equal(store_account_suspended(to, "ALICE", &since, reason, sizeof reason, NULL),
+                     STORE_OK);
+    assert_int_equal(since, 80);
+    assert_string_equal(reason, "flood");
+    assert_int_equal(store_held_each(to, "QCOPY1", NULL, NULL, held_collect, &all, NULL), STORE_OK);
+    assert_string_equal(all.text[0], "QCOPY1 alice held 2 rate  0");
+    char column[64] = "";
+    assert_int_equal(store_held_each(to, "QCOPY1", NULL, NULL, host_of, column, NULL), STORE_OK);
+    assert_string_equal(column, "mx2.example.test");
+    assert_int_equal(store_list_each(to, NULL, 0, public_text_of, column, NULL), STORE_OK);
+    assert_string_equal(column, "see https://help.example/block");
+    assert_int_equal(store_throttle_get(to, "alice", &st, NULL), STORE_OK);
+    assert_int_equal(st.limits[0], 5);
+    assert_int_equal(st.limits[5], 100);
+    assert_int_equal(st.limits[1], STORE_THROTTLE_DEFAULT);
+    assert_int_equal(peek(to, "198.51.100.0/24", NULL, &d), STORE_OK);
+    assert_true(d.seen[0].found);
+    assert_int_equal(d.seen[0].count, 3);
+    assert_int_equal(d.seen[0].confirmed_at, 15);
+    assert_true(d.seen_autoallow.found);
+    assert_int_equal(d.seen_autoallow.count, 4);
+    assert_int_equal(store_lists_version(to, &version, NULL), STORE_OK);
+    assert_true(version > 0); /* moved: the target's milters reload */
+
+    /* New rows after the copied ones (their ids are the target's next). */
+    struct list_entry more = entry("cidr", "203.0.113.0/24", "block");
+    assert_int_equal(store_list_add(to, &more, NULL, 0, &err), STORE_OK);
+    struct store_held h2 = held("QCOPY2", "bob", 90);
+    assert_int_equal(store_held_add(to, &h2, &err), STORE_OK);
+    add_ok(to, sample(86400 * 20001 + 9, "QCOPY3", "RCOPY3", "192.0.2.8", "a@example.org", "b@x"));
+
+    assert_int_equal(store_copy(f->s, to, false, &r, &err), STORE_ERROR);
+    assert_true(r.not_empty);
+    assert_contains(err.text, "not empty");
+    assert_int_equal(list_count(to), 2);
+    assert_int_equal(find_count(to, "QCOPY3", 10, NULL), 1);
+
+    assert_int_equal(store_copy(f->s, to, true, &r, &err), STORE_OK);
+    assert_int_equal(list_count(to), 1);
+    assert_int_equal(find_count(to, "QCOPY3", 10, NULL), 0);
+    assert_int_equal(find_count(to, "QCOPY2", 10, NULL), 1);
+    assert_int_equal(store_copy(f->s, f->s, true, &r, &err), STORE_ERROR);
+    store_close(to);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 2) {
@@ -2125,6 +2262,7 @@ int main(int argc, char **argv)
         T(test_dmarc_counts_wait_in_memory_and_are_written_once_per_row),
         T(test_dmarc_failed_flush_keeps_the_counts_and_close_writes_them),
         T(test_dmarc_expiry_deletes_the_days_that_ended_in_batches),
+        T(test_copy_moves_every_table_then_refuses_a_target_with_rows),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "maintenance.h"
 #include "store.h"
+#include "store_decisions.h"
 #include "util.h"
 
 #define BUSY_MS 1000
@@ -68,6 +69,31 @@ static int pg_ctl(const char *verb, const char *sql)
     }
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs psql -At -c sql through pg-ctl.sh and gives what it printed in out (one value a line). */
+static void psql_output(const char *sql, char *out, size_t outlen)
+{
+    int fds[2], status = 0;
+    size_t len = 0;
+    ssize_t n;
+
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(ctl, ctl, "psql", dir, "-At", "-c", sql, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    while (len + 1 < outlen && (n = read(fds[0], out + len, outlen - len - 1)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void assert_contains(const char *haystack, const char *needle)
@@ -492,6 +518,195 @@ static void test_pool_grows_with_the_threads_in_store_calls(void **state)
     store_close(s);
 }
 
+/* The partitions of schema's decision log, by name, one a line, from the catalog. */
+static void partitions_of(const char *schema, char *out, size_t outlen)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof sql,
+             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+             "WHERE i.inhparent = '%s.decisions'::regclass ORDER BY 1",
+             schema);
+    psql_output(sql, out, outlen);
+}
+
+/* decisions_YYYYMMDD of the day that starts at day (unix seconds). */
+static void partition_name(int64_t day, char *out, size_t outlen)
+{
+    struct tm tm;
+    time_t t = (time_t)day;
+
+    gmtime_r(&t, &tm);
+    snprintf(out, outlen, "decisions_%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+static void assert_partition(const char *list, int64_t day, bool present)
+{
+    char name[64];
+
+    partition_name(day, name, sizeof name);
+    if ((strstr(list, name) != NULL) != present)
+        fail_msg("partition %s is %s: %s", name, present ? "missing" : "still there", list);
+}
+
+/*
+ * Expiry drops the partitions of whole days before the bound, keeps the day the bound falls in
+ * (today's), and deletes row by row only what the default partition holds; the store makes the
+ * coming days' partitions when it opens.  The old days' partitions are made as the writer or
+ * `store copy` would make them (decisions_add_day), and their rows go in through the store.
+ */
+static void test_decision_expiry_drops_whole_old_days_and_keeps_today(void **state)
+{
+    char database[1024], list[4096], sql[256];
+    int64_t today = (int64_t)time(NULL) / 86400 * 86400, day = 86400;
+    const int64_t old_days[] = {today - 40 * day, today - 39 * day, today - day};
+    struct store_error err;
+    size_t deleted = 0;
+
+    (void)state;
+    database_of(database, sizeof database, "t4");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    partitions_of("t4", list, sizeof list);
+    for (int64_t d = today; d <= today + 2 * day; d += day)
+        assert_partition(list, d, true);
+    for (size_t i = 0; i < sizeof old_days / sizeof old_days[0]; i++) {
+        snprintf(sql, sizeof sql, "SET search_path = t4; SELECT decisions_add_day(%" PRId64 ");",
+                 old_days[i]);
+        assert_int_equal(pg_ctl("psql", sql), 0);
+        add_ok(s, sample(old_days[i] + 10, "Q", "OLD", "192.0.2.1", "a@example.org", "b@x"));
+        add_ok(s, sample(old_days[i] + day - 1, "Q", "OLD", "192.0.2.1", "a@example.org", "b@x"));
+    }
+    add_ok(s, sample(today + 5, "Q", "TODAY", "192.0.2.1", "a@example.org", "b@x"));
+    add_ok(s, sample(1000, "Q", "DEFAULT", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(find_count(s, "OLD", 100, NULL), 6);
+
+    /* Thirty days back: the days 40 and 39 days old go whole; of the rest only the one row of the
+     * default partition is deleted, and counted. */
+    assert_int_equal(store_decision_expire(s, today - 30 * day + 3600, 100, &deleted, &err),
+                     STORE_OK);
+    assert_int_equal(deleted, 1);
+    partitions_of("t4", list, sizeof list);
+    assert_partition(list, old_days[0], false);
+    assert_partition(list, old_days[1], false);
+    assert_partition(list, old_days[2], true);
+    assert_int_equal(find_count(s, "OLD", 100, NULL), 2);
+    assert_int_equal(find_count(s, "DEFAULT", 100, NULL), 0);
+
+    /* Up to now: yesterday goes whole, today's partition and its row stay (the bound falls in
+     * today), and so do the coming days'. */
+    assert_int_equal(store_decision_expire(s, today + 60, 100, &deleted, &err), STORE_OK);
+    partitions_of("t4", list, sizeof list);
+    assert_partition(list, old_days[2], false);
+    for (int64_t d = today; d <= today + 2 * day; d += day)
+        assert_partition(list, d, true);
+    assert_int_equal(find_count(s, "OLD", 100, NULL), 0);
+    assert_int_equal(find_count(s, "TODAY", 100, NULL), 1);
+    store_close(s);
+}
+
+/* The greylist check of a second host, run from inside the first one's decide. */
+struct racing_check {
+    struct store *other; /* the second host's store */
+    int calls;
+};
+
+/* Counts a pass on the row: one more than found, or 1 when new. */
+static void count_pass(struct store_greylist_txn *t, void *arg)
+{
+    (void)arg;
+    t->rows[0].write = true;
+    t->rows[0].count = t->rows[0].found ? t->rows[0].count + 1 : 1;
+    t->rows[0].first_seen = t->rows[0].found ? t->rows[0].first_seen : 100;
+    t->rows[0].last_seen = 200;
+}
+
+/* The first time: the other host counts 100 passes of the same triplet, and commits, after this
+ * host read it as new and before it writes. */
+static void count_pass_while_another_host_writes(struct store_greylist_txn *t, void *arg)
+{
+    struct racing_check *r = arg;
+
+    if (r->calls++ == 0) {
+        struct store_greylist_txn other = {.sender = t->sender, .recipient = t->recipient};
+        other.rows[0].source = t->rows[0].source;
+        for (int i = 0; i < 100; i++)
+            assert_int_equal(store_greylist_update(r->other, &other, count_pass, NULL, NULL),
+                             STORE_OK);
+    }
+    count_pass(t, NULL);
+}
+
+/*
+ * Two hosts on one database, one check each on the same triplet: the second commits between the
+ * first's read and its write.  The first's write must not overwrite what it never saw: it fails
+ * as stale and is done again (decide runs twice), so the row counts every pass, 101.
+ */
+static void test_greylist_write_over_a_row_changed_since_the_read_is_done_again(void **state)
+{
+    char database[1024];
+    struct store_error err;
+    struct racing_check r = {0};
+    struct store_greylist_txn t = {.sender = "a@example.org", .recipient = "b@example.net"};
+    struct store_greylist_txn read = t;
+
+    (void)state;
+    database_of(database, sizeof database, "t5");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    r.other = store_open(database, BUSY_MS, &err);
+    assert_non_null(r.other);
+    t.rows[0].source = "192.0.2.0/24";
+    assert_int_equal(store_greylist_update(s, &t, count_pass_while_another_host_writes, &r, &err),
+                     STORE_OK);
+    assert_int_equal(r.calls, 2);
+    read.rows[0].source = "192.0.2.0/24";
+    assert_int_equal(store_greylist_update(s, &read, count_pass, NULL, &err), STORE_OK);
+    assert_int_equal(read.rows[0].count, 102); /* 101 found, and this pass */
+    store_close(r.other);
+    store_close(s);
+}
+
+/*
+ * The decision writer's batches do not wait for the store's write lock (another host's greylist
+ * write holding it): a psql session holds that advisory lock past the busy timeout, and the flush
+ * of a queued decision still commits within it.
+ */
+static void test_decision_batches_do_not_wait_for_the_write_lock(void **state)
+{
+    char database[1024], out[64];
+    struct store_error err;
+    pid_t holder;
+    int status;
+
+    (void)state;
+    database_of(database, sizeof database, "t6");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 256, 4096, &err), STORE_OK);
+    holder = fork();
+    if (holder == 0) {
+        execl(ctl, ctl, "psql", dir, "-c",
+              "SELECT pg_advisory_lock(7306916016250863618), pg_sleep(4)", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        psql_output("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted", out,
+                    sizeof out);
+        if (atoi(out) > 0)
+            break;
+    }
+    assert_true(atoi(out) > 0);
+    add_ok(s, sample(1000, "Q", "LOCKED", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(store_decision_flush(s, &err), STORE_OK);
+    assert_int_equal(find_count(s, "LOCKED", 10, NULL), 1);
+    waitpid(holder, &status, 0);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -512,6 +727,9 @@ int main(void)
         cmocka_unit_test(test_two_processes_starting_at_once_migrate_once),
         cmocka_unit_test(test_maintenance_runs_on_one_host_at_a_time_and_passes_on),
         cmocka_unit_test(test_pool_grows_with_the_threads_in_store_calls),
+        cmocka_unit_test(test_decision_expiry_drops_whole_old_days_and_keeps_today),
+        cmocka_unit_test(test_greylist_write_over_a_row_changed_since_the_read_is_done_again),
+        cmocka_unit_test(test_decision_batches_do_not_wait_for_the_write_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
