@@ -54,7 +54,11 @@ if ! build/tsan/tests/test_verdict >/dev/null 2>build/tsan/probe.err &&
     echo "ThreadSanitizer: unexpected memory mapping (vm.mmap_rnd_bits $(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null)); running the tests under setarch -R"
     no_aslr=(setarch "$(uname -m)" -R)
 fi
-"${no_aslr[@]}" ctest --test-dir build/tsan --output-on-failure -j"$jobs" -R '^(unit|hardening)_'
+# The stop test's bound (2 s; the README promises 1 s) is for the plain build: a ThreadSanitizer
+# process spends up to a second more in its own exit (the report at exit, the shadow memory), seen
+# as 2.4 s beside other builds on a loaded 2-CPU machine.  The order of the stop is still checked.
+STOP_BOUND=4 "${no_aslr[@]}" ctest --test-dir build/tsan --output-on-failure -j"$jobs" \
+    -R '^(unit|hardening)_'
 unset TSAN_OPTIONS
 
 step "lint"
