@@ -273,13 +273,35 @@ bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, s
     return true;
 }
 
-bool lists_reason_valid(const char *reason)
+bool lists_public_text_valid(const char *text)
 {
     size_t len = 0;
 
-    for (const unsigned char *p = (const unsigned char *)reason; *p != '\0'; p++, len++)
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++, len++)
         if (*p < 0x20 || *p >= 0x7f || len >= LISTS_REASON_MAX)
             return false;
+    return true;
+}
+
+bool lists_reason_valid(const char *reason)
+{
+    const unsigned char *p = (const unsigned char *)reason, *end = p + strlen(reason);
+
+    if (end - p > LISTS_REASON_MAX)
+        return false;
+    while (p < end) {
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == 0x7f)
+                return false;
+            p++;
+            continue;
+        }
+        size_t n = str_utf8_length(p, end);
+        /* U+0080..U+009F, the C1 controls, are C2 80..C2 9F. */
+        if (n == 0 || (p[0] == 0xc2 && p[1] < 0xa0))
+            return false;
+        p += n;
+    }
     return true;
 }
 

@@ -128,9 +128,13 @@ bool lists_normalize_value(enum lists_kind kind, const char *value, char *out, s
 /* Can an entry of kind have action?  A recipient entry is greylist_exempt only: a block or allow
  * decided by the recipient is a recipient rule's business (`ingressctl rule`). */
 bool lists_action_allowed(enum lists_kind kind, enum lists_action action);
-/* A reason or a public text: printable ASCII, at most LISTS_REASON_MAX bytes.  The public text
- * goes into SMTP replies; the reason goes into log lines and `why`, never into a reply. */
+/* An internal reason (of a list entry, a suspension, a held message's decision): printable UTF-8
+ * (well formed, no C0 or C1 control character, no DEL), at most LISTS_REASON_MAX bytes.  It goes
+ * into log lines (8-bit bytes escaped there), the database and `why`, never into a reply. */
 bool lists_reason_valid(const char *reason);
+/* A public text: printable ASCII, at most LISTS_REASON_MAX bytes: it goes into an SMTP reply,
+ * which is ASCII (RFC 5321 4.2: a reply's text; no SMTPUTF8 for replies here). */
+bool lists_public_text_valid(const char *text);
 
 /* The entry that decided a lookup; copies, so a hit outlives its snapshot. */
 struct lists_hit {

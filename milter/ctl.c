@@ -165,6 +165,7 @@ void ctl_rows_init(struct ctl_rows *s, bool json, int64_t now)
     memset(s, 0, sizeof *s);
     s->now = now;
     s->json = json ? ctl_json_array() : NULL;
+    s->utf8 = !json && ctl_terminal_utf8();
 }
 
 void ctl_rows_add(struct ctl_rows *s, const char *const *cells, int ncols, const size_t *cell_max)
@@ -175,7 +176,7 @@ void ctl_rows_add(struct ctl_rows *s, const char *const *cells, int ncols, const
     struct ctl_row *row = &s->rows[s->count++];
     for (int i = 0; i < ncols; i++) {
         size_t max = cell_max != NULL && cell_max[i] < sizeof buf ? cell_max[i] : sizeof buf;
-        row->cell[i] = xstrdup(str_printable(buf, max, cells[i] ? cells[i] : ""));
+        row->cell[i] = xstrdup(ctl_printable_text(buf, max, cells[i] ? cells[i] : "", s->utf8));
     }
 }
 

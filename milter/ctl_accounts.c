@@ -335,7 +335,8 @@ static int account_throttle_show(struct ctl *ctl, const char *account)
         return ctl_store_error(ctl, "reading the throttle state");
     if (st.throttled > 0) {
         ctl_format_minute(st.throttled, t, sizeof t);
-        printf("throttled since %s UTC: %s\n", t, str_printable(buf, sizeof buf, st.reason));
+        printf("throttled since %s UTC: %s\n", t,
+               ctl_printable_text(buf, sizeof buf, st.reason, ctl_terminal_utf8()));
     } else {
         printf("not throttled\n");
     }

@@ -277,12 +277,12 @@ static void held_detail(const struct store_held *h, void *arg)
     mimeword_decode(h->subject ? h->subject : "", decoded, sizeof decoded);
     printf("subject:     %s\n", ctl_printable_text(buf, sizeof buf, decoded, s->utf8));
     printf("size:        %lld bytes\n", (long long)h->size);
-    printf("reason:      %s\n", str_printable(buf, sizeof buf, h->reason));
+    printf("reason:      %s\n", ctl_printable_text(buf, sizeof buf, h->reason, s->utf8));
     printf("state:       %s\n", str_printable(buf, sizeof buf, h->state));
     if (h->decided_at > 0) {
         ctl_format_minute(h->decided_at, t, sizeof t);
         printf("decided:     %s UTC by %s", t, str_printable(buf, sizeof buf, h->decided_by));
-        printf(": %s\n", str_printable(buf, sizeof buf, h->decision_reason));
+        printf(": %s\n", ctl_printable_text(buf, sizeof buf, h->decision_reason, s->utf8));
     }
 }
 

@@ -66,7 +66,7 @@ static bool entry_valid(const char *kind_text, const char *value_text, const cha
         return false;
     }
     if (reason != NULL && !lists_reason_valid(reason)) {
-        snprintf(why, whylen, "the reason must be printable ASCII, at most %d characters",
+        snprintf(why, whylen, "the reason must be printable text (UTF-8), at most %d bytes",
                  LISTS_REASON_MAX);
         return false;
     }
@@ -88,7 +88,7 @@ static int list_add(struct ctl *ctl, const struct ctl_args *a)
                      sizeof why))
         return ctl_usage_error(ctl, "list add: %s", why);
     /* The public text is what the sender reads; the reason is for the postmaster only. */
-    if (a->public_text != NULL && !lists_reason_valid(a->public_text))
+    if (a->public_text != NULL && !lists_public_text_valid(a->public_text))
         return ctl_usage_error(ctl,
                                "list add: the public text must be printable ASCII, at most %d "
                                "characters (it goes into the SMTP reply)",

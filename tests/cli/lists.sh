@@ -178,6 +178,28 @@ result "--public on an allow entry is a usage error"
 ctl list add cidr 192.0.2.1 block --public $'two\nlines'
 [ "$RC" -eq 2 ] && has "$ERR" "the public text must be printable ASCII"
 result "a public text with a line break is refused"
+# The internal reason is the postmaster's text, UTF-8 allowed; the public text goes into a reply:
+# ASCII only.  A UTF-8 terminal shows the reason as it was typed, any other escapes it.
+ctl list add cidr 192.0.2.77 block --reason "café ✓ ticket № 42"
+[ "$RC" -eq 0 ] && [ "$(sql "SELECT reason FROM list_entries WHERE value = '192.0.2.77'")" = "café ✓ ticket № 42" ]
+result "a UTF-8 reason is stored as typed"
+# A UTF-8 terminal: script(1) gives the command one.
+RC=0
+OUT=$(LC_ALL=C.UTF-8 timeout 10 script -qec "$CTL_BIN -d $DB list show cidr" /dev/null) || RC=$?
+[ "$RC" -eq 0 ] && has "$OUT" "café ✓ ticket № 42"
+result "list show on a UTF-8 terminal shows the reason in UTF-8"
+RC=0
+LC_ALL=C timeout 10 "$CTL_BIN" -d "$DB" list show cidr >"$T/out" 2>"$T/err" </dev/null || RC=$?
+OUT=$(<"$T/out")
+[ "$RC" -eq 0 ] && has "$OUT" 'caf\xc3\xa9'
+result "list show elsewhere escapes it"
+ctl list add cidr 192.0.2.78 block --reason $'caf\xc3('
+[ "$RC" -eq 2 ] && has "$ERR" "printable text (UTF-8)"
+result "a reason that is not UTF-8 is refused"
+ctl list add cidr 192.0.2.78 block --public "café"
+[ "$RC" -eq 2 ] && has "$ERR" "the public text must be printable ASCII"
+result "a UTF-8 public text is refused (it would go into a reply)"
+ctl list del cidr 192.0.2.77
 ctl list add ptr_regex '^mail(' greylist_exempt
 [ "$RC" -eq 2 ] && has "$ERR" "not a regular expression: missing closing parenthesis at offset 6"
 result "a regex that does not compile is refused at list add, with PCRE2's reason and offset"

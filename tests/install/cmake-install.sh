@@ -43,6 +43,7 @@ expected=(
     "$INGRESS_DOCDIR/examples/sendmail/milter-ingress-held"
     "$INGRESS_UNITDIR/milter-ingress.service" "$INGRESS_SYSUSERSDIR/milter-ingress.conf"
     "$INGRESS_TMPFILESDIR/milter-ingress.conf"
+    "$INGRESS_DATADIR/bash-completion/completions/ingressctl"
 )
 got=$(cd "$D" && find . -type f | sed 's|^\.||' | sort)
 want=$(printf '%s\n' "${expected[@]}" | sort)

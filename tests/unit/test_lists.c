@@ -506,7 +506,24 @@ static void values_are_validated_and_normalized(void **state)
     assert_true(lists_reason_valid("compromised host, ticket #42"));
     assert_true(lists_reason_valid(""));
     assert_false(lists_reason_valid("line\nbreak"));
-    assert_false(lists_reason_valid("caf\xc3\xa9"));
+    /* A reason is the postmaster's: UTF-8 text; the public text goes into a reply: ASCII. */
+    assert_true(lists_reason_valid("caf\xc3\xa9 \xe2\x9c\x93 ticket \xe2\x84\x96 42"));
+    assert_false(lists_public_text_valid("caf\xc3\xa9"));
+    assert_true(lists_public_text_valid("see https://help.example/block"));
+    assert_false(lists_reason_valid("caf\xc3("));     /* a sequence cut short */
+    assert_false(lists_reason_valid("\xc0\xaf"));     /* an overlong "/" */
+    assert_false(lists_reason_valid("\xed\xa0\x80")); /* a surrogate */
+    assert_false(lists_reason_valid("a\xc2\x85"
+                                    "b")); /* U+0085, a C1 control */
+    assert_false(lists_reason_valid("a\x7f"));
+    char full[LISTS_REASON_MAX + 2];
+    for (int i = 0; i < LISTS_REASON_MAX; i += 2)
+        memcpy(full + i, "\xc3\xa9", 2);
+    full[LISTS_REASON_MAX] = '\0';
+    assert_true(lists_reason_valid(full)); /* LISTS_REASON_MAX bytes */
+    full[LISTS_REASON_MAX] = 'x';
+    full[LISTS_REASON_MAX + 1] = '\0';
+    assert_false(lists_reason_valid(full));
 }
 
 static void rows_written_around_ingressctl_are_normalized_or_skipped(void **state)
