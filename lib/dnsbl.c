@@ -184,12 +184,11 @@ static void read_txt_answer(struct dnsbl_query *q, const struct dns_answer *a)
 static void log_query(const struct dnsbl *d, const struct dnsbl_query *q, const char *log_id,
                       const char *party)
 {
-    char ip[256 + 3], txt[LISTS_REASON_MAX * 4 + 1];
+    char word[256], ip[sizeof word + 3], txt[LISTS_REASON_MAX * 4 + 1];
     const char *kind = q->allow ? "dnswl" : "dnsbl";
 
     if (party == NULL) {
-        memcpy(ip, "ip=", 3);
-        str_escape_word(ip + 3, sizeof ip - 3, d->ip);
+        snprintf(ip, sizeof ip, "ip=%s", str_escape_word(word, sizeof word, d->ip));
         party = ip;
     }
     if (q->result == DNSBL_TEMPFAIL)
