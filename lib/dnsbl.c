@@ -180,29 +180,34 @@ static void read_txt_answer(struct dnsbl_query *q, const struct dns_answer *a)
     q->txt[len] = '\0';
 }
 
-static void log_query(const struct dnsbl *d, const struct dnsbl_query *q, const char *log_id)
+/* One evidence line of q: the party fields of the decision lines (party), or "ip=" alone. */
+static void log_query(const struct dnsbl *d, const struct dnsbl_query *q, const char *log_id,
+                      const char *party)
 {
-    char ip[256], txt[LISTS_REASON_MAX * 4 + 1];
+    char word[256], ip[sizeof word + 3], txt[LISTS_REASON_MAX * 4 + 1];
     const char *kind = q->allow ? "dnswl" : "dnsbl";
 
-    str_escape(ip, sizeof ip, d->ip);
+    if (party == NULL) {
+        snprintf(ip, sizeof ip, "ip=%s", str_escape_word(word, sizeof word, d->ip));
+        party = ip;
+    }
     if (q->result == DNSBL_TEMPFAIL)
         log_msg(LOG_WARNING,
-                "%s: check=%s action=ignore ip=%s zone=%s detail=\"lookup of %s failed (%s): "
+                "%s: check=%s action=ignore %s zone=%s detail=\"lookup of %s failed (%s): "
                 "not a listing\"",
-                log_id, kind, ip, q->zone.name, q->name, q->error);
+                log_id, kind, party, q->zone.name, q->name, q->error);
     else if (q->ignored[0] != '\0' && q->result != DNSBL_LISTED)
         log_msg(LOG_WARNING,
-                "%s: check=%s action=ignore ip=%s zone=%s answer=%s detail=\"answer is not one "
+                "%s: check=%s action=ignore %s zone=%s answer=%s detail=\"answer is not one "
                 "of the zone's listing codes: an error of the list, not a listing\"",
-                log_id, kind, ip, q->zone.name, q->ignored);
+                log_id, kind, party, q->zone.name, q->ignored);
     else if (q->result == DNSBL_LISTED)
-        log_msg(LOG_INFO, "%s: check=%s action=listed ip=%s zone=%s answer=%s%s%s%s", log_id, kind,
-                ip, q->zone.name, q->code, q->txt[0] ? " txt=\"" : "",
+        log_msg(LOG_INFO, "%s: check=%s action=listed %s zone=%s answer=%s%s%s%s", log_id, kind,
+                party, q->zone.name, q->code, q->txt[0] ? " txt=\"" : "",
                 q->txt[0] ? str_escape(txt, sizeof txt, q->txt) : "", q->txt[0] ? "\"" : "");
 }
 
-void dnsbl_finish(struct dnsbl *d, const char *log_id)
+void dnsbl_finish(struct dnsbl *d, const char *log_id, const char *party)
 {
     if (d == NULL || d->done)
         return;
@@ -219,7 +224,7 @@ void dnsbl_finish(struct dnsbl *d, const char *log_id)
         struct dnsbl_query *q = &d->queries[i];
         if (q->txt_handle >= 0)
             read_txt_answer(q, dns_batch_wait(d->batch, q->txt_handle));
-        log_query(d, q, log_id);
+        log_query(d, q, log_id, party);
     }
 }
 
@@ -227,7 +232,7 @@ bool dnsbl_allowlisted(struct dnsbl *d)
 {
     if (d == NULL)
         return false;
-    dnsbl_finish(d, NULL);
+    dnsbl_finish(d, NULL, NULL);
     for (size_t i = 0; i < d->count; i++)
         if (d->queries[i].allow && d->queries[i].result == DNSBL_LISTED)
             return true;
@@ -278,7 +283,7 @@ struct verdict dnsbl_verdict(struct dnsbl *d)
 
     if (d == NULL)
         return verdict_continue();
-    dnsbl_finish(d, NULL);
+    dnsbl_finish(d, NULL, NULL);
     describe(d, detail, sizeof detail);
     for (size_t i = 0; i < d->count; i++) {
         const struct dnsbl_query *q = &d->queries[i];
@@ -303,7 +308,7 @@ void dnsbl_authres(struct dnsbl *d, char *out, size_t outlen)
     out[0] = '\0';
     if (d == NULL)
         return;
-    dnsbl_finish(d, NULL);
+    dnsbl_finish(d, NULL, NULL);
     for (size_t i = 0; i < d->count && o < outlen; i++) {
         const struct dnsbl_query *q = &d->queries[i];
         const char *sep = o ? "; " : "";

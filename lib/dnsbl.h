@@ -31,10 +31,12 @@ void dnsbl_free(struct dnsbl *d);
 
 /*
  * Joins the A queries, fetches the TXT record of the listing zones (in parallel, only for them),
- * and logs each answer that is not a configured code and each lookup that failed, with log_id
- * (the queue id, NULL: "NOQUEUE") first.  Runs once; later calls return at once.
+ * and logs each listing, each answer that is not a configured code and each lookup that failed,
+ * with log_id (the queue id, NULL: "NOQUEUE") first, then party: the decision lines' client, HELO,
+ * login, sender and recipient fields ("ip=... helo=... from=<...> to=<...>", already escaped; NULL:
+ * "ip=" alone).  Runs once; later calls return at once.
  */
-void dnsbl_finish(struct dnsbl *d, const char *log_id);
+void dnsbl_finish(struct dnsbl *d, const char *log_id, const char *party);
 /* True when a DNSWL zone lists the client (joins first). */
 bool dnsbl_allowlisted(struct dnsbl *d);
 /*

@@ -18,8 +18,11 @@
 
 #define PREFIX "milter_ingress_"
 
-static const char *const checks[] = {"account", "dnsbl", "greylist", "iprev", "lists", "milter",
-                                     "policy",  "rules", "sender",   "spf",   "store", "throttle"};
+/* Every check name a decision row is recorded with (the verdicts' check fields): a name missing
+ * here is counted as check="other". */
+static const char *const checks[] = {"account", "dmarc",  "dnsbl",   "greylist", "iprev",
+                                     "lists",   "milter", "policy",  "rules",    "sender",
+                                     "spf",     "store",  "throttle"};
 #define CHECK_COUNT (sizeof checks / sizeof checks[0])
 #define CHECK_OTHER CHECK_COUNT /* the row of an unknown check name */
 #define ACTION_COUNT 6          /* enum verdict_action */

@@ -468,6 +468,30 @@ static struct lists *lists_get(struct policy_conn *c)
     return c->lists;
 }
 
+/* The client, HELO, SASL login, sender and recipient of a decision line, each a word. */
+#define LOG_PARTY_MAX (256 + (POLICY_HELO_MAX + POLICY_ACCOUNT_MAX + 2 * POLICY_ADDR_MAX) * 4 + 64)
+
+/*
+ * Writes "ip=... helo=... [sasl_username=...] from=<...> [to=<...>]" for a decision line: the
+ * names Postfix's own lines use, so that one grep by queue id reads both.  sasl_username= only for
+ * an authenticated session, and to= only when the decision is about a recipient: a decision at
+ * MAIL FROM has none, and "to=<>" would read as the null address.
+ */
+static void log_party(const struct policy_conn *c, const char *recipient, char *out, size_t outlen)
+{
+    char ip[256], helo[POLICY_HELO_MAX * 4], account[POLICY_ACCOUNT_MAX * 4],
+        from[POLICY_ADDR_MAX * 4], to[POLICY_ADDR_MAX * 4];
+
+    str_escape_word(ip, sizeof ip, c->client_ip[0] ? c->client_ip : "unknown");
+    str_escape_word(helo, sizeof helo, c->helo);
+    str_escape_word(from, sizeof from, c->sender);
+    snprintf(out, outlen, "ip=%s helo=%s%s%s from=<%s>%s%s%s", ip, helo,
+             c->account[0] ? " sasl_username=" : "",
+             c->account[0] ? str_escape_word(account, sizeof account, c->account) : "", from,
+             recipient ? " to=<" : "", recipient ? str_escape_word(to, sizeof to, recipient) : "",
+             recipient ? ">" : "");
+}
+
 /* Lists, recipient rules and DNSBL for the current recipient (lists.h gives the order). */
 static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
 {
@@ -485,7 +509,11 @@ static struct verdict lists_step(struct policy_conn *c, bool *skip_greylist)
         .rcpt = c->rcpt,
     };
     matched[0] = '\0';
-    dnsbl_finish(c->dnsbl, c->queue_id);
+    if (c->dnsbl != NULL) {
+        char party[LOG_PARTY_MAX];
+        log_party(c, c->rcpt, party, sizeof party);
+        dnsbl_finish(c->dnsbl, c->queue_id, party);
+    }
     struct lists_rcpt in = {
         .ip = c->client_ip,
         .match = l ? lists_check(l, &subject, &hit) : LISTS_NONE,
@@ -703,30 +731,6 @@ void policy_findings(struct policy_conn *c,
     }
     if (c->dmarc != NULL && c->dmarc->evaluated)
         fn("dmarc", c->dmarc->detail, arg);
-}
-
-/* The client, HELO, SASL login, sender and recipient of a decision line, each a word. */
-#define LOG_PARTY_MAX (256 + (POLICY_HELO_MAX + POLICY_ACCOUNT_MAX + 2 * POLICY_ADDR_MAX) * 4 + 64)
-
-/*
- * Writes "ip=... helo=... [sasl_username=...] from=<...> [to=<...>]" for a decision line: the
- * names Postfix's own lines use, so that one grep by queue id reads both.  sasl_username= only for
- * an authenticated session, and to= only when the decision is about a recipient: a decision at
- * MAIL FROM has none, and "to=<>" would read as the null address.
- */
-static void log_party(const struct policy_conn *c, const char *recipient, char *out, size_t outlen)
-{
-    char ip[256], helo[POLICY_HELO_MAX * 4], account[POLICY_ACCOUNT_MAX * 4],
-        from[POLICY_ADDR_MAX * 4], to[POLICY_ADDR_MAX * 4];
-
-    str_escape_word(ip, sizeof ip, c->client_ip[0] ? c->client_ip : "unknown");
-    str_escape_word(helo, sizeof helo, c->helo);
-    str_escape_word(from, sizeof from, c->sender);
-    snprintf(out, outlen, "ip=%s helo=%s%s%s from=<%s>%s%s%s", ip, helo,
-             c->account[0] ? " sasl_username=" : "",
-             c->account[0] ? str_escape_word(account, sizeof account, c->account) : "", from,
-             recipient ? " to=<" : "", recipient ? str_escape_word(to, sizeof to, recipient) : "",
-             recipient ? ">" : "");
 }
 
 /* Records one decision row; why a failure happened goes to err ("no database" without one). */

@@ -161,6 +161,13 @@ static void format_age(int64_t now, int64_t t, char *out, size_t outlen)
         snprintf(out, outlen, "%lldd", (long long)(age / 86400));
 }
 
+/*
+ * The account a message was held for; an inbound message (held for DMARC: no authenticated
+ * session) has none, which the milter writes as the empty account.  "(inbound)" in the text
+ * output, null in JSON, as `why` shows the account of a decision.
+ */
+#define HELD_NO_ACCOUNT "(inbound)"
+
 /* One held message as a JSON object, its recipients a list. */
 static json_t *held_json(const struct store_held *h)
 {
@@ -168,7 +175,7 @@ static json_t *held_json(const struct store_held *h)
 
     ctl_json_set_text(obj, "queue_id", h->queue_id);
     ctl_json_set_int(obj, "held_at", h->held_at);
-    ctl_json_set_text(obj, "account", h->account);
+    ctl_json_set_text_or_null(obj, "account", h->account);
     ctl_json_set_text(obj, "sender", h->sender);
     for (const char *r = h->recipients ? h->recipients : ""; *r != '\0';) {
         size_t len = strcspn(r, "\n");
@@ -207,11 +214,10 @@ static void held_row(const struct store_held *h, void *arg)
     }
     format_age(s->now, h->held_at, age, sizeof age);
     snprintf(nrcpt, sizeof nrcpt, "%lld", (long long)h->nrcpt);
-    const char *cells[HELD_COLUMNS] = {h->queue_id, h->host ? h->host : "",
-                                       age,         h->account,
-                                       h->sender,   nrcpt,
-                                       h->state,    h->subject,
-                                       h->reason};
+    const char *account = ctl_present(h->account) ? h->account : HELD_NO_ACCOUNT;
+    const char *cells[HELD_COLUMNS] = {
+        h->queue_id, h->host ? h->host : "", age, account, h->sender, nrcpt, h->state, h->subject,
+        h->reason};
     ctl_rows_add(s, cells, HELD_COLUMNS, cell_max);
 }
 
@@ -262,7 +268,10 @@ static void held_detail(const struct store_held *h, void *arg)
                                     ? str_printable(buf, sizeof buf, h->host)
                                     : "(this host: held before hosts were recorded)");
     printf("held at:     %s UTC\n", t);
-    printf("account:     %s\n", str_printable(buf, sizeof buf, h->account));
+    if (ctl_present(h->account))
+        printf("account:     %s\n", str_printable(buf, sizeof buf, h->account));
+    else
+        printf("account:     " HELD_NO_ACCOUNT ": not an authenticated session\n");
     printf("sender:      <%s>\n", str_printable(buf, sizeof buf, h->sender));
     printf("recipients:  %lld\n", (long long)h->nrcpt);
     const char *r = h->recipients ? h->recipients : "";

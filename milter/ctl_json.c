@@ -103,6 +103,11 @@ void ctl_json_set_text(json_t *obj, const char *key, const char *s)
     ctl_json_set(obj, key, ctl_json_text(s));
 }
 
+void ctl_json_set_text_or_null(json_t *obj, const char *key, const char *s)
+{
+    ctl_json_set(obj, key, s != NULL && *s != '\0' ? ctl_json_text(s) : json_null());
+}
+
 void ctl_json_set_int(json_t *obj, const char *key, int64_t n)
 {
     ctl_json_set(obj, key, checked(json_integer((json_int_t)n)));

@@ -24,6 +24,8 @@ json_t *ctl_json_text(const char *s);
 
 /* Sets key of obj; each copies what it is given. */
 void ctl_json_set_text(json_t *obj, const char *key, const char *s);
+/* s, or null when s is NULL or empty (a value that is not there, such as no account). */
+void ctl_json_set_text_or_null(json_t *obj, const char *key, const char *s);
 void ctl_json_set_int(json_t *obj, const char *key, int64_t n);
 /* A time in seconds since 1970, or null when t is 0 or less (never). */
 void ctl_json_set_time(json_t *obj, const char *key, int64_t t);

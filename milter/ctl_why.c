@@ -336,8 +336,8 @@ static json_t *group_json(const struct why_group *g, const char *advice)
     for (size_t i = 0; i < g->nrcpt; i++)
         ctl_json_append(rcpts, ctl_json_text(g->rcpt[i]));
     ctl_json_set(o, "recipients", rcpts);
-    if (g->account != NULL)
-        ctl_json_set_text(o, "account", g->account);
+    /* null for a client that did not authenticate, as in `held list --json` */
+    ctl_json_set_text_or_null(o, "account", g->account);
     ctl_json_set_text(o, "check", g->check);
     ctl_json_set_text(o, "action", g->action);
     ctl_json_set_text(o, "words", ctl_action_words(g->action));

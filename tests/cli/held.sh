@@ -270,5 +270,46 @@ r = json.loads(sys.stdin.buffer.read().decode("utf-8"))[0]
 assert r["subject"] == "caf\u00e9 \u2713", r' <"$T/out"
 result "held show --json writes a UTF-8 subject as UTF-8"
 
+# ---- a message of a client that did not authenticate (held for DMARC) ------------------------
+
+# As the milter writes it (policy_hold_commit): the empty account, and a decision row whose
+# account is NULL; held just now, so never marked gone.
+"$PYTHON" - "$DB" "$(date +%s)" <<'ROWS'
+import sqlite3, sys
+db, now = sys.argv[1], int(sys.argv[2])
+c = sqlite3.connect(db)
+c.execute("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt, subject, size,"
+          " reason) VALUES ('QDMARC', ?, '', 'news@bank.example', 'i@x.test', 1, 'alert', 100,"
+          " 'dmarc=fail for bank.example: p=quarantine')", (now,))
+c.execute("INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, sender,"
+          " recipient, account, check_name, action, reply, detail, host) VALUES (?, 'QDMARC',"
+          " 'DMARCHLD', '192.0.2.60', 'unknown', 'mx.bank.example', 'news@bank.example',"
+          " 'i@x.test', NULL, 'dmarc', 'hold', NULL, 'dmarc=fail for bank.example', 'mx1')", (now,))
+c.commit()
+ROWS
+ctlc held list
+[ "$RC" -eq 0 ] && grep -E '^QDMARC +[^ ]* *[0-9]+s +\(inbound\) +news@bank\.example ' <<<"$OUT" >/dev/null
+result "held list shows (inbound) as the account of a message of an unauthenticated client"
+
+ctlc held show QDMARC
+[ "$RC" -eq 0 ] && has "$OUT" "account:     (inbound): not an authenticated session" &&
+    ! has "$OUT" "rates now:"
+result "held show says the message is inbound, with no account's rates"
+
+ctlc held list --json
+json_list=$OUT json_list_rc=$RC
+ctlc held show QDMARC --json
+json_show=$OUT json_show_rc=$RC
+ctlc why QDMARC --json
+[ "$json_list_rc$json_show_rc$RC" = 000 ] && "$PYTHON" -c 'import json, sys
+rows = {r["queue_id"]: r for r in json.loads(sys.argv[1])}
+assert rows["QDMARC"]["account"] is None, rows["QDMARC"]
+assert rows["QFAIL"]["account"] == "bob@example.test", rows["QFAIL"]
+assert json.loads(sys.argv[2])[0]["account"] is None, sys.argv[2]
+why = json.loads(sys.argv[3])[0]
+assert "account" in why and why["account"] is None and why["held"]["state"] == "held", why' \
+    "$json_list" "$json_show" "$OUT"
+result "held list, held show and why --json: the account of an inbound message is null"
+
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

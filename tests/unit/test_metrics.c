@@ -98,6 +98,28 @@ static void unknown_check_and_action_are_not_lost_or_invented(void **state)
     free(text);
 }
 
+/* Every check a decision row is recorded with has its own label, "other" none of them. */
+static void every_recorded_check_has_its_own_label(void **state)
+{
+    (void)state;
+    static const char *const recorded[] = {"account", "dmarc",  "dnsbl",   "greylist", "iprev",
+                                           "lists",   "milter", "policy",  "rules",    "sender",
+                                           "spf",     "store",  "throttle"};
+    char series[128];
+
+    for (size_t i = 0; i < sizeof recorded / sizeof recorded[0]; i++)
+        metrics_decision(recorded[i], "hold");
+    char *text = render();
+    for (size_t i = 0; i < sizeof recorded / sizeof recorded[0]; i++) {
+        snprintf(series, sizeof series,
+                 "milter_ingress_decisions_total{check=\"%s\",action=\"hold\"}", recorded[i]);
+        assert_true(value_of(text, series) == 1);
+    }
+    assert_true(value_of(text, "milter_ingress_decisions_total{check=\"other\",action=\"hold\"}") ==
+                -1);
+    free(text);
+}
+
 /* Cumulative buckets that never go down, +Inf equal to _count, and _sum the sum of the values. */
 static void histogram_buckets_are_cumulative_and_count_matches(void **state)
 {
@@ -205,6 +227,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(counters_appear_with_their_labels, reset),
         cmocka_unit_test_setup(unknown_check_and_action_are_not_lost_or_invented, reset),
+        cmocka_unit_test_setup(every_recorded_check_has_its_own_label, reset),
         cmocka_unit_test_setup(histogram_buckets_are_cumulative_and_count_matches, reset),
         cmocka_unit_test_setup(every_family_has_help_and_type_once, reset),
         cmocka_unit_test_setup(held_gauges_are_printed_only_when_known, reset),

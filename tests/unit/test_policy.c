@@ -1254,6 +1254,48 @@ static void decision_lines_carry_helo_recipient_login_and_dates(void **state)
     assert_int_equal(lines, 4);
 }
 
+/* A client whose DNSBL answer is not one of the zone's codes (tests/dns/dnsbl.test.zone), to one
+ * recipient. */
+static void dnsbl_answer_ignored(struct fixture *f)
+{
+    assert_true(config_set(f->cfg, "dnsbl_zones", "dnsbl.test:127.0.0.2", NULL, 0));
+    struct policy_conn *c = policy_conn_new(&f->env, "unknown", "127.0.0.21");
+    policy_helo(c, "odd.example.test");
+    policy_mail(c, "<erin@example.org>", NULL);
+    (void)policy_rcpt(c, "<frank@example.test>");
+    policy_conn_free(c);
+}
+
+/* The DNSBL's evidence line (an answer that is no listing) names the same party as a decision
+ * line: client, HELO, sender and the recipient being checked. */
+static void dnsbl_evidence_line_carries_helo_and_recipient(void **state)
+{
+    static char log[16384];
+    capture_log(dnsbl_answer_ignored, *state, log, sizeof log);
+
+    char keys[16][32], values[16][512], *save = NULL;
+    int n, lines = 0;
+    for (char *line = next_decision(log, &save, keys, values, &n); line != NULL;
+         line = next_decision(NULL, &save, keys, values, &n)) {
+        if (strcmp(log_value(keys, values, n, "check"), "dnsbl") != 0)
+            continue;
+        lines++;
+        assert_string_equal(log_value(keys, values, n, "action"), "ignore");
+        const char *ip = log_value(keys, values, n, "ip");
+        const char *helo = log_value(keys, values, n, "helo");
+        const char *from = log_value(keys, values, n, "from");
+        const char *to = log_value(keys, values, n, "to");
+        if (ip == NULL || helo == NULL || from == NULL || to == NULL)
+            fail_msg("a party field missing: %s", line);
+        assert_string_equal(ip, "127.0.0.21");
+        assert_string_equal(helo, "odd.example.test");
+        assert_string_equal(from, "<erin@example.org>");
+        assert_string_equal(to, "<frank@example.test>");
+        assert_string_equal(log_value(keys, values, n, "answer"), "127.255.255.254");
+    }
+    assert_int_equal(lines, 1);
+}
+
 /*
  * A path longer than the milter keeps (POLICY_ADDR_MAX - 1 bytes without its brackets) is
  * refused with the reply for a malformed address, never cut: its first bytes can be another,
@@ -1344,6 +1386,7 @@ int main(void)
         T(throttle_actions_over_the_limit),
         T(hostile_values_cannot_forge_a_log_pair),
         T(decision_lines_carry_helo_recipient_login_and_dates),
+        T(dnsbl_evidence_line_carries_helo_and_recipient),
         T(over_long_path_is_refused_not_cut),
 #undef T
     };
