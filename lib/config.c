@@ -277,7 +277,7 @@ const struct config_option config_options[] = {
     TEXT(console_users_file, "/etc/milter-ingress/console-users", console_users_file_valid,
          "console",
          "File of the console's users, name:role:hash lines (ingressctl console-user edits it)"),
-    OPT(console_session_lifetime, CONFIG_DURATION, "8h", MS_MINUTE, 7 * MS_DAY, NULL, "console",
+    OPT(console_session_lifetime, CONFIG_DURATION, "8h", MS_SECOND, 7 * MS_DAY, NULL, "console",
         "How long a console login lasts before the user must log in again"),
 };
 
