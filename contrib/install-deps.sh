@@ -23,8 +23,10 @@ packages=(
     libidn2-dev
     # the list kinds ptr_regex and helo_regex (lib/lists.c): regular expressions with match limits
     libpcre2-dev
-    # ingressctl's --json output (milter/ctl_json.c)
+    # ingressctl's --json output (milter/ctl_json.c), also ingress-console's JSON API
     libjansson-dev
+    # libxcrypt: the console users' yescrypt password hashes (milter/console_users.c)
+    libcrypt-dev
     # tests: unit tests, a real DNS server, a real MTA and its client, sanitizer runtime
     libcmocka-dev nsd postfix swaks sqlite3 libclang-rt-14-dev
     # tests of submission: SASL for the private Postfix (a Cyrus sasldb, PLAIN/LOGIN)

@@ -68,6 +68,8 @@ static bool dnsbl_zones_check(const struct config_list *list, char *why, size_t 
 static bool dmarc_domain_actions_valid(const struct config_list *list, char *why, size_t whylen);
 static bool host_name_valid(const char *name, char *why, size_t whylen);
 static bool metrics_listen_valid(const char *spec, char *why, size_t whylen);
+static bool console_listen_valid(const char *spec, char *why, size_t whylen);
+static bool console_users_file_valid(const char *path, char *why, size_t whylen);
 
 const struct config_option config_options[] = {
     /* milter */
@@ -268,6 +270,15 @@ const struct config_option config_options[] = {
          "Command that prints a held message's header and body for ingressctl held show (same "
          "syntax as held_release_command); for Sendmail's quarantine: cat "
          "/var/spool/mqueue/hf{queue_id} /var/spool/mqueue/df{queue_id}"),
+    /* the support desk's console (milter/console.c: the separate process ingress-console) */
+    TEXT(console_listen, "127.0.0.1:8896", console_listen_valid, "console",
+         "Address:port ingress-console listens on, e.g. 127.0.0.1:8896 or [::1]:8896; keep it on "
+         "loopback behind a reverse proxy that does TLS (README: Console)"),
+    TEXT(console_users_file, "/etc/milter-ingress/console-users", console_users_file_valid,
+         "console",
+         "File of the console's users, name:role:hash lines (ingressctl console-user edits it)"),
+    OPT(console_session_lifetime, CONFIG_DURATION, "8h", MS_SECOND, 7 * MS_DAY, NULL, "console",
+        "How long a console login lasts before the user must log in again"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -618,6 +629,24 @@ static bool metrics_listen_valid(const char *spec, char *why, size_t whylen)
                "expected ADDRESS:PORT (an IP address, IPv6 in brackets, port 1 to 65535), not "
                "\"%s\"",
                spec);
+    return false;
+}
+
+/* ADDRESS:PORT as metrics_listen, but never empty: the console has no use without a listener. */
+static bool console_listen_valid(const char *spec, char *why, size_t whylen)
+{
+    if (spec[0] != '\0')
+        return metrics_listen_valid(spec, why, whylen);
+    str_copy(why, whylen, "expected ADDRESS:PORT, e.g. 127.0.0.1:8896 (the console needs one)");
+    return false;
+}
+
+/* An absolute path: the console and ingressctl may start in different directories. */
+static bool console_users_file_valid(const char *path, char *why, size_t whylen)
+{
+    if (path[0] == '/' && printable(path))
+        return true;
+    str_copy(why, whylen, "expected an absolute path, e.g. /etc/milter-ingress/console-users");
     return false;
 }
 

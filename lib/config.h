@@ -137,6 +137,10 @@ struct config {
     char *held_remote_command;
     /* held (ingressctl held show) */
     char *held_show_command;
+    /* the console (milter/console.c) */
+    char *console_listen;
+    char *console_users_file;
+    int64_t console_session_lifetime; /* ms */
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */

@@ -111,6 +111,7 @@ int ctl_split_args(struct ctl *ctl, int argc, char **argv, int max_pos, const ch
         {"--format", offsetof(struct ctl_args, format)},
         {"--until", offsetof(struct ctl_args, until)},
         {"--limit", offsetof(struct ctl_args, limit)},
+        {"--role", offsetof(struct ctl_args, role)},
     };
     char shown[256];
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "lists.h"
 #include "store.h"
 
 struct json_t;
@@ -46,7 +47,8 @@ struct ctl_args {
     char *pos[CTL_POS_MAX];
     int npos;
     const char *reason, *expires, *account, *by, *since, *until, *limit, *public_text, *format;
-    bool json, all; /* --json, --all: the two options without a value */
+    const char *role; /* console-user add --role */
+    bool json, all;   /* --json, --all: the two options without a value */
 };
 
 /*
@@ -109,6 +111,40 @@ bool ctl_terminal_utf8(void);
  * terminal, and is "caf\xc3\xa9" elsewhere.  Controls (C0, DEL, C1) are always escaped.
  */
 const char *ctl_printable_text(char *dst, size_t dstlen, const char *src, bool utf8);
+
+/* ---- shared with ingress-console (milter/console.c): the verbs' work without printing ---- */
+
+/* A `why` key within the bounds the store searches: 1 to 320 bytes, no control character. */
+bool ctl_why_key_valid(const char *key);
+/* The decisions q finds (q->limit is ignored), newest first, at most limit of them, as the JSON
+ * array `why --json` prints; *doc is the caller's.  STORE_BUSY or STORE_ERROR (no doc) when
+ * the store failed. */
+enum store_status ctl_why_json(struct ctl *ctl, const struct store_decision_query *q, size_t limit,
+                               struct json_t **doc);
+
+struct list_entry;
+/* Validates a list entry as `list add` does (kind, value, action, reason may be NULL) into its
+ * stored form: value (size LISTS_VALUE_MAX) gets the normalized value; why the problem. */
+bool ctl_list_entry_valid(const char *kind_text, const char *value_text, const char *action_text,
+                          const char *reason, enum lists_kind *kind, char *value,
+                          enum lists_action *action, char *why, size_t whylen);
+/* A list entry as `list show --json` gives it (now: for "expired"). */
+struct json_t *ctl_list_entry_json(const struct list_entry *e, int64_t now);
+
+/* A held row as `held list --json` gives it. */
+struct json_t *ctl_held_json(const struct store_held *h);
+/* What a release or reject does to one held message, and what it records. */
+struct ctl_held_action {
+    bool release;
+    const char *verb;  /* "release" or "reject" */
+    const char *state; /* "released" or "rejected" */
+    const char *by, *reason;
+};
+/* One message (host: as store_held_each gave it, "" for none): claimed, the MTA's command run,
+ * the claim taken back when it failed; what happened goes to stdout or stderr.  Returns 1 done,
+ * 0 no longer held (another ingressctl took it first), -1 failed. */
+int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, const char *id,
+                        const char *host);
 
 /* Table rows, copied out of a store callback so the columns can be aligned. */
 struct ctl_row {

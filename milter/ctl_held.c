@@ -169,7 +169,7 @@ static void format_age(int64_t now, int64_t t, char *out, size_t outlen)
 #define HELD_NO_ACCOUNT "(inbound)"
 
 /* One held message as a JSON object, its recipients a list. */
-static json_t *held_json(const struct store_held *h)
+json_t *ctl_held_json(const struct store_held *h)
 {
     json_t *obj = ctl_json_object(), *rcpts = ctl_json_array();
 
@@ -209,7 +209,7 @@ static void held_row(const struct store_held *h, void *arg)
     char age[32], nrcpt[24];
 
     if (s->json != NULL) {
-        ctl_json_append(s->json, held_json(h));
+        ctl_json_append(s->json, ctl_held_json(h));
         return;
     }
     format_age(s->now, h->held_at, age, sizeof age);
@@ -256,7 +256,7 @@ static void held_detail(const struct store_held *h, void *arg)
     s->held_host = xstrdup(h->host != NULL ? h->host : "");
 
     if (s->json != NULL) {
-        ctl_json_append(s->json, held_json(h));
+        ctl_json_append(s->json, ctl_held_json(h));
         s->count++;
         return;
     }
@@ -421,19 +421,11 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
     return CTL_EXIT_OK;
 }
 
-/* What held_decide does to one message, and what it tells. */
-struct held_action {
-    bool release;
-    const char *verb;  /* "release" or "reject" */
-    const char *state; /* "released" or "rejected" */
-    const char *by, *reason;
-};
-
 /*
  * The MTA's part for a message held on host: this host's command, or held_remote_command for
  * another host's.  false with why when it failed or cannot be run from here.
  */
-static bool held_mta_command(struct ctl *ctl, const struct held_action *act, const char *id,
+static bool held_mta_command(struct ctl *ctl, const struct ctl_held_action *act, const char *id,
                              const char *host, char *why, size_t whylen)
 {
     if (held_here(ctl, host)) {
@@ -460,10 +452,8 @@ static bool held_mta_command(struct ctl *ctl, const struct held_action *act, con
     return false;
 }
 
-/* One message: claimed, the MTA's command run, the claim taken back when it failed.  Returns
- * 1 done, 0 no longer held (another ingressctl took it first), -1 failed. */
-static int held_decide_one(struct ctl *ctl, const struct held_action *act, const char *id,
-                           const char *host)
+int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, const char *id,
+                        const char *host)
 {
     char why[600];
     int64_t now = (int64_t)time(NULL);
@@ -505,10 +495,10 @@ static int held_decide_one(struct ctl *ctl, const struct held_action *act, const
  */
 static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
 {
-    struct held_action act = {.release = release,
-                              .verb = release ? "release" : "reject",
-                              .state = release ? "released" : "rejected",
-                              .reason = a->reason ? a->reason : ""};
+    struct ctl_held_action act = {.release = release,
+                                  .verb = release ? "release" : "reject",
+                                  .state = release ? "released" : "rejected",
+                                  .reason = a->reason ? a->reason : ""};
     const char *verb = act.verb;
     struct id_list todo = {0};
     char by[64], why[512];
@@ -555,7 +545,7 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
         return ctl_store_error(ctl, "reading the held messages");
     }
     for (size_t i = 0; i < todo.count; i++) {
-        int outcome = held_decide_one(ctl, &act, todo.ids[i], todo.hosts[i]);
+        int outcome = ctl_held_decide_one(ctl, &act, todo.ids[i], todo.hosts[i]);
         done += outcome > 0;
         missing += outcome == 0;
         failed += outcome < 0;

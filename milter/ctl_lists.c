@@ -36,9 +36,9 @@ static bool parse_kind(const struct ctl *ctl, const char *text, enum lists_kind 
 
 /* Validates one entry (from the command line or an import line) into its stored form; why gets
  * the problem.  value (size LISTS_VALUE_MAX) receives the normalized value. */
-static bool entry_valid(const char *kind_text, const char *value_text, const char *action_text,
-                        const char *reason, enum lists_kind *kind, char *value,
-                        enum lists_action *action, char *why, size_t whylen)
+bool ctl_list_entry_valid(const char *kind_text, const char *value_text, const char *action_text,
+                          const char *reason, enum lists_kind *kind, char *value,
+                          enum lists_action *action, char *why, size_t whylen)
 {
     char shown[256], problem[256];
 
@@ -84,8 +84,8 @@ static int list_add(struct ctl *ctl, const struct ctl_args *a)
         return ctl_usage_error(ctl, "list add: wrong arguments (list add KIND VALUE "
                                     "block|allow|greylist_exempt [--reason TEXT] [--public TEXT] "
                                     "[--expires DURATION])");
-    if (!entry_valid(a->pos[1], a->pos[2], a->pos[3], a->reason, &kind, value, &action, why,
-                     sizeof why))
+    if (!ctl_list_entry_valid(a->pos[1], a->pos[2], a->pos[3], a->reason, &kind, value, &action,
+                              why, sizeof why))
         return ctl_usage_error(ctl, "list add: %s", why);
     /* The public text is what the sender reads; the reason is for the postmaster only. */
     if (a->public_text != NULL && !lists_public_text_valid(a->public_text))
@@ -142,23 +142,28 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     }
 }
 
+json_t *ctl_list_entry_json(const struct list_entry *e, int64_t now)
+{
+    json_t *row = ctl_json_object();
+    ctl_json_set_text(row, "kind", e->kind);
+    ctl_json_set_text(row, "value", e->value);
+    ctl_json_set_text(row, "action", e->action);
+    ctl_json_set_text(row, "reason", e->reason);
+    ctl_json_set_text(row, "public", e->public_text);
+    ctl_json_set_text(row, "added_by", e->added_by);
+    ctl_json_set_int(row, "added_at", e->added_at);
+    ctl_json_set_time(row, "expires", e->expires);
+    ctl_json_set_bool(row, "expired", e->expires > 0 && e->expires <= now);
+    return row;
+}
+
 static void show_collect(const struct list_entry *e, void *arg)
 {
     struct ctl_rows *s = arg;
     char expires[48], added[32];
 
     if (s->json != NULL) {
-        json_t *row = ctl_json_object();
-        ctl_json_set_text(row, "kind", e->kind);
-        ctl_json_set_text(row, "value", e->value);
-        ctl_json_set_text(row, "action", e->action);
-        ctl_json_set_text(row, "reason", e->reason);
-        ctl_json_set_text(row, "public", e->public_text);
-        ctl_json_set_text(row, "added_by", e->added_by);
-        ctl_json_set_int(row, "added_at", e->added_at);
-        ctl_json_set_time(row, "expires", e->expires);
-        ctl_json_set_bool(row, "expired", e->expires > 0 && e->expires <= s->now);
-        ctl_json_append(s->json, row);
+        ctl_json_append(s->json, ctl_list_entry_json(e, s->now));
         return;
     }
     if (e->expires > 0) {
@@ -231,7 +236,8 @@ static enum import_result native_line(char *text, size_t lineno, struct list_ent
             *p++ = '\0';
     }
     char *rest = str_trim(p);
-    if (!entry_valid(words[0], words[1], words[2], rest, &kind, value, &action, why, whylen))
+    if (!ctl_list_entry_valid(words[0], words[1], words[2], rest, &kind, value, &action, why,
+                              whylen))
         return IMPORT_BAD;
     e->kind = lists_kind_name(kind);
     e->action = lists_action_name(action);

@@ -26,5 +26,7 @@ int ctl_verb_held(struct ctl *ctl, int argc, char **argv);
 int ctl_verb_dmarc(struct ctl *ctl, int argc, char **argv);
 /* ctl_store.c: a database copied into another (it opens both itself: ctl->store is NULL) */
 int ctl_verb_store(struct ctl *ctl, int argc, char **argv);
+/* ctl_console.c: the console's users file (it opens no database) */
+int ctl_verb_console_user(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -415,6 +415,63 @@ static int check_key(const struct ctl *ctl, const char *key)
     return CTL_EXIT_OK;
 }
 
+/* A group made ready to show: its held fate, recipients in order, and the advice. */
+static void group_finish(struct ctl *ctl, struct why_group *g, char *advice, size_t advicelen)
+{
+    held_fate(ctl, g);
+    /* The rows came newest first: the recipients in the order they were given. */
+    for (size_t j = 0; j < g->nrcpt / 2; j++) {
+        char *r = g->rcpt[j];
+        g->rcpt[j] = g->rcpt[g->nrcpt - 1 - j];
+        g->rcpt[g->nrcpt - 1 - j] = r;
+    }
+    /* A recipient's rule names the sender it matched (an address or @domain). */
+    char matched[400];
+    const char *sender = g->sender;
+    if (g->check != NULL && strcmp(g->check, "rules") == 0 && g->detail != NULL &&
+        detail_field(g->detail, "sender=", matched, sizeof matched))
+        sender = matched;
+    ctl_advice(g->check, g->action, g->client_ip, g->nrcpt > 0 ? g->rcpt[0] : NULL, sender,
+               g->account, advice, advicelen);
+}
+
+bool ctl_why_key_valid(const char *key)
+{
+    size_t len = strlen(key);
+    const char *domain = key[0] == '@' ? key + 1 : strchr(key, '@') == NULL ? key : NULL;
+
+    if (len == 0 || len > WHY_KEY_MAX ||
+        (domain != NULL && strchr(domain, '.') != NULL && strlen(domain) > WHY_DOMAIN_MAX))
+        return false;
+    for (const char *p = key; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+enum store_status ctl_why_json(struct ctl *ctl, const struct store_decision_query *q, size_t limit,
+                               json_t **doc)
+{
+    struct why_state w = {0};
+    struct store_decision_query all = *q;
+    char advice[2048];
+
+    all.limit = WHY_ROWS_MAX;
+    *doc = NULL;
+    enum store_status st = store_decision_search(ctl->store, &all, collect, &w, &ctl->err);
+    if (st == STORE_BUSY || st == STORE_ERROR) {
+        groups_free(&w);
+        return st;
+    }
+    *doc = ctl_json_array();
+    for (size_t i = 0; i < w.count && i < limit; i++) {
+        group_finish(ctl, &w.groups[i], advice, sizeof advice);
+        ctl_json_append(*doc, group_json(&w.groups[i], advice));
+    }
+    groups_free(&w);
+    return STORE_OK;
+}
+
 int ctl_verb_why(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
@@ -462,21 +519,7 @@ int ctl_verb_why(struct ctl *ctl, int argc, char **argv)
     json_t *doc = a.json ? ctl_json_array() : NULL;
     for (size_t i = 0; i < shown; i++) {
         struct why_group *g = &w.groups[i];
-        held_fate(ctl, g);
-        /* The rows came newest first: the recipients in the order they were given. */
-        for (size_t j = 0; j < g->nrcpt / 2; j++) {
-            char *r = g->rcpt[j];
-            g->rcpt[j] = g->rcpt[g->nrcpt - 1 - j];
-            g->rcpt[g->nrcpt - 1 - j] = r;
-        }
-        /* A recipient's rule names the sender it matched (an address or @domain). */
-        char matched[400];
-        const char *sender = g->sender;
-        if (g->check != NULL && strcmp(g->check, "rules") == 0 && g->detail != NULL &&
-            detail_field(g->detail, "sender=", matched, sizeof matched))
-            sender = matched;
-        ctl_advice(g->check, g->action, g->client_ip, g->nrcpt > 0 ? g->rcpt[0] : NULL, sender,
-                   g->account, advice, sizeof advice);
+        group_finish(ctl, g, advice, sizeof advice);
         if (doc != NULL)
             ctl_json_append(doc, group_json(g, advice));
         else

@@ -59,6 +59,9 @@ static const struct {
     {"held_remote_command",
      {"ssh {host} postsuper -H", "ssh mx1 postsuper -H {queue_id}",
       "ssh {host} {verb} {queue_id}"}},
+    {"console_listen", {"", "8896", "localhost:8896", "127.0.0.1:0"}},
+    {"console_users_file", {"", "console-users", "/etc/x\001"}},
+    {"console_session_lifetime", {"0s", "8d", "soon"}},
 };
 
 /* Two options that must agree, with values that do not. */

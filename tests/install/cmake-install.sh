@@ -35,7 +35,8 @@ ok "cmake --install with DESTDIR"
 
 # Everything went under DESTDIR: nothing outside the paths the build names.
 expected=(
-    "$INGRESS_SBINDIR/milter-ingress" "$INGRESS_SBINDIR/ingressctl" "$INGRESS_CONFIG"
+    "$INGRESS_SBINDIR/milter-ingress" "$INGRESS_SBINDIR/ingressctl"
+    "$INGRESS_SBINDIR/ingress-console" "$INGRESS_CONFIG"
     "$INGRESS_MANDIR/man8/milter-ingress.8" "$INGRESS_MANDIR/man8/ingressctl.8"
     "$INGRESS_MANDIR/man5/milter-ingress.conf.5" "$INGRESS_DOCDIR/README.md"
     "$INGRESS_DOCDIR/examples/postfix/main.cf.snippet"

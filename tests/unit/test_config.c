@@ -968,6 +968,8 @@ static const struct {
     {"held_show_command", "/usr/local/bin/sendmail-show-queued {queue_id}"},
     {"metrics_listen", "127.0.0.1:9795"},
     {"held_remote_command", "ssh -oBatchMode=yes {host} sudo held-{action} {queue_id}"},
+    {"console_listen", "[::1]:8896"},
+    {"console_users_file", "/etc/milter-ingress/staff"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */

@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""ingress-console's JSON API against a real SQLite database: logins and who may do what (no
+session 401, wrong role 403, missing or wrong CSRF token 403, expired session 401, bad password
+401, the failed-login limit 429), each endpoint's happy path and what it records (who, from where,
+why), hostile input (bad JSON 400, a 1 MiB body 413, path traversal 404) leaving the console
+running, and `ingressctl console-user` (the password from stdin, never in the file in clear).
+
+The MTA is a stand-in script that logs what it was asked (tests/cli/held.sh does the same for
+ingressctl held); the real Postfix release is tested through ingressctl in tests/e2e.
+
+    tests/console/api.py INGRESSCTL_BIN INGRESS_CONSOLE_BIN
+"""
+import http.client
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+CTL, CONSOLE = (os.path.realpath(p) for p in sys.argv[1:3])
+T = tempfile.mkdtemp(prefix="ingress-console-api.")
+DB = os.path.join(T, "ingress.db")
+USERS = os.path.join(T, "console-users")
+failed = 0
+
+
+def check(cond, name, detail=""):
+    global failed
+    print(("ok - " if cond else "not ok - ") + name)
+    if not cond:
+        failed += 1
+        print("#   " + str(detail)[:600])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_conf(name, port, lifetime):
+    path = os.path.join(T, name)
+    mta = os.path.join(T, "fake-mta")
+    with open(path, "w") as f:
+        f.write(f"database = {DB}\nconsole_listen = 127.0.0.1:{port}\n"
+                f"console_users_file = {USERS}\nconsole_session_lifetime = {lifetime}\n"
+                f"held_release_command = {mta} release {{queue_id}}\n"
+                f"held_reject_command = {mta} delete {{queue_id}}\n"
+                f"held_queue_command = {mta} list\nheld_show_command = {mta} show {{queue_id}}\n")
+    return path
+
+
+def ctl(conf, *args, stdin=""):
+    return subprocess.run([CTL, "-c", conf, *args], input=stdin, capture_output=True, text=True,
+                          timeout=20)
+
+
+def start(conf, port):
+    log = open(os.path.join(T, f"console-{port}.log"), "w")
+    proc = subprocess.Popen([CONSOLE, "-c", conf], stdout=log, stderr=log)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    raise SystemExit(f"ingress-console did not listen on {port}: {open(log.name).read()}")
+
+
+class Client:
+    def __init__(self, port):
+        self.port, self.cookie, self.csrf = port, None, None
+
+    def call(self, method, path, body=None, csrf=True, raw=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        h = dict(headers or {})
+        if self.cookie:
+            h["Cookie"] = self.cookie
+        if csrf and self.csrf:
+            h["X-CSRF-Token"] = self.csrf
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        text = r.read().decode("utf-8", "replace")
+        status, cookie = r.status, r.getheader("Set-Cookie")
+        conn.close()
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        return status, doc, text, cookie
+
+    def login(self, name, password):
+        status, doc, text, cookie = self.call("POST", "/api/login",
+                                              {"name": name, "password": password}, csrf=False)
+        if status == 200:
+            self.cookie = cookie.split(";")[0]
+            self.csrf = doc["csrf_token"]
+        return status, doc, text, cookie
+
+
+def main():
+    mta = os.path.join(T, "fake-mta")
+    with open(mta, "w") as f:
+        f.write('#!/bin/sh\nd=$(dirname "$0")\necho "$@" >>"$d/mta.log"\n'
+                'case $1 in list) printf "Q1\\nQ2\\n" ;; show) echo "Subject: hi" ;; esac\n')
+    os.chmod(mta, 0o755)
+    port, port2 = free_port(), free_port()
+    conf = write_conf("console.conf", port, "1h")
+    conf_short = write_conf("short.conf", port2, "1s")
+    open(DB, "w").close()
+    ctl(conf, "list", "show")  # applies the schema to the empty file
+    now = int(time.time())
+    db = sqlite3.connect(DB)
+    db.execute("INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, sender,"
+               " recipient, account, check_name, action, reply, detail, host) VALUES"
+               " (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               (now - 60, "NOQUEUE", "BLOCKREF1", "192.0.2.66", "unknown", "bad.example",
+                "x@bad.example", "alice@example.net", None, "lists", "reject",
+                "550 5.7.1 Blocked (ref BLOCKREF1)", "cidr 192.0.2.0/24 block", "mx1"))
+    for qid in ("Q1", "Q2"):
+        db.execute("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt,"
+                   " subject, size, reason) VALUES (?,?,?,?,?,?,?,?,?)",
+                   (qid, now - 600, "bob", "bob@example.test", "d@x.test", 1, "Report", 300,
+                    "1m window: 31 messages > limit 30"))
+    db.commit()
+    db.close()
+
+    # ---- ingressctl console-user ----
+    r = ctl(conf, "console-user", "add", "pm", "--role", "postmaster", stdin="pm-secret-1\n")
+    check(r.returncode == 0, "console-user add reads the password from stdin", r.stderr)
+    r = ctl(conf, "console-user", "add", "desk", stdin="desk-secret-1\n")
+    ctl(conf, "console-user", "add", "gone", stdin="gone-secret-1\n")
+    users = open(USERS).read()
+    check(r.returncode == 0 and "desk:support:$y$" in users and "secret" not in users,
+          "console-user add stores a yescrypt hash, support by default, never the password", users)
+    r = ctl(conf, "console-user", "add", "x", "--role", "root", stdin="longenough\n")
+    check(r.returncode == 2, "console-user add refuses an unknown role", r.stderr)
+    r = ctl(conf, "console-user", "add", "short", stdin="abc\n")
+    check(r.returncode == 2 and "short" not in open(USERS).read(),
+          "console-user add refuses a password shorter than 8", r.stderr)
+    r = ctl(conf, "console-user", "del", "gone")
+    r2 = ctl(conf, "console-user", "list")
+    check(r.returncode == 0 and "gone" not in r2.stdout and "pm postmaster" in r2.stdout
+          and "$y$" not in r2.stdout, "console-user del and list (names and roles only)",
+          r2.stdout)
+
+    proc = start(conf, port)
+    short = start(conf_short, port2)
+    try:
+        run_api(port, port2, proc)
+    finally:
+        for p in (proc, short):
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    logs = "".join(open(os.path.join(T, n)).read() for n in os.listdir(T) if n.endswith(".log")
+                   and n.startswith("console-"))
+    check("secret" not in logs and "csrf_token" not in logs,
+          "no password or token in the console's log lines", logs)
+    check(proc.returncode == 0, "SIGTERM stops the console with status 0", proc.returncode)
+
+
+def run_api(port, port2, proc):
+    anon, pm, desk = Client(port), Client(port), Client(port)
+
+    # ---- refusals ----
+    status, doc, _, _ = anon.call("GET", "/api/held")
+    check(status == 401, "no session: 401", status)
+    status, doc, text, _ = anon.login("pm", "wrong-password")
+    check(status == 401 and "wrong-password" not in text, "bad password: 401, not echoed", text)
+    status, _, _, _ = anon.login("nobody", "pm-secret-1")
+    check(status == 401, "unknown user: 401", status)
+    status, doc, text, cookie = pm.login("pm", "pm-secret-1")
+    check(status == 200 and doc["role"] == "postmaster" and "HttpOnly" in cookie
+          and "SameSite=Strict" in cookie, "login: a session cookie HttpOnly, SameSite=Strict",
+          (status, text, cookie))
+    status, _, _, _ = desk.login("desk", "desk-secret-1")
+    check(status == 200, "support logs in", status)
+
+    status, _, _, _ = pm.call("POST", "/api/lists", {"kind": "cidr", "value": "198.51.100.0/24",
+                              "action": "block", "reason": "spam run"}, csrf=False)
+    check(status == 403, "missing CSRF token: 403", status)
+    saved = pm.csrf
+    pm.csrf = "0" * 64
+    status, _, _, _ = pm.call("DELETE", "/api/lists/cidr/192.0.2.0/24", {"reason": "x"})
+    pm.csrf = saved
+    check(status == 403, "wrong CSRF token: 403", status)
+    other = Client(port)
+    other.cookie, other.csrf = pm.cookie, desk.csrf
+    status, _, _, _ = other.call("POST", "/api/lists", {"kind": "cidr", "value": "198.51.100.0/24",
+                                 "action": "block", "reason": "r"})
+    check(status == 403, "another session's CSRF token: 403", status)
+
+    status, _, _, _ = desk.call("POST", "/api/lists", {"kind": "cidr", "value": "198.51.100.0/24",
+                                "action": "block", "reason": "spam run"})
+    check(status == 403, "support may not block: 403", status)
+    status, _, _, _ = desk.call("POST", "/api/held/Q2/reject", {"reason": "spam"})
+    check(status == 403, "support may not reject held mail: 403", status)
+
+    # ---- reading ----
+    status, doc, text, _ = desk.call("GET", "/api/why?key=BLOCKREF1")
+    check(status == 200 and len(doc) == 1 and doc[0]["check"] == "lists"
+          and doc[0]["client_ip"] == "192.0.2.66", "GET /api/why by ref (support)", text)
+    status, doc, text, _ = desk.call("GET", "/api/why?key=192.0.2.66&since=%d&limit=5" %
+                                     (int(time.time()) + 60))
+    check(status == 200 and doc == [], "GET /api/why with since after the decision: none", text)
+    status, _, _, _ = desk.call("GET", "/api/why?key=x&limit=0")
+    check(status == 400, "GET /api/why with limit 0: 400", status)
+    status, doc, text, _ = desk.call("GET", "/api/held")
+    check(status == 200 and sorted(h["queue_id"] for h in doc) == ["Q1", "Q2"]
+          and doc[0]["reason"].startswith("1m window"), "GET /api/held lists the held", text)
+    status, doc, text, _ = desk.call("GET", "/api/held/Q1")
+    check(status == 200 and doc[0]["queue_id"] == "Q1" and doc[0]["state"] == "held",
+          "GET /api/held/Q1", text)
+
+    # ---- changing, recorded with who, from where, why ----
+    status, doc, text, _ = pm.call("POST", "/api/lists", {"kind": "cidr", "value": "192.0.2.0/24",
+                                   "action": "block", "reason": "spam run 42"})
+    check(status == 200 and doc["added_by"] == "pm via console from 127.0.0.1"
+          and doc["reason"] == "spam run 42", "POST /api/lists: postmaster blocks", text)
+    status, doc, text, _ = desk.call("POST", "/api/lists", {"kind": "sender",
+                                     "value": "Friend@Example.org", "action": "allow",
+                                     "reason": "ticket 7: a customer's partner"})
+    check(status == 200 and doc["value"] == "friend@example.org", "POST /api/lists: support allows",
+          text)
+    status, doc, text, _ = desk.call("GET", "/api/lists")
+    rows = {(e["kind"], e["value"]): e for e in doc} if status == 200 else {}
+    check(("cidr", "192.0.2.0/24") in rows and rows[("sender", "friend@example.org")]["added_by"]
+          == "desk via console from 127.0.0.1", "GET /api/lists shows both, with who added", text)
+    r = subprocess.run([CTL, "-d", DB, "list", "show"], capture_output=True, text=True)
+    check("desk via console" in r.stdout and "ticket 7" in r.stdout,
+          "ingressctl list show sees the console's entry and why", r.stdout)
+    status, doc, text, _ = desk.call("DELETE", "/api/lists/cidr/192.0.2.0/24",
+                                     {"reason": "customer's office, ticket 9"})
+    check(status == 200 and doc["deleted"] == "192.0.2.0/24", "DELETE /api/lists: support unblocks",
+          text)
+    status, _, _, _ = desk.call("DELETE", "/api/lists/cidr/192.0.2.0/24", {"reason": "again"})
+    check(status == 404, "DELETE of an entry no longer there: 404", status)
+    status, doc, text, _ = desk.call("POST", "/api/held/Q1/release", {"reason": "customer called"})
+    mta_log = open(os.path.join(T, "mta.log")).read()
+    check(status == 200 and doc["state"] == "released" and "release Q1" in mta_log,
+          "POST /api/held/Q1/release runs held_release_command", (text, mta_log))
+    r = subprocess.run([CTL, "-d", DB, "why", "BLOCKREF1"], capture_output=True, text=True)
+    conn = sqlite3.connect(DB)
+    row = conn.execute("SELECT state, decided_by, decision_reason FROM held WHERE queue_id='Q1'"
+                       ).fetchone()
+    check(row == ("released", "desk via console from 127.0.0.1", "customer called"),
+          "the release is recorded with who, from where and why", row)
+    status, _, _, _ = desk.call("POST", "/api/held/Q1/release", {"reason": "again"})
+    check(status == 404, "releasing a message no longer held: 404", status)
+    status, doc, text, _ = pm.call("POST", "/api/held/Q2/reject", {"reason": "spam run"})
+    row = conn.execute("SELECT state, decided_by FROM held WHERE queue_id='Q2'").fetchone()
+    check(status == 200 and row == ("rejected", "pm via console from 127.0.0.1"),
+          "POST /api/held/Q2/reject by the postmaster", (text, row))
+    status, _, _, _ = pm.call("POST", "/api/held/Q2/release", {})
+    check(status == 400, "a change without a reason: 400", status)
+
+    # ---- hostile input ----
+    status, _, _, _ = pm.call("POST", "/api/lists", raw=b"{not json")
+    check(status == 400, "bad JSON: 400", status)
+    status, _, _, _ = pm.call("POST", "/api/lists", raw=b"[1,2]")
+    check(status == 400, "JSON that is not an object: 400", status)
+    status, _, _, _ = pm.call("POST", "/api/lists", raw=b"x" * (1 << 20))
+    check(status == 413, "a 1 MiB body: 413", status)
+    for path in ("/api/../../etc/passwd", "/api/held/..%2f..%2fetc%2fpasswd", "/etc/passwd",
+                 "/api/lists/../held", "/api/held/Q1/../../why"):
+        status, _, _, _ = pm.call("GET", path)
+        check(status == 404, f"path traversal {path}: 404", status)
+    status, _, _, _ = pm.call("GET", "/api/held")
+    check(status == 200 and proc.poll() is None, "the console still answers after all that",
+          status)
+
+    # ---- expiry and logout ----
+    short = Client(port2)
+    status, _, _, _ = short.login("pm", "pm-secret-1")
+    first, _, _, _ = short.call("GET", "/api/held")
+    expired = None
+    for _ in range(50):  # the session lives 1 s: poll until it is refused
+        time.sleep(0.1)
+        expired, _, _, _ = short.call("GET", "/api/held")
+        if expired != 200:
+            break
+    check(status == 200 and first == 200 and expired == 401,
+          "a session past console_session_lifetime: 401", (status, first, expired))
+    status, _, _, _ = desk.call("POST", "/api/logout", {})
+    after, _, _, _ = desk.call("GET", "/api/held")
+    check(status == 200 and after == 401, "after logout the cookie is refused: 401", (status, after))
+
+    # ---- the failed-login limit, last: it blocks 127.0.0.1 for the window ----
+    # Two failures were counted at the start (bad password, unknown user): three more make five.
+    codes = [Client(port).login("pm", "wrong-%d" % i)[0] for i in range(4)]
+    status, _, _, _ = Client(port).login("pm", "pm-secret-1")
+    check(codes == [401, 401, 401, 429] and status == 429,
+          "five failed logins from one address, then 429 even with the right password",
+          (codes, status))
+
+
+try:
+    main()
+finally:
+    if failed == 0:
+        shutil.rmtree(T, ignore_errors=True)
+    else:
+        print("# test directory kept: " + T)
+sys.exit(1 if failed else 0)
