@@ -1,0 +1,113 @@
+/*
+ * ingress-console's parts (see console.c for the process as a whole):
+ *   console.c          main, the libmicrohttpd daemon, reading a request's body
+ *   console_http.c     responses, the request's fields, the helpers every handler shares
+ *   console_session.c  logins, sessions, the CSRF check, the failed-login limit
+ *   console_api.c      the route table and the handlers of why, held and lists
+ * A handler takes the call and the rest of the path after its route's prefix (NULL for an exact
+ * route), and answers with console_json or console_error.
+ */
+#ifndef INGRESS_CONSOLE_H
+#define INGRESS_CONSOLE_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "console_users.h"
+#include "ctl.h"
+
+/* A request body (JSON of a few fields) is small; a bigger one is refused with 413 unread. */
+#define CONSOLE_BODY_MAX (16 * 1024)
+#define CONSOLE_SESSIONS_MAX 256
+#define CONSOLE_TOKEN_BYTES 32 /* 256 random bits: never guessed */
+#define CONSOLE_TOKEN_HEX (2 * CONSOLE_TOKEN_BYTES + 1)
+/* Failed logins: this many from one address within the window, then 429 until it ends. */
+#define CONSOLE_LOGIN_FAILURES_MAX 5
+#define CONSOLE_LOGIN_WINDOW 300
+#define CONSOLE_CLIENTS_MAX 256
+#define CONSOLE_COOKIE "console_session"
+#define CONSOLE_CSRF_HEADER "X-CSRF-Token"
+
+struct console_session {
+    char token[CONSOLE_TOKEN_HEX], csrf[CONSOLE_TOKEN_HEX];
+    char user[CONSOLE_USER_MAX];
+    enum console_role role;
+    int64_t expires; /* 0: a free slot */
+};
+
+struct console_client {
+    char addr[INET6_ADDRSTRLEN];
+    int failures;
+    int64_t window_start;
+};
+
+struct console {
+    struct ctl ctl;
+    struct console_session sessions[CONSOLE_SESSIONS_MAX];
+    struct console_client clients[CONSOLE_CLIENTS_MAX];
+};
+
+/* What a handler needs of the request. */
+struct console_call {
+    struct console *c;
+    struct MHD_Connection *conn;
+    const char *method, *path; /* path: after "/api/" */
+    const char *body;
+    size_t len;
+    char addr[INET6_ADDRSTRLEN];
+    const struct console_session *session; /* NULL before the login check */
+};
+
+typedef enum MHD_Result (*console_handler)(struct console_call *call, const char *rest);
+
+/* ---- console_http.c ---- */
+
+/* Sends doc (taken) as JSON with code; cookie, when not NULL, as Set-Cookie. */
+enum MHD_Result console_json(struct MHD_Connection *conn, unsigned code, json_t *doc,
+                             const char *cookie);
+/* {"error": text}: text is ours, never a secret, never the request's bytes unescaped. */
+enum MHD_Result console_error(struct MHD_Connection *conn, unsigned code, const char *text);
+/* 503 after a store failure; the store's text goes to the log, not the client. */
+enum MHD_Result console_store_failed(struct console_call *call, const char *what);
+/* One log line: the user, the client, the method, what (made printable), the result. */
+void console_log(const struct console_call *call, const char *what, const char *result);
+int64_t console_now(void);
+/* The body as a JSON object, or NULL (not JSON, or not an object). */
+json_t *console_body_json(const struct console_call *call);
+/* A string field of obj, or NULL when absent or not a string. */
+const char *console_field(json_t *obj, const char *key);
+/* A query argument of the request, or NULL. */
+const char *console_arg(const struct console_call *call, const char *name);
+/* text (NULL: *out untouched, true) as a decimal integer within [min, max]. */
+bool console_parse_number(const char *text, int64_t min, int64_t max, int64_t *out);
+/* Who made a change, as recorded: "NAME via console from ADDRESS", at most 63 bytes. */
+void console_change_by(const struct console_call *call, char *by, size_t bylen);
+/* The object's reason: printable, at most CTL_REASON_MAX bytes, required; else NULL. */
+const char *console_change_reason(json_t *in);
+/* The reason of a body that has only that to say; *in (NULL on failure) owns the string. */
+const char *console_body_reason(const struct console_call *call, json_t **in);
+/* The client's address as text ("?" when unknown). */
+void console_client_address(struct MHD_Connection *conn, char *out, size_t outlen);
+
+/* ---- console_session.c ---- */
+
+/* POST /api/login: {"name", "password"} -> a session cookie and its CSRF token. */
+enum MHD_Result console_api_login(struct console_call *call, const char *rest);
+/* POST /api/logout: forgets the call's session. */
+enum MHD_Result console_api_logout(struct console_call *call, const char *rest);
+/*
+ * Sets call->session from the cookie and checks the CSRF header of every request that is not a
+ * GET.  true: go on; false: the refusal has been queued in *result.
+ */
+bool console_authorize(struct console_call *call, enum MHD_Result *result);
+
+/* ---- console_api.c ---- */
+
+/* Answers an /api/ request through the route table. */
+enum MHD_Result console_route(struct console_call *call);
+
+#endif
