@@ -35,8 +35,13 @@
 struct store_db;
 struct store_conn;
 
-/* What a transaction begins with: a read that the first write may upgrade, or the write lock. */
-enum store_txn { STORE_TXN_READ, STORE_TXN_WRITE };
+/*
+ * What a transaction begins with: a read that the first write may upgrade, or the write lock; or,
+ * for a dry run (store_open_dry_run), a read the engine itself refuses to let write (SQLite's
+ * query_only, PostgreSQL's READ ONLY transaction), so that a write the dry run's stubs do not
+ * cover fails instead of changing the database.
+ */
+enum store_txn { STORE_TXN_READ, STORE_TXN_WRITE, STORE_TXN_READ_ONLY };
 
 struct store_migration;
 

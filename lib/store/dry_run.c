@@ -7,8 +7,10 @@
  * in which every operation that writes is replaced by one that answers as a successful write
  * would and touches nothing, and every transaction begins as a read (dispatch.h: dry_run), so
  * the checks above run unchanged, read what the milter would read and decide what it would
- * decide.  A reader who may not write the files (a member of the database's group) gets the
- * same answers as root.
+ * decide.  The engine stands behind the stubs: a dry run's transactions are STORE_TXN_READ_ONLY
+ * (backend.h), so a write operation added later without its stub here fails, unwritten.  A
+ * reader who may not write the files (a member of the database's group) gets the same answers
+ * as root.
  */
 #include <stdlib.h>
 #include <string.h>

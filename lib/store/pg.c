@@ -810,13 +810,17 @@ static void pg_release(struct store_conn *c)
  * writer's batches: inserts of new rows, which conflict with nothing and need no such lock; behind
  * it they waited for every greylist write of every host, and a milter's queue of decisions filled
  * up in the first second of a burst from one network (whose autoallow row they all write).
+ * STORE_TXN_READ_ONLY (a dry run): REPEATABLE READ and READ ONLY, where the server refuses writes.
  */
 static enum store_status pg_begin(struct store_conn *c, enum store_txn kind,
                                   struct store_error *err)
 {
     enum store_status status = pg_exec_params(
-        c, kind == STORE_TXN_READ ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN", NULL, 0,
-        NULL, err);
+        c,
+        kind == STORE_TXN_READ        ? "BEGIN ISOLATION LEVEL REPEATABLE READ"
+        : kind == STORE_TXN_READ_ONLY ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                      : "BEGIN",
+        NULL, 0, NULL, err);
 
     if (status != STORE_OK)
         return status;

@@ -210,6 +210,12 @@ static void rollback(sqlite3 *db)
 
 enum store_status sqlite_begin(struct store_conn *c, enum store_txn kind, struct store_error *err)
 {
+    /* STORE_TXN_READ_ONLY: the connection of a dry run refuses every write from then on.  Not a
+     * prepared statement: a flag pragma takes effect when it is prepared, not when it runs. */
+    if (kind == STORE_TXN_READ_ONLY &&
+        sqlite3_exec(c->s->db, "PRAGMA query_only = ON", NULL, NULL, NULL) != SQLITE_OK)
+        return store_error_set(err, STORE_ERROR, "database %s: %s", c->s->path,
+                               sqlite3_errmsg(c->s->db));
     return sqlite_run(c->s, kind == STORE_TXN_WRITE ? STMT_BEGIN_IMMEDIATE : STMT_BEGIN_DEFERRED,
                       NULL, 0, NULL, err);
 }

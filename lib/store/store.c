@@ -66,10 +66,10 @@ void store_conn_put(struct store *s, struct store_conn *c)
  */
 void store_txn_count(enum store_txn kind, enum store_status status, int64_t start_us)
 {
-    metrics_store_txn(status == STORE_ERROR    ? METRICS_STORE_ERROR
-                      : status != STORE_BUSY   ? METRICS_STORE_OK
-                      : kind == STORE_TXN_READ ? METRICS_STORE_RETRIED
-                                               : METRICS_STORE_BUSY,
+    metrics_store_txn(status == STORE_ERROR     ? METRICS_STORE_ERROR
+                      : status != STORE_BUSY    ? METRICS_STORE_OK
+                      : kind != STORE_TXN_WRITE ? METRICS_STORE_RETRIED
+                                                : METRICS_STORE_BUSY,
                       metrics_now_us() - start_us);
 }
 
@@ -79,9 +79,10 @@ enum store_status store_txn(struct store *s, struct store_conn *c, enum store_tx
     int64_t start = metrics_now_us();
     enum store_status status;
 
-    /* A dry run writes nothing, so it never needs the write lock (nor a file it may write). */
+    /* A dry run writes nothing, so it never needs the write lock (nor a file it may write), and
+     * the engine refuses any write its stubs (dry_run.c) would miss. */
     if (s->dry_run_backend != NULL)
-        kind = STORE_TXN_READ;
+        kind = STORE_TXN_READ_ONLY;
     status = s->be->begin(c, kind, err);
 
     if (status == STORE_OK)

@@ -32,6 +32,7 @@
 #include "tempdir.h"
 #include "throttle.h"
 #include "store_decisions.h"
+#include "store/dispatch.h"
 #include "store/fault.h"
 #include "util.h"
 
@@ -707,6 +708,52 @@ static void test_dry_run_reads_and_writes_nothing(void **state)
     store_throttle_each(f->s, count_throttled, &n, NULL);
     store_account_each(f->s, NULL, count_account, &n, NULL);
     store_throttle_bucket_each(f->s, "bob", 0, 0, INT64_MAX, count_bucket, &n, NULL);
+    assert_int_equal(n, 0);
+}
+
+/* A write through the backend itself, as one the dry run's stubs (dry_run.c) did not cover. */
+struct raw_put {
+    const struct store_backend *be; /* the writing backend's own table */
+    const struct list_entry *e;
+};
+
+static enum store_status raw_list_put(struct store *s, struct store_conn *c, const void *arg,
+                                      struct store_error *err)
+{
+    const struct raw_put *r = arg;
+    char previous[16];
+    (void)s;
+    return r->be->list_put(c, r->e, previous, sizeof previous, err);
+}
+
+/* The engine refuses a dry run's writes: a write that reaches the database fails, unwritten. */
+static void test_dry_run_engine_refuses_a_write_the_stubs_miss(void **state)
+{
+    struct fixture *f = *state;
+    struct store_error err;
+    struct list_entry e = {.kind = "cidr",
+                           .value = "192.0.2.0/24",
+                           .action = "block",
+                           .reason = "r",
+                           .public_text = "",
+                           .added_by = "t",
+                           .added_at = 1};
+
+    f->s = open_ok(f->database);
+    struct raw_put r = {f->s->be, &e};
+    store_close(f->s);
+    f->s = store_open_dry_run(f->database, 2000, &err);
+    if (f->s == NULL)
+        fail_msg("store_open_dry_run: %s", err.text);
+    struct store_conn *c = store_conn_get(f->s, &err);
+    assert_non_null(c);
+    assert_int_equal(store_txn(f->s, c, STORE_TXN_WRITE, raw_list_put, &r, &err), STORE_ERROR);
+    store_conn_put(f->s, c);
+    store_close(f->s);
+
+    f->s = open_ok(f->database);
+    int n = 0;
+    store_list_each(f->s, NULL, 0, count_entry, &n, NULL);
     assert_int_equal(n, 0);
 }
 
@@ -2229,6 +2276,7 @@ int main(int argc, char **argv)
         T(test_writer_concurrent_adds_all_land_once),
         T(test_greylist_rows_are_read_decided_and_the_marked_ones_written),
         T(test_dry_run_reads_and_writes_nothing),
+        T(test_dry_run_engine_refuses_a_write_the_stubs_miss),
         T(test_greylist_expiry_deletes_due_rows_within_the_batch),
         T(test_list_add_replaces_and_says_what_it_replaced),
         T(test_list_each_by_kind_in_order_and_without_the_expired),
