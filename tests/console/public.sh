@@ -130,6 +130,18 @@ for name in "${!odd[@]}"; do
     fi
 done
 has "the 404 page says no refusal has this reference" "$unknown" "No refusal with this reference"
+# A refusal recorded by an older version, whose references had 8 characters (40 bits: guessable
+# at the limit below): `ingressctl why` still finds it, the public page does not show it.
+sqlite3 "$T/m.db" "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo,
+    sender, recipient, check_name, action, reply, detail) VALUES (strftime('%s', 'now'), 'NOQUEUE',
+    'OLDREF23', '192.0.2.8', 'unknown', 'old.example', 'a@old.example', 'b@mx.example.test',
+    'iprev', 'reject', '550 5.7.25 no PTR (ref OLDREF23)', 'iprev=fail: old')"
+why=$("$CTL_BIN" -c "$T/console.conf" why OLDREF23) &&
+    has "ingressctl why finds an 8-character reference of an older version" "$why" "192.0.2.8" ||
+    not_ok "ingressctl why finds an 8-character reference of an older version" "$why"
+code=$(get 198.51.100.2 /why/OLDREF23)
+expect "the public page does not show an 8-character reference: 404, the same page" \
+    "404 $unknown" "$code $(cat "$T/body")"
 code=$(curl -sS -o "$T/body" -w '%{http_code}' "$S/why/$REF")
 expect "the staff listener does not serve the public page" 404 "$code"
 
@@ -189,9 +201,23 @@ expect "a contact that is no address: 400" 400 "$code"
 code=$(post 198.51.100.4 "/why/$REF/review" --data-urlencode "contact=a@nowhere.test" \
     --data-urlencode "text=$(head -c 1001 /dev/zero | tr '\0' x)")
 expect "a text over 1000 characters: 400" 400 "$code"
-code=$(post 198.51.100.4 /why/AAAAAAAAAAAAAAAA/review --data-urlencode "contact=a@nowhere.test" \
+code=$(post 198.51.100.5 "/why/$REF/review" --data-urlencode "contact=a@nowhere.test" \
+    --data-urlencode "text=$(printf 'bell \a here')")
+expect "a text with a control character: 400" 400 "$code"
+code=$(post 198.51.100.5 "/why/$REF/review" --data-urlencode "contact=a@nowhere.test" \
+    --data-urlencode "text=")
+expect "an empty text: 400" 400 "$code"
+code=$(post 198.51.100.6 /why/AAAAAAAAAAAAAAAA/review --data-urlencode "contact=a@nowhere.test" \
     --data-urlencode "text=hello")
 expect "a review of an unknown reference: 404" 404 "$code"
+# Five review requests a client an hour (198.51.100.4 sent 3, 198.51.100.5 sent 2 above).
+for i in 1 2 3 4; do
+    code=$(post 198.51.100.5 "/why/$REF/review" --data-urlencode "contact=x" \
+        --data-urlencode "text=bad contact $i")
+done
+expect "a sixth review request of one client within the hour: 429" 429 "$code"
+has "with Retry-After" "$(curl -sS -H 'X-Real-IP: 198.51.100.5' -D - -o /dev/null \
+    --data-urlencode "contact=x" --data-urlencode "text=y" "$P/why/$REF/review")" "Retry-After: "
 for i in 1 2 3 4; do
     code=$(post "198.51.100.1$i" "/why/$REF/review" --data-urlencode "contact=a$i@nowhere.test" \
         --data-urlencode "text=request $i")
