@@ -18,6 +18,9 @@
  *
  * One libmicrohttpd thread serves every request in turn, so the sessions and the failed-login
  * table need no lock; a login's yescrypt check is the slowest step (tens of milliseconds).
+ *
+ * With console_public_listen set, the remote sender's page (console_public.c) runs beside it: a
+ * second daemon with its own thread and store connection, sharing nothing with this one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
