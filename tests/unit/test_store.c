@@ -1600,8 +1600,12 @@ static void test_maintenance_round_runs_only_with_the_turn(void **state)
     struct maintenance_counts counts;
     int64_t now = 100 * 86400;
 
+    struct store_review old = review("OLDOLDOLDOLDOLDO", 1000, "old"),
+                        recent = review("NEWNEWNEWNEWNEWN", now - 10, "recent");
     for (int i = 0; i < 3; i++)
         add_ok(s, sample(1000 + i, "Q", "EXPIREME", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(store_review_add(s, &old, 3, NULL), STORE_OK);
+    assert_int_equal(store_review_add(s, &recent, 3, NULL), STORE_OK);
     store_fault_set(s, STORE_FAULT_MAINTENANCE_LOCK, STORE_BUSY, 0, 1);
     assert_false(maintenance_round(&turn, s, cfg, now, NULL, &counts));
     assert_int_equal(counts.decisions, 0);
@@ -1609,6 +1613,8 @@ static void test_maintenance_round_runs_only_with_the_turn(void **state)
     assert_true(maintenance_round(&turn, s, cfg, now, NULL, &counts));
     assert_int_equal(counts.decisions, 3);
     assert_int_equal(find_count(s, "EXPIREME", 10, NULL), 0);
+    /* Review requests go with the decisions they are about (decision_retention). */
+    assert_int_equal(counts.reviews, 1);
     config_free(cfg);
 }
 
