@@ -142,6 +142,18 @@ why=$("$CTL_BIN" -c "$T/console.conf" why OLDREF23) &&
 code=$(get 198.51.100.2 /why/OLDREF23)
 expect "the public page does not show an 8-character reference: 404, the same page" \
     "404 $unknown" "$code $(cat "$T/body")"
+# The store's lookup by key also matches queue ids and accounts; a refusal whose queue id or
+# account has the shape of a reference (as some MTA's queue ids or a site's account names could)
+# is not that reference's page.
+sqlite3 "$T/m.db" "INSERT INTO decisions (time, queue_id, ref, client_ip, helo, sender, recipient,
+    account, check_name, action, reply, detail) VALUES (strftime('%s', 'now'), 'QUEUEIDQUEUEIDQ2',
+    'OTHERREFOTHERREF', '192.0.2.9', 'x.example', 'a@x.example', 'b@mx.example.test',
+    'ACCOUNTACCOUNTAC', 'spf', 'reject', '550 5.7.23 x', 'spf=fail')"
+for key in QUEUEIDQUEUEIDQ2 ACCOUNTACCOUNTAC; do
+    code=$(get 198.51.100.2 "/why/$key")
+    expect "a refusal whose queue id or account is $key: not its page (404, the same page)" \
+        "404 $unknown" "$code $(cat "$T/body")"
+done
 code=$(curl -sS -o "$T/body" -w '%{http_code}' "$S/why/$REF")
 expect "the staff listener does not serve the public page" 404 "$code"
 
