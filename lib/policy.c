@@ -117,8 +117,7 @@ static time_t now(const struct policy_conn *c)
  * listener), so it must not be guessed: README "The remote sender's page" has the sum (40 bits,
  * the old length, fell to a patient botnet; 80 do not).  getrandom() without GRND_NONBLOCK
  * waits for the pool once at boot and then never fails for 10 bytes; should it fail all the
- * same, the reference is made of the clock, which is guessable, so that is logged nowhere but
- * the connection is not refused for it.
+ * same, the reference is made of the clock: guessable, but a connection is not refused for it.
  */
 static void make_ref(char *out)
 {
