@@ -136,9 +136,8 @@ sqlite3 "$T/m.db" "INSERT INTO decisions (time, queue_id, ref, client_ip, client
     sender, recipient, check_name, action, reply, detail) VALUES (strftime('%s', 'now'), 'NOQUEUE',
     'OLDREF23', '192.0.2.8', 'unknown', 'old.example', 'a@old.example', 'b@mx.example.test',
     'iprev', 'reject', '550 5.7.25 no PTR (ref OLDREF23)', 'iprev=fail: old')"
-why=$("$CTL_BIN" -c "$T/console.conf" why OLDREF23) &&
-    has "ingressctl why finds an 8-character reference of an older version" "$why" "192.0.2.8" ||
-    not_ok "ingressctl why finds an 8-character reference of an older version" "$why"
+why=$("$CTL_BIN" -c "$T/console.conf" why OLDREF23 2>&1) || why="exit $?: $why"
+has "ingressctl why finds an 8-character reference of an older version" "$why" "192.0.2.8"
 code=$(get 198.51.100.2 /why/OLDREF23)
 expect "the public page does not show an 8-character reference: 404, the same page" \
     "404 $unknown" "$code $(cat "$T/body")"
@@ -264,5 +263,9 @@ if [[ -n $SHOTS ]]; then
 fi
 
 kill -TERM "$CONSOLE_PID"
-wait "$CONSOLE_PID" && ok "ingress-console stops on SIGTERM" || not_ok "ingress-console exit"
+if wait "$CONSOLE_PID"; then
+    ok "ingress-console stops on SIGTERM with status 0"
+else
+    not_ok "ingress-console stops on SIGTERM with status 0" "$(tail -n 5 "$T/console.log")"
+fi
 finish
