@@ -46,6 +46,8 @@ packages=(
     # the PostgreSQL backend (libpq) and its tests: a private server started by tests/pg/pg-ctl.sh;
     # libfaketime puts the milter's clock minutes off the server's (tests/hardening/pg-faults.sh)
     libpq-dev postgresql faketime
+    # the console's pages in a real browser (tests/console/): headless Chromium driven by Selenium
+    chromium chromium-driver python3-selenium curl
     # lint
     clang-format clang-tidy cppcheck
     # the man pages' lint (tests/install/man.sh): groff, man and col render them, mandoc lints

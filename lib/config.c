@@ -274,6 +274,10 @@ const struct config_option config_options[] = {
     TEXT(console_listen, "127.0.0.1:8896", console_listen_valid, "console",
          "Address:port ingress-console listens on, e.g. 127.0.0.1:8896 or [::1]:8896; keep it on "
          "loopback behind a reverse proxy that does TLS (README: Console)"),
+    TEXT(console_public_listen, "", metrics_listen_valid, "console",
+         "Address:port of ingress-console's page for remote senders (/why/REF), a listener of its "
+         "own apart from the staff's; empty: none. E.g. 0.0.0.0:8897, or loopback behind a "
+         "reverse proxy (README: The remote sender's page)"),
     TEXT(console_users_file, "/etc/milter-ingress/console-users", console_users_file_valid,
          "console",
          "File of the console's users, name:role:hash lines (ingressctl console-user edits it)"),

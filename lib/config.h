@@ -139,6 +139,7 @@ struct config {
     char *held_show_command;
     /* the console (milter/console.c) */
     char *console_listen;
+    char *console_public_listen; /* "": no public listener */
     char *console_users_file;
     int64_t console_session_lifetime; /* ms */
     /* Where the values came from, for errors found after loading (config_option_origin). */

@@ -107,6 +107,10 @@ bool maintenance_round(struct maintenance *m, struct store *s, const struct conf
     if (store_dmarc_expire(s, now - cfg->decision_retention / 1000, MAINTENANCE_RETENTION_BATCH,
                            &got.dmarc, &why) != STORE_OK)
         expiry_failed(m, &failed, "DMARC report data", &why);
+    /* A review request is kept as long as the decision it is about. */
+    if (store_review_expire(s, now - cfg->decision_retention / 1000, MAINTENANCE_RETENTION_BATCH,
+                            &got.reviews, &why) != STORE_OK)
+        expiry_failed(m, &failed, "review requests", &why);
     if (m->failing && !failed)
         log_msg(LOG_INFO, "expiry works again");
     m->failing = failed;

@@ -1,7 +1,7 @@
 /*
  * maintenance: the background expiry of the store's tables (the decision log, greylisting, the
- * throttle's buckets, the held table), run by the daemon's maintenance thread, never in a
- * callback.
+ * throttle's buckets, the held table, the review requests), run by the daemon's maintenance
+ * thread, never in a callback.
  *
  * On a database several hosts share, expiry is work for one host, not for each: a round runs
  * only on the host that holds the store's maintenance lock (store_maintenance_lock(): a session
@@ -37,7 +37,7 @@ struct maintenance {
 
 /* What one round removed. */
 struct maintenance_counts {
-    size_t decisions, greylist, throttle, held, dmarc;
+    size_t decisions, greylist, throttle, held, dmarc, reviews;
 };
 
 /*

@@ -111,24 +111,31 @@ static time_t now(const struct policy_conn *c)
     return c->env->clock ? c->env->clock(c->env->clock_arg) : time(NULL);
 }
 
-/* Eight characters of RFC 4648 base32 from 40 random bits: short enough to read over the phone. */
+/*
+ * POLICY_REF_LEN characters of RFC 4648 base32 from 80 random bits.  The reference is also the
+ * only key to the remote sender's public page of the decision (ingress-console's public
+ * listener), so it must not be guessed: README "The remote sender's page" has the sum (40 bits,
+ * the old length, fell to a patient botnet; 80 do not).  getrandom() without GRND_NONBLOCK
+ * waits for the pool once at boot and then never fails for 10 bytes; should it fail all the
+ * same, the reference is made of the clock: guessable, but a connection is not refused for it.
+ */
 static void make_ref(char *out)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    unsigned char bytes[5] = {0};
+    unsigned char bytes[POLICY_REF_LEN * 5 / 8] = {0};
     if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        memcpy(bytes, &ts.tv_nsec, sizeof bytes < sizeof ts.tv_nsec ? sizeof bytes : 4);
+        memcpy(bytes, &ts.tv_nsec, sizeof ts.tv_nsec < sizeof bytes ? sizeof ts.tv_nsec : 4);
     }
-    uint64_t bits = 0;
-    for (size_t i = 0; i < sizeof bytes; i++)
-        bits = bits << 8 | bytes[i];
-    for (int i = 7; i >= 0; i--) {
-        out[i] = alphabet[bits & 31];
-        bits >>= 5;
+    /* Five bits a character, read across the bytes from the first. */
+    for (size_t i = 0; i < POLICY_REF_LEN; i++) {
+        size_t bit = i * 5;
+        unsigned v =
+            (unsigned)bytes[bit / 8] << 8 | (bit / 8 + 1 < sizeof bytes ? bytes[bit / 8 + 1] : 0);
+        out[i] = alphabet[(v >> (11 - bit % 8)) & 31];
     }
-    out[8] = '\0';
+    out[POLICY_REF_LEN] = '\0';
 }
 
 /*

@@ -41,7 +41,7 @@ struct policy_env {
 };
 
 #define POLICY_ADDR_MAX 320 /* RFC 5321 4.5.3.1.3 path: 256, with room for brackets */
-#define POLICY_REF_LEN 10
+#define POLICY_REF_LEN 16   /* base32 characters: 80 random bits */
 
 struct policy_conn;
 struct lists_cache;
@@ -52,7 +52,7 @@ struct policy_conn *policy_conn_new(const struct policy_env *env, const char *cl
                                     const char *client_ip);
 void policy_conn_free(struct policy_conn *c);
 
-/* The reference printed in replies ("ref 7KQ2M9XA") and accepted by `ingressctl why`. */
+/* The reference printed in replies ("ref 7KQ2M9XAB4TZRWQ5") and accepted by `ingressctl why`. */
 const char *policy_conn_ref(const struct policy_conn *c);
 
 void policy_helo(struct policy_conn *c, const char *helo);

@@ -498,6 +498,56 @@ enum store_status store_held_undo(struct store *s, const char *queue_id, const c
 enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,
                                     struct store_error *err);
 
+/* ---- review requests and explanations ---- */
+/*
+ * What the remote sender's page keeps (schema/sqlite/014_reviews.sql): a sender's request for a
+ * review of one decision, given by its reference, and the site's own explanation per check.
+ * Strings are borrowed; rows handed to a callback live only during the call, which runs with the
+ * store locked and must not call the store.
+ */
+struct store_review {
+    int64_t id; /* set by the store */
+    const char *ref;
+    int64_t at; /* unix seconds */
+    const char *client;
+    const char *contact;
+    const char *text;
+    const char *state; /* "open", "closed"; set by the store on add */
+    const char *closed_by;
+    int64_t closed_at; /* 0 while open */
+    const char *reason;
+};
+
+/*
+ * Adds r as an open request, unless open_max requests of r->ref are open already: then nothing
+ * is added and STORE_NOTFOUND returned.  The count and the insert are one statement.
+ */
+enum store_status store_review_add(struct store *s, const struct store_review *r, int64_t open_max,
+                                   struct store_error *err);
+
+/* Calls fn for each request in state (NULL: any), oldest first; STORE_NOTFOUND when none. */
+enum store_status store_review_each(struct store *s, const char *state,
+                                    void (*fn)(const struct store_review *r, void *arg), void *arg,
+                                    struct store_error *err);
+
+/* Closes the open request id, with who, when and why; STORE_NOTFOUND when no such one is open. */
+enum store_status store_review_close(struct store *s, int64_t id, const char *by,
+                                     const char *reason, int64_t now, struct store_error *err);
+
+/* Deletes requests made before `before` (open or not), at most batch of them. */
+enum store_status store_review_expire(struct store *s, int64_t before, size_t batch,
+                                      size_t *deleted, struct store_error *err);
+
+/* The site's explanation of check: text NULL deletes it (STORE_NOTFOUND when there was none). */
+enum store_status store_explanation_set(struct store *s, const char *check, const char *text,
+                                        const char *by, int64_t now, struct store_error *err);
+
+/* Calls fn with each explanation set, by check; STORE_NOTFOUND when none. */
+enum store_status store_explanation_each(struct store *s,
+                                         void (*fn)(const char *check, const char *text,
+                                                    const char *by, int64_t at, void *arg),
+                                         void *arg, struct store_error *err);
+
 /* ---- throttle ---- */
 /*
  * Per-account send-rate counters and throttle state (schema/sqlite/006_throttle.sql; the rules are

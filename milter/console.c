@@ -18,6 +18,9 @@
  *
  * One libmicrohttpd thread serves every request in turn, so the sessions and the failed-login
  * table need no lock; a login's yescrypt check is the slowest step (tens of milliseconds).
+ *
+ * With console_public_listen set, the remote sender's page (console_public.c) runs beside it: a
+ * second daemon with its own thread and store connection, sharing nothing with this one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -100,8 +103,7 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
-/* console_listen as a socket address for libmicrohttpd. */
-static bool listen_address(const char *spec, struct sockaddr_storage *ss)
+bool console_listen_address(const char *spec, struct sockaddr_storage *ss)
 {
     char host[64];
     int port;
@@ -132,13 +134,13 @@ static struct config *load_config(const char *path, bool given)
     return cfg;
 }
 
-static int serve(struct console *c)
+static int serve(struct console *c, const char *database)
 {
     struct sockaddr_storage ss;
     sigset_t stop;
     int sig;
 
-    if (!listen_address(c->ctl.cfg->console_listen, &ss)) {
+    if (!console_listen_address(c->ctl.cfg->console_listen, &ss)) {
         fprintf(stderr, "ingress-console: console_listen: expected ADDRESS:PORT\n");
         return 2;
     }
@@ -164,7 +166,17 @@ static int serve(struct console *c)
         return 2;
     }
     fprintf(stderr, "ingress-console: listening on %s\n", c->ctl.cfg->console_listen);
+    /* The remote sender's page: a daemon, a thread and a store connection of its own. */
+    struct console_public *pub = NULL;
+    if (c->ctl.cfg->console_public_listen[0] != '\0') {
+        pub = console_public_start(c->ctl.cfg, database);
+        if (pub == NULL) {
+            MHD_stop_daemon(d);
+            return 2;
+        }
+    }
     sigwait(&stop, &sig);
+    console_public_stop(pub);
     MHD_stop_daemon(d);
     return 0;
 }
@@ -184,7 +196,8 @@ int main(int argc, char **argv)
         } else {
             fprintf(opt == 'h' ? stdout : stderr,
                     "usage: ingress-console [-c FILE] [-d DATABASE]\n"
-                    "  the console's JSON API on console_listen (README: Console)\n");
+                    "  the console's JSON API on console_listen, and the remote sender's page\n"
+                    "  on console_public_listen when set (README: Console)\n");
             return opt == 'h' ? 0 : 2;
         }
     }
@@ -198,15 +211,16 @@ int main(int argc, char **argv)
     struct console *c = xcalloc(1, sizeof *c);
     c->ctl.verb = "console";
     c->ctl.cfg = cfg;
-    c->ctl.store = store_open_existing(database != NULL ? database : cfg->database,
-                                       cfg->store_busy_timeout, &c->ctl.err);
+    if (database == NULL)
+        database = cfg->database;
+    c->ctl.store = store_open_existing(database, cfg->store_busy_timeout, &c->ctl.err);
     if (c->ctl.store == NULL) {
         fprintf(stderr, "ingress-console: %s\n", c->ctl.err.text);
         free(c);
         config_free(cfg);
         return 2;
     }
-    int status = serve(c);
+    int status = serve(c, database);
     store_close(c->ctl.store);
     explicit_bzero(c->sessions, sizeof c->sessions);
     free(c);

@@ -4,6 +4,8 @@
  *   console_http.c     responses, the request's fields, the helpers every handler shares
  *   console_session.c  logins, sessions, the CSRF check, the failed-login limit
  *   console_api.c      the route table and the handlers of why, held and lists
+ *   console_reviews.c  the staff's side of the remote senders' review requests
+ *   console_public.c   the remote sender's page: a listener of its own, sharing nothing above
  * A handler takes the call and the rest of the path after its route's prefix (NULL for an exact
  * route), and answers with console_json or console_error.
  */
@@ -93,6 +95,12 @@ const char *console_body_reason(const struct console_call *call, json_t **in);
 /* The client's address as text ("?" when unknown). */
 void console_client_address(struct MHD_Connection *conn, char *out, size_t outlen);
 
+/* ---- console.c ---- */
+
+struct sockaddr_storage;
+/* A listen option's ADDRESS:PORT as a socket address for libmicrohttpd. */
+bool console_listen_address(const char *spec, struct sockaddr_storage *ss);
+
 /* ---- console_session.c ---- */
 
 /* POST /api/login: {"name", "password"} -> a session cookie and its CSRF token. */
@@ -109,5 +117,24 @@ bool console_authorize(struct console_call *call, enum MHD_Result *result);
 
 /* Answers an /api/ request through the route table. */
 enum MHD_Result console_route(struct console_call *call);
+
+/* ---- console_reviews.c ---- */
+
+/* GET /api/reviews[?all=1]: the remote senders' review requests, open ones (all: every one). */
+enum MHD_Result console_api_reviews(struct console_call *call, const char *rest);
+/* POST /api/reviews/ID/close {reason}. */
+enum MHD_Result console_api_review_close(struct console_call *call, const char *rest);
+
+/* ---- console_public.c ---- */
+
+struct console_public;
+/*
+ * Starts the remote sender's listener on cfg->console_public_listen with a store connection of
+ * its own (database as ingressctl opens it); NULL after a message on stderr.  It shares nothing
+ * with the staff's listener: no session, no cookie, no route.
+ */
+struct console_public *console_public_start(const struct config *cfg, const char *database);
+/* Stops the listener and closes its store; NULL is a no-op. */
+void console_public_stop(struct console_public *p);
 
 #endif

@@ -272,6 +272,8 @@ static const struct console_route routes[] = {
     {MHD_HTTP_METHOD_GET, "lists", false, false, api_lists_get},
     {MHD_HTTP_METHOD_POST, "lists", false, false, api_lists_add},
     {MHD_HTTP_METHOD_DELETE, "lists/", true, false, api_lists_del},
+    {MHD_HTTP_METHOD_GET, "reviews", false, false, console_api_reviews},
+    {MHD_HTTP_METHOD_POST, "reviews/", true, false, console_api_review_close},
 };
 
 enum MHD_Result console_route(struct console_call *call)

@@ -146,6 +146,26 @@ struct ctl_held_action {
 int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, const char *id,
                         const char *host);
 
+/* ---- the remote sender's page and its review requests (ctl_reviews.c) ---- */
+
+#define CTL_EXPLANATION_MAX 600 /* bytes of the site's explanation of a check */
+/* Is check one the page has words for (iprev, spf, dkim, dmarc, greylist, lists, ...)? */
+bool ctl_explain_check_known(const char *check);
+/* What a refusal by check means, in plain words, for the sender (a static string). */
+const char *ctl_explain_title(const char *check);
+/* The built-in fix of check for the sender's side (greylist: with cfg's delay). */
+void ctl_explain_default(const char *check, const struct config *cfg, char *out, size_t outlen);
+/* The site's explanation of check from the store, else the built-in one. */
+enum store_status ctl_explain_text(struct ctl *ctl, const char *check, char *out, size_t outlen);
+/* One line of printable UTF-8 (no control character), 1 to CTL_EXPLANATION_MAX bytes. */
+bool ctl_explain_text_valid(const char *text);
+/* A review request as `review list --json` and GET /api/reviews give it. */
+struct json_t *ctl_review_json(const struct store_review *r);
+/* The open requests (all: every one), oldest first, as that JSON array; *doc is the caller's. */
+enum store_status ctl_review_list_json(struct ctl *ctl, bool all, struct json_t **doc);
+/* Closes the open request id, recording by and reason; STORE_NOTFOUND when none is open. */
+enum store_status ctl_review_close(struct ctl *ctl, int64_t id, const char *by, const char *reason);
+
 /* Table rows, copied out of a store callback so the columns can be aligned. */
 struct ctl_row {
     char *cell[CTL_COLS_MAX];

@@ -29,4 +29,8 @@ int ctl_verb_store(struct ctl *ctl, int argc, char **argv);
 /* ctl_console.c: the console's users file (it opens no database) */
 int ctl_verb_console_user(struct ctl *ctl, int argc, char **argv);
 
+/* ctl_reviews.c: the remote sender's page: review requests, the explanations per check */
+int ctl_verb_review(struct ctl *ctl, int argc, char **argv);
+int ctl_verb_explain(struct ctl *ctl, int argc, char **argv);
+
 #endif

@@ -115,6 +115,17 @@ static const struct ctl_verb ctl_verbs[] = {
      "               store copy FROM TO [--replace]   (FROM, TO: paths or PostgreSQL URIs;\n"
      "                 TO must have no rows, or --replace deletes them first)",
      ctl_verb_store, false, true},
+    {"review", 1, 6, "review ...",
+     "review requests remote senders made on the console's public page (/why/REF):\n"
+     "               review list [--all] [--json]   (open ones; --all: closed ones too)\n"
+     "               review close ID --reason TEXT [--by NAME]",
+     ctl_verb_review, false, false},
+    {"explain", 1, 5, "explain ...",
+     "the site's explanation per check on the public page (built in until set):\n"
+     "               explain list [--json]\n"
+     "               explain set CHECK TEXT [--by NAME]   (TEXT: one line, in quotes)\n"
+     "               explain unset CHECK   (the built-in text again)",
+     ctl_verb_explain, false, false},
     {"console-user", 1, 4, "console-user ...",
      "the users of ingress-console (console_users_file; the password: one line on stdin):\n"
      "               console-user add NAME [--role postmaster|support]   (support by default)\n"

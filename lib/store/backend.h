@@ -260,6 +260,24 @@ struct store_backend {
                                    const char *state, const char *by, int64_t at,
                                    struct store_error *err);
 
+    /* Review requests and explanations (store_review_*, store_explanation_*). */
+    enum store_status (*review_add)(struct store_conn *c, const struct store_review *r,
+                                    int64_t open_max, struct store_error *err);
+    enum store_status (*review_each)(struct store_conn *c, const char *state,
+                                     void (*fn)(const struct store_review *r, void *arg), void *arg,
+                                     struct store_error *err);
+    enum store_status (*review_close)(struct store_conn *c, int64_t id, const char *by,
+                                      const char *reason, int64_t now, struct store_error *err);
+    enum store_status (*review_expire)(struct store_conn *c, int64_t before, size_t *left,
+                                       struct store_error *err);
+    /* text NULL: delete */
+    enum store_status (*explanation_set)(struct store_conn *c, const char *check, const char *text,
+                                         const char *by, int64_t now, struct store_error *err);
+    enum store_status (*explanation_each)(struct store_conn *c,
+                                          void (*fn)(const char *check, const char *text,
+                                                     const char *by, int64_t at, void *arg),
+                                          void *arg, struct store_error *err);
+
     /* Throttle.  throttle_bucket_add adds one bucket, inside the dispatcher's transaction. */
     enum store_status (*throttle_get)(struct store_conn *c, const char *account,
                                       struct store_throttle_state *st, struct store_error *err);

@@ -85,6 +85,11 @@ struct store_copy_table {
                            "id, queue_id, held_at, account, sender, recipients, nrcpt, subject, "  \
                            "size, reason, state, decided_by, decided_at, decision_reason, host",   \
                            COPY_V15),                                                              \
+        COPY_TABLE_WITH_ID(review_requests, 10,                                                    \
+                           "id, ref, at, client, contact, text, state, closed_by, closed_at, "     \
+                           "reason",                                                               \
+                           COPY_V10),                                                              \
+        COPY_TABLE(explanations, 4, "check_name, text, set_by, set_at", COPY_V4),                  \
         COPY_TABLE(dmarc_rows, 20,                                                                 \
                    "day, row_key, policy_domain, header_from, envelope_from, source_ip, p, sp, "   \
                    "pct, adkim, aspf, disposition, dkim_aligned, spf_aligned, override, dkim, "    \

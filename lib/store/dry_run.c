@@ -1,7 +1,8 @@
 /*
  * store/dry_run: a store that reads the database and writes nothing, for `ingressctl check`,
  * which runs the milter's own checks on made-up input and must leave no trace: no greylist
- * triplet, no throttle count, no decision row, no held row, no DMARC report row.
+ * triplet, no throttle count, no decision row, no held row, no DMARC report row, no review
+ * request or explanation.
  *
  * The seam is the backend's table of functions: the store keeps a copy of its backend's table
  * in which every operation that writes is replaced by one that answers as a successful write
@@ -142,6 +143,28 @@ static enum store_status no_held_decide(struct store_conn *c, const char *queue_
     return STORE_OK;
 }
 
+static enum store_status no_review_add(struct store_conn *c, const struct store_review *r,
+                                       int64_t open_max, struct store_error *err)
+{
+    (void)c, (void)r, (void)open_max, (void)err;
+    return STORE_OK;
+}
+
+static enum store_status no_review_close(struct store_conn *c, int64_t id, const char *by,
+                                         const char *reason, int64_t now, struct store_error *err)
+{
+    (void)c, (void)id, (void)by, (void)reason, (void)now, (void)err;
+    return STORE_OK;
+}
+
+static enum store_status no_explanation_set(struct store_conn *c, const char *check,
+                                            const char *text, const char *by, int64_t now,
+                                            struct store_error *err)
+{
+    (void)c, (void)check, (void)text, (void)by, (void)now, (void)err;
+    return STORE_OK;
+}
+
 static enum store_status no_held_undo(struct store_conn *c, const char *queue_id, const char *host,
                                       const char *state, const char *by, int64_t at,
                                       struct store_error *err)
@@ -224,6 +247,10 @@ struct store *store_open_dry_run(const char *database, int64_t busy_timeout_ms,
     be->held_add = no_held_add;
     be->held_decide = no_held_decide;
     be->held_expire = no_expire;
+    be->review_add = no_review_add;
+    be->review_close = no_review_close;
+    be->review_expire = no_expire;
+    be->explanation_set = no_explanation_set;
     be->held_undo = no_held_undo;
     be->dmarc_upsert = no_dmarc_upsert;
     /* The backends' shortcuts that write in fewer round trips: without them the shared drivers

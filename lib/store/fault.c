@@ -425,6 +425,47 @@ static enum store_status fault_held_undo(struct store_conn *c, const char *queue
     PASS_ON(c, HELD_UNDO, held_undo, queue_id, host, state, by, at, err);
 }
 
+static enum store_status fault_review_add(struct store_conn *c, const struct store_review *r,
+                                          int64_t open_max, struct store_error *err)
+{
+    PASS_ON(c, REVIEW_ADD, review_add, r, open_max, err);
+}
+
+static enum store_status fault_review_each(struct store_conn *c, const char *state,
+                                           void (*fn)(const struct store_review *r, void *arg),
+                                           void *arg, struct store_error *err)
+{
+    PASS_ON(c, REVIEW_EACH, review_each, state, fn, arg, err);
+}
+
+static enum store_status fault_review_close(struct store_conn *c, int64_t id, const char *by,
+                                            const char *reason, int64_t now,
+                                            struct store_error *err)
+{
+    PASS_ON(c, REVIEW_CLOSE, review_close, id, by, reason, now, err);
+}
+
+static enum store_status fault_review_expire(struct store_conn *c, int64_t before, size_t *left,
+                                             struct store_error *err)
+{
+    PASS_ON(c, REVIEW_EXPIRE, review_expire, before, left, err);
+}
+
+static enum store_status fault_explanation_set(struct store_conn *c, const char *check,
+                                               const char *text, const char *by, int64_t now,
+                                               struct store_error *err)
+{
+    PASS_ON(c, EXPLANATION_SET, explanation_set, check, text, by, now, err);
+}
+
+static enum store_status fault_explanation_each(struct store_conn *c,
+                                                void (*fn)(const char *check, const char *text,
+                                                           const char *by, int64_t at, void *arg),
+                                                void *arg, struct store_error *err)
+{
+    PASS_ON(c, EXPLANATION_EACH, explanation_each, fn, arg, err);
+}
+
 static enum store_status fault_maintenance_lock(struct store_db *db, bool *held,
                                                 struct store_error *err)
 {
@@ -557,6 +598,12 @@ static const struct store_backend store_backend_fault = {
     .held_decide = fault_held_decide,
     .held_expire = fault_held_expire,
     .held_undo = fault_held_undo,
+    .review_add = fault_review_add,
+    .review_each = fault_review_each,
+    .review_close = fault_review_close,
+    .review_expire = fault_review_expire,
+    .explanation_set = fault_explanation_set,
+    .explanation_each = fault_explanation_each,
     .maintenance_lock = fault_maintenance_lock,
     .throttle_get = fault_throttle_get,
     .throttle_bucket_each = fault_throttle_bucket_each,

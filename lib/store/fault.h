@@ -54,6 +54,12 @@
     X(HELD_DECIDE, held_decide)                                                                    \
     X(HELD_EXPIRE, held_expire)                                                                    \
     X(HELD_UNDO, held_undo)                                                                        \
+    X(REVIEW_ADD, review_add)                                                                      \
+    X(REVIEW_EACH, review_each)                                                                    \
+    X(REVIEW_CLOSE, review_close)                                                                  \
+    X(REVIEW_EXPIRE, review_expire)                                                                \
+    X(EXPLANATION_SET, explanation_set)                                                            \
+    X(EXPLANATION_EACH, explanation_each)                                                          \
     X(MAINTENANCE_LOCK, maintenance_lock)                                                          \
     X(THROTTLE_GET, throttle_get)                                                                  \
     X(THROTTLE_BUCKET_EACH, throttle_bucket_each)                                                  \

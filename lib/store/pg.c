@@ -552,7 +552,7 @@ static void stmt_sql_init(void)
         {pg_decisions_sql, &pg_decisions_sql_count}, {pg_greylist_sql, &pg_greylist_sql_count},
         {pg_lists_sql, &pg_lists_sql_count},         {pg_accounts_sql, &pg_accounts_sql_count},
         {pg_held_sql, &pg_held_sql_count},           {pg_throttle_sql, &pg_throttle_sql_count},
-        {pg_dmarc_sql, &pg_dmarc_sql_count},
+        {pg_dmarc_sql, &pg_dmarc_sql_count},         {pg_reviews_sql, &pg_reviews_sql_count},
     };
 
     for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++)
@@ -1207,6 +1207,12 @@ const struct store_backend store_backend_postgresql = {
     .held_decide = pg_held_decide,
     .held_expire = pg_held_expire,
     .held_undo = pg_held_undo,
+    .review_add = pg_review_add,
+    .review_each = pg_review_each,
+    .review_close = pg_review_close,
+    .review_expire = pg_review_expire,
+    .explanation_set = pg_explanation_set,
+    .explanation_each = pg_explanation_each,
     .throttle_get = pg_throttle_get,
     .throttle_bucket_each = pg_throttle_bucket_each,
     .throttle_bucket_add = pg_throttle_bucket_add,

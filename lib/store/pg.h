@@ -67,6 +67,13 @@ enum pg_stmt {
     PG_HELD_DECIDE,
     PG_HELD_EXPIRE,
     PG_HELD_UNDO,
+    PG_REVIEW_ADD,
+    PG_REVIEW_EACH,
+    PG_REVIEW_CLOSE,
+    PG_REVIEW_EXPIRE,
+    PG_EXPLANATION_SET,
+    PG_EXPLANATION_DEL,
+    PG_EXPLANATION_EACH,
     PG_THROTTLE_GET,
     PG_THROTTLE_BUCKET_EACH,
     PG_THROTTLE_BUCKET_ADD,
@@ -98,6 +105,8 @@ extern const struct pg_sql pg_accounts_sql[];
 extern const size_t pg_accounts_sql_count;
 extern const struct pg_sql pg_held_sql[];
 extern const size_t pg_held_sql_count;
+extern const struct pg_sql pg_reviews_sql[];
+extern const size_t pg_reviews_sql_count;
 extern const struct pg_sql pg_throttle_sql[];
 extern const size_t pg_throttle_sql_count;
 extern const struct pg_sql pg_dmarc_sql[];
@@ -176,6 +185,9 @@ struct pg_visit {
         void (*account)(const struct store_account *a, void *arg);
         void (*alias)(const struct store_alias *a, void *arg);
         void (*held)(const struct store_held *h, void *arg);
+        void (*review)(const struct store_review *r, void *arg);
+        void (*explanation)(const char *check, const char *text, const char *by, int64_t at,
+                            void *arg);
         void (*throttle)(const struct store_throttle_state *st, void *arg);
         void (*dmarc)(const struct store_dmarc_row *r, void *arg);
     } fn;
@@ -319,6 +331,23 @@ enum store_status pg_account_suspended(struct store_conn *c, const char *name, i
                                        char *reason, size_t reason_len, struct store_error *err);
 enum store_status pg_account_resume(struct store_conn *c, const char *name,
                                     struct store_error *err);
+
+/* pg_reviews.c */
+enum store_status pg_review_add(struct store_conn *c, const struct store_review *r,
+                                int64_t open_max, struct store_error *err);
+enum store_status pg_review_each(struct store_conn *c, const char *state,
+                                 void (*fn)(const struct store_review *r, void *arg), void *arg,
+                                 struct store_error *err);
+enum store_status pg_review_close(struct store_conn *c, int64_t id, const char *by,
+                                  const char *reason, int64_t now, struct store_error *err);
+enum store_status pg_review_expire(struct store_conn *c, int64_t before, size_t *left,
+                                   struct store_error *err);
+enum store_status pg_explanation_set(struct store_conn *c, const char *check, const char *text,
+                                     const char *by, int64_t now, struct store_error *err);
+enum store_status pg_explanation_each(struct store_conn *c,
+                                      void (*fn)(const char *check, const char *text,
+                                                 const char *by, int64_t at, void *arg),
+                                      void *arg, struct store_error *err);
 
 /* pg_held.c */
 enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,

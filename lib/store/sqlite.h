@@ -62,6 +62,13 @@ enum stmt_id {
     STMT_HELD_DECIDE,
     STMT_HELD_EXPIRE,
     STMT_HELD_UNDO,
+    STMT_REVIEW_ADD,
+    STMT_REVIEW_EACH,
+    STMT_REVIEW_CLOSE,
+    STMT_REVIEW_EXPIRE,
+    STMT_EXPLANATION_SET,
+    STMT_EXPLANATION_DEL,
+    STMT_EXPLANATION_EACH,
     /* throttle */
     STMT_THROTTLE_GET,
     STMT_THROTTLE_BUCKET_EACH,
@@ -96,6 +103,8 @@ extern const struct sqlite_sql sqlite_accounts_sql[];
 extern const size_t sqlite_accounts_sql_count;
 extern const struct sqlite_sql sqlite_held_sql[];
 extern const size_t sqlite_held_sql_count;
+extern const struct sqlite_sql sqlite_reviews_sql[];
+extern const size_t sqlite_reviews_sql_count;
 extern const struct sqlite_sql sqlite_throttle_sql[];
 extern const size_t sqlite_throttle_sql_count;
 extern const struct sqlite_sql sqlite_dmarc_sql[];
@@ -164,6 +173,9 @@ struct sqlite_visit {
         void (*account)(const struct store_account *a, void *arg);
         void (*alias)(const struct store_alias *a, void *arg);
         void (*held)(const struct store_held *h, void *arg);
+        void (*review)(const struct store_review *r, void *arg);
+        void (*explanation)(const char *check, const char *text, const char *by, int64_t at,
+                            void *arg);
         void (*throttle)(const struct store_throttle_state *st, void *arg);
         void (*dmarc)(const struct store_dmarc_row *r, void *arg);
     } fn;
@@ -298,6 +310,23 @@ enum store_status sqlite_account_suspended(struct store_conn *c, const char *nam
                                            struct store_error *err);
 enum store_status sqlite_account_resume(struct store_conn *c, const char *name,
                                         struct store_error *err);
+
+/* sqlite_reviews.c */
+enum store_status sqlite_review_add(struct store_conn *c, const struct store_review *r,
+                                    int64_t open_max, struct store_error *err);
+enum store_status sqlite_review_each(struct store_conn *c, const char *state,
+                                     void (*fn)(const struct store_review *r, void *arg), void *arg,
+                                     struct store_error *err);
+enum store_status sqlite_review_close(struct store_conn *c, int64_t id, const char *by,
+                                      const char *reason, int64_t now, struct store_error *err);
+enum store_status sqlite_review_expire(struct store_conn *c, int64_t before, size_t *left,
+                                       struct store_error *err);
+enum store_status sqlite_explanation_set(struct store_conn *c, const char *check, const char *text,
+                                         const char *by, int64_t now, struct store_error *err);
+enum store_status sqlite_explanation_each(struct store_conn *c,
+                                          void (*fn)(const char *check, const char *text,
+                                                     const char *by, int64_t at, void *arg),
+                                          void *arg, struct store_error *err);
 
 /* sqlite_held.c */
 enum store_status sqlite_held_add(struct store_conn *c, const struct store_held *h,

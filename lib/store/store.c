@@ -738,6 +738,77 @@ enum store_status store_held_expire(struct store *s, int64_t before, size_t batc
     return store_expire_step(s, s->be->held_expire, before, batch, deleted, err);
 }
 
+/* ---- review requests and explanations ---- */
+
+enum store_status store_review_add(struct store *s, const struct store_review *r, int64_t open_max,
+                                   struct store_error *err)
+{
+    if (r->ref == NULL || r->client == NULL || r->contact == NULL || r->text == NULL)
+        return store_error_set(
+            err, STORE_ERROR, "a review request needs a reference, a client, a contact and a text");
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    enum store_status status = s->be->review_add(c, r, open_max, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_review_each(struct store *s, const char *state,
+                                    void (*fn)(const struct store_review *r, void *arg), void *arg,
+                                    struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    enum store_status status = s->be->review_each(c, state, fn, arg, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_review_close(struct store *s, int64_t id, const char *by,
+                                     const char *reason, int64_t now, struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    enum store_status status = s->be->review_close(c, id, by, reason, now, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_review_expire(struct store *s, int64_t before, size_t batch,
+                                      size_t *deleted, struct store_error *err)
+{
+    return store_expire_step(s, s->be->review_expire, before, batch, deleted, err);
+}
+
+enum store_status store_explanation_set(struct store *s, const char *check, const char *text,
+                                        const char *by, int64_t now, struct store_error *err)
+{
+    if (check == NULL || check[0] == '\0')
+        return store_error_set(err, STORE_ERROR, "an explanation needs a check");
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    enum store_status status = s->be->explanation_set(c, check, text, by, now, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_explanation_each(struct store *s,
+                                         void (*fn)(const char *check, const char *text,
+                                                    const char *by, int64_t at, void *arg),
+                                         void *arg, struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    enum store_status status = s->be->explanation_each(c, fn, arg, err);
+    store_conn_put(s, c);
+    return status;
+}
+
 /* ---- throttle ---- */
 
 enum store_status store_throttle_get(struct store *s, const char *account,

@@ -60,6 +60,7 @@ static const struct {
      {"ssh {host} postsuper -H", "ssh mx1 postsuper -H {queue_id}",
       "ssh {host} {verb} {queue_id}"}},
     {"console_listen", {"", "8896", "localhost:8896", "127.0.0.1:0"}},
+    {"console_public_listen", {"8897", "localhost:8897", "127.0.0.1:0"}},
     {"console_users_file", {"", "console-users", "/etc/x\001"}},
     {"console_session_lifetime", {"0s", "8d", "soon"}},
 };

@@ -338,6 +338,25 @@ static void unknown_client_address_is_refused_not_crashed(void **state)
     policy_conn_free(c);
 }
 
+/* A reference is 16 base32 characters (80 random bits: the public page's only key), one of its
+ * own per connection. */
+static void reference_is_sixteen_base32_characters_and_new_per_connection(void **state)
+{
+    struct fixture *f = *state;
+    char seen[64][POLICY_REF_LEN + 1];
+
+    for (size_t i = 0; i < 64; i++) {
+        struct policy_conn *c = policy_conn_new(&f->env, "mail.example.org", "127.0.0.1");
+        const char *ref = policy_conn_ref(c);
+        assert_int_equal(strlen(ref), 16);
+        assert_int_equal(strspn(ref, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), 16);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(ref, seen[j]);
+        snprintf(seen[i], sizeof seen[i], "%s", ref);
+        policy_conn_free(c);
+    }
+}
+
 /* Greylisting at RCPT (ARCHITECTURE.md "Greylisting"): first sight deferred, a retry after the
  * delay passes. */
 static void unknown_sender_is_greylisted_at_rcpt_then_passes_after_the_delay(void **state)
@@ -1360,6 +1379,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(client_without_ptr_is_refused_at_rcpt_and_recorded),
+        T(reference_is_sixteen_base32_characters_and_new_per_connection),
         T(postmaster_is_exempt_and_acceptance_is_recorded),
         T(good_client_gets_pass_in_authentication_results),
         T(trusted_network_is_not_checked),

@@ -1261,6 +1261,120 @@ static void test_held_rows_are_listed_decided_once_and_expired_when_decided(void
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Review requests and explanations (the remote sender's page)                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+static void review_collect(const struct store_review *r, void *arg)
+{
+    struct helds *all = arg;
+
+    if (all->n < 8)
+        snprintf(all->text[all->n], sizeof all->text[0], "%s %lld %s %s %s %s %s %lld %s", r->ref,
+                 (long long)r->at, r->client, r->contact, r->text, r->state, r->closed_by,
+                 (long long)r->closed_at, r->reason);
+    all->n++;
+}
+
+static void explanation_collect(const char *check, const char *text, const char *by, int64_t at,
+                                void *arg)
+{
+    struct helds *all = arg;
+
+    if (all->n < 8)
+        snprintf(all->text[all->n], sizeof all->text[0], "%s=%s by %s at %lld", check, text, by,
+                 (long long)at);
+    all->n++;
+}
+
+static void first_review_id(const struct store_review *r, void *arg)
+{
+    int64_t *id = arg;
+    if (*id == 0)
+        *id = r->id;
+}
+
+static struct store_review review(const char *ref, int64_t at, const char *text)
+{
+    struct store_review r = {
+        .ref = ref, .at = at, .client = "192.0.2.7", .contact = "admin@example.org", .text = text};
+    return r;
+}
+
+static void test_review_requests_are_capped_per_reference_closed_once_and_expired(void **state)
+{
+    struct fixture *f = *state;
+    struct helds all = {0};
+    size_t deleted = 99;
+    struct store_error err;
+
+    f->s = open_ok(f->database);
+    struct store_review a = review("ABCDEFGHIJKLMNOP", 100, "please look; it's <ok>"),
+                        b = review("ABCDEFGHIJKLMNOP", 200, "again"),
+                        c = review("QRSTUVWXYZ234567", 300, "other");
+    assert_int_equal(store_review_add(f->s, &a, 2, NULL), STORE_OK);
+    assert_int_equal(store_review_add(f->s, &b, 2, NULL), STORE_OK);
+    /* A third open request of one reference is refused; another reference still gets in. */
+    assert_int_equal(store_review_add(f->s, &b, 2, NULL), STORE_NOTFOUND);
+    assert_int_equal(store_review_add(f->s, &c, 2, NULL), STORE_OK);
+    assert_int_equal(store_review_each(f->s, "open", review_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 3);
+    assert_string_equal(all.text[0], "ABCDEFGHIJKLMNOP 100 192.0.2.7 admin@example.org please "
+                                     "look; it's <ok> open  0 ");
+
+    /* Closed once: the first request's id is the oldest row's. */
+    int64_t first = 0;
+    assert_int_equal(store_review_each(f->s, NULL, first_review_id, &first, NULL), STORE_OK);
+    assert_int_equal(store_review_close(f->s, first, "ann", "fixed the PTR", 1000, NULL), STORE_OK);
+    assert_int_equal(store_review_close(f->s, first, "bob", "again", 1001, NULL), STORE_NOTFOUND);
+    assert_int_equal(store_review_close(f->s, 999999, "bob", "none", 1001, NULL), STORE_NOTFOUND);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_review_each(f->s, "closed", review_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 1);
+    assert_string_equal(all.text[0], "ABCDEFGHIJKLMNOP 100 192.0.2.7 admin@example.org please "
+                                     "look; it's <ok> closed ann 1000 fixed the PTR");
+    /* Closing one makes room for another request of that reference. */
+    assert_int_equal(store_review_add(f->s, &b, 2, NULL), STORE_OK);
+
+    /* Expiry takes the requests made before the limit, open or closed. */
+    assert_int_equal(store_review_expire(f->s, 250, 10, &deleted, NULL), STORE_OK);
+    assert_int_equal(deleted, 3);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_review_each(f->s, NULL, review_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 1);
+    assert_string_equal(all.text[0], "QRSTUVWXYZ234567 300 192.0.2.7 admin@example.org other open  "
+                                     "0 ");
+
+    struct store_review bad = review("ABCDEFGHIJKLMNOP", 1, NULL);
+    assert_int_equal(store_review_add(f->s, &bad, 2, &err), STORE_ERROR);
+    assert_contains(err.text, "a review request needs");
+}
+
+static void test_explanations_are_set_replaced_listed_and_deleted(void **state)
+{
+    struct fixture *f = *state;
+    struct helds all = {0};
+
+    f->s = open_ok(f->database);
+    assert_int_equal(store_explanation_each(f->s, explanation_collect, &all, NULL), STORE_NOTFOUND);
+    assert_int_equal(store_explanation_set(f->s, "spf", "List 192.0.2.1 in SPF.", "root", 10, NULL),
+                     STORE_OK);
+    assert_int_equal(store_explanation_set(f->s, "iprev", "Fix the PTR.", "root", 11, NULL),
+                     STORE_OK);
+    assert_int_equal(store_explanation_set(f->s, "spf", "Add ip4:192.0.2.1 to your SPF record.",
+                                           "ann", 12, NULL),
+                     STORE_OK);
+    assert_int_equal(store_explanation_each(f->s, explanation_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 2);
+    assert_string_equal(all.text[0], "iprev=Fix the PTR. by root at 11");
+    assert_string_equal(all.text[1], "spf=Add ip4:192.0.2.1 to your SPF record. by ann at 12");
+    assert_int_equal(store_explanation_set(f->s, "iprev", NULL, "ann", 13, NULL), STORE_OK);
+    assert_int_equal(store_explanation_set(f->s, "iprev", NULL, "ann", 14, NULL), STORE_NOTFOUND);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_explanation_each(f->s, explanation_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Several hosts on one database: a second store opened on the same database is another host   */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -1533,8 +1647,12 @@ static void test_maintenance_round_runs_only_with_the_turn(void **state)
     struct maintenance_counts counts;
     int64_t now = 100 * 86400;
 
+    struct store_review old = review("OLDOLDOLDOLDOLDO", 1000, "old"),
+                        recent = review("NEWNEWNEWNEWNEWN", now - 10, "recent");
     for (int i = 0; i < 3; i++)
         add_ok(s, sample(1000 + i, "Q", "EXPIREME", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(store_review_add(s, &old, 3, NULL), STORE_OK);
+    assert_int_equal(store_review_add(s, &recent, 3, NULL), STORE_OK);
     store_fault_set(s, STORE_FAULT_MAINTENANCE_LOCK, STORE_BUSY, 0, 1);
     assert_false(maintenance_round(&turn, s, cfg, now, NULL, &counts));
     assert_int_equal(counts.decisions, 0);
@@ -1542,6 +1660,8 @@ static void test_maintenance_round_runs_only_with_the_turn(void **state)
     assert_true(maintenance_round(&turn, s, cfg, now, NULL, &counts));
     assert_int_equal(counts.decisions, 3);
     assert_int_equal(find_count(s, "EXPIREME", 10, NULL), 0);
+    /* Review requests go with the decisions they are about (decision_retention). */
+    assert_int_equal(counts.reviews, 1);
     config_free(cfg);
 }
 
@@ -2140,6 +2260,9 @@ static void fill_every_table(struct store *s)
     assert_int_equal(store_greylist_update(s, &t, decide, &d, NULL), STORE_OK);
     add_ok(s, sample(86400 * 20000 + 5, "QCOPY1", "RCOPY1", "192.0.2.7", "a@example.org", "b@x"));
     add_ok(s, sample(86400 * 20001 + 5, "QCOPY2", "RCOPY2", "192.0.2.7", "a@example.org", "b@x"));
+    struct store_review rv = review("RCOPY1RCOPY1RCOP", 95, "copied");
+    assert_int_equal(store_review_add(s, &rv, 5, NULL), STORE_OK);
+    assert_int_equal(store_explanation_set(s, "iprev", "Fix the PTR.", "root", 96, NULL), STORE_OK);
     assert_int_equal(store_dmarc_add(s, &dm, NULL), STORE_OK);
     assert_int_equal(store_decision_flush(s, NULL), STORE_OK); /* the DMARC rows with it */
 }
@@ -2221,6 +2344,13 @@ static void test_copy_moves_every_table_then_refuses_a_target_with_rows(void **s
     assert_int_equal(d.seen[0].confirmed_at, 15);
     assert_true(d.seen_autoallow.found);
     assert_int_equal(d.seen_autoallow.count, 4);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_review_each(to, NULL, review_collect, &all, NULL), STORE_OK);
+    assert_string_equal(all.text[0],
+                        "RCOPY1RCOPY1RCOP 95 192.0.2.7 admin@example.org copied open  0 ");
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_explanation_each(to, explanation_collect, &all, NULL), STORE_OK);
+    assert_string_equal(all.text[0], "iprev=Fix the PTR. by root at 96");
     assert_int_equal(store_lists_version(to, &version, NULL), STORE_OK);
     assert_true(version > 0); /* moved: the target's milters reload */
 
@@ -2289,6 +2419,8 @@ int main(int argc, char **argv)
         T(test_suspension_keeps_the_first_and_is_lifted_once),
         T(test_held_rows_are_listed_decided_once_and_expired_when_decided),
         T(test_held_row_keeps_the_host_that_holds_it),
+        T(test_review_requests_are_capped_per_reference_closed_once_and_expired),
+        T(test_explanations_are_set_replaced_listed_and_deleted),
         T(test_a_held_message_is_claimed_once_by_two_hosts_at_once),
         T(test_two_hosts_count_one_account_together_after_a_flush),
         T(test_two_hosts_let_through_at_most_the_stated_bound),
