@@ -32,6 +32,7 @@
 
 #include "config.h"
 #include "console.h"
+#include "spf.h"
 #include "store.h"
 #include "util.h"
 
@@ -198,14 +199,15 @@ int main(int argc, char **argv)
     struct console *c = xcalloc(1, sizeof *c);
     c->ctl.verb = "console";
     c->ctl.cfg = cfg;
-    c->ctl.store = store_open_existing(database != NULL ? database : cfg->database,
-                                       cfg->store_busy_timeout, &c->ctl.err);
+    c->database = database != NULL ? database : cfg->database;
+    c->ctl.store = store_open_existing(c->database, cfg->store_busy_timeout, &c->ctl.err);
     if (c->ctl.store == NULL) {
         fprintf(stderr, "ingress-console: %s\n", c->ctl.err.text);
         free(c);
         config_free(cfg);
         return 2;
     }
+    spf_library_init(); /* before any thread: libspf2's handlers are process-wide (check) */
     int status = serve(c);
     store_close(c->ctl.store);
     explicit_bzero(c->sessions, sizeof c->sessions);
