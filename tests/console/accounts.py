@@ -128,6 +128,8 @@ def main():
         proc.terminate()
         proc.wait(10)
     text = open(log.name).read()
+    # Under the sanitizers a leak or an error makes the exit status non-zero.
+    check(proc.returncode == 0, "SIGTERM stops the console with status 0", (proc.returncode, text))
     check(key.split(":", 1)[-1] not in text and "given-key" not in text,
           "no webmail key in the console's log", text)
 
