@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "console.h"
+#include "spf.h"
 #include "store.h"
 #include "util.h"
 
@@ -211,16 +212,16 @@ int main(int argc, char **argv)
     struct console *c = xcalloc(1, sizeof *c);
     c->ctl.verb = "console";
     c->ctl.cfg = cfg;
-    if (database == NULL)
-        database = cfg->database;
-    c->ctl.store = store_open_existing(database, cfg->store_busy_timeout, &c->ctl.err);
+    c->database = database != NULL ? database : cfg->database;
+    c->ctl.store = store_open_existing(c->database, cfg->store_busy_timeout, &c->ctl.err);
     if (c->ctl.store == NULL) {
         fprintf(stderr, "ingress-console: %s\n", c->ctl.err.text);
         free(c);
         config_free(cfg);
         return 2;
     }
-    int status = serve(c, database);
+    spf_library_init(); /* before any thread: libspf2's handlers are process-wide (check) */
+    int status = serve(c, c->database);
     store_close(c->ctl.store);
     explicit_bzero(c->sessions, sizeof c->sessions);
     free(c);
