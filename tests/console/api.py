@@ -16,34 +16,21 @@ ingressctl held); the real Postfix release is tested through ingressctl in tests
 import http.client
 import json
 import os
-import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from testlib import check, free_port, start_console  # noqa: E402
+import testlib  # noqa: E402
+
 CTL, CONSOLE = (os.path.realpath(p) for p in sys.argv[1:3])
 T = tempfile.mkdtemp(prefix="ingress-console-api.")
 PG = os.environ.get("INGRESS_TEST_PG_TCP")
 DB = PG or os.path.join(T, "ingress.db")
 USERS = os.path.join(T, "console-users")
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + name)
-    if not cond:
-        failed += 1
-        print("#   " + str(detail)[:600])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_conf(name, port, lifetime):
@@ -94,17 +81,7 @@ def ctl(conf, *args, stdin=""):
 
 
 def start(conf, port):
-    log = open(os.path.join(T, f"console-{port}.log"), "w")
-    proc = subprocess.Popen([CONSOLE, "-c", conf], stdout=log, stderr=log)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    raise SystemExit(f"ingress-console did not listen on {port}: {open(log.name).read()}")
+    return start_console(CONSOLE, conf, port, os.path.join(T, f"console-{port}.log"))
 
 
 class Client:
@@ -357,11 +334,4 @@ def run_api(port, port2, proc):
           (codes, status))
 
 
-try:
-    main()
-finally:
-    if failed == 0:
-        shutil.rmtree(T, ignore_errors=True)
-    else:
-        print("# test directory kept: " + T)
-sys.exit(1 if failed else 0)
+testlib.run(main, T)
