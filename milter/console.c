@@ -111,28 +111,6 @@ static void peer_notify(void *cls, struct MHD_Connection *conn, void **socket_co
     *socket_context = NULL;
 }
 
-static void *watchdog(void *arg)
-{
-    struct console_watch *w = arg;
-
-    pthread_mutex_lock(&w->lock);
-    while (!w->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
-        pthread_cond_timedwait(&w->wake, &w->lock, &until);
-        int64_t now = monotonic_seconds();
-        for (struct console_peer *p = w->peers.next; p != &w->peers; p = p->next) {
-            if (p->fd < 0 || now - p->since < CONSOLE_TIMEOUT_SECONDS)
-                continue;
-            shutdown(p->fd, SHUT_RDWR);
-            p->since = INT64_MAX;
-        }
-    }
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
-}
-
 /* One request while its body arrives. */
 struct console_request {
     char *body;
@@ -232,6 +210,31 @@ struct MHD_Daemon *console_daemon_start(struct console *c, unsigned flags,
         (size_t)CONSOLE_MEMORY_PER_CONNECTION, MHD_OPTION_END);
 }
 
+/* The fuzz target links this file's daemon without its main (INGRESS_CONSOLE_NO_MAIN). */
+#ifndef INGRESS_CONSOLE_NO_MAIN
+
+static void *watchdog(void *arg)
+{
+    struct console_watch *w = arg;
+
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+        int64_t now = monotonic_seconds();
+        for (struct console_peer *p = w->peers.next; p != &w->peers; p = p->next) {
+            if (p->fd < 0 || now - p->since < CONSOLE_TIMEOUT_SECONDS)
+                continue;
+            shutdown(p->fd, SHUT_RDWR);
+            p->since = INT64_MAX;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
 /* console_listen as a socket address for libmicrohttpd. */
 static bool listen_address(const char *spec, struct sockaddr_storage *ss)
 {
@@ -313,8 +316,6 @@ static int serve(struct console *c)
     return status;
 }
 
-/* The fuzz target links this file's daemon without its main (INGRESS_CONSOLE_NO_MAIN). */
-#ifndef INGRESS_CONSOLE_NO_MAIN
 int main(int argc, char **argv)
 {
     const char *config_path = INGRESS_DEFAULT_CONFIG, *database = NULL;
