@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """ingress-console's JSON API against a real SQLite database: logins and who may do what (no
-session 401, wrong role 403, missing or wrong CSRF token 403, expired session 401, bad password
-401, the failed-login limit 429), each endpoint's happy path and what it records (who, from where,
-why), hostile input (bad JSON 400, a 1 MiB body 413, path traversal 404) leaving the console
+session 401, wrong role 403, missing or wrong CSRF token 403, expired session 401, tampered
+cookies 401, bad password 401, the failed-login limit 429), each endpoint's happy path and what
+it records (who, from where, why), hostile input (bad JSON 400, a 1 MiB body 413, path traversal 404) leaving the console
 running, and `ingressctl console-user` (the password from stdin, never in the file in clear).
 
 On SQLite by default; under tests/pg/with-pg.sh (INGRESS_TEST_PG_TCP set) the same test runs on the
@@ -67,9 +67,10 @@ def sql(query, params=()):
         return rows
     parts = query.split("?")
     text = parts[0] + "".join(sql_literal(v) + rest for v, rest in zip(params, parts[1:]))
-    r = subprocess.run([os.environ["INGRESS_TEST_PG_CTL"], "psql", os.environ["INGRESS_TEST_PG_DIR"],
-                        "-At", "-F", "\t", "-c", text], capture_output=True, text=True,
-                       env=dict(os.environ, PG_CTL_DBNAME="ingress"), timeout=20)
+    r = subprocess.run([os.environ["INGRESS_TEST_PG_CTL"], "psql",
+                        os.environ["INGRESS_TEST_PG_DIR"], "-At", "-F", "\t", "-c", text],
+                       capture_output=True, text=True, env=dict(os.environ, PG_CTL_DBNAME="ingress"),
+                       timeout=20)
     if r.returncode != 0:
         raise SystemExit(f"psql failed on {text!r}: {r.stderr}")
     return [tuple(line.split("\t")) for line in r.stdout.splitlines() if line]

@@ -17,9 +17,10 @@
  *
  * Checked: the daemon closes the connection within a bounded number of rounds; every answer
  * starts with an HTTP status line; no log line of the run holds the session's token, its CSRF
- * token or the password when the input sent them only as such (only_as_secret); every log line
- * is printable.  Log lines are caught by pointing stdio's stderr
- * at a memory stream for the run, as fuzz_policy does; sanitizer reports go to descriptor 2.
+ * token or the password when the input sent them only as such (only_as_secret), nor the tokens of
+ * a session its login made; every log line is printable.  Log lines are caught by pointing
+ * stdio's stderr at a memory stream for the run, as fuzz_policy does; sanitizer reports go to
+ * descriptor 2.
  *
  *   tests/fuzz/run.sh console 300
  */
@@ -147,6 +148,16 @@ static void check_log(const char *text, size_t len, const uint8_t *data, size_t 
         if (memmem(text, len, secrets[i][0], strlen(secrets[i][0])) != NULL &&
             only_as_secret(data, size, secrets[i][0], secrets[i][1])) {
             fprintf(fx.log, "fuzz_console: a secret in the log: %.*s\n", (int)len, text);
+            abort();
+        }
+    }
+    /* A session a login of this input made has tokens no input can hold. */
+    for (size_t i = 1; i < CONSOLE_SESSIONS_MAX; i++) {
+        const struct console_session *sess = &fx.c->sessions[i];
+        if (sess->expires != 0 && (memmem(text, len, sess->token, strlen(sess->token)) != NULL ||
+                                   memmem(text, len, sess->csrf, strlen(sess->csrf)) != NULL)) {
+            fprintf(fx.log, "fuzz_console: a new session's token in the log: %.*s\n", (int)len,
+                    text);
             abort();
         }
     }
