@@ -17,7 +17,7 @@
  *
  * Checked: the daemon closes the connection within a bounded number of rounds; every answer
  * starts with an HTTP status line; no log line of the run holds the session's token, its CSRF
- * token or the password when the input sent them only as such (only_as_secret), nor the tokens of
+ * token or the password when the input sent them only as such (published), nor the tokens of
  * a session its login made; every log line is printable.  Log lines are caught by pointing
  * stdio's stderr at a memory stream for the run, as fuzz_policy does; sanitizer reports go to
  * descriptor 2.
@@ -121,21 +121,77 @@ static void reset_sessions(void)
     c->sessions[0].expires = INT64_MAX / 2;
 }
 
-/*
- * Does secret occur in the input only where it is a secret (after prefix: the cookie header, the
- * CSRF header, the login body)?  Then it must not be in the log.  A client that also
- * puts it elsewhere, as in its path, which the log line names, has published it itself.
- */
-static bool only_as_secret(const uint8_t *data, size_t size, const char *secret, const char *prefix)
+static size_t occurrences(const char *hay, size_t len, const char *needle)
 {
-    size_t slen = strlen(secret), plen = strlen(prefix);
+    size_t n = 0, nlen = strlen(needle);
+    const char *p = hay, *end = hay + len;
+    while ((p = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
+        n++;
+        p += nlen;
+    }
+    return n;
+}
+
+/* in with each %XX decoded, as libmicrohttpd decodes a path; out has room for len bytes. */
+static size_t percent_decoded(const char *in, size_t len, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        if (in[i] == '%' && i + 2 < len && sscanf(in + i + 1, "%2x", &v) == 1) {
+            out[n++] = (char)v;
+            i += 2;
+        } else {
+            out[n++] = in[i];
+        }
+    }
+    return n;
+}
+
+/* in as a log line shows it (str_printable of each run between NULs); out: 4 * len + 1 bytes. */
+static size_t printable(const char *in, size_t len, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += strlen(in + i) + 1) {
+        str_printable(out + n, outlen - n, in + i);
+        n += strlen(out + n);
+    }
+    return n;
+}
+
+/*
+ * Did the input publish secret itself, outside the places that carry it (after prefix: the
+ * cookie header, the CSRF header, the login body)?  A path or a reason, which log lines name, may
+ * hold it raw, %-encoded, or made by the log's own escapes (a byte 0xf0 before "f1f2..." is shown
+ * as "\xf0f1f2..."): then its form holds it more often than the places that carry it.
+ */
+static bool published(const uint8_t *data, size_t size, const char *secret, const char *prefix)
+{
+    size_t carried = 0, plen = strlen(prefix), slen = strlen(secret);
     const uint8_t *p = data, *end = data + size;
     while ((p = memmem(p, (size_t)(end - p), secret, slen)) != NULL) {
-        if ((size_t)(p - data) < plen || memcmp(p - plen, prefix, plen) != 0)
-            return false;
+        if ((size_t)(p - data) >= plen && memcmp(p - plen, prefix, plen) == 0)
+            carried++;
         p += slen;
     }
-    return true;
+    char *raw = xmalloc(size + 1), *decoded = xmalloc(size + 1);
+    size_t outlen = 4 * size + 1;
+    char *shown = xmalloc(outlen), *shown_decoded = xmalloc(outlen);
+    memcpy(raw, data, size);
+    raw[size] = '\0';
+    size_t dlen = percent_decoded(raw, size, decoded);
+    decoded[dlen] = '\0';
+    size_t slen_raw = printable(raw, size, shown, outlen);
+    size_t slen_dec = printable(decoded, dlen, shown_decoded, outlen);
+    bool more = occurrences(raw, size, secret) > carried ||
+                occurrences(decoded, dlen, secret) > carried ||
+                occurrences(shown, slen_raw, secret) > carried ||
+                occurrences(shown_decoded, slen_dec, secret) > carried;
+    free(raw);
+    free(decoded);
+    free(shown);
+    free(shown_decoded);
+    return more;
 }
 
 static void check_log(const char *text, size_t len, const uint8_t *data, size_t size)
@@ -146,7 +202,7 @@ static void check_log(const char *text, size_t len, const uint8_t *data, size_t 
                                 {FUZZ_PASSWORD, "\n{\"name\":\"pm\",\"password\":\""}};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
         if (memmem(text, len, secrets[i][0], strlen(secrets[i][0])) != NULL &&
-            only_as_secret(data, size, secrets[i][0], secrets[i][1])) {
+            !published(data, size, secrets[i][0], secrets[i][1])) {
             fprintf(fx.log, "fuzz_console: a secret in the log: %.*s\n", (int)len, text);
             abort();
         }
