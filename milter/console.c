@@ -127,6 +127,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
     if (req == NULL) {
         *req_cls = xcalloc(1, sizeof *req);
+        /* Past CONSOLE_BODY_DRAIN_MAX, refused before a byte of the body is read. */
         const char *length =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t announced = 0;
