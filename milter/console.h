@@ -25,7 +25,7 @@
 #include "console_users.h"
 #include "ctl.h"
 
-/* A request body (JSON of a few fields) is small; a bigger one is refused with 413 unread. */
+/* A request body (JSON of a few fields) is small; a bigger one is refused with 413 (console.c). */
 #define CONSOLE_BODY_MAX (16 * 1024)
 #define CONSOLE_SESSIONS_MAX 256
 #define CONSOLE_TOKEN_BYTES 32 /* 256 random bits: never guessed */
@@ -87,6 +87,16 @@ struct console_call {
 };
 
 typedef enum MHD_Result (*console_handler)(struct console_call *call, const char *rest);
+
+/* ---- console.c ---- */
+
+/*
+ * Starts libmicrohttpd with the console's handler, limits and timeouts on sa (NULL with
+ * MHD_USE_NO_LISTEN_SOCKET: connections come through MHD_add_connection).  watch: serve()'s
+ * request watchdog, or NULL for none.
+ */
+struct MHD_Daemon *console_daemon_start(struct console *c, unsigned flags,
+                                        const struct sockaddr *sa, void *watch);
 
 /* ---- console_http.c ---- */
 

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "config.h"
 #include "console.h"
 #include "ctl_json.h"
 #include "lists.h"
@@ -139,4 +140,25 @@ void console_client_address(struct MHD_Connection *conn, char *out, size_t outle
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
                   (socklen_t)outlen);
+}
+
+/* console_listen as a socket address for libmicrohttpd. */
+bool console_listen_address(const char *spec, struct sockaddr_storage *ss)
+{
+    char host[64];
+    int port;
+
+    memset(ss, 0, sizeof *ss);
+    if (!config_split_listen(spec, host, sizeof host, &port))
+        return false;
+    if (strchr(host, ':') != NULL) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1;
+    }
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &sin->sin_addr) == 1;
 }

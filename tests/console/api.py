@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """ingress-console's JSON API against a real SQLite database: logins and who may do what (no
-session 401, wrong role 403, missing or wrong CSRF token 403, expired session 401, bad password
-401, the failed-login limit 429), each endpoint's happy path and what it records (who, from where,
-why), hostile input (bad JSON 400, a 1 MiB body 413, path traversal 404) leaving the console
+session 401, wrong role 403, missing or wrong CSRF token 403, expired session 401, tampered
+cookies 401, bad password 401, the failed-login limit 429), each endpoint's happy path and what
+it records (who, from where, why), hostile input (bad JSON 400, a 1 MiB body 413, path traversal 404) leaving the console
 running, and `ingressctl console-user` (the password from stdin, never in the file in clear).
+
+On SQLite by default; under tests/pg/with-pg.sh (INGRESS_TEST_PG_TCP set) the same test runs on the
+private PostgreSQL, its rows written and read with psql as the superuser.
 
 The MTA is a stand-in script that logs what it was asked (tests/cli/held.sh does the same for
 ingressctl held); the real Postfix release is tested through ingressctl in tests/e2e.
@@ -13,33 +16,21 @@ ingressctl held); the real Postfix release is tested through ingressctl in tests
 import http.client
 import json
 import os
-import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from testlib import check, free_port, start_console  # noqa: E402
+import testlib  # noqa: E402
+
 CTL, CONSOLE = (os.path.realpath(p) for p in sys.argv[1:3])
 T = tempfile.mkdtemp(prefix="ingress-console-api.")
-DB = os.path.join(T, "ingress.db")
+PG = os.environ.get("INGRESS_TEST_PG_TCP")
+DB = PG or os.path.join(T, "ingress.db")
 USERS = os.path.join(T, "console-users")
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + name)
-    if not cond:
-        failed += 1
-        print("#   " + str(detail)[:600])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_conf(name, port, lifetime):
@@ -54,23 +45,44 @@ def write_conf(name, port, lifetime):
     return path
 
 
+def sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, int):
+        return str(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def sql(query, params=()):
+    """Runs query on the store (? for each parameter) and returns its rows as tuples of text (or
+    int, on SQLite).  On PostgreSQL through psql, the parameters as quoted literals: the values are
+    this test's own."""
+    if not PG:
+        db = sqlite3.connect(DB)
+        try:
+            rows = [tuple(r) for r in db.execute(query, params).fetchall()]
+            db.commit()
+        finally:
+            db.close()
+        return rows
+    parts = query.split("?")
+    text = parts[0] + "".join(sql_literal(v) + rest for v, rest in zip(params, parts[1:]))
+    r = subprocess.run([os.environ["INGRESS_TEST_PG_CTL"], "psql",
+                        os.environ["INGRESS_TEST_PG_DIR"], "-At", "-F", "\t", "-c", text],
+                       capture_output=True, text=True, env=dict(os.environ, PG_CTL_DBNAME="ingress"),
+                       timeout=20)
+    if r.returncode != 0:
+        raise SystemExit(f"psql failed on {text!r}: {r.stderr}")
+    return [tuple(line.split("\t")) for line in r.stdout.splitlines() if line]
+
+
 def ctl(conf, *args, stdin=""):
     return subprocess.run([CTL, "-c", conf, *args], input=stdin, capture_output=True, text=True,
                           timeout=20)
 
 
 def start(conf, port):
-    log = open(os.path.join(T, f"console-{port}.log"), "w")
-    proc = subprocess.Popen([CONSOLE, "-c", conf], stdout=log, stderr=log)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    raise SystemExit(f"ingress-console did not listen on {port}: {open(log.name).read()}")
+    return start_console(CONSOLE, conf, port, os.path.join(T, f"console-{port}.log"))
 
 
 class Client:
@@ -116,23 +128,21 @@ def main():
     port, port2 = free_port(), free_port()
     conf = write_conf("console.conf", port, "1h")
     conf_short = write_conf("short.conf", port2, "1s")
-    open(DB, "w").close()
-    ctl(conf, "list", "show")  # applies the schema to the empty file
+    if not PG:
+        open(DB, "w").close()
+    ctl(conf, "list", "show")  # applies the schema to the empty database
     now = int(time.time())
-    db = sqlite3.connect(DB)
-    db.execute("INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, sender,"
+    sql("INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, sender,"
                " recipient, account, check_name, action, reply, detail, host) VALUES"
                " (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                (now - 60, "NOQUEUE", "BLOCKREF1", "192.0.2.66", "unknown", "bad.example",
                 "x@bad.example", "alice@example.net", None, "lists", "reject",
                 "550 5.7.1 Blocked (ref BLOCKREF1)", "cidr 192.0.2.0/24 block", "mx1"))
     for qid in ("Q1", "Q2"):
-        db.execute("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt,"
+        sql("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt,"
                    " subject, size, reason) VALUES (?,?,?,?,?,?,?,?,?)",
                    (qid, now - 600, "bob", "bob@example.test", "d@x.test", 1, "Report", 300,
                     "1m window: 31 messages > limit 30"))
-    db.commit()
-    db.close()
 
     # ---- ingressctl console-user ----
     r = ctl(conf, "console-user", "add", "pm", "--role", "postmaster", stdin="pm-secret-1\n")
@@ -202,6 +212,27 @@ def run_api(port, port2, proc):
                                  "action": "block", "reason": "r"})
     check(status == 403, "another session's CSRF token: 403", status)
 
+    # The cookie as a client may mangle it: one hex digit changed, the token cut, padded,
+    # upper-cased or sent twice with a wrong one first: 401, and the right one still works.
+    token = pm.cookie.split("=", 1)[1]
+    flipped = token[:10] + ("0" if token[10] != "0" else "1") + token[11:]
+    mangled = {"one hex digit changed": flipped, "cut by one": token[:-1],
+               "one byte more": token + "0",
+               "upper-cased": token.upper(), "garbage after it": token + " x",
+               "empty": "", "1 KiB of garbage": "z" * 1024}
+    for name, value in mangled.items():
+        forged = Client(port)
+        forged.cookie, forged.csrf = "console_session=" + value, pm.csrf
+        status, _, _, _ = forged.call("GET", "/api/held")
+        check(status == 401, f"a tampered cookie ({name}): 401", status)
+    forged.cookie = f"console_session={flipped}; console_session={token}"
+    status, _, _, _ = forged.call("GET", "/api/held")
+    check(status == 401, "a wrong session cookie before the right one: 401 (the first counts)",
+          status)
+    forged.cookie = f"other=1; console_session={token}; Path=/; HttpOnly"
+    status, _, _, _ = forged.call("GET", "/api/held")
+    check(status == 200, "the right cookie among others and attributes sent back: 200", status)
+
     status, _, _, _ = desk.call("POST", "/api/lists", {"kind": "cidr", "value": "198.51.100.0/24",
                                 "action": "block", "reason": "spam run"})
     check(status == 403, "support may not block: 403", status)
@@ -252,15 +283,13 @@ def run_api(port, port2, proc):
     check(status == 200 and doc["state"] == "released" and "release Q1" in mta_log,
           "POST /api/held/Q1/release runs held_release_command", (text, mta_log))
     r = subprocess.run([CTL, "-d", DB, "why", "BLOCKREF1"], capture_output=True, text=True)
-    conn = sqlite3.connect(DB)
-    row = conn.execute("SELECT state, decided_by, decision_reason FROM held WHERE queue_id='Q1'"
-                       ).fetchone()
+    row = sql("SELECT state, decided_by, decision_reason FROM held WHERE queue_id='Q1'")[0]
     check(row == ("released", "desk via console from 127.0.0.1", "customer called"),
           "the release is recorded with who, from where and why", row)
     status, _, _, _ = desk.call("POST", "/api/held/Q1/release", {"reason": "again"})
     check(status == 404, "releasing a message no longer held: 404", status)
     status, doc, text, _ = pm.call("POST", "/api/held/Q2/reject", {"reason": "spam run"})
-    row = conn.execute("SELECT state, decided_by FROM held WHERE queue_id='Q2'").fetchone()
+    row = sql("SELECT state, decided_by FROM held WHERE queue_id='Q2'")[0]
     check(status == 200 and row == ("rejected", "pm via console from 127.0.0.1"),
           "POST /api/held/Q2/reject by the postmaster", (text, row))
     status, _, _, _ = pm.call("POST", "/api/held/Q2/release", {})
@@ -306,11 +335,4 @@ def run_api(port, port2, proc):
           (codes, status))
 
 
-try:
-    main()
-finally:
-    if failed == 0:
-        shutil.rmtree(T, ignore_errors=True)
-    else:
-        print("# test directory kept: " + T)
-sys.exit(1 if failed else 0)
+testlib.run(main, T)

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fuzz_fixture.h"
 #include "dkim.h"
 #include "dns.h"
 #include "lists.h"
@@ -216,7 +217,6 @@ static time_t fuzz_clock(void *arg)
 static void cleanup(void)
 {
     static const char *const files[] = {"ingress.db", "ingress.db-wal", "ingress.db-shm"};
-    char path[128];
     lists_cache_free(fx.lists);
     orgdomain_free(fx.orgdomain);
     spf_checker_free(fx.spf);
@@ -225,31 +225,18 @@ static void cleanup(void)
     dns_resolver_free(fx.resolver);
     for (int i = 0; i < 4; i++)
         config_free(fx.cfg[i]);
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", fx.dir, files[i]);
-        unlink(path);
-    }
-    rmdir(fx.dir);
-}
-
-static void set(struct config *cfg, const char *key, const char *value)
-{
-    char err[256];
-    if (!config_set(cfg, key, value, err, sizeof err)) {
-        fprintf(stderr, "fuzz_policy: %s\n", err);
-        abort();
-    }
+    fuzz_remove_dir(fx.dir, files, sizeof files / sizeof files[0]);
 }
 
 /* Four configs (bit 0 and 1 of the input's first byte): greylisting, fail_open. */
 static struct config *make_config(int variant)
 {
     struct config *cfg = config_new_defaults();
-    set(cfg, "trusted_networks", "192.0.2.0/24"); /* loopback clients are not trusted */
-    set(cfg, "greylist", variant & 1 ? "yes" : "no");
-    set(cfg, "fail_open", variant & 2 ? "yes" : "no");
-    set(cfg, "dnsbl_zones", "bl.nx.test:127.0.0.2");
-    set(cfg, "greylist_delay", "1m");
+    fuzz_config_set(cfg, "trusted_networks", "192.0.2.0/24"); /* loopback clients are not trusted */
+    fuzz_config_set(cfg, "greylist", variant & 1 ? "yes" : "no");
+    fuzz_config_set(cfg, "fail_open", variant & 2 ? "yes" : "no");
+    fuzz_config_set(cfg, "dnsbl_zones", "bl.nx.test:127.0.0.2");
+    fuzz_config_set(cfg, "greylist_delay", "1m");
     return cfg;
 }
 
