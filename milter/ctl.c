@@ -76,6 +76,42 @@ void ctl_invoking_user(char *out, size_t outlen)
     snprintf(out, outlen, "uid %u", (unsigned)getuid());
 }
 
+void ctl_origin_local(struct ctl *ctl, const char *by)
+{
+    char host[256], user[CTL_WHO_MAX];
+
+    config_host_name(ctl->cfg, host, sizeof host);
+    ctl_invoking_user(user, sizeof user);
+    if (by == NULL) {
+        str_copy(ctl->origin.who, sizeof ctl->origin.who, user);
+        str_printf(ctl->origin.source, sizeof ctl->origin.source, "ingressctl on %s", host);
+        return;
+    }
+    str_copy(ctl->origin.who, sizeof ctl->origin.who, by);
+    str_printf(ctl->origin.source, sizeof ctl->origin.source, "ingressctl on %s run by %s", host,
+               user);
+}
+
+bool ctl_change_record(struct ctl *ctl, const char *what, const char *key, const char *detail,
+                       const char *reason)
+{
+    struct store_error err;
+    struct store_change ch = {.at = (int64_t)time(NULL),
+                              .who = ctl->origin.who[0] != '\0' ? ctl->origin.who : "unknown",
+                              .source = ctl->origin.source,
+                              .what = what,
+                              .key = key,
+                              .detail = detail,
+                              .reason = reason};
+    char shown[CTL_KEY_MAX];
+
+    if (store_change_add(ctl->store, &ch, &err) == STORE_OK)
+        return true;
+    fprintf(stderr, "ingressctl: warning: %s %s was made but not recorded: %s\n", what,
+            str_printable(shown, sizeof shown, key), err.text);
+    return false;
+}
+
 void ctl_format_minute(int64_t t, char *out, size_t outlen)
 {
     time_t tt = (time_t)t;

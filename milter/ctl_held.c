@@ -477,6 +477,11 @@ int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, cons
     }
     if (held_mta_command(ctl, act, id, host, why, sizeof why)) {
         printf("%s %s\n", act->state, id);
+        char detail[400];
+        str_printf(detail, sizeof detail, "%s%s%s", act->state, host[0] != '\0' ? " on " : "",
+                   host);
+        ctl_change_record(ctl, act->release ? "held release" : "held reject", id, detail,
+                          act->reason);
         return 1;
     }
     fprintf(stderr, "%s: not %s: %s\n", id, act->state, why);
@@ -486,6 +491,30 @@ int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, cons
         fprintf(stderr, "%s: still recorded as %s: %s\n", id, act->state,
                 undone == STORE_NOTFOUND ? "decided again meanwhile" : ctl->err.text);
     return -1;
+}
+
+enum store_status ctl_held_decide_account(struct ctl *ctl, const struct ctl_held_action *act,
+                                          const char *account, json_t *ids,
+                                          struct ctl_held_tally *t)
+{
+    struct id_list todo = {0};
+
+    enum store_status st =
+        store_held_each(ctl->store, NULL, account, "held", id_collect, &todo, &ctl->err);
+    if (st != STORE_OK) {
+        id_list_free(&todo);
+        return st;
+    }
+    for (size_t i = 0; i < todo.count; i++) {
+        int outcome = ctl_held_decide_one(ctl, act, todo.ids[i], todo.hosts[i]);
+        t->done += outcome > 0;
+        t->missing += outcome == 0;
+        t->failed += outcome < 0;
+        if (outcome > 0 && ids != NULL)
+            ctl_json_append(ids, ctl_json_text(todo.ids[i]));
+    }
+    id_list_free(&todo);
+    return STORE_OK;
 }
 
 /*
@@ -501,8 +530,8 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
                                   .reason = a->reason ? a->reason : ""};
     const char *verb = act.verb;
     struct id_list todo = {0};
+    struct ctl_held_tally t = {0};
     char by[64], why[512];
-    int done = 0, failed = 0, missing = 0;
 
     if ((a->npos < 2) == (a->account == NULL) || a->all || a->json)
         return ctl_usage_error(
@@ -521,22 +550,24 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
                                    verb, str_printable(why, sizeof why, a->pos[i]));
     if (a->account && !ctl_account_valid(ctl, a->account, verb))
         return CTL_EXIT_USAGE;
-    if (a->by)
+    if (a->by) {
         str_copy(by, sizeof by, a->by);
-    else
+        ctl_origin_local(ctl, a->by);
+    } else {
         ctl_invoking_user(by, sizeof by);
+    }
     act.by = by;
 
     enum store_status st = STORE_OK;
     if (a->account) {
-        st = store_held_each(ctl->store, NULL, a->account, "held", id_collect, &todo, &ctl->err);
+        st = ctl_held_decide_account(ctl, &act, a->account, NULL, &t);
     } else {
         for (int i = 1; i < a->npos && (st == STORE_OK || st == STORE_NOTFOUND); i++) {
             size_t before = todo.count;
             st = store_held_each(ctl->store, a->pos[i], NULL, "held", id_collect, &todo, &ctl->err);
             if (st == STORE_NOTFOUND || todo.count == before) {
                 fprintf(stderr, "%s: not held (see held list --all)\n", a->pos[i]);
-                missing++;
+                t.missing++;
             }
         }
     }
@@ -546,15 +577,15 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
     }
     for (size_t i = 0; i < todo.count; i++) {
         int outcome = ctl_held_decide_one(ctl, &act, todo.ids[i], todo.hosts[i]);
-        done += outcome > 0;
-        missing += outcome == 0;
-        failed += outcome < 0;
+        t.done += outcome > 0;
+        t.missing += outcome == 0;
+        t.failed += outcome < 0;
     }
     id_list_free(&todo);
-    if (failed > 0)
+    if (t.failed > 0)
         return CTL_EXIT_ERROR;
-    if (done == 0) {
-        if (a->account && missing == 0)
+    if (t.done == 0) {
+        if (a->account && t.missing == 0)
             fprintf(stderr, "no messages of %s are held\n", a->account);
         return CTL_EXIT_NOTFOUND;
     }
