@@ -198,6 +198,12 @@ void ctl_unblock_takes_effect(const struct config *cfg, char *out, size_t outlen
 
 /* A held row as `held list --json` gives it. */
 struct json_t *ctl_held_json(const struct store_held *h);
+/* `held show ID --json`'s document (no reconciliation with the MTA's queue first): the rows of
+ * the queue id, the first with the account's "rates", the message as held_show_command prints it
+ * ("message", and "headers": [[name, value]...], "body_start", "body_more") while it is held in
+ * this host's queue, else "message_error", and "changes" (ctl_changes_json of the id).
+ * STORE_NOTFOUND when no row has the id; *doc is the caller's. */
+enum store_status ctl_held_show_json(struct ctl *ctl, const char *id, struct json_t **doc);
 /* What a release or reject does to one held message, and what it records. */
 struct ctl_held_action {
     bool release;

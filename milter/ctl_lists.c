@@ -90,7 +90,7 @@ bool ctl_list_extras_valid(enum lists_action action, const char *public_text,
     }
     if (public_text != NULL && public_text[0] != '\0' && action != LISTS_BLOCK) {
         str_printf(why, whylen,
-                   "the public text is the reply of a block entry; a %s entry sends no reply",
+                   "--public is the reply of a block entry; a %s entry sends no reply",
                    lists_action_name(action));
         return false;
     }
