@@ -179,16 +179,27 @@ int ctl_split_args(struct ctl *ctl, int argc, char **argv, int max_pos, const ch
 }
 
 /* An account is the SASL login as the MTA reports it ({auth_authen}): printable, no spaces. */
+static bool account_chars_valid(const char *name)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+bool ctl_account_name_valid(const char *name)
+{
+    return account_chars_valid(name) && name[0] != '\0' && strlen(name) <= CTL_ACCOUNT_MAX;
+}
+
 bool ctl_account_valid(const struct ctl *ctl, const char *name, const char *what)
 {
     char shown[256];
 
-    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
-        if (*p <= 0x20 || *p == 0x7f) {
-            ctl_usage_error(ctl, "%s: account %s: spaces and control characters are not allowed",
-                            what, str_printable(shown, sizeof shown, name));
-            return false;
-        }
+    if (!account_chars_valid(name)) {
+        ctl_usage_error(ctl, "%s: account %s: spaces and control characters are not allowed", what,
+                        str_printable(shown, sizeof shown, name));
+        return false;
     }
     if (name[0] == '\0' || strlen(name) > CTL_ACCOUNT_MAX) {
         ctl_usage_error(ctl, "%s: an account name has 1 to %d characters", what, CTL_ACCOUNT_MAX);

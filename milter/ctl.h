@@ -114,6 +114,8 @@ void ctl_format_time(int64_t t, char *out, size_t outlen);
 /* An account name as typed: 1 to CTL_ACCOUNT_MAX bytes, no blanks or controls (else a usage
  * error naming what (e.g. "alias add") is printed, and the caller returns CTL_EXIT_USAGE). */
 bool ctl_account_valid(const struct ctl *ctl, const char *name, const char *what);
+/* The same check, printing nothing (for the console). */
+bool ctl_account_name_valid(const char *name);
 
 /*
  * How `why` and `check` say a decision: the action in words ("rejected", "deferred (temporary
@@ -198,6 +200,9 @@ void ctl_unblock_takes_effect(const struct config *cfg, char *out, size_t outlen
 
 /* A held row as `held list --json` gives it. */
 struct json_t *ctl_held_json(const struct store_held *h);
+/* `stats --json`'s document: {since, decisions: [{check, action, count}], checks: the same rows,
+ * total} of the decisions at or after since (0: all the log keeps); *doc is the caller's. */
+enum store_status ctl_stats_json(struct ctl *ctl, int64_t since, struct json_t **doc);
 /* `held show ID --json`'s document (no reconciliation with the MTA's queue first): the rows of
  * the queue id, the first with the account's "rates", the message as held_show_command prints it
  * ("message", and "headers": [[name, value]...], "body_start", "body_more") while it is held in
