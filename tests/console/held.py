@@ -228,7 +228,7 @@ def lists_stats_part(pm, desk):
         "kind": "cidr", "value": "198.51.100.0/24", "action": "block", "reason": "spam wave",
         "expires": "30m", "public": "see https://help.example/blocked"})
     now = int(time.time())
-    check(status == 200 and abs(doc["expires"] - (now + 1800)) <= 5
+    check(status == 200 and abs((doc.get("expires") or 0) - (now + 1800)) <= 5
           and doc["public"] == "see https://help.example/blocked",
           "POST /api/lists with expires 30m and a public text", text)
     status, doc, text, _ = pm.call("POST", "/api/lists", {
@@ -254,8 +254,8 @@ def lists_stats_part(pm, desk):
     status, doc, text, _ = desk.call("GET", "/api/stats?since=24h")
     r = ctl("stats", "--since", "24h", "--json")
     cli = json.loads(r.stdout) if r.returncode == 0 else {}
-    check(status == 200 and doc["checks"] == cli.get("decisions")
-          and {"check": "dnsbl", "action": "reject", "count": 1} in doc["checks"]
+    check(status == 200 and doc.get("checks") == cli.get("decisions")
+          and {"check": "dnsbl", "action": "reject", "count": 1} in doc.get("checks", [])
           and abs(doc["since"] - (int(time.time()) - 86400)) <= 5,
           "GET /api/stats?since=24h: the counts of ingressctl stats --json", (text, r.stdout))
     status, _, text, _ = desk.call("GET", "/api/stats?since=lately")
