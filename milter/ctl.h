@@ -171,9 +171,8 @@ bool ctl_list_entry_valid(const char *kind_text, const char *value_text, const c
                           enum lists_action *action, char *why, size_t whylen);
 /* An entry's public text and expiry (a duration: 30m, 7d) as `list add` takes them (each may be
  * NULL): *expires_at gets the unix time it ends (0: never); why the problem. */
-bool ctl_list_extras_valid(enum lists_action action, const char *public_text,
-                           const char *expires, int64_t now, int64_t *expires_at, char *why,
-                           size_t whylen);
+bool ctl_list_extras_valid(enum lists_action action, const char *public_text, const char *expires,
+                           int64_t now, int64_t *expires_at, char *why, size_t whylen);
 /* Adds (or replaces) the entry e, a valid one, and records the change; previous as for
  * store_list_add. */
 enum store_status ctl_list_add(struct ctl *ctl, const struct list_entry *e, char *previous,

@@ -414,9 +414,9 @@ static void message_json(json_t *obj, const char *message)
 /* What held show found about a queue id. */
 struct held_shown {
     struct ctl_rows s;
-    char *message;  /* held_show_command's output, or NULL */
-    bool here;      /* held in this host's queue (or decided: nowhere) */
-    bool unshown;   /* still held here, and the command failed: why says why */
+    char *message; /* held_show_command's output, or NULL */
+    bool here;     /* held in this host's queue (or decided: nowhere) */
+    bool unshown;  /* still held here, and the command failed: why says why */
     char why[512];
 };
 
@@ -537,10 +537,9 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
         if (ctl_present(h.s.held_account))
             ctl_print_rates(ctl, h.s.held_account, "rates now:", NULL);
         json_t *changes = held_changes(ctl, a->pos[1]);
-        size_t i;
-        json_t *one;
-        json_array_foreach(changes, i, one)
-            ctl_change_print(one, i == 0 ? "changes:     " : "             ");
+        for (size_t i = 0; i < json_array_size(changes); i++)
+            ctl_change_print(json_array_get(changes, i),
+                             i == 0 ? "changes:     " : "             ");
         json_decref(changes);
         if (h.message != NULL)
             print_message(h.message, h.s.utf8);

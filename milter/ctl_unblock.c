@@ -28,9 +28,11 @@
 #include "lists.h"
 #include "util.h"
 
+/* The recent decisions of the address looked at for DNSBL refusals and the names it used: this
+ * many days back, at most this many rows, and at most this many distinct client and HELO names. */
 #define UNBLOCK_DECISIONS_DAYS 7
-#define UNBLOCK_DECISIONS_MAX 200 /* the recent decisions looked at for DNSBL refusals and names */
-#define UNBLOCK_NAMES_MAX 8       /* distinct client names and HELO names looked up */
+#define UNBLOCK_DECISIONS_MAX 200
+#define UNBLOCK_NAMES_MAX 8
 
 /* What the entries and the decision log say about the address. */
 struct unblock_scan {
@@ -106,8 +108,9 @@ static void name_blocks(const struct lists *l, bool ptr, const char *name, json_
     ctl_json_set_text(o, "kind", lists_kind_name(hit.kind));
     ctl_json_set_text(o, "value", hit.value);
     ctl_json_set_text(o, "matches", name);
-    ctl_json_set_text(o, "note", "not IP-based: it blocks this name whatever the address, and is "
-                                 "not changed by unblock (list del it, or add an allow entry)");
+    ctl_json_set_text(o, "note",
+                      "not IP-based: it blocks this name whatever the address, and is "
+                      "not changed by unblock (list del it, or add an allow entry)");
     ctl_json_append(not_ip, o);
 }
 
@@ -155,9 +158,8 @@ enum store_status ctl_unblock(struct ctl *ctl, const char *ip_text, const char *
         !lists_normalize_value(LISTS_CIDR, ip_text, ip, sizeof ip, why, sizeof why))
         return STORE_NOTFOUND;
     struct unblock_scan s = {.ip = ip, .now = now, .covering = ctl_json_array()};
-    struct store_decision_query q = {.key = ip,
-                                     .since = now - UNBLOCK_DECISIONS_DAYS * 86400,
-                                     .limit = UNBLOCK_DECISIONS_MAX};
+    struct store_decision_query q = {
+        .key = ip, .since = now - UNBLOCK_DECISIONS_DAYS * 86400, .limit = UNBLOCK_DECISIONS_MAX};
     enum store_status st = store_list_each(ctl->store, "cidr", now, scan_entry, &s, &ctl->err);
     if (st == STORE_OK || st == STORE_NOTFOUND)
         st = store_decision_search(ctl->store, &q, scan_decision, &s, &ctl->err);
@@ -184,9 +186,9 @@ enum store_status ctl_unblock(struct ctl *ctl, const char *ip_text, const char *
     json_t *allowed = json_null();
     /* A wider block, or a DNSBL listing: an allow of the address alone overrides either. */
     if (m == LISTS_BLOCKED || (s.dnsbl && m != LISTS_ALLOWED)) {
-        str_printf(detail, sizeof detail, "unblock: %s", m == LISTS_BLOCKED
-                                                             ? "overrides a wider block entry"
-                                                             : "overrides a DNSBL listing");
+        str_printf(detail, sizeof detail, "unblock: %s",
+                   m == LISTS_BLOCKED ? "overrides a wider block entry"
+                                      : "overrides a DNSBL listing");
         struct list_entry e = {.kind = "cidr",
                                .value = ip,
                                .action = "allow",
@@ -233,23 +235,25 @@ failed:
 static void print_unblock(const json_t *doc)
 {
     const char *ip = json_string_value(json_object_get(doc, "ip"));
-    const json_t *removed = json_object_get(doc, "removed"), *allowed = json_object_get(doc, "allowed");
+    const json_t *removed = json_object_get(doc, "removed"),
+                 *allowed = json_object_get(doc, "allowed");
     const json_t *not_ip = json_object_get(doc, "not_ip");
-    size_t i;
-    json_t *v;
     char a[LISTS_VALUE_MAX * 4], b[LISTS_VALUE_MAX * 4];
 
-    json_array_foreach(removed, i, v)
-        printf("removed the block entry cidr %s\n", str_printable(a, sizeof a, json_string_value(v)));
+    for (size_t i = 0; i < json_array_size(removed); i++)
+        printf("removed the block entry cidr %s\n",
+               str_printable(a, sizeof a, json_string_value(json_array_get(removed, i))));
     if (!json_is_null(allowed))
         printf("added the allow entry cidr %s: it %s\n", ip,
                json_string_value(json_object_get(allowed, "why")));
-    json_array_foreach(not_ip, i, v)
+    for (size_t i = 0; i < json_array_size(not_ip); i++) {
+        const json_t *v = json_array_get(not_ip, i);
         printf("not changed: %s %s blocks the name %s (not IP-based: list del it, or list add an "
                "allow entry)\n",
                json_string_value(json_object_get(v, "kind")),
                str_printable(a, sizeof a, json_string_value(json_object_get(v, "value"))),
                str_printable(b, sizeof b, json_string_value(json_object_get(v, "matches"))));
+    }
     if (json_is_true(json_object_get(doc, "changed")))
         printf("takes effect %s (lists_reload_interval)\n",
                json_string_value(json_object_get(doc, "takes_effect")));
@@ -281,8 +285,9 @@ int ctl_verb_unblock(struct ctl *ctl, int argc, char **argv)
         ctl_json_print(doc);
     } else {
         if (!changed && not_ip == 0)
-            fprintf(stderr, "%s: nothing blocks it (no cidr block entry covers it, no DNSBL "
-                            "refusal in the last %d days)\n",
+            fprintf(stderr,
+                    "%s: nothing blocks it (no cidr block entry covers it, no DNSBL "
+                    "refusal in the last %d days)\n",
                     a.pos[0], UNBLOCK_DECISIONS_DAYS);
         print_unblock(doc);
         json_decref(doc);

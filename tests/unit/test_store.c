@@ -1228,8 +1228,7 @@ static void change_collect(const struct store_change *ch, void *arg)
 
     if (all->n < 8)
         snprintf(all->text[all->n], sizeof all->text[0], "%lld %s|%s|%s|%s|%s|%s",
-                 (long long)ch->at, ch->who, ch->source, ch->what, ch->key, ch->detail,
-                 ch->reason);
+                 (long long)ch->at, ch->who, ch->source, ch->what, ch->key, ch->detail, ch->reason);
     all->n++;
 }
 
@@ -1250,10 +1249,9 @@ static struct store_change change(int64_t at, const char *what, const char *key)
 static void test_changes_are_kept_found_by_key_newest_first_and_expired(void **state)
 {
     struct fixture *f = *state;
-    struct store_change ch[] = {change(100, "list add", "192.0.2.7"),
-                                change(200, "held release", "Q1"),
-                                change(300, "unblock", "192.0.2.7"),
-                                change(400, "account suspend", "Alice@Example.org")};
+    struct store_change ch[] = {
+        change(100, "list add", "192.0.2.7"), change(200, "held release", "Q1"),
+        change(300, "unblock", "192.0.2.7"), change(400, "account suspend", "Alice@Example.org")};
     struct changes_seen all = {0};
     size_t deleted = 99;
     struct store_error err;
