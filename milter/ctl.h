@@ -188,7 +188,7 @@ struct json_t *ctl_list_entry_json(const struct list_entry *e, int64_t now);
  * Unblocks the client address ip_text (ctl_unblock.c says how): deletes the cidr block entries of
  * exactly it, adds a cidr allow entry of it alone when a wider block or a DNSBL refusal still
  * stands, each change recorded with reason.  *result (the caller's) is {ip, covering: [entries],
- * dnsbl, removed: [values], allowed: entry|null, not_ip: [{kind, value, matches, note}], changed,
+ * dnsbl, removed: [entries], allowed: entry|null, not_ip: [{kind, value, matches, note}], changed,
  * was_blocked, takes_effect}.  STORE_NOTFOUND for a text that is no IP address; STORE_BUSY or
  * STORE_ERROR when the store failed (some changes may be made: each is recorded).
  */

@@ -39,8 +39,7 @@ struct unblock_scan {
     const char *ip;
     int64_t now;
     json_t *covering;    /* cidr entries containing the address, as ctl_list_entry_json */
-    char **exact_blocks; /* values of block entries of exactly the address */
-    size_t nexact;
+    json_t *exact_block; /* the block entry of exactly the address ((kind, value) is unique) */
     bool dnsbl;
     char *names[UNBLOCK_NAMES_MAX], *helos[UNBLOCK_NAMES_MAX];
     size_t nnames, nhelos;
@@ -54,10 +53,8 @@ static void scan_entry(const struct list_entry *e, void *arg)
     if (!cidr_parse(e->value, &net) || !cidr_contains(&net, s->ip))
         return;
     ctl_json_append(s->covering, ctl_list_entry_json(e, s->now));
-    if (strcmp(e->action, "block") == 0 && strcmp(e->value, s->ip) == 0) {
-        s->exact_blocks = xrealloc(s->exact_blocks, (s->nexact + 1) * sizeof *s->exact_blocks);
-        s->exact_blocks[s->nexact++] = xstrdup(e->value);
-    }
+    if (strcmp(e->action, "block") == 0 && strcmp(e->value, s->ip) == 0 && s->exact_block == NULL)
+        s->exact_block = ctl_list_entry_json(e, s->now);
 }
 
 static void add_name(char **names, size_t *n, const char *name)
@@ -86,9 +83,7 @@ static void scan_decision(const struct decision *d, void *arg)
 
 static void scan_free(struct unblock_scan *s)
 {
-    for (size_t i = 0; i < s->nexact; i++)
-        free(s->exact_blocks[i]);
-    free(s->exact_blocks);
+    json_decref(s->exact_block);
     for (size_t i = 0; i < s->nnames; i++)
         free(s->names[i]);
     for (size_t i = 0; i < s->nhelos; i++)
@@ -171,12 +166,12 @@ enum store_status ctl_unblock(struct ctl *ctl, const char *ip_text, const char *
     ctl_json_set_text(doc, "ip", ip);
     ctl_json_set(doc, "covering", json_incref(s.covering));
     ctl_json_set_bool(doc, "dnsbl", s.dnsbl);
-    for (size_t i = 0; i < s.nexact; i++) {
-        st = ctl_list_del(ctl, "cidr", s.exact_blocks[i], reason);
+    if (s.exact_block != NULL) {
+        st = ctl_list_del(ctl, "cidr", ip, reason);
         if (st != STORE_OK && st != STORE_NOTFOUND)
             goto failed;
         if (st == STORE_OK)
-            ctl_json_append(removed, ctl_json_text(s.exact_blocks[i]));
+            ctl_json_append(removed, json_incref(s.exact_block));
     }
     enum lists_match m = client_state(ctl, ip, now, &s, not_ip, &failed);
     if (failed) {
@@ -241,8 +236,10 @@ static void print_unblock(const json_t *doc)
     char a[LISTS_VALUE_MAX * 4], b[LISTS_VALUE_MAX * 4];
 
     for (size_t i = 0; i < json_array_size(removed); i++)
-        printf("removed the block entry cidr %s\n",
-               str_printable(a, sizeof a, json_string_value(json_array_get(removed, i))));
+        printf(
+            "removed the block entry cidr %s\n",
+            str_printable(a, sizeof a,
+                          json_string_value(json_object_get(json_array_get(removed, i), "value"))));
     if (!json_is_null(allowed))
         printf("added the allow entry cidr %s: it %s\n", ip,
                json_string_value(json_object_get(allowed, "why")));

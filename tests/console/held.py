@@ -165,7 +165,8 @@ def unblock_part(pm, desk):
     check(before == 1 and "check lists: rejected" in out, "127.0.1.66 is refused by the lists", out)
     status, doc, text, _ = desk.call("POST", "/api/unblock", {"ip": "127.0.1.66",
                                                               "reason": "office IP, ticket 41"})
-    check(status == 200 and doc["removed"] == ["127.0.1.66"] and doc["allowed"] is not None
+    check(status == 200 and [e["value"] for e in doc["removed"]] == ["127.0.1.66"]
+          and doc["removed"][0]["reason"] == "abuse report" and doc["allowed"] is not None
           and doc["allowed"]["value"] == "127.0.1.66" and doc["allowed"]["action"] == "allow"
           and doc["takes_effect"] == "within 1 second",
           "support unblocks 127.0.1.66: the exact block removed, an allow over the /24, within 1 s",
