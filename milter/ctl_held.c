@@ -650,6 +650,14 @@ enum store_status ctl_held_decide_account(struct ctl *ctl, const struct ctl_held
             ctl_json_append(ids, ctl_json_text(todo.ids[i]));
     }
     id_list_free(&todo);
+    /* Each message's change has its queue id as key; this one is found by the account. */
+    if (t->done > 0) {
+        char detail[160];
+        str_printf(detail, sizeof detail, "%d held message%s %s, %d failed", t->done,
+                   t->done == 1 ? "" : "s", act->state, t->failed);
+        ctl_change_record(ctl, act->release ? "held release --account" : "held reject --account",
+                          account, detail, act->reason);
+    }
     return STORE_OK;
 }
 

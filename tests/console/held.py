@@ -151,6 +151,10 @@ def held_part(pm, desk):
           and changes[0]["source"] == "console from 127.0.0.1"
           and changes[0]["what"] == "held release" and changes[0]["reason"] == "called us",
           "GET /api/held/Q1 shows the release: who, from where, why", text[:800])
+    r = ctl("why", "bob")
+    check(r.returncode == 0 and "held release --account by desk (console from 127.0.0.1): 2 held "
+          "messages released, 0 failed; why: called us" in r.stdout,
+          "ingressctl why ACCOUNT shows the release of its held mail by account", r.stdout)
     r = ctl("held", "show", "Q2")
     check(r.returncode == 0 and "held release by desk (console from 127.0.0.1)" in r.stdout
           and "why: called us" in r.stdout,
