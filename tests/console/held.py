@@ -278,6 +278,9 @@ def main():
         lists_stats_part(pm, desk)
     finally:
         stop_console(proc)
+    # Under the sanitizers a leak or an error found at exit makes the status non-zero.
+    check(proc.returncode == 0, "SIGTERM stops the console with status 0",
+          open(os.path.join(T, "console.log")).read()[-2000:])
 
 
 if DNS is None:
