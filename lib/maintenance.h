@@ -37,7 +37,7 @@ struct maintenance {
 
 /* What one round removed. */
 struct maintenance_counts {
-    size_t decisions, greylist, throttle, held, dmarc, reviews;
+    size_t decisions, greylist, throttle, held, dmarc, reviews, changes;
 };
 
 /*

@@ -77,42 +77,29 @@ static int list_add(struct ctl *ctl, const struct ctl_args *a)
 {
     enum lists_kind kind;
     enum lists_action action;
-    char value[LISTS_VALUE_MAX], why[512], by[64], previous[16];
-    int64_t expires_ms = 0, now = (int64_t)time(NULL);
+    char value[LISTS_VALUE_MAX], why[512], previous[16];
+    int64_t expires_at, now = (int64_t)time(NULL);
 
     if (a->npos != 4 || a->format)
         return ctl_usage_error(ctl, "list add: wrong arguments (list add KIND VALUE "
                                     "block|allow|greylist_exempt [--reason TEXT] [--public TEXT] "
                                     "[--expires DURATION])");
     if (!ctl_list_entry_valid(a->pos[1], a->pos[2], a->pos[3], a->reason, &kind, value, &action,
-                              why, sizeof why))
+                              why, sizeof why) ||
+        !ctl_list_extras_valid(action, a->public_text, a->expires, now, &expires_at, why,
+                               sizeof why))
         return ctl_usage_error(ctl, "list add: %s", why);
-    /* The public text is what the sender reads; the reason is for the postmaster only. */
-    if (a->public_text != NULL && !lists_public_text_valid(a->public_text))
-        return ctl_usage_error(ctl,
-                               "list add: the public text must be printable ASCII, at most %d "
-                               "characters (it goes into the SMTP reply)",
-                               LISTS_REASON_MAX);
-    if (a->public_text != NULL && action != LISTS_BLOCK)
-        return ctl_usage_error(ctl,
-                               "list add: --public is the reply of a block entry; a %s entry "
-                               "sends no reply",
-                               lists_action_name(action));
-    if (a->expires != NULL &&
-        (!config_parse_duration(a->expires, &expires_ms) || expires_ms < 1000))
-        return ctl_usage_error(ctl, "list add: --expires wants a duration like 30m, 12h, 7d or 2w");
-    ctl_invoking_user(by, sizeof by);
     struct list_entry e = {
         .kind = lists_kind_name(kind),
         .value = value,
         .action = lists_action_name(action),
         .reason = a->reason ? a->reason : "",
         .public_text = a->public_text ? a->public_text : "",
-        .added_by = by,
+        .added_by = ctl->origin.who,
         .added_at = now,
-        .expires = a->expires ? now + expires_ms / 1000 : 0,
+        .expires = expires_at,
     };
-    if (store_list_add(ctl->store, &e, previous, sizeof previous, &ctl->err) != STORE_OK)
+    if (ctl_list_add(ctl, &e, previous, sizeof previous) != STORE_OK)
         return ctl_store_error(ctl, "adding the entry");
     printf("%s %s %s: %s\n", previous[0] ? "replaced" : "added", e.kind, value, e.action);
     return CTL_EXIT_OK;
@@ -123,14 +110,18 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     enum lists_kind kind;
     char value[LISTS_VALUE_MAX], why[128], shown[256];
 
-    if (a->npos != 3 || a->reason || a->expires || a->json || a->public_text || a->format)
-        return ctl_usage_error(ctl, "list del: wrong arguments (list del KIND VALUE)");
+    if (a->npos != 3 || a->expires || a->json || a->public_text || a->format)
+        return ctl_usage_error(ctl,
+                               "list del: wrong arguments (list del KIND VALUE [--reason TEXT])");
+    if (a->reason != NULL && !lists_reason_valid(a->reason))
+        return ctl_usage_error(ctl, "list del: the reason must be printable text, at most %d bytes",
+                               LISTS_REASON_MAX);
     if (!parse_kind(ctl, a->pos[1], &kind))
         return CTL_EXIT_USAGE;
     if (!lists_normalize_value(kind, a->pos[2], value, sizeof value, why, sizeof why))
         return ctl_usage_error(ctl, "list del: %s %s: %s", a->pos[1],
                                str_printable(shown, sizeof shown, a->pos[2]), why);
-    switch (store_list_del(ctl->store, lists_kind_name(kind), value, &ctl->err)) {
+    switch (ctl_list_del(ctl, lists_kind_name(kind), value, a->reason)) {
     case STORE_OK:
         printf("deleted %s %s\n", lists_kind_name(kind), value);
         return CTL_EXIT_OK;
@@ -140,21 +131,6 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     default:
         return ctl_store_error(ctl, "deleting the entry");
     }
-}
-
-json_t *ctl_list_entry_json(const struct list_entry *e, int64_t now)
-{
-    json_t *row = ctl_json_object();
-    ctl_json_set_text(row, "kind", e->kind);
-    ctl_json_set_text(row, "value", e->value);
-    ctl_json_set_text(row, "action", e->action);
-    ctl_json_set_text(row, "reason", e->reason);
-    ctl_json_set_text(row, "public", e->public_text);
-    ctl_json_set_text(row, "added_by", e->added_by);
-    ctl_json_set_int(row, "added_at", e->added_at);
-    ctl_json_set_time(row, "expires", e->expires);
-    ctl_json_set_bool(row, "expired", e->expires > 0 && e->expires <= now);
-    return row;
 }
 
 static void show_collect(const struct list_entry *e, void *arg)
@@ -474,9 +450,13 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
         status = CTL_EXIT_ERROR;
     }
     if (status == CTL_EXIT_OK) {
-        if (store_list_import(ctl->store, im.entries, im.count, &ctl->err) == STORE_OK)
+        if (store_list_import(ctl->store, im.entries, im.count, &ctl->err) == STORE_OK) {
+            char detail[1200];
+            str_printf(detail, sizeof detail, "%zu entries imported from %s", im.count, shown);
+            /* One record for the file: its entries are found by list show, with who added them. */
+            ctl_change_record(ctl, "list import", shown, detail, NULL);
             printf("imported %zu entr%s from %s\n", im.count, im.count == 1 ? "y" : "ies", shown);
-        else
+        } else
             status = ctl_store_error(ctl, "importing (nothing was imported)");
     }
     import_free(&im);

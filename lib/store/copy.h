@@ -90,6 +90,7 @@ struct store_copy_table {
                            "reason",                                                               \
                            COPY_V10),                                                              \
         COPY_TABLE(explanations, 4, "check_name, text, set_by, set_at", COPY_V4),                  \
+        COPY_TABLE_WITH_ID(changes, 8, "id, at, who, source, what, key, detail, reason", COPY_V8), \
         COPY_TABLE(dmarc_rows, 20,                                                                 \
                    "day, row_key, policy_domain, header_from, envelope_from, source_ip, p, sp, "   \
                    "pct, adkim, aspf, disposition, dkim_aligned, spf_aligned, override, dkim, "    \

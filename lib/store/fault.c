@@ -466,6 +466,26 @@ static enum store_status fault_explanation_each(struct store_conn *c,
     PASS_ON(c, EXPLANATION_EACH, explanation_each, fn, arg, err);
 }
 
+static enum store_status fault_change_add(struct store_conn *c, const struct store_change *ch,
+                                          struct store_error *err)
+{
+    PASS_ON(c, CHANGE_ADD, change_add, ch, err);
+}
+
+static enum store_status fault_change_each(struct store_conn *c, const char *key, int64_t since,
+                                           int64_t until, int64_t limit,
+                                           void (*fn)(const struct store_change *ch, void *arg),
+                                           void *arg, struct store_error *err)
+{
+    PASS_ON(c, CHANGE_EACH, change_each, key, since, until, limit, fn, arg, err);
+}
+
+static enum store_status fault_change_expire(struct store_conn *c, int64_t before, size_t *left,
+                                             struct store_error *err)
+{
+    PASS_ON(c, CHANGE_EXPIRE, change_expire, before, left, err);
+}
+
 static enum store_status fault_maintenance_lock(struct store_db *db, bool *held,
                                                 struct store_error *err)
 {
@@ -604,6 +624,9 @@ static const struct store_backend store_backend_fault = {
     .review_expire = fault_review_expire,
     .explanation_set = fault_explanation_set,
     .explanation_each = fault_explanation_each,
+    .change_add = fault_change_add,
+    .change_each = fault_change_each,
+    .change_expire = fault_change_expire,
     .maintenance_lock = fault_maintenance_lock,
     .throttle_get = fault_throttle_get,
     .throttle_bucket_each = fault_throttle_bucket_each,

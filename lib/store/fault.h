@@ -60,6 +60,9 @@
     X(REVIEW_EXPIRE, review_expire)                                                                \
     X(EXPLANATION_SET, explanation_set)                                                            \
     X(EXPLANATION_EACH, explanation_each)                                                          \
+    X(CHANGE_ADD, change_add)                                                                      \
+    X(CHANGE_EACH, change_each)                                                                    \
+    X(CHANGE_EXPIRE, change_expire)                                                                \
     X(MAINTENANCE_LOCK, maintenance_lock)                                                          \
     X(THROTTLE_GET, throttle_get)                                                                  \
     X(THROTTLE_BUCKET_EACH, throttle_bucket_each)                                                  \

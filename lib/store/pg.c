@@ -551,8 +551,9 @@ static void stmt_sql_init(void)
     } domains[] = {
         {pg_decisions_sql, &pg_decisions_sql_count}, {pg_greylist_sql, &pg_greylist_sql_count},
         {pg_lists_sql, &pg_lists_sql_count},         {pg_accounts_sql, &pg_accounts_sql_count},
-        {pg_held_sql, &pg_held_sql_count},           {pg_throttle_sql, &pg_throttle_sql_count},
-        {pg_dmarc_sql, &pg_dmarc_sql_count},         {pg_reviews_sql, &pg_reviews_sql_count},
+        {pg_held_sql, &pg_held_sql_count},           {pg_changes_sql, &pg_changes_sql_count},
+        {pg_throttle_sql, &pg_throttle_sql_count},   {pg_dmarc_sql, &pg_dmarc_sql_count},
+        {pg_reviews_sql, &pg_reviews_sql_count},
     };
 
     for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++)
@@ -1213,6 +1214,9 @@ const struct store_backend store_backend_postgresql = {
     .review_expire = pg_review_expire,
     .explanation_set = pg_explanation_set,
     .explanation_each = pg_explanation_each,
+    .change_add = pg_change_add,
+    .change_each = pg_change_each,
+    .change_expire = pg_change_expire,
     .throttle_get = pg_throttle_get,
     .throttle_bucket_each = pg_throttle_bucket_each,
     .throttle_bucket_add = pg_throttle_bucket_add,

@@ -74,6 +74,9 @@ enum pg_stmt {
     PG_EXPLANATION_SET,
     PG_EXPLANATION_DEL,
     PG_EXPLANATION_EACH,
+    PG_CHANGE_ADD,
+    PG_CHANGE_EACH,
+    PG_CHANGE_EXPIRE,
     PG_THROTTLE_GET,
     PG_THROTTLE_BUCKET_EACH,
     PG_THROTTLE_BUCKET_ADD,
@@ -107,6 +110,8 @@ extern const struct pg_sql pg_held_sql[];
 extern const size_t pg_held_sql_count;
 extern const struct pg_sql pg_reviews_sql[];
 extern const size_t pg_reviews_sql_count;
+extern const struct pg_sql pg_changes_sql[];
+extern const size_t pg_changes_sql_count;
 extern const struct pg_sql pg_throttle_sql[];
 extern const size_t pg_throttle_sql_count;
 extern const struct pg_sql pg_dmarc_sql[];
@@ -188,6 +193,7 @@ struct pg_visit {
         void (*review)(const struct store_review *r, void *arg);
         void (*explanation)(const char *check, const char *text, const char *by, int64_t at,
                             void *arg);
+        void (*change)(const struct store_change *ch, void *arg);
         void (*throttle)(const struct store_throttle_state *st, void *arg);
         void (*dmarc)(const struct store_dmarc_row *r, void *arg);
     } fn;
@@ -348,6 +354,15 @@ enum store_status pg_explanation_each(struct store_conn *c,
                                       void (*fn)(const char *check, const char *text,
                                                  const char *by, int64_t at, void *arg),
                                       void *arg, struct store_error *err);
+/* pg_changes.c */
+enum store_status pg_change_add(struct store_conn *c, const struct store_change *ch,
+                                struct store_error *err);
+enum store_status pg_change_each(struct store_conn *c, const char *key, int64_t since,
+                                 int64_t until, int64_t limit,
+                                 void (*fn)(const struct store_change *ch, void *arg), void *arg,
+                                 struct store_error *err);
+enum store_status pg_change_expire(struct store_conn *c, int64_t before, size_t *left,
+                                   struct store_error *err);
 
 /* pg_held.c */
 enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,

@@ -439,6 +439,7 @@ static const struct {
     {sqlite_accounts_sql, &sqlite_accounts_sql_count},
     {sqlite_held_sql, &sqlite_held_sql_count},
     {sqlite_reviews_sql, &sqlite_reviews_sql_count},
+    {sqlite_changes_sql, &sqlite_changes_sql_count},
     {sqlite_throttle_sql, &sqlite_throttle_sql_count},
     {sqlite_dmarc_sql, &sqlite_dmarc_sql_count},
 };
@@ -787,6 +788,9 @@ const struct store_backend store_backend_sqlite = {
     .review_expire = sqlite_review_expire,
     .explanation_set = sqlite_explanation_set,
     .explanation_each = sqlite_explanation_each,
+    .change_add = sqlite_change_add,
+    .change_each = sqlite_change_each,
+    .change_expire = sqlite_change_expire,
     .throttle_get = sqlite_throttle_get,
     .throttle_bucket_each = sqlite_throttle_bucket_each,
     .throttle_bucket_add = sqlite_throttle_bucket_add,

@@ -69,6 +69,9 @@ enum stmt_id {
     STMT_EXPLANATION_SET,
     STMT_EXPLANATION_DEL,
     STMT_EXPLANATION_EACH,
+    STMT_CHANGE_ADD,
+    STMT_CHANGE_EACH,
+    STMT_CHANGE_EXPIRE,
     /* throttle */
     STMT_THROTTLE_GET,
     STMT_THROTTLE_BUCKET_EACH,
@@ -105,6 +108,8 @@ extern const struct sqlite_sql sqlite_held_sql[];
 extern const size_t sqlite_held_sql_count;
 extern const struct sqlite_sql sqlite_reviews_sql[];
 extern const size_t sqlite_reviews_sql_count;
+extern const struct sqlite_sql sqlite_changes_sql[];
+extern const size_t sqlite_changes_sql_count;
 extern const struct sqlite_sql sqlite_throttle_sql[];
 extern const size_t sqlite_throttle_sql_count;
 extern const struct sqlite_sql sqlite_dmarc_sql[];
@@ -176,6 +181,7 @@ struct sqlite_visit {
         void (*review)(const struct store_review *r, void *arg);
         void (*explanation)(const char *check, const char *text, const char *by, int64_t at,
                             void *arg);
+        void (*change)(const struct store_change *ch, void *arg);
         void (*throttle)(const struct store_throttle_state *st, void *arg);
         void (*dmarc)(const struct store_dmarc_row *r, void *arg);
     } fn;
@@ -327,6 +333,15 @@ enum store_status sqlite_explanation_each(struct store_conn *c,
                                           void (*fn)(const char *check, const char *text,
                                                      const char *by, int64_t at, void *arg),
                                           void *arg, struct store_error *err);
+/* sqlite_changes.c */
+enum store_status sqlite_change_add(struct store_conn *c, const struct store_change *ch,
+                                    struct store_error *err);
+enum store_status sqlite_change_each(struct store_conn *c, const char *key, int64_t since,
+                                     int64_t until, int64_t limit,
+                                     void (*fn)(const struct store_change *ch, void *arg),
+                                     void *arg, struct store_error *err);
+enum store_status sqlite_change_expire(struct store_conn *c, int64_t before, size_t *left,
+                                       struct store_error *err);
 
 /* sqlite_held.c */
 enum store_status sqlite_held_add(struct store_conn *c, const struct store_held *h,
