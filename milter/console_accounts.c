@@ -404,8 +404,7 @@ enum MHD_Result console_api_rules_add(struct console_call *call, const char *res
                           .action = reject ? "reject" : "accept",
                           .added_by = by,
                           .added_at = console_now()};
-    if (store_rule_add(call->c->ctl.store, &r, previous, sizeof previous, &call->c->ctl.err) !=
-        STORE_OK) {
+    if (ctl_rule_add(&call->c->ctl, &r, reason, previous, sizeof previous) != STORE_OK) {
         json_decref(in);
         return console_store_failed(call, "adding the rule");
     }
@@ -442,7 +441,7 @@ enum MHD_Result console_api_rules_del(struct console_call *call, const char *res
     if (reason == NULL)
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
                              "expected a JSON object with the reason");
-    enum store_status st = store_rule_del(call->c->ctl.store, rcpt, sender, &call->c->ctl.err);
+    enum store_status st = ctl_rule_del(&call->c->ctl, rcpt, sender, reason);
     str_printf(what, sizeof what, "rules del %s %s reason=\"%s\"", rcpt, sender, reason);
     json_decref(in);
     if (st == STORE_NOTFOUND)

@@ -277,6 +277,12 @@ enum store_status ctl_account_json(struct ctl *ctl, const char *name, struct jso
 bool ctl_rule_valid(const char *rcpt_text, const char *sender_text, const char *action, char *rcpt,
                     char *sender, char *why, size_t whylen);
 struct rcpt_rule;
+/* Adds (or replaces: previous) the rule, and records the change with reason (may be NULL). */
+enum store_status ctl_rule_add(struct ctl *ctl, const struct rcpt_rule *r, const char *reason,
+                               char *previous, size_t previouslen);
+/* Deletes the rule (STORE_NOTFOUND: none), and records the change with reason (may be NULL). */
+enum store_status ctl_rule_del(struct ctl *ctl, const char *rcpt, const char *sender,
+                               const char *reason);
 /* A rule as `rule list --json` gives it. */
 struct json_t *ctl_rule_json(const struct rcpt_rule *r);
 

@@ -38,6 +38,8 @@ static int alias_add(struct ctl *ctl, const struct ctl_args *a)
         .account = a->pos[1], .address = address, .added_by = by, .added_at = (int64_t)time(NULL)};
     if (store_alias_add(ctl->store, &alias, &created, &ctl->err) != STORE_OK)
         return ctl_store_error(ctl, "adding the alias");
+    if (created)
+        ctl_change_record(ctl, "alias add", a->pos[1], address, NULL);
     printf("%s alias %s %s\n", created ? "added" : "already had",
            str_printable(shown, sizeof shown, a->pos[1]), str_printable(why, sizeof why, address));
     return CTL_EXIT_OK;
@@ -56,6 +58,7 @@ static int alias_del(struct ctl *ctl, const struct ctl_args *a)
                                str_printable(shown, sizeof shown, a->pos[2]), why);
     switch (store_alias_del(ctl->store, a->pos[1], address, &ctl->err)) {
     case STORE_OK:
+        ctl_change_record(ctl, "alias del", a->pos[1], address, NULL);
         printf("deleted alias %s %s\n", str_printable(shown, sizeof shown, a->pos[1]),
                str_printable(why, sizeof why, address));
         return CTL_EXIT_OK;
@@ -134,6 +137,8 @@ static int account_add(struct ctl *ctl, const struct ctl_args *a)
     if (store_account_add(ctl->store, a->pos[1], (int64_t)time(NULL), &created, &ctl->err) !=
         STORE_OK)
         return ctl_store_error(ctl, "adding the account");
+    if (created)
+        ctl_change_record(ctl, "account add", a->pos[1], "", NULL);
     printf("%s account %s\n", created ? "added" : "already had",
            str_printable(shown, sizeof shown, a->pos[1]));
     return CTL_EXIT_OK;
@@ -333,7 +338,7 @@ static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
     return account_throttle_show(ctl, name);
 }
 
-enum store_status ctl_account_change(struct ctl *ctl, const struct ctl_account_change *ch)
+static enum store_status account_change(struct ctl *ctl, const struct ctl_account_change *ch)
 {
     char recorded[CTL_REASON_MAX + 128];
     bool changed = true;
@@ -354,6 +359,34 @@ enum store_status ctl_account_change(struct ctl *ctl, const struct ctl_account_c
         return store_throttle_set_limits(ctl->store, ch->account, ch->limits, &ctl->err);
     }
     return STORE_ERROR;
+}
+
+enum store_status ctl_account_change(struct ctl *ctl, const struct ctl_account_change *ch)
+{
+    static const char *const what[] = {
+        [CTL_ACCOUNT_SUSPEND] = "account suspend",
+        [CTL_ACCOUNT_RESUME] = "account resume",
+        [CTL_ACCOUNT_UNTHROTTLE] = "account unthrottle",
+        [CTL_ACCOUNT_LIMITS] = "account limits",
+    };
+    char detail[160] = "";
+    enum store_status st = account_change(ctl, ch);
+
+    if (st != STORE_OK)
+        return st;
+    if (ch->op == CTL_ACCOUNT_LIMITS) {
+        char v[STORE_THROTTLE_LIMITS][24];
+        for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
+            str_printf(v[i], sizeof v[i], "%lld", (long long)ch->limits[i]);
+        for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
+            if (ch->limits[i] == STORE_THROTTLE_DEFAULT || ch->limits[i] == STORE_THROTTLE_KEEP)
+                str_copy(v[i], sizeof v[i],
+                         ch->limits[i] == STORE_THROTTLE_DEFAULT ? "default" : "unchanged");
+        str_printf(detail, sizeof detail, "minute=%s/%s hour=%s/%s day=%s/%s", v[0], v[1], v[2],
+                   v[3], v[4], v[5]);
+    }
+    ctl_change_record(ctl, what[ch->op], ch->account, detail, ch->reason);
+    return STORE_OK;
 }
 
 static int account_suspend(struct ctl *ctl, const struct ctl_args *a)

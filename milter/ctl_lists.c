@@ -517,6 +517,33 @@ json_t *ctl_rule_json(const struct rcpt_rule *r)
     return row;
 }
 
+enum store_status ctl_rule_add(struct ctl *ctl, const struct rcpt_rule *r, const char *reason,
+                               char *previous, size_t previouslen)
+{
+    char detail[LISTS_VALUE_MAX + 32];
+    enum store_status st = store_rule_add(ctl->store, r, previous, previouslen, &ctl->err);
+
+    if (st == STORE_OK) {
+        str_printf(detail, sizeof detail, "sender %s %s%s", r->sender, r->action,
+                   previous[0] != '\0' ? " (replaced)" : "");
+        ctl_change_record(ctl, "rule add", r->recipient, detail, reason);
+    }
+    return st;
+}
+
+enum store_status ctl_rule_del(struct ctl *ctl, const char *rcpt, const char *sender,
+                               const char *reason)
+{
+    char detail[LISTS_VALUE_MAX + 16];
+    enum store_status st = store_rule_del(ctl->store, rcpt, sender, &ctl->err);
+
+    if (st == STORE_OK) {
+        str_printf(detail, sizeof detail, "sender %s", sender);
+        ctl_change_record(ctl, "rule del", rcpt, detail, reason);
+    }
+    return st;
+}
+
 static int rule_add(struct ctl *ctl, const struct ctl_args *a)
 {
     char rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[512], by[64], previous[16];
@@ -532,7 +559,7 @@ static int rule_add(struct ctl *ctl, const struct ctl_args *a)
                           .action = a->pos[3],
                           .added_by = by,
                           .added_at = (int64_t)time(NULL)};
-    if (store_rule_add(ctl->store, &r, previous, sizeof previous, &ctl->err) != STORE_OK)
+    if (ctl_rule_add(ctl, &r, NULL, previous, sizeof previous) != STORE_OK)
         return ctl_store_error(ctl, "adding the rule");
     printf("%s rule %s %s: %s\n", previous[0] ? "replaced" : "added", rcpt, sender, a->pos[3]);
     return CTL_EXIT_OK;
@@ -546,7 +573,7 @@ static int rule_del(struct ctl *ctl, const struct ctl_args *a)
         return ctl_usage_error(ctl, "rule del: wrong arguments (rule del RCPT SENDER)");
     if (!ctl_rule_valid(a->pos[1], a->pos[2], NULL, rcpt, sender, why, sizeof why))
         return ctl_usage_error(ctl, "rule del: %s", why);
-    switch (store_rule_del(ctl->store, rcpt, sender, &ctl->err)) {
+    switch (ctl_rule_del(ctl, rcpt, sender, NULL)) {
     case STORE_OK:
         printf("deleted rule %s %s\n", rcpt, sender);
         return CTL_EXIT_OK;

@@ -195,6 +195,15 @@ def run(port, key):
           "support unthrottles: account show says not throttled", (text, show))
     status, _, _, _ = desk("POST", "/api/accounts/carol@example.test/unthrottle", {"reason": "x"})
     check(status == 409, "unthrottling an account not throttled: 409", status)
+    why = ctl("why", "bob@example.test").stdout
+    for line in ("account suspend by pm (console from 127.0.0.1); why: phished, ticket 12",
+                 "account resume by pm (console from 127.0.0.1); why: fixed",
+                 "account limits by pm (console from 127.0.0.1): minute=unchanged/unchanged "
+                 "hour=5/50 day=default/default; why: new customer"):
+        check(line in why, f"why shows the change: {line.split(' by ')[0]}", why)
+    why = ctl("why", "carol@example.test").stdout
+    check("account unthrottle by desk (console from 127.0.0.1); why: customer called, ticket 13"
+          in why, "why shows the unthrottle with who and why", why)
 
     # ---- recipient rules ----
     status, doc, text, _ = desk("POST", "/api/rules", {"mailbox": "Alice@Example.test",
@@ -226,6 +235,11 @@ def run(port, key):
                            {"reason": "user's server rules"}, auth=bearer)
     check(status == 200 and "boss@spam.test" not in ctl("rule", "list").stdout,
           "webmail key deletes its mailbox's rule", status)
+    why = ctl("why", "alice@example.test").stdout
+    for line in ("rule add by desk (console from 127.0.0.1): sender @shop.test accept; why: ticket 14",
+                 "rule add by mail1 (console from 127.0.0.1): sender boss@spam.test reject",
+                 "rule del by mail1 (console from 127.0.0.1): sender boss@spam.test"):
+        check(line in why, f"why shows the rule change: {line[:40]}", why)
     ctl("rule", "add", "eve@other.test", "@shop.test", "accept")
     for method, path, body in (
             ("GET", "/api/rules?mailbox=eve@other.test", None),
