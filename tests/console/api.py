@@ -152,6 +152,19 @@ def main():
     check(r.returncode == 0 and "gone" not in r2.stdout and "pm postmaster" in r2.stdout
           and "$y$" not in r2.stdout, "console-user del and list (names and roles only)",
           r2.stdout)
+    # The console runs as the milter's account and reads the file through its group: a rewrite
+    # keeps the file's group and group-read mode (and never opens it to others).
+    import grp
+    group = grp.getgrnam("nogroup").gr_gid if os.geteuid() == 0 else os.getegid()
+    os.chown(USERS, -1, group)
+    os.chmod(USERS, 0o644)
+    r = ctl(conf, "console-user", "add", "grouped", stdin="grouped-secret-1\n")
+    st = os.stat(USERS)
+    check(r.returncode == 0 and st.st_gid == group and st.st_mode & 0o777 == 0o640
+          and "grouped:support:" in open(USERS).read(),
+          "console-user add keeps the users file's group, never readable by others",
+          (r.stderr, st.st_gid, group, oct(st.st_mode)))
+    ctl(conf, "console-user", "del", "grouped")
 
     proc = start(conf, port)
     short = start(conf_short, port2)
