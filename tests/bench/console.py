@@ -15,7 +15,7 @@
       or no JSON): the figures are never judged.
   console.py hammer PORT USER PASSWORD KEYS_JSON OUT_FILE
       a support agent who never stops: why and held calls in a loop until SIGTERM, then the
-      number of calls made written to OUT_FILE.
+      number of calls made and the seconds they took written to OUT_FILE.
 
 To time a new page: add a line to CALLS below (a label, the method, the path with {key}
 placeholders filled from the fill's keys).
@@ -264,11 +264,12 @@ def hammer(port, user, password, k, out):
     c.login(user, password)
     urls = [path.format(**k) for name, _, path in CALLS if name in HAMMER]
     n = 0
+    started = time.monotonic()
     while not stop:
         c.call("GET", urls[n % len(urls)])
         n += 1
     with open(out, "w") as f:
-        f.write(f"{n}\n")
+        f.write(f"{n} {time.monotonic() - started:.3f}\n")
 
 
 def main():
