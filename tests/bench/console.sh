@@ -57,6 +57,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/ingress-console-bench.XXXXXX")
 chmod 755 "$T" # pg-ctl.sh runs the server as postgres when we are root
 CONSOLE_PID=""
 PG_STARTED=0
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     if [[ -n $CONSOLE_PID ]]; then
         kill -TERM "$CONSOLE_PID" 2>/dev/null || true
