@@ -443,7 +443,13 @@ EOF
             "$console_keys" "$T/console_busy_unix.$i.calls" 2>"$T/hammer.log" &
         hammer_pid=$!
         sleep 0.5 # logged in and calling
+        console_before=$(cpu_ticks "$CONSOLE_PID")
+        run_start=$(date +%s.%N)
         run "console_busy_unix.$i" "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+        # The console's CPU during the run, against the run's wall time: what it took from the
+        # milter and the load generator on the shared CPUs.
+        echo "$(($(cpu_ticks "$CONSOLE_PID") - console_before)) $CLK_TCK $run_start $(date +%s.%N)" \
+            >"$T/console_busy_unix.$i.console_cpu"
         kill -TERM "$hammer_pid"
         wait "$hammer_pid" || die "the console's client failed: $(cat "$T/hammer.log")"
     done
