@@ -142,7 +142,9 @@ int console_users_check_domains(const char *path, const char *name, const char *
 }
 
 /* Copies every line of path but name's into a new temporary file beside it, then appends
- * extra (may be NULL) and renames it over path.  *removed: whether name had a line. */
+ * extra (may be NULL) and renames it over path.  *removed: whether name had a line.  The new
+ * file keeps the old one's owner, group and mode, never readable by others (a new one is 0640):
+ * the console, which runs as another account than the postmaster's, reads it through its group. */
 static bool rewrite(const char *path, const char *name, const char *extra, bool *removed, char *why,
                     size_t whylen)
 {
@@ -154,12 +156,25 @@ static bool rewrite(const char *path, const char *name, const char *extra, bool 
         str_printf(why, whylen, "cannot read %s: %s", path, strerror(errno));
         return false;
     }
+    struct stat st = {.st_mode = 0640, .st_uid = (uid_t)-1, .st_gid = (gid_t)-1};
+    if (in != NULL && fstat(fileno(in), &st) != 0) {
+        str_printf(why, whylen, "cannot read %s: %s", path, strerror(errno));
+        fclose(in);
+        return false;
+    }
     str_printf(tmp, sizeof tmp, "%s.XXXXXX", path);
     int fd = mkstemp(tmp);
-    if (fd < 0 || fchmod(fd, 0640) != 0) {
+    if (fd >= 0 && (fchown(fd, st.st_uid, st.st_gid) != 0 || fchmod(fd, st.st_mode & 0770) != 0)) {
+        str_printf(why, whylen, "cannot give %s's owner, group and mode to its new copy: %s", path,
+                   strerror(errno));
+        close(fd);
+        unlink(tmp);
+        if (in != NULL)
+            fclose(in);
+        return false;
+    }
+    if (fd < 0) {
         str_printf(why, whylen, "cannot write beside %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
         if (in != NULL)
             fclose(in);
         return false;

@@ -24,8 +24,9 @@
 /* Rows read at most: a busy IP address over a period, not enough to flood a terminal. */
 #define WHY_ROWS_MAX 10000
 #define WHY_LIMIT_DEFAULT 20
-#define WHY_RCPT_SHOWN 5 /* recipients named in the text; the rest are counted */
-#define WHY_KEY_MAX 320  /* the longest address the milter records (RFC 5321 path, brackets) */
+#define WHY_ROWS_A_GROUP 8 /* rows read first for each group --json shows (ctl_why_json) */
+#define WHY_RCPT_SHOWN 5   /* recipients named in the text; the rest are counted */
+#define WHY_KEY_MAX 320    /* the longest address the milter records (RFC 5321 path, brackets) */
 #define WHY_DOMAIN_MAX 253
 
 /* One decision about one message: the rows that differ only by recipient. */
@@ -462,9 +463,23 @@ enum store_status ctl_why_json(struct ctl *ctl, const struct store_decision_quer
     struct store_decision_query all = *q;
     char advice[2048];
 
-    all.limit = WHY_ROWS_MAX;
+    /*
+     * The newest WHY_ROWS_A_GROUP rows a group asked for first: a group is a run of rows next to
+     * each other, so once more groups than asked for have begun, the first ones are whole and
+     * the same as reading up to WHY_ROWS_MAX rows would make them.  Only when they have not (a
+     * group of many recipients) are the rows read again up to WHY_ROWS_MAX.  For a busy client
+     * this reads a few hundred rows instead of ten thousand.
+     */
+    all.limit =
+        limit < WHY_ROWS_MAX / WHY_ROWS_A_GROUP ? limit * WHY_ROWS_A_GROUP + 1 : WHY_ROWS_MAX;
     *doc = NULL;
     enum store_status st = store_decision_search(ctl->store, &all, collect, &w, &ctl->err);
+    if (st == STORE_OK && w.count <= limit && w.rows == all.limit && all.limit < WHY_ROWS_MAX) {
+        groups_free(&w);
+        w = (struct why_state){0};
+        all.limit = WHY_ROWS_MAX;
+        st = store_decision_search(ctl->store, &all, collect, &w, &ctl->err);
+    }
     if (st == STORE_BUSY || st == STORE_ERROR) {
         groups_free(&w);
         return st;

@@ -14,6 +14,23 @@
 #include "log.h"
 #include "util.h"
 
+/* $1 the key, $2 the reference, $3 the address, $4 the domain, $5 the address looked for in the
+ * detail (strpos: no pattern characters), $6 and $7 the period, $8 the limit.  Run unprepared
+ * (pg_decision_search): planned for each call with its values, the branches whose parameter is
+ * empty drop out and each partition answers with a BitmapOr of its indexes.  A prepared statement
+ * turns to a generic plan after a few calls, which keeps every branch and reads every row (an
+ * address's search in the detail weighs on the average the server compares it with). */
+#define DECISION_SEARCH_SQL                                                                        \
+    "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, recipient, account, "       \
+    "check_name, action, reply, detail, host FROM decisions "                                      \
+    "WHERE time >= $6 AND time < $7 AND (queue_id = $1::text OR ref = $2::text "                   \
+    "OR client_ip = $1::text OR lower(sender) = lower($3::text) "                                  \
+    "OR lower(recipient) = lower($3::text) OR lower(account) = lower($3::text) "                   \
+    "OR ($4::text <> '' AND (lower(substr(sender, strpos(sender, '@') + 1)) = $4::text "           \
+    "OR lower(substr(recipient, strpos(recipient, '@') + 1)) = $4::text)) "                        \
+    "OR ($5::text <> '' AND strpos(lower(detail), $5::text) > 0)) "                                \
+    "ORDER BY time DESC, id DESC LIMIT $8"
+
 const struct pg_sql pg_decisions_sql[] = {
     {PG_DECISION_ADD, "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, "
                       "sender, recipient, account, check_name, action, reply, detail, host) "
@@ -25,18 +42,7 @@ const struct pg_sql pg_decisions_sql[] = {
                        "WHERE queue_id = $1::text OR ref = $1::text OR client_ip = $1::text "
                        "OR lower(sender) = lower($2::text) OR lower(recipient) = lower($2::text) "
                        "OR lower(account) = lower($2::text) ORDER BY time, id LIMIT $3"},
-    /* $1 the key, $2 the reference, $3 the address, $4 the domain, $5 the address looked for in
-     * the detail (strpos: no pattern characters), $6 and $7 the period, $8 the limit. */
-    {PG_DECISION_SEARCH,
-     "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, recipient, account, "
-     "check_name, action, reply, detail, host FROM decisions "
-     "WHERE time >= $6 AND time < $7 AND (queue_id = $1::text OR ref = $2::text "
-     "OR client_ip = $1::text OR lower(sender) = lower($3::text) "
-     "OR lower(recipient) = lower($3::text) OR lower(account) = lower($3::text) "
-     "OR ($4::text <> '' AND (lower(substr(sender, strpos(sender, '@') + 1)) = $4::text "
-     "OR lower(substr(recipient, strpos(recipient, '@') + 1)) = $4::text)) "
-     "OR ($5::text <> '' AND strpos(lower(detail), $5::text) > 0)) "
-     "ORDER BY time DESC, id DESC LIMIT $8"},
+    {PG_DECISION_SEARCH, DECISION_SEARCH_SQL},
     {PG_DECISION_TALLY, "SELECT check_name, action, COUNT(*) FROM decisions WHERE time >= $1 "
                         "GROUP BY check_name, action ORDER BY check_name, action"},
     /* Rows of the default partition only: the days' partitions are dropped whole. */
@@ -196,12 +202,21 @@ enum store_status pg_decision_search(struct store_conn *c, const struct store_de
                                      struct store_error *err)
 {
     struct pg_visit v = {.row = decision_row, .fn.decision = fn, .arg = arg};
+    PGresult *res = NULL;
+    enum store_status status = pg_exec_params(
+        c, DECISION_SEARCH_SQL,
+        PG_PARAMS(PG_TEXT(m->key), PG_TEXT(m->ref), PG_TEXT(m->address), PG_TEXT(m->domain),
+                  PG_TEXT(m->needle), PG_INT(m->since), PG_INT(m->until), PG_INT(m->limit)),
+        &res, err);
 
-    return pg_each(c, PG_DECISION_SEARCH,
-                   PG_PARAMS(PG_TEXT(m->key), PG_TEXT(m->ref), PG_TEXT(m->address),
-                             PG_TEXT(m->domain), PG_TEXT(m->needle), PG_INT(m->since),
-                             PG_INT(m->until), PG_INT(m->limit)),
-                   &v, err);
+    if (status == STORE_OK) {
+        int rows = PQntuples(res);
+        for (int i = 0; i < rows; i++)
+            v.row(res, i, &v);
+        status = rows > 0 ? STORE_OK : STORE_NOTFOUND;
+    }
+    PQclear(res);
+    return status;
 }
 
 static void tally_row(const PGresult *res, int row, const struct pg_visit *v)

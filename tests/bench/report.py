@@ -86,6 +86,10 @@ ROWS = [
      dict(continue_accept="all", headers_added="all")),
     ("inbound-known, DMARC off, unix", "dmarc_off_unix",
      dict(continue_accept="all", headers_added="all")),
+    ("inbound-known, console idle, unix", "console_idle_unix",
+     dict(continue_accept="all", headers_added="all")),
+    ("inbound-known, console hammered, unix", "console_busy_unix",
+     dict(continue_accept="all", headers_added="all")),
     ("1 conn: null milter, inet", "null_inet_1", dict(continue_accept="all")),
     ("1 conn: null milter, unix", "null_unix_1", dict(continue_accept="all")),
     ("1 conn: null, inet, no NODELAY", "null_nagle_1", dict(continue_accept="all")),
@@ -467,6 +471,25 @@ r = ratio("dmarc_on_unix", "dmarc_off_unix")
 if r is not None:
     target("DMARC on vs off, inbound-known, unix, same run", f"{r:.1%} of the rate without DMARC",
            ">= 97%", r >= 0.97)
+r = ratio("console_busy_unix", "console_idle_unix")
+if r is not None:
+    calls = []
+    for i in range(1, REPEAT + 1):
+        path = f"{T}/console_busy_unix.{i}.calls"
+        if os.path.exists(path):
+            n, seconds = open(path).read().split()
+            calls.append(int(n) / float(seconds))
+    cpu = []
+    for i in range(1, REPEAT + 1):
+        path = f"{T}/console_busy_unix.{i}.console_cpu"
+        if os.path.exists(path):
+            ticks, hz, start, end = open(path).read().split()
+            cpu.append(int(ticks) / int(hz) / (float(end) - float(start)))
+    rate = f", the console answering {statistics.median(calls):.0f} calls/s" if calls else ""
+    if cpu:
+        rate += f" with {statistics.median(cpu):.0%} of a CPU"
+    target("inbound-known while the console is used, unix, same run",
+           f"{r:.1%} of the rate with the console idle{rate}", ">= 95%", r >= 0.95)
 if "null_nagle_1" in med and "known_inet_1" in med:
     ing = med["known_inet_1"]["latency_ms"]["p50"]
     target("Nagle (TCP_NODELAY): inet p50, 1 conn", f"{ing:.2f} ms (control without NODELAY "

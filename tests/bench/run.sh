@@ -52,7 +52,8 @@
 # run.sh OLD and run.sh NEW alternated with the same SKIP, e.g. SKIP="mta opendkim greylist memory
 # cold null others serial instructions" REPEAT=1 for inbound-known alone, or SKIP="mta opendkim
 # greylist memory cold null known others serial dkim" for the instruction counts alone (these
-# need no alternation: they repeat); SKIP word dmarc skips the DMARC on/off pair.  --smoke: a few messages a scenario, one run, no memory, MTA,
+# need no alternation: they repeat); SKIP word dmarc skips the DMARC on/off pair; console skips inbound-known
+# with ingress-console hammered against it idle (the console's own figures: tests/bench/console.sh).  --smoke: a few messages a scenario, one run, no memory, MTA,
 # store or cold-cache figure; exits non-zero unless every scenario got the replies it must get
 # (timing is printed, never judged, in smoke mode).  KEEP_BENCH_DIR=1 keeps the temporary folder.
 set -euo pipefail
@@ -71,6 +72,7 @@ PYTHON=/usr/bin/python3
 MILTER=$BUILD/milter-ingress
 LOADGEN=$BUILD/tests/loadgen
 NULLMILTER=$BUILD/tests/nullmilter
+CONSOLE=$BUILD/ingress-console
 GREYLIST_BENCH=$BUILD/tests/greylist_bench
 DKIM_BENCH=$BUILD/tests/dkim_bench
 for f in "$MILTER" "$LOADGEN" "$NULLMILTER"; do
@@ -102,6 +104,7 @@ command -v opendkim >/dev/null || SKIP="$SKIP opendkim"
 command -v smtp-source >/dev/null && command -v postfix >/dev/null || SKIP="$SKIP mta"
 [[ -x $GREYLIST_BENCH ]] || SKIP="$SKIP greylist"
 [[ -x $DKIM_BENCH ]] || SKIP="$SKIP dkim"
+[[ -x $CONSOLE ]] || SKIP="$SKIP console"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/ingress-bench.XXXXXX")
 chmod 755 "$T" # Postfix's smtpd (user postfix) reaches the milter socket and its queue here
@@ -410,6 +413,47 @@ if ! skipped dmarc; then
         run "dmarc_on_unix.$i" "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
         run "dmarc_off_unix.$i" "$NODMARC_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
     done
+fi
+# The console in use: inbound-known through the unix milter while ingress-console, on the same
+# database, answers a support agent who never stops (tests/bench/console.py hammer: why by the
+# benchmark's client IP, by its sender address and by a reference, and the held list, one call
+# after another on one connection), against the same runs with the console idle, alternated.
+# The client and the sender are those of every message here: each why reads the newest 10,000
+# decisions and the address's also every detail, the heaviest calls a support agent can make.
+if ! skipped console; then
+    load "the console in use"
+    console_port=$(free_ports 1)
+    cat >"$T/console.conf" <<EOF
+# ingress-console for tests/bench/run.sh: the unix milter's database
+database = $T/ingress_unix.db
+console_listen = 127.0.0.1:$console_port
+console_users_file = $T/console-users
+EOF
+    echo bench-password-1 | "$BUILD/ingressctl" -c "$T/console.conf" console-user add bench \
+        --role support >/dev/null || die "ingressctl console-user add failed"
+    "$CONSOLE" -c "$T/console.conf" 2>"$T/console.log" &
+    CONSOLE_PID=$!
+    PIDS+=("$CONSOLE_PID")
+    wait_socket "inet:$console_port@127.0.0.1" "$CONSOLE_PID" || die "ingress-console does not listen"
+    console_keys='{"ip": "127.0.0.2", "address": "bench@e2e.test", "ref": "7QK2M9XA"}'
+    run console_idle_unix.warm "$ING_UNIX" "$CONNS" "$PER_CONN" $((CONNS * 2)) "${SC_KNOWN[@]}"
+    for ((i = 1; i <= REPEAT; i++)); do
+        run "console_idle_unix.$i" "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+        "$PYTHON" "$BENCH_DIR/console.py" hammer "$console_port" bench bench-password-1 \
+            "$console_keys" "$T/console_busy_unix.$i.calls" 2>"$T/hammer.log" &
+        hammer_pid=$!
+        sleep 0.5 # logged in and calling
+        console_before=$(cpu_ticks "$CONSOLE_PID")
+        run_start=$(date +%s.%N)
+        run "console_busy_unix.$i" "$ING_UNIX" "$CONNS" "$PER_CONN" "$MESSAGES" "${SC_KNOWN[@]}"
+        # The console's CPU during the run, against the run's wall time: what it took from the
+        # milter and the load generator on the shared CPUs.
+        echo "$(($(cpu_ticks "$CONSOLE_PID") - console_before)) $CLK_TCK $run_start $(date +%s.%N)" \
+            >"$T/console_busy_unix.$i.console_cpu"
+        kill -TERM "$hammer_pid"
+        wait "$hammer_pid" || die "the console's client failed: $(cat "$T/hammer.log")"
+    done
+    stop "$CONSOLE_PID"
 fi
 if ! skipped others; then
     load "the other scenarios"

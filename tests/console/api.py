@@ -138,6 +138,19 @@ def main():
                (now - 60, "NOQUEUE", "BLOCKREF1", "192.0.2.66", "unknown", "bad.example",
                 "x@bad.example", "alice@example.net", None, "lists", "reject",
                 "550 5.7.1 Blocked (ref BLOCKREF1)", "cidr 192.0.2.0/24 block", "mx1"))
+    # A message refused for 30 recipients (one row each, one group), older decisions of the
+    # same client after it: why with limit=1 must show all 30 recipients, though the first read
+    # of the decisions takes only a few rows for each group asked for.
+    for i in range(30):
+        sql("INSERT INTO decisions (time, queue_id, ref, client_ip, sender, recipient,"
+            " check_name, action, reply) VALUES (?,?,?,?,?,?,?,?,?)",
+            (now - 30, "NOQUEUE", "MANYRCPT1", "192.0.2.77", "bulk@bad.example",
+             f"r{i:02d}@example.net", "dnsbl", "reject", "554 5.7.1 listed"))
+    for i in range(40):
+        sql("INSERT INTO decisions (time, queue_id, ref, client_ip, sender, recipient,"
+            " check_name, action, reply) VALUES (?,?,?,?,?,?,?,?,?)",
+            (now - 3600 - i, f"OLD{i}", f"OLDREF{i}", "192.0.2.77", "bulk@bad.example",
+             "x@example.net", "policy", "accept", None))
     for qid in ("Q1", "Q2"):
         sql("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt,"
                    " subject, size, reason) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -162,6 +175,19 @@ def main():
     check(r.returncode == 0 and "gone" not in r2.stdout and "pm postmaster" in r2.stdout
           and "$y$" not in r2.stdout, "console-user del and list (names and roles only)",
           r2.stdout)
+    # The console runs as the milter's account and reads the file through its group: a rewrite
+    # keeps the file's group and group-read mode (and never opens it to others).
+    import grp
+    group = grp.getgrnam("nogroup").gr_gid if os.geteuid() == 0 else os.getegid()
+    os.chown(USERS, -1, group)
+    os.chmod(USERS, 0o644)
+    r = ctl(conf, "console-user", "add", "grouped", stdin="grouped-secret-1\n")
+    st = os.stat(USERS)
+    check(r.returncode == 0 and st.st_gid == group and st.st_mode & 0o777 == 0o640
+          and "grouped:support:" in open(USERS).read(),
+          "console-user add keeps the users file's group, never readable by others",
+          (r.stderr, st.st_gid, group, oct(st.st_mode)))
+    ctl(conf, "console-user", "del", "grouped")
 
     proc = start(conf, port)
     short = start(conf_short, port2)
@@ -246,6 +272,14 @@ def run_api(port, port2, proc):
     status, doc, text, _ = desk.call("GET", "/api/why?key=192.0.2.66&since=%d&limit=5" %
                                      (int(time.time()) + 60))
     check(status == 200 and doc == [], "GET /api/why with since after the decision: none", text)
+    status, doc, text, _ = desk.call("GET", "/api/why?key=192.0.2.77&limit=1")
+    check(status == 200 and len(doc) == 1 and len(doc[0]["recipients"]) == 30
+          and doc[0]["recipients"][0] == "r00@example.net",
+          "GET /api/why limit=1: the newest message whole, all 30 recipients", text[:300])
+    status, doc, text, _ = desk.call("GET", "/api/why?key=192.0.2.77&limit=3")
+    check(status == 200 and [len(g["recipients"]) for g in doc] == [30, 1, 1]
+          and doc[2]["ref"] == "OLDREF1", "GET /api/why limit=3: the three newest, in order",
+          text[:300])
     status, _, _, _ = desk.call("GET", "/api/why?key=x&limit=0")
     check(status == 400, "GET /api/why with limit 0: 400", status)
     status, doc, text, _ = desk.call("GET", "/api/held")

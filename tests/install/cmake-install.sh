@@ -38,6 +38,8 @@ expected=(
     "$INGRESS_SBINDIR/milter-ingress" "$INGRESS_SBINDIR/ingressctl"
     "$INGRESS_SBINDIR/ingress-console" "$INGRESS_CONFIG"
     "$INGRESS_MANDIR/man8/milter-ingress.8" "$INGRESS_MANDIR/man8/ingressctl.8"
+    "$INGRESS_MANDIR/man8/ingress-console.8" "$INGRESS_UNITDIR/ingress-console.service"
+    "$INGRESS_DOCDIR/examples/nginx/ingress-console.conf"
     "$INGRESS_MANDIR/man5/milter-ingress.conf.5" "$INGRESS_DOCDIR/README.md"
     "$INGRESS_DOCDIR/examples/postfix/main.cf.snippet"
     "$INGRESS_DOCDIR/examples/sendmail/milter-ingress.mc"
@@ -78,6 +80,11 @@ if [[ $exec_start == "$INGRESS_SBINDIR/milter-ingress -c $INGRESS_CONFIG" ]]; th
 else
     not_ok "the unit starts the installed binary on the installed config, without -f" "ExecStart=$exec_start"
 fi
+console_unit=$D$INGRESS_UNITDIR/ingress-console.service
+check "the console's unit starts the installed ingress-console on the installed config, as milter-ingress" \
+    bash -c 'grep -qx "ExecStart=$2/ingress-console -c $3" "$1" && grep -qx User=milter-ingress "$1" &&
+             grep -qx ProtectSystem=strict "$1" && ! grep -q "@[A-Z_]*@" "$1"' _ "$console_unit" \
+    "$INGRESS_SBINDIR" "$INGRESS_CONFIG"
 check "the unit runs as milter-ingress, with its state directory" \
     bash -c 'grep -qx User=milter-ingress "$1" && grep -qx StateDirectory=milter-ingress "$1" &&
              ! grep -q "@[A-Z_]*@" "$1"' _ "$unit"

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# The man pages as the build makes them (BUILD/doc): milter-ingress(8), ingressctl(8) and
-# milter-ingress.conf(5)
+# The man pages as the build makes them (BUILD/doc): milter-ingress(8), ingressctl(8),
+# ingress-console(8) and milter-ingress.conf(5)
 #   - render without a warning: groff -ww -man -z, mandoc -T lint -W warning, man --warnings -l;
 #   - document every verb and sub-verb of ingressctl (as `ingressctl -h` lists them) and every
-#     option of milter-ingress and ingressctl (as their usage lists them), each as an entry of
-#     its own (a line of the rendered page that starts with it);
+#     option of milter-ingress, ingressctl and ingress-console (as their usage lists them), each
+#     as an entry of its own (a line of the rendered page that starts with it);
 #   - carry the version of the programs (-V) in their title line.
 # The option list of milter-ingress.conf(5) is kept fresh by the test
 # docs_option_reference_matches_table.
 #
-#   tests/install/man.sh BUILD_DIR MILTER_BIN INGRESSCTL_BIN
+#   tests/install/man.sh BUILD_DIR MILTER_BIN INGRESSCTL_BIN CONSOLE_BIN
 set -euo pipefail
-build=${1:?usage: man.sh BUILD_DIR MILTER_BIN INGRESSCTL_BIN}
+build=${1:?usage: man.sh BUILD_DIR MILTER_BIN INGRESSCTL_BIN CONSOLE_BIN}
 milter=${2:?}
 ctl=${3:?}
+console=${4:?}
 SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=tests/e2e/lib.sh
 source "$SRC_DIR/tests/e2e/lib.sh" # ok, not_ok
@@ -37,7 +38,7 @@ silent() {
     fi
 }
 
-for page in milter-ingress.8 ingressctl.8 milter-ingress.conf.5; do
+for page in milter-ingress.8 ingressctl.8 ingress-console.8 milter-ingress.conf.5; do
     f=$build/doc/$page
     if [[ ! -s $f ]]; then
         not_ok "$page is built" "missing: $f"
@@ -75,9 +76,11 @@ mapfile -t ctl_opts < <("$ctl" -h | grep -oE '^  -[a-zA-Z]' | tr -d ' ')
 documented ingressctl.8 "option of ingressctl -h" "${ctl_opts[@]}"
 mapfile -t milter_opts < <("$milter" -h | grep -oE '^  (-[a-zA-Z]|--[a-z]+)' | tr -d ' ')
 documented milter-ingress.8 "option of milter-ingress -h" "${milter_opts[@]}"
+mapfile -t console_opts < <("$console" -h | grep -oE '\[-[a-zA-Z]' | tr -d '[')
+documented ingress-console.8 "option of ingress-console -h" "${console_opts[@]}"
 
 version=$("$milter" -V | awk '{print $2}')
-for page in milter-ingress.8 ingressctl.8 milter-ingress.conf.5; do
+for page in milter-ingress.8 ingressctl.8 ingress-console.8 milter-ingress.conf.5; do
     if rendered "$build/doc/$page" | tail -n 3 | grep -qF "milter-ingress $version"; then
         ok "$page: its footer names milter-ingress $version"
     else

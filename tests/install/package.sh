@@ -6,7 +6,9 @@
 #   3. apt-get install ./milter-ingress_VERSION_ARCH.deb: the account and its group (postfix in
 #      it), the directories, the database (--init), the config a conffile in /etc/milter-ingress,
 #      and postinst saying what to add to Postfix's main.cf; milter-ingress -t accepts the
-#      installed config, ingressctl reads the database through it;
+#      installed config, ingressctl reads the database through it; ingress-console, its man page
+#      and its unit (not enabled), the console's users file 0640 root:milter-ingress, and the
+#      console as the unit's User logging in a user that root's ingressctl added;
 #   4. the daemon started the way the unit's ExecStart does (its User, Group and UMask; no
 #      systemd here), with /dev/log a socket of the test's in a mount namespace of its own: it
 #      logs to syslog with the facility mail, one timestamp a line;
@@ -171,12 +173,59 @@ if [[ $ctl_rc == 1 && $ctl_out == "no entries" ]]; then
 else
     not_ok "ingressctl reads the database through the installed config" "status $ctl_rc: $ctl_out"
 fi
-missing_man=$(for p in milter-ingress ingressctl milter-ingress.conf; do man -w "$p" >/dev/null 2>&1 || echo "$p"; done)
+missing_man=$(for p in milter-ingress ingressctl ingress-console milter-ingress.conf; do man -w "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [[ -z $missing_man ]]; then
-    ok "man finds milter-ingress(8), ingressctl(8) and milter-ingress.conf(5)"
+    ok "man finds milter-ingress(8), ingressctl(8), ingress-console(8) and milter-ingress.conf(5)"
 else
     not_ok "man finds every page" "missing: $missing_man"
 fi
+
+# The console: installed with its unit, which is not enabled (no user yet) while the milter's is;
+# the users file made for it, root's and read through the group.
+CONSOLE_UNIT=/lib/systemd/system/ingress-console.service
+wants=/etc/systemd/system/multi-user.target.wants
+users_mode=$(stat -c '%a %U:%G' /etc/milter-ingress/console-users 2>&1) || true
+if [[ -x /usr/sbin/ingress-console && -s $CONSOLE_UNIT && $users_mode == "640 root:milter-ingress" &&
+    ! -e $wants/ingress-console.service && -e $wants/milter-ingress.service ]] &&
+    grep -qx 'User=milter-ingress' "$CONSOLE_UNIT" &&
+    grep -qx "ExecStart=/usr/sbin/ingress-console -c $CONF" "$CONSOLE_UNIT"; then
+    ok "ingress-console and its unit are installed, not enabled (the milter's is); console-users 0640 root:milter-ingress"
+else
+    not_ok "ingress-console and its unit are installed, not enabled; console-users 0640 root:milter-ingress" \
+        "users file: $users_mode" "$(ls -l /usr/sbin/ingress-console "$CONSOLE_UNIT" "$wants" 2>&1)"
+fi
+# The first login as README "Console" gives it: a user added by root's ingressctl, then the
+# console started as its unit's User (on a free port: a copy of the config with console_listen)
+# answers that user's login, which it can only do if it reads the users file and the database.
+echo 'package-test-secret' | ingressctl console-user add pkgtest --role support >/dev/null || true
+console_port=$(free_ports 1)
+{ cat "$CONF"; echo "console_listen = 127.0.0.1:$console_port"; } >"$T/console.conf"
+chmod 644 "$T/console.conf"
+setpriv --reuid=milter-ingress --regid=milter-ingress --init-groups -- \
+    /usr/sbin/ingress-console -c "$T/console.conf" 2>"$T/console.log" &
+console_pid=$!
+login=$("$PYTHON" - "$console_port" <<'PY' 2>&1
+import http.client, json, sys, time
+for _ in range(50):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+        c.request("POST", "/api/login", body=json.dumps({"name": "pkgtest", "password": "package-test-secret"}),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        print(r.status, json.loads(r.read()).get("role"))
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
+)
+kill "$console_pid" 2>/dev/null || true
+wait "$console_pid" 2>/dev/null || true
+if [[ $login == "200 support" ]]; then
+    ok "ingress-console as milter-ingress logs in a user that root's ingressctl console-user added"
+else
+    not_ok "ingress-console as milter-ingress logs in a user ingressctl added" "$login" "$(cat "$T/console.log")"
+fi
+ingressctl console-user del pkgtest >/dev/null || true
 
 # ---------------------------------------------------------------------------------------------
 # 4. The daemon as the unit starts it, logging to a syslog socket of the test's.

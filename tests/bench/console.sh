@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The console benchmark: how fast ingress-console answers the calls a support agent's pages make,
+# on a store the size of a busy site's, on SQLite and on PostgreSQL.  Figures, not a test: each
+# call's p50 / p95 / max are printed beside the 200 ms target, never judged.  Builds nothing: give
+# it a build directory (a non-sanitized RelWithDebInfo one for figures).
+#
+#   tests/bench/console.sh BUILD_DIR [--smoke]
+#
+# For each backend: a fresh store (a SQLite file; a private PostgreSQL started by
+# tests/pg/pg-ctl.sh with run.sh's production settings), its schema applied by ingressctl, then
+# filled in one go by tests/bench/console.py (one transaction, or one COPY a table): DECISIONS
+# decisions over 30 days (a partition a day on PostgreSQL), HELD held messages, 2,000 list
+# entries.  Then ingress-console on it (loopback, a free port), a support user made with
+# `ingressctl console-user add`, and tests/bench/console.py measure: login, why by ref, queue id,
+# IP, address and domain, the held list and one held message, the lists, and whichever of the
+# other pages' endpoints this build has (console.py's CALLS; an absent one is listed as absent).
+#
+# Environment: DECISIONS (1000000), HELD (10000), REQUESTS (50) a call, SKIP="sqlite postgresql"
+# skips a backend.  --smoke: DECISIONS=10000, HELD=100, REQUESTS=3 (the suite runs this: it proves
+# the script and every call work, and exits non-zero when a call fails; its times mean nothing).
+# The milter's throughput while the console is used is run.sh's part "console".
+# KEEP_BENCH_DIR=1 keeps the temporary folder.
+set -euo pipefail
+
+if [[ $# -lt 1 || $# -gt 2 || (${2:-} != "" && ${2:-} != --smoke) ]]; then
+    echo "usage: $0 BUILD_DIR [--smoke]" >&2
+    exit 2
+fi
+BUILD=$(realpath -- "$1")
+SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
+PYTHON=/usr/bin/python3
+BENCH=$SRC_DIR/tests/bench/console.py
+PG_CTL=$SRC_DIR/tests/pg/pg-ctl.sh
+CTL=$BUILD/ingressctl
+CONSOLE=$BUILD/ingress-console
+if [[ ${2:-} == --smoke ]]; then
+    DECISIONS=${DECISIONS:-10000}
+    HELD=${HELD:-100}
+    REQUESTS=${REQUESTS:-3}
+else
+    DECISIONS=${DECISIONS:-1000000}
+    HELD=${HELD:-10000}
+    REQUESTS=${REQUESTS:-50}
+fi
+SKIP=${SKIP:-}
+for f in "$CTL" "$CONSOLE"; do
+    [[ -x $f ]] || {
+        echo "console bench: $f is missing (build first)" >&2
+        exit 2
+    }
+done
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+[[ -x $PG_BINDIR/initdb ]] || SKIP="$SKIP postgresql"
+skipped() { [[ " $SKIP " == *" $1 "* ]]; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/ingress-console-bench.XXXXXX")
+chmod 755 "$T" # pg-ctl.sh runs the server as postgres when we are root
+CONSOLE_PID=""
+PG_STARTED=0
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    if [[ -n $CONSOLE_PID ]]; then
+        kill -TERM "$CONSOLE_PID" 2>/dev/null || true
+        wait "$CONSOLE_PID" 2>/dev/null || true
+    fi
+    [[ $PG_STARTED == 1 ]] && "$PG_CTL" stop "$T/pg" >/dev/null 2>&1
+    if [[ ${KEEP_BENCH_DIR:-0} == 1 ]]; then
+        echo "# kept $T" >&2
+    else
+        rm -rf -- "$T"
+    fi
+}
+trap cleanup EXIT
+die() {
+    echo "console bench: $*" >&2
+    [[ -s $T/console.log ]] && tail -n 20 "$T/console.log" >&2
+    exit 1
+}
+free_port() {
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# measure LABEL DATABASE FILL_BACKEND FILL_TARGET: the store's schema, the fill, the console on
+# it, the figures.
+measure() {
+    local label=$1 database=$2 backend=$3 target=$4 port i started keys rc=0
+    port=$(free_port)
+    cat >"$T/console.conf" <<EOF
+# ingress-console for tests/bench/console.sh
+database = $database
+console_listen = 127.0.0.1:$port
+console_users_file = $T/console-users
+EOF
+    # The schema, as on a first `ingressctl` call (status 1: no entries yet; 2: an error).
+    local st=0
+    "$CTL" -c "$T/console.conf" list show >/dev/null 2>"$T/init.log" || st=$?
+    [[ $st -le 1 ]] || die "ingressctl could not apply the schema: $(cat "$T/init.log")"
+    echo bench-password-1 | "$CTL" -c "$T/console.conf" console-user add bench --role support >/dev/null ||
+        die "ingressctl console-user add failed"
+    echo "# $label: filling $DECISIONS decisions, $HELD held messages; loadavg $(cat /proc/loadavg)"
+    started=$SECONDS
+    keys=$("$PYTHON" "$BENCH" fill "$backend" "$target" "$DECISIONS" "$HELD") || die "the fill failed"
+    echo "# filled in $((SECONDS - started)) s; keys: $keys"
+    "$CONSOLE" -c "$T/console.conf" 2>"$T/console.log" &
+    CONSOLE_PID=$!
+    for ((i = 0; i < 100; i++)); do
+        [[ -n $(ss -Hltn "sport = :$port" 2>/dev/null) ]] && break
+        kill -0 "$CONSOLE_PID" 2>/dev/null || die "ingress-console exited"
+        sleep 0.1
+    done
+    "$PYTHON" "$BENCH" measure "$port" bench bench-password-1 "$keys" "$REQUESTS" \
+        "$label, $DECISIONS decisions, $HELD held (loadavg $(cut -d' ' -f1-3 /proc/loadavg))" || rc=$?
+    kill -TERM "$CONSOLE_PID"
+    wait "$CONSOLE_PID" || die "ingress-console did not stop cleanly"
+    CONSOLE_PID=""
+    return "$rc"
+}
+
+echo "# machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo);" \
+    "commit $(git -C "$SRC_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+status=0
+if ! skipped sqlite; then
+    touch "$T/ingress.db"
+    measure SQLite "$T/ingress.db" sqlite "$T/ingress.db" || status=1
+fi
+if ! skipped postgresql; then
+    "$PG_CTL" start "$T/pg" >/dev/null || die "PostgreSQL did not start"
+    PG_STARTED=1
+    # run.sh's production settings (durable, synchronous_commit off, 256 MB of shared buffers).
+    cat >>"$T/pg/data/postgresql.conf" <<'EOF'
+fsync = on
+full_page_writes = on
+synchronous_commit = off
+shared_buffers = 256MB
+EOF
+    "$PG_CTL" stop "$T/pg" && "$PG_CTL" start "$T/pg" >/dev/null || die "PostgreSQL did not restart"
+    password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(12))')
+    printf "CREATE ROLE ingress LOGIN PASSWORD '%s';\nCREATE DATABASE ingress OWNER ingress;\n" \
+        "$password" | "$PG_CTL" psql "$T/pg" >/dev/null || die "cannot create the role"
+    conninfo="host=$T/pg/sock port=$(<"$T/pg/port") dbname=ingress user=ingress password=$password"
+    export PG_CTL_DBNAME=ingress
+    measure PostgreSQL "$conninfo" pg "$PG_CTL psql $T/pg" || status=1
+fi
+exit "$status"
