@@ -69,7 +69,7 @@ static bool dmarc_domain_actions_valid(const struct config_list *list, char *why
 static bool host_name_valid(const char *name, char *why, size_t whylen);
 static bool metrics_listen_valid(const char *spec, char *why, size_t whylen);
 static bool console_listen_valid(const char *spec, char *why, size_t whylen);
-static bool console_users_file_valid(const char *path, char *why, size_t whylen);
+static bool absolute_path_valid(const char *path, char *why, size_t whylen);
 
 const struct config_option config_options[] = {
     /* milter */
@@ -274,11 +274,13 @@ const struct config_option config_options[] = {
     TEXT(console_listen, "127.0.0.1:8896", console_listen_valid, "console",
          "Address:port ingress-console listens on, e.g. 127.0.0.1:8896 or [::1]:8896; keep it on "
          "loopback behind a reverse proxy that does TLS (README: Console)"),
-    TEXT(console_users_file, "/etc/milter-ingress/console-users", console_users_file_valid,
-         "console",
+    TEXT(console_users_file, "/etc/milter-ingress/console-users", absolute_path_valid, "console",
          "File of the console's users, name:role:hash lines (ingressctl console-user edits it)"),
     OPT(console_session_lifetime, CONFIG_DURATION, "8h", MS_SECOND, 7 * MS_DAY, NULL, "console",
         "How long a console login lasts before the user must log in again"),
+    TEXT(console_static_dir, "/usr/share/milter-ingress/console", absolute_path_valid, "console",
+         "Directory of the console's web page (index.html, app.js, app.css), installed with it; "
+         "an installation under another prefix sets its own path in the installed config"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -641,12 +643,13 @@ static bool console_listen_valid(const char *spec, char *why, size_t whylen)
     return false;
 }
 
-/* An absolute path: the console and ingressctl may start in different directories. */
-static bool console_users_file_valid(const char *path, char *why, size_t whylen)
+/* An absolute path (console_users_file, console_static_dir): the console and ingressctl may
+ * start in different directories. */
+static bool absolute_path_valid(const char *path, char *why, size_t whylen)
 {
     if (path[0] == '/' && printable(path))
         return true;
-    str_copy(why, whylen, "expected an absolute path, e.g. /etc/milter-ingress/console-users");
+    str_copy(why, whylen, "expected an absolute path");
     return false;
 }
 

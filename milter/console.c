@@ -4,6 +4,9 @@
  *
  *   ingress-console [-c FILE] [-d DATABASE] [-f]
  *
+ * It also serves the support desk's web page (console_static.c: GET / and /static/NAME from
+ * console_static_dir), which does everything through this same API.
+ *
  * A process of its own, never a thread of the milter: a crash, a leak or a hung request here
  * cannot stop mail.  It opens the store as ingressctl does (store_open_existing) and does each
  * thing through the same functions as ingressctl's verbs (ctl_why_json, ctl_list_entry_valid,
@@ -81,7 +84,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         .c = cls, .conn = conn, .method = method, .body = req->body, .len = req->len};
     console_client_address(conn, call.addr, sizeof call.addr);
     if (strncmp(url, "/api/", 5) != 0)
-        return console_error(conn, MHD_HTTP_NOT_FOUND, "no such resource (the API is /api/)");
+        return console_static(&call, url);
     call.path = url + 5;
     return console_route(&call);
 }
@@ -151,13 +154,14 @@ static int serve(struct console *c)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, c, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)CONSOLE_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)CONSOLE_CONNECTIONS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONSOLE_TIMEOUT_SECONDS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONSOLE_MEMORY_PER_CONNECTION, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, 0, NULL, NULL, handle, c, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONSOLE_CONNECTIONS_MAX,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONSOLE_CONNECTIONS_PER_IP,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONSOLE_TIMEOUT_SECONDS,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONSOLE_MEMORY_PER_CONNECTION,
+                         MHD_OPTION_UNESCAPE_CALLBACK, console_unescape, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "ingress-console: cannot listen on %s: %s\n", c->ctl.cfg->console_listen,
                 strerror(errno));
@@ -206,7 +210,13 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 2;
     }
+    c->static_dir = console_static_open(cfg->console_static_dir);
+    if (c->static_dir < 0)
+        fprintf(stderr, "ingress-console: console_static_dir %s: %s (the web page is not served)\n",
+                cfg->console_static_dir, strerror(errno));
     int status = serve(c);
+    if (c->static_dir >= 0)
+        close(c->static_dir);
     store_close(c->ctl.store);
     explicit_bzero(c->sessions, sizeof c->sessions);
     free(c);

@@ -4,6 +4,7 @@
  *   console_http.c     responses, the request's fields, the helpers every handler shares
  *   console_session.c  logins, sessions, the CSRF check, the failed-login limit
  *   console_api.c      the route table and the handlers of why, held and lists
+ *   console_static.c   the web page's files (GET / and /static/NAME)
  * A handler takes the call and the rest of the path after its route's prefix (NULL for an exact
  * route), and answers with console_json or console_error.
  */
@@ -49,6 +50,7 @@ struct console {
     struct ctl ctl;
     struct console_session sessions[CONSOLE_SESSIONS_MAX];
     struct console_client clients[CONSOLE_CLIENTS_MAX];
+    int static_dir; /* console_static_dir opened, or -1: the page is not served */
 };
 
 /* What a handler needs of the request. */
@@ -97,6 +99,8 @@ void console_client_address(struct MHD_Connection *conn, char *out, size_t outle
 
 /* POST /api/login: {"name", "password"} -> a session cookie and its CSRF token. */
 enum MHD_Result console_api_login(struct console_call *call, const char *rest);
+/* GET /api/session: the call's session as the login answered it (a reloaded page goes on). */
+enum MHD_Result console_api_session(struct console_call *call, const char *rest);
 /* POST /api/logout: forgets the call's session. */
 enum MHD_Result console_api_logout(struct console_call *call, const char *rest);
 /*
@@ -109,5 +113,14 @@ bool console_authorize(struct console_call *call, enum MHD_Result *result);
 
 /* Answers an /api/ request through the route table. */
 enum MHD_Result console_route(struct console_call *call);
+
+/* ---- console_static.c ---- */
+
+/* libmicrohttpd's decoding of %XX in the path and arguments, but for %00, left as it is. */
+size_t console_unescape(void *cls, struct MHD_Connection *conn, char *uri);
+/* console_static_dir as a directory descriptor, or -1 with errno set. */
+int console_static_open(const char *dir);
+/* Answers a request outside /api/: the page's files, else 404. */
+enum MHD_Result console_static(struct console_call *call, const char *url);
 
 #endif

@@ -970,6 +970,7 @@ static const struct {
     {"held_remote_command", "ssh -oBatchMode=yes {host} sudo held-{action} {queue_id}"},
     {"console_listen", "[::1]:8896"},
     {"console_users_file", "/etc/milter-ingress/staff"},
+    {"console_static_dir", "/srv/console-page"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */
