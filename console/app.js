@@ -272,7 +272,9 @@ function decisionCard(d) {
   add("When", when(d.time));
   add("Reference", d.ref);
   add("Queue id", d.queue_id);
-  add("Client", d.client_ip + (d.client_name ? " (" + d.client_name + ")" : ""));
+  /* a client without a confirmed name is shown by the MTA as "[address]": said once */
+  const named = d.client_name && !d.client_name.startsWith("[");
+  add("Client", d.client_ip + (named ? " (" + d.client_name + ")" : ""));
   add("HELO", d.helo);
   add("From", d.sender);
   add("To", (d.recipients || []).join(", "));

@@ -46,6 +46,9 @@ packages=(
     # the PostgreSQL backend (libpq) and its tests: a private server started by tests/pg/pg-ctl.sh;
     # libfaketime puts the milter's clock minutes off the server's (tests/hardening/pg-faults.sh)
     libpq-dev postgresql faketime
+    # the console's web page in a real browser (tests/console/browser.sh): headless Chromium
+    # driven through chromedriver by Selenium
+    chromium chromium-driver python3-selenium
     # lint
     clang-format clang-tidy cppcheck
     # the man pages' lint (tests/install/man.sh): groff, man and col render them, mandoc lints

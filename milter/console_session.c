@@ -182,8 +182,8 @@ enum MHD_Result console_api_session(struct console_call *call, const char *rest)
 enum MHD_Result console_api_logout(struct console_call *call, const char *rest)
 {
     (void)rest;
+    console_log(call, "logout", "ok"); /* before the session, and its user, is gone */
     memset((struct console_session *)call->session, 0, sizeof *call->session);
-    console_log(call, "logout", "ok");
     return console_json(call->conn, MHD_HTTP_OK, ctl_json_object(), NULL);
 }
 
