@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "console.h"
+#include "spf.h"
 #include "store.h"
 #include "util.h"
 
@@ -202,8 +203,8 @@ int main(int argc, char **argv)
     struct console *c = xcalloc(1, sizeof *c);
     c->ctl.verb = "console";
     c->ctl.cfg = cfg;
-    c->ctl.store = store_open_existing(database != NULL ? database : cfg->database,
-                                       cfg->store_busy_timeout, &c->ctl.err);
+    c->database = database != NULL ? database : cfg->database;
+    c->ctl.store = store_open_existing(c->database, cfg->store_busy_timeout, &c->ctl.err);
     if (c->ctl.store == NULL) {
         fprintf(stderr, "ingress-console: %s\n", c->ctl.err.text);
         free(c);
@@ -214,6 +215,7 @@ int main(int argc, char **argv)
     if (c->static_dir < 0)
         fprintf(stderr, "ingress-console: console_static_dir %s: %s (the web page is not served)\n",
                 cfg->console_static_dir, strerror(errno));
+    spf_library_init(); /* before any thread: libspf2's handlers are process-wide (check) */
     int status = serve(c);
     if (c->static_dir >= 0)
         close(c->static_dir);

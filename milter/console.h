@@ -5,6 +5,7 @@
  *   console_session.c  logins, sessions, the CSRF check, the failed-login limit
  *   console_api.c      the route table and the handlers of why, held and lists
  *   console_static.c   the web page's files (GET / and /static/NAME)
+ *   console_accounts.c accounts, recipient rules, check, and the webmail key's cache
  * A handler takes the call and the rest of the path after its route's prefix (NULL for an exact
  * route), and answers with console_json or console_error.
  */
@@ -17,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "console_users.h"
 #include "ctl.h"
@@ -46,11 +49,27 @@ struct console_client {
     int64_t window_start;
 };
 
+/* A webmail key verified once (yescrypt takes tens of milliseconds): the SHA-256 of
+ * "NAME:KEY", never the key. */
+#define CONSOLE_KEYS_CACHED 32
+struct console_key {
+    unsigned char digest[32]; /* all zero: a free slot */
+    char user[CONSOLE_USER_MAX];
+    char domains[CONSOLE_DOMAINS_MAX];
+};
+
 struct console {
     struct ctl ctl;
+    const char *database; /* as the store was opened: `check` opens it again for a dry run */
     struct console_session sessions[CONSOLE_SESSIONS_MAX];
     struct console_client clients[CONSOLE_CLIENTS_MAX];
     int static_dir; /* console_static_dir opened, or -1: the page is not served */
+    /* The keys verified since the users file last changed (its mtime, inode and size). */
+    struct console_key keys[CONSOLE_KEYS_CACHED];
+    size_t keys_next;
+    struct timespec keys_mtime;
+    ino_t keys_ino;
+    off_t keys_size;
 };
 
 /* What a handler needs of the request. */
@@ -62,6 +81,9 @@ struct console_call {
     size_t len;
     char addr[INET6_ADDRSTRLEN];
     const struct console_session *session; /* NULL before the login check */
+    /* A webmail key's call: its session (made for this call only) and its domains ("": any). */
+    struct console_session key_session;
+    char key_domains[CONSOLE_DOMAINS_MAX];
 };
 
 typedef enum MHD_Result (*console_handler)(struct console_call *call, const char *rest);
@@ -108,6 +130,23 @@ enum MHD_Result console_api_logout(struct console_call *call, const char *rest);
  * GET.  true: go on; false: the refusal has been queued in *result.
  */
 bool console_authorize(struct console_call *call, enum MHD_Result *result);
+
+/* ---- console_accounts.c ---- */
+
+/*
+ * Checks a webmail key, "NAME:KEY" (the Authorization header after "Bearer "): 1 right (the call's
+ * key_session and key_domains set, call->session pointing at them), 0 wrong (or not a webmail
+ * user's), -1 the users file cannot be read (why).  A key once verified is found again by its
+ * SHA-256 until the users file changes.
+ */
+int console_key_check(struct console_call *call, const char *credentials, char *why, size_t whylen);
+enum MHD_Result console_api_accounts(struct console_call *call, const char *rest);
+enum MHD_Result console_api_account(struct console_call *call, const char *rest);
+enum MHD_Result console_api_account_change(struct console_call *call, const char *rest);
+enum MHD_Result console_api_rules_get(struct console_call *call, const char *rest);
+enum MHD_Result console_api_rules_add(struct console_call *call, const char *rest);
+enum MHD_Result console_api_rules_del(struct console_call *call, const char *rest);
+enum MHD_Result console_api_check(struct console_call *call, const char *rest);
 
 /* ---- console_api.c ---- */
 

@@ -252,8 +252,6 @@ static enum MHD_Result api_held_decide(struct console_call *call, const char *re
 
 /* ---- routing ---- */
 
-/* ---- routing ---- */
-
 struct console_route {
     const char *method;
     const char *path;
@@ -273,7 +271,21 @@ static const struct console_route routes[] = {
     {MHD_HTTP_METHOD_GET, "lists", false, false, api_lists_get},
     {MHD_HTTP_METHOD_POST, "lists", false, false, api_lists_add},
     {MHD_HTTP_METHOD_DELETE, "lists/", true, false, api_lists_del},
+    /* console_accounts.c */
+    {MHD_HTTP_METHOD_GET, "accounts", false, false, console_api_accounts},
+    {MHD_HTTP_METHOD_GET, "accounts/", true, false, console_api_account},
+    {MHD_HTTP_METHOD_POST, "accounts/", true, false, console_api_account_change},
+    {MHD_HTTP_METHOD_GET, "rules", false, false, console_api_rules_get},
+    {MHD_HTTP_METHOD_POST, "rules", false, false, console_api_rules_add},
+    {MHD_HTTP_METHOD_DELETE, "rules/", true, false, console_api_rules_del},
+    {MHD_HTTP_METHOD_POST, "check", false, false, console_api_check},
 };
+
+/* The routes a webmail key may take: the recipient rules, nothing else. */
+static bool webmail_route(console_handler h)
+{
+    return h == console_api_rules_get || h == console_api_rules_add || h == console_api_rules_del;
+}
 
 enum MHD_Result console_route(struct console_call *call)
 {
@@ -286,6 +298,12 @@ enum MHD_Result console_route(struct console_call *call)
         enum MHD_Result refused;
         if (!r->public && !console_authorize(call, &refused))
             return refused;
+        if (!r->public && call->session->role == CONSOLE_ROLE_WEBMAIL &&
+            !webmail_route(r->handler)) {
+            console_log(call, call->path, "forbidden");
+            return console_error(call->conn, MHD_HTTP_FORBIDDEN,
+                                 "a webmail key may only read and change recipient rules");
+        }
         return r->handler(call, r->prefix ? call->path + n : NULL);
     }
     return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such resource");

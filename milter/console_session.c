@@ -7,7 +7,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "console.h"
 #include "ctl_json.h"
@@ -15,12 +14,7 @@
 
 static bool random_hex(char *out)
 {
-    unsigned char raw[CONSOLE_TOKEN_BYTES];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-        return false;
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-    return true;
+    return console_random_hex(out, CONSOLE_TOKEN_BYTES);
 }
 
 /* Compares two tokens in a time that does not depend on where they differ. */
@@ -144,6 +138,14 @@ enum MHD_Result console_api_login(struct console_call *call, const char *rest)
         return console_error(call->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                              "the users file cannot be read (see the console's log)");
     }
+    if (ok > 0 && role == CONSOLE_ROLE_WEBMAIL) {
+        /* A key authenticates each call of a webmail's server; it opens no browser session. */
+        json_decref(in);
+        console_log(call, "login", "refused-webmail-key");
+        return console_error(call->conn, MHD_HTTP_FORBIDDEN,
+                             "a webmail key is sent with each call (Authorization: Bearer "
+                             "NAME:KEY), it opens no session");
+    }
     if (ok == 0) {
         struct console_client *k = client_find(c, call->addr, true);
         k->failures++;
@@ -187,8 +189,41 @@ enum MHD_Result console_api_logout(struct console_call *call, const char *rest)
     return console_json(call->conn, MHD_HTTP_OK, ctl_json_object(), NULL);
 }
 
+/* A webmail key's call: "Authorization: Bearer NAME:KEY", no cookie and no CSRF token (no
+ * browser sends it by itself).  Wrong keys count as failed logins of the client. */
+static bool key_authorize(struct console_call *call, const char *header, enum MHD_Result *result)
+{
+    char why[512];
+    if (login_blocked(call->c, call->addr)) {
+        console_log(call, "key", "rate-limited");
+        *result = console_error(call->conn, MHD_HTTP_TOO_MANY_REQUESTS,
+                                "too many failed logins from this address: try again later");
+        return false;
+    }
+    int ok = strncmp(header, "Bearer ", 7) == 0
+                 ? console_key_check(call, header + 7, why, sizeof why)
+                 : 0;
+    if (ok < 0) {
+        fprintf(stderr, "ingress-console: %s\n", why);
+        *result = console_error(call->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                "the users file cannot be read (see the console's log)");
+        return false;
+    }
+    if (ok == 0) {
+        client_find(call->c, call->addr, true)->failures++;
+        console_log(call, "key", "refused");
+        *result = console_error(call->conn, MHD_HTTP_UNAUTHORIZED, "wrong webmail key");
+        return false;
+    }
+    return true;
+}
+
 bool console_authorize(struct console_call *call, enum MHD_Result *result)
 {
+    const char *header =
+        MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (header != NULL)
+        return key_authorize(call, header, result);
     call->session = session_find(call->c, call->conn);
     if (call->session == NULL) {
         *result =

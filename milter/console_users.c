@@ -8,8 +8,10 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +27,8 @@ bool console_role_parse(const char *text, enum console_role *role)
         *role = CONSOLE_ROLE_POSTMASTER;
     else if (strcmp(text, "support") == 0)
         *role = CONSOLE_ROLE_SUPPORT;
+    else if (strcmp(text, "webmail") == 0)
+        *role = CONSOLE_ROLE_WEBMAIL;
     else
         return false;
     return true;
@@ -32,7 +36,9 @@ bool console_role_parse(const char *text, enum console_role *role)
 
 const char *console_role_name(enum console_role role)
 {
-    return role == CONSOLE_ROLE_POSTMASTER ? "postmaster" : "support";
+    return role == CONSOLE_ROLE_POSTMASTER ? "postmaster"
+           : role == CONSOLE_ROLE_SUPPORT  ? "support"
+                                           : "webmail";
 }
 
 bool console_user_name_valid(const char *name)
@@ -46,8 +52,35 @@ bool console_user_name_valid(const char *name)
     return true;
 }
 
-/* One line split in place into its three fields; false for a line that is not one. */
-static bool split_line(char *line, char **name, char **role, char **hash)
+bool console_random_hex(char *out, size_t nbytes)
+{
+    unsigned char raw[64];
+    if (nbytes > sizeof raw || getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
+        return false;
+    for (size_t i = 0; i < nbytes; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    explicit_bzero(raw, sizeof raw);
+    return true;
+}
+
+bool console_users_domains_valid(const char *domains)
+{
+    size_t len = strlen(domains);
+    if (len == 0 || len >= CONSOLE_DOMAINS_MAX || domains[0] == ',' || domains[len - 1] == ',')
+        return false;
+    for (const char *p = domains; *p != '\0'; p++) {
+        bool lower = *p >= 'a' && *p <= 'z';
+        if (!lower && !(*p >= '0' && *p <= '9') && strchr(".-,", *p) == NULL)
+            return false;
+        if (*p == ',' && p[1] == ',')
+            return false;
+    }
+    return true;
+}
+
+/* One line split in place into its fields (a hash holds no ':'; *domains "" when the line has
+ * none); false for a line that is not one. */
+static bool split_line(char *line, char **name, char **role, char **hash, char **domains)
 {
     line[strcspn(line, "\r\n")] = '\0';
     char *c1 = strchr(line, ':'), *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
@@ -57,6 +90,10 @@ static bool split_line(char *line, char **name, char **role, char **hash)
     *name = line;
     *role = c1 + 1;
     *hash = c2 + 1;
+    char *c3 = strchr(*hash, ':');
+    *domains = c3 != NULL ? c3 + 1 : c2 + strlen(*hash) + 1;
+    if (c3 != NULL)
+        *c3 = '\0';
     return true;
 }
 
@@ -74,8 +111,17 @@ static bool hash_matches(const char *password, const char *hash)
 int console_users_check(const char *path, const char *name, const char *password,
                         enum console_role *role, char *why, size_t whylen)
 {
-    char line[USERS_LINE_MAX], *n, *r, *h;
+    char domains[CONSOLE_DOMAINS_MAX];
+    return console_users_check_domains(path, name, password, role, domains, why, whylen);
+}
+
+int console_users_check_domains(const char *path, const char *name, const char *password,
+                                enum console_role *role, char *domains, char *why, size_t whylen)
+{
+    char line[USERS_LINE_MAX], *n, *r, *h, *d;
     int found = 0;
+
+    domains[0] = '\0';
     FILE *f = fopen(path, "re");
 
     if (f == NULL) {
@@ -83,9 +129,10 @@ int console_users_check(const char *path, const char *name, const char *password
         return -1;
     }
     while (!found && fgets(line, sizeof line, f) != NULL) {
-        if (!split_line(line, &n, &r, &h) || strcmp(n, name) != 0)
+        if (!split_line(line, &n, &r, &h, &d) || strcmp(n, name) != 0)
             continue;
         found = console_role_parse(r, role) && hash_matches(password, h) ? 1 : -2;
+        str_copy(domains, CONSOLE_DOMAINS_MAX, d);
     }
     fclose(f);
     explicit_bzero(line, sizeof line);
@@ -99,7 +146,7 @@ int console_users_check(const char *path, const char *name, const char *password
 static bool rewrite(const char *path, const char *name, const char *extra, bool *removed, char *why,
                     size_t whylen)
 {
-    char tmp[4096], line[USERS_LINE_MAX], copy[USERS_LINE_MAX], *n, *r, *h;
+    char tmp[4096], line[USERS_LINE_MAX], copy[USERS_LINE_MAX], *n, *r, *h, *d;
     FILE *in = fopen(path, "re");
 
     *removed = false;
@@ -120,7 +167,7 @@ static bool rewrite(const char *path, const char *name, const char *extra, bool 
     FILE *out = fdopen(fd, "w");
     while (in != NULL && fgets(line, sizeof line, in) != NULL) {
         str_copy(copy, sizeof copy, line);
-        if (split_line(copy, &n, &r, &h) && strcmp(n, name) == 0) {
+        if (split_line(copy, &n, &r, &h, &d) && strcmp(n, name) == 0) {
             *removed = true;
             continue;
         }
@@ -141,7 +188,7 @@ static bool rewrite(const char *path, const char *name, const char *extra, bool 
 }
 
 bool console_users_set(const char *path, const char *name, enum console_role role,
-                       const char *password, char *why, size_t whylen)
+                       const char *password, const char *domains, char *why, size_t whylen)
 {
     char salt[CRYPT_GENSALT_OUTPUT_SIZE], entry[USERS_LINE_MAX];
     struct crypt_data data;
@@ -158,7 +205,8 @@ bool console_users_set(const char *path, const char *name, enum console_role rol
         str_copy(why, whylen, "crypt failed to hash the password");
         return false;
     }
-    str_printf(entry, sizeof entry, "%s:%s:%s", name, console_role_name(role), hash);
+    str_printf(entry, sizeof entry, "%s:%s:%s%s%s", name, console_role_name(role), hash,
+               domains != NULL && domains[0] != '\0' ? ":" : "", domains != NULL ? domains : "");
     explicit_bzero(&data, sizeof data);
     return rewrite(path, name, entry, &removed, why, whylen);
 }
@@ -173,7 +221,7 @@ int console_users_del(const char *path, const char *name, char *why, size_t whyl
 
 bool console_users_list(const char *path, FILE *out, char *why, size_t whylen)
 {
-    char line[USERS_LINE_MAX], *n, *r, *h;
+    char line[USERS_LINE_MAX], *n, *r, *h, *d;
     FILE *f = fopen(path, "re");
 
     if (f == NULL) {
@@ -181,8 +229,8 @@ bool console_users_list(const char *path, FILE *out, char *why, size_t whylen)
         return false;
     }
     while (fgets(line, sizeof line, f) != NULL)
-        if (split_line(line, &n, &r, &h))
-            fprintf(out, "%s %s\n", n, r);
+        if (split_line(line, &n, &r, &h, &d))
+            fprintf(out, "%s %s%s%s\n", n, r, d[0] != '\0' ? " " : "", d);
     fclose(f);
     return true;
 }

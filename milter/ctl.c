@@ -112,6 +112,7 @@ int ctl_split_args(struct ctl *ctl, int argc, char **argv, int max_pos, const ch
         {"--until", offsetof(struct ctl_args, until)},
         {"--limit", offsetof(struct ctl_args, limit)},
         {"--role", offsetof(struct ctl_args, role)},
+        {"--domains", offsetof(struct ctl_args, domains)},
     };
     char shown[256];
 
@@ -159,6 +160,14 @@ bool ctl_account_valid(const struct ctl *ctl, const char *name, const char *what
         return false;
     }
     return true;
+}
+
+bool ctl_account_name_valid(const char *name)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    return name[0] != '\0' && strlen(name) <= CTL_ACCOUNT_MAX;
 }
 
 void ctl_rows_init(struct ctl_rows *s, bool json, int64_t now)

@@ -47,8 +47,9 @@ struct ctl_args {
     char *pos[CTL_POS_MAX];
     int npos;
     const char *reason, *expires, *account, *by, *since, *until, *limit, *public_text, *format;
-    const char *role; /* console-user add --role */
-    bool json, all;   /* --json, --all: the two options without a value */
+    const char *role;    /* console-user add --role */
+    const char *domains; /* console-user add --domains (a webmail key's) */
+    bool json, all;      /* --json, --all: the two options without a value */
 };
 
 /*
@@ -145,6 +146,65 @@ struct ctl_held_action {
  * 0 no longer held (another ingressctl took it first), -1 failed. */
 int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, const char *id,
                         const char *host);
+
+/* ---- accounts, rules and check: shared with ingress-console (milter/console_accounts.c) ---- */
+
+/* ctl_account_valid without a word on stderr. */
+bool ctl_account_name_valid(const char *name);
+
+/* What `account suspend|resume|unthrottle|limits` changes; by and reason are recorded where the
+ * store keeps them (a suspension's reason: "REASON (by BY)"). */
+enum ctl_account_op {
+    CTL_ACCOUNT_SUSPEND,
+    CTL_ACCOUNT_RESUME,
+    CTL_ACCOUNT_UNTHROTTLE,
+    CTL_ACCOUNT_LIMITS
+};
+struct ctl_account_change {
+    enum ctl_account_op op;
+    const char *account, *by, *reason;     /* reason: required to suspend, else may be NULL */
+    int64_t limits[STORE_THROTTLE_LIMITS]; /* CTL_ACCOUNT_LIMITS: as store_throttle_set_limits */
+};
+/*
+ * Does the change.  STORE_OK done; STORE_NOTFOUND nothing to do (suspend: already suspended;
+ * resume: not suspended; unthrottle: not throttled); else the store failed (ctl->err).
+ */
+enum store_status ctl_account_change(struct ctl *ctl, const struct ctl_account_change *ch);
+/* "minute=M/R", "hour=M/R", "day=M/R" (numbers, 0 for none, or default; or WINDOW=default)
+ * into limits[] (the others stay as they were); false on anything else. */
+bool ctl_account_limits_parse(const char *word, int64_t limits[STORE_THROTTLE_LIMITS]);
+/*
+ * The accounts (name NULL: all of them, and every throttled login without an account row) as
+ * `account list --json` prints them, each with its state ("active", "suspended", "throttled")
+ * and throttle state; with name, the one account with its rates as `account show --json` (an
+ * account that only has a throttle row is shown too).  STORE_NOTFOUND: an empty array.
+ */
+enum store_status ctl_account_json(struct ctl *ctl, const char *name, struct json_t **doc);
+
+/* Validates a rule as `rule add` (action "accept" or "reject") or `rule del` (action NULL)
+ * does, into the stored forms (rcpt and sender of size LISTS_VALUE_MAX); why the problem. */
+bool ctl_rule_valid(const char *rcpt_text, const char *sender_text, const char *action, char *rcpt,
+                    char *sender, char *why, size_t whylen);
+struct rcpt_rule;
+/* A rule as `rule list --json` gives it. */
+struct json_t *ctl_rule_json(const struct rcpt_rule *r);
+
+/* The made-up session of `ingressctl check` (strings borrowed; rcpt: nrcpt of them). */
+#define CTL_CHECK_RCPT_MAX 100
+struct ctl_check_request {
+    const char *ip, *helo, *from, *auth;
+    const char *const *rcpt;
+    int nrcpt;
+};
+/* Why req cannot be checked ("" when it can): the bounds `check` puts on its options. */
+bool ctl_check_valid(const struct ctl_check_request *req, char *why, size_t whylen);
+/*
+ * Runs the checks on req without a message file (ctl->store: a dry-run store) and gives `check
+ * --json`'s document in *doc (the caller's); *refused: something refused or deferred.  false
+ * when the checks' resolver or tables cannot be set up (why says so).
+ */
+bool ctl_check_json(struct ctl *ctl, const struct ctl_check_request *req, struct json_t **doc,
+                    bool *refused, char *why, size_t whylen);
 
 /* Table rows, copied out of a store callback so the columns can be aligned. */
 struct ctl_row {

@@ -19,6 +19,7 @@
 #include "util.h"
 
 static int account_throttle_show(struct ctl *ctl, const char *account);
+static long option_limit(const struct config *cfg, int i);
 
 static int alias_add(struct ctl *ctl, const struct ctl_args *a)
 {
@@ -163,6 +164,130 @@ static void account_collect(const struct store_account *acct, void *arg)
     ctl_rows_add(s, cells, 5, NULL);
 }
 
+/* ---- the accounts' documents (account list --json, account show --json, the console) ---- */
+
+/* name in lower case into key (size CTL_ACCOUNT_MAX + 1): account names compare without ASCII
+ * case. */
+static void account_key(const char *name, char *key)
+{
+    size_t i = 0;
+    for (; name != NULL && name[i] != '\0' && i < CTL_ACCOUNT_MAX; i++)
+        key[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    key[i] = '\0';
+}
+
+/* The throttled accounts by account_key: {"since": T, "reason": R, "account": NAME}. */
+static void throttled_collect(const struct store_throttle_state *st, void *arg)
+{
+    char key[CTL_ACCOUNT_MAX + 1];
+    account_key(st->account, key);
+    json_t *one = ctl_json_object();
+    ctl_json_set_int(one, "since", st->throttled);
+    ctl_json_set_text(one, "reason", st->reason);
+    ctl_json_set(one, "account", ctl_json_text(st->account));
+    json_object_set_new(arg, key, one);
+}
+
+/* Sets row's state and throttle fields from throttled (taking its entry out of it). */
+static void account_state(json_t *row, json_t *throttled)
+{
+    char key[CTL_ACCOUNT_MAX + 1];
+    account_key(json_string_value(json_object_get(row, "account")), key);
+    json_t *t = json_object_get(throttled, key);
+    bool suspended = json_is_integer(json_object_get(row, "suspended"));
+    ctl_json_set_text(row, "state", suspended ? "suspended" : t != NULL ? "throttled" : "active");
+    if (t != NULL) {
+        ctl_json_set(row, "throttled", json_incref(json_object_get(t, "since")));
+        ctl_json_set(row, "throttle_reason", json_incref(json_object_get(t, "reason")));
+        json_object_del(throttled, key);
+    } else {
+        ctl_json_set_time(row, "throttled", 0);
+        ctl_json_set_text(row, "throttle_reason", "");
+    }
+}
+
+/* The account's static limits: per window, messages and recipients, and whether each is the
+ * option's default; 0 is no static limit. */
+static void limits_json(const struct config *cfg, const int64_t *limits, json_t *row)
+{
+    static const char *const windows[3] = {"minute", "hour", "day"};
+    json_t *all = ctl_json_object();
+    for (int w = 0; w < 3; w++) {
+        json_t *one = ctl_json_object();
+        for (int k = 0; k < 2; k++) {
+            int i = 2 * w + k;
+            bool dflt = limits[i] == STORE_THROTTLE_DEFAULT;
+            ctl_json_set_int(one, k == 0 ? "messages" : "recipients",
+                             dflt ? option_limit(cfg, i) : limits[i]);
+            ctl_json_set_bool(one, k == 0 ? "messages_default" : "recipients_default", dflt);
+        }
+        ctl_json_set(all, windows[w], one);
+    }
+    ctl_json_set(row, "limits", all);
+}
+
+/* A throttled login without an account row, as a row of the listing. */
+static json_t *throttled_only_row(json_t *t)
+{
+    json_t *row = ctl_json_object();
+    ctl_json_set(row, "account", json_incref(json_object_get(t, "account")));
+    ctl_json_set_time(row, "created", 0);
+    ctl_json_set_time(row, "suspended", 0);
+    ctl_json_set_text(row, "suspend_reason", "");
+    ctl_json_set_int(row, "aliases", 0);
+    return row;
+}
+
+enum store_status ctl_account_json(struct ctl *ctl, const char *name, json_t **doc)
+{
+    struct ctl_rows s;
+    struct store_throttle_state one;
+    json_t *throttled = ctl_json_object();
+
+    ctl_rows_init(&s, true, (int64_t)time(NULL));
+    enum store_status st = store_account_each(ctl->store, name, account_collect, &s, &ctl->err);
+    if (st == STORE_OK || st == STORE_NOTFOUND)
+        st = store_throttle_each(ctl->store, throttled_collect, throttled, &ctl->err);
+    if (st == STORE_OK || st == STORE_NOTFOUND)
+        st = name != NULL ? store_throttle_get(ctl->store, name, &one, &ctl->err) : STORE_OK;
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        json_decref(throttled);
+        json_decref(s.json);
+        return st;
+    }
+    /* A login the throttle knows (throttled, or limits of its own) needs no account row. */
+    bool throttle_row = name != NULL && st == STORE_OK;
+    if (name != NULL && json_array_size(s.json) == 0 && throttle_row) {
+        json_t *t = ctl_json_object();
+        ctl_json_set_text(t, "account", name);
+        ctl_json_append(s.json, throttled_only_row(t));
+        json_decref(t);
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(s.json, i, row) account_state(row, throttled);
+    const char *key;
+    json_t *t;
+    json_object_foreach(throttled, key, t)
+    {
+        if (name != NULL)
+            break;
+        row = throttled_only_row(t);
+        ctl_json_set_text(row, "state", "throttled");
+        ctl_json_set(row, "throttled", json_incref(json_object_get(t, "since")));
+        ctl_json_set(row, "throttle_reason", json_incref(json_object_get(t, "reason")));
+        ctl_json_append(s.json, row);
+    }
+    json_decref(throttled);
+    if (name != NULL && json_array_size(s.json) == 1) {
+        row = json_array_get(s.json, 0);
+        limits_json(ctl->cfg, one.limits, row);
+        ctl_print_rates(ctl, name, "rates:", row);
+    }
+    *doc = s.json;
+    return json_array_size(s.json) > 0 ? STORE_OK : STORE_NOTFOUND;
+}
+
 /* `account show` is `account list` of one account followed by its aliases. */
 static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
 {
@@ -173,28 +298,28 @@ static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
     enum store_status st;
     int status;
 
-    if (show ? (a->npos != 2) : (a->npos != 1))
-        return ctl_usage_error(
-            ctl, show ? "account show: wrong arguments (account show ACCOUNT [--json])"
-                      : "account list: wrong arguments (account list [--json])");
-    if (a->reason || a->expires)
+    if ((show ? (a->npos != 2) : (a->npos != 1)) || a->reason || a->expires)
         return ctl_usage_error(
             ctl, show ? "account show: wrong arguments (account show ACCOUNT [--json])"
                       : "account list: wrong arguments (account list [--json])");
     if (show && !ctl_account_valid(ctl, name, "account show"))
         return CTL_EXIT_USAGE;
-    ctl_rows_init(&s, a->json, (int64_t)time(NULL));
+    if (a->json) {
+        json_t *doc;
+        st = ctl_account_json(ctl, name, &doc);
+        if (st != STORE_OK && st != STORE_NOTFOUND)
+            return ctl_store_error(ctl, "reading the accounts");
+        ctl_json_print(doc);
+        return st == STORE_OK ? CTL_EXIT_OK : CTL_EXIT_NOTFOUND;
+    }
+    ctl_rows_init(&s, false, (int64_t)time(NULL));
     st = store_account_each(ctl->store, name, account_collect, &s, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         ctl_rows_free(&s, 5);
         return ctl_store_error(ctl, "reading the accounts");
     }
-    /* account show --json: the account's rates now beside it (they need the store: not from
-     * inside the callback). */
-    if (show && s.json != NULL && json_array_size(s.json) == 1)
-        ctl_print_rates(ctl, name, "rates:", json_array_get(s.json, 0));
     status = ctl_rows_done(&s, header, 5, show ? "no such account" : "no accounts");
-    if (!show || status != CTL_EXIT_OK || a->json)
+    if (!show || status != CTL_EXIT_OK)
         return status;
     static const char *const alias_header[] = {"ACCOUNT", "ADDRESS", "ADDED (UTC)", "BY"};
     ctl_rows_init(&al, false, (int64_t)time(NULL));
@@ -212,10 +337,32 @@ static int account_list(struct ctl *ctl, const struct ctl_args *a, bool show)
     return account_throttle_show(ctl, name);
 }
 
+enum store_status ctl_account_change(struct ctl *ctl, const struct ctl_account_change *ch)
+{
+    char recorded[CTL_REASON_MAX + 128];
+    bool changed = true;
+    enum store_status st;
+
+    switch (ch->op) {
+    case CTL_ACCOUNT_SUSPEND:
+        /* Who suspended beside why: the store keeps one text for both. */
+        str_printf(recorded, sizeof recorded, "%s (by %s)", ch->reason, ch->by);
+        st = store_account_suspend(ctl->store, ch->account, (int64_t)time(NULL), recorded, &changed,
+                                   &ctl->err);
+        return st == STORE_OK && !changed ? STORE_NOTFOUND : st;
+    case CTL_ACCOUNT_RESUME:
+        return store_account_resume(ctl->store, ch->account, &ctl->err);
+    case CTL_ACCOUNT_UNTHROTTLE:
+        return store_throttle_clear(ctl->store, ch->account, (int64_t)time(NULL), &ctl->err);
+    case CTL_ACCOUNT_LIMITS:
+        return store_throttle_set_limits(ctl->store, ch->account, ch->limits, &ctl->err);
+    }
+    return STORE_ERROR;
+}
+
 static int account_suspend(struct ctl *ctl, const struct ctl_args *a)
 {
-    char shown[256];
-    bool changed;
+    char shown[256], by[64];
 
     if (a->npos != 2 || a->expires || a->json)
         return ctl_usage_error(
@@ -228,10 +375,13 @@ static int account_suspend(struct ctl *ctl, const struct ctl_args *a)
         return ctl_usage_error(ctl,
                                "account suspend: --reason: printable text, at most %d characters",
                                CTL_REASON_MAX);
-    if (store_account_suspend(ctl->store, a->pos[1], (int64_t)time(NULL), a->reason, &changed,
-                              &ctl->err) != STORE_OK)
+    ctl_invoking_user(by, sizeof by);
+    struct ctl_account_change ch = {
+        .op = CTL_ACCOUNT_SUSPEND, .account = a->pos[1], .by = by, .reason = a->reason};
+    enum store_status st = ctl_account_change(ctl, &ch);
+    if (st != STORE_OK && st != STORE_NOTFOUND)
         return ctl_store_error(ctl, "suspending the account");
-    printf("%s %s\n", changed ? "suspended" : "already suspended",
+    printf("%s %s\n", st == STORE_OK ? "suspended" : "already suspended",
            str_printable(shown, sizeof shown, a->pos[1]));
     return CTL_EXIT_OK;
 }
@@ -245,7 +395,8 @@ static int account_resume(struct ctl *ctl, const struct ctl_args *a)
     if (!ctl_account_valid(ctl, a->pos[1], "account resume"))
         return CTL_EXIT_USAGE;
     str_printable(shown, sizeof shown, a->pos[1]);
-    switch (store_account_resume(ctl->store, a->pos[1], &ctl->err)) {
+    struct ctl_account_change ch = {.op = CTL_ACCOUNT_RESUME, .account = a->pos[1]};
+    switch (ctl_account_change(ctl, &ch)) {
     case STORE_OK:
         printf("resumed %s\n", shown);
         return CTL_EXIT_OK;
@@ -280,8 +431,7 @@ static bool parse_limit(const char *text, size_t len, int64_t *out)
     return true;
 }
 
-/* "minute=M/R" (or "minute=default") into limits[]; false on a bad word. */
-static bool parse_window_limits(const char *word, int64_t limits[STORE_THROTTLE_LIMITS])
+bool ctl_account_limits_parse(const char *word, int64_t limits[STORE_THROTTLE_LIMITS])
 {
     const char *eq = strchr(word, '=');
     if (eq == NULL)
@@ -364,13 +514,14 @@ static int account_limits(struct ctl *ctl, const struct ctl_args *a)
     for (int i = 0; i < STORE_THROTTLE_LIMITS; i++)
         limits[i] = STORE_THROTTLE_KEEP;
     for (int i = 2; i < a->npos; i++)
-        if (!parse_window_limits(a->pos[i], limits))
+        if (!ctl_account_limits_parse(a->pos[i], limits))
             return ctl_usage_error(ctl,
                                    "account limits: %s: expected minute=M/R, hour=M/R or day=M/R "
                                    "(numbers, 0 for none, or default)",
                                    str_printable(shown, sizeof shown, a->pos[i]));
-    if (a->npos > 2 &&
-        store_throttle_set_limits(ctl->store, a->pos[1], limits, &ctl->err) != STORE_OK)
+    struct ctl_account_change ch = {.op = CTL_ACCOUNT_LIMITS, .account = a->pos[1]};
+    memcpy(ch.limits, limits, sizeof ch.limits);
+    if (a->npos > 2 && ctl_account_change(ctl, &ch) != STORE_OK)
         return ctl_store_error(ctl, "setting the limits");
     printf("account %s\n", str_printable(shown, sizeof shown, a->pos[1]));
     return account_throttle_show(ctl, a->pos[1]);
@@ -386,7 +537,8 @@ static int account_unthrottle(struct ctl *ctl, const struct ctl_args *a)
     if (!ctl_account_valid(ctl, a->pos[1], "account unthrottle"))
         return CTL_EXIT_USAGE;
     str_printable(shown, sizeof shown, a->pos[1]);
-    switch (store_throttle_clear(ctl->store, a->pos[1], (int64_t)time(NULL), &ctl->err)) {
+    struct ctl_account_change ch = {.op = CTL_ACCOUNT_UNTHROTTLE, .account = a->pos[1]};
+    switch (ctl_account_change(ctl, &ch)) {
     case STORE_OK:
         printf("unthrottled %s: its counts so far are forgiven; held messages stay held (held "
                "release)\n",

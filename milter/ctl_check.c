@@ -35,7 +35,7 @@
 #include "throttle.h"
 #include "util.h"
 
-#define CHECK_RCPT_MAX 100
+#define CHECK_RCPT_MAX CTL_CHECK_RCPT_MAX
 #define CHECK_MESSAGE_MAX (10 * 1024 * 1024) /* bytes of --message */
 #define CHECK_HEADER_MAX 65536               /* bytes of one unfolded header */
 #define CHECK_HELO_MAX 255
@@ -47,11 +47,22 @@ struct check_args {
     bool json;
 };
 
+/* The options' session as a request. */
+static struct ctl_check_request check_request(const struct check_args *a)
+{
+    return (struct ctl_check_request){.ip = a->ip,
+                                      .helo = a->helo,
+                                      .from = a->from,
+                                      .auth = a->auth,
+                                      .rcpt = a->rcpt,
+                                      .nrcpt = a->nrcpt};
+}
+
 /* What the run found: the steps for the output, and whether anything was refused. */
 struct check_run {
     json_t *steps, *findings; /* with --json */
     bool refused, deferred, held;
-    const struct check_args *a;
+    const struct ctl_check_request *a;
     const struct config *cfg;
     struct policy_conn *conn;
 };
@@ -108,21 +119,39 @@ static int parse_args(const struct ctl *ctl, int argc, char **argv, struct check
         else
             return check_usage(ctl, "unknown option", opt);
     }
-    if (a->ip == NULL)
-        return check_usage(ctl, "--ip IP is required", NULL);
-    if (!cidr_is_address(a->ip))
-        return check_usage(ctl, "--ip is not an IPv4 or IPv6 address", a->ip);
-    if (a->helo != NULL && strlen(a->helo) > CHECK_HELO_MAX)
-        return check_usage(ctl, "--helo is longer than 255 bytes", NULL);
-    if (a->from != NULL && !valid_path(a->from, true))
-        return check_usage(ctl, "--from is not an address (use \"\" or \"<>\" for the null sender)",
-                           a->from);
-    for (int i = 0; i < a->nrcpt; i++)
-        if (!valid_path(a->rcpt[i], false))
-            return check_usage(ctl, "--rcpt is not an address", a->rcpt[i]);
-    if (a->auth != NULL && !ctl_account_valid(ctl, a->auth, "check"))
-        return CTL_EXIT_USAGE;
+    struct ctl_check_request req = check_request(a);
+    char why[512];
+    if (!ctl_check_valid(&req, why, sizeof why))
+        return ctl_usage_error(ctl, "check: %s", why);
     return CTL_EXIT_OK;
+}
+
+bool ctl_check_valid(const struct ctl_check_request *req, char *why, size_t whylen)
+{
+    char shown[256];
+
+    why[0] = '\0';
+    if (req->ip == NULL)
+        str_copy(why, whylen, "--ip IP is required");
+    else if (!cidr_is_address(req->ip))
+        str_printf(why, whylen, "--ip is not an IPv4 or IPv6 address: %s",
+                   str_printable(shown, sizeof shown, req->ip));
+    else if (req->helo != NULL && strlen(req->helo) > CHECK_HELO_MAX)
+        str_copy(why, whylen, "--helo is longer than 255 bytes");
+    else if (req->from != NULL && (strlen(req->from) > CTL_KEY_MAX || !valid_path(req->from, true)))
+        str_printf(why, whylen,
+                   "--from is not an address (use \"\" or \"<>\" for the null sender): %s",
+                   str_printable(shown, sizeof shown, req->from));
+    else if (req->nrcpt > CHECK_RCPT_MAX)
+        str_copy(why, whylen, "too many --rcpt (at most 100)");
+    else if (req->auth != NULL && !ctl_account_name_valid(req->auth))
+        str_printf(why, whylen, "--auth: an account name has 1 to %d characters, no blanks",
+                   CTL_ACCOUNT_MAX);
+    for (int i = 0; why[0] == '\0' && i < req->nrcpt; i++)
+        if (strlen(req->rcpt[i]) > CTL_KEY_MAX || !valid_path(req->rcpt[i], false))
+            str_printf(why, whylen, "--rcpt is not an address: %s",
+                       str_printable(shown, sizeof shown, req->rcpt[i]));
+    return why[0] == '\0';
 }
 
 /* ---- the message ---- */
@@ -358,23 +387,19 @@ static void env_free(struct check_env *e)
     dns_resolver_free(e->resolver);
 }
 
-static bool env_new(struct check_env *e, const struct config *cfg, struct store *store)
+static bool env_new(struct check_env *e, const struct config *cfg, struct store *store, char *err,
+                    size_t errlen)
 {
-    char err[1024];
     memset(e, 0, sizeof *e);
-    e->orgdomain = runtime_load_orgdomain(cfg, err, sizeof err);
-    if (e->orgdomain == NULL) {
-        fprintf(stderr, "ingressctl: check: %s\n", err);
+    e->orgdomain = runtime_load_orgdomain(cfg, err, errlen);
+    if (e->orgdomain == NULL)
         return false;
-    }
-    if (runtime_resolver_new(cfg, &e->resolver, err, sizeof err) != 0) {
-        fprintf(stderr, "ingressctl: check: %s\n", err);
+    if (runtime_resolver_new(cfg, &e->resolver, err, errlen) != 0) {
         env_free(e);
         return false;
     }
-    e->dkim = dkim_verifier_new(e->resolver, cfg, err, sizeof err);
+    e->dkim = dkim_verifier_new(e->resolver, cfg, err, errlen);
     if (e->dkim == NULL) {
-        fprintf(stderr, "ingressctl: check: %s\n", err);
         env_free(e);
         return false;
     }
@@ -402,7 +427,7 @@ static bool env_new(struct check_env *e, const struct config *cfg, struct store 
  * is malformed (said on stderr). */
 static bool run_session(struct check_run *r, const struct message *m)
 {
-    const struct check_args *a = r->a;
+    const struct ctl_check_request *a = r->a;
     char path[CTL_KEY_MAX + 3], authres[2048];
     struct verdict v;
     bool any_rcpt = false;
@@ -433,12 +458,74 @@ static bool run_session(struct check_run *r, const struct message *m)
     return true;
 }
 
+/*
+ * The session of req with message m (no data: the simplest message), set up as the milter's
+ * runtime is: the document in *doc with json, else printed.  false (why) when the resolver or the
+ * tables cannot be set up.
+ */
+static bool check_session(struct ctl *ctl, const struct ctl_check_request *req,
+                          const struct message *m, json_t **doc, bool *refused, char *why,
+                          size_t whylen)
+{
+    struct check_env e;
+    char name[80], shown[1024];
+
+    if (!env_new(&e, ctl->cfg, ctl->store, why, whylen))
+        return false;
+    /* The policy's own lines (its decision at end of message) are not decisions here. */
+    log_set_level(LOG_WARNING);
+    snprintf(name, sizeof name, "[%s]", req->ip);
+    struct check_run r = {.a = req, .cfg = ctl->cfg};
+    r.conn = policy_conn_new(&e.env, name, req->ip);
+    if (doc != NULL) {
+        r.steps = ctl_json_array();
+        r.findings = ctl_json_array();
+    } else {
+        printf("client %s", req->ip);
+        if (req->helo != NULL)
+            printf(", HELO %s", str_printable(shown, sizeof shown, req->helo));
+        if (req->auth != NULL)
+            printf(", authenticated as %s", str_printable(shown, sizeof shown, req->auth));
+        printf("  (ref %s: a dry run, nothing is recorded)\n", policy_conn_ref(r.conn));
+    }
+    (void)run_session(&r, m);
+    const char *verdict = r.refused    ? "refused"
+                          : r.deferred ? "deferred"
+                          : r.held     ? "held for review"
+                                       : "accepted";
+    if (doc != NULL) {
+        *doc = ctl_json_object();
+        ctl_json_set_text(*doc, "ip", req->ip);
+        ctl_json_set_text(*doc, "ref", policy_conn_ref(r.conn));
+        ctl_json_set(*doc, "steps", r.steps);
+        policy_findings(r.conn, finding, &r);
+        ctl_json_set(*doc, "findings", r.findings);
+        ctl_json_set_text(*doc, "verdict", verdict);
+    } else {
+        printf("what each check found:\n");
+        policy_findings(r.conn, finding, &r);
+        printf("verdict: %s\n", verdict);
+    }
+    policy_conn_free(r.conn);
+    env_free(&e);
+    *refused = r.refused || r.deferred;
+    return true;
+}
+
+bool ctl_check_json(struct ctl *ctl, const struct ctl_check_request *req, json_t **doc,
+                    bool *refused, char *why, size_t whylen)
+{
+    const struct message none = {NULL, 0};
+    return check_session(ctl, req, &none, doc, refused, why, whylen);
+}
+
 int ctl_verb_check(struct ctl *ctl, int argc, char **argv)
 {
     struct check_args a = {0};
     struct message m = {NULL, 0};
-    struct check_env e;
-    char name[80], shown[1024];
+    char why[1024];
+    bool refused = false;
+    json_t *doc = NULL;
     int status = parse_args(ctl, argc, argv, &a);
 
     if (status != CTL_EXIT_OK)
@@ -453,53 +540,15 @@ int ctl_verb_check(struct ctl *ctl, int argc, char **argv)
                            "nor its continuation (it ends at the first empty line)",
                            NULL);
     }
-    if (!env_new(&e, ctl->cfg, ctl->store)) {
-        free(m.data);
-        return CTL_EXIT_ERROR;
-    }
     spf_library_init();
-    /* The policy's own lines (its decision at end of message) are not decisions here. */
-    log_set_level(LOG_WARNING);
-    snprintf(name, sizeof name, "[%s]", a.ip);
-    struct check_run r = {.a = &a, .cfg = ctl->cfg};
-    r.conn = policy_conn_new(&e.env, name, a.ip);
-    if (a.json) {
-        r.steps = ctl_json_array();
-        r.findings = ctl_json_array();
-    } else {
-        printf("client %s", a.ip);
-        if (a.helo != NULL)
-            printf(", HELO %s", str_printable(shown, sizeof shown, a.helo));
-        if (a.auth != NULL)
-            printf(", authenticated as %s", str_printable(shown, sizeof shown, a.auth));
-        printf("  (ref %s: a dry run, nothing is recorded)\n", policy_conn_ref(r.conn));
-    }
-    bool ok = run_session(&r, &m);
-    const char *verdict = r.refused    ? "refused"
-                          : r.deferred ? "deferred"
-                          : r.held     ? "held for review"
-                                       : "accepted";
-    if (ok && a.json) {
-        json_t *doc = ctl_json_object();
-        ctl_json_set_text(doc, "ip", a.ip);
-        ctl_json_set_text(doc, "ref", policy_conn_ref(r.conn));
-        ctl_json_set(doc, "steps", r.steps);
-        policy_findings(r.conn, finding, &r);
-        ctl_json_set(doc, "findings", r.findings);
-        ctl_json_set_text(doc, "verdict", verdict);
-        ctl_json_print(doc);
-    } else if (ok) {
-        printf("what each check found:\n");
-        policy_findings(r.conn, finding, &r);
-        printf("verdict: %s\n", verdict);
-    } else {
-        json_decref(r.steps);
-        json_decref(r.findings);
-    }
-    policy_conn_free(r.conn);
-    env_free(&e);
+    struct ctl_check_request req = check_request(&a);
+    bool ok = check_session(ctl, &req, &m, a.json ? &doc : NULL, &refused, why, sizeof why);
     free(m.data);
-    if (!ok)
+    if (!ok) {
+        fprintf(stderr, "ingressctl: check: %s\n", why);
         return CTL_EXIT_ERROR;
-    return r.refused || r.deferred ? CTL_EXIT_NOTFOUND : CTL_EXIT_OK;
+    }
+    if (doc != NULL)
+        ctl_json_print(doc);
+    return refused ? CTL_EXIT_NOTFOUND : CTL_EXIT_OK;
 }

@@ -503,47 +503,69 @@ int ctl_verb_list(struct ctl *ctl, int argc, char **argv)
     return ctl_usage_error(ctl, "list: expected add, del, show or import");
 }
 
+bool ctl_rule_valid(const char *rcpt_text, const char *sender_text, const char *action, char *rcpt,
+                    char *sender, char *why, size_t whylen)
+{
+    char reason[128], shown[256];
+
+    if (!rules_normalize_recipient(rcpt_text, rcpt, LISTS_VALUE_MAX, reason, sizeof reason)) {
+        str_printf(why, whylen, "recipient %s: %s", str_printable(shown, sizeof shown, rcpt_text),
+                   reason);
+        return false;
+    }
+    if (!rules_normalize_sender(sender_text, sender, LISTS_VALUE_MAX, reason, sizeof reason)) {
+        str_printf(why, whylen, "sender %s: %s (an address or @domain)",
+                   str_printable(shown, sizeof shown, sender_text), reason);
+        return false;
+    }
+    if (action != NULL && strcmp(action, "accept") != 0 && strcmp(action, "reject") != 0) {
+        str_printf(why, whylen, "expected accept or reject, not %s",
+                   str_printable(shown, sizeof shown, action));
+        return false;
+    }
+    return true;
+}
+
+json_t *ctl_rule_json(const struct rcpt_rule *r)
+{
+    json_t *row = ctl_json_object();
+    ctl_json_set_text(row, "recipient", r->recipient);
+    ctl_json_set_text(row, "sender", r->sender);
+    ctl_json_set_text(row, "action", r->action);
+    ctl_json_set_text(row, "added_by", r->added_by);
+    ctl_json_set_int(row, "added_at", r->added_at);
+    return row;
+}
+
 static int rule_add(struct ctl *ctl, const struct ctl_args *a)
 {
-    char rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[128], by[64], previous[16], shown[256];
-    const char *action;
+    char rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[512], by[64], previous[16];
 
     if (a->npos != 4 || a->reason || a->expires || a->json)
         return ctl_usage_error(ctl,
                                "rule add: wrong arguments (rule add RCPT SENDER accept|reject)");
-    if (!rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why))
-        return ctl_usage_error(ctl, "rule add: recipient %s: %s",
-                               str_printable(shown, sizeof shown, a->pos[1]), why);
-    if (!rules_normalize_sender(a->pos[2], sender, sizeof sender, why, sizeof why))
-        return ctl_usage_error(ctl, "rule add: sender %s: %s (an address or @domain)",
-                               str_printable(shown, sizeof shown, a->pos[2]), why);
-    if (strcmp(a->pos[3], "accept") == 0 || strcmp(a->pos[3], "reject") == 0)
-        action = a->pos[3];
-    else
-        return ctl_usage_error(ctl, "rule add: expected accept or reject, not %s",
-                               str_printable(shown, sizeof shown, a->pos[3]));
+    if (!ctl_rule_valid(a->pos[1], a->pos[2], a->pos[3], rcpt, sender, why, sizeof why))
+        return ctl_usage_error(ctl, "rule add: %s", why);
     ctl_invoking_user(by, sizeof by);
     struct rcpt_rule r = {.recipient = rcpt,
                           .sender = sender,
-                          .action = action,
+                          .action = a->pos[3],
                           .added_by = by,
                           .added_at = (int64_t)time(NULL)};
     if (store_rule_add(ctl->store, &r, previous, sizeof previous, &ctl->err) != STORE_OK)
         return ctl_store_error(ctl, "adding the rule");
-    printf("%s rule %s %s: %s\n", previous[0] ? "replaced" : "added", rcpt, sender, action);
+    printf("%s rule %s %s: %s\n", previous[0] ? "replaced" : "added", rcpt, sender, a->pos[3]);
     return CTL_EXIT_OK;
 }
 
 static int rule_del(struct ctl *ctl, const struct ctl_args *a)
 {
-    char rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[128], shown[256];
+    char rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[512];
 
     if (a->npos != 3 || a->reason || a->expires || a->json)
         return ctl_usage_error(ctl, "rule del: wrong arguments (rule del RCPT SENDER)");
-    if (!rules_normalize_recipient(a->pos[1], rcpt, sizeof rcpt, why, sizeof why) ||
-        !rules_normalize_sender(a->pos[2], sender, sizeof sender, why, sizeof why))
-        return ctl_usage_error(ctl, "rule del: %s: %s",
-                               str_printable(shown, sizeof shown, a->pos[2]), why);
+    if (!ctl_rule_valid(a->pos[1], a->pos[2], NULL, rcpt, sender, why, sizeof why))
+        return ctl_usage_error(ctl, "rule del: %s", why);
     switch (store_rule_del(ctl->store, rcpt, sender, &ctl->err)) {
     case STORE_OK:
         printf("deleted rule %s %s\n", rcpt, sender);
@@ -562,13 +584,7 @@ static void rule_collect(const struct rcpt_rule *r, void *arg)
     char added[32];
 
     if (s->json != NULL) {
-        json_t *row = ctl_json_object();
-        ctl_json_set_text(row, "recipient", r->recipient);
-        ctl_json_set_text(row, "sender", r->sender);
-        ctl_json_set_text(row, "action", r->action);
-        ctl_json_set_text(row, "added_by", r->added_by);
-        ctl_json_set_int(row, "added_at", r->added_at);
-        ctl_json_append(s->json, row);
+        ctl_json_append(s->json, ctl_rule_json(r));
         return;
     }
     ctl_format_minute(r->added_at, added, sizeof added);

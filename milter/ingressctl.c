@@ -115,9 +115,12 @@ static const struct ctl_verb ctl_verbs[] = {
      "               store copy FROM TO [--replace]   (FROM, TO: paths or PostgreSQL URIs;\n"
      "                 TO must have no rows, or --replace deletes them first)",
      ctl_verb_store, false, true},
-    {"console-user", 1, 4, "console-user ...",
+    {"console-user", 1, 6, "console-user ...",
      "the users of ingress-console (console_users_file; the password: one line on stdin):\n"
      "               console-user add NAME [--role postmaster|support]   (support by default)\n"
+     "               console-user add NAME --role webmail [--domains D,...]\n"
+     "                 (a webmail integration's key: made and printed once, or one line on\n"
+     "                 stdin; --domains: the mail domains whose mailboxes it may name)\n"
      "               console-user del NAME\n"
      "               console-user list",
      ctl_verb_console_user, false, true},
