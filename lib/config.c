@@ -97,6 +97,9 @@ const struct config_option config_options[] = {
         "How long a database access waits for a lock before giving store_failure"),
     OPT(decision_retention, CONFIG_DURATION, "30d", MS_MINUTE, 3650 * MS_DAY, NULL, "storage",
         "How long the decision log (ingressctl why) keeps its entries"),
+    OPT(changes_retention, CONFIG_DURATION, "400d", MS_DAY, 3650 * MS_DAY, NULL, "storage",
+        "How long the record of changes made with ingressctl or the console (who, from where, "
+        "why) is kept"),
     /* replies and headers */
     TEXT(authserv_id, "", authserv_id_valid, "replies",
          "authserv-id of our Authentication-Results header (empty: this host's name)"),

@@ -49,6 +49,7 @@ struct config {
     char *database;
     int64_t store_busy_timeout; /* durations are in milliseconds */
     int64_t decision_retention;
+    int64_t changes_retention;
     /* replies and headers */
     char *authserv_id;
     char *help_text;

@@ -103,6 +103,10 @@ bool maintenance_round(struct maintenance *m, struct store *s, const struct conf
         store_held_expire(s, now - cfg->decision_retention / 1000, MAINTENANCE_RETENTION_BATCH,
                           &got.held, &why) != STORE_OK)
         expiry_failed(m, &failed, "throttle or held table", &why);
+    /* The record of changes is kept longer than the decisions: a year's audit, by default. */
+    if (store_change_expire(s, now - cfg->changes_retention / 1000, MAINTENANCE_RETENTION_BATCH,
+                            &got.changes, &why) != STORE_OK)
+        expiry_failed(m, &failed, "record of changes", &why);
     /* The DMARC report data is kept as long as the decisions it summarizes. */
     if (store_dmarc_expire(s, now - cfg->decision_retention / 1000, MAINTENANCE_RETENTION_BATCH,
                            &got.dmarc, &why) != STORE_OK)

@@ -37,7 +37,7 @@ struct maintenance {
 
 /* What one round removed. */
 struct maintenance_counts {
-    size_t decisions, greylist, throttle, held, dmarc;
+    size_t decisions, greylist, throttle, held, dmarc, changes;
 };
 
 /*

@@ -498,6 +498,41 @@ enum store_status store_held_undo(struct store *s, const char *queue_id, const c
 enum store_status store_held_expire(struct store *s, int64_t before, size_t batch, size_t *deleted,
                                     struct store_error *err);
 
+/* ---- changes ---- */
+/*
+ * Who changed what, from where and why (schema/sqlite/013_changes.sql): one row for every change
+ * ingressctl or ingress-console makes to the lists, the held messages, the accounts and the
+ * recipient rules, written by the change's own code in milter/ctl*.c (ctl_change_record).  Strings
+ * are borrowed; a row handed to a callback lives during the call only, which must not call the
+ * store.
+ */
+struct store_change {
+    int64_t id; /* set by the store */
+    int64_t at; /* unix seconds */
+    const char *who;    /* the user */
+    const char *source; /* from where: "ingressctl on HOST", "console from ADDRESS" */
+    const char *what;   /* the verb: "list add", "held release", "unblock", ... */
+    const char *key;    /* what it concerns: an IP, an address, an account, a queue id */
+    const char *detail; /* what changed, in a few words */
+    const char *reason; /* why, as given ("" when none) */
+};
+
+/* Adds one row; who, what and key are required (non-empty), the rest may be NULL (""). */
+enum store_status store_change_add(struct store *s, const struct store_change *ch,
+                                   struct store_error *err);
+/*
+ * Calls fn for the rows whose key equals key without ASCII case (NULL: every row) and whose time
+ * is in [since, until) (until 0: no end), newest first, at most limit (0: no limit).
+ * STORE_NOTFOUND when none.
+ */
+enum store_status store_change_each(struct store *s, const char *key, int64_t since, int64_t until,
+                                    size_t limit,
+                                    void (*fn)(const struct store_change *ch, void *arg),
+                                    void *arg, struct store_error *err);
+/* Deletes rows older than before, at most batch of them. */
+enum store_status store_change_expire(struct store *s, int64_t before, size_t batch,
+                                      size_t *deleted, struct store_error *err);
+
 /* ---- throttle ---- */
 /*
  * Per-account send-rate counters and throttle state (schema/sqlite/006_throttle.sql; the rules are

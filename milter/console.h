@@ -6,6 +6,8 @@
  *   console_api.c      the route table and the handlers of why, held and lists
  *   console_static.c   the web page's files (GET / and /static/NAME)
  *   console_accounts.c accounts, recipient rules, check, and the webmail key's cache
+ *   console_held.c     a held message's content, an account's held mail at once, unblock, the
+ *                      lists' search, the decision counts
  * A handler takes the call and the rest of the path after its route's prefix (NULL for an exact
  * route), and answers with console_json or console_error.
  */
@@ -147,6 +149,24 @@ enum MHD_Result console_api_rules_get(struct console_call *call, const char *res
 enum MHD_Result console_api_rules_add(struct console_call *call, const char *rest);
 enum MHD_Result console_api_rules_del(struct console_call *call, const char *rest);
 enum MHD_Result console_api_check(struct console_call *call, const char *rest);
+/* ---- console_held.c ---- */
+
+/* WHEN of a query (NULL: *out untouched, true): unix seconds, or as why --since takes it (30m,
+ * 7d, 2026-12-01, 2026-12-01T08:00: ctl_parse_when). */
+bool console_parse_when(const char *text, int64_t now, int64_t *out);
+/* The call's user and client address as who makes its changes (ctl->origin). */
+void console_origin(struct console_call *call);
+/* GET held/QUEUEID: ctl_held_show_json's document. */
+enum MHD_Result console_api_held_show(struct console_call *call, const char *queue_id);
+/* POST held/release and held/reject {account, reason}: {account, done, failed, ids}. */
+enum MHD_Result console_api_held_release_account(struct console_call *call, const char *rest);
+enum MHD_Result console_api_held_reject_account(struct console_call *call, const char *rest);
+/* POST unblock {ip, reason}: ctl_unblock's document. */
+enum MHD_Result console_api_unblock(struct console_call *call, const char *rest);
+/* GET lists[?q=TEXT][&kind=KIND]: the entries, those with TEXT only when q is given. */
+enum MHD_Result console_api_lists_search(struct console_call *call, const char *rest);
+/* GET stats[?since=WHEN]: ctl_stats_json's document. */
+enum MHD_Result console_api_stats(struct console_call *call, const char *rest);
 
 /* ---- console_api.c ---- */
 

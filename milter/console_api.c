@@ -4,7 +4,7 @@
  * ctl_held_decide_one, ...), so the console can do nothing the command line does not.
  *
  * postmaster may do everything; support reads everything, adds allow entries, removes entries
- * (unblocks) and releases held mail.  Every change records the user and the client's address as
+ * (unblocks) and releases held mail.  The rest of the API is in console_held.c.  Every change records the user and the client's address as
  * who did it, and the request's "reason" as why.
  */
 #include <stdio.h>
@@ -31,11 +31,12 @@ static enum MHD_Result api_why(struct console_call *call, const char *rest)
     if (key == NULL || !ctl_why_key_valid(key))
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
                              "key: a queue id, reference, IP address, address or domain");
-    if (!console_parse_number(console_arg(call, "since"), 0, INT64_MAX, &q.since) ||
-        !console_parse_number(console_arg(call, "until"), 0, INT64_MAX, &q.until) ||
+    if (!console_parse_when(console_arg(call, "since"), console_now(), &q.since) ||
+        !console_parse_when(console_arg(call, "until"), console_now(), &q.until) ||
         !console_parse_number(console_arg(call, "limit"), 1, CONSOLE_WHY_LIMIT_MAX, &limit))
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
-                             "since and until: unix seconds; limit: 1 to 1000");
+                             "since and until: unix seconds, a duration (30m, 7d) or a UTC date "
+                             "(2026-12-01, 2026-12-01T08:00); limit: 1 to 1000");
     q.key = key;
     if (ctl_why_json(&call->c->ctl, &q, (size_t)limit, &doc) != STORE_OK)
         return console_store_failed(call, "reading the decisions");
@@ -47,53 +48,21 @@ static void held_collect(const struct store_held *h, void *arg)
     ctl_json_append(arg, ctl_held_json(h));
 }
 
-/* GET held (state held; ?all=1 every state) or held/QUEUEID (every row of that queue id). */
-static enum MHD_Result api_held_get(struct console_call *call, const char *queue_id)
+/* GET held (state held; ?all=1 every state); held/QUEUEID is console_api_held_show. */
+static enum MHD_Result api_held_get(struct console_call *call, const char *rest)
 {
+    (void)rest;
     const char *all = console_arg(call, "all");
     json_t *doc = ctl_json_array();
 
-    if (queue_id != NULL && !command_queue_id_valid(queue_id)) {
-        json_decref(doc);
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such held message");
-    }
-    enum store_status st =
-        store_held_each(call->c->ctl.store, queue_id, NULL,
-                        queue_id != NULL || (all != NULL && strcmp(all, "1") == 0) ? NULL : "held",
-                        held_collect, doc, &call->c->ctl.err);
+    enum store_status st = store_held_each(call->c->ctl.store, NULL, NULL,
+                                           all != NULL && strcmp(all, "1") == 0 ? NULL : "held",
+                                           held_collect, doc, &call->c->ctl.err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         json_decref(doc);
         return console_store_failed(call, "reading the held messages");
     }
-    if (queue_id != NULL && json_array_size(doc) == 0) {
-        json_decref(doc);
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such held message");
-    }
     return console_json(call->conn, MHD_HTTP_OK, doc, NULL);
-}
-
-struct lists_collect {
-    json_t *doc;
-    int64_t now;
-};
-
-static void list_collect(const struct list_entry *e, void *arg)
-{
-    struct lists_collect *l = arg;
-    ctl_json_append(l->doc, ctl_list_entry_json(e, l->now));
-}
-
-static enum MHD_Result api_lists_get(struct console_call *call, const char *rest)
-{
-    (void)rest;
-    struct lists_collect l = {ctl_json_array(), console_now()};
-    enum store_status st =
-        store_list_each(call->c->ctl.store, NULL, 0, list_collect, &l, &call->c->ctl.err);
-    if (st != STORE_OK && st != STORE_NOTFOUND) {
-        json_decref(l.doc);
-        return console_store_failed(call, "reading the lists");
-    }
-    return console_json(call->conn, MHD_HTTP_OK, l.doc, NULL);
 }
 
 /* ---- changing ---- */
@@ -109,7 +78,9 @@ static enum MHD_Result api_lists_add(struct console_call *call, const char *rest
     if (in == NULL)
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST, "expected a JSON object");
     const char *kind_text = console_field(in, "kind"), *value_text = console_field(in, "value"),
-               *action_text = console_field(in, "action"), *reason = console_change_reason(in);
+               *action_text = console_field(in, "action"), *reason = console_change_reason(in),
+               *public_text = console_field(in, "public"), *expires = console_field(in, "expires");
+    int64_t now = console_now(), expires_at;
     if (kind_text == NULL || value_text == NULL || action_text == NULL || reason == NULL) {
         json_decref(in);
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
@@ -117,7 +88,8 @@ static enum MHD_Result api_lists_add(struct console_call *call, const char *rest
                              "200 characters)");
     }
     if (!ctl_list_entry_valid(kind_text, value_text, action_text, reason, &kind, value, &action,
-                              why, sizeof why)) {
+                              why, sizeof why) ||
+        !ctl_list_extras_valid(action, public_text, expires, now, &expires_at, why, sizeof why)) {
         json_decref(in);
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST, why);
     }
@@ -128,16 +100,15 @@ static enum MHD_Result api_lists_add(struct console_call *call, const char *rest
         return console_error(call->conn, MHD_HTTP_FORBIDDEN, "support may add allow entries only");
     }
     console_change_by(call, by, sizeof by);
-    int64_t now = console_now();
     struct list_entry e = {.kind = lists_kind_name(kind),
                            .value = value,
                            .action = lists_action_name(action),
                            .reason = reason,
-                           .public_text = "",
+                           .public_text = public_text != NULL ? public_text : "",
                            .added_by = by,
-                           .added_at = now};
-    enum store_status st =
-        store_list_add(call->c->ctl.store, &e, previous, sizeof previous, &call->c->ctl.err);
+                           .added_at = now,
+                           .expires = expires_at};
+    enum store_status st = ctl_list_add(&call->c->ctl, &e, previous, sizeof previous);
     if (st != STORE_OK) {
         json_decref(in);
         return console_store_failed(call, "adding the entry");
@@ -168,8 +139,7 @@ static enum MHD_Result api_lists_del(struct console_call *call, const char *rest
     if (reason == NULL)
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
                              "expected a JSON object with the reason");
-    enum store_status st =
-        store_list_del(call->c->ctl.store, lists_kind_name(kind), value, &call->c->ctl.err);
+    enum store_status st = ctl_list_del(&call->c->ctl, lists_kind_name(kind), value, reason);
     if (st == STORE_NOTFOUND) {
         json_decref(in);
         return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such entry");
@@ -266,9 +236,14 @@ static const struct console_route routes[] = {
     {MHD_HTTP_METHOD_GET, "session", false, false, console_api_session},
     {MHD_HTTP_METHOD_GET, "why", false, false, api_why},
     {MHD_HTTP_METHOD_GET, "held", false, false, api_held_get},
-    {MHD_HTTP_METHOD_GET, "held/", true, false, api_held_get},
+    {MHD_HTTP_METHOD_GET, "held/", true, false, console_api_held_show},
+    /* before held/QUEUEID/...: the account's messages at once */
+    {MHD_HTTP_METHOD_POST, "held/release", false, false, console_api_held_release_account},
+    {MHD_HTTP_METHOD_POST, "held/reject", false, false, console_api_held_reject_account},
     {MHD_HTTP_METHOD_POST, "held/", true, false, api_held_decide},
-    {MHD_HTTP_METHOD_GET, "lists", false, false, api_lists_get},
+    {MHD_HTTP_METHOD_POST, "unblock", false, false, console_api_unblock},
+    {MHD_HTTP_METHOD_GET, "stats", false, false, console_api_stats},
+    {MHD_HTTP_METHOD_GET, "lists", false, false, console_api_lists_search},
     {MHD_HTTP_METHOD_POST, "lists", false, false, api_lists_add},
     {MHD_HTTP_METHOD_DELETE, "lists/", true, false, api_lists_del},
     /* console_accounts.c */
@@ -304,6 +279,8 @@ enum MHD_Result console_route(struct console_call *call)
             return console_error(call->conn, MHD_HTTP_FORBIDDEN,
                                  "a webmail key may only read and change recipient rules");
         }
+        if (!r->public)
+            console_origin(call);
         return r->handler(call, r->prefix ? call->path + n : NULL);
     }
     return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such resource");

@@ -76,6 +76,42 @@ void ctl_invoking_user(char *out, size_t outlen)
     snprintf(out, outlen, "uid %u", (unsigned)getuid());
 }
 
+void ctl_origin_local(struct ctl *ctl, const char *by)
+{
+    char host[256], user[CTL_WHO_MAX];
+
+    config_host_name(ctl->cfg, host, sizeof host);
+    ctl_invoking_user(user, sizeof user);
+    if (by == NULL) {
+        str_copy(ctl->origin.who, sizeof ctl->origin.who, user);
+        str_printf(ctl->origin.source, sizeof ctl->origin.source, "ingressctl on %s", host);
+        return;
+    }
+    str_copy(ctl->origin.who, sizeof ctl->origin.who, by);
+    str_printf(ctl->origin.source, sizeof ctl->origin.source, "ingressctl on %s run by %s", host,
+               user);
+}
+
+bool ctl_change_record(struct ctl *ctl, const char *what, const char *key, const char *detail,
+                       const char *reason)
+{
+    struct store_error err;
+    struct store_change ch = {.at = (int64_t)time(NULL),
+                              .who = ctl->origin.who[0] != '\0' ? ctl->origin.who : "unknown",
+                              .source = ctl->origin.source,
+                              .what = what,
+                              .key = key,
+                              .detail = detail,
+                              .reason = reason};
+    char shown[CTL_KEY_MAX];
+
+    if (store_change_add(ctl->store, &ch, &err) == STORE_OK)
+        return true;
+    fprintf(stderr, "ingressctl: warning: %s %s was made but not recorded: %s\n", what,
+            str_printable(shown, sizeof shown, key), err.text);
+    return false;
+}
+
 void ctl_format_minute(int64_t t, char *out, size_t outlen)
 {
     time_t tt = (time_t)t;
@@ -144,30 +180,33 @@ int ctl_split_args(struct ctl *ctl, int argc, char **argv, int max_pos, const ch
 }
 
 /* An account is the SASL login as the MTA reports it ({auth_authen}): printable, no spaces. */
+static bool account_chars_valid(const char *name)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+bool ctl_account_name_valid(const char *name)
+{
+    return account_chars_valid(name) && name[0] != '\0' && strlen(name) <= CTL_ACCOUNT_MAX;
+}
+
 bool ctl_account_valid(const struct ctl *ctl, const char *name, const char *what)
 {
     char shown[256];
 
-    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
-        if (*p <= 0x20 || *p == 0x7f) {
-            ctl_usage_error(ctl, "%s: account %s: spaces and control characters are not allowed",
-                            what, str_printable(shown, sizeof shown, name));
-            return false;
-        }
+    if (!account_chars_valid(name)) {
+        ctl_usage_error(ctl, "%s: account %s: spaces and control characters are not allowed", what,
+                        str_printable(shown, sizeof shown, name));
+        return false;
     }
     if (name[0] == '\0' || strlen(name) > CTL_ACCOUNT_MAX) {
         ctl_usage_error(ctl, "%s: an account name has 1 to %d characters", what, CTL_ACCOUNT_MAX);
         return false;
     }
     return true;
-}
-
-bool ctl_account_name_valid(const char *name)
-{
-    for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
-        if (*p <= 0x20 || *p == 0x7f)
-            return false;
-    return name[0] != '\0' && strlen(name) <= CTL_ACCOUNT_MAX;
 }
 
 void ctl_rows_init(struct ctl_rows *s, bool json, int64_t now)

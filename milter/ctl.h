@@ -22,13 +22,24 @@ struct json_t;
  * the status of every other failure. */
 enum ctl_exit { CTL_EXIT_OK = 0, CTL_EXIT_NOTFOUND = 1, CTL_EXIT_ERROR = 2, CTL_EXIT_USAGE = 2 };
 
+/* Who makes the changes and from where, as the record of changes (store_change_add) keeps them:
+ * for ingressctl the invoking user and "ingressctl on HOST" (ctl_origin_local), for the console
+ * the login and "console from ADDRESS". */
+#define CTL_WHO_MAX 64
+struct ctl_origin {
+    char who[CTL_WHO_MAX];
+    char source[320];
+};
+
 /* What every verb gets: its name (as typed: "list"), the config it was started with, the open
- * store, and where the store's calls write why they failed (ctl_store_error() prints it). */
+ * store, where the store's calls write why they failed (ctl_store_error() prints it), and who
+ * makes the changes. */
 struct ctl {
     const char *verb;
     const struct config *cfg;
     struct store *store;
     struct store_error err;
+    struct ctl_origin origin;
 };
 
 #define CTL_ACCOUNT_MAX 255
@@ -70,6 +81,29 @@ int ctl_usage_error(const struct ctl *ctl, const char *fmt, ...)
 /* "ingressctl: WHAT: the store's error", CTL_EXIT_ERROR. */
 int ctl_store_error(struct ctl *ctl, const char *what);
 
+/* ctl->origin for a change made from this host's command line: the invoking user (or by, when
+ * not NULL: held --by NAME), "ingressctl on HOST" (with "run by USER" after a --by). */
+void ctl_origin_local(struct ctl *ctl, const char *by);
+/*
+ * Records one change made by ctl->origin in the record of changes (ingressctl why KEY and held
+ * show show it): what (the verb: "list add", "held release", "unblock", "account suspend",
+ * "rule add", ...), key (what it concerns: the IP address, address, account or queue id that a
+ * support desk will search for), detail (what changed, may be NULL) and reason (may be NULL).
+ * Every verb and console handler that changes the store calls it once the change is made; when
+ * the record cannot be written, the change stands and a warning goes to stderr (false).
+ */
+bool ctl_change_record(struct ctl *ctl, const char *what, const char *key, const char *detail,
+                       const char *reason);
+
+/* The record's rows about key (an address with or without <>), in [since, until) (until 0: no
+ * end), newest first, at most limit (0: all), as a JSON array of {type: "change", time, who,
+ * source, what, key, detail, reason}; *doc is the caller's.  STORE_BUSY or STORE_ERROR (no doc)
+ * when the store failed. */
+enum store_status ctl_changes_json(struct ctl *ctl, const char *key, int64_t since, int64_t until,
+                                   size_t limit, struct json_t **doc);
+/* One row of ctl_changes_json as a line after indent: when, what, who, from where, detail, why. */
+void ctl_change_print(const struct json_t *change, const char *indent);
+
 /* Is s neither NULL nor empty? */
 bool ctl_present(const char *s);
 /* Who runs the command: the sudo caller when there is one, else our own user. */
@@ -81,6 +115,8 @@ void ctl_format_time(int64_t t, char *out, size_t outlen);
 /* An account name as typed: 1 to CTL_ACCOUNT_MAX bytes, no blanks or controls (else a usage
  * error naming what (e.g. "alias add") is printed, and the caller returns CTL_EXIT_USAGE). */
 bool ctl_account_valid(const struct ctl *ctl, const char *name, const char *what);
+/* The same check, printing nothing (for the console). */
+bool ctl_account_name_valid(const char *name);
 
 /*
  * How `why` and `check` say a decision: the action in words ("rejected", "deferred (temporary
@@ -115,10 +151,15 @@ const char *ctl_printable_text(char *dst, size_t dstlen, const char *src, bool u
 
 /* ---- shared with ingress-console (milter/console.c): the verbs' work without printing ---- */
 
+/* WHEN as why --since takes it: a duration back from now (30m, 12h, 7d) or a UTC date
+ * YYYY-MM-DD[THH:MM[:SS]]; *out gets unix seconds. */
+bool ctl_parse_when(const char *text, int64_t now, int64_t *out);
 /* A `why` key within the bounds the store searches: 1 to 320 bytes, no control character. */
 bool ctl_why_key_valid(const char *key);
 /* The decisions q finds (q->limit is ignored), newest first, at most limit of them, as the JSON
- * array `why --json` prints; *doc is the caller's.  STORE_BUSY or STORE_ERROR (no doc) when
+ * array `why --json` prints (each {type: "decision", ...}), with the record's changes about the
+ * key in the same period among them by time (ctl_changes_json's rows, at most limit); *doc is
+ * the caller's.  STORE_BUSY or STORE_ERROR (no doc) when
  * the store failed. */
 enum store_status ctl_why_json(struct ctl *ctl, const struct store_decision_query *q, size_t limit,
                                struct json_t **doc);
@@ -129,11 +170,46 @@ struct list_entry;
 bool ctl_list_entry_valid(const char *kind_text, const char *value_text, const char *action_text,
                           const char *reason, enum lists_kind *kind, char *value,
                           enum lists_action *action, char *why, size_t whylen);
+/* An entry's public text and expiry (a duration: 30m, 7d) as `list add` takes them (each may be
+ * NULL): *expires_at gets the unix time it ends (0: never); why the problem. */
+bool ctl_list_extras_valid(enum lists_action action, const char *public_text,
+                           const char *expires, int64_t now, int64_t *expires_at, char *why,
+                           size_t whylen);
+/* Adds (or replaces) the entry e, a valid one, and records the change; previous as for
+ * store_list_add. */
+enum store_status ctl_list_add(struct ctl *ctl, const struct list_entry *e, char *previous,
+                               size_t previous_len);
+/* Deletes the entry (kind's name, normalized value) and records the change with reason (may be
+ * NULL); STORE_NOTFOUND when there is none. */
+enum store_status ctl_list_del(struct ctl *ctl, const char *kind, const char *value,
+                               const char *reason);
 /* A list entry as `list show --json` gives it (now: for "expired"). */
 struct json_t *ctl_list_entry_json(const struct list_entry *e, int64_t now);
 
+/*
+ * Unblocks the client address ip_text (ctl_unblock.c says how): deletes the cidr block entries of
+ * exactly it, adds a cidr allow entry of it alone when a wider block or a DNSBL refusal still
+ * stands, each change recorded with reason.  *result (the caller's) is {ip, covering: [entries],
+ * dnsbl, removed: [values], allowed: entry|null, not_ip: [{kind, value, matches, note}], changed,
+ * was_blocked, takes_effect}.  STORE_NOTFOUND for a text that is no IP address; STORE_BUSY or
+ * STORE_ERROR when the store failed (some changes may be made: each is recorded).
+ */
+enum store_status ctl_unblock(struct ctl *ctl, const char *ip_text, const char *reason,
+                              struct json_t **result);
+/* When the milters see a change of the lists: "at once" or "within N seconds". */
+void ctl_unblock_takes_effect(const struct config *cfg, char *out, size_t outlen);
+
 /* A held row as `held list --json` gives it. */
 struct json_t *ctl_held_json(const struct store_held *h);
+/* `stats --json`'s document: {since, decisions: [{check, action, count}], checks: the same rows,
+ * total} of the decisions at or after since (0: all the log keeps); *doc is the caller's. */
+enum store_status ctl_stats_json(struct ctl *ctl, int64_t since, struct json_t **doc);
+/* `held show ID --json`'s document (no reconciliation with the MTA's queue first): the rows of
+ * the queue id, the first with the account's "rates", the message as held_show_command prints it
+ * ("message", and "headers": [[name, value]...], "body_start", "body_more") while it is held in
+ * this host's queue, else "message_error", and "changes" (ctl_changes_json of the id).
+ * STORE_NOTFOUND when no row has the id; *doc is the caller's. */
+enum store_status ctl_held_show_json(struct ctl *ctl, const char *id, struct json_t **doc);
 /* What a release or reject does to one held message, and what it records. */
 struct ctl_held_action {
     bool release;
@@ -148,9 +224,6 @@ int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, cons
                         const char *host);
 
 /* ---- accounts, rules and check: shared with ingress-console (milter/console_accounts.c) ---- */
-
-/* ctl_account_valid without a word on stderr. */
-bool ctl_account_name_valid(const char *name);
 
 /* What `account suspend|resume|unthrottle|limits` changes; by and reason are recorded where the
  * store keeps them (a suspension's reason: "REASON (by BY)"). */
@@ -205,6 +278,16 @@ bool ctl_check_valid(const struct ctl_check_request *req, char *why, size_t whyl
  */
 bool ctl_check_json(struct ctl *ctl, const struct ctl_check_request *req, struct json_t **doc,
                     bool *refused, char *why, size_t whylen);
+/* What a release or reject of several messages did: done, no longer held, failed (held still). */
+struct ctl_held_tally {
+    int done, missing, failed;
+};
+/* ctl_held_decide_one() of every message of account that is held, oldest first, counted in *t;
+ * the queue ids done are appended to ids (a JSON array; may be NULL).  STORE_NOTFOUND when none
+ * is held, STORE_BUSY or STORE_ERROR when they could not be read. */
+enum store_status ctl_held_decide_account(struct ctl *ctl, const struct ctl_held_action *act,
+                                          const char *account, struct json_t *ids,
+                                          struct ctl_held_tally *t);
 
 /* Table rows, copied out of a store callback so the columns can be aligned. */
 struct ctl_row {

@@ -46,6 +46,13 @@
  * many lines: enough to judge a message, not a flood. */
 #define HELD_SHOW_OUTPUT_MAX (256u << 10)
 #define HELD_SHOW_BODY_LINES 20
+/* The same in JSON (held show --json, the console): the header fields, each value, the body's
+ * start, and the changes shown. */
+#define HELD_JSON_HEADERS_MAX 200
+#define HELD_JSON_NAME_MAX 128
+#define HELD_JSON_VALUE_MAX 2000
+#define HELD_JSON_BODY_MAX 4096
+#define HELD_SHOW_CHANGES_MAX 20
 
 /* Is id in text as a whole word (not inside a longer run of letters and digits)? */
 static bool has_word(const char *text, const char *id)
@@ -359,59 +366,189 @@ static void print_message(const char *message, bool utf8)
     free(text);
 }
 
+/*
+ * The message's header fields as [name, value] pairs (unfolded; at most HELD_JSON_HEADERS_MAX,
+ * each value cut at HELD_JSON_VALUE_MAX bytes) and the start of its body (HELD_JSON_BODY_MAX
+ * bytes, "body_more" when there is more), set on obj.  The bytes are the sender's: ctl_json_text
+ * makes them valid UTF-8, and jansson escapes the controls.
+ */
+static void message_json(json_t *obj, const char *message)
+{
+    char *text = unfold_header(message), name[HELD_JSON_NAME_MAX], *value;
+    json_t *headers = ctl_json_array();
+    const char *p = text;
+    size_t nheaders = 0;
+
+    while (*p != '\0' && *p != '\n' && !(p[0] == '\r' && p[1] == '\n')) {
+        size_t len = strcspn(p, "\n"), n = strcspn(p, ":");
+        if (n < len && n > 0 && n < sizeof name && nheaders < HELD_JSON_HEADERS_MAX) {
+            memcpy(name, p, n);
+            name[n] = '\0';
+            const char *v = p + n + 1;
+            size_t vlen = len - n - 1;
+            while (vlen > 0 && (*v == ' ' || *v == '\t'))
+                v++, vlen--;
+            while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
+                vlen--;
+            value = xstrndup(v, vlen < HELD_JSON_VALUE_MAX ? vlen : HELD_JSON_VALUE_MAX);
+            json_t *pair = ctl_json_array();
+            ctl_json_append(pair, ctl_json_text(name));
+            ctl_json_append(pair, ctl_json_text(value));
+            ctl_json_append(headers, pair);
+            free(value);
+            nheaders++;
+        }
+        p += len + (p[len] == '\n');
+    }
+    p += *p == '\r';
+    p += *p == '\n';
+    size_t body = strlen(p);
+    char *start = xstrndup(p, body < HELD_JSON_BODY_MAX ? body : HELD_JSON_BODY_MAX);
+    ctl_json_set(obj, "headers", headers);
+    ctl_json_set_text(obj, "body_start", start);
+    ctl_json_set_bool(obj, "body_more", body > HELD_JSON_BODY_MAX);
+    free(start);
+    free(text);
+}
+
+/* What held show found about a queue id. */
+struct held_shown {
+    struct ctl_rows s;
+    char *message;  /* held_show_command's output, or NULL */
+    bool here;      /* held in this host's queue (or decided: nowhere) */
+    bool unshown;   /* still held here, and the command failed: why says why */
+    char why[512];
+};
+
+/* The rows of id into h->s (initialized by the caller), then the message itself when it is still
+ * held in this host's queue.  STORE_NOTFOUND when there is no row. */
+static enum store_status held_show_collect(struct ctl *ctl, const char *id, struct held_shown *h)
+{
+    enum store_status st =
+        store_held_each(ctl->store, id, NULL, NULL, held_detail, &h->s, &ctl->err);
+    if (st != STORE_OK && st != STORE_NOTFOUND)
+        return st;
+    if (h->s.count == 0)
+        return STORE_NOTFOUND;
+    /* Only a message still held is in the MTA's queue to be shown, and only in the queue of the
+     * host that holds it. */
+    h->here = held_here(ctl, h->s.held_host);
+    h->unshown = h->s.still_held && h->here &&
+                 !command_run(ctl->cfg->held_show_command, id, &h->message, HELD_SHOW_OUTPUT_MAX,
+                              h->why, sizeof h->why);
+    return STORE_OK;
+}
+
+static void held_shown_free(struct held_shown *h)
+{
+    free(h->s.held_account);
+    free(h->s.held_host);
+    ctl_rows_free(&h->s, 0);
+    free(h->message);
+}
+
+/* The record's changes about the queue id (release, reject: who, from where, why). */
+static json_t *held_changes(struct ctl *ctl, const char *id)
+{
+    json_t *changes;
+    if (ctl_changes_json(ctl, id, 0, 0, HELD_SHOW_CHANGES_MAX, &changes) != STORE_OK) {
+        fprintf(stderr, "ingressctl: warning: the record of changes cannot be read: %s\n",
+                ctl->err.text);
+        return ctl_json_array();
+    }
+    return changes;
+}
+
+/* ctl_held_show_json, and whether the message is held here and could not be shown. */
+static enum store_status held_show_json(struct ctl *ctl, const char *id, json_t **doc,
+                                        bool *unshown, char *why, size_t whylen)
+{
+    struct held_shown h = {0};
+
+    *doc = NULL;
+    ctl_rows_init(&h.s, true, (int64_t)time(NULL));
+    enum store_status st = held_show_collect(ctl, id, &h);
+    if (st != STORE_OK) {
+        held_shown_free(&h);
+        return st;
+    }
+    json_t *first = json_array_get(h.s.json, 0);
+    if (ctl_present(h.s.held_account))
+        ctl_print_rates(ctl, h.s.held_account, "rates now:", first);
+    if (h.message != NULL) {
+        ctl_json_set_text(first, "message", h.message);
+        message_json(first, h.message);
+    }
+    if (h.unshown)
+        ctl_json_set_text(first, "message_error", h.why);
+    else if (h.s.still_held && !h.here)
+        ctl_json_set_text(first, "message_error", "held in another host's queue");
+    ctl_json_set(first, "changes", held_changes(ctl, id));
+    *doc = h.s.json;
+    *unshown = h.unshown;
+    str_copy(why, whylen, h.why);
+    h.s.json = NULL;
+    held_shown_free(&h);
+    return STORE_OK;
+}
+
+enum store_status ctl_held_show_json(struct ctl *ctl, const char *id, json_t **doc)
+{
+    bool unshown;
+    char why[512];
+    return held_show_json(ctl, id, doc, &unshown, why, sizeof why);
+}
+
 static int held_show(struct ctl *ctl, const struct ctl_args *a)
 {
-    struct ctl_rows s;
+    struct held_shown h = {0};
+    char shown[512], why[512];
+    json_t *doc;
 
     if (a->npos != 2 || a->reason || a->by || a->account || a->all)
         return ctl_usage_error(ctl, "held show: wrong arguments (held show QUEUEID [--json])");
     if (!command_queue_id_valid(a->pos[1]))
         return ctl_usage_error(ctl, "held show: not a queue id (letters and digits only)");
     reconcile(ctl, NULL);
-    ctl_rows_init(&s, a->json, (int64_t)time(NULL));
-    s.utf8 = !a->json && ctl_terminal_utf8();
-    enum store_status st =
-        store_held_each(ctl->store, a->pos[1], NULL, NULL, held_detail, &s, &ctl->err);
-    if (st != STORE_OK && st != STORE_NOTFOUND) {
-        free(s.held_account);
-        free(s.held_host);
-        ctl_rows_free(&s, 0);
-        return ctl_store_error(ctl, "reading the held messages");
+    enum store_status st;
+    if (a->json) {
+        st = held_show_json(ctl, a->pos[1], &doc, &h.unshown, h.why, sizeof h.why);
+        if (st == STORE_OK)
+            ctl_json_print(doc);
+    } else {
+        ctl_rows_init(&h.s, false, (int64_t)time(NULL));
+        h.s.utf8 = ctl_terminal_utf8();
+        st = held_show_collect(ctl, a->pos[1], &h);
     }
-    size_t found = s.count;
-    bool still_held = s.still_held;
-    if (found == 0) {
-        ctl_rows_free(&s, 0);
+    if (st == STORE_NOTFOUND) {
+        held_shown_free(&h);
         fprintf(stderr, "%s: no held message with this queue id\n", a->pos[1]);
         return CTL_EXIT_NOTFOUND;
     }
-    /* Only a message still held is in the MTA's queue to be shown, and only in the queue of the
-     * host that holds it: for one held elsewhere, say where to look instead. */
-    char *message = NULL, why[512];
-    bool here = held_here(ctl, s.held_host);
-    bool shown = !still_held || !here ||
-                 command_run(ctl->cfg->held_show_command, a->pos[1], &message, HELD_SHOW_OUTPUT_MAX,
-                             why, sizeof why);
-    if (still_held && !here && s.json == NULL)
-        printf("message:     in the queue of %s: run ingressctl held show there to read it\n",
-               str_printable(why, sizeof why, s.held_host));
-    free(s.held_host);
-    /* The account's rates now, beside the reason it was held for. */
-    if (ctl_present(s.held_account))
-        ctl_print_rates(ctl, s.held_account,
-                        "rates now:", s.json != NULL ? json_array_get(s.json, 0) : NULL);
-    free(s.held_account);
-    if (s.json != NULL) {
-        if (message != NULL)
-            ctl_json_set_text(json_array_get(s.json, 0), "message", message);
-        ctl_json_print(s.json);
-        s.json = NULL;
-    } else if (message != NULL) {
-        print_message(message, s.utf8);
+    if (st != STORE_OK) {
+        held_shown_free(&h);
+        return ctl_store_error(ctl, "reading the held messages");
     }
-    ctl_rows_free(&s, 0);
-    free(message);
-    if (!shown) {
+    if (!a->json) {
+        if (h.s.still_held && !h.here)
+            printf("message:     in the queue of %s: run ingressctl held show there to read it\n",
+                   str_printable(shown, sizeof shown, h.s.held_host));
+        /* The account's rates now, beside the reason it was held for. */
+        if (ctl_present(h.s.held_account))
+            ctl_print_rates(ctl, h.s.held_account, "rates now:", NULL);
+        json_t *changes = held_changes(ctl, a->pos[1]);
+        size_t i;
+        json_t *one;
+        json_array_foreach(changes, i, one)
+            ctl_change_print(one, i == 0 ? "changes:     " : "             ");
+        json_decref(changes);
+        if (h.message != NULL)
+            print_message(h.message, h.s.utf8);
+    }
+    bool unshown = h.unshown;
+    str_copy(why, sizeof why, h.why);
+    held_shown_free(&h);
+    if (unshown) {
         fprintf(stderr,
                 "ingressctl: held show %s: the message cannot be shown: %s (held_show_command; "
                 "the MTA may no longer have it: ingressctl held list reconciles)\n",
@@ -477,6 +614,11 @@ int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, cons
     }
     if (held_mta_command(ctl, act, id, host, why, sizeof why)) {
         printf("%s %s\n", act->state, id);
+        char detail[400];
+        str_printf(detail, sizeof detail, "%s%s%s", act->state, host[0] != '\0' ? " on " : "",
+                   host);
+        ctl_change_record(ctl, act->release ? "held release" : "held reject", id, detail,
+                          act->reason);
         return 1;
     }
     fprintf(stderr, "%s: not %s: %s\n", id, act->state, why);
@@ -486,6 +628,30 @@ int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, cons
         fprintf(stderr, "%s: still recorded as %s: %s\n", id, act->state,
                 undone == STORE_NOTFOUND ? "decided again meanwhile" : ctl->err.text);
     return -1;
+}
+
+enum store_status ctl_held_decide_account(struct ctl *ctl, const struct ctl_held_action *act,
+                                          const char *account, json_t *ids,
+                                          struct ctl_held_tally *t)
+{
+    struct id_list todo = {0};
+
+    enum store_status st =
+        store_held_each(ctl->store, NULL, account, "held", id_collect, &todo, &ctl->err);
+    if (st != STORE_OK) {
+        id_list_free(&todo);
+        return st;
+    }
+    for (size_t i = 0; i < todo.count; i++) {
+        int outcome = ctl_held_decide_one(ctl, act, todo.ids[i], todo.hosts[i]);
+        t->done += outcome > 0;
+        t->missing += outcome == 0;
+        t->failed += outcome < 0;
+        if (outcome > 0 && ids != NULL)
+            ctl_json_append(ids, ctl_json_text(todo.ids[i]));
+    }
+    id_list_free(&todo);
+    return STORE_OK;
 }
 
 /*
@@ -501,8 +667,8 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
                                   .reason = a->reason ? a->reason : ""};
     const char *verb = act.verb;
     struct id_list todo = {0};
+    struct ctl_held_tally t = {0};
     char by[64], why[512];
-    int done = 0, failed = 0, missing = 0;
 
     if ((a->npos < 2) == (a->account == NULL) || a->all || a->json)
         return ctl_usage_error(
@@ -521,22 +687,24 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
                                    verb, str_printable(why, sizeof why, a->pos[i]));
     if (a->account && !ctl_account_valid(ctl, a->account, verb))
         return CTL_EXIT_USAGE;
-    if (a->by)
+    if (a->by) {
         str_copy(by, sizeof by, a->by);
-    else
+        ctl_origin_local(ctl, a->by);
+    } else {
         ctl_invoking_user(by, sizeof by);
+    }
     act.by = by;
 
     enum store_status st = STORE_OK;
     if (a->account) {
-        st = store_held_each(ctl->store, NULL, a->account, "held", id_collect, &todo, &ctl->err);
+        st = ctl_held_decide_account(ctl, &act, a->account, NULL, &t);
     } else {
         for (int i = 1; i < a->npos && (st == STORE_OK || st == STORE_NOTFOUND); i++) {
             size_t before = todo.count;
             st = store_held_each(ctl->store, a->pos[i], NULL, "held", id_collect, &todo, &ctl->err);
             if (st == STORE_NOTFOUND || todo.count == before) {
                 fprintf(stderr, "%s: not held (see held list --all)\n", a->pos[i]);
-                missing++;
+                t.missing++;
             }
         }
     }
@@ -546,15 +714,15 @@ static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
     }
     for (size_t i = 0; i < todo.count; i++) {
         int outcome = ctl_held_decide_one(ctl, &act, todo.ids[i], todo.hosts[i]);
-        done += outcome > 0;
-        missing += outcome == 0;
-        failed += outcome < 0;
+        t.done += outcome > 0;
+        t.missing += outcome == 0;
+        t.failed += outcome < 0;
     }
     id_list_free(&todo);
-    if (failed > 0)
+    if (t.failed > 0)
         return CTL_EXIT_ERROR;
-    if (done == 0) {
-        if (a->account && missing == 0)
+    if (t.done == 0) {
+        if (a->account && t.missing == 0)
             fprintf(stderr, "no messages of %s are held\n", a->account);
         return CTL_EXIT_NOTFOUND;
     }

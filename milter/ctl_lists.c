@@ -73,46 +73,93 @@ bool ctl_list_entry_valid(const char *kind_text, const char *value_text, const c
     return true;
 }
 
+bool ctl_list_extras_valid(enum lists_action action, const char *public_text,
+                           const char *expires, int64_t now, int64_t *expires_at, char *why,
+                           size_t whylen)
+{
+    int64_t ms = 0;
+
+    *expires_at = 0;
+    /* The public text is what the sender reads; the reason is for the postmaster only. */
+    if (public_text != NULL && !lists_public_text_valid(public_text)) {
+        str_printf(why, whylen,
+                   "the public text must be printable ASCII, at most %d characters (it goes into "
+                   "the SMTP reply)",
+                   LISTS_REASON_MAX);
+        return false;
+    }
+    if (public_text != NULL && public_text[0] != '\0' && action != LISTS_BLOCK) {
+        str_printf(why, whylen,
+                   "--public is the reply of a block entry; a %s entry sends no reply",
+                   lists_action_name(action));
+        return false;
+    }
+    if (expires != NULL && (!config_parse_duration(expires, &ms) || ms < 1000)) {
+        str_printf(why, whylen, "expires wants a duration like 30m, 12h, 7d or 2w");
+        return false;
+    }
+    if (expires != NULL)
+        *expires_at = now + ms / 1000;
+    return true;
+}
+
+enum store_status ctl_list_add(struct ctl *ctl, const struct list_entry *e, char *previous,
+                               size_t previous_len)
+{
+    char detail[LISTS_VALUE_MAX + 128], until[32];
+
+    enum store_status st = store_list_add(ctl->store, e, previous, previous_len, &ctl->err);
+    if (st != STORE_OK)
+        return st;
+    if (e->expires > 0)
+        ctl_format_minute(e->expires, until, sizeof until);
+    str_printf(detail, sizeof detail, "%s %s %s%s%s%s%s", e->kind, e->value, e->action,
+               e->expires > 0 ? " until " : "", e->expires > 0 ? until : "",
+               previous[0] != '\0' ? ", was " : "", previous);
+    ctl_change_record(ctl, "list add", e->value, detail, e->reason);
+    return STORE_OK;
+}
+
+enum store_status ctl_list_del(struct ctl *ctl, const char *kind, const char *value,
+                               const char *reason)
+{
+    char detail[LISTS_VALUE_MAX + 64];
+
+    enum store_status st = store_list_del(ctl->store, kind, value, &ctl->err);
+    if (st != STORE_OK)
+        return st;
+    str_printf(detail, sizeof detail, "%s %s deleted", kind, value);
+    ctl_change_record(ctl, "list del", value, detail, reason);
+    return STORE_OK;
+}
+
 static int list_add(struct ctl *ctl, const struct ctl_args *a)
 {
     enum lists_kind kind;
     enum lists_action action;
-    char value[LISTS_VALUE_MAX], why[512], by[64], previous[16];
-    int64_t expires_ms = 0, now = (int64_t)time(NULL);
+    char value[LISTS_VALUE_MAX], why[512], previous[16];
+    int64_t expires_at, now = (int64_t)time(NULL);
 
     if (a->npos != 4 || a->format)
         return ctl_usage_error(ctl, "list add: wrong arguments (list add KIND VALUE "
                                     "block|allow|greylist_exempt [--reason TEXT] [--public TEXT] "
                                     "[--expires DURATION])");
     if (!ctl_list_entry_valid(a->pos[1], a->pos[2], a->pos[3], a->reason, &kind, value, &action,
-                              why, sizeof why))
+                              why, sizeof why) ||
+        !ctl_list_extras_valid(action, a->public_text, a->expires, now, &expires_at, why,
+                               sizeof why))
         return ctl_usage_error(ctl, "list add: %s", why);
-    /* The public text is what the sender reads; the reason is for the postmaster only. */
-    if (a->public_text != NULL && !lists_public_text_valid(a->public_text))
-        return ctl_usage_error(ctl,
-                               "list add: the public text must be printable ASCII, at most %d "
-                               "characters (it goes into the SMTP reply)",
-                               LISTS_REASON_MAX);
-    if (a->public_text != NULL && action != LISTS_BLOCK)
-        return ctl_usage_error(ctl,
-                               "list add: --public is the reply of a block entry; a %s entry "
-                               "sends no reply",
-                               lists_action_name(action));
-    if (a->expires != NULL &&
-        (!config_parse_duration(a->expires, &expires_ms) || expires_ms < 1000))
-        return ctl_usage_error(ctl, "list add: --expires wants a duration like 30m, 12h, 7d or 2w");
-    ctl_invoking_user(by, sizeof by);
     struct list_entry e = {
         .kind = lists_kind_name(kind),
         .value = value,
         .action = lists_action_name(action),
         .reason = a->reason ? a->reason : "",
         .public_text = a->public_text ? a->public_text : "",
-        .added_by = by,
+        .added_by = ctl->origin.who,
         .added_at = now,
-        .expires = a->expires ? now + expires_ms / 1000 : 0,
+        .expires = expires_at,
     };
-    if (store_list_add(ctl->store, &e, previous, sizeof previous, &ctl->err) != STORE_OK)
+    if (ctl_list_add(ctl, &e, previous, sizeof previous) != STORE_OK)
         return ctl_store_error(ctl, "adding the entry");
     printf("%s %s %s: %s\n", previous[0] ? "replaced" : "added", e.kind, value, e.action);
     return CTL_EXIT_OK;
@@ -123,14 +170,18 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     enum lists_kind kind;
     char value[LISTS_VALUE_MAX], why[128], shown[256];
 
-    if (a->npos != 3 || a->reason || a->expires || a->json || a->public_text || a->format)
-        return ctl_usage_error(ctl, "list del: wrong arguments (list del KIND VALUE)");
+    if (a->npos != 3 || a->expires || a->json || a->public_text || a->format)
+        return ctl_usage_error(ctl,
+                               "list del: wrong arguments (list del KIND VALUE [--reason TEXT])");
+    if (a->reason != NULL && !lists_reason_valid(a->reason))
+        return ctl_usage_error(ctl, "list del: the reason must be printable text, at most %d bytes",
+                               LISTS_REASON_MAX);
     if (!parse_kind(ctl, a->pos[1], &kind))
         return CTL_EXIT_USAGE;
     if (!lists_normalize_value(kind, a->pos[2], value, sizeof value, why, sizeof why))
         return ctl_usage_error(ctl, "list del: %s %s: %s", a->pos[1],
                                str_printable(shown, sizeof shown, a->pos[2]), why);
-    switch (store_list_del(ctl->store, lists_kind_name(kind), value, &ctl->err)) {
+    switch (ctl_list_del(ctl, lists_kind_name(kind), value, a->reason)) {
     case STORE_OK:
         printf("deleted %s %s\n", lists_kind_name(kind), value);
         return CTL_EXIT_OK;
@@ -474,9 +525,13 @@ static int list_import(struct ctl *ctl, const struct ctl_args *a)
         status = CTL_EXIT_ERROR;
     }
     if (status == CTL_EXIT_OK) {
-        if (store_list_import(ctl->store, im.entries, im.count, &ctl->err) == STORE_OK)
+        if (store_list_import(ctl->store, im.entries, im.count, &ctl->err) == STORE_OK) {
+            char detail[1200];
+            str_printf(detail, sizeof detail, "%zu entries imported from %s", im.count, shown);
+            /* One record for the file: its entries are found by list show, with who added them. */
+            ctl_change_record(ctl, "list import", shown, detail, NULL);
             printf("imported %zu entr%s from %s\n", im.count, im.count == 1 ? "y" : "ies", shown);
-        else
+        } else
             status = ctl_store_error(ctl, "importing (nothing was imported)");
     }
     import_free(&im);

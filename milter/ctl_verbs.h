@@ -17,6 +17,8 @@ int ctl_verb_stats(struct ctl *ctl, int argc, char **argv);
 /* ctl_lists.c: the block/allow lists and the recipients' rules */
 int ctl_verb_list(struct ctl *ctl, int argc, char **argv);
 int ctl_verb_rule(struct ctl *ctl, int argc, char **argv);
+/* ctl_unblock.c: a client address let through again */
+int ctl_verb_unblock(struct ctl *ctl, int argc, char **argv);
 /* ctl_accounts.c: submission accounts, their aliases, suspension and throttle */
 int ctl_verb_alias(struct ctl *ctl, int argc, char **argv);
 int ctl_verb_account(struct ctl *ctl, int argc, char **argv);

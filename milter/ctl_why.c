@@ -324,6 +324,7 @@ static json_t *group_json(const struct why_group *g, const char *advice)
     json_t *o = ctl_json_object(), *rcpts = ctl_json_array();
     char text[2048];
 
+    ctl_json_set_text(o, "type", "decision");
     ctl_json_set_time(o, "time", g->time);
     ctl_json_set_text(o, "queue_id", g->queue_id);
     ctl_json_set_text(o, "ref", g->ref);
@@ -361,8 +362,7 @@ static json_t *group_json(const struct why_group *g, const char *advice)
 
 /* ---- arguments ---- */
 
-/* WHEN: a duration back from now (30m, 12h, 7d) or a UTC date YYYY-MM-DD[THH:MM[:SS]]. */
-static bool parse_when(const char *text, int64_t now, int64_t *out)
+bool ctl_parse_when(const char *text, int64_t now, int64_t *out)
 {
     int64_t ms;
     struct tm tm = {0};
@@ -435,6 +435,12 @@ static void group_finish(struct ctl *ctl, struct why_group *g, char *advice, siz
                g->account, advice, advicelen);
 }
 
+/* The time of the record's row i (ctl_changes_json: newest first, as the decisions). */
+static int64_t change_time(const json_t *changes, size_t i)
+{
+    return (int64_t)json_integer_value(json_object_get(json_array_get(changes, i), "time"));
+}
+
 bool ctl_why_key_valid(const char *key)
 {
     size_t len = strlen(key);
@@ -463,11 +469,23 @@ enum store_status ctl_why_json(struct ctl *ctl, const struct store_decision_quer
         groups_free(&w);
         return st;
     }
+    json_t *changes;
+    st = ctl_changes_json(ctl, q->key, q->since, q->until, limit, &changes);
+    if (st != STORE_OK) {
+        groups_free(&w);
+        return st;
+    }
     *doc = ctl_json_array();
+    size_t c = 0, nchanges = json_array_size(changes);
     for (size_t i = 0; i < w.count && i < limit; i++) {
         group_finish(ctl, &w.groups[i], advice, sizeof advice);
+        for (; c < nchanges && change_time(changes, c) >= w.groups[i].time; c++)
+            ctl_json_append(*doc, json_incref(json_array_get(changes, c)));
         ctl_json_append(*doc, group_json(&w.groups[i], advice));
     }
+    for (; c < nchanges; c++)
+        ctl_json_append(*doc, json_incref(json_array_get(changes, c)));
+    json_decref(changes);
     groups_free(&w);
     return STORE_OK;
 }
@@ -490,10 +508,10 @@ int ctl_verb_why(struct ctl *ctl, int argc, char **argv)
             "why: wrong arguments (why KEY [--since WHEN] [--until WHEN] [--limit N] [--json])");
     if ((rc = check_key(ctl, a.pos[0])) != CTL_EXIT_OK)
         return rc;
-    if (a.since != NULL && !parse_when(a.since, now, &q.since))
+    if (a.since != NULL && !ctl_parse_when(a.since, now, &q.since))
         return ctl_usage_error(ctl, "why: --since wants a duration (30m, 12h, 7d) or a UTC date "
                                     "(2026-12-01, 2026-12-01T08:00)");
-    if (a.until != NULL && !parse_when(a.until, now, &q.until))
+    if (a.until != NULL && !ctl_parse_when(a.until, now, &q.until))
         return ctl_usage_error(ctl, "why: --until wants a duration (30m, 12h, 7d) or a UTC date "
                                     "(2026-12-01, 2026-12-01T08:00)");
     if (a.limit != NULL) {
@@ -508,7 +526,15 @@ int ctl_verb_why(struct ctl *ctl, int argc, char **argv)
         groups_free(&w);
         return ctl_store_error(ctl, "reading the decisions");
     }
-    if (w.count == 0) {
+    /* The changes made about the key (an entry added or deleted, a release) among them. */
+    json_t *changes;
+    if (ctl_changes_json(ctl, q.key, q.since, q.until, (size_t)limit, &changes) != STORE_OK) {
+        groups_free(&w);
+        return ctl_store_error(ctl, "reading the record of changes");
+    }
+    size_t c = 0, nchanges = json_array_size(changes);
+    if (w.count == 0 && nchanges == 0) {
+        json_decref(changes);
         fprintf(stderr, "nothing recorded about %s%s\n",
                 str_printable(escaped, sizeof escaped, q.key),
                 a.since != NULL || a.until != NULL ? " in that period" : "");
@@ -517,14 +543,29 @@ int ctl_verb_why(struct ctl *ctl, int argc, char **argv)
     }
     size_t shown = w.count < (size_t)limit ? w.count : (size_t)limit;
     json_t *doc = a.json ? ctl_json_array() : NULL;
-    for (size_t i = 0; i < shown; i++) {
-        struct why_group *g = &w.groups[i];
+    bool first = true;
+    for (size_t i = 0; i <= shown; i++) {
+        struct why_group *g = i < shown ? &w.groups[i] : NULL;
+        for (; c < nchanges && (g == NULL || change_time(changes, c) >= g->time); c++) {
+            json_t *one = json_array_get(changes, c);
+            if (doc != NULL) {
+                ctl_json_append(doc, json_incref(one));
+                continue;
+            }
+            printf(first ? "" : "\n");
+            ctl_change_print(one, "");
+            first = false;
+        }
+        if (g == NULL)
+            break;
         group_finish(ctl, g, advice, sizeof advice);
         if (doc != NULL)
             ctl_json_append(doc, group_json(g, advice));
         else
-            print_group(g, advice, i == 0);
+            print_group(g, advice, first);
+        first = false;
     }
+    json_decref(changes);
     if (doc != NULL)
         ctl_json_print(doc);
     else if (shown < w.count || w.rows == WHY_ROWS_MAX)

@@ -70,10 +70,16 @@ static const struct ctl_verb ctl_verbs[] = {
      "                helo_regex, recipient)\n"
      "               list add KIND VALUE block|allow|greylist_exempt [--reason TEXT]\n"
      "                        [--public TEXT] [--expires DURATION]\n"
-     "               list del KIND VALUE\n"
+     "               list del KIND VALUE [--reason TEXT]\n"
      "               list show [KIND] [--json]\n"
      "               list import [--format native|postgrey] FILE   (all or nothing)",
      ctl_verb_list, false, false},
+    {"unblock", 3, 4, "unblock IP --reason TEXT [--json]",
+     "lets a client address through again: deletes the cidr block entries of\n"
+     "                 exactly IP, adds a cidr allow entry of IP alone when a wider block or a\n"
+     "                 DNSBL refusal stands; names ptr/helo entries (not IP-based) it leaves\n"
+     "                 (exit 1: nothing blocked it; recorded: why IP shows who and why)",
+     ctl_verb_unblock, false, false},
     {"rule", 1, 5, "rule ...",
      "recipients' own rules (SENDER: an address or @domain):\n"
      "               rule add RCPT SENDER accept|reject\n"
@@ -322,6 +328,7 @@ int main(int argc, char **argv)
     if (cfg == NULL)
         return CTL_EXIT_ERROR;
     ctl.cfg = cfg;
+    ctl_origin_local(&ctl, NULL);
     status = run_verb(&ctl, verb, database ? database : cfg->database, argc, argv);
     config_free(cfg);
 

@@ -255,6 +255,16 @@ struct store_backend {
                                    const char *state, const char *by, int64_t at,
                                    struct store_error *err);
 
+    /* Changes (store_change_*); change_expire as decision_expire. */
+    enum store_status (*change_add)(struct store_conn *c, const struct store_change *ch,
+                                    struct store_error *err);
+    enum store_status (*change_each)(struct store_conn *c, const char *key, int64_t since,
+                                     int64_t until, int64_t limit,
+                                     void (*fn)(const struct store_change *ch, void *arg),
+                                     void *arg, struct store_error *err);
+    enum store_status (*change_expire)(struct store_conn *c, int64_t before, size_t *left,
+                                       struct store_error *err);
+
     /* Throttle.  throttle_bucket_add adds one bucket, inside the dispatcher's transaction. */
     enum store_status (*throttle_get)(struct store_conn *c, const char *account,
                                       struct store_throttle_state *st, struct store_error *err);

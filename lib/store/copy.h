@@ -85,6 +85,7 @@ struct store_copy_table {
                            "id, queue_id, held_at, account, sender, recipients, nrcpt, subject, "  \
                            "size, reason, state, decided_by, decided_at, decision_reason, host",   \
                            COPY_V15),                                                              \
+        COPY_TABLE_WITH_ID(changes, 8, "id, at, who, source, what, key, detail, reason", COPY_V8), \
         COPY_TABLE(dmarc_rows, 20,                                                                 \
                    "day, row_key, policy_domain, header_from, envelope_from, source_ip, p, sp, "   \
                    "pct, adkim, aspf, disposition, dkim_aligned, spf_aligned, override, dkim, "    \

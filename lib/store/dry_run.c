@@ -148,6 +148,13 @@ static enum store_status no_held_undo(struct store_conn *c, const char *queue_id
     return STORE_OK;
 }
 
+static enum store_status no_change_add(struct store_conn *c, const struct store_change *ch,
+                                       struct store_error *err)
+{
+    (void)c, (void)ch, (void)err;
+    return STORE_OK;
+}
+
 static enum store_status no_dmarc_upsert(struct store_conn *c,
                                          const struct store_dmarc_row *const *rows,
                                          const char *const *keys, size_t n, struct store_error *err)
@@ -223,6 +230,8 @@ struct store *store_open_dry_run(const char *database, int64_t busy_timeout_ms,
     be->held_decide = no_held_decide;
     be->held_expire = no_expire;
     be->held_undo = no_held_undo;
+    be->change_add = no_change_add;
+    be->change_expire = no_expire;
     be->dmarc_upsert = no_dmarc_upsert;
     /* The backends' shortcuts that write in fewer round trips: without them the shared drivers
      * run, through the stubs above.  A dry-run store is never copied into. */

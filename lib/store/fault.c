@@ -425,6 +425,26 @@ static enum store_status fault_held_undo(struct store_conn *c, const char *queue
     PASS_ON(c, HELD_UNDO, held_undo, queue_id, host, state, by, at, err);
 }
 
+static enum store_status fault_change_add(struct store_conn *c, const struct store_change *ch,
+                                          struct store_error *err)
+{
+    PASS_ON(c, CHANGE_ADD, change_add, ch, err);
+}
+
+static enum store_status fault_change_each(struct store_conn *c, const char *key, int64_t since,
+                                           int64_t until, int64_t limit,
+                                           void (*fn)(const struct store_change *ch, void *arg),
+                                           void *arg, struct store_error *err)
+{
+    PASS_ON(c, CHANGE_EACH, change_each, key, since, until, limit, fn, arg, err);
+}
+
+static enum store_status fault_change_expire(struct store_conn *c, int64_t before, size_t *left,
+                                             struct store_error *err)
+{
+    PASS_ON(c, CHANGE_EXPIRE, change_expire, before, left, err);
+}
+
 static enum store_status fault_maintenance_lock(struct store_db *db, bool *held,
                                                 struct store_error *err)
 {
@@ -557,6 +577,9 @@ static const struct store_backend store_backend_fault = {
     .held_decide = fault_held_decide,
     .held_expire = fault_held_expire,
     .held_undo = fault_held_undo,
+    .change_add = fault_change_add,
+    .change_each = fault_change_each,
+    .change_expire = fault_change_expire,
     .maintenance_lock = fault_maintenance_lock,
     .throttle_get = fault_throttle_get,
     .throttle_bucket_each = fault_throttle_bucket_each,

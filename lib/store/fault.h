@@ -54,6 +54,9 @@
     X(HELD_DECIDE, held_decide)                                                                    \
     X(HELD_EXPIRE, held_expire)                                                                    \
     X(HELD_UNDO, held_undo)                                                                        \
+    X(CHANGE_ADD, change_add)                                                                      \
+    X(CHANGE_EACH, change_each)                                                                    \
+    X(CHANGE_EXPIRE, change_expire)                                                                \
     X(MAINTENANCE_LOCK, maintenance_lock)                                                          \
     X(THROTTLE_GET, throttle_get)                                                                  \
     X(THROTTLE_BUCKET_EACH, throttle_bucket_each)                                                  \

@@ -551,7 +551,7 @@ static void stmt_sql_init(void)
     } domains[] = {
         {pg_decisions_sql, &pg_decisions_sql_count}, {pg_greylist_sql, &pg_greylist_sql_count},
         {pg_lists_sql, &pg_lists_sql_count},         {pg_accounts_sql, &pg_accounts_sql_count},
-        {pg_held_sql, &pg_held_sql_count},           {pg_throttle_sql, &pg_throttle_sql_count},
+        {pg_held_sql, &pg_held_sql_count}, {pg_changes_sql, &pg_changes_sql_count},           {pg_throttle_sql, &pg_throttle_sql_count},
         {pg_dmarc_sql, &pg_dmarc_sql_count},
     };
 
@@ -1203,6 +1203,9 @@ const struct store_backend store_backend_postgresql = {
     .held_decide = pg_held_decide,
     .held_expire = pg_held_expire,
     .held_undo = pg_held_undo,
+    .change_add = pg_change_add,
+    .change_each = pg_change_each,
+    .change_expire = pg_change_expire,
     .throttle_get = pg_throttle_get,
     .throttle_bucket_each = pg_throttle_bucket_each,
     .throttle_bucket_add = pg_throttle_bucket_add,

@@ -67,6 +67,9 @@ enum pg_stmt {
     PG_HELD_DECIDE,
     PG_HELD_EXPIRE,
     PG_HELD_UNDO,
+    PG_CHANGE_ADD,
+    PG_CHANGE_EACH,
+    PG_CHANGE_EXPIRE,
     PG_THROTTLE_GET,
     PG_THROTTLE_BUCKET_EACH,
     PG_THROTTLE_BUCKET_ADD,
@@ -98,6 +101,8 @@ extern const struct pg_sql pg_accounts_sql[];
 extern const size_t pg_accounts_sql_count;
 extern const struct pg_sql pg_held_sql[];
 extern const size_t pg_held_sql_count;
+extern const struct pg_sql pg_changes_sql[];
+extern const size_t pg_changes_sql_count;
 extern const struct pg_sql pg_throttle_sql[];
 extern const size_t pg_throttle_sql_count;
 extern const struct pg_sql pg_dmarc_sql[];
@@ -176,6 +181,7 @@ struct pg_visit {
         void (*account)(const struct store_account *a, void *arg);
         void (*alias)(const struct store_alias *a, void *arg);
         void (*held)(const struct store_held *h, void *arg);
+        void (*change)(const struct store_change *ch, void *arg);
         void (*throttle)(const struct store_throttle_state *st, void *arg);
         void (*dmarc)(const struct store_dmarc_row *r, void *arg);
     } fn;
@@ -319,6 +325,16 @@ enum store_status pg_account_suspended(struct store_conn *c, const char *name, i
                                        char *reason, size_t reason_len, struct store_error *err);
 enum store_status pg_account_resume(struct store_conn *c, const char *name,
                                     struct store_error *err);
+
+/* pg_changes.c */
+enum store_status pg_change_add(struct store_conn *c, const struct store_change *ch,
+                                struct store_error *err);
+enum store_status pg_change_each(struct store_conn *c, const char *key, int64_t since,
+                                 int64_t until, int64_t limit,
+                                 void (*fn)(const struct store_change *ch, void *arg), void *arg,
+                                 struct store_error *err);
+enum store_status pg_change_expire(struct store_conn *c, int64_t before, size_t *left,
+                                   struct store_error *err);
 
 /* pg_held.c */
 enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,

@@ -432,6 +432,7 @@ static const struct {
     {sqlite_lists_sql, &sqlite_lists_sql_count},
     {sqlite_accounts_sql, &sqlite_accounts_sql_count},
     {sqlite_held_sql, &sqlite_held_sql_count},
+    {sqlite_changes_sql, &sqlite_changes_sql_count},
     {sqlite_throttle_sql, &sqlite_throttle_sql_count},
     {sqlite_dmarc_sql, &sqlite_dmarc_sql_count},
 };
@@ -774,6 +775,9 @@ const struct store_backend store_backend_sqlite = {
     .held_decide = sqlite_held_decide,
     .held_expire = sqlite_held_expire,
     .held_undo = sqlite_held_undo,
+    .change_add = sqlite_change_add,
+    .change_each = sqlite_change_each,
+    .change_expire = sqlite_change_expire,
     .throttle_get = sqlite_throttle_get,
     .throttle_bucket_each = sqlite_throttle_bucket_each,
     .throttle_bucket_add = sqlite_throttle_bucket_add,

@@ -62,6 +62,9 @@ enum stmt_id {
     STMT_HELD_DECIDE,
     STMT_HELD_EXPIRE,
     STMT_HELD_UNDO,
+    STMT_CHANGE_ADD,
+    STMT_CHANGE_EACH,
+    STMT_CHANGE_EXPIRE,
     /* throttle */
     STMT_THROTTLE_GET,
     STMT_THROTTLE_BUCKET_EACH,
@@ -96,6 +99,8 @@ extern const struct sqlite_sql sqlite_accounts_sql[];
 extern const size_t sqlite_accounts_sql_count;
 extern const struct sqlite_sql sqlite_held_sql[];
 extern const size_t sqlite_held_sql_count;
+extern const struct sqlite_sql sqlite_changes_sql[];
+extern const size_t sqlite_changes_sql_count;
 extern const struct sqlite_sql sqlite_throttle_sql[];
 extern const size_t sqlite_throttle_sql_count;
 extern const struct sqlite_sql sqlite_dmarc_sql[];
@@ -164,6 +169,7 @@ struct sqlite_visit {
         void (*account)(const struct store_account *a, void *arg);
         void (*alias)(const struct store_alias *a, void *arg);
         void (*held)(const struct store_held *h, void *arg);
+        void (*change)(const struct store_change *ch, void *arg);
         void (*throttle)(const struct store_throttle_state *st, void *arg);
         void (*dmarc)(const struct store_dmarc_row *r, void *arg);
     } fn;
@@ -298,6 +304,16 @@ enum store_status sqlite_account_suspended(struct store_conn *c, const char *nam
                                            struct store_error *err);
 enum store_status sqlite_account_resume(struct store_conn *c, const char *name,
                                         struct store_error *err);
+
+/* sqlite_changes.c */
+enum store_status sqlite_change_add(struct store_conn *c, const struct store_change *ch,
+                                    struct store_error *err);
+enum store_status sqlite_change_each(struct store_conn *c, const char *key, int64_t since,
+                                     int64_t until, int64_t limit,
+                                     void (*fn)(const struct store_change *ch, void *arg),
+                                     void *arg, struct store_error *err);
+enum store_status sqlite_change_expire(struct store_conn *c, int64_t before, size_t *left,
+                                       struct store_error *err);
 
 /* sqlite_held.c */
 enum store_status sqlite_held_add(struct store_conn *c, const struct store_held *h,

@@ -737,6 +737,44 @@ enum store_status store_held_expire(struct store *s, int64_t before, size_t batc
     return store_expire_step(s, s->be->held_expire, before, batch, deleted, err);
 }
 
+/* ---- changes ---- */
+
+enum store_status store_change_add(struct store *s, const struct store_change *ch,
+                                   struct store_error *err)
+{
+    if (ch->who == NULL || ch->who[0] == '\0' || ch->what == NULL || ch->what[0] == '\0' ||
+        ch->key == NULL || ch->key[0] == '\0')
+        return store_error_set(err, STORE_ERROR, "a change needs who made it, what and its key");
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    enum store_status status = s->be->change_add(c, ch, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_change_each(struct store *s, const char *key, int64_t since, int64_t until,
+                                    size_t limit,
+                                    void (*fn)(const struct store_change *ch, void *arg),
+                                    void *arg, struct store_error *err)
+{
+    struct store_conn *c = store_conn_get(s, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    /* -1: SQLite's and PostgreSQL's LIMIT with no limit (PostgreSQL: NULL; see the backends) */
+    int64_t most = limit > 0 && limit < INT64_MAX ? (int64_t)limit : -1;
+    enum store_status status =
+        s->be->change_each(c, key, since, until > 0 ? until : INT64_MAX, most, fn, arg, err);
+    store_conn_put(s, c);
+    return status;
+}
+
+enum store_status store_change_expire(struct store *s, int64_t before, size_t batch,
+                                      size_t *deleted, struct store_error *err)
+{
+    return store_expire_step(s, s->be->change_expire, before, batch, deleted, err);
+}
+
 /* ---- throttle ---- */
 
 enum store_status store_throttle_get(struct store *s, const char *account,

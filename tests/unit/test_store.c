@@ -1214,6 +1214,89 @@ static void test_held_rows_are_listed_decided_once_and_expired_when_decided(void
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Changes: who changed what, from where and why                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+struct changes_seen {
+    size_t n;
+    char text[8][300];
+};
+
+static void change_collect(const struct store_change *ch, void *arg)
+{
+    struct changes_seen *all = arg;
+
+    if (all->n < 8)
+        snprintf(all->text[all->n], sizeof all->text[0], "%lld %s|%s|%s|%s|%s|%s",
+                 (long long)ch->at, ch->who, ch->source, ch->what, ch->key, ch->detail,
+                 ch->reason);
+    all->n++;
+}
+
+static struct store_change change(int64_t at, const char *what, const char *key)
+{
+    struct store_change ch = {.at = at,
+                              .who = "ann",
+                              .source = "console from 192.0.2.1",
+                              .what = what,
+                              .key = key,
+                              .detail = "cidr 192.0.2.7/32 allow",
+                              .reason = "ticket 12"};
+    return ch;
+}
+
+/* Rows are found by their key without case, newest first, within the period and the limit;
+ * expiry takes the old ones only; a row without who, what or key is refused. */
+static void test_changes_are_kept_found_by_key_newest_first_and_expired(void **state)
+{
+    struct fixture *f = *state;
+    struct store_change ch[] = {change(100, "list add", "192.0.2.7"),
+                                change(200, "held release", "Q1"),
+                                change(300, "unblock", "192.0.2.7"),
+                                change(400, "account suspend", "Alice@Example.org")};
+    struct changes_seen all = {0};
+    size_t deleted = 99;
+    struct store_error err;
+
+    f->s = open_ok(f->database);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(store_change_add(f->s, &ch[i], NULL), STORE_OK);
+    assert_int_equal(store_change_each(f->s, "192.0.2.7", 0, 0, 0, change_collect, &all, NULL),
+                     STORE_OK);
+    assert_int_equal(all.n, 2);
+    assert_string_equal(all.text[0], "300 ann|console from 192.0.2.1|unblock|192.0.2.7|"
+                                     "cidr 192.0.2.7/32 allow|ticket 12");
+    assert_string_equal(all.text[1], "100 ann|console from 192.0.2.1|list add|192.0.2.7|"
+                                     "cidr 192.0.2.7/32 allow|ticket 12");
+    memset(&all, 0, sizeof all);
+    assert_int_equal(
+        store_change_each(f->s, "alice@example.ORG", 0, 0, 0, change_collect, &all, NULL),
+        STORE_OK);
+    assert_int_equal(all.n, 1);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_change_each(f->s, NULL, 150, 400, 0, change_collect, &all, NULL),
+                     STORE_OK);
+    assert_int_equal(all.n, 2);
+    assert_contains(all.text[0], "300 ");
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_change_each(f->s, NULL, 0, 0, 1, change_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 1);
+    assert_contains(all.text[0], "400 ");
+    assert_int_equal(store_change_each(f->s, "Q9", 0, 0, 0, change_collect, &all, NULL),
+                     STORE_NOTFOUND);
+
+    assert_int_equal(store_change_expire(f->s, 250, 10, &deleted, NULL), STORE_OK);
+    assert_int_equal(deleted, 2);
+    memset(&all, 0, sizeof all);
+    assert_int_equal(store_change_each(f->s, NULL, 0, 0, 0, change_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 2);
+
+    struct store_change bad = change(1, "list add", "");
+    assert_int_equal(store_change_add(f->s, &bad, &err), STORE_ERROR);
+    assert_contains(err.text, "a change needs");
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Several hosts on one database: a second store opened on the same database is another host   */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -2088,6 +2171,8 @@ static void fill_every_table(struct store *s)
     assert_int_equal(store_alias_add(s, &alias, NULL, NULL), STORE_OK);
     assert_int_equal(store_account_suspend(s, "alice", 80, "flood", NULL, NULL), STORE_OK);
     assert_int_equal(store_held_add(s, &h, NULL), STORE_OK);
+    struct store_change ch = change(90, "list add", "192.0.2.7");
+    assert_int_equal(store_change_add(s, &ch, NULL), STORE_OK);
     assert_int_equal(store_throttle_bucket_add(s, &b, 1, NULL), STORE_OK);
     assert_int_equal(store_throttle_set_limits(s, "alice", limits, NULL), STORE_OK);
     assert_int_equal(store_greylist_update(s, &t, decide, &d, NULL), STORE_OK);
@@ -2153,6 +2238,11 @@ static void test_copy_moves_every_table_then_refuses_a_target_with_rows(void **s
     assert_int_equal(find_count(to, "QCOPY1", 10, NULL), 1);
     assert_int_equal(find_count(to, "192.0.2.7", 10, NULL), 2);
     assert_int_equal(list_count(to), 1);
+    struct changes_seen changed = {0};
+    assert_int_equal(store_change_each(to, "192.0.2.7", 0, 0, 0, change_collect, &changed, NULL),
+                     STORE_OK);
+    assert_string_equal(changed.text[0], "90 ann|console from 192.0.2.1|list add|192.0.2.7|"
+                                         "cidr 192.0.2.7/32 allow|ticket 12");
     assert_int_equal(store_account_suspended(to, "ALICE", &since, reason, sizeof reason, NULL),
                      STORE_OK);
     assert_int_equal(since, 80);
@@ -2240,6 +2330,7 @@ int main(int argc, char **argv)
         T(test_accounts_and_aliases),
         T(test_suspension_keeps_the_first_and_is_lifted_once),
         T(test_held_rows_are_listed_decided_once_and_expired_when_decided),
+        T(test_changes_are_kept_found_by_key_newest_first_and_expired),
         T(test_held_row_keeps_the_host_that_holds_it),
         T(test_a_held_message_is_claimed_once_by_two_hosts_at_once),
         T(test_two_hosts_count_one_account_together_after_a_flush),
