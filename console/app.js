@@ -156,13 +156,16 @@ function svg(tag, attrs, text) {
 /* Bars of points [{label, value}] with optional horizontal lines [{value, label, color}]. */
 function barChart(title, points, lines) {
   const W = 640, H = 220, left = 44, bottom = 36, top = 24;
-  const max = Math.max(1, ...points.map((p) => p.value), ...lines.map((l) => l.value || 0));
+  const finite = (v) => (Number.isFinite(v) ? v : 0);
+  points = points.map((p) => Object.assign({}, p, { value: finite(p.value) }));
+  lines = lines.filter((l) => Number.isFinite(l.value) && l.value > 0);
+  const max = Math.max(1, ...points.map((p) => p.value), ...lines.map((l) => l.value));
   const y = (v) => top + (H - top - bottom) * (1 - v / max);
   const root = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img" });
   root.append(svg("title", {}, title));
   root.append(svg("text", { x: left, y: 14 }, title));
   root.append(svg("line", { x1: left, y1: y(0), x2: W - 8, y2: y(0), stroke: "#888" }));
-  root.append(svg("text", { x: 4, y: y(max) + 4 }, String(max)));
+  root.append(svg("text", { x: 4, y: y(max) + 4 }, String(Math.round(max * 10) / 10)));
   root.append(svg("text", { x: 4, y: y(0) + 4 }, "0"));
   const step = (W - left - 8) / Math.max(1, points.length);
   const every = Math.ceil(points.length / 12);
@@ -177,14 +180,14 @@ function barChart(title, points, lines) {
     if (i % every === 0)
       root.append(svg("text", { x: left + i * step, y: H - bottom + 14 }, p.label));
   });
-  for (const l of lines) {
-    if (l.value === null || l.value === undefined || l.value <= 0) continue;
+  lines.forEach((l, i) => {
     root.append(svg("line", {
       x1: left, y1: y(l.value), x2: W - 8, y2: y(l.value), stroke: l.color,
       "stroke-dasharray": "5 3", "stroke-width": 2,
     }));
-    root.append(svg("text", { x: W - 150, y: y(l.value) - 4, fill: l.color }, l.label + " " + l.value));
-  }
+    root.append(svg("text", { x: left + 8 + i * 170, y: y(l.value) - 4, fill: l.color },
+      l.label + " " + Math.round(l.value * 10) / 10));
+  });
   return root;
 }
 
@@ -459,12 +462,18 @@ async function drawAccount(name) {
       }, "Resume"));
   }
   out.append(controls);
-  const doc = await attempt(() => api("GET", path));
+  let doc = await attempt(() => api("GET", path));
+  if (Array.isArray(doc)) doc = doc[0];
   if (doc !== undefined && doc !== null && typeof doc === "object") {
+    /* the account's fields, and one level of the objects in it (its rates, its throttle) */
     const dl = el("dl");
-    for (const [k, v] of Object.entries(doc))
-      if (v === null || typeof v !== "object")
-        dl.append(el("dt", {}, k), el("dd", {}, v === null ? "" : String(v)));
+    const row = (k, v) => dl.append(el("dt", {}, k), el("dd", {}, v === null ? "" : String(v)));
+    for (const [k, v] of Object.entries(doc)) {
+      if (v === null || typeof v !== "object") row(k, v);
+      else if (!Array.isArray(v))
+        for (const [k2, v2] of Object.entries(v))
+          if (v2 === null || typeof v2 !== "object") row(k + " " + k2, v2);
+    }
     out.append(el("div", { class: "card account-doc" }, dl));
   }
   for (const span of ["day", "week"]) {
@@ -477,10 +486,13 @@ async function drawAccount(name) {
         value: p.messages,
       };
     });
-    out.append(barChart("Messages per " + (span === "day" ? "hour, last day" : "point, last week"),
+    /* a limit or baseline is {messages, recipients} (or a plain number): the messages are drawn */
+    const messages = (v) => (v !== null && typeof v === "object" ? v.messages : v);
+    out.append(barChart("Messages per " + (span === "day" ? "hour, last day" : "day, last week"),
       points, [
-        { value: r.limit, label: "limit", color: "#a4262c" },
-        { value: r.baseline, label: "baseline", color: "#1e6b1e" },
+        { value: messages(r.limit), label: "limit", color: "#a4262c" },
+        { value: messages(r.adaptive_limit), label: "adaptive limit", color: "#c77c02" },
+        { value: messages(r.baseline), label: "baseline", color: "#1e6b1e" },
       ]));
   }
 }
