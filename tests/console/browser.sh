@@ -96,6 +96,16 @@ T=$T CONF=$CONF CTL_BIN=$CTL_BIN PF_CONF=$PF_CONF MAIL_DIR=$MAIL_DIR SMTP_PORT=$
 [[ $rc -eq 0 ]] || FAILED=$((FAILED + 1))
 if alive "$CONSOLE_PID"; then
     ok "ingress-console still runs after the browser's session"
+    kill -TERM "$CONSOLE_PID"
+    status=0
+    wait "$CONSOLE_PID" || status=$?
+    CONSOLE_PID=
+    if [[ $status -eq 0 ]] &&
+        ! grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$CONSOLE_LOG"; then
+        ok "ingress-console exits 0 on SIGTERM, no sanitizer report in its log"
+    else
+        not_ok "ingress-console exits 0 on SIGTERM, no sanitizer report in its log" "status $status"
+    fi
 else
     not_ok "ingress-console still runs after the browser's session"
 fi

@@ -79,6 +79,10 @@ def main():
     finally:
         proc.terminate()
         proc.wait(10)
+    log.close()
+    text = open(log.name).read()
+    check(proc.returncode == 0 and "Sanitizer" not in text and "runtime error:" not in text,
+          "SIGTERM stops the console with status 0, no sanitizer report", (proc.returncode, text))
 
 
 def run(port, proc):
