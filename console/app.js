@@ -292,6 +292,21 @@ function decisionCard(d) {
   return card;
 }
 
+/* POST /api/unblock: this one address let through (its own block entries removed, or an allow
+ * entry of it alone over a wider block or a DNSBL listing); says when the milters see it. */
+function unblockIp(ip, after) {
+  return el("button", {
+    type: "button", class: "secondary unblock-ip",
+    onclick: async () => {
+      await change("Unblock " + ip + " alone", "POST", "unblock", { ip }, async (doc) => {
+        if (doc && typeof doc.takes_effect === "string")
+          say("Unblock " + ip + ": " + doc.takes_effect + ".", "ok");
+        await after();
+      });
+    },
+  }, "Unblock just " + ip);
+}
+
 /* The one-click fix the decision suggests, as buttons, or null. */
 function fixFor(d) {
   const box = el("div", { class: "fix" });
@@ -306,14 +321,8 @@ function fixFor(d) {
           "lists/" + enc(kind) + "/" + value.split("/").map(enc).join("/"), {}, redo),
       }, "Unblock (remove " + kind + " " + value + ")")
     );
-    if (d.client_ip && kind === "cidr")
-      box.append(
-        el("button", {
-          type: "button", class: "secondary allow-ip",
-          onclick: () => change("Allow only " + d.client_ip, "POST", "lists",
-            { kind: "cidr", value: d.client_ip, action: "allow" }, redo),
-        }, "Allow just " + d.client_ip)
-      );
+    if (d.client_ip && (kind === "cidr" || kind === "ip"))
+      box.append(unblockIp(d.client_ip, redo));
     return box;
   }
   if (d.check === "throttle" || (d.held && d.held.state === "held")) {
@@ -321,14 +330,8 @@ function fixFor(d) {
     if (d.account) box.append(el("a", { href: "#accounts/" + enc(d.account) }, "Account " + d.account));
     return box;
   }
-  if (["iprev", "dnsbl", "spf"].includes(d.check) && d.client_ip && d.action === "reject") {
-    box.append(
-      el("button", {
-        type: "button", class: "secondary allow-ip",
-        onclick: () => change("Allow " + d.client_ip + " past every check", "POST", "lists",
-          { kind: "cidr", value: d.client_ip, action: "allow" }, redo),
-      }, "Allow " + d.client_ip)
-    );
+  if (d.check === "dnsbl" && d.client_ip && d.action === "reject") {
+    box.append(unblockIp(d.client_ip, redo));
     return box;
   }
   return null;
@@ -503,10 +506,7 @@ async function drawLists(q) {
   const out = clear($("lists-table"));
   const rows = await attempt(() => api("GET", "lists" + (q ? "?q=" + enc(q) : "")));
   if (rows === undefined) return;
-  const needle = (q || "").toLowerCase();
-  const shown = rows.filter((e) => !needle ||
-    [e.kind, e.value, e.action, e.reason, e.added_by].some((f) => String(f || "").toLowerCase()
-      .includes(needle)));
+  const shown = rows; /* the console searches (GET /api/lists?q=) */
   if (shown.length === 0) {
     out.append(el("p", {}, "No entry" + (q ? " matches " + q : "") + "."));
     return;

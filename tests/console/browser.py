@@ -5,7 +5,8 @@ environment).  Cases:
 
   a. support logs in, searches the ref of a message the block list refused (a cidr entry for
      127.0.0.12), reads the check in plain words, clicks Unblock and gives a reason; the entry is
-     gone and the same client's retried message is accepted by Postfix and delivered.
+     gone and the same client's retried message is accepted by Postfix and delivered.  a2: under
+     the same block again, "Unblock just IP" (POST /api/unblock) lets that address alone through.
   b. the postmaster logs in, sees a throttled submission in the held queue with its account,
      reason and subject (a subject that is HTML shows as text and runs nothing), releases it, and
      it lands in the maildir; `ingressctl held show` records who released it.
@@ -182,6 +183,32 @@ def case_a(p):
             break
     check(accepted and delivered("a-retried"),
           "a: after the unblock, the retried message is accepted by Postfix and delivered", t)
+
+    # a2. The same client under a wider block: "Unblock just IP" (POST /api/unblock) lets that
+    # address alone through and leaves the block for the rest of the range.
+    ctl("list", "add", "cidr", "127.0.0.12/30", "block", "--reason", "browser INTERNAL again")
+    time.sleep(1.5)
+    t = swaks("a2-refused", "127.0.0.12", "good12.example.test", "user@example.net")
+    check(any(r.startswith("554 5.7.1") for r in replies(t)), "a2: blocked again: 554 5.7.1", t)
+    time.sleep(0.5)
+    p.go("why/127.0.0.12")
+    p.find(".decision button.unblock-ip").click()
+    status = p.confirm_reason("ticket 79: their server alone")
+    check("Unblock 127.0.0.12:" in status and "within" in status,
+          "a2: Unblock just IP says when it takes effect", status)
+    rc, out = ctl("list", "show")
+    check(re.search(r"cidr +127\.0\.0\.12/30 +block", out) is not None
+          and re.search(r"cidr +127\.0\.0\.12(/32)? +allow", out) is not None,
+          "a2: the /30 block stays, an allow entry of 127.0.0.12 alone is added", out)
+    accepted = False
+    for i in range(6):
+        time.sleep(1)
+        t = swaks("a2-retried", "127.0.0.12", "good12.example.test", "user@example.net")
+        if any(x.startswith("250 2.0.0 Ok: queued") for x in replies(t)):
+            accepted = True
+            break
+    check(accepted and delivered("a2-retried"),
+          "a2: the retried message from 127.0.0.12 is accepted and delivered", t)
     p.logout()
 
 
