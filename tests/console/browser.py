@@ -8,8 +8,8 @@ environment).  Cases:
      gone and the same client's retried message is accepted by Postfix and delivered.  a2: under
      the same block again, "Unblock just IP" (POST /api/unblock) lets that address alone through.
   b. the postmaster logs in, sees a throttled submission in the held queue with its account,
-     reason and subject (a subject that is HTML shows as text and runs nothing), releases it, and
-     it lands in the maildir; `ingressctl held show` records who released it.
+     reason and subject (a subject that is HTML shows as text and runs nothing), previews its
+     header fields from Postfix's queue, releases it, and it lands in the maildir; `ingressctl held show` records who released it.
   c. support has no Suspend control on an account's page, the API refuses the call the page would
      make (403), and the account is not suspended in the store.
   d. a reload keeps the session (GET /api/session).
@@ -243,6 +243,12 @@ def case_b(p):
           "from the message runs)", row.text)
     row.find_element(By.CSS_SELECTOR, "button.preview").click()
     p.find("#held-preview .card")
+    try:
+        headers = p.find("#held-preview pre.headers").text
+    except TimeoutException:
+        headers = p.d.find_element(By.ID, "held-preview").text
+    check("X-E2E-Case: b-held" in headers and "Subject: " + subject in headers,
+          "b: Preview shows the held message's header fields from Postfix's queue", headers)
     p.shot("04-held")
     check(not delivered("b-held", 1), "b: the held message is in no mailbox before the release")
     row.find_element(By.CSS_SELECTOR, "button.release").click()
