@@ -61,6 +61,7 @@ static const struct {
       "ssh {host} {verb} {queue_id}"}},
     {"console_listen", {"", "8896", "localhost:8896", "127.0.0.1:0"}},
     {"console_users_file", {"", "console-users", "/etc/x\001"}},
+    {"console_static_dir", {"", "share/console", "/usr/share/x\001"}},
     {"console_session_lifetime", {"0s", "8d", "soon"}},
 };
 
