@@ -152,6 +152,9 @@ def case_a(p):
     ref = m.group(1)
     time.sleep(0.5)  # the decision log is written in batches
 
+    p.d.get(URL + "/")
+    p.find("#login-form")
+    p.shot("00-login")
     p.login("desk", "desk-secret-1")
     p.shot("01-why-empty")
     p.find("#why-key").send_keys(ref)
