@@ -482,16 +482,12 @@ enum MHD_Result console_api_check(struct console_call *call, const char *rest)
     req.helo = console_field(in, "helo");
     req.from = console_field(in, "from");
     req.auth = console_field(in, "auth");
-    size_t i;
-    json_t *v;
     bool bad = json_array_size(list) > CTL_CHECK_RCPT_MAX;
-    json_array_foreach(list, i, v)
-    {
-        if (bad || !json_is_string(v)) {
-            bad = true;
-            break;
-        }
-        rcpt[req.nrcpt++] = json_string_value(v);
+    for (size_t i = 0; !bad && i < json_array_size(list); i++) {
+        json_t *v = json_array_get(list, i);
+        bad = !json_is_string(v);
+        if (!bad)
+            rcpt[req.nrcpt++] = json_string_value(v);
     }
     req.rcpt = rcpt;
     if (bad || !ctl_check_valid(&req, why, sizeof why)) {

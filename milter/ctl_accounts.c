@@ -263,16 +263,12 @@ enum store_status ctl_account_json(struct ctl *ctl, const char *name, json_t **d
         ctl_json_append(s.json, throttled_only_row(t));
         json_decref(t);
     }
-    size_t i;
-    json_t *row;
-    json_array_foreach(s.json, i, row) account_state(row, throttled);
-    const char *key;
-    json_t *t;
-    json_object_foreach(throttled, key, t)
-    {
-        if (name != NULL)
-            break;
-        row = throttled_only_row(t);
+    for (size_t i = 0; i < json_array_size(s.json); i++)
+        account_state(json_array_get(s.json, i), throttled);
+    /* What is left of throttled: logins with no account row. */
+    for (void *it = json_object_iter(throttled); name == NULL && it != NULL;
+         it = json_object_iter_next(throttled, it)) {
+        json_t *t = json_object_iter_value(it), *row = throttled_only_row(t);
         ctl_json_set_text(row, "state", "throttled");
         ctl_json_set(row, "throttled", json_incref(json_object_get(t, "since")));
         ctl_json_set(row, "throttle_reason", json_incref(json_object_get(t, "reason")));
@@ -280,7 +276,7 @@ enum store_status ctl_account_json(struct ctl *ctl, const char *name, json_t **d
     }
     json_decref(throttled);
     if (name != NULL && json_array_size(s.json) == 1) {
-        row = json_array_get(s.json, 0);
+        json_t *row = json_array_get(s.json, 0);
         limits_json(ctl->cfg, one.limits, row);
         ctl_print_rates(ctl, name, "rates:", row);
     }

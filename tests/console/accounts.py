@@ -128,6 +128,8 @@ def main():
         proc.terminate()
         proc.wait(10)
     text = open(log.name).read()
+    # Under the sanitizers a leak or an error makes the exit status non-zero.
+    check(proc.returncode == 0, "SIGTERM stops the console with status 0", (proc.returncode, text))
     check(key.split(":", 1)[-1] not in text and "given-key" not in text,
           "no webmail key in the console's log", text)
 
@@ -251,6 +253,11 @@ def run(port, key):
     status, doc, text, _ = call(port, "GET", "/api/rules?mailbox=zed@anywhere.test",
                                 auth="Bearer mail2:given-key-0123456789")
     check(status == 200 and doc == [], "a key without domains names any mailbox", text)
+    # The key was verified once and is cached: deleting its user must end it at the next call.
+    r = ctl("console-user", "del", "mail1")
+    status, _, _, _ = call(port, "GET", "/api/rules?mailbox=alice@example.test", auth=bearer)
+    check(r.returncode == 0 and status == 401, "a deleted key is refused at once (cache dropped)",
+          status)
     status, _, _, _ = desk("DELETE", "/api/rules/alice@example.test/@shop.test", {"reason": "t"})
     check(status == 200 and "shop" not in ctl("rule", "list", "alice@example.test").stdout,
           "support deletes a rule", status)
