@@ -507,8 +507,8 @@ enum store_status store_held_expire(struct store *s, int64_t before, size_t batc
  * store.
  */
 struct store_change {
-    int64_t id; /* set by the store */
-    int64_t at; /* unix seconds */
+    int64_t id;         /* set by the store */
+    int64_t at;         /* unix seconds */
     const char *who;    /* the user */
     const char *source; /* from where: "ingressctl on HOST", "console from ADDRESS" */
     const char *what;   /* the verb: "list add", "held release", "unblock", ... */
@@ -527,8 +527,8 @@ enum store_status store_change_add(struct store *s, const struct store_change *c
  */
 enum store_status store_change_each(struct store *s, const char *key, int64_t since, int64_t until,
                                     size_t limit,
-                                    void (*fn)(const struct store_change *ch, void *arg),
-                                    void *arg, struct store_error *err);
+                                    void (*fn)(const struct store_change *ch, void *arg), void *arg,
+                                    struct store_error *err);
 /* Deletes rows older than before, at most batch of them. */
 enum store_status store_change_expire(struct store *s, int64_t before, size_t batch,
                                       size_t *deleted, struct store_error *err);

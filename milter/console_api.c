@@ -4,8 +4,8 @@
  * ctl_held_decide_one, ...), so the console can do nothing the command line does not.
  *
  * postmaster may do everything; support reads everything, adds allow entries, removes entries
- * (unblocks) and releases held mail.  The rest of the API is in console_held.c.  Every change records the user and the client's address as
- * who did it, and the request's "reason" as why.
+ * (unblocks) and releases held mail.  The rest of the API is in console_held.c.  Every change
+ * records the user and the client's address as who did it, and the request's "reason" as why.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -87,7 +87,8 @@ static enum MHD_Result held_by_account(struct console_call *call, bool release)
     if (st == STORE_NOTFOUND) {
         json_decref(ids);
         json_decref(in);
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no messages of this account are held");
+        return console_error(call->conn, MHD_HTTP_NOT_FOUND,
+                             "no messages of this account are held");
     }
     if (st != STORE_OK) {
         json_decref(ids);

@@ -172,9 +172,8 @@ bool ctl_list_entry_valid(const char *kind_text, const char *value_text, const c
                           enum lists_action *action, char *why, size_t whylen);
 /* An entry's public text and expiry (a duration: 30m, 7d) as `list add` takes them (each may be
  * NULL): *expires_at gets the unix time it ends (0: never); why the problem. */
-bool ctl_list_extras_valid(enum lists_action action, const char *public_text,
-                           const char *expires, int64_t now, int64_t *expires_at, char *why,
-                           size_t whylen);
+bool ctl_list_extras_valid(enum lists_action action, const char *public_text, const char *expires,
+                           int64_t now, int64_t *expires_at, char *why, size_t whylen);
 /* Adds (or replaces) the entry e, a valid one, and records the change; previous as for
  * store_list_add. */
 enum store_status ctl_list_add(struct ctl *ctl, const struct list_entry *e, char *previous,
@@ -190,7 +189,7 @@ struct json_t *ctl_list_entry_json(const struct list_entry *e, int64_t now);
  * Unblocks the client address ip_text (ctl_unblock.c says how): deletes the cidr block entries of
  * exactly it, adds a cidr allow entry of it alone when a wider block or a DNSBL refusal still
  * stands, each change recorded with reason.  *result (the caller's) is {ip, covering: [entries],
- * dnsbl, removed: [values], allowed: entry|null, not_ip: [{kind, value, matches, note}], changed,
+ * dnsbl, removed: [entries], allowed: entry|null, not_ip: [{kind, value, matches, note}], changed,
  * was_blocked, takes_effect}.  STORE_NOTFOUND for a text that is no IP address; STORE_BUSY or
  * STORE_ERROR when the store failed (some changes may be made: each is recorded).
  */

@@ -414,9 +414,9 @@ static void message_json(json_t *obj, const char *message)
 /* What held show found about a queue id. */
 struct held_shown {
     struct ctl_rows s;
-    char *message;  /* held_show_command's output, or NULL */
-    bool here;      /* held in this host's queue (or decided: nowhere) */
-    bool unshown;   /* still held here, and the command failed: why says why */
+    char *message; /* held_show_command's output, or NULL */
+    bool here;     /* held in this host's queue (or decided: nowhere) */
+    bool unshown;  /* still held here, and the command failed: why says why */
     char why[512];
 };
 
@@ -537,10 +537,9 @@ static int held_show(struct ctl *ctl, const struct ctl_args *a)
         if (ctl_present(h.s.held_account))
             ctl_print_rates(ctl, h.s.held_account, "rates now:", NULL);
         json_t *changes = held_changes(ctl, a->pos[1]);
-        size_t i;
-        json_t *one;
-        json_array_foreach(changes, i, one)
-            ctl_change_print(one, i == 0 ? "changes:     " : "             ");
+        for (size_t i = 0; i < json_array_size(changes); i++)
+            ctl_change_print(json_array_get(changes, i),
+                             i == 0 ? "changes:     " : "             ");
         json_decref(changes);
         if (h.message != NULL)
             print_message(h.message, h.s.utf8);
@@ -651,6 +650,14 @@ enum store_status ctl_held_decide_account(struct ctl *ctl, const struct ctl_held
             ctl_json_append(ids, ctl_json_text(todo.ids[i]));
     }
     id_list_free(&todo);
+    /* Each message's change has its queue id as key; this one is found by the account. */
+    if (t->done > 0) {
+        char detail[160];
+        str_printf(detail, sizeof detail, "%d held message%s %s, %d failed", t->done,
+                   t->done == 1 ? "" : "s", act->state, t->failed);
+        ctl_change_record(ctl, act->release ? "held release --account" : "held reject --account",
+                          account, detail, act->reason);
+    }
     return STORE_OK;
 }
 

@@ -73,9 +73,8 @@ bool ctl_list_entry_valid(const char *kind_text, const char *value_text, const c
     return true;
 }
 
-bool ctl_list_extras_valid(enum lists_action action, const char *public_text,
-                           const char *expires, int64_t now, int64_t *expires_at, char *why,
-                           size_t whylen)
+bool ctl_list_extras_valid(enum lists_action action, const char *public_text, const char *expires,
+                           int64_t now, int64_t *expires_at, char *why, size_t whylen)
 {
     int64_t ms = 0;
 
@@ -89,8 +88,7 @@ bool ctl_list_extras_valid(enum lists_action action, const char *public_text,
         return false;
     }
     if (public_text != NULL && public_text[0] != '\0' && action != LISTS_BLOCK) {
-        str_printf(why, whylen,
-                   "--public is the reply of a block entry; a %s entry sends no reply",
+        str_printf(why, whylen, "--public is the reply of a block entry; a %s entry sends no reply",
                    lists_action_name(action));
         return false;
     }

@@ -28,17 +28,18 @@
 #include "lists.h"
 #include "util.h"
 
+/* The recent decisions of the address looked at for DNSBL refusals and the names it used: this
+ * many days back, at most this many rows, and at most this many distinct client and HELO names. */
 #define UNBLOCK_DECISIONS_DAYS 7
-#define UNBLOCK_DECISIONS_MAX 200 /* the recent decisions looked at for DNSBL refusals and names */
-#define UNBLOCK_NAMES_MAX 8       /* distinct client names and HELO names looked up */
+#define UNBLOCK_DECISIONS_MAX 200
+#define UNBLOCK_NAMES_MAX 8
 
 /* What the entries and the decision log say about the address. */
 struct unblock_scan {
     const char *ip;
     int64_t now;
     json_t *covering;    /* cidr entries containing the address, as ctl_list_entry_json */
-    char **exact_blocks; /* values of block entries of exactly the address */
-    size_t nexact;
+    json_t *exact_block; /* the block entry of exactly the address ((kind, value) is unique) */
     bool dnsbl;
     char *names[UNBLOCK_NAMES_MAX], *helos[UNBLOCK_NAMES_MAX];
     size_t nnames, nhelos;
@@ -52,10 +53,8 @@ static void scan_entry(const struct list_entry *e, void *arg)
     if (!cidr_parse(e->value, &net) || !cidr_contains(&net, s->ip))
         return;
     ctl_json_append(s->covering, ctl_list_entry_json(e, s->now));
-    if (strcmp(e->action, "block") == 0 && strcmp(e->value, s->ip) == 0) {
-        s->exact_blocks = xrealloc(s->exact_blocks, (s->nexact + 1) * sizeof *s->exact_blocks);
-        s->exact_blocks[s->nexact++] = xstrdup(e->value);
-    }
+    if (strcmp(e->action, "block") == 0 && strcmp(e->value, s->ip) == 0 && s->exact_block == NULL)
+        s->exact_block = ctl_list_entry_json(e, s->now);
 }
 
 static void add_name(char **names, size_t *n, const char *name)
@@ -84,9 +83,7 @@ static void scan_decision(const struct decision *d, void *arg)
 
 static void scan_free(struct unblock_scan *s)
 {
-    for (size_t i = 0; i < s->nexact; i++)
-        free(s->exact_blocks[i]);
-    free(s->exact_blocks);
+    json_decref(s->exact_block);
     for (size_t i = 0; i < s->nnames; i++)
         free(s->names[i]);
     for (size_t i = 0; i < s->nhelos; i++)
@@ -106,8 +103,9 @@ static void name_blocks(const struct lists *l, bool ptr, const char *name, json_
     ctl_json_set_text(o, "kind", lists_kind_name(hit.kind));
     ctl_json_set_text(o, "value", hit.value);
     ctl_json_set_text(o, "matches", name);
-    ctl_json_set_text(o, "note", "not IP-based: it blocks this name whatever the address, and is "
-                                 "not changed by unblock (list del it, or add an allow entry)");
+    ctl_json_set_text(o, "note",
+                      "not IP-based: it blocks this name whatever the address, and is "
+                      "not changed by unblock (list del it, or add an allow entry)");
     ctl_json_append(not_ip, o);
 }
 
@@ -155,9 +153,8 @@ enum store_status ctl_unblock(struct ctl *ctl, const char *ip_text, const char *
         !lists_normalize_value(LISTS_CIDR, ip_text, ip, sizeof ip, why, sizeof why))
         return STORE_NOTFOUND;
     struct unblock_scan s = {.ip = ip, .now = now, .covering = ctl_json_array()};
-    struct store_decision_query q = {.key = ip,
-                                     .since = now - UNBLOCK_DECISIONS_DAYS * 86400,
-                                     .limit = UNBLOCK_DECISIONS_MAX};
+    struct store_decision_query q = {
+        .key = ip, .since = now - UNBLOCK_DECISIONS_DAYS * 86400, .limit = UNBLOCK_DECISIONS_MAX};
     enum store_status st = store_list_each(ctl->store, "cidr", now, scan_entry, &s, &ctl->err);
     if (st == STORE_OK || st == STORE_NOTFOUND)
         st = store_decision_search(ctl->store, &q, scan_decision, &s, &ctl->err);
@@ -169,12 +166,12 @@ enum store_status ctl_unblock(struct ctl *ctl, const char *ip_text, const char *
     ctl_json_set_text(doc, "ip", ip);
     ctl_json_set(doc, "covering", json_incref(s.covering));
     ctl_json_set_bool(doc, "dnsbl", s.dnsbl);
-    for (size_t i = 0; i < s.nexact; i++) {
-        st = ctl_list_del(ctl, "cidr", s.exact_blocks[i], reason);
+    if (s.exact_block != NULL) {
+        st = ctl_list_del(ctl, "cidr", ip, reason);
         if (st != STORE_OK && st != STORE_NOTFOUND)
             goto failed;
         if (st == STORE_OK)
-            ctl_json_append(removed, ctl_json_text(s.exact_blocks[i]));
+            ctl_json_append(removed, json_incref(s.exact_block));
     }
     enum lists_match m = client_state(ctl, ip, now, &s, not_ip, &failed);
     if (failed) {
@@ -184,9 +181,9 @@ enum store_status ctl_unblock(struct ctl *ctl, const char *ip_text, const char *
     json_t *allowed = json_null();
     /* A wider block, or a DNSBL listing: an allow of the address alone overrides either. */
     if (m == LISTS_BLOCKED || (s.dnsbl && m != LISTS_ALLOWED)) {
-        str_printf(detail, sizeof detail, "unblock: %s", m == LISTS_BLOCKED
-                                                             ? "overrides a wider block entry"
-                                                             : "overrides a DNSBL listing");
+        str_printf(detail, sizeof detail, "unblock: %s",
+                   m == LISTS_BLOCKED ? "overrides a wider block entry"
+                                      : "overrides a DNSBL listing");
         struct list_entry e = {.kind = "cidr",
                                .value = ip,
                                .action = "allow",
@@ -233,23 +230,27 @@ failed:
 static void print_unblock(const json_t *doc)
 {
     const char *ip = json_string_value(json_object_get(doc, "ip"));
-    const json_t *removed = json_object_get(doc, "removed"), *allowed = json_object_get(doc, "allowed");
+    const json_t *removed = json_object_get(doc, "removed"),
+                 *allowed = json_object_get(doc, "allowed");
     const json_t *not_ip = json_object_get(doc, "not_ip");
-    size_t i;
-    json_t *v;
     char a[LISTS_VALUE_MAX * 4], b[LISTS_VALUE_MAX * 4];
 
-    json_array_foreach(removed, i, v)
-        printf("removed the block entry cidr %s\n", str_printable(a, sizeof a, json_string_value(v)));
+    for (size_t i = 0; i < json_array_size(removed); i++)
+        printf(
+            "removed the block entry cidr %s\n",
+            str_printable(a, sizeof a,
+                          json_string_value(json_object_get(json_array_get(removed, i), "value"))));
     if (!json_is_null(allowed))
         printf("added the allow entry cidr %s: it %s\n", ip,
                json_string_value(json_object_get(allowed, "why")));
-    json_array_foreach(not_ip, i, v)
+    for (size_t i = 0; i < json_array_size(not_ip); i++) {
+        const json_t *v = json_array_get(not_ip, i);
         printf("not changed: %s %s blocks the name %s (not IP-based: list del it, or list add an "
                "allow entry)\n",
                json_string_value(json_object_get(v, "kind")),
                str_printable(a, sizeof a, json_string_value(json_object_get(v, "value"))),
                str_printable(b, sizeof b, json_string_value(json_object_get(v, "matches"))));
+    }
     if (json_is_true(json_object_get(doc, "changed")))
         printf("takes effect %s (lists_reload_interval)\n",
                json_string_value(json_object_get(doc, "takes_effect")));
@@ -281,8 +282,9 @@ int ctl_verb_unblock(struct ctl *ctl, int argc, char **argv)
         ctl_json_print(doc);
     } else {
         if (!changed && not_ip == 0)
-            fprintf(stderr, "%s: nothing blocks it (no cidr block entry covers it, no DNSBL "
-                            "refusal in the last %d days)\n",
+            fprintf(stderr,
+                    "%s: nothing blocks it (no cidr block entry covers it, no DNSBL "
+                    "refusal in the last %d days)\n",
                     a.pos[0], UNBLOCK_DECISIONS_DAYS);
         print_unblock(doc);
         json_decref(doc);

@@ -551,8 +551,8 @@ static void stmt_sql_init(void)
     } domains[] = {
         {pg_decisions_sql, &pg_decisions_sql_count}, {pg_greylist_sql, &pg_greylist_sql_count},
         {pg_lists_sql, &pg_lists_sql_count},         {pg_accounts_sql, &pg_accounts_sql_count},
-        {pg_held_sql, &pg_held_sql_count}, {pg_changes_sql, &pg_changes_sql_count},           {pg_throttle_sql, &pg_throttle_sql_count},
-        {pg_dmarc_sql, &pg_dmarc_sql_count},
+        {pg_held_sql, &pg_held_sql_count},           {pg_changes_sql, &pg_changes_sql_count},
+        {pg_throttle_sql, &pg_throttle_sql_count},   {pg_dmarc_sql, &pg_dmarc_sql_count},
     };
 
     for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++)

@@ -21,10 +21,9 @@ enum store_status pg_change_add(struct store_conn *c, const struct store_change 
                                 struct store_error *err)
 {
     return pg_run(c, PG_CHANGE_ADD,
-                  PG_PARAMS(PG_INT(ch->at), PG_TEXT_OR_EMPTY(ch->who),
-                            PG_TEXT_OR_EMPTY(ch->source), PG_TEXT_OR_EMPTY(ch->what),
-                            PG_TEXT_OR_EMPTY(ch->key), PG_TEXT_OR_EMPTY(ch->detail),
-                            PG_TEXT_OR_EMPTY(ch->reason)),
+                  PG_PARAMS(PG_INT(ch->at), PG_TEXT_OR_EMPTY(ch->who), PG_TEXT_OR_EMPTY(ch->source),
+                            PG_TEXT_OR_EMPTY(ch->what), PG_TEXT_OR_EMPTY(ch->key),
+                            PG_TEXT_OR_EMPTY(ch->detail), PG_TEXT_OR_EMPTY(ch->reason)),
                   NULL, err);
 }
 

@@ -755,8 +755,8 @@ enum store_status store_change_add(struct store *s, const struct store_change *c
 
 enum store_status store_change_each(struct store *s, const char *key, int64_t since, int64_t until,
                                     size_t limit,
-                                    void (*fn)(const struct store_change *ch, void *arg),
-                                    void *arg, struct store_error *err)
+                                    void (*fn)(const struct store_change *ch, void *arg), void *arg,
+                                    struct store_error *err)
 {
     struct store_conn *c = store_conn_get(s, err);
     if (c == NULL)

@@ -1228,8 +1228,7 @@ static void change_collect(const struct store_change *ch, void *arg)
 
     if (all->n < 8)
         snprintf(all->text[all->n], sizeof all->text[0], "%lld %s|%s|%s|%s|%s|%s",
-                 (long long)ch->at, ch->who, ch->source, ch->what, ch->key, ch->detail,
-                 ch->reason);
+                 (long long)ch->at, ch->who, ch->source, ch->what, ch->key, ch->detail, ch->reason);
     all->n++;
 }
 
@@ -1250,10 +1249,9 @@ static struct store_change change(int64_t at, const char *what, const char *key)
 static void test_changes_are_kept_found_by_key_newest_first_and_expired(void **state)
 {
     struct fixture *f = *state;
-    struct store_change ch[] = {change(100, "list add", "192.0.2.7"),
-                                change(200, "held release", "Q1"),
-                                change(300, "unblock", "192.0.2.7"),
-                                change(400, "account suspend", "Alice@Example.org")};
+    struct store_change ch[] = {
+        change(100, "list add", "192.0.2.7"), change(200, "held release", "Q1"),
+        change(300, "unblock", "192.0.2.7"), change(400, "account suspend", "Alice@Example.org")};
     struct changes_seen all = {0};
     size_t deleted = 99;
     struct store_error err;
@@ -1578,6 +1576,31 @@ static void test_maintenance_round_runs_only_with_the_turn(void **state)
     assert_true(maintenance_round(&turn, s, cfg, now, NULL, &counts));
     assert_int_equal(counts.decisions, 3);
     assert_int_equal(find_count(s, "EXPIREME", 10, NULL), 0);
+    config_free(cfg);
+}
+
+/* The record of changes is kept changes_retention (400 days by default), far longer than the
+ * decisions: a round takes the rows older than that, not the younger ones. */
+static void test_maintenance_keeps_changes_for_changes_retention(void **state)
+{
+    struct fixture *f = *state;
+    struct config *cfg = config_new_defaults();
+    struct maintenance turn = {0};
+    struct maintenance_counts counts;
+    struct changes_seen all = {0};
+    int64_t now = 1000 * 86400;
+    struct store_change old = change(now - 401 * 86400, "list add", "192.0.2.7"),
+                        young = change(now - 399 * 86400, "list del", "192.0.2.7");
+
+    f->s = open_ok(f->database);
+    assert_int_equal(cfg->changes_retention, 400LL * 86400 * 1000);
+    assert_int_equal(store_change_add(f->s, &old, NULL), STORE_OK);
+    assert_int_equal(store_change_add(f->s, &young, NULL), STORE_OK);
+    assert_true(maintenance_round(&turn, f->s, cfg, now, NULL, &counts));
+    assert_int_equal(counts.changes, 1);
+    assert_int_equal(store_change_each(f->s, NULL, 0, 0, 0, change_collect, &all, NULL), STORE_OK);
+    assert_int_equal(all.n, 1);
+    assert_contains(all.text[0], "list del");
     config_free(cfg);
 }
 
@@ -2336,6 +2359,7 @@ int main(int argc, char **argv)
         T(test_two_hosts_count_one_account_together_after_a_flush),
         T(test_two_hosts_let_through_at_most_the_stated_bound),
         T(test_maintenance_round_runs_only_with_the_turn),
+        T(test_maintenance_keeps_changes_for_changes_retention),
         T(test_throttle_state_mark_clear_and_limits),
         T(test_throttle_each_lists_the_throttled_oldest_first),
         T(test_throttle_buckets_add_deltas_and_are_read_by_width_and_range),
