@@ -345,7 +345,16 @@ async function drawWhy(key) {
     out.append(el("p", {}, "No decision found for " + key + "."));
     return;
   }
-  for (const d of doc) out.append(decisionCard(d));
+  for (const d of doc) out.append(d.type === "change" ? changeCard(d) : decisionCard(d));
+}
+
+/* A change made about the key (a list entry removed, a message released): who, from where, why. */
+function changeCard(c) {
+  const dl = el("dl");
+  for (const [k, v] of [["When", when(c.time)], ["Who", c.who], ["From", c.source],
+    ["Detail", c.detail], ["Why", c.reason]])
+    if (v) dl.append(el("dt", {}, k), el("dd", {}, v));
+  return el("div", { class: "card change" }, el("p", { class: "words" }, "Change: " + c.what), dl);
 }
 
 /* ---- held mail ---- */

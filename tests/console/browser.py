@@ -199,6 +199,13 @@ def case_a(p):
     status = p.confirm_reason("ticket 79: their server alone")
     check("Unblock 127.0.0.12:" in status and "within" in status,
           "a2: Unblock just IP says when it takes effect", status)
+    try:
+        change = p.wait(lambda d: [c for c in d.find_elements(By.CSS_SELECTOR, ".change")
+                                   if "ticket 79" in c.text], 5)[0].text
+    except TimeoutException:
+        change = p.d.find_element(By.ID, "why-results").text
+    check("desk" in change and "ticket 79" in change,
+          "a2: the page then shows the change among the decisions, with who and why", change)
     rc, out = ctl("list", "show")
     check(re.search(r"cidr +127\.0\.0\.12/30 +block", out) is not None
           and re.search(r"cidr +127\.0\.0\.12(/32)? +allow", out) is not None,
