@@ -9,32 +9,17 @@ login's answer with one.
     tests/console/static.py INGRESSCTL_BIN INGRESS_CONSOLE_BIN SOURCE_DIR
 """
 import http.client
-import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
+
+from consolelib import Client, Results, free_port, run_ctl, start_console, stop_console
 
 CTL, CONSOLE, SRC = (os.path.realpath(p) for p in sys.argv[1:4])
 T = tempfile.mkdtemp(prefix="ingress-console-static.")
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + name)
-    if not cond:
-        failed += 1
-        print("#   " + str(detail)[:600])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+results = Results()
+check = results.check
 
 
 def get(port, path, method="GET", headers=None, body=None):
@@ -63,24 +48,17 @@ def main():
         f.write(f"database = {db}\nconsole_listen = 127.0.0.1:{port}\n"
                 f"console_users_file = {users}\nconsole_static_dir = {page}\n")
     open(db, "w").close()
-    subprocess.run([CTL, "-c", conf, "list", "show"], capture_output=True, timeout=20)
-    subprocess.run([CTL, "-c", conf, "console-user", "add", "desk"], input="desk-secret-1\n",
-                   capture_output=True, text=True, timeout=20, check=True)
-    log = open(os.path.join(T, "console.log"), "w")
-    proc = subprocess.Popen([CONSOLE, "-c", conf], stdout=log, stderr=log)
+    run_ctl(CTL, conf, "list", "show")  # applies the schema to the empty file
+    r = run_ctl(CTL, conf, "console-user", "add", "desk", stdin="desk-secret-1\n")
+    if r.returncode != 0:
+        raise SystemExit("console-user add: " + r.stderr)
+    log = os.path.join(T, "console.log")
+    proc = start_console(CONSOLE, conf, port, log)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         run(port, proc)
     finally:
-        proc.terminate()
-        proc.wait(10)
-    log.close()
-    text = open(log.name).read()
+        stop_console(proc)
+    text = open(log).read()
     check(proc.returncode == 0 and "Sanitizer" not in text and "runtime error:" not in text,
           "SIGTERM stops the console with status 0, no sanitizer report", (proc.returncode, text))
 
@@ -123,24 +101,19 @@ def run(port, proc):
 
     status, _, body = get(port, "/api/session")
     check(status == 401, "GET /api/session without a session: 401", (status, body))
-    status, h, body = get(port, "/api/login", method="POST",
-                          body=json.dumps({"name": "desk", "password": "desk-secret-1"}),
-                          headers={"Content-Type": "application/json"})
-    login = json.loads(body)
-    cookie = h.get("set-cookie", "").split(";")[0]
-    status, _, body = get(port, "/api/session", headers={"Cookie": cookie})
-    doc = json.loads(body) if status == 200 else {}
-    check(status == 200 and doc == login and doc["role"] == "support" and doc["user"] == "desk"
-          and len(doc["csrf_token"]) == 64,
+    desk = Client(port).login("desk", "desk-secret-1")
+    status, doc, body, _ = desk.call("GET", "/api/session")
+    check(status == 200 and doc["role"] == "support" and doc["user"] == "desk"
+          and doc["csrf_token"] == desk.csrf and doc["expires"] > 0,
           "GET /api/session with the cookie: the login's user, role, CSRF token and expiry",
-          (status, body, login))
+          (status, body))
 
 
 try:
     main()
 finally:
-    if failed == 0:
+    if results.failed == 0:
         shutil.rmtree(T, ignore_errors=True)
     else:
         print("# test directory kept: " + T)
-sys.exit(1 if failed else 0)
+sys.exit(1 if results.failed else 0)
