@@ -175,7 +175,7 @@ enum MHD_Result console_route(struct console_call *call);
 
 /* ---- console_static.c ---- */
 
-/* libmicrohttpd's decoding of %XX in the path and arguments, but for %00, left as it is. */
+/* libmicrohttpd's decoding of %XX in the path and arguments, but %00 is made "%zz" (no byte). */
 size_t console_unescape(void *cls, struct MHD_Connection *conn, char *uri);
 /* console_static_dir as a directory descriptor, or -1 with errno set. */
 int console_static_open(const char *dir);

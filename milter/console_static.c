@@ -56,7 +56,8 @@ size_t console_unescape(void *cls, struct MHD_Connection *conn, char *uri)
     (void)cls;
     (void)conn;
     /* An encoded NUL would end the decoded string early ("app.js%00.html" as "app.js"): it is
-     * left undecoded, and the '%' that stays makes the name, or a query's value, invalid. */
+     * made "%zz", which no decoder turns into a byte, and the '%' that stays makes the name, or
+     * a query's value, invalid. */
     for (char *p = strstr(uri, "%00"); p != NULL; p = strstr(p + 3, "%00"))
         p[1] = p[2] = 'z';
     return MHD_http_unescape(uri);
