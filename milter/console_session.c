@@ -200,9 +200,7 @@ static bool key_authorize(struct console_call *call, const char *header, enum MH
                                 "too many failed logins from this address: try again later");
         return false;
     }
-    int ok = strncmp(header, "Bearer ", 7) == 0
-                 ? console_key_check(call, header + 7, why, sizeof why)
-                 : 0;
+    int ok = console_key_check(call, header + 7, why, sizeof why);
     if (ok < 0) {
         fprintf(stderr, "ingress-console: %s\n", why);
         *result = console_error(call->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -222,7 +220,8 @@ bool console_authorize(struct console_call *call, enum MHD_Result *result)
 {
     const char *header =
         MHD_lookup_connection_value(call->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (header != NULL)
+    /* Another scheme (a proxy's Basic authentication) is not ours: the cookie decides. */
+    if (header != NULL && strncmp(header, "Bearer ", 7) == 0)
         return key_authorize(call, header, result);
     call->session = session_find(call->c, call->conn);
     if (call->session == NULL) {

@@ -247,6 +247,8 @@ def run(port, key):
     status, _, _, _ = call(port, "GET", "/api/rules?mailbox=alice@example.test",
                            auth="Bearer pm:pm-secret-1")
     check(status == 401, "a person's password as a key: 401 (it would skip CSRF)", status)
+    status, _, _, _ = call(port, "GET", "/api/accounts", cookie=desk.cookie, auth="Basic eDp5")
+    check(status == 200, "a proxy's Basic Authorization header leaves the cookie to decide", status)
     status, _, _, _ = call(port, "POST", "/api/login",
                            {"name": "mail2", "password": "given-key-0123456789"})
     check(status == 403, "a webmail key opens no session: 403", status)
