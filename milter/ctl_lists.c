@@ -73,64 +73,6 @@ bool ctl_list_entry_valid(const char *kind_text, const char *value_text, const c
     return true;
 }
 
-bool ctl_list_extras_valid(enum lists_action action, const char *public_text, const char *expires,
-                           int64_t now, int64_t *expires_at, char *why, size_t whylen)
-{
-    int64_t ms = 0;
-
-    *expires_at = 0;
-    /* The public text is what the sender reads; the reason is for the postmaster only. */
-    if (public_text != NULL && !lists_public_text_valid(public_text)) {
-        str_printf(why, whylen,
-                   "the public text must be printable ASCII, at most %d characters (it goes into "
-                   "the SMTP reply)",
-                   LISTS_REASON_MAX);
-        return false;
-    }
-    if (public_text != NULL && public_text[0] != '\0' && action != LISTS_BLOCK) {
-        str_printf(why, whylen, "--public is the reply of a block entry; a %s entry sends no reply",
-                   lists_action_name(action));
-        return false;
-    }
-    if (expires != NULL && (!config_parse_duration(expires, &ms) || ms < 1000)) {
-        str_printf(why, whylen, "expires wants a duration like 30m, 12h, 7d or 2w");
-        return false;
-    }
-    if (expires != NULL)
-        *expires_at = now + ms / 1000;
-    return true;
-}
-
-enum store_status ctl_list_add(struct ctl *ctl, const struct list_entry *e, char *previous,
-                               size_t previous_len)
-{
-    char detail[LISTS_VALUE_MAX + 128], until[32];
-
-    enum store_status st = store_list_add(ctl->store, e, previous, previous_len, &ctl->err);
-    if (st != STORE_OK)
-        return st;
-    if (e->expires > 0)
-        ctl_format_minute(e->expires, until, sizeof until);
-    str_printf(detail, sizeof detail, "%s %s %s%s%s%s%s", e->kind, e->value, e->action,
-               e->expires > 0 ? " until " : "", e->expires > 0 ? until : "",
-               previous[0] != '\0' ? ", was " : "", previous);
-    ctl_change_record(ctl, "list add", e->value, detail, e->reason);
-    return STORE_OK;
-}
-
-enum store_status ctl_list_del(struct ctl *ctl, const char *kind, const char *value,
-                               const char *reason)
-{
-    char detail[LISTS_VALUE_MAX + 64];
-
-    enum store_status st = store_list_del(ctl->store, kind, value, &ctl->err);
-    if (st != STORE_OK)
-        return st;
-    str_printf(detail, sizeof detail, "%s %s deleted", kind, value);
-    ctl_change_record(ctl, "list del", value, detail, reason);
-    return STORE_OK;
-}
-
 static int list_add(struct ctl *ctl, const struct ctl_args *a)
 {
     enum lists_kind kind;
@@ -189,21 +131,6 @@ static int list_del(struct ctl *ctl, const struct ctl_args *a)
     default:
         return ctl_store_error(ctl, "deleting the entry");
     }
-}
-
-json_t *ctl_list_entry_json(const struct list_entry *e, int64_t now)
-{
-    json_t *row = ctl_json_object();
-    ctl_json_set_text(row, "kind", e->kind);
-    ctl_json_set_text(row, "value", e->value);
-    ctl_json_set_text(row, "action", e->action);
-    ctl_json_set_text(row, "reason", e->reason);
-    ctl_json_set_text(row, "public", e->public_text);
-    ctl_json_set_text(row, "added_by", e->added_by);
-    ctl_json_set_int(row, "added_at", e->added_at);
-    ctl_json_set_time(row, "expires", e->expires);
-    ctl_json_set_bool(row, "expired", e->expires > 0 && e->expires <= now);
-    return row;
 }
 
 static void show_collect(const struct list_entry *e, void *arg)

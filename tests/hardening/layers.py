@@ -6,9 +6,10 @@
     config), and no header config.c includes (but its own) includes config.h.  A validator that
     needs a module's knowledge takes that module's pure syntax helper (lib/dnsbl_zone.c), never
     the module.
-  - ingressctl: the verb files (milter/ctl_*.c but ctl.c and ctl_json.c) call no other verb file,
-    only the shared helpers (ctl.c), the JSON output (ctl_json.c) and lib/; the helpers call no
-    verb file and not main (ingressctl.c).
+  - ingressctl: the verb files (milter/ctl_*.c but ctl.c, ctl_json.c and ctl_changes.c) call no
+    other verb file, only the shared helpers (ctl.c, and ctl_changes.c: the recorded list changes
+    and the record's reading), the JSON output (ctl_json.c) and lib/; the helpers call no verb
+    file and not main (ingressctl.c).
 
     tests/hardening/layers.py BUILD_DIR SOURCE_DIR
 
@@ -134,7 +135,7 @@ def main():
     objs = sorted(os.path.join(ctl_dir, f) for f in os.listdir(ctl_dir) if f.endswith(".c.o"))
     ctl = edges(symbols(objs + [os.path.join(build, "libingress.a")]))
     names = {os.path.basename(o) for o in objs}
-    shared = {"ctl.c.o", "ctl_json.c.o"}
+    shared = {"ctl.c.o", "ctl_json.c.o", "ctl_changes.c.o"}
     verbs = {n for n in names if n.startswith("ctl_")} - shared
     if len(verbs) < 5 or not shared <= names:
         findings.append(f"ingressctl: expected ctl.c, ctl_json.c and the verb files, found {sorted(names)}")
