@@ -69,7 +69,7 @@ static bool dmarc_domain_actions_valid(const struct config_list *list, char *why
 static bool host_name_valid(const char *name, char *why, size_t whylen);
 static bool metrics_listen_valid(const char *spec, char *why, size_t whylen);
 static bool console_listen_valid(const char *spec, char *why, size_t whylen);
-static bool console_users_file_valid(const char *path, char *why, size_t whylen);
+static bool absolute_path_valid(const char *path, char *why, size_t whylen);
 
 const struct config_option config_options[] = {
     /* milter */
@@ -281,11 +281,13 @@ const struct config_option config_options[] = {
          "Address:port of ingress-console's page for remote senders (/why/REF), a listener of its "
          "own apart from the staff's; empty: none. E.g. 0.0.0.0:8897, or loopback behind a "
          "reverse proxy (README: The remote sender's page)"),
-    TEXT(console_users_file, "/etc/milter-ingress/console-users", console_users_file_valid,
-         "console",
+    TEXT(console_users_file, "/etc/milter-ingress/console-users", absolute_path_valid, "console",
          "File of the console's users, name:role:hash lines (ingressctl console-user edits it)"),
     OPT(console_session_lifetime, CONFIG_DURATION, "8h", MS_SECOND, 7 * MS_DAY, NULL, "console",
         "How long a console login lasts before the user must log in again"),
+    TEXT(console_static_dir, "/usr/share/milter-ingress/console", absolute_path_valid, "console",
+         "Directory of the console's web page (index.html, app.js, app.css), installed with it; "
+         "an installation under another prefix sets its own path in the installed config"),
 };
 
 const size_t config_option_count = sizeof config_options / sizeof config_options[0];
@@ -648,12 +650,13 @@ static bool console_listen_valid(const char *spec, char *why, size_t whylen)
     return false;
 }
 
-/* An absolute path: the console and ingressctl may start in different directories. */
-static bool console_users_file_valid(const char *path, char *why, size_t whylen)
+/* An absolute path (console_users_file, console_static_dir): the console and ingressctl may
+ * start in different directories. */
+static bool absolute_path_valid(const char *path, char *why, size_t whylen)
 {
     if (path[0] == '/' && printable(path))
         return true;
-    str_copy(why, whylen, "expected an absolute path, e.g. /etc/milter-ingress/console-users");
+    str_copy(why, whylen, "expected an absolute path");
     return false;
 }
 

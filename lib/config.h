@@ -143,6 +143,7 @@ struct config {
     char *console_public_listen; /* "": no public listener */
     char *console_users_file;
     int64_t console_session_lifetime; /* ms */
+    char *console_static_dir;
     /* Where the values came from, for errors found after loading (config_option_origin). */
     char *source_path; /* the file config_load() read; NULL for the defaults */
     int *source_lines; /* per config_options[] row: its line in source_path, 0 when not set there */

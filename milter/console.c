@@ -4,6 +4,9 @@
  *
  *   ingress-console [-c FILE] [-d DATABASE] [-f]
  *
+ * It also serves the support desk's web page (console_static.c: GET / and /static/NAME from
+ * console_static_dir), which does everything through this same API.
+ *
  * A process of its own, never a thread of the milter: a crash, a leak or a hung request here
  * cannot stop mail.  It opens the store as ingressctl does (store_open_existing) and does each
  * thing through the same functions as ingressctl's verbs (ctl_why_json, ctl_list_entry_valid,
@@ -161,7 +164,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         .c = cls, .conn = conn, .method = method, .body = req->body, .len = req->len};
     console_client_address(conn, call.addr, sizeof call.addr);
     if (strncmp(url, "/api/", 5) != 0)
-        return console_error(conn, MHD_HTTP_NOT_FOUND, "no such resource (the API is /api/)");
+        return console_static(&call, url);
     call.path = url + 5;
     return console_route(&call);
 }
@@ -349,8 +352,14 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 2;
     }
+    c->static_dir = console_static_open(cfg->console_static_dir);
+    if (c->static_dir < 0)
+        fprintf(stderr, "ingress-console: console_static_dir %s: %s (the web page is not served)\n",
+                cfg->console_static_dir, strerror(errno));
     spf_library_init(); /* before any thread: libspf2's handlers are process-wide (check) */
     int status = serve(c, c->database);
+    if (c->static_dir >= 0)
+        close(c->static_dir);
     store_close(c->ctl.store);
     explicit_bzero(c->sessions, sizeof c->sessions);
     free(c);

@@ -6,6 +6,7 @@
  *   console_api.c      the route table and the handlers of why, held and lists
  *   console_reviews.c  the staff's side of the remote senders' review requests
  *   console_public.c   the remote sender's page: a listener of its own, sharing nothing above
+ *   console_static.c   the web page's files (GET / and /static/NAME)
  *   console_accounts.c accounts, recipient rules, check, and the webmail key's cache
  *   console_held.c     a held message's content, an account's held mail at once, unblock, the
  *                      lists' search, the decision counts
@@ -66,6 +67,7 @@ struct console {
     const char *database; /* as the store was opened: `check` opens it again for a dry run */
     struct console_session sessions[CONSOLE_SESSIONS_MAX];
     struct console_client clients[CONSOLE_CLIENTS_MAX];
+    int static_dir; /* console_static_dir opened, or -1: the page is not served */
     /* The keys verified since the users file last changed (its mtime, inode and size). */
     struct console_key keys[CONSOLE_KEYS_CACHED];
     size_t keys_next;
@@ -139,6 +141,8 @@ bool console_listen_address(const char *spec, struct sockaddr_storage *ss);
 
 /* POST /api/login: {"name", "password"} -> a session cookie and its CSRF token. */
 enum MHD_Result console_api_login(struct console_call *call, const char *rest);
+/* GET /api/session: the call's session as the login answered it (a reloaded page goes on). */
+enum MHD_Result console_api_session(struct console_call *call, const char *rest);
 /* POST /api/logout: forgets the call's session. */
 enum MHD_Result console_api_logout(struct console_call *call, const char *rest);
 /*
@@ -205,5 +209,11 @@ struct console_public;
 struct console_public *console_public_start(const struct config *cfg, const char *database);
 /* Stops the listener and closes its store; NULL is a no-op. */
 void console_public_stop(struct console_public *p);
+/* ---- console_static.c ---- */
+
+/* console_static_dir as a directory descriptor, or -1 with errno set. */
+int console_static_open(const char *dir);
+/* Answers a request outside /api/: the page's files, else 404. */
+enum MHD_Result console_static(struct console_call *call, const char *url);
 
 #endif

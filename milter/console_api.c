@@ -233,6 +233,7 @@ struct console_route {
 static const struct console_route routes[] = {
     {MHD_HTTP_METHOD_POST, "login", false, true, console_api_login},
     {MHD_HTTP_METHOD_POST, "logout", false, false, console_api_logout},
+    {MHD_HTTP_METHOD_GET, "session", false, false, console_api_session},
     {MHD_HTTP_METHOD_GET, "why", false, false, api_why},
     {MHD_HTTP_METHOD_GET, "held", false, false, api_held_get},
     {MHD_HTTP_METHOD_GET, "held/", true, false, console_api_held_show},

@@ -98,6 +98,17 @@ static bool login_blocked(struct console *c, const char *addr)
     return k->failures >= CONSOLE_LOGIN_FAILURES_MAX;
 }
 
+/* What the page keeps of a session: who, which role, the CSRF token, when it ends. */
+static json_t *session_json(const struct console_session *s)
+{
+    json_t *out = ctl_json_object();
+    ctl_json_set_text(out, "user", s->user);
+    ctl_json_set_text(out, "role", console_role_name(s->role));
+    ctl_json_set_text(out, "csrf_token", s->csrf);
+    ctl_json_set_int(out, "expires", s->expires);
+    return out;
+}
+
 enum MHD_Result console_api_login(struct console_call *call, const char *rest)
 {
     (void)rest;
@@ -159,12 +170,13 @@ enum MHD_Result console_api_login(struct console_call *call, const char *rest)
     str_printf(cookie, sizeof cookie,
                CONSOLE_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%lld", s->token,
                (long long)lifetime);
-    json_t *out = ctl_json_object();
-    ctl_json_set_text(out, "user", s->user);
-    ctl_json_set_text(out, "role", console_role_name(role));
-    ctl_json_set_text(out, "csrf_token", s->csrf);
-    ctl_json_set_int(out, "expires", s->expires);
-    return console_json(call->conn, MHD_HTTP_OK, out, cookie);
+    return console_json(call->conn, MHD_HTTP_OK, session_json(s), cookie);
+}
+
+enum MHD_Result console_api_session(struct console_call *call, const char *rest)
+{
+    (void)rest;
+    return console_json(call->conn, MHD_HTTP_OK, session_json(call->session), NULL);
 }
 
 /* ---- reading ---- */
@@ -172,8 +184,8 @@ enum MHD_Result console_api_login(struct console_call *call, const char *rest)
 enum MHD_Result console_api_logout(struct console_call *call, const char *rest)
 {
     (void)rest;
+    console_log(call, "logout", "ok"); /* before the session, and its user, is gone */
     memset((struct console_session *)call->session, 0, sizeof *call->session);
-    console_log(call, "logout", "ok");
     return console_json(call->conn, MHD_HTTP_OK, ctl_json_object(), NULL);
 }
 

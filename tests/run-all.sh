@@ -19,6 +19,22 @@ fi
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
+# Test artefacts that outlive the run, also a failed one: the console's screenshots (tests/console/
+# browser.sh) of each build are copied to INGRESS_ARTIFACTS (build/artifacts by default), as
+# console-screenshots/BUILD/*.png, for CI to keep.
+artifacts=${INGRESS_ARTIFACTS:-build/artifacts}
+keep_artifacts() {
+    local d b
+    for d in build/*/Testing/console-screenshots; do
+        [ -d "$d" ] || continue
+        b=$(basename "$(dirname "$(dirname "$d")")")
+        mkdir -p "$artifacts/console-screenshots/$b"
+        cp -f "$d"/*.png "$artifacts/console-screenshots/$b/" 2>/dev/null || true
+    done
+    [ ! -d "$artifacts/console-screenshots" ] || echo "console screenshots: $artifacts/console-screenshots"
+}
+trap keep_artifacts EXIT
+
 step "gcc build and tests"
 cmake -S . -B build/gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/gcc -j"$jobs"

@@ -62,6 +62,7 @@ static const struct {
     {"console_listen", {"", "8896", "localhost:8896", "127.0.0.1:0"}},
     {"console_public_listen", {"8897", "localhost:8897", "127.0.0.1:0"}},
     {"console_users_file", {"", "console-users", "/etc/x\001"}},
+    {"console_static_dir", {"", "share/console", "/usr/share/x\001"}},
     {"console_session_lifetime", {"0s", "8d", "soon"}},
 };
 

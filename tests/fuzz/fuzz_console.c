@@ -76,6 +76,7 @@ static void setup(void)
     if (mkdtemp(fx.dir) == NULL)
         abort();
     fx.c = xcalloc(1, sizeof *fx.c);
+    fx.c->static_dir = -1; /* no page files: the fuzzer reaches the routes */
     struct config *cfg = fx.cfg = config_new_defaults();
     snprintf(path, sizeof path, "%s/users", fx.dir);
     fuzz_config_set(cfg, "console_users_file", path);

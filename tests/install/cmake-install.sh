@@ -47,6 +47,9 @@ expected=(
     "$INGRESS_UNITDIR/milter-ingress.service" "$INGRESS_SYSUSERSDIR/milter-ingress.conf"
     "$INGRESS_TMPFILESDIR/milter-ingress.conf"
     "$INGRESS_DATADIR/bash-completion/completions/ingressctl"
+    "$INGRESS_DATADIR/milter-ingress/console/index.html"
+    "$INGRESS_DATADIR/milter-ingress/console/app.js"
+    "$INGRESS_DATADIR/milter-ingress/console/app.css"
 )
 got=$(cd "$D" && find . -type f | sed 's|^\.||' | sort)
 want=$(printf '%s\n' "${expected[@]}" | sort)
@@ -60,8 +63,13 @@ check "the binaries are executable and print their version" \
     "$D$INGRESS_SBINDIR/milter-ingress" "$D$INGRESS_SBINDIR/ingressctl"
 
 conf=$D$INGRESS_CONFIG
-check "the config is the reference configuration (milter-ingress -C)" \
-    cmp "$conf" <("$D$INGRESS_SBINDIR/milter-ingress" -C)
+# The console's page is under the data directory; a prefix other than /usr (whose path is the
+# option's default) writes it in.
+console_set=()
+[[ $INGRESS_DATADIR == /usr/share ]] ||
+    console_set=(-o "console_static_dir=$INGRESS_DATADIR/milter-ingress/console")
+check "the config is the reference configuration (milter-ingress -C), with the page's directory" \
+    cmp "$conf" <("$D$INGRESS_SBINDIR/milter-ingress" "${console_set[@]}" -C)
 check "the config's header says it is the admin's to edit" \
     grep -q "^# This file is yours to edit: an upgrade never overwrites it" "$conf"
 # -t checks what a start checks (the account, the database's directory), which a DESTDIR has
@@ -107,7 +115,7 @@ fi
 echo "authserv_id = mx.edited.example" >>"$conf"
 before=$(sha256sum <"$conf")
 DESTDIR=$D cmake --install "$build" >"$T/install2.log" 2>&1 || true
-if [[ $(sha256sum <"$conf") == "$before" ]] && cmp -s "$conf.dist" <("$D$INGRESS_SBINDIR/milter-ingress" -C); then
+if [[ $(sha256sum <"$conf") == "$before" ]] && cmp -s "$conf.dist" <("$D$INGRESS_SBINDIR/milter-ingress" "${console_set[@]}" -C); then
     ok "a second install keeps the edited config and writes milter-ingress.conf.dist beside it"
 else
     not_ok "a second install keeps the edited config" "$(cat "$T/install2.log")" "$(ls -l "$(dirname "$conf")")"

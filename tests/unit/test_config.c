@@ -971,6 +971,7 @@ static const struct {
     {"console_listen", "[::1]:8896"},
     {"console_users_file", "/etc/milter-ingress/staff"},
     {"console_public_listen", "0.0.0.0:8897"},
+    {"console_static_dir", "/srv/console-page"},
 };
 
 /* Some value of opt other than its default, or NULL when the test does not know one. */
