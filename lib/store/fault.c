@@ -688,3 +688,29 @@ unsigned store_fault_calls(struct store *s, enum store_fault_op op)
     pthread_mutex_unlock(&f->lock);
     return calls;
 }
+
+struct write_around {
+    const struct store_backend *be;
+    const struct list_entry *e;
+};
+
+static enum store_status write_around_body(struct store *s, struct store_conn *c, const void *arg,
+                                           struct store_error *err)
+{
+    const struct write_around *w = arg;
+    char previous[16];
+    (void)s;
+    return w->be->list_put(c, w->e, previous, sizeof previous, err);
+}
+
+enum store_status store_fault_write_around(struct store *target, const struct store *writer,
+                                           const struct list_entry *e, struct store_error *err)
+{
+    struct write_around w = {writer->be, e};
+    struct store_conn *c = store_conn_get(target, err);
+    if (c == NULL)
+        return STORE_ERROR;
+    enum store_status status = store_txn(target, c, STORE_TXN_WRITE, write_around_body, &w, err);
+    store_conn_put(target, c);
+    return status;
+}

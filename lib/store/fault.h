@@ -99,4 +99,12 @@ unsigned store_fault_calls(struct store *s, enum store_fault_op op);
 /* "begin", "decision_insert", ...: the operation's name in the table. */
 const char *store_fault_name(enum store_fault_op op);
 
+/*
+ * Writes e with the list_put of writer's backend (a store that writes) inside one transaction of
+ * target, as a write operation a dry run's stubs did not cover would: for the test that the engine
+ * itself refuses a dry run's writes.
+ */
+enum store_status store_fault_write_around(struct store *target, const struct store *writer,
+                                           const struct list_entry *e, struct store_error *err);
+
 #endif
