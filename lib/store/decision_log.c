@@ -5,6 +5,7 @@
  * (writer_after_batches); the queue, the batches, the thread, the flush and the counts live here.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -129,10 +130,11 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
     *written = 0;
     pthread_mutex_lock(&w->write_lock);
     pthread_mutex_lock(&w->lock);
-    b.n = w->count < w->batch ? w->count : w->batch;
+    b.n = w->count < w->batch_max ? w->count : w->batch_max;
     for (size_t i = 0; i < b.n; i++)
         w->scratch[i] = w->ring[(w->head + i) % w->cap];
     pthread_mutex_unlock(&w->lock);
+    int64_t start = metrics_now_us();
     if (b.n > 0) {
         /* A backend with a connection of the writer's own (PostgreSQL) writes the batches on it. */
         struct store_conn *c =
@@ -140,7 +142,6 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
         if (c == NULL) {
             status = STORE_ERROR;
         } else if (s->be->decision_batch != NULL) {
-            int64_t start = metrics_now_us();
             status = s->be->decision_batch(c, (const struct decision *const *)b.rows, b.n, err);
             store_txn_count(STORE_TXN_WRITE, status, start);
             store_conn_put(s, c);
@@ -156,6 +157,12 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
         w->head = (w->head + b.n) % w->cap;
         w->count -= b.n;
         w->counts.written += b.n;
+        if (b.n > 0) {
+            w->counts.batches++;
+            w->counts.batch_us += (uint64_t)(metrics_now_us() - start);
+            if (b.n > w->counts.largest)
+                w->counts.largest = b.n;
+        }
         *written = b.n;
     } else {
         w->counts.failed_batches++;
@@ -212,8 +219,10 @@ static void *decision_writer_main(void *arg)
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000L;
             }
-            pthread_cond_timedwait(&w->wake, &w->lock, &until);
+            if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT)
+                w->counts.sleeps++;
         }
+        w->counts.rounds++;
         if (w->stopping)
             break;
         pthread_mutex_unlock(&w->lock);
@@ -222,15 +231,20 @@ static void *decision_writer_main(void *arg)
         struct store_error why;
         do
             status = decision_write_batch(s, &written, &why);
-        while (status == STORE_OK && written == w->batch);
+        while (status == STORE_OK && written >= w->batch);
         decision_writer_note(s, status, &why);
-        /* The DMARC report counts of the round, in one transaction; kept when it fails. */
-        bool dmarc_failed = store_dmarc_flush(s, &why) != STORE_OK;
-        if (dmarc_failed != s->dmarc.failing) {
-            s->dmarc.failing = dmarc_failed;
-            if (dmarc_failed)
-                log_msg(LOG_WARNING, "DMARC report data: cannot write (kept, retried): %s",
-                        why.text);
+        int64_t housekeep = metrics_now_us();
+        /* The DMARC report counts, in one transaction under the store's write lock (kept when it
+         * fails): once an interval, not after every round of a busy writer. */
+        if (housekeep >= w->dmarc_next_us) {
+            w->dmarc_next_us = housekeep + w->interval_ms * 1000;
+            bool dmarc_failed = store_dmarc_flush(s, &why) != STORE_OK;
+            if (dmarc_failed != s->dmarc.failing) {
+                s->dmarc.failing = dmarc_failed;
+                if (dmarc_failed)
+                    log_msg(LOG_WARNING, "DMARC report data: cannot write (kept, retried): %s",
+                            why.text);
+            }
         }
         /* write_lock: store_check() may stop and start the backend's part of the writer (its
          * connection follows the database it reopens). */
@@ -239,6 +253,7 @@ static void *decision_writer_main(void *arg)
             s->be->writer_after_batches(s->db);
         pthread_mutex_unlock(&w->write_lock);
         pthread_mutex_lock(&w->lock);
+        w->counts.housekeep_us += (uint64_t)(metrics_now_us() - housekeep);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -263,7 +278,8 @@ enum store_status store_decision_writer_start(struct store *s, int64_t interval_
     pthread_cond_init(&w->wake, &attr);
     pthread_condattr_destroy(&attr);
     w->ring = xcalloc(queue_max, sizeof *w->ring);
-    w->scratch = xcalloc(batch, sizeof *w->scratch);
+    w->batch_max = s->be->decision_batch != NULL ? queue_max : batch;
+    w->scratch = xcalloc(w->batch_max, sizeof *w->scratch);
     w->cap = queue_max;
     w->batch = batch;
     w->interval_ms = interval_ms;
@@ -296,8 +312,12 @@ void store_decision_writer_stop(struct store *s)
     if (w->counts.written + w->counts.refused + w->counts.failed_batches > 0)
         log_msg(LOG_INFO,
                 "decision log: %" PRIu64 " decisions written, %" PRIu64
-                " refused (queue full), %" PRIu64 " failed batches",
-                w->counts.written, w->counts.refused, w->counts.failed_batches);
+                " refused (queue full), %" PRIu64 " failed batches; %" PRIu64 " batches (%" PRIu64
+                " us, largest %" PRIu64 " rows), %" PRIu64 " rounds, %" PRIu64
+                " whole-interval waits, %" PRIu64 " us after the batches",
+                w->counts.written, w->counts.refused, w->counts.failed_batches, w->counts.batches,
+                w->counts.batch_us, w->counts.largest, w->counts.rounds, w->counts.sleeps,
+                w->counts.housekeep_us);
     for (size_t i = 0; i < w->count; i++)
         free(w->ring[(w->head + i) % w->cap]);
     w->running = false;
