@@ -707,6 +707,49 @@ static void test_decision_batches_do_not_wait_for_the_write_lock(void **state)
     store_close(s);
 }
 
+/*
+ * A queue deeper than a batch goes to the server in one batch of every waiting row, not in
+ * batches of the batch size: the writer's inserts fail (INSERT revoked from the role) while 40
+ * rows queue behind a batch size of 4, and once they work again one flush writes all 40 in one
+ * statement.  Its rows keep their text byte for byte (quotes, backslashes, braces and commas are
+ * what an array literal escapes) and their NULLs.
+ */
+static void test_deep_queue_is_written_in_one_batch(void **state)
+{
+    static const char odd[] = "say \"no\" {a,b} C:\\dir\\ NULL";
+    char database[1024];
+    struct store_error err;
+    struct store_decision_counts n;
+    struct rows rows = {0};
+
+    (void)state;
+    database_of(database, sizeof database, "t7");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 4, 64, &err), STORE_OK);
+    assert_int_equal(pg_ctl("psql", "REVOKE INSERT ON t7.decisions FROM ingress"), 0);
+    for (int i = 0; i < 39; i++)
+        add_ok(s, sample(1000 + i, "Q", "DEEPQ", "192.0.2.1", "a@example.org", "b@x"));
+    struct decision d = sample(2000, "Q", "DEEPQ", "192.0.2.1", odd, NULL);
+    d.detail = odd;
+    add_ok(s, d);
+    assert_int_equal(pg_ctl("psql", "GRANT INSERT ON t7.decisions TO ingress"), 0);
+    assert_int_equal(store_decision_flush(s, &err), STORE_OK);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.written, 40);
+    assert_int_equal(n.batches, 1);
+    assert_int_equal(n.largest, 40);
+    assert_int_equal(store_decision_find(s, odd, 10, collect, &rows, &err), STORE_OK);
+    assert_int_equal(rows.total, 1);
+    assert_string_equal(rows.r[0].field[F_SENDER], odd);
+    assert_string_equal(rows.r[0].field[F_DETAIL], odd);
+    assert_null(rows.r[0].field[F_RCPT]);
+    assert_null(rows.r[0].field[F_ACCOUNT]);
+    rows_free(&rows);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -730,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_decision_expiry_drops_whole_old_days_and_keeps_today),
         cmocka_unit_test(test_greylist_write_over_a_row_changed_since_the_read_is_done_again),
         cmocka_unit_test(test_decision_batches_do_not_wait_for_the_write_lock),
+        cmocka_unit_test(test_deep_queue_is_written_in_one_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
