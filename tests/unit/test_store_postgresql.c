@@ -750,6 +750,52 @@ static void test_deep_queue_is_written_in_one_batch(void **state)
     store_close(s);
 }
 
+/*
+ * A batch the server answers "INSERT 0 n" for and then fails to commit is not written: the
+ * writer's batch is one statement in a transaction of its own, which the server commits only at
+ * the end of the exchange (the protocol's Sync), after it has sent the statement's result; a
+ * failure there (a deferred check, the server stopping, a timeout) comes as a second result.  A
+ * deferred constraint trigger on the table that holds the rows refuses every commit: the flush
+ * fails, nothing is counted written and every row stays queued; once the trigger is gone the
+ * next flush writes them all.
+ */
+static void test_batch_whose_commit_fails_stays_queued(void **state)
+{
+    char database[1024];
+    struct store_error err;
+    struct store_decision_counts n;
+
+    (void)state;
+    database_of(database, sizeof database, "t8");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 4, 64, &err), STORE_OK);
+    assert_int_equal(pg_ctl("psql",
+                            "CREATE FUNCTION t8.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                            "$$BEGIN RAISE EXCEPTION 'refused at commit'; END$$; "
+                            "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON "
+                            "t8.decisions_other DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                            "EXECUTE FUNCTION t8.refuse()"),
+                     0);
+    for (int i = 0; i < 10; i++)
+        add_ok(s, sample(1000 + i, "Q", "ATCOMMIT", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_not_equal(store_decision_flush(s, &err), STORE_OK);
+    assert_contains(err.text, "refused at commit");
+    store_decision_counts(s, &n);
+    assert_int_equal(n.written, 0);
+    assert_int_equal(n.waiting, 10);
+    assert_int_equal(find_count(s, "ATCOMMIT", 100, NULL), 0);
+
+    assert_int_equal(pg_ctl("psql", "DROP TRIGGER refuse_at_commit ON t8.decisions_other"), 0);
+    assert_int_equal(store_decision_flush(s, &err), STORE_OK);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.written, 10);
+    assert_int_equal(n.waiting, 0);
+    assert_int_equal(find_count(s, "ATCOMMIT", 100, NULL), 10);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -774,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_greylist_write_over_a_row_changed_since_the_read_is_done_again),
         cmocka_unit_test(test_decision_batches_do_not_wait_for_the_write_lock),
         cmocka_unit_test(test_deep_queue_is_written_in_one_batch),
+        cmocka_unit_test(test_batch_whose_commit_fails_stays_queued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
