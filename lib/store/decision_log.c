@@ -118,6 +118,25 @@ static enum store_status batch_body(struct store *s, struct store_conn *c, const
     return s->be->decision_insert(c, (const struct decision *const *)b->rows, b->n, err);
 }
 
+/*
+ * After a batch of n rows that took took_us: one that failed once the busy timeout had passed
+ * (the server's statement timeout, or the client's deadline) would fail again as it is, the
+ * same rows retried whole for as long as the server stays that slow: the next batches take half
+ * as many, down to the batch size.  One that took every waiting row gives back the full size.
+ * The lock held.
+ */
+static void decision_batch_size(struct store *s, enum store_status status, size_t n, size_t waiting,
+                                int64_t took_us)
+{
+    struct decision_writer *w = &s->writer;
+    bool timed_out = status != STORE_OK && took_us >= s->busy_timeout_ms * 1000;
+
+    if (status == STORE_OK && n == waiting)
+        w->batch_now = w->batch_max;
+    else if (timed_out)
+        w->batch_now = n / 2 > w->batch ? n / 2 : w->batch;
+}
+
 /* One batch from the head of the queue, in one transaction; *written gets how many rows were
  * committed (none on failure: they stay queued). */
 static enum store_status decision_write_batch(struct store *s, size_t *written,
@@ -130,7 +149,8 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
     *written = 0;
     pthread_mutex_lock(&w->write_lock);
     pthread_mutex_lock(&w->lock);
-    b.n = w->count < w->batch_max ? w->count : w->batch_max;
+    size_t waiting = w->count;
+    b.n = waiting < w->batch_now ? waiting : w->batch_now;
     for (size_t i = 0; i < b.n; i++)
         w->scratch[i] = w->ring[(w->head + i) % w->cap];
     pthread_mutex_unlock(&w->lock);
@@ -151,6 +171,7 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
         }
     }
     pthread_mutex_lock(&w->lock);
+    decision_batch_size(s, status, b.n, waiting, metrics_now_us() - start);
     if (status == STORE_OK) {
         for (size_t i = 0; i < b.n; i++)
             free(w->scratch[i]);
@@ -279,6 +300,7 @@ enum store_status store_decision_writer_start(struct store *s, int64_t interval_
     pthread_condattr_destroy(&attr);
     w->ring = xcalloc(queue_max, sizeof *w->ring);
     w->batch_max = s->be->decision_batch != NULL ? queue_max : batch;
+    w->batch_now = w->batch_max;
     w->scratch = xcalloc(w->batch_max, sizeof *w->scratch);
     w->cap = queue_max;
     w->batch = batch;

@@ -796,6 +796,46 @@ static void test_batch_whose_commit_fails_stays_queued(void **state)
     store_close(s);
 }
 
+/*
+ * A batch too big to be written within the busy timeout is split, not retried whole for ever: 8
+ * rows queue while INSERT is revoked (failures that are quick: the batch keeps its size), then
+ * every row costs the server 0.3 s (a trigger that sleeps), so the 8 rows in one batch always
+ * hit the 1 s statement timeout.  The next batches take 4 rows (1.2 s: too slow again), then 2
+ * (0.6 s), which are written: every row is in the table within a few flushes.
+ */
+static void test_batch_that_times_out_is_split(void **state)
+{
+    char database[1024];
+    struct store_error err;
+    struct store_decision_counts n;
+    enum store_status status = STORE_ERROR;
+
+    (void)state;
+    database_of(database, sizeof database, "t9");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 2, 64, &err), STORE_OK);
+    assert_int_equal(pg_ctl("psql", "REVOKE INSERT ON t9.decisions FROM ingress"), 0);
+    for (int i = 0; i < 8; i++)
+        add_ok(s, sample(1000 + i, "Q", "SLOWROWS", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(pg_ctl("psql", "GRANT INSERT ON t9.decisions TO ingress; "
+                                    "CREATE FUNCTION t9.slow() RETURNS trigger LANGUAGE plpgsql AS "
+                                    "$$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$; "
+                                    "CREATE TRIGGER slow BEFORE INSERT ON t9.decisions_other "
+                                    "FOR EACH ROW EXECUTE FUNCTION t9.slow()"),
+                     0);
+    for (int i = 0; i < 6 && status != STORE_OK; i++)
+        status = store_decision_flush(s, &err);
+    assert_int_equal(status, STORE_OK);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.written, 8);
+    assert_true(n.largest <= 2);
+    assert_int_equal(pg_ctl("psql", "DROP TRIGGER slow ON t9.decisions_other"), 0);
+    assert_int_equal(find_count(s, "SLOWROWS", 100, NULL), 8);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -821,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_decision_batches_do_not_wait_for_the_write_lock),
         cmocka_unit_test(test_deep_queue_is_written_in_one_batch),
         cmocka_unit_test(test_batch_whose_commit_fails_stays_queued),
+        cmocka_unit_test(test_batch_that_times_out_is_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
