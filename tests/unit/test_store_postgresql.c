@@ -836,6 +836,46 @@ static void test_batch_that_times_out_is_split(void **state)
     store_close(s);
 }
 
+/*
+ * A day whose rows are already in the default partition (written while it had none) still gets
+ * its partition, and the rows move into it: two rows 10 days ahead (beyond the days made ahead)
+ * and one of another day, then decisions_add_day() of that day, as the writer calls it.
+ */
+static void test_add_day_moves_the_default_partitions_rows_of_that_day(void **state)
+{
+    char database[1024], sql[512], out[64];
+    int64_t day = ((int64_t)time(NULL) / 86400 + 10) * 86400;
+    struct store_error err;
+
+    (void)state;
+    database_of(database, sizeof database, "t10");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    add_ok(s, sample(day + 10, "Q", "EARLY", "192.0.2.1", "a@example.org", "b@x"));
+    add_ok(s, sample(day + 86399, "Q", "EARLY", "192.0.2.1", "a@example.org", "b@x"));
+    add_ok(s, sample(day + 86400, "Q", "LATER", "192.0.2.1", "a@example.org", "b@x"));
+    snprintf(sql, sizeof sql, "SET search_path = t10; SELECT decisions_add_day(%" PRId64 ");", day);
+    assert_int_equal(pg_ctl("psql", sql), 0);
+    /* The partition's name is its day's date. */
+    char name[32];
+    time_t t = (time_t)day;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(name, sizeof name, "%Y%m%d", &tm);
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM t10.decisions_other)::text || ' ' || "
+             "(SELECT count(*) FROM t10.decisions_%s WHERE ref = 'EARLY')::text",
+             name);
+    psql_output(sql, out, sizeof out);
+    assert_string_equal(out, "1 2\n");
+    assert_int_equal(find_count(s, "EARLY", 10, NULL), 2);
+    /* New rows of that day go to it. */
+    add_ok(s, sample(day + 20, "Q", "EARLY", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(find_count(s, "EARLY", 10, NULL), 3);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -862,6 +902,7 @@ int main(void)
         cmocka_unit_test(test_deep_queue_is_written_in_one_batch),
         cmocka_unit_test(test_batch_whose_commit_fails_stays_queued),
         cmocka_unit_test(test_batch_that_times_out_is_split),
+        cmocka_unit_test(test_add_day_moves_the_default_partitions_rows_of_that_day),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
