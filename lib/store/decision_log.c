@@ -328,7 +328,16 @@ void store_decision_writer_stop(struct store *s)
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
     }
-    if (decision_flush(s, &why) != STORE_OK)
+    /* A batch that ran out of the busy timeout leaves a smaller size for the next ones
+     * (decision_batch_size): at close they are tried while each failure still halves it, rather
+     * than the whole queue counted lost at the first timeout. */
+    enum store_status status;
+    size_t size;
+    do {
+        size = w->batch_now;
+        status = decision_flush(s, &why);
+    } while (status != STORE_OK && w->batch_now < size);
+    if (status != STORE_OK)
         log_msg(LOG_ERR, "decision log: %zu decisions lost at close: %s", w->count, why.text);
     /* Nothing to say when nothing was queued: a failed start, or a reload's short-lived store. */
     if (w->counts.written + w->counts.refused + w->counts.failed_batches > 0)

@@ -797,34 +797,47 @@ static void test_batch_whose_commit_fails_stays_queued(void **state)
 }
 
 /*
- * A batch too big to be written within the busy timeout is split, not retried whole for ever: 8
- * rows queue while INSERT is revoked (failures that are quick: the batch keeps its size), then
- * every row costs the server 0.3 s (a trigger that sleeps), so the 8 rows in one batch always
- * hit the 1 s statement timeout.  The next batches take 4 rows (1.2 s: too slow again), then 2
- * (0.6 s), which are written: every row is in the table within a few flushes.
+ * A store on schema with a writer of batch size 2, and 8 rows (ref SLOWROWS) queued while INSERT
+ * is revoked (failures that are quick: the batch keeps its size); then INSERT is granted again
+ * and every row costs the server 0.3 s (a trigger that sleeps), so the 8 rows in one batch always
+ * hit the 1 s statement timeout.
+ */
+static struct store *store_with_slow_rows(const char *schema)
+{
+    char database[1024], sql[512];
+    struct store_error err;
+
+    database_of(database, sizeof database, schema);
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 2, 64, &err), STORE_OK);
+    snprintf(sql, sizeof sql, "REVOKE INSERT ON %s.decisions FROM ingress", schema);
+    assert_int_equal(pg_ctl("psql", sql), 0);
+    for (int i = 0; i < 8; i++)
+        add_ok(s, sample(1000 + i, "Q", "SLOWROWS", "192.0.2.1", "a@example.org", "b@x"));
+    snprintf(sql, sizeof sql,
+             "GRANT INSERT ON %s.decisions TO ingress; CREATE FUNCTION %s.slow() RETURNS trigger "
+             "LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$; CREATE TRIGGER "
+             "slow BEFORE INSERT ON %s.decisions_other FOR EACH ROW EXECUTE FUNCTION %s.slow()",
+             schema, schema, schema, schema);
+    assert_int_equal(pg_ctl("psql", sql), 0);
+    return s;
+}
+
+/*
+ * A batch too big to be written within the busy timeout is split, not retried whole for ever:
+ * after the 8 rows' batch times out, the next take 4 rows (1.2 s: too slow again), then 2 (0.6 s),
+ * which are written: every row is in the table within a few flushes.
  */
 static void test_batch_that_times_out_is_split(void **state)
 {
-    char database[1024];
     struct store_error err;
     struct store_decision_counts n;
     enum store_status status = STORE_ERROR;
 
     (void)state;
-    database_of(database, sizeof database, "t9");
-    struct store *s = store_open(database, BUSY_MS, &err);
-    if (s == NULL)
-        fail_msg("store_open: %s", err.text);
-    assert_int_equal(store_decision_writer_start(s, 60000, 2, 64, &err), STORE_OK);
-    assert_int_equal(pg_ctl("psql", "REVOKE INSERT ON t9.decisions FROM ingress"), 0);
-    for (int i = 0; i < 8; i++)
-        add_ok(s, sample(1000 + i, "Q", "SLOWROWS", "192.0.2.1", "a@example.org", "b@x"));
-    assert_int_equal(pg_ctl("psql", "GRANT INSERT ON t9.decisions TO ingress; "
-                                    "CREATE FUNCTION t9.slow() RETURNS trigger LANGUAGE plpgsql AS "
-                                    "$$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$; "
-                                    "CREATE TRIGGER slow BEFORE INSERT ON t9.decisions_other "
-                                    "FOR EACH ROW EXECUTE FUNCTION t9.slow()"),
-                     0);
+    struct store *s = store_with_slow_rows("t9");
     for (int i = 0; i < 6 && status != STORE_OK; i++)
         status = store_decision_flush(s, &err);
     assert_int_equal(status, STORE_OK);
@@ -834,6 +847,18 @@ static void test_batch_that_times_out_is_split(void **state)
     assert_int_equal(pg_ctl("psql", "DROP TRIGGER slow ON t9.decisions_other"), 0);
     assert_int_equal(find_count(s, "SLOWROWS", 100, NULL), 8);
     store_close(s);
+}
+
+/* The same at close: the queue that times out whole is written in smaller batches by
+ * store_close, not counted lost at the first timeout. */
+static void test_batch_that_times_out_at_close_is_split(void **state)
+{
+    char out[64];
+
+    (void)state;
+    store_close(store_with_slow_rows("t11"));
+    psql_output("SELECT count(*) FROM t11.decisions WHERE ref = 'SLOWROWS'", out, sizeof out);
+    assert_string_equal(out, "8\n");
 }
 
 /*
@@ -902,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_deep_queue_is_written_in_one_batch),
         cmocka_unit_test(test_batch_whose_commit_fails_stays_queued),
         cmocka_unit_test(test_batch_that_times_out_is_split),
+        cmocka_unit_test(test_batch_that_times_out_at_close_is_split),
         cmocka_unit_test(test_add_day_moves_the_default_partitions_rows_of_that_day),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
