@@ -174,7 +174,13 @@ struct store_decision_counts {
     uint64_t written; /* committed to the database */
     uint64_t refused; /* dropped: the queue was full */
     uint64_t failed_batches;
-    size_t waiting; /* in the queue now */
+    uint64_t batches;      /* committed */
+    uint64_t batch_us;     /* spent writing the committed batches */
+    uint64_t largest;      /* rows of the largest batch written */
+    uint64_t rounds;       /* of the writer's thread */
+    uint64_t sleeps;       /* waits of a whole interval */
+    uint64_t housekeep_us; /* spent after the batches: DMARC counts, the backend's upkeep */
+    size_t waiting;        /* in the queue now */
 };
 void store_decision_counts(struct store *s, struct store_decision_counts *out);
 

@@ -14,9 +14,11 @@
 /* Decisions wait at most this long in memory, in batches of at most this many rows. */
 #define RUNTIME_DECISION_INTERVAL_MS 200
 #define RUNTIME_DECISION_BATCH 256
-/* Queued rows beyond which an accepted message gets store_failure: ~40 s of writes failing at
- * 100 messages/s; a few MiB at most. */
-#define RUNTIME_DECISION_QUEUE 4096
+/* Queued rows beyond which an accepted message gets store_failure: ~160 s of writes failing at
+ * 100 messages/s, and at 5,000 messages/s the 3 s of a database server that stalls (PostgreSQL
+ * making a new WAL file, zero-filled and synced, stalled inserts for up to 0.7 s on a busy
+ * 2-CPU machine: a queue of 4,096 rows then filled); 7 MiB at most (about 400 bytes a row). */
+#define RUNTIME_DECISION_QUEUE 16384
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct runtime *live;

@@ -5,6 +5,7 @@
  * (writer_after_batches); the queue, the batches, the thread, the flush and the counts live here.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -117,6 +118,25 @@ static enum store_status batch_body(struct store *s, struct store_conn *c, const
     return s->be->decision_insert(c, (const struct decision *const *)b->rows, b->n, err);
 }
 
+/*
+ * After a batch of n rows that took took_us: one that failed once the busy timeout had passed
+ * (the server's statement timeout, or the client's deadline) would fail again as it is, the
+ * same rows retried whole for as long as the server stays that slow: the next batches take half
+ * as many, down to the batch size.  One that took every waiting row gives back the full size.
+ * The lock held.
+ */
+static void decision_batch_size(struct store *s, enum store_status status, size_t n, size_t waiting,
+                                int64_t took_us)
+{
+    struct decision_writer *w = &s->writer;
+    bool timed_out = status != STORE_OK && took_us >= s->busy_timeout_ms * 1000;
+
+    if (status == STORE_OK && n == waiting)
+        w->batch_now = w->batch_max;
+    else if (timed_out)
+        w->batch_now = n / 2 > w->batch ? n / 2 : w->batch;
+}
+
 /* One batch from the head of the queue, in one transaction; *written gets how many rows were
  * committed (none on failure: they stay queued). */
 static enum store_status decision_write_batch(struct store *s, size_t *written,
@@ -129,10 +149,12 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
     *written = 0;
     pthread_mutex_lock(&w->write_lock);
     pthread_mutex_lock(&w->lock);
-    b.n = w->count < w->batch ? w->count : w->batch;
+    size_t waiting = w->count;
+    b.n = waiting < w->batch_now ? waiting : w->batch_now;
     for (size_t i = 0; i < b.n; i++)
         w->scratch[i] = w->ring[(w->head + i) % w->cap];
     pthread_mutex_unlock(&w->lock);
+    int64_t start = metrics_now_us();
     if (b.n > 0) {
         /* A backend with a connection of the writer's own (PostgreSQL) writes the batches on it. */
         struct store_conn *c =
@@ -140,7 +162,6 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
         if (c == NULL) {
             status = STORE_ERROR;
         } else if (s->be->decision_batch != NULL) {
-            int64_t start = metrics_now_us();
             status = s->be->decision_batch(c, (const struct decision *const *)b.rows, b.n, err);
             store_txn_count(STORE_TXN_WRITE, status, start);
             store_conn_put(s, c);
@@ -150,12 +171,19 @@ static enum store_status decision_write_batch(struct store *s, size_t *written,
         }
     }
     pthread_mutex_lock(&w->lock);
+    decision_batch_size(s, status, b.n, waiting, metrics_now_us() - start);
     if (status == STORE_OK) {
         for (size_t i = 0; i < b.n; i++)
             free(w->scratch[i]);
         w->head = (w->head + b.n) % w->cap;
         w->count -= b.n;
         w->counts.written += b.n;
+        if (b.n > 0) {
+            w->counts.batches++;
+            w->counts.batch_us += (uint64_t)(metrics_now_us() - start);
+            if (b.n > w->counts.largest)
+                w->counts.largest = b.n;
+        }
         *written = b.n;
     } else {
         w->counts.failed_batches++;
@@ -212,8 +240,10 @@ static void *decision_writer_main(void *arg)
                 until.tv_sec++;
                 until.tv_nsec -= 1000000000L;
             }
-            pthread_cond_timedwait(&w->wake, &w->lock, &until);
+            if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT)
+                w->counts.sleeps++;
         }
+        w->counts.rounds++;
         if (w->stopping)
             break;
         pthread_mutex_unlock(&w->lock);
@@ -222,15 +252,20 @@ static void *decision_writer_main(void *arg)
         struct store_error why;
         do
             status = decision_write_batch(s, &written, &why);
-        while (status == STORE_OK && written == w->batch);
+        while (status == STORE_OK && written >= w->batch);
         decision_writer_note(s, status, &why);
-        /* The DMARC report counts of the round, in one transaction; kept when it fails. */
-        bool dmarc_failed = store_dmarc_flush(s, &why) != STORE_OK;
-        if (dmarc_failed != s->dmarc.failing) {
-            s->dmarc.failing = dmarc_failed;
-            if (dmarc_failed)
-                log_msg(LOG_WARNING, "DMARC report data: cannot write (kept, retried): %s",
-                        why.text);
+        int64_t housekeep = metrics_now_us();
+        /* The DMARC report counts, in one transaction under the store's write lock (kept when it
+         * fails): once an interval, not after every round of a busy writer. */
+        if (housekeep >= w->dmarc_next_us) {
+            w->dmarc_next_us = housekeep + w->interval_ms * 1000;
+            bool dmarc_failed = store_dmarc_flush(s, &why) != STORE_OK;
+            if (dmarc_failed != s->dmarc.failing) {
+                s->dmarc.failing = dmarc_failed;
+                if (dmarc_failed)
+                    log_msg(LOG_WARNING, "DMARC report data: cannot write (kept, retried): %s",
+                            why.text);
+            }
         }
         /* write_lock: store_check() may stop and start the backend's part of the writer (its
          * connection follows the database it reopens). */
@@ -239,6 +274,7 @@ static void *decision_writer_main(void *arg)
             s->be->writer_after_batches(s->db);
         pthread_mutex_unlock(&w->write_lock);
         pthread_mutex_lock(&w->lock);
+        w->counts.housekeep_us += (uint64_t)(metrics_now_us() - housekeep);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -263,7 +299,9 @@ enum store_status store_decision_writer_start(struct store *s, int64_t interval_
     pthread_cond_init(&w->wake, &attr);
     pthread_condattr_destroy(&attr);
     w->ring = xcalloc(queue_max, sizeof *w->ring);
-    w->scratch = xcalloc(batch, sizeof *w->scratch);
+    w->batch_max = s->be->decision_batch != NULL ? queue_max : batch;
+    w->batch_now = w->batch_max;
+    w->scratch = xcalloc(w->batch_max, sizeof *w->scratch);
     w->cap = queue_max;
     w->batch = batch;
     w->interval_ms = interval_ms;
@@ -290,14 +328,27 @@ void store_decision_writer_stop(struct store *s)
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
     }
-    if (decision_flush(s, &why) != STORE_OK)
+    /* A batch that ran out of the busy timeout leaves a smaller size for the next ones
+     * (decision_batch_size): at close they are tried while each failure still halves it, rather
+     * than the whole queue counted lost at the first timeout. */
+    enum store_status status;
+    size_t size;
+    do {
+        size = w->batch_now;
+        status = decision_flush(s, &why);
+    } while (status != STORE_OK && w->batch_now < size);
+    if (status != STORE_OK)
         log_msg(LOG_ERR, "decision log: %zu decisions lost at close: %s", w->count, why.text);
     /* Nothing to say when nothing was queued: a failed start, or a reload's short-lived store. */
     if (w->counts.written + w->counts.refused + w->counts.failed_batches > 0)
         log_msg(LOG_INFO,
                 "decision log: %" PRIu64 " decisions written, %" PRIu64
-                " refused (queue full), %" PRIu64 " failed batches",
-                w->counts.written, w->counts.refused, w->counts.failed_batches);
+                " refused (queue full), %" PRIu64 " failed batches; %" PRIu64 " batches (%" PRIu64
+                " us, largest %" PRIu64 " rows), %" PRIu64 " rounds, %" PRIu64
+                " whole-interval waits, %" PRIu64 " us after the batches",
+                w->counts.written, w->counts.refused, w->counts.failed_batches, w->counts.batches,
+                w->counts.batch_us, w->counts.largest, w->counts.rounds, w->counts.sleeps,
+                w->counts.housekeep_us);
     for (size_t i = 0; i < w->count; i++)
         free(w->ring[(w->head + i) % w->cap]);
     w->running = false;

@@ -18,7 +18,11 @@
  * batch be written at a time (the thread, store_decision_flush, store_close).  The queue is a
  * ring: rows are appended at head + count and leave from head only after their batch committed,
  * so the rows being written stay counted against queue_max and are never touched by the
- * producers.
+ * producers.  A batch is at most batch rows, or, on a backend that writes a batch in one statement
+ * (decision_batch), as many as wait: a deep queue then goes in a few large batches, back to
+ * back.  A batch that failed after running out of the busy timeout was too big for the server
+ * of the moment (a loaded server, a statement timeout): the next ones take half as many rows, down
+ * to batch, until a batch takes every waiting row again (batch_now).
  */
 struct decision_writer {
     pthread_mutex_t lock;
@@ -27,8 +31,10 @@ struct decision_writer {
     pthread_t thread;
     bool running, thread_started, stopping, failing;
     struct decision **ring, **scratch; /* each row a copy made by decision_copy() */
-    size_t cap, head, count, batch;
+    size_t cap, head, count, batch, batch_max;
+    size_t batch_now; /* the most rows of the next batch: batch_max, or less after a timeout */
     int64_t interval_ms;
+    int64_t dmarc_next_us; /* the round's DMARC counts are written at most once an interval */
     struct store_decision_counts counts;
 };
 

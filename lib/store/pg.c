@@ -414,10 +414,33 @@ static bool busy_state(const char *state)
     return false;
 }
 
+static bool result_ok(const PGresult *res)
+{
+    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* Reads until libpq has a result ready or the connection is idle (PQgetResult would not block),
+ * within the deadline; false when the deadline passed or the connection broke. */
+static bool read_ready(PGconn *conn, int64_t deadline)
+{
+    while (PQisBusy(conn))
+        if (!wait_socket(conn, POLLIN, deadline) || !PQconsumeInput(conn))
+            return false;
+    return true;
+}
+
 /*
  * Waits for the answer of what was sent on c, within the deadline, and gives its first result
- * (the caller clears it).  On a deadline or a broken connection the connection is dropped (the
- * next call outside a transaction makes a new one) and the call is STORE_BUSY.
+ * (the caller clears it), or the first that failed after it.  A statement outside a transaction
+ * block is committed by the server only at the end of the exchange (the protocol's Sync), after
+ * it sent the statement's own result: a commit that fails there (a deferred constraint, a
+ * statement timeout that fires in between, a server shutting down) comes as a later error
+ * result, and that is the statement's outcome: read only the first, an INSERT the server rolled
+ * back would count as written.  On a deadline or a broken connection, before the exchange's end,
+ * the connection is dropped (the next call outside a transaction makes a new one) and the call
+ * is STORE_BUSY: whether it was committed cannot be told.
  */
 static enum store_status wait_result(struct store_conn *c, PGresult **out, struct store_error *err)
 {
@@ -425,15 +448,26 @@ static enum store_status wait_result(struct store_conn *c, PGresult **out, struc
     PGconn *conn = c->conn;
     PGresult *first = NULL, *res;
     int flushed;
+    bool ended = false;
 
     *out = NULL;
     while ((flushed = PQflush(conn)) == 1)
         if (!wait_socket(conn, POLLOUT, deadline))
             break;
-    while (flushed == 0 && PQisBusy(conn)) {
-        if (!wait_socket(conn, POLLIN, deadline) || !PQconsumeInput(conn)) {
+    while (flushed == 0 && !ended) {
+        if (!read_ready(conn, deadline)) {
             flushed = -1;
             break;
+        }
+        res = PQgetResult(conn);
+        ended = res == NULL;
+        if (res == NULL)
+            break;
+        if (first == NULL || (result_ok(first) && !result_ok(res))) {
+            PQclear(first);
+            first = res;
+        } else {
+            PQclear(res);
         }
     }
     if (flushed != 0) {
@@ -442,19 +476,13 @@ static enum store_status wait_result(struct store_conn *c, PGresult **out, struc
         copy_message(msg, sizeof msg,
                      timed_out ? "no answer from the server within the busy timeout"
                                : PQerrorMessage(conn));
+        PQclear(first);
         drop_connection(c);
         note_down(c, msg);
         return broke(c, msg, err);
     }
-    while ((res = PQgetResult(conn)) != NULL) {
-        if (first == NULL)
-            first = res;
-        else
-            PQclear(res);
-    }
     *out = first;
-    ExecStatusType st = first != NULL ? PQresultStatus(first) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+    if (result_ok(first))
         return STORE_OK;
     const char *state = first != NULL ? PQresultErrorField(first, PG_DIAG_SQLSTATE) : NULL;
     char msg[STORE_ERROR_MAX];

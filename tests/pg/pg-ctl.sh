@@ -9,7 +9,7 @@
 #                         ("host=DIR/sock port=PORT user=NAME dbname=postgres").  Again on a DIR
 #                         that has a stopped server: starts it on the same port (a restart).
 #   pg-ctl.sh stop DIR    stops the server of DIR by the PID in its postmaster.pid (SIGINT: fast
-#                         shutdown) and waits for it to exit
+#                         shutdown; SIGQUIT, immediate, after 10 s) and waits for it to exit
 #   pg-ctl.sh pid DIR     prints the PID of the running server (it changes at each start)
 #   pg-ctl.sh psql DIR [ARGS...]
 #                         runs psql -X as the superuser on DIR's server (ARGS: psql's, e.g. -c SQL),
@@ -88,7 +88,12 @@ HBA
 write_port() {
     local dir=$1 port=$2
     echo "$port" >"$dir/port"
-    # The last setting of a name wins: appended again at each try of a port.
+    # The last setting of a name wins: appended again at each try of a port.  fsync off: a test's
+    # server does not outlive a crash of the machine.  synchronous_commit stays on: a commit the
+    # server acknowledged is written (not synced) before it says so, and survives the server's
+    # own crash, which the stop below may cause; off, the last fraction of a second of
+    # acknowledged commits would be lost with it, and a test that checks what was acknowledged
+    # would fail for the harness's sake.
     cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
@@ -96,7 +101,6 @@ unix_socket_directories = '$dir/sock'
 max_connections = 60
 shared_buffers = 16MB
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 logging_collector = off
 CONF
@@ -139,12 +143,16 @@ wait_exit() {
     return 1
 }
 
+# A fast shutdown (SIGINT); one that has not ended after about 10 s becomes an immediate one
+# (SIGQUIT: every server process stops at once, and the next start recovers from the WAL), said
+# on stderr.  Never SIGKILL to the postmaster: its children would live on without it.
 stop() {
     local dir=$1 pid
     pid=$(server_pid "$dir") || return 0
     kill -INT "$pid" 2>/dev/null || return 0
     wait_exit "$pid" || {
-        kill -KILL "$pid" 2>/dev/null || true
+        echo "pg-ctl: PostgreSQL (pid $pid) still up 10 s after a fast shutdown: immediate" >&2
+        kill -QUIT "$pid" 2>/dev/null || true
         wait_exit "$pid" || die "PostgreSQL (pid $pid) does not exit"
     }
 }

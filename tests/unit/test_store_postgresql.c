@@ -707,6 +707,200 @@ static void test_decision_batches_do_not_wait_for_the_write_lock(void **state)
     store_close(s);
 }
 
+/*
+ * A queue deeper than a batch goes to the server in one batch of every waiting row, not in
+ * batches of the batch size: the writer's inserts fail (INSERT revoked from the role) while 40
+ * rows queue behind a batch size of 4, and once they work again one flush writes all 40 in one
+ * statement.  Its rows keep their text byte for byte (quotes, backslashes, braces and commas are
+ * what an array literal escapes) and their NULLs.
+ */
+static void test_deep_queue_is_written_in_one_batch(void **state)
+{
+    static const char odd[] = "say \"no\" {a,b} C:\\dir\\ NULL";
+    char database[1024];
+    struct store_error err;
+    struct store_decision_counts n;
+    struct rows rows = {0};
+
+    (void)state;
+    database_of(database, sizeof database, "t7");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 4, 64, &err), STORE_OK);
+    assert_int_equal(pg_ctl("psql", "REVOKE INSERT ON t7.decisions FROM ingress"), 0);
+    for (int i = 0; i < 39; i++)
+        add_ok(s, sample(1000 + i, "Q", "DEEPQ", "192.0.2.1", "a@example.org", "b@x"));
+    struct decision d = sample(2000, "Q", "DEEPQ", "192.0.2.1", odd, NULL);
+    d.detail = odd;
+    add_ok(s, d);
+    assert_int_equal(pg_ctl("psql", "GRANT INSERT ON t7.decisions TO ingress"), 0);
+    assert_int_equal(store_decision_flush(s, &err), STORE_OK);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.written, 40);
+    assert_int_equal(n.batches, 1);
+    assert_int_equal(n.largest, 40);
+    assert_int_equal(store_decision_find(s, odd, 10, collect, &rows, &err), STORE_OK);
+    assert_int_equal(rows.total, 1);
+    assert_string_equal(rows.r[0].field[F_SENDER], odd);
+    assert_string_equal(rows.r[0].field[F_DETAIL], odd);
+    assert_null(rows.r[0].field[F_RCPT]);
+    assert_null(rows.r[0].field[F_ACCOUNT]);
+    rows_free(&rows);
+    store_close(s);
+}
+
+/*
+ * A batch the server answers "INSERT 0 n" for and then fails to commit is not written: the
+ * writer's batch is one statement in a transaction of its own, which the server commits only at
+ * the end of the exchange (the protocol's Sync), after it has sent the statement's result; a
+ * failure there (a deferred check, the server stopping, a timeout) comes as a second result.  A
+ * deferred constraint trigger on the table that holds the rows refuses every commit: the flush
+ * fails, nothing is counted written and every row stays queued; once the trigger is gone the
+ * next flush writes them all.
+ */
+static void test_batch_whose_commit_fails_stays_queued(void **state)
+{
+    char database[1024];
+    struct store_error err;
+    struct store_decision_counts n;
+
+    (void)state;
+    database_of(database, sizeof database, "t8");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 4, 64, &err), STORE_OK);
+    assert_int_equal(pg_ctl("psql",
+                            "CREATE FUNCTION t8.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                            "$$BEGIN RAISE EXCEPTION 'refused at commit'; END$$; "
+                            "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON "
+                            "t8.decisions_other DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                            "EXECUTE FUNCTION t8.refuse()"),
+                     0);
+    for (int i = 0; i < 10; i++)
+        add_ok(s, sample(1000 + i, "Q", "ATCOMMIT", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_not_equal(store_decision_flush(s, &err), STORE_OK);
+    assert_contains(err.text, "refused at commit");
+    store_decision_counts(s, &n);
+    assert_int_equal(n.written, 0);
+    assert_int_equal(n.waiting, 10);
+    assert_int_equal(find_count(s, "ATCOMMIT", 100, NULL), 0);
+
+    assert_int_equal(pg_ctl("psql", "DROP TRIGGER refuse_at_commit ON t8.decisions_other"), 0);
+    assert_int_equal(store_decision_flush(s, &err), STORE_OK);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.written, 10);
+    assert_int_equal(n.waiting, 0);
+    assert_int_equal(find_count(s, "ATCOMMIT", 100, NULL), 10);
+    store_close(s);
+}
+
+/*
+ * A store on schema with a writer of batch size 2, and 8 rows (ref SLOWROWS) queued while INSERT
+ * is revoked (failures that are quick: the batch keeps its size); then INSERT is granted again
+ * and every row costs the server 0.3 s (a trigger that sleeps), so the 8 rows in one batch always
+ * hit the 1 s statement timeout.
+ */
+static struct store *store_with_slow_rows(const char *schema)
+{
+    char database[1024], sql[512];
+    struct store_error err;
+
+    database_of(database, sizeof database, schema);
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_int_equal(store_decision_writer_start(s, 60000, 2, 64, &err), STORE_OK);
+    snprintf(sql, sizeof sql, "REVOKE INSERT ON %s.decisions FROM ingress", schema);
+    assert_int_equal(pg_ctl("psql", sql), 0);
+    for (int i = 0; i < 8; i++)
+        add_ok(s, sample(1000 + i, "Q", "SLOWROWS", "192.0.2.1", "a@example.org", "b@x"));
+    snprintf(sql, sizeof sql,
+             "GRANT INSERT ON %s.decisions TO ingress; CREATE FUNCTION %s.slow() RETURNS trigger "
+             "LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$; CREATE TRIGGER "
+             "slow BEFORE INSERT ON %s.decisions_other FOR EACH ROW EXECUTE FUNCTION %s.slow()",
+             schema, schema, schema, schema);
+    assert_int_equal(pg_ctl("psql", sql), 0);
+    return s;
+}
+
+/*
+ * A batch too big to be written within the busy timeout is split, not retried whole for ever:
+ * after the 8 rows' batch times out, the next take 4 rows (1.2 s: too slow again), then 2 (0.6 s),
+ * which are written: every row is in the table within a few flushes.
+ */
+static void test_batch_that_times_out_is_split(void **state)
+{
+    struct store_error err;
+    struct store_decision_counts n;
+    enum store_status status = STORE_ERROR;
+
+    (void)state;
+    struct store *s = store_with_slow_rows("t9");
+    for (int i = 0; i < 6 && status != STORE_OK; i++)
+        status = store_decision_flush(s, &err);
+    assert_int_equal(status, STORE_OK);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.written, 8);
+    assert_true(n.largest <= 2);
+    assert_int_equal(pg_ctl("psql", "DROP TRIGGER slow ON t9.decisions_other"), 0);
+    assert_int_equal(find_count(s, "SLOWROWS", 100, NULL), 8);
+    store_close(s);
+}
+
+/* The same at close: the queue that times out whole is written in smaller batches by
+ * store_close, not counted lost at the first timeout. */
+static void test_batch_that_times_out_at_close_is_split(void **state)
+{
+    char out[64];
+
+    (void)state;
+    store_close(store_with_slow_rows("t11"));
+    psql_output("SELECT count(*) FROM t11.decisions WHERE ref = 'SLOWROWS'", out, sizeof out);
+    assert_string_equal(out, "8\n");
+}
+
+/*
+ * A day whose rows are already in the default partition (written while it had none) still gets
+ * its partition, and the rows move into it: two rows 10 days ahead (beyond the days made ahead)
+ * and one of another day, then decisions_add_day() of that day, as the writer calls it.
+ */
+static void test_add_day_moves_the_default_partitions_rows_of_that_day(void **state)
+{
+    char database[1024], sql[512], out[64];
+    int64_t day = ((int64_t)time(NULL) / 86400 + 10) * 86400;
+    struct store_error err;
+
+    (void)state;
+    database_of(database, sizeof database, "t10");
+    struct store *s = store_open(database, BUSY_MS, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    add_ok(s, sample(day + 10, "Q", "EARLY", "192.0.2.1", "a@example.org", "b@x"));
+    add_ok(s, sample(day + 86399, "Q", "EARLY", "192.0.2.1", "a@example.org", "b@x"));
+    add_ok(s, sample(day + 86400, "Q", "LATER", "192.0.2.1", "a@example.org", "b@x"));
+    snprintf(sql, sizeof sql, "SET search_path = t10; SELECT decisions_add_day(%" PRId64 ");", day);
+    assert_int_equal(pg_ctl("psql", sql), 0);
+    /* The partition's name is its day's date. */
+    char name[32];
+    time_t t = (time_t)day;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(name, sizeof name, "%Y%m%d", &tm);
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM t10.decisions_other)::text || ' ' || "
+             "(SELECT count(*) FROM t10.decisions_%s WHERE ref = 'EARLY')::text",
+             name);
+    psql_output(sql, out, sizeof out);
+    assert_string_equal(out, "1 2\n");
+    assert_int_equal(find_count(s, "EARLY", 10, NULL), 2);
+    /* New rows of that day go to it. */
+    add_ok(s, sample(day + 20, "Q", "EARLY", "192.0.2.1", "a@example.org", "b@x"));
+    assert_int_equal(find_count(s, "EARLY", 10, NULL), 3);
+    store_close(s);
+}
+
 int main(void)
 {
     ctl = getenv("INGRESS_TEST_PG_CTL");
@@ -730,6 +924,11 @@ int main(void)
         cmocka_unit_test(test_decision_expiry_drops_whole_old_days_and_keeps_today),
         cmocka_unit_test(test_greylist_write_over_a_row_changed_since_the_read_is_done_again),
         cmocka_unit_test(test_decision_batches_do_not_wait_for_the_write_lock),
+        cmocka_unit_test(test_deep_queue_is_written_in_one_batch),
+        cmocka_unit_test(test_batch_whose_commit_fails_stays_queued),
+        cmocka_unit_test(test_batch_that_times_out_is_split),
+        cmocka_unit_test(test_batch_that_times_out_at_close_is_split),
+        cmocka_unit_test(test_add_day_moves_the_default_partitions_rows_of_that_day),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
