@@ -1,6 +1,8 @@
 /*
  * ingress-console's parts (see console.c for the process as a whole):
- *   console.c          main, the libmicrohttpd daemon, reading a request's body
+ *   console.c          main, the staff's API listener, reading a request's body
+ *   console_daemon.c   the libmicrohttpd setup both listeners share: limits, the request
+ *                      watchdog, the %00 guard
  *   console_http.c     responses, the request's fields, the helpers every handler shares
  *   console_session.c  logins, sessions, the CSRF check, the failed-login limit
  *   console_api.c      the route table and the handlers of why, held and lists
@@ -92,15 +94,38 @@ struct console_call {
 
 typedef enum MHD_Result (*console_handler)(struct console_call *call, const char *rest);
 
+/* ---- console_daemon.c ---- */
+
+/* A request (its headers and body) may take this long; an idle connection ends after it too. */
+#define CONSOLE_TIMEOUT_SECONDS 10
+/*
+ * A body over a listener's bound is read and dropped up to this size, so that a client which
+ * sends it all before reading sees the 413 (closing on unread bytes would reset the connection
+ * and lose the answer).  A longer one announced by Content-Length is refused before it is read; a
+ * longer chunked one ends the connection.
+ */
+#define CONSOLE_BODY_DRAIN_MAX (1024 * 1024)
+
+struct console_daemon;
+/*
+ * Starts a libmicrohttpd daemon on listen (ADDRESS:PORT, the value of the option so named) with
+ * its own thread and request watchdog: handler(cls) answers each request, done(cls) frees what
+ * the handler kept in *req_cls.  At most per_ip connections from one address, 64 in all.  listen
+ * NULL: no socket, no thread and no watchdog; connections come through MHD_add_connection and
+ * MHD_run on console_daemon_mhd (the fuzz target).  NULL after a message on stderr.
+ */
+struct console_daemon *console_daemon_start(const char *option, const char *listen, unsigned per_ip,
+                                            MHD_AccessHandlerCallback handler,
+                                            MHD_RequestCompletedCallback done, void *cls);
+/* The daemon itself (borrowed). */
+struct MHD_Daemon *console_daemon_mhd(const struct console_daemon *d);
+/* Stops the watchdog, then the daemon (every connection closed); NULL is a no-op. */
+void console_daemon_stop(struct console_daemon *d);
+
 /* ---- console.c ---- */
 
-/*
- * Starts libmicrohttpd with the console's handler, limits and timeouts on sa (NULL with
- * MHD_USE_NO_LISTEN_SOCKET: connections come through MHD_add_connection).  watch: serve()'s
- * request watchdog, or NULL for none.
- */
-struct MHD_Daemon *console_daemon_start(struct console *c, unsigned flags,
-                                        const struct sockaddr *sa, void *watch);
+/* The staff's API listener on listen (see console_daemon_start; NULL: the fuzz target's). */
+struct console_daemon *console_api_start(struct console *c, const char *listen);
 
 /* ---- console_http.c ---- */
 
@@ -131,7 +156,7 @@ const char *console_body_reason(const struct console_call *call, json_t **in);
 /* The client's address as text ("?" when unknown). */
 void console_client_address(struct MHD_Connection *conn, char *out, size_t outlen);
 
-/* ---- console.c ---- */
+/* ---- console_http.c ---- */
 
 struct sockaddr_storage;
 /* A listen option's ADDRESS:PORT as a socket address for libmicrohttpd. */

@@ -26,7 +26,6 @@
  * One thread serves the listener's requests in turn, so the client table needs no lock.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +37,8 @@
 #include "policy.h"
 #include "util.h"
 
-#define PUBLIC_CONNECTIONS_MAX 64
 #define PUBLIC_CONNECTIONS_PER_IP 8
-#define PUBLIC_TIMEOUT_SECONDS 10
-#define PUBLIC_MEMORY_PER_CONNECTION (32 * 1024)
-/* A form of a contact and a text, URL-encoded: a bigger body is refused unread. */
+/* A form of a contact and a text, URL-encoded: a bigger body is refused (console.h says how). */
 #define PUBLIC_BODY_MAX 8192
 /* Requests per client (an IPv4 address, an IPv6 /64) a minute; review requests an hour. */
 #define PUBLIC_CLIENTS_MAX 1024
@@ -64,7 +60,7 @@ struct public_client {
 
 struct console_public {
     struct ctl ctl; /* a store connection of its own */
-    struct MHD_Daemon *daemon;
+    struct console_daemon *daemon;
     struct public_client clients[PUBLIC_CLIENTS_MAX];
 };
 
@@ -541,10 +537,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         /* NULL for a body that is not a form: the request is then refused whole. */
         if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
             req->post = MHD_create_post_processor(conn, 1024, post_field, req);
+        const char *length =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        int64_t announced = 0;
+        if (length != NULL && !console_parse_number(length, 0, CONSOLE_BODY_DRAIN_MAX, &announced))
+            return send_message(conn, MHD_HTTP_CONTENT_TOO_LARGE, "The request was not sent",
+                                "The form was too long.", 0);
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
         req->body_len += *upload_data_size;
+        if (req->body_len > CONSOLE_BODY_DRAIN_MAX)
+            return MHD_NO;
         if (req->body_len > PUBLIC_BODY_MAX || req->post == NULL ||
             (!req->bad && MHD_post_process(req->post, upload_data, *upload_data_size) != MHD_YES))
             req->bad = true;
@@ -572,12 +576,6 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 struct console_public *console_public_start(const struct config *cfg, const char *database)
 {
-    struct sockaddr_storage ss;
-
-    if (!console_listen_address(cfg->console_public_listen, &ss)) {
-        fprintf(stderr, "ingress-console: console_public_listen: expected ADDRESS:PORT\n");
-        return NULL;
-    }
     struct console_public *p = xcalloc(1, sizeof *p);
     p->ctl.verb = "console";
     p->ctl.cfg = cfg;
@@ -587,19 +585,9 @@ struct console_public *console_public_start(const struct config *cfg, const char
         free(p);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    p->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, p, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)PUBLIC_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)PUBLIC_CONNECTIONS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)PUBLIC_TIMEOUT_SECONDS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)PUBLIC_MEMORY_PER_CONNECTION, MHD_OPTION_END);
+    p->daemon = console_daemon_start("console_public_listen", cfg->console_public_listen,
+                                     PUBLIC_CONNECTIONS_PER_IP, handle, request_done, p);
     if (p->daemon == NULL) {
-        fprintf(stderr, "ingress-console: cannot listen on %s: %s\n", cfg->console_public_listen,
-                strerror(errno));
         store_close(p->ctl.store);
         free(p);
         return NULL;
@@ -613,7 +601,7 @@ void console_public_stop(struct console_public *p)
 {
     if (p == NULL)
         return;
-    MHD_stop_daemon(p->daemon);
+    console_daemon_stop(p->daemon);
     store_close(p->ctl.store);
     free(p);
 }

@@ -16,6 +16,8 @@
 #   - the per-client limit: 429 with Retry-After, counted per X-Real-IP behind a proxy on this
 #     host, and per peer address otherwise (a header from elsewhere is not believed);
 #   - with SCREENSHOT_DIR: the page in headless Chromium (tests/console/public_browser.py).
+# On SQLite by default; under tests/pg/with-pg.sh (INGRESS_TEST_PG_TCP set) the milter and the
+# console share the private PostgreSQL instead, and the same checks run on it.
 set -euo pipefail
 MILTER_BIN=$(realpath -- "${1:?usage: public.sh MILTER CTL CONSOLE LOADGEN [SCREENSHOT_DIR]}")
 CTL_BIN=$(realpath -- "$2")
@@ -37,18 +39,29 @@ lacks() { # lacks NAME TEXT NEEDLE
     if [[ $2 != *"$3"* ]]; then ok "$1"; else not_ok "$1" "'$3' is in:" "${2:0:600}"; fi
 }
 
+# sql QUERY: the rows of the store, tab-separated.
+if [[ -n ${INGRESS_TEST_PG_TCP:-} ]]; then
+    DB=$INGRESS_TEST_PG_TCP
+    sql() {
+        PG_CTL_DBNAME=ingress "$INGRESS_TEST_PG_CTL" psql "$INGRESS_TEST_PG_DIR" -At -F $'\t' \
+            -c "$1"
+    }
+else
+    DB=$T/m.db
+    sql() { sqlite3 -separator $'\t' "$DB" "$1"; }
+fi
+
 # ---- a real refusal: 127.0.0.4 has no PTR record ----
 start_nsd
 RCPT=hidden.recipient@mx.example.test
 SENDER=someone@e2e.test
-start_milter m "help_text = https://mx.example/why/{ref}" "iprev_action = reject"
+start_milter m "database = $DB" "help_text = https://mx.example/why/{ref}" "iprev_action = reject"
 "$LOADGEN_BIN" -s "unix:$MILTER_SOCK" -t 10000 -j -c 1 -m 1 -n 1 -a 127.0.0.4 \
     -N unknown -H mail.nowhere.test -f "$SENDER" -r "$RCPT" -I PUB >"$T/load.json" ||
     not_ok "loadgen" "$(cat "$T/load.json")"
 row=
 for _ in $(seq 100); do
-    row=$(sqlite3 -separator $'\t' "$T/m.db" \
-        "SELECT ref, check_name, detail, reply FROM decisions WHERE action = 'reject' LIMIT 1" \
+    row=$(sql "SELECT ref, check_name, detail, reply FROM decisions WHERE action = 'reject' LIMIT 1" \
         2>/dev/null) || true
     [[ -n $row ]] && break
     sleep 0.1
@@ -68,7 +81,7 @@ has "the reply links to the page with {ref} replaced" "$REPLY" "https://mx.examp
 STAFF=$(free_port)
 PUBLIC=$(free_port)
 cat >"$T/console.conf" <<EOF
-database = $T/m.db
+database = $DB
 console_listen = 127.0.0.1:$STAFF
 console_public_listen = 127.0.0.1:$PUBLIC
 console_users_file = $T/users
@@ -132,8 +145,8 @@ done
 has "the 404 page says no refusal has this reference" "$unknown" "No refusal with this reference"
 # A refusal recorded by an older version, whose references had 8 characters (40 bits: guessable
 # at the limit below): `ingressctl why` still finds it, the public page does not show it.
-sqlite3 "$T/m.db" "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo,
-    sender, recipient, check_name, action, reply, detail) VALUES (strftime('%s', 'now'), 'NOQUEUE',
+sql "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo,
+    sender, recipient, check_name, action, reply, detail) VALUES ($(date +%s), 'NOQUEUE',
     'OLDREF23', '192.0.2.8', 'unknown', 'old.example', 'a@old.example', 'b@mx.example.test',
     'iprev', 'reject', '550 5.7.25 no PTR (ref OLDREF23)', 'iprev=fail: old')"
 why=$("$CTL_BIN" -c "$T/console.conf" why OLDREF23 2>&1) || why="exit $?: $why"
@@ -144,8 +157,8 @@ expect "the public page does not show an 8-character reference: 404, the same pa
 # The store's lookup by key also matches queue ids and accounts; a refusal whose queue id or
 # account has the shape of a reference (as some MTA's queue ids or a site's account names could)
 # is not that reference's page.
-sqlite3 "$T/m.db" "INSERT INTO decisions (time, queue_id, ref, client_ip, helo, sender, recipient,
-    account, check_name, action, reply, detail) VALUES (strftime('%s', 'now'), 'QUEUEIDQUEUEIDQ2',
+sql "INSERT INTO decisions (time, queue_id, ref, client_ip, helo, sender, recipient,
+    account, check_name, action, reply, detail) VALUES ($(date +%s), 'QUEUEIDQUEUEIDQ2',
     'OTHERREFOTHERREF', '192.0.2.9', 'x.example', 'a@x.example', 'b@mx.example.test',
     'ACCOUNTACCOUNTAC', 'spf', 'reject', '550 5.7.23 x', 'spf=fail')"
 for key in QUEUEIDQUEUEIDQ2 ACCOUNTACCOUNTAC; do

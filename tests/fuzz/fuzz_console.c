@@ -1,7 +1,7 @@
 /*
  * fuzz_console: libFuzzer target for ingress-console's request path: the input is the bytes a
  * client sends on one connection (a request, several pipelined, or garbage), handed to the real
- * libmicrohttpd daemon of milter/console.c (console_daemon_start, without a listening socket)
+ * libmicrohttpd daemon of milter/console.c (console_api_start, without a listening socket)
  * through one end of a socketpair (MHD_add_connection), so libmicrohttpd parses it and the
  * console's handler, route table, login, CSRF check and JSON input do what they do for a client.
  * The daemon runs in this thread (MHD_run) until it has answered and closed the connection.
@@ -53,13 +53,14 @@ static struct {
     char dir[64];
     struct console *c;
     struct config *cfg;
-    struct MHD_Daemon *d;
-    FILE *log; /* stderr itself while stderr points at the run's memory stream */
+    struct console_daemon *daemon;
+    struct MHD_Daemon *d; /* daemon's */
+    FILE *log;            /* stderr itself while stderr points at the run's memory stream */
 } fx;
 
 static void cleanup(void)
 {
-    MHD_stop_daemon(fx.d);
+    console_daemon_stop(fx.daemon);
     store_close(fx.c->ctl.store);
     config_free(fx.cfg);
     free(fx.c);
@@ -104,9 +105,10 @@ static void setup(void)
                            .reason = "1m window: 31 messages > limit 30"};
     if (store_held_add(fx.c->ctl.store, &h, &fx.c->ctl.err) != STORE_OK)
         abort();
-    fx.d = console_daemon_start(fx.c, MHD_USE_NO_LISTEN_SOCKET, NULL, NULL);
-    if (fx.d == NULL)
+    fx.daemon = console_api_start(fx.c, NULL);
+    if (fx.daemon == NULL)
         abort();
+    fx.d = console_daemon_mhd(fx.daemon);
     atexit(cleanup);
 }
 

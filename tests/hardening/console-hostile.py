@@ -15,11 +15,19 @@ answered in order; HTTP/9.9 505; a TLS hello closed.  At the end: the process ne
 SIGTERM ends it with status 0, and no log line holds a password, a session token, a CSRF token or
 a cookie.
 
+The remote sender's page (console_public_listen, tests/RELIABILITY.md "17. The remote sender's
+page: hostile input") gets the same hostile clients on its own listener, with a refusal in the
+store to find: path traversal and %00 in /why/ paths get the one 404 page of an unknown
+reference (a %00 never cuts a path down to a real reference), a 1 MiB review form 413 and an
+announced 1 GiB one 413 at once, a connection over its per-address limit closed unanswered, a
+slow client dropped within the request timeout while others are served.
+
     tests/hardening/console-hostile.py INGRESSCTL_BIN INGRESS_CONSOLE_BIN
 """
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -37,16 +45,21 @@ PASSWORD = "pm-hostile-secret"
 # The console's bounds (milter/console.h, milter/console.c): what this test expects of them.
 TIMEOUT = 10
 PER_IP, TOTAL = 16, 64
+PUBLIC_PER_IP = 8  # milter/console_public.c
+# A refusal in the store for the public page to show; its detail and recipient are never shown.
+REF = "HQSTILEREFABCDEF"
+REFUSED_PAGE = b"Why your mail was refused"
 
 
 PORT = free_port()
+PUBLIC = free_port()
 
 
-def connect(source="127.0.0.1", timeout=20):
+def connect(source="127.0.0.1", timeout=20, port=None):
     s = socket.socket()
     s.settimeout(timeout)
     s.bind((source, 0))
-    s.connect(("127.0.0.1", PORT))
+    s.connect(("127.0.0.1", port or PORT))
     return s
 
 
@@ -67,9 +80,9 @@ def read_all(s):
     return out
 
 
-def exchange(data, source="127.0.0.1"):
+def exchange(data, source="127.0.0.1", port=None):
     """Sends data on a new connection and returns all the console answered until it closed."""
-    s = connect(source)
+    s = connect(source, port=port)
     try:
         s.sendall(data)
     except (BrokenPipeError, ConnectionResetError):
@@ -124,13 +137,46 @@ def still_serves(after):
           f"after {after}: a normal login and GET still answered")
 
 
+clients = 0
+
+
+def public_request(method, path, body=b""):
+    """A request to the public listener as a client of its own (X-Real-IP, believed from this
+    host), so that the page's per-client rate limit does not answer in place of the case."""
+    global clients
+    clients += 1
+    extra = b"X-Real-IP: 198.18.%d.%d\r\n" % (clients // 250, clients % 250 + 1)
+    head = b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s" % (
+        method.encode(), path if isinstance(path, bytes) else path.encode(), extra)
+    if method == "POST":
+        head += (b"Content-Type: application/x-www-form-urlencoded\r\n"
+                 b"Content-Length: %d\r\n" % len(body))
+    return head + b"\r\n" + body
+
+
+def public_served(source="127.0.0.1"):
+    answer = exchange(public_request("GET", "/why/" + REF), source, PUBLIC)
+    return status_of(answer) == 200 and REFUSED_PAGE in answer
+
+
+def public_still_serves(after):
+    check(public_served() and proc.poll() is None,
+          f"public listener, after {after}: the refusal's page still answered")
+
+
 def start():
     conf = os.path.join(T, "console.conf")
     with open(conf, "w") as f:
         f.write(f"database = {DB}\nconsole_listen = 127.0.0.1:{PORT}\n"
+                f"console_public_listen = 127.0.0.1:{PUBLIC}\n"
                 f"console_users_file = {USERS}\nconsole_session_lifetime = 1h\n")
     open(DB, "w").close()
     subprocess.run([CTL, "-c", conf, "list", "show"], capture_output=True)  # makes the schema
+    with sqlite3.connect(DB) as db:
+        db.execute("INSERT INTO decisions (time, ref, client_ip, helo, recipient, check_name,"
+                   " action, reply, detail) VALUES (?, ?, '192.0.2.7', 'mail.nowhere.test',"
+                   " 'hidden@example.test', 'iprev', 'reject', '550 5.7.25 no PTR',"
+                   " 'internal detail')", (int(time.time()), REF))
     subprocess.run([CTL, "-c", conf, "console-user", "add", "pm", "--role", "postmaster"],
                    input=PASSWORD + "\n", text=True, capture_output=True, check=True)
     return start_console(CONSOLE, conf, PORT, os.path.join(T, "console.log"))
@@ -211,13 +257,12 @@ def big_requests():
     still_serves("a huge header and a huge URL")
 
 
-def slow_client():
-    """Headers a byte every half second: the console drops the connection once it has spent the
-    request timeout on it, though each byte is within the idle timeout, and serves others."""
-    cookie, _ = login()
-    s = connect()
+def drip(port, path, served):
+    """Headers a byte every half second to port: (seconds until the listener closed the
+    connection or None, whether served() held every time it was asked meanwhile)."""
+    s = connect(port=port)
     started = time.monotonic()
-    data = b"GET /api/held HTTP/1.1\r\nHost: x\r\nCookie: " + cookie.encode() + b"\r\nX-Slow: "
+    data = b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nX-Slow: "
     served_meanwhile, closed_at, i = True, None, 0
     while time.monotonic() - started < TIMEOUT + 10:
         try:
@@ -233,8 +278,15 @@ def slow_client():
             closed_at = time.monotonic() - started
             break
         if i % 8 == 0:
-            served_meanwhile = served_meanwhile and normal_client_served()
+            served_meanwhile = served_meanwhile and served()
     s.close()
+    return closed_at, served_meanwhile
+
+
+def slow_client():
+    """Headers a byte every half second: the console drops the connection once it has spent the
+    request timeout on it, though each byte is within the idle timeout, and serves others."""
+    closed_at, served_meanwhile = drip(PORT, b"/api/held", normal_client_served)
     check(closed_at is not None and closed_at < TIMEOUT + 5,
           f"a client dripping its headers is dropped within {TIMEOUT} s (+5 s margin)",
           f"closed after {closed_at} s")
@@ -323,13 +375,77 @@ def versions():
     still_serves("HTTP/1.0, pipelining, a bad version and binary bytes")
 
 
+def public_paths():
+    unknown = exchange(public_request("GET", "/why/AAAAAAAAAAAAAAAA"), port=PUBLIC)
+    check(status_of(unknown) == 404, "public: an unknown reference 404", unknown[:300])
+    page = unknown.partition(b"\r\n\r\n")[2]
+    for method, path in (("GET", "/why/../../etc/passwd"), ("GET", "/why/%2e%2e/%2e%2e/etc/passwd"),
+                         ("GET", f"/why/{REF}/..%2f..%2fetc%2fpasswd"),
+                         ("GET", f"/why/..%2f{REF}"), ("GET", f"/%2e%2e/why/{REF}"),
+                         ("GET", f"/why/{REF}%2f"), ("GET", f"/why/{REF}%00"),
+                         ("GET", f"/why/{REF}%00.css"), ("GET", f"/why/{REF}%00/x"),
+                         ("GET", f"/why/{REF}/%00"), ("GET", "/why.css%00"),
+                         ("POST", f"/why/{REF}%00/review"), ("POST", f"/why/{REF}/review%00")):
+        body = b"contact=a%40example.test&text=t" if method == "POST" else b""
+        answer = exchange(public_request(method, path, body), port=PUBLIC)
+        check(status_of(answer) == 404 and answer.partition(b"\r\n\r\n")[2] == page,
+              f"public: {method} {path}: 404, the page of an unknown reference", answer[:300])
+    with sqlite3.connect(DB) as db:
+        reviews = db.execute("SELECT count(*) FROM review_requests").fetchone()[0]
+    check(reviews == 0, "public: none of those paths filed a review request", reviews)
+    public_still_serves("path traversal and %00")
+
+
+def public_big():
+    form = b"contact=a%40example.test&text="
+    body = form + b"x" * ((1 << 20) - len(form))
+    answer = exchange(public_request("POST", f"/why/{REF}/review", body), port=PUBLIC)
+    check(status_of(answer) == 413, "public: a 1 MiB review form: 413", answer[:200])
+    s = connect(port=PUBLIC)
+    s.sendall(public_request("POST", f"/why/{REF}/review").replace(
+        b"Content-Length: 0", b"Content-Length: %d" % (1 << 30)) + b"contact=")
+    s.settimeout(TIMEOUT / 2)
+    answer = read_all(s) or b""
+    s.close()
+    check(status_of(answer) == 413, "public: an announced 1 GiB form: 413 without waiting for it",
+          answer[:200])
+    with sqlite3.connect(DB) as db:
+        reviews = db.execute("SELECT count(*) FROM review_requests").fetchone()[0]
+    check(reviews == 0, "public: no review request filed from a refused form", reviews)
+    public_still_serves("big forms")
+
+
+def public_many_connections():
+    held = [connect(port=PUBLIC) for _ in range(PUBLIC_PER_IP)]
+    time.sleep(0.3)
+    answer = exchange(public_request("GET", "/why/" + REF), port=PUBLIC)
+    check(answer == b"", f"public: connection {PUBLIC_PER_IP + 1} from one address: closed"
+          " unanswered", answer[:200])
+    check(public_served("127.0.0.2"), "public: another address is served meanwhile")
+    for s in held:
+        s.close()
+    time.sleep(0.5)
+    public_still_serves(f"{PUBLIC_PER_IP} connections held and closed")
+
+
+def public_slow_client():
+    closed_at, served_meanwhile = drip(PUBLIC, b"/why/" + REF.encode(), public_served)
+    check(closed_at is not None and closed_at < TIMEOUT + 5,
+          f"public: a client dripping its headers is dropped within {TIMEOUT} s (+5 s margin)",
+          f"closed after {closed_at} s")
+    check(served_meanwhile, "public: other clients are served while the slow one drips")
+    public_still_serves("a slow client")
+
+
 def main():
     global proc
     proc = start()
     try:
         still_serves("start")
+        public_still_serves("start")
         for step in (bodies, big_requests, paths, methods, versions, many_connections,
-                     slow_client):
+                     slow_client, public_paths, public_big, public_many_connections,
+                     public_slow_client):
             step()
     finally:
         alive = proc.poll() is None
