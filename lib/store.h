@@ -138,6 +138,9 @@ struct decision {
     const char *reply;   /* the full reply text given, or NULL when none */
     const char *detail;
     const char *host; /* the option host_name of the milter that decided */
+    /* The one mailbox of the message's one From header, in lower case; NULL before the headers
+     * were read, or for a From header of no or several mailboxes. */
+    const char *header_from;
 };
 
 /*
@@ -192,8 +195,8 @@ enum store_status store_decision_find(struct store *s, const char *key, size_t l
 /*
  * What `ingressctl why` asks for: the decisions about key in a period, newest first.  key is a
  * queue id, a reference (any case), a client IP, an address (with or without <>; compared without
- * case with the sender, the recipient and the account, and also found inside a decision's detail,
- * where the header From address a check refused is named), an account, or a domain ("@domain", or
+ * case with the sender, the recipient, the account and the header From of decisions.header_from),
+ * an account, or a domain ("@domain", or
  * a name with a dot that is no address: the sender's or the recipient's domain, without case).
  * Everything is compared as text: '%' and '_' are the characters themselves.
  */

@@ -47,12 +47,12 @@ struct store_migration;
 
 /* A query of store_decision_search() as the backends compare it, derived once from its key. */
 struct store_decision_match {
-    const char *key;      /* as given: queue id, client IP */
-    const char *ref;      /* key in upper case: the reference */
-    const char *address;  /* key without one pair of <>: sender, recipient, account, without case */
-    const char *domain;   /* lower case, no '@': the sender's or recipient's domain; "" for none */
-    const char *needle;   /* an address in lower case, looked for in the detail; "" for none */
-    int64_t since, until; /* time >= since, time < until */
+    const char *key;     /* as given: queue id, client IP */
+    const char *ref;     /* key in upper case: the reference */
+    const char *address; /* key without one pair of <>: sender, recipient, account, without case */
+    const char *domain;  /* lower case, no '@': the sender's or recipient's domain; "" for none */
+    const char *header_from; /* an address in lower case, for decisions.header_from; "" for none */
+    int64_t since, until;    /* time >= since, time < until */
     int64_t limit;
 };
 

@@ -329,7 +329,7 @@ static size_t search_refs(struct store *s, const char *key, int64_t since, int64
     return n;
 }
 
-static void test_search_newest_first_by_reference_domain_detail_and_period(void **state)
+static void test_search_newest_first_by_reference_domain_header_from_and_period(void **state)
 {
     struct fixture *f = *state;
     char refs[16][16];
@@ -341,6 +341,7 @@ static void test_search_newest_first_by_reference_domain_detail_and_period(void 
     add_ok(f->s, sample(200, "Q200", "MIDREF01", "192.0.2.2", "x@other.example", "b@example.org"));
     add_ok(f->s, sample(300, "Q300", "NEWREF01", "192.0.2.3", "axb@example.com", "c@example.test"));
     from.detail = "dmarc=fail for bank.example; header From: \"Bank\" <Alerts@Bank.example>";
+    from.header_from = "alerts@bank.example";
     add_ok(f->s, from);
 
     /* A reference in any case; newest first. */
@@ -351,8 +352,8 @@ static void test_search_newest_first_by_reference_domain_detail_and_period(void 
     assert_string_equal(refs[0], "MIDREF01");
     assert_string_equal(refs[1], "OLDREF01");
     assert_int_equal(search_refs(f->s, "EXAMPLE.org", 0, 0, 10, NULL), 2);
-    /* An address named in a detail (the header From a check refused). */
-    assert_int_equal(search_refs(f->s, "alerts@bank.example", 0, 0, 10, refs), 1);
+    /* The header From address the milter wrote beside the detail, in any case. */
+    assert_int_equal(search_refs(f->s, "Alerts@Bank.example", 0, 0, 10, refs), 1);
     assert_string_equal(refs[0], "FROMREF1");
     /* The period: since inclusive, until exclusive; and the limit keeps the newest. */
     assert_int_equal(search_refs(f->s, "@example.test", 100, 400, 10, refs), 2);
@@ -366,6 +367,41 @@ static void test_search_newest_first_by_reference_domain_detail_and_period(void 
     assert_int_equal(search_refs(f->s, "%@example.com", 0, 0, 10, NULL), 0);
     assert_int_equal(search_refs(f->s, "@%", 0, 0, 10, NULL), 0);
     assert_int_equal(search_refs(f->s, "x' OR '1'='1", 0, 0, 10, NULL), 0);
+}
+
+/*
+ * A header From address finds the decisions of its message through their header_from column (an
+ * index), newest first within the limit, and nothing else: an address written only inside a
+ * detail is not looked for there (no search reads every detail of the period).
+ */
+static void test_search_by_header_from_uses_its_column(void **state)
+{
+    struct fixture *f = *state;
+    char refs[16][16];
+    struct decision early =
+        sample(100, "QA", "AUTHOR01", "192.0.2.4", "bounce@esp.example", "erin@example.test");
+    struct decision late =
+        sample(200, "QB", "AUTHOR02", "192.0.2.5", "bounce@esp.example", "fred@example.test");
+    struct decision named =
+        sample(300, "QC", "NAMED001", "192.0.2.6", "list@lists.example", "gina@example.test");
+
+    f->s = open_ok(f->database);
+    early.header_from = late.header_from = "ceo@bank.example";
+    early.detail = late.detail = "dmarc=pass";
+    named.detail = "dmarc=fail; header From: <ceo@bank.example>";
+    add_ok(f->s, early);
+    add_ok(f->s, late);
+    add_ok(f->s, named);
+
+    assert_int_equal(search_refs(f->s, "<CEO@bank.example>", 0, 0, 10, refs), 2);
+    assert_string_equal(refs[0], "AUTHOR02");
+    assert_string_equal(refs[1], "AUTHOR01");
+    assert_int_equal(search_refs(f->s, "ceo@bank.example", 0, 0, 1, refs), 1);
+    assert_string_equal(refs[0], "AUTHOR02");
+    assert_int_equal(search_refs(f->s, "ceo@bank.example", 0, 200, 10, refs), 1);
+    assert_string_equal(refs[0], "AUTHOR01");
+    /* The domain alone is no author's address. */
+    assert_int_equal(search_refs(f->s, "@bank.example", 0, 0, 10, NULL), 0);
 }
 
 static void test_decision_without_check_or_action_is_an_error(void **state)
@@ -2508,7 +2544,8 @@ int main(int argc, char **argv)
         T(test_find_by_address_ignores_case_and_one_pair_of_brackets),
         T(test_find_nothing_gives_notfound_and_keys_are_data),
         T(test_find_respects_limit_oldest_first),
-        T(test_search_newest_first_by_reference_domain_detail_and_period),
+        T(test_search_newest_first_by_reference_domain_header_from_and_period),
+        T(test_search_by_header_from_uses_its_column),
         T(test_decision_without_check_or_action_is_an_error),
         T(test_decision_expiry_deletes_only_older_rows_oldest_first_in_batches),
         T(test_concurrent_adds_from_four_threads_all_land),
