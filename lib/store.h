@@ -476,6 +476,22 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
                                   void (*fn)(const struct store_held *h, void *arg), void *arg,
                                   struct store_error *err);
 
+/* A page of the held rows (store_held_list): the filters of store_held_each(), then the page. */
+struct store_held_query {
+    const char *queue_id, *account, *state; /* NULL: any */
+    int64_t limit;                          /* at most this many rows; 0: every one */
+    int64_t offset;                         /* after skipping this many (oldest first) */
+};
+
+/*
+ * store_held_each() one page at a time, for a list on a screen: fn for the rows q selects, oldest
+ * first, and *total (may be NULL) set to how many rows match the filters in all, whatever the
+ * page.  STORE_NOTFOUND when the page has no row (*total is still set).
+ */
+enum store_status store_held_list(struct store *s, const struct store_held_query *q,
+                                  void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                  int64_t *total, struct store_error *err);
+
 /*
  * Records the decision about the message queue_id that is still "held" on host (the row's host
  * as store_held_each() gave it; NULL: on any host): state becomes state ("released", "rejected"

@@ -246,10 +246,11 @@ struct store_backend {
     /* Held messages. */
     enum store_status (*held_add)(struct store_conn *c, const struct store_held *h,
                                   struct store_error *err);
-    enum store_status (*held_each)(struct store_conn *c, const char *queue_id, const char *account,
-                                   const char *state,
+    /* store_held_list(): q's page (a limit of 0 already made INT64_MAX) and, when total is not
+     * NULL, the number of rows the filters match. */
+    enum store_status (*held_each)(struct store_conn *c, const struct store_held_query *q,
                                    void (*fn)(const struct store_held *h, void *arg), void *arg,
-                                   struct store_error *err);
+                                   int64_t *total, struct store_error *err);
     /* host NULL: any host */
     enum store_status (*held_decide)(struct store_conn *c, const char *queue_id, const char *host,
                                      const char *state, const char *by, const char *reason,

@@ -1296,6 +1296,57 @@ static void test_held_rows_are_listed_decided_once_and_expired_when_decided(void
     assert_contains(err.text, "a held message needs");
 }
 
+/*
+ * A page of the held list: the oldest first, limit rows after offset of them, the account and
+ * state filters as store_held_each's, and the total of the rows matched whatever the page.
+ */
+static void test_held_list_pages_filters_and_counts(void **state)
+{
+    struct fixture *f = *state;
+    struct store_held h[] = {held("P1", "alice", 100), held("P2", "bob", 200),
+                             held("P3", "alice", 300), held("P4", "alice", 400),
+                             held("P5", "bob", 500)};
+    struct helds page = {0};
+    int64_t total = -1;
+
+    f->s = open_ok(f->database);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(store_held_add(f->s, &h[i], NULL), STORE_OK);
+    assert_int_equal(store_held_decide(f->s, "P3", NULL, "released", "root", "ok", 1000, NULL),
+                     STORE_OK);
+
+    struct store_held_query q = {.state = "held", .limit = 2};
+    assert_int_equal(store_held_list(f->s, &q, held_collect, &page, &total, NULL), STORE_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(page.n, 2);
+    assert_string_equal(page.text[0], "P1 alice held 2 rate  0");
+    assert_string_equal(page.text[1], "P2 bob held 2 rate  0");
+
+    memset(&page, 0, sizeof page);
+    q.offset = 2;
+    assert_int_equal(store_held_list(f->s, &q, held_collect, &page, &total, NULL), STORE_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(page.n, 2);
+    assert_string_equal(page.text[0], "P4 alice held 2 rate  0");
+    assert_string_equal(page.text[1], "P5 bob held 2 rate  0");
+
+    /* Past the end: no row, and still the total. */
+    memset(&page, 0, sizeof page);
+    q.offset = 4;
+    total = -1;
+    assert_int_equal(store_held_list(f->s, &q, held_collect, &page, &total, NULL), STORE_NOTFOUND);
+    assert_int_equal(page.n, 0);
+    assert_int_equal(total, 4);
+
+    /* One account, every state, no limit. */
+    memset(&page, 0, sizeof page);
+    q = (struct store_held_query){.account = "alice"};
+    assert_int_equal(store_held_list(f->s, &q, held_collect, &page, &total, NULL), STORE_OK);
+    assert_int_equal(total, 3);
+    assert_int_equal(page.n, 3);
+    assert_string_equal(page.text[1], "P3 alice released 2 rate root 1000");
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Review requests and explanations (the remote sender's page)                                 */
 /* ------------------------------------------------------------------------------------------ */
@@ -2568,6 +2619,7 @@ int main(int argc, char **argv)
         T(test_accounts_and_aliases),
         T(test_suspension_keeps_the_first_and_is_lifted_once),
         T(test_held_rows_are_listed_decided_once_and_expired_when_decided),
+        T(test_held_list_pages_filters_and_counts),
         T(test_changes_are_kept_found_by_key_newest_first_and_expired),
         T(test_held_row_keeps_the_host_that_holds_it),
         T(test_review_requests_are_capped_per_reference_closed_once_and_expired),
