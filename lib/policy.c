@@ -23,6 +23,7 @@
  */
 #include "policy.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -740,6 +741,29 @@ void policy_findings(struct policy_conn *c,
         fn("dmarc", c->dmarc->detail, arg);
 }
 
+/*
+ * The address of the message's header From for its decisions (struct decision's header_from): its
+ * one mailbox in lower case, or NULL before the headers, for several From headers, a group or
+ * several mailboxes, or a value the parser refuses.  The support desk is given the author's address
+ * (`ingressctl why ADDRESS` looks it up in the column's index).
+ */
+static const char *author_address(const struct policy_conn *c, char *out, size_t outlen)
+{
+    struct addr_list list = {0};
+    const char *found = NULL;
+
+    if (c->header_from_count != 1 || c->header_from == NULL)
+        return NULL;
+    if (addr_parse_list(c->header_from, strlen(c->header_from), &list, NULL, 0) == ADDR_OK &&
+        list.count == 1 && list.items[0].local[0] != '\0') {
+        found = addr_format(&list.items[0], out, outlen);
+        for (char *p = out; found != NULL && *p != '\0'; p++)
+            *p = (char)tolower((unsigned char)*p);
+    }
+    addr_list_free(&list);
+    return found;
+}
+
 /* Records one decision row; why a failure happened goes to err ("no database" without one). */
 static enum store_status record_row(struct policy_conn *c, const char *recipient, const char *check,
                                     const char *action, const char *reply, const char *detail,
@@ -761,7 +785,10 @@ static enum store_status record_row(struct policy_conn *c, const char *recipient
         .detail = detail,
         .host = c->env->host_name,
     };
+    char author[ADDR_TEXT_MAX + 1];
     enum store_status status = STORE_ERROR;
+
+    d.header_from = author_address(c, author, sizeof author);
 
     metrics_decision(check, action);
     if (c->env->store == NULL)
@@ -822,8 +849,8 @@ static struct verdict dmarc_step(struct policy_conn *c)
     }
     struct verdict v = dmarc_message_verdict(c->dmarc, c->env->cfg, &exempt, c->hold_reason,
                                              sizeof c->hold_reason);
-    /* The author's address the sender will quote to the support desk (`ingressctl why ADDRESS`
-     * finds it in the detail), bounded like every value of a detail. */
+    /* The author's header as the sender wrote it, bounded like every value of a detail (`ingressctl
+     * why ADDRESS` finds the decision by the address, in its own column: record_row). */
     if (v.action != VERDICT_CONTINUE && c->header_from != NULL) {
         char shown[256];
         size_t len = strlen(v.detail);

@@ -138,6 +138,9 @@ struct decision {
     const char *reply;   /* the full reply text given, or NULL when none */
     const char *detail;
     const char *host; /* the option host_name of the milter that decided */
+    /* The one mailbox of the message's one From header, in lower case; NULL before the headers
+     * were read, or for a From header of no or several mailboxes. */
+    const char *header_from;
 };
 
 /*
@@ -198,8 +201,8 @@ enum store_status store_decision_find(struct store *s, const char *key, size_t l
 /*
  * What `ingressctl why` asks for: the decisions about key in a period, newest first.  key is a
  * queue id, a reference (any case), a client IP, an address (with or without <>; compared without
- * case with the sender, the recipient and the account, and also found inside a decision's detail,
- * where the header From address a check refused is named), an account, or a domain ("@domain", or
+ * case with the sender, the recipient, the account and the header From of decisions.header_from),
+ * an account, or a domain ("@domain", or
  * a name with a dot that is no address: the sender's or the recipient's domain, without case).
  * Everything is compared as text: '%' and '_' are the characters themselves.
  */
@@ -478,6 +481,22 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
                                   const char *state,
                                   void (*fn)(const struct store_held *h, void *arg), void *arg,
                                   struct store_error *err);
+
+/* A page of the held rows (store_held_list): the filters of store_held_each(), then the page. */
+struct store_held_query {
+    const char *queue_id, *account, *state; /* NULL: any */
+    int64_t limit;                          /* at most this many rows; 0: every one */
+    int64_t offset;                         /* after skipping this many (oldest first) */
+};
+
+/*
+ * store_held_each() one page at a time, for a list on a screen: fn for the rows q selects, oldest
+ * first, and *total (may be NULL) set to how many rows match the filters in all, whatever the
+ * page.  STORE_NOTFOUND when the page has no row (*total is still set).
+ */
+enum store_status store_held_list(struct store *s, const struct store_held_query *q,
+                                  void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                  int64_t *total, struct store_error *err);
 
 /*
  * Records the decision about the message queue_id that is still "held" on host (the row's host

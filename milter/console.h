@@ -132,6 +132,9 @@ struct console_daemon *console_api_start(struct console *c, const char *listen);
 /* Sends doc (taken) as JSON with code; cookie, when not NULL, as Set-Cookie. */
 enum MHD_Result console_json(struct MHD_Connection *conn, unsigned code, json_t *doc,
                              const char *cookie);
+/* The same with one header of the caller's (name and value ours: no request bytes), or none. */
+enum MHD_Result console_json_header(struct MHD_Connection *conn, unsigned code, json_t *doc,
+                                    const char *name, const char *value);
 /* {"error": text}: text is ours, never a secret, never the request's bytes unescaped. */
 enum MHD_Result console_error(struct MHD_Connection *conn, unsigned code, const char *text);
 /* 503 after a store failure; the store's text goes to the log, not the client. */

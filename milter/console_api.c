@@ -19,6 +19,7 @@
 #include "util.h"
 
 #define CONSOLE_WHY_LIMIT_MAX 1000
+#define CONSOLE_HELD_LIMIT_MAX 1000
 
 static enum MHD_Result api_why(struct console_call *call, const char *rest)
 {
@@ -48,21 +49,36 @@ static void held_collect(const struct store_held *h, void *arg)
     ctl_json_append(arg, ctl_held_json(h));
 }
 
-/* GET held (state held; ?all=1 every state); held/QUEUEID is console_api_held_show. */
+/*
+ * GET held (state held; ?all=1 every state; ?account=A that account's), oldest first: every row,
+ * or with ?limit=N (1 to CONSOLE_HELD_LIMIT_MAX) and ?offset=M a page of them, the same array.
+ * X-Total-Count says how many rows the filters match in all.  held/QUEUEID is
+ * console_api_held_show.
+ */
 static enum MHD_Result api_held_get(struct console_call *call, const char *rest)
 {
     (void)rest;
-    const char *all = console_arg(call, "all");
-    json_t *doc = ctl_json_array();
+    const char *all = console_arg(call, "all"), *account = console_arg(call, "account");
+    struct store_held_query q = {.account = account,
+                                 .state = all != NULL && strcmp(all, "1") == 0 ? NULL : "held"};
+    int64_t total = 0;
+    char count[24];
 
-    enum store_status st = store_held_each(call->c->ctl.store, NULL, NULL,
-                                           all != NULL && strcmp(all, "1") == 0 ? NULL : "held",
-                                           held_collect, doc, &call->c->ctl.err);
+    if (!console_parse_number(console_arg(call, "limit"), 1, CONSOLE_HELD_LIMIT_MAX, &q.limit) ||
+        !console_parse_number(console_arg(call, "offset"), 0, INT64_MAX, &q.offset))
+        return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
+                             "limit: 1 to 1000; offset: 0 or more");
+    if (account != NULL && !ctl_account_name_valid(account))
+        return console_error(call->conn, MHD_HTTP_BAD_REQUEST, "account: not an account name");
+    json_t *doc = ctl_json_array();
+    enum store_status st =
+        store_held_list(call->c->ctl.store, &q, held_collect, doc, &total, &call->c->ctl.err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         json_decref(doc);
         return console_store_failed(call, "reading the held messages");
     }
-    return console_json(call->conn, MHD_HTTP_OK, doc, NULL);
+    snprintf(count, sizeof count, "%lld", (long long)total);
+    return console_json_header(call->conn, MHD_HTTP_OK, doc, "X-Total-Count", count);
 }
 
 /* ---- changing ---- */

@@ -19,6 +19,13 @@
 enum MHD_Result console_json(struct MHD_Connection *conn, unsigned code, json_t *doc,
                              const char *cookie)
 {
+    return console_json_header(conn, code, doc, cookie != NULL ? MHD_HTTP_HEADER_SET_COOKIE : NULL,
+                               cookie);
+}
+
+enum MHD_Result console_json_header(struct MHD_Connection *conn, unsigned code, json_t *doc,
+                                    const char *name, const char *value)
+{
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (text == NULL)
@@ -31,8 +38,8 @@ enum MHD_Result console_json(struct MHD_Connection *conn, unsigned code, json_t 
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
-    if (cookie != NULL)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+    if (name != NULL && value != NULL)
+        MHD_add_response_header(r, name, value);
     enum MHD_Result ret = MHD_queue_response(conn, code, r);
     MHD_destroy_response(r);
     return ret;

@@ -36,7 +36,8 @@
 #include "mimeword.h"
 #include "util.h"
 
-#define HELD_OPTIONS "--account --all --json --reason --by"
+#define HELD_OPTIONS "--account --all --json --reason --by --limit"
+#define HELD_LIST_LIMIT_MAX 100000 /* held list --limit */
 /* The MTA's queue listing kept for reconciliation; postqueue -j prints ~300 bytes a message. */
 #define HELD_QUEUE_OUTPUT_MAX (256u << 20)
 /* A message held this recently may not be in the MTA's queue files yet: never marked gone. */
@@ -228,25 +229,39 @@ static void held_row(const struct store_held *h, void *arg)
     ctl_rows_add(s, cells, HELD_COLUMNS, cell_max);
 }
 
+/* held list [--account A] [--all] [--limit N] [--json]: oldest first; with --limit the oldest N,
+ * and the number of the others said on stderr. */
 static int held_list(struct ctl *ctl, const struct ctl_args *a)
 {
     static const char *const header[HELD_COLUMNS] = {
         "QUEUE ID", "HOST", "AGE", "ACCOUNT", "SENDER", "RCPTS", "STATE", "SUBJECT", "REASON"};
     struct ctl_rows s;
+    struct store_held_query q = {.account = a->account, .state = a->all ? NULL : "held"};
+    int64_t total = 0;
+    char *end;
 
     if (a->npos != 1 || a->reason || a->by)
         return ctl_usage_error(
-            ctl, "held list: wrong arguments (held list [--account A] [--all] [--json])");
+            ctl,
+            "held list: wrong arguments (held list [--account A] [--all] [--limit N] [--json])");
     if (a->account && !ctl_account_valid(ctl, a->account, "held list"))
         return CTL_EXIT_USAGE;
+    if (a->limit != NULL) {
+        q.limit = strtoll(a->limit, &end, 10);
+        if (*end != '\0' || end == a->limit || q.limit < 1 || q.limit > HELD_LIST_LIMIT_MAX)
+            return ctl_usage_error(ctl, "held list: --limit wants a number of messages from 1 to "
+                                        "100000");
+    }
     reconcile(ctl, a->account);
     ctl_rows_init(&s, a->json, (int64_t)time(NULL));
-    enum store_status st = store_held_each(ctl->store, NULL, a->account, a->all ? NULL : "held",
-                                           held_row, &s, &ctl->err);
+    enum store_status st = store_held_list(ctl->store, &q, held_row, &s, &total, &ctl->err);
     if (st != STORE_OK && st != STORE_NOTFOUND) {
         ctl_rows_free(&s, HELD_COLUMNS);
         return ctl_store_error(ctl, "reading the held messages");
     }
+    if (q.limit > 0 && total > q.limit)
+        fprintf(stderr, "the oldest %lld of %lld messages (--limit)\n", (long long)q.limit,
+                (long long)total);
     return ctl_rows_done(&s, header, HELD_COLUMNS,
                          a->all ? "no held messages" : "no messages are held");
 }

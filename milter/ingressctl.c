@@ -105,7 +105,7 @@ static const struct ctl_verb ctl_verbs[] = {
      ctl_verb_account, false, false},
     {"held", 1, CTL_POS_MAX + 6, "held ...",
      "messages held for review (throttled submission; MTA commands: held_*_command):\n"
-     "               held list [--account A] [--all] [--json]\n"
+     "               held list [--account A] [--all] [--limit N] [--json]\n"
      "               held show QUEUEID [--json]\n"
      "               held release QUEUEID...|--account A [--reason TEXT] [--by NAME]\n"
      "               held reject QUEUEID...|--account A --reason TEXT [--by NAME]",

@@ -47,12 +47,12 @@ struct store_migration;
 
 /* A query of store_decision_search() as the backends compare it, derived once from its key. */
 struct store_decision_match {
-    const char *key;      /* as given: queue id, client IP */
-    const char *ref;      /* key in upper case: the reference */
-    const char *address;  /* key without one pair of <>: sender, recipient, account, without case */
-    const char *domain;   /* lower case, no '@': the sender's or recipient's domain; "" for none */
-    const char *needle;   /* an address in lower case, looked for in the detail; "" for none */
-    int64_t since, until; /* time >= since, time < until */
+    const char *key;     /* as given: queue id, client IP */
+    const char *ref;     /* key in upper case: the reference */
+    const char *address; /* key without one pair of <>: sender, recipient, account, without case */
+    const char *domain;  /* lower case, no '@': the sender's or recipient's domain; "" for none */
+    const char *header_from; /* an address in lower case, for decisions.header_from; "" for none */
+    int64_t since, until;    /* time >= since, time < until */
     int64_t limit;
 };
 
@@ -246,10 +246,11 @@ struct store_backend {
     /* Held messages. */
     enum store_status (*held_add)(struct store_conn *c, const struct store_held *h,
                                   struct store_error *err);
-    enum store_status (*held_each)(struct store_conn *c, const char *queue_id, const char *account,
-                                   const char *state,
+    /* store_held_list(): q's page (a limit of 0 already made INT64_MAX) and, when total is not
+     * NULL, the number of rows the filters match. */
+    enum store_status (*held_each)(struct store_conn *c, const struct store_held_query *q,
                                    void (*fn)(const struct store_held *h, void *arg), void *arg,
-                                   struct store_error *err);
+                                   int64_t *total, struct store_error *err);
     /* host NULL: any host */
     enum store_status (*held_decide)(struct store_conn *c, const char *queue_id, const char *host,
                                      const char *state, const char *by, const char *reason,

@@ -40,6 +40,7 @@ struct store_copy_table {
 #define COPY_V10 COPY_V8 ", $9, $10"
 #define COPY_V14 COPY_V10 ", $11, $12, $13, $14"
 #define COPY_V15 COPY_V14 ", $15"
+#define COPY_V16 COPY_V15 ", $16"
 #define COPY_V20 COPY_V15 ", $16, $17, $18, $19, $20"
 
 #define COPY_TABLE(table, n, cols, values)                                                         \
@@ -96,10 +97,11 @@ struct store_copy_table {
                    "pct, adkim, aspf, disposition, dkim_aligned, spf_aligned, override, dkim, "    \
                    "spf_domain, spf_scope, spf_result, messages",                                  \
                    COPY_V20),                                                                      \
-        COPY_TABLE_WITH_ID(decisions, 15,                                                          \
+        COPY_TABLE_WITH_ID(decisions, 16,                                                          \
                            "id, time, queue_id, ref, client_ip, client_name, helo, sender, "       \
-                           "recipient, account, check_name, action, reply, detail, host",          \
-                           COPY_V15)
+                           "recipient, account, check_name, action, reply, detail, host, "         \
+                           "header_from",                                                          \
+                           COPY_V16)
 
 #define COPY_DECISIONS_TIME 1 /* the column of a decision's time, in the list above */
 

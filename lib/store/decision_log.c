@@ -25,7 +25,7 @@ static const size_t decision_texts[] = {
     offsetof(struct decision, recipient), offsetof(struct decision, account),
     offsetof(struct decision, check),     offsetof(struct decision, action),
     offsetof(struct decision, reply),     offsetof(struct decision, detail),
-    offsetof(struct decision, host),
+    offsetof(struct decision, host),      offsetof(struct decision, header_from),
 };
 #define DECISION_TEXTS (sizeof decision_texts / sizeof decision_texts[0])
 
@@ -408,13 +408,13 @@ enum store_status store_decision_search(struct store *s, const struct store_deci
                                         struct store_error *err)
 {
     char *address = strip_brackets(q->key), *ref = xstrdup(q->key), *domain = key_domain(q->key);
-    char *needle = xstrdup(strchr(address, '@') != NULL && address[0] != '@' ? address : "");
+    char *author = xstrdup(strchr(address, '@') != NULL && address[0] != '@' ? address : "");
     struct store_decision_match m = {
         .key = q->key,
         .ref = ref,
         .address = address,
         .domain = domain,
-        .needle = needle,
+        .header_from = author,
         .since = q->since > 0 ? q->since : INT64_MIN,
         .until = q->until > 0 ? q->until : INT64_MAX,
         .limit = q->limit > INT64_MAX ? INT64_MAX : (int64_t)q->limit,
@@ -423,7 +423,7 @@ enum store_status store_decision_search(struct store *s, const struct store_deci
 
     for (char *p = ref; *p != '\0'; p++)
         *p = (char)toupper((unsigned char)*p);
-    for (char *p = needle; *p != '\0'; p++)
+    for (char *p = author; *p != '\0'; p++)
         *p = (char)tolower((unsigned char)*p);
     (void)decision_flush(s, NULL);
     struct store_conn *c = store_conn_get(s, err);
@@ -434,7 +434,7 @@ enum store_status store_decision_search(struct store *s, const struct store_deci
     free(address);
     free(ref);
     free(domain);
-    free(needle);
+    free(author);
     return status;
 }
 

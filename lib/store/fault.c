@@ -403,12 +403,11 @@ static enum store_status fault_held_add(struct store_conn *c, const struct store
     PASS_ON(c, HELD_ADD, held_add, h, err);
 }
 
-static enum store_status fault_held_each(struct store_conn *c, const char *queue_id,
-                                         const char *account, const char *state,
+static enum store_status fault_held_each(struct store_conn *c, const struct store_held_query *q,
                                          void (*fn)(const struct store_held *h, void *arg),
-                                         void *arg, struct store_error *err)
+                                         void *arg, int64_t *total, struct store_error *err)
 {
-    PASS_ON(c, HELD_EACH, held_each, queue_id, account, state, fn, arg, err);
+    PASS_ON(c, HELD_EACH, held_each, q, fn, arg, total, err);
 }
 
 static enum store_status fault_held_decide(struct store_conn *c, const char *queue_id,

@@ -65,6 +65,7 @@ enum pg_stmt {
     PG_ACCOUNT_RESUME,
     PG_HELD_ADD,
     PG_HELD_EACH,
+    PG_HELD_COUNT,
     PG_HELD_DECIDE,
     PG_HELD_EXPIRE,
     PG_HELD_UNDO,
@@ -368,9 +369,9 @@ enum store_status pg_change_expire(struct store_conn *c, int64_t before, size_t 
 /* pg_held.c */
 enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,
                               struct store_error *err);
-enum store_status pg_held_each(struct store_conn *c, const char *queue_id, const char *account,
-                               const char *state, void (*fn)(const struct store_held *h, void *arg),
-                               void *arg, struct store_error *err);
+enum store_status pg_held_each(struct store_conn *c, const struct store_held_query *q,
+                               void (*fn)(const struct store_held *h, void *arg), void *arg,
+                               int64_t *total, struct store_error *err);
 enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *host,
                                  const char *state, const char *by, const char *reason, int64_t now,
                                  struct store_error *err);

@@ -14,12 +14,11 @@
 #include "log.h"
 #include "util.h"
 
-/* $1 the key, $2 the reference, $3 the address, $4 the domain, $5 the address looked for in the
- * detail (strpos: no pattern characters), $6 and $7 the period, $8 the limit.  Run unprepared
+/* $1 the key, $2 the reference, $3 the address, $4 the domain, $5 the address in lower case for
+ * the header From (migration 017), $6 and $7 the period, $8 the limit.  Run unprepared
  * (pg_decision_search): planned for each call with its values, the branches whose parameter is
  * empty drop out and each partition answers with a BitmapOr of its indexes.  A prepared statement
- * turns to a generic plan after a few calls, which keeps every branch and reads every row (an
- * address's search in the detail weighs on the average the server compares it with). */
+ * turns to a generic plan after a few calls, which keeps every branch and may read every row. */
 #define DECISION_SEARCH_SQL                                                                        \
     "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, recipient, account, "       \
     "check_name, action, reply, detail, host FROM decisions "                                      \
@@ -28,20 +27,21 @@
     "OR lower(recipient) = lower($3::text) OR lower(account) = lower($3::text) "                   \
     "OR ($4::text <> '' AND (lower(substr(sender, strpos(sender, '@') + 1)) = $4::text "           \
     "OR lower(substr(recipient, strpos(recipient, '@') + 1)) = $4::text)) "                        \
-    "OR ($5::text <> '' AND strpos(lower(detail), $5::text) > 0)) "                                \
+    "OR ($5::text <> '' AND header_from = $5::text)) "                                             \
     "ORDER BY time DESC, id DESC LIMIT $8"
 
 const struct pg_sql pg_decisions_sql[] = {
     {PG_DECISION_ADD, "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, "
-                      "sender, recipient, account, check_name, action, reply, detail, host) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"},
+                      "sender, recipient, account, check_name, action, reply, detail, host, "
+                      "header_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+                      "$13, $14, $15)"},
     /* Any number of rows, a column an array (array literals built by column_array()). */
     {PG_DECISION_ADD_MANY,
      "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, sender, "
-     "recipient, account, check_name, action, reply, detail, host) SELECT * FROM "
+     "recipient, account, check_name, action, reply, detail, host, header_from) SELECT * FROM "
      "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
      "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
-     "$14::text[])"},
+     "$14::text[], $15::text[])"},
     /* $1 the key as given, $2 without surrounding <> (for the addresses, compared without ASCII
      * case through lower(), which the indexes of 001 and 005 serve). */
     {PG_DECISION_FIND, "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, "
@@ -58,14 +58,15 @@ const struct pg_sql pg_decisions_sql[] = {
 };
 const size_t pg_decisions_sql_count = sizeof pg_decisions_sql / sizeof pg_decisions_sql[0];
 
-#define DECISION_COLUMNS 14
+#define DECISION_COLUMNS 15
 static void decision_params(const struct decision *d, struct pg_param *p)
 {
     const struct pg_param params[DECISION_COLUMNS] = {
-        PG_INT(d->time),         PG_TEXT(d->queue_id), PG_TEXT(d->ref),    PG_TEXT(d->client_ip),
-        PG_TEXT(d->client_name), PG_TEXT(d->helo),     PG_TEXT(d->sender), PG_TEXT(d->recipient),
-        PG_TEXT(d->account),     PG_TEXT(d->check),    PG_TEXT(d->action), PG_TEXT(d->reply),
-        PG_TEXT(d->detail),      PG_TEXT(d->host),
+        PG_INT(d->time),       PG_TEXT(d->queue_id),    PG_TEXT(d->ref),
+        PG_TEXT(d->client_ip), PG_TEXT(d->client_name), PG_TEXT(d->helo),
+        PG_TEXT(d->sender),    PG_TEXT(d->recipient),   PG_TEXT(d->account),
+        PG_TEXT(d->check),     PG_TEXT(d->action),      PG_TEXT(d->reply),
+        PG_TEXT(d->detail),    PG_TEXT(d->host),        PG_TEXT(d->header_from),
     };
     memcpy(p, params, sizeof params);
 }
@@ -202,7 +203,7 @@ enum store_status pg_decision_search(struct store_conn *c, const struct store_de
     enum store_status status = pg_exec_params(
         c, DECISION_SEARCH_SQL,
         PG_PARAMS(PG_TEXT(m->key), PG_TEXT(m->ref), PG_TEXT(m->address), PG_TEXT(m->domain),
-                  PG_TEXT(m->needle), PG_INT(m->since), PG_INT(m->until), PG_INT(m->limit)),
+                  PG_TEXT(m->header_from), PG_INT(m->since), PG_INT(m->until), PG_INT(m->limit)),
         &res, err);
 
     if (status == STORE_OK) {

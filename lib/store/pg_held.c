@@ -11,7 +11,11 @@ const struct pg_sql pg_held_sql[] = {
                    "size, reason, state, decided_by, decided_at, decision_reason, host FROM held "
                    "WHERE ($1::text IS NULL OR queue_id = $1::text) "
                    "AND ($2::text IS NULL OR lower(account) = lower($2::text)) "
-                   "AND ($3::text IS NULL OR state = $3::text) ORDER BY held_at, id"},
+                   "AND ($3::text IS NULL OR state = $3::text) ORDER BY held_at, id "
+                   "LIMIT $4 OFFSET $5"},
+    {PG_HELD_COUNT, "SELECT count(*) FROM held WHERE ($1::text IS NULL OR queue_id = $1::text) "
+                    "AND ($2::text IS NULL OR lower(account) = lower($2::text)) "
+                    "AND ($3::text IS NULL OR state = $3::text)"},
     {PG_HELD_DECIDE, "UPDATE held SET state = $2, decided_by = $3, decision_reason = $4, "
                      "decided_at = $5 WHERE queue_id = $1 AND state = 'held' "
                      "AND ($6::text IS NULL OR host = $6::text)"},
@@ -58,14 +62,23 @@ static void held_row(const PGresult *res, int row, const struct pg_visit *v)
     v->fn.held(&h, v->arg);
 }
 
-enum store_status pg_held_each(struct store_conn *c, const char *queue_id, const char *account,
-                               const char *state, void (*fn)(const struct store_held *h, void *arg),
-                               void *arg, struct store_error *err)
+enum store_status pg_held_each(struct store_conn *c, const struct store_held_query *q,
+                               void (*fn)(const struct store_held *h, void *arg), void *arg,
+                               int64_t *total, struct store_error *err)
 {
     struct pg_visit v = {.row = held_row, .fn.held = fn, .arg = arg};
+    enum store_status status =
+        pg_each(c, PG_HELD_EACH,
+                PG_PARAMS(PG_TEXT(q->queue_id), PG_TEXT(q->account), PG_TEXT(q->state),
+                          PG_INT(q->limit), PG_INT(q->offset)),
+                &v, err);
 
-    return pg_each(c, PG_HELD_EACH, PG_PARAMS(PG_TEXT(queue_id), PG_TEXT(account), PG_TEXT(state)),
-                   &v, err);
+    if (total == NULL || (status != STORE_OK && status != STORE_NOTFOUND))
+        return status;
+    enum store_status counted = pg_get_int(
+        c, PG_HELD_COUNT, PG_PARAMS(PG_TEXT(q->queue_id), PG_TEXT(q->account), PG_TEXT(q->state)),
+        total, err);
+    return counted == STORE_OK ? status : counted;
 }
 
 enum store_status pg_held_decide(struct store_conn *c, const char *queue_id, const char *host,

@@ -59,6 +59,7 @@ enum stmt_id {
     STMT_ACCOUNT_RESUME,
     STMT_HELD_ADD,
     STMT_HELD_EACH,
+    STMT_HELD_COUNT,
     STMT_HELD_DECIDE,
     STMT_HELD_EXPIRE,
     STMT_HELD_UNDO,
@@ -346,10 +347,9 @@ enum store_status sqlite_change_expire(struct store_conn *c, int64_t before, siz
 /* sqlite_held.c */
 enum store_status sqlite_held_add(struct store_conn *c, const struct store_held *h,
                                   struct store_error *err);
-enum store_status sqlite_held_each(struct store_conn *c, const char *queue_id, const char *account,
-                                   const char *state,
+enum store_status sqlite_held_each(struct store_conn *c, const struct store_held_query *q,
                                    void (*fn)(const struct store_held *h, void *arg), void *arg,
-                                   struct store_error *err);
+                                   int64_t *total, struct store_error *err);
 enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *host,
                                      const char *state, const char *by, const char *reason,
                                      int64_t now, struct store_error *err);

@@ -9,8 +9,8 @@
 const struct sqlite_sql sqlite_decisions_sql[] = {
     {STMT_DECISION_ADD,
      "INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, "
-     "helo, sender, recipient, account, check_name, action, reply, detail, host) "
-     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
+     "helo, sender, recipient, account, check_name, action, reply, detail, host, header_from) "
+     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
     /* ?1 is the key as given, ?2 the key without surrounding <> (for the addresses).  COLLATE
      * NOCASE on the comparison matches the indexes' collation, so SQLite can use them. */
     {STMT_DECISION_FIND, "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, "
@@ -20,15 +20,15 @@ const struct sqlite_sql sqlite_decisions_sql[] = {
                          "OR sender = ?2 COLLATE NOCASE OR recipient = ?2 COLLATE NOCASE "
                          "OR account = ?2 COLLATE NOCASE "
                          "ORDER BY time, id LIMIT ?3"},
-    /* ?1 the key, ?2 the reference, ?3 the address, ?4 the domain, ?5 the address looked for in
-     * the detail (instr: no pattern characters), ?6 and ?7 the period, ?8 the limit.  One indexed
+    /* ?1 the key, ?2 the reference, ?3 the address, ?4 the domain, ?5 the address in lower case
+     * for the header From, ?6 and ?7 the period, ?8 the limit.  One indexed
      * lookup a column, their row ids united: a single WHERE of ORs would make SQLite walk the time
      * index through every row of the period (seconds on a million rows), since it cannot know
      * that ?4 and ?5 are empty.  A branch whose parameter is empty costs nothing (SQLite tests a
      * condition on parameters alone once, before the loop).  The client IP and the domains, which
      * a busy client or domain gives tens of thousands of rows, take only their newest ?8 from
-     * their (key, time) indexes of migration 015: the newest ?8 of the union are among them.  The
-     * detail has no index and is read row by row. */
+     * their (key, time) indexes of migrations 015 and 017 (the header From, likewise): the newest
+     * ?8 of the union are among them. */
     {STMT_DECISION_SEARCH,
      "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, recipient, account, "
      "check_name, action, reply, detail, host FROM decisions WHERE id IN ("
@@ -45,8 +45,8 @@ const struct sqlite_sql sqlite_decisions_sql[] = {
      "UNION ALL SELECT id FROM (SELECT id FROM decisions "
      "WHERE ?4 <> '' AND lower(substr(recipient, instr(recipient, '@') + 1)) = ?4 "
      "AND time >= ?6 AND time < ?7 ORDER BY time DESC, id DESC LIMIT ?8) "
-     "UNION ALL SELECT id FROM decisions "
-     "WHERE ?5 <> '' AND time >= ?6 AND time < ?7 AND instr(lower(detail), ?5) > 0) "
+     "UNION ALL SELECT id FROM (SELECT id FROM decisions WHERE ?5 <> '' AND header_from = ?5 "
+     "AND time >= ?6 AND time < ?7 ORDER BY time DESC, id DESC LIMIT ?8)) "
      "AND time >= ?6 AND time < ?7 ORDER BY time DESC, id DESC LIMIT ?8"},
     /* The time index finds the period; the grouping is over its rows only. */
     {STMT_DECISION_TALLY, "SELECT check_name, action, COUNT(*) FROM decisions WHERE time >= ?1 "
@@ -66,14 +66,14 @@ enum store_status sqlite_decision_insert(struct store_conn *c, const struct deci
 
     for (size_t i = 0; status == STORE_OK && i < n; i++) {
         const struct decision *d = rows[i];
-        status =
-            sqlite_run(c->s, STMT_DECISION_ADD,
-                       SQL_PARAMS(SQL_INT(d->time), SQL_TEXT(d->queue_id), SQL_TEXT(d->ref),
-                                  SQL_TEXT(d->client_ip), SQL_TEXT(d->client_name),
-                                  SQL_TEXT(d->helo), SQL_TEXT(d->sender), SQL_TEXT(d->recipient),
-                                  SQL_TEXT(d->account), SQL_TEXT(d->check), SQL_TEXT(d->action),
-                                  SQL_TEXT(d->reply), SQL_TEXT(d->detail), SQL_TEXT(d->host)),
-                       NULL, err);
+        status = sqlite_run(
+            c->s, STMT_DECISION_ADD,
+            SQL_PARAMS(SQL_INT(d->time), SQL_TEXT(d->queue_id), SQL_TEXT(d->ref),
+                       SQL_TEXT(d->client_ip), SQL_TEXT(d->client_name), SQL_TEXT(d->helo),
+                       SQL_TEXT(d->sender), SQL_TEXT(d->recipient), SQL_TEXT(d->account),
+                       SQL_TEXT(d->check), SQL_TEXT(d->action), SQL_TEXT(d->reply),
+                       SQL_TEXT(d->detail), SQL_TEXT(d->host), SQL_TEXT(d->header_from)),
+            NULL, err);
     }
     return status;
 }
@@ -119,7 +119,7 @@ enum store_status sqlite_decision_search(struct store_conn *c, const struct stor
 
     return sqlite_each(c->s, STMT_DECISION_SEARCH,
                        SQL_PARAMS(SQL_TEXT(m->key), SQL_TEXT(m->ref), SQL_TEXT(m->address),
-                                  SQL_TEXT(m->domain), SQL_TEXT(m->needle), SQL_INT(m->since),
+                                  SQL_TEXT(m->domain), SQL_TEXT(m->header_from), SQL_INT(m->since),
                                   SQL_INT(m->until), SQL_INT(m->limit)),
                        &v, err);
 }

@@ -12,7 +12,9 @@ const struct sqlite_sql sqlite_held_sql[] = {
                      "subject, size, reason, state, decided_by, decided_at, decision_reason, "
                      "host FROM held WHERE (?1 IS NULL OR queue_id = ?1) "
                      "AND (?2 IS NULL OR account = ?2) AND (?3 IS NULL OR state = ?3) "
-                     "ORDER BY held_at, id"},
+                     "ORDER BY held_at, id LIMIT ?4 OFFSET ?5"},
+    {STMT_HELD_COUNT, "SELECT count(*) FROM held WHERE (?1 IS NULL OR queue_id = ?1) "
+                      "AND (?2 IS NULL OR account = ?2) AND (?3 IS NULL OR state = ?3)"},
     {STMT_HELD_DECIDE, "UPDATE held SET state = ?2, decided_by = ?3, decision_reason = ?4, "
                        "decided_at = ?5 WHERE queue_id = ?1 AND state = 'held' "
                        "AND (?6 IS NULL OR host = ?6)"},
@@ -59,15 +61,23 @@ static void held_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
     v->fn.held(&h, v->arg);
 }
 
-enum store_status sqlite_held_each(struct store_conn *c, const char *queue_id, const char *account,
-                                   const char *state,
+enum store_status sqlite_held_each(struct store_conn *c, const struct store_held_query *q,
                                    void (*fn)(const struct store_held *h, void *arg), void *arg,
-                                   struct store_error *err)
+                                   int64_t *total, struct store_error *err)
 {
     struct sqlite_visit v = {.row = held_row, .fn.held = fn, .arg = arg};
+    enum store_status status =
+        sqlite_each(c->s, STMT_HELD_EACH,
+                    SQL_PARAMS(SQL_TEXT(q->queue_id), SQL_TEXT(q->account), SQL_TEXT(q->state),
+                               SQL_INT(q->limit), SQL_INT(q->offset)),
+                    &v, err);
 
-    return sqlite_each(c->s, STMT_HELD_EACH,
-                       SQL_PARAMS(SQL_TEXT(queue_id), SQL_TEXT(account), SQL_TEXT(state)), &v, err);
+    if (total == NULL || (status != STORE_OK && status != STORE_NOTFOUND))
+        return status;
+    enum store_status counted = sqlite_get_int(
+        c->s, STMT_HELD_COUNT,
+        SQL_PARAMS(SQL_TEXT(q->queue_id), SQL_TEXT(q->account), SQL_TEXT(q->state)), total, err);
+    return counted == STORE_OK ? status : counted;
 }
 
 enum store_status sqlite_held_decide(struct store_conn *c, const char *queue_id, const char *host,

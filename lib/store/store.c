@@ -685,10 +685,27 @@ enum store_status store_held_each(struct store *s, const char *queue_id, const c
                                   void (*fn)(const struct store_held *h, void *arg), void *arg,
                                   struct store_error *err)
 {
+    struct store_held_query q = {.queue_id = queue_id, .account = account, .state = state};
+
+    return store_held_list(s, &q, fn, arg, NULL, err);
+}
+
+enum store_status store_held_list(struct store *s, const struct store_held_query *q,
+                                  void (*fn)(const struct store_held *h, void *arg), void *arg,
+                                  int64_t *total, struct store_error *err)
+{
+    struct store_held_query page = *q;
+
+    if (q->limit < 0 || q->offset < 0) {
+        store_error_set(err, STORE_ERROR, "held list: a negative limit or offset");
+        return STORE_ERROR;
+    }
+    if (page.limit == 0)
+        page.limit = INT64_MAX;
     struct store_conn *c = store_conn_get(s, err);
     if (c == NULL)
         return STORE_ERROR;
-    enum store_status status = s->be->held_each(c, queue_id, account, state, fn, arg, err);
+    enum store_status status = s->be->held_each(c, &page, fn, arg, total, err);
 
     store_conn_put(s, c);
     return status;

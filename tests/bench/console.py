@@ -46,8 +46,10 @@ CALLS = [
     ("why by IP (typical client)", "GET", "/api/why?key={ip}"),
     ("why by IP (busiest client)", "GET", "/api/why?key={busy_ip}"),
     ("why by address", "GET", "/api/why?key={address}"),
+    ("why by header From (DMARC)", "GET", "/api/why?key={author}"),
     ("why by domain, limit 20", "GET", "/api/why?key={domain}&limit=20"),
-    ("held list", "GET", "/api/held"),
+    ("held list, first 100", "GET", "/api/held?limit=100"),
+    ("held list, whole", "GET", "/api/held"),
     ("held show", "GET", "/api/held/{held_id}"),
     ("lists", "GET", "/api/lists"),
     ("session", "GET", "/api/session"),
@@ -58,7 +60,7 @@ CALLS = [
     ("stats, 24h", "GET", "/api/stats?since=24h"),
     ("reviews", "GET", "/api/reviews"),
 ]
-HAMMER = ["why by IP (typical client)", "why by address", "why by ref", "held list"]
+HAMMER = ["why by IP (typical client)", "why by address", "why by ref", "held list, first 100"]
 
 CHECKS = [  # (check, action, share of the rows): most mail is accepted
     ("policy", "accept", 0.80), ("greylist", "tempfail", 0.06), ("iprev", "reject", 0.04),
@@ -99,9 +101,15 @@ def decision_rows(n, now):
             rcpt = f"user{r}@hosted{r % 3}.example"
             ref = f"R{i:011X}"
             reply = None if action == "accept" else f"550 5.7.1 refused by {check} (ref {ref})"
-            detail = f"{check}: {action} for {sender}" if check == "dmarc" else f"{check} {action}"
+            # The header From, on the decisions made at the end of the message: the sender's own
+            # address, or for a DMARC refusal a bank's that the sender spoofed.
+            author = sender if action == "accept" else None
+            detail = f"{check} {action}"
+            if check == "dmarc":
+                author = f"ceo@bank{s % 50}.example"
+                detail = f"dmarc=fail for bank{s % 50}.example; header From: <{author}>"
             yield (t, qid, ref, ip, f"mail{ip_i}.client.example", f"mail{ip_i}.client.example",
-                   sender, rcpt, account, check, action, reply, detail, "mx1")
+                   sender, rcpt, account, check, action, reply, detail, "mx1", author)
             i += 1
 
 
@@ -129,7 +137,7 @@ def list_rows(n, now):
 
 
 DECISION_COLUMNS = ("time, queue_id, ref, client_ip, client_name, helo, sender, recipient, "
-                    "account, check_name, action, reply, detail, host")
+                    "account, check_name, action, reply, detail, host, header_from")
 HELD_COLUMNS = "queue_id, held_at, account, sender, recipients, nrcpt, subject, size, reason, host"
 LIST_COLUMNS = "kind, value, action, reason, added_by, added_at, expires"
 ACCOUNT_COLUMNS = "name, created"
@@ -147,6 +155,7 @@ def keys(n, held, now):
     ordered = sorted(counts.items(), key=lambda kv: kv[1])
     return {"ref": ref, "queue_id": qid, "busy_ip": ordered[-1][0],
             "ip": ordered[len(ordered) * 9 // 10][0], "address": "u5@d5.example",
+            "author": "ceo@bank5.example",
             "domain": "d5.example", "held_id": f"H{max(held // 2, 0):09X}",
             "account": "user7@hosted1.example",
             "rows": {"decisions": n, "busy_ip": ordered[-1][1],
@@ -182,7 +191,7 @@ def fill_sqlite(path, n, held, now):
     import sqlite3
     db = sqlite3.connect(path)
     with db:
-        db.executemany(f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES ({','.join('?' * 14)})",
+        db.executemany(f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES ({','.join('?' * 15)})",
                        decision_rows(n, now))
         db.executemany(f"INSERT INTO held ({HELD_COLUMNS}) VALUES ({','.join('?' * 10)})",
                        held_rows(held, now))

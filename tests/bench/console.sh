@@ -12,8 +12,9 @@
 # decisions over 30 days (a partition a day on PostgreSQL), HELD held messages, 2,000 list
 # entries.  Then ingress-console on it (loopback, a free port), a support user made with
 # `ingressctl console-user add`, and tests/bench/console.py measure: login, why by ref, queue id,
-# IP, address and domain, the held list and one held message, the lists, and whichever of the
-# other pages' endpoints this build has (console.py's CALLS; an absent one is listed as absent).
+# IP, address, a header From and domain, the held list (its first page of 100, and whole) and one
+# held message, the lists, and whichever of the other pages' endpoints this build has
+# (console.py's CALLS; an absent one is listed as absent).
 #
 # Environment: DECISIONS (1000000), HELD (10000), REQUESTS (50) a call, SKIP="sqlite postgresql"
 # skips a backend.  --smoke: DECISIONS=10000, HELD=100, REQUESTS=3 (the suite runs this: it proves

@@ -46,6 +46,8 @@ add(now - 2 * day + 180, "5A1B2C3D4E", "DMARCRF1", "192.0.2.30", "unknown", "lis
     "550 5.7.1 Rejected by the DMARC policy of bank.example (ref DMARCRF1)",
     "dmarc=fail for bank.example: the From domain bank.example publishes p=reject; header From: "
     "\"Bank\" <alerts@bank.example>", "mx1")
+# The header From's address, in its column, as the milter writes it beside the detail.
+db.execute("UPDATE decisions SET header_from = 'alerts@bank.example' WHERE ref = 'DMARCRF1'")
 # A message to 100 recipients, accepted: 100 rows.
 for i in range(100):
     add(now - day, "6F00AA1122", "MANYREF1", "203.0.113.77", "out.example.com", "out.example.com",
@@ -101,7 +103,7 @@ result "why QUEUEID of a held message: released since, by whom, when and why"
 
 ctl why alerts@bank.example
 has "$OUT" "check dmarc: rejected" && has "$OUT" "DMARC policy of bank.example"
-result "why ADDRESS finds the header From address a check refused"
+result "why ADDRESS finds the decision by its header From address"
 
 ctl why @example.org
 has "$OUT" "ceo@example.org" && has "$OUT" "x@example.org" && ! has "$OUT" "example.com>"

@@ -56,6 +56,7 @@ def stop_console(proc):
 class Client:
     def __init__(self, port):
         self.port, self.cookie, self.csrf = port, None, None
+        self.headers = {}  # the last answer's header fields, by lower-case name
 
     def call(self, method, path, body=None, csrf=True):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
@@ -71,6 +72,7 @@ class Client:
         r = conn.getresponse()
         text = r.read().decode("utf-8", "replace")
         status, cookie = r.status, r.getheader("Set-Cookie")
+        self.headers = {k.lower(): v for k, v in r.getheaders()}
         conn.close()
         try:
             doc = json.loads(text)

@@ -103,6 +103,38 @@ def ip_accepted(ip, helo="mail.example.test"):
     return r.returncode, r.stdout
 
 
+def held_list_part(desk):
+    """The held list: whole without a limit, a page with one, by account; the total in a header."""
+    def ids(path):
+        status, doc, text, _ = desk.call("GET", path)
+        shown = [h["queue_id"] for h in doc] if status == 200 and isinstance(doc, list) else text
+        return status, shown, desk.headers.get("x-total-count")
+
+    check(ids("/api/held") == (200, ["Q1", "Q2", "Q3"], "3"),
+          "GET /api/held: every held message, oldest first, X-Total-Count 3", ids("/api/held"))
+    check(ids("/api/held?limit=2") == (200, ["Q1", "Q2"], "3"),
+          "GET /api/held?limit=2: the oldest two, the same array, X-Total-Count 3",
+          ids("/api/held?limit=2"))
+    check(ids("/api/held?limit=2&offset=2") == (200, ["Q3"], "3"),
+          "GET /api/held?limit=2&offset=2: the next page", ids("/api/held?limit=2&offset=2"))
+    check(ids("/api/held?limit=2&offset=5") == (200, [], "3"),
+          "GET /api/held past the end: [] and still the total", ids("/api/held?limit=2&offset=5"))
+    check(ids("/api/held?account=bob") == (200, ["Q1", "Q2"], "2"),
+          "GET /api/held?account=bob: that account's, X-Total-Count 2", ids("/api/held?account=bob"))
+    check(ids("/api/held?account=bob&limit=1&offset=1") == (200, ["Q2"], "2"),
+          "GET /api/held?account=bob&limit=1&offset=1: its second",
+          ids("/api/held?account=bob&limit=1&offset=1"))
+    for bad in ("limit=0", "limit=1001", "limit=x", "offset=-1", "account=bad%20account"):
+        status, _, text, _ = desk.call("GET", "/api/held?" + bad)
+        check(status == 400, f"GET /api/held?{bad}: 400", text)
+    r = ctl("held", "list", "--limit", "2")
+    check(r.returncode == 0 and "Q1" in r.stdout and "Q2" in r.stdout and "Q3" not in r.stdout
+          and "the oldest 2 of 3 messages" in r.stderr,
+          "held list --limit 2: the oldest two, and how many there are", r.stdout + r.stderr)
+    r = ctl("held", "list", "--limit", "0")
+    check(r.returncode == 2, "held list --limit 0: a usage error", r.stdout + r.stderr)
+
+
 def held_part(pm, desk):
     status, doc, text, _ = desk.call("GET", "/api/held/Q1")
     first = doc[0] if status == 200 and doc else {}
@@ -273,6 +305,7 @@ def main():
     try:
         pm, desk = Client(port).login("pm", "pm-secret-1"), Client(port).login("desk",
                                                                                "desk-secret-1")
+        held_list_part(desk)
         held_part(pm, desk)
         unblock_part(pm, desk)
         lists_stats_part(pm, desk)

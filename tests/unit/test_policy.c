@@ -565,6 +565,14 @@ static void dmarc_reject_unless_allowed_or_exempt(void **state)
     struct found found = find(f, "192.0.2.11");
     assert_int_equal(found.count, 1);
     assert_string_equal(found.actions[0], "accept");
+    /* The recorded decisions (the acceptances to postmaster@ and through the allow entry) carry
+     * the header From's address, which `why` finds them by, in any case. */
+    struct store_decision_query q = {.key = "Ceo@Dmarc.test", .limit = 10};
+    found = (struct found){0};
+    assert_int_equal(store_decision_search(f->store, &q, collect, &found, NULL), STORE_OK);
+    assert_int_equal(found.count, 2);
+    assert_string_equal(found.recipients[0], "bob@example.test");
+    assert_string_equal(found.recipients[1], "postmaster@example.test");
 }
 
 /* The other actions: a header for users' filters, the hold queue. */

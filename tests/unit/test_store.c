@@ -328,7 +328,7 @@ static size_t search_refs(struct store *s, const char *key, int64_t since, int64
     return n;
 }
 
-static void test_search_newest_first_by_reference_domain_detail_and_period(void **state)
+static void test_search_newest_first_by_reference_domain_header_from_and_period(void **state)
 {
     struct fixture *f = *state;
     char refs[16][16];
@@ -340,6 +340,7 @@ static void test_search_newest_first_by_reference_domain_detail_and_period(void 
     add_ok(f->s, sample(200, "Q200", "MIDREF01", "192.0.2.2", "x@other.example", "b@example.org"));
     add_ok(f->s, sample(300, "Q300", "NEWREF01", "192.0.2.3", "axb@example.com", "c@example.test"));
     from.detail = "dmarc=fail for bank.example; header From: \"Bank\" <Alerts@Bank.example>";
+    from.header_from = "alerts@bank.example";
     add_ok(f->s, from);
 
     /* A reference in any case; newest first. */
@@ -350,8 +351,8 @@ static void test_search_newest_first_by_reference_domain_detail_and_period(void 
     assert_string_equal(refs[0], "MIDREF01");
     assert_string_equal(refs[1], "OLDREF01");
     assert_int_equal(search_refs(f->s, "EXAMPLE.org", 0, 0, 10, NULL), 2);
-    /* An address named in a detail (the header From a check refused). */
-    assert_int_equal(search_refs(f->s, "alerts@bank.example", 0, 0, 10, refs), 1);
+    /* The header From address the milter wrote beside the detail, in any case. */
+    assert_int_equal(search_refs(f->s, "Alerts@Bank.example", 0, 0, 10, refs), 1);
     assert_string_equal(refs[0], "FROMREF1");
     /* The period: since inclusive, until exclusive; and the limit keeps the newest. */
     assert_int_equal(search_refs(f->s, "@example.test", 100, 400, 10, refs), 2);
@@ -365,6 +366,41 @@ static void test_search_newest_first_by_reference_domain_detail_and_period(void 
     assert_int_equal(search_refs(f->s, "%@example.com", 0, 0, 10, NULL), 0);
     assert_int_equal(search_refs(f->s, "@%", 0, 0, 10, NULL), 0);
     assert_int_equal(search_refs(f->s, "x' OR '1'='1", 0, 0, 10, NULL), 0);
+}
+
+/*
+ * A header From address finds the decisions of its message through their header_from column (an
+ * index), newest first within the limit, and nothing else: an address written only inside a
+ * detail is not looked for there (no search reads every detail of the period).
+ */
+static void test_search_by_header_from_uses_its_column(void **state)
+{
+    struct fixture *f = *state;
+    char refs[16][16];
+    struct decision early =
+        sample(100, "QA", "AUTHOR01", "192.0.2.4", "bounce@esp.example", "erin@example.test");
+    struct decision late =
+        sample(200, "QB", "AUTHOR02", "192.0.2.5", "bounce@esp.example", "fred@example.test");
+    struct decision named =
+        sample(300, "QC", "NAMED001", "192.0.2.6", "list@lists.example", "gina@example.test");
+
+    f->s = open_ok(f->database);
+    early.header_from = late.header_from = "ceo@bank.example";
+    early.detail = late.detail = "dmarc=pass";
+    named.detail = "dmarc=fail; header From: <ceo@bank.example>";
+    add_ok(f->s, early);
+    add_ok(f->s, late);
+    add_ok(f->s, named);
+
+    assert_int_equal(search_refs(f->s, "<CEO@bank.example>", 0, 0, 10, refs), 2);
+    assert_string_equal(refs[0], "AUTHOR02");
+    assert_string_equal(refs[1], "AUTHOR01");
+    assert_int_equal(search_refs(f->s, "ceo@bank.example", 0, 0, 1, refs), 1);
+    assert_string_equal(refs[0], "AUTHOR02");
+    assert_int_equal(search_refs(f->s, "ceo@bank.example", 0, 200, 10, refs), 1);
+    assert_string_equal(refs[0], "AUTHOR01");
+    /* The domain alone is no author's address. */
+    assert_int_equal(search_refs(f->s, "@bank.example", 0, 0, 10, NULL), 0);
 }
 
 static void test_decision_without_check_or_action_is_an_error(void **state)
@@ -1236,6 +1272,57 @@ static void test_held_rows_are_listed_decided_once_and_expired_when_decided(void
     struct store_held bad = held("", "alice", 1);
     assert_int_equal(store_held_add(f->s, &bad, &err), STORE_ERROR);
     assert_contains(err.text, "a held message needs");
+}
+
+/*
+ * A page of the held list: the oldest first, limit rows after offset of them, the account and
+ * state filters as store_held_each's, and the total of the rows matched whatever the page.
+ */
+static void test_held_list_pages_filters_and_counts(void **state)
+{
+    struct fixture *f = *state;
+    struct store_held h[] = {held("P1", "alice", 100), held("P2", "bob", 200),
+                             held("P3", "alice", 300), held("P4", "alice", 400),
+                             held("P5", "bob", 500)};
+    struct helds page = {0};
+    int64_t total = -1;
+
+    f->s = open_ok(f->database);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(store_held_add(f->s, &h[i], NULL), STORE_OK);
+    assert_int_equal(store_held_decide(f->s, "P3", NULL, "released", "root", "ok", 1000, NULL),
+                     STORE_OK);
+
+    struct store_held_query q = {.state = "held", .limit = 2};
+    assert_int_equal(store_held_list(f->s, &q, held_collect, &page, &total, NULL), STORE_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(page.n, 2);
+    assert_string_equal(page.text[0], "P1 alice held 2 rate  0");
+    assert_string_equal(page.text[1], "P2 bob held 2 rate  0");
+
+    memset(&page, 0, sizeof page);
+    q.offset = 2;
+    assert_int_equal(store_held_list(f->s, &q, held_collect, &page, &total, NULL), STORE_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(page.n, 2);
+    assert_string_equal(page.text[0], "P4 alice held 2 rate  0");
+    assert_string_equal(page.text[1], "P5 bob held 2 rate  0");
+
+    /* Past the end: no row, and still the total. */
+    memset(&page, 0, sizeof page);
+    q.offset = 4;
+    total = -1;
+    assert_int_equal(store_held_list(f->s, &q, held_collect, &page, &total, NULL), STORE_NOTFOUND);
+    assert_int_equal(page.n, 0);
+    assert_int_equal(total, 4);
+
+    /* One account, every state, no limit. */
+    memset(&page, 0, sizeof page);
+    q = (struct store_held_query){.account = "alice"};
+    assert_int_equal(store_held_list(f->s, &q, held_collect, &page, &total, NULL), STORE_OK);
+    assert_int_equal(total, 3);
+    assert_int_equal(page.n, 3);
+    assert_string_equal(page.text[1], "P3 alice released 2 rate root 1000");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2486,7 +2573,8 @@ int main(int argc, char **argv)
         T(test_find_by_address_ignores_case_and_one_pair_of_brackets),
         T(test_find_nothing_gives_notfound_and_keys_are_data),
         T(test_find_respects_limit_oldest_first),
-        T(test_search_newest_first_by_reference_domain_detail_and_period),
+        T(test_search_newest_first_by_reference_domain_header_from_and_period),
+        T(test_search_by_header_from_uses_its_column),
         T(test_decision_without_check_or_action_is_an_error),
         T(test_decision_expiry_deletes_only_older_rows_oldest_first_in_batches),
         T(test_concurrent_adds_from_four_threads_all_land),
@@ -2509,6 +2597,7 @@ int main(int argc, char **argv)
         T(test_accounts_and_aliases),
         T(test_suspension_keeps_the_first_and_is_lifted_once),
         T(test_held_rows_are_listed_decided_once_and_expired_when_decided),
+        T(test_held_list_pages_filters_and_counts),
         T(test_changes_are_kept_found_by_key_newest_first_and_expired),
         T(test_held_row_keeps_the_host_that_holds_it),
         T(test_review_requests_are_capped_per_reference_closed_once_and_expired),

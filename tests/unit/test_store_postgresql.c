@@ -26,6 +26,7 @@
 #include "config.h"
 #include "maintenance.h"
 #include "store.h"
+#include "store/migrations.h"
 #include "store_decisions.h"
 #include "util.h"
 
@@ -351,6 +352,57 @@ static void count_decision(const struct decision *d, void *arg)
 {
     (void)d;
     (*(size_t *)arg)++;
+}
+
+/*
+ * Migration 017 on a database of older rows (the migrations before it applied as the milter's
+ * role, rows in the partitioned table): the header From a DMARC decision's detail or the
+ * submission check's named is copied into the column, and `why` finds the row by it; a detail of
+ * another form leaves it empty.
+ */
+static void test_migration_017_backfills_header_from_from_the_detail(void **state)
+{
+    char database[1024], out[256];
+    struct store_error err;
+    size_t before = 0, n = 0, len = 0, cap = 1 << 20;
+    char *sql = xmalloc(cap);
+
+    (void)state;
+    while (before < store_migration_count_postgresql &&
+           strstr(store_migrations_postgresql[before].name, "_header_from") == NULL)
+        before++;
+    assert_true(before < store_migration_count_postgresql);
+    len += (size_t)snprintf(sql + len, cap - len,
+                            "SET ROLE ingress; SET search_path TO t17; CREATE TABLE "
+                            "milter_ingress_schema (version INTEGER NOT NULL);\n");
+    for (size_t i = 0; i < before; i++)
+        len += (size_t)snprintf(
+            sql + len, cap - len, "%s\nINSERT INTO milter_ingress_schema VALUES (%d);\n",
+            store_migrations_postgresql[i].sql, store_migrations_postgresql[i].version);
+    snprintf(sql + len, cap - len, "%s",
+             "INSERT INTO decisions (time, ref, check_name, action, detail) VALUES "
+             "(10, 'DMARC001', 'dmarc', 'reject', "
+             "'dmarc=fail for bank.example; header From: \"Bank\" <Alerts@Bank.example>'), "
+             "(20, 'DMARC002', 'dmarc', 'hold', 'dmarc=fail; header From: ceo@bank.example'), "
+             "(30, 'SUBMIT01', 'sender', 'reject', "
+             "'header_from=<boss@corp.example> not owned by account=eve'), "
+             "(40, 'OTHER001', 'policy', 'accept', 'spf=pass for alerts@bank.example');");
+    assert_true(len < cap - 1024);
+    assert_int_equal(pg_ctl("psql", sql), 0);
+    free(sql);
+
+    database_of(database, sizeof database, "t17");
+    struct store *s = store_open(database, 5000, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    psql_output("SELECT ref || '=' || coalesce(header_from, '') FROM t17.decisions ORDER BY time",
+                out, sizeof out);
+    assert_string_equal(out, "DMARC001=alerts@bank.example\nDMARC002=ceo@bank.example\n"
+                             "SUBMIT01=boss@corp.example\nOTHER001=\n");
+    struct store_decision_query q = {.key = "Alerts@bank.example", .limit = 10};
+    assert_int_equal(store_decision_search(s, &q, count_decision, &n, NULL), STORE_OK);
+    assert_int_equal(n, 1);
+    store_close(s);
 }
 
 static struct store *open_schema(const char *schema)
@@ -929,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_batch_that_times_out_is_split),
         cmocka_unit_test(test_batch_that_times_out_at_close_is_split),
         cmocka_unit_test(test_add_day_moves_the_default_partitions_rows_of_that_day),
+        cmocka_unit_test(test_migration_017_backfills_header_from_from_the_detail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,56 @@ static void test_newer_schema_version_is_refused_naming_the_version(void **state
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), newer);
 }
 
+static void count_row(const struct decision *d, void *arg)
+{
+    (void)d;
+    (*(int *)arg)++;
+}
+
+/*
+ * Migration 017 on a database of older rows: the header From a DMARC decision's detail or the
+ * submission check's named is copied into the column (so `why` finds them by the address), a
+ * detail of another form leaves it empty.
+ */
+static void test_migration_017_backfills_header_from_from_the_detail(void **state)
+{
+    struct fixture *f = *state;
+    int n = 0;
+    size_t before = 0;
+
+    while (before < store_migration_count_sqlite &&
+           strstr(store_migrations_sqlite[before].name, "_header_from") == NULL)
+        before++;
+    assert_true(before < store_migration_count_sqlite);
+    for (size_t i = 0; i < before; i++) {
+        raw_exec(f->db, store_migrations_sqlite[i].sql);
+        raw_exec(f->db, store_migrations_sqlite[i].set_version);
+    }
+    raw_exec(f->db,
+             "INSERT INTO decisions (time, ref, check_name, action, detail) VALUES "
+             "(10, 'DMARC001', 'dmarc', 'reject', "
+             "'dmarc=fail for bank.example; header From: \"Bank\" <Alerts@Bank.example>'), "
+             "(20, 'DMARC002', 'dmarc', 'hold', 'dmarc=fail; header From: ceo@bank.example'), "
+             "(30, 'SUBMIT01', 'sender', 'reject', "
+             "'header_from=<boss@corp.example> not owned by account=eve'), "
+             "(40, 'OTHER001', 'policy', 'accept', 'spf=pass for alerts@bank.example')");
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions WHERE ref = 'DMARC001' AND "
+                                    "header_from = 'alerts@bank.example'"),
+                     1);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions WHERE ref = 'DMARC002' AND "
+                                    "header_from = 'ceo@bank.example'"),
+                     1);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions WHERE ref = 'SUBMIT01' AND "
+                                    "header_from = 'boss@corp.example'"),
+                     1);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions WHERE header_from IS NULL"), 1);
+    struct store_decision_query q = {.key = "alerts@bank.example", .limit = 10};
+    assert_int_equal(store_decision_search(f->s, &q, count_row, &n, NULL), STORE_OK);
+    assert_int_equal(n, 1);
+}
+
 static void test_failed_migration_rolls_back_and_names_the_file(void **state)
 {
     struct fixture *f = *state;
@@ -593,6 +643,7 @@ int main(void)
         T(test_migration_table_runs_one_to_n),
         T(test_new_database_gets_current_version_and_wal_mode),
         T(test_newer_schema_version_is_refused_naming_the_version),
+        T(test_migration_017_backfills_header_from_from_the_detail),
         T(test_failed_migration_rolls_back_and_names_the_file),
         T(test_path_in_missing_directory_is_refused_naming_the_path),
         T(test_path_that_is_a_directory_is_refused_naming_the_path),
