@@ -479,15 +479,18 @@ if r is not None:
         if os.path.exists(path):
             n, seconds = open(path).read().split()
             calls.append(int(n) / float(seconds))
-    cpu = []
+    cpu, client_cpu = [], []
     for i in range(1, REPEAT + 1):
         path = f"{T}/console_busy_unix.{i}.console_cpu"
         if os.path.exists(path):
-            ticks, hz, start, end = open(path).read().split()
+            ticks, hz, start, end, client_ticks = open(path).read().split()
             cpu.append(int(ticks) / int(hz) / (float(end) - float(start)))
-    rate = f", the console answering {statistics.median(calls):.0f} calls/s" if calls else ""
+            client_cpu.append(int(client_ticks) / int(hz) / (float(end) - float(start)))
+    nice = open(f"{T}/console_nice").read().strip() if os.path.exists(f"{T}/console_nice") else "?"
+    rate = f", the console (nice {nice}) answering {statistics.median(calls):.0f} calls/s" if calls else ""
     if cpu:
-        rate += f" with {statistics.median(cpu):.0%} of a CPU"
+        rate += (f" with {statistics.median(cpu):.0%} of a CPU (its client"
+                 f" {statistics.median(client_cpu):.0%})")
     target("inbound-known while the console is used, unix, same run",
            f"{r:.1%} of the rate with the console idle{rate}", ">= 95%", r >= 0.95)
 if "null_nagle_1" in med and "known_inet_1" in med:
