@@ -9,7 +9,7 @@
  */
 "use strict";
 
-const state = { user: null, role: null, csrf: null };
+const state = { user: null, role: null, csrf: null, total: null };
 
 /* ---- small helpers ---- */
 
@@ -64,6 +64,8 @@ async function api(method, path, body) {
   } catch (e) {
     doc = null;
   }
+  /* a paged list's total (GET /api/held?limit=...), or null */
+  state.total = r.headers.get("X-Total-Count");
   if (!r.ok) {
     const text = doc && typeof doc.error === "string" ? doc.error : "HTTP " + r.status;
     if (r.status === 401 && path !== "login") showLogin();
@@ -359,8 +361,13 @@ function changeCard(c) {
 
 /* ---- held mail ---- */
 
+/* The page lists at most this many held messages (the oldest first): a queue of thousands is
+ * handled by account, whose Release all / Reject all act on every one of its messages. */
+const HELD_PAGE = 200;
+
 async function drawHeld() {
-  const rows = await attempt(() => api("GET", "held"));
+  const rows = await attempt(() => api("GET", "held?limit=" + HELD_PAGE));
+  const total = Number(state.total);
   const list = clear($("held-list")), accounts = clear($("held-accounts"));
   clear($("held-preview"));
   if (rows === undefined) return;
@@ -368,6 +375,9 @@ async function drawHeld() {
     list.append(el("p", {}, "No message is held."));
     return;
   }
+  if (total > rows.length)
+    list.append(el("p", { class: "note" }, "The oldest " + rows.length + " of " + total +
+      " held messages; counts by account below are of these."));
   const postmaster = state.role === "postmaster";
   const byAccount = new Map();
   for (const h of rows) byAccount.set(h.account || "", (byAccount.get(h.account || "") || 0) + 1);
