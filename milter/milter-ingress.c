@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -639,6 +640,10 @@ int main(int argc, char **argv)
     char err[1024];
     int exit_now;
 
+    /* The process may end with a connection still open, and so with its runtime's decision writer
+     * still running (runtime_shutdown): libcrypto must not free its state at exit under a thread
+     * that hashes a DMARC row's key with it (ThreadSanitizer saw exactly that race). */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     if (!parse_args(argc, argv, &o, &exit_now)) {
         free(o.overrides);
         return EXIT_USAGE;
