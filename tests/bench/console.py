@@ -276,6 +276,8 @@ def measure(port, user, password, k, requests, label):
 
 
 def hammer(port, user, password, k, out):
+    """Calls until SIGTERM; writes OUT.ready once logged in, so the caller never signals it
+    before its handler is in place (an early SIGTERM would end it silently, with no count)."""
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     c = Console(port)
@@ -283,6 +285,8 @@ def hammer(port, user, password, k, out):
     urls = [path.format(**k) for name, _, path in CALLS if name in HAMMER]
     n = 0
     started = time.monotonic()
+    with open(out + ".ready", "w") as f:
+        f.write("logged in\n")
     while not stop:
         c.call("GET", urls[n % len(urls)])
         n += 1

@@ -450,7 +450,15 @@ EOF
         "$PYTHON" "$BENCH_DIR/console.py" hammer "$console_port" bench bench-password-1 \
             "$console_keys" "$T/console_busy_unix.$i.calls" 2>"$T/hammer.log" &
         hammer_pid=$!
-        sleep 0.5 # logged in and calling
+        # Logged in and calling: it says so once its SIGTERM handler is in place (a fixed sleep
+        # was too short on a loaded host, and the early SIGTERM ended it with nothing to say).
+        for ((t = 0; t < WAIT_TENTHS * 3; t++)); do
+            [[ -e $T/console_busy_unix.$i.calls.ready ]] && break
+            kill -0 "$hammer_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        [[ -e $T/console_busy_unix.$i.calls.ready ]] ||
+            die "the console's client did not log in: $(cat "$T/hammer.log")"
         console_before=$(cpu_ticks "$CONSOLE_PID")
         hammer_before=$(cpu_ticks "$hammer_pid")
         run_start=$(date +%s.%N)
