@@ -7,97 +7,44 @@ wrong; a cookie session's change without its CSRF token), and that each change i
 
     tests/dns/with-dns.sh tests/console/accounts.py INGRESSCTL_BIN INGRESS_CONSOLE_BIN
 """
-import http.client
+import functools
 import json
 import os
-import shutil
-import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from testlib import call, check, free_port, session, start_console, stop_console  # noqa: E402
+import testlib  # noqa: E402
+
 CTL, CONSOLE = (os.path.realpath(p) for p in sys.argv[1:3])
 T = tempfile.mkdtemp(prefix="ingress-console-accounts.")
-DB = os.path.join(T, "ingress.db")
+DB = testlib.database(T)
 CONF = os.path.join(T, "console.conf")
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + name)
-    if not cond:
-        failed += 1
-        print("#   " + str(detail)[:800])
+sql = functools.partial(testlib.sql, DB)
 
 
 def ctl(*args, stdin=""):
-    return subprocess.run([CTL, "-c", CONF, *args], input=stdin, capture_output=True, text=True,
-                          timeout=30)
-
-
-def call(port, method, path, body=None, cookie=None, csrf=None, auth=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    h = {}
-    if cookie:
-        h["Cookie"] = cookie
-    if csrf:
-        h["X-CSRF-Token"] = csrf
-    if auth:
-        h["Authorization"] = auth
-    data = json.dumps(body).encode() if body is not None else None
-    if data is not None:
-        h["Content-Type"] = "application/json"
-    conn.request(method, path, body=data, headers=h)
-    r = conn.getresponse()
-    text = r.read().decode("utf-8", "replace")
-    cookie = r.getheader("Set-Cookie")
-    conn.close()
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    return r.status, doc, text, cookie
-
-
-class Session:
-    def __init__(self, port, name, password):
-        status, doc, text, cookie = call(port, "POST", "/api/login",
-                                         {"name": name, "password": password})
-        if status != 200:
-            raise SystemExit(f"login {name}: {status} {text}")
-        self.port, self.cookie, self.csrf = port, cookie.split(";")[0], doc["csrf_token"]
-
-    def __call__(self, method, path, body=None, csrf=True):
-        return call(self.port, method, path, body, self.cookie, self.csrf if csrf else None)
+    return testlib.ctl(CTL, CONF, *args, stdin=stdin)
 
 
 def main():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with open(CONF, "w") as f:
-        f.write(f"database = {DB}\nconsole_listen = 127.0.0.1:{port}\n"
-                f"console_users_file = {T}/users\ndns_servers = {os.environ['INGRESS_TEST_DNS']}\n"
-                "dns_timeout = 2s\ntrusted_networks =\n")
-    open(DB, "w").close()
+    port = free_port()
+    testlib.write_conf(CONF, DB, port, f"{T}/users",
+                       f"dns_servers = {os.environ['INGRESS_TEST_DNS']}\n"
+                       "dns_timeout = 2s\ntrusted_networks =\n")
     ctl("list", "show")  # applies the schema
     ctl("account", "add", "bob@example.test")
     ctl("account", "add", "carol@example.test")
     ctl("list", "add", "cidr", "127.0.0.11", "block", "--reason", "ticket 42")
     now = int(time.time())
-    db = sqlite3.connect(DB)
     hour = now - now % 3600
-    db.executemany("INSERT INTO throttle_buckets (account, width, start, msgs, rcpts, minutes)"
-                   " VALUES (?, 3600, ?, ?, ?, 1)",
-                   [("bob@example.test", hour, 7, 9), ("bob@example.test", hour - 3 * 3600, 2, 4),
-                    ("bob@example.test", hour - 30 * 3600, 5, 5)])
-    db.execute("INSERT INTO account_throttle (account, throttled, reason) VALUES (?, ?, ?)",
-               ("carol@example.test", now - 60, "1m window: 31 messages > limit 30"))
-    db.commit()
-    db.close()
+    for start, msgs, rcpts in ((hour, 7, 9), (hour - 3 * 3600, 2, 4), (hour - 30 * 3600, 5, 5)):
+        sql("INSERT INTO throttle_buckets (account, width, start, msgs, rcpts, minutes)"
+            " VALUES (?, 3600, ?, ?, ?, 1)", ("bob@example.test", start, msgs, rcpts))
+    sql("INSERT INTO account_throttle (account, throttled, reason) VALUES (?, ?, ?)",
+        ("carol@example.test", now - 60, "1m window: 31 messages > limit 30"))
     ctl("console-user", "add", "pm", "--role", "postmaster", stdin="pm-secret-1\n")
     ctl("console-user", "add", "desk", stdin="desk-secret-1\n")
     r = ctl("console-user", "add", "mail1", "--role", "webmail", "--domains", "example.test")
@@ -114,20 +61,13 @@ def main():
             stdin="longenough\n")
     check(r.returncode == 2, "--domains is for a webmail key only", r.stderr)
 
-    log = open(os.path.join(T, "console.log"), "w")
-    proc = subprocess.Popen([CONSOLE, "-c", CONF], stdout=log, stderr=log)
+    log = os.path.join(T, "console.log")
+    proc = start_console(CONSOLE, CONF, port, log)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         run(port, key)
     finally:
-        proc.terminate()
-        proc.wait(10)
-    text = open(log.name).read()
+        stop_console(proc)
+    text = open(log).read()
     # Under the sanitizers a leak or an error makes the exit status non-zero.
     check(proc.returncode == 0, "SIGTERM stops the console with status 0", (proc.returncode, text))
     check(key.split(":", 1)[-1] not in text and "given-key" not in text,
@@ -135,7 +75,7 @@ def main():
 
 
 def run(port, key):
-    pm, desk = Session(port, "pm", "pm-secret-1"), Session(port, "desk", "desk-secret-1")
+    pm, desk = session(port, "pm", "pm-secret-1"), session(port, "desk", "desk-secret-1")
     bearer = "Bearer " + key
 
     # ---- accounts ----
@@ -296,16 +236,8 @@ def run(port, key):
           (text, cli))
     status, _, _, _ = desk("POST", "/api/check", {"ip": "not-an-ip"})
     check(status == 400, "check with a bad ip: 400", status)
-    con = sqlite3.connect(DB)
-    check(con.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0,
+    check(int(sql("SELECT count(*) FROM decisions")[0][0]) == 0,
           "check records nothing", "")
 
 
-try:
-    main()
-finally:
-    if failed == 0:
-        shutil.rmtree(T, ignore_errors=True)
-    else:
-        print("# test directory kept: " + T)
-sys.exit(1 if failed else 0)
+testlib.run(main, T)

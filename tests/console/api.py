@@ -13,123 +13,42 @@ ingressctl held); the real Postfix release is tested through ingressctl in tests
 
     tests/console/api.py INGRESSCTL_BIN INGRESS_CONSOLE_BIN
 """
-import http.client
-import json
+import functools
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-from testlib import check, free_port, start_console  # noqa: E402
+from testlib import Client, check, free_port, start_console, stop_console  # noqa: E402
 import testlib  # noqa: E402
 
 CTL, CONSOLE = (os.path.realpath(p) for p in sys.argv[1:3])
 T = tempfile.mkdtemp(prefix="ingress-console-api.")
-PG = os.environ.get("INGRESS_TEST_PG_TCP")
-DB = PG or os.path.join(T, "ingress.db")
+DB = testlib.database(T)
 USERS = os.path.join(T, "console-users")
+sql = functools.partial(testlib.sql, DB)
 
 
 def write_conf(name, port, lifetime):
-    path = os.path.join(T, name)
-    mta = os.path.join(T, "fake-mta")
-    with open(path, "w") as f:
-        f.write(f"database = {DB}\nconsole_listen = 127.0.0.1:{port}\n"
-                f"console_users_file = {USERS}\nconsole_session_lifetime = {lifetime}\n"
-                f"held_release_command = {mta} release {{queue_id}}\n"
-                f"held_reject_command = {mta} delete {{queue_id}}\n"
-                f"held_queue_command = {mta} list\nheld_show_command = {mta} show {{queue_id}}\n")
-    return path
-
-
-def sql_literal(v):
-    if v is None:
-        return "NULL"
-    if isinstance(v, int):
-        return str(v)
-    return "'" + str(v).replace("'", "''") + "'"
-
-
-def sql(query, params=()):
-    """Runs query on the store (? for each parameter) and returns its rows as tuples of text (or
-    int, on SQLite).  On PostgreSQL through psql, the parameters as quoted literals: the values are
-    this test's own."""
-    if not PG:
-        db = sqlite3.connect(DB)
-        try:
-            rows = [tuple(r) for r in db.execute(query, params).fetchall()]
-            db.commit()
-        finally:
-            db.close()
-        return rows
-    parts = query.split("?")
-    text = parts[0] + "".join(sql_literal(v) + rest for v, rest in zip(params, parts[1:]))
-    r = subprocess.run([os.environ["INGRESS_TEST_PG_CTL"], "psql",
-                        os.environ["INGRESS_TEST_PG_DIR"], "-At", "-F", "\t", "-c", text],
-                       capture_output=True, text=True, env=dict(os.environ, PG_CTL_DBNAME="ingress"),
-                       timeout=20)
-    if r.returncode != 0:
-        raise SystemExit(f"psql failed on {text!r}: {r.stderr}")
-    return [tuple(line.split("\t")) for line in r.stdout.splitlines() if line]
+    mta = testlib.fake_mta(T, ("Q1", "Q2"), 'echo "Subject: hi"')
+    return testlib.write_conf(os.path.join(T, name), DB, port, USERS,
+                              f"console_session_lifetime = {lifetime}\n" + mta)
 
 
 def ctl(conf, *args, stdin=""):
-    return subprocess.run([CTL, "-c", conf, *args], input=stdin, capture_output=True, text=True,
-                          timeout=20)
+    return testlib.ctl(CTL, conf, *args, stdin=stdin)
 
 
 def start(conf, port):
     return start_console(CONSOLE, conf, port, os.path.join(T, f"console-{port}.log"))
 
 
-class Client:
-    def __init__(self, port):
-        self.port, self.cookie, self.csrf = port, None, None
-
-    def call(self, method, path, body=None, csrf=True, raw=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        h = dict(headers or {})
-        if self.cookie:
-            h["Cookie"] = self.cookie
-        if csrf and self.csrf:
-            h["X-CSRF-Token"] = self.csrf
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        text = r.read().decode("utf-8", "replace")
-        status, cookie = r.status, r.getheader("Set-Cookie")
-        conn.close()
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = None
-        return status, doc, text, cookie
-
-    def login(self, name, password):
-        status, doc, text, cookie = self.call("POST", "/api/login",
-                                              {"name": name, "password": password}, csrf=False)
-        if status == 200:
-            self.cookie = cookie.split(";")[0]
-            self.csrf = doc["csrf_token"]
-        return status, doc, text, cookie
-
-
 def main():
-    mta = os.path.join(T, "fake-mta")
-    with open(mta, "w") as f:
-        f.write('#!/bin/sh\nd=$(dirname "$0")\necho "$@" >>"$d/mta.log"\n'
-                'case $1 in list) printf "Q1\\nQ2\\n" ;; show) echo "Subject: hi" ;; esac\n')
-    os.chmod(mta, 0o755)
     port, port2 = free_port(), free_port()
     conf = write_conf("console.conf", port, "1h")
     conf_short = write_conf("short.conf", port2, "1s")
-    if not PG:
-        open(DB, "w").close()
     ctl(conf, "list", "show")  # applies the schema to the empty database
     now = int(time.time())
     sql("INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, sender,"
@@ -195,11 +114,7 @@ def main():
         run_api(port, port2, proc)
     finally:
         for p in (proc, short):
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop_console(p)
     logs = "".join(open(os.path.join(T, n)).read() for n in os.listdir(T) if n.endswith(".log")
                    and n.startswith("console-"))
     check("secret" not in logs and "csrf_token" not in logs,

@@ -32,24 +32,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from testlib import check
+import testlib
+
 E = os.environ
 URL, SHOTS, MAIL_DIR = E["CONSOLE_URL"], E["SCREENSHOT_DIR"], E["MAIL_DIR"]
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + name)
-    if not cond:
-        failed += 1
-        for line in str(detail)[:1500].splitlines():
-            print("#   " + line)
-    return cond
 
 
 def ctl(*args):
-    r = subprocess.run([E["CTL_BIN"], "-c", E["CONF"], *args], capture_output=True, text=True,
-                       timeout=30)
+    r = testlib.ctl(E["CTL_BIN"], E["CONF"], *args)
     return r.returncode, r.stdout + r.stderr
 
 
@@ -347,7 +338,7 @@ def main():
         p.d.quit()
         shutil.rmtree(p.profile, ignore_errors=True)
     print("# screenshots: " + SHOTS)
-    return 1 if failed else 0
+    return 1 if testlib.failed else 0
 
 
 sys.exit(main())

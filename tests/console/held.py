@@ -19,23 +19,23 @@ The MTA is a stand-in script logging what it was asked, as in tests/console/api.
 
     tests/dns/with-dns.sh tests/console/held.py INGRESSCTL_BIN INGRESS_CONSOLE_BIN
 """
+import functools
 import json
 import os
-import shutil
-import sqlite3
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
-from consolelib import Client, Results, free_port, run_ctl, start_console, stop_console  # noqa
+from testlib import check, free_port, session, start_console, stop_console  # noqa: E402
+import testlib  # noqa: E402
 
 CTL, CONSOLE = (os.path.realpath(p) for p in sys.argv[1:3])
 DNS = os.environ.get("INGRESS_TEST_DNS")
 T = tempfile.mkdtemp(prefix="ingress-console-held.")
-DB = os.path.join(T, "ingress.db")
-R = Results()
-check = R.check
+DB = testlib.database(T)
+CONF = os.path.join(T, "console.conf")
+sql = functools.partial(testlib.sql, DB)
 
 BODY_LINE = "line of the body, forty characters long\n"
 MESSAGE = (b"Subject: =?UTF-8?B?Q2Fmw6kgcmVwb3J0?=\n"
@@ -45,55 +45,40 @@ MESSAGE = (b"Subject: =?UTF-8?B?Q2Fmw6kgcmVwb3J0?=\n"
            b"\n" + BODY_LINE.encode() * 300)
 
 
-def ctl(*args):
-    return run_ctl(CTL, CONF, *args, stdin="")
+def ctl(*args, stdin=""):
+    return testlib.ctl(CTL, CONF, *args, stdin=stdin)
 
 
 def setup():
-    global CONF
-    mta = os.path.join(T, "fake-mta")
     with open(os.path.join(T, "message.eml"), "wb") as f:
         f.write(MESSAGE)
-    with open(mta, "w") as f:
-        f.write('#!/bin/sh\nd=$(dirname "$0")\necho "$@" >>"$d/mta.log"\n'
-                'case $1 in list) printf "Q1\\nQ2\\nQ3\\n" ;; show) cat "$d/message.eml" ;; esac\n')
-    os.chmod(mta, 0o755)
+    mta = testlib.fake_mta(T, ("Q1", "Q2", "Q3"), 'cat "$d/message.eml"')
     port = free_port()
-    CONF = os.path.join(T, "console.conf")
-    with open(CONF, "w") as f:
-        f.write(f"database = {DB}\nconsole_listen = 127.0.0.1:{port}\n"
-                f"console_users_file = {T}/users\n"
-                f"held_release_command = {mta} release {{queue_id}}\n"
-                f"held_reject_command = {mta} delete {{queue_id}}\n"
-                f"held_queue_command = {mta} list\nheld_show_command = {mta} show {{queue_id}}\n"
-                f"dns_servers = {DNS}\ntrusted_networks = ::1/128\n"
-                f"dnsbl_zones = dnsbl.test:127.0.0.2\ngreylist = no\n")
-    open(DB, "w").close()
+    testlib.write_conf(CONF, DB, port, os.path.join(T, "users"),
+                       mta + f"dns_servers = {DNS}\ntrusted_networks = ::1/128\n"
+                       "dnsbl_zones = dnsbl.test:127.0.0.2\ngreylist = no\n")
     ctl("list", "show")  # applies the schema
     now = int(time.time())
-    db = sqlite3.connect(DB)
     rows = [("Q1", "bob"), ("Q2", "bob"), ("Q3", "carol")]
     for qid, account in rows:
-        db.execute("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt,"
-                   " subject, size, reason) VALUES (?,?,?,?,?,?,?,?,?)",
-                   (qid, now - 600, account, account + "@example.test", "d@x.test", 1, "Report",
-                    300, "1m window: 31 messages > limit 30"))
+        sql("INSERT INTO held (queue_id, held_at, account, sender, recipients, nrcpt,"
+            " subject, size, reason) VALUES (?,?,?,?,?,?,?,?,?)",
+            (qid, now - 600, account, account + "@example.test", "d@x.test", 1, "Report",
+             300, "1m window: 31 messages > limit 30"))
     # What the milter recorded: a DNSBL refusal of 127.0.0.20 (listed in dnsbl.test), a list
     # refusal of 127.0.1.66, a HELO refusal of 127.0.2.5.
     for ip, helo, check_name, detail in (
             ("127.0.0.20", "mail.example.test", "dnsbl", "dnsbl.test=127.0.0.2"),
             ("127.0.1.66", "office.example.test", "lists", "cidr 127.0.1.66 block"),
             ("127.0.2.5", "bad.example.test", "lists", "helo_domain bad.example.test block")):
-        db.execute("INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo,"
-                   " sender, recipient, account, check_name, action, reply, detail, host) VALUES"
-                   " (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                   (now - 120, "NOQUEUE", "REF" + ip[-2:], ip, "unknown", helo, "x@example.org",
-                    "alice@example.net", None, check_name, "reject", "554 5.7.1 refused",
-                    detail, "mx1"))
-    db.commit()
-    db.close()
-    run_ctl(CTL, CONF, "console-user", "add", "pm", "--role", "postmaster", stdin="pm-secret-1\n")
-    run_ctl(CTL, CONF, "console-user", "add", "desk", stdin="desk-secret-1\n")
+        sql("INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo,"
+            " sender, recipient, account, check_name, action, reply, detail, host) VALUES"
+            " (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (now - 120, "NOQUEUE", "REF" + ip[-2:], ip, "unknown", helo, "x@example.org",
+             "alice@example.net", None, check_name, "reject", "554 5.7.1 refused",
+             detail, "mx1"))
+    ctl("console-user", "add", "pm", "--role", "postmaster", stdin="pm-secret-1\n")
+    ctl("console-user", "add", "desk", stdin="desk-secret-1\n")
     return port
 
 
@@ -303,8 +288,7 @@ def main():
     port = setup()
     proc = start_console(CONSOLE, CONF, port, os.path.join(T, "console.log"))
     try:
-        pm, desk = Client(port).login("pm", "pm-secret-1"), Client(port).login("desk",
-                                                                               "desk-secret-1")
+        pm, desk = session(port, "pm", "pm-secret-1"), session(port, "desk", "desk-secret-1")
         held_list_part(desk)
         held_part(pm, desk)
         unblock_part(pm, desk)
@@ -318,11 +302,4 @@ def main():
 
 if DNS is None:
     raise SystemExit("run under tests/dns/with-dns.sh (INGRESS_TEST_DNS)")
-try:
-    main()
-finally:
-    if R.failed == 0:
-        shutil.rmtree(T, ignore_errors=True)
-    else:
-        print("# test directory kept: " + T)
-sys.exit(1 if R.failed else 0)
+testlib.run(main, T)

@@ -14,12 +14,11 @@ import shutil
 import sys
 import tempfile
 
-from consolelib import Client, Results, free_port, run_ctl, start_console, stop_console
+from testlib import check, free_port, session, start_console, stop_console
+import testlib
 
 CTL, CONSOLE, SRC = (os.path.realpath(p) for p in sys.argv[1:4])
 T = tempfile.mkdtemp(prefix="ingress-console-static.")
-results = Results()
-check = results.check
 
 
 def get(port, path, method="GET", headers=None, body=None):
@@ -42,14 +41,11 @@ def main():
     os.mkdir(os.path.join(page, "sub.js"))
     with open(os.path.join(page, "big.js"), "wb") as f:
         f.write(b"x" * (1024 * 1024 + 1))
-    db, users, port = os.path.join(T, "ingress.db"), os.path.join(T, "users"), free_port()
-    conf = os.path.join(T, "console.conf")
-    with open(conf, "w") as f:
-        f.write(f"database = {db}\nconsole_listen = 127.0.0.1:{port}\n"
-                f"console_users_file = {users}\nconsole_static_dir = {page}\n")
-    open(db, "w").close()
-    run_ctl(CTL, conf, "list", "show")  # applies the schema to the empty file
-    r = run_ctl(CTL, conf, "console-user", "add", "desk", stdin="desk-secret-1\n")
+    port = free_port()
+    conf = testlib.write_conf(os.path.join(T, "console.conf"), testlib.database(T), port,
+                              os.path.join(T, "users"), f"console_static_dir = {page}\n")
+    testlib.ctl(CTL, conf, "list", "show")  # applies the schema to the empty file
+    r = testlib.ctl(CTL, conf, "console-user", "add", "desk", stdin="desk-secret-1\n")
     if r.returncode != 0:
         raise SystemExit("console-user add: " + r.stderr)
     log = os.path.join(T, "console.log")
@@ -101,7 +97,7 @@ def run(port, proc):
 
     status, _, body = get(port, "/api/session")
     check(status == 401, "GET /api/session without a session: 401", (status, body))
-    desk = Client(port).login("desk", "desk-secret-1")
+    desk = session(port, "desk", "desk-secret-1")
     status, doc, body, _ = desk.call("GET", "/api/session")
     check(status == 200 and doc["role"] == "support" and doc["user"] == "desk"
           and doc["csrf_token"] == desk.csrf and doc["expires"] > 0,
@@ -109,11 +105,4 @@ def run(port, proc):
           (status, body))
 
 
-try:
-    main()
-finally:
-    if results.failed == 0:
-        shutil.rmtree(T, ignore_errors=True)
-    else:
-        print("# test directory kept: " + T)
-sys.exit(1 if results.failed else 0)
+testlib.run(main, T)

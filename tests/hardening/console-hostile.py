@@ -34,7 +34,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "console"))
-from testlib import check, free_port, start_console  # noqa: E402
+from testlib import check, free_port, start_console, stop_console  # noqa: E402
 import testlib  # noqa: E402
 
 CTL, CONSOLE = (os.path.realpath(p) for p in sys.argv[1:3])
@@ -449,12 +449,7 @@ def main():
             step()
     finally:
         alive = proc.poll() is None
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_console(proc)
     check(alive, "the console ran through every case")
     check(proc.returncode == 0, "SIGTERM stops the console with status 0", proc.returncode)
     log = open(os.path.join(T, "console.log"), errors="replace").read()
