@@ -31,7 +31,9 @@ BUILD=$(realpath -- "$1")
 SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 PYTHON=/usr/bin/python3
 BENCH=$SRC_DIR/tests/bench/console.py
-PG_CTL=$SRC_DIR/tests/pg/pg-ctl.sh
+BENCH_NAME="console bench"
+# shellcheck source=tests/bench/lib.sh
+source "$SRC_DIR/tests/bench/lib.sh"
 CTL=$BUILD/ingressctl
 CONSOLE=$BUILD/ingress-console
 if [[ ${2:-} == --smoke ]]; then
@@ -52,40 +54,21 @@ for f in "$CTL" "$CONSOLE"; do
 done
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 [[ -x $PG_BINDIR/initdb ]] || SKIP="$SKIP postgresql"
-skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/ingress-console-bench.XXXXXX")
-chmod 755 "$T" # pg-ctl.sh runs the server as postgres when we are root
+bench_dir ingress-console-bench
 CONSOLE_PID=""
-PG_STARTED=0
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-    if [[ -n $CONSOLE_PID ]]; then
-        kill -TERM "$CONSOLE_PID" 2>/dev/null || true
-        wait "$CONSOLE_PID" 2>/dev/null || true
-    fi
-    [[ $PG_STARTED == 1 ]] && "$PG_CTL" stop "$T/pg" >/dev/null 2>&1
-    if [[ ${KEEP_BENCH_DIR:-0} == 1 ]]; then
-        echo "# kept $T" >&2
-    else
-        rm -rf -- "$T"
-    fi
+    [[ -n $CONSOLE_PID ]] && stop "$CONSOLE_PID"
+    bench_cleanup
 }
 trap cleanup EXIT
-die() {
-    echo "console bench: $*" >&2
-    [[ -s $T/console.log ]] && tail -n 20 "$T/console.log" >&2
-    exit 1
-}
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # measure LABEL DATABASE FILL_BACKEND FILL_TARGET: the store's schema, the fill, the console on
 # it, the figures.
 measure() {
-    local label=$1 database=$2 backend=$3 target=$4 port i started keys rc=0
-    port=$(free_port)
+    local label=$1 database=$2 backend=$3 target=$4 port started keys rc=0
+    port=$(free_ports 1)
     cat >"$T/console.conf" <<EOF
 # ingress-console for tests/bench/console.sh
 database = $database
@@ -104,11 +87,7 @@ EOF
     echo "# filled in $((SECONDS - started)) s; keys: $keys"
     "$CONSOLE" -c "$T/console.conf" 2>"$T/console.log" &
     CONSOLE_PID=$!
-    for ((i = 0; i < 100; i++)); do
-        [[ -n $(ss -Hltn "sport = :$port" 2>/dev/null) ]] && break
-        kill -0 "$CONSOLE_PID" 2>/dev/null || die "ingress-console exited"
-        sleep 0.1
-    done
+    wait_socket "inet:$port@127.0.0.1" "$CONSOLE_PID" || die "ingress-console does not listen"
     "$PYTHON" "$BENCH" measure "$port" bench bench-password-1 "$keys" "$REQUESTS" \
         "$label, $DECISIONS decisions, $HELD held (loadavg $(cut -d' ' -f1-3 /proc/loadavg))" || rc=$?
     kill -TERM "$CONSOLE_PID"
@@ -125,20 +104,9 @@ if ! skipped sqlite; then
     measure SQLite "$T/ingress.db" sqlite "$T/ingress.db" || status=1
 fi
 if ! skipped postgresql; then
-    "$PG_CTL" start "$T/pg" >/dev/null || die "PostgreSQL did not start"
-    PG_STARTED=1
-    # run.sh's production settings (durable, synchronous_commit off, 256 MB of shared buffers).
-    cat >>"$T/pg/data/postgresql.conf" <<'EOF'
-fsync = on
-full_page_writes = on
-synchronous_commit = off
-shared_buffers = 256MB
-EOF
-    "$PG_CTL" stop "$T/pg" && "$PG_CTL" start "$T/pg" >/dev/null || die "PostgreSQL did not restart"
-    password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(12))')
-    printf "CREATE ROLE ingress LOGIN PASSWORD '%s';\nCREATE DATABASE ingress OWNER ingress;\n" \
-        "$password" | "$PG_CTL" psql "$T/pg" >/dev/null || die "cannot create the role"
-    conninfo="host=$T/pg/sock port=$(<"$T/pg/port") dbname=ingress user=ingress password=$password"
+    # shellcheck disable=SC2119 # run.sh's production settings, nothing more
+    pg_start_production
+    conninfo=$(pg_database ingress)
     export PG_CTL_DBNAME=ingress
     measure PostgreSQL "$conninfo" pg "$PG_CTL psql $T/pg" || status=1
 fi

@@ -70,6 +70,9 @@ SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_DIR=$SRC_DIR/tests/bench
 NSD_CTL=$SRC_DIR/tests/dns/nsd-ctl.sh
 PYTHON=/usr/bin/python3
+BENCH_NAME=bench
+# shellcheck source=tests/bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 MILTER=$BUILD/milter-ingress
 LOADGEN=$BUILD/tests/loadgen
 NULLMILTER=$BUILD/tests/nullmilter
@@ -100,89 +103,26 @@ HOLD_CONNS=${HOLD_CONNS:-256}
 SLOW_DNS_MS=${SLOW_DNS_MS:-50}
 MTA_MESSAGES=${MTA_MESSAGES:-2000}
 GREYLIST_ROWS=${GREYLIST_ROWS:-1000000}
-skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 command -v opendkim >/dev/null || SKIP="$SKIP opendkim"
 command -v smtp-source >/dev/null && command -v postfix >/dev/null || SKIP="$SKIP mta"
 [[ -x $GREYLIST_BENCH ]] || SKIP="$SKIP greylist"
 [[ -x $DKIM_BENCH ]] || SKIP="$SKIP dkim"
 [[ -x $CONSOLE ]] || SKIP="$SKIP console"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/ingress-bench.XXXXXX")
-chmod 755 "$T" # Postfix's smtpd (user postfix) reaches the milter socket and its queue here
-PIDS=()
+bench_dir ingress-bench
 declare -A SOCK_PID # the process serving each milter socket, for its CPU time per run
 NSD_STARTED=0
-PG_STARTED=0
 POSTFIX_CONF=""
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-    local pid
     [[ -n $POSTFIX_CONF ]] && postfix -c "$POSTFIX_CONF" stop >/dev/null 2>&1
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
     [[ $NSD_STARTED == 1 ]] && "$NSD_CTL" stop "$T/nsd" >/dev/null 2>&1
-    [[ $PG_STARTED == 1 ]] && "$SRC_DIR/tests/pg/pg-ctl.sh" stop "$T/pg" >/dev/null 2>&1
-    if [[ ${KEEP_BENCH_DIR:-0} == 1 ]]; then
-        echo "# kept $T" >&2
-    else
-        rm -rf -- "$T"
-    fi
+    bench_cleanup
 }
 trap cleanup EXIT
 
-die() {
-    echo "bench: $*" >&2
-    local f
-    for f in "$T"/*.log; do
-        [[ -s $f ]] && { echo "---- $f" >&2; tail -n 20 "$f" >&2; }
-    done
-    exit 1
-}
-
 load() { echo "# loadavg before $1: $(cat /proc/loadavg)"; }
-
-free_ports() {
-    "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-for s in socks:
-    print(s.getsockname()[1])
-EOF
-}
-
-# wait_socket SPEC PID: wait up to WAIT_TENTHS tenths of a second (10 s) until SPEC
-# (inet:PORT@127.0.0.1 or unix:PATH) listens.
-WAIT_TENTHS=100
-wait_socket() {
-    local spec=$1 pid=$2 i
-    for ((i = 0; i < WAIT_TENTHS; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        case $spec in
-        inet:*)
-            local port=${spec#inet:}
-            port=${port%@*}
-            [[ -n $(ss -Hltn "sport = :$port" 2>/dev/null) ]] && return 0
-            ;;
-        unix:*) [[ -S ${spec#unix:} ]] && return 0 ;;
-        esac
-        sleep 0.1
-    done
-    return 1
-}
-
-# stop PID: SIGTERM and wait (the milter finishes what is in flight and flushes its decision log).
-stop() {
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 
 mapfile -t ports < <(free_ports 5)
 mkdir -p "$T/zones"
@@ -613,35 +553,17 @@ fi
 # ---- the store on PostgreSQL: the same figures, beside the SQLite ones of this run ----
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 [[ -x $PG_BINDIR/initdb ]] || SKIP="$SKIP postgresql"
-PG_CTL=$SRC_DIR/tests/pg/pg-ctl.sh
 PG_THREADS=${PG_THREADS:-8}
 PG_DECISION_ROWS=${PG_DECISION_ROWS:-1000000}
 # pg_psql ARGS...: psql as the server's superuser on the milters' database, values only (-At).
 pg_psql() { PG_CTL_DBNAME=ingress_mx "$PG_CTL" psql "$T/pg" -At "$@"; }
 if ! skipped postgresql && [[ $SMOKE == 0 ]]; then
     load "the PostgreSQL figures"
-    # A private server (tests/pg/pg-ctl.sh), then the settings of a production server instead of
-    # the test harness's: durable (fsync, full page writes), with synchronous_commit = off, which
-    # is what SQLite's synchronous = NORMAL in WAL mode gives the SQLite figures (a crash may lose
-    # the last commits, never corrupt), and a shared_buffers that holds the million triplets.
-    "$PG_CTL" start "$T/pg" >/dev/null || die "PostgreSQL did not start"
-    PG_STARTED=1
-    cat >>"$T/pg/data/postgresql.conf" <<'EOF'
-fsync = on
-full_page_writes = on
-synchronous_commit = off
-shared_buffers = 256MB
-max_connections = 200
-EOF
-    "$PG_CTL" stop "$T/pg" && "$PG_CTL" start "$T/pg" >/dev/null || die "PostgreSQL did not restart"
-    pg_password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(12))')
+    pg_start_production "max_connections = 200"
     # Two databases: greylist_bench's million triplets (dated 2023) in one, and the milters' in
     # the other, which their maintenance would otherwise be busy expiring during their runs.
-    printf "CREATE ROLE ingress LOGIN PASSWORD '%s';\nCREATE DATABASE ingress OWNER ingress;
-CREATE DATABASE ingress_mx OWNER ingress;\n" "$pg_password" | "$PG_CTL" psql "$T/pg" >/dev/null ||
-        die "cannot create the role"
-    PG_DB="host=$T/pg/sock port=$(<"$T/pg/port") dbname=ingress user=ingress password=$pg_password"
-    PG_MX_DB="host=$T/pg/sock port=$(<"$T/pg/port") dbname=ingress_mx user=ingress password=$pg_password"
+    PG_DB=$(pg_database ingress)
+    PG_MX_DB=$(pg_database ingress_mx)
 
     # Greylisting at GREYLIST_ROWS triplets: one milter (PG_THREADS threads checking at once),
     # then three processes at once on the same rows, as three milters of a fleet.
