@@ -1,9 +1,12 @@
 #!/usr/bin/python3
-"""ingress-console's accounts, recipient rules, check and webmail key, against a real SQLite
-database and a real NSD (run under tests/dns/with-dns.sh): each endpoint, each refusal (support
-cannot suspend, resume or change limits; a webmail key outside its domains, on another route, or
-wrong; a cookie session's change without its CSRF token), and that each change is what
-`ingressctl` then shows, with who and why.
+"""ingress-console's accounts, recipient rules, check and webmail key, against a real store
+(SQLite or PostgreSQL) and a real NSD (run under tests/dns/with-dns.sh): each endpoint, each
+refusal (support cannot suspend, resume or change limits; a webmail key outside its domains, on
+another route, or wrong; a cookie session's change without its CSRF token), and that each change
+is what `ingressctl` then shows, with who and why.
+
+On SQLite by default; under tests/pg/with-pg.sh the same test runs on the private PostgreSQL, its
+rows written and read with psql (tests/console/testlib.py's sql()).
 
     tests/dns/with-dns.sh tests/console/accounts.py INGRESSCTL_BIN INGRESS_CONSOLE_BIN
 """

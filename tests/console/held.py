@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """ingress-console's held content, bulk decisions, unblock, list search, stats and the record of
-changes, against a real SQLite database and a real NSD (tests/dns/with-dns.sh: the DNSBL zone
-dnsbl.test), each through ingressctl too:
+changes, against a real store (SQLite or PostgreSQL) and a real NSD (tests/dns/with-dns.sh:
+the DNSBL zone dnsbl.test), each through ingressctl too:
 
 - GET /api/held/ID: the message's header fields (unfolded, invalid UTF-8 repaired) and the start
   of its body, bounded; held show --json gives the same; held show names who released it and why;
@@ -15,7 +15,8 @@ dnsbl.test), each through ingressctl too:
 - the record of changes: who, from where and why, for a console change and a CLI change, in
   ingressctl why and /api/why.
 
-The MTA is a stand-in script logging what it was asked, as in tests/console/api.py.
+The MTA is a stand-in script logging what it was asked, as in tests/console/api.py.  On SQLite
+by default; under tests/pg/with-pg.sh the same test runs on the private PostgreSQL.
 
     tests/dns/with-dns.sh tests/console/held.py INGRESSCTL_BIN INGRESS_CONSOLE_BIN
 """
