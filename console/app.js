@@ -375,8 +375,9 @@ async function drawHeld() {
     list.append(el("p", {}, "No message is held."));
     return;
   }
+  /* above the counts by account, which it says are of these */
   if (total > rows.length)
-    list.append(el("p", { class: "note" }, "The oldest " + rows.length + " of " + total +
+    accounts.append(el("p", { class: "note" }, "The oldest " + rows.length + " of " + total +
       " held messages; counts by account below are of these."));
   const postmaster = state.role === "postmaster";
   const byAccount = new Map();
