@@ -375,8 +375,9 @@ async function drawHeld() {
     list.append(el("p", {}, "No message is held."));
     return;
   }
+  /* above the counts by account, which it says are of these */
   if (total > rows.length)
-    list.append(el("p", { class: "note" }, "The oldest " + rows.length + " of " + total +
+    accounts.append(el("p", { class: "note" }, "The oldest " + rows.length + " of " + total +
       " held messages; counts by account below are of these."));
   const postmaster = state.role === "postmaster";
   const byAccount = new Map();
@@ -458,6 +459,8 @@ async function drawAccounts() {
   ])));
 }
 
+const accountTimes = new Set(["created", "suspended", "throttled"]);
+
 async function drawAccount(name) {
   $("account-name").value = name;
   clear($("account-list"));
@@ -487,9 +490,11 @@ async function drawAccount(name) {
   let doc = await attempt(() => api("GET", path));
   if (Array.isArray(doc)) doc = doc[0];
   if (doc !== undefined && doc !== null && typeof doc === "object") {
-    /* the account's fields, and one level of the objects in it (its rates, its throttle) */
+    /* the account's fields, and one level of the objects in it (its rates, its throttle); its
+     * times (unix seconds) as dates */
     const dl = el("dl");
-    const row = (k, v) => dl.append(el("dt", {}, k), el("dd", {}, v === null ? "" : String(v)));
+    const row = (k, v) => dl.append(el("dt", {}, k),
+      el("dd", {}, v === null ? "" : accountTimes.has(k) ? when(v) : String(v)));
     for (const [k, v] of Object.entries(doc)) {
       if (v === null || typeof v !== "object") row(k, v);
       else if (!Array.isArray(v))
