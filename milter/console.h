@@ -139,6 +139,11 @@ enum MHD_Result console_json_header(struct MHD_Connection *conn, unsigned code, 
 enum MHD_Result console_error(struct MHD_Connection *conn, unsigned code, const char *text);
 /* 503 after a store failure; the store's text goes to the log, not the client. */
 enum MHD_Result console_store_failed(struct console_call *call, const char *what);
+/* The answer to st, a status other than STORE_OK, once doc (taken; NULL for none) is released:
+ * 404 with not_found on STORE_NOTFOUND, otherwise console_store_failed() with failing (a caller
+ * that has already answered STORE_NOTFOUND itself passes NULL for not_found). */
+enum MHD_Result console_store_answer(struct console_call *call, enum store_status st, json_t *doc,
+                                     const char *not_found, const char *failing);
 /* One log line: the user, the client, the method, what (made printable), the result. */
 void console_log(const struct console_call *call, const char *what, const char *result);
 int64_t console_now(void);

@@ -201,14 +201,10 @@ enum MHD_Result console_api_account(struct console_call *call, const char *rest)
         return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such account");
     if (rate)
         return account_rate(call, name);
-    json_t *doc;
+    json_t *doc = NULL;
     enum store_status st = ctl_account_json(&call->c->ctl, name, &doc);
-    if (st == STORE_NOTFOUND) {
-        json_decref(doc);
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such account");
-    }
     if (st != STORE_OK)
-        return console_store_failed(call, "reading the account");
+        return console_store_answer(call, st, doc, "no such account", "reading the account");
     return console_json(call->conn, MHD_HTTP_OK, doc, NULL);
 }
 
@@ -444,10 +440,8 @@ enum MHD_Result console_api_rules_del(struct console_call *call, const char *res
     enum store_status st = ctl_rule_del(&call->c->ctl, rcpt, sender, reason);
     str_printf(what, sizeof what, "rules del %s %s reason=\"%s\"", rcpt, sender, reason);
     json_decref(in);
-    if (st == STORE_NOTFOUND)
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such rule");
     if (st != STORE_OK)
-        return console_store_failed(call, "deleting the rule");
+        return console_store_answer(call, st, NULL, "no such rule", "deleting the rule");
     console_log(call, what, "deleted");
     json_t *out = ctl_json_object();
     ctl_json_set_text(out, "mailbox", rcpt);

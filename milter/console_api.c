@@ -156,14 +156,8 @@ static enum MHD_Result api_lists_del(struct console_call *call, const char *rest
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
                              "expected a JSON object with the reason");
     enum store_status st = ctl_list_del(&call->c->ctl, lists_kind_name(kind), value, reason);
-    if (st == STORE_NOTFOUND) {
-        json_decref(in);
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such entry");
-    }
-    if (st != STORE_OK) {
-        json_decref(in);
-        return console_store_failed(call, "deleting the entry");
-    }
+    if (st != STORE_OK)
+        return console_store_answer(call, st, in, "no such entry", "deleting the entry");
     char what[LISTS_VALUE_MAX + 300];
     str_printf(what, sizeof what, "lists del %s %s reason=\"%s\"", lists_kind_name(kind), value,
                reason);
@@ -204,20 +198,11 @@ static enum MHD_Result api_held_decide(struct console_call *call, const char *re
                              "expected a JSON object with the reason");
     enum store_status st = store_held_each(call->c->ctl.store, id, NULL, "held", host_collect, host,
                                            &call->c->ctl.err);
-    if (st == STORE_NOTFOUND) {
-        json_decref(in);
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no message held with this id");
-    }
-    if (st != STORE_OK) {
-        json_decref(in);
-        return console_store_failed(call, "reading the held messages");
-    }
+    if (st != STORE_OK)
+        return console_store_answer(call, st, in, "no message held with this id",
+                                    "reading the held messages");
     console_change_by(call, by, sizeof by);
-    struct ctl_held_action act = {.release = release,
-                                  .verb = release ? "release" : "reject",
-                                  .state = release ? "released" : "rejected",
-                                  .by = by,
-                                  .reason = reason};
+    struct ctl_held_action act = ctl_held_action(release, by, reason);
     int done = ctl_held_decide_one(&call->c->ctl, &act, id, host);
     json_decref(in);
     console_log(call, release ? "held release" : "held reject",

@@ -49,10 +49,9 @@ enum MHD_Result console_api_held_show(struct console_call *call, const char *que
     if (!command_queue_id_valid(queue_id))
         return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such held message");
     enum store_status st = ctl_held_show_json(&call->c->ctl, queue_id, &doc);
-    if (st == STORE_NOTFOUND)
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such held message");
     if (st != STORE_OK)
-        return console_store_failed(call, "reading the held messages");
+        return console_store_answer(call, st, NULL, "no such held message",
+                                    "reading the held messages");
     return console_json(call->conn, MHD_HTTP_OK, doc, NULL);
 }
 
@@ -76,24 +75,14 @@ static enum MHD_Result held_by_account(struct console_call *call, bool release)
                              "(printable text, at most 200 characters)");
     }
     console_change_by(call, by, sizeof by);
-    struct ctl_held_action act = {.release = release,
-                                  .verb = release ? "release" : "reject",
-                                  .state = release ? "released" : "rejected",
-                                  .by = by,
-                                  .reason = reason};
+    struct ctl_held_action act = ctl_held_action(release, by, reason);
     struct ctl_held_tally t = {0};
     json_t *ids = ctl_json_array();
     enum store_status st = ctl_held_decide_account(&call->c->ctl, &act, account, ids, &t);
-    if (st == STORE_NOTFOUND) {
-        json_decref(ids);
-        json_decref(in);
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND,
-                             "no messages of this account are held");
-    }
     if (st != STORE_OK) {
         json_decref(ids);
-        json_decref(in);
-        return console_store_failed(call, "reading the held messages");
+        return console_store_answer(call, st, in, "no messages of this account are held",
+                                    "reading the held messages");
     }
     char what[400];
     str_printf(what, sizeof what, "held %s --account %s done=%d failed=%d", act.verb, account,
@@ -135,14 +124,12 @@ enum MHD_Result console_api_unblock(struct console_call *call, const char *rest)
                              "expected ip and reason (printable text, at most 200 characters)");
     }
     enum store_status st = ctl_unblock(&call->c->ctl, ip, reason, &doc);
-    if (st == STORE_NOTFOUND) {
+    if (st == STORE_NOTFOUND) { /* ctl_unblock's "not an address": the request's fault */
         json_decref(in);
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST, "ip: not an IP address");
     }
-    if (st != STORE_OK) {
-        json_decref(in);
-        return console_store_failed(call, "unblocking");
-    }
+    if (st != STORE_OK)
+        return console_store_answer(call, st, in, NULL, "unblocking");
     char what[200];
     str_printf(what, sizeof what, "unblock %s", ip);
     console_log(call, what, json_is_true(json_object_get(doc, "changed")) ? "done" : "nothing");

@@ -59,6 +59,15 @@ enum MHD_Result console_store_failed(struct console_call *call, const char *what
                          "the store failed (see the console's log)");
 }
 
+enum MHD_Result console_store_answer(struct console_call *call, enum store_status st, json_t *doc,
+                                     const char *not_found, const char *failing)
+{
+    json_decref(doc);
+    if (st == STORE_NOTFOUND)
+        return console_error(call->conn, MHD_HTTP_NOT_FOUND, not_found);
+    return console_store_failed(call, failing);
+}
+
 void console_log(const struct console_call *call, const char *what, const char *result)
 {
     char user[CONSOLE_USER_MAX * 4], shown[512];

@@ -216,6 +216,8 @@ struct ctl_held_action {
     const char *state; /* "released" or "rejected" */
     const char *by, *reason;
 };
+/* The action of a release (release true) or a reject, by and reason borrowed. */
+struct ctl_held_action ctl_held_action(bool release, const char *by, const char *reason);
 /* One message (host: as store_held_each gave it, "" for none): claimed, the MTA's command run,
  * the claim taken back when it failed; what happened goes to stdout or stderr.  Returns 1 done,
  * 0 no longer held (another ingressctl took it first), -1 failed. */

@@ -603,6 +603,15 @@ static bool held_mta_command(struct ctl *ctl, const struct ctl_held_action *act,
     return false;
 }
 
+struct ctl_held_action ctl_held_action(bool release, const char *by, const char *reason)
+{
+    return (struct ctl_held_action){.release = release,
+                                    .verb = release ? "release" : "reject",
+                                    .state = release ? "released" : "rejected",
+                                    .by = by,
+                                    .reason = reason};
+}
+
 int ctl_held_decide_one(struct ctl *ctl, const struct ctl_held_action *act, const char *id,
                         const char *host)
 {
@@ -683,10 +692,7 @@ enum store_status ctl_held_decide_account(struct ctl *ctl, const struct ctl_held
  */
 static int held_decide(struct ctl *ctl, const struct ctl_args *a, bool release)
 {
-    struct ctl_held_action act = {.release = release,
-                                  .verb = release ? "release" : "reject",
-                                  .state = release ? "released" : "rejected",
-                                  .reason = a->reason ? a->reason : ""};
+    struct ctl_held_action act = ctl_held_action(release, NULL, a->reason ? a->reason : "");
     const char *verb = act.verb;
     struct id_list todo = {0};
     struct ctl_held_tally t = {0};

@@ -684,6 +684,31 @@ bool pg_is_null(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) != 0;
 }
 
+struct result_row {
+    const PGresult *res;
+    int row;
+};
+
+static const char *reader_text(void *src, int col)
+{
+    const struct result_row *r = src;
+    return pg_text(r->res, r->row, col);
+}
+
+static int64_t reader_integer(void *src, int col)
+{
+    const struct result_row *r = src;
+    return pg_int(r->res, r->row, col);
+}
+
+void pg_columns(const PGresult *res, int row, const struct store_columns *cols, void *out)
+{
+    static const struct store_column_reader reader = {reader_text, reader_integer};
+    struct result_row r = {res, row};
+
+    store_columns_read(cols, &reader, &r, out);
+}
+
 enum store_status pg_run(struct store_conn *c, enum pg_stmt id, const struct pg_param *params,
                          size_t n, int64_t *changes, struct store_error *err)
 {

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "columns.h"
 
 enum pg_stmt {
     PG_DECISION_ADD,
@@ -206,6 +207,8 @@ struct pg_visit {
 const char *pg_text(const PGresult *res, int row, int col);
 int64_t pg_int(const PGresult *res, int row, int col);
 bool pg_is_null(const PGresult *res, int row, int col);
+/* Fills out (a struct of the type cols describes) from row of res. */
+void pg_columns(const PGresult *res, int row, const struct store_columns *cols, void *out);
 
 /*
  * The shapes of every statement, as in the SQLite backend: pg_run() expects no row and gives the

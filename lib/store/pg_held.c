@@ -42,23 +42,9 @@ enum store_status pg_held_add(struct store_conn *c, const struct store_held *h,
 
 static void held_row(const PGresult *res, int row, const struct pg_visit *v)
 {
-    struct store_held h = {
-        .id = pg_int(res, row, 0),
-        .queue_id = pg_text(res, row, 1),
-        .held_at = pg_int(res, row, 2),
-        .account = pg_text(res, row, 3),
-        .sender = pg_text(res, row, 4),
-        .recipients = pg_text(res, row, 5),
-        .nrcpt = pg_int(res, row, 6),
-        .subject = pg_text(res, row, 7),
-        .size = pg_int(res, row, 8),
-        .reason = pg_text(res, row, 9),
-        .state = pg_text(res, row, 10),
-        .decided_by = pg_text(res, row, 11),
-        .decided_at = pg_int(res, row, 12),
-        .decision_reason = pg_text(res, row, 13),
-        .host = pg_text(res, row, 14),
-    };
+    struct store_held h = {0};
+
+    pg_columns(res, row, &store_held_columns, &h);
     v->fn.held(&h, v->arg);
 }
 

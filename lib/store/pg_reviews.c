@@ -37,18 +37,9 @@ enum store_status pg_review_add(struct store_conn *c, const struct store_review 
 
 static void review_row(const PGresult *res, int row, const struct pg_visit *v)
 {
-    struct store_review r = {
-        .id = pg_int(res, row, 0),
-        .ref = pg_text(res, row, 1),
-        .at = pg_int(res, row, 2),
-        .client = pg_text(res, row, 3),
-        .contact = pg_text(res, row, 4),
-        .text = pg_text(res, row, 5),
-        .state = pg_text(res, row, 6),
-        .closed_by = pg_text(res, row, 7),
-        .closed_at = pg_int(res, row, 8),
-        .reason = pg_text(res, row, 9),
-    };
+    struct store_review r = {0};
+
+    pg_columns(res, row, &store_review_columns, &r);
     v->fn.review(&r, v->arg);
 }
 

@@ -68,6 +68,23 @@ const char *column_text(sqlite3_stmt *stmt, int col)
     return (const char *)sqlite3_column_text(stmt, col);
 }
 
+static const char *reader_text(void *stmt, int col)
+{
+    return column_text(stmt, col);
+}
+
+static int64_t reader_integer(void *stmt, int col)
+{
+    return sqlite3_column_int64(stmt, col);
+}
+
+void sqlite_columns(sqlite3_stmt *stmt, const struct store_columns *cols, void *out)
+{
+    static const struct store_column_reader reader = {reader_text, reader_integer};
+
+    store_columns_read(cols, &reader, stmt, out);
+}
+
 /* Text is bound SQLITE_STATIC (borrowed): statement_done() drops it before the caller frees it. */
 static int bind_params(sqlite3_stmt *stmt, const struct sql_param *params, size_t n)
 {

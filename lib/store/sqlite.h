@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "columns.h"
 
 enum stmt_id {
     STMT_DECISION_ADD,
@@ -152,6 +153,8 @@ int64_t size_to_int64(size_t n);
 /* Runs one statement that returns at most one row, giving its first column as an integer. */
 int exec_int(sqlite3 *db, const char *sql, int64_t *out);
 const char *column_text(sqlite3_stmt *stmt, int col);
+/* Fills out (a struct of the type cols describes) from the current row of stmt. */
+void sqlite_columns(sqlite3_stmt *stmt, const struct store_columns *cols, void *out);
 
 /* One parameter of a statement; SQL_TEXT(NULL) binds NULL. */
 struct sql_param {

@@ -41,23 +41,9 @@ enum store_status sqlite_held_add(struct store_conn *c, const struct store_held 
 
 static void held_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    struct store_held h = {
-        .id = sqlite3_column_int64(stmt, 0),
-        .queue_id = column_text(stmt, 1),
-        .held_at = sqlite3_column_int64(stmt, 2),
-        .account = column_text(stmt, 3),
-        .sender = column_text(stmt, 4),
-        .recipients = column_text(stmt, 5),
-        .nrcpt = sqlite3_column_int64(stmt, 6),
-        .subject = column_text(stmt, 7),
-        .size = sqlite3_column_int64(stmt, 8),
-        .reason = column_text(stmt, 9),
-        .state = column_text(stmt, 10),
-        .decided_by = column_text(stmt, 11),
-        .decided_at = sqlite3_column_int64(stmt, 12), /* NULL reads as 0 */
-        .decision_reason = column_text(stmt, 13),
-        .host = column_text(stmt, 14),
-    };
+    struct store_held h = {0};
+
+    sqlite_columns(stmt, &store_held_columns, &h);
     v->fn.held(&h, v->arg);
 }
 

@@ -37,18 +37,9 @@ enum store_status sqlite_review_add(struct store_conn *c, const struct store_rev
 
 static void review_row(sqlite3_stmt *stmt, const struct sqlite_visit *v)
 {
-    struct store_review r = {
-        .id = sqlite3_column_int64(stmt, 0),
-        .ref = column_text(stmt, 1),
-        .at = sqlite3_column_int64(stmt, 2),
-        .client = column_text(stmt, 3),
-        .contact = column_text(stmt, 4),
-        .text = column_text(stmt, 5),
-        .state = column_text(stmt, 6),
-        .closed_by = column_text(stmt, 7),
-        .closed_at = sqlite3_column_int64(stmt, 8), /* NULL reads as 0 */
-        .reason = column_text(stmt, 9),
-    };
+    struct store_review r = {0};
+
+    sqlite_columns(stmt, &store_review_columns, &r);
     v->fn.review(&r, v->arg);
 }
 

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store_decisions.h"
 #include "util.h"
@@ -54,6 +55,24 @@ size_t find_count(struct store *s, const char *key, size_t limit, long long *tim
     return n;
 }
 
+size_t search_refs(struct store *s, const char *key, int64_t since, int64_t until, size_t limit,
+                   char refs[16][16])
+{
+    struct rows rows = {0};
+    struct store_error err;
+    struct store_decision_query q = {.key = key, .since = since, .until = until, .limit = limit};
+    enum store_status st = store_decision_search(s, &q, collect, &rows, &err);
+    size_t n = rows.total;
+
+    if (st != STORE_OK && st != STORE_NOTFOUND)
+        fail_msg("store_decision_search(%s): %d: %s", key, st, err.text);
+    assert_int_equal(st == STORE_NOTFOUND, n == 0);
+    for (size_t i = 0; refs != NULL && i < rows.count && i < 16; i++)
+        str_copy(refs[i], 16, rows.r[i].field[F_REF]);
+    rows_free(&rows);
+    return n;
+}
+
 struct decision sample(int64_t time, const char *queue_id, const char *ref, const char *ip,
                        const char *sender, const char *recipient)
 {
@@ -91,3 +110,39 @@ void add_three(struct store *s)
                      "info@example.test"));
     add_ok(s, sample(3000, "4Y2x8", "P9W4HQ6N", "198.51.100.7", "", "Sales@Example.test"));
 }
+
+void add_series(struct store *s, int n, int64_t first, const char *ref)
+{
+    for (int i = 0; i < n; i++)
+        add_ok(s, sample(first + i, "Q", ref, "192.0.2.1", "a@example.org", "b@x"));
+}
+
+void fill_until_full(struct store *s, const struct decision *d, int queue_max)
+{
+    struct store_error err;
+
+    for (int i = 0; i < queue_max; i++)
+        assert_int_equal(store_decision_add(s, d, NULL), STORE_OK);
+    assert_int_equal(store_decision_add(s, d, &err), STORE_BUSY);
+    assert_non_null(strstr(err.text, "queue is full"));
+}
+
+void assert_kept_unwritten(struct store *s, uint64_t queued)
+{
+    struct store_decision_counts n;
+
+    store_decision_counts(s, &n);
+    assert_int_equal(n.queued, queued);
+    assert_int_equal(n.refused, 1);
+    assert_int_equal(n.written, 0);
+    assert_true(n.failed_batches >= 1);
+}
+
+const char older_decisions_sql[] =
+    "INSERT INTO decisions (time, ref, check_name, action, detail) VALUES "
+    "(10, 'DMARC001', 'dmarc', 'reject', "
+    "'dmarc=fail for bank.example; header From: \"Bank\" <Alerts@Bank.example>'), "
+    "(20, 'DMARC002', 'dmarc', 'hold', 'dmarc=fail; header From: ceo@bank.example'), "
+    "(30, 'SUBMIT01', 'sender', 'reject', "
+    "'header_from=<boss@corp.example> not owned by account=eve'), "
+    "(40, 'OTHER001', 'policy', 'accept', 'spf=pass for alerts@bank.example')";

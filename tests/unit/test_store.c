@@ -308,26 +308,6 @@ static void test_find_respects_limit_oldest_first(void **state)
     assert_int_equal(find_count(f->s, "203.0.113.9", 0, NULL), 0);
 }
 
-/* How many decisions a search for key in [since, until) finds, and the refs of the first 16,
- * newest first. */
-static size_t search_refs(struct store *s, const char *key, int64_t since, int64_t until,
-                          size_t limit, char refs[16][16])
-{
-    struct rows rows = {0};
-    struct store_error err;
-    struct store_decision_query q = {.key = key, .since = since, .until = until, .limit = limit};
-    enum store_status st = store_decision_search(s, &q, collect, &rows, &err);
-    size_t n = rows.total;
-
-    if (st != STORE_OK && st != STORE_NOTFOUND)
-        fail_msg("store_decision_search(%s): %d: %s", key, st, err.text);
-    assert_int_equal(st == STORE_NOTFOUND, n == 0);
-    for (size_t i = 0; refs != NULL && i < rows.count && i < 16; i++)
-        str_copy(refs[i], 16, rows.r[i].field[F_REF]);
-    rows_free(&rows);
-    return n;
-}
-
 static void test_search_newest_first_by_reference_domain_header_from_and_period(void **state)
 {
     struct fixture *f = *state;
@@ -426,10 +406,8 @@ static void test_decision_expiry_deletes_only_older_rows_oldest_first_in_batches
     long long t[ROWS_MAX];
 
     f->s = open_ok(f->database);
-    for (int i = 0; i < 25; i++)
-        add_ok(f->s, sample(1000 + i, "Q", "OLDROW01", "192.0.2.1", "a@example.org", "b@x"));
-    for (int i = 0; i < 5; i++)
-        add_ok(f->s, sample(5000 + i, "Q", "NEWROW01", "192.0.2.1", "a@example.org", "b@x"));
+    add_series(f->s, 25, 1000, "OLDROW01");
+    add_series(f->s, 5, 5000, "NEWROW01");
 
     assert_int_equal(store_decision_expire(f->s, 5000, 10, &deleted, NULL), STORE_OK);
     assert_int_equal(deleted, 10);
@@ -577,8 +555,7 @@ static void test_writer_close_writes_what_is_queued(void **state)
 
     f->s = open_ok(f->database);
     assert_int_equal(store_decision_writer_start(f->s, 60000, 100, 1000, NULL), STORE_OK);
-    for (int i = 0; i < 5; i++)
-        add_ok(f->s, sample(100 + i, "Q", "CLOSE001", "192.0.2.1", "a@example.org", "b@x"));
+    add_series(f->s, 5, 100, "CLOSE001");
     store_close(f->s);
     f->s = open_ok(f->database);
     assert_int_equal(find_count(f->s, "CLOSE001", 100, NULL), 5);
@@ -1795,8 +1772,7 @@ static void test_maintenance_round_runs_only_with_the_turn(void **state)
 
     struct store_review old = review("OLDOLDOLDOLDOLDO", 1000, "old"),
                         recent = review("NEWNEWNEWNEWNEWN", now - 10, "recent");
-    for (int i = 0; i < 3; i++)
-        add_ok(s, sample(1000 + i, "Q", "EXPIREME", "192.0.2.1", "a@example.org", "b@x"));
+    add_series(s, 3, 1000, "EXPIREME");
     assert_int_equal(store_review_add(s, &old, 3, NULL), STORE_OK);
     assert_int_equal(store_review_add(s, &recent, 3, NULL), STORE_OK);
     store_fault_set(s, STORE_FAULT_MAINTENANCE_LOCK, STORE_BUSY, 0, 1);
@@ -2034,17 +2010,10 @@ static void test_writer_keeps_failed_batches_and_refuses_when_full(void **state)
 
     store_fault_set(s, STORE_FAULT_DECISION_INSERT, STORE_BUSY, 0, -1);
     assert_int_equal(store_decision_writer_start(s, 10, 2, 4, NULL), STORE_OK);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(store_decision_add(s, &d, NULL), STORE_OK);
-    assert_int_equal(store_decision_add(s, &d, &err), STORE_BUSY);
-    assert_contains(err.text, "queue is full");
+    fill_until_full(s, &d, 4);
     assert_int_equal(store_decision_flush(s, &err), STORE_BUSY);
     assert_string_equal(err.text, "injected fault: decision_insert");
-    store_decision_counts(s, &n);
-    assert_int_equal(n.queued, 4);
-    assert_int_equal(n.refused, 1);
-    assert_int_equal(n.written, 0);
-    assert_true(n.failed_batches >= 1);
+    assert_kept_unwritten(s, 4);
 
     store_fault_clear(s);
     assert_int_equal(store_decision_flush(s, NULL), STORE_OK);
@@ -2061,8 +2030,7 @@ static void test_writer_batch_is_all_or_none(void **state)
     struct store *s = open_wrapped(f);
 
     assert_int_equal(store_decision_writer_start(s, 60000, 10, 100, NULL), STORE_OK);
-    for (int i = 0; i < 5; i++)
-        add_ok(s, sample(100 + i, "Q", "BATCH001", "192.0.2.1", "a@example.org", "b@x"));
+    add_series(s, 5, 100, "BATCH001");
     store_fault_set(s, STORE_FAULT_COMMIT, STORE_ERROR, 0, 1);
     assert_int_equal(store_decision_flush(s, NULL), STORE_ERROR);
     struct store *other = open_ok(f->database);

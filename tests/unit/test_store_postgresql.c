@@ -348,12 +348,6 @@ static void test_two_processes_starting_at_once_migrate_once(void **state)
     assert_int_equal(pg_ctl("psql", sql), 0);
 }
 
-static void count_decision(const struct decision *d, void *arg)
-{
-    (void)d;
-    (*(size_t *)arg)++;
-}
-
 /*
  * Migration 017 on a database of older rows (the migrations before it applied as the milter's
  * role, rows in the partitioned table): the header From a DMARC decision's detail or the
@@ -364,7 +358,7 @@ static void test_migration_017_backfills_header_from_from_the_detail(void **stat
 {
     char database[1024], out[256];
     struct store_error err;
-    size_t before = 0, n = 0, len = 0, cap = 1 << 20;
+    size_t before = 0, len = 0, cap = 1 << 20;
     char *sql = xmalloc(cap);
 
     (void)state;
@@ -379,14 +373,7 @@ static void test_migration_017_backfills_header_from_from_the_detail(void **stat
         len += (size_t)snprintf(
             sql + len, cap - len, "%s\nINSERT INTO milter_ingress_schema VALUES (%d);\n",
             store_migrations_postgresql[i].sql, store_migrations_postgresql[i].version);
-    snprintf(sql + len, cap - len, "%s",
-             "INSERT INTO decisions (time, ref, check_name, action, detail) VALUES "
-             "(10, 'DMARC001', 'dmarc', 'reject', "
-             "'dmarc=fail for bank.example; header From: \"Bank\" <Alerts@Bank.example>'), "
-             "(20, 'DMARC002', 'dmarc', 'hold', 'dmarc=fail; header From: ceo@bank.example'), "
-             "(30, 'SUBMIT01', 'sender', 'reject', "
-             "'header_from=<boss@corp.example> not owned by account=eve'), "
-             "(40, 'OTHER001', 'policy', 'accept', 'spf=pass for alerts@bank.example');");
+    snprintf(sql + len, cap - len, "%s;", older_decisions_sql);
     assert_true(len < cap - 1024);
     assert_int_equal(pg_ctl("psql", sql), 0);
     free(sql);
@@ -399,9 +386,7 @@ static void test_migration_017_backfills_header_from_from_the_detail(void **stat
                 out, sizeof out);
     assert_string_equal(out, "DMARC001=alerts@bank.example\nDMARC002=ceo@bank.example\n"
                              "SUBMIT01=boss@corp.example\nOTHER001=\n");
-    struct store_decision_query q = {.key = "Alerts@bank.example", .limit = 10};
-    assert_int_equal(store_decision_search(s, &q, count_decision, &n, NULL), STORE_OK);
-    assert_int_equal(n, 1);
+    assert_int_equal(search_refs(s, "Alerts@bank.example", 0, 0, 10, NULL), 1);
     store_close(s);
 }
 
@@ -415,14 +400,6 @@ static struct store *open_schema(const char *schema)
     if (s == NULL)
         fail_msg("store_open: %s", err.text);
     return s;
-}
-
-static size_t decisions_of(struct store *s, const char *ref)
-{
-    size_t n = 0;
-    enum store_status st = store_decision_find(s, ref, 100, count_decision, &n, NULL);
-    assert_true(st == STORE_OK || st == STORE_NOTFOUND);
-    return n;
 }
 
 /*
@@ -454,15 +431,11 @@ static void test_maintenance_runs_on_one_host_at_a_time_and_passes_on(void **sta
                                     "END $$;"),
                      0);
 
-    for (int i = 0; i < 3; i++) {
-        struct decision d = {
-            .time = 1000 + i, .ref = "OLDTURN1", .check = "iprev", .action = "accept"};
-        assert_int_equal(store_decision_add(s1, &d, NULL), STORE_OK);
-    }
+    add_series(s1, 3, 1000, "OLDTURN1");
     assert_false(maintenance_round(&m2, s2, cfg, now, NULL, NULL));
-    assert_int_equal(decisions_of(s2, "OLDTURN1"), 3);
+    assert_int_equal(find_count(s2, "OLDTURN1", 100, NULL), 3);
     assert_true(maintenance_round(&m1, s1, cfg, now, NULL, NULL));
-    assert_int_equal(decisions_of(s2, "OLDTURN1"), 0);
+    assert_int_equal(find_count(s2, "OLDTURN1", 100, NULL), 0);
 
     /* The server lets the lock go when the closed session's process ends, a moment after. */
     store_close(s1);
@@ -781,8 +754,7 @@ static void test_deep_queue_is_written_in_one_batch(void **state)
         fail_msg("store_open: %s", err.text);
     assert_int_equal(store_decision_writer_start(s, 60000, 4, 64, &err), STORE_OK);
     assert_int_equal(pg_ctl("psql", "REVOKE INSERT ON t7.decisions FROM ingress"), 0);
-    for (int i = 0; i < 39; i++)
-        add_ok(s, sample(1000 + i, "Q", "DEEPQ", "192.0.2.1", "a@example.org", "b@x"));
+    add_series(s, 39, 1000, "DEEPQ");
     struct decision d = sample(2000, "Q", "DEEPQ", "192.0.2.1", odd, NULL);
     d.detail = odd;
     add_ok(s, d);
@@ -830,8 +802,7 @@ static void test_batch_whose_commit_fails_stays_queued(void **state)
                             "t8.decisions_other DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
                             "EXECUTE FUNCTION t8.refuse()"),
                      0);
-    for (int i = 0; i < 10; i++)
-        add_ok(s, sample(1000 + i, "Q", "ATCOMMIT", "192.0.2.1", "a@example.org", "b@x"));
+    add_series(s, 10, 1000, "ATCOMMIT");
     assert_int_not_equal(store_decision_flush(s, &err), STORE_OK);
     assert_contains(err.text, "refused at commit");
     store_decision_counts(s, &n);
@@ -866,8 +837,7 @@ static struct store *store_with_slow_rows(const char *schema)
     assert_int_equal(store_decision_writer_start(s, 60000, 2, 64, &err), STORE_OK);
     snprintf(sql, sizeof sql, "REVOKE INSERT ON %s.decisions FROM ingress", schema);
     assert_int_equal(pg_ctl("psql", sql), 0);
-    for (int i = 0; i < 8; i++)
-        add_ok(s, sample(1000 + i, "Q", "SLOWROWS", "192.0.2.1", "a@example.org", "b@x"));
+    add_series(s, 8, 1000, "SLOWROWS");
     snprintf(sql, sizeof sql,
              "GRANT INSERT ON %s.decisions TO ingress; CREATE FUNCTION %s.slow() RETURNS trigger "
              "LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$; CREATE TRIGGER "

@@ -176,12 +176,6 @@ static void test_newer_schema_version_is_refused_naming_the_version(void **state
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), newer);
 }
 
-static void count_row(const struct decision *d, void *arg)
-{
-    (void)d;
-    (*(int *)arg)++;
-}
-
 /*
  * Migration 017 on a database of older rows: the header From a DMARC decision's detail or the
  * submission check's named is copied into the column (so `why` finds them by the address), a
@@ -190,7 +184,6 @@ static void count_row(const struct decision *d, void *arg)
 static void test_migration_017_backfills_header_from_from_the_detail(void **state)
 {
     struct fixture *f = *state;
-    int n = 0;
     size_t before = 0;
 
     while (before < store_migration_count_sqlite &&
@@ -201,14 +194,7 @@ static void test_migration_017_backfills_header_from_from_the_detail(void **stat
         raw_exec(f->db, store_migrations_sqlite[i].sql);
         raw_exec(f->db, store_migrations_sqlite[i].set_version);
     }
-    raw_exec(f->db,
-             "INSERT INTO decisions (time, ref, check_name, action, detail) VALUES "
-             "(10, 'DMARC001', 'dmarc', 'reject', "
-             "'dmarc=fail for bank.example; header From: \"Bank\" <Alerts@Bank.example>'), "
-             "(20, 'DMARC002', 'dmarc', 'hold', 'dmarc=fail; header From: ceo@bank.example'), "
-             "(30, 'SUBMIT01', 'sender', 'reject', "
-             "'header_from=<boss@corp.example> not owned by account=eve'), "
-             "(40, 'OTHER001', 'policy', 'accept', 'spf=pass for alerts@bank.example')");
+    raw_exec(f->db, older_decisions_sql);
     f->s = open_ok(f->db, 1000);
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions WHERE ref = 'DMARC001' AND "
@@ -221,9 +207,7 @@ static void test_migration_017_backfills_header_from_from_the_detail(void **stat
                                     "header_from = 'boss@corp.example'"),
                      1);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions WHERE header_from IS NULL"), 1);
-    struct store_decision_query q = {.key = "alerts@bank.example", .limit = 10};
-    assert_int_equal(store_decision_search(f->s, &q, count_row, &n, NULL), STORE_OK);
-    assert_int_equal(n, 1);
+    assert_int_equal(search_refs(f->s, "alerts@bank.example", 0, 0, 10, NULL), 1);
 }
 
 static void test_failed_migration_rolls_back_and_names_the_file(void **state)
@@ -530,23 +514,15 @@ static void test_writer_keeps_failed_batches_and_refuses_when_full(void **state)
     struct fixture *f = *state;
     struct decision d = sample(1, "4Y2x9", "FULLQ001", "192.0.2.9", "a@example.org", "b@x");
     struct store_decision_counts n;
-    struct store_error err;
     sqlite3 *other;
 
     f->s = open_ok(f->db, 10);
     assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(store_decision_writer_start(f->s, 10, 2, 4, NULL), STORE_OK);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_OK);
-    assert_int_equal(store_decision_add(f->s, &d, &err), STORE_BUSY);
-    assert_contains(err.text, "queue is full");
+    fill_until_full(f->s, &d, 4);
     assert_int_not_equal(store_decision_flush(f->s, NULL), STORE_OK);
-    store_decision_counts(f->s, &n);
-    assert_int_equal(n.queued, 4);
-    assert_int_equal(n.refused, 1);
-    assert_int_equal(n.written, 0);
-    assert_true(n.failed_batches >= 1);
+    assert_kept_unwritten(f->s, 4);
 
     assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);
