@@ -54,13 +54,16 @@ def stop_console(proc):
 
 
 class Client:
-    def __init__(self, port):
+    def __init__(self, port, source=None):
+        """source: the loopback address to connect from (None: the system's choice)."""
         self.port, self.cookie, self.csrf = port, None, None
+        self.source = (source, 0) if source else None
         self.headers = {}  # the last answer's header fields, by lower-case name
 
-    def call(self, method, path, body=None, csrf=True):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-        h = {}
+    def call(self, method, path, body=None, csrf=True, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20,
+                                          source_address=self.source)
+        h = dict(headers or {})
         if self.cookie:
             h["Cookie"] = self.cookie
         if csrf and self.csrf:
