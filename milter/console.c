@@ -91,7 +91,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return console_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
     struct console_call call = {
         .c = cls, .conn = conn, .method = method, .body = req->body, .len = req->len};
-    console_client_address(conn, call.addr, sizeof call.addr);
+    console_client_real_address(conn, call.addr, sizeof call.addr);
     if (strncmp(url, "/api/", 5) != 0)
         return console_static(&call, url);
     call.path = url + 5;

@@ -161,8 +161,11 @@ void console_change_by(const struct console_call *call, char *by, size_t bylen);
 const char *console_change_reason(json_t *in);
 /* The reason of a body that has only that to say; *in (NULL on failure) owns the string. */
 const char *console_body_reason(const struct console_call *call, json_t **in);
-/* The client's address as text ("?" when unknown). */
+/* The peer's address as text ("?" when unknown). */
 void console_client_address(struct MHD_Connection *conn, char *out, size_t outlen);
+/* The client's address as text: the X-Real-IP header when the peer is 127.0.0.1 or ::1 (a
+ * reverse proxy on this host) and the header is an IPv4 or IPv6 address, else the peer's. */
+void console_client_real_address(struct MHD_Connection *conn, char *out, size_t outlen);
 
 /* ---- console_http.c ---- */
 

@@ -414,29 +414,66 @@ enum MHD_Result console_api_rules_add(struct console_call *call, const char *res
     return console_json(call->conn, MHD_HTTP_OK, out, NULL);
 }
 
-/* DELETE rules/MAILBOX/SENDER {reason}. */
+/*
+ * Where MAILBOX ends in rules/MAILBOX/SENDER: at the first '/' after its '@'.  A local part may
+ * hold '/' (RFC 5321 4.1.2: it is an atext character) and libmicrohttpd decodes %2F in the path,
+ * so the first '/' of the path is not the end; a domain holds no '/', so the first one after the
+ * '@' is.  NULL when there is none.  A local part holding '@' as well (quoted, RFC 5321 4.1.2)
+ * can be ambiguous here: DELETE rules with the mailbox and sender in the body takes any.
+ */
+static const char *rule_path_end(const char *rest)
+{
+    const char *at = strchr(rest, '@');
+    return at != NULL ? strchr(at, '/') : NULL;
+}
+
+/*
+ * DELETE rules/MAILBOX/SENDER {reason}, or DELETE rules {mailbox, sender, reason} (rest NULL):
+ * the body form names any mailbox and sender, the path form those whose text splits as
+ * rule_path_end says.
+ */
 enum MHD_Result console_api_rules_del(struct console_call *call, const char *rest)
 {
-    char mailbox[LISTS_VALUE_MAX], rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX], why[512];
-    char what[2 * LISTS_VALUE_MAX + CTL_REASON_MAX + 64];
-    const char *slash = strchr(rest, '/');
+    char mailbox[LISTS_VALUE_MAX], rcpt[LISTS_VALUE_MAX], sender[LISTS_VALUE_MAX];
+    char why[512] = "sender too long", what[2 * LISTS_VALUE_MAX + CTL_REASON_MAX + 64];
+    const char *sender_text = NULL;
+    json_t *in = NULL;
 
-    if (slash == NULL || (size_t)(slash - rest) >= sizeof mailbox ||
-        strlen(slash + 1) >= LISTS_VALUE_MAX)
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such rule");
-    memcpy(mailbox, rest, (size_t)(slash - rest));
-    mailbox[slash - rest] = '\0';
-    if (!ctl_rule_valid(mailbox, slash + 1, NULL, rcpt, sender, why, sizeof why))
-        return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such rule");
+    if (rest != NULL) {
+        const char *slash = rule_path_end(rest);
+        if (slash == NULL || (size_t)(slash - rest) >= sizeof mailbox)
+            return console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such rule");
+        memcpy(mailbox, rest, (size_t)(slash - rest));
+        mailbox[slash - rest] = '\0';
+        sender_text = slash + 1;
+    } else {
+        in = console_body_json(call);
+        const char *m = in != NULL ? console_field(in, "mailbox") : NULL;
+        sender_text = in != NULL ? console_field(in, "sender") : NULL;
+        if (m == NULL || sender_text == NULL || !str_copy(mailbox, sizeof mailbox, m)) {
+            json_decref(in);
+            return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
+                                 "expected mailbox, sender and reason");
+        }
+    }
+    if (strlen(sender_text) >= LISTS_VALUE_MAX ||
+        !ctl_rule_valid(mailbox, sender_text, NULL, rcpt, sender, why, sizeof why)) {
+        json_decref(in);
+        /* A path that names no rule is not found; a body's fields are wrong. */
+        return rest != NULL ? console_error(call->conn, MHD_HTTP_NOT_FOUND, "no such rule")
+                            : console_error(call->conn, MHD_HTTP_BAD_REQUEST, why);
+    }
     if (!mailbox_allowed(call, rcpt)) {
+        json_decref(in);
         console_log(call, "rules del", "forbidden");
         return console_error(call->conn, MHD_HTTP_FORBIDDEN, "not a mailbox of this key's domains");
     }
-    json_t *in;
-    const char *reason = console_body_reason(call, &in);
-    if (reason == NULL)
+    const char *reason = in != NULL ? console_change_reason(in) : console_body_reason(call, &in);
+    if (reason == NULL) {
+        json_decref(in);
         return console_error(call->conn, MHD_HTTP_BAD_REQUEST,
                              "expected a JSON object with the reason");
+    }
     enum store_status st = ctl_rule_del(&call->c->ctl, rcpt, sender, reason);
     str_printf(what, sizeof what, "rules del %s %s reason=\"%s\"", rcpt, sender, reason);
     json_decref(in);

@@ -255,6 +255,7 @@ static const struct console_route routes[] = {
     {MHD_HTTP_METHOD_POST, "accounts/", true, false, console_api_account_change},
     {MHD_HTTP_METHOD_GET, "rules", false, false, console_api_rules_get},
     {MHD_HTTP_METHOD_POST, "rules", false, false, console_api_rules_add},
+    {MHD_HTTP_METHOD_DELETE, "rules", false, false, console_api_rules_del},
     {MHD_HTTP_METHOD_DELETE, "rules/", true, false, console_api_rules_del},
     {MHD_HTTP_METHOD_POST, "check", false, false, console_api_check},
 };

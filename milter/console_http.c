@@ -158,6 +158,32 @@ void console_client_address(struct MHD_Connection *conn, char *out, size_t outle
                   (socklen_t)outlen);
 }
 
+/*
+ * A reverse proxy on this host (the README's nginx) makes every client's peer address its own:
+ * what it says in X-Real-IP is the client.  Only a peer on this host is believed (anyone else
+ * would name any address to spread their failed logins), and only a well-formed address, written
+ * again by inet_ntop so that one client has one spelling and no header byte reaches a log line.
+ */
+void console_client_real_address(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+    unsigned char bin[16];
+    char real[INET6_ADDRSTRLEN];
+
+    console_client_address(conn, out, outlen);
+    if (strcmp(out, "127.0.0.1") != 0 && strcmp(out, "::1") != 0)
+        return;
+    const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Real-IP");
+    if (header == NULL || strlen(header) >= sizeof real)
+        return;
+    if (inet_pton(AF_INET, header, bin) == 1)
+        inet_ntop(AF_INET, bin, real, sizeof real);
+    else if (inet_pton(AF_INET6, header, bin) == 1)
+        inet_ntop(AF_INET6, bin, real, sizeof real);
+    else
+        return;
+    str_copy(out, outlen, real);
+}
+
 /* console_listen as a socket address for libmicrohttpd. */
 bool console_listen_address(const char *spec, struct sockaddr_storage *ss)
 {

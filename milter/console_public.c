@@ -214,12 +214,7 @@ static const char page_style[] =
 static void client_key(struct MHD_Connection *conn, char *out, size_t outlen)
 {
     unsigned char bin[16];
-    console_client_address(conn, out, outlen);
-    const char *real = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Real-IP");
-    bool local = strcmp(out, "127.0.0.1") == 0 || strcmp(out, "::1") == 0;
-    if (local && real != NULL && strlen(real) < outlen &&
-        (inet_pton(AF_INET, real, bin) == 1 || inet_pton(AF_INET6, real, bin) == 1))
-        str_copy(out, outlen, real);
+    console_client_real_address(conn, out, outlen);
     if (inet_pton(AF_INET6, out, bin) == 1) {
         memset(bin + 8, 0, 8);
         inet_ntop(AF_INET6, bin, out, (socklen_t)outlen);

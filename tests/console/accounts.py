@@ -221,6 +221,62 @@ def run(port, key):
     check(status == 200 and "shop" not in ctl("rule", "list", "alice@example.test").stdout,
           "support deletes a rule", status)
 
+    # ---- a mailbox or sender with '/' in its local part (RFC 5321 atext) ----
+    def rule_senders(mailbox):
+        return [r["sender"] for r in json.loads(ctl("rule", "list", mailbox, "--json").stdout)]
+
+    def add_rule(mailbox, sender):
+        status, _, text, _ = desk("POST", "/api/rules", {"mailbox": mailbox, "sender": sender,
+                                  "action": "accept", "reason": "slash"})
+        check(status == 200 and rule_senders(mailbox) == [sender],
+              f"support adds {mailbox} {sender}", text)
+
+    add_rule("a/b@example.test", "x/y@shop.test")
+    status, doc, text, _ = desk("DELETE", "/api/rules/a/b@example.test/x/y@shop.test",
+                                {"reason": "slash in the path"})
+    check(status == 200 and doc["mailbox"] == "a/b@example.test" and doc["sender"] == "x/y@shop.test"
+          and rule_senders("a/b@example.test") == [],
+          "DELETE rules/MAILBOX/SENDER: the mailbox ends at the first '/' after its '@'", text)
+    add_rule("a/b@example.test", "x/y@shop.test")
+    status, doc, text, _ = desk("DELETE", "/api/rules", {"mailbox": "a/b@example.test",
+                                "sender": "x/y@shop.test", "reason": "mailbox in the body"})
+    check(status == 200 and rule_senders("a/b@example.test") == [],
+          "DELETE rules {mailbox, sender, reason}", text)
+    # A quoted local part with '@' and '/' cannot be split in a path: the body names it.
+    add_rule('"q@/r"@example.test', "@shop.test")
+    status, _, _, _ = desk("DELETE", '/api/rules/"q@/r"@example.test/@shop.test', {"reason": "t"})
+    check(status == 404 and rule_senders('"q@/r"@example.test') == ["@shop.test"],
+          "a local part with '@' before its '/' is not split in the path: 404", status)
+    status, _, text, _ = desk("DELETE", "/api/rules", {"mailbox": '"q@/r"@example.test',
+                              "sender": "@shop.test", "reason": "quoted local part"})
+    check(status == 200 and rule_senders('"q@/r"@example.test') == [],
+          "DELETE rules with the body takes a quoted local part with '@' and '/'", text)
+    for body in ({"mailbox": "a/b@example.test", "reason": "t"},
+                 {"mailbox": "not an address", "sender": "@shop.test", "reason": "t"},
+                 {"mailbox": "a/b@example.test", "sender": "@shop.test"}):
+        status, _, text, _ = desk("DELETE", "/api/rules", body)
+        check(status == 400, f"DELETE rules with {sorted(body)}: 400", text)
+    status, _, _, _ = desk("DELETE", "/api/rules", {"mailbox": "a/b@example.test",
+                           "sender": "@none.test", "reason": "t"})
+    check(status == 404, "DELETE rules of no rule: 404", status)
+    # The webmail key's domains hold for both forms.
+    r = ctl("console-user", "add", "mail3", "--role", "webmail", "--domains", "example.test",
+            stdin="third-key-0123456789\n")
+    key3 = "Bearer mail3:third-key-0123456789"
+    ctl("rule", "add", "c/d@other.test", "@shop.test", "accept")
+    for path, body in (("/api/rules/c/d@other.test/@shop.test", {"reason": "x"}),
+                       ("/api/rules", {"mailbox": "c/d@other.test", "sender": "@shop.test",
+                                       "reason": "x"})):
+        status, _, text, _ = call(port, "DELETE", path, body, auth=key3)
+        check(r.returncode == 0 and status == 403
+              and rule_senders("c/d@other.test") == ["@shop.test"],
+              f"webmail key on another domain's mailbox, DELETE {path}: 403", text)
+    add_rule("a/b@example.test", "@shop.test")
+    status, _, text, _ = call(port, "DELETE", "/api/rules", {"mailbox": "a/b@example.test",
+                              "sender": "@shop.test", "reason": "Server Rules page"}, auth=key3)
+    check(status == 200 and rule_senders("a/b@example.test") == [],
+          "webmail key deletes its domain's rule with the body", text)
+
     # ---- check ----
     args = ["--ip", "127.0.0.11", "--helo", "x.example", "--from", "a@e2e.test",
             "--rcpt", "u@example.org"]

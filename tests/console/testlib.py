@@ -140,15 +140,19 @@ class Client:
     """A console client: a session's cookie and CSRF token (login), or a webmail key (auth, the
     Authorization header's value), sent with each call."""
 
-    def __init__(self, port, cookie=None, auth=None):
+    def __init__(self, port, cookie=None, auth=None, source=None):
+        """source: the loopback address to connect from (None: the system's choice)."""
         self.port, self.cookie, self.csrf, self.auth = port, cookie, None, auth
+        self.source = (source, 0) if source else None
         self.headers = {}  # the last answer's header fields, by lower-case name
 
-    def call(self, method, path, body=None, csrf=True, raw=None):
-        """One request, body as JSON (or raw bytes); (status, JSON document or None, text,
-        Set-Cookie).  csrf=False leaves out the session's CSRF token."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
-        h = {}
+    def call(self, method, path, body=None, csrf=True, raw=None, headers=None):
+        """One request, body as JSON (or raw bytes), with the extra header fields given;
+        (status, JSON document or None, text, Set-Cookie).  csrf=False leaves out the
+        session's CSRF token."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20,
+                                          source_address=self.source)
+        h = dict(headers or {})
         if self.cookie:
             h["Cookie"] = self.cookie
         if csrf and self.csrf:
