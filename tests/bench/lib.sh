@@ -7,6 +7,8 @@
 PIDS=() # what cleanup stops, by PID
 PG_STARTED=0
 PG_CTL=$SRC_DIR/tests/pg/pg-ctl.sh
+# shellcheck source=tests/lib/procs.sh
+source "$SRC_DIR/tests/lib/procs.sh" # free_ports, stop_pids
 
 # bench_dir PREFIX: T, a new temporary folder that others may enter (Postfix's smtpd and
 # PostgreSQL, run as their own users when we are root, reach sockets and data in it).
@@ -18,13 +20,7 @@ bench_dir() {
 # bench_cleanup: every PID of PIDS stopped (SIGTERM, then waited for), the private PostgreSQL
 # stopped, T removed (kept with KEEP_BENCH_DIR=1).
 bench_cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids "${PIDS[@]}"
     [[ $PG_STARTED == 1 ]] && "$PG_CTL" stop "$T/pg" >/dev/null 2>&1
     if [[ ${KEEP_BENCH_DIR:-0} == 1 ]]; then
         echo "# kept $T" >&2
@@ -45,19 +41,6 @@ die() {
 
 skipped() { [[ " $SKIP " == *" $1 "* ]]; }
 
-# free_ports N: N distinct TCP ports free on 127.0.0.1 now, one per line.
-free_ports() {
-    "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-for s in socks:
-    print(s.getsockname()[1])
-EOF
-}
 
 # wait_socket SPEC PID: wait up to WAIT_TENTHS tenths of a second (10 s) until SPEC
 # (inet:PORT@127.0.0.1 or unix:PATH) listens; fails at once when PID has ended.

@@ -10,6 +10,8 @@
 
 NSD_CTL=$SRC_DIR/tests/dns/nsd-ctl.sh
 PYTHON=/usr/bin/python3
+# shellcheck source=tests/lib/procs.sh
+source "$SRC_DIR/tests/lib/procs.sh" # free_ports, stop_pids
 MILTER_PID=
 POSTFIX_WRAP=()
 NSD_RUNNING=0
@@ -82,20 +84,6 @@ wait_gone() {
 # smtpd nor the milter sees a probe.
 listening() {
     [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
-}
-
-# free_ports N: N distinct TCP ports free on 127.0.0.1 now, one per line.
-free_ports() {
-    "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-for s in socks:
-    print(s.getsockname()[1])
-EOF
 }
 
 # group_members PGID: the live (not zombie) processes of process group PGID, one PID a line.

@@ -16,6 +16,8 @@
 SRC_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 NSD_CTL=$SRC_DIR/tests/dns/nsd-ctl.sh
 PYTHON=/usr/bin/python3
+# shellcheck source=tests/lib/procs.sh
+source "$SRC_DIR/tests/lib/procs.sh" # free_ports, stop_pids
 PIDS=()
 MILTER_WRAP=() # a command prefix for start_milter (e.g. env VAR=...)
 NSD_DIR=
@@ -24,13 +26,7 @@ FAILED=0
 CLEANUP_HOOK=
 
 hardening_cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids "${PIDS[@]}"
     [[ -n $NSD_DIR ]] && "$NSD_CTL" stop "$NSD_DIR" >/dev/null 2>&1 || true
     # A test's own undoing (a mount, a file attribute), after its processes are gone.
     [[ -n ${CLEANUP_HOOK:-} ]] && "$CLEANUP_HOOK" || true
