@@ -159,8 +159,15 @@ check "start-up, other-application: its greylist table is untouched (1 row, no s
                  (to_regclass('other.milter_ingress_schema') IS NULL)::text")" = "1 true"
 
 # This host's clock 5 minutes behind the server's (libfaketime moves the milter's wall clock only).
+# Not under AddressSanitizer: its interceptors call clock_gettime before libfaketime has found the
+# real one ("Unexpected recursive calls to clock_gettime()"), and the milter then sometimes hangs
+# at start; the plain and ThreadSanitizer builds run these cases.
 FAKETIME_LIB=$(find /usr/lib -name libfaketime.so.1 -path '*faketime*' 2>/dev/null | head -n 1)
-if [[ -n $FAKETIME_LIB ]]; then
+FAKETIME_SKIP=
+grep -q __asan_init "$MILTER_BIN" && FAKETIME_SKIP=AddressSanitizer
+if [[ -n $FAKETIME_SKIP ]]; then
+    echo "# SKIP start-up, clock-skew: libfaketime and $FAKETIME_SKIP can deadlock at start"
+elif [[ -n $FAKETIME_LIB ]]; then
     start_fails clock-skew "$DB" env LD_PRELOAD="$FAKETIME_LIB" FAKETIME="-5m" \
         FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_DONT_RESET=1
     expect_exit2 clock-skew "the clock of this host is 300 s behind the PostgreSQL server's" "NTP"
@@ -263,7 +270,9 @@ stop_milter
 # A skew that appears while the milter runs (libfaketime reading its offset from a file): the
 # next connection finds it, logs it once, and mail goes on (the clocks are refused at start-up
 # only).
-if [[ -n $FAKETIME_LIB ]]; then
+if [[ -n $FAKETIME_SKIP ]]; then
+    echo "# SKIP run time, the skew: libfaketime and $FAKETIME_SKIP can deadlock at start"
+elif [[ -n $FAKETIME_LIB ]]; then
     echo "+0" >"$T/offset"
     MILTER_WRAP=(env LD_PRELOAD="$FAKETIME_LIB" FAKETIME_TIMESTAMP_FILE="$T/offset"
         FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1)
