@@ -25,10 +25,10 @@ const struct sqlite_sql sqlite_decisions_sql[] = {
      * lookup a column, their row ids united: a single WHERE of ORs would make SQLite walk the time
      * index through every row of the period (seconds on a million rows), since it cannot know
      * that ?4 and ?5 are empty.  A branch whose parameter is empty costs nothing (SQLite tests a
-     * condition on parameters alone once, before the loop).  The client IP and the domains, which
-     * a busy client or domain gives tens of thousands of rows, take only their newest ?8 from
-     * their (key, time) indexes of migrations 015 and 017 (the header From, likewise): the newest
-     * ?8 of the union are among them. */
+     * condition on parameters alone once, before the loop).  The client IP, the addresses and
+     * the domains, which a busy client, address or domain gives tens of thousands of rows, take
+     * only their newest ?8 from their (key, time) indexes of migrations 015, 017 and 018: the
+     * newest ?8 of the union are among them. */
     {STMT_DECISION_SEARCH,
      "SELECT time, queue_id, ref, client_ip, client_name, helo, sender, recipient, account, "
      "check_name, action, reply, detail, host FROM decisions WHERE id IN ("
@@ -36,9 +36,12 @@ const struct sqlite_sql sqlite_decisions_sql[] = {
      "UNION ALL SELECT id FROM decisions WHERE ref = ?2 "
      "UNION ALL SELECT id FROM (SELECT id FROM decisions WHERE client_ip = ?1 "
      "AND time >= ?6 AND time < ?7 ORDER BY time DESC, id DESC LIMIT ?8) "
-     "UNION ALL SELECT id FROM decisions WHERE sender = ?3 COLLATE NOCASE "
-     "UNION ALL SELECT id FROM decisions WHERE recipient = ?3 COLLATE NOCASE "
-     "UNION ALL SELECT id FROM decisions WHERE account = ?3 COLLATE NOCASE "
+     "UNION ALL SELECT id FROM (SELECT id FROM decisions WHERE sender = ?3 COLLATE NOCASE "
+     "AND time >= ?6 AND time < ?7 ORDER BY time DESC, id DESC LIMIT ?8) "
+     "UNION ALL SELECT id FROM (SELECT id FROM decisions WHERE recipient = ?3 COLLATE NOCASE "
+     "AND time >= ?6 AND time < ?7 ORDER BY time DESC, id DESC LIMIT ?8) "
+     "UNION ALL SELECT id FROM (SELECT id FROM decisions WHERE account = ?3 COLLATE NOCASE "
+     "AND time >= ?6 AND time < ?7 ORDER BY time DESC, id DESC LIMIT ?8) "
      "UNION ALL SELECT id FROM (SELECT id FROM decisions "
      "WHERE ?4 <> '' AND lower(substr(sender, instr(sender, '@') + 1)) = ?4 "
      "AND time >= ?6 AND time < ?7 ORDER BY time DESC, id DESC LIMIT ?8) "

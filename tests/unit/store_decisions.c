@@ -73,6 +73,16 @@ size_t search_refs(struct store *s, const char *key, int64_t since, int64_t unti
     return n;
 }
 
+void search_refs_text(struct store *s, const char *key, char *out, size_t outlen)
+{
+    char refs[16][16];
+    size_t n = search_refs(s, key, 0, 0, 10, refs), len = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n && i < 16 && len + 1 < outlen; i++)
+        len += (size_t)snprintf(out + len, outlen - len, "%s\n", refs[i]);
+}
+
 struct decision sample(int64_t time, const char *queue_id, const char *ref, const char *ip,
                        const char *sender, const char *recipient)
 {

@@ -51,6 +51,8 @@ size_t find_count(struct store *s, const char *key, size_t limit, long long *tim
  * newest first (refs may be NULL). */
 size_t search_refs(struct store *s, const char *key, int64_t since, int64_t until, size_t limit,
                    char refs[16][16]);
+/* The refs of what a search for key (limit 10) finds, newest first, one a line, into out. */
+void search_refs_text(struct store *s, const char *key, char *out, size_t outlen);
 
 /* An iprev rejection with these values (all strings borrowed). */
 struct decision sample(int64_t time, const char *queue_id, const char *ref, const char *ip,

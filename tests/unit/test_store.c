@@ -383,6 +383,61 @@ static void test_search_by_header_from_uses_its_column(void **state)
     assert_int_equal(search_refs(f->s, "@bank.example", 0, 0, 10, NULL), 0);
 }
 
+/*
+ * An address is looked up as the sender, the recipient, the account and the header From, without
+ * case and without one pair of <>: the newest first (at the same second, the later written first)
+ * and within the limit across all of them, a row that several of them name once.  A client IP
+ * likewise keeps only its newest within the limit.
+ */
+static void test_search_by_address_finds_each_column_once_newest_first(void **state)
+{
+    struct fixture *f = *state;
+    char refs[16][16];
+    struct decision by_sender =
+        sample(100, "Q1", "ADDR0001", "192.0.2.10", "Dana@Example.ORG", "x@example.test");
+    struct decision by_recipient =
+        sample(200, "Q2", "ADDR0002", "192.0.2.11", "list@lists.example", "dana@example.org");
+    struct decision by_account =
+        sample(300, "Q3", "ADDR0003", "192.0.2.12", "a@b.example", "c@d.example");
+    struct decision by_all =
+        sample(400, "Q4", "ADDR0004", "192.0.2.10", "dana@example.org", "Dana@Example.org");
+    struct decision same_second =
+        sample(400, "Q4", "ADDR0005", "192.0.2.13", "dana@example.org", "h@example.test");
+
+    f->s = open_ok(f->database);
+    by_account.account = "DANA@example.org";
+    by_all.account = "dana@example.org";
+    by_all.header_from = "dana@example.org";
+    add_ok(f->s, by_sender);
+    add_ok(f->s, by_recipient);
+    add_ok(f->s, by_account);
+    add_ok(f->s, by_all);
+    add_ok(f->s, same_second);
+    add_ok(f->s, sample(500, "Q5", "OTHER001", "192.0.2.10", "e@f.example", "g@h.example"));
+
+    assert_int_equal(search_refs(f->s, "<DANA@example.ORG>", 0, 0, 10, refs), 5);
+    assert_string_equal(refs[0], "ADDR0005");
+    assert_string_equal(refs[1], "ADDR0004");
+    assert_string_equal(refs[2], "ADDR0003");
+    assert_string_equal(refs[3], "ADDR0002");
+    assert_string_equal(refs[4], "ADDR0001");
+    assert_int_equal(search_refs(f->s, "dana@example.org", 0, 0, 2, refs), 2);
+    assert_string_equal(refs[0], "ADDR0005");
+    assert_string_equal(refs[1], "ADDR0004");
+    assert_int_equal(search_refs(f->s, "dana@example.org", 0, 0, 3, refs), 3);
+    assert_string_equal(refs[2], "ADDR0003");
+    assert_int_equal(search_refs(f->s, "dana@example.org", 150, 400, 10, refs), 2);
+    assert_string_equal(refs[0], "ADDR0003");
+    assert_string_equal(refs[1], "ADDR0002");
+    assert_int_equal(search_refs(f->s, "dana@example.or", 0, 0, 10, NULL), 0);
+    assert_int_equal(search_refs(f->s, "192.0.2.10", 0, 0, 10, refs), 3);
+    assert_string_equal(refs[0], "OTHER001");
+    assert_string_equal(refs[1], "ADDR0004");
+    assert_string_equal(refs[2], "ADDR0001");
+    assert_int_equal(search_refs(f->s, "192.0.2.10", 0, 0, 1, refs), 1);
+    assert_string_equal(refs[0], "OTHER001");
+}
+
 static void test_decision_without_check_or_action_is_an_error(void **state)
 {
     struct fixture *f = *state;
@@ -2543,6 +2598,7 @@ int main(int argc, char **argv)
         T(test_find_respects_limit_oldest_first),
         T(test_search_newest_first_by_reference_domain_header_from_and_period),
         T(test_search_by_header_from_uses_its_column),
+        T(test_search_by_address_finds_each_column_once_newest_first),
         T(test_decision_without_check_or_action_is_an_error),
         T(test_decision_expiry_deletes_only_older_rows_oldest_first_in_batches),
         T(test_concurrent_adds_from_four_threads_all_land),

@@ -348,48 +348,6 @@ static void test_two_processes_starting_at_once_migrate_once(void **state)
     assert_int_equal(pg_ctl("psql", sql), 0);
 }
 
-/*
- * Migration 017 on a database of older rows (the migrations before it applied as the milter's
- * role, rows in the partitioned table): the header From a DMARC decision's detail or the
- * submission check's named is copied into the column, and `why` finds the row by it; a detail of
- * another form leaves it empty.
- */
-static void test_migration_017_backfills_header_from_from_the_detail(void **state)
-{
-    char database[1024], out[256];
-    struct store_error err;
-    size_t before = 0, len = 0, cap = 1 << 20;
-    char *sql = xmalloc(cap);
-
-    (void)state;
-    while (before < store_migration_count_postgresql &&
-           strstr(store_migrations_postgresql[before].name, "_header_from") == NULL)
-        before++;
-    assert_true(before < store_migration_count_postgresql);
-    len += (size_t)snprintf(sql + len, cap - len,
-                            "SET ROLE ingress; SET search_path TO t17; CREATE TABLE "
-                            "milter_ingress_schema (version INTEGER NOT NULL);\n");
-    for (size_t i = 0; i < before; i++)
-        len += (size_t)snprintf(
-            sql + len, cap - len, "%s\nINSERT INTO milter_ingress_schema VALUES (%d);\n",
-            store_migrations_postgresql[i].sql, store_migrations_postgresql[i].version);
-    snprintf(sql + len, cap - len, "%s;", older_decisions_sql);
-    assert_true(len < cap - 1024);
-    assert_int_equal(pg_ctl("psql", sql), 0);
-    free(sql);
-
-    database_of(database, sizeof database, "t17");
-    struct store *s = store_open(database, 5000, &err);
-    if (s == NULL)
-        fail_msg("store_open: %s", err.text);
-    psql_output("SELECT ref || '=' || coalesce(header_from, '') FROM t17.decisions ORDER BY time",
-                out, sizeof out);
-    assert_string_equal(out, "DMARC001=alerts@bank.example\nDMARC002=ceo@bank.example\n"
-                             "SUBMIT01=boss@corp.example\nOTHER001=\n");
-    assert_int_equal(search_refs(s, "Alerts@bank.example", 0, 0, 10, NULL), 1);
-    store_close(s);
-}
-
 static struct store *open_schema(const char *schema)
 {
     char database[1024];
@@ -400,6 +358,95 @@ static struct store *open_schema(const char *schema)
     if (s == NULL)
         fail_msg("store_open: %s", err.text);
     return s;
+}
+
+/*
+ * The schema as the migrations before the first whose name contains before made it (as the
+ * milter's role, in schema), then the statements rows: a database of an older version with rows.
+ */
+static void make_older_schema(const char *schema, const char *before, const char *rows)
+{
+    size_t upto = 0, len = 0, cap = 1 << 20;
+    char *sql = xmalloc(cap);
+
+    while (upto < store_migration_count_postgresql &&
+           strstr(store_migrations_postgresql[upto].name, before) == NULL)
+        upto++;
+    assert_true(upto < store_migration_count_postgresql);
+    len += (size_t)snprintf(sql + len, cap - len,
+                            "SET ROLE ingress; SET search_path TO %s; CREATE TABLE "
+                            "milter_ingress_schema (version INTEGER NOT NULL);\n",
+                            schema);
+    for (size_t i = 0; i < upto; i++)
+        len += (size_t)snprintf(
+            sql + len, cap - len, "%s\nINSERT INTO milter_ingress_schema VALUES (%d);\n",
+            store_migrations_postgresql[i].sql, store_migrations_postgresql[i].version);
+    snprintf(sql + len, cap - len, "%s", rows);
+    assert_true(len < cap - 1024);
+    assert_int_equal(pg_ctl("psql", sql), 0);
+    free(sql);
+}
+
+/*
+ * Migration 017 on a database of older rows (the migrations before it applied as the milter's
+ * role, rows in the partitioned table): the header From a DMARC decision's detail or the
+ * submission check's named is copied into the column, and `why` finds the row by it; a detail of
+ * another form leaves it empty.
+ */
+static void test_migration_017_backfills_header_from_from_the_detail(void **state)
+{
+    char out[256], rows[1024];
+
+    (void)state;
+    snprintf(rows, sizeof rows, "%s;", older_decisions_sql);
+    make_older_schema("t17", "_header_from", rows);
+
+    struct store *s = open_schema("t17");
+    psql_output("SELECT ref || '=' || coalesce(header_from, '') FROM t17.decisions ORDER BY time",
+                out, sizeof out);
+    assert_string_equal(out, "DMARC001=alerts@bank.example\nDMARC002=ceo@bank.example\n"
+                             "SUBMIT01=boss@corp.example\nOTHER001=\n");
+    assert_int_equal(search_refs(s, "Alerts@bank.example", 0, 0, 10, NULL), 1);
+    store_close(s);
+}
+
+/*
+ * Migration 018 on a database of version 17 with rows, in a day's partition and in the default
+ * one: the indexes of the searched columns are made again with the time, and a search finds the
+ * same rows by an address in any case, a client IP and a domain.
+ */
+static void test_migration_018_keeps_answering_on_rows_of_017(void **state)
+{
+    char out[512];
+
+    (void)state;
+    /* 1728000000 is the start of a day (2024-10-04 UTC). */
+    make_older_schema(
+        "t18", "_key_time",
+        "SELECT decisions_add_day(1728000000); "
+        "INSERT INTO decisions (time, ref, client_ip, sender, recipient, account, header_from, "
+        "check_name, action) VALUES "
+        "(10, 'OLD00001', '192.0.2.7', 'Dana@Example.ORG', 'x@example.test', NULL, NULL, "
+        "'iprev', 'reject'), "
+        "(1728000100, 'DAY00001', '192.0.2.7', 'a@b.example', 'dana@example.org', NULL, NULL, "
+        "'spf', 'reject'), "
+        "(1728000200, 'DAY00002', '192.0.2.8', 'c@d.example', 'e@f.example', 'DANA@example.org', "
+        "'dana@example.org', 'policy', 'accept');");
+
+    struct store *s = open_schema("t18");
+    psql_output("SELECT indexname FROM pg_indexes WHERE schemaname = 't18' AND tablename = "
+                "'decisions' AND indexdef LIKE '%, \"time\", id)' ORDER BY indexname",
+                out, sizeof out);
+    assert_string_equal(out, "decisions_account\ndecisions_client_ip_time\ndecisions_header_from\n"
+                             "decisions_recipient\ndecisions_recipient_domain\n"
+                             "decisions_sender\ndecisions_sender_domain\n");
+    search_refs_text(s, "<dana@EXAMPLE.org>", out, sizeof out);
+    assert_string_equal(out, "DAY00002\nDAY00001\nOLD00001\n");
+    search_refs_text(s, "192.0.2.7", out, sizeof out);
+    assert_string_equal(out, "DAY00001\nOLD00001\n");
+    search_refs_text(s, "@Example.org", out, sizeof out);
+    assert_string_equal(out, "DAY00001\nOLD00001\n");
+    store_close(s);
 }
 
 /*
@@ -952,6 +999,7 @@ int main(void)
         cmocka_unit_test(test_batch_that_times_out_at_close_is_split),
         cmocka_unit_test(test_add_day_moves_the_default_partitions_rows_of_that_day),
         cmocka_unit_test(test_migration_017_backfills_header_from_from_the_detail),
+        cmocka_unit_test(test_migration_018_keeps_answering_on_rows_of_017),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

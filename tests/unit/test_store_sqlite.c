@@ -176,6 +176,21 @@ static void test_newer_schema_version_is_refused_naming_the_version(void **state
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), newer);
 }
 
+/* The database at path as the migrations before the first whose name contains before made it. */
+static void make_older_schema(const char *path, const char *before)
+{
+    size_t upto = 0;
+
+    while (upto < store_migration_count_sqlite &&
+           strstr(store_migrations_sqlite[upto].name, before) == NULL)
+        upto++;
+    assert_true(upto < store_migration_count_sqlite);
+    for (size_t i = 0; i < upto; i++) {
+        raw_exec(path, store_migrations_sqlite[i].sql);
+        raw_exec(path, store_migrations_sqlite[i].set_version);
+    }
+}
+
 /*
  * Migration 017 on a database of older rows: the header From a DMARC decision's detail or the
  * submission check's named is copied into the column (so `why` finds them by the address), a
@@ -184,16 +199,7 @@ static void test_newer_schema_version_is_refused_naming_the_version(void **state
 static void test_migration_017_backfills_header_from_from_the_detail(void **state)
 {
     struct fixture *f = *state;
-    size_t before = 0;
-
-    while (before < store_migration_count_sqlite &&
-           strstr(store_migrations_sqlite[before].name, "_header_from") == NULL)
-        before++;
-    assert_true(before < store_migration_count_sqlite);
-    for (size_t i = 0; i < before; i++) {
-        raw_exec(f->db, store_migrations_sqlite[i].sql);
-        raw_exec(f->db, store_migrations_sqlite[i].set_version);
-    }
+    make_older_schema(f->db, "_header_from");
     raw_exec(f->db, older_decisions_sql);
     f->s = open_ok(f->db, 1000);
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
@@ -208,6 +214,38 @@ static void test_migration_017_backfills_header_from_from_the_detail(void **stat
                      1);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM decisions WHERE header_from IS NULL"), 1);
     assert_int_equal(search_refs(f->s, "alerts@bank.example", 0, 0, 10, NULL), 1);
+}
+
+/*
+ * Migration 018 on a database of version 17 with rows: the sender's, recipient's and account's
+ * indexes are made again with the time, and a search finds the same rows by an address in any
+ * case, newest first, and by a client IP.
+ */
+static void test_migration_018_keeps_answering_on_rows_of_017(void **state)
+{
+    struct fixture *f = *state;
+    char out[256];
+
+    make_older_schema(f->db, "_key_time");
+    raw_exec(f->db,
+             "INSERT INTO decisions (time, ref, client_ip, sender, recipient, account, "
+             "header_from, check_name, action) VALUES "
+             "(10, 'OLD00001', '192.0.2.7', 'Dana@Example.ORG', 'x@example.test', NULL, NULL, "
+             "'iprev', 'reject'), "
+             "(20, 'MID00001', '192.0.2.7', 'a@b.example', 'dana@example.org', NULL, NULL, "
+             "'spf', 'reject'), "
+             "(30, 'NEW00001', '192.0.2.8', 'c@d.example', 'e@f.example', 'DANA@example.org', "
+             "'dana@example.org', 'policy', 'accept')");
+    f->s = open_ok(f->db, 1000);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                                    "name IN ('decisions_sender', 'decisions_recipient', "
+                                    "'decisions_account') AND sql LIKE '%COLLATE NOCASE, time)'"),
+                     3);
+    search_refs_text(f->s, "<dana@EXAMPLE.org>", out, sizeof out);
+    assert_string_equal(out, "NEW00001\nMID00001\nOLD00001\n");
+    search_refs_text(f->s, "192.0.2.7", out, sizeof out);
+    assert_string_equal(out, "MID00001\nOLD00001\n");
 }
 
 static void test_failed_migration_rolls_back_and_names_the_file(void **state)
@@ -620,6 +658,7 @@ int main(void)
         T(test_new_database_gets_current_version_and_wal_mode),
         T(test_newer_schema_version_is_refused_naming_the_version),
         T(test_migration_017_backfills_header_from_from_the_detail),
+        T(test_migration_018_keeps_answering_on_rows_of_017),
         T(test_failed_migration_rolls_back_and_names_the_file),
         T(test_path_in_missing_directory_is_refused_naming_the_path),
         T(test_path_that_is_a_directory_is_refused_naming_the_path),
