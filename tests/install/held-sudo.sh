@@ -325,10 +325,23 @@ else
     echo "# skip: systemd-analyze not installed: the drop-in is not checked against the unit"
 fi
 
+# The console's end: SIGTERM, exit 0, and no sanitizer report in its log (of any of its runs).
+status=running
 if alive "$CONSOLE_PID"; then
-    ok "ingress-console still runs"
+    kill -TERM "$CONSOLE_PID"
+    if wait_gone "$CONSOLE_PID" 10; then
+        status=0
+        wait "$CONSOLE_PID" || status=$?
+        CONSOLE_PID=
+    fi
 else
-    not_ok "ingress-console still runs"
+    status=gone
+fi
+if [[ $status == 0 ]] &&
+    ! grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error:' "$CONSOLE_LOG"; then
+    ok "ingress-console exits 0 on SIGTERM, no sanitizer report in its log"
+else
+    not_ok "ingress-console exits 0 on SIGTERM, no sanitizer report in its log" "status $status"
 fi
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]
