@@ -57,6 +57,9 @@ packages=(
     # what the package depends on beyond the libraries above (its postinst creates the account),
     # installed here so that the test installs the package without downloading anything.
     dpkg-dev debhelper lintian adduser
+    # held mail released from the console through sudo (tests/install/held-sudo.sh): sudo, and
+    # systemd's systemd-analyze to read the unit with its drop-in (systemd is not started)
+    sudo systemd
 )
 
 missing=()

@@ -44,6 +44,8 @@ expected=(
     "$INGRESS_DOCDIR/examples/postfix/main.cf.snippet"
     "$INGRESS_DOCDIR/examples/sendmail/milter-ingress.mc"
     "$INGRESS_DOCDIR/examples/sendmail/milter-ingress-held"
+    "$INGRESS_DOCDIR/examples/sudoers/ingress-console"
+    "$INGRESS_DOCDIR/examples/systemd/ingress-console-held.conf"
     "$INGRESS_UNITDIR/milter-ingress.service" "$INGRESS_SYSUSERSDIR/milter-ingress.conf"
     "$INGRESS_TMPFILESDIR/milter-ingress.conf"
     "$INGRESS_DATADIR/bash-completion/completions/ingressctl"
