@@ -111,12 +111,27 @@ if out=$(visudo -cf "$SUDOERS_SRC" 2>&1); then
 else
     not_ok "a: visudo -cf accepts contrib/sudoers/ingress-console" "$out"
 fi
-install -m 0440 -o root -g root "$SUDOERS_SRC" "$SUDOERS"
-if out=$(visudo -c 2>&1) && sudo -n -l -U "$ACCOUNT" 2>&1 | grep -qF '/usr/sbin/postsuper -H'; then
+# Installed as the README tells a site with a second Postfix instance: " -c CONFIG_DIR" before
+# each $ of the rule (the private instance's directory).
+sed "s|)\\\$|) -c $PF_CONF\$|g" "$SUDOERS_SRC" >"$T/sudoers"
+install -m 0440 -o root -g root "$T/sudoers" "$SUDOERS"
+if out=$(visudo -c 2>&1) && [[ $(grep -c -- "-c $PF_CONF\\$" "$SUDOERS") == 1 ]] &&
+    sudo -n -l -U "$ACCOUNT" 2>&1 | grep -qF '/usr/sbin/postsuper ^-H'; then
     ok "a: installed in /etc/sudoers.d, visudo -c accepts the whole policy and sudo -l shows the rule"
 else
     not_ok "a: installed, visudo -c accepts the policy and sudo -l shows the rule" "$out" \
-        "$(sudo -n -l -U "$ACCOUNT" 2>&1)"
+        "$(cat "$SUDOERS")" "$(sudo -n -l -U "$ACCOUNT" 2>&1)"
+fi
+# allowed ARG...: sudo would run /usr/sbin/postsuper ARG... for the account (sudo -l: nothing runs).
+allowed() { sudo -n -l -U "$ACCOUNT" /usr/sbin/postsuper "$@" >/dev/null 2>&1; }
+if allowed -H 4F2A1B3C9 -c "$PF_CONF" && allowed -d 4Kx9vB2zQm7c -c "$PF_CONF" &&
+    ! allowed -d ALL -c "$PF_CONF" && ! allowed -H ALL -c "$PF_CONF" &&
+    ! allowed -H 4F2A1B3C9 -d ALL -c "$PF_CONF" && ! allowed -H 4F2A1B3C9 -c /etc/postfix &&
+    ! allowed -H 4F2A1B3C9; then
+    ok "a: the rule allows one short or long queue id and refuses ALL, a second argument, another instance"
+else
+    not_ok "a: the rule allows one queue id and refuses ALL, a second argument, another instance" \
+        "$(cat "$SUDOERS")"
 fi
 
 # ---- the private Postfix: every message received goes to the hold queue ----
@@ -270,7 +285,7 @@ else
 fi
 
 # ---- e: the file back, but no_new_privs set (the unit without the drop-in) ----
-install -m 0440 -o root -g root "$SUDOERS_SRC" "$SUDOERS"
+install -m 0440 -o root -g root "$T/sudoers" "$SUDOERS"
 stop_console
 start_console --no-new-privs
 lines_before=$(wc -l <"$CONSOLE_LOG")
