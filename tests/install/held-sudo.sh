@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # README "Console: held mail from the console", done as a site does it: the shipped sudoers file
-# contrib/sudoers/ingress-console installed in /etc/sudoers.d (its rule exactly as shipped; the
-# file name carries this run's PID so that a site's own file is never touched), ingress-console
+# contrib/sudoers/ingress-console installed in /etc/sudoers.d (its rule as shipped, with the
+# private instance's " -c DIR" before each $ as the README tells a second instance; the file name
+# carries this run's PID so that a site's own file is never touched), ingress-console
 # run as the account milter-ingress with the capability bounding set of the shipped drop-in
 # contrib/systemd/ingress-console-held.conf (setpriv, as systemd's User= and
 # CapabilityBoundingSet= start it), and the README's held_release_command and
 # held_reject_command against a private Postfix that holds every message it receives:
 #   a  the sudoers file and the drop-in are what the README shows, and visudo accepts the file
-#      alone and installed;
+#      alone and installed; sudo allows one queue id, and refuses ALL, a second argument and
+#      another instance;
 #   b  POST /api/held/ID/release: 200, and the message leaves Postfix's hold queue for the maildir;
 #   c  POST /api/held/ID/reject: 200, and the message is gone from the queue, never delivered;
 #   d  the sudoers file removed: a release is 502, the message stays held (queue and store), and
