@@ -551,7 +551,11 @@ async function drawLists(q) {
     ])));
 }
 
-/* ---- today's decisions ---- */
+/* ---- the last 24 hours' decisions ----
+ * A rolling 24 hours, not "today" since a midnight: it is the same period at any hour (at 00:30 a
+ * day since midnight would be half an hour of mail), it does not depend on whose midnight (the
+ * console host's, or the support agent's in another time zone), and it is `ingressctl stats
+ * --since 24h`, so the page and the postmaster's shell give the same counts. */
 
 const actionColors = { reject: "#a4262c", tempfail: "#c77c02", hold: "#6b3fa0", accept: "#1e6b1e" };
 
@@ -559,12 +563,14 @@ async function drawStats() {
   const out = clear($("stats-chart"));
   const doc = await attempt(() => api("GET", "stats?since=24h"));
   if (doc === undefined) return;
+  out.append(el("p", { class: "hint stats-period", "data-since": String(doc.since) },
+    "From " + when(doc.since) + " to now: the last 24 hours, not since midnight."));
   const checks = (doc.checks || []).slice().sort((a, b) => b.count - a.count);
   if (checks.length === 0) {
     out.append(el("p", {}, "No decision in the last 24 hours."));
     return;
   }
-  out.append(barChart("Decisions by check and action", checks.map((c) => ({
+  out.append(barChart("Decisions by check and action, last 24 hours", checks.map((c) => ({
     label: c.check + " " + c.action, value: c.count, color: actionColors[c.action] || "#3c6bb4",
   })), []));
   out.append(table(["Check", "Action", "Count"], checks.map((c) => [c.check, c.action, c.count])));

@@ -523,7 +523,7 @@ def case_h(p):
 
     def agree(d):
         """The page against the CLI; a decision written between the two is caught next time:
-        the page is drawn again (Why, then Today) as a person would."""
+        the page is drawn again (Why, then Last 24 hours) as a person would."""
         cli = stats_cli()
         d.find_element(By.ID, "nav-why").click()
         d.find_element(By.ID, "nav-stats").click()
@@ -543,6 +543,22 @@ def case_h(p):
     check(same and sum(last["cli"].values()) > 0,
           "h: the stats page's table and chart show the counts of ingressctl stats --since 24h",
           f"cli {last.get('cli')}\ntable {last.get('table')}\nchart {last.get('chart')}")
+    # The label and the period agree: the nav and the heading say the last 24 hours, and the
+    # period the page shows starts 24 hours before now (not at a midnight; 2 minutes of margin
+    # for a loaded machine between the console's clock read and this one).
+    nav = p.d.find_element(By.ID, "nav-stats").text
+    heading = p.d.find_element(By.CSS_SELECTOR, "#page-stats h2").text
+    try:
+        period = p.find("#stats-chart .stats-period")
+        since, said = int(period.get_attribute("data-since")), period.text
+    except (TimeoutException, TypeError, ValueError):
+        since, said = None, p.d.find_element(By.ID, "stats-chart").text[:200]
+    check(nav == "Last 24 hours" and "last 24 hours" in heading.lower()
+          and since is not None and abs(since - (time.time() - 86400)) <= 120
+          and "last 24 hours" in said,
+          "h: the nav says Last 24 hours, and the page's period is the 24 hours up to now",
+          f"nav {nav!r}, heading {heading!r}, since {since} (now - 86400 = "
+          f"{int(time.time()) - 86400}), {said!r}")
     p.shot("16-stats")
 
 
