@@ -195,7 +195,7 @@ function barChart(title, points, lines) {
 
 /* ---- pages ---- */
 
-const pages = ["login", "why", "held", "accounts", "lists", "stats"];
+const pages = ["login", "why", "held", "accounts", "lists", "stats", "explain"];
 
 function showPage(name) {
   for (const p of pages) $("page-" + p).hidden = p !== name;
@@ -239,12 +239,15 @@ async function route() {
     case "stats":
       showPage("stats");
       return drawStats();
-    default:
-      showPage("why");
-      if (arg) {
-        $("why-key").value = arg;
-        return drawWhy(arg);
-      }
+    case "explain":
+      if (state.role !== "postmaster") break;
+      showPage("explain");
+      return drawExplain();
+  }
+  showPage("why");
+  if (arg) {
+    $("why-key").value = arg;
+    return drawWhy(arg);
   }
 }
 
@@ -548,7 +551,11 @@ async function drawLists(q) {
     ])));
 }
 
-/* ---- today's decisions ---- */
+/* ---- the last 24 hours' decisions ----
+ * A rolling 24 hours, not "today" since a midnight: it is the same period at any hour (at 00:30 a
+ * day since midnight would be half an hour of mail), it does not depend on whose midnight (the
+ * console host's, or the support agent's in another time zone), and it is `ingressctl stats
+ * --since 24h`, so the page and the postmaster's shell give the same counts. */
 
 const actionColors = { reject: "#a4262c", tempfail: "#c77c02", hold: "#6b3fa0", accept: "#1e6b1e" };
 
@@ -556,15 +563,48 @@ async function drawStats() {
   const out = clear($("stats-chart"));
   const doc = await attempt(() => api("GET", "stats?since=24h"));
   if (doc === undefined) return;
+  out.append(el("p", { class: "hint stats-period", "data-since": String(doc.since) },
+    "From " + when(doc.since) + " to now: the last 24 hours, not since midnight."));
   const checks = (doc.checks || []).slice().sort((a, b) => b.count - a.count);
   if (checks.length === 0) {
     out.append(el("p", {}, "No decision in the last 24 hours."));
     return;
   }
-  out.append(barChart("Decisions by check and action", checks.map((c) => ({
+  out.append(barChart("Decisions by check and action, last 24 hours", checks.map((c) => ({
     label: c.check + " " + c.action, value: c.count, color: actionColors[c.action] || "#3c6bb4",
   })), []));
   out.append(table(["Check", "Action", "Count"], checks.map((c) => [c.check, c.action, c.count])));
+}
+
+/* ---- the remote sender's page: what it says to fix, per check (postmaster) ---- */
+
+async function drawExplain() {
+  const out = clear($("explain-list"));
+  const rows = await attempt(() => api("GET", "explanations"));
+  if (rows === undefined) return;
+  for (const e of rows) {
+    const text = el("textarea", {
+      class: "explain-text", rows: "3", maxlength: "600", "aria-label": "what to fix: " + e.check,
+    });
+    text.value = e.text;
+    const path = "explanations/" + enc(e.check);
+    out.append(el("div", { class: "card explanation", "data-check": e.check },
+      el("p", { class: "words" }, e.check + ": " + e.title),
+      text,
+      el("p", { class: "hint" }, e.default ? "The built-in text." :
+        "Set by " + e.set_by + ", " + when(e.set_at) + "."),
+      el("div", { class: "fix" },
+        el("button", {
+          type: "button", class: "save",
+          onclick: () => change("Set what the page says to fix for " + e.check, "PUT", path,
+            { text: text.value }, drawExplain),
+        }, "Save"),
+        e.default ? null : el("button", {
+          type: "button", class: "secondary reset",
+          onclick: () => change("Back to the built-in text for " + e.check, "DELETE", path, {},
+            drawExplain),
+        }, "Use the built-in text"))));
+  }
 }
 
 /* ---- wiring ---- */

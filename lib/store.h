@@ -576,10 +576,10 @@ enum store_status store_explanation_each(struct store *s,
 /* ---- changes ---- */
 /*
  * Who changed what, from where and why (schema/sqlite/013_changes.sql): one row for every change
- * ingressctl or ingress-console makes to the lists, the held messages, the accounts and the
- * recipient rules, written by the change's own code in milter/ctl*.c (ctl_change_record).  Strings
- * are borrowed; a row handed to a callback lives during the call only, which must not call the
- * store.
+ * ingressctl or ingress-console makes to the lists, the held messages, the accounts, the
+ * recipient rules and the remote sender's page's explanations, written by the change's own code in
+ * milter/ctl*.c (ctl_change_record).  Strings are borrowed; a row handed to a callback lives during
+ * the call only, which must not call the store.
  */
 struct store_change {
     int64_t id;         /* set by the store */

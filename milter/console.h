@@ -6,7 +6,8 @@
  *   console_http.c     responses, the request's fields, the helpers every handler shares
  *   console_session.c  logins, sessions, the CSRF check, the failed-login limit
  *   console_api.c      the route table and the handlers of why, held and lists
- *   console_reviews.c  the staff's side of the remote senders' review requests
+ *   console_reviews.c  the staff's side of the remote sender's page: its review requests and
+ *                      the site's explanation per check
  *   console_public.c   the remote sender's page: a listener of its own, sharing nothing above
  *   console_static.c   the web page's files (GET / and /static/NAME)
  *   console_accounts.c accounts, recipient rules, check, and the webmail key's cache
@@ -233,6 +234,12 @@ enum MHD_Result console_route(struct console_call *call);
 enum MHD_Result console_api_reviews(struct console_call *call, const char *rest);
 /* POST /api/reviews/ID/close {reason}. */
 enum MHD_Result console_api_review_close(struct console_call *call, const char *rest);
+/* GET /api/explanations: every check's explanation (ctl_explain_json's array). */
+enum MHD_Result console_api_explanations(struct console_call *call, const char *rest);
+/* PUT /api/explanations/CHECK {text, reason}; DELETE /api/explanations/CHECK {reason} (the
+ * built-in text again): the postmaster's only; the check's object afterwards. */
+enum MHD_Result console_api_explanation_set(struct console_call *call, const char *check);
+enum MHD_Result console_api_explanation_unset(struct console_call *call, const char *check);
 
 /* ---- console_public.c ---- */
 

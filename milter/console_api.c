@@ -249,6 +249,9 @@ static const struct console_route routes[] = {
     {MHD_HTTP_METHOD_DELETE, "lists/", true, false, api_lists_del},
     {MHD_HTTP_METHOD_GET, "reviews", false, false, console_api_reviews},
     {MHD_HTTP_METHOD_POST, "reviews/", true, false, console_api_review_close},
+    {MHD_HTTP_METHOD_GET, "explanations", false, false, console_api_explanations},
+    {MHD_HTTP_METHOD_PUT, "explanations/", true, false, console_api_explanation_set},
+    {MHD_HTTP_METHOD_DELETE, "explanations/", true, false, console_api_explanation_unset},
     /* console_accounts.c */
     {MHD_HTTP_METHOD_GET, "accounts", false, false, console_api_accounts},
     {MHD_HTTP_METHOD_GET, "accounts/", true, false, console_api_account},

@@ -237,6 +237,20 @@ void ctl_explain_default(const char *check, const struct config *cfg, char *out,
 enum store_status ctl_explain_text(struct ctl *ctl, const char *check, char *out, size_t outlen);
 /* One line of printable UTF-8 (no control character), 1 to CTL_EXPLANATION_MAX bytes. */
 bool ctl_explain_text_valid(const char *text);
+/*
+ * The explanations as `explain list --json` and GET /api/explanations give them: an array, in
+ * the order of the checks, of {check, title, text, default, set_by, set_at} (default true: the
+ * built-in text, set_by and set_at null); with check, that check's object alone (STORE_NOTFOUND:
+ * no such check).  *doc is the caller's; none when the store failed (STORE_BUSY, STORE_ERROR).
+ */
+enum store_status ctl_explain_json(struct ctl *ctl, const char *check, struct json_t **doc);
+/*
+ * Sets the site's explanation of check (known, text valid: the two checks above), or with text
+ * NULL deletes it (STORE_NOTFOUND: none was set), by as who set it, and records the change with
+ * reason (may be NULL) as `ingressctl explain` and the console's /api/explanations both do.
+ */
+enum store_status ctl_explain_set(struct ctl *ctl, const char *check, const char *text,
+                                  const char *by, const char *reason);
 /* A review request as `review list --json` and GET /api/reviews give it. */
 struct json_t *ctl_review_json(const struct store_review *r);
 /* The open requests (all: every one), oldest first, as that JSON array; *doc is the caller's. */

@@ -1,8 +1,8 @@
 /*
  * ctl_reviews: what the remote sender's page shares with the staff: the plain words and the fix
- * per check (built in, or the site's own from the store: `ingressctl explain`), and the review
- * requests senders make there (`ingressctl review`, GET /api/reviews, POST /api/reviews/ID/close
- * through the same functions).
+ * per check (built in, or the site's own from the store: `ingressctl explain`, and GET, PUT and
+ * DELETE /api/explanations through the same functions), and the review requests senders make
+ * there (`ingressctl review`, GET /api/reviews, POST /api/reviews/ID/close likewise).
  *
  * The explanations live in the store, not in a file: several MX hosts of a fleet share one
  * database and one policy, and a postmaster who changes a text once expects every host's page to
@@ -273,57 +273,104 @@ int ctl_verb_review(struct ctl *ctl, int argc, char **argv)
 
 /* ---- explain ---- */
 
-struct explain_list {
-    struct ctl *ctl;
-    json_t *doc;
-    bool set[sizeof check_words / sizeof check_words[0]];
-};
+#define CHECKS (sizeof check_words / sizeof check_words[0])
 
-static void explain_print(const char *check, const char *text, const char *by, int64_t at,
-                          json_t *doc)
+/* One check's explanation as JSON; text NULL: the built-in one (by and at are then ignored). */
+static json_t *explain_json(const struct ctl *ctl, size_t i, const char *text, const char *by,
+                            int64_t at)
 {
-    char shown[CTL_EXPLANATION_MAX * 4 + 1];
-    if (doc != NULL) {
-        json_t *obj = ctl_json_object();
-        ctl_json_set_text(obj, "check", check);
-        ctl_json_set_text(obj, "title", ctl_explain_title(check));
-        ctl_json_set_text(obj, "text", text);
-        ctl_json_set_text_or_null(obj, "set_by", by);
-        ctl_json_set_time(obj, "set_at", at);
-        ctl_json_append(doc, obj);
-        return;
+    char builtin[CTL_EXPLANATION_MAX + 1];
+    json_t *obj = ctl_json_object();
+
+    if (text == NULL) {
+        ctl_explain_default(check_words[i].check, ctl->cfg, builtin, sizeof builtin);
+        by = NULL, at = 0;
     }
-    printf("%-9s %s%s\n", check, by != NULL ? "" : "(built in) ",
-           ctl_printable_text(shown, sizeof shown, text, ctl_terminal_utf8()));
+    ctl_json_set_text(obj, "check", check_words[i].check);
+    ctl_json_set_text(obj, "title", check_words[i].title);
+    ctl_json_set_text(obj, "text", text != NULL ? text : builtin);
+    ctl_json_set_bool(obj, "default", text == NULL);
+    ctl_json_set_text_or_null(obj, "set_by", by);
+    ctl_json_set_time(obj, "set_at", at);
+    return obj;
 }
+
+/* The site's explanations, by the index of their check, copied out of the store's callback. */
+struct explain_set {
+    const struct ctl *ctl;
+    json_t *set[CHECKS];
+};
 
 static void explain_row(const char *check, const char *text, const char *by, int64_t at, void *arg)
 {
-    struct explain_list *l = arg;
-    for (size_t i = 0; i < sizeof check_words / sizeof check_words[0]; i++)
-        if (strcmp(check_words[i].check, check) == 0)
-            l->set[i] = true;
-    explain_print(check, text, by, at, l->doc);
+    struct explain_set *l = arg;
+    for (size_t i = 0; i < CHECKS; i++)
+        if (strcmp(check_words[i].check, check) == 0 && l->set[i] == NULL)
+            l->set[i] = explain_json(l->ctl, i, text, by, at);
+}
+
+enum store_status ctl_explain_json(struct ctl *ctl, const char *check, json_t **doc)
+{
+    struct explain_set l = {.ctl = ctl};
+
+    *doc = NULL;
+    enum store_status st = store_explanation_each(ctl->store, explain_row, &l, &ctl->err);
+    if (st != STORE_OK && st != STORE_NOTFOUND) {
+        for (size_t i = 0; i < CHECKS; i++)
+            json_decref(l.set[i]);
+        return st;
+    }
+    if (check == NULL)
+        *doc = ctl_json_array();
+    for (size_t i = 0; i < CHECKS; i++) {
+        json_t *obj = l.set[i] != NULL ? l.set[i] : explain_json(ctl, i, NULL, NULL, 0);
+        if (check == NULL)
+            ctl_json_append(*doc, obj);
+        else if (strcmp(check_words[i].check, check) == 0)
+            *doc = obj;
+        else
+            json_decref(obj);
+    }
+    return *doc != NULL ? STORE_OK : STORE_NOTFOUND;
+}
+
+enum store_status ctl_explain_set(struct ctl *ctl, const char *check, const char *text,
+                                  const char *by, const char *reason)
+{
+    char detail[CTL_EXPLANATION_MAX + 64];
+
+    enum store_status st =
+        store_explanation_set(ctl->store, check, text, by, (int64_t)time(NULL), &ctl->err);
+    if (st != STORE_OK)
+        return st;
+    if (text != NULL)
+        str_printf(detail, sizeof detail, "%s explanation: %s", check, text);
+    else
+        str_printf(detail, sizeof detail, "%s explanation: the built-in text again", check);
+    ctl_change_record(ctl, text != NULL ? "explain set" : "explain unset", check, detail, reason);
+    return STORE_OK;
 }
 
 static int explain_list(struct ctl *ctl, const struct ctl_args *a)
 {
-    struct explain_list l = {.ctl = ctl, .doc = a->json ? ctl_json_array() : NULL};
-    char text[CTL_EXPLANATION_MAX + 1];
+    char shown[CTL_EXPLANATION_MAX * 4 + 1];
+    json_t *doc;
 
-    enum store_status st = store_explanation_each(ctl->store, explain_row, &l, &ctl->err);
-    if (st != STORE_OK && st != STORE_NOTFOUND) {
-        json_decref(l.doc);
+    if (ctl_explain_json(ctl, NULL, &doc) != STORE_OK)
         return ctl_store_error(ctl, "reading the explanations");
+    if (a->json) {
+        ctl_json_print(doc);
+        return CTL_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof check_words / sizeof check_words[0]; i++) {
-        if (l.set[i])
-            continue;
-        ctl_explain_default(check_words[i].check, ctl->cfg, text, sizeof text);
-        explain_print(check_words[i].check, text, NULL, 0, l.doc);
+    for (size_t i = 0; i < json_array_size(doc); i++) {
+        const json_t *obj = json_array_get(doc, i);
+        printf("%-9s %s%s\n", json_string_value(json_object_get(obj, "check")),
+               json_is_true(json_object_get(obj, "default")) ? "(built in) " : "",
+               ctl_printable_text(shown, sizeof shown,
+                                  json_string_value(json_object_get(obj, "text")),
+                                  ctl_terminal_utf8()));
     }
-    if (l.doc != NULL)
-        ctl_json_print(l.doc);
+    json_decref(doc);
     return CTL_EXIT_OK;
 }
 
@@ -331,7 +378,7 @@ int ctl_verb_explain(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_args a;
     char by[64], shown[80];
-    int status = ctl_split_args(ctl, argc, argv, 3, "--json --by", &a);
+    int status = ctl_split_args(ctl, argc, argv, 3, "--json --by --reason", &a);
 
     if (status != CTL_EXIT_OK)
         return status;
@@ -348,12 +395,16 @@ int ctl_verb_explain(struct ctl *ctl, int argc, char **argv)
                                CTL_EXPLANATION_MAX);
     if (a.by && (strlen(a.by) > 63 || !lists_reason_valid(a.by)))
         return ctl_usage_error(ctl, "explain: --by: printable text, at most 63 bytes");
-    if (a.by)
+    if (a.reason && (strlen(a.reason) > CTL_REASON_MAX || !lists_reason_valid(a.reason)))
+        return ctl_usage_error(ctl, "explain: --reason: printable text, at most %d bytes",
+                               CTL_REASON_MAX);
+    if (a.by) {
         str_copy(by, sizeof by, a.by);
-    else
+        ctl_origin_local(ctl, a.by);
+    } else {
         ctl_invoking_user(by, sizeof by);
-    enum store_status st = store_explanation_set(ctl->store, a.pos[1], set ? a.pos[2] : NULL, by,
-                                                 (int64_t)time(NULL), &ctl->err);
+    }
+    enum store_status st = ctl_explain_set(ctl, a.pos[1], set ? a.pos[2] : NULL, by, a.reason);
     if (st == STORE_NOTFOUND) {
         fprintf(stderr, "%s has the built-in explanation already\n", a.pos[1]);
         return CTL_EXIT_NOTFOUND;

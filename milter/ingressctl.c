@@ -126,11 +126,11 @@ static const struct ctl_verb ctl_verbs[] = {
      "               review list [--all] [--json]   (open ones; --all: closed ones too)\n"
      "               review close ID --reason TEXT [--by NAME]",
      ctl_verb_review, false, false},
-    {"explain", 1, 5, "explain ...",
+    {"explain", 1, 7, "explain ...",
      "the site's explanation per check on the public page (built in until set):\n"
      "               explain list [--json]\n"
-     "               explain set CHECK TEXT [--by NAME]   (TEXT: one line, in quotes)\n"
-     "               explain unset CHECK   (the built-in text again)",
+     "               explain set CHECK TEXT [--reason WHY] [--by NAME]   (TEXT: one line)\n"
+     "               explain unset CHECK [--reason WHY]   (the built-in text again)",
      ctl_verb_explain, false, false},
     {"console-user", 1, 6, "console-user ...",
      "the users of ingress-console (console_users_file; the password: one line on stdin):\n"

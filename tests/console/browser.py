@@ -523,7 +523,7 @@ def case_h(p):
 
     def agree(d):
         """The page against the CLI; a decision written between the two is caught next time:
-        the page is drawn again (Why, then Today) as a person would."""
+        the page is drawn again (Why, then Last 24 hours) as a person would."""
         cli = stats_cli()
         d.find_element(By.ID, "nav-why").click()
         d.find_element(By.ID, "nav-stats").click()
@@ -543,6 +543,22 @@ def case_h(p):
     check(same and sum(last["cli"].values()) > 0,
           "h: the stats page's table and chart show the counts of ingressctl stats --since 24h",
           f"cli {last.get('cli')}\ntable {last.get('table')}\nchart {last.get('chart')}")
+    # The label and the period agree: the nav and the heading say the last 24 hours, and the
+    # period the page shows starts 24 hours before now (not at a midnight; 2 minutes of margin
+    # for a loaded machine between the console's clock read and this one).
+    nav = p.d.find_element(By.ID, "nav-stats").text
+    heading = p.d.find_element(By.CSS_SELECTOR, "#page-stats h2").text
+    try:
+        period = p.find("#stats-chart .stats-period")
+        since, said = int(period.get_attribute("data-since")), period.text
+    except (TimeoutException, TypeError, ValueError):
+        since, said = None, p.d.find_element(By.ID, "stats-chart").text[:200]
+    check(nav == "Last 24 hours" and "last 24 hours" in heading.lower()
+          and since is not None and abs(since - (time.time() - 86400)) <= 120
+          and "last 24 hours" in said,
+          "h: the nav says Last 24 hours, and the page's period is the 24 hours up to now",
+          f"nav {nav!r}, heading {heading!r}, since {since} (now - 86400 = "
+          f"{int(time.time()) - 86400}), {said!r}")
     p.shot("16-stats")
 
 
@@ -587,6 +603,75 @@ def case_i(p):
           "i: the counts by account come below the note that says they are of these 200", order)
     p.shot("17-held-oldest")
 
+
+def public_fix(p, ref):
+    """What the remote sender's page of ref shows as what to fix (the public listener)."""
+    p.d.get(E["PUBLIC_URL"] + "/why/" + ref)
+    try:
+        return p.find("p.fix").text
+    except TimeoutException:
+        return p.d.find_element(By.TAG_NAME, "body").text[:300]
+
+
+def case_j(p):
+    """j. the postmaster edits the block list's explanation on the "Sender page" page; the remote
+    sender's page of a block-list refusal (the milter's, from the decision log) shows it, and
+    after "Use the built-in text" the built-in one again; support has no such page."""
+    import sqlite3
+    db = sqlite3.connect(os.path.join(E["T"], "ingress.db"), timeout=30)
+    row = db.execute("SELECT ref FROM decisions WHERE check_name = 'lists' AND action = 'reject'"
+                     " AND ref IS NOT NULL ORDER BY time DESC LIMIT 1").fetchone()
+    db.close()
+    if not check(row is not None, "j: the decision log has a block-list refusal with a ref"):
+        return
+    ref = row[0]
+    builtin = public_fix(p, ref)
+    p.d.get(URL + "/")
+    postmaster(p)
+    p.d.find_element(By.ID, "nav-explain").click()
+    text = "Call our desk at +1 555 0100 & quote the reference: <b>we unblock within a day</b>."
+    try:
+        box = p.find('.explanation[data-check="lists"] textarea')
+    except TimeoutException:
+        check(False, "j: the postmaster's Sender page has the lists text to edit", p.status())
+        return
+    check(box.get_attribute("value") == builtin,
+          "j: the page shows the lists check's built-in text, as the public page does",
+          f"{box.get_attribute('value')!r}\n{builtin!r}")
+    box.clear()
+    box.send_keys(text)
+    p.find('.explanation[data-check="lists"] button.save').click()
+    status = decide(p, "ticket 85: our own words", "Set what the page says")
+    check(status == "Set what the page says to fix for lists: done.",
+          "j: Save with a reason says it is done", status)
+    p.wait(lambda d: d.find_elements(By.CSS_SELECTOR,
+                                     '.explanation[data-check="lists"] button.reset'))
+    p.d.execute_script("arguments[0].scrollIntoView()",
+                       p.find('.explanation[data-check="lists"]'))
+    p.shot("18-explain-edited")
+    shown = public_fix(p, ref)
+    check(shown == text, "j: the remote sender's page of the ref shows the edited text",
+          f"{shown!r}")
+    p.shot("19-public-edited")
+    p.d.get(URL + "/#explain")
+    p.find('.explanation[data-check="lists"] button.reset').click()
+    status = decide(p, "ticket 86: back to the default", "Back to the built-in")
+    check(status == "Back to the built-in text for lists: done.",
+          "j: Use the built-in text with a reason says it is done", status)
+    check(public_fix(p, ref) == builtin, "j: the public page shows the built-in text again",
+          public_fix(p, ref))
+    rc, out = ctl("why", "lists")
+    check("explain set by pm (console from 127.0.0.1)" in out and "ticket 85" in out
+          and "ticket 86" in out, "j: ingressctl why lists records both changes, who and why",
+          out)
+    p.d.get(URL + "/")
+    p.find("#nav")
+    p.logout()
+    p.login("desk", "desk-secret-1")
+    check(not p.d.find_element(By.ID, "nav-explain").is_displayed(),
+          "j: support's nav has no Sender page")
+    p.logout()
+
 def main():
     # This test's own screenshots of an earlier run ("NN-name.png"); the directory is shared with
     # the remote sender's page test (public-*.png), which may be writing at the same time.
@@ -596,7 +681,7 @@ def main():
                 os.unlink(os.path.join(SHOTS, f))
     p = Page()
     try:
-        for case in (case_a, case_b, case_c_d, case_e, case_f, case_g, case_h, case_i):
+        for case in (case_a, case_b, case_c_d, case_e, case_f, case_g, case_h, case_i, case_j):
             try:
                 case(p)
             except Exception as e:  # a page that does not answer: the case fails, the rest run

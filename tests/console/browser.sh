@@ -36,12 +36,13 @@ stop_mta() {
     stop_postfix
 }
 
-mapfile -t ports < <(free_ports 4)
+mapfile -t ports < <(free_ports 5)
 SMTP_PORT=${ports[0]}
 MILTER_PORT=${ports[1]:-}
 SUB_PORT=${ports[2]:-}
 CONSOLE_PORT=${ports[3]:-}
-[[ -n $CONSOLE_PORT ]] || die "could not pick free ports"
+PUBLIC_PORT=${ports[4]:-}
+[[ -n $PUBLIC_PORT ]] || die "could not pick free ports"
 start_nsd
 
 # One configuration for the milter, ingressctl and the console.  No greylisting: the refusal of
@@ -54,6 +55,7 @@ held_reject_command = postsuper -c $PF_CONF -d {queue_id}
 held_queue_command = postqueue -c $PF_CONF -j
 held_show_command = postcat -c $PF_CONF -h -b -q {queue_id}
 console_listen = 127.0.0.1:$CONSOLE_PORT
+console_public_listen = 127.0.0.1:$PUBLIC_PORT
 console_users_file = $T/console-users
 console_static_dir = $SRC_DIR/console
 EOF
@@ -83,7 +85,12 @@ for ((i = 0; i < 100; i++)); do
     listening "$CONSOLE_PORT" && break
     sleep 0.1
 done
+for ((i = 0; i < 100; i++)); do
+    listening "$PUBLIC_PORT" && break
+    sleep 0.1
+done
 listening "$CONSOLE_PORT" || die "ingress-console does not listen on 127.0.0.1:$CONSOLE_PORT"
+listening "$PUBLIC_PORT" || die "ingress-console's public page does not listen on 127.0.0.1:$PUBLIC_PORT"
 SETUP_DONE=1
 say "console on 127.0.0.1:$CONSOLE_PORT, smtpd on $SMTP_PORT, submission on $SUB_PORT, directory $T"
 
@@ -91,6 +98,7 @@ mkdir -p "$SCREENSHOT_DIR"
 rc=0
 T=$T CONF=$CONF CTL_BIN=$CTL_BIN PF_CONF=$PF_CONF MAIL_DIR=$MAIL_DIR SMTP_PORT=$SMTP_PORT \
     SUB_PORT=$SUB_PORT CONSOLE_URL=http://127.0.0.1:$CONSOLE_PORT BOB=$BOB BOB_PASS=$BOB_PASS \
+    PUBLIC_URL=http://127.0.0.1:$PUBLIC_PORT \
     SCREENSHOT_DIR=$(realpath -- "$SCREENSHOT_DIR") \
     "$PYTHON" "$SRC_DIR/tests/console/browser.py" || rc=$?
 [[ $rc -eq 0 ]] || FAILED=$((FAILED + 1))
