@@ -238,14 +238,16 @@ static uint32_t add_saturated(uint32_t a, int64_t b)
     return b >= (int64_t)(UINT32_MAX - a) ? UINT32_MAX : a + (uint32_t)b;
 }
 
-/* Sums window w's current buckets that started at or after reset_at. */
+/* Sums window w's current buckets that started after reset_at (an unthrottle).  The bucket in
+ * which the reset falls is forgiven whole, even one that starts in its very second: the reset is
+ * kept in whole seconds, and that second's counted messages came before it. */
 static void window_sum(const struct account *a, int w, int64_t now, int64_t reset_at, int64_t *msgs,
                        int64_t *rcpts)
 {
     *msgs = *rcpts = 0;
     for (int64_t start = window_first(w, now); start <= now; start += windows[w].width) {
         const struct bucket *b = &a->buckets[slot_index(w, start)];
-        if (b->start != start || start < reset_at)
+        if (b->start != start || start <= reset_at)
             continue;
         *msgs += b->msgs;
         *rcpts += b->rcpts;

@@ -467,6 +467,31 @@ static void test_unthrottle_forgives_the_counts_so_far(void **state)
     assert_int_equal(store_throttle_clear(f->s, "alice", T0 + 7 * MIN, NULL), STORE_NOTFOUND);
 }
 
+/*
+ * An unthrottle in the very second a bucket starts forgives that bucket too: the reset is kept in
+ * whole seconds, so the messages counted in that second came before it (ingressctl account
+ * unthrottle run at hh:mm:00 forgave nothing of that minute, and the account was held again).
+ */
+static void test_unthrottle_in_a_buckets_first_second_forgives_it(void **state)
+{
+    struct fixture *f = *state;
+    static_only(f);
+    set(f, "throttle_messages_per_hour", "3");
+    for (int i = 0; i < 3; i++)
+        assert_false(send_as(f, "alice", 1, T0 + 6 * MIN).abnormal);
+    struct throttle_decision d = check(f, "alice", 1, T0 + 6 * MIN);
+    assert_true(d.abnormal);
+    assert_int_equal(store_throttle_mark(f->s, "alice", T0 + 6 * MIN, d.reason, NULL, NULL),
+                     STORE_OK);
+
+    assert_int_equal(store_throttle_clear(f->s, "alice", T0 + 6 * MIN, NULL), STORE_OK);
+    d = check(f, "alice", 1, T0 + 6 * MIN + 1);
+    assert_false(d.abnormal);
+    assert_int_equal(d.msgs[THROTTLE_MINUTE], 1);
+    assert_int_equal(d.msgs[THROTTLE_HOUR], 1);
+    assert_int_equal(d.msgs[THROTTLE_DAY], 1);
+}
+
 /* ---- persistence -------------------------------------------------------------------------- */
 
 static void test_counts_survive_flush_and_a_new_throttle_on_the_same_file(void **state)
@@ -881,6 +906,7 @@ int main(void)
         T(test_throttled_account_is_abnormal_with_the_stored_reason),
         T(test_messages_of_a_throttled_account_are_not_counted),
         T(test_unthrottle_forgives_the_counts_so_far),
+        T(test_unthrottle_in_a_buckets_first_second_forgives_it),
         T(test_counts_survive_flush_and_a_new_throttle_on_the_same_file),
         T(test_a_flush_adds_only_what_is_new),
         T(test_failed_flush_keeps_the_counts_for_the_next_flush),
