@@ -34,7 +34,12 @@ static const char **decision_text(struct decision *d, size_t i)
     return (const char **)((char *)d + decision_texts[i]);
 }
 
-/* A copy of d for the queue, its strings in the same allocation: one free() frees it. */
+/*
+ * A copy of d for the queue, its strings in the same allocation: one free() frees it.  Its texts
+ * are made valid UTF-8 (str_utf8_sanitize: '?' for each byte that is not): a HELO, an address, a
+ * name the MTA looked up or a quoted DNS record may carry any byte, and a PostgreSQL database
+ * refuses a statement with a byte its encoding has not, the whole batch with it.
+ */
 static struct decision *decision_copy(const struct decision *d)
 {
     struct decision *q;
@@ -53,6 +58,7 @@ static struct decision *decision_copy(const struct decision *d)
         if (*text == NULL)
             continue;
         memcpy(p, *text, len[i]);
+        str_utf8_sanitize(p);
         *text = p;
         p += len[i];
     }
@@ -100,8 +106,10 @@ enum store_status store_decision_add(struct store *s, const struct decision *d,
     struct store_conn *c = store_conn_get(s, err);
     if (c == NULL)
         return STORE_ERROR;
-    status = s->be->decision_insert(c, &d, 1, err);
+    struct decision *valid = decision_copy(d);
+    status = s->be->decision_insert(c, (const struct decision *const *)&valid, 1, err);
     store_conn_put(s, c);
+    free(valid);
     return status;
 }
 
