@@ -24,6 +24,7 @@ enum store_status store_error_set(struct store_error *err, enum store_status sta
 
     if (err == NULL)
         return status;
+    err->sqlstate[0] = '\0';
     va_start(ap, fmt);
     vsnprintf(err->text, sizeof err->text, fmt, ap);
     va_end(ap);

@@ -801,8 +801,9 @@ static bool run_case(const struct hostile_case *k)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p [-H HELO] [-N NAME] "
-                    "[-f SENDER] [-x HEADER] [-T]] [CASE...]\n");
+    fprintf(stderr,
+            "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p [-H HELO] [-N NAME] "
+            "[-f SENDER] [-x HEADER] [-T]] [CASE...]\n");
     return 2;
 }
 

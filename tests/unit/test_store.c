@@ -383,6 +383,45 @@ static void test_search_by_header_from_uses_its_column(void **state)
     assert_int_equal(search_refs(f->s, "@bank.example", 0, 0, 10, NULL), 0);
 }
 
+/*
+ * Text that is not UTF-8 (a HELO, an address, a client name from the network) is stored with '?'
+ * for each byte that does not begin a well-formed sequence, written at once or by the writer:
+ * a PostgreSQL database refuses such bytes, an SQLite one would keep them for the JSON output to
+ * stumble on.
+ */
+static void test_decision_texts_are_made_valid_utf8(void **state)
+{
+    struct fixture *f = *state;
+    struct rows rows = {0};
+    struct decision d = {
+        .time = 7,
+        .ref = "UTF8BAD1",
+        .client_name = "ptr\xed\xa0\x80.example.test", /* a surrogate */
+        .helo = "bad\xffhelo",
+        .sender = "lo\xc0\xaf@example.org", /* an overlong '/' */
+        .check = "policy",
+        .action = "accept",
+        .detail = "caf\xc3\xa9 \x80 cut \xe2\x82", /* valid, a lone continuation, cut short */
+    };
+
+    f->s = open_ok(f->database);
+    for (int writer = 0; writer < 2; writer++) {
+        if (writer == 1) {
+            d.ref = "UTF8BAD2";
+            assert_int_equal(store_decision_writer_start(f->s, 60000, 10, 100, NULL), STORE_OK);
+        }
+        assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_OK);
+        assert_int_equal(store_decision_flush(f->s, NULL), STORE_OK);
+        assert_int_equal(store_decision_find(f->s, d.ref, 10, collect, &rows, NULL), STORE_OK);
+        assert_int_equal(rows.count, 1);
+        assert_string_equal(rows.r[0].field[F_NAME], "ptr???.example.test");
+        assert_string_equal(rows.r[0].field[F_HELO], "bad?helo");
+        assert_string_equal(rows.r[0].field[F_SENDER], "lo??@example.org");
+        assert_string_equal(rows.r[0].field[F_DETAIL], "caf\xc3\xa9 ? cut ??");
+        rows_free(&rows);
+    }
+}
+
 static void test_decision_without_check_or_action_is_an_error(void **state)
 {
     struct fixture *f = *state;
@@ -2041,6 +2080,43 @@ static void test_writer_batch_is_all_or_none(void **state)
 }
 
 /*
+ * A row the database refuses for its content (SQLSTATE class 22 or 23) is found by halving the
+ * batch: the rows before and after it are written, it alone is dropped and counted, the queue
+ * empties, and the next decision is written.  A refusal of another class (a timeout, a lock) keeps
+ * the whole batch queued, as before.
+ */
+static void test_writer_drops_only_the_row_the_database_refuses(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_wrapped(f);
+    struct store_decision_counts n;
+    struct store_error err;
+
+    assert_int_equal(store_decision_writer_start(s, 60000, 10, 100, NULL), STORE_OK);
+    add_series(s, 3, 100, "BEFORE01");
+    add_ok(s, sample(150, "4Y2xP", "POISON01", "192.0.2.66", "p@example.org", "q@x"));
+    add_series(s, 4, 200, "AFTER001");
+    store_fault_refuse_row(s, "POISON01", "57014");
+    assert_int_equal(store_decision_flush(s, &err), STORE_ERROR);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.waiting, 8);
+    assert_int_equal(n.dropped, 0);
+    assert_int_equal(find_count(s, "BEFORE01", 100, NULL), 0);
+
+    store_fault_refuse_row(s, "POISON01", "22021");
+    assert_flushed(s, 7, 1);
+    assert_int_equal(find_count(s, "BEFORE01", 100, NULL), 3);
+    assert_int_equal(find_count(s, "AFTER001", 100, NULL), 4);
+    assert_int_equal(find_count(s, "POISON01", 100, NULL), 0);
+
+    store_fault_refuse_row(s, "POISON02", "23514");
+    add_ok(s, sample(300, "4Y2xQ", "POISON02", "192.0.2.67", "p@example.org", "q@x"));
+    add_series(s, 2, 310, "NEXT0001");
+    assert_flushed(s, 9, 2);
+    assert_int_equal(find_count(s, "NEXT0001", 100, NULL), 2);
+}
+
+/*
  * The greylist driver: a write that fails as busy in the first transaction (another writer got
  * there first) is done again in a transaction that takes the write lock first, decide running
  * again on rows read again; the rows are written once.
@@ -2537,6 +2613,7 @@ int main(int argc, char **argv)
         T(test_empty_database_value_is_refused),
         T(test_check_of_an_unchanged_database_reopens_nothing),
         T(test_decision_keeps_every_field_and_nulls),
+        T(test_decision_texts_are_made_valid_utf8),
         T(test_find_by_queue_id_reference_and_client_ip),
         T(test_find_by_address_ignores_case_and_one_pair_of_brackets),
         T(test_find_nothing_gives_notfound_and_keys_are_data),
@@ -2582,6 +2659,7 @@ int main(int argc, char **argv)
         T(test_fault_status_and_message_reach_the_caller),
         T(test_writer_keeps_failed_batches_and_refuses_when_full),
         T(test_writer_batch_is_all_or_none),
+        T(test_writer_drops_only_the_row_the_database_refuses),
         T(test_greylist_busy_upgrade_is_done_again_holding_the_write_lock),
         T(test_greylist_failure_writes_nothing),
         T(test_greylist_check_that_writes_nothing_takes_no_write),
