@@ -1290,6 +1290,31 @@ static void test_held_rows_are_listed_decided_once_and_expired_when_decided(void
     assert_contains(err.text, "a held message needs");
 }
 
+static void held_texts(const struct store_held *h, void *arg)
+{
+    snprintf(arg, 128, "%s|%s|%s|%s", h->subject, h->sender, h->reason, h->recipients);
+}
+
+/* A held row's texts are made valid UTF-8 ('?' for each stray byte): a raw 8-bit Subject is
+ * common, and a PostgreSQL database would refuse the row, the message deferred at every try. */
+static void test_held_texts_are_made_valid_utf8(void **state)
+{
+    struct fixture *f = *state;
+    struct store_held h = held("QBYTES1", "alice", 100);
+    char texts[128] = "";
+
+    h.subject = "caf\xe9 r\xc3\xa9union";
+    h.sender = "lo\xc0\xaf@example.org";
+    h.reason = "rate \xff";
+    h.recipients = "x@example.test\n\xed\xa0\x80@example.test";
+    f->s = open_ok(f->database);
+    assert_int_equal(store_held_add(f->s, &h, NULL), STORE_OK);
+    assert_int_equal(store_held_each(f->s, "QBYTES1", NULL, NULL, held_texts, texts, NULL),
+                     STORE_OK);
+    assert_string_equal(texts, "caf? r\xc3\xa9union|lo??@example.org|rate ?|x@example.test\n"
+                               "???@example.test");
+}
+
 /*
  * A page of the held list: the oldest first, limit rows after offset of them, the account and
  * state filters as store_held_each's, and the total of the rows matched whatever the page.
@@ -2642,6 +2667,7 @@ int main(int argc, char **argv)
         T(test_accounts_and_aliases),
         T(test_suspension_keeps_the_first_and_is_lifted_once),
         T(test_held_rows_are_listed_decided_once_and_expired_when_decided),
+        T(test_held_texts_are_made_valid_utf8),
         T(test_held_list_pages_filters_and_counts),
         T(test_changes_are_kept_found_by_key_newest_first_and_expired),
         T(test_held_row_keeps_the_host_that_holds_it),
