@@ -2366,6 +2366,30 @@ static void test_dmarc_values_are_data(void **state)
     store_close(s);
 }
 
+/* A stray byte in a domain or a DKIM result (a signature's d= as sent) is stored as '?', and the
+ * same message counts in the same row again: a PostgreSQL database would refuse the counts. */
+static void test_dmarc_texts_are_made_valid_utf8(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->database);
+    struct dmarc_seen seen = {0};
+    struct store_dmarc_row r = dmarc_sample(DAY, "example.org", "192.0.2.8");
+
+    r.dkim = "fail ex\xff"
+             "ample.net s\xc0\xaf"
+             "1";
+    r.envelope_from = "b\x80.example.org";
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_dmarc_add(s, &r, NULL), STORE_OK);
+    assert_int_equal(store_dmarc_each(s, "example.org", 0, 2 * DAY, dmarc_collect, &seen, NULL),
+                     STORE_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.messages[0], 2);
+    assert_non_null(strstr(seen.text[0], " b?.example.org "));
+    assert_non_null(strstr(seen.text[0], "[fail ex?ample.net s??1]"));
+    store_close(s);
+}
+
 static void test_dmarc_row_without_a_value_or_count_is_an_error(void **state)
 {
     struct fixture *f = *state;
@@ -2692,6 +2716,7 @@ int main(int argc, char **argv)
         T(test_multi_row_writes_are_all_or_none),
         T(test_dmarc_rows_count_messages_per_key_and_day),
         T(test_dmarc_values_are_data),
+        T(test_dmarc_texts_are_made_valid_utf8),
         T(test_dmarc_row_without_a_value_or_count_is_an_error),
         T(test_dmarc_counts_wait_in_memory_and_are_written_once_per_row),
         T(test_dmarc_failed_flush_keeps_the_counts_and_close_writes_them),
