@@ -191,12 +191,14 @@ static enum store_status batch_split(struct store *s, struct store_conn *c, stru
         return status;
     }
     if (n == 1) {
-        char shown[STORE_ERROR_MAX];
+        /* The queue id is the MTA's word, the reference ours: both escaped all the same. */
+        char shown[STORE_ERROR_MAX], queue_id[64], ref[64];
         log_msg(LOG_ERR,
                 "decision log: %s: ref=%s dropped: the database refused the row (SQLSTATE %s): %s",
-                rows[0]->queue_id != NULL ? rows[0]->queue_id : "NOQUEUE",
-                rows[0]->ref != NULL ? rows[0]->ref : "-", err->sqlstate,
-                str_printable(shown, sizeof shown, err->text));
+                str_escape(queue_id, sizeof queue_id,
+                           rows[0]->queue_id != NULL ? rows[0]->queue_id : "NOQUEUE"),
+                str_escape(ref, sizeof ref, rows[0]->ref != NULL ? rows[0]->ref : "-"),
+                err->sqlstate, str_printable(shown, sizeof shown, err->text));
         (*dropped)++;
         *done = 1;
         return STORE_OK;
