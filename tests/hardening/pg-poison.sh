@@ -6,10 +6,11 @@
 #
 # One message each with a HELO holding 0xFF, a client name (the MTA's reverse lookup) holding a
 # surrogate (ED A0 80), a MAIL FROM and header From whose local part holds an overlong '/' (C0 AF),
-# and a HELO that starts with a lone continuation byte (0x80); then an ordinary message.  Every
-# message has its decision row, the bad bytes shown as '?' (the store makes text valid UTF-8
-# before any row), the writer never logs a batch it cannot write, the queue drains, and
-# `ingressctl why --json` answers for such a row.
+# a HELO that starts with a lone continuation byte (0x80), and a client (127.0.0.16) whose PTR
+# name, served by NSD, holds 0xFF; then an ordinary message.  Every message has its decision row,
+# the bad bytes shown as '?' (the store makes text valid UTF-8 before any row), the PTR name in
+# ASCII (the resolver gives the byte as \255), the writer never logs a batch it cannot write,
+# the queue drains, and `ingressctl why --json` answers for such a row.
 set -euo pipefail
 MILTER_BIN=$(realpath -- "${1:?usage: pg-poison.sh MILTER_BIN HOSTILE_BIN INGRESSCTL_BIN}")
 HOSTILE_BIN=$(realpath -- "${2:?usage: pg-poison.sh MILTER_BIN HOSTILE_BIN INGRESSCTL_BIN}")
@@ -39,13 +40,15 @@ n=0
 # send OPTIONS...: one message through `hostile -p` to rcpt-N@example.test, N counted from 1.
 send() {
     n=$((n + 1))
-    "$HOSTILE_BIN" -s "unix:$MILTER_SOCK" -r "<rcpt-$n@example.test>" -t 20000 -p "$@" \
+    "$HOSTILE_BIN" -s "unix:$MILTER_SOCK" -r "<rcpt-$n@example.test>" -t 20000 "$@" -p \
         >"$T/probe-$n.out" 2>&1 || true
 }
 send -H $'bad\xffhelo.example.test'
 send -N $'ptr\xed\xa0\x80.example.test'
 send -f $'<lo\xc0\xafcal@e2e.test>'
 send -H $'\x80helo.example.test'
+# A PTR name with a byte 0xFF in a label, served by NSD (tests/dns: 127.0.0.16).
+send -a 127.0.0.16
 send
 
 # rows: the decision rows of the n recipients, one line each "recipient|helo|client_name|sender".
@@ -80,6 +83,16 @@ if grep -q "^rcpt-3@example.test|good.example.test|good.example.test|lo??cal@e2e
     ok "MAIL FROM with an overlong form: the sender shown with '?'"
 else
     not_ok "MAIL FROM with an overlong form: the sender shown with '?'" "$(grep '^rcpt-3@' "$T/rows")"
+fi
+
+# The resolver (c-ares) gives a PTR name's odd bytes as "\DDD", and iprev's detail escapes the
+# backslash: the row names the name in ASCII, the byte never reaches PostgreSQL as it came.
+ptr=$(sql "SELECT check_name || ' ' || action || ' ' || coalesce(detail, '') FROM decisions
+           WHERE recipient = 'rcpt-5@example.test'")
+if [[ $ptr == *'PTR bad\x5c255ptr.example.test '* ]]; then
+    ok "a PTR name with 0xFF from DNS: $ptr"
+else
+    not_ok "a PTR name with 0xFF from DNS, named in ASCII" "$ptr"
 fi
 
 if grep -q "cannot write a batch" "$MILTER_LOG"; then
