@@ -128,40 +128,6 @@ static bool addr_split(const char *in, struct addr_parts *a)
     return true;
 }
 
-/* Replaces each byte that does not begin a valid UTF-8 sequence (RFC 3629 4) by '?', in place. */
-static void utf8_sanitize(char *text)
-{
-    unsigned char *p = (unsigned char *)text;
-
-    while (*p != '\0') {
-        size_t need, i;
-        uint32_t cp, min;
-
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        if ((*p & 0xe0) == 0xc0) {
-            need = 1, cp = *p & 0x1fu, min = 0x80;
-        } else if ((*p & 0xf0) == 0xe0) {
-            need = 2, cp = *p & 0x0fu, min = 0x800;
-        } else if ((*p & 0xf8) == 0xf0) {
-            need = 3, cp = *p & 0x07u, min = 0x10000;
-        } else {
-            *p++ = '?';
-            continue;
-        }
-        /* The NUL terminator fails the continuation test, so this never reads past it. */
-        for (i = 1; i <= need && (p[i] & 0xc0) == 0x80; i++)
-            cp = cp << 6 | (p[i] & 0x3fu);
-        if (i <= need || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            *p++ = '?';
-            continue;
-        }
-        p += need + 1;
-    }
-}
-
 static bool starts_with(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -329,8 +295,8 @@ static void addr_finish(struct addr_parts *a, char *out)
 
     while (dlen > 0 && a->domain[dlen - 1] == '.')
         a->domain[--dlen] = '\0';
-    utf8_sanitize(a->local);
-    utf8_sanitize(a->domain);
+    str_utf8_sanitize(a->local);
+    str_utf8_sanitize(a->domain);
     bound_part(a->local, GREYLIST_LOCAL_MAX);
     bound_part(a->domain, GREYLIST_DOMAIN_MAX);
     if (a->local[0] == '\0' && a->domain[0] == '\0') {

@@ -309,6 +309,10 @@ static void render_state(FILE *out, const struct metrics_gauges *g)
 {
     family(out, "decision_log_queue", "gauge", "Decision rows waiting to be written");
     sample(out, "decision_log_queue", (uint64_t)(g->decision_queue > 0 ? g->decision_queue : 0));
+    family(out, "decision_log_dropped_total", "counter",
+           "Decision rows the database refused for their content, each dropped alone (logged with "
+           "its reference and SQLSTATE)");
+    sample(out, "decision_log_dropped_total", g->decision_dropped);
     family(out, "held_messages", "gauge", "Rows of the held table by state");
     for (int i = 0; i < 4; i++)
         if (g->held[i] >= 0)

@@ -76,8 +76,9 @@ void metrics_reload(bool ok);
 struct metrics_gauges {
     long connections_open;
     long transactions_open;
-    long decision_queue; /* decision log rows waiting to be written */
-    long held[4];        /* held messages by state: held, released, rejected, gone */
+    long decision_queue;       /* decision log rows waiting to be written */
+    uint64_t decision_dropped; /* decision rows the database refused for their content */
+    long held[4];              /* held messages by state: held, released, rejected, gone */
 };
 extern const char *const metrics_held_states[4];
 

@@ -1117,7 +1117,7 @@ struct verdict policy_hold_commit(struct policy_conn *c)
         .reason = c->hold_reason,
         .host = c->env->host_name,
     };
-    struct store_error why = {"no database"};
+    struct store_error why = {.text = "no database"};
     enum store_status st = c->env->store ? store_held_add(c->env->store, &h, &why) : STORE_ERROR;
     free(recipients);
     /* Its following messages are held too, until `ingressctl account unthrottle`. */

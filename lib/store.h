@@ -32,6 +32,10 @@ enum store_status { STORE_OK = 0, STORE_NOTFOUND, STORE_BUSY, STORE_ERROR };
 /* Why a call failed, written by the call (the engine's message, or the store's own). */
 struct store_error {
     char text[STORE_ERROR_MAX];
+    /* The SQLSTATE of an error the server sent (PostgreSQL: "22021"), "" for any other failure
+     * (store_error_set() clears it): the decision writer drops a row the server refuses for its
+     * content rather than retrying it. */
+    char sqlstate[6];
 };
 
 struct store;
@@ -176,6 +180,7 @@ struct store_decision_counts {
     uint64_t queued;  /* accepted by store_decision_add() */
     uint64_t written; /* committed to the database */
     uint64_t refused; /* dropped: the queue was full */
+    uint64_t dropped; /* refused by the database for their content, each alone (never retried) */
     uint64_t failed_batches;
     uint64_t batches;      /* committed */
     uint64_t batch_us;     /* spent writing the committed batches */

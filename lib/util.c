@@ -228,3 +228,20 @@ size_t str_utf8_length(const unsigned char *p, const unsigned char *end)
             return 0;
     return n;
 }
+
+size_t str_utf8_sanitize(char *text)
+{
+    unsigned char *p = (unsigned char *)text, *end = p + strlen(text);
+    size_t replaced = 0;
+
+    while (p < end) {
+        size_t n = *p < 0x80 ? 1 : str_utf8_length(p, end);
+        if (n == 0) {
+            *p++ = '?';
+            replaced++;
+            continue;
+        }
+        p += n;
+    }
+    return replaced;
+}

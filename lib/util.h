@@ -84,4 +84,14 @@ char *str_trim(char *s);
  * form, no surrogate, nothing above U+10FFFF), 0 when it is not one. */
 size_t str_utf8_length(const unsigned char *p, const unsigned char *end);
 
+/*
+ * Replaces, in place, each byte that does not begin a well-formed UTF-8 sequence (str_utf8_length)
+ * by '?', so that a text from the network can go into a database that takes only UTF-8 (a
+ * PostgreSQL database refuses the whole statement otherwise).  '?' rather than U+FFFD: the text
+ * keeps its length (the bounds of the fields hold, and it is done in place), and it reads the same
+ * in a log, a terminal and the JSON; the row shows that a byte was there.  Returns how many bytes
+ * were replaced.
+ */
+size_t str_utf8_sanitize(char *text);
+
 #endif

@@ -9,36 +9,16 @@
 #include "log.h"
 #include "util.h"
 
-/*
- * The length of the valid UTF-8 sequence at p (RFC 3629 4: no overlong forms, no surrogates,
- * nothing above U+10FFFF), or 0 when p does not start one.
- */
-static size_t utf8_sequence(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf)
-        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        unsigned char lo = p[0] == 0xe0 ? 0xa0 : 0x80, hi = p[0] == 0xed ? 0x9f : 0xbf;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        unsigned char lo = p[0] == 0xf0 ? 0x90 : 0x80, hi = p[0] == 0xf4 ? 0x8f : 0xbf;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4 : 0;
-    }
-    return 0;
-}
-
 /* s with each byte that is not part of valid UTF-8 replaced by its Latin-1 character (two
  * bytes): at most twice as long.  The caller frees it. */
 static char *utf8_repair(const char *s)
 {
     size_t len = strlen(s);
     char *out = xmalloc(2 * len + 1), *o = out;
+    const unsigned char *end = (const unsigned char *)s + len;
 
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
-        size_t n = utf8_sequence(p);
+        size_t n = *p < 0x80 ? 1 : str_utf8_length(p, end);
         if (n > 0) {
             memcpy(o, p, n);
             o += n;

@@ -95,6 +95,7 @@ static void gauges_read(struct runtime *rt, struct metrics_gauges *g)
     g->connections_open = atomic_load(&milter_active_connections);
     g->transactions_open = atomic_load(&milter_transactions);
     g->decision_queue = 0;
+    g->decision_dropped = 0;
     for (int i = 0; i < 4; i++)
         g->held[i] = -1;
     if (rt == NULL)
@@ -102,6 +103,7 @@ static void gauges_read(struct runtime *rt, struct metrics_gauges *g)
     struct store_decision_counts counts;
     store_decision_counts(rt->store, &counts);
     g->decision_queue = (long)counts.waiting;
+    g->decision_dropped = counts.dropped;
     for (int i = 0; i < 4; i++) {
         long n = 0;
         enum store_status st =

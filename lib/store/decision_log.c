@@ -34,7 +34,12 @@ static const char **decision_text(struct decision *d, size_t i)
     return (const char **)((char *)d + decision_texts[i]);
 }
 
-/* A copy of d for the queue, its strings in the same allocation: one free() frees it. */
+/*
+ * A copy of d for the queue, its strings in the same allocation: one free() frees it.  Its texts
+ * are made valid UTF-8 (str_utf8_sanitize: '?' for each byte that is not): a HELO, an address, a
+ * name the MTA looked up or a quoted DNS record may carry any byte, and a PostgreSQL database
+ * refuses a statement with a byte its encoding has not, the whole batch with it.
+ */
 static struct decision *decision_copy(const struct decision *d)
 {
     struct decision *q;
@@ -53,6 +58,7 @@ static struct decision *decision_copy(const struct decision *d)
         if (*text == NULL)
             continue;
         memcpy(p, *text, len[i]);
+        str_utf8_sanitize(p);
         *text = p;
         p += len[i];
     }
@@ -100,8 +106,10 @@ enum store_status store_decision_add(struct store *s, const struct decision *d,
     struct store_conn *c = store_conn_get(s, err);
     if (c == NULL)
         return STORE_ERROR;
-    status = s->be->decision_insert(c, &d, 1, err);
+    struct decision *valid = decision_copy(d);
+    status = s->be->decision_insert(c, (const struct decision *const *)&valid, 1, err);
     store_conn_put(s, c);
+    free(valid);
     return status;
 }
 
@@ -137,56 +145,121 @@ static void decision_batch_size(struct store *s, enum store_status status, size_
         w->batch_now = n / 2 > w->batch ? n / 2 : w->batch;
 }
 
-/* One batch from the head of the queue, in one transaction; *written gets how many rows were
- * committed (none on failure: they stay queued). */
+/* A refusal of the rows themselves by the server: SQLSTATE class 22 (data exception: a byte its
+ * encoding has not, a value too long) or 23 (a constraint).  The same rows would be refused
+ * again however often they were tried. */
+static bool refused_for_content(const struct store_error *err)
+{
+    return strncmp(err->sqlstate, "22", 2) == 0 || strncmp(err->sqlstate, "23", 2) == 0;
+}
+
+/* rows[0..n) in one transaction (one statement on a backend with decision_batch). */
+static enum store_status batch_try(struct store *s, struct store_conn *c, struct decision **rows,
+                                   size_t n, struct store_error *err)
+{
+    struct batch b = {rows, n};
+    int64_t start = metrics_now_us();
+
+    err->sqlstate[0] = '\0';
+    if (s->be->decision_batch == NULL)
+        return store_txn(s, c, STORE_TXN_WRITE, batch_body, &b, err);
+    enum store_status status =
+        s->be->decision_batch(c, (const struct decision *const *)rows, n, err);
+    store_txn_count(STORE_TXN_WRITE, status, start);
+    return status;
+}
+
+/*
+ * Writes rows[0..n); *done gets how many of them, from the first, are written or dropped.  A
+ * batch the server refuses for its content is tried again in halves, each its own transaction,
+ * down to the rows at fault: the others are written, and a row refused alone is dropped with one
+ * log line and counted (*dropped).  Kept and retried, it would hold every decision after it in
+ * the queue, and once the queue is full the milter would refuse mail.  Any other failure (the
+ * connection, a timeout, a lock) stops there: the rows from that one on stay queued.  A bad row
+ * in a batch of k costs about 2 log2(k) statements.
+ */
+static enum store_status batch_split(struct store *s, struct store_conn *c, struct decision **rows,
+                                     size_t n, size_t *done, uint64_t *dropped,
+                                     struct store_error *err)
+{
+    enum store_status status = batch_try(s, c, rows, n, err);
+    size_t second = 0;
+
+    *done = 0;
+    if (status == STORE_OK || !refused_for_content(err)) {
+        *done = status == STORE_OK ? n : 0;
+        return status;
+    }
+    if (n == 1) {
+        /* The queue id is the MTA's word, the reference ours: both escaped all the same. */
+        char shown[STORE_ERROR_MAX], queue_id[64], ref[64];
+        log_msg(LOG_ERR,
+                "decision log: %s: ref=%s dropped: the database refused the row (SQLSTATE %s): %s",
+                str_escape(queue_id, sizeof queue_id,
+                           rows[0]->queue_id != NULL ? rows[0]->queue_id : "NOQUEUE"),
+                str_escape(ref, sizeof ref, rows[0]->ref != NULL ? rows[0]->ref : "-"),
+                err->sqlstate, str_printable(shown, sizeof shown, err->text));
+        (*dropped)++;
+        *done = 1;
+        return STORE_OK;
+    }
+    status = batch_split(s, c, rows, n / 2, done, dropped, err);
+    if (status == STORE_OK)
+        status = batch_split(s, c, rows + n / 2, n - n / 2, &second, dropped, err);
+    *done += second;
+    return status;
+}
+
+/* One batch from the head of the queue, in one transaction (split when the server refuses a row
+ * of it: batch_split); *written gets how many rows left the queue, written or dropped (on
+ * failure the rest stay queued). */
 static enum store_status decision_write_batch(struct store *s, size_t *written,
                                               struct store_error *err)
 {
     struct decision_writer *w = &s->writer;
     enum store_status status = STORE_OK;
-    struct batch b = {w->scratch, 0};
+    struct store_error why = {0};
+    size_t n, done = 0;
+    uint64_t dropped = 0;
 
     *written = 0;
     pthread_mutex_lock(&w->write_lock);
     pthread_mutex_lock(&w->lock);
     size_t waiting = w->count;
-    b.n = waiting < w->batch_now ? waiting : w->batch_now;
-    for (size_t i = 0; i < b.n; i++)
+    n = waiting < w->batch_now ? waiting : w->batch_now;
+    for (size_t i = 0; i < n; i++)
         w->scratch[i] = w->ring[(w->head + i) % w->cap];
     pthread_mutex_unlock(&w->lock);
     int64_t start = metrics_now_us();
-    if (b.n > 0) {
+    if (n > 0) {
         /* A backend with a connection of the writer's own (PostgreSQL) writes the batches on it. */
         struct store_conn *c =
-            s->be->acquire_writer != NULL ? s->be->acquire_writer(s->db) : store_conn_get(s, err);
+            s->be->acquire_writer != NULL ? s->be->acquire_writer(s->db) : store_conn_get(s, &why);
         if (c == NULL) {
             status = STORE_ERROR;
-        } else if (s->be->decision_batch != NULL) {
-            status = s->be->decision_batch(c, (const struct decision *const *)b.rows, b.n, err);
-            store_txn_count(STORE_TXN_WRITE, status, start);
-            store_conn_put(s, c);
         } else {
-            status = store_txn(s, c, STORE_TXN_WRITE, batch_body, &b, err);
+            status = batch_split(s, c, w->scratch, n, &done, &dropped, &why);
             store_conn_put(s, c);
         }
     }
     pthread_mutex_lock(&w->lock);
-    decision_batch_size(s, status, b.n, waiting, metrics_now_us() - start);
-    if (status == STORE_OK) {
-        for (size_t i = 0; i < b.n; i++)
-            free(w->scratch[i]);
-        w->head = (w->head + b.n) % w->cap;
-        w->count -= b.n;
-        w->counts.written += b.n;
-        if (b.n > 0) {
-            w->counts.batches++;
-            w->counts.batch_us += (uint64_t)(metrics_now_us() - start);
-            if (b.n > w->counts.largest)
-                w->counts.largest = b.n;
-        }
-        *written = b.n;
-    } else {
+    decision_batch_size(s, status, n, waiting, metrics_now_us() - start);
+    for (size_t i = 0; i < done; i++)
+        free(w->scratch[i]);
+    w->head = (w->head + done) % w->cap;
+    w->count -= done;
+    w->counts.written += done - dropped;
+    w->counts.dropped += dropped;
+    *written = done;
+    if (status == STORE_OK && n > 0) {
+        w->counts.batches++;
+        w->counts.batch_us += (uint64_t)(metrics_now_us() - start);
+        if (n > w->counts.largest)
+            w->counts.largest = n;
+    } else if (status != STORE_OK) {
         w->counts.failed_batches++;
+        if (err != NULL)
+            *err = why;
     }
     pthread_mutex_unlock(&w->lock);
     pthread_mutex_unlock(&w->write_lock);
@@ -340,15 +413,16 @@ void store_decision_writer_stop(struct store *s)
     if (status != STORE_OK)
         log_msg(LOG_ERR, "decision log: %zu decisions lost at close: %s", w->count, why.text);
     /* Nothing to say when nothing was queued: a failed start, or a reload's short-lived store. */
-    if (w->counts.written + w->counts.refused + w->counts.failed_batches > 0)
+    if (w->counts.written + w->counts.refused + w->counts.dropped + w->counts.failed_batches > 0)
         log_msg(LOG_INFO,
                 "decision log: %" PRIu64 " decisions written, %" PRIu64
-                " refused (queue full), %" PRIu64 " failed batches; %" PRIu64 " batches (%" PRIu64
-                " us, largest %" PRIu64 " rows), %" PRIu64 " rounds, %" PRIu64
-                " whole-interval waits, %" PRIu64 " us after the batches",
-                w->counts.written, w->counts.refused, w->counts.failed_batches, w->counts.batches,
-                w->counts.batch_us, w->counts.largest, w->counts.rounds, w->counts.sleeps,
-                w->counts.housekeep_us);
+                " refused (queue full), %" PRIu64 " dropped (refused by the database), %" PRIu64
+                " failed batches; %" PRIu64 " batches (%" PRIu64 " us, largest %" PRIu64
+                " rows), %" PRIu64 " rounds, %" PRIu64 " whole-interval waits, %" PRIu64
+                " us after the batches",
+                w->counts.written, w->counts.refused, w->counts.dropped, w->counts.failed_batches,
+                w->counts.batches, w->counts.batch_us, w->counts.largest, w->counts.rounds,
+                w->counts.sleeps, w->counts.housekeep_us);
     for (size_t i = 0; i < w->count; i++)
         free(w->ring[(w->head + i) % w->cap]);
     w->running = false;

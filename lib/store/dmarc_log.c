@@ -201,13 +201,11 @@ static enum store_status dmarc_batch_body(struct store *s, struct store_conn *c,
     return s->be->dmarc_upsert(c, b->rows, b->keys, b->n, err);
 }
 
-enum store_status store_dmarc_add(struct store *s, const struct store_dmarc_row *r,
-                                  struct store_error *err)
+static enum store_status dmarc_add_valid(struct store *s, const struct store_dmarc_row *r,
+                                         struct store_error *err)
 {
     char key[STORE_DMARC_KEY_LEN + 1];
 
-    if (dmarc_row_check(r, err) != STORE_OK)
-        return STORE_ERROR;
     if (s->writer.running) {
         struct dmarc_pending *pd = &s->dmarc;
         uint64_t hash = dmarc_hash(pd->seed, r);
@@ -226,6 +224,25 @@ enum store_status store_dmarc_add(struct store *s, const struct store_dmarc_row 
     const char *keys[1] = {key};
     struct dmarc_batch b = {&r, keys, 1};
     return store_write_txn(s, dmarc_batch_body, &b, err);
+}
+
+/*
+ * The domains and DKIM results come from the network (a signature's d= and s= as sent): they are
+ * made valid UTF-8 first ('?' for a stray byte, str_utf8_sanitize) on a copy, before the row is
+ * counted or keyed, so that one message always counts in one row, and a PostgreSQL database in
+ * UTF8 never refuses the counts, which would be kept and tried again at every round for good.
+ */
+enum store_status store_dmarc_add(struct store *s, const struct store_dmarc_row *r,
+                                  struct store_error *err)
+{
+    if (dmarc_row_check(r, err) != STORE_OK)
+        return STORE_ERROR;
+    struct dmarc_entry *valid = dmarc_entry_new(r, 0);
+    for (size_t i = 0; i < DMARC_TEXTS; i++)
+        str_utf8_sanitize((char *)*dmarc_text(&valid->row, i));
+    enum store_status status = dmarc_add_valid(s, &valid->row, err);
+    free(valid);
+    return status;
 }
 
 /* Takes every entry out of the table (a list through next), leaving it empty. */

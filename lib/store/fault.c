@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dispatch.h"
 #include "util.h"
@@ -23,6 +24,8 @@ struct fault_db {
     struct store_db *inner_db;
     pthread_mutex_t lock; /* guards rules */
     struct fault_rule rules[STORE_FAULT_OPS];
+    char refused_ref[32]; /* store_fault_refuse_row(): "" when none */
+    char refused_state[6];
 };
 
 struct fault_conn {
@@ -204,10 +207,31 @@ static enum store_status fault_commit(struct store_conn *c, struct store_error *
     PASS_ON(c, COMMIT, commit, err);
 }
 
+/* A batch with the row store_fault_refuse_row() named is refused whole, as a server refuses a
+ * statement with one row it cannot take. */
+static bool fault_refused(struct fault_db *f, const struct decision *const *rows, size_t n,
+                          struct store_error *err)
+{
+    bool refused = false;
+
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; f->refused_ref[0] != '\0' && i < n && !refused; i++)
+        refused = rows[i]->ref != NULL && strcmp(rows[i]->ref, f->refused_ref) == 0;
+    if (refused) {
+        store_error_set(err, STORE_ERROR, "injected refusal of the row %s", f->refused_ref);
+        if (err != NULL)
+            str_copy(err->sqlstate, sizeof err->sqlstate, f->refused_state);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return refused;
+}
+
 static enum store_status fault_decision_insert(struct store_conn *c,
                                                const struct decision *const *rows, size_t n,
                                                struct store_error *err)
 {
+    if (fault_refused(fault_conn(c)->f, rows, n, err))
+        return STORE_ERROR;
     PASS_ON(c, DECISION_INSERT, decision_insert, rows, n, err);
 }
 
@@ -668,11 +692,22 @@ void store_fault_set(struct store *s, enum store_fault_op op, enum store_status 
     pthread_mutex_unlock(&f->lock);
 }
 
+void store_fault_refuse_row(struct store *s, const char *ref, const char *sqlstate)
+{
+    struct fault_db *f = wrapper(s);
+
+    pthread_mutex_lock(&f->lock);
+    str_copy(f->refused_ref, sizeof f->refused_ref, ref);
+    str_copy(f->refused_state, sizeof f->refused_state, sqlstate);
+    pthread_mutex_unlock(&f->lock);
+}
+
 void store_fault_clear(struct store *s)
 {
     struct fault_db *f = wrapper(s);
 
     pthread_mutex_lock(&f->lock);
+    f->refused_ref[0] = '\0';
     for (int i = 0; i < STORE_FAULT_OPS; i++)
         f->rules[i].count = 0;
     pthread_mutex_unlock(&f->lock);

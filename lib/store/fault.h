@@ -90,6 +90,13 @@ void store_fault_wrap(struct store *s);
 void store_fault_set(struct store *s, enum store_fault_op op, enum store_status status,
                      unsigned skip, int count);
 
+/*
+ * From now on decision_insert refuses every batch that holds the row whose reference is ref, as a
+ * server refuses a statement for one row's content: STORE_ERROR with the error's sqlstate set
+ * ("22021", "23514"), the batch's other rows not written.  Cleared by store_fault_clear().
+ */
+void store_fault_refuse_row(struct store *s, const char *ref, const char *sqlstate);
+
 /* Every operation passes again. */
 void store_fault_clear(struct store *s);
 

@@ -494,7 +494,10 @@ static enum store_status wait_result(struct store_conn *c, PGresult **out, struc
         note_down(c, msg);
         return broke(c, msg, err);
     }
-    return store_error_set(err, status, "database %s: %s", c->db->shown, msg);
+    store_error_set(err, status, "database %s: %s", c->db->shown, msg);
+    if (err != NULL && state != NULL)
+        str_copy(err->sqlstate, sizeof err->sqlstate, state);
+    return status;
 }
 
 /* The parameters as libpq's text values; ints are written into buf (PG_INT_LEN bytes each). */

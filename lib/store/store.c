@@ -24,6 +24,7 @@ enum store_status store_error_set(struct store_error *err, enum store_status sta
 
     if (err == NULL)
         return status;
+    err->sqlstate[0] = '\0';
     va_start(ap, fmt);
     vsnprintf(err->text, sizeof err->text, fmt, ap);
     va_end(ap);
@@ -666,17 +667,42 @@ enum store_status store_account_resume(struct store *s, const char *name, struct
 
 /* ---- held ---- */
 
+/* A copy of text made valid UTF-8 (str_utf8_sanitize), NULL for NULL; the caller frees it. */
+static char *text_valid(const char *text)
+{
+    char *copy = text != NULL ? xstrdup(text) : NULL;
+
+    if (copy != NULL)
+        str_utf8_sanitize(copy);
+    return copy;
+}
+
+/*
+ * The texts of a held row come from the network (a raw 8-bit Subject is common, the addresses and
+ * the queue id are the MTA's word): they are made valid UTF-8 first, as a decision's are, or a
+ * PostgreSQL database refuses the row and the message is deferred at every try.
+ */
 enum store_status store_held_add(struct store *s, const struct store_held *h,
                                  struct store_error *err)
 {
-
     if (h->queue_id == NULL || h->queue_id[0] == '\0' || h->account == NULL)
         return store_error_set(err, STORE_ERROR, "a held message needs a queue id and an account");
     struct store_conn *c = store_conn_get(s, err);
     if (c == NULL)
         return STORE_ERROR;
-    enum store_status status = s->be->held_add(c, h, err);
+    char *texts[] = {text_valid(h->queue_id),   text_valid(h->account), text_valid(h->sender),
+                     text_valid(h->recipients), text_valid(h->subject), text_valid(h->reason)};
+    struct store_held valid = *h;
+    valid.queue_id = texts[0];
+    valid.account = texts[1];
+    valid.sender = texts[2];
+    valid.recipients = texts[3];
+    valid.subject = texts[4];
+    valid.reason = texts[5];
+    enum store_status status = s->be->held_add(c, &valid, err);
     store_conn_put(s, c);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        free(texts[i]);
     return status;
 }
 

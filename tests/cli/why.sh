@@ -131,6 +131,31 @@ assert len(many["recipients"]) == 100 and many["words"] == "accepted", many
 assert d[1]["held"]["state"] == "released" and d[1]["held"]["decided_by"] == "alice", d[1]' "$T/out"
 result "--json, --since a UTC date: the decisions newest first, recipients and the held fate"
 
+# A row whose texts are not UTF-8, as an SQLite database written before the store made them valid
+# holds (SQLite keeps any byte): 0xFF in the HELO, a surrogate in the client name, a lone
+# continuation byte in the detail.  --json still answers, valid JSON (jansson refuses invalid
+# UTF-8, so the output reads each stray byte as its Latin-1 character), and so does the text.
+"$PYTHON" - "$DB" "$NOW" <<'PY'
+import sqlite3, sys
+db, now = sqlite3.connect(sys.argv[1]), int(sys.argv[2])
+db.execute("INSERT INTO decisions (time, queue_id, ref, client_ip, client_name, helo, sender,"
+           " recipient, check_name, action, reply, detail, host) VALUES (?, 'NOQUEUE', 'BYTEREF1',"
+           " '192.0.2.77', CAST(? AS TEXT), CAST(? AS TEXT), 'a@example.org', 'b@example.net',"
+           " 'iprev', 'reject', '550 5.7.25 no PTR (ref BYTEREF1)', CAST(? AS TEXT), 'mx1')",
+           (now - 60, b"ptr\xed\xa0\x80.example", b"bad\xffhelo", b"seen \x80 here"))
+db.commit()
+PY
+ctl why BYTEREF1 --json
+[[ $RC -eq 0 ]] && "$PYTHON" -c 'import json, sys
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+assert len(d) == 1 and d[0]["ref"] == "BYTEREF1", d
+text = json.dumps(d, ensure_ascii=False)
+assert "bad\u00ffhelo" in text and "ptr\u00ed\u00a0\u0080.example" in text, text' "$T/out"
+result "--json on a row whose texts are not UTF-8: valid JSON, each stray byte as its character"
+ctl why BYTEREF1
+[[ $RC -eq 0 ]] && has "$OUT" "BYTEREF1"
+result "the text output on that row"
+
 # SQL wildcards are the characters themselves.
 ctl why "%"
 [[ $RC -eq 1 ]] && has "$ERR" "nothing recorded about %"

@@ -57,6 +57,12 @@ def main():
                (now - 60, "NOQUEUE", "BLOCKREF1", "192.0.2.66", "unknown", "bad.example",
                 "x@bad.example", "alice@example.net", None, "lists", "reject",
                 "550 5.7.1 Blocked (ref BLOCKREF1)", "cidr 192.0.2.0/24 block", "mx1"))
+    # On SQLite, a row whose texts are not UTF-8 (SQLite keeps any byte; PostgreSQL refuses
+    # them, and the store now writes '?' for them): /api/why still answers with valid JSON.
+    if not testlib.PG:
+        sql("INSERT INTO decisions (time, queue_id, ref, client_ip, helo, check_name, action,"
+            " detail) VALUES (?, 'NOQUEUE', 'BYTEREF1', '192.0.2.88', CAST(? AS TEXT), 'iprev',"
+            " 'reject', CAST(? AS TEXT))", (now - 50, b"bad\xffhelo", b"seen \xed\xa0\x80"))
     # A message refused for 30 recipients (one row each, one group), older decisions of the
     # same client after it: why with limit=1 must show all 30 recipients, though the first read
     # of the decisions takes only a few rows for each group asked for.
@@ -195,6 +201,11 @@ def run_api(port, port2, proc):
     check(status == 200 and [len(g["recipients"]) for g in doc] == [30, 1, 1]
           and doc[2]["ref"] == "OLDREF1", "GET /api/why limit=3: the three newest, in order",
           text[:300])
+    if not testlib.PG:
+        status, doc, text, _ = desk.call("GET", "/api/why?key=BYTEREF1")
+        check(status == 200 and len(doc) == 1 and doc[0]["helo"] == "bad\u00ffhelo",
+              "GET /api/why on a row that is not UTF-8: valid JSON, a stray byte as its character",
+              text)
     status, _, _, _ = desk.call("GET", "/api/why?key=x&limit=0")
     check(status == 400, "GET /api/why with limit 0: 400", status)
     status, doc, text, _ = desk.call("GET", "/api/held")

@@ -19,8 +19,9 @@
  * The client address (-a, default 127.0.0.2) is the one the normal messages claim, and -r (default
  * <postmaster@example.test>) their recipient: a persona of
  * the test DNS zones whose mail passes.  tests/hardening/hostile.sh runs it against milter-ingress.
- * The probe's HELO (-H), MAIL FROM and header From (-f) and one more header field (-x "Name:
- * value", e.g. a DKIM-Signature) can be chosen too, and -T prints a second line, "probe times
+ * The probe's HELO (-H), MAIL FROM and header From (-f), client name (-N: the name the MTA
+ * reports at CONNECT, its reverse lookup) and one more header field (-x "Name: value", e.g. a
+ * DKIM-Signature) can be chosen too, and -T prints a second line, "probe times
  * mail_rcpt_ms=N eoh_eom_ms=N": the wall time from sending MAIL to the RCPT reply (what the milter
  * spends at MAIL and RCPT) and from sending end-of-header to the end-of-message reply (end of
  * header, body and end of message).  tests/hardening/dns-bound.sh uses them.
@@ -70,6 +71,7 @@ static const char *server_spec;
 static const char *client_addr = "127.0.0.2";
 static const char *probe_rcpt = "<postmaster@example.test>";
 static const char *probe_helo = "good.example.test";
+static const char *probe_client_name = "good.example.test";
 static const char *probe_sender = "<probe@e2e.test>";
 static const char *probe_extra; /* "Name: value", or NULL */
 static bool probe_times;
@@ -391,7 +393,8 @@ static void conn_close(struct conn *c)
 static bool hello(struct conn *c, const char *helo)
 {
     return macro(c, 'C', "j", "mx.test.example", 15) &&
-           connect_step(c, "good.example.test", 17, client_addr, strlen(client_addr)) &&
+           connect_step(c, probe_client_name, strlen(probe_client_name), client_addr,
+                        strlen(client_addr)) &&
            step_str(c, 'H', helo);
 }
 
@@ -798,8 +801,9 @@ static bool run_case(const struct hostile_case *k)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p [-H HELO] [-f "
-                    "SENDER] [-x HEADER] [-T]] [CASE...]\n");
+    fprintf(stderr,
+            "usage: hostile -s SOCKET [-a ADDR] [-r RCPT] [-t MS] [-l | -p [-H HELO] [-N NAME] "
+            "[-f SENDER] [-x HEADER] [-T]] [CASE...]\n");
     return 2;
 }
 
@@ -807,7 +811,7 @@ int main(int argc, char **argv)
 {
     int ch;
     bool list = false, probe_only = false;
-    while ((ch = getopt(argc, argv, "s:a:r:t:lpH:f:x:T")) != -1) {
+    while ((ch = getopt(argc, argv, "s:a:r:t:lpH:N:f:x:T")) != -1) {
         switch (ch) {
         case 's':
             server_spec = optarg;
@@ -829,6 +833,9 @@ int main(int argc, char **argv)
             break;
         case 'H':
             probe_helo = optarg;
+            break;
+        case 'N':
+            probe_client_name = optarg;
             break;
         case 'f':
             probe_sender = optarg;

@@ -156,3 +156,16 @@ const char older_decisions_sql[] =
     "(30, 'SUBMIT01', 'sender', 'reject', "
     "'header_from=<boss@corp.example> not owned by account=eve'), "
     "(40, 'OTHER001', 'policy', 'accept', 'spf=pass for alerts@bank.example')";
+
+void assert_flushed(struct store *s, uint64_t written, uint64_t dropped)
+{
+    struct store_decision_counts n;
+    struct store_error err;
+
+    if (store_decision_flush(s, &err) != STORE_OK)
+        fail_msg("store_decision_flush: %s", err.text);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.waiting, 0);
+    assert_int_equal(n.dropped, dropped);
+    assert_int_equal(n.written, written);
+}

@@ -68,6 +68,8 @@ void add_three(struct store *s);
  * counts say queued kept, one refused, nothing written and a failed batch. */
 void fill_until_full(struct store *s, const struct decision *d, int queue_max);
 void assert_kept_unwritten(struct store *s, uint64_t queued);
+/* A flush writes the whole queue: `written` rows written and `dropped` dropped in all so far. */
+void assert_flushed(struct store *s, uint64_t written, uint64_t dropped);
 
 /* The INSERT of four decisions as a database holds them before the header From column: a DMARC
  * rejection and a hold, the submission check's refusal, each naming a header From in its detail,

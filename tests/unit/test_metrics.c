@@ -15,7 +15,7 @@
 #include "dns.h"
 #include "metrics.h"
 
-static const struct metrics_gauges no_gauges = {0, 0, 0, {-1, -1, -1, -1}};
+static const struct metrics_gauges no_gauges = {0, 0, 0, 0, {-1, -1, -1, -1}};
 
 static int reset(void **state)
 {
@@ -174,13 +174,14 @@ static void every_family_has_help_and_type_once(void **state)
 static void held_gauges_are_printed_only_when_known(void **state)
 {
     (void)state;
-    struct metrics_gauges g = {2, 1, 5, {3, -1, 0, -1}};
+    struct metrics_gauges g = {2, 1, 5, 7, {3, -1, 0, -1}};
     size_t len;
     char *text = metrics_render(&g, &len);
     assert_true(value_of(text, "milter_ingress_held_messages{state=\"held\"}") == 3);
     assert_true(value_of(text, "milter_ingress_held_messages{state=\"rejected\"}") == 0);
     assert_true(value_of(text, "milter_ingress_held_messages{state=\"released\"}") == -1);
     assert_true(value_of(text, "milter_ingress_decision_log_queue") == 5);
+    assert_true(value_of(text, "milter_ingress_decision_log_dropped_total") == 7);
     assert_true(value_of(text, "milter_ingress_connections_open") == 2);
     free(text);
 }

@@ -438,6 +438,45 @@ static void test_search_by_address_finds_each_column_once_newest_first(void **st
     assert_string_equal(refs[0], "OTHER001");
 }
 
+/*
+ * Text that is not UTF-8 (a HELO, an address, a client name from the network) is stored with '?'
+ * for each byte that does not begin a well-formed sequence, written at once or by the writer:
+ * a PostgreSQL database refuses such bytes, an SQLite one would keep them for the JSON output to
+ * stumble on.
+ */
+static void test_decision_texts_are_made_valid_utf8(void **state)
+{
+    struct fixture *f = *state;
+    struct rows rows = {0};
+    struct decision d = {
+        .time = 7,
+        .ref = "UTF8BAD1",
+        .client_name = "ptr\xed\xa0\x80.example.test", /* a surrogate */
+        .helo = "bad\xffhelo",
+        .sender = "lo\xc0\xaf@example.org", /* an overlong '/' */
+        .check = "policy",
+        .action = "accept",
+        .detail = "caf\xc3\xa9 \x80 cut \xe2\x82", /* valid, a lone continuation, cut short */
+    };
+
+    f->s = open_ok(f->database);
+    for (int writer = 0; writer < 2; writer++) {
+        if (writer == 1) {
+            d.ref = "UTF8BAD2";
+            assert_int_equal(store_decision_writer_start(f->s, 60000, 10, 100, NULL), STORE_OK);
+        }
+        assert_int_equal(store_decision_add(f->s, &d, NULL), STORE_OK);
+        assert_int_equal(store_decision_flush(f->s, NULL), STORE_OK);
+        assert_int_equal(store_decision_find(f->s, d.ref, 10, collect, &rows, NULL), STORE_OK);
+        assert_int_equal(rows.count, 1);
+        assert_string_equal(rows.r[0].field[F_NAME], "ptr???.example.test");
+        assert_string_equal(rows.r[0].field[F_HELO], "bad?helo");
+        assert_string_equal(rows.r[0].field[F_SENDER], "lo??@example.org");
+        assert_string_equal(rows.r[0].field[F_DETAIL], "caf\xc3\xa9 ? cut ??");
+        rows_free(&rows);
+    }
+}
+
 static void test_decision_without_check_or_action_is_an_error(void **state)
 {
     struct fixture *f = *state;
@@ -1306,6 +1345,31 @@ static void test_held_rows_are_listed_decided_once_and_expired_when_decided(void
     assert_contains(err.text, "a held message needs");
 }
 
+static void held_texts(const struct store_held *h, void *arg)
+{
+    snprintf(arg, 128, "%s|%s|%s|%s", h->subject, h->sender, h->reason, h->recipients);
+}
+
+/* A held row's texts are made valid UTF-8 ('?' for each stray byte): a raw 8-bit Subject is
+ * common, and a PostgreSQL database would refuse the row, the message deferred at every try. */
+static void test_held_texts_are_made_valid_utf8(void **state)
+{
+    struct fixture *f = *state;
+    struct store_held h = held("QBYTES1", "alice", 100);
+    char texts[128] = "";
+
+    h.subject = "caf\xe9 r\xc3\xa9union";
+    h.sender = "lo\xc0\xaf@example.org";
+    h.reason = "rate \xff";
+    h.recipients = "x@example.test\n\xed\xa0\x80@example.test";
+    f->s = open_ok(f->database);
+    assert_int_equal(store_held_add(f->s, &h, NULL), STORE_OK);
+    assert_int_equal(store_held_each(f->s, "QBYTES1", NULL, NULL, held_texts, texts, NULL),
+                     STORE_OK);
+    assert_string_equal(texts, "caf? r\xc3\xa9union|lo??@example.org|rate ?|x@example.test\n"
+                               "???@example.test");
+}
+
 /*
  * A page of the held list: the oldest first, limit rows after offset of them, the account and
  * state filters as store_held_each's, and the total of the rows matched whatever the page.
@@ -2096,6 +2160,43 @@ static void test_writer_batch_is_all_or_none(void **state)
 }
 
 /*
+ * A row the database refuses for its content (SQLSTATE class 22 or 23) is found by halving the
+ * batch: the rows before and after it are written, it alone is dropped and counted, the queue
+ * empties, and the next decision is written.  A refusal of another class (a timeout, a lock) keeps
+ * the whole batch queued, as before.
+ */
+static void test_writer_drops_only_the_row_the_database_refuses(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_wrapped(f);
+    struct store_decision_counts n;
+    struct store_error err;
+
+    assert_int_equal(store_decision_writer_start(s, 60000, 10, 100, NULL), STORE_OK);
+    add_series(s, 3, 100, "BEFORE01");
+    add_ok(s, sample(150, "4Y2xP", "POISON01", "192.0.2.66", "p@example.org", "q@x"));
+    add_series(s, 4, 200, "AFTER001");
+    store_fault_refuse_row(s, "POISON01", "57014");
+    assert_int_equal(store_decision_flush(s, &err), STORE_ERROR);
+    store_decision_counts(s, &n);
+    assert_int_equal(n.waiting, 8);
+    assert_int_equal(n.dropped, 0);
+    assert_int_equal(find_count(s, "BEFORE01", 100, NULL), 0);
+
+    store_fault_refuse_row(s, "POISON01", "22021");
+    assert_flushed(s, 7, 1);
+    assert_int_equal(find_count(s, "BEFORE01", 100, NULL), 3);
+    assert_int_equal(find_count(s, "AFTER001", 100, NULL), 4);
+    assert_int_equal(find_count(s, "POISON01", 100, NULL), 0);
+
+    store_fault_refuse_row(s, "POISON02", "23514");
+    add_ok(s, sample(300, "4Y2xQ", "POISON02", "192.0.2.67", "p@example.org", "q@x"));
+    add_series(s, 2, 310, "NEXT0001");
+    assert_flushed(s, 9, 2);
+    assert_int_equal(find_count(s, "NEXT0001", 100, NULL), 2);
+}
+
+/*
  * The greylist driver: a write that fails as busy in the first transaction (another writer got
  * there first) is done again in a transaction that takes the write lock first, decide running
  * again on rows read again; the rows are written once.
@@ -2317,6 +2418,30 @@ static void test_dmarc_values_are_data(void **state)
     assert_int_equal(seen.n, 1);
     assert_non_null(strstr(seen.text[0], " x'); DROP TABLE dmarc_rows; -- "));
     assert_non_null(strstr(seen.text[0], "[pass <a&b>\"' sel]"));
+    store_close(s);
+}
+
+/* A stray byte in a domain or a DKIM result (a signature's d= as sent) is stored as '?', and the
+ * same message counts in the same row again: a PostgreSQL database would refuse the counts. */
+static void test_dmarc_texts_are_made_valid_utf8(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f->database);
+    struct dmarc_seen seen = {0};
+    struct store_dmarc_row r = dmarc_sample(DAY, "example.org", "192.0.2.8");
+
+    r.dkim = "fail ex\xff"
+             "ample.net s\xc0\xaf"
+             "1";
+    r.envelope_from = "b\x80.example.org";
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_dmarc_add(s, &r, NULL), STORE_OK);
+    assert_int_equal(store_dmarc_each(s, "example.org", 0, 2 * DAY, dmarc_collect, &seen, NULL),
+                     STORE_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.messages[0], 2);
+    assert_non_null(strstr(seen.text[0], " b?.example.org "));
+    assert_non_null(strstr(seen.text[0], "[fail ex?ample.net s??1]"));
     store_close(s);
 }
 
@@ -2592,6 +2717,7 @@ int main(int argc, char **argv)
         T(test_empty_database_value_is_refused),
         T(test_check_of_an_unchanged_database_reopens_nothing),
         T(test_decision_keeps_every_field_and_nulls),
+        T(test_decision_texts_are_made_valid_utf8),
         T(test_find_by_queue_id_reference_and_client_ip),
         T(test_find_by_address_ignores_case_and_one_pair_of_brackets),
         T(test_find_nothing_gives_notfound_and_keys_are_data),
@@ -2621,6 +2747,7 @@ int main(int argc, char **argv)
         T(test_accounts_and_aliases),
         T(test_suspension_keeps_the_first_and_is_lifted_once),
         T(test_held_rows_are_listed_decided_once_and_expired_when_decided),
+        T(test_held_texts_are_made_valid_utf8),
         T(test_held_list_pages_filters_and_counts),
         T(test_changes_are_kept_found_by_key_newest_first_and_expired),
         T(test_held_row_keeps_the_host_that_holds_it),
@@ -2638,12 +2765,14 @@ int main(int argc, char **argv)
         T(test_fault_status_and_message_reach_the_caller),
         T(test_writer_keeps_failed_batches_and_refuses_when_full),
         T(test_writer_batch_is_all_or_none),
+        T(test_writer_drops_only_the_row_the_database_refuses),
         T(test_greylist_busy_upgrade_is_done_again_holding_the_write_lock),
         T(test_greylist_failure_writes_nothing),
         T(test_greylist_check_that_writes_nothing_takes_no_write),
         T(test_multi_row_writes_are_all_or_none),
         T(test_dmarc_rows_count_messages_per_key_and_day),
         T(test_dmarc_values_are_data),
+        T(test_dmarc_texts_are_made_valid_utf8),
         T(test_dmarc_row_without_a_value_or_count_is_an_error),
         T(test_dmarc_counts_wait_in_memory_and_are_written_once_per_row),
         T(test_dmarc_failed_flush_keeps_the_counts_and_close_writes_them),
