@@ -65,7 +65,8 @@ static int64_t deadline_after(const struct store_db *db)
  * a server that is down (may_try()). */
 static int64_t conn_deadline(const struct store_conn *c)
 {
-    int64_t deadline = deadline_after(c->db);
+    int64_t deadline =
+        c->migrating ? now_ms() + PG_MIGRATION_TIMEOUT_MS + 1000 : deadline_after(c->db);
 
     return c->cap_ms > 0 && c->cap_ms < deadline ? c->cap_ms : deadline;
 }
@@ -954,22 +955,44 @@ static enum store_status pg_maintenance_lock(struct store_db *db, bool *held,
 
 /*
  * The migration loop's lock (lib/store/schema.c): a session-level advisory lock, so that two
- * hosts starting at once do not both migrate; the second waits (up to statement_timeout) and then
- * reads the version the first one left.  Every migration then runs in the one transaction begun
- * here, committed by pg_schema_commit: a database is migrated whole or not at all.  The version is
- * a table of ours, milter_ingress_schema, absent (version 0) in a database never migrated.
+ * hosts starting at once do not both migrate; the second waits and then reads the version the
+ * first one left.  The lock's wait and the migrations have PG_MIGRATION_TIMEOUT_MS, not
+ * store_busy_timeout: migration 018 rebuilds the decision log's indexes, seconds a million rows.
+ * Every migration then runs in the one transaction begun here, committed by pg_schema_commit: a
+ * database is migrated whole or not at all.  The version is a table of ours, milter_ingress_schema,
+ * absent (version 0) in a database never migrated.
  */
 static void pg_schema_unlock(struct store_conn *c);
+
+/* The session's statement and lock timeouts: ms, or store_busy_timeout again (ms < 0). */
+static enum store_status session_timeouts(struct store_conn *c, int64_t ms, struct store_error *err)
+{
+    char text[32];
+
+    snprintf(text, sizeof text, "%" PRId64, ms >= 0 ? ms : c->db->busy_timeout_ms);
+    return pg_exec_params(c,
+                          "SELECT set_config('statement_timeout', $1, false), "
+                          "set_config('lock_timeout', $1, false)",
+                          PG_PARAMS(PG_TEXT(text)), NULL, err);
+}
 
 static enum store_status pg_schema_lock(struct store_conn *c, int64_t *version,
                                         struct store_error *err)
 {
     PGresult *res = NULL;
-    enum store_status status =
-        pg_exec_params(c, "SELECT pg_advisory_lock(" PG_LOCK_SCHEMA ")", NULL, 0, NULL, err);
+    enum store_status status;
 
-    if (status != STORE_OK)
+    /* The lock, and the migrations after it, within PG_MIGRATION_TIMEOUT_MS. */
+    c->migrating = true;
+    status = session_timeouts(c, PG_MIGRATION_TIMEOUT_MS, err);
+    if (status == STORE_OK)
+        status =
+            pg_exec_params(c, "SELECT pg_advisory_lock(" PG_LOCK_SCHEMA ")", NULL, 0, NULL, err);
+    if (status != STORE_OK) {
+        c->migrating = false;
+        session_timeouts(c, -1, NULL);
         return status;
+    }
     status = pg_exec_params(c, "BEGIN", NULL, 0, NULL, err);
     if (status != STORE_OK) {
         pg_exec_params(c, "SELECT pg_advisory_unlock(" PG_LOCK_SCHEMA ")", NULL, 0, NULL, NULL);
@@ -997,6 +1020,8 @@ static void pg_schema_unlock(struct store_conn *c)
 {
     pg_rollback(c);
     pg_exec_params(c, "SELECT pg_advisory_unlock(" PG_LOCK_SCHEMA ")", NULL, 0, NULL, NULL);
+    c->migrating = false;
+    session_timeouts(c, -1, NULL);
 }
 
 static enum store_status pg_schema_commit(struct store_conn *c, struct store_error *err)

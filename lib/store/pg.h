@@ -133,12 +133,18 @@ struct store_conn {
     uint64_t epoch; /* the database's epoch when this connection was begun (note_down) */
     bool probing;   /* this call is the one that may try the server while it is down */
     int64_t cap_ms; /* that call's own deadline (monotonic ms), which its waits never pass */
+    bool migrating; /* between the migration lock and its release: PG_MIGRATION_TIMEOUT_MS */
     bool prepared[PG_STMT_COUNT];
     /* The last day whose partition store_copy made (pg_copy.c), until its table or transaction
      * ends. */
     int64_t copy_day;
     bool copy_day_known;
 };
+
+/* How long the migrations at a start may take, and a second host wait for them: not
+ * store_busy_timeout (a mail transaction's bound), since one that rebuilds the decision log's
+ * indexes takes seconds per million rows and would fail at every start on a big store. */
+#define PG_MIGRATION_TIMEOUT_MS (60 * 60 * 1000)
 
 /* The most connections of a pool: a bound on what one milter takes of the server's
  * max_connections, far above the threads a host has in store calls at once. */

@@ -450,6 +450,83 @@ static void test_migration_018_keeps_answering_on_rows_of_017(void **state)
 }
 
 /*
+ * Migrations are not bound by store_busy_timeout: 018 on a store of version 17 needs the decision
+ * log's table to itself (it rebuilds its indexes), and another session holds it for 3 s, three
+ * times the store's 1 s.  The start waits and migrates (with the busy timeout as the bound, a
+ * million decisions' 7 s made every start of the new version fail), and afterwards the session's
+ * statements are bound by the busy timeout again.
+ */
+static void ignore_decision(const struct decision *d, void *arg)
+{
+    (void)d;
+    (void)arg;
+}
+
+static void test_migration_longer_than_the_busy_timeout_completes(void **state)
+{
+    char database[1024], out[64];
+    struct store_error err;
+    pid_t holder;
+    int status;
+
+    (void)state;
+    make_older_schema("t19", "_key_time", "");
+    holder = fork();
+    if (holder == 0)
+        _exit(pg_ctl("psql", "BEGIN; LOCK TABLE t19.decisions IN SHARE MODE; "
+                             "SELECT pg_sleep(3); COMMIT;") == 0
+                  ? 0
+                  : 1);
+    /* Until the holder has the table: a lock on t19.decisions granted to another session. */
+    for (int i = 0; i < 200; i++) {
+        psql_output("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 't19' "
+                    "AND c.relname = 'decisions' AND l.mode = 'ShareLock' AND l.granted",
+                    out, sizeof out);
+        if (strcmp(out, "1\n") == 0)
+            break;
+        usleep(50 * 1000);
+    }
+    assert_string_equal(out, "1\n");
+    database_of(database, sizeof database, "t19");
+    int64_t t0 = now_ms();
+    struct store *s = store_open(database, 1000, &err);
+    if (s == NULL)
+        fail_msg("store_open: %s", err.text);
+    assert_true(now_ms() - t0 >= 1500);
+    waitpid(holder, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    psql_output("SELECT max(version) FROM t19.milter_ingress_schema", out, sizeof out);
+    assert_int_equal(atoi(out), store_schema_version());
+    /* The connection that migrated is back to the busy timeout: a read that waits for a table
+     * held for 3 s is cut by the server's timeout after 1 s. */
+    holder = fork();
+    if (holder == 0)
+        _exit(pg_ctl("psql", "BEGIN; LOCK TABLE t19.decisions IN ACCESS EXCLUSIVE MODE; "
+                             "SELECT pg_sleep(3); COMMIT;") == 0
+                  ? 0
+                  : 1);
+    for (int i = 0; i < 200; i++) {
+        psql_output("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 't19' "
+                    "AND c.relname = 'decisions' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+                    out, sizeof out);
+        if (strcmp(out, "1\n") == 0)
+            break;
+        usleep(50 * 1000);
+    }
+    assert_string_equal(out, "1\n");
+    assert_int_not_equal(store_decision_find(s, "NOBODY01", 1, ignore_decision, NULL, &err),
+                         STORE_OK);
+    /* The server's own timeout (the session's again), not the client's deadline a second
+     * later (which would mean the session kept the migrations' timeouts). */
+    if (strstr(err.text, "canceling statement due to") == NULL)
+        fail_msg("not the server's timeout: %s", err.text);
+    waitpid(holder, &status, 0);
+    store_close(s);
+}
+
+/*
  * Two milters on one database (two stores: two sessions, as two hosts have): the maintenance
  * turn is held by the first that asks and by no other while it lives, so only its rounds expire;
  * when its store closes (its session ends), the other takes the turn at its next round.
@@ -1032,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_add_day_moves_the_default_partitions_rows_of_that_day),
         cmocka_unit_test(test_migration_017_backfills_header_from_from_the_detail),
         cmocka_unit_test(test_migration_018_keeps_answering_on_rows_of_017),
+        cmocka_unit_test(test_migration_longer_than_the_busy_timeout_completes),
         cmocka_unit_test(test_row_the_server_refuses_is_dropped_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
