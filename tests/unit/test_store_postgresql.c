@@ -462,32 +462,41 @@ static void ignore_decision(const struct decision *d, void *arg)
     (void)arg;
 }
 
+/* A process that holds t19.decisions in mode ("SHARE", "ACCESS EXCLUSIVE") for 3 s, once it has
+ * it (lock, the name pg_locks gives that mode); its exit status is 0 when psql succeeded. */
+static pid_t hold_decisions(const char *mode, const char *lock)
+{
+    char sql[256], query[512], out[16] = "";
+    pid_t holder;
+
+    snprintf(sql, sizeof sql,
+             "BEGIN; LOCK TABLE t19.decisions IN %s MODE; SELECT pg_sleep(3); COMMIT;", mode);
+    holder = fork();
+    if (holder == 0)
+        _exit(pg_ctl("psql", sql) == 0 ? 0 : 1);
+    snprintf(query, sizeof query,
+             "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN "
+             "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 't19' AND c.relname = "
+             "'decisions' AND l.mode = '%s' AND l.granted",
+             lock);
+    for (int i = 0; i < 200 && strcmp(out, "1\n") != 0; i++) {
+        psql_output(query, out, sizeof out);
+        if (strcmp(out, "1\n") != 0)
+            usleep(50 * 1000);
+    }
+    assert_string_equal(out, "1\n");
+    return holder;
+}
+
 static void test_migration_longer_than_the_busy_timeout_completes(void **state)
 {
     char database[1024], out[64];
     struct store_error err;
-    pid_t holder;
     int status;
 
     (void)state;
     make_older_schema("t19", "_key_time", "");
-    holder = fork();
-    if (holder == 0)
-        _exit(pg_ctl("psql", "BEGIN; LOCK TABLE t19.decisions IN SHARE MODE; "
-                             "SELECT pg_sleep(3); COMMIT;") == 0
-                  ? 0
-                  : 1);
-    /* Until the holder has the table: a lock on t19.decisions granted to another session. */
-    for (int i = 0; i < 200; i++) {
-        psql_output("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 't19' "
-                    "AND c.relname = 'decisions' AND l.mode = 'ShareLock' AND l.granted",
-                    out, sizeof out);
-        if (strcmp(out, "1\n") == 0)
-            break;
-        usleep(50 * 1000);
-    }
-    assert_string_equal(out, "1\n");
+    pid_t holder = hold_decisions("SHARE", "ShareLock");
     database_of(database, sizeof database, "t19");
     int64_t t0 = now_ms();
     struct store *s = store_open(database, 1000, &err);
@@ -500,22 +509,7 @@ static void test_migration_longer_than_the_busy_timeout_completes(void **state)
     assert_int_equal(atoi(out), store_schema_version());
     /* The connection that migrated is back to the busy timeout: a read that waits for a table
      * held for 3 s is cut by the server's timeout after 1 s. */
-    holder = fork();
-    if (holder == 0)
-        _exit(pg_ctl("psql", "BEGIN; LOCK TABLE t19.decisions IN ACCESS EXCLUSIVE MODE; "
-                             "SELECT pg_sleep(3); COMMIT;") == 0
-                  ? 0
-                  : 1);
-    for (int i = 0; i < 200; i++) {
-        psql_output("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 't19' "
-                    "AND c.relname = 'decisions' AND l.mode = 'AccessExclusiveLock' AND l.granted",
-                    out, sizeof out);
-        if (strcmp(out, "1\n") == 0)
-            break;
-        usleep(50 * 1000);
-    }
-    assert_string_equal(out, "1\n");
+    holder = hold_decisions("ACCESS EXCLUSIVE", "AccessExclusiveLock");
     assert_int_not_equal(store_decision_find(s, "NOBODY01", 1, ignore_decision, NULL, &err),
                          STORE_OK);
     /* The server's own timeout (the session's again), not the client's deadline a second
