@@ -83,6 +83,8 @@ void store_close(struct store *s);
 /* The database value as messages and `milter-ingress -n` show it: a PostgreSQL one without its
  * password (rebuilt from the settings that name the server), a path as it is. */
 void store_database_shown(const char *database, char *out, size_t outlen);
+/* Is the database value a PostgreSQL connection (a URI or keyword = value settings)? */
+bool store_database_is_postgresql(const char *database);
 
 /* The schema version this build brings (the number of the last migration). */
 int store_schema_version(void);

@@ -404,7 +404,12 @@ static int init_database(const struct config *cfg)
         runas_free(&who);
         return EXIT_USAGE;
     }
-    bool existed = access(cfg->database, F_OK) == 0;
+    /* A file is created or brought up to date; a PostgreSQL database is made by its owner
+     * before (README), and its value, which may hold a password, is shown without it. */
+    bool postgresql = store_database_is_postgresql(cfg->database);
+    bool existed = !postgresql && access(cfg->database, F_OK) == 0;
+    char shown[1024];
+    store_database_shown(cfg->database, shown, sizeof shown);
     struct store_error why;
     struct store *store =
         store_open_mode(cfg->database, cfg->store_busy_timeout, runtime_database_mode(cfg), &why);
@@ -416,7 +421,10 @@ static int init_database(const struct config *cfg)
     store_close(store);
     if (who.switch_to)
         store_set_owner(cfg->database, who.uid, who.gid);
-    printf("%s: %s, schema version %d, for %s\n", cfg->database, existed ? "up to date" : "created",
+    printf("%s: %s, schema version %d, for %s\n", shown,
+           postgresql ? "ready"
+           : existed  ? "up to date"
+                      : "created",
            store_schema_version(), who.name);
     runas_free(&who);
     return 0;

@@ -161,6 +161,11 @@ static const struct store_backend *backend_for(const char *database, struct stor
     return is_postgresql(database) ? &store_backend_postgresql : &store_backend_sqlite;
 }
 
+bool store_database_is_postgresql(const char *database)
+{
+    return database != NULL && is_postgresql(database);
+}
+
 void store_database_shown(const char *database, char *out, size_t outlen)
 {
     if (database != NULL && is_postgresql(database))

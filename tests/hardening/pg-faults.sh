@@ -175,6 +175,25 @@ else
     not_ok "start-up, clock-skew: libfaketime (Debian's faketime) is installed"
 fi
 
+# --init on the (already migrated) database: it says "ready" with the schema version, and shows
+# the database without its password (the value holds one; a package's postinst or an admin runs
+# this, and its output may land in a log).
+cat >"$T/init.conf" <<EOF
+database = $DB
+store_busy_timeout = ${BUSY_MS}ms
+user =
+allow_root = yes
+EOF
+init_rc=0
+init_out=$("$MILTER_BIN" -c "$T/init.conf" --init 2>&1) || init_rc=$?
+if [[ $init_rc == 0 && $init_out == *": ready, schema version "* ]] &&
+    ! grep -qF -- "$PASSWORD" <<<"$init_out"; then
+    ok "--init on PostgreSQL: ready, the schema version, no password in its output"
+else
+    not_ok "--init on PostgreSQL: ready, the schema version, no password in its output" \
+        "status $init_rc"
+fi
+
 # ---- 2. run time ----
 
 PG_OPTS=("database = $DB" "store_busy_timeout = ${BUSY_MS}ms" "greylist = yes"
